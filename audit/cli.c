@@ -1,0 +1,130 @@
+/* cli.c - exit codes, error printing, number parsing and the stderr progress display. */
+#include "audit/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *aud_command_line = "";
+
+int aud_exit_for(int code)
+{
+	if (code == 0)
+		return AUD_EXIT_OK;
+	return code == ENG_EINPUT ? AUD_EXIT_USAGE : AUD_EXIT_SYSTEM;
+}
+
+int aud_fail(const char *cmd, const eng_err *err)
+{
+	fprintf(stderr, "mmaudit %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
+	return aud_exit_for(err->code ? err->code : ENG_EINTERNAL);
+}
+
+int aud_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "mmaudit %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nTry 'mmaudit %s --help'.\n", cmd);
+	va_end(ap);
+	return AUD_EXIT_USAGE;
+}
+
+int aud_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+		  long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		aud_usage_error(cmd, "%s wants a whole number in [%lld, %lld], got '%s'", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int aud_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+		     double *out)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+		aud_usage_error(cmd, "%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+	aud_progress *ap = ctx;
+	if (ap->quiet)
+		return;
+	double t = now_s();
+	int same = strncmp(ap->stage, stage, sizeof ap->stage - 1) == 0;
+	int final = total && done >= total;
+	double every = ap->tty ? 0.1 : 5.0;
+	if (same && !final && t - ap->last < every)
+		return;
+	if (!same && ap->tty && ap->stage[0])
+		fputc('\n', stderr);
+	snprintf(ap->stage, sizeof ap->stage, "%s", stage);
+	ap->last = t;
+	if (ap->tty) {
+		if (total) {
+			int w = 30, f = (int)(w * (double)done / (double)total);
+			fprintf(stderr, "\r%-18s [", stage);
+			for (int i = 0; i < w; i++)
+				fputc(i < f ? '#' : '.', stderr);
+			fprintf(stderr, "] %llu/%llu %5.1fs", (unsigned long long)done,
+				(unsigned long long)total, t - ap->start);
+		} else {
+			fprintf(stderr, "\r%-18s %llu %5.1fs", stage, (unsigned long long)done,
+				t - ap->start);
+		}
+	} else if (total) {
+		fprintf(stderr, "%s: %llu/%llu (%.0f%%) %.1fs\n", stage, (unsigned long long)done,
+			(unsigned long long)total, 100.0 * (double)done / (double)total, t - ap->start);
+	} else {
+		fprintf(stderr, "%s: %llu %.1fs\n", stage, (unsigned long long)done, t - ap->start);
+	}
+	fflush(stderr);
+}
+
+void aud_progress_init(aud_progress *ap, int quiet)
+{
+	memset(ap, 0, sizeof *ap);
+	ap->quiet = quiet;
+	ap->tty = isatty(2);
+	ap->start = now_s();
+	ap->last = -1e9;
+}
+
+eng_progress aud_progress_hook(aud_progress *ap)
+{
+	eng_progress p = {progress_cb, ap};
+	return p;
+}
+
+void aud_progress_done(aud_progress *ap)
+{
+	if (!ap->quiet && ap->tty && ap->stage[0])
+		fputc('\n', stderr);
+	ap->stage[0] = '\0';
+}

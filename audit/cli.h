@@ -1,0 +1,53 @@
+/* cli.h - what every mmaudit command shares: exit codes, error printing, progress on stderr,
+ * small option parsers. Only audit/ prints and chooses exit codes. */
+#ifndef AUD_CLI_H
+#define AUD_CLI_H
+
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/progress.h"
+
+enum { AUD_EXIT_OK = 0, AUD_EXIT_GATE = 1, AUD_EXIT_USAGE = 2, AUD_EXIT_SYSTEM = 3 };
+
+/* The full command line, recorded in runs for reproducibility. */
+extern const char *aud_command_line;
+
+/* Maps an engine code to an exit status (EINPUT -> 2, others -> 3). */
+int aud_exit_for(int code);
+
+/* Prints "mmaudit CMD: message" to stderr and returns aud_exit_for(err->code). */
+int aud_fail(const char *cmd, const eng_err *err);
+
+/* Prints "mmaudit CMD: <formatted>" and a hint to run --help; returns AUD_EXIT_USAGE. */
+int aud_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses numbers strictly (whole string); on failure prints a usage error and returns -1. */
+int aud_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
+		  long long *out);
+int aud_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+		     double *out);
+
+/* Progress on stderr: a bar on a TTY, a plain line every few seconds otherwise; quiet = nothing. */
+typedef struct aud_progress {
+	int quiet, tty;
+	double last, start;
+	char stage[64];
+} aud_progress;
+
+void aud_progress_init(aud_progress *ap, int quiet);
+eng_progress aud_progress_hook(aud_progress *ap);
+void aud_progress_done(aud_progress *ap);
+
+/* Commands: argc/argv start at the command name. Each returns an exit status. */
+int aud_cmd_index(int argc, char **argv);
+int aud_cmd_info(int argc, char **argv);
+int aud_cmd_score(int argc, char **argv);
+int aud_cmd_weights(int argc, char **argv);
+int aud_cmd_crossdist(int argc, char **argv);
+int aud_cmd_synth(int argc, char **argv);
+int aud_cmd_report(int argc, char **argv);
+int aud_cmd_gate(int argc, char **argv);
+int aud_cmd_audit(int argc, char **argv);
+
+#endif

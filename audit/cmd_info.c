@@ -1,0 +1,143 @@
+/* cmd_info.c - `mmaudit info`: datasets with their counts, and the ingest errors. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/cli.h"
+#include "engine/workspace.h"
+
+static const char *usage_text =
+	"usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
+	"Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
+	"errors) and the ingest errors with file:line and reason.\n\n"
+	"  --db PATH        workspace database (required)\n"
+	"  --json           print {\"datasets\": [...], \"errors\": [...]} on stdout\n"
+	"  --max-errors N   list at most N errors in the text output (default 50; --json lists all)\n";
+
+static const char *sql_datasets =
+	"SELECT d.name,"
+	" (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
+	" (SELECT count(DISTINCT image_id) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NOT NULL),"
+	" (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
+	" (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
+	" (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id)"
+	" FROM datasets d ORDER BY d.id";
+
+static const char *sql_errors =
+	"SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
+	" JOIN datasets d ON d.id = e.dataset_id ORDER BY e.dataset_id, e.file_id, e.line, e.id";
+
+int aud_cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+					     {"json", no_argument, 0, 'j'},
+					     {"max-errors", required_argument, 0, 'm'},
+					     {"help", no_argument, 0, 'h'},
+					     {0, 0, 0, 0}};
+	const char *db = NULL;
+	int json = 0, c;
+	long long max_errors = 50;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'm':
+			if (aud_parse_int("info", "--max-errors", optarg, 0, 1LL << 40, &max_errors))
+				return AUD_EXIT_USAGE;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return AUD_EXIT_OK;
+		default:
+			return aud_usage_error("info", "unknown option");
+		}
+	}
+	if (!db)
+		return aud_usage_error("info", "--db PATH is required");
+	if (optind < argc)
+		return aud_usage_error("info", "unexpected argument '%s'", argv[optind]);
+
+	eng_err err = {0};
+	eng_ws *ws = NULL;
+	sqlite3_stmt *sd = NULL, *se = NULL;
+	json_t *root = NULL;
+	int rc = eng_ws_open_existing(db, &ws, &err);
+	if (rc)
+		return aud_fail("info", &err);
+	rc = ENG_EINTERNAL;
+	if (!(sd = eng_ws_prepare(ws, sql_datasets, &err)) || !(se = eng_ws_prepare(ws, sql_errors, &err)))
+		goto out;
+	json_t *jd = json_array(), *je = json_array();
+	root = json_pack("{s:o, s:o}", "datasets", jd, "errors", je);
+	if (!json)
+		printf("%-24s %10s %8s %12s %7s %6s\n", "dataset", "pairs", "images", "no-image",
+		       "errors", "files");
+	int s;
+	while ((s = sqlite3_step(sd)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(sd, 0);
+		json_array_append_new(jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
+						    (json_int_t)sqlite3_column_int64(sd, 1), "images",
+						    (json_int_t)sqlite3_column_int64(sd, 2),
+						    "pairs_without_image",
+						    (json_int_t)sqlite3_column_int64(sd, 3), "errors",
+						    (json_int_t)sqlite3_column_int64(sd, 4), "files",
+						    (json_int_t)sqlite3_column_int64(sd, 5)));
+		if (!json)
+			printf("%-24s %10lld %8lld %12lld %7lld %6lld\n", name,
+			       (long long)sqlite3_column_int64(sd, 1), (long long)sqlite3_column_int64(sd, 2),
+			       (long long)sqlite3_column_int64(sd, 3), (long long)sqlite3_column_int64(sd, 4),
+			       (long long)sqlite3_column_int64(sd, 5));
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, &err, "list datasets");
+		goto out;
+	}
+	long long shown = 0, total = 0;
+	while ((s = sqlite3_step(se)) == SQLITE_ROW) {
+		const char *ds = (const char *)sqlite3_column_text(se, 0);
+		const char *path = (const char *)sqlite3_column_text(se, 1);
+		long long line = sqlite3_column_int64(se, 2);
+		const char *code = (const char *)sqlite3_column_text(se, 3);
+		const char *reason = (const char *)sqlite3_column_text(se, 4);
+		total++;
+		if (json)
+			json_array_append_new(je, json_pack("{s:s, s:s, s:I, s:s, s:s}", "dataset", ds, "file",
+							    path, "line", (json_int_t)line, "code", code,
+							    "reason", reason));
+		else if (shown < max_errors) {
+			if (!shown)
+				printf("\ningest errors:\n");
+			printf("  %s:%lld: [%s] %s (dataset %s)\n", path, line, code, reason, ds);
+			shown++;
+		}
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, &err, "list errors");
+		goto out;
+	}
+	if (!json && total > shown)
+		printf("  ... %lld more (use --max-errors or --json)\n", total - shown);
+	if (json) {
+		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (!text) {
+			rc = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		puts(text);
+		free(text);
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	sqlite3_finalize(sd);
+	sqlite3_finalize(se);
+	eng_ws_close(ws);
+	return rc ? aud_fail("info", &err) : AUD_EXIT_OK;
+}

@@ -1,0 +1,77 @@
+/* main.c - the mmaudit entry point: dispatches to one file per command (cmd_*.c). */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/cli.h"
+#include "mmaudit_config.h"
+
+typedef struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} command;
+
+static const command commands[] = {
+	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"mmaudit %s - audit multimodal preference datasets for unimodal (text-only) shortcuts\n\n"
+		"usage: mmaudit COMMAND [OPTIONS]   (mmaudit COMMAND --help for its options)\n\n"
+		"commands:\n",
+		MMAUDIT_VERSION);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nexit codes: 0 ok, 1 gate failed, 2 bad usage or bad input, 3 internal or system "
+		   "error\n");
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t n = 1;
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	char *s = malloc(n);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "C");
+	if (argc < 2) {
+		usage(stderr);
+		return AUD_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return AUD_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("mmaudit %s\n", MMAUDIT_VERSION);
+		return AUD_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			char *line = join_args(argc, argv);
+			aud_command_line = line ? line : "";
+			int rc = commands[i].run(argc - 1, argv + 1);
+			free(line);
+			return rc;
+		}
+	}
+	fprintf(stderr, "mmaudit: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return AUD_EXIT_USAGE;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# ./do demo   install what is missing, build, audit the bundled demo environments, write a report
+# ./do test   install what is missing, build (normal + ASan/UBSan), run the whole test suite
+# ./do build  install what is missing and build ./build only
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
+      libopenblas-dev libcmocka-dev libjansson-dev"
+
+ensure_packages() {
+	local missing=() p
+	for p in $PKGS "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "do: installing missing Debian packages: ${missing[*]}" >&2
+	local SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+		{ $SUDO apt-get update -qq >/dev/null 2>&1 || true;
+		  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
+}
+
+build() { # build DIR [meson options...]
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" --werror "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+}
+
+summary() { # prints "N passed, N failed" from meson's JSON test logs given as arguments
+	python3 - "$@" <<'PY'
+import json, sys
+ok = bad = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        if not line.strip():
+            continue
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif r != "SKIP":
+            bad += 1
+print(f"{ok} passed, {bad} failed")
+sys.exit(1 if bad or not ok else 0)
+PY
+}
+
+case "${1:-}" in
+build)
+	ensure_packages
+	build build
+	;;
+demo)
+	ensure_packages
+	build build
+	MM=$ROOT/build/audit/mmaudit
+	OUT=${2:-$ROOT/demo-out}
+	rm -rf "$OUT"; mkdir -p "$OUT"
+	"$MM" --help
+	;;
+test)
+	ensure_packages
+	build build
+	build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	rc=0
+	meson test -C build --print-errorlogs --num-processes 2 || rc=1
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4 || rc=1
+	summary build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || rc=1
+	exit $rc
+	;;
+*)
+	sed -n '2,4p' "$0" | sed 's/^# //'
+	exit 2
+	;;
+esac

@@ -1,0 +1,24 @@
+/* imgfeat.h - built-in image features from decoded pixels.
+ *
+ * A decoded RGB image is reduced to a fixed-size thumbnail, then to a feature vector: colour layout
+ * grid, colour histogram, gradient-orientation histogram, brightness stats. Features are NOT
+ * standardized here (that happens on each training split). Computed once per image at index time
+ * and cached in images.feat. Does not decode files (see images.h). */
+#ifndef ENG_IMGFEAT_H
+#define ENG_IMGFEAT_H
+
+#include <stdint.h>
+
+/* Bumped whenever the features change; cached rows with another version are recomputed. */
+#define ENG_IMGFEAT_VERSION 1
+
+/* Length of the feature vector. */
+int eng_imgfeat_dim(void);
+
+/* rgb is (h, w, 3) row-major uint8; w, h >= 1. Writes eng_imgfeat_dim() floats to out. */
+void eng_imgfeat_compute(const uint8_t *rgb, int w, int h, float *out);
+
+/* Human-readable name of feature i (static storage), e.g. "grid r[1,2]". */
+const char *eng_imgfeat_name(int i);
+
+#endif

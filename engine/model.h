@@ -1,0 +1,58 @@
+/* model.h - Bradley-Terry reward models over an eng_pairset, trained with minibatch Adam + L2.
+ *
+ * P(chosen > rejected) = sigmoid(m), m = r(x, y_c) - r(x, y_r); loss L = -log sigmoid(m).
+ * Methods (see ../shared/DESIGN.md):
+ *  - ENG_METHOD_TEXT: text-only proxy r_t; m_t = w_t . d (d = sparse text difference).
+ *  - ENG_METHOD_STANDARD: MM-RM; m = w . d + fold(d)^T W v, fold() sums d into B buckets and v is
+ *    the pair's standardized image vector (pairs without image: text terms only). Batched GEMMs.
+ *  - ENG_METHOD_SHORTCUT_AWARE: a text branch and an MM branch trained together; per pair
+ *    w = eps/2 + L_t / (eps + L_t + L), eps = 1e-7, both losses detached; total loss =
+ *    mean(w * L) + mean(L_t). Inference uses the MM branch only.
+ * Deterministic for a given seed and thread count. */
+#ifndef ENG_MODEL_H
+#define ENG_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/pairset.h"
+
+typedef enum eng_method {
+	ENG_METHOD_TEXT = 0,
+	ENG_METHOD_STANDARD = 1,
+	ENG_METHOD_SHORTCUT_AWARE = 2,
+} eng_method;
+
+const char *eng_method_name(eng_method m); /* "text", "standard", "shortcut-aware" */
+int eng_method_parse(const char *s, eng_method *out); /* 0 ok, ENG_EINPUT unknown */
+
+typedef struct eng_train_opts {
+	eng_method method;
+	int epochs;        /* default 8 */
+	int batch;         /* default 256 */
+	float lr;          /* Adam step, default 0.05 */
+	float l2;          /* L2 on all weights, default 1e-4 */
+	int fold_buckets;  /* B, text buckets for the interaction, default 256 */
+	uint64_t seed;
+} eng_train_opts;
+
+void eng_train_opts_default(eng_train_opts *o);
+
+typedef struct eng_model eng_model; /* opaque */
+
+/* Trains on rows[0..nrows) of ps. Image standardization statistics come from the training rows'
+ * images. Returns 0 and *out, or a negative code. */
+int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
+		    const eng_train_opts *o, eng_model **out, eng_err *err);
+void eng_model_free(eng_model *m);
+
+/* Inference margins for rows[0..n): out[i] = r(chosen) - r(rejected) (MM branch for SA). */
+void eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+		       float *out);
+
+/* Text weights (length text_dim) of the model's text terms (the text-only proxy's weights for
+ * ENG_METHOD_TEXT). Owned by the model. */
+const float *eng_model_text_weights(const eng_model *m);
+
+#endif

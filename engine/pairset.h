@@ -1,0 +1,39 @@
+/* pairset.h - the in-memory training matrix of a set of preference pairs.
+ *
+ * Each pair is reduced to the DIFFERENCE of its answers' text features, d = phi(chosen) -
+ * phi(rejected), stored sparse (CSR), plus the index of its image's feature row (or -1). Reward
+ * models here are linear in phi (plus text x image interactions), so the Bradley-Terry margin
+ * r(x, y_c) - r(x, y_r) depends on the pair only through d and the image vector.
+ * Built from strings by textfeat.h; owned by the caller; freed with eng_pairset_free. */
+#ifndef ENG_PAIRSET_H
+#define ENG_PAIRSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+
+typedef struct eng_pairset {
+	size_t n;          /* pairs */
+	uint32_t text_dim; /* columns of d: hashed n-gram buckets + named style features */
+	size_t *rowptr;    /* (n + 1) CSR row pointers into col/val */
+	uint32_t *col;     /* (nnz) column of each stored entry, sorted within a row */
+	float *val;        /* (nnz) value of each stored entry */
+	size_t nnz, cap;   /* stored entries; allocated capacity of col/val */
+	int32_t *img_of;   /* (n) row of the pair's image in img, or -1 for a text-only pair */
+	float *img;        /* (n_img, img_dim) row-major image features (raw; models standardize) */
+	size_t n_img;
+	uint32_t img_dim;
+} eng_pairset;
+
+/* Allocates an empty set with room for n pairs (rows are appended with eng_pairset_add_row). */
+int eng_pairset_init(eng_pairset *ps, uint32_t text_dim, uint32_t img_dim, eng_err *err);
+/* Appends one pair: its sparse difference (entries need not be sorted; zero entries dropped;
+ * duplicate columns summed) and its image row (-1 for none). */
+int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, size_t k,
+			int32_t img_row, eng_err *err);
+/* Copies n_img x img_dim floats as the image table. */
+int eng_pairset_set_images(eng_pairset *ps, const float *img, size_t n_img, eng_err *err);
+void eng_pairset_free(eng_pairset *ps); /* frees members; accepts a zeroed or NULL set */
+
+#endif

@@ -1,0 +1,45 @@
+/* textfeat.h - text features of an answer: signed feature hashing + named style features.
+ *
+ * phi(prompt, response) = [ hashed response word unigrams and bigrams (signed, 2^bits buckets),
+ *                           optional prompt x response word crosses (same buckets),
+ *                           named style features (length, lines, list/markdown markers, digits,
+ *                           hedges, apologies, ...) ].
+ * The hash is a fixed 64-bit FNV-1a of the lower-cased token (stable across runs and machines).
+ * Every hashed bucket can be named back: eng_textfeat_vocab records the most frequent n-gram
+ * seen per bucket so a report can say "the word 'certainly'" instead of "bucket 48121". */
+#ifndef ENG_TEXTFEAT_H
+#define ENG_TEXTFEAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/pairset.h"
+
+typedef struct eng_textfeat_opts {
+	int hash_bits; /* 2^hash_bits hashed buckets; default 18 */
+	int bigrams;   /* 1: word bigrams too (default 1) */
+	int crosses;   /* 1: prompt x response word crosses (default 0) */
+} eng_textfeat_opts;
+
+void eng_textfeat_opts_default(eng_textfeat_opts *o);
+
+typedef struct eng_textfeat eng_textfeat; /* opaque: options + bucket vocabulary */
+
+int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *err);
+void eng_textfeat_free(eng_textfeat *tf);
+
+/* Columns of a feature vector: 2^hash_bits + eng_textfeat_named_count(). Named features come last. */
+uint32_t eng_textfeat_dim(const eng_textfeat *tf);
+int eng_textfeat_named_count(void);
+
+/* Appends the pair (prompt, chosen, rejected) to ps as d = phi(chosen) - phi(rejected), with image
+ * row img_row (-1 none). Records n-gram strings for naming buckets. Not thread-safe per tf. */
+int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt, const char *chosen,
+			  const char *rejected, int32_t img_row, eng_err *err);
+
+/* Readable name of column c, written into buf: "word 'sorry'", "bigram 'as an'", "named: length
+ * (log chars)". Returns buf. */
+const char *eng_textfeat_name(const eng_textfeat *tf, uint32_t c, char *buf, size_t cap);
+
+#endif

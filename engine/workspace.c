@@ -1,0 +1,211 @@
+/* workspace.c - open/migrate the SQLite workspace; transactions; error mapping.
+ * Does not know the meaning of any table beyond datasets(name). */
+#include "engine/workspace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/migrations.h"
+
+struct eng_ws {
+	sqlite3 *db;
+	int version;
+};
+
+sqlite3 *eng_ws_db(eng_ws *ws) { return ws->db; }
+int eng_ws_schema_version(eng_ws *ws) { return ws->version; }
+
+int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what)
+{
+	int rc = sqlite3_extended_errcode(ws->db) & 0xff;
+	int code = ENG_EINTERNAL;
+	switch (rc) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_PERM:
+		code = ENG_EIO;
+		break;
+	case SQLITE_NOMEM:
+		code = ENG_ENOMEM;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = ENG_EINPUT;
+		break;
+	default:
+		break;
+	}
+	return eng_err_set(err, code, "%s: %s", what, sqlite3_errmsg(ws->db));
+}
+
+int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(ws->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int code = eng_ws_fail(ws, err, "sql");
+		sqlite3_free(msg);
+		return code;
+	}
+	return 0;
+}
+
+int eng_ws_begin(eng_ws *ws, eng_err *err)
+{
+	return eng_ws_exec(ws, "BEGIN IMMEDIATE", err);
+}
+
+int eng_ws_commit(eng_ws *ws, eng_err *err)
+{
+	return eng_ws_exec(ws, "COMMIT", err);
+}
+
+void eng_ws_rollback(eng_ws *ws)
+{
+	if (ws && !sqlite3_get_autocommit(ws->db))
+		sqlite3_exec(ws->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(ws->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		eng_ws_fail(ws, err, "prepare");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+static int user_version(eng_ws *ws, int *v, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, "PRAGMA user_version", err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = eng_ws_fail(ws, err, "read schema version");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	*v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int migrate(eng_ws *ws, eng_err *err)
+{
+	int v = 0, rc = user_version(ws, &v, err);
+	if (rc)
+		return rc;
+	if (v > eng_migrations_count)
+		return eng_err_set(err, ENG_EINPUT,
+				   "workspace schema version %d is newer than this mmaudit (%d); "
+				   "use a newer mmaudit or a new --db",
+				   v, eng_migrations_count);
+	for (int i = v; i < eng_migrations_count; i++) {
+		const eng_migration *m = &eng_migrations[i];
+		char pragma[64];
+		if ((rc = eng_ws_begin(ws, err)))
+			return rc;
+		if ((rc = eng_ws_exec(ws, m->sql, err))) {
+			eng_err_prefix(err, "migration %s: ", m->name);
+			eng_ws_rollback(ws);
+			return rc;
+		}
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", m->version);
+		if ((rc = eng_ws_exec(ws, pragma, err)) || (rc = eng_ws_commit(ws, err))) {
+			eng_ws_rollback(ws);
+			return rc;
+		}
+	}
+	ws->version = eng_migrations_count;
+	return 0;
+}
+
+static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
+{
+	*out = NULL;
+	eng_ws *ws = calloc(1, sizeof *ws);
+	if (!ws)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc;
+	if (sqlite3_open_v2(path, &ws->db, flags, NULL) != SQLITE_OK) {
+		rc = ws->db ? eng_ws_fail(ws, err, "open")
+			    : eng_err_set(err, ENG_ENOMEM, "open: out of memory");
+		eng_err_prefix(err, "workspace '%s': ", path);
+		eng_ws_close(ws);
+		return rc;
+	}
+	sqlite3_extended_result_codes(ws->db, 1);
+	sqlite3_busy_timeout(ws->db, 10000);
+	/* WAL lets `info` read while `index` writes; NORMAL sync is durable across process kills. */
+	rc = eng_ws_exec(ws,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+			 "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+			 err);
+	if (!rc)
+		rc = migrate(ws, err);
+	if (rc) {
+		if (rc == ENG_EINPUT && strstr(err ? err->msg : "", "not a database"))
+			eng_err_prefix(err, "workspace '%s' is not an mmaudit database (", path);
+		else
+			eng_err_prefix(err, "workspace '%s': ", path);
+		eng_ws_close(ws);
+		return rc;
+	}
+	*out = ws;
+	return 0;
+}
+
+int eng_ws_open(const char *path, eng_ws **out, eng_err *err)
+{
+	return open_impl(path, 1, out, err);
+}
+
+int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err)
+{
+	struct stat sb;
+	if (strcmp(path, ":memory:") != 0 && stat(path, &sb) != 0) {
+		*out = NULL;
+		return eng_err_set(err, ENG_EINPUT,
+				   "workspace '%s': %s; run `mmaudit index --db %s FILE.jsonl` first", path,
+				   strerror(errno), path);
+	}
+	return open_impl(path, 0, out, err);
+}
+
+void eng_ws_close(eng_ws *ws)
+{
+	if (!ws)
+		return;
+	sqlite3_close_v2(ws->db);
+	free(ws);
+}
+
+int eng_ws_dataset_id(eng_ws *ws, const char *name, int64_t *id, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT id FROM datasets WHERE name = ?1", err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return eng_ws_fail(ws, err, "find dataset");
+	return eng_err_set(err, ENG_EINPUT,
+			   "no dataset named '%s' in the workspace; `mmaudit info --db PATH` lists them",
+			   name);
+}
