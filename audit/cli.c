@@ -128,3 +128,90 @@ void aud_progress_done(aud_progress *ap)
 		fputc('\n', stderr);
 	ap->stage[0] = '\0';
 }
+
+int aud_list_append(char **list, const char *item)
+{
+	size_t a = *list ? strlen(*list) : 0, b = strlen(item);
+	char *s = realloc(*list, a + b + 2);
+	if (!s)
+		return -1;
+	if (a)
+		s[a++] = ',';
+	memcpy(s + a, item, b + 1);
+	*list = s;
+	return 0;
+}
+
+static int push_id(int64_t **v, size_t *n, size_t *cap, int64_t id)
+{
+	if (*n == *cap) {
+		int64_t *nv = realloc(*v, 2 * *cap * sizeof **v);
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap *= 2;
+	}
+	(*v)[(*n)++] = id;
+	return 0;
+}
+
+int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_err *err)
+{
+	*ids = NULL;
+	*n = 0;
+	size_t cap = 8;
+	int64_t *v = malloc(cap * sizeof *v);
+	if (!v)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	if (!spec || !*spec) {
+		sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err);
+		if (!st) {
+			free(v);
+			return err->code;
+		}
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (push_id(&v, n, &cap, sqlite3_column_int64(st, 0))) {
+				sqlite3_finalize(st);
+				free(v);
+				return eng_err_set(err, ENG_ENOMEM, "out of memory");
+			}
+		}
+		sqlite3_finalize(st);
+		if (!*n) {
+			free(v);
+			return eng_err_set(err, ENG_EINPUT,
+					   "the workspace has no datasets; run `mmaudit index` first");
+		}
+		*ids = v;
+		return 0;
+	}
+	char *copy = strdup(spec), *save = NULL;
+	if (!copy) {
+		free(v);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int64_t id;
+		int rc = eng_ws_dataset_id(ws, tok, &id, err);
+		if (rc) {
+			free(copy);
+			free(v);
+			return rc;
+		}
+		int dup = 0;
+		for (size_t i = 0; i < *n; i++)
+			dup |= v[i] == id;
+		if (!dup && push_id(&v, n, &cap, id)) {
+			free(copy);
+			free(v);
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		}
+	}
+	free(copy);
+	if (!*n) {
+		free(v);
+		return eng_err_set(err, ENG_EINPUT, "no dataset named in '%s'", spec);
+	}
+	*ids = v;
+	return 0;
+}

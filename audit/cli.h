@@ -49,5 +49,15 @@ int aud_cmd_synth(int argc, char **argv);
 int aud_cmd_report(int argc, char **argv);
 int aud_cmd_gate(int argc, char **argv);
 int aud_cmd_audit(int argc, char **argv);
+#include <stddef.h>
 
+#include "engine/workspace.h"
+
+
+/* Resolves a comma-separated list of dataset names (NULL or "" = every dataset, in creation order)
+ * to ids (malloc'd, caller frees). Unknown names are ENG_EINPUT with the known names listed. */
+int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_err *err);
+
+/* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
+int aud_list_append(char **list, const char *item);
 #endif

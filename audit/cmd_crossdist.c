@@ -1,0 +1,208 @@
+/* cmd_crossdist.c - `mmaudit crossdist`: train on each dataset, test on every dataset. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/cli.h"
+#include "engine/crossdist.h"
+
+static const char *usage_text =
+	"usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
+	"                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
+	"                         [--json] [--quiet]\n\n"
+	"Splits each dataset train/test by image (prompt when there is none), trains every method\n"
+	"on every train split and tests on every test split. Prints one accuracy matrix per method\n"
+	"(rows: trained on, columns: tested on), the i.i.d. mean (diagonal), the o.o.d. mean\n"
+	"(off-diagonal), their gap, and SFD per cell. Pairs sharing an image or prompt with another\n"
+	"dataset are reported and kept out of the test splits.\n\n"
+	"  --datasets A,B   datasets (default: all)\n"
+	"  --methods M,...  text, standard, shortcut-aware (default: all three)\n"
+	"  --test-fraction F  share of images held out per dataset (default 0.2)\n"
+	"  --seed S         random seed (default 1)\n"
+	"  --epochs N       training epochs (default %d)\n"
+	"  --threads T      training threads (default: all cores)\n"
+	"  --json           print the matrices as JSON\n"
+	"  --quiet          no progress on stderr\n";
+
+static void print_text(json_t *root)
+{
+	json_t *ds = json_object_get(root, "datasets");
+	size_t nd = json_array_size(ds);
+	const char *m;
+	json_t *x;
+	json_object_foreach(json_object_get(root, "methods"), m, x)
+	{
+		printf("%s: accuracy (%%), rows = trained on, columns = tested on\n", m);
+		printf("  %-20s", "");
+		for (size_t b = 0; b < nd; b++)
+			printf(" %10.10s", json_string_value(json_array_get(ds, b)));
+		putchar('\n');
+		for (size_t a = 0; a < nd; a++) {
+			printf("  %-20.20s", json_string_value(json_array_get(ds, a)));
+			json_t *row = json_array_get(json_object_get(x, "accuracy"), a);
+			for (size_t b = 0; b < nd; b++) {
+				json_t *v = json_array_get(row, b);
+				if (json_is_number(v))
+					printf(" %10.1f", 100 * json_number_value(v));
+				else
+					printf(" %10s", "n/a");
+			}
+			putchar('\n');
+		}
+		double iid = json_number_value(json_object_get(x, "iid_mean"));
+		json_t *ood = json_object_get(x, "ood_mean"), *gap = json_object_get(x, "gap");
+		json_t *sfd = json_object_get(x, "sfd_mean");
+		printf("  i.i.d. mean %.1f%%", 100 * iid);
+		if (json_is_number(ood))
+			printf(", o.o.d. mean %.1f%%, gap %+.1f points", 100 * json_number_value(ood),
+			       100 * json_number_value(gap));
+		if (json_is_number(sfd))
+			printf(", mean SFD %+.1f points", 100 * json_number_value(sfd));
+		printf("\n\n");
+	}
+	size_t i;
+	json_array_foreach(json_object_get(root, "overlap"), i, x)
+	{
+		printf("overlap: %s and %s share %lld images and %lld prompts (kept out of test "
+		       "splits)\n",
+		       json_string_value(json_object_get(x, "a")),
+		       json_string_value(json_object_get(x, "b")),
+		       (long long)json_integer_value(json_object_get(x, "shared_images")),
+		       (long long)json_integer_value(json_object_get(x, "shared_prompts")));
+	}
+}
+
+int aud_cmd_crossdist(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, 0, 'd'},        {"datasets", required_argument, 0, 'D'},
+		{"dataset", required_argument, 0, 'D'},   {"methods", required_argument, 0, 'm'},
+		{"test-fraction", required_argument, 0, 'f'}, {"seed", required_argument, 0, 's'},
+		{"epochs", required_argument, 0, 'e'},    {"threads", required_argument, 0, 't'},
+		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+	eng_crossdist_opts co;
+	eng_crossdist_opts_default(&co);
+	co.train.seed = 1;
+	const char *db = NULL;
+	char *datasets = NULL;
+	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
+	long long v;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'D':
+			if (aud_list_append(&datasets, optarg))
+				goto done;
+			break;
+		case 'm': {
+			co.methods = 0;
+			char *copy = strdup(optarg), *save = NULL;
+			for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+			     t = strtok_r(NULL, ",", &save)) {
+				eng_method m;
+				if (eng_method_parse(t, &m)) {
+					aud_usage_error("crossdist",
+							"unknown method '%s' (text, standard, "
+							"shortcut-aware)",
+							t);
+					free(copy);
+					goto done;
+				}
+				co.methods |= 1 << m;
+			}
+			free(copy);
+			break;
+		}
+		case 'f':
+			if (aud_parse_double("crossdist", "--test-fraction", optarg, 0.01, 0.99,
+					     &co.test_fraction))
+				goto done;
+			break;
+		case 's':
+			if (aud_parse_int("crossdist", "--seed", optarg, 0, INT64_MAX, &v))
+				goto done;
+			co.train.seed = (uint64_t)v;
+			break;
+		case 'e':
+			if (aud_parse_int("crossdist", "--epochs", optarg, 1, 1000, &v))
+				goto done;
+			co.train.epochs = (int)v;
+			break;
+		case 't':
+			if (aud_parse_int("crossdist", "--threads", optarg, 1, 64, &v))
+				goto done;
+			co.threads = (int)v;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			printf(usage_text, co.train.epochs);
+			rc = AUD_EXIT_OK;
+			goto done;
+		default:
+			aud_usage_error("crossdist", "unknown option");
+			goto done;
+		}
+	}
+	if (!db) {
+		aud_usage_error("crossdist", "--db PATH is required");
+		goto done;
+	}
+	if (optind < argc) {
+		aud_usage_error("crossdist", "unexpected argument '%s'", argv[optind]);
+		goto done;
+	}
+	co.command = aud_command_line;
+	eng_err err = {0};
+	eng_ws *ws = NULL;
+	int64_t *ids = NULL, run_id = 0;
+	size_t n = 0;
+	aud_progress ap;
+	aud_progress_init(&ap, quiet);
+	eng_progress prog = aud_progress_hook(&ap);
+	int e = eng_ws_open_existing(db, &ws, &err);
+	if (!e)
+		e = aud_dataset_ids(ws, datasets, &ids, &n, &err);
+	if (!e)
+		e = eng_crossdist_run(ws, ids, n, &co, &prog, &run_id, &err);
+	aud_progress_done(&ap);
+	if (!e) {
+		sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT metrics FROM runs WHERE id = ?1", &err);
+		json_t *root = NULL;
+		if (st) {
+			sqlite3_bind_int64(st, 1, run_id);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				root = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+			sqlite3_finalize(st);
+		}
+		if (!root) {
+			e = eng_err_set(&err, ENG_EINTERNAL, "crossdist run %lld has no metrics",
+					(long long)run_id);
+		} else if (json) {
+			char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			if (s)
+				puts(s);
+			free(s);
+		} else {
+			print_text(root);
+		}
+		json_decref(root);
+	}
+	rc = e ? aud_fail("crossdist", &err) : AUD_EXIT_OK;
+	free(ids);
+	eng_ws_close(ws);
+done:
+	free(datasets);
+	return rc;
+}

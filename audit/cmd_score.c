@@ -1,0 +1,248 @@
+/* cmd_score.c - `mmaudit score`: cross-fitted held-out scores per pair and dataset metrics. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/cli.h"
+#include "engine/score.h"
+#include "reports/rpt_csv.h"
+
+static const char *usage_text =
+	"usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
+	"                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
+	"                     [--json] [--quiet]\n\n"
+	"Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
+	"each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
+	"held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
+	"  --db PATH        workspace (required)\n"
+	"  --dataset NAME   dataset(s) to score; repeat or comma-separate (default: all)\n"
+	"  --folds K        cross-fitting folds, 2..100 (default 5)\n"
+	"  --epochs N       training epochs per model (default %d)\n"
+	"  --seed S         random seed (default 1); same seed + threads = identical scores\n"
+	"  --confident C    category threshold in (0.5, 1) (default 0.8): text-shortcut when\n"
+	"                   p_text >= C; suspect-label when p_text and p_mm <= 1 - C\n"
+	"  --threads T      training threads (default: all cores)\n"
+	"  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
+	"  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
+	"  --json           print dataset metrics as JSON on stdout\n"
+	"  --quiet          no progress on stderr\n";
+
+static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_err *err)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return eng_err_set(err, ENG_EINPUT, "--out path too long");
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
+	sqlite3_stmt *st = eng_ws_prepare(ws,
+					  "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
+					  "s.p_sa, s.fold FROM pair_scores s JOIN pairs p ON p.id = "
+					  "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
+					  "= ?1 ORDER BY p.dataset_id, p.id",
+					  err);
+	int rc = st ? 0 : err->code, s;
+	if (st) {
+		sqlite3_bind_int64(st, 1, run_id);
+		fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
+		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 0));
+			fputc(',', f);
+			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 1));
+			fprintf(f, ",%.6f,%.6f,%.6f,%s,%.6f,%d\n", sqlite3_column_double(st, 2),
+				sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+				(const char *)sqlite3_column_text(st, 5), sqlite3_column_double(st, 6),
+				sqlite3_column_int(st, 7));
+		}
+		if (s != SQLITE_DONE)
+			rc = eng_ws_fail(ws, err, "read scores");
+	}
+	sqlite3_finalize(st);
+	if (fclose(f) != 0 && !rc)
+		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", tmp, strerror(errno));
+	if (!rc && rename(tmp, path) != 0)
+		rc = eng_err_set(err, ENG_EIO, "rename '%s': %s", path, strerror(errno));
+	if (rc)
+		remove(tmp);
+	return rc;
+}
+
+static double jnum(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void pct(const char *label, double v)
+{
+	if (isfinite(v))
+		printf("  %-34s %6.1f%%\n", label, 100 * v);
+	else
+		printf("  %-34s    n/a\n", label);
+}
+
+static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws,
+					  "SELECT d.name, rd.metrics FROM run_datasets rd JOIN datasets d "
+					  "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
+					  err);
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, run_id);
+	json_t *arr = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *m = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+		if (!m)
+			continue;
+		json_t *o = json_pack("{s:s}", "name", (const char *)sqlite3_column_text(st, 0));
+		json_object_update(o, m);
+		json_decref(m);
+		json_array_append_new(arr, o);
+	}
+	sqlite3_finalize(st);
+	if (json) {
+		json_t *root = json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "datasets", arr);
+		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(root);
+		if (!s)
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		puts(s);
+		free(s);
+		return 0;
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		printf("%s (%lld pairs, run %lld)\n", json_string_value(json_object_get(o, "name")),
+		       (long long)jnum(o, "pairs"), (long long)run_id);
+		pct("text-only accuracy (held out)", jnum(o, "text_accuracy"));
+		pct("multimodal RM accuracy", jnum(o, "mm_accuracy"));
+		pct("shortcut-aware MM-RM accuracy", jnum(o, "sa_accuracy"));
+		pct("shortcut rate (text-shortcut pairs)", jnum(o, "shortcut_rate"));
+		if (isfinite(jnum(o, "sfd")))
+			printf("  %-34s %+6.1f points\n", "SFD", 100 * jnum(o, "sfd"));
+		else
+			printf("  %-34s    n/a\n", "SFD");
+		json_t *b = json_object_get(o, "blind");
+		pct("blind: pick the longer answer", jnum(b, "pick_longer"));
+		pct("blind: pick the shorter answer", jnum(b, "pick_shorter"));
+	}
+	json_decref(arr);
+	return 0;
+}
+
+int aud_cmd_score(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, 0, 'd'},      {"dataset", required_argument, 0, 'D'},
+		{"folds", required_argument, 0, 'k'},   {"epochs", required_argument, 0, 'e'},
+		{"seed", required_argument, 0, 's'},    {"confident", required_argument, 0, 'c'},
+		{"threads", required_argument, 0, 't'}, {"hash-bits", required_argument, 0, 'b'},
+		{"out", required_argument, 0, 'o'},     {"json", no_argument, 0, 'j'},
+		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	eng_score_opts so;
+	eng_score_opts_default(&so);
+	so.train.seed = 1;
+	const char *db = NULL, *out = NULL;
+	char *datasets = NULL;
+	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
+	long long v;
+	double x;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'D':
+			if (aud_list_append(&datasets, optarg))
+				goto done;
+			break;
+		case 'k':
+			if (aud_parse_int("score", "--folds", optarg, 2, 100, &v))
+				goto done;
+			so.folds = (int)v;
+			break;
+		case 'e':
+			if (aud_parse_int("score", "--epochs", optarg, 1, 1000, &v))
+				goto done;
+			so.train.epochs = (int)v;
+			break;
+		case 's':
+			if (aud_parse_int("score", "--seed", optarg, 0, INT64_MAX, &v))
+				goto done;
+			so.train.seed = (uint64_t)v;
+			break;
+		case 'c':
+			if (aud_parse_double("score", "--confident", optarg, 0.5000001, 0.9999999, &x))
+				goto done;
+			so.confident = x;
+			break;
+		case 't':
+			if (aud_parse_int("score", "--threads", optarg, 1, 64, &v))
+				goto done;
+			so.threads = (int)v;
+			break;
+		case 'b':
+			if (aud_parse_int("score", "--hash-bits", optarg, 12, 24, &v))
+				goto done;
+			so.text.hash_bits = (int)v;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			printf(usage_text, so.train.epochs, so.text.hash_bits);
+			rc = AUD_EXIT_OK;
+			goto done;
+		default:
+			aud_usage_error("score", "unknown option");
+			goto done;
+		}
+	}
+	if (!db) {
+		aud_usage_error("score", "--db PATH is required");
+		goto done;
+	}
+	if (optind < argc) {
+		aud_usage_error("score", "unexpected argument '%s'", argv[optind]);
+		goto done;
+	}
+	so.command = aud_command_line;
+	eng_err err = {0};
+	eng_ws *ws = NULL;
+	int64_t *ids = NULL, run_id = 0;
+	size_t n = 0;
+	aud_progress ap;
+	aud_progress_init(&ap, quiet);
+	eng_progress prog = aud_progress_hook(&ap);
+	int e = eng_ws_open_existing(db, &ws, &err);
+	if (!e)
+		e = aud_dataset_ids(ws, datasets, &ids, &n, &err);
+	if (!e)
+		e = eng_score_run(ws, ids, n, &so, &prog, &run_id, &err);
+	aud_progress_done(&ap);
+	if (!e && out)
+		e = write_scores_csv(ws, run_id, out, &err);
+	if (!e)
+		e = print_metrics(ws, run_id, json, &err);
+	rc = e ? aud_fail("score", &err) : AUD_EXIT_OK;
+	free(ids);
+	eng_ws_close(ws);
+done:
+	free(datasets);
+	return rc;
+}

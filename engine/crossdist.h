@@ -1,0 +1,36 @@
+/* crossdist.h - cross-distribution evaluation: each dataset is an environment, split train/test by
+ * image (prompt when there is none). Every method is trained on every dataset's train split and
+ * tested on every test split: an accuracy matrix per method (rows = trained on, columns = tested
+ * on), the i.i.d. mean (diagonal), o.o.d. mean (off-diagonal), their gap, and SFD per cell (MM
+ * accuracy where the text proxy trained on the same split is right minus where it is wrong).
+ * Pairs whose image or prompt also occurs in another of the datasets are reported as overlap and
+ * excluded from the test splits (they would inflate o.o.d. figures). Stored as one run. */
+#ifndef ENG_CROSSDIST_H
+#define ENG_CROSSDIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/model.h"
+#include "engine/progress.h"
+#include "engine/textfeat.h"
+#include "engine/workspace.h"
+
+typedef struct eng_crossdist_opts {
+	double test_fraction; /* share of groups held out per dataset, default 0.2 */
+	int methods;          /* bit mask of (1 << eng_method); default all three */
+	int threads;
+	eng_train_opts train;
+	eng_textfeat_opts text;
+	const char *command;
+} eng_crossdist_opts;
+
+void eng_crossdist_opts_default(eng_crossdist_opts *o);
+
+/* Runs the evaluation over datasets ids[0..nds) (1 <= nds <= 64). Returns 0 and the run id; the
+ * run's metrics JSON has the shape printed by `mmaudit crossdist --json`. */
+int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_crossdist_opts *o,
+		      const eng_progress *prog, int64_t *run_id, eng_err *err);
+
+#endif

@@ -1,0 +1,64 @@
+/* metrics.h - per-pair categories and dataset metrics from held-out probabilities.
+ *
+ * Definitions (fractions in [0, 1]; "right" means the model gives the chosen answer p > 0.5):
+ *   text_accuracy  = share of pairs where the text-only proxy is right (held out)
+ *   mm_accuracy    = share where the standard MM-RM is right; sa_accuracy likewise (shortcut-aware)
+ *   shortcut_rate  = share of pairs in category text-shortcut
+ *   sfd            = mm accuracy on pairs where the text proxy is right
+ *                    - mm accuracy on pairs where it is wrong (NaN when either side is empty)
+ *   pick_longer    = accuracy of "the longer answer (in characters) is chosen", ties count 1/2
+ *   pick_shorter   = 1 - pick_longer; pick_more_formatted likewise with formatting markers
+ * Categories, with c = the confidence threshold (default 0.8):
+ *   suspect-label  p_text <= 1 - c and p_mm <= 1 - c   (both confidently prefer the rejected answer)
+ *   text-shortcut  p_text >= c                         (text alone confidently right)
+ *   needs-image    p_text < 0.5 and p_mm > 0.5         (text wrong, multimodal right)
+ *   ambiguous      otherwise
+ * Pure functions; no I/O. */
+#ifndef ENG_METRICS_H
+#define ENG_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum eng_category {
+	ENG_CAT_TEXT_SHORTCUT = 0,
+	ENG_CAT_NEEDS_IMAGE = 1,
+	ENG_CAT_SUSPECT_LABEL = 2,
+	ENG_CAT_AMBIGUOUS = 3,
+	ENG_CAT_COUNT = 4,
+} eng_category;
+
+const char *eng_category_name(eng_category c);
+eng_category eng_category_of(double p_text, double p_mm, double confident);
+
+/* Numerically stable -log(sigmoid(m)) and sigmoid(m). */
+double eng_bt_loss(double margin);
+double eng_sigmoid(double margin);
+
+/* Shortcut-failure coefficient at held-out margins, the paper's per-sample weight:
+ * eps/2 + L_t / (eps + L_t + L), eps = 1e-7; in (0, 1). High = the text-only model fails here. */
+double eng_sfc(double margin_text, double margin_mm);
+
+/* Wilson score interval for k successes of n at 95%; [0, 1] when n = 0. */
+void eng_wilson95(double k, double n, double *lo, double *hi);
+
+typedef struct eng_dsmetrics {
+	size_t pairs, with_image, without_image;
+	double text_accuracy, mm_accuracy, sa_accuracy, shortcut_rate;
+	double sfd, mm_acc_text_right, mm_acc_text_wrong; /* NaN when undefined */
+	size_t n_text_right, n_text_wrong;
+	double pick_longer, pick_shorter, pick_more_formatted, chosen_longer_rate;
+	size_t categories[ENG_CAT_COUNT];
+} eng_dsmetrics;
+
+/* Accumulates over n pairs. p_* are (n) held-out probabilities, cat (n) categories, longer/formatted
+ * (n) in {-1,0,1}, has_image (n) 0/1 (may be NULL = all 0). */
+void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const float *p_sa,
+			 const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
+			 const uint8_t *has_image, eng_dsmetrics *out);
+
+/* SFD of predictions `right` (n, 0/1) split by text-proxy correctness `text_right` (n, 0/1). */
+double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,
+	       double *acc_tw, size_t *n_tr, size_t *n_tw);
+
+#endif

@@ -1,0 +1,445 @@
+/* score.c - K-fold cross-fitting of the three reward models; per-pair held-out scores, dataset
+ * metrics and the proxy's top features, written as one run. Definitions: metrics.h. */
+#include "engine/score.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dataload.h"
+#include "engine/metrics.h"
+#include "engine/runs.h"
+#include "engine/trainjobs.h"
+
+enum { NMETHODS = 3 };
+
+void eng_score_opts_default(eng_score_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->folds = 5;
+	o->confident = 0.8;
+	o->top_features = 50;
+	eng_train_opts_default(&o->train);
+	eng_textfeat_opts_default(&o->text);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *metrics_json(const eng_dsmetrics *m, double confident)
+{
+	json_t *cats = json_object();
+	for (int c = 0; c < ENG_CAT_COUNT; c++)
+		json_object_set_new(cats, eng_category_name((eng_category)c),
+				    json_integer((json_int_t)m->categories[c]));
+	json_t *o = json_object();
+	json_object_set_new(o, "pairs", json_integer((json_int_t)m->pairs));
+	json_object_set_new(o, "pairs_with_image", json_integer((json_int_t)m->with_image));
+	json_object_set_new(o, "pairs_without_image", json_integer((json_int_t)m->without_image));
+	json_object_set_new(o, "text_accuracy", num_or_null(m->text_accuracy));
+	json_object_set_new(o, "mm_accuracy", num_or_null(m->mm_accuracy));
+	json_object_set_new(o, "sa_accuracy", num_or_null(m->sa_accuracy));
+	json_object_set_new(o, "shortcut_rate", num_or_null(m->shortcut_rate));
+	json_object_set_new(o, "sfd", num_or_null(m->sfd));
+	json_object_set_new(o, "mm_acc_text_right", num_or_null(m->mm_acc_text_right));
+	json_object_set_new(o, "mm_acc_text_wrong", num_or_null(m->mm_acc_text_wrong));
+	json_object_set_new(o, "n_text_right", json_integer((json_int_t)m->n_text_right));
+	json_object_set_new(o, "n_text_wrong", json_integer((json_int_t)m->n_text_wrong));
+	json_object_set_new(o, "blind",
+			    json_pack("{s:o, s:o, s:o}", "pick_longer", num_or_null(m->pick_longer),
+				      "pick_shorter", num_or_null(m->pick_shorter),
+				      "pick_more_formatted", num_or_null(m->pick_more_formatted)));
+	json_object_set_new(o, "chosen_longer_rate", num_or_null(m->chosen_longer_rate));
+	json_object_set_new(o, "categories", cats);
+	json_object_set_new(o, "thresholds",
+			    json_pack("{s:f, s:f}", "shortcut", confident, "wrong", 1.0 - confident));
+	return o;
+}
+
+static char *options_json(const eng_score_opts *o, size_t nds, const char *const *names)
+{
+	json_t *ds = json_array();
+	for (size_t i = 0; i < nds; i++)
+		json_array_append_new(ds, json_string(names[i]));
+	json_t *j = json_object();
+	json_object_set_new(j, "datasets", ds);
+	json_object_set_new(j, "folds", json_integer(o->folds));
+	json_object_set_new(j, "confident", json_real(o->confident));
+	json_object_set_new(j, "epochs", json_integer(o->train.epochs));
+	json_object_set_new(j, "batch", json_integer(o->train.batch));
+	json_object_set_new(j, "lr", json_real(o->train.lr));
+	json_object_set_new(j, "l2", json_real(o->train.l2));
+	json_object_set_new(j, "fold_buckets", json_integer(o->train.fold_buckets));
+	json_object_set_new(j, "seed", json_integer((json_int_t)o->train.seed));
+	json_object_set_new(j, "hash_bits", json_integer(o->text.hash_bits));
+	json_object_set_new(j, "bigrams", json_integer(o->text.bigrams));
+	json_object_set_new(j, "crosses", json_integer(o->text.crosses));
+	json_object_set_new(j, "threads", json_integer(o->threads));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return s;
+}
+
+/* Per-dataset working state. */
+typedef struct dswork {
+	size_t b, e, n;    /* row range and size */
+	int *fold;         /* (n) fold of each row */
+	size_t *rows;      /* (n) rows grouped by fold: fold f's rows at rows[fb[f]..fb[f+1]) */
+	size_t *train;     /* (K, n) training rows per fold, each list length n - fold size */
+	size_t *fb;        /* (K + 1) */
+	float *margin[NMETHODS]; /* (n) held-out margins, indexed by position in rows[] */
+	size_t *all;       /* (n) all rows, for the full-data proxy */
+	float *full_w;     /* (text_dim) weights of the proxy trained on all rows */
+	float *dummy;      /* (1) margins sink for the full-data job */
+} dswork;
+
+static void dswork_free(dswork *w)
+{
+	free(w->fold);
+	free(w->rows);
+	free(w->train);
+	free(w->fb);
+	for (int m = 0; m < NMETHODS; m++)
+		free(w->margin[m]);
+	free(w->all);
+	free(w->full_w);
+	free(w->dummy);
+}
+
+static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
+{
+	memset(w, 0, sizeof *w);
+	w->b = d->ds_begin[k];
+	w->e = d->ds_begin[k + 1];
+	w->n = w->e - w->b;
+	size_t n = w->n;
+	if (n < 2)
+		return eng_err_set(err, ENG_EINPUT,
+				   "dataset '%s' has %zu pair(s); scoring needs at least 2 (index more "
+				   "data)",
+				   d->ds_name[k], n);
+	if ((size_t)K > SIZE_MAX / (n * sizeof(size_t)))
+		return eng_err_set(err, ENG_ENOMEM, "dataset too large");
+	w->fold = malloc(n * sizeof *w->fold);
+	w->rows = malloc(n * sizeof *w->rows);
+	w->train = malloc((size_t)K * n * sizeof *w->train);
+	w->fb = calloc((size_t)K + 1, sizeof *w->fb);
+	w->all = malloc(n * sizeof *w->all);
+	w->full_w = malloc(d->ps.text_dim * sizeof *w->full_w);
+	w->dummy = malloc(sizeof *w->dummy);
+	for (int m = 0; m < NMETHODS; m++)
+		w->margin[m] = malloc(n * sizeof(float));
+	if (!w->fold || !w->rows || !w->train || !w->fb || !w->all || !w->full_w || !w->dummy ||
+	    !w->margin[0] || !w->margin[1] || !w->margin[2])
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	size_t *count = w->fb + 1;
+	for (size_t i = 0; i < n; i++) {
+		w->all[i] = w->b + i;
+		w->fold[i] = (int)(mix64(d->group[w->b + i] ^ mix64(seed)) % (uint64_t)K);
+		count[w->fold[i]]++;
+	}
+	for (int f = 0; f < K; f++) {
+		if (count[f] == n)
+			return eng_err_set(err, ENG_EINPUT,
+					   "dataset '%s': all %zu pairs share one image or prompt group, "
+					   "so nothing can be held out; index more varied data",
+					   d->ds_name[k], n);
+		w->fb[f + 1] += w->fb[f];
+	}
+	size_t *pos = calloc((size_t)K, sizeof *pos);
+	if (!pos)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		int f = w->fold[i];
+		w->rows[w->fb[f] + pos[f]++] = w->b + i;
+	}
+	free(pos);
+	for (int f = 0; f < K; f++) {
+		size_t *t = w->train + (size_t)f * n, j = 0;
+		for (size_t i = 0; i < n; i++)
+			if (w->fold[i] != f)
+				t[j++] = w->b + i;
+	}
+	return 0;
+}
+
+static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const dswork *w,
+			 const eng_score_opts *o, const char *metrics_all, double seconds,
+			 json_t **dsm, json_t **feats, eng_err *err)
+{
+	sqlite3_stmt *sp = NULL, *sd = NULL, *sf = NULL;
+	int rc = eng_ws_begin(ws, err);
+	if (rc)
+		return rc;
+	sp = eng_ws_prepare(ws,
+			    "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, "
+			    "category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			    err);
+	sd = eng_ws_prepare(ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (?1, ?2, ?3)",
+			    err);
+	sf = eng_ws_prepare(ws,
+			    "INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, "
+			    "acc_present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			    err);
+	if (!sp || !sd || !sf) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto out;
+	}
+	for (size_t k = 0; k < d->nds; k++) {
+		const dswork *x = &w[k];
+		int K = o->folds;
+		for (int f = 0; f < K; f++) {
+			for (size_t q = x->fb[f]; q < x->fb[f + 1]; q++) {
+				size_t row = x->rows[q];
+				double mt = x->margin[0][q], mm = x->margin[1][q], ms = x->margin[2][q];
+				double pt = eng_sigmoid(mt), pm = eng_sigmoid(mm);
+				sqlite3_bind_int64(sp, 1, run_id);
+				sqlite3_bind_int64(sp, 2, d->pair_id[row]);
+				sqlite3_bind_int(sp, 3, f);
+				sqlite3_bind_double(sp, 4, pt);
+				sqlite3_bind_double(sp, 5, pm);
+				sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
+				sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
+				sqlite3_bind_text(sp, 8,
+						  eng_category_name(eng_category_of(pt, pm, o->confident)),
+						  -1, SQLITE_STATIC);
+				if (sqlite3_step(sp) != SQLITE_DONE) {
+					rc = eng_ws_fail(ws, err, "write pair scores");
+					goto out;
+				}
+				sqlite3_reset(sp);
+			}
+		}
+		char *mj = json_dumps(dsm[k], JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!mj) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		sqlite3_bind_int64(sd, 1, run_id);
+		sqlite3_bind_int64(sd, 2, d->ds_id[k]);
+		sqlite3_bind_text(sd, 3, mj, -1, free);
+		if (sqlite3_step(sd) != SQLITE_DONE) {
+			rc = eng_ws_fail(ws, err, "write dataset metrics");
+			goto out;
+		}
+		sqlite3_reset(sd);
+		size_t i;
+		json_t *f;
+		json_array_foreach(feats[k], i, f)
+		{
+			sqlite3_bind_int64(sf, 1, run_id);
+			sqlite3_bind_int64(sf, 2, d->ds_id[k]);
+			sqlite3_bind_int(sf, 3, (int)i + 1);
+			sqlite3_bind_text(sf, 4, json_string_value(json_array_get(f, 0)), -1, SQLITE_STATIC);
+			sqlite3_bind_double(sf, 5, json_real_value(json_array_get(f, 1)));
+			sqlite3_bind_double(sf, 6, json_real_value(json_array_get(f, 2)));
+			json_t *acc = json_array_get(f, 3);
+			if (json_is_real(acc))
+				sqlite3_bind_double(sf, 7, json_real_value(acc));
+			else
+				sqlite3_bind_null(sf, 7);
+			if (sqlite3_step(sf) != SQLITE_DONE) {
+				rc = eng_ws_fail(ws, err, "write top features");
+				goto out;
+			}
+			sqlite3_reset(sf);
+		}
+	}
+	if ((rc = eng_run_finish(ws, run_id, metrics_all, seconds, err)))
+		goto out;
+	rc = eng_ws_commit(ws, err);
+out:
+	sqlite3_finalize(sp);
+	sqlite3_finalize(sd);
+	sqlite3_finalize(sf);
+	if (rc)
+		eng_ws_rollback(ws);
+	return rc;
+}
+
+/* Top text features of the full-data proxy: (name, weight, present share, held-out acc present). */
+static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *text_right, int top)
+{
+	uint32_t D = d->ps.text_dim;
+	json_t *arr = json_array();
+	if (top <= 0)
+		return arr;
+	uint32_t *best = calloc((size_t)top, sizeof *best);
+	int nb = 0;
+	if (!best)
+		return arr;
+	for (uint32_t c = 0; c < D; c++) {
+		float a = fabsf(w->full_w[c]);
+		if (a <= 0)
+			continue;
+		if (nb == top && a <= fabsf(w->full_w[best[nb - 1]]))
+			continue;
+		int i = nb < top ? nb++ : top - 1;
+		while (i > 0 && fabsf(w->full_w[best[i - 1]]) < a) {
+			best[i] = best[i - 1];
+			i--;
+		}
+		best[i] = c;
+	}
+	/* Presence: rows whose difference vector has the column. text_right is indexed by row - b. */
+	size_t *present = calloc((size_t)top, sizeof *present), *right = calloc((size_t)top, sizeof *right);
+	for (size_t r = w->b; present && right && r < w->e; r++) {
+		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
+			for (int i = 0; i < nb; i++) {
+				if (d->ps.col[q] == best[i]) {
+					present[i]++;
+					right[i] += text_right[r - w->b];
+				}
+			}
+		}
+	}
+	char name[256];
+	for (int i = 0; i < nb; i++) {
+		double share = present ? (double)present[i] / (double)w->n : 0;
+		json_array_append_new(
+			arr, json_pack("[s, f, f, o]", eng_textfeat_name(d->tf, best[i], name, sizeof name),
+				       (double)w->full_w[best[i]], share,
+				       present && present[i] ? json_real((double)right[i] / present[i])
+							     : json_null()));
+	}
+	free(present);
+	free(right);
+	free(best);
+	return arr;
+}
+
+int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
+		  const eng_progress *prog, int64_t *run_id, eng_err *err)
+{
+	if (o->folds < 2 || o->folds > 100)
+		return eng_err_set(err, ENG_EINPUT, "--folds must be in [2, 100], got %d", o->folds);
+	if (!(o->confident > 0.5 && o->confident < 1))
+		return eng_err_set(err, ENG_EINPUT, "the confidence threshold must be in (0.5, 1)");
+	if (nds == 0)
+		return eng_err_set(err, ENG_EINPUT,
+				   "the workspace has no datasets; run `mmaudit index` first");
+	double t0 = eng_now();
+	eng_data d;
+	dswork *w = NULL;
+	eng_trainjob *jobs = NULL;
+	json_t **dsm = NULL, **feats = NULL;
+	char *opts = NULL, *metrics_all = NULL;
+	int K = o->folds, rc;
+	uint8_t *cat = NULL, *tr = NULL, *hasimg = NULL;
+	float *pt = NULL, *pm = NULL, *ps_ = NULL;
+	*run_id = 0;
+	if ((rc = eng_data_load(ws, ids, nds, &o->text, prog, &d, err)))
+		return rc;
+	opts = options_json(o, nds, (const char *const *)d.ds_name);
+	if (!opts) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = eng_run_begin(ws, "score", o->train.seed, opts, o->command, run_id, err)))
+		goto out;
+	w = calloc(nds, sizeof *w);
+	size_t njobs = nds * ((size_t)K * NMETHODS + 1);
+	jobs = calloc(njobs, sizeof *jobs);
+	dsm = calloc(nds, sizeof *dsm);
+	feats = calloc(nds, sizeof *feats);
+	if (!w || !jobs || !dsm || !feats) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t j = 0;
+	for (size_t k = 0; k < nds; k++) {
+		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)))
+			goto out;
+		for (int f = 0; f < K; f++) {
+			for (int m = 0; m < NMETHODS; m++) {
+				eng_trainjob *jb = &jobs[j++];
+				jb->opts = o->train;
+				jb->opts.method = (eng_method)m;
+				jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u + (size_t)m));
+				jb->train = w[k].train + (size_t)f * w[k].n;
+				jb->ntrain = w[k].n - (w[k].fb[f + 1] - w[k].fb[f]);
+				jb->eval = w[k].rows + w[k].fb[f];
+				jb->neval = w[k].fb[f + 1] - w[k].fb[f];
+				jb->margins = w[k].margin[m] + w[k].fb[f];
+			}
+		}
+		eng_trainjob *jb = &jobs[j++];
+		jb->opts = o->train;
+		jb->opts.method = ENG_METHOD_TEXT;
+		jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + 999983u));
+		jb->train = w[k].all;
+		jb->ntrain = w[k].n;
+		jb->eval = w[k].all;
+		jb->neval = 1;
+		jb->margins = w[k].dummy;
+		jb->text_weights = w[k].full_w;
+	}
+	if ((rc = eng_trainjobs_run(&d.ps, jobs, njobs, o->threads, prog, err)))
+		goto out;
+
+	json_t *all = json_object();
+	for (size_t k = 0; k < nds; k++) {
+		size_t n = w[k].n;
+		free(cat), free(tr), free(hasimg), free(pt), free(pm), free(ps_);
+		cat = malloc(n), tr = malloc(n), hasimg = malloc(n);
+		pt = malloc(n * sizeof *pt), pm = malloc(n * sizeof *pm), ps_ = malloc(n * sizeof *ps_);
+		int8_t *lg = malloc(n), *fm = malloc(n);
+		if (!cat || !tr || !hasimg || !pt || !pm || !ps_ || !lg || !fm) {
+			free(lg), free(fm);
+			json_decref(all);
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		/* Metrics arrays in row order (row - b), from margins stored in fold order. */
+		for (size_t q = 0; q < n; q++) {
+			size_t i = w[k].rows[q] - w[k].b;
+			pt[i] = (float)eng_sigmoid(w[k].margin[0][q]);
+			pm[i] = (float)eng_sigmoid(w[k].margin[1][q]);
+			ps_[i] = (float)eng_sigmoid(w[k].margin[2][q]);
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t r = w[k].b + i;
+			cat[i] = (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
+			tr[i] = pt[i] > 0.5f;
+			hasimg[i] = d.ps.img_of[r] >= 0 || d.img_key[r] != 0;
+			lg[i] = d.longer[r];
+			fm[i] = d.formatted[r];
+		}
+		eng_dsmetrics m;
+		eng_metrics_compute(n, pt, pm, ps_, cat, lg, fm, hasimg, &m);
+		free(lg), free(fm);
+		dsm[k] = metrics_json(&m, o->confident);
+		feats[k] = top_features(&d, &w[k], tr, o->top_features);
+		json_object_set_new(all, d.ds_name[k], json_incref(dsm[k]));
+	}
+	metrics_all = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(all);
+	rc = write_results(ws, *run_id, &d, w, o, metrics_all ? metrics_all : "{}", eng_now() - t0,
+			   dsm, feats, err);
+out:
+	if (rc && *run_id)
+		eng_run_fail(ws, *run_id);
+	for (size_t k = 0; w && k < nds; k++)
+		dswork_free(&w[k]);
+	for (size_t k = 0; dsm && k < nds; k++)
+		json_decref(dsm[k]);
+	for (size_t k = 0; feats && k < nds; k++)
+		json_decref(feats[k]);
+	free(dsm);
+	free(feats);
+	free(w);
+	free(jobs);
+	free(opts);
+	free(metrics_all);
+	free(cat), free(tr), free(hasimg), free(pt), free(pm), free(ps_);
+	eng_data_free(&d);
+	return rc;
+}

@@ -1,0 +1,38 @@
+/* score.h - cross-fitted held-out scores for every pair of one or more datasets.
+ *
+ * Per dataset: pairs are split into K folds by group (the image's content hash, or the prompt's
+ * hash for text-only pairs), so no image is on both sides. For each fold, the text-only proxy, the
+ * standard MM-RM and the shortcut-aware MM-RM are trained on the other folds and score the fold.
+ * Each pair gets p_text, p_mm, p_sa = sigmoid(held-out margin), sfc and a category (metrics.h). The
+ * text features that drive a proxy trained on the whole dataset are kept for the report. Everything
+ * is written to the workspace as one run (runs, run_datasets, pair_scores, top_features) in one
+ * transaction at the end: an interrupted score leaves no partial results. */
+#ifndef ENG_SCORE_H
+#define ENG_SCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/model.h"
+#include "engine/progress.h"
+#include "engine/textfeat.h"
+#include "engine/workspace.h"
+
+typedef struct eng_score_opts {
+	int folds;            /* K >= 2, default 5 */
+	double confident;     /* category threshold c in (0.5, 1), default 0.8 */
+	int threads;          /* training workers; <= 0 = online CPUs */
+	int top_features;     /* how many proxy features to keep, default 50 */
+	eng_train_opts train; /* epochs, lr, l2, batch, seed (method is set per model) */
+	eng_textfeat_opts text;
+	const char *command;  /* recorded with the run */
+} eng_score_opts;
+
+void eng_score_opts_default(eng_score_opts *o);
+
+/* Scores datasets ids[0..nds) (each cross-fitted on its own). Returns 0 and the new run id. */
+int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
+		  const eng_progress *prog, int64_t *run_id, eng_err *err);
+
+#endif

@@ -1,0 +1,106 @@
+/* trainjobs.c - a tiny pthread pool over independent model trainings. */
+#include "engine/trainjobs.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct pool {
+	const eng_pairset *ps;
+	eng_trainjob *jobs;
+	size_t n, next, done;
+	pthread_mutex_t mu;
+	eng_err *errs; /* (n) per-job messages */
+	const eng_progress *prog;
+	int report; /* progress is reported by worker 0's thread only (callbacks are not thread-safe) */
+} pool;
+
+static void run_one(pool *p, size_t j)
+{
+	eng_trainjob *jb = &p->jobs[j];
+	eng_model *m = NULL;
+	jb->rc = eng_model_train(p->ps, jb->train, jb->ntrain, &jb->opts, &m, &p->errs[j]);
+	if (jb->rc)
+		return;
+	eng_model_margins(m, p->ps, jb->eval, jb->neval, jb->margins);
+	if (jb->text_weights)
+		memcpy(jb->text_weights, eng_model_text_weights(m), sizeof(float) * p->ps->text_dim);
+	eng_model_free(m);
+}
+
+static void *worker(void *arg)
+{
+	pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		size_t j = p->next < p->n ? p->next++ : p->n;
+		pthread_mutex_unlock(&p->mu);
+		if (j >= p->n)
+			return NULL;
+		run_one(p, j);
+		pthread_mutex_lock(&p->mu);
+		p->done++;
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
+		      const eng_progress *prog, eng_err *err)
+{
+	if (threads <= 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+	}
+	if ((size_t)threads > n)
+		threads = n ? (int)n : 1;
+	pool p = {.ps = ps, .jobs = jobs, .n = n, .prog = prog};
+	p.errs = calloc(n ? n : 1, sizeof *p.errs);
+	if (!p.errs)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	pthread_mutex_init(&p.mu, NULL);
+	int blas_threads = openblas_get_num_threads();
+	if (threads > 1)
+		openblas_set_num_threads(1);
+	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+	int started = 0;
+	for (int t = 1; tid && t < threads; t++) {
+		if (pthread_create(&tid[t], NULL, worker, &p) == 0)
+			started++;
+		else
+			break;
+	}
+	/* The calling thread works too and reports progress between its jobs. */
+	for (;;) {
+		pthread_mutex_lock(&p.mu);
+		size_t j = p.next < p.n ? p.next++ : p.n;
+		size_t done = p.done;
+		pthread_mutex_unlock(&p.mu);
+		eng_progress_tick(prog, "train", done, n);
+		if (j >= p.n)
+			break;
+		run_one(&p, j);
+		pthread_mutex_lock(&p.mu);
+		p.done++;
+		pthread_mutex_unlock(&p.mu);
+	}
+	for (int t = 1; t <= started; t++)
+		pthread_join(tid[t], NULL);
+	eng_progress_tick(prog, "train", n, n);
+	free(tid);
+	if (threads > 1)
+		openblas_set_num_threads(blas_threads);
+	pthread_mutex_destroy(&p.mu);
+	int rc = 0;
+	for (size_t j = 0; j < n; j++) {
+		if (jobs[j].rc) {
+			rc = jobs[j].rc;
+			if (err)
+				*err = p.errs[j];
+			break;
+		}
+	}
+	free(p.errs);
+	return rc;
+}
