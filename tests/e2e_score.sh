@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# End-to-end: synth -> index -> score -> weights, through the binary.
+#  - held-out text accuracy within 3 points of the planted cue share (truth.csv), MM accuracy high;
+#  - score --json / --out contract; one row per pair; categories valid;
+#  - same seed twice -> identical per-pair scores; another fold count still works;
+#  - weights: one per pair, keyed by input id, mean 1 with --normalize mean, = sfc with none.
+set -euo pipefail
+MM=${1:?usage: e2e_score.sh PATH/TO/mmaudit}
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+"$MM" synth --out "$T/a" --pairs 1200 --shortcut 0.8 --seed 5 --quiet
+"$MM" index --db "$T/w.db" --name a --quiet "$T/a/data.jsonl"
+"$MM" score --db "$T/w.db" --seed 3 --out "$T/s1.csv" --json --quiet >"$T/s1.json"
+"$MM" score --db "$T/w.db" --seed 3 --out "$T/s2.csv" --quiet >/dev/null
+"$MM" score --db "$T/w.db" --seed 3 --folds 3 --out "$T/s3.csv" --json --quiet >"$T/s3.json"
+"$MM" weights --db "$T/w.db" --out "$T/w.csv" 2>/dev/null
+"$MM" weights --db "$T/w.db" --out "$T/w.jsonl" --normalize none 2>/dev/null
+python3 - "$T" <<'PY'
+import csv, json, sys
+t = sys.argv[1]
+truth = list(csv.DictReader(open(t + "/a/truth.csv")))
+cue = sum(r["cue_on_chosen"] in ("1", "true") for r in truth) / len(truth)
+d = json.load(open(t + "/s1.json"))["datasets"][0]
+print("cue share %.3f text_accuracy %.3f mm_accuracy %.3f sa %.3f shortcut_rate %.3f sfd %s" % (
+    cue, d["text_accuracy"], d["mm_accuracy"], d["sa_accuracy"], d["shortcut_rate"], d["sfd"]))
+assert abs(d["text_accuracy"] - cue) <= 0.03, (d["text_accuracy"], cue)
+assert d["mm_accuracy"] >= 0.85, d["mm_accuracy"]
+assert d["pairs"] == len(truth) == 1200
+rows = list(csv.DictReader(open(t + "/s1.csv")))
+assert list(rows[0])[:6] == ["dataset", "id", "p_text", "p_mm", "sfc", "category"]
+assert len(rows) == 1200 and {r["id"] for r in rows} == {r["id"] for r in truth}
+assert all(r["category"] in ("text-shortcut", "needs-image", "suspect-label", "ambiguous") for r in rows)
+acc = sum(float(r["p_text"]) > 0.5 for r in rows) / len(rows)
+assert abs(acc - d["text_accuracy"]) < 1e-9, "CSV and JSON disagree"
+assert open(t + "/s1.csv").read() == open(t + "/s2.csv").read(), "same seed gave different scores"
+assert open(t + "/s1.csv").read() != open(t + "/s3.csv").read()
+d3 = json.load(open(t + "/s3.json"))["datasets"][0]
+assert abs(d3["text_accuracy"] - cue) <= 0.04, d3["text_accuracy"]
+assert {int(r["fold"]) for r in csv.DictReader(open(t + "/s3.csv"))} == {0, 1, 2}
+w = list(csv.DictReader(open(t + "/w.csv")))
+assert len(w) == 1200
+mean = sum(float(r["weight"]) for r in w) / len(w)
+assert abs(mean - 1) < 1e-3, mean
+jl = [json.loads(l) for l in open(t + "/w.jsonl")]
+# weights come from the newest score run (the 3-fold one)
+byid = {r["id"]: r for r in csv.DictReader(open(t + "/s3.csv"))}
+assert all(abs(j["weight"] - float(byid[j["id"]]["sfc"])) < 1e-5 for j in jl)
+# pairs the text proxy gets right weigh less than pairs it gets wrong
+right = [j["weight"] for j in jl if j["p_text"] > 0.5]
+wrong = [j["weight"] for j in jl if j["p_text"] < 0.5]
+assert sum(right) / len(right) < sum(wrong) / len(wrong)
+print("score/weights OK")
+PY
