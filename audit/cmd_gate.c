@@ -148,11 +148,12 @@ int aud_cmd_gate(int argc, char **argv)
 	printf("gate: %s (%zu fail, %zu pass, %zu not run%s)\n", ev.failed ? "FAIL" : "PASS",
 	       ev.count[RPT_FAIL], ev.count[RPT_PASS], ev.count[RPT_NOT_RUN],
 	       policy.strict ? ", strict" : "");
-out:
+out:;
+	int failed = ev.failed;
 	rpt_gate_eval_clear(&ev);
 	rpt_state_free(st);
 	eng_ws_close(ws);
 	if (rc)
 		return aud_fail("gate", &err);
-	return ev.failed ? AUD_EXIT_GATE : AUD_EXIT_OK;
+	return failed ? AUD_EXIT_GATE : AUD_EXIT_OK;
 }
