@@ -91,8 +91,7 @@ void rpt_buf_esc(rpt_buf *b, const char *s, size_t n)
 {
 	if (!s)
 		return;
-	if (n == (size_t)-1)
-		n = strlen(s);
+	n = strnlen(s, n); /* never past the terminator */
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run = 0; /* bytes [i - run, i) are pending verbatim */
 	while (i < n) {
