@@ -15,8 +15,9 @@ void rpt_buf_put(rpt_buf *b, const char *s, size_t n);
 void rpt_buf_puts(rpt_buf *b, const char *s);
 void rpt_buf_printf(rpt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends at most n bytes of s (stopping at NUL; n = (size_t)-1: all) HTML-escaped for text and attribute values:
- * & < > " ' become entities; C0 controls other than TAB and LF and invalid UTF-8 bytes are dropped.
+/* Appends at most n bytes of s (stopping at NUL; n = (size_t)-1: all) HTML-escaped for text and
+ * attribute values: & < > " ' become entities; C0 controls other than TAB and LF and invalid UTF-8
+ * bytes are dropped.
  */
 void rpt_buf_esc(rpt_buf *b, const char *s, size_t n);
 
