@@ -1,0 +1,159 @@
+/* cmd_gate.c - `mmaudit gate`: evaluates the gate rules on the workspace's newest score (and
+ * crossdist) runs and prints one line per rule. Exit 0 all pass, 1 any fail, 2 bad usage, no rules
+ * or nothing scored. The evaluation is rpt_gate_evaluate, the same one the report's verdict uses.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit/cli.h"
+#include "reports/rpt_gate.h"
+#include "reports/rpt_state.h"
+
+static const char *usage_text =
+    "usage: mmaudit gate --db PATH [--policy FILE] [--max-shortcut-rate X]\n"
+    "                    [--max-text-accuracy X] [--max-sfd X] [--max-ood-gap X]\n"
+    "                    [--dataset NAME] [--strict]\n\n"
+    "Checks each dataset's newest score run against thresholds and prints one line per rule:\n"
+    "  PASS|FAIL <rule>: observed X (n=N), threshold Y\n"
+    "  NOT RUN <rule>: <why it could not be measured>\n\n"
+    "  --db PATH              workspace database (required)\n"
+    "  --policy FILE          `key = value` lines (# comments): the rule names below without\n"
+    "                         the dashes, `dataset = NAME`, `strict = true`; flags override it\n"
+    "  --max-shortcut-rate X  fail when the share of text-shortcut pairs is above X (0..1)\n"
+    "  --max-text-accuracy X  fail when the held-out text-only accuracy is above X (0..1)\n"
+    "  --max-sfd X            fail when SFD (MM-RM accuracy where text is right minus where it\n"
+    "                         is wrong) is above X (-1..1)\n"
+    "  --max-ood-gap X        fail when the standard MM-RM trained on the dataset loses more\n"
+    "                         than X accuracy out of distribution (newest crossdist run)\n"
+    "  --dataset NAME         check only this dataset (default: every dataset)\n"
+    "  --strict               a rule that cannot be measured (NOT RUN) fails the gate\n\n"
+    "exit: 0 every rule passes, 1 a rule fails, 2 bad usage, no rules, or nothing scored\n"
+    "(run mmaudit score first), 3 system error.\n";
+
+/* Shared by gate and report: the gate options. Returns 0, or an exit status after printing. */
+int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags,
+                    const char **policy);
+
+int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags, const char **policy)
+{
+	eng_err err = {0};
+	const char *key = NULL;
+	switch (c) {
+	case 'P':
+		*policy = arg;
+		return 0;
+	case 'S':
+		key = "max-shortcut-rate";
+		break;
+	case 'T':
+		key = "max-text-accuracy";
+		break;
+	case 'F':
+		key = "max-sfd";
+		break;
+	case 'O':
+		key = "max-ood-gap";
+		break;
+	case 'D':
+		key = "dataset";
+		break;
+	case 'X':
+		flags->strict = 1;
+		return 0;
+	default:
+		return aud_usage_error(cmd, "unknown option");
+	}
+	if (rpt_policy_set(flags, key, arg, &err))
+		return aud_usage_error(cmd, "--%s", err.msg);
+	return 0;
+}
+
+/* Merges the policy file (if any) under the flags into *out. Returns 0 or an exit status. */
+int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out);
+
+int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out)
+{
+	eng_err err = {0};
+	rpt_policy_init(out);
+	if (policy && rpt_policy_load(out, policy, &err))
+		return aud_fail(cmd, &err);
+	for (int i = 0; i < RPT_RULE_N; i++)
+		if (flags->max[i] == flags->max[i]) /* set (not NAN) */
+			out->max[i] = flags->max[i];
+	if (flags->dataset[0])
+		snprintf(out->dataset, sizeof out->dataset, "%s", flags->dataset);
+	if (flags->strict)
+		out->strict = 1;
+	return 0;
+}
+
+int aud_cmd_gate(int argc, char **argv)
+{
+	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+	                                     {"policy", required_argument, 0, 'P'},
+	                                     {"max-shortcut-rate", required_argument, 0, 'S'},
+	                                     {"max-text-accuracy", required_argument, 0, 'T'},
+	                                     {"max-sfd", required_argument, 0, 'F'},
+	                                     {"max-ood-gap", required_argument, 0, 'O'},
+	                                     {"dataset", required_argument, 0, 'D'},
+	                                     {"strict", no_argument, 0, 'X'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
+	const char *db = NULL, *policy_path = NULL;
+	rpt_policy flags, policy;
+	rpt_policy_init(&flags);
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'd')
+			db = optarg;
+		else if (c == 'h') {
+			fputs(usage_text, stdout);
+			return AUD_EXIT_OK;
+		} else if ((rc = aud_gate_option("gate", c, optarg, &flags, &policy_path)))
+			return rc;
+	}
+	if (!db)
+		return aud_usage_error("gate", "--db PATH is required");
+	if (optind < argc)
+		return aud_usage_error("gate", "unexpected argument '%s'", argv[optind]);
+	if ((rc = aud_gate_policy("gate", &flags, policy_path, &policy)))
+		return rc;
+	if (!rpt_policy_count(&policy))
+		return aud_usage_error("gate", "no rules given: nothing to evaluate (pass "
+		                               "--max-shortcut-rate X, --max-text-accuracy X, "
+		                               "--max-sfd X, --max-ood-gap X or --policy FILE)");
+
+	eng_err err = {0};
+	eng_ws *ws = NULL;
+	rpt_state *st = NULL;
+	rpt_gate_eval ev = {0};
+	if ((rc = eng_ws_open_existing(db, &ws, &err)) || (rc = rpt_state_load(ws, &st, &err)))
+		goto out;
+	if (!st->n_scored) {
+		rc = eng_err_set(&err, ENG_EINPUT,
+		                 "workspace '%s' has no finished score run; run "
+		                 "mmaudit score first",
+		                 db);
+		goto out;
+	}
+	if ((rc = rpt_gate_evaluate(st, &policy, &ev, &err)))
+		goto out;
+	for (size_t i = 0; i < ev.n; i++) {
+		char line[1024];
+		rpt_gate_line(&ev.r[i], line, sizeof line);
+		puts(line);
+	}
+	printf("gate: %s (%zu fail, %zu pass, %zu not run%s)\n", ev.failed ? "FAIL" : "PASS",
+	       ev.count[RPT_FAIL], ev.count[RPT_PASS], ev.count[RPT_NOT_RUN],
+	       policy.strict ? ", strict" : "");
+out:;
+	int failed = ev.failed;
+	rpt_gate_eval_clear(&ev);
+	rpt_state_free(st);
+	eng_ws_close(ws);
+	if (rc)
+		return aud_fail("gate", &err);
+	return failed ? AUD_EXIT_GATE : AUD_EXIT_OK;
+}

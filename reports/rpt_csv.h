@@ -1,0 +1,25 @@
+/* rpt_csv.h - samples.csv: one row per scored pair, ranked by shortcut score within each dataset.
+ *
+ * Header: dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars
+ * rank 1 = most text-solvable (highest p_text; ties by pair id); shortcut_score = p_text;
+ * *_chars = UTF-8 code points. RFC 4180: CRLF line ends, fields with , " CR LF quoted with ""
+ * doubled. Spreadsheet formula injection: a text cell starting with = + - @ TAB or CR gets a
+ * leading single quote. Rows are streamed from SQLite; nothing per pair is held in memory. */
+#ifndef RPT_CSV_H
+#define RPT_CSV_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine/progress.h"
+#include "reports/rpt_state.h"
+
+/* Writes samples.csv for every scored dataset of st to f. *rows (may be NULL) = data rows written.
+ * Write errors are ENG_EIO. */
+int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
+                  eng_err *err);
+
+/* Writes one text cell with defusing and quoting (exposed for tests). */
+void rpt_csv_cell(FILE *f, const char *s);
+
+#endif

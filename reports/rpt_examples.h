@@ -1,0 +1,40 @@
+/* rpt_examples.h - picks the example pairs the report shows: the most text-solvable
+ * (category text-shortcut, highest shortcut score first) and those that need the image (category
+ * needs-image, lowest shortcut score first), across every scored dataset, ties by pair id.
+ * Texts are cut to 4 KB (whole UTF-8 sequences) when loaded; full lengths are kept. */
+#ifndef RPT_EXAMPLES_H
+#define RPT_EXAMPLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reports/rpt_state.h"
+
+#define RPT_TEXT_CAP 4096
+
+enum { RPT_EX_SHORTCUT, RPT_EX_NEEDS_IMAGE };
+
+typedef struct rpt_card {
+	int64_t pair_id;
+	const char *dataset; /* borrowed from the state */
+	char *ext_id;
+	char *text[3];    /* prompt, chosen, rejected: at most RPT_TEXT_CAP bytes each */
+	int64_t chars[3]; /* their full lengths in code points */
+	double p_text, p_mm, p_sa, sfc;
+	int has_image;
+	unsigned char *thumb; /* images.thumb, NULL when absent */
+	size_t thumb_len;
+	char *sha256; /* of the image, NULL without one */
+} rpt_card;
+
+typedef struct rpt_examples {
+	rpt_card *cards;
+	size_t n;
+	int64_t total; /* pairs of the category over all scored datasets */
+} rpt_examples;
+
+/* Loads at most top_n cards of list `which`. out is zeroed first. */
+int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *out, eng_err *err);
+void rpt_examples_clear(rpt_examples *ex);
+
+#endif

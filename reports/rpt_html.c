@@ -1,0 +1,941 @@
+/* rpt_html.c - lays out report.html from the state, the gate evaluation and a few capped queries
+ * (histogram bins, quantiles, top features, example cards). Charts are drawn by rpt_svg.c.
+ * Does not compute model metrics; it shows what the score and crossdist runs stored. */
+#include "reports/rpt_html.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mmaudit_config.h"
+#include "reports/rpt_buf.h"
+#include "reports/rpt_examples.h"
+#include "reports/rpt_svg.h"
+
+#define N_FEATURES  15
+#define SHOWN_CHARS 400
+#define SIZE_TOKEN  "@@MMAUDIT_REPORT_BYTES@@"
+
+typedef struct hist {
+	int64_t bins[RPT_HIST_BINS], n, above;
+	double thr, q[3]; /* p10, p50, p90 */
+} hist;
+
+typedef struct feats {
+	size_t n;
+	char *name[N_FEATURES];
+	double w[N_FEATURES], present[N_FEATURES], acc[N_FEATURES];
+} feats;
+
+typedef struct page {
+	const rpt_state *st;
+	const rpt_policy *p;
+	const rpt_gate_eval *ev;
+	const rpt_html_options *o;
+	hist *h;  /* per dataset */
+	feats *f; /* per dataset */
+	rpt_examples ex[2];
+	rpt_buf cuts; /* <li> items */
+	size_t thumb_cap;
+} page;
+
+static const char *css =
+    ":root{--mm:#0072B2;--sc:#D55E00;--warn:#E69F00;--ctx:#999;color-scheme:light}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
+    "color:#111;background:#fff;font-variant-numeric:tabular-nums}"
+    "nav{position:sticky;top:0;z-index:2;background:#f4f4f4;border-bottom:1px solid #ccc;"
+    "padding:4px 16px;font-size:13px}nav a{color:#00466e;margin-right:14px;text-decoration:none}"
+    "main{max-width:1160px;margin:0 auto;padding:0 16px 40px}"
+    "h1{font-size:30px;margin:0 0 6px}h2{font-size:21px;margin:28px 0 8px;border-bottom:2px solid "
+    "#ddd;padding-bottom:3px}h3{font-size:16px;margin:16px 0 6px}"
+    ".verdict{margin:12px 0 8px;padding:12px 18px;border-left:12px solid var(--ctx);"
+    "background:#f6f6f6}.verdict.bad{border-left-color:var(--sc);background:#fdf0e8}"
+    ".verdict.mid{border-left-color:var(--warn);background:#fdf6e6}"
+    ".verdict.good{border-left-color:var(--mm);background:#eaf3f9}"
+    ".sentence{font-size:17px;margin:4px 0 8px;max-width:70em}.kicker{margin:0;color:#444;"
+    "font-size:13px}.strip{margin:4px 0 0;font-weight:600}"
+    ".badge{display:inline-block;padding:0 6px;border:2px solid var(--ctx);border-radius:3px;"
+    "font-weight:700;white-space:nowrap}.badge.fail{border-color:var(--sc);color:#8a3300;"
+    "background:#fdeee6}.badge.pass{border-color:var(--mm);color:#00466e;background:#e6f1f8;"
+    "border-width:1px}.badge.notrun{border-style:dashed;color:#444}"
+    "table{border-collapse:collapse;margin:6px 0 10px;font-size:14px}caption{text-align:left;"
+    "font-weight:600;padding:4px 0;caption-side:top}th,td{border-bottom:1px solid #ddd;padding:"
+    "4px 8px;text-align:left;vertical-align:top}th[scope=col]{background:#f4f4f4}"
+    "td.num,th.num{text-align:right}small{color:#444}"
+    ".chart{max-width:760px;display:block;color:#111;margin:6px 0}"
+    ".chart text{fill:currentColor}.tick{font-size:11px}.lab{font-size:12px}"
+    ".cellv{font-size:12px;font-weight:600}"
+    ".grid{stroke:#e4e4e4}.axis{stroke:#333}.chance{stroke:#777;stroke-dasharray:2 3}"
+    ".thr{stroke:#111;stroke-width:2;stroke-dasharray:6 4}"
+    ".bar-shortcut{fill:var(--sc)}.bar-context{fill:var(--ctx)}.bar-mm{fill:var(--mm)}"
+    ".slope{stroke-width:2.5}.s0{stroke:var(--sc);fill:var(--sc)}.s1{stroke:var(--mm);"
+    "fill:var(--mm)}.s2{stroke:#555;fill:#555}.s0 text,.s1 text,.s2 text{stroke:none;"
+    "fill:#111}.na{fill:#eee;stroke:#999}"
+    ".rate{vertical-align:middle;margin-left:4px}.rate .track{fill:#e6e6e6}.rate .fill{"
+    "fill:var(--mm)}.rate .ci{stroke:#111;stroke-width:1.5}.rate .half{stroke:#111}"
+    ".maps{display:flex;flex-wrap:wrap;gap:12px}.maps figure{margin:0;flex:1 1 300px;"
+    "max-width:380px}figure{margin:8px 0}figcaption{font-size:13px;color:#333}"
+    "dl.defs{font-size:13px;columns:2 420px}dl.defs dt{font-weight:600;break-after:avoid}"
+    "dl.defs dd{margin:0 0 6px 0;break-inside:avoid}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}"
+    ".card{border:1px solid #bbb;border-radius:4px;padding:8px 10px;break-inside:avoid}"
+    ".card header{display:flex;gap:8px;align-items:baseline;flex-wrap:wrap;font-size:13px}"
+    ".card code{user-select:all;background:#f2f2f2;padding:0 4px;word-break:break-all}"
+    ".thumb{float:right;margin:0 0 6px 8px;width:160px;max-height:160px;object-fit:contain;"
+    "border:1px solid #ccc}.noimg{float:right;margin:0 0 6px 8px;width:160px;height:90px;"
+    "border:1px dashed #888;display:flex;align-items:center;justify-content:center;"
+    "font-size:12px;color:#444;text-align:center}"
+    ".ans{display:grid;grid-template-columns:1fr 1fr;gap:8px;clear:both}"
+    ".ans>div{border-top:3px solid var(--ctx);padding-top:2px}.ans .ch{border-top-color:var(--mm)}"
+    ".ans .rj{border-top-color:var(--sc)}"
+    ".txt{white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px;margin:2px 0}"
+    ".prompt{font-size:13px;white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".meta td{font-size:13px;overflow-wrap:anywhere}"
+    "@media print{@page{size:A4;margin:12mm}nav{display:none}body{font-size:11pt}"
+    "figure,.card,table,.verdict{break-inside:avoid}*{-webkit-print-color-adjust:exact;"
+    "print-color-adjust:exact}.cards{display:block}.card{margin-bottom:8px}"
+    "details{display:block}details>*{display:block}}";
+
+static const char *fmt_pct(double x, char *buf, size_t cap)
+{
+	if (isnan(x))
+		snprintf(buf, cap, "n/a");
+	else
+		snprintf(buf, cap, "%.1f%%", 100 * x);
+	return buf;
+}
+
+static void count(rpt_buf *b, int64_t n)
+{
+	char s[32];
+	rpt_fmt_count(n, s, sizeof s);
+	rpt_buf_puts(b, s);
+}
+
+/* ---- data gathering (capped) ---- */
+
+static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err *err)
+{
+	memset(h, 0, sizeof *h);
+	json_t *th = json_object_get(d->metrics, "thresholds");
+	json_t *sc = json_object_get(th, "shortcut");
+	h->thr = json_is_number(sc) ? json_number_value(sc) : 0.8;
+	h->q[0] = h->q[1] = h->q[2] = NAN;
+	sqlite3_stmt *q = eng_ws_prepare(
+	    st->ws,
+	    "SELECT min(49, max(0, CAST(s.p_text * 50 AS INTEGER))), count(*),"
+	    " sum(s.p_text >= ?3) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
+	    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 GROUP BY 1",
+	    err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, d->run_id);
+	sqlite3_bind_int64(q, 2, d->id);
+	sqlite3_bind_double(q, 3, h->thr);
+	int s;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		h->bins[sqlite3_column_int(q, 0)] += sqlite3_column_int64(q, 1);
+		h->n += sqlite3_column_int64(q, 1);
+		h->above += sqlite3_column_int64(q, 2);
+	}
+	int rc = s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "histogram");
+	sqlite3_finalize(q);
+	if (rc || !h->n)
+		return rc;
+	/* Nearest-rank quantiles from one ordered pass. */
+	q = eng_ws_prepare(st->ws,
+	                   "SELECT s.p_text FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
+	                   " WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY s.p_text",
+	                   err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, d->run_id);
+	sqlite3_bind_int64(q, 2, d->id);
+	int64_t want[3], i = 0;
+	static const double qs[3] = {0.1, 0.5, 0.9};
+	for (int k = 0; k < 3; k++) {
+		want[k] = (int64_t)ceil(qs[k] * (double)h->n) - 1;
+		if (want[k] < 0)
+			want[k] = 0;
+	}
+	int k = 0;
+	while (k < 3 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+		while (k < 3 && want[k] == i)
+			h->q[k++] = sqlite3_column_double(q, 0);
+		i++;
+	}
+	rc = k == 3 || s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "quantiles");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int load_feats(const rpt_state *st, const rpt_dataset *d, feats *f, eng_err *err)
+{
+	memset(f, 0, sizeof *f);
+	sqlite3_stmt *q =
+	    eng_ws_prepare(st->ws,
+	                   "SELECT feature, weight, present, acc_present FROM top_features"
+	                   " WHERE run_id = ?1 AND dataset_id = ?2 ORDER BY rank LIMIT ?3",
+	                   err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, d->run_id);
+	sqlite3_bind_int64(q, 2, d->id);
+	sqlite3_bind_int(q, 3, N_FEATURES);
+	int s, rc = 0;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW && f->n < N_FEATURES) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		if (!(f->name[f->n] = strdup(name ? name : ""))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			break;
+		}
+		f->w[f->n] = sqlite3_column_double(q, 1);
+		f->present[f->n] =
+		    sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
+		f->acc[f->n] =
+		    sqlite3_column_type(q, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 3);
+		f->n++;
+	}
+	if (!rc && s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = eng_ws_fail(st->ws, err, "read top features");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* ---- sections ---- */
+
+static void head(page *pg, rpt_buf *b, const rpt_verdict *v)
+{
+	const rpt_state *st = pg->st;
+	rpt_buf_puts(b,
+	             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	             "img-src data:; style-src 'unsafe-inline'\">"
+	             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+	             "<title>mmaudit - ");
+	size_t shown = 0;
+	for (size_t i = 0; i < st->n_ds; i++) {
+		if (!st->ds[i].run_id)
+			continue;
+		if (shown == 3) {
+			rpt_buf_printf(b, " +%lld", (long long)(st->n_scored - 3));
+			break;
+		}
+		if (shown++)
+			rpt_buf_puts(b, ", ");
+		rpt_buf_esc(b, st->ds[i].name, (size_t)-1);
+	}
+	rpt_buf_printf(b, " - %s</title><style>%s</style></head><body>\n",
+	               !strcmp(v->gate, "NO RULES") ? "NO RULES" : v->gate, css);
+}
+
+static void nav(page *pg, rpt_buf *b)
+{
+	const rpt_gate_eval *ev = pg->ev;
+	rpt_buf_puts(b, "<nav aria-label=\"sections\"><a href=\"#verdict\">Verdict</a>");
+	if (ev->n)
+		rpt_buf_printf(b, "<a href=\"#gates\">Gates (%zu fail)</a>", ev->count[RPT_FAIL]);
+	else
+		rpt_buf_puts(b, "<a href=\"#gates\">Gates (none)</a>");
+	rpt_buf_printf(
+	    b,
+	    "<a href=\"#metrics\">Key metrics (%lld)</a><a href=\"#histogram\">Histogram</a>"
+	    "<a href=\"#sfd\">SFD</a><a href=\"#crossdist\">Cross-distribution%s</a>"
+	    "<a href=\"#features\">What the shortcut is</a><a href=\"#examples\">Examples "
+	    "(%zu)</a><a href=\"#metadata\">Run metadata</a></nav>\n<main>\n",
+	    (long long)pg->st->n_scored, pg->st->crossdist ? "" : " (not run)",
+	    pg->ex[0].n + pg->ex[1].n);
+}
+
+static const char *status_class(int s)
+{
+	return s == RPT_FAIL ? "fail" : s == RPT_PASS ? "pass" : "notrun";
+}
+static const char *status_icon(int s)
+{
+	return s == RPT_FAIL ? "\xe2\x9c\x97" : s == RPT_PASS ? "\xe2\x9c\x93" : "\xe2\x80\x93";
+}
+
+static void verdict(page *pg, rpt_buf *b, const rpt_verdict *v)
+{
+	const rpt_gate_eval *ev = pg->ev;
+	const char *cls = !strcmp(v->gate, "FAIL") || !strcmp(v->risk, "HIGH") ? "bad"
+	                  : !strcmp(v->risk, "LOW") && strcmp(v->gate, "FAIL") ? "good"
+	                                                                       : "mid";
+	rpt_buf_printf(b,
+	               "<section id=\"verdict\" class=\"verdict %s\"><p class=\"kicker\">mmaudit "
+	               "%s shortcut audit</p><h1>%s SHORTCUT RISK: %s",
+	               cls, MMAUDIT_VERSION, v->icon, v->risk);
+	if (strcmp(v->gate, "NO RULES"))
+		rpt_buf_printf(b, " \xc2\xb7 GATE %s", v->gate);
+	rpt_buf_puts(b, "</h1><p class=\"sentence\">");
+	rpt_buf_esc(b, v->sentence, (size_t)-1);
+	rpt_buf_puts(b, "</p><p class=\"strip\">");
+	if (ev->n)
+		for (int s = 0; s < 3; s++)
+			rpt_buf_printf(b, "%s<span class=\"badge %s\">%s %zu %s</span>",
+			               s ? " \xc2\xb7 " : "", status_class(s), status_icon(s),
+			               ev->count[s], rpt_status_names[s]);
+	else
+		rpt_buf_puts(b,
+		             "No gate rules were given: the gate evaluated nothing (pass "
+		             "--max-shortcut-rate, --max-text-accuracy, --max-sfd, --max-ood-gap "
+		             "or --policy FILE).");
+	rpt_buf_puts(b,
+	             "</p><p class=\"kicker\">Shortcut risk is HIGH when the held-out text-only "
+	             "accuracy of any dataset is at least 70%, MEDIUM from 60%, LOW below (50% = "
+	             "chance).</p></section>\n");
+}
+
+static void gates(page *pg, rpt_buf *b)
+{
+	const rpt_gate_eval *ev = pg->ev;
+	rpt_buf_puts(b, "<section id=\"gates\"><h2>Gates</h2>");
+	if (!ev->n) {
+		rpt_buf_puts(b,
+		             "<p>No gate rules were given, so nothing was checked. Rules: "
+		             "<code>--max-shortcut-rate</code>, <code>--max-text-accuracy</code>, "
+		             "<code>--max-sfd</code>, <code>--max-ood-gap</code> or a policy file "
+		             "(README, \"Gate policy file\").</p></section>\n");
+		return;
+	}
+	rpt_buf_puts(
+	    b, "<table><caption>Each rule as a sentence, failures first; margin = "
+	       "threshold - observed (negative fails)</caption><thead><tr><th scope=\"col\">"
+	       "Status</th><th scope=\"col\">Rule</th><th scope=\"col\" class=\"num\">Observed "
+	       "(n)</th><th scope=\"col\" class=\"num\">Threshold</th><th scope=\"col\" "
+	       "class=\"num\">Margin</th></tr></thead><tbody>");
+	for (size_t i = 0; i < ev->n; i++) {
+		const rpt_gate_result *r = &ev->r[i];
+		rpt_buf_printf(b, "<tr><td><span class=\"badge %s\">%s %s</span></td><td>",
+		               status_class(r->status), status_icon(r->status),
+		               rpt_status_names[r->status]);
+		rpt_buf_esc(b, r->sentence, (size_t)-1);
+		if (r->status == RPT_NOT_RUN) {
+			rpt_buf_puts(b, "<br><small>");
+			rpt_buf_esc(b, r->reason, (size_t)-1);
+			rpt_buf_printf(
+			    b,
+			    "</small></td><td class=\"num\">\xe2\x80\x93</td><td "
+			    "class=\"num\">%.4g</td><td class=\"num\">\xe2\x80\x93</td></tr>",
+			    r->threshold);
+			continue;
+		}
+		rpt_buf_printf(b, "</td><td class=\"num\">%.4f (n=", r->observed);
+		count(b, r->n);
+		rpt_buf_printf(b,
+		               ")</td><td class=\"num\">%.4g</td><td class=\"num\">%+.4f</td></tr>",
+		               r->threshold, r->margin);
+	}
+	rpt_buf_puts(b, "</tbody></table></section>\n");
+}
+
+static void rate_cell(rpt_buf *b, double p, int64_t n)
+{
+	char s[32];
+	double lo, hi;
+	rpt_wilson(p, n, &lo, &hi);
+	rpt_buf_printf(b, "<td class=\"num\">%s", fmt_pct(p, s, sizeof s));
+	rpt_svg_rate(b, p, lo, hi);
+	if (!isnan(lo))
+		rpt_buf_printf(b, "<br><small>95%% CI %.1f\xe2\x80\x93%.1f</small>", 100 * lo,
+		               100 * hi);
+	rpt_buf_puts(b, "</td>");
+}
+
+static void metrics(page *pg, rpt_buf *b)
+{
+	const rpt_state *st = pg->st;
+	rpt_buf_puts(
+	    b, "<section id=\"metrics\"><h2>Key metrics</h2><table><caption>Per dataset, "
+	       "newest score run; rates with their 95% Wilson interval (bar tick = 50%, "
+	       "chance)</caption><thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\" "
+	       "class=\"num\">Scored pairs</th><th scope=\"col\" class=\"num\">Text-only acc."
+	       "</th><th scope=\"col\" class=\"num\">MM-RM acc.</th><th scope=\"col\" "
+	       "class=\"num\">Shortcut-aware acc.</th><th scope=\"col\" class=\"num\">Shortcut "
+	       "rate</th><th scope=\"col\" class=\"num\">SFD</th><th scope=\"col\" class=\"num\">"
+	       "Pick longer</th><th scope=\"col\" class=\"num\">Pick shorter</th><th scope="
+	       "\"col\" class=\"num\">No image / errors</th></tr></thead><tbody>");
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		rpt_buf_puts(b, "<tr><th scope=\"row\">");
+		rpt_buf_esc(b, d->name, (size_t)-1);
+		if (!d->run_id) {
+			rpt_buf_puts(
+			    b,
+			    "</th><td colspan=\"9\">not scored yet (run mmaudit score)</td></tr>");
+			continue;
+		}
+		double np = rpt_metric(d, "pairs");
+		int64_t n = isnan(np) ? 0 : (int64_t)np;
+		rpt_buf_printf(b, "<br><small>score run %lld</small></th><td class=\"num\">",
+		               (long long)d->run_id);
+		count(b, n);
+		rpt_buf_puts(b, "</td>");
+		rate_cell(b, rpt_metric(d, "text_accuracy"), n);
+		rate_cell(b, rpt_metric(d, "mm_accuracy"), n);
+		rate_cell(b, rpt_metric(d, "sa_accuracy"), n);
+		rate_cell(b, rpt_metric(d, "shortcut_rate"), n);
+		double sfd = rpt_metric(d, "sfd"), r = rpt_metric(d, "mm_acc_text_right"),
+		       w = rpt_metric(d, "mm_acc_text_wrong");
+		double nr = rpt_metric(d, "n_text_right"), nw = rpt_metric(d, "n_text_wrong");
+		char s1[32], s2[32];
+		if (isnan(sfd))
+			rpt_buf_puts(b,
+			             "<td class=\"num\">n/a<br><small>one side empty</small></td>");
+		else {
+			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts<br><small>%s (n=", 100 * sfd,
+			               fmt_pct(r, s1, sizeof s1));
+			count(b, isnan(nr) ? 0 : (int64_t)nr);
+			rpt_buf_printf(b, ") \xe2\x86\x92 %s (n=", fmt_pct(w, s2, sizeof s2));
+			count(b, isnan(nw) ? 0 : (int64_t)nw);
+			rpt_buf_puts(b, ")</small></td>");
+		}
+		rate_cell(b, rpt_metric(d, "blind.pick_longer"), n);
+		rate_cell(b, rpt_metric(d, "blind.pick_shorter"), n);
+		rpt_buf_puts(b, "<td class=\"num\">");
+		count(b, d->pairs_without_image);
+		rpt_buf_puts(b, " / ");
+		count(b, d->errors);
+		rpt_buf_puts(b, "</td></tr>");
+	}
+	rpt_buf_puts(b, "</tbody></table><h3>Definitions</h3><dl class=\"defs\">");
+	for (size_t i = 0; i < rpt_defs_count; i++) {
+		rpt_buf_puts(b, "<dt>");
+		rpt_buf_esc(b, rpt_defs[i].label, (size_t)-1);
+		rpt_buf_puts(b, "</dt><dd>");
+		rpt_buf_esc(b, rpt_defs[i].definition, (size_t)-1);
+		rpt_buf_puts(b, "</dd>");
+	}
+	rpt_buf_puts(b, "</dl></section>\n");
+}
+
+static void histograms(page *pg, rpt_buf *b)
+{
+	const rpt_state *st = pg->st;
+	rpt_buf_puts(b,
+	             "<section id=\"histogram\"><h2>Shortcut-score histogram</h2><p>How many "
+	             "pairs a text-only model can already rank without the image. Bars at or above "
+	             "the dashed threshold are orange. Per-pair scores are in samples.csv.</p>");
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		const hist *h = &pg->h[i];
+		if (!d->run_id)
+			continue;
+		double share = h->n ? (double)h->above / (double)h->n : NAN;
+		rpt_buf_puts(b, "<figure><h3>");
+		rpt_buf_esc(b, d->name, (size_t)-1);
+		rpt_buf_puts(b, "</h3>");
+		rpt_svg_hist(b, d->name, h->bins, h->n, h->thr, isnan(share) ? 0 : share);
+		rpt_buf_printf(
+		    b,
+		    "<figcaption>n = %lld pairs; p10 %.3f \xc2\xb7 p50 %.3f \xc2\xb7 p90 "
+		    "%.3f; %.1f%% at or above the threshold %.2f (shortcut rate in the "
+		    "metrics table: %.1f%%).</figcaption>",
+		    (long long)h->n, h->q[0], h->q[1], h->q[2], 100 * share, h->thr,
+		    100 * rpt_metric(d, "shortcut_rate"));
+		rpt_buf_puts(b,
+		             "<details><summary>Bin counts</summary><table><caption>Pairs per "
+		             "bin</caption><thead><tr><th scope=\"col\">Bin</th><th scope=\"col\" "
+		             "class=\"num\">Pairs</th></tr></thead><tbody>");
+		for (int k = 0; k < RPT_HIST_BINS; k++)
+			rpt_buf_printf(b,
+			               "<tr><td>[%.2f, %.2f)</td><td class=\"num\">%lld</td></tr>",
+			               k / 50.0, (k + 1) / 50.0, (long long)h->bins[k]);
+		rpt_buf_puts(b, "</tbody></table></details></figure>");
+	}
+	rpt_buf_puts(b, "</section>\n");
+}
+
+static void slope(page *pg, rpt_buf *b)
+{
+	const rpt_state *st = pg->st;
+	size_t n = 0;
+	const char **names = calloc(st->n_ds + 1, sizeof *names);
+	double *r = calloc(st->n_ds + 1, sizeof *r), *w = calloc(st->n_ds + 1, sizeof *w);
+	int64_t *nr = calloc(st->n_ds + 1, sizeof *nr), *nw = calloc(st->n_ds + 1, sizeof *nw);
+	rpt_buf_puts(b, "<section id=\"sfd\"><h2>SFD: where the text shortcut fails</h2><p>MM-RM "
+	                "accuracy on pairs where the text-only proxy is right (left) and wrong "
+	                "(right). A steep drop means the multimodal model leans on the text "
+	                "shortcut.</p>");
+	if (!names || !r || !w || !nr || !nw) {
+		b->oom = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		if (!d->run_id)
+			continue;
+		names[n] = d->name;
+		r[n] = rpt_metric(d, "mm_acc_text_right");
+		w[n] = rpt_metric(d, "mm_acc_text_wrong");
+		double a = rpt_metric(d, "n_text_right"), c = rpt_metric(d, "n_text_wrong");
+		nr[n] = isnan(a) ? 0 : (int64_t)a;
+		nw[n] = isnan(c) ? 0 : (int64_t)c;
+		n++;
+	}
+	rpt_buf_puts(b, "<figure>");
+	rpt_svg_slope(b, n, names, r, w, nr, nw);
+	rpt_buf_puts(b,
+	             "</figure><table><caption>SFD per dataset</caption><thead><tr><th scope="
+	             "\"col\">Dataset</th><th scope=\"col\" class=\"num\">MM-RM acc. where text "
+	             "right (n)</th><th scope=\"col\" class=\"num\">where text wrong (n)</th><th "
+	             "scope=\"col\" class=\"num\">SFD</th></tr></thead><tbody>");
+	for (size_t i = 0; i < n; i++) {
+		char s1[32], s2[32];
+		rpt_buf_puts(b, "<tr><th scope=\"row\">");
+		rpt_buf_esc(b, names[i], (size_t)-1);
+		rpt_buf_printf(
+		    b, "</th><td class=\"num\">%s (%lld)</td><td class=\"num\">%s (%lld)</td>",
+		    fmt_pct(r[i], s1, sizeof s1), (long long)nr[i], fmt_pct(w[i], s2, sizeof s2),
+		    (long long)nw[i]);
+		if (isnan(r[i]) || isnan(w[i]))
+			rpt_buf_puts(b, "<td class=\"num\">n/a</td></tr>");
+		else
+			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts</td></tr>",
+			               100 * (r[i] - w[i]));
+	}
+	rpt_buf_puts(b, "</tbody></table>");
+out:
+	rpt_buf_puts(b, "</section>\n");
+	free(names);
+	free(r);
+	free(w);
+	free(nr);
+	free(nw);
+}
+
+static double jnum(const json_t *j)
+{
+	return json_is_number(j) ? json_number_value(j) : NAN;
+}
+
+static void crossdist(page *pg, rpt_buf *b)
+{
+	const json_t *cd = pg->st->crossdist;
+	rpt_buf_puts(b, "<section id=\"crossdist\"><h2>Cross-distribution generalization</h2>");
+	const json_t *dsn = json_object_get(cd, "datasets"),
+	             *methods = json_object_get(cd, "methods");
+	size_t d = json_array_size(dsn);
+	if (!cd || !d || !json_is_object(methods)) {
+		rpt_buf_puts(
+		    b, "<p>Not run: <code>mmaudit crossdist</code> needs two or more datasets "
+		       "in the workspace.</p></section>\n");
+		return;
+	}
+	const char **names = calloc(d, sizeof *names);
+	double *acc = calloc(d * d, sizeof *acc);
+	if (!names || !acc) {
+		b->oom = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < d; i++) {
+		const char *s = json_string_value(json_array_get(dsn, i));
+		names[i] = s ? s : "?";
+	}
+	rpt_buf_printf(b,
+	               "<p>Each dataset is one environment, split train/test by image (crossdist "
+	               "run %lld). Rows: trained on; columns: tested on; the diagonal (outlined) "
+	               "is i.i.d. Values are accuracy in %%, colour on a fixed 50\xe2\x80\x93"
+	               "100%% scale shared by every map.</p>",
+	               (long long)pg->st->crossdist_run);
+	rpt_svg_colorbar(b);
+	rpt_buf_puts(b, "<div class=\"maps\">");
+	static const char *order[] = {"text", "standard", "shortcut-aware"};
+	static const char *label[] = {"text-only proxy", "standard MM-RM", "shortcut-aware MM-RM"};
+	const char *keys[16];
+	const char *labels[16];
+	size_t nk = 0;
+	for (size_t k = 0; k < 3; k++)
+		if (json_object_get(methods, order[k])) {
+			keys[nk] = order[k];
+			labels[nk++] = label[k];
+		}
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)methods, key, val)
+	{
+		int known = !strcmp(key, "text") || !strcmp(key, "standard") ||
+		            !strcmp(key, "shortcut-aware");
+		if (!known && nk < 16) {
+			keys[nk] = key;
+			labels[nk++] = key;
+		}
+	}
+	for (size_t m = 0; m < nk; m++) {
+		const json_t *mat = json_object_get(json_object_get(methods, keys[m]), "accuracy");
+		for (size_t i = 0; i < d; i++)
+			for (size_t j = 0; j < d; j++)
+				acc[i * d + j] = jnum(json_array_get(json_array_get(mat, i), j));
+		rpt_buf_puts(b, "<figure><h3>");
+		rpt_buf_esc(b, labels[m], (size_t)-1);
+		rpt_buf_puts(b, "</h3>");
+		rpt_svg_heat(b, labels[m], d, names, acc);
+		rpt_buf_puts(b, "</figure>");
+	}
+	rpt_buf_puts(b,
+	             "</div><table><caption>Summary per method</caption><thead><tr><th scope="
+	             "\"col\">Method</th><th scope=\"col\" class=\"num\">i.i.d. mean</th><th scope="
+	             "\"col\" class=\"num\">o.o.d. mean</th><th scope=\"col\" class=\"num\">Gap"
+	             "</th><th scope=\"col\" class=\"num\">Mean SFD</th></tr></thead><tbody>");
+	for (size_t m = 0; m < nk; m++) {
+		const json_t *mj = json_object_get(methods, keys[m]);
+		char a[32], c[32];
+		double gap = jnum(json_object_get(mj, "gap")),
+		       sfd = jnum(json_object_get(mj, "sfd_mean"));
+		rpt_buf_puts(b, "<tr><th scope=\"row\">");
+		rpt_buf_esc(b, labels[m], (size_t)-1);
+		rpt_buf_printf(b, "</th><td class=\"num\">%s</td><td class=\"num\">%s</td>",
+		               fmt_pct(jnum(json_object_get(mj, "iid_mean")), a, sizeof a),
+		               fmt_pct(jnum(json_object_get(mj, "ood_mean")), c, sizeof c));
+		if (isnan(gap))
+			rpt_buf_puts(b, "<td class=\"num\">n/a</td>");
+		else
+			rpt_buf_printf(b, "<td class=\"num\">%.1f pts</td>", 100 * gap);
+		if (isnan(sfd))
+			rpt_buf_puts(b, "<td class=\"num\">n/a</td></tr>");
+		else
+			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts</td></tr>", 100 * sfd);
+	}
+	rpt_buf_puts(b, "</tbody></table>");
+out:
+	rpt_buf_puts(b, "</section>\n");
+	free(names);
+	free(acc);
+}
+
+static void features(page *pg, rpt_buf *b)
+{
+	const rpt_state *st = pg->st;
+	rpt_buf_printf(b,
+	               "<section id=\"features\"><h2>What the shortcut is</h2><p>The %d text "
+	               "features with the largest weights in the text-only proxy (weights on the "
+	               "chosen-minus-rejected difference; &gt; 0 pushes toward the chosen "
+	               "answer).</p>",
+	               N_FEATURES);
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		const feats *f = &pg->f[i];
+		if (!d->run_id)
+			continue;
+		rpt_buf_puts(b, "<h3>");
+		rpt_buf_esc(b, d->name, (size_t)-1);
+		rpt_buf_puts(b, "</h3>");
+		if (!f->n) {
+			rpt_buf_puts(b, "<p>No features recorded by the score run.</p>");
+			continue;
+		}
+		rpt_buf_puts(b, "<figure>");
+		rpt_svg_diverging(b, d->name, f->n, (const char *const *)f->name, f->w);
+		rpt_buf_puts(b, "</figure><table><caption>Top features of ");
+		rpt_buf_esc(b, d->name, (size_t)-1);
+		rpt_buf_puts(
+		    b, "</caption><thead><tr><th scope=\"col\">Feature</th><th scope=\"col\" "
+		       "class=\"num\">Weight</th><th scope=\"col\" class=\"num\">Share of "
+		       "pairs where present</th><th scope=\"col\" class=\"num\">Proxy accuracy "
+		       "when present</th></tr></thead><tbody>");
+		for (size_t k = 0; k < f->n; k++) {
+			char s1[32], s2[32];
+			rpt_buf_puts(b, "<tr><td><code>");
+			rpt_buf_esc(b, f->name[k], (size_t)-1);
+			rpt_buf_printf(
+			    b,
+			    "</code></td><td class=\"num\">%+.4g</td><td class=\"num\">%s"
+			    "</td><td class=\"num\">%s</td></tr>",
+			    f->w[k], fmt_pct(f->present[k], s1, sizeof s1),
+			    fmt_pct(f->acc[k], s2, sizeof s2));
+		}
+		rpt_buf_puts(b, "</tbody></table>");
+	}
+	rpt_buf_puts(b, "</section>\n");
+}
+
+/* A text block: the first SHOWN_CHARS code points, the rest (already capped at 4 KB) in
+ * <details>, and a note when the workspace holds more. */
+static void text_block(rpt_buf *b, const char *cls, const char *s, int64_t chars)
+{
+	size_t n = strlen(s), head = rpt_utf8_prefix(s, n, SHOWN_CHARS);
+	rpt_buf_printf(b, "<div class=\"%s\">", cls);
+	rpt_buf_esc(b, s, head);
+	if (head < n) {
+		size_t rest = rpt_utf8_count(s + head, n - head);
+		rpt_buf_printf(b, "<details><summary>%zu more characters</summary>", rest);
+		rpt_buf_esc(b, s + head, n - head);
+		rpt_buf_puts(b, "</details>");
+	}
+	int64_t loaded = (int64_t)rpt_utf8_count(s, n);
+	if (chars > loaded)
+		rpt_buf_printf(b,
+		               "<small> [%lld more characters not shown: 4 KB cap; the full text "
+		               "is in the workspace]</small>",
+		               (long long)(chars - loaded));
+	rpt_buf_puts(b, "</div>");
+}
+
+static void card(page *pg, rpt_buf *b, const rpt_card *c, int thumbs, size_t *omitted)
+{
+	rpt_buf_printf(b, "<article class=\"card\" id=\"pair-%lld\"><header><strong>",
+	               (long long)c->pair_id);
+	rpt_buf_esc(b, c->dataset, (size_t)-1);
+	rpt_buf_puts(b, "</strong> id <code>");
+	rpt_buf_esc(b, c->ext_id, (size_t)-1);
+	rpt_buf_printf(b, "</code><small>pair %lld</small></header>", (long long)c->pair_id);
+	const char *mime = NULL;
+	if (c->thumb && c->thumb_len > 3 && c->thumb[0] == 0xff && c->thumb[1] == 0xd8)
+		mime = "image/jpeg";
+	else if (c->thumb && c->thumb_len > 8 && !memcmp(c->thumb, "\x89PNG", 4))
+		mime = "image/png";
+	if (!c->has_image)
+		rpt_buf_puts(b, "<div class=\"noimg\">no image in this pair</div>");
+	else if (!mime)
+		rpt_buf_puts(
+		    b, "<div class=\"noimg\">image unavailable<br>(no thumbnail stored)</div>");
+	else if (!thumbs || c->thumb_len > pg->thumb_cap) {
+		if (thumbs)
+			(*omitted)++;
+		rpt_buf_printf(b,
+		               "<div class=\"noimg\">image unavailable<br>(thumbnail omitted: "
+		               "%zu KB, size cap)</div>",
+		               (c->thumb_len + 1023) / 1024);
+	} else {
+		rpt_buf_puts(b, "<img class=\"thumb\" alt=\"thumbnail of image ");
+		rpt_buf_esc(b, c->sha256 ? c->sha256 : "", 16);
+		rpt_buf_printf(b, "\" src=\"data:%s;base64,", mime);
+		rpt_buf_base64(b, c->thumb, c->thumb_len);
+		rpt_buf_puts(b, "\">");
+	}
+	rpt_buf_printf(b,
+	               "<p><small>shortcut score p_text %.3f \xc2\xb7 p_mm %.3f \xc2\xb7 p_sa %.3f "
+	               "\xc2\xb7 sfc %.3f</small></p><strong>Prompt</strong>",
+	               c->p_text, c->p_mm, c->p_sa, c->sfc);
+	text_block(b, "prompt", c->text[0], c->chars[0]);
+	rpt_buf_printf(b,
+	               "<div class=\"ans\"><div class=\"ch\"><strong>\xe2\x9c\x93 CHOSEN</strong> "
+	               "<small>%lld chars</small>",
+	               (long long)c->chars[1]);
+	text_block(b, "txt", c->text[1], c->chars[1]);
+	rpt_buf_printf(b,
+	               "</div><div class=\"rj\"><strong>\xe2\x9c\x97 REJECTED</strong> "
+	               "<small>%lld chars</small>",
+	               (long long)c->chars[2]);
+	text_block(b, "txt", c->text[2], c->chars[2]);
+	rpt_buf_puts(b, "</div></div></article>");
+}
+
+static void examples(page *pg, rpt_buf *b, size_t n_cards, int thumbs, size_t *omitted)
+{
+	static const char *title[2] = {"Most text-solvable", "Need the image"};
+	static const char *rule[2] = {"category text-shortcut, highest shortcut score first",
+	                              "category needs-image (text-only wrong, MM-RM right), lowest "
+	                              "shortcut score first"};
+	rpt_buf_puts(b, "<section id=\"examples\"><h2>Examples</h2>");
+	for (int l = 0; l < 2; l++) {
+		const rpt_examples *ex = &pg->ex[l];
+		size_t n = ex->n < n_cards ? ex->n : n_cards;
+		rpt_buf_printf(b, "<h3>%s</h3><p>Top %zu of ", title[l], n);
+		count(b, ex->total);
+		rpt_buf_printf(b,
+		               " by %s, across scored datasets; ties by pair id. Every pair is in "
+		               "samples.csv.</p><div class=\"cards\">",
+		               rule[l]);
+		for (size_t i = 0; i < n; i++)
+			card(pg, b, &ex->cards[i], thumbs, omitted);
+		rpt_buf_puts(b, "</div>");
+	}
+	rpt_buf_puts(b, "</section>\n");
+}
+
+static void kv(rpt_buf *b, const char *k, const char *v)
+{
+	rpt_buf_puts(b, "<tr><th scope=\"row\">");
+	rpt_buf_esc(b, k, (size_t)-1);
+	rpt_buf_puts(b, "</th><td>");
+	rpt_buf_esc(b, v ? v : "\xe2\x80\x93", (size_t)-1);
+	rpt_buf_puts(b, "</td></tr>");
+}
+
+static int metadata(page *pg, rpt_buf *b, const rpt_buf *cuts, eng_err *err)
+{
+	const rpt_state *st = pg->st;
+	rpt_buf_printf(b, "<section id=\"metadata\"><h2>Run metadata</h2><table class=\"meta\">"
+	                  "<caption>Report</caption><tbody>");
+	kv(b, "mmaudit version", MMAUDIT_VERSION);
+	char s[64];
+	snprintf(s, sizeof s, "%d per list (requested)", pg->o->top_n);
+	kv(b, "examples", s);
+	rpt_buf_puts(b, "</tbody></table>");
+	for (size_t i = 0; i < st->n_runs; i++) {
+		const rpt_run *r = &st->runs[i];
+		rpt_buf_printf(b, "<table class=\"meta\"><caption>%s run %lld</caption><tbody>",
+		               r->kind && !strcmp(r->kind, "crossdist") ? "crossdist" : "score",
+		               (long long)r->id);
+		snprintf(s, sizeof s, "%lld", (long long)r->seed);
+		kv(b, "seed", s);
+		kv(b, "command", r->command);
+		kv(b, "versions", r->versions);
+		kv(b, "options", r->options);
+		kv(b, "started", r->started_at);
+		kv(b, "finished", r->finished_at);
+		if (isnan(r->seconds))
+			kv(b, "duration", NULL);
+		else {
+			snprintf(s, sizeof s, "%.1f s", r->seconds);
+			kv(b, "duration", s);
+		}
+		rpt_buf_puts(b, "</tbody></table>");
+	}
+	sqlite3_stmt *q =
+	    eng_ws_prepare(st->ws,
+	                   "SELECT d.name, f.path, f.sha256, f.bytes, f.records, f.pairs,"
+	                   " f.errors FROM source_files f JOIN datasets d ON d.id ="
+	                   " f.dataset_id ORDER BY d.id, f.id",
+	                   err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	rpt_buf_puts(b,
+	             "<table class=\"meta\"><caption>Input files</caption><thead><tr><th scope="
+	             "\"col\">Dataset</th><th scope=\"col\">Path</th><th scope=\"col\">SHA-256</th>"
+	             "<th scope=\"col\" class=\"num\">Bytes</th><th scope=\"col\" class=\"num\">"
+	             "Records</th><th scope=\"col\" class=\"num\">Pairs</th><th scope=\"col\" "
+	             "class=\"num\">Errors</th></tr></thead><tbody>");
+	int sr;
+	while ((sr = sqlite3_step(q)) == SQLITE_ROW) {
+		rpt_buf_puts(b, "<tr><td>");
+		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 0), (size_t)-1);
+		rpt_buf_puts(b, "</td><td>");
+		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 1), (size_t)-1);
+		rpt_buf_puts(b, "</td><td><code>");
+		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 2), (size_t)-1);
+		rpt_buf_printf(
+		    b,
+		    "</code></td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
+		    "<td class=\"num\">%lld</td><td class=\"num\">%lld</td></tr>",
+		    (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
+		    (long long)sqlite3_column_int64(q, 5), (long long)sqlite3_column_int64(q, 6));
+	}
+	int rc = sr == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "read source files");
+	sqlite3_finalize(q);
+	rpt_buf_puts(b, "</tbody></table><h3>Size cuts applied by the writer</h3><ul>");
+	if (cuts->len)
+		rpt_buf_put(b, cuts->p, cuts->len);
+	else
+		rpt_buf_puts(b, "<li>none: every section is complete at its fixed caps (50 bins, "
+		                "15 features, 400 characters shown and 4 KB per text).</li>");
+	rpt_buf_puts(b, "</ul><p>This report: <span>" SIZE_TOKEN "</span> bytes.</p></section>\n"
+	                "</main></body></html>\n");
+	return rc;
+}
+
+static int render(page *pg, size_t n_cards, int thumbs, const rpt_buf *cuts, rpt_buf *b,
+                  size_t *omitted, eng_err *err)
+{
+	rpt_verdict v;
+	rpt_verdict_make(pg->st, pg->ev, rpt_policy_count(pg->p), &v);
+	*omitted = 0;
+	head(pg, b, &v);
+	nav(pg, b);
+	verdict(pg, b, &v);
+	gates(pg, b);
+	metrics(pg, b);
+	histograms(pg, b);
+	slope(pg, b);
+	crossdist(pg, b);
+	features(pg, b);
+	examples(pg, b, n_cards, thumbs, omitted);
+	int rc = metadata(pg, b, cuts, err);
+	if (!rc && b->oom)
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory building report.html");
+	return rc;
+}
+
+int rpt_html_write(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval *ev,
+                   const rpt_html_options *o, FILE *f, size_t *bytes, eng_err *err)
+{
+	page pg = {.st = st, .p = p, .ev = ev, .o = o};
+	pg.thumb_cap = o->thumb_cap ? o->thumb_cap : 20 * 1024;
+	size_t budget = o->budget ? o->budget : 4500 * 1024;
+	int top_n = o->top_n < 1 ? 1 : o->top_n > 100 ? 100 : o->top_n;
+	rpt_buf b = {0}, cuts = {0};
+	int rc = 0;
+	pg.h = calloc(st->n_ds + 1, sizeof *pg.h);
+	pg.f = calloc(st->n_ds + 1, sizeof *pg.f);
+	if (!pg.h || !pg.f) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < st->n_ds && !rc; i++)
+		if (st->ds[i].run_id && !(rc = load_hist(st, &st->ds[i], &pg.h[i], err)))
+			rc = load_feats(st, &st->ds[i], &pg.f[i], err);
+	for (int l = 0; l < 2 && !rc; l++)
+		rc = rpt_examples_load(st, l, top_n, &pg.ex[l], err);
+	if (rc)
+		goto out;
+	size_t n_cards = (size_t)top_n, omitted = 0;
+	int thumbs = 1;
+	for (;;) {
+		b.len = 0;
+		if ((rc = render(&pg, n_cards, thumbs, &cuts, &b, &omitted, err)))
+			goto out;
+		if (b.len <= budget)
+			break;
+		if (n_cards > 5) {
+			size_t next = n_cards / 2;
+			rpt_buf_printf(&cuts,
+			               "<li>examples per list cut from %zu to %zu: the page was "
+			               "%zu bytes, over the %zu-byte budget.</li>",
+			               n_cards, next, b.len, budget);
+			n_cards = next;
+		} else if (thumbs) {
+			rpt_buf_printf(&cuts,
+			               "<li>thumbnails dropped: the page was %zu bytes, over "
+			               "the %zu-byte budget.</li>",
+			               b.len, budget);
+			thumbs = 0;
+		} else {
+			rpt_buf_printf(&cuts,
+			               "<li>still %zu bytes after every cut; written as is."
+			               "</li>",
+			               b.len);
+			b.len = 0;
+			if ((rc = render(&pg, n_cards, thumbs, &cuts, &b, &omitted, err)))
+				goto out;
+			break;
+		}
+	}
+	if (omitted) {
+		/* Per-thumbnail caps do not depend on the budget: log them and render once more. */
+		rpt_buf_printf(&cuts,
+		               "<li>%zu thumbnail(s) over the %zu-byte cap replaced by a "
+		               "placeholder.</li>",
+		               omitted, pg.thumb_cap);
+		b.len = 0;
+		if ((rc = render(&pg, n_cards, thumbs, &cuts, &b, &omitted, err)))
+			goto out;
+	}
+	/* Fill in the page's own size: the token and the number have the same width. */
+	char *tok = NULL, *at = b.p;
+	while ((at = strstr(at, SIZE_TOKEN)))
+		tok = at++;
+	if (tok) {
+		char num[sizeof SIZE_TOKEN];
+		snprintf(num, sizeof num, "%*zu", (int)(sizeof SIZE_TOKEN - 1), b.len);
+		memcpy(tok, num, sizeof SIZE_TOKEN - 1);
+	}
+	if (fwrite(b.p, 1, b.len, f) != b.len || ferror(f))
+		rc = eng_err_set(err, ENG_EIO, "write report.html: %s", strerror(errno));
+	if (bytes)
+		*bytes = b.len;
+out:
+	for (size_t i = 0; pg.f && i < st->n_ds; i++)
+		for (size_t k = 0; k < pg.f[i].n; k++)
+			free(pg.f[i].name[k]);
+	free(pg.h);
+	free(pg.f);
+	rpt_examples_clear(&pg.ex[0]);
+	rpt_examples_clear(&pg.ex[1]);
+	rpt_buf_free(&b);
+	rpt_buf_free(&cuts);
+	return rc;
+}

@@ -1,0 +1,246 @@
+/* rpt_json.c - builds summary.json with jansson from the loaded state plus a few streaming
+ * queries (top features, input files). Computes nothing the score run did not store, except the
+ * Wilson intervals. */
+#include "reports/rpt_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "mmaudit_config.h"
+
+static json_t *num(double x)
+{
+	return isnan(x) || isinf(x) ? json_null() : json_real(x);
+}
+
+static json_t *parsed_or_string(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+	return j ? j : json_string(s);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *copy_or_null(const json_t *j)
+{
+	return j ? json_deep_copy(j) : json_null();
+}
+
+static json_t *interval(const rpt_dataset *d, const char *key, int64_t n)
+{
+	double lo, hi;
+	rpt_wilson(rpt_metric(d, key), n, &lo, &hi);
+	if (isnan(lo))
+		return json_null();
+	return json_pack("[o, o]", num(lo), num(hi));
+}
+
+static json_t *dataset_json(const rpt_dataset *d)
+{
+	double scored = rpt_metric(d, "pairs");
+	int64_t n = isnan(scored) ? 0 : (int64_t)scored;
+	const json_t *m = d->metrics;
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(d->name));
+	json_object_set_new(o, "pairs", json_integer(d->pairs));
+	json_object_set_new(o, "pairs_without_image", json_integer(d->pairs_without_image));
+	json_object_set_new(o, "errors", json_integer(d->errors));
+	json_object_set_new(o, "scored_pairs", d->run_id ? json_integer(n) : json_null());
+	json_object_set_new(o, "score_run", d->run_id ? json_integer(d->run_id) : json_null());
+	static const char *keys[] = {
+	    "text_accuracy", "mm_accuracy",       "sa_accuracy",       "shortcut_rate",
+	    "sfd",           "mm_acc_text_right", "mm_acc_text_wrong", "chosen_longer_rate"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		json_object_set_new(o, keys[i], num(rpt_metric(d, keys[i])));
+	double nr = rpt_metric(d, "n_text_right"), nw = rpt_metric(d, "n_text_wrong");
+	json_object_set_new(o, "n_text_right",
+	                    isnan(nr) ? json_null() : json_integer((json_int_t)nr));
+	json_object_set_new(o, "n_text_wrong",
+	                    isnan(nw) ? json_null() : json_integer((json_int_t)nw));
+	json_object_set_new(
+	    o, "blind",
+	    json_pack("{s:o, s:o, s:o}", "pick_longer", num(rpt_metric(d, "blind.pick_longer")),
+	              "pick_shorter", num(rpt_metric(d, "blind.pick_shorter")),
+	              "pick_more_formatted", num(rpt_metric(d, "blind.pick_more_formatted"))));
+	json_object_set_new(o, "categories", copy_or_null(json_object_get(m, "categories")));
+	json_object_set_new(o, "thresholds", copy_or_null(json_object_get(m, "thresholds")));
+	json_t *iv = json_object();
+	static const char *rates[] = {"text_accuracy", "mm_accuracy", "sa_accuracy",
+	                              "shortcut_rate"};
+	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+		json_object_set_new(iv, rates[i], interval(d, rates[i], n));
+	json_object_set_new(iv, "mm_acc_text_right",
+	                    interval(d, "mm_acc_text_right", isnan(nr) ? 0 : (int64_t)nr));
+	json_object_set_new(iv, "mm_acc_text_wrong",
+	                    interval(d, "mm_acc_text_wrong", isnan(nw) ? 0 : (int64_t)nw));
+	json_object_set_new(o, "interval95", iv);
+	return o;
+}
+
+static int top_features(const rpt_state *st, json_t *arr, eng_err *err)
+{
+	sqlite3_stmt *q =
+	    eng_ws_prepare(st->ws,
+	                   "SELECT rank, feature, weight, present, acc_present FROM "
+	                   "top_features WHERE run_id = ?1 AND dataset_id = ?2 ORDER BY rank",
+	                   err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	int rc = 0;
+	for (size_t i = 0; i < st->n_ds && !rc; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		if (!d->run_id)
+			continue;
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, d->run_id);
+		sqlite3_bind_int64(q, 2, d->id);
+		int s;
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			json_t *o = json_object();
+			json_object_set_new(o, "feature",
+			                    json_string((const char *)sqlite3_column_text(q, 1)));
+			json_object_set_new(o, "weight", num(sqlite3_column_double(q, 2)));
+			json_object_set_new(o, "dataset", json_string(d->name));
+			json_object_set_new(o, "rank", json_integer(sqlite3_column_int64(q, 0)));
+			json_object_set_new(o, "present",
+			                    sqlite3_column_type(q, 3) == SQLITE_NULL
+			                        ? json_null()
+			                        : num(sqlite3_column_double(q, 3)));
+			json_object_set_new(o, "acc_present",
+			                    sqlite3_column_type(q, 4) == SQLITE_NULL
+			                        ? json_null()
+			                        : num(sqlite3_column_double(q, 4)));
+			json_array_append_new(arr, o);
+		}
+		if (s != SQLITE_DONE)
+			rc = eng_ws_fail(st->ws, err, "read top features");
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int inputs(const rpt_state *st, json_t *arr, eng_err *err)
+{
+	sqlite3_stmt *q =
+	    eng_ws_prepare(st->ws,
+	                   "SELECT d.name, f.path, f.sha256, f.bytes, f.records, f.pairs,"
+	                   " f.errors FROM source_files f JOIN datasets d ON d.id ="
+	                   " f.dataset_id ORDER BY d.id, f.id",
+	                   err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	int s;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW)
+		json_array_append_new(arr,
+		                      json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "dataset",
+		                                (const char *)sqlite3_column_text(q, 0), "path",
+		                                (const char *)sqlite3_column_text(q, 1), "sha256",
+		                                (const char *)sqlite3_column_text(q, 2), "bytes",
+		                                (json_int_t)sqlite3_column_int64(q, 3), "records",
+		                                (json_int_t)sqlite3_column_int64(q, 4), "pairs",
+		                                (json_int_t)sqlite3_column_int64(q, 5), "errors",
+		                                (json_int_t)sqlite3_column_int64(q, 6)));
+	int rc = s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "read source files");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static json_t *gate_json(const rpt_policy *p, const rpt_gate_eval *ev)
+{
+	json_t *pol = json_object();
+	for (int i = 0; i < RPT_RULE_N; i++)
+		json_object_set_new(pol, rpt_rule_names[i], num(p->max[i]));
+	json_object_set_new(pol, "dataset", p->dataset[0] ? json_string(p->dataset) : json_null());
+	json_object_set_new(pol, "strict", json_boolean(p->strict));
+	json_t *res = json_array();
+	for (size_t i = 0; i < ev->n; i++) {
+		const rpt_gate_result *r = &ev->r[i];
+		json_array_append_new(
+		    res, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "rule",
+		                   rpt_rule_names[r->rule], "dataset", r->dataset, "status",
+		                   rpt_status_names[r->status], "sentence", r->sentence, "observed",
+		                   num(r->observed), "threshold", num(r->threshold), "margin",
+		                   num(r->margin), "n", (json_int_t)r->n, "reason",
+		                   r->reason[0] ? json_string(r->reason) : json_null()));
+	}
+	return json_pack("{s:o, s:o, s:{s:I, s:I, s:I}, s:b}", "policy", pol, "results", res,
+	                 "counts", "fail", (json_int_t)ev->count[RPT_FAIL], "pass",
+	                 (json_int_t)ev->count[RPT_PASS], "not_run",
+	                 (json_int_t)ev->count[RPT_NOT_RUN], "failed", ev->failed);
+}
+
+int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval *ev, json_t **out,
+                   eng_err *err)
+{
+	*out = NULL;
+	json_t *root = json_object();
+	if (!root)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	rpt_verdict v;
+	int n_rules = rpt_policy_count(p);
+	rpt_verdict_make(st, ev, n_rules, &v);
+	json_object_set_new(root, "version", json_string(MMAUDIT_VERSION));
+	json_object_set_new(root, "verdict",
+	                    json_pack("{s:s, s:s, s:s}", "gate", v.gate, "shortcut_risk", v.risk,
+	                              "sentence", v.sentence));
+	json_t *ds = json_array();
+	for (size_t i = 0; i < st->n_ds; i++)
+		json_array_append_new(ds, dataset_json(&st->ds[i]));
+	json_object_set_new(root, "datasets", ds);
+	if (st->crossdist) {
+		json_t *cd = json_deep_copy(st->crossdist);
+		json_object_set_new(cd, "run", json_integer(st->crossdist_run));
+		json_object_set_new(root, "crossdist", cd);
+	}
+	json_t *tf = json_array();
+	json_object_set_new(root, "top_features", tf);
+	json_object_set_new(root, "gate", gate_json(p, ev));
+	json_t *runs = json_array();
+	for (size_t i = 0; i < st->n_runs; i++) {
+		const rpt_run *r = &st->runs[i];
+		json_array_append_new(
+		    runs, json_pack("{s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+		                    (json_int_t)r->id, "kind", str_or_null(r->kind), "seed",
+		                    (json_int_t)r->seed, "options", parsed_or_string(r->options),
+		                    "versions", parsed_or_string(r->versions), "command",
+		                    str_or_null(r->command), "started_at",
+		                    str_or_null(r->started_at), "finished_at",
+		                    str_or_null(r->finished_at), "seconds", num(r->seconds)));
+	}
+	json_object_set_new(root, "runs", runs);
+	json_t *in = json_array();
+	json_object_set_new(root, "inputs", in);
+	json_t *defs = json_object();
+	for (size_t i = 0; i < rpt_defs_count; i++)
+		json_object_set_new(defs, rpt_defs[i].key, json_string(rpt_defs[i].definition));
+	json_object_set_new(root, "definitions", defs);
+	int rc = top_features(st, tf, err);
+	if (!rc)
+		rc = inputs(st, in, err);
+	if (rc) {
+		json_decref(root);
+		return rc;
+	}
+	*out = root;
+	return 0;
+}
+
+int rpt_json_write(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval *ev, FILE *f,
+                   eng_err *err)
+{
+	json_t *root = NULL;
+	int rc = rpt_json_build(st, p, ev, &root, err);
+	if (rc)
+		return rc;
+	if (json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) ||
+	    fputc('\n', f) == EOF || ferror(f))
+		rc = eng_err_set(err, ENG_EIO, "write summary.json: %s", strerror(errno));
+	json_decref(root);
+	return rc;
+}

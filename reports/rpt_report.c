@@ -1,0 +1,133 @@
+/* rpt_report.c - orchestrates one report: state, gate evaluation, then the three writers, each
+ * into a temporary file renamed into place. Owns no formatting of its own. */
+#include "reports/rpt_report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "reports/rpt_csv.h"
+#include "reports/rpt_html.h"
+#include "reports/rpt_json.h"
+
+typedef struct job {
+	const rpt_state *st;
+	const rpt_options *o;
+	const rpt_gate_eval *ev;
+	const eng_progress *prog;
+	rpt_report_info *info;
+} job;
+
+static int mkdirs(const char *dir, eng_err *err)
+{
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+		return eng_err_set(err, ENG_EINPUT, "output directory path too long");
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = '\0';
+		struct stat sb;
+		if (mkdir(path, 0777) && errno != EEXIST)
+			return eng_err_set(err, ENG_EIO, "create directory '%s': %s", path,
+			                   strerror(errno));
+		if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+			return eng_err_set(err, ENG_EINPUT, "'%s' exists and is not a directory",
+			                   path);
+		*p = c;
+		if (!c)
+			break;
+	}
+	return 0;
+}
+
+typedef int (*writer_fn)(const job *j, FILE *f, eng_err *err);
+
+static int write_atomic(const char *dir, const char *name, writer_fn fn, const job *j, eng_err *err)
+{
+	char tmp[4200], final[4200];
+	snprintf(final, sizeof final, "%s/%s", dir, name);
+	snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return eng_err_set(err, ENG_EIO, "create '%s': %s", tmp, strerror(errno));
+	fchmod(fd, 0644);
+	FILE *f = fdopen(fd, "wb");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
+	}
+	static char buf[1 << 16];
+	setvbuf(f, buf, _IOFBF, sizeof buf);
+	int rc = fn(j, f, err);
+	if (!rc && (fflush(f) || fsync(fileno(f))))
+		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
+	if (fclose(f) && !rc)
+		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
+	if (!rc && rename(tmp, final))
+		rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", tmp, final,
+		                 strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static int w_json(const job *j, FILE *f, eng_err *err)
+{
+	return rpt_json_write(j->st, &j->o->policy, j->ev, f, err);
+}
+
+static int w_csv(const job *j, FILE *f, eng_err *err)
+{
+	return rpt_csv_write(j->st, f, j->prog, &j->info->csv_rows, err);
+}
+
+static int w_html(const job *j, FILE *f, eng_err *err)
+{
+	rpt_html_options ho = {.top_n = j->o->top_n ? j->o->top_n : 25};
+	return rpt_html_write(j->st, &j->o->policy, j->ev, &ho, f, &j->info->html_bytes, err);
+}
+
+int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
+                     rpt_report_info *info, eng_err *err)
+{
+	rpt_report_info local;
+	if (!info)
+		info = &local;
+	memset(info, 0, sizeof *info);
+	rpt_state *st = NULL;
+	rpt_gate_eval ev = {0};
+	int rc = rpt_state_load(ws, &st, err);
+	if (rc)
+		return rc;
+	if (!st->n_scored) {
+		rc =
+		    eng_err_set(err, ENG_EINPUT,
+		                "the workspace has no finished score run; run mmaudit score first");
+		goto out;
+	}
+	if ((rc = rpt_gate_evaluate(st, &o->policy, &ev, err)))
+		goto out;
+	info->n_rules = rpt_policy_count(&o->policy);
+	info->gate_failed = ev.failed;
+	info->n_scored = (int)st->n_scored;
+	if ((rc = mkdirs(dir, err)))
+		goto out;
+	job j = {st, o, &ev, prog, info};
+	eng_progress_tick(prog, "report: summary.json", 0, 0);
+	if ((rc = write_atomic(dir, "summary.json", w_json, &j, err)))
+		goto out;
+	if ((rc = write_atomic(dir, "samples.csv", w_csv, &j, err)))
+		goto out;
+	eng_progress_tick(prog, "report: report.html", 0, 0);
+	rc = write_atomic(dir, "report.html", w_html, &j, err);
+out:
+	rpt_gate_eval_clear(&ev);
+	rpt_state_free(st);
+	return rc;
+}

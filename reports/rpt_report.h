@@ -1,0 +1,36 @@
+/* rpt_report.h - `mmaudit report` as a library call: loads the state, evaluates the gate once and
+ * writes summary.json, samples.csv and report.html into a directory.
+ *
+ * Each file is written to a hidden temporary file in the same directory, flushed, fsync'd and
+ * renamed over the final name, so an interrupted report never leaves a half file (an older
+ * complete file may remain). Does not print. */
+#ifndef RPT_REPORT_H
+#define RPT_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/progress.h"
+#include "engine/workspace.h"
+#include "reports/rpt_gate.h"
+
+typedef struct rpt_options {
+	int top_n;         /* example cards per list, 1..100 (0 = default 25) */
+	rpt_policy policy; /* gate rules shown in the report and summary.json */
+} rpt_options;
+
+typedef struct rpt_report_info {
+	int64_t csv_rows;  /* data rows in samples.csv */
+	size_t html_bytes; /* size of report.html */
+	int n_rules;       /* rules in the policy */
+	int gate_failed;   /* the verdict's gate result */
+	int n_scored;      /* datasets with a score run */
+} rpt_report_info;
+
+/* Writes the three files into dir (created with its parents when missing). ENG_EINPUT when the
+ * workspace has no score run ("run mmaudit score first") or the policy names an unknown dataset;
+ * ENG_EIO on write errors. info may be NULL. */
+int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
+                     rpt_report_info *info, eng_err *err);
+
+#endif

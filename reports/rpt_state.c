@@ -1,0 +1,296 @@
+/* rpt_state.c - loads the newest score metrics per dataset, the newest crossdist run and the runs'
+ * metadata from the workspace. Read-only; per-pair rows are left to the streaming writers. */
+#include "reports/rpt_state.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const rpt_def rpt_defs[] = {
+    {"pairs", "pairs", "Preference pairs of the dataset kept in the workspace at ingest."},
+    {"scored_pairs", "scored pairs", "Pairs with held-out scores in the newest score run."},
+    {"pairs_without_image", "pairs without image",
+     "Pairs whose record had no usable image; they are audited on text alone."},
+    {"errors", "ingest errors", "Records rejected at ingest (see `mmaudit info` for file:line)."},
+    {"text_accuracy", "text-only accuracy",
+     "Share of scored pairs where the held-out text-only proxy prefers the chosen answer "
+     "(p_text > 0.5) without seeing the image. Denominator: scored pairs. 0.5 = chance."},
+    {"mm_accuracy", "MM-RM accuracy",
+     "Share of scored pairs where the held-out standard multimodal reward model prefers the "
+     "chosen answer (p_mm > 0.5). Denominator: scored pairs."},
+    {"sa_accuracy", "shortcut-aware MM-RM accuracy",
+     "Same for the shortcut-aware MM-RM (p_sa > 0.5), trained with per-pair weights "
+     "w = eps/2 + L_t/(eps + L_t + L). Denominator: scored pairs."},
+    {"shortcut_rate", "shortcut rate",
+     "Share of scored pairs in category text-shortcut: the text-only proxy picks the chosen "
+     "answer confidently (p_text >= thresholds.shortcut, default 0.8). Denominator: scored pairs."},
+    {"sfd", "SFD (shortcut-failure degradation)",
+     "MM-RM accuracy on pairs where the text proxy is right minus MM-RM accuracy where it is "
+     "wrong, as a difference of fractions (x100 = points). Denominators: n_text_right and "
+     "n_text_wrong. null when either side is empty. High = the MM-RM fails exactly where the "
+     "text shortcut fails."},
+    {"mm_acc_text_right", "MM-RM accuracy where text is right",
+     "MM-RM accuracy on the n_text_right pairs where p_text > 0.5."},
+    {"mm_acc_text_wrong", "MM-RM accuracy where text is wrong",
+     "MM-RM accuracy on the n_text_wrong pairs where p_text <= 0.5."},
+    {"blind.pick_longer", "pick-longer baseline",
+     "Accuracy of always preferring the longer answer (no model, no image). Denominator: scored "
+     "pairs."},
+    {"blind.pick_shorter", "pick-shorter baseline",
+     "Accuracy of always preferring the shorter answer. Denominator: scored pairs."},
+    {"blind.pick_more_formatted", "pick-more-formatted baseline",
+     "Accuracy of always preferring the answer with more markdown/list formatting."},
+    {"chosen_longer_rate", "chosen-longer rate", "Share of pairs whose chosen answer is longer."},
+    {"categories", "categories",
+     "text-shortcut: text-only right and confident; needs-image: text-only wrong, MM-RM right; "
+     "suspect-label: both confidently wrong; ambiguous: otherwise."},
+    {"shortcut_score", "shortcut score (p_text)",
+     "sigmoid of the held-out text-only margin: the probability that a text-only model prefers "
+     "the chosen answer without seeing the image, from a model that never saw the pair."},
+    {"p_mm", "p_mm", "sigmoid of the held-out standard MM-RM margin."},
+    {"sfc", "sfc",
+     "L_t / (L + L_t) at the held-out margins (L_t text-only loss, L MM-RM loss): "
+     "near 1 where the text shortcut fails, near 0 where text alone suffices."},
+    {"interval95", "95% interval",
+     "Wilson score interval at 95% for a rate with its denominator n."},
+    {"crossdist.accuracy", "cross-distribution accuracy",
+     "accuracy[i][j]: trained on dataset i's train split, tested on dataset j's test split "
+     "(split by image)."},
+    {"crossdist.iid_mean", "i.i.d. mean",
+     "Mean of the diagonal (train and test on the same dataset)."},
+    {"crossdist.ood_mean", "o.o.d. mean", "Mean of the off-diagonal cells; null with one dataset."},
+    {"crossdist.gap", "o.o.d. gap", "iid_mean - ood_mean: the accuracy lost out of distribution."},
+    {"crossdist.sfd_mean", "mean SFD", "Mean SFD over the cells where it is defined."},
+    {"top_features.weight", "feature weight",
+     "Weight of the text-only proxy on the feature's chosen-minus-rejected difference; > 0 pushes "
+     "toward the chosen answer."},
+    {"top_features.present", "present",
+     "Share of pairs where the feature differs between the two answers."},
+    {"top_features.acc_present", "proxy accuracy when present",
+     "Held-out text-only accuracy on the pairs where the feature is present."},
+};
+const size_t rpt_defs_count = sizeof rpt_defs / sizeof rpt_defs[0];
+
+static const char *sql_datasets =
+    "SELECT d.id, d.name,"
+    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
+    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND p.image_id IS NULL),"
+    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id)"
+    " FROM datasets d ORDER BY d.id";
+
+static const char *sql_latest =
+    "SELECT rd.run_id, rd.metrics FROM run_datasets rd JOIN runs r ON r.id = rd.run_id"
+    " WHERE rd.dataset_id = ?1 AND r.kind = 'score' AND r.status = 'done'"
+    " ORDER BY r.id DESC LIMIT 1";
+
+static const char *sql_crossdist = "SELECT id, metrics FROM runs WHERE kind = 'crossdist' AND"
+                                   " status = 'done' ORDER BY id DESC LIMIT 1";
+
+static const char *sql_run = "SELECT id, kind, seed, options, versions, command, started_at,"
+                             " finished_at, seconds FROM runs WHERE id = ?1";
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? strdup(s) : NULL;
+}
+
+static json_t *parse_json_col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	if (!s)
+		return NULL;
+	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+static int add_run(rpt_state *st, int64_t id, eng_err *err)
+{
+	if (!id || rpt_state_run(st, id))
+		return 0;
+	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_run, err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, id);
+	int rc = sqlite3_step(q);
+	if (rc != SQLITE_ROW) {
+		rc = eng_ws_fail(st->ws, err, "read run");
+		sqlite3_finalize(q);
+		return rc;
+	}
+	rpt_run *nr = realloc(st->runs, (st->n_runs + 1) * sizeof *nr);
+	if (!nr) {
+		sqlite3_finalize(q);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	st->runs = nr;
+	rpt_run *r = &st->runs[st->n_runs++];
+	memset(r, 0, sizeof *r);
+	r->id = sqlite3_column_int64(q, 0);
+	r->kind = dup_col(q, 1);
+	r->seed = sqlite3_column_int64(q, 2);
+	r->options = dup_col(q, 3);
+	r->versions = dup_col(q, 4);
+	r->command = dup_col(q, 5);
+	r->started_at = dup_col(q, 6);
+	r->finished_at = dup_col(q, 7);
+	r->seconds = sqlite3_column_type(q, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 8);
+	sqlite3_finalize(q);
+	return 0;
+}
+
+int rpt_state_load(eng_ws *ws, rpt_state **out, eng_err *err)
+{
+	*out = NULL;
+	rpt_state *st = calloc(1, sizeof *st);
+	if (!st)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	st->ws = ws;
+	sqlite3_stmt *qd = NULL, *ql = NULL, *qc = NULL;
+	int rc = ENG_EINTERNAL, s;
+	if (!(qd = eng_ws_prepare(ws, sql_datasets, err)) ||
+	    !(ql = eng_ws_prepare(ws, sql_latest, err)) ||
+	    !(qc = eng_ws_prepare(ws, sql_crossdist, err))) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto out;
+	}
+	while ((s = sqlite3_step(qd)) == SQLITE_ROW) {
+		rpt_dataset *nd = realloc(st->ds, (st->n_ds + 1) * sizeof *nd);
+		if (!nd) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		st->ds = nd;
+		rpt_dataset *d = &st->ds[st->n_ds++];
+		memset(d, 0, sizeof *d);
+		d->id = sqlite3_column_int64(qd, 0);
+		d->name = dup_col(qd, 1);
+		d->pairs = sqlite3_column_int64(qd, 2);
+		d->pairs_without_image = sqlite3_column_int64(qd, 3);
+		d->errors = sqlite3_column_int64(qd, 4);
+		if (!d->name) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		sqlite3_reset(ql);
+		sqlite3_bind_int64(ql, 1, d->id);
+		int t = sqlite3_step(ql);
+		if (t == SQLITE_ROW) {
+			d->run_id = sqlite3_column_int64(ql, 0);
+			d->metrics = parse_json_col(ql, 1);
+			if (!d->metrics)
+				d->metrics =
+				    json_object(); /* a done run with unreadable metrics: all NAN */
+			st->n_scored++;
+		} else if (t != SQLITE_DONE) {
+			rc = eng_ws_fail(ws, err, "read score runs");
+			goto out;
+		}
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, err, "list datasets");
+		goto out;
+	}
+	s = sqlite3_step(qc);
+	if (s == SQLITE_ROW) {
+		st->crossdist_run = sqlite3_column_int64(qc, 0);
+		st->crossdist = parse_json_col(qc, 1);
+	} else if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, err, "read crossdist run");
+		goto out;
+	}
+	for (size_t i = 0; i < st->n_ds; i++)
+		if ((rc = add_run(st, st->ds[i].run_id, err)))
+			goto out;
+	if ((rc = add_run(st, st->crossdist_run, err)))
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(qd);
+	sqlite3_finalize(ql);
+	sqlite3_finalize(qc);
+	if (rc) {
+		rpt_state_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void rpt_state_free(rpt_state *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_ds; i++) {
+		free(st->ds[i].name);
+		json_decref(st->ds[i].metrics);
+	}
+	for (size_t i = 0; i < st->n_runs; i++) {
+		rpt_run *r = &st->runs[i];
+		free(r->kind);
+		free(r->options);
+		free(r->versions);
+		free(r->command);
+		free(r->started_at);
+		free(r->finished_at);
+	}
+	free(st->ds);
+	free(st->runs);
+	json_decref(st->crossdist);
+	free(st);
+}
+
+double rpt_metric(const rpt_dataset *d, const char *key)
+{
+	if (!d || !d->metrics)
+		return NAN;
+	const json_t *j = d->metrics;
+	const char *dot = strchr(key, '.');
+	if (dot) {
+		char head[64];
+		size_t n = (size_t)(dot - key);
+		if (n >= sizeof head)
+			return NAN;
+		memcpy(head, key, n);
+		head[n] = '\0';
+		j = json_object_get(j, head);
+		key = dot + 1;
+	}
+	j = json_object_get(j, key);
+	return json_is_number(j) ? json_number_value(j) : NAN;
+}
+
+const rpt_run *rpt_state_run(const rpt_state *st, int64_t id)
+{
+	for (size_t i = 0; i < st->n_runs; i++)
+		if (st->runs[i].id == id)
+			return &st->runs[i];
+	return NULL;
+}
+
+const rpt_dataset *rpt_state_dataset(const rpt_state *st, const char *name)
+{
+	for (size_t i = 0; i < st->n_ds; i++)
+		if (!strcmp(st->ds[i].name, name))
+			return &st->ds[i];
+	return NULL;
+}
+
+void rpt_wilson(double p, int64_t n, double *lo, double *hi)
+{
+	if (n <= 0 || isnan(p)) {
+		*lo = *hi = NAN;
+		return;
+	}
+	/* Wilson (1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.96. */
+	const double z = 1.959963984540054;
+	double nn = (double)n, z2 = z * z;
+	double c = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+	double h = z * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / (1 + z2 / nn);
+	*lo = c - h < 0 ? 0 : c - h;
+	*hi = c + h > 1 ? 1 : c + h;
+}

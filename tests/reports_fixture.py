@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Fills a migrated mmaudit workspace with score/crossdist rows as the scoring engine writes them,
+so the report and gate can be exercised without training. Standard library only.
+
+usage: reports_fixture.py DB [--pairs N] [--clean-only|--shortcut-only]
+Datasets: 'shortcut-heavy' (text-only accuracy 0.91, shortcut rate 0.62) and 'clean'
+(text-only accuracy 0.54, shortcut rate 0.03). Thumbnails are small PNGs drawn here."""
+import argparse, json, math, sqlite3, struct, zlib
+
+
+def png(w, h, seed):
+    rows = b""
+    for y in range(h):
+        row = bytearray([0])
+        for x in range(w):
+            row += bytes([(x * 4 + seed * 40) % 256, (y * 5 + seed * 70) % 256, (x * y + seed * 90) % 256])
+        rows += bytes(row)
+
+    def chunk(t, d):
+        c = struct.pack(">I", len(d)) + t + d
+        return c + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+
+
+def metrics(n, text_acc, mm, sa, sc_rate, right, wrong, blind_long):
+    nr = int(round(n * text_acc))
+    return {"pairs": n, "pairs_with_image": n - n // 10, "pairs_without_image": n // 10,
+            "text_accuracy": text_acc, "mm_accuracy": mm, "sa_accuracy": sa, "shortcut_rate": sc_rate,
+            "sfd": right - wrong, "mm_acc_text_right": right, "mm_acc_text_wrong": wrong,
+            "n_text_right": nr, "n_text_wrong": n - nr,
+            "blind": {"pick_longer": blind_long, "pick_shorter": 1 - blind_long, "pick_more_formatted": 0.6},
+            "chosen_longer_rate": blind_long,
+            "categories": {"text-shortcut": int(n * sc_rate), "needs-image": n // 8, "suspect-label": n // 50,
+                           "ambiguous": n - int(n * sc_rate) - n // 8 - n // 50},
+            "thresholds": {"shortcut": 0.8, "wrong": 0.2}}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("db")
+    ap.add_argument("--pairs", type=int, default=400)
+    ap.add_argument("--only", choices=["clean", "shortcut-heavy"])
+    a = ap.parse_args()
+    db = sqlite3.connect(a.db)
+    c = db.cursor()
+    names = ["shortcut-heavy", "clean"] if not a.only else [a.only]
+    for i in range(6):
+        c.execute("INSERT INTO images(id, sha256, width, height, format, bytes, thumb) VALUES (?,?,?,?,?,?,?)",
+                  (i + 1, "%064x" % (i * 977 + 1), 640, 480, "png", 50000, png(96, 72, i) if i != 5 else None))
+    c.execute("INSERT INTO runs(id, kind, status, seed, options, versions, command, started_at, finished_at,"
+              " seconds, metrics) VALUES (1, 'score', 'done', 42, ?, ?, ?, '2025-03-01T10:00:00Z',"
+              " '2025-03-01T10:02:05Z', 125.0, '{}')",
+              (json.dumps({"folds": 5, "epochs": 4, "threads": 2}),
+               json.dumps({"mmaudit": "0.1.0", "sqlite": "3.40.1", "openblas": "0.3.21"}),
+               "mmaudit score --db ws.db"))
+    pid = 1
+    for d, name in enumerate(names, start=1):
+        heavy = name == "shortcut-heavy"
+        c.execute("INSERT INTO datasets(id, name) VALUES (?, ?)", (d, name))
+        c.execute("INSERT INTO source_files(id, dataset_id, path, sha256, bytes, records, pairs, errors)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (d, d, "data/%s.jsonl" % name, "%064x" % (d * 12345), a.pairs * 300, a.pairs + 2, a.pairs, 2))
+        for line in (3, 9):
+            c.execute("INSERT INTO ingest_errors(dataset_id, file_id, path, line, code, reason) VALUES"
+                      " (?, ?, ?, ?, 'bad-json', 'line is not valid JSON; fix or remove it')",
+                      (d, d, "data/%s.jsonl" % name, line))
+        m = (metrics(a.pairs, 0.91, 0.92, 0.90, 0.62, 0.97, 0.55, 0.83) if heavy
+             else metrics(a.pairs, 0.54, 0.81, 0.83, 0.03, 0.83, 0.78, 0.52))
+        c.execute("INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (1, ?, ?)", (d, json.dumps(m)))
+        for i in range(a.pairs):
+            u = ((i * 7919) % 1000) / 1000.0
+            if heavy:
+                p = 0.5 + 0.5 * math.sqrt(u) if i % 8 else 0.05 + 0.4 * u
+            else:
+                p = 0.25 + 0.6 * u if i % 8 else 0.1 + 0.35 * u
+            cat = "text-shortcut" if p >= 0.8 else ("needs-image" if p < 0.5 and i % 8 == 0 else "ambiguous")
+            evil = heavy and i == 3
+            chosen = ("Sure! Here is a detailed answer:\n\n1. The red car on the left is parked.\n"
+                      "2. Two people cross the street.\n\n" + "It is a sunny day. " * (i % 40)) if heavy else \
+                     "A red car is parked next to a tree."
+            if evil:
+                chosen = '<script>alert(1)</script> "quoted", comma\nnew line =HYPERLINK("x")'
+            c.execute("INSERT INTO pairs(id, dataset_id, file_id, line, ext_id, prompt, chosen, rejected, image_id)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (pid, d, d, i + 1, '=HYPERLINK("x","y")' if evil else "%s-%05d" % (name[:5], i),
+                       "What is happening in this picture? Describe the vehicles.",
+                       chosen, "A car." if heavy else "A blue truck is parked next to a tree.",
+                       None if i % 10 == 9 else 1 + (i % 6)))
+            c.execute("INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, category)"
+                      " VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                      (pid, i % 5, p, min(0.99, p + 0.1), 0.85, 1 - p, cat))
+            pid += 1
+        feats = (["len_diff", "n_lines", "list_items", "w:sure", "w:detailed", "bi:here_is", "digits",
+                  "w:sorry", "w:cannot", "hedges", "w:red", "w:car", "md_bold", "w:the", "w:a", "w:x"]
+                 if heavy else ["w:red", "w:blue", "w:truck", "w:car", "len_diff", "w:tree"])
+        for r, f in enumerate(feats, start=1):
+            w = (2.5 if heavy else 0.6) / r * (-1 if f in ("w:sorry", "w:cannot", "hedges", "w:blue") else 1)
+            c.execute("INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, acc_present)"
+                      " VALUES (1, ?, ?, ?, ?, ?, ?)", (d, r, f, w, 0.9 / r, 0.95 - 0.02 * r))
+    if len(names) == 2:
+        acc = {"text": [[0.9, 0.51], [0.55, 0.54]], "standard": [[0.92, 0.58], [0.66, 0.81]],
+               "shortcut-aware": [[0.9, 0.71], [0.74, 0.83]]}
+        methods = {}
+        for m, a2 in acc.items():
+            iid = (a2[0][0] + a2[1][1]) / 2
+            ood = (a2[0][1] + a2[1][0]) / 2
+            methods[m] = {"accuracy": a2, "iid_mean": iid, "ood_mean": ood, "gap": iid - ood,
+                          "sfd": [[0.3, 0.2], [0.1, 0.05]], "sfd_mean": 0.1625}
+        c.execute("INSERT INTO runs(id, kind, status, seed, options, versions, command, started_at, finished_at,"
+                  " seconds, metrics) VALUES (2, 'crossdist', 'done', 42, '{\"test_fraction\": 0.2}', ?,"
+                  " 'mmaudit crossdist --db ws.db', '2025-03-01T10:03:00Z', '2025-03-01T10:06:00Z', 180.0, ?)",
+                  (json.dumps({"mmaudit": "0.1.0"}),
+                   json.dumps({"datasets": names, "test_fraction": 0.2, "methods": methods,
+                               "overlap": [{"a": names[0], "b": names[1], "shared_images": 0,
+                                            "shared_prompts": 3}]})))
+        for m, a2 in acc.items():
+            for i in range(2):
+                for j in range(2):
+                    c.execute("INSERT INTO crossdist_cells(run_id, method, train_ds, test_ds, n, accuracy, sfd)"
+                              " VALUES (2, ?, ?, ?, ?, ?, ?)", (m, i + 1, j + 1, a.pairs // 5, a2[i][j], 0.1))
+    db.commit()
+
+
+if __name__ == "__main__":
+    main()

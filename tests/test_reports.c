@@ -1,0 +1,856 @@
+/* test_reports.c - summary.json, samples.csv, report.html and the gate, on fixtures inserted into
+ * a temporary workspace with SQL (the scoring engine is not needed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "engine/workspace.h"
+#include "reports/rpt_csv.h"
+#include "reports/rpt_gate.h"
+#include "reports/rpt_html.h"
+#include "reports/rpt_report.h"
+#include "reports/rpt_state.h"
+
+#define EVIL_ID "=HYPERLINK(\"x\",\"y\")"
+#define EVIL_CHOSEN                                                                                \
+	"<script>alert(1)</script> \"quoted\", comma\nnext line =HYPERLINK(\"x\") \xc3\xa9"
+
+typedef struct fx {
+	char dir[64], db[96];
+	eng_ws *ws;
+	int n_clean, n_short;
+} fx;
+
+static void exec_ok(eng_ws *ws, const char *sql)
+{
+	eng_err err = {0};
+	int rc = eng_ws_exec(ws, sql, &err);
+	if (rc)
+		fail_msg("%s: %s", sql, err.msg);
+}
+
+static sqlite3_stmt *prep(eng_ws *ws, const char *sql)
+{
+	eng_err err = {0};
+	sqlite3_stmt *st = eng_ws_prepare(ws, sql, &err);
+	if (!st)
+		fail_msg("%s", err.msg);
+	return st;
+}
+
+static void step_done(sqlite3_stmt *st)
+{
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static const char *metrics_clean =
+    "{\"pairs\": %d, \"pairs_with_image\": %d, \"pairs_without_image\": %d,"
+    " \"text_accuracy\": 0.55, \"mm_accuracy\": 0.8, \"sa_accuracy\": 0.82,"
+    " \"shortcut_rate\": 0.05, \"sfd\": 0.1, \"mm_acc_text_right\": 0.85,"
+    " \"mm_acc_text_wrong\": 0.75, \"n_text_right\": %d, \"n_text_wrong\": %d,"
+    " \"blind\": {\"pick_longer\": 0.51, \"pick_shorter\": 0.49, \"pick_more_formatted\": 0.5},"
+    " \"chosen_longer_rate\": 0.52, \"categories\": {\"text-shortcut\": 1, \"needs-image\": 2,"
+    " \"suspect-label\": 0, \"ambiguous\": 3}, \"thresholds\": {\"shortcut\": 0.8, \"wrong\": "
+    "0.2}}";
+
+static const char *metrics_short =
+    "{\"pairs\": %d, \"pairs_with_image\": %d, \"pairs_without_image\": %d,"
+    " \"text_accuracy\": 0.9, \"mm_accuracy\": 0.91, \"sa_accuracy\": 0.93,"
+    " \"shortcut_rate\": 0.6, \"sfd\": 0.35, \"mm_acc_text_right\": 0.95,"
+    " \"mm_acc_text_wrong\": 0.6, \"n_text_right\": %d, \"n_text_wrong\": %d,"
+    " \"blind\": {\"pick_longer\": 0.8, \"pick_shorter\": 0.2, \"pick_more_formatted\": 0.7},"
+    " \"chosen_longer_rate\": 0.8, \"categories\": {\"text-shortcut\": 6, \"needs-image\": 2,"
+    " \"suspect-label\": 0, \"ambiguous\": 2}, \"thresholds\": {\"shortcut\": 0.8, \"wrong\": "
+    "0.2}}";
+
+/* Shortcut-score of pair i of a dataset, and its category. Deterministic. */
+static double score_of(int ds, int i, const char **cat)
+{
+	if (ds == 2 && i == 0) {
+		*cat = "needs-image";
+		return 0.05;
+	}
+	double u = ((i * 7919) % 1000) / 1000.0;
+	if (i % 5 == 0) {
+		*cat = "needs-image";
+		return (ds == 1 ? 0.3 : 0.1) + 0.2 * u;
+	}
+	double p = ds == 1 ? 0.3 + 0.6 * u : 0.5 + 0.5 * u;
+	*cat = p >= 0.8 ? "text-shortcut" : "ambiguous";
+	return p;
+}
+
+static void fixture_fill(fx *f, int n_clean, int n_short, int long_text)
+{
+	eng_ws *ws = f->ws;
+	f->n_clean = n_clean;
+	f->n_short = n_short;
+	exec_ok(ws, "PRAGMA synchronous = OFF");
+	exec_ok(ws, "BEGIN");
+	exec_ok(ws, "INSERT INTO datasets(id, name) VALUES (1, 'clean'), (2, 'shortcut'),"
+	            " (3, 'unscored')");
+	exec_ok(ws, "INSERT INTO source_files(id, dataset_id, path, sha256, bytes, records, pairs,"
+	            " errors) VALUES (1, 1, 'clean.jsonl', 'aa11', 100, 10, 10, 0),"
+	            " (2, 2, 'shortcut.jsonl', 'bb22', 200, 11, 10, 1),"
+	            " (3, 3, 'unscored.jsonl', 'cc33', 0, 0, 0, 0)");
+	exec_ok(ws, "INSERT INTO ingest_errors(dataset_id, file_id, path, line, code, reason)"
+	            " VALUES (2, 2, 'shortcut.jsonl', 4, 'bad-json', 'fix the line')");
+	sqlite3_stmt *im = prep(ws, "INSERT INTO images(id, sha256, width, height, format, bytes,"
+	                            " thumb) VALUES (?1, ?2, 64, 48, 'jpeg', 1000, ?3)");
+	static const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0,    16,  'J', 'F',
+	                                     'I',  'F',  0,    1,    1,    0,   0,   1,
+	                                     0,    1,    0,    0,    0xff, 0xd9};
+	sqlite3_bind_int(im, 1, 1);
+	sqlite3_bind_text(im, 2, "sha-with-thumb", -1, SQLITE_STATIC);
+	sqlite3_bind_blob(im, 3, jpeg, sizeof jpeg, SQLITE_STATIC);
+	step_done(im);
+	sqlite3_bind_int(im, 1, 2);
+	sqlite3_bind_text(im, 2, "sha-no-thumb", -1, SQLITE_STATIC);
+	step_done(im);
+	sqlite3_finalize(im);
+
+	exec_ok(ws,
+	        "INSERT INTO runs(id, kind, status, seed, options, versions, command, started_at,"
+	        " finished_at, seconds, metrics) VALUES (1, 'score', 'done', 7, '{\"folds\": 5}',"
+	        " '{\"mmaudit\": \"0.1.0\", \"sqlite\": \"3.40.1\", \"openblas\": \"0.3.21\"}',"
+	        " 'mmaudit score --db x', '2025-01-01T00:00:00Z', '2025-01-01T00:00:12Z', 12.5,"
+	        " '{}'), (3, 'score', 'failed', 1, '{}', '{}', 'x', '2025-01-02T00:00:00Z', NULL,"
+	        " NULL, NULL)");
+	sqlite3_stmt *rd = prep(ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES"
+	                            " (?1, ?2, ?3)");
+	char m[2048];
+	int sc_right = (int)(n_short * 0.9), cl_right = (int)(n_clean * 0.55);
+	snprintf(m, sizeof m, metrics_clean, n_clean, n_clean - n_clean / 3, n_clean / 3, cl_right,
+	         n_clean - cl_right);
+	sqlite3_bind_int(rd, 1, 1);
+	sqlite3_bind_int(rd, 2, 1);
+	sqlite3_bind_text(rd, 3, m, -1, SQLITE_TRANSIENT);
+	step_done(rd);
+	snprintf(m, sizeof m, metrics_short, n_short, n_short - n_short / 3, n_short / 3, sc_right,
+	         n_short - sc_right);
+	sqlite3_bind_int(rd, 1, 1);
+	sqlite3_bind_int(rd, 2, 2);
+	sqlite3_bind_text(rd, 3, m, -1, SQLITE_TRANSIENT);
+	step_done(rd);
+	/* A failed newer run must be ignored. */
+	sqlite3_bind_int(rd, 1, 3);
+	sqlite3_bind_int(rd, 2, 2);
+	sqlite3_bind_text(rd, 3, "{\"pairs\": 1, \"text_accuracy\": 0.0}", -1, SQLITE_STATIC);
+	step_done(rd);
+	sqlite3_finalize(rd);
+
+	sqlite3_stmt *pi =
+	    prep(ws, "INSERT INTO pairs(id, dataset_id, file_id, line, ext_id, prompt,"
+	             " chosen, rejected, image_id) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6,"
+	             " ?7, ?8)");
+	sqlite3_stmt *ps = prep(ws, "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm,"
+	                            " p_sa, sfc, category) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	char *longtxt = NULL;
+	if (long_text) {
+		longtxt = malloc(6001);
+		for (int k = 0; k < 6000; k++)
+			longtxt[k] = "abcdefgh "[k % 9];
+		longtxt[6000] = '\0';
+	}
+	int64_t id = 1;
+	for (int ds = 1; ds <= 2; ds++) {
+		int n = ds == 1 ? n_clean : n_short;
+		for (int i = 0; i < n; i++, id++) {
+			char ext[64], prompt[64], chosen[64];
+			const char *cat;
+			double p = score_of(ds, i, &cat);
+			int evil = ds == 2 && i == 0;
+			snprintf(ext, sizeof ext, "%s-%d", ds == 1 ? "c" : "s", i);
+			snprintf(prompt, sizeof prompt, "What is in image %d?", i);
+			snprintf(chosen, sizeof chosen, "The answer is %d", i);
+			sqlite3_bind_int64(pi, 1, id);
+			sqlite3_bind_int(pi, 2, ds);
+			sqlite3_bind_int(pi, 3, i + 1);
+			sqlite3_bind_text(pi, 4, evil ? EVIL_ID : ext, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(pi, 5,
+			                  evil ? "@SUM(A1) <img src=x onerror=alert(2)>" : prompt,
+			                  -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(pi, 6,
+			                  evil      ? EVIL_CHOSEN
+			                  : longtxt ? longtxt
+			                            : chosen,
+			                  -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(pi, 7, evil ? "-1+1" : "no", -1, SQLITE_STATIC);
+			if (i % 3 != 2)
+				sqlite3_bind_int(pi, 8, 1 + i % 3);
+			step_done(pi);
+			sqlite3_bind_int64(ps, 1, id);
+			sqlite3_bind_int(ps, 2, i % 5);
+			sqlite3_bind_double(ps, 3, p);
+			sqlite3_bind_double(ps, 4, 0.9);
+			sqlite3_bind_double(ps, 5, 0.92);
+			sqlite3_bind_double(ps, 6, 1 - p);
+			sqlite3_bind_text(ps, 7, cat, -1, SQLITE_STATIC);
+			step_done(ps);
+		}
+	}
+	free(longtxt);
+	sqlite3_finalize(pi);
+	sqlite3_finalize(ps);
+	sqlite3_stmt *tf =
+	    prep(ws, "INSERT INTO top_features(run_id, dataset_id, rank, feature,"
+	             " weight, present, acc_present) VALUES (1, ?1, ?2, ?3, ?4, 0.4, 0.7)");
+	for (int ds = 1; ds <= 2; ds++)
+		for (int r = 1; r <= 20; r++) {
+			char name[64];
+			snprintf(name, sizeof name, r == 2 ? "<b>bold%d</b>" : "len_diff_%d", r);
+			sqlite3_bind_int(tf, 1, ds);
+			sqlite3_bind_int(tf, 2, r);
+			sqlite3_bind_text(tf, 3, name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_double(tf, 4, (r % 2 ? 1.0 : -1.0) * (2.0 - r * 0.05) * ds);
+			step_done(tf);
+		}
+	sqlite3_finalize(tf);
+	exec_ok(ws,
+	        "INSERT INTO runs(id, kind, status, seed, options, versions, command, started_at,"
+	        " finished_at, seconds, metrics) VALUES (2, 'crossdist', 'done', 7, '{}',"
+	        " '{\"mmaudit\": \"0.1.0\"}', 'mmaudit crossdist', '2025-01-01T00:01:00Z',"
+	        " '2025-01-01T00:02:00Z', 60, '{\"datasets\": [\"clean\", \"shortcut\"],"
+	        " \"test_fraction\": 0.2, \"methods\": {"
+	        "\"text\": {\"accuracy\": [[0.55, 0.5], [0.52, 0.9]], \"iid_mean\": 0.725,"
+	        " \"ood_mean\": 0.51, \"gap\": 0.215, \"sfd\": [[0.1, null], [0.2, 0.3]], "
+	        "\"sfd_mean\": 0.2},"
+	        "\"standard\": {\"accuracy\": [[0.8, 0.6], [0.55, 0.92]], \"iid_mean\": 0.86,"
+	        " \"ood_mean\": 0.575, \"gap\": 0.285, \"sfd\": [[0.1, 0.2], [0.3, 0.4]], "
+	        "\"sfd_mean\": 0.25},"
+	        "\"shortcut-aware\": {\"accuracy\": [[0.82, 0.7], [0.68, 0.9]], \"iid_mean\": 0.86,"
+	        " \"ood_mean\": 0.69, \"gap\": 0.17, \"sfd\": [[0.1, 0.1], [0.1, 0.1]], "
+	        "\"sfd_mean\": 0.1}},"
+	        " \"overlap\": []}')");
+	exec_ok(
+	    ws,
+	    "INSERT INTO crossdist_cells(run_id, method, train_ds, test_ds, n, accuracy, sfd)"
+	    " VALUES (2, 'standard', 1, 1, 100, 0.8, 0.1), (2, 'standard', 1, 2, 100, 0.6, 0.2),"
+	    " (2, 'standard', 2, 1, 100, 0.55, 0.3), (2, 'standard', 2, 2, 100, 0.92, 0.4)");
+	exec_ok(ws, "COMMIT");
+}
+
+static fx *fx_new(int n_clean, int n_short, int long_text)
+{
+	fx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/mmaudit-rpt-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof f->db, "%s/ws.db", f->dir);
+	eng_err err = {0};
+	assert_int_equal(eng_ws_open(f->db, &f->ws, &err), 0);
+	if (n_clean >= 0)
+		fixture_fill(f, n_clean, n_short, long_text);
+	return f;
+}
+
+static void fx_free(fx *f)
+{
+	eng_ws_close(f->ws);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		fail_msg("open %s", path);
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *s = malloc((size_t)n + 1);
+	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
+	s[n] = '\0';
+	fclose(fp);
+	if (len)
+		*len = (size_t)n;
+	return s;
+}
+
+static void write_report(fx *f, const char *sub, const rpt_options *o, rpt_report_info *info)
+{
+	char out[160];
+	snprintf(out, sizeof out, "%s/%s", f->dir, sub);
+	eng_err err = {0};
+	int rc = rpt_report_write(f->ws, o, out, NULL, info, &err);
+	if (rc)
+		fail_msg("report: %s", err.msg);
+}
+
+static char *read_out(fx *f, const char *sub, const char *name, size_t *len)
+{
+	char p[200];
+	snprintf(p, sizeof p, "%s/%s/%s", f->dir, sub, name);
+	return slurp(p, len);
+}
+
+static void default_options(rpt_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->top_n = 25;
+	rpt_policy_init(&o->policy);
+	o->policy.max[RPT_RULE_SHORTCUT_RATE] = 0.3;
+	o->policy.max[RPT_RULE_OOD_GAP] = 0.25;
+}
+
+/* ---- a tiny RFC 4180 parser: returns rows of fields (CRLF or LF line ends). ---- */
+typedef struct csv {
+	char ***rows;
+	size_t *nf, n;
+} csv;
+
+static void csv_parse(const char *s, csv *c)
+{
+	memset(c, 0, sizeof c[0]);
+	size_t cap = 0;
+	while (*s) {
+		char **fields = NULL;
+		size_t nf = 0;
+		for (;;) {
+			char *val = malloc(strlen(s) + 1);
+			size_t k = 0;
+			if (*s == '"') {
+				s++;
+				for (;;) {
+					assert_true(*s != '\0'); /* unterminated quote */
+					if (*s == '"' && s[1] == '"') {
+						val[k++] = '"';
+						s += 2;
+					} else if (*s == '"') {
+						s++;
+						break;
+					} else
+						val[k++] = *s++;
+				}
+			} else
+				while (*s && *s != ',' && *s != '\r' && *s != '\n')
+					val[k++] = *s++;
+			val[k] = '\0';
+			fields = realloc(fields, (nf + 1) * sizeof *fields);
+			fields[nf++] = val;
+			if (*s == ',') {
+				s++;
+				continue;
+			}
+			if (*s == '\r')
+				s++;
+			if (*s == '\n')
+				s++;
+			break;
+		}
+		if (c->n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			c->rows = realloc(c->rows, cap * sizeof *c->rows);
+			c->nf = realloc(c->nf, cap * sizeof *c->nf);
+		}
+		c->rows[c->n] = fields;
+		c->nf[c->n++] = nf;
+	}
+}
+
+static void csv_free(csv *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		for (size_t k = 0; k < c->nf[i]; k++)
+			free(c->rows[i][k]);
+		free(c->rows[i]);
+	}
+	free(c->rows);
+	free(c->nf);
+}
+
+/* ---- tests ---- */
+
+static void test_reports_summary_values(void **state)
+{
+	(void)state;
+	fx *f = fx_new(30, 40, 0);
+	rpt_options o;
+	default_options(&o);
+	rpt_report_info info;
+	write_report(f, "out", &o, &info);
+	char *s = read_out(f, "out", "summary.json", NULL);
+	json_error_t je;
+	json_t *root = json_loads(s, 0, &je);
+	assert_non_null(root);
+	assert_string_equal(json_string_value(json_object_get(root, "version")), "0.1.0");
+	json_t *ds = json_object_get(root, "datasets");
+	assert_int_equal(json_array_size(ds), 3);
+	json_t *sh = json_array_get(ds, 1);
+	assert_string_equal(json_string_value(json_object_get(sh, "name")), "shortcut");
+	assert_int_equal(json_integer_value(json_object_get(sh, "pairs")), 40);
+	assert_int_equal(json_integer_value(json_object_get(sh, "pairs_without_image")), 13);
+	assert_int_equal(json_integer_value(json_object_get(sh, "errors")), 1);
+	assert_float_equal(json_real_value(json_object_get(sh, "text_accuracy")), 0.9, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(sh, "mm_accuracy")), 0.91, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(sh, "sa_accuracy")), 0.93, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(sh, "shortcut_rate")), 0.6, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(sh, "sfd")), 0.35, 1e-12);
+	json_t *blind = json_object_get(sh, "blind");
+	assert_float_equal(json_real_value(json_object_get(blind, "pick_longer")), 0.8, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(blind, "pick_shorter")), 0.2, 1e-12);
+	/* Wilson interval contains the rate and lies in [0,1]. */
+	json_t *iv = json_object_get(json_object_get(sh, "interval95"), "text_accuracy");
+	double lo = json_real_value(json_array_get(iv, 0)),
+	       hi = json_real_value(json_array_get(iv, 1));
+	assert_true(lo < 0.9 && 0.9 < hi && lo > 0.7 && hi < 1.0);
+	/* The unscored dataset is listed with null figures. */
+	json_t *un = json_array_get(ds, 2);
+	assert_true(json_is_null(json_object_get(un, "text_accuracy")));
+	/* crossdist */
+	json_t *cd = json_object_get(root, "crossdist");
+	assert_non_null(cd);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cd, "datasets"), 1)),
+	                    "shortcut");
+	json_t *stdm = json_object_get(json_object_get(cd, "methods"), "standard");
+	json_t *acc = json_object_get(stdm, "accuracy");
+	assert_float_equal(json_real_value(json_array_get(json_array_get(acc, 1), 0)), 0.55, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(stdm, "gap")), 0.285, 1e-12);
+	/* top features: dataset order then rank */
+	json_t *tf = json_object_get(root, "top_features");
+	assert_int_equal(json_array_size(tf), 40);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(tf, 0), "feature")),
+	                    "len_diff_1");
+	assert_float_equal(json_real_value(json_object_get(json_array_get(tf, 0), "weight")), 1.95,
+	                   1e-12);
+	/* gate + verdict from the same evaluation */
+	json_t *gate = json_object_get(root, "gate");
+	assert_true(json_is_true(json_object_get(gate, "failed")));
+	json_t *r0 = json_array_get(json_object_get(gate, "results"), 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "status")), "FAIL");
+	assert_string_equal(json_string_value(json_object_get(r0, "dataset")), "shortcut");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(root, "verdict"), "gate")), "FAIL");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(root, "verdict"), "shortcut_risk")),
+	    "HIGH");
+	assert_non_null(json_object_get(json_object_get(root, "definitions"), "sfd"));
+	assert_int_equal(json_array_size(json_object_get(root, "runs")), 2);
+	assert_int_equal(info.gate_failed, 1);
+	json_decref(root);
+	free(s);
+	fx_free(f);
+}
+
+static void test_reports_no_crossdist_key_absent(void **state)
+{
+	(void)state;
+	fx *f = fx_new(10, 10, 0);
+	exec_ok(f->ws, "DELETE FROM runs WHERE kind = 'crossdist'");
+	rpt_options o;
+	default_options(&o);
+	write_report(f, "out", &o, NULL);
+	char *s = read_out(f, "out", "summary.json", NULL);
+	json_t *root = json_loads(s, 0, NULL);
+	assert_non_null(root);
+	assert_null(json_object_get(root, "crossdist"));
+	json_decref(root);
+	free(s);
+	char *h = read_out(f, "out", "report.html", NULL);
+	assert_non_null(strstr(h, "mmaudit crossdist</code> needs two or more datasets"));
+	free(h);
+	fx_free(f);
+}
+
+static void test_reports_csv_ranked_and_defused(void **state)
+{
+	(void)state;
+	fx *f = fx_new(30, 40, 0);
+	rpt_options o;
+	default_options(&o);
+	rpt_report_info info;
+	write_report(f, "out", &o, &info);
+	assert_int_equal(info.csv_rows, 70);
+	char *s = read_out(f, "out", "samples.csv", NULL);
+	static const char header[] = "dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,"
+	                             "chosen_chars,rejected_chars\r\n";
+	assert_memory_equal(s, header, sizeof header - 1);
+	csv c;
+	csv_parse(s, &c);
+	assert_int_equal(c.n, 71);
+	int seen_evil = 0;
+	double prev = 2;
+	const char *prev_ds = "";
+	long rank = 0;
+	for (size_t i = 1; i < c.n; i++) {
+		char **r = c.rows[i];
+		assert_int_equal(c.nf[i], 10);
+		if (strcmp(prev_ds, r[0])) {
+			prev = 2;
+			rank = 0;
+			prev_ds = r[0];
+		}
+		assert_int_equal(atol(r[2]), ++rank);
+		double p = atof(r[3]);
+		assert_true(p <= prev);
+		assert_string_equal(r[3], r[4]);
+		prev = p;
+		if (r[1][0] == '\'') {
+			/* defused, and the quotes/comma survived the round trip */
+			assert_string_equal(r[1], "'" EVIL_ID);
+			assert_string_equal(r[7], "needs-image");
+			assert_int_equal(atol(r[8]),
+			                 69); /* code points (70 bytes): 'é' counts once */
+			assert_int_equal(atol(r[9]), 4);
+			assert_float_equal(p, 0.05, 1e-9);
+			assert_int_equal(rank, 40); /* lowest score of its dataset */
+			seen_evil = 1;
+		}
+		if (!strcmp(r[1], "c-7")) { /* score_of(1, 7) */
+			const char *cat;
+			assert_float_equal(p, score_of(1, 7, &cat), 1e-6);
+			assert_string_equal(r[7], cat);
+		}
+	}
+	assert_true(seen_evil);
+	assert_string_equal(c.rows[1][0], "clean");
+	assert_string_equal(c.rows[70][0], "shortcut");
+	/* The raw file: the defused cell is quoted because it holds quotes and a comma. */
+	assert_non_null(strstr(s, "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""));
+	csv_free(&c);
+	free(s);
+	fx_free(f);
+}
+
+static void test_reports_csv_cell_rules(void **state)
+{
+	(void)state;
+	static const char *in[] = {"plain", "=1+1", "+1",         "-1",          "@x", "\tx",
+	                           "\rx",   "a,b",  "say \"hi\"", "line\nbreak", ""};
+	static const char *want[] = {"plain",
+	                             "'=1+1",
+	                             "'+1",
+	                             "'-1",
+	                             "'@x",
+	                             "'\tx",
+	                             "\"'\rx\"",
+	                             "\"a,b\"",
+	                             "\"say \"\"hi\"\"\"",
+	                             "\"line\nbreak\"",
+	                             ""};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+		rpt_csv_cell(m, in[i]);
+		fclose(m);
+		assert_string_equal(buf, want[i]);
+		free(buf);
+	}
+}
+
+static int contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (const char *p = hay; *p; p++)
+		if (!strncasecmp(p, needle, n))
+			return 1;
+	return 0;
+}
+
+static void test_reports_html_escaped_and_offline(void **state)
+{
+	(void)state;
+	fx *f = fx_new(30, 40, 0);
+	rpt_options o;
+	default_options(&o);
+	write_report(f, "out", &o, NULL);
+	char *h = read_out(f, "out", "report.html", NULL);
+	assert_false(contains_ci(h, "<script"));
+	assert_false(contains_ci(h, "<img src=x"));
+	assert_false(contains_ci(h, "<b>bold"));
+	assert_non_null(strstr(
+	    h, "&lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot;, comma\nnext line"));
+	assert_non_null(strstr(h, "&lt;b&gt;bold2&lt;/b&gt;"));
+	assert_non_null(strstr(h, "=HYPERLINK(&quot;x&quot;,&quot;y&quot;)"));
+	assert_false(contains_ci(h, "src=\"http"));
+	assert_false(contains_ci(h, "href=\"http"));
+	assert_false(contains_ci(h, "src='http"));
+	assert_false(contains_ci(h, "url("));
+	assert_non_null(strstr(h, "Content-Security-Policy\" content=\"default-src 'none'; img-src "
+	                          "data:; style-src 'unsafe-inline'\""));
+	assert_non_null(strstr(h, "<title>mmaudit - clean, shortcut - FAIL</title>"));
+	/* Verdict first, consistent with the gate. */
+	char *verdict = strstr(h, "id=\"verdict\""), *gates = strstr(h, "id=\"gates\"");
+	assert_non_null(verdict);
+	assert_true(verdict < gates);
+	assert_non_null(strstr(h, "SHORTCUT RISK: HIGH \xc2\xb7 GATE FAIL"));
+	assert_non_null(strstr(h,
+	                       "A text-only model picks the chosen answer in 90.0% of 40 pairs of "
+	                       "&#39;shortcut&#39;"));
+	assert_non_null(strstr(h, "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2Q=="));
+	assert_non_null(strstr(h, "image unavailable"));
+	assert_non_null(strstr(h, "no image in this pair"));
+	assert_non_null(strstr(h, "Gates (2 fail)"));
+	/* Gates: FAIL rows before PASS rows. */
+	char *first_pass = strstr(gates, "badge pass\">\xe2\x9c\x93 PASS</span></td>");
+	char *last_fail = NULL, *p = gates;
+	while ((p = strstr(p + 1, "badge fail\">\xe2\x9c\x97 FAIL</span></td>")))
+		last_fail = p;
+	assert_non_null(first_pass);
+	assert_non_null(last_fail);
+	assert_true(last_fail < first_pass);
+	/* The page states its own size correctly. */
+	size_t len = 0;
+	free(h);
+	h = read_out(f, "out", "report.html", &len);
+	char want[64];
+	snprintf(want, sizeof want, " %zu</span> bytes.", len);
+	assert_non_null(strstr(h, want));
+	free(h);
+	fx_free(f);
+}
+
+static void test_reports_rerun_identical_bytes(void **state)
+{
+	(void)state;
+	fx *f = fx_new(30, 40, 0);
+	rpt_options o;
+	default_options(&o);
+	write_report(f, "a", &o, NULL);
+	write_report(f, "b", &o, NULL);
+	static const char *names[] = {"summary.json", "samples.csv", "report.html"};
+	for (int i = 0; i < 3; i++) {
+		size_t la, lb;
+		char *a = read_out(f, "a", names[i], &la), *b = read_out(f, "b", names[i], &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		free(a);
+		free(b);
+	}
+	/* No temporary file is left behind. */
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s/a' | grep '^\\.')\"", f->dir);
+	assert_int_equal(system(cmd), 0);
+	fx_free(f);
+}
+
+static void test_reports_gate_evaluation(void **state)
+{
+	(void)state;
+	fx *f = fx_new(30, 40, 0);
+	rpt_state *st = NULL;
+	eng_err err = {0};
+	assert_int_equal(rpt_state_load(f->ws, &st, &err), 0);
+	assert_int_equal(st->ds[1].run_id, 1); /* the failed run 3 is ignored */
+	rpt_policy p;
+	rpt_policy_init(&p);
+	rpt_gate_eval ev;
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_int_equal(ev.n, 0);
+	assert_false(ev.failed);
+	p.max[RPT_RULE_SHORTCUT_RATE] = 0.3;
+	p.max[RPT_RULE_SFD] = 0.2;
+	p.max[RPT_RULE_OOD_GAP] = 0.25;
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_int_equal(ev.n, 9); /* 3 rules x 3 datasets */
+	assert_int_equal(ev.count[RPT_FAIL], 3);
+	assert_int_equal(ev.count[RPT_PASS], 3);
+	assert_int_equal(ev.count[RPT_NOT_RUN], 3);
+	assert_true(ev.failed);
+	char line[1024];
+	rpt_gate_line(&ev.r[0], line, sizeof line);
+	assert_string_equal(line,
+	                    "FAIL shortcut rate of dataset 'shortcut' is at most 0.3: observed "
+	                    "0.6000 (n=40), threshold 0.3");
+	/* o.o.d. gap of 'shortcut': 0.92 - 0.55 */
+	const rpt_gate_result *gap = &ev.r[2];
+	assert_int_equal(gap->rule, RPT_RULE_OOD_GAP);
+	assert_float_equal(gap->observed, 0.37, 1e-12);
+	assert_int_equal(gap->n, 200);
+	assert_int_equal(ev.r[8].status, RPT_NOT_RUN);
+	assert_non_null(strstr(ev.r[8].reason, "run mmaudit score"));
+	rpt_gate_eval_clear(&ev);
+	/* Only the clean dataset: passes; strict makes nothing different there. */
+	snprintf(p.dataset, sizeof p.dataset, "clean");
+	p.strict = 1;
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_int_equal(ev.n, 3);
+	assert_false(ev.failed);
+	rpt_gate_eval_clear(&ev);
+	/* strict: an unmeasurable rule fails */
+	snprintf(p.dataset, sizeof p.dataset, "unscored");
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_true(ev.failed);
+	rpt_gate_eval_clear(&ev);
+	snprintf(p.dataset, sizeof p.dataset, "nope");
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "have: clean, shortcut, unscored"));
+	rpt_state_free(st);
+	rpt_state_free(NULL);
+	fx_free(f);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void test_reports_policy_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mmaudit-pol-XXXXXX", path[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/policy.txt", dir);
+	rpt_policy p;
+	eng_err err = {0};
+	write_file(path, "# CI policy\n\nmax-shortcut-rate = 0.25   # a quarter\n"
+	                 "max-ood-gap=0.1\n  dataset = shortcut\nstrict = true\n");
+	rpt_policy_init(&p);
+	assert_int_equal(rpt_policy_load(&p, path, &err), 0);
+	assert_float_equal(p.max[RPT_RULE_SHORTCUT_RATE], 0.25, 0);
+	assert_float_equal(p.max[RPT_RULE_OOD_GAP], 0.1, 0);
+	assert_true(p.max[RPT_RULE_SFD] != p.max[RPT_RULE_SFD]);
+	assert_string_equal(p.dataset, "shortcut");
+	assert_int_equal(p.strict, 1);
+	assert_int_equal(rpt_policy_count(&p), 2);
+
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"max-sfd = 0.1\n\nmax-shortcut-rate 0.3\n", ":3: expected 'key = value'"},
+	    {"max-text-accuracy = abc\n", ":1: max-text-accuracy wants a fraction"},
+	    {"# x\nmax-shortcut-rate = 1.5\n", ":2: max-shortcut-rate wants a fraction"},
+	    {"max-colour = 0.1\n", ":1: unknown key 'max-colour'"},
+	    {"max-sfd = 0.1\nmax-sfd = 0.2\n", ":2: 'max-sfd' is set twice"},
+	    {"strict = maybe\n", ":1: strict wants true or false"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		write_file(path, bad[i].text);
+		rpt_policy_init(&p);
+		assert_int_equal(rpt_policy_load(&p, path, &err), ENG_EINPUT);
+		char want[256];
+		snprintf(want, sizeof want, "%s%s", path, bad[i].want);
+		if (!strstr(err.msg, want))
+			fail_msg("got '%s', want '%s'", err.msg, want);
+	}
+	assert_int_equal(rpt_policy_load(&p, "/nonexistent/policy", &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "/nonexistent/policy"));
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_reports_no_score_run(void **state)
+{
+	(void)state;
+	fx *f = fx_new(-1, 0, 0);
+	rpt_options o;
+	default_options(&o);
+	char out[160];
+	snprintf(out, sizeof out, "%s/out", f->dir);
+	eng_err err = {0};
+	assert_int_equal(rpt_report_write(f->ws, &o, out, NULL, NULL, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "run mmaudit score first"));
+	struct stat sb;
+	assert_int_not_equal(stat(out, &sb), 0); /* nothing written */
+	fx_free(f);
+}
+
+static void test_reports_html_budget_cuts(void **state)
+{
+	(void)state;
+	fx *f = fx_new(300, 300, 1); /* 6,000-character answers */
+	rpt_state *st = NULL;
+	eng_err err = {0};
+	assert_int_equal(rpt_state_load(f->ws, &st, &err), 0);
+	rpt_policy p;
+	rpt_policy_init(&p);
+	rpt_gate_eval ev;
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	rpt_html_options o = {.top_n = 100, .budget = 400 * 1024, .thumb_cap = 10};
+	char *buf = NULL;
+	size_t len = 0, bytes = 0;
+	FILE *m = open_memstream(&buf, &len);
+	assert_int_equal(rpt_html_write(st, &p, &ev, &o, m, &bytes, &err), 0);
+	fclose(m);
+	assert_int_equal(bytes, len);
+	assert_true(len <= 400 * 1024);
+	assert_non_null(strstr(buf, "examples per list cut from 100 to 50"));
+	assert_non_null(strstr(buf, "thumbnail(s) over the 10-byte cap"));
+	assert_non_null(strstr(buf, "more characters not shown: 4 KB cap"));
+	assert_null(strstr(buf, "data:image/jpeg"));
+	assert_non_null(strstr(buf, "<title>mmaudit - clean, shortcut - NO RULES</title>"));
+	free(buf);
+	rpt_gate_eval_clear(&ev);
+	rpt_state_free(st);
+	fx_free(f);
+}
+
+static void test_reports_size_bound_many_pairs(void **state)
+{
+	(void)state;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fx *f = fx_new(50000, 50000, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("# fixture %.1f s\n",
+	              (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+	rpt_options o;
+	default_options(&o);
+	o.top_n = 100;
+	rpt_report_info info;
+	write_report(f, "out", &o, &info);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(info.csv_rows, 100000);
+	assert_true(info.html_bytes < 5u * 1024 * 1024);
+	assert_true(info.html_bytes > 10000);
+	char p[200];
+	snprintf(p, sizeof p, "%s/out/samples.csv", f->dir);
+	struct stat sb;
+	assert_int_equal(stat(p, &sb), 0);
+	assert_true(sb.st_size > 100000 * 40);
+	print_message("# 100k pairs: report.html %zu bytes, samples.csv %lld bytes, %.1f s total\n",
+	              info.html_bytes, (long long)sb.st_size,
+	              (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+	fx_free(f);
+}
+
+static void test_reports_wilson(void **state)
+{
+	(void)state;
+	double lo, hi;
+	rpt_wilson(0.5, 100, &lo, &hi); /* textbook: [0.4038, 0.5962] */
+	assert_float_equal(lo, 0.4038, 1e-4);
+	assert_float_equal(hi, 0.5962, 1e-4);
+	rpt_wilson(1.0, 10, &lo, &hi);
+	assert_float_equal(hi, 1.0, 1e-12);
+	assert_float_equal(lo, 0.7225, 1e-4);
+	rpt_wilson(0.5, 0, &lo, &hi);
+	assert_true(lo != lo);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reports_summary_values),
+	    cmocka_unit_test(test_reports_no_crossdist_key_absent),
+	    cmocka_unit_test(test_reports_csv_ranked_and_defused),
+	    cmocka_unit_test(test_reports_csv_cell_rules),
+	    cmocka_unit_test(test_reports_html_escaped_and_offline),
+	    cmocka_unit_test(test_reports_rerun_identical_bytes),
+	    cmocka_unit_test(test_reports_gate_evaluation),
+	    cmocka_unit_test(test_reports_policy_file),
+	    cmocka_unit_test(test_reports_no_score_run),
+	    cmocka_unit_test(test_reports_html_budget_cuts),
+	    cmocka_unit_test(test_reports_wilson),
+	    cmocka_unit_test(test_reports_size_bound_many_pairs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
