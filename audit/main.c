@@ -17,6 +17,7 @@ static const command commands[] = {
 	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
 	{"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
 	{"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
+	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
 };
 
 static void usage(FILE *f)

@@ -50,8 +50,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 	if (fmt == RPT_WEIGHTS_CSV)
 		fputs("dataset,id,weight,sfc,p_text,p_mm,category\n", f);
 	for (size_t k = 0; k < n && !rc; k++) {
-		int64_t run;
-		double mean, max;
+		int64_t run = 0;
+		double mean = 0, max = 0;
 		if ((rc = latest_run(ws, ids[k], &run, &mean, &max, err)))
 			break;
 		double div = norm == RPT_NORM_MEAN ? mean : norm == RPT_NORM_MAX ? max : 1.0;
