@@ -79,7 +79,7 @@ void eng_train_opts_default(eng_train_opts *o)
 	o->epochs = 8;
 	o->batch = 256;
 	o->lr = 0.05f;
-	o->l2 = 1e-4f;
+	o->l2 = 1e-3f;
 	o->fold_buckets = 256;
 	o->seed = 1;
 }

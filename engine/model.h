@@ -32,12 +32,12 @@ typedef struct eng_train_opts {
 	int epochs;       /* default 8 */
 	int batch;        /* default 256 */
 	float lr;         /* Adam step, default 0.05 */
-	float l2;         /* L2 on all weights, default 1e-4 */
+	float l2;         /* L2 on all weights, default 1e-3 (text columns: lazy, see model.c) */
 	int fold_buckets; /* B, text buckets for the interaction, default 256 */
 	uint64_t seed;
 } eng_train_opts;
 
-/* Defaults: method text, epochs 8, batch 256, lr 0.05, l2 1e-4, fold_buckets 256, seed 1. */
+/* Defaults: method text, epochs 8, batch 256, lr 0.05, l2 1e-3, fold_buckets 256, seed 1. */
 void eng_train_opts_default(eng_train_opts *o);
 
 typedef struct eng_model eng_model; /* opaque */
