@@ -24,35 +24,41 @@ typedef enum eng_method {
 	ENG_METHOD_SHORTCUT_AWARE = 2,
 } eng_method;
 
-const char *eng_method_name(eng_method m); /* "text", "standard", "shortcut-aware" */
+const char *eng_method_name(eng_method m);            /* "text", "standard", "shortcut-aware" */
 int eng_method_parse(const char *s, eng_method *out); /* 0 ok, ENG_EINPUT unknown */
 
 typedef struct eng_train_opts {
 	eng_method method;
-	int epochs;        /* default 8 */
-	int batch;         /* default 256 */
-	float lr;          /* Adam step, default 0.05 */
-	float l2;          /* L2 on all weights, default 1e-4 */
-	int fold_buckets;  /* B, text buckets for the interaction, default 256 */
+	int epochs;       /* default 8 */
+	int batch;        /* default 256 */
+	float lr;         /* Adam step, default 0.05 */
+	float l2;         /* L2 on all weights, default 1e-3 (text columns: lazy, see model.c) */
+	int fold_buckets; /* B, text buckets for the interaction, default 256 */
 	uint64_t seed;
 } eng_train_opts;
 
+/* Defaults: method text, epochs 8, batch 256, lr 0.05, l2 1e-3, fold_buckets 256, seed 1. */
 void eng_train_opts_default(eng_train_opts *o);
 
 typedef struct eng_model eng_model; /* opaque */
 
 /* Trains on rows[0..nrows) of ps. Image standardization statistics come from the training rows'
- * images. Returns 0 and *out, or a negative code. */
+ * images. Returns 0 and *out, ENG_EINPUT (bad options, no rows, a row or image row out of range),
+ * ENG_ENOMEM, or ENG_EINTERNAL (training diverged). Optimizer details: top of model.c.
+ * Cost: O(epochs * (nnz + nrows * B * (img_dim + 1))) flops, 2 GEMMs per batch. */
 int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
-		    const eng_train_opts *o, eng_model **out, eng_err *err);
+                    const eng_train_opts *o, eng_model **out, eng_err *err);
 void eng_model_free(eng_model *m);
 
-/* Inference margins for rows[0..n): out[i] = r(chosen) - r(rejected) (MM branch for SA). */
-void eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
-		       float *out);
+/* Inference margins for rows[0..n): out[i] = r(chosen) - r(rejected) (MM branch for SA). rows must
+ * be valid rows of ps and ps must have the training set's text_dim/img_dim (asserted). Processes
+ * o.batch rows at a time with the training kernels. Returns 0, or ENG_ENOMEM (scratch buffers). */
+int eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                      float *out);
 
-/* Text weights (length text_dim) of the model's text terms (the text-only proxy's weights for
- * ENG_METHOD_TEXT). Owned by the model. */
+/* Text weights (length text_dim) of the model's text terms: the text-only proxy's weights for
+ * ENG_METHOD_TEXT, the MM branch's text terms w for STANDARD and SHORTCUT_AWARE. Owned by the
+ * model. A hashed column's effect on the margin is weight * eng_textfeat_sign(column). */
 const float *eng_model_text_weights(const eng_model *m);
 
 #endif

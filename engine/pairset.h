@@ -15,6 +15,7 @@
 
 typedef struct eng_pairset {
 	size_t n;          /* pairs */
+	size_t row_cap;    /* allocated capacity of rowptr (pairs) and img_of */
 	uint32_t text_dim; /* columns of d: hashed n-gram buckets + named style features */
 	size_t *rowptr;    /* (n + 1) CSR row pointers into col/val */
 	uint32_t *col;     /* (nnz) column of each stored entry, sorted within a row */
@@ -26,13 +27,18 @@ typedef struct eng_pairset {
 	uint32_t img_dim;
 } eng_pairset;
 
-/* Allocates an empty set with room for n pairs (rows are appended with eng_pairset_add_row). */
+/* Initializes *ps as an empty set (rows are appended with eng_pairset_add_row; storage grows
+ * geometrically). text_dim >= 1. Returns 0, ENG_EINPUT (text_dim 0) or ENG_ENOMEM; on error *ps is
+ * left zeroed (eng_pairset_free is still safe). */
 int eng_pairset_init(eng_pairset *ps, uint32_t text_dim, uint32_t img_dim, eng_err *err);
 /* Appends one pair: its sparse difference (entries need not be sorted; zero entries dropped;
- * duplicate columns summed) and its image row (-1 for none). */
+ * duplicate columns summed; col[j] < text_dim else ENG_EINPUT; non-finite values ENG_EINPUT) and
+ * its image row (-1 for none; img_row < n_img is checked by eng_model_train, so images may be set
+ * later). Returns 0, ENG_EINPUT or ENG_ENOMEM (the set is unchanged on error). */
 int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, size_t k,
-			int32_t img_row, eng_err *err);
-/* Copies n_img x img_dim floats as the image table. */
+                        int32_t img_row, eng_err *err);
+/* Copies n_img x img_dim floats as the image table (replacing any previous one). Returns 0,
+ * ENG_EINPUT (img NULL with n_img > 0, or img_dim 0) or ENG_ENOMEM. */
 int eng_pairset_set_images(eng_pairset *ps, const float *img, size_t n_img, eng_err *err);
 void eng_pairset_free(eng_pairset *ps); /* frees members; accepts a zeroed or NULL set */
 

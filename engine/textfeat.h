@@ -6,7 +6,8 @@
  *                           hedges, apologies, ...) ].
  * The hash is a fixed 64-bit FNV-1a of the lower-cased token (stable across runs and machines).
  * Every hashed bucket can be named back: eng_textfeat_vocab records the most frequent n-gram
- * seen per bucket so a report can say "the word 'certainly'" instead of "bucket 48121". */
+ * seen per bucket so a report can say "the word 'certainly'" instead of "bucket 48121".
+ * Tokenizer, value scaling and naming rules are documented at the top of textfeat.c. */
 #ifndef ENG_TEXTFEAT_H
 #define ENG_TEXTFEAT_H
 
@@ -26,17 +27,26 @@ void eng_textfeat_opts_default(eng_textfeat_opts *o);
 
 typedef struct eng_textfeat eng_textfeat; /* opaque: options + bucket vocabulary */
 
+/* o NULL = defaults. Returns 0, ENG_EINPUT (hash_bits outside [4, 26]) or ENG_ENOMEM. */
 int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *err);
 void eng_textfeat_free(eng_textfeat *tf);
 
-/* Columns of a feature vector: 2^hash_bits + eng_textfeat_named_count(). Named features come last. */
+/* Columns of a feature vector: 2^hash_bits + eng_textfeat_named_count(). Named features come last.
+ */
 uint32_t eng_textfeat_dim(const eng_textfeat *tf);
 int eng_textfeat_named_count(void);
 
 /* Appends the pair (prompt, chosen, rejected) to ps as d = phi(chosen) - phi(rejected), with image
- * row img_row (-1 none). Records n-gram strings for naming buckets. Not thread-safe per tf. */
+ * row img_row (-1 none). Records n-gram strings for naming buckets. Not thread-safe per tf.
+ * prompt may be NULL (only used for crosses); NULL answers count as empty. Returns 0, ENG_EINPUT
+ * (ps->text_dim != eng_textfeat_dim(tf)) or ENG_ENOMEM. */
 int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt, const char *chosen,
-			  const char *rejected, int32_t img_row, eng_err *err);
+                          const char *rejected, int32_t img_row, eng_err *err);
+
+/* The hash sign (+1/-1) of the n-gram that names hashed column c (so weight * sign is that
+ * n-gram's effect), +1 for a named column, 0 for a bucket no n-gram was seen in or c out of range.
+ */
+int eng_textfeat_sign(const eng_textfeat *tf, uint32_t c);
 
 /* Readable name of column c, written into buf: "word 'sorry'", "bigram 'as an'", "named: length
  * (log chars)". Returns buf. */

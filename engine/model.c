@@ -1,0 +1,635 @@
+/* model.c - Bradley-Terry reward models over a pairset: text-only proxy, MM-RM, shortcut-aware
+ * MM-RM.
+ *
+ * Margins (d = sparse text difference of a pair, v = its standardized image vector, see below):
+ *   text branch       m_t = wt . d
+ *   MM branch         m   = w . d + fold(d)^T W v      fold(d)_b = sum_{c: fold(c) = b} d_c
+ * Loss L(m) = -log sigmoid(m) = softplus(-m), computed stably (eng_model_bt_loss).
+ * Objective per batch (mean over the batch) + (l2 / 2) ||theta||^2:
+ *   text: mean L(m_t);  standard: mean L(m);
+ *   shortcut-aware (Li et al. 2025, as their released code): mean(w_i L(m_i)) + mean(L(m_t,i)),
+ *   w_i = eps/2 + L_t,i / (eps + L_t,i + L_i), eps = 1e-7, w_i detached (a constant in the
+ * gradient). The model is linear in its parameters, so every method is a convex logistic
+ * regression: parameters start at zero and the seed only drives the minibatch order (xoshiro256**,
+ * Fisher-Yates).
+ *
+ * Image vector: v = [clip((x - mean) * istd, +-8), 1] (dv = img_dim + 1) with mean/std over the
+ * DISTINCT images of the training rows (istd = 0 for a feature constant there); pairs without an
+ * image get v = 0, i.e. only their text terms (the constant 1 lets W act as image-conditional text
+ * weights, which pairs without an image do not get).
+ *
+ * Optimizer: Adam (b1 0.9, b2 0.999, eps 1e-8, bias-corrected step size). The 2^bits text weights
+ * use LAZY (sparse) Adam: a step updates the moments and the weight only at the text columns that
+ * occur in the batch (with their L2 gradient l2 * w_j); untouched coordinates keep weight and
+ * moments (like TensorFlow's LazyAdam). So a step costs O(batch nnz) instead of O(2^bits), and
+ * rarely seen columns are regularized only when seen. W (B x dv) uses dense Adam + L2 every step.
+ *
+ * GEMMs per batch of n rows (OpenBLAS cblas_sgemm, row-major):
+ *   G (n, B) = fold(D) dense; V (n, dv); Z (n, B) = V W^T; m_int,i = sum_b G_ib Z_ib
+ *   dW (B, dv) = G^T diag(c) V, c_i = d objective / d m_i.
+ * Determinism: sparse loops are sequential in row/entry order, so margins are bit-identical for a
+ * given seed as long as OpenBLAS runs with the same thread count (OpenBLAS splits sgemm over M/N,
+ * never over K, so in practice results also match across thread counts; callers that need a hard
+ * guarantee pin it with openblas_set_num_threads). This file never changes the thread count.
+ * Not here: reading the database, folds and cross-fitting (score.c), metrics. */
+#include "engine/model.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/model_internal.h"
+
+static const double ADAM_B1 = 0.9, ADAM_B2 = 0.999, ADAM_EPS = 1e-8;
+static const double SA_EPS = 1e-7;
+
+/* ---- small things ---------------------------------------------------------------------------- */
+
+const char *eng_method_name(eng_method m)
+{
+	switch (m) {
+	case ENG_METHOD_TEXT:
+		return "text";
+	case ENG_METHOD_STANDARD:
+		return "standard";
+	case ENG_METHOD_SHORTCUT_AWARE:
+		return "shortcut-aware";
+	}
+	return "?";
+}
+
+int eng_method_parse(const char *s, eng_method *out)
+{
+	static const eng_method all[] = {ENG_METHOD_TEXT, ENG_METHOD_STANDARD,
+	                                 ENG_METHOD_SHORTCUT_AWARE};
+	for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++) {
+		if (strcmp(s, eng_method_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return ENG_EINPUT;
+}
+
+void eng_train_opts_default(eng_train_opts *o)
+{
+	o->method = ENG_METHOD_TEXT;
+	o->epochs = 8;
+	o->batch = 256;
+	o->lr = 0.05f;
+	o->l2 = 1e-3f;
+	o->fold_buckets = 256;
+	o->seed = 1;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+void eng_rng_seed(eng_rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t eng_rng_next(eng_rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+uint64_t eng_rng_below(eng_rng *r, uint64_t n)
+{
+	assert(n >= 1);
+	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
+	do
+		x = eng_rng_next(r);
+	while (x >= lim);
+	return x % n;
+}
+
+double eng_rng_uniform(eng_rng *r)
+{
+	return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+double eng_model_bt_loss(double m)
+{
+	return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
+
+/* dL/dm = -sigmoid(-m), stable for both signs. */
+static double bt_dloss(double m)
+{
+	if (m >= 0) {
+		double e = exp(-m);
+		return -e / (1 + e);
+	}
+	return -1 / (1 + exp(m));
+}
+
+double eng_model_sa_weight(double lt, double l)
+{
+	return SA_EPS / 2 + lt / (SA_EPS + lt + l);
+}
+
+static int mul_ok(size_t a, size_t b, size_t *out)
+{
+	if (a != 0 && b > SIZE_MAX / a)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+/* ---- model allocation ------------------------------------------------------------------------ */
+
+void eng_model_free(eng_model *m)
+{
+	if (!m)
+		return;
+	free(m->params);
+	free(m->img_mean);
+	free(m);
+}
+
+static int check_opts(const eng_train_opts *o, eng_err *err)
+{
+	if (o->method != ENG_METHOD_TEXT && o->method != ENG_METHOD_STANDARD &&
+	    o->method != ENG_METHOD_SHORTCUT_AWARE)
+		return eng_err_set(err, ENG_EINPUT, "train: unknown method %d", (int)o->method);
+	if (o->epochs < 1)
+		return eng_err_set(err, ENG_EINPUT, "train: epochs must be >= 1 (got %d)",
+		                   o->epochs);
+	if (o->batch < 1)
+		return eng_err_set(err, ENG_EINPUT, "train: batch must be >= 1 (got %d)", o->batch);
+	if (!(o->lr > 0) || !isfinite(o->lr))
+		return eng_err_set(err, ENG_EINPUT, "train: lr must be a positive number (got %g)",
+		                   (double)o->lr);
+	if (!(o->l2 >= 0) || !isfinite(o->l2))
+		return eng_err_set(err, ENG_EINPUT, "train: l2 must be >= 0 (got %g)",
+		                   (double)o->l2);
+	if (o->method != ENG_METHOD_TEXT && (o->fold_buckets < 1 || o->fold_buckets > 65536))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "train: fold_buckets must be in [1, 65536] (got %d)",
+		                   o->fold_buckets);
+	return 0;
+}
+
+int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const eng_train_opts *o,
+                    eng_model **out, eng_err *err)
+{
+	assert(ps && out && o);
+	*out = NULL;
+	int rc = check_opts(o, err);
+	if (rc)
+		return rc;
+	if (n == 0 || !rows)
+		return eng_err_set(err, ENG_EINPUT, "train: no training pairs");
+	int mm = o->method != ENG_METHOD_TEXT;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i] >= ps->n)
+			return eng_err_set(err, ENG_EINPUT,
+			                   "train: row %zu out of range (%zu pairs)", rows[i],
+			                   ps->n);
+		int32_t im = ps->img_of[rows[i]];
+		if (mm && im >= 0 && (size_t)im >= ps->n_img)
+			return eng_err_set(err, ENG_EINPUT,
+			                   "train: pair %zu refers to image row %d but the set has "
+			                   "%zu images",
+			                   rows[i], (int)im, ps->n_img);
+	}
+	eng_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory");
+	m->o = *o;
+	m->text_dim = ps->text_dim;
+	m->img_dim = mm ? ps->img_dim : 0;
+	m->dv = mm ? ps->img_dim + 1 : 0;
+	m->B = mm ? (uint32_t)o->fold_buckets : 0;
+	size_t ntext = o->method == ENG_METHOD_SHORTCUT_AWARE ? 2 : 1, a, b;
+	if (mul_ok(ntext, m->text_dim, &a) || mul_ok(m->B, m->dv, &b) || a > SIZE_MAX - b ||
+	    mul_ok(a + b, sizeof(float), &(size_t){0})) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "train: model too large");
+	}
+	m->n_params = a + b;
+	m->params = calloc(m->n_params, sizeof(float));
+	if (mm && m->img_dim)
+		m->img_mean = calloc(2 * (size_t)m->img_dim, sizeof(float));
+	if (!m->params || (mm && m->img_dim && !m->img_mean)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)", a + b);
+	}
+	float *p = m->params;
+	if (o->method != ENG_METHOD_STANDARD) {
+		m->wt = p;
+		p += m->text_dim;
+	}
+	if (mm) {
+		m->w = p;
+		p += m->text_dim;
+		m->W = p;
+	}
+	if (mm && m->img_dim) {
+		m->img_istd = m->img_mean + m->img_dim;
+		/* mean/std over the distinct images of the training rows */
+		uint8_t *seen = calloc(ps->n_img ? ps->n_img : 1, 1);
+		double *acc = calloc(2 * (size_t)m->img_dim, sizeof(double));
+		if (!seen || !acc) {
+			free(seen);
+			free(acc);
+			eng_model_free(m);
+			return eng_err_set(err, ENG_ENOMEM, "train: out of memory");
+		}
+		size_t cnt = 0;
+		for (size_t i = 0; i < n; i++) {
+			int32_t im = ps->img_of[rows[i]];
+			if (im < 0 || seen[im])
+				continue;
+			seen[im] = 1;
+			cnt++;
+			const float *x = ps->img + (size_t)im * m->img_dim;
+			for (uint32_t k = 0; k < m->img_dim; k++)
+				acc[k] += x[k];
+		}
+		for (uint32_t k = 0; k < m->img_dim && cnt; k++)
+			acc[k] /= (double)cnt;
+		for (size_t i = 0; i < ps->n_img && cnt; i++) {
+			if (!seen[i])
+				continue;
+			const float *x = ps->img + i * m->img_dim;
+			for (uint32_t k = 0; k < m->img_dim; k++) {
+				double dlt = x[k] - acc[k];
+				acc[m->img_dim + k] += dlt * dlt;
+			}
+		}
+		for (uint32_t k = 0; k < m->img_dim; k++) {
+			double sd = cnt ? sqrt(acc[m->img_dim + k] / (double)cnt) : 0;
+			m->img_mean[k] = (float)acc[k];
+			m->img_istd[k] = sd > 1e-6 ? (float)(1.0 / sd) : 0.0f;
+		}
+		free(seen);
+		free(acc);
+	}
+	*out = m;
+	return 0;
+}
+
+const float *eng_model_text_weights(const eng_model *m)
+{
+	return m->w ? m->w : m->wt;
+}
+
+/* ---- one batch ------------------------------------------------------------------------------- */
+
+typedef struct scratch {
+	size_t cap;        /* rows per batch */
+	float *G, *V, *Z;  /* (cap, B), (cap, dv), (cap, B); one block */
+	float *c, *ct;     /* (cap) d objective / d m (MM branch), / d m_t (text branch) */
+	double *mm, *mt;   /* (cap) margins; one block */
+	uint32_t *touched; /* (text_dim) distinct text columns of the batch, in first-seen order */
+	uint8_t *mark;     /* (text_dim) 1 while a column is in touched */
+	size_t ntouched;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+	free(s->G);
+	free(s->mm);
+	free(s->touched);
+	free(s->mark);
+	memset(s, 0, sizeof *s);
+}
+
+static int scratch_alloc(scratch *s, const eng_model *m, size_t cap, int grads, eng_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->cap = cap;
+	size_t per, tot, b;
+	/* per row: G + Z (2B) + V (dv) + c, ct (2) floats */
+	per = 2 * (size_t)m->B + m->dv + 2;
+	if (mul_ok(per, cap, &tot) || mul_ok(tot, sizeof(float), &b) ||
+	    mul_ok(cap, 2 * sizeof(double), &(size_t){0}))
+		return eng_err_set(err, ENG_ENOMEM, "train: batch too large");
+	s->G = malloc(b);
+	s->mm = malloc(cap * 2 * sizeof(double));
+	if (grads) {
+		s->touched = malloc(sizeof(uint32_t) * m->text_dim);
+		s->mark = calloc(m->text_dim, 1);
+	}
+	if (!s->G || !s->mm || (grads && (!s->touched || !s->mark))) {
+		scratch_free(s);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (batch of %zu)", cap);
+	}
+	s->Z = s->G + cap * m->B;
+	s->V = s->Z + cap * m->B;
+	s->c = s->V + cap * m->dv;
+	s->ct = s->c + cap;
+	s->mt = s->mm + cap;
+	return 0;
+}
+
+/* Forward (margins into s->mm / s->mt) and, when g != NULL, backward of rows[0..n), n <= s->cap.
+ * g has the parameter layout: its text parts are ACCUMULATED (+=) at the batch's columns, which
+ * are appended to s->touched; its W part is OVERWRITTEN. Returns the batch objective (no L2). */
+static double batch(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                    scratch *s, float *g)
+{
+	const uint32_t B = m->B, dv = m->dv, idim = m->img_dim;
+	const float *wt = m->wt, *w = m->w;
+	int any_img = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = ps->rowptr[r], e = ps->rowptr[r + 1];
+		double st = 0, sw = 0;
+		if (w) {
+			float *gi = s->G + i * B; /* row i of G (n, B) */
+			memset(gi, 0, sizeof(float) * B);
+			for (size_t k = a; k < e; k++) {
+				uint32_t c = ps->col[k];
+				float v = ps->val[k];
+				sw += (double)w[c] * v;
+				if (wt)
+					st += (double)wt[c] * v;
+				gi[eng_model_fold(c, B)] += v;
+			}
+			float *vi = s->V + i * dv; /* row i of V (n, dv) */
+			int32_t im = ps->img_of[r];
+			if (im >= 0) {
+				const float *x = ps->img + (size_t)im * idim;
+				for (uint32_t k = 0; k < idim; k++) {
+					float z = (x[k] - m->img_mean[k]) * m->img_istd[k];
+					vi[k] = z > ENG_MODEL_IMG_CLIP    ? ENG_MODEL_IMG_CLIP
+					        : z < -ENG_MODEL_IMG_CLIP ? -ENG_MODEL_IMG_CLIP
+					                                  : z;
+				}
+				vi[idim] = 1.0f;
+				any_img = 1;
+			} else {
+				memset(vi, 0, sizeof(float) * dv);
+			}
+		} else {
+			for (size_t k = a; k < e; k++)
+				st += (double)wt[ps->col[k]] * ps->val[k];
+		}
+		s->mt[i] = st;
+		s->mm[i] = sw;
+	}
+	if (w && any_img) {
+		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
+		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
+		 * B */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)B, (int)dv, 1.0f,
+		            s->V, (int)dv, m->W, (int)dv, 0.0f, s->Z, (int)B);
+		for (size_t i = 0; i < n; i++) {
+			const float *gi = s->G + i * B, *zi = s->Z + i * B;
+			double acc = 0;
+			for (uint32_t b = 0; b < B; b++)
+				acc += (double)gi[b] * zi[b];
+			s->mm[i] += acc;
+		}
+	}
+	const eng_method meth = m->o.method;
+	double obj = 0, inv = 1.0 / (double)n;
+	for (size_t i = 0; i < n; i++) {
+		double lt = 0, l = 0;
+		if (meth == ENG_METHOD_TEXT) {
+			lt = eng_model_bt_loss(s->mt[i]);
+			obj += lt;
+			s->ct[i] = (float)(bt_dloss(s->mt[i]) * inv);
+		} else if (meth == ENG_METHOD_STANDARD) {
+			l = eng_model_bt_loss(s->mm[i]);
+			obj += l;
+			s->c[i] = (float)(bt_dloss(s->mm[i]) * inv);
+		} else {
+			lt = eng_model_bt_loss(s->mt[i]);
+			l = eng_model_bt_loss(s->mm[i]);
+			double wi = eng_model_sa_weight(lt, l); /* detached */
+			obj += wi * l + lt;
+			s->c[i] = (float)(wi * bt_dloss(s->mm[i]) * inv);
+			s->ct[i] = (float)(bt_dloss(s->mt[i]) * inv);
+		}
+	}
+	obj *= inv;
+	if (!g)
+		return obj;
+	float *gt = wt ? g : NULL;
+	float *gw = w ? g + (wt ? m->text_dim : 0) : NULL;
+	float *gW = w ? gw + m->text_dim : NULL;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = ps->rowptr[r], e = ps->rowptr[r + 1];
+		float ci = w ? s->c[i] : 0, cti = wt ? s->ct[i] : 0;
+		for (size_t k = a; k < e; k++) {
+			uint32_t c = ps->col[k];
+			float v = ps->val[k];
+			if (!s->mark[c]) {
+				s->mark[c] = 1;
+				s->touched[s->ntouched++] = c;
+			}
+			if (gt)
+				gt[c] += cti * v;
+			if (gw)
+				gw[c] += ci * v;
+		}
+	}
+	if (w) {
+		if (any_img) {
+			for (size_t i = 0; i < n; i++) { /* V <- diag(c) V */
+				float *vi = s->V + i * dv;
+				for (uint32_t k = 0; k < dv; k++)
+					vi[k] *= s->c[i];
+			}
+			/* dW (B, dv) = G^T (B, n) * [diag(c) V] (n, dv); G is (n, B) row-major.
+			 * cblas: RowMajor, Trans, NoTrans, M = B, N = dv, K = n, lda = B, ldb = dv,
+			 * ldc = dv */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv,
+			            (int)n, 1.0f, s->G, (int)B, s->V, (int)dv, 0.0f, gW, (int)dv);
+		} else {
+			memset(gW, 0, sizeof(float) * B * dv);
+		}
+	}
+	return obj;
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+
+/* One Adam step of parameter *p with gradient gr; alpha is the bias-corrected step size and eh
+ * the matching epsilon (eps * sqrt(1 - b2^t)). */
+static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, float eh)
+{
+	float mm = (float)ADAM_B1 * *mo + (float)(1 - ADAM_B1) * gr;
+	float vv = (float)ADAM_B2 * *ve + (float)(1 - ADAM_B2) * gr * gr;
+	*mo = mm;
+	*ve = vv;
+	*p -= alpha * mm / (sqrtf(vv) + eh);
+}
+
+int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                    const eng_train_opts *o, eng_model **out, eng_err *err)
+{
+	assert(out);
+	*out = NULL;
+	eng_model *m = NULL;
+	int rc = eng_model_alloc(ps, rows, nrows, o, &m, err);
+	if (rc)
+		return rc;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows;
+	scratch s;
+	float *grad = NULL, *mom = NULL;
+	size_t *order = NULL;
+	rc = scratch_alloc(&s, m, bs, 1, err);
+	if (rc) {
+		eng_model_free(m);
+		return rc;
+	}
+	grad = calloc(m->n_params, sizeof(float));
+	mom = calloc(m->n_params, 2 * sizeof(float)); /* Adam: first moments, then second */
+	order = malloc(sizeof(size_t) * nrows);
+	if (!grad || !mom || !order) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)",
+		                 m->n_params);
+		goto done;
+	}
+	memcpy(order, rows, sizeof(size_t) * nrows);
+	float *mo = mom, *ve = mom + m->n_params;
+	const size_t off_w = m->wt ? m->text_dim : 0, off_W = m->w ? off_w + m->text_dim : 0;
+	const float l2 = o->l2;
+	eng_rng rng;
+	eng_rng_seed(&rng, o->seed);
+	uint64_t t = 0;
+	for (int ep = 0; ep < o->epochs; ep++) {
+		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
+			size_t j = (size_t)eng_rng_below(&rng, i);
+			size_t tmp = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = tmp;
+		}
+		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
+			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
+			s.ntouched = 0;
+			batch(m, ps, order + b0, n, &s, grad);
+			t++;
+			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
+			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
+			float eh = (float)(ADAM_EPS * sqrt(bc2));
+			for (size_t q = 0; q < s.ntouched; q++) { /* lazy Adam on text columns */
+				uint32_t c = s.touched[q];
+				if (m->wt) {
+					adam(&m->wt[c], grad[c] + l2 * m->wt[c], &mo[c], &ve[c],
+					     alpha, eh);
+					grad[c] = 0;
+				}
+				if (m->w) {
+					size_t k = off_w + c;
+					adam(&m->w[c], grad[k] + l2 * m->w[c], &mo[k], &ve[k],
+					     alpha, eh);
+					grad[k] = 0;
+				}
+				s.mark[c] = 0;
+			}
+			if (m->W) { /* dense Adam on W */
+				size_t nW = (size_t)m->B * m->dv;
+				float *gW = grad + off_W, *mW = mo + off_W, *vW = ve + off_W;
+				for (size_t k = 0; k < nW; k++)
+					adam(&m->W[k], gW[k] + l2 * m->W[k], &mW[k], &vW[k], alpha,
+					     eh);
+			}
+		}
+	}
+	for (size_t k = 0; k < m->n_params; k++) {
+		if (!isfinite(m->params[k])) {
+			rc = eng_err_set(err, ENG_EINTERNAL,
+			                 "train: %s model diverged (non-finite weight); try a "
+			                 "smaller learning rate",
+			                 eng_method_name(o->method));
+			goto done;
+		}
+	}
+done:
+	scratch_free(&s);
+	free(grad);
+	free(mom);
+	free(order);
+	if (rc) {
+		eng_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* ---- inference ------------------------------------------------------------------------------- */
+
+static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                   float *out, int text_branch, eng_err *err)
+{
+	if (n == 0)
+		return 0;
+	assert(ps->text_dim == m->text_dim);
+	for (size_t i = 0; i < n; i++) {
+		assert(rows[i] < ps->n);
+		assert(!m->w || ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
+		assert(!m->w || ps->img_dim == m->img_dim);
+	}
+	size_t bs = (size_t)m->o.batch < n ? (size_t)m->o.batch : n;
+	scratch s;
+	int rc = scratch_alloc(&s, m, bs, 0, err);
+	if (rc)
+		return rc;
+	for (size_t b0 = 0; b0 < n; b0 += bs) {
+		size_t k = n - b0 < bs ? n - b0 : bs;
+		batch(m, ps, rows + b0, k, &s, NULL);
+		const double *src = text_branch ? s.mt : s.mm;
+		for (size_t i = 0; i < k; i++)
+			out[b0 + i] = (float)src[i];
+	}
+	scratch_free(&s);
+	return 0;
+}
+
+int eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                      float *out)
+{
+	assert(m && ps && (n == 0 || (rows && out)));
+	return margins(m, ps, rows, n, out, m->w == NULL, NULL);
+}
+
+int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                           float *out)
+{
+	if (!m->wt)
+		return ENG_EINPUT;
+	return margins(m, ps, rows, n, out, 1, NULL);
+}
+
+int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                        double *obj, float *grad, eng_err *err)
+{
+	assert(m && ps && rows && n > 0 && obj);
+	scratch s;
+	int rc = scratch_alloc(&s, m, n, grad != NULL, err);
+	if (rc)
+		return rc;
+	if (grad)
+		memset(grad, 0, sizeof(float) * m->n_params);
+	*obj = batch(m, ps, rows, n, &s, grad);
+	scratch_free(&s);
+	return 0;
+}

@@ -1,0 +1,672 @@
+/* textfeat.c - answer text -> sparse feature vector phi, and pairs -> d = phi(chosen) -
+ * phi(rejected).
+ *
+ * Tokens: maximal runs of word bytes, ASCII lower-cased. Word bytes are ASCII letters and digits,
+ * every byte >= 0x80 (so UTF-8 sequences stay whole and are never split or case-folded), and an
+ * ASCII apostrophe between two word bytes ("don't"). Everything else separates tokens.
+ *
+ * Hashed part: every occurrence of a word unigram ("w"), word bigram ("w1 w2", one space) and,
+ * optionally, prompt x response cross ("p|r") is hashed with 64-bit FNV-1a of those bytes;
+ * bucket = h mod 2^bits, sign = +1 if bit 63 of h is clear else -1. Per response, s_b = signed
+ * count in bucket b, value_b = sign(s_b) * log1p(|s_b|), and the hashed part is scaled to unit L2
+ * norm (so answer length does not inflate the hashed part; length has its own named features).
+ *
+ * Named part: NNAMED style features, each scaled into roughly [0, 1] per response (log counts
+ * divided by a fixed constant and clipped, shares of lines/chars), i.e. the same order as the
+ * largest entries of the unit-norm hashed part. Columns: [0, 2^bits) hashed, then the named ones.
+ *
+ * Bucket names: one 32-byte slot per bucket holds the Boyer-Moore majority-vote n-gram of the
+ * occurrences seen (the exact most frequent one whenever it has more than half the bucket's
+ * occurrences), truncated to 24 bytes at a UTF-8 boundary. Memory: 2^bits * 32 bytes.
+ * Does not read files or databases, and does not do char n-grams. */
+#include "engine/textfeat.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/textfeat_internal.h"
+
+enum { SLOT_STR = 24 };
+enum { KIND_NONE = 0, KIND_WORD = 1, KIND_BIGRAM = 2, KIND_CROSS = 3 };
+enum { CROSS_PROMPT_MAX = 16, CROSS_RESP_MAX = 64 };
+
+typedef struct slot {
+	char s[SLOT_STR]; /* n-gram bytes (not NUL-terminated) */
+	uint8_t len;      /* bytes used in s */
+	uint8_t kind;     /* KIND_* */
+	int8_t sign;      /* the n-gram's hash sign */
+	uint8_t trunc;    /* 1: the n-gram was longer than SLOT_STR */
+	int32_t votes;    /* Boyer-Moore counter */
+} slot;
+
+typedef enum named_id {
+	N_LEN_CHARS,
+	N_WORDS,
+	N_LINES,
+	N_WORD_LEN,
+	N_BULLETS,
+	N_NUMBERED,
+	N_HEADERS,
+	N_BOLD,
+	N_DIGITS,
+	N_UPPER,
+	N_QUESTION,
+	N_EXCLAIM,
+	N_HEDGES,
+	N_APOLOGY,
+	N_REFUSAL,
+	N_FIRST_PERSON,
+	N_CONFIDENT,
+	N_URLS,
+	N_CODE,
+	NNAMED
+} named_id;
+
+static const char *const named_names[NNAMED] = {
+    [N_LEN_CHARS] = "length (log chars)",
+    [N_WORDS] = "words (log count)",
+    [N_LINES] = "non-empty lines (log count)",
+    [N_WORD_LEN] = "mean word length",
+    [N_BULLETS] = "bullet-list lines (share)",
+    [N_NUMBERED] = "numbered-list lines (share)",
+    [N_HEADERS] = "markdown headers (share of lines)",
+    [N_BOLD] = "markdown bold/emphasis (log count)",
+    [N_DIGITS] = "digits (share of chars)",
+    [N_UPPER] = "upper-case letters (share)",
+    [N_QUESTION] = "question marks (log count)",
+    [N_EXCLAIM] = "exclamation marks (log count)",
+    [N_HEDGES] = "hedges: might/perhaps/possibly... (log count)",
+    [N_APOLOGY] = "apologies: sorry/apologize/as an AI... (log count)",
+    [N_REFUSAL] = "refusals: cannot/unable/can't... (log count)",
+    [N_FIRST_PERSON] = "first person: I/me/my/we... (log count)",
+    [N_CONFIDENT] = "confident words: certainly/definitely... (log count)",
+    [N_URLS] = "URLs (log count)",
+    [N_CODE] = "code markers: backticks (log count)",
+};
+
+struct eng_textfeat {
+	eng_textfeat_opts o;
+	uint32_t nbuckets; /* 2^hash_bits */
+	slot *slots;       /* (nbuckets) */
+	/* scratch, reused across calls */
+	float *acc; /* (nbuckets) signed counts of the current response, zero between calls */
+	uint32_t *touched; /* buckets with acc != 0 in the current response */
+	size_t ntouched, touched_cap;
+	char *low; /* lower-cased copy of the current text */
+	size_t low_cap;
+	size_t *tok_off, *tok_len; /* tokens of the current text */
+	size_t ntok, tok_cap;
+	size_t ptok[CROSS_PROMPT_MAX * 2]; /* distinct prompt tokens (off, len) into plow */
+	size_t nptok;
+	char *plow; /* lower-cased prompt */
+	size_t plow_cap;
+	uint32_t *ecol; /* entries of the pair row being built */
+	float *eval;
+	size_t nent, ent_cap;
+};
+
+/* ---- FNV-1a ---------------------------------------------------------------------------------- */
+
+uint64_t eng_fnv1a64_update(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= ENG_FNV64_PRIME;
+	}
+	return h;
+}
+
+uint64_t eng_fnv1a64(const void *data, size_t n)
+{
+	return eng_fnv1a64_update(ENG_FNV64_OFFSET, data, n);
+}
+
+void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket, int *sign)
+{
+	*bucket = (uint32_t)(h & (tf->nbuckets - 1));
+	*sign = (h >> 63) ? -1 : 1;
+}
+
+/* ---- options, lifetime ----------------------------------------------------------------------- */
+
+void eng_textfeat_opts_default(eng_textfeat_opts *o)
+{
+	o->hash_bits = 18;
+	o->bigrams = 1;
+	o->crosses = 0;
+}
+
+int eng_textfeat_named_count(void)
+{
+	return NNAMED;
+}
+
+uint32_t eng_textfeat_dim(const eng_textfeat *tf)
+{
+	return tf->nbuckets + NNAMED;
+}
+
+int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *err)
+{
+	assert(out);
+	*out = NULL;
+	eng_textfeat_opts d;
+	if (!o) {
+		eng_textfeat_opts_default(&d);
+		o = &d;
+	}
+	if (o->hash_bits < 4 || o->hash_bits > 26)
+		return eng_err_set(err, ENG_EINPUT, "textfeat: hash_bits %d out of range [4, 26]",
+		                   o->hash_bits);
+	eng_textfeat *tf = calloc(1, sizeof *tf);
+	if (!tf)
+		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+	tf->o = *o;
+	tf->nbuckets = (uint32_t)1 << o->hash_bits;
+	tf->slots = calloc(tf->nbuckets, sizeof *tf->slots);
+	tf->acc = calloc(tf->nbuckets, sizeof *tf->acc);
+	if (!tf->slots || !tf->acc) {
+		eng_textfeat_free(tf);
+		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory (2^%d buckets)",
+		                   o->hash_bits);
+	}
+	*out = tf;
+	return 0;
+}
+
+void eng_textfeat_free(eng_textfeat *tf)
+{
+	if (!tf)
+		return;
+	free(tf->slots);
+	free(tf->acc);
+	free(tf->touched);
+	free(tf->low);
+	free(tf->tok_off);
+	free(tf->tok_len);
+	free(tf->plow);
+	free(tf->ecol);
+	free(tf->eval);
+	free(tf);
+}
+
+/* Grows *p (elements of sz bytes, capacity *cap) to hold need elements. 0 ok, -1 no memory. */
+static int grow(void **p, size_t sz, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 64;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2 / sz)
+			return -1;
+		nc *= 2;
+	}
+	void *q = realloc(*p, nc * sz);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+/* ---- tokenizer ------------------------------------------------------------------------------- */
+
+static int is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c >= 0x80;
+}
+
+/* Lower-cases text into *low (grown) and splits it into tokens (tf->tok_off/tok_len). */
+static int tokenize(eng_textfeat *tf, const char *text, size_t n, char **low, size_t *low_cap)
+{
+	void *p = *low;
+	if (n == SIZE_MAX || grow(&p, 1, low_cap, n + 1))
+		return -1;
+	*low = p;
+	char *l = *low;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		l[i] = (char)((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+	}
+	l[n] = '\0';
+	tf->ntok = 0;
+	size_t i = 0;
+	while (i < n) {
+		if (!is_word_byte((unsigned char)l[i])) {
+			i++;
+			continue;
+		}
+		size_t s = i;
+		while (i < n &&
+		       (is_word_byte((unsigned char)l[i]) ||
+		        (l[i] == '\'' && i + 1 < n && is_word_byte((unsigned char)l[i + 1]))))
+			i++;
+		if (tf->ntok == tf->tok_cap) {
+			size_t c1 = tf->tok_cap, c2 = tf->tok_cap;
+			void *a = tf->tok_off, *b = tf->tok_len;
+			if (grow(&a, sizeof(size_t), &c1, tf->ntok + 1))
+				return -1;
+			tf->tok_off = a;
+			if (grow(&b, sizeof(size_t), &c2, tf->ntok + 1))
+				return -1;
+			tf->tok_len = b;
+			tf->tok_cap = c1 < c2 ? c1 : c2;
+		}
+		tf->tok_off[tf->ntok] = s;
+		tf->tok_len[tf->ntok] = i - s;
+		tf->ntok++;
+	}
+	return 0;
+}
+
+/* ---- hashed features ------------------------------------------------------------------------- */
+
+/* Length of the longest prefix of s (n bytes) of at most max bytes ending on a UTF-8 boundary. */
+static size_t utf8_prefix(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	size_t k = max;
+	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+		k--;
+	return k;
+}
+
+/* Majority vote of the n-gram (a, na) [+ sep + (b, nb)] into the bucket's name slot. */
+static void vote(eng_textfeat *tf, uint32_t bucket, int sign, int kind, const char *a, size_t na,
+                 char sep, const char *b, size_t nb)
+{
+	char buf[SLOT_STR * 2 + 2];
+	size_t full = na + (b ? 1 + nb : 0), k = 0;
+	size_t ca = na < sizeof buf ? na : sizeof buf;
+	memcpy(buf, a, ca);
+	k = ca;
+	if (b && k < sizeof buf) {
+		buf[k++] = sep;
+		size_t cb = nb < sizeof buf - k ? nb : sizeof buf - k;
+		memcpy(buf + k, b, cb);
+		k += cb;
+	}
+	size_t len = utf8_prefix(buf, k, SLOT_STR);
+	int trunc = full > len;
+	slot *s = &tf->slots[bucket];
+	if (s->votes > 0 && s->kind == kind && s->len == len && s->trunc == trunc &&
+	    memcmp(s->s, buf, len) == 0) {
+		if (s->votes < INT32_MAX)
+			s->votes++;
+	} else if (s->votes > 0) {
+		s->votes--;
+	} else {
+		memcpy(s->s, buf, len);
+		s->len = (uint8_t)len;
+		s->kind = (uint8_t)kind;
+		s->sign = (int8_t)sign;
+		s->trunc = (uint8_t)trunc;
+		s->votes = 1;
+	}
+}
+
+static int acc_add(eng_textfeat *tf, uint64_t h)
+{
+	uint32_t b;
+	int sg;
+	eng_textfeat_bucket_of(tf, h, &b, &sg);
+	if (tf->acc[b] == 0) {
+		void *p = tf->touched;
+		if (grow(&p, sizeof(uint32_t), &tf->touched_cap, tf->ntouched + 1))
+			return -1;
+		tf->touched = p;
+		tf->touched[tf->ntouched++] = b;
+	}
+	tf->acc[b] += (float)sg;
+	/* a bucket whose signed count returns to 0 stays in touched; emit() skips it */
+	return 0;
+}
+
+/* Hashes the tokens of the current response into tf->acc; votes names. */
+static int hash_tokens(eng_textfeat *tf)
+{
+	const char *l = tf->low;
+	for (size_t t = 0; t < tf->ntok; t++) {
+		const char *w = l + tf->tok_off[t];
+		size_t nw = tf->tok_len[t];
+		uint64_t h = eng_fnv1a64(w, nw);
+		if (acc_add(tf, h))
+			return -1;
+		uint32_t b;
+		int sg;
+		eng_textfeat_bucket_of(tf, h, &b, &sg);
+		vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
+		if (tf->o.bigrams && t + 1 < tf->ntok) {
+			const char *w2 = l + tf->tok_off[t + 1];
+			size_t n2 = tf->tok_len[t + 1];
+			uint64_t h2 = eng_fnv1a64_update(h, " ", 1);
+			h2 = eng_fnv1a64_update(h2, w2, n2);
+			if (acc_add(tf, h2))
+				return -1;
+			eng_textfeat_bucket_of(tf, h2, &b, &sg);
+			vote(tf, b, sg, KIND_BIGRAM, w, nw, ' ', w2, n2);
+		}
+		if (tf->o.crosses && t < CROSS_RESP_MAX) {
+			for (size_t p = 0; p < tf->nptok; p++) {
+				const char *pw = tf->plow + tf->ptok[2 * p];
+				size_t pn = tf->ptok[2 * p + 1];
+				uint64_t hc = eng_fnv1a64(pw, pn);
+				hc = eng_fnv1a64_update(hc, "|", 1);
+				hc = eng_fnv1a64_update(hc, w, nw);
+				if (acc_add(tf, hc))
+					return -1;
+				eng_textfeat_bucket_of(tf, hc, &b, &sg);
+				vote(tf, b, sg, KIND_CROSS, pw, pn, '|', w, nw);
+			}
+		}
+	}
+	return 0;
+}
+
+static int push_entry(eng_textfeat *tf, uint32_t c, float v)
+{
+	if (tf->nent == tf->ent_cap) {
+		size_t c1 = tf->ent_cap, c2 = tf->ent_cap;
+		void *a = tf->ecol, *b = tf->eval;
+		if (grow(&a, sizeof(uint32_t), &c1, tf->nent + 1))
+			return -1;
+		tf->ecol = a;
+		if (grow(&b, sizeof(float), &c2, tf->nent + 1))
+			return -1;
+		tf->eval = b;
+		tf->ent_cap = c1 < c2 ? c1 : c2;
+	}
+	tf->ecol[tf->nent] = c;
+	tf->eval[tf->nent] = v;
+	tf->nent++;
+	return 0;
+}
+
+/* Moves the accumulated response into the pair's entries with factor f (+1 chosen, -1 rejected):
+ * value_b = sign(s_b) log1p(|s_b|), scaled to unit L2 norm. Leaves acc zeroed. */
+static int emit(eng_textfeat *tf, float f)
+{
+	double ss = 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		float s = tf->acc[tf->touched[i]];
+		double v = log1p(fabs((double)s));
+		ss += v * v;
+	}
+	double scale = ss > 0 ? 1.0 / sqrt(ss) : 0;
+	int rc = 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		uint32_t b = tf->touched[i];
+		float s = tf->acc[b];
+		tf->acc[b] = 0;
+		if (s == 0 || rc)
+			continue;
+		double v = log1p(fabs((double)s)) * scale * (s < 0 ? -1 : 1);
+		rc = push_entry(tf, b, (float)(f * v));
+	}
+	tf->ntouched = 0;
+	return rc;
+}
+
+/* ---- named features -------------------------------------------------------------------------- */
+
+static int tok_is(const char *w, size_t n, const char *const *list)
+{
+	for (; *list; list++)
+		if (strlen(*list) == n && memcmp(*list, w, n) == 0)
+			return 1;
+	return 0;
+}
+
+static float logc(double c, double scale)
+{
+	double v = log1p(c) / scale;
+	return (float)(v > 1 ? 1 : v);
+}
+
+static int starts(const char *p, size_t m, const char *lit)
+{
+	size_t k = strlen(lit);
+	return m >= k && memcmp(p, lit, k) == 0;
+}
+
+static float clip01(double v)
+{
+	return (float)(v < 0 ? 0 : v > 1 ? 1 : v);
+}
+
+/* Named features of the current response (original text t of n bytes, tokens in tf). */
+static void named_features(const eng_textfeat *tf, const char *t, size_t n, float *out)
+{
+	static const char *const hedges[] = {"might",      "perhaps",    "possibly",  "maybe",
+	                                     "probably",   "likely",     "seems",     "seemingly",
+	                                     "arguably",   "somewhat",   "uncertain", "unclear",
+	                                     "presumably", "apparently", NULL};
+	static const char *const apology[] = {
+	    "sorry", "apologize", "apologise", "apologies", "unfortunately", "regret", NULL};
+	static const char *const refusal[] = {"cannot", "can't",  "can\xe2\x80\x99t", "unable",
+	                                      "won't",  "refuse", "decline",          NULL};
+	static const char *const first[] = {
+	    "i",    "me", "my", "mine", "myself",         "i'm", "i've", "i'd",
+	    "i'll", "we", "us", "our",  "i\xe2\x80\x99m", NULL};
+	static const char *const confident[] = {
+	    "certainly", "definitely", "clearly", "absolutely", "undoubtedly", "surely",
+	    "obviously", "indeed",     "exactly", "precisely",  NULL};
+	memset(out, 0, sizeof(float) * NNAMED);
+	size_t lines = 0, bullets = 0, numbered = 0, headers = 0, bold = 0, digits = 0, upper = 0,
+	       letters = 0, qm = 0, em = 0, urls = 0, code = 0;
+	size_t i = 0;
+	while (i < n) { /* per line */
+		size_t e = i;
+		while (e < n && t[e] != '\n')
+			e++;
+		size_t s = i;
+		while (s < e && (t[s] == ' ' || t[s] == '\t' || t[s] == '\r'))
+			s++;
+		if (s < e) {
+			lines++;
+			const unsigned char *u = (const unsigned char *)t + s;
+			size_t m = e - s;
+			if (m >= 2 && (u[0] == '-' || u[0] == '*' || u[0] == '+') && u[1] == ' ')
+				bullets++;
+			else if (m >= 4 && u[0] == 0xE2 && u[1] == 0x80 && u[2] == 0xA2)
+				bullets++; /* U+2022 bullet */
+			else if (u[0] == '#')
+				headers++;
+			else if (u[0] >= '0' && u[0] <= '9') {
+				size_t k = 0;
+				while (k < m && u[k] >= '0' && u[k] <= '9')
+					k++;
+				if (k < m && (u[k] == '.' || u[k] == ')'))
+					numbered++;
+			}
+		}
+		i = e + 1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t[i];
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (c >= 'A' && c <= 'Z')
+			upper++, letters++;
+		else if (c >= 'a' && c <= 'z')
+			letters++;
+		else if (c == '?')
+			qm++;
+		else if (c == '!')
+			em++;
+		else if (c == '`' && (i == 0 || t[i - 1] != '`'))
+			code++; /* one per run of backticks */
+		else if ((c == '*' || c == '_') && i + 1 < n && t[i + 1] == (char)c) {
+			bold++;
+			i++;
+		}
+		if ((c == 'h' || c == 'w') &&
+		    (starts(t + i, n - i, "http://") || starts(t + i, n - i, "https://") ||
+		     starts(t + i, n - i, "www.")))
+			urls++;
+	}
+	size_t hedge = 0, apol = 0, refu = 0, fp = 0, conf = 0, wbytes = 0;
+	const char *l = tf->low;
+	for (size_t k = 0; k < tf->ntok; k++) {
+		const char *w = l + tf->tok_off[k];
+		size_t nw = tf->tok_len[k];
+		wbytes += nw;
+		hedge += (size_t)tok_is(w, nw, hedges);
+		apol += (size_t)tok_is(w, nw, apology);
+		refu += (size_t)tok_is(w, nw, refusal);
+		fp += (size_t)tok_is(w, nw, first);
+		conf += (size_t)tok_is(w, nw, confident);
+		if (k + 2 < tf->ntok && nw == 2 && memcmp(w, "as", 2) == 0 &&
+		    tf->tok_len[k + 1] == 2 && memcmp(l + tf->tok_off[k + 1], "an", 2) == 0 &&
+		    tf->tok_len[k + 2] == 2 && memcmp(l + tf->tok_off[k + 2], "ai", 2) == 0)
+			apol++; /* "as an ai" */
+	}
+	out[N_LEN_CHARS] = logc((double)n, 8);
+	out[N_WORDS] = logc((double)tf->ntok, 6);
+	out[N_LINES] = logc((double)lines, 4);
+	out[N_WORD_LEN] = tf->ntok ? clip01((double)wbytes / (double)tf->ntok / 10.0) : 0;
+	out[N_BULLETS] = lines ? (float)((double)bullets / (double)lines) : 0;
+	out[N_NUMBERED] = lines ? (float)((double)numbered / (double)lines) : 0;
+	out[N_HEADERS] = lines ? (float)((double)headers / (double)lines) : 0;
+	out[N_BOLD] = logc((double)bold, 3);
+	out[N_DIGITS] = n ? clip01(4.0 * (double)digits / (double)n) : 0;
+	out[N_UPPER] = letters ? (float)((double)upper / (double)letters) : 0;
+	out[N_QUESTION] = logc((double)qm, 3);
+	out[N_EXCLAIM] = logc((double)em, 3);
+	out[N_HEDGES] = logc((double)hedge, 3);
+	out[N_APOLOGY] = logc((double)apol, 3);
+	out[N_REFUSAL] = logc((double)refu, 3);
+	out[N_FIRST_PERSON] = logc((double)fp, 3);
+	out[N_CONFIDENT] = logc((double)conf, 3);
+	out[N_URLS] = logc((double)urls, 3);
+	out[N_CODE] = logc((double)code, 3);
+}
+
+/* ---- pairs ----------------------------------------------------------------------------------- */
+
+/* Distinct prompt tokens (first CROSS_PROMPT_MAX) for crosses. */
+static int prompt_tokens(eng_textfeat *tf, const char *prompt)
+{
+	tf->nptok = 0;
+	if (!tf->o.crosses || !prompt)
+		return 0;
+	if (tokenize(tf, prompt, strlen(prompt), &tf->plow, &tf->plow_cap))
+		return -1;
+	for (size_t t = 0; t < tf->ntok && tf->nptok < CROSS_PROMPT_MAX; t++) {
+		size_t off = tf->tok_off[t], len = tf->tok_len[t];
+		int dup = 0;
+		for (size_t p = 0; p < tf->nptok && !dup; p++)
+			dup = tf->ptok[2 * p + 1] == len &&
+			      memcmp(tf->plow + tf->ptok[2 * p], tf->plow + off, len) == 0;
+		if (!dup) {
+			tf->ptok[2 * tf->nptok] = off;
+			tf->ptok[2 * tf->nptok + 1] = len;
+			tf->nptok++;
+		}
+	}
+	return 0;
+}
+
+/* Tokenizes and hashes one response, emits it with factor f, and writes its named features. */
+static int response(eng_textfeat *tf, const char *text, float f, float *named)
+{
+	size_t n = text ? strlen(text) : 0;
+	if (tokenize(tf, text ? text : "", n, &tf->low, &tf->low_cap) || hash_tokens(tf))
+		return -1;
+	named_features(tf, text ? text : "", n, named);
+	return emit(tf, f);
+}
+
+int eng_textfeat_phi(eng_textfeat *tf, const char *prompt, const char *text, uint32_t **col,
+                     float **val, size_t *k, eng_err *err)
+{
+	float named[NNAMED];
+	tf->nent = 0;
+	if (prompt_tokens(tf, prompt) || response(tf, text, 1.0f, named))
+		goto oom;
+	for (int j = 0; j < NNAMED; j++)
+		if (named[j] != 0 && push_entry(tf, tf->nbuckets + (uint32_t)j, named[j]))
+			goto oom;
+	*col = tf->ecol;
+	*val = tf->eval;
+	*k = tf->nent;
+	return 0;
+oom:
+	tf->ntouched = 0;
+	memset(tf->acc, 0, sizeof(float) * tf->nbuckets);
+	return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+}
+
+int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt, const char *chosen,
+                          const char *rejected, int32_t img_row, eng_err *err)
+{
+	assert(tf && ps);
+	if (ps->text_dim != eng_textfeat_dim(tf))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "textfeat: pairset has %u text columns, features have %u",
+		                   (unsigned)ps->text_dim, (unsigned)eng_textfeat_dim(tf));
+	float nc[NNAMED], nr[NNAMED];
+	tf->nent = 0;
+	if (prompt_tokens(tf, prompt) || response(tf, chosen, 1.0f, nc) ||
+	    response(tf, rejected, -1.0f, nr)) {
+		tf->ntouched = 0;
+		memset(tf->acc, 0, sizeof(float) * tf->nbuckets);
+		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+	}
+	for (int j = 0; j < NNAMED; j++) {
+		float d = nc[j] - nr[j];
+		if (d != 0 && push_entry(tf, tf->nbuckets + (uint32_t)j, d))
+			return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+	}
+	return eng_pairset_add_row(ps, tf->ecol, tf->eval, tf->nent, img_row, err);
+}
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+int eng_textfeat_sign(const eng_textfeat *tf, uint32_t c)
+{
+	if (c >= tf->nbuckets)
+		return c < tf->nbuckets + NNAMED ? 1 : 0;
+	const slot *s = &tf->slots[c];
+	return s->kind == KIND_NONE ? 0 : s->sign;
+}
+
+const char *eng_textfeat_name(const eng_textfeat *tf, uint32_t c, char *buf, size_t cap)
+{
+	assert(buf && cap > 0);
+	if (c >= tf->nbuckets) {
+		if (c - tf->nbuckets < NNAMED)
+			snprintf(buf, cap, "named: %s", named_names[c - tf->nbuckets]);
+		else
+			snprintf(buf, cap, "column %u (out of range)", (unsigned)c);
+		return buf;
+	}
+	const slot *s = &tf->slots[c];
+	const char *more = s->trunc ? "..." : "";
+	int len = s->len;
+	switch (s->kind) {
+	case KIND_WORD:
+		snprintf(buf, cap, "word '%.*s%s'", len, s->s, more);
+		break;
+	case KIND_BIGRAM:
+		snprintf(buf, cap, "bigram '%.*s%s'", len, s->s, more);
+		break;
+	case KIND_CROSS: {
+		const char *bar = memchr(s->s, '|', (size_t)len);
+		int pl = bar ? (int)(bar - s->s) : len;
+		int rl = bar ? len - pl - 1 : 0;
+		snprintf(buf, cap, "cross prompt '%.*s' x response '%.*s%s'", pl, s->s, rl,
+		         bar ? bar + 1 : "", more);
+		break;
+	}
+	default:
+		snprintf(buf, cap, "bucket %u (no n-gram seen)", (unsigned)c);
+	}
+	return buf;
+}

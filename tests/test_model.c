@@ -1,0 +1,548 @@
+/* test_model.c - Bradley-Terry models: gradients (finite differences against a double-precision
+ * reference), GEMM against a naive kernel, known-answer tests on generated data, determinism. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <cmocka.h>
+
+#include "engine/imgfeat.h"
+#include "engine/model.h"
+#include "engine/model_internal.h"
+#include "engine/pairset.h"
+#include "engine/textfeat.h"
+#include "engine/textfeat_internal.h"
+
+/* ---- finite-difference gradient checks ------------------------------------------------------- */
+
+/* A small random pairset: n rows of 6 entries in [-1, 1] over text_dim columns, images of
+ * img_dim uniform features; a quarter of the pairs have no image. */
+static void random_set(eng_pairset *ps, size_t n, uint32_t text_dim, uint32_t img_dim, size_t n_img,
+                       uint64_t seed)
+{
+	eng_err err = {0};
+	eng_rng r;
+	eng_rng_seed(&r, seed);
+	assert_int_equal(eng_pairset_init(ps, text_dim, img_dim, &err), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c[6];
+		float v[6];
+		for (int k = 0; k < 6; k++) {
+			c[k] = (uint32_t)eng_rng_below(&r, text_dim);
+			v[k] = (float)(2 * eng_rng_uniform(&r) - 1);
+		}
+		int32_t im = eng_rng_below(&r, 4) == 0 ? -1 : (int32_t)eng_rng_below(&r, n_img);
+		assert_int_equal(eng_pairset_add_row(ps, c, v, 6, im, &err), 0);
+	}
+	float *img = malloc(sizeof(float) * n_img * img_dim);
+	assert_non_null(img);
+	for (size_t i = 0; i < n_img * img_dim; i++)
+		img[i] = (float)(4 * eng_rng_uniform(&r) - 2);
+	assert_int_equal(eng_pairset_set_images(ps, img, n_img, &err), 0);
+	free(img);
+}
+
+/* The objective of model.c written out naively in double precision for parameters p (layout of
+ * m->params). wdet: the detached shortcut-aware weights to use (NULL: computed from p, i.e. NOT
+ * detached); wout: if non-NULL receives the weights computed at p. */
+static double ref_objective(const eng_model *m, const double *p, const eng_pairset *ps,
+                            const size_t *rows, size_t n, const double *wdet, double *wout)
+{
+	const double *wt = m->wt ? p + (m->wt - m->params) : NULL;
+	const double *w = m->w ? p + (m->w - m->params) : NULL;
+	const double *W = m->W ? p + (m->W - m->params) : NULL;
+	double obj = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i];
+		double mt = 0, mm = 0;
+		double v[64] = {0};
+		assert_true(m->dv <= 64);
+		if (w && ps->img_of[r] >= 0) {
+			const float *x = ps->img + (size_t)ps->img_of[r] * ps->img_dim;
+			for (uint32_t k = 0; k < m->img_dim; k++) {
+				double z = ((double)x[k] - m->img_mean[k]) * m->img_istd[k];
+				v[k] = fmax(-ENG_MODEL_IMG_CLIP, fmin(ENG_MODEL_IMG_CLIP, z));
+			}
+			v[m->img_dim] = 1;
+		}
+		for (size_t k = ps->rowptr[r]; k < ps->rowptr[r + 1]; k++) {
+			uint32_t c = ps->col[k];
+			double d = ps->val[k];
+			if (wt)
+				mt += wt[c] * d;
+			if (w) {
+				mm += w[c] * d;
+				const double *Wb = W + (size_t)eng_model_fold(c, m->B) * m->dv;
+				for (uint32_t j = 0; j < m->dv; j++)
+					mm += d * Wb[j] * v[j];
+			}
+		}
+		switch (m->o.method) {
+		case ENG_METHOD_TEXT:
+			obj += eng_model_bt_loss(mt);
+			break;
+		case ENG_METHOD_STANDARD:
+			obj += eng_model_bt_loss(mm);
+			break;
+		case ENG_METHOD_SHORTCUT_AWARE: {
+			double lt = eng_model_bt_loss(mt), l = eng_model_bt_loss(mm);
+			double wi = wdet ? wdet[i] : eng_model_sa_weight(lt, l);
+			if (wout)
+				wout[i] = wi;
+			obj += wi * l + lt;
+			break;
+		}
+		}
+	}
+	return obj / (double)n;
+}
+
+/* Gradient check tolerance: |analytic - fd| <= FD_REL * |fd| + FD_ABS (analytic in float,
+ * fd = central difference with step 1e-3 of the double reference). */
+#define FD_REL 1e-2
+#define FD_ABS 1e-5
+
+static void gradcheck(eng_method method)
+{
+	eng_pairset ps;
+	random_set(&ps, 40, 50, 5, 10, 11);
+	size_t rows[40];
+	for (size_t i = 0; i < 40; i++)
+		rows[i] = i;
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.method = method;
+	o.fold_buckets = 7;
+	eng_model *m = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_model_alloc(&ps, rows, 40, &o, &m, &err), 0);
+	eng_rng r;
+	eng_rng_seed(&r, 5);
+	for (size_t k = 0; k < m->n_params; k++)
+		m->params[k] = (float)(eng_rng_uniform(&r) - 0.5);
+	double *p = malloc(sizeof(double) * m->n_params);
+	float *g = malloc(sizeof(float) * m->n_params);
+	double wdet[40];
+	assert_non_null(p);
+	assert_non_null(g);
+	for (size_t k = 0; k < m->n_params; k++)
+		p[k] = m->params[k];
+	double obj;
+	assert_int_equal(eng_model_objective(m, &ps, rows, 40, &obj, g, &err), 0);
+	double ref = ref_objective(m, p, &ps, rows, 40, NULL, wdet);
+	assert_true(fabs(obj - ref) <= 1e-5 * fmax(1, fabs(ref)));
+	size_t checked = 0, nonzero = 0, undetached_differs = 0;
+	const double h = 1e-3;
+	for (size_t k = 0; k < m->n_params; k++) {
+		double keep = p[k];
+		p[k] = keep + h;
+		double fp = ref_objective(m, p, &ps, rows, 40, wdet, NULL);
+		double up = ref_objective(m, p, &ps, rows, 40, NULL, NULL);
+		p[k] = keep - h;
+		double fm = ref_objective(m, p, &ps, rows, 40, wdet, NULL);
+		double um = ref_objective(m, p, &ps, rows, 40, NULL, NULL);
+		p[k] = keep;
+		double fd = (fp - fm) / (2 * h), ufd = (up - um) / (2 * h);
+		if (fabs(g[k] - fd) > FD_REL * fabs(fd) + FD_ABS)
+			fail_msg("%s: param %zu analytic %.8g fd %.8g", eng_method_name(method), k,
+			         (double)g[k], fd);
+		checked++;
+		nonzero += fabs(fd) > 1e-4;
+		undetached_differs += fabs(g[k] - ufd) > FD_REL * fabs(ufd) + FD_ABS;
+	}
+	assert_int_equal(checked, m->n_params);
+	assert_true(nonzero > m->n_params / 4); /* the check is not vacuous */
+	if (method == ENG_METHOD_SHORTCUT_AWARE)
+		assert_true(undetached_differs > 0); /* the weights really are held constant */
+	else
+		assert_int_equal(undetached_differs, 0);
+	if (method != ENG_METHOD_TEXT) { /* W got a real gradient */
+		size_t offW = (size_t)(m->W - m->params), nzW = 0;
+		for (size_t k = offW; k < m->n_params; k++)
+			nzW += fabsf(g[k]) > 1e-4f;
+		assert_true(nzW > (m->n_params - offW) / 2);
+	}
+	free(p);
+	free(g);
+	eng_model_free(m);
+	eng_pairset_free(&ps);
+}
+
+static void test_model_gradient_text(void **state)
+{
+	(void)state;
+	gradcheck(ENG_METHOD_TEXT);
+}
+
+static void test_model_gradient_mm(void **state)
+{
+	(void)state;
+	gradcheck(ENG_METHOD_STANDARD);
+}
+
+static void test_model_gradient_shortcut_aware(void **state)
+{
+	(void)state;
+	gradcheck(ENG_METHOD_SHORTCUT_AWARE);
+}
+
+static void test_model_losses_stable(void **state)
+{
+	(void)state;
+	assert_float_equal(eng_model_bt_loss(0), log(2.0), 1e-12);
+	assert_float_equal(eng_model_bt_loss(800), 0, 1e-300);
+	assert_float_equal(eng_model_bt_loss(-800), 800, 1e-9);
+	assert_float_equal(eng_model_bt_loss(3), log1p(exp(-3.0)), 1e-15);
+	assert_float_equal(eng_model_sa_weight(0, 0), 0.5e-7, 1e-12);
+	assert_float_equal(eng_model_sa_weight(1, 3), 0.5e-7 + 1 / (1e-7 + 4), 1e-12);
+}
+
+/* ---- GEMM ------------------------------------------------------------------------------------ */
+
+/* C = alpha op(A) op(B) + beta C, row-major, double accumulation. op(A) is (M, K), op(B) (K, N). */
+static void naive_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+	for (int i = 0; i < M; i++) {
+		for (int j = 0; j < N; j++) {
+			double s = 0;
+			for (int k = 0; k < K; k++) {
+				double a = ta ? A[k * lda + i] : A[i * lda + k];
+				double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+				s += a * b;
+			}
+			C[i * ldc + j] = (float)(alpha * s + beta * C[i * ldc + j]);
+		}
+	}
+}
+
+static void test_model_gemm_matches_naive(void **state)
+{
+	(void)state;
+	static const int shapes[][3] = {{37, 29, 13}, {1, 5, 3}, {64, 129, 7}, {3, 1, 200}};
+	eng_rng r;
+	eng_rng_seed(&r, 3);
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+		/* the two forms model.c uses: (NoTrans, Trans) and (Trans, NoTrans) */
+		for (int form = 0; form < 2; form++) {
+			int ta = form == 1, tb = form == 0;
+			int lda = ta ? M : K, ldb = tb ? K : N;
+			float *A = malloc(sizeof(float) * (size_t)M * K);
+			float *B = malloc(sizeof(float) * (size_t)K * N);
+			float *C1 = malloc(sizeof(float) * (size_t)M * N);
+			float *C2 = malloc(sizeof(float) * (size_t)M * N);
+			for (int i = 0; i < M * K; i++)
+				A[i] = (float)(2 * eng_rng_uniform(&r) - 1);
+			for (int i = 0; i < K * N; i++)
+				B[i] = (float)(2 * eng_rng_uniform(&r) - 1);
+			for (int i = 0; i < M * N; i++)
+				C1[i] = C2[i] = (float)(2 * eng_rng_uniform(&r) - 1);
+			naive_sgemm(ta, tb, M, N, K, 1.5f, A, lda, B, ldb, 0.5f, C1, N);
+			cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+			            tb ? CblasTrans : CblasNoTrans, M, N, K, 1.5f, A, lda, B, ldb,
+			            0.5f, C2, N);
+			for (int i = 0; i < M * N; i++)
+				assert_float_equal(C1[i], C2[i], 1e-5 * (K + 1));
+			free(A);
+			free(B);
+			free(C1);
+			free(C2);
+		}
+	}
+}
+
+/* ---- known-answer tests ---------------------------------------------------------------------- */
+
+static const char *pick_filler(eng_rng *r, char *buf, size_t cap, int vocab)
+{
+	snprintf(buf, cap, "f%d", (int)eng_rng_below(r, (uint64_t)vocab));
+	return buf;
+}
+
+/* Random answer of nw filler words, with word `marker` inserted at a random place if non-NULL. */
+static void answer(eng_rng *r, char *out, size_t cap, int nw, const char *marker)
+{
+	size_t at = marker ? (size_t)eng_rng_below(r, (uint64_t)nw + 1) : SIZE_MAX, len = 0;
+	out[0] = '\0';
+	for (int i = 0; i <= nw; i++) {
+		char w[16];
+		const char *t = NULL;
+		if ((size_t)i == at)
+			t = marker;
+		else if (i < nw)
+			t = pick_filler(r, w, sizeof w, 500);
+		if (!t)
+			continue;
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? " " : "", t);
+		assert_true(len < cap);
+	}
+}
+
+static double accuracy(const float *mg, size_t n)
+{
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++)
+		ok += mg[i] > 0;
+	return (double)ok / (double)n;
+}
+
+/* 8000 training + 2000 held-out pairs: the held-out accuracy has a binomial standard error of
+ * ~0.9 points, well inside the 3-point tolerance. */
+enum { KA_PAIRS = 10000 };
+
+static void test_model_known_answer_text_marker(void **state)
+{
+	(void)state;
+	const double P = 0.8;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	assert_int_equal(eng_pairset_init(&ps, eng_textfeat_dim(tf), 0, &err), 0);
+	eng_rng r;
+	eng_rng_seed(&r, 2024);
+	const size_t n = KA_PAIRS, ntr = n * 4 / 5;
+	size_t test_marker_chosen = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c[512], j[512];
+		int on_chosen = eng_rng_uniform(&r) < P;
+		answer(&r, c, sizeof c, 15 + (int)eng_rng_below(&r, 11),
+		       on_chosen ? "splendid" : NULL);
+		answer(&r, j, sizeof j, 15 + (int)eng_rng_below(&r, 11),
+		       on_chosen ? NULL : "splendid");
+		assert_int_equal(eng_textfeat_add_pair(tf, &ps, "say something", c, j, -1, &err),
+		                 0);
+		if (i >= ntr)
+			test_marker_chosen += (size_t)on_chosen;
+	}
+	size_t *rows = malloc(sizeof(size_t) * n);
+	float *mg = malloc(sizeof(float) * n);
+	for (size_t i = 0; i < n; i++)
+		rows[i] = i;
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	eng_model *m = NULL;
+	assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m, &err), 0);
+	assert_int_equal(eng_model_margins(m, &ps, rows + ntr, n - ntr, mg), 0);
+	double acc = accuracy(mg, n - ntr), emp = (double)test_marker_chosen / (double)(n - ntr);
+	double ll = 0;
+	for (size_t i = 0; i < n - ntr; i++)
+		ll += eng_model_bt_loss(mg[i]);
+	/* calibration: held-out log loss near the Bayes loss of a P/(1-P) coin */
+	double bayes = -(P * log(P) + (1 - P) * log(1 - P));
+	ll /= (double)(n - ntr);
+	print_message("# marker: held-out log loss %.4f (Bayes %.4f)\n", ll, bayes);
+	assert_true(ll <= bayes + 0.03);
+	print_message("# marker P=%.2f: held-out text accuracy %.4f (marker on chosen in %.4f)\n",
+	              P, acc, emp);
+	assert_true(fabs(acc - P) <= 0.03);
+	/* the marker's bucket is the strongest text feature, named after the marker */
+	const float *w = eng_model_text_weights(m);
+	uint32_t best = 0;
+	for (uint32_t c = 1; c < ps.text_dim; c++)
+		if (fabsf(w[c]) > fabsf(w[best]))
+			best = c;
+	uint32_t mb;
+	int ms;
+	eng_textfeat_bucket_of(tf, eng_fnv1a64("splendid", 8), &mb, &ms);
+	assert_int_equal(best, mb);
+	char buf[128];
+	assert_string_equal(eng_textfeat_name(tf, best, buf, sizeof buf), "word 'splendid'");
+	assert_true(w[best] * (float)eng_textfeat_sign(tf, best) > 0); /* it favours "chosen" */
+	eng_model_free(m);
+	free(rows);
+	free(mg);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
+static const struct {
+	const char *name;
+	uint8_t rgb[3];
+} colours[] = {
+    {"red", {230, 20, 20}},     {"green", {20, 200, 40}}, {"blue", {30, 30, 220}},
+    {"yellow", {240, 230, 30}}, {"cyan", {30, 220, 230}}, {"magenta", {220, 30, 210}},
+};
+enum { NCOL = sizeof colours / sizeof colours[0] };
+
+/* Colour pairs: the answer naming the image's colour is chosen, another colour rejected, plus 3
+ * random filler words on each side. Images 0..n_img*4/5 are the training images. Returns the
+ * number of training rows; rows[] lists training rows first, then test rows. */
+static size_t colour_set(eng_pairset *ps, eng_textfeat *tf, size_t n, size_t n_img, size_t *rows)
+{
+	eng_err err = {0};
+	eng_rng r;
+	eng_rng_seed(&r, 77);
+	int dim = eng_imgfeat_dim();
+	assert_int_equal(eng_pairset_init(ps, eng_textfeat_dim(tf), (uint32_t)dim, &err), 0);
+	float *feat = malloc(sizeof(float) * n_img * (size_t)dim);
+	int *col_of = malloc(sizeof(int) * n_img);
+	uint8_t px[16 * 16 * 3];
+	for (size_t i = 0; i < n_img; i++) {
+		int c = (int)eng_rng_below(&r, NCOL);
+		col_of[i] = c;
+		for (int k = 0; k < 16 * 16 * 3; k++) {
+			int v = colours[c].rgb[k % 3] + (int)eng_rng_below(&r, 61) - 30;
+			px[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+		eng_imgfeat_compute(px, 16, 16, feat + i * (size_t)dim);
+	}
+	assert_int_equal(eng_pairset_set_images(ps, feat, n_img, &err), 0);
+	size_t ntr = 0, nte = 0, img_tr = n_img * 4 / 5;
+	for (size_t i = 0; i < n; i++) {
+		size_t im = (size_t)eng_rng_below(&r, n_img);
+		int c = col_of[im];
+		int o = (c + 1 + (int)eng_rng_below(&r, NCOL - 1)) % NCOL;
+		char a[128], b[128], w1[16], w2[16], w3[16];
+		snprintf(a, sizeof a, "the image is %s %s %s %s", colours[c].name,
+		         pick_filler(&r, w1, sizeof w1, 200), pick_filler(&r, w2, sizeof w2, 200),
+		         pick_filler(&r, w3, sizeof w3, 200));
+		snprintf(b, sizeof b, "the image is %s %s %s %s", colours[o].name,
+		         pick_filler(&r, w1, sizeof w1, 200), pick_filler(&r, w2, sizeof w2, 200),
+		         pick_filler(&r, w3, sizeof w3, 200));
+		assert_int_equal(eng_textfeat_add_pair(tf, ps, "what colour is the image?", a, b,
+		                                       (int32_t)im, &err),
+		                 0);
+		if (im < img_tr)
+			rows[ntr++] = i;
+		else
+			rows[n - 1 - nte++] = i;
+	}
+	free(feat);
+	free(col_of);
+	return ntr;
+}
+
+static void test_model_known_answer_image_decides(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = KA_PAIRS;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	float *mg = malloc(sizeof(float) * n);
+	size_t ntr = colour_set(&ps, tf, n, n / 5, rows);
+	assert_true(ntr > n / 2 && ntr < n);
+	double acc[3];
+	for (int meth = 0; meth < 3; meth++) {
+		eng_train_opts o;
+		eng_train_opts_default(&o);
+		o.method = (eng_method)meth;
+		eng_model *m = NULL;
+		assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m, &err), 0);
+		assert_int_equal(eng_model_margins(m, &ps, rows + ntr, n - ntr, mg), 0);
+		acc[meth] = accuracy(mg, n - ntr);
+		print_message("# image decides: held-out %s accuracy %.4f\n",
+		              eng_method_name((eng_method)meth), acc[meth]);
+		eng_model_free(m);
+	}
+	assert_true(acc[ENG_METHOD_TEXT] >= 0.45 && acc[ENG_METHOD_TEXT] <= 0.55);
+	assert_true(acc[ENG_METHOD_STANDARD] >= 0.95);
+	assert_true(acc[ENG_METHOD_SHORTCUT_AWARE] >= 0.90);
+	free(rows);
+	free(mg);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
+static void test_model_deterministic(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 3000;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+	size_t ntr = colour_set(&ps, tf, n, 300, rows);
+	for (int meth = 0; meth < 3; meth++) {
+		eng_train_opts o;
+		eng_train_opts_default(&o);
+		o.method = (eng_method)meth;
+		o.seed = 7;
+		o.epochs = 2; /* enough batches to mix the order; keeps the ASan build fast */
+		eng_model *m1 = NULL, *m2 = NULL, *m3 = NULL;
+		assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m1, &err), 0);
+		assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m2, &err), 0);
+		o.seed = 8;
+		assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m3, &err), 0);
+		assert_int_equal(eng_model_margins(m1, &ps, rows, n, a), 0);
+		assert_int_equal(eng_model_margins(m2, &ps, rows, n, b), 0);
+		assert_memory_equal(a, b, sizeof(float) * n);
+		assert_int_equal(eng_model_margins(m3, &ps, rows, n, b), 0);
+		assert_memory_not_equal(a, b, sizeof(float) * n);
+		eng_model_free(m1);
+		eng_model_free(m2);
+		eng_model_free(m3);
+	}
+	free(rows);
+	free(a);
+	free(b);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
+static void test_model_rejects_bad_input(void **state)
+{
+	(void)state;
+	eng_pairset ps;
+	random_set(&ps, 10, 20, 3, 4, 1);
+	size_t rows[2] = {0, 1};
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	eng_model *m = NULL;
+	eng_err err = {0};
+	o.epochs = 0;
+	assert_int_equal(eng_model_train(&ps, rows, 2, &o, &m, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "epochs"));
+	eng_train_opts_default(&o);
+	o.lr = NAN;
+	assert_int_equal(eng_model_train(&ps, rows, 2, &o, &m, &err), ENG_EINPUT);
+	eng_train_opts_default(&o);
+	assert_int_equal(eng_model_train(&ps, rows, 0, &o, &m, &err), ENG_EINPUT);
+	rows[1] = 10;
+	assert_int_equal(eng_model_train(&ps, rows, 2, &o, &m, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "out of range"));
+	rows[1] = 1;
+	ps.n_img = 0; /* image rows now dangle */
+	o.method = ENG_METHOD_STANDARD;
+	size_t i = 0;
+	while (ps.img_of[i] < 0)
+		i++;
+	assert_int_equal(eng_model_train(&ps, &i, 1, &o, &m, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "image"));
+	assert_null(m);
+	eng_method meth;
+	assert_int_equal(eng_method_parse("shortcut-aware", &meth), 0);
+	assert_int_equal(meth, ENG_METHOD_SHORTCUT_AWARE);
+	assert_int_equal(eng_method_parse("bogus", &meth), ENG_EINPUT);
+	assert_string_equal(eng_method_name(ENG_METHOD_STANDARD), "standard");
+	eng_model_free(NULL);
+	eng_pairset_free(&ps);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_model_losses_stable),
+	    cmocka_unit_test(test_model_gradient_text),
+	    cmocka_unit_test(test_model_gradient_mm),
+	    cmocka_unit_test(test_model_gradient_shortcut_aware),
+	    cmocka_unit_test(test_model_gemm_matches_naive),
+	    cmocka_unit_test(test_model_known_answer_text_marker),
+	    cmocka_unit_test(test_model_known_answer_image_decides),
+	    cmocka_unit_test(test_model_deterministic),
+	    cmocka_unit_test(test_model_rejects_bad_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
