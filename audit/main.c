@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command commands[] = {
 	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
+	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
 };
 
 static void usage(FILE *f)
