@@ -226,6 +226,7 @@ static void scene_make(const eng_synth_opts *o, size_t j, scene *sc)
 		sc->bg[c] = g + (int)rng_below(&r, 17) - 8;
 	sc->grad_x = (float)(rng_unit(&r) * 40 - 20);
 	sc->grad_y = (float)(rng_unit(&r) * 40 - 20);
+	sc->stripe_period = 1;
 	if (rng_below(&r, 3) == 0) {
 		double a = rng_unit(&r) * M_PI;
 		sc->stripe_amp = 8;
@@ -290,45 +291,48 @@ static int shape_polygon(const shape *s, float *vx, float *vy)
 	return n;
 }
 
-/* Even-odd crossing test of point (x, y) against the polygon (vx, vy) with n vertices. */
-static int inside_polygon(const float *vx, const float *vy, int n, float x, float y)
+static void fill_span(uint8_t *row, int w, float xa, float xb, const uint8_t rgb[3])
 {
-	int in = 0;
-	for (int i = 0, k = n - 1; i < n; k = i++) {
-		if ((vy[i] > y) != (vy[k] > y) &&
-		    x < (vx[k] - vx[i]) * (y - vy[i]) / (vy[k] - vy[i]) + vx[i])
-			in = !in;
-	}
-	return in;
+	/* pixels whose centre x + 0.5 lies in [xa, xb) */
+	int x0 = (int)ceilf(xa - 0.5f), x1 = (int)ceilf(xb - 0.5f);
+	x0 = x0 < 0 ? 0 : x0;
+	x1 = x1 > w ? w : x1;
+	for (int x = x0; x < x1; x++)
+		memcpy(row + (size_t)x * 3, rgb, 3);
 }
 
-/* Fills shape s into rgb (h, w, 3); pixel centres decide coverage. */
+/* Fills shape s into rgb (h, w, 3) row by row: a pixel is covered when its centre is inside
+ * (even-odd rule for polygons). */
 static void fill_shape(uint8_t *rgb, int w, int h, const shape *s)
 {
-	int x0 = (int)floorf(s->cx - s->r), x1 = (int)ceilf(s->cx + s->r);
 	int y0 = (int)floorf(s->cy - s->r), y1 = (int)ceilf(s->cy + s->r);
-	x0 = x0 < 0 ? 0 : x0;
 	y0 = y0 < 0 ? 0 : y0;
-	x1 = x1 > w - 1 ? w - 1 : x1;
 	y1 = y1 > h - 1 ? h - 1 : y1;
-	float vx[MAXV], vy[MAXV];
+	float vx[MAXV], vy[MAXV], xs[MAXV];
 	int n = s->kind ? shape_polygon(s, vx, vy) : 0;
-	float r2 = s->r * s->r;
 	for (int y = y0; y <= y1; y++) {
 		float py = (float)y + 0.5f;
 		uint8_t *row = rgb + (size_t)y * w * 3;
-		for (int x = x0; x <= x1; x++) {
-			float px = (float)x + 0.5f;
-			int in;
-			if (!s->kind) {
-				float dx = px - s->cx, dy = py - s->cy;
-				in = dx * dx + dy * dy <= r2;
-			} else {
-				in = inside_polygon(vx, vy, n, px, py);
+		if (!s->kind) {
+			float dy = py - s->cy, q = s->r * s->r - dy * dy;
+			if (q > 0) {
+				float hw = sqrtf(q);
+				fill_span(row, w, s->cx - hw, s->cx + hw, s->rgb);
 			}
-			if (in)
-				memcpy(row + (size_t)x * 3, s->rgb, 3);
+			continue;
 		}
+		int k = 0;
+		for (int i = 0, p = n - 1; i < n; p = i++)
+			if ((vy[i] > py) != (vy[p] > py))
+				xs[k++] = vx[i] + (vx[p] - vx[i]) * (py - vy[i]) / (vy[p] - vy[i]);
+		for (int i = 1; i < k; i++) /* insertion sort: k <= 10 */
+			for (int m = i; m > 0 && xs[m - 1] > xs[m]; m--) {
+				float t = xs[m];
+				xs[m] = xs[m - 1];
+				xs[m - 1] = t;
+			}
+		for (int i = 0; i + 1 < k; i += 2)
+			fill_span(row, w, xs[i], xs[i + 1], s->rgb);
 	}
 }
 
@@ -339,17 +343,18 @@ int eng_synth_draw(const eng_synth_opts *o, size_t j, uint8_t *rgb)
 	int w = o->width, h = o->height;
 	for (int y = 0; y < h; y++) {
 		uint8_t *row = rgb + (size_t)y * w * 3;
-		float fy = (float)y / (float)h - 0.5f;
-		for (int x = 0; x < w; x++) {
-			float v = sc.grad_x * ((float)x / (float)w - 0.5f) + sc.grad_y * fy;
+		float v = sc.grad_y * ((float)y / (float)h - 0.5f) - 0.5f * sc.grad_x;
+		float dvx = sc.grad_x / (float)w;
+		float t = (float)y * sc.stripe_sin / sc.stripe_period;
+		float dt = sc.stripe_cos / sc.stripe_period;
+		for (int x = 0; x < w; x++, v += dvx, t += dt) {
+			float b = v;
 			if (sc.stripe_amp > 0) {
-				float t = ((float)x * sc.stripe_cos + (float)y * sc.stripe_sin) /
-				          sc.stripe_period;
-				t -= floorf(t);
-				v += sc.stripe_amp *
-				     (t < 0.5f ? 4 * t - 1 : 3 - 4 * t); /* triangle wave */
+				float f = t - floorf(t);
+				b += sc.stripe_amp *
+				     (f < 0.5f ? 4 * f - 1 : 3 - 4 * f); /* triangle */
 			}
-			int dv = (int)lrintf(v);
+			int dv = (int)(b + 256.5f) - 256; /* round to nearest */
 			for (int c = 0; c < 3; c++)
 				row[x * 3 + c] = (uint8_t)clamp255(sc.bg[c] + dv);
 		}
