@@ -18,6 +18,7 @@ static const command commands[] = {
 	{"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
 	{"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
 	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
+	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
 };
 
 static void usage(FILE *f)
