@@ -17,6 +17,8 @@ static const command commands[] = {
 	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
 	{"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
 	{"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
+	{"score", aud_cmd_score, "cross-fit the reward models: held-out shortcut scores for every pair"},
+	{"crossdist", aud_cmd_crossdist, "train on each dataset, test on every dataset: generalization gaps"},
 	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
 	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
 };
