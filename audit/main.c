@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command commands[] = {
 	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
+	{"index", aud_cmd_index, "ingest preference JSONL files (and their images) into a workspace"},
 };
 
 static void usage(FILE *f)
