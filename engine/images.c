@@ -245,14 +245,44 @@ void eng_archive_normalize(char *name)
 	*w = '\0';
 }
 
+/* Archive formats that hold image collections; not mtree/raw, which accept any text file. */
+static void support_image_archives(struct archive *a)
+{
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_zip(a);
+	archive_read_support_format_7zip(a);
+	archive_read_support_format_cpio(a);
+	archive_read_support_format_rar(a);
+}
+
+int eng_archive_check(const char *path, eng_err *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	support_image_archives(a);
+	int r = archive_read_open_filename(a, path, 1 << 16);
+	if (r == ARCHIVE_OK)
+		r = archive_read_next_header(a, &e);
+	int rc = r == ARCHIVE_OK || r == ARCHIVE_WARN || r == ARCHIVE_EOF
+	             ? 0
+	             : eng_err_set(err, ENG_EINPUT,
+	                           "--images '%s' is neither a directory nor a readable archive "
+	                           "(tar, tar.gz, zip, 7z, cpio, rar): %s",
+	                           path, archive_error_string(a));
+	archive_read_free(a);
+	return rc;
+}
+
 int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
                      eng_err *err)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
+	support_image_archives(a);
 	int rc = 0;
 	uint8_t *buf = NULL;
 	size_t cap = 0;

@@ -50,6 +50,10 @@ typedef int (*eng_archive_got_fn)(void *ctx, const char *name, const uint8_t *da
 int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
                      eng_err *err);
 
+/* 0 when path opens as an image archive (tar, zip, 7z, cpio, rar; any compression), else ENG_EINPUT
+ * with a message naming it. */
+int eng_archive_check(const char *path, eng_err *err);
+
 /* Normalises a member name or relative reference in place ("./a//b.png" -> "a/b.png"). */
 void eng_archive_normalize(char *name);
 

@@ -678,6 +678,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		}
 		c.root = opts->images;
 		c.root_is_archive = !S_ISDIR(sb.st_mode);
+		if (c.root_is_archive && (rc = eng_archive_check(opts->images, err)))
+			goto out;
 	} else {
 		const char *slash = strrchr(path, '/');
 		if (!(dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
