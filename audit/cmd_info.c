@@ -9,35 +9,57 @@
 #include "engine/workspace.h"
 
 static const char *usage_text =
-	"usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
-	"Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
-	"errors) and the ingest errors with file:line and reason.\n\n"
-	"  --db PATH        workspace database (required)\n"
-	"  --json           print {\"datasets\": [...], \"errors\": [...]} on stdout\n"
-	"  --max-errors N   list at most N errors in the text output (default 50; --json lists all)\n";
+    "usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
+    "Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
+    "errors) and the ingest errors with file:line and reason.\n\n"
+    "  --db PATH        workspace database (required)\n"
+    "  --json           print {\"datasets\": [...], \"errors\": [...]} on stdout\n"
+    "  --max-errors N   list at most N errors in the text output (default 50; --json lists all)\n"
+    "  --check          only run SQLite's integrity check: prints \"ok\" (exit 0) or the problems\n"
+    "                   (exit 3)\n";
 
 static const char *sql_datasets =
-	"SELECT d.name,"
-	" (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
-	" (SELECT count(DISTINCT image_id) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NOT NULL),"
-	" (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
-	" (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
-	" (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id)"
-	" FROM datasets d ORDER BY d.id";
+    "SELECT d.name,"
+    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
+    " (SELECT count(DISTINCT image_id) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NOT "
+    "NULL),"
+    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
+    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
+    " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id)"
+    " FROM datasets d ORDER BY d.id";
 
 static const char *sql_errors =
-	"SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
-	" JOIN datasets d ON d.id = e.dataset_id ORDER BY e.dataset_id, e.file_id, e.line, e.id";
+    "SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
+    " JOIN datasets d ON d.id = e.dataset_id ORDER BY e.dataset_id, e.file_id, e.line, e.id";
+
+/* Prints PRAGMA integrity_check's rows; returns 0 when it says "ok", 1 when not, <0 on failure. */
+static int integrity(eng_ws *ws, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, "PRAGMA integrity_check", err);
+	if (!st)
+		return err->code;
+	int s, bad = 0;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *row = (const char *)sqlite3_column_text(st, 0);
+		bad |= !row || strcmp(row, "ok") != 0;
+		puts(row ? row : "(null)");
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return eng_ws_fail(ws, err, "integrity check");
+	return bad;
+}
 
 int aud_cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-					     {"json", no_argument, 0, 'j'},
-					     {"max-errors", required_argument, 0, 'm'},
-					     {"help", no_argument, 0, 'h'},
-					     {0, 0, 0, 0}};
+	                                     {"json", no_argument, 0, 'j'},
+	                                     {"max-errors", required_argument, 0, 'm'},
+	                                     {"check", no_argument, 0, 'c'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	const char *db = NULL;
-	int json = 0, c;
+	int json = 0, check = 0, c;
 	long long max_errors = 50;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -49,8 +71,12 @@ int aud_cmd_info(int argc, char **argv)
 			json = 1;
 			break;
 		case 'm':
-			if (aud_parse_int("info", "--max-errors", optarg, 0, 1LL << 40, &max_errors))
+			if (aud_parse_int("info", "--max-errors", optarg, 0, 1LL << 40,
+			                  &max_errors))
 				return AUD_EXIT_USAGE;
+			break;
+		case 'c':
+			check = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -71,8 +97,14 @@ int aud_cmd_info(int argc, char **argv)
 	int rc = eng_ws_open_existing(db, &ws, &err);
 	if (rc)
 		return aud_fail("info", &err);
+	if (check) {
+		rc = integrity(ws, &err);
+		eng_ws_close(ws);
+		return rc < 0 ? aud_fail("info", &err) : rc ? AUD_EXIT_SYSTEM : AUD_EXIT_OK;
+	}
 	rc = ENG_EINTERNAL;
-	if (!(sd = eng_ws_prepare(ws, sql_datasets, &err)) || !(se = eng_ws_prepare(ws, sql_errors, &err)))
+	if (!(sd = eng_ws_prepare(ws, sql_datasets, &err)) ||
+	    !(se = eng_ws_prepare(ws, sql_errors, &err)))
 		goto out;
 	json_t *jd = json_array(), *je = json_array();
 	root = json_pack("{s:o, s:o}", "datasets", jd, "errors", je);
@@ -82,17 +114,19 @@ int aud_cmd_info(int argc, char **argv)
 	int s;
 	while ((s = sqlite3_step(sd)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(sd, 0);
-		json_array_append_new(jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
-						    (json_int_t)sqlite3_column_int64(sd, 1), "images",
-						    (json_int_t)sqlite3_column_int64(sd, 2),
-						    "pairs_without_image",
-						    (json_int_t)sqlite3_column_int64(sd, 3), "errors",
-						    (json_int_t)sqlite3_column_int64(sd, 4), "files",
-						    (json_int_t)sqlite3_column_int64(sd, 5)));
+		json_array_append_new(
+		    jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
+		                  (json_int_t)sqlite3_column_int64(sd, 1), "images",
+		                  (json_int_t)sqlite3_column_int64(sd, 2), "pairs_without_image",
+		                  (json_int_t)sqlite3_column_int64(sd, 3), "errors",
+		                  (json_int_t)sqlite3_column_int64(sd, 4), "files",
+		                  (json_int_t)sqlite3_column_int64(sd, 5)));
 		if (!json)
 			printf("%-24s %10lld %8lld %12lld %7lld %6lld\n", name,
-			       (long long)sqlite3_column_int64(sd, 1), (long long)sqlite3_column_int64(sd, 2),
-			       (long long)sqlite3_column_int64(sd, 3), (long long)sqlite3_column_int64(sd, 4),
+			       (long long)sqlite3_column_int64(sd, 1),
+			       (long long)sqlite3_column_int64(sd, 2),
+			       (long long)sqlite3_column_int64(sd, 3),
+			       (long long)sqlite3_column_int64(sd, 4),
 			       (long long)sqlite3_column_int64(sd, 5));
 	}
 	if (s != SQLITE_DONE) {
@@ -108,9 +142,10 @@ int aud_cmd_info(int argc, char **argv)
 		const char *reason = (const char *)sqlite3_column_text(se, 4);
 		total++;
 		if (json)
-			json_array_append_new(je, json_pack("{s:s, s:s, s:I, s:s, s:s}", "dataset", ds, "file",
-							    path, "line", (json_int_t)line, "code", code,
-							    "reason", reason));
+			json_array_append_new(je,
+			                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "dataset", ds,
+			                                "file", path, "line", (json_int_t)line,
+			                                "code", code, "reason", reason));
 		else if (shown < max_errors) {
 			if (!shown)
 				printf("\ningest errors:\n");

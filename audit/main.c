@@ -21,6 +21,7 @@ static const command commands[] = {
 	{"crossdist", aud_cmd_crossdist, "train on each dataset, test on every dataset: generalization gaps"},
 	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
 	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
+	{"index", aud_cmd_index, "ingest preference JSONL files (and their images) into a workspace"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,541 @@
+/* images.c - image bytes from files, data URIs and archives; the content-addressed image store.
+ * Decodes each new image once (stb_image); never writes images to disk. */
+#include "engine/images.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+
+#include "engine/imgfeat.h"
+#include "engine/sha256.h"
+
+static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	e->code = code;
+	vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
+{
+	*supported = 0;
+	if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8))
+		return *supported = 1, "png";
+	if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
+		return *supported = 1, "jpeg";
+	if (n >= 6 && (!memcmp(p, "GIF87a", 6) || !memcmp(p, "GIF89a", 6)))
+		return *supported = 1, "gif";
+	if (n >= 26 && p[0] == 'B' && p[1] == 'M')
+		return *supported = 1, "bmp";
+	if (n >= 3 && p[0] == 'P' && (p[1] == '5' || p[1] == '6') &&
+	    (p[2] == ' ' || p[2] == '\n' || p[2] == '\r' || p[2] == '\t'))
+		return *supported = 1, "pnm";
+	if (n >= 4 && !memcmp(p, "8BPS", 4))
+		return *supported = 1, "psd";
+	if (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
+		return "webp";
+	if (n >= 4 && (!memcmp(p, "II*\0", 4) || !memcmp(p, "MM\0*", 4)))
+		return "tiff";
+	if (n >= 12 && !memcmp(p + 4, "ftyp", 4)) {
+		if (!memcmp(p + 8, "avif", 4) || !memcmp(p + 8, "avis", 4))
+			return "avif";
+		if (!memcmp(p + 8, "heic", 4) || !memcmp(p + 8, "heix", 4) ||
+		    !memcmp(p + 8, "mif1", 4))
+			return "heic";
+	}
+	if (n >= 12 && !memcmp(p, "\0\0\0\x0cjP  ", 8))
+		return "jpeg2000";
+	if (n >= 4 && !memcmp(p, "\0\0\1\0", 4))
+		return "ico";
+	if ((n >= 4 && !strncasecmp((const char *)p, "<svg", 4)) ||
+	    (n >= 5 && !memcmp(p, "<?xml", 5)))
+		return "svg";
+	return NULL;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int eng_image_truncated(const char *format, const uint8_t *p, size_t n)
+{
+	if (!strcmp(format, "png")) {
+		/* walk the chunk headers: length, type, data, CRC; the stream must reach IEND */
+		size_t off = 8;
+		while (off + 12 <= n) {
+			uint64_t len = be32(p + off);
+			if (!memcmp(p + off + 4, "IEND", 4))
+				return 0;
+			if (len > n - off - 12)
+				return 1;
+			off += 12 + (size_t)len;
+		}
+		return 1;
+	}
+	if (!strcmp(format, "jpeg")) {
+		/* EOI (FF D9) must appear near the end; encoders may pad a little after it */
+		size_t tail = n < 4096 ? n : 4096;
+		for (size_t i = n - 1; i + tail > n && i >= 3; i--)
+			if (p[i - 1] == 0xFF && p[i] == 0xD9)
+				return 0;
+		return 1;
+	}
+	if (!strcmp(format, "gif")) {
+		size_t i = n;
+		while (i > 6 && p[i - 1] == 0)
+			i--;
+		return p[i - 1] != 0x3B;
+	}
+	return 0;
+}
+
+/* ---- data URIs ---------------------------------------------------------------------------- */
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+int eng_image_data_uri(const char *uri, uint8_t **out, size_t *n, eng_rec_error *rerr)
+{
+	*out = NULL;
+	*n = 0;
+	if (strncasecmp(uri, "data:", 5) != 0)
+		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE, "not a data: URI");
+	const char *comma = strchr(uri, ',');
+	if (!comma)
+		return reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "data: URI has no ',' before its payload; write data:image/png;base64,...");
+	const char *mt = uri + 5;
+	size_t mlen = (size_t)(comma - mt);
+	if (mlen < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
+		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		              "data: URI is not base64-encoded; use data:image/...;base64,...");
+	if (strncasecmp(mt, "image/", 6) != 0)
+		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		              "data: URI media type '%.*s' is not an image", (int)(mlen - 7), mt);
+	const char *s = comma + 1;
+	size_t len = strlen(s);
+	if (len / 4 * 3 + 3 > ENG_IMAGE_MAX_BYTES)
+		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "data: URI is larger than %zu MiB",
+		              ENG_IMAGE_MAX_BYTES >> 20);
+	uint8_t *buf = malloc(len / 4 * 3 + 3);
+	if (!buf)
+		return ENG_ENOMEM;
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		int v = b64val(c);
+		if (v < 0 || pad) {
+			free(buf);
+			return reject(
+			    rerr, ENG_REC_CORRUPT_IMAGE,
+			    "data: URI payload is not valid base64 (bad character at %zu)", i);
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	*out = buf;
+	*n = o;
+	return 0;
+}
+
+/* ---- files and archives ------------------------------------------------------------------- */
+
+int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_error *rerr)
+{
+	*out = NULL;
+	*n = 0;
+	FILE *f = fopen(path, "rb");
+	struct stat sb;
+	if (!f)
+		return reject(rerr, ENG_REC_MISSING_IMAGE,
+		              "image '%s' cannot be opened (%s); check the path or --images", path,
+		              strerror(errno));
+	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		fclose(f);
+		return reject(rerr, ENG_REC_MISSING_IMAGE, "image '%s' is not a regular file",
+		              path);
+	}
+	if ((uint64_t)sb.st_size > ENG_IMAGE_MAX_BYTES) {
+		fclose(f);
+		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE,
+		              "image '%s' is %lld bytes, over %zu MiB", path, (long long)sb.st_size,
+		              ENG_IMAGE_MAX_BYTES >> 20);
+	}
+	size_t size = (size_t)sb.st_size;
+	uint8_t *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fclose(f);
+		return ENG_ENOMEM;
+	}
+	size_t got = fread(buf, 1, size, f);
+	int bad = ferror(f);
+	fclose(f);
+	if (bad || got != size) {
+		free(buf);
+		return reject(rerr, ENG_REC_MISSING_IMAGE,
+		              "image '%s' could not be read completely", path);
+	}
+	*out = buf;
+	*n = size;
+	return 0;
+}
+
+void eng_archive_normalize(char *name)
+{
+	char *w = name;
+	const char *r = name;
+	while (*r) {
+		if (r[0] == '/') {
+			r++;
+			continue;
+		}
+		if (r[0] == '.' && (r[1] == '/' || r[1] == '\0')) {
+			r += r[1] ? 2 : 1;
+			continue;
+		}
+		const char *end = strchr(r, '/');
+		size_t seg = end ? (size_t)(end - r) : strlen(r);
+		if (w != name)
+			*w++ = '/';
+		memmove(w, r, seg);
+		w += seg;
+		r += seg;
+	}
+	*w = '\0';
+}
+
+/* Archive formats that hold image collections; not mtree/raw, which accept any text file. */
+static void support_image_archives(struct archive *a)
+{
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_zip(a);
+	archive_read_support_format_7zip(a);
+	archive_read_support_format_cpio(a);
+	archive_read_support_format_rar(a);
+}
+
+int eng_archive_check(const char *path, eng_err *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	support_image_archives(a);
+	int r = archive_read_open_filename(a, path, 1 << 16);
+	if (r == ARCHIVE_OK)
+		r = archive_read_next_header(a, &e);
+	int rc = r == ARCHIVE_OK || r == ARCHIVE_WARN || r == ARCHIVE_EOF
+	             ? 0
+	             : eng_err_set(err, ENG_EINPUT,
+	                           "--images '%s' is neither a directory nor a readable archive "
+	                           "(tar, tar.gz, zip, 7z, cpio, rar): %s",
+	                           path, archive_error_string(a));
+	archive_read_free(a);
+	return rc;
+}
+
+int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
+                     eng_err *err)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	support_image_archives(a);
+	int rc = 0;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	char *name = NULL;
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+		rc = eng_err_set(err, ENG_EINPUT,
+		                 "--images '%s' is neither a directory nor a readable archive: %s",
+		                 path, archive_error_string(a));
+		goto out;
+	}
+	struct archive_entry *e;
+	int r;
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *pn = archive_entry_pathname(e);
+		if (archive_entry_filetype(e) != AE_IFREG || !pn)
+			continue;
+		free(name);
+		if (!(name = strdup(pn))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		eng_archive_normalize(name);
+		if (!want(ctx, name))
+			continue;
+		int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+		if (sz > (int64_t)ENG_IMAGE_MAX_BYTES) {
+			if ((rc = got(ctx, name, NULL, (size_t)sz)))
+				goto out;
+			continue;
+		}
+		size_t n = 0;
+		for (;;) {
+			if (cap - n < 65536) {
+				size_t nc = cap ? cap * 2 : (sz > 0 ? (size_t)sz + 65536 : 1 << 20);
+				uint8_t *nb = realloc(buf, nc);
+				if (!nb) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+					goto out;
+				}
+				buf = nb;
+				cap = nc;
+			}
+			la_ssize_t k = archive_read_data(a, buf + n, cap - n);
+			if (k < 0) {
+				rc = eng_err_set(err, ENG_EINPUT, "--images '%s': member '%s': %s",
+				                 path, pn, archive_error_string(a));
+				goto out;
+			}
+			if (k == 0)
+				break;
+			n += (size_t)k;
+			if (n > ENG_IMAGE_MAX_BYTES)
+				break;
+		}
+		if ((rc = got(ctx, name, n > ENG_IMAGE_MAX_BYTES ? NULL : buf, n)))
+			goto out;
+	}
+	if (r != ARCHIVE_EOF)
+		rc = eng_err_set(err, ENG_EINPUT, "--images '%s': %s", path,
+		                 archive_error_string(a));
+out:
+	free(name);
+	free(buf);
+	archive_read_free(a);
+	return rc;
+}
+
+/* ---- the store ---------------------------------------------------------------------------- */
+
+struct eng_imgstore {
+	eng_ws *ws;
+	sqlite3_stmt *find, *insert;
+	uint64_t max_pixels, decoded;
+	float *feat;
+	uint8_t *jpg; /* thumbnail JPEG being written */
+	size_t jpg_n, jpg_cap;
+	int jpg_oom;
+};
+
+int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_err *err)
+{
+	*out = NULL;
+	eng_imgstore *s = calloc(1, sizeof *s);
+	if (!s)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	s->ws = ws;
+	s->max_pixels = max_pixels ? max_pixels : ENG_IMAGE_DEFAULT_MAX_PIXELS;
+	s->feat = malloc((size_t)eng_imgfeat_dim() * sizeof *s->feat);
+	if (!s->feat) {
+		eng_imgstore_free(s);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	s->find = eng_ws_prepare(ws, "SELECT id FROM images WHERE sha256 = ?1", err);
+	s->insert = s->find
+	                ? eng_ws_prepare(ws,
+	                                 "INSERT INTO images(sha256, width, height, format, bytes,"
+	                                 " source, thumb, feat, feat_dim, feat_version)"
+	                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	                                 err)
+	                : NULL;
+	if (!s->insert) {
+		eng_imgstore_free(s);
+		return err ? err->code : ENG_EINTERNAL;
+	}
+	*out = s;
+	return 0;
+}
+
+void eng_imgstore_free(eng_imgstore *s)
+{
+	if (!s)
+		return;
+	sqlite3_finalize(s->find);
+	sqlite3_finalize(s->insert);
+	free(s->feat);
+	free(s->jpg);
+	free(s);
+}
+
+uint64_t eng_imgstore_decoded(const eng_imgstore *s)
+{
+	return s->decoded;
+}
+
+static void jpg_sink(void *ctx, void *data, int size)
+{
+	eng_imgstore *s = ctx;
+	if (s->jpg_oom || size <= 0)
+		return;
+	if (s->jpg_n + (size_t)size > s->jpg_cap) {
+		size_t nc = s->jpg_cap ? s->jpg_cap : 16384;
+		while (nc < s->jpg_n + (size_t)size)
+			nc *= 2;
+		uint8_t *nb = realloc(s->jpg, nc);
+		if (!nb) {
+			s->jpg_oom = 1;
+			return;
+		}
+		s->jpg = nb;
+		s->jpg_cap = nc;
+	}
+	memcpy(s->jpg + s->jpg_n, data, (size_t)size);
+	s->jpg_n += (size_t)size;
+}
+
+/* Thumbnail JPEG of rgb (h, w, 3) into s->jpg; returns 0 or ENG_ENOMEM. */
+static int thumbnail(eng_imgstore *s, const uint8_t *rgb, int w, int h)
+{
+	int side = w > h ? w : h, tw = w, th = h;
+	uint8_t *small = NULL;
+	const uint8_t *src = rgb;
+	if (side > ENG_IMAGE_THUMB_SIDE) {
+		tw = (int)((long long)w * ENG_IMAGE_THUMB_SIDE / side);
+		th = (int)((long long)h * ENG_IMAGE_THUMB_SIDE / side);
+		tw = tw < 1 ? 1 : tw;
+		th = th < 1 ? 1 : th;
+		small = malloc((size_t)tw * (size_t)th * 3);
+		if (!small)
+			return ENG_ENOMEM;
+		if (!stbir_resize_uint8(rgb, w, h, 0, small, tw, th, 0, 3)) {
+			free(small);
+			return ENG_ENOMEM;
+		}
+		src = small;
+	}
+	s->jpg_n = 0;
+	s->jpg_oom = 0;
+	int ok = stbi_write_jpg_to_func(jpg_sink, s, tw, th, 3, src, 75);
+	free(small);
+	return ok && !s->jpg_oom ? 0 : ENG_ENOMEM;
+}
+
+int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
+                     int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err)
+{
+	char hex[ENG_SHA256_HEX_LEN];
+	int rc, supported;
+	*is_new = 0;
+	eng_sha256_hex_of(data, n, hex);
+	sqlite3_reset(s->find);
+	sqlite3_bind_text(s->find, 1, hex, 64, SQLITE_STATIC);
+	rc = sqlite3_step(s->find);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s->find, 0);
+		sqlite3_reset(s->find);
+		return 0;
+	}
+	sqlite3_reset(s->find);
+	if (rc != SQLITE_DONE)
+		return eng_ws_fail(s->ws, err, "find image");
+
+	if (n == 0)
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' is empty (0 bytes)", source);
+	const char *fmt = eng_image_format(data, n, &supported);
+	if (!fmt)
+		return reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "image '%s' is not a recognised format (PNG, JPEG, GIF, BMP, PNM, PSD); "
+		    "convert it to PNG or JPEG",
+		    source);
+	if (!supported)
+		return reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "image '%s' is %s, which mmaudit cannot decode; convert it to PNG or JPEG",
+		    source, fmt);
+	if (n > INT_MAX)
+		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "image '%s' is over 2 GiB", source);
+	if (eng_image_truncated(fmt, data, n))
+		return reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
+		    "re-download it",
+		    source, fmt);
+	int w, h, comp;
+	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (%s) has an unreadable header (%s)", source, fmt,
+		              stbi_failure_reason());
+	if ((uint64_t)w * (uint64_t)h > s->max_pixels)
+		return reject(
+		    rerr, ENG_REC_IMAGE_TOO_LARGE,
+		    "image '%s' is %dx%d = %.1f MP, over the %.1f MP limit; downscale it or "
+		    "raise --max-pixels",
+		    source, w, h, (double)w * h / 1e6, (double)s->max_pixels / 1e6);
+	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
+	if (!rgb)
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
+		              source, fmt, stbi_failure_reason());
+	s->decoded++;
+	rc = thumbnail(s, rgb, w, h);
+	if (!rc)
+		eng_imgfeat_compute(rgb, w, h, s->feat);
+	stbi_image_free(rgb);
+	if (rc)
+		return eng_err_set(err, rc, "out of memory making a thumbnail of '%s'", source);
+
+	sqlite3_stmt *st = s->insert;
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, hex, 64, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, w);
+	sqlite3_bind_int(st, 3, h);
+	sqlite3_bind_text(st, 4, fmt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
+	sqlite3_bind_text(st, 6, source, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, s->jpg, (int)s->jpg_n, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, s->feat, eng_imgfeat_dim() * (int)sizeof(float), SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, eng_imgfeat_dim());
+	sqlite3_bind_int(st, 10, ENG_IMGFEAT_VERSION);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return eng_ws_fail(s->ws, err, "store image");
+	*id = sqlite3_last_insert_rowid(eng_ws_db(s->ws));
+	*is_new = 1;
+	return 0;
+}

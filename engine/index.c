@@ -1,0 +1,746 @@
+/* index.c - JSONL file -> pairs/images/ingest_errors rows, one transaction per file.
+ * Reading lines: jsonl.c; record shapes: records.c; image bytes and the image store: images.c. */
+#include "engine/index.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "engine/images.h"
+#include "engine/jsonl.h"
+#include "engine/sha256.h"
+
+/* ---- a small string -> image result map, so a path used by many records is read once ---- */
+
+typedef struct cache_ent {
+	char *key;
+	int64_t id;        /* image id when ok */
+	eng_rec_error rej; /* rejection when !ok */
+	int ok;
+} cache_ent;
+
+typedef struct refcache {
+	cache_ent *slots;
+	size_t cap, n;
+} refcache;
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static cache_ent *cache_find(refcache *c, const char *key)
+{
+	if (!c->cap)
+		return NULL;
+	for (size_t i = fnv1a(key) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+		if (!c->slots[i].key)
+			return NULL;
+		if (!strcmp(c->slots[i].key, key))
+			return &c->slots[i];
+	}
+}
+
+static int cache_put(refcache *c, const char *key, int ok, int64_t id, const eng_rec_error *rej)
+{
+	if ((c->n + 1) * 2 > c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 1024;
+		cache_ent *ns = calloc(nc, sizeof *ns);
+		if (!ns)
+			return ENG_ENOMEM;
+		for (size_t i = 0; i < c->cap; i++) {
+			if (!c->slots[i].key)
+				continue;
+			size_t j = fnv1a(c->slots[i].key) & (nc - 1);
+			while (ns[j].key)
+				j = (j + 1) & (nc - 1);
+			ns[j] = c->slots[i];
+		}
+		free(c->slots);
+		c->slots = ns;
+		c->cap = nc;
+	}
+	size_t j = fnv1a(key) & (c->cap - 1);
+	while (c->slots[j].key)
+		j = (j + 1) & (c->cap - 1);
+	if (!(c->slots[j].key = strdup(key)))
+		return ENG_ENOMEM;
+	c->slots[j].ok = ok;
+	c->slots[j].id = id;
+	if (rej)
+		c->slots[j].rej = *rej;
+	c->n++;
+	return 0;
+}
+
+static void cache_free(refcache *c)
+{
+	for (size_t i = 0; i < c->cap; i++)
+		free(c->slots[i].key);
+	free(c->slots);
+}
+
+/* ---- per-file state ------------------------------------------------------------------------ */
+
+/* A record whose image is an archive member, resolved after all records are read. */
+typedef struct pending {
+	char *name; /* normalised member name */
+	uint64_t line;
+	size_t first, n; /* its pair rowids: rowids[first .. first + n) */
+	int done;
+} pending;
+
+typedef struct ictx {
+	eng_ws *ws;
+	sqlite3 *db;
+	const char *path, *root;
+	int root_is_archive, strict;
+	int64_t ds_id, file_id;
+	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
+	eng_imgstore *imgs;
+	eng_index_result *res;
+	eng_err *err;
+	refcache cache;
+	pending *pend;
+	size_t npend, pend_cap;
+	int64_t *rowids;
+	size_t nrow, row_cap;
+} ictx;
+
+void eng_index_stem(const char *path, char *stem, size_t n)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	snprintf(stem, n, "%s", b);
+	static const char *const sfx[] = {".gz",    ".bz2",  ".xz",    ".zst",
+	                                  ".jsonl", ".json", ".ndjson"};
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		size_t l = strlen(stem), k = strlen(sfx[i]);
+		if (l > k && !strcmp(stem + l - k, sfx[i]))
+			stem[l - k] = '\0';
+	}
+}
+
+/* Stores one record problem (strict: fails the file instead). */
+static int record_error(ictx *c, uint64_t line, eng_rec_code code, const char *reason)
+{
+	eng_index_result *r = c->res;
+	if (c->strict)
+		return eng_err_set(
+		    c->err, ENG_EINPUT,
+		    "%s:%llu: [%s] %s (--strict: nothing from this file was ingested)", c->path,
+		    (unsigned long long)line, eng_rec_code_name(code), reason);
+	sqlite3_stmt *st = c->ins_err;
+	sqlite3_bind_int64(st, 1, c->ds_id);
+	sqlite3_bind_int64(st, 2, c->file_id);
+	sqlite3_bind_text(st, 3, c->path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)line);
+	sqlite3_bind_text(st, 5, eng_rec_code_name(code), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return eng_ws_fail(c->ws, c->err, "store ingest error");
+	r->errors++;
+	r->by_code[code]++;
+	if (r->nfirst < ENG_INDEX_FIRST_ERRORS) {
+		r->first[r->nfirst].line = line;
+		r->first[r->nfirst].code = code;
+		snprintf(r->first[r->nfirst].reason, sizeof r->first[0].reason, "%s", reason);
+		r->nfirst++;
+	}
+	return 0;
+}
+
+/* Image id for bytes (0 ok, 1 rejected, <0 failure), counting new vs reused images. */
+static int put_image(ictx *c, const uint8_t *data, size_t n, const char *source, int64_t *id,
+                     eng_rec_error *rej)
+{
+	int is_new = 0;
+	int rc = eng_imgstore_put(c->imgs, data, n, source, id, &is_new, rej, c->err);
+	if (rc == 0)
+		*(is_new ? &c->res->images_new : &c->res->images_reused) += 1;
+	return rc;
+}
+
+/* Resolves ref now: 0 with *id, 1 rejected (rej), 2 deferred to the archive pass, <0 failure. */
+static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng_rec_error *rej)
+{
+	int rc;
+	if (!strncasecmp(ref, "data:", 5)) {
+		uint8_t *buf = NULL;
+		size_t n = 0;
+		char src[64];
+		snprintf(src, sizeof src, "data-uri (line %llu)", (unsigned long long)line);
+		if ((rc = eng_image_data_uri(ref, &buf, &n, rej)) == 0)
+			rc = put_image(c, buf, n, src, id, rej);
+		free(buf);
+		return rc == ENG_ENOMEM ? eng_err_set(c->err, rc, "out of memory") : rc;
+	}
+	if (ref[0] != '/' && c->root_is_archive)
+		return 2;
+	cache_ent *e = cache_find(&c->cache, ref);
+	if (e) {
+		if (!e->ok) {
+			*rej = e->rej;
+			return 1;
+		}
+		*id = e->id;
+		c->res->images_reused++;
+		return 0;
+	}
+	char *full = NULL;
+	if (ref[0] == '/') {
+		full = strdup(ref);
+	} else {
+		size_t n = strlen(c->root) + strlen(ref) + 2;
+		if ((full = malloc(n)))
+			snprintf(full, n, "%s/%s", c->root, ref);
+	}
+	if (!full)
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	if ((rc = eng_image_read_file(full, &buf, &n, rej)) == 0)
+		rc = put_image(c, buf, n, full, id, rej);
+	free(buf);
+	free(full);
+	if (rc == ENG_ENOMEM)
+		return eng_err_set(c->err, rc, "out of memory");
+	if (rc >= 0 && cache_put(&c->cache, ref, rc == 0, *id, rc ? rej : NULL))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int add_pending(ictx *c, const char *ref, uint64_t line, size_t first, size_t n)
+{
+	if (c->npend == c->pend_cap) {
+		size_t nc = c->pend_cap ? c->pend_cap * 2 : 256;
+		pending *np = realloc(c->pend, nc * sizeof *np);
+		if (!np)
+			return ENG_ENOMEM;
+		c->pend = np;
+		c->pend_cap = nc;
+	}
+	char *name = strdup(ref);
+	if (!name)
+		return ENG_ENOMEM;
+	eng_archive_normalize(name);
+	c->pend[c->npend++] = (pending){name, line, first, n, 0};
+	return 0;
+}
+
+static int push_rowid(ictx *c, int64_t id)
+{
+	if (c->nrow == c->row_cap) {
+		size_t nc = c->row_cap ? c->row_cap * 2 : 1024;
+		int64_t *nr = realloc(c->rowids, nc * sizeof *nr);
+		if (!nr)
+			return ENG_ENOMEM;
+		c->rowids = nr;
+		c->row_cap = nc;
+	}
+	c->rowids[c->nrow++] = id;
+	return 0;
+}
+
+/* The image field as stored in pairs.image_ref: data URIs are elided to their header and size. */
+static void image_ref_text(const char *ref, char *out, size_t n)
+{
+	if (strncasecmp(ref, "data:", 5) != 0) {
+		snprintf(out, n, "%s", ref);
+		return;
+	}
+	const char *comma = strchr(ref, ',');
+	int head = comma ? (int)(comma - ref + 1) : 5;
+	if (head > 48)
+		head = 48;
+	snprintf(out, n, "%.*s...(%zu chars)", head, ref, strlen(ref));
+}
+
+/* Inserts the pairs of one parsed record. */
+static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
+{
+	int rc;
+	for (size_t i = 0; i < rec->nerrors; i++)
+		if ((rc = record_error(c, line, rec->errors[i].code, rec->errors[i].reason)))
+			return rc;
+	if (!rec->npairs)
+		return 0;
+	int64_t img = 0;
+	int deferred = 0;
+	char refbuf[4096];
+	if (rec->image) {
+		eng_rec_error rej;
+		rc = resolve_now(c, rec->image, line, &img, &rej);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			return record_error(c, line, rej.code, rej.reason);
+		deferred = rc == 2;
+		image_ref_text(rec->image, refbuf, sizeof refbuf);
+	}
+	size_t first = c->nrow, kept = 0;
+	sqlite3_stmt *st = c->ins_pair;
+	for (size_t i = 0; i < rec->npairs; i++) {
+		const eng_rec_pair *p = &rec->pairs[i];
+		sqlite3_bind_int64(st, 1, c->ds_id);
+		sqlite3_bind_int64(st, 2, c->file_id);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)line);
+		sqlite3_bind_text(st, 4, p->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, rec->prompt, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, p->chosen, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, p->rejected, -1, SQLITE_STATIC);
+		if (img)
+			sqlite3_bind_int64(st, 8, img);
+		else
+			sqlite3_bind_null(st, 8);
+		if (rec->image)
+			sqlite3_bind_text(st, 9, refbuf, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 9);
+		if (p->meta)
+			sqlite3_bind_text(st, 10, p->meta, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 10);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE) {
+			c->res->pairs++;
+			kept++;
+			if (deferred && push_rowid(c, sqlite3_last_insert_rowid(c->db)))
+				return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+			continue;
+		}
+		if (sqlite3_extended_errcode(c->db) != SQLITE_CONSTRAINT_UNIQUE)
+			return eng_ws_fail(c->ws, c->err, "store pair");
+		char why[384];
+		snprintf(why, sizeof why,
+		         "id \"%.200s\" is already used by an earlier record of this dataset; give "
+		         "each record a unique id",
+		         p->id);
+		if ((rc = record_error(c, line, ENG_REC_DUPLICATE_ID, why)))
+			return rc;
+	}
+	if (deferred && kept && add_pending(c, rec->image, line, first, kept))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- the archive pass ---------------------------------------------------------------------- */
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const pending *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+	return d ? d : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Index of the first pending entry named name, or -1. */
+static long pend_find(ictx *c, const char *name)
+{
+	size_t lo = 0, hi = c->npend;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(c->pend[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->npend && !strcmp(c->pend[lo].name, name) ? (long)lo : -1;
+}
+
+static int want_member(void *ctx, const char *name)
+{
+	ictx *c = ctx;
+	long i = pend_find(c, name);
+	return i >= 0 && !c->pend[i].done;
+}
+
+/* Drops the pairs of pending entry p and records why. */
+static int reject_pending(ictx *c, pending *p, eng_rec_code code, const char *reason)
+{
+	sqlite3_stmt *st = c->del_pair;
+	for (size_t k = 0; k < p->n; k++) {
+		sqlite3_bind_int64(st, 1, c->rowids[p->first + k]);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return eng_ws_fail(c->ws, c->err, "drop pair");
+		c->res->pairs--;
+	}
+	p->done = 1;
+	return record_error(c, p->line, code, reason);
+}
+
+static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n)
+{
+	ictx *c = ctx;
+	long i = pend_find(c, name);
+	eng_rec_error rej = {0};
+	int64_t id = 0;
+	int rc;
+	char src[1024];
+	snprintf(src, sizeof src, "%s:%s", c->root, name);
+	if (!data)
+		rc = (rej.code = ENG_REC_IMAGE_TOO_LARGE,
+		      snprintf(rej.reason, sizeof rej.reason,
+		               "archive member '%s' is %zu bytes, over %zu MiB", name, n,
+		               ENG_IMAGE_MAX_BYTES >> 20),
+		      1);
+	else
+		rc = put_image(c, data, n, src, &id, &rej);
+	if (rc < 0)
+		return rc;
+	for (size_t j = (size_t)i; j < c->npend && !strcmp(c->pend[j].name, name); j++) {
+		pending *p = &c->pend[j];
+		if (rc == 1) {
+			int r2 = reject_pending(c, p, rej.code, rej.reason);
+			if (r2)
+				return r2;
+			continue;
+		}
+		for (size_t k = 0; k < p->n; k++) {
+			sqlite3_bind_int64(c->set_img, 1, c->rowids[p->first + k]);
+			sqlite3_bind_int64(c->set_img, 2, id);
+			int r2 = sqlite3_step(c->set_img);
+			sqlite3_reset(c->set_img);
+			if (r2 != SQLITE_DONE)
+				return eng_ws_fail(c->ws, c->err, "link image");
+		}
+		if (j > (size_t)i && rc == 0)
+			c->res->images_reused++; /* the member served several records */
+		p->done = 1;
+	}
+	return 0;
+}
+
+static int archive_pass(ictx *c, const eng_progress *prog)
+{
+	if (!c->npend)
+		return 0;
+	eng_progress_tick(prog, "images (archive)", 0, 0);
+	qsort(c->pend, c->npend, sizeof *c->pend, pend_cmp);
+	int rc = eng_archive_scan(c->root, want_member, got_member, c, c->err);
+	if (rc)
+		return rc;
+	for (size_t j = 0; j < c->npend; j++) {
+		pending *p = &c->pend[j];
+		if (p->done)
+			continue;
+		char why[384];
+		snprintf(why, sizeof why, "image '%.200s' is not a member of the archive %.120s",
+		         p->name, c->root);
+		if ((rc = reject_pending(c, p, ENG_REC_MISSING_IMAGE, why)))
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- input streams ------------------------------------------------------------------------- */
+
+static int hash_file(const char *path, uint64_t *bytes, char hex[65], eng_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s; check the path", path,
+		                   strerror(errno));
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		return eng_err_set(err, ENG_EINPUT, "'%s' is a directory, not a JSONL file", path);
+	}
+	static uint8_t buf[1 << 16];
+	eng_sha256_ctx s;
+	eng_sha256_init(&s);
+	size_t n;
+	*bytes = 0;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		eng_sha256_update(&s, buf, n);
+		*bytes += n;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad)
+		return eng_err_set(err, ENG_EINPUT, "cannot read '%s'", path);
+	uint8_t dg[ENG_SHA256_LEN];
+	eng_sha256_final(&s, dg);
+	eng_sha256_hex(dg, hex);
+	return 0;
+}
+
+static int compressed_name(const char *path)
+{
+	static const char *const sfx[] = {".gz", ".bz2", ".xz", ".zst"};
+	size_t l = strlen(path);
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		size_t k = strlen(sfx[i]);
+		if (l > k && !strcmp(path + l - k, sfx[i]))
+			return 1;
+	}
+	return 0;
+}
+
+static long archive_read_cb(void *ctx, void *buf, size_t n, char *msg)
+{
+	struct archive *a = ctx;
+	la_ssize_t k = archive_read_data(a, buf, n);
+	if (k < 0) {
+		snprintf(msg, 256, "%s", archive_error_string(a));
+		return -1;
+	}
+	return (long)k;
+}
+
+/* Opens path as a line stream: plain, or decompressed through libarchive's raw format. */
+static int open_input(const char *path, FILE **fp, struct archive **ap, eng_jsonl **r,
+                      size_t max_line, eng_err *err)
+{
+	if (!compressed_name(path)) {
+		if (!(*fp = fopen(path, "rb")))
+			return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s", path,
+			                   strerror(errno));
+		return eng_jsonl_open_file(*fp, max_line, r, err);
+	}
+	struct archive *a = archive_read_new();
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	*ap = a;
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	struct archive_entry *e;
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK)
+		return eng_err_set(err, ENG_EINPUT, "cannot decompress '%s': %s", path,
+		                   archive_error_string(a));
+	return eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err);
+}
+
+/* ---- the file transaction ------------------------------------------------------------------ */
+
+static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_err *err)
+{
+	sqlite3_stmt *a = NULL, *b = NULL;
+	int rc = ENG_EINTERNAL;
+	if (!(a = eng_ws_prepare(c->ws, "INSERT OR IGNORE INTO datasets(name) VALUES (?1)", err)) ||
+	    !(b = eng_ws_prepare(c->ws, "SELECT id FROM datasets WHERE name = ?1", err))) {
+		rc = err->code;
+		goto out;
+	}
+	sqlite3_bind_text(a, 1, dataset, -1, SQLITE_STATIC);
+	sqlite3_bind_text(b, 1, dataset, -1, SQLITE_STATIC);
+	if (sqlite3_step(a) != SQLITE_DONE || sqlite3_step(b) != SQLITE_ROW) {
+		rc = eng_ws_fail(c->ws, err, "create dataset");
+		goto out;
+	}
+	c->ds_id = sqlite3_column_int64(b, 0);
+	sqlite3_finalize(a);
+	sqlite3_finalize(b);
+	a = b = NULL;
+	if (!(a = eng_ws_prepare(c->ws,
+	                         "SELECT 1 FROM source_files WHERE dataset_id = ?1 AND sha256 = ?2",
+	                         err))) {
+		rc = err->code;
+		goto out;
+	}
+	sqlite3_bind_int64(a, 1, c->ds_id);
+	sqlite3_bind_text(a, 2, c->res->sha256, -1, SQLITE_STATIC);
+	int s = sqlite3_step(a);
+	if (s == SQLITE_ROW) {
+		c->res->skipped = 1;
+		rc = 0;
+		goto out;
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(c->ws, err, "find source file");
+		goto out;
+	}
+	sqlite3_finalize(a);
+	if (!(a = eng_ws_prepare(
+	          c->ws,
+	          "INSERT INTO source_files(dataset_id, path, sha256, bytes, images_root)"
+	          " VALUES (?1, ?2, ?3, ?4, ?5)",
+	          err))) {
+		rc = err->code;
+		goto out;
+	}
+	sqlite3_bind_int64(a, 1, c->ds_id);
+	sqlite3_bind_text(a, 2, c->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a, 3, c->res->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(a, 4, (sqlite3_int64)bytes);
+	sqlite3_bind_text(a, 5, c->root, -1, SQLITE_STATIC);
+	if (sqlite3_step(a) != SQLITE_DONE) {
+		rc = eng_ws_fail(c->ws, err, "store source file");
+		goto out;
+	}
+	c->file_id = sqlite3_last_insert_rowid(c->db);
+	rc = 0;
+out:
+	sqlite3_finalize(a);
+	sqlite3_finalize(b);
+	return rc;
+}
+
+static int finish_file(ictx *c, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(
+	    c->ws, "UPDATE source_files SET records = ?2, pairs = ?3, errors = ?4 WHERE id = ?1",
+	    err);
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, c->file_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)c->res->records);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->res->pairs);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->res->errors);
+	int rc =
+	    sqlite3_step(st) == SQLITE_DONE ? 0 : eng_ws_fail(c->ws, err, "update source file");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
+                        const eng_progress *prog)
+{
+	const char *line;
+	size_t len;
+	uint64_t no = 0;
+	int rc;
+	eng_record rec;
+	memset(&rec, 0, sizeof rec);
+	for (;;) {
+		rc = eng_jsonl_next(r, &line, &len, &no, c->err);
+		if (rc == ENG_JSONL_EOF)
+			return 0;
+		if (rc < 0) {
+			eng_err_prefix(c->err, "%s: ", c->path);
+			return rc;
+		}
+		c->res->records++;
+		if ((c->res->records & 4095) == 0)
+			eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
+		if (rc == ENG_JSONL_TOO_LONG) {
+			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG,
+			                       "the line is longer than the line limit; split the "
+			                       "record or inline smaller data")))
+				return rc;
+			continue;
+		}
+		rc = eng_record_parse(&rec, line, len, stem, no);
+		if (rc == 0)
+			rc = ingest_record(c, &rec, no);
+		else
+			rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s:%llu", c->path,
+			                 (unsigned long long)no);
+		eng_record_clear(&rec);
+		if (rc)
+			return rc;
+	}
+}
+
+int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_index_opts *opts,
+                   eng_index_result *res, eng_err *err)
+{
+	static const eng_index_opts defaults = {0};
+	if (!opts)
+		opts = &defaults;
+	memset(res, 0, sizeof *res);
+	ictx c = {.ws = ws,
+	          .db = eng_ws_db(ws),
+	          .path = path,
+	          .strict = opts->strict,
+	          .res = res,
+	          .err = err};
+	FILE *fp = NULL;
+	struct archive *ap = NULL;
+	eng_jsonl *reader = NULL;
+	char *dir = NULL;
+	int began = 0, rc;
+	uint64_t bytes = 0;
+	char stem[256];
+	eng_index_stem(path, stem, sizeof stem);
+
+	if ((rc = hash_file(path, &bytes, res->sha256, err)))
+		goto out;
+	if (opts->images) {
+		struct stat sb;
+		if (stat(opts->images, &sb) != 0) {
+			rc = eng_err_set(err, ENG_EINPUT, "--images '%s': %s", opts->images,
+			                 strerror(errno));
+			goto out;
+		}
+		c.root = opts->images;
+		c.root_is_archive = !S_ISDIR(sb.st_mode);
+		if (c.root_is_archive && (rc = eng_archive_check(opts->images, err)))
+			goto out;
+	} else {
+		const char *slash = strrchr(path, '/');
+		if (!(dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
+		                  : strdup("."))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		c.root = dir;
+	}
+	if ((rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
+		goto out;
+	if ((rc = eng_ws_begin(ws, err)))
+		goto out;
+	began = 1;
+	if ((rc = lookup_or_create(&c, dataset, bytes, err)) || res->skipped)
+		goto out;
+	if ((rc = eng_imgstore_new(ws, opts->max_pixels, &c.imgs, err)))
+		goto out;
+	if (!(c.ins_pair = eng_ws_prepare(
+	          ws,
+	          "INSERT INTO pairs(dataset_id, file_id, line, ext_id, prompt, chosen, rejected,"
+	          " image_id, image_ref, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	          err)) ||
+	    !(c.ins_err =
+	          eng_ws_prepare(ws,
+	                         "INSERT INTO ingest_errors(dataset_id, file_id, path, line,"
+	                         " code, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                         err)) ||
+	    !(c.set_img =
+	          eng_ws_prepare(ws, "UPDATE pairs SET image_id = ?2 WHERE id = ?1", err)) ||
+	    !(c.del_pair = eng_ws_prepare(ws, "DELETE FROM pairs WHERE id = ?1", err))) {
+		rc = err->code;
+		goto out;
+	}
+	uint64_t total = ap ? 0 : bytes;
+	eng_progress_tick(&opts->progress, "index", 0, total);
+	if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
+		goto out;
+	if ((rc = archive_pass(&c, &opts->progress)))
+		goto out;
+	if ((rc = finish_file(&c, err)))
+		goto out;
+	eng_progress_tick(&opts->progress, "index", total, total);
+	rc = eng_ws_commit(ws, err);
+out:
+	sqlite3_finalize(c.ins_pair);
+	sqlite3_finalize(c.ins_err);
+	sqlite3_finalize(c.set_img);
+	sqlite3_finalize(c.del_pair);
+	eng_imgstore_free(c.imgs);
+	if (began && (rc || res->skipped))
+		eng_ws_rollback(ws);
+	eng_jsonl_close(reader);
+	if (fp)
+		fclose(fp);
+	archive_read_free(ap);
+	cache_free(&c.cache);
+	for (size_t i = 0; i < c.npend; i++)
+		free(c.pend[i].name);
+	free(c.pend);
+	free(c.rowids);
+	free(dir);
+	return rc;
+}

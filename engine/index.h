@@ -1,0 +1,59 @@
+/* index.h - ingest one JSONL file into a dataset of the workspace.
+ *
+ * One transaction per input file: a process killed mid-file leaves that file wholly absent.
+ * Idempotent: a file whose content SHA-256 was already ingested into the dataset is skipped. Record
+ * problems (bad JSON, missing fields, bad images, duplicate ids, ...) are stored in ingest_errors
+ * with file:line, code and reason, in the same transaction, and the good records are kept; with
+ * strict the first problem rolls the whole file back. Images are resolved through images.h: a
+ * relative reference against the images root (a directory, or an archive streamed once after the
+ * records are read), an absolute path, or a data: URI. Input may be plain or compressed JSONL
+ * (.gz/.bz2/.xz/.zst, read through libarchive). Does not print; progress goes through the hook. */
+#ifndef ENG_INDEX_H
+#define ENG_INDEX_H
+
+#include <stdint.h>
+
+#include "engine/err.h"
+#include "engine/progress.h"
+#include "engine/records.h"
+#include "engine/workspace.h"
+
+typedef struct eng_index_opts {
+	const char *images;  /* DIR or ARCHIVE for relative references; NULL = the file's folder */
+	int strict;          /* first record problem -> roll back the file, return ENG_EINPUT */
+	uint64_t max_pixels; /* 0 = ENG_IMAGE_DEFAULT_MAX_PIXELS */
+	size_t max_line;     /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
+	eng_progress progress;
+} eng_index_opts;
+
+#define ENG_INDEX_FIRST_ERRORS 5
+
+typedef struct eng_index_result {
+	int skipped;            /* the same content was already ingested into this dataset */
+	char sha256[65];        /* content hash of the input file */
+	uint64_t records;       /* non-blank lines read */
+	uint64_t pairs;         /* pairs kept */
+	uint64_t errors;        /* rows written to ingest_errors */
+	uint64_t images_new;    /* distinct images decoded and stored by this file */
+	uint64_t images_reused; /* image references satisfied from the store without decoding */
+	uint64_t by_code[ENG_REC_NCODES];
+	size_t nfirst; /* the first few errors, in the order found */
+	struct {
+		uint64_t line;
+		eng_rec_code code;
+		char reason[384];
+	} first[ENG_INDEX_FIRST_ERRORS];
+} eng_index_result;
+
+/* File stem used for derived ids and the default dataset name: basename without .jsonl/.json and
+ * compression suffixes. Writes at most n bytes (NUL-terminated). */
+void eng_index_stem(const char *path, char *stem, size_t n);
+
+/* Ingests path into dataset (created when absent). Returns 0 (res filled; res->skipped for a
+ * repeat), ENG_EINPUT for an unreadable input or images root, or with strict on the first record
+ * problem (err names file:line; the workspace is unchanged), ENG_EIO/ENG_ENOMEM/ENG_EINTERNAL on
+ * system errors (the file's transaction is rolled back). */
+int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_index_opts *opts,
+                   eng_index_result *res, eng_err *err);
+
+#endif

@@ -1,0 +1,165 @@
+/* jsonl.c - buffered line splitting with a length cap. Knows nothing of JSON. */
+#include "engine/jsonl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CHUNK = 1 << 16 };
+
+struct eng_jsonl {
+	eng_jsonl_read_fn fn;
+	void *ctx;
+	size_t max_line;
+	char in[CHUNK]; /* raw input buffer */
+	size_t in_pos, in_len;
+	int eof, started;
+	char *line; /* current line, grown up to max_line + 1 */
+	size_t cap;
+	uint64_t lineno, offset;
+};
+
+static long file_read(void *ctx, void *buf, size_t n, char *msg)
+{
+	FILE *f = ctx;
+	size_t got = fread(buf, 1, n, f);
+	if (got == 0 && ferror(f)) {
+		snprintf(msg, 256, "%s", strerror(errno ? errno : EIO));
+		return -1;
+	}
+	return (long)got;
+}
+
+int eng_jsonl_open_fn(eng_jsonl_read_fn fn, void *ctx, size_t max_line, eng_jsonl **out,
+                      eng_err *err)
+{
+	*out = NULL;
+	eng_jsonl *r = calloc(1, sizeof *r);
+	if (!r)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	r->fn = fn;
+	r->ctx = ctx;
+	r->max_line = max_line ? max_line : ENG_JSONL_DEFAULT_MAX_LINE;
+	*out = r;
+	return 0;
+}
+
+int eng_jsonl_open_file(FILE *f, size_t max_line, eng_jsonl **out, eng_err *err)
+{
+	return eng_jsonl_open_fn(file_read, f, max_line, out, err);
+}
+
+void eng_jsonl_close(eng_jsonl *r)
+{
+	if (!r)
+		return;
+	free(r->line);
+	free(r);
+}
+
+uint64_t eng_jsonl_offset(const eng_jsonl *r)
+{
+	return r->offset;
+}
+
+/* Refills r->in; returns 1 when bytes are available, 0 at EOF, ENG_EIO on error. */
+static int fill(eng_jsonl *r, eng_err *err)
+{
+	if (r->in_pos < r->in_len)
+		return 1;
+	if (r->eof)
+		return 0;
+	char msg[256] = "";
+	long n = r->fn(r->ctx, r->in, sizeof r->in, msg);
+	if (n < 0)
+		return eng_err_set(err, ENG_EIO, "read error after line %llu: %s",
+		                   (unsigned long long)r->lineno, msg);
+	r->in_pos = 0;
+	r->in_len = (size_t)n;
+	if (n == 0) {
+		r->eof = 1;
+		return 0;
+	}
+	if (!r->started) {
+		r->started = 1;
+		if (r->in_len >= 3 && !memcmp(r->in, "\xEF\xBB\xBF", 3))
+			r->in_pos = 3, r->offset += 3;
+	}
+	return 1;
+}
+
+/* Appends n bytes to the current line (len so far *len); returns ENG_ENOMEM on failure. */
+static int append(eng_jsonl *r, size_t *len, const char *p, size_t n, eng_err *err)
+{
+	if (*len + n + 1 > r->cap) {
+		size_t want = r->cap ? r->cap : 4096;
+		while (want < *len + n + 1)
+			want *= 2;
+		if (want > r->max_line + 1)
+			want = r->max_line + 1;
+		char *nl = realloc(r->line, want);
+		if (!nl)
+			return eng_err_set(err, ENG_ENOMEM, "out of memory reading line %llu",
+			                   (unsigned long long)r->lineno);
+		r->line = nl;
+		r->cap = want;
+	}
+	memcpy(r->line + *len, p, n);
+	*len += n;
+	return 0;
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 0;
+	return 1;
+}
+
+int eng_jsonl_next(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno, eng_err *err)
+{
+	for (;;) {
+		size_t n = 0;
+		int too_long = 0, rc, any = 0;
+		r->lineno++;
+		for (;;) {
+			if ((rc = fill(r, err)) < 0)
+				return rc;
+			if (rc == 0)
+				break;
+			any = 1;
+			char *start = r->in + r->in_pos;
+			size_t avail = r->in_len - r->in_pos;
+			char *nl = memchr(start, '\n', avail);
+			size_t take = nl ? (size_t)(nl - start) : avail;
+			r->in_pos += take + (nl ? 1 : 0);
+			r->offset += take + (nl ? 1 : 0);
+			if (!too_long) {
+				if (n + take > r->max_line) {
+					too_long =
+					    1; /* keep scanning to the newline, storing nothing */
+				} else if ((rc = append(r, &n, start, take, err)) < 0) {
+					return rc;
+				}
+			}
+			if (nl)
+				break;
+		}
+		if (!any) {
+			r->lineno--;
+			return ENG_JSONL_EOF;
+		}
+		*lineno = r->lineno;
+		if (too_long)
+			return ENG_JSONL_TOO_LONG;
+		if (n && r->line[n - 1] == '\r')
+			n--;
+		if (blank(r->line, n))
+			continue;
+		r->line[n] = '\0';
+		*line = r->line;
+		*len = n;
+		return ENG_JSONL_LINE;
+	}
+}

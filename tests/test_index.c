@@ -1,0 +1,657 @@
+/* test_index.c - the indexer end to end on fixtures generated here (stb_image_write for PNG/JPEG,
+ * libarchive's write API for tar/tar.gz/zip/.jsonl.gz): every input form, every bad-input code with
+ * counts and reasons, --strict atomicity, idempotence, one stored copy per distinct image. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include "engine/imgfeat.h"
+#include "engine/images.h"
+#include "engine/index.h"
+#include "engine/workspace.h"
+
+static char dir[64];
+
+/* ---- fixture helpers ---------------------------------------------------------------------- */
+
+typedef struct buf {
+	uint8_t *p;
+	size_t n;
+} buf;
+
+static void sink(void *ctx, void *data, int size)
+{
+	buf *b = ctx;
+	b->p = realloc(b->p, b->n + (size_t)size);
+	assert_non_null(b->p);
+	memcpy(b->p + b->n, data, (size_t)size);
+	b->n += (size_t)size;
+}
+
+/* An image w x h with a colour gradient seeded by `seed`, encoded as PNG or JPEG. */
+static buf make_image(int w, int h, int seed, int jpeg)
+{
+	uint8_t *px = malloc((size_t)w * h * 3);
+	assert_non_null(px);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *q = px + ((size_t)y * w + x) * 3;
+			q[0] = (uint8_t)(x * 7 + seed * 50);
+			q[1] = (uint8_t)(y * 5 + seed * 20);
+			q[2] = (uint8_t)(seed * 90);
+		}
+	buf b = {0};
+	int ok = jpeg ? stbi_write_jpg_to_func(sink, &b, w, h, 3, px, 90)
+	              : stbi_write_png_to_func(sink, &b, w, h, 3, px, w * 3);
+	assert_true(ok);
+	free(px);
+	return b;
+}
+
+static char *path_of(const char *rel)
+{
+	static char p[8][512];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(p[k], sizeof p[k], "%s/%s", dir, rel);
+	return p[k];
+}
+
+static void write_file(const char *rel, const void *data, size_t n)
+{
+	char *p = path_of(rel);
+	char *slash = strrchr(p, '/');
+	*slash = '\0';
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+	assert_int_equal(system(cmd), 0);
+	*slash = '/';
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void write_image(const char *rel, int w, int h, int seed, int jpeg)
+{
+	buf b = make_image(w, h, seed, jpeg);
+	write_file(rel, b.p, b.n);
+	free(b.p);
+}
+
+static void write_text(const char *rel, const char *text)
+{
+	write_file(rel, text, strlen(text));
+}
+
+/* Writes an archive (format "tar", "tar.gz" or "zip") with members name[i] = data[i]. */
+static void write_archive(const char *rel, const char *format, int n, const char **names,
+                          const buf *data)
+{
+	struct archive *a = archive_write_new();
+	if (!strcmp(format, "zip")) {
+		archive_write_set_format_zip(a);
+	} else {
+		archive_write_set_format_pax_restricted(a);
+		if (!strcmp(format, "tar.gz"))
+			archive_write_add_filter_gzip(a);
+	}
+	write_text(rel, ""); /* creates the folder */
+	assert_int_equal(archive_write_open_filename(a, path_of(rel)), ARCHIVE_OK);
+	for (int i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, names[i]);
+		archive_entry_set_size(e, (la_int64_t)data[i].n);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		if (archive_write_header(a, e) != ARCHIVE_OK)
+			fail_msg("%s: %s", rel, archive_error_string(a));
+		assert_int_equal(archive_write_data(a, data[i].p, data[i].n),
+		                 (la_ssize_t)data[i].n);
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+static char *base64(const uint8_t *p, size_t n)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *s = malloc(n / 3 * 4 + 8), *o = s;
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+		             (i + 2 < n ? p[i + 2] : 0);
+		*o++ = t[v >> 18 & 63];
+		*o++ = t[v >> 12 & 63];
+		*o++ = i + 1 < n ? t[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? t[v & 63] : '=';
+	}
+	*o = '\0';
+	return s;
+}
+
+static long long q(eng_ws *ws, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(eng_ws_db(ws), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	long long v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static eng_ws *open_ws(void)
+{
+	eng_ws *ws = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_ws_open(":memory:", &ws, &err), 0);
+	return ws;
+}
+
+static int run(eng_ws *ws, const char *ds, const char *rel, const eng_index_opts *o,
+               eng_index_result *res, eng_err *err)
+{
+	return eng_index_file(ws, ds, path_of(rel), o, res, err);
+}
+
+/* The reason stored for the error on `line`, or "" (static buffer). */
+static const char *reason_at(eng_ws *ws, long long line, const char *code)
+{
+	static char out[512];
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(
+	    sqlite3_prepare_v2(eng_ws_db(ws),
+	                       "SELECT reason FROM ingest_errors WHERE line = ?1 AND code = ?2", -1,
+	                       &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, line);
+	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
+	out[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/mmaudit-index-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static void test_index_pairwise_dir_aliases_absolute_text_only(void **state)
+{
+	(void)state;
+	write_image("d1/images/0.png", 40, 30, 0, 0);
+	write_image("d1/images/big.jpg", 400, 200, 1, 1);
+	char text[2048];
+	snprintf(
+	    text, sizeof text,
+	    "{\"id\":\"a\",\"prompt\":\"p\",\"image\":\"images/"
+	    "0.png\",\"chosen\":\"c\",\"rejected\":\"r\",\"src\":1}\n"
+	    "{\"id\":\"b\",\"question\":\"p\",\"img_path\":\"images/"
+	    "0.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "\r\n"
+	    "{\"id\":\"c\",\"prompt\":\"p\",\"image_path\":\"%s/d1/images/"
+	    "big.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"id\":\"d\",\"prompt\":\"text only\",\"chosen\":\"good\",\"rejected\":\"bad\"}\n",
+	    dir);
+	write_text("d1/data.jsonl", text);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "d1", "d1/data.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.records, 4);
+	assert_int_equal(res.pairs, 4);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.images_new, 2);
+	assert_int_equal(res.images_reused, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NULL"), 1);
+	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE ext_id = 'c'"), 4);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE meta = '{\"src\":1}'"), 1);
+	assert_int_equal(q(ws, "SELECT width * 1000 + height FROM images WHERE format = 'jpeg'"),
+	                 400200);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE feat_dim = length(feat) / 4"), 2);
+	assert_int_equal(q(ws, "SELECT feat_dim FROM images LIMIT 1"), eng_imgfeat_dim());
+	assert_int_equal(q(ws, "SELECT min(feat_version) FROM images"), ENG_IMGFEAT_VERSION);
+	assert_int_equal(q(ws, "SELECT records * 100 + pairs FROM source_files"), 404);
+	/* the thumbnail is a JPEG scaled to 160 px on the long side */
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(eng_ws_db(ws),
+	                                    "SELECT thumb FROM images WHERE format = 'jpeg'", -1,
+	                                    &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int tw = 0, th = 0, tc = 0;
+	const uint8_t *t = sqlite3_column_blob(st, 0);
+	assert_int_equal(t[0], 0xFF);
+	assert_int_equal(t[1], 0xD8);
+	assert_true(stbi_info_from_memory(t, sqlite3_column_bytes(st, 0), &tw, &th, &tc));
+	assert_int_equal(tw, 160);
+	assert_int_equal(th, 80);
+	sqlite3_finalize(st);
+	eng_ws_close(ws);
+}
+
+static void test_index_bad_inputs_codes_counts_reasons(void **state)
+{
+	(void)state;
+	buf png = make_image(40, 30, 2, 0), jpg = make_image(40, 30, 3, 1);
+	write_image("d2/ok.png", 20, 20, 4, 0);
+	write_file("d2/trunc.png", png.p, png.n / 2);
+	write_file("d2/trunc.jpg", jpg.p, jpg.n - 200);
+	write_file("d2/big.png", png.p, png.n); /* 1200 px, over the 1000 px limit below */
+	write_text("d2/garbage.jpg", "\xff\xd8\xff\xe0garbage");
+	write_text("d2/pic.webp", "RIFF\x10\0\0\0WEBPVP8 \0\0\0\0\0\0\0\0");
+	write_text("d2/notes.txt", "hello, not an image");
+	free(png.p);
+	free(jpg.p);
+	char *longline = malloc(2000);
+	assert_non_null(longline);
+	memset(longline, 'x', 1999);
+	longline[1999] = '\0';
+	char text[8192];
+	snprintf(
+	    text, sizeof text,
+	    "{\"id\":\"ok1\",\"prompt\":\"p\",\"image\":\"ok.png\",\"chosen\":\"c\",\"rejected\":"
+	    "\"r\"}\n"                                                        /* 1 */
+	    "{\"id\":\"broken\",\"prompt\": \n"                               /* 2 bad-json */
+	    "[1,2,3]\n"                                                       /* 3 not-object */
+	    "{\"prompt\":\"p\",\"chosen\":\"c\"}\n"                           /* 4 missing-field */
+	    "{\"prompt\":\"p\",\"chosen\":\"  \",\"rejected\":\"r\"}\n"       /* 5 empty-field */
+	    "{\"prompt\":\"p\",\"chosen\":\"same\",\"rejected\":\"same\"}\n"  /* 6 identical */
+	    "{\"prompt\":\"p\",\"chosen\":\"\xff\xfe\",\"rejected\":\"r\"}\n" /* 7 invalid-utf8 */
+	    "{\"prompt\":\"p\",\"chosen\":{\"text\":\"c\"},\"rejected\":\"r\"}\n" /* 8 bad-type */
+	    "{\"id\":\"ok1\",\"prompt\":\"p\",\"chosen\":\"c2\",\"rejected\":\"r2\"}\n"       /* 9
+	                                                                                         duplicate-id
+	                                                                                       */
+	    "{\"prompt\":\"p\",\"image\":\"nope.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 10
+	                                                                                         missing-image
+	                                                                                       */
+	    "{\"prompt\":\"p\",\"image\":\"garbage.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 11 corrupt */
+	    "{\"prompt\":\"p\",\"image\":\"trunc.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 12
+	                                                                                          corrupt
+	                                                                                        */
+	    "{\"prompt\":\"p\",\"image\":\"trunc.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 13
+	                                                                                          corrupt
+	                                                                                        */
+	    "{\"prompt\":\"p\",\"image\":\"big.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"   /* 14
+	                                                                                          too
+	                                                                                          large
+	                                                                                        */
+	    "{\"prompt\":\"p\",\"image\":\"pic.webp\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"  /* 15
+	                                                                                          unsupported
+	                                                                                        */
+	    "{\"prompt\":\"p\",\"image\":\"notes.txt\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 16
+	                                                                                          unsupported
+	                                                                                        */
+	    "{\"prompt\":\"p\",\"image\":\"data:image/"
+	    "png;base64,@@@@\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"  /* 17 corrupt */
+	    "{\"prompt\":\"%s\",\"chosen\":\"c\",\"rejected\":\"r\"}\n" /* 18 too long */
+	    "{\"prompt\":\"p\",\"image\":\"ok.png\",\"chosen\":\"c3\",\"rejected\":\"r3\"}\n", /* 19
+	                                                                                          ok
+	                                                                                        */
+	    longline);
+	free(longline);
+	write_text("d2/bad.jsonl", text);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.max_pixels = 1000, .max_line = 1024};
+	assert_int_equal(run(ws, "d2", "d2/bad.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.records, 19);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.errors, 17);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors"), 17);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 1);
+	const struct {
+		eng_rec_code code;
+		uint64_t n;
+	} want[] = {{ENG_REC_BAD_JSON, 1},        {ENG_REC_NOT_OBJECT, 1},
+	            {ENG_REC_MISSING_FIELD, 1},   {ENG_REC_EMPTY_FIELD, 1},
+	            {ENG_REC_IDENTICAL, 1},       {ENG_REC_INVALID_UTF8, 1},
+	            {ENG_REC_BAD_TYPE, 1},        {ENG_REC_DUPLICATE_ID, 1},
+	            {ENG_REC_MISSING_IMAGE, 1},   {ENG_REC_CORRUPT_IMAGE, 4},
+	            {ENG_REC_IMAGE_TOO_LARGE, 1}, {ENG_REC_UNSUPPORTED_IMAGE, 2},
+	            {ENG_REC_LINE_TOO_LONG, 1}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		if (res.by_code[want[i].code] != want[i].n)
+			fail_msg("%s: %llu, want %llu", eng_rec_code_name(want[i].code),
+			         (unsigned long long)res.by_code[want[i].code],
+			         (unsigned long long)want[i].n);
+	assert_non_null(strstr(reason_at(ws, 2, "bad-json"), "malformed JSON"));
+	assert_non_null(strstr(reason_at(ws, 4, "missing-field"), "\"rejected\""));
+	assert_non_null(strstr(reason_at(ws, 9, "duplicate-id"), "\"ok1\""));
+	assert_non_null(strstr(reason_at(ws, 10, "missing-image"), "nope.png"));
+	assert_non_null(strstr(reason_at(ws, 11, "corrupt-image"), "garbage.jpg"));
+	assert_non_null(strstr(reason_at(ws, 12, "corrupt-image"), "truncated"));
+	assert_non_null(strstr(reason_at(ws, 13, "corrupt-image"), "truncated"));
+	assert_non_null(strstr(reason_at(ws, 14, "image-too-large"), "40x30"));
+	assert_non_null(strstr(reason_at(ws, 15, "unsupported-image"), "webp"));
+	assert_non_null(strstr(reason_at(ws, 16, "unsupported-image"), "not a recognised format"));
+	assert_non_null(strstr(reason_at(ws, 17, "corrupt-image"), "base64"));
+	assert_non_null(strstr(reason_at(ws, 18, "line-too-long"), "longer"));
+	assert_int_equal(res.nfirst, ENG_INDEX_FIRST_ERRORS);
+	assert_int_equal(res.first[0].line, 2);
+	assert_int_equal(res.first[0].code, ENG_REC_BAD_JSON);
+	eng_ws_close(ws);
+}
+
+static void test_index_multi_completion(void **state)
+{
+	(void)state;
+	write_image("d3/i.png", 16, 16, 5, 0);
+	write_text("d3/vlf.jsonl",
+	           "{\"id\":\"m1\",\"prompt\":\"p\",\"img_path\":\"i.png\",\"completions\":{"
+	           "\"response\":[\"r1\",\"r2\",\"r3\",\"r4\"],\"model\":[\"a\",\"b\",\"c\",\"d\"],"
+	           "\"annotations\":["
+	           "{\"Helpfulness\":{\"Rating\":\"5\"},\"Faithfulness\":{\"Rating\":\"4\"}},"
+	           "{\"Helpfulness\":{\"Rating\":\"3\"},\"Faithfulness\":{\"Rating\":\"3\"}},"
+	           "{\"Helpfulness\":{\"Rating\":\"5\"},\"Faithfulness\":{\"Rating\":\"4\"}},"
+	           "{\"Helpfulness\":{\"Rating\":\"1\"},\"Faithfulness\":{\"Rating\":\"2\"}}]}}\n"
+	           "{\"prompt\":\"p\",\"completions\":{\"response\":[\"x\",\"y\"],\"annotations\":"
+	           "[{\"H\":{\"Rating\":2}},{\"H\":{\"Rating\":2}}]}}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "vlf", "d3/vlf.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 5); /* 4 completions, one tie; the second record is all ties */
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL"), 5);
+	assert_int_equal(q(ws,
+	                   "SELECT count(*) FROM pairs WHERE ext_id = 'm1#0>1' AND chosen = 'r1'"
+	                   " AND rejected = 'r2' AND meta LIKE '%\"chosen_model\":\"a\"%'"),
+	                 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'm1#2>3'"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 1);
+	eng_ws_close(ws);
+}
+
+static void test_index_data_uri_and_reuse(void **state)
+{
+	(void)state;
+	buf png = make_image(24, 24, 6, 0);
+	write_file("d4/same.png", png.p, png.n);
+	char *b64 = base64(png.p, png.n);
+	size_t n = strlen(b64) + 512;
+	char *text = malloc(n);
+	assert_non_null(text);
+	snprintf(
+	    text, n,
+	    "{\"prompt\":\"p\",\"image\":\"data:image/"
+	    "png;base64,%s\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"prompt\":\"p\",\"image\":\"same.png\",\"chosen\":\"c2\",\"rejected\":\"r2\"}\n",
+	    b64);
+	write_text("d4/uri.jsonl", text);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "uri", "d4/uri.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.images_new, 1);
+	assert_int_equal(res.images_reused, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE width = 24 AND format = 'png'"),
+	                 1);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT image_id) FROM pairs"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_ref LIKE "
+	                       "'data:image/png;base64,...(%chars)'"),
+	                 1);
+	free(text);
+	free(b64);
+	free(png.p);
+	eng_ws_close(ws);
+}
+
+/* tar, tar.gz and zip given as --images: members are found by relative path ("./" tolerated),
+ * absent and corrupt members are errors, and the second and third archive reuse the stored images
+ * without decoding them again. */
+static void test_index_archives(void **state)
+{
+	(void)state;
+	buf m[3] = {make_image(30, 20, 7, 0), make_image(20, 30, 8, 1), {0}};
+	m[2].p = (uint8_t *)strdup("\x89PNG\r\n\x1a\nnope");
+	m[2].n = 12;
+	const char *names[3] = {"images/0.png", "./images/1.jpg", "images/bad.png"};
+	write_archive("d5/imgs.tar", "tar", 3, names, m);
+	write_archive("d5/imgs.tar.gz", "tar.gz", 3, names, m);
+	write_archive("d5/imgs.zip", "zip", 3, names, m);
+	write_text(
+	    "d5/a.jsonl",
+	    "{\"prompt\":\"p\",\"image\":\"images/0.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"prompt\":\"p\",\"image\":\"./images/1.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"prompt\":\"p\",\"image\":\"images/0.png\",\"chosen\":\"c2\",\"rejected\":\"r2\"}\n"
+	    "{\"prompt\":\"p\",\"image\":\"images/gone.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"prompt\":\"p\",\"image\":\"images/bad.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	    "{\"prompt\":\"p\",\"chosen\":\"text\",\"rejected\":\"only\"}\n");
+	eng_ws *ws = open_ws();
+	const char *arch[3] = {"d5/imgs.tar", "d5/imgs.tar.gz", "d5/imgs.zip"};
+	for (int k = 0; k < 3; k++) {
+		eng_index_result res;
+		eng_err err = {0};
+		eng_index_opts o = {.images = path_of(arch[k])};
+		char ds[16];
+		snprintf(ds, sizeof ds, "ds%d", k);
+		assert_int_equal(run(ws, ds, "d5/a.jsonl", &o, &res, &err), 0);
+		assert_int_equal(res.pairs, 4);
+		assert_int_equal(res.errors, 2);
+		assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+		assert_int_equal(res.by_code[ENG_REC_CORRUPT_IMAGE], 1);
+		assert_int_equal(res.images_new, k == 0 ? 2 : 0);
+		assert_int_equal(res.images_reused, k == 0 ? 1 : 3);
+	}
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL"), 9);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NULL"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors WHERE line = 4 AND reason LIKE "
+	                       "'%images/gone.png%not a member%'"),
+	                 3);
+	assert_int_equal(
+	    q(ws, "SELECT count(*) FROM images WHERE source LIKE '%imgs.tar:images/0.png'"), 1);
+	/* a non-archive file as --images */
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.images = path_of("d5/a.jsonl")};
+	assert_int_equal(run(ws, "ds9", "d5/a.jsonl", &o, &res, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "neither a directory nor a readable archive"));
+	assert_int_equal(q(ws, "SELECT count(*) FROM datasets WHERE name = 'ds9'"), 0);
+	for (int i = 0; i < 3; i++)
+		free(m[i].p);
+	eng_ws_close(ws);
+}
+
+static void test_index_gzip_input(void **state)
+{
+	(void)state;
+	const char *text = "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	                   "{\"prompt\":\"p\",\"chosen\":\"c2\",\"rejected\":\"r2\"}\n";
+	struct archive *a = archive_write_new();
+	archive_write_set_format_raw(a);
+	archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_filename(a, path_of("gz.jsonl.gz")), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_pathname(e, "gz.jsonl");
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(a, text, strlen(text)), (la_ssize_t)strlen(text));
+	archive_entry_free(e);
+	archive_write_close(a);
+	archive_write_free(a);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "gz", "gz.jsonl.gz", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'gz:2'"), 1);
+	char stem[64];
+	eng_index_stem("/x/y/gz.jsonl.gz", stem, sizeof stem);
+	assert_string_equal(stem, "gz");
+	eng_ws_close(ws);
+}
+
+static long long total_rows(eng_ws *ws)
+{
+	return q(ws,
+	         "SELECT (SELECT count(*) FROM datasets) + (SELECT count(*) FROM source_files) +"
+	         " (SELECT count(*) FROM pairs) + (SELECT count(*) FROM images) +"
+	         " (SELECT count(*) FROM ingest_errors)");
+}
+
+static void test_index_strict_leaves_workspace_unchanged(void **state)
+{
+	(void)state;
+	write_image("d6/a.png", 10, 10, 9, 0);
+	write_text("d6/good.jsonl", "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	write_text("d6/bad.jsonl",
+	           "{\"prompt\":\"p\",\"image\":\"a.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"c\"}\n"
+	           "{\"prompt\":\"p\",\"chosen\":\"x\",\"rejected\":\"y\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts strict = {.strict = 1};
+	/* a fresh dataset: nothing at all remains, not even the dataset row */
+	assert_int_equal(run(ws, "s", "d6/bad.jsonl", &strict, &res, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "bad.jsonl:2: [identical-answers]"));
+	assert_int_equal(total_rows(ws), 0);
+	/* an existing dataset is left exactly as it was */
+	assert_int_equal(run(ws, "s", "d6/good.jsonl", &strict, &res, &err), 0);
+	long long before = total_rows(ws);
+	assert_int_equal(run(ws, "s", "d6/bad.jsonl", &strict, &res, &err), ENG_EINPUT);
+	assert_int_equal(total_rows(ws), before);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 0);
+	/* without --strict the same file is ingested with one error */
+	assert_int_equal(run(ws, "s", "d6/bad.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.errors, 1);
+	eng_ws_close(ws);
+}
+
+static void test_index_idempotent_and_duplicate_ids_across_files(void **state)
+{
+	(void)state;
+	write_text("d7/one.jsonl",
+	           "{\"id\":\"x\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"id\":\"y\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	write_text("d7/two.jsonl",
+	           "{\"id\":\"y\",\"prompt\":\"q\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"id\":\"z\",\"prompt\":\"q\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "i", "d7/one.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.skipped, 0);
+	assert_int_equal(run(ws, "i", "d7/one.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(res.pairs, 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files"), 1);
+	assert_int_equal(run(ws, "i", "d7/two.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.by_code[ENG_REC_DUPLICATE_ID], 1);
+	assert_int_equal(res.first[0].line, 1);
+	/* another dataset takes the same file again */
+	assert_int_equal(run(ws, "j", "d7/one.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 5);
+	/* an unreadable input */
+	assert_int_equal(run(ws, "i", "d7/absent.jsonl", NULL, &res, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "absent.jsonl"));
+	eng_ws_close(ws);
+}
+
+/* 60 records naming one image: one images row, decoded once, 59 reuses. */
+static void test_index_shared_image_stored_once(void **state)
+{
+	(void)state;
+	write_image("d8/shared.png", 64, 48, 10, 0);
+	size_t cap = 60 * 128, n = 0;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	for (int i = 0; i < 60; i++)
+		n += (size_t)snprintf(
+		    text + n, cap - n,
+		    "{\"prompt\":\"p%d\",\"image\":\"shared.png\",\"chosen\":\"c\","
+		    "\"rejected\":\"r\"}\n",
+		    i);
+	write_text("d8/many.jsonl", text);
+	free(text);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "m", "d8/many.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 60);
+	assert_int_equal(res.images_new, 1);
+	assert_int_equal(res.images_reused, 59);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 1);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT image_id) FROM pairs"), 1);
+	eng_ws_close(ws);
+}
+
+static void test_index_image_helpers(void **state)
+{
+	(void)state;
+	int sup;
+	assert_string_equal(eng_image_format((const uint8_t *)"GIF89a", 6, &sup), "gif");
+	assert_int_equal(sup, 1);
+	assert_string_equal(eng_image_format((const uint8_t *)"II*\0xxxx", 8, &sup), "tiff");
+	assert_int_equal(sup, 0);
+	assert_null(eng_image_format((const uint8_t *)"hello", 5, &sup));
+	char name[] = "./a//b/./c.png";
+	eng_archive_normalize(name);
+	assert_string_equal(name, "a/b/c.png");
+	uint8_t *out = NULL;
+	size_t n = 0;
+	eng_rec_error rej;
+	assert_int_equal(eng_image_data_uri("data:image/png;base64,aGVsbG8=", &out, &n, &rej), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(out, "hello", 5);
+	free(out);
+	assert_int_equal(eng_image_data_uri("data:text/plain;base64,aGVsbG8=", &out, &n, &rej), 1);
+	assert_int_equal(rej.code, ENG_REC_UNSUPPORTED_IMAGE);
+	assert_int_equal(eng_image_data_uri("data:image/png,raw", &out, &n, &rej), 1);
+	assert_int_equal(rej.code, ENG_REC_UNSUPPORTED_IMAGE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_index_pairwise_dir_aliases_absolute_text_only),
+	    cmocka_unit_test(test_index_bad_inputs_codes_counts_reasons),
+	    cmocka_unit_test(test_index_multi_completion),
+	    cmocka_unit_test(test_index_data_uri_and_reuse),
+	    cmocka_unit_test(test_index_archives),
+	    cmocka_unit_test(test_index_gzip_input),
+	    cmocka_unit_test(test_index_strict_leaves_workspace_unchanged),
+	    cmocka_unit_test(test_index_idempotent_and_duplicate_ids_across_files),
+	    cmocka_unit_test(test_index_shared_image_stored_once),
+	    cmocka_unit_test(test_index_image_helpers),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
