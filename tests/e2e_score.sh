@@ -5,6 +5,7 @@
 #  - same seed twice -> identical per-pair scores; another fold count still works;
 #  - weights: one per pair, keyed by input id, mean 1 with --normalize mean, = sfc with none.
 set -euo pipefail
+export PATH=/usr/bin:$PATH
 MM=${1:?usage: e2e_score.sh PATH/TO/mmaudit}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$MM" synth --out "$T/a" --pairs 1200 --shortcut 0.8 --seed 5 --quiet
@@ -44,9 +45,14 @@ jl = [json.loads(l) for l in open(t + "/w.jsonl")]
 # weights come from the newest score run (the 3-fold one)
 byid = {r["id"]: r for r in csv.DictReader(open(t + "/s3.csv"))}
 assert all(abs(j["weight"] - float(byid[j["id"]]["sfc"])) < 1e-5 for j in jl)
-# pairs the text proxy gets right weigh less than pairs it gets wrong
-right = [j["weight"] for j in jl if j["p_text"] > 0.5]
-wrong = [j["weight"] for j in jl if j["p_text"] < 0.5]
-assert sum(right) / len(right) < sum(wrong) / len(wrong)
+# the weight is the paper's coefficient at the held-out margins: eps/2 + L_t / (eps + L_t + L)
+import math
+for j in jl:
+    lt, l = -math.log(j["p_text"]), -math.log(j["p_mm"])
+    assert abs(j["weight"] - (5e-8 + lt / (1e-7 + lt + l))) < 1e-4, j
+# needs-image pairs (text wrong, MM right) weigh more than text-shortcut pairs
+ni = [j["weight"] for j in jl if j["category"] == "needs-image"]
+ts = [j["weight"] for j in jl if j["category"] == "text-shortcut"]
+assert ni and ts and sum(ni) / len(ni) > sum(ts) / len(ts), (len(ni), len(ts))
 print("score/weights OK")
 PY
