@@ -64,8 +64,16 @@ demo)
 	build build
 	MM=$ROOT/build/audit/mmaudit
 	OUT=${2:-$ROOT/demo-out}
-	rm -rf "$OUT"; mkdir -p "$OUT"
-	"$MM" --help
+	rm -rf "$OUT"; mkdir -p "$OUT/envs"
+	# Three procedural environments: the true preference is decided by the image; a text cue sits
+	# on the chosen side with probability 0.95 (shortcut), 0.5 (none) and 0.05 (reversed).
+	"$MM" synth --out "$OUT/envs/shortcut" --pairs 3000 --shortcut 0.95 --seed 1 --quiet
+	"$MM" synth --out "$OUT/envs/balanced" --pairs 3000 --shortcut 0.5 --seed 2 --quiet
+	"$MM" synth --out "$OUT/envs/reversed" --pairs 3000 --shortcut 0.05 --seed 3 --quiet
+	"$MM" audit --out "$OUT/report" --db "$OUT/workspace.db" --seed 1 --max-shortcut-rate 0.3 \
+		shortcut="$OUT/envs/shortcut/data.jsonl" balanced="$OUT/envs/balanced/data.jsonl" \
+		reversed="$OUT/envs/reversed/data.jsonl" || [ $? -eq 1 ] # 1 = the gate flagged a dataset
+	echo "demo: open $OUT/report/report.html (also summary.json, samples.csv, weights.csv)"
 	;;
 test)
 	ensure_packages

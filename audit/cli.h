@@ -58,6 +58,22 @@ int aud_cmd_audit(int argc, char **argv);
  * to ids (malloc'd, caller frees). Unknown names are ENG_EINPUT with the known names listed. */
 int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_err *err);
 
+/* Gate flags shared by gate, report and audit: c is the getopt code of --policy (P),
+ * --max-shortcut-rate (S), --max-text-accuracy (T), --max-sfd (F), --max-ood-gap (O), --dataset
+ * (D), --strict (X). Returns 0 or an exit status (usage error printed). */
+#include "reports/rpt_gate.h"
+int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags,
+		    const char **policy);
+/* Merges the policy file (if any) under the flags into *out. Returns 0 or an exit status. */
+int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out);
+/* Evaluates policy on the workspace's newest runs, prints one line per rule and a summary on
+ * stdout; returns 0 (pass), 1 (a rule failed) or the error's exit status. */
+int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy);
+
+/* The per-file ingest summary of `mmaudit index` on stderr. */
+struct eng_index_result;
+void aud_index_summary(const char *path, const struct eng_index_result *r);
+
 /* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
 int aud_list_append(char **list, const char *item);
 #endif

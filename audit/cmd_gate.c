@@ -32,9 +32,6 @@ static const char *usage_text =
     "(run mmaudit score first), 3 system error.\n";
 
 /* Shared by gate and report: the gate options. Returns 0, or an exit status after printing. */
-int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags,
-                    const char **policy);
-
 int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags, const char **policy)
 {
 	eng_err err = {0};
@@ -68,9 +65,6 @@ int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags, 
 		return aud_usage_error(cmd, "--%s", err.msg);
 	return 0;
 }
-
-/* Merges the policy file (if any) under the flags into *out. Returns 0 or an exit status. */
-int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out);
 
 int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out)
 {
@@ -127,18 +121,27 @@ int aud_cmd_gate(int argc, char **argv)
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
+	if ((rc = eng_ws_open_existing(db, &ws, &err)))
+		return aud_fail("gate", &err);
+	rc = aud_gate_run("gate", ws, &policy);
+	eng_ws_close(ws);
+	return rc;
+}
+
+int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy)
+{
+	eng_err err = {0};
 	rpt_state *st = NULL;
 	rpt_gate_eval ev = {0};
-	if ((rc = eng_ws_open_existing(db, &ws, &err)) || (rc = rpt_state_load(ws, &st, &err)))
+	int rc;
+	if ((rc = rpt_state_load(ws, &st, &err)))
 		goto out;
 	if (!st->n_scored) {
 		rc = eng_err_set(&err, ENG_EINPUT,
-		                 "workspace '%s' has no finished score run; run "
-		                 "mmaudit score first",
-		                 db);
+		                 "the workspace has no finished score run; run mmaudit score first");
 		goto out;
 	}
-	if ((rc = rpt_gate_evaluate(st, &policy, &ev, &err)))
+	if ((rc = rpt_gate_evaluate(st, policy, &ev, &err)))
 		goto out;
 	for (size_t i = 0; i < ev.n; i++) {
 		char line[1024];
@@ -147,13 +150,12 @@ int aud_cmd_gate(int argc, char **argv)
 	}
 	printf("gate: %s (%zu fail, %zu pass, %zu not run%s)\n", ev.failed ? "FAIL" : "PASS",
 	       ev.count[RPT_FAIL], ev.count[RPT_PASS], ev.count[RPT_NOT_RUN],
-	       policy.strict ? ", strict" : "");
+	       policy->strict ? ", strict" : "");
 out:;
 	int failed = ev.failed;
 	rpt_gate_eval_clear(&ev);
 	rpt_state_free(st);
-	eng_ws_close(ws);
 	if (rc)
-		return aud_fail("gate", &err);
+		return aud_fail(cmd, &err);
 	return failed ? AUD_EXIT_GATE : AUD_EXIT_OK;
 }

@@ -27,7 +27,7 @@ static const char *usage_text =
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
 
-static void summary(const char *path, const eng_index_result *r)
+void aud_index_summary(const char *path, const eng_index_result *r)
 {
 	if (r->skipped) {
 		fprintf(stderr,
@@ -137,7 +137,7 @@ int aud_cmd_index(int argc, char **argv)
 		pairs += res.pairs;
 		errors += res.errors;
 		if (!quiet)
-			summary(argv[i], &res);
+			aud_index_summary(argv[i], &res);
 	}
 	eng_ws_close(ws);
 	if (rc)

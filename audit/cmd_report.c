@@ -8,9 +8,6 @@
 #include "audit/cli.h"
 #include "reports/rpt_report.h"
 
-int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags,
-                    const char **policy);
-int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out);
 
 static const char *usage_text =
     "usage: mmaudit report --db PATH --out DIR [--top N] [--policy FILE]\n"

@@ -14,6 +14,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+	{"audit", aud_cmd_audit, "everything in one command: index, score, crossdist, report, weights, gate"},
 	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
 	{"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
 	{"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},

@@ -1,0 +1,295 @@
+/* cmd_audit.c - `mmaudit audit`: index + score + crossdist (two or more datasets) + report +
+ * weights in one command; the gate's exit code when rules are given. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/cli.h"
+#include "engine/crossdist.h"
+#include "engine/index.h"
+#include "engine/score.h"
+#include "reports/rpt_report.h"
+#include "reports/rpt_weights.h"
+
+static const char *usage_text =
+	"usage: mmaudit audit --out DIR [--db PATH] [--images DIR|ARCHIVE] [--name NAME]\n"
+	"                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
+	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
+	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
+	"                     [NAME=]FILE.jsonl...\n\n"
+	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
+	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
+	"cross-distribution evaluation when there are two or more datasets, and writes report.html,\n"
+	"summary.json, samples.csv and weights.csv into DIR. With gate rules, exits 1 when one fails.\n\n"
+	"  --out DIR          output folder (created)\n"
+	"  --db PATH          workspace (default DIR/workspace.db); reused: files already indexed\n"
+	"                     are skipped\n"
+	"  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
+	"  --name NAME        dataset name when there is one file\n"
+	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
+	"  --top N            example cards per list in the report (default 25)\n"
+	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
+	"  --no-crossdist     skip the cross-distribution evaluation\n"
+	"  --quiet            no progress on stderr\n\n"
+	"exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
+
+static int mkdir_p(const char *dir, eng_err *err)
+{
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+		return eng_err_set(err, ENG_EINPUT, "--out path too long");
+	for (char *p = path + 1;; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(path, 0777) && errno != EEXIST)
+				return eng_err_set(err, ENG_EIO, "create '%s': %s", path, strerror(errno));
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+static void copy_str(char *out, size_t cap, const char *s)
+{
+	size_t n = strnlen(s, cap - 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+/* Dataset name of input i: NAME= prefix, --name, the file stem, or (stems collide) folder name. */
+static void dataset_name(char **files, int n, int i, const char *name, char *out, size_t cap)
+{
+	char stem[256], other[256];
+	if (name) {
+		copy_str(out, cap, name);
+		return;
+	}
+	eng_index_stem(files[i], stem, sizeof stem);
+	int clash = 0;
+	for (int j = 0; j < n; j++) {
+		if (j == i)
+			continue;
+		eng_index_stem(files[j], other, sizeof other);
+		clash |= !strcmp(stem, other);
+	}
+	if (!clash) {
+		copy_str(out, cap, stem);
+		return;
+	}
+	/* parent folder name */
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", files[i]);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		char *base = strrchr(dir, '/');
+		copy_str(out, cap, base ? base + 1 : dir);
+	} else {
+		char num[16];
+		snprintf(num, sizeof num, "-%d", i + 1);
+		copy_str(out, cap - strlen(num), stem);
+		strcat(out, num);
+	}
+}
+
+int aud_cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"out", required_argument, 0, 'o'},   {"db", required_argument, 0, 'd'},
+		{"images", required_argument, 0, 'i'}, {"name", required_argument, 0, 'n'},
+		{"folds", required_argument, 0, 'k'}, {"epochs", required_argument, 0, 'e'},
+		{"seed", required_argument, 0, 's'},  {"threads", required_argument, 0, 't'},
+		{"top", required_argument, 0, 'N'},   {"no-crossdist", no_argument, 0, 'C'},
+		{"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+		{"policy", required_argument, 0, 'P'}, {"max-shortcut-rate", required_argument, 0, 'S'},
+		{"max-text-accuracy", required_argument, 0, 'T'}, {"max-sfd", required_argument, 0, 'F'},
+		{"max-ood-gap", required_argument, 0, 'O'}, {0, 0, 0, 0}};
+	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
+	eng_index_opts io = {0};
+	eng_score_opts so;
+	eng_score_opts_default(&so);
+	so.train.seed = 1;
+	rpt_policy flags, policy;
+	rpt_policy_init(&flags);
+	int quiet = 0, crossdist = 1, top = 0, c, rc;
+	long long v;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'i':
+			io.images = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'k':
+			if (aud_parse_int("audit", "--folds", optarg, 2, 100, &v))
+				return AUD_EXIT_USAGE;
+			so.folds = (int)v;
+			break;
+		case 'e':
+			if (aud_parse_int("audit", "--epochs", optarg, 1, 1000, &v))
+				return AUD_EXIT_USAGE;
+			so.train.epochs = (int)v;
+			break;
+		case 's':
+			if (aud_parse_int("audit", "--seed", optarg, 0, INT64_MAX, &v))
+				return AUD_EXIT_USAGE;
+			so.train.seed = (uint64_t)v;
+			break;
+		case 't':
+			if (aud_parse_int("audit", "--threads", optarg, 1, 64, &v))
+				return AUD_EXIT_USAGE;
+			so.threads = (int)v;
+			break;
+		case 'N':
+			if (aud_parse_int("audit", "--top", optarg, 1, 100, &v))
+				return AUD_EXIT_USAGE;
+			top = (int)v;
+			break;
+		case 'C':
+			crossdist = 0;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return AUD_EXIT_OK;
+		default:
+			if ((rc = aud_gate_option("audit", c, optarg, &flags, &policy_path)))
+				return rc;
+		}
+	}
+	if (!out)
+		return aud_usage_error("audit", "--out DIR is required");
+	int nfiles = argc - optind;
+	if (nfiles < 1)
+		return aud_usage_error("audit", "give at least one FILE.jsonl");
+	if (name && nfiles > 1)
+		return aud_usage_error("audit", "--name works with one file; use NAME=FILE for several");
+	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)))
+		return rc;
+	so.command = aud_command_line;
+
+	eng_err err = {0};
+	eng_ws *ws = NULL;
+	char **files = calloc((size_t)nfiles, sizeof *files), **names = calloc((size_t)nfiles, sizeof *names);
+	int64_t *ids = calloc((size_t)nfiles, sizeof *ids), run_id = 0;
+	size_t nids = 0;
+	char dbpath[4096], path[4096];
+	aud_progress ap;
+	aud_progress_init(&ap, quiet);
+	eng_progress prog = aud_progress_hook(&ap);
+	int e = files && names && ids ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
+	for (int i = 0; !e && i < nfiles; i++) {
+		char *arg = argv[optind + i], *eq = strchr(arg, '=');
+		struct stat sb;
+		if (eq && eq != arg && stat(arg, &sb) != 0) {
+			names[i] = strndup(arg, (size_t)(eq - arg));
+			files[i] = eq + 1;
+		} else {
+			files[i] = arg;
+		}
+	}
+	for (int i = 0; !e && i < nfiles; i++) {
+		if (!names[i]) {
+			char nm[256];
+			dataset_name(files, nfiles, i, name, nm, sizeof nm);
+			names[i] = strdup(nm);
+		}
+		if (!names[i])
+			e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+	}
+	if (!e)
+		e = mkdir_p(out, &err);
+	if (!e) {
+		if (!db) {
+			snprintf(dbpath, sizeof dbpath, "%s/workspace.db", out);
+			db = dbpath;
+		}
+		e = eng_ws_open(db, &ws, &err);
+	}
+	/* 1. index */
+	io.progress = prog;
+	for (int i = 0; !e && i < nfiles; i++) {
+		eng_index_result res;
+		e = eng_index_file(ws, names[i], files[i], &io, &res, &err);
+		aud_progress_done(&ap);
+		if (!e && !quiet)
+			aud_index_summary(files[i], &res);
+		int64_t id = 0;
+		if (!e)
+			e = eng_ws_dataset_id(ws, names[i], &id, &err);
+		int dup = 0;
+		for (size_t k = 0; k < nids; k++)
+			dup |= ids[k] == id;
+		if (!e && !dup)
+			ids[nids++] = id;
+	}
+	/* 2. score */
+	if (!e) {
+		e = eng_score_run(ws, ids, nids, &so, &prog, &run_id, &err);
+		aud_progress_done(&ap);
+	}
+	/* 3. crossdist */
+	if (!e && crossdist && nids >= 2) {
+		eng_crossdist_opts co;
+		eng_crossdist_opts_default(&co);
+		co.train = so.train;
+		co.threads = so.threads;
+		co.text = so.text;
+		co.command = aud_command_line;
+		e = eng_crossdist_run(ws, ids, nids, &co, &prog, &run_id, &err);
+		aud_progress_done(&ap);
+	}
+	/* 4. report + weights */
+	rpt_report_info info = {0};
+	if (!e) {
+		rpt_options ro = {.top_n = top, .policy = policy};
+		e = rpt_report_write(ws, &ro, out, &prog, &info, &err);
+		aud_progress_done(&ap);
+	}
+	if (!e) {
+		snprintf(path, sizeof path, "%s/weights.csv", out);
+		FILE *f = fopen(path, "w");
+		if (!f)
+			e = eng_err_set(&err, ENG_EIO, "open '%s': %s", path, strerror(errno));
+		else {
+			e = rpt_weights_write(ws, ids, nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f, NULL, &err);
+			if (fclose(f) != 0 && !e)
+				e = eng_err_set(&err, ENG_EIO, "write '%s': %s", path, strerror(errno));
+		}
+	}
+	if (e) {
+		rc = aud_fail("audit", &err);
+	} else {
+		rc = AUD_EXIT_OK;
+		if (rpt_policy_count(&policy))
+			rc = aud_gate_run("audit", ws, &policy);
+		fprintf(stderr,
+			"mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
+			"(%lld rows), weights.csv\n",
+			out, info.html_bytes, (long long)info.csv_rows);
+	}
+	for (int i = 0; names && i < nfiles; i++)
+		free(names[i]);
+	free(names);
+	free(files);
+	free(ids);
+	eng_ws_close(ws);
+	return rc;
+}
