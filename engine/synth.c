@@ -807,8 +807,8 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 		answer_plan pc, pr;
 		plan_answer(&r, &pc);
 		plan_answer(&r, &pr);
-		unsigned ref =
-		    (unsigned)(mix64(o->seed * 0x9E3779B97F4A7C15ull ^ mix64(j + 1)) >> 32);
+		rng rr = rng_for(o->seed, STREAM_REF, j); /* scene code: same for pairs sharing j */
+		unsigned ref = (unsigned)(rng_next(&rr) >> 32);
 
 		char refs[32];
 		snprintf(refs, sizeof refs, ref_fmt[v], ref);
