@@ -1,6 +1,7 @@
-/* imgfeat.c - built-in image features: pixels -> 32x32 box-filtered thumbnail -> colour layout grid
- * (4x4 cells x mean RGB), joint colour histogram (4x4x4 bins), gradient-orientation histogram
- * (8 bins, magnitude-weighted) and brightness mean/std/contrast. No decoding, no standardization.
+/* imgfeat.c - built-in image features: pixels -> 32x32 box-filtered thumbnail (rows sampled) ->
+ * colour layout grid (4x4 cells x mean RGB), joint colour histogram (4x4x4 bins),
+ * gradient-orientation histogram (8 bins, magnitude-weighted) and brightness mean/std/contrast. No
+ * decoding, no standardization.
  */
 #include "engine/imgfeat.h"
 
@@ -25,14 +26,27 @@ int eng_imgfeat_dim(void)
 	return DIM;
 }
 
-/* Cell (ty, tx) of the thumbnail averages rows [ty*h/T, (ty+1)*h/T) and columns [tx*w/T,
- * (tx+1)*w/T), at least one of each (cells overlap when the image is smaller than T). */
+/* Cell (ty, tx) of the thumbnail averages columns [tx*w/T, (tx+1)*w/T) of the sampled rows of
+ * band [ty*h/T, (ty+1)*h/T): rows y0, y0 + step, ... with step = max(1, band height / 4), so a
+ * band reads at most about 4-7 rows whatever the image height (a large image costs a fraction of
+ * its decoding). Bands and column ranges hold at least one pixel (cells overlap when the image is
+ * smaller than T). */
 static void cell_bounds(int i, int n, int *b, int *e)
 {
 	*b = (int)((long long)i * n / T);
 	*e = (int)((long long)(i + 1) * n / T);
 	if (*e <= *b)
 		*e = *b + 1;
+}
+
+static int row_step(int y0, int y1)
+{
+	return (y1 - y0) / 4 > 1 ? (y1 - y0) / 4 : 1;
+}
+
+static int rows_sampled(int y0, int y1)
+{
+	return (y1 - y0 + row_step(y0, y1) - 1) / row_step(y0, y1);
 }
 
 /* Reference box filter, used for images smaller than the thumbnail. */
@@ -45,11 +59,11 @@ static void thumbnail_small(const uint8_t *rgb, int w, int h, float *t)
 			int x0, x1;
 			cell_bounds(tx, w, &x0, &x1);
 			uint64_t s[3] = {0, 0, 0};
-			for (int y = y0; y < y1; y++)
+			for (int y = y0; y < y1; y += row_step(y0, y1))
 				for (int x = x0; x < x1; x++)
 					for (int c = 0; c < 3; c++)
 						s[c] += rgb[((size_t)y * w + x) * 3 + c];
-			double n = (double)(y1 - y0) * (x1 - x0) * 255.0;
+			double n = (double)rows_sampled(y0, y1) * (x1 - x0) * 255.0;
 			for (int c = 0; c < 3; c++)
 				t[(ty * T + tx) * 3 + c] = (float)((double)s[c] / n);
 		}
@@ -82,7 +96,7 @@ static void thumbnail(const uint8_t *rgb, int w, int h, float *t)
 		for (int c0 = 0; c0 < w; c0 += CHUNK) {
 			int cw = w - c0 < CHUNK ? w - c0 : CHUNK, nb = cw * 3;
 			memset(cs, 0, sizeof(uint32_t) * (size_t)nb);
-			for (int y = y0; y < y1; y++) {
+			for (int y = y0; y < y1; y += row_step(y0, y1)) {
 				const uint8_t *p = rgb + ((size_t)y * w + c0) * 3;
 				for (int i = 0; i < nb; i++)
 					cs[i] += p[i];
@@ -98,7 +112,7 @@ static void thumbnail(const uint8_t *rgb, int w, int h, float *t)
 		for (int k = 0; k < T; k++) {
 			int xb0, xe0;
 			cell_bounds(k, w, &xb0, &xe0);
-			double n = (double)(y1 - y0) * (xe0 - xb0) * 255.0;
+			double n = (double)rows_sampled(y0, y1) * (xe0 - xb0) * 255.0;
 			for (int c = 0; c < 3; c++)
 				t[(ty * T + k) * 3 + c] = (float)((double)acc[k * 3 + c] / n);
 		}

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* Bumped whenever the features change; cached rows with another version are recomputed. */
-#define ENG_IMGFEAT_VERSION 1
+#define ENG_IMGFEAT_VERSION 2 /* 2: thumbnail samples at most ~4-7 rows per band */
 
 /* Length of the feature vector. */
 int eng_imgfeat_dim(void);

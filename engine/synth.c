@@ -341,22 +341,28 @@ int eng_synth_draw(const eng_synth_opts *o, size_t j, uint8_t *rgb)
 	scene sc;
 	scene_make(o, j, &sc);
 	int w = o->width, h = o->height;
+	/* background: base + linear gradient + optional triangle-wave stripes, in 24.8 fixed point
+	 * (stripe phase in 16.16); stays within 34..246 by construction, so no clamping */
+	int32_t amp = (int32_t)lrintf(sc.stripe_amp * 256);
+	int32_t dvx = (int32_t)lrintf(sc.grad_x / (float)w * 256);
+	int32_t dt = (int32_t)lrintf(sc.stripe_cos / sc.stripe_period * 65536);
 	for (int y = 0; y < h; y++) {
 		uint8_t *row = rgb + (size_t)y * w * 3;
-		float v = sc.grad_y * ((float)y / (float)h - 0.5f) - 0.5f * sc.grad_x;
-		float dvx = sc.grad_x / (float)w;
-		float t = (float)y * sc.stripe_sin / sc.stripe_period;
-		float dt = sc.stripe_cos / sc.stripe_period;
+		int32_t v = (int32_t)lrintf(
+		    (sc.grad_y * ((float)y / (float)h - 0.5f) - 0.5f * sc.grad_x) * 256);
+		int32_t t = (int32_t)lrintf((float)y * sc.stripe_sin / sc.stripe_period * 65536);
 		for (int x = 0; x < w; x++, v += dvx, t += dt) {
-			float b = v;
-			if (sc.stripe_amp > 0) {
-				float f = t - floorf(t);
-				b += sc.stripe_amp *
-				     (f < 0.5f ? 4 * f - 1 : 3 - 4 * f); /* triangle */
+			int32_t b = v;
+			if (amp) {
+				int32_t f = t & 0xFFFF; /* phase in [0, 1) */
+				int32_t tri =
+				    f < 0x8000 ? 4 * f - 0x10000 : 0x30000 - 4 * f; /* [-1, 1] */
+				b += (int32_t)(((int64_t)amp * tri) >> 16);
 			}
-			int dv = (int)(b + 256.5f) - 256; /* round to nearest */
-			for (int c = 0; c < 3; c++)
-				row[x * 3 + c] = (uint8_t)clamp255(sc.bg[c] + dv);
+			int dv = ((b + 128 + (256 << 8)) >> 8) - 256; /* round to nearest */
+			row[x * 3] = (uint8_t)(sc.bg[0] + dv);
+			row[x * 3 + 1] = (uint8_t)(sc.bg[1] + dv);
+			row[x * 3 + 2] = (uint8_t)(sc.bg[2] + dv);
 		}
 	}
 	for (int i = 0; i < sc.nd; i++)
@@ -609,6 +615,35 @@ static void job_fail(img_job *jb, int rc, const char *fmt, const char *path)
 	atomic_store(&jb->stop, 1);
 }
 
+/* A growing byte buffer for stb's write callbacks (stb writes JPEG byte by byte: one fwrite per
+ * byte costs more than the encoding). */
+typedef struct membuf {
+	unsigned char *p;
+	size_t n, cap;
+	int failed;
+} membuf;
+
+static void mem_write(void *ctx, void *data, int size)
+{
+	membuf *m = ctx;
+	if (m->failed || size <= 0)
+		return;
+	if (m->n + (size_t)size > m->cap) {
+		size_t cap = m->cap ? m->cap : 65536;
+		while (cap < m->n + (size_t)size)
+			cap *= 2;
+		unsigned char *q = realloc(m->p, cap);
+		if (!q) {
+			m->failed = 1;
+			return;
+		}
+		m->p = q;
+		m->cap = cap;
+	}
+	memcpy(m->p + m->n, data, (size_t)size);
+	m->n += (size_t)size;
+}
+
 /* Claims and writes images until none are left; progress only from the caller's thread. */
 static void image_loop(img_job *jb, const eng_progress *prog)
 {
@@ -620,6 +655,7 @@ static void image_loop(img_job *jb, const eng_progress *prog)
 		return;
 	}
 	char path[4200], name[64];
+	membuf out = {NULL, 0, 0, 0};
 	for (;;) {
 		if (atomic_load(&jb->stop))
 			break;
@@ -629,10 +665,22 @@ static void image_loop(img_job *jb, const eng_progress *prog)
 		eng_synth_draw(o, j, px);
 		image_name(o, j, name, sizeof name);
 		snprintf(path, sizeof path, "%s/%s", jb->dir, name);
+		out.n = 0;
+		out.failed = 0;
 		int ok = o->format == ENG_SYNTH_JPG
-		             ? stbi_write_jpg(path, o->width, o->height, 3, px, o->jpeg_quality)
-		             : stbi_write_png(path, o->width, o->height, 3, px, o->width * 3);
-		if (!ok) {
+		             ? stbi_write_jpg_to_func(mem_write, &out, o->width, o->height, 3, px,
+		                                      o->jpeg_quality)
+		             : stbi_write_png_to_func(mem_write, &out, o->width, o->height, 3, px,
+		                                      o->width * 3);
+		if (!ok || out.failed) {
+			job_fail(jb, ENG_ENOMEM, "encode image '%s': out of memory", path);
+			break;
+		}
+		FILE *f = fopen(path, "wb");
+		int werr = !f || fwrite(out.p, 1, out.n, f) != out.n;
+		if (f && fclose(f))
+			werr = 1;
+		if (werr) {
 			job_fail(jb, ENG_EIO,
 			         "write image '%s' failed: is the directory writable and the disk "
 			         "not full?",
@@ -643,6 +691,7 @@ static void image_loop(img_job *jb, const eng_progress *prog)
 		if (prog)
 			eng_progress_tick(prog, "images", d, jb->nimg);
 	}
+	free(out.p);
 	free(px);
 }
 
@@ -758,8 +807,8 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 		answer_plan pc, pr;
 		plan_answer(&r, &pc);
 		plan_answer(&r, &pr);
-		unsigned ref =
-		    (unsigned)(mix64(o->seed * 0x9E3779B97F4A7C15ull ^ mix64(j + 1)) >> 32);
+		rng rr = rng_for(o->seed, STREAM_REF, j); /* scene code: same for pairs sharing j */
+		unsigned ref = (unsigned)(rng_next(&rr) >> 32);
 
 		char refs[32];
 		snprintf(refs, sizeof refs, ref_fmt[v], ref);

@@ -588,6 +588,38 @@ static void test_synth_draw_matches_file(void **state)
 	free(dir);
 }
 
+/* Environments with different seeds share no prompt (crossdist excludes shared prompts from
+ * test splits), while pairs that share an image share its scene code. */
+static void test_synth_envs_share_no_prompt(void **state)
+{
+	(void)state;
+	const size_t n = 300;
+	char *d1 = make_tmpdir(), *d2 = make_tmpdir();
+	eng_synth_opts o;
+	opts_small(&o, n, 0.5, 1);
+	o.text_only = 1;
+	o.images = 100;
+	assert_int_equal(eng_synth_write(&o, d1, NULL, NULL), 0);
+	o.seed = 2;
+	assert_int_equal(eng_synth_write(&o, d2, NULL, NULL), 0);
+	rec *a = read_env(d1, n), *b = read_env(d2, n);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < n; k++)
+			assert_string_not_equal(field(&a[i], "prompt"), field(&b[k], "prompt"));
+		/* pair i and i + 100 show the same image: same scene code ("[scene xxxxxxxx] ", 17
+		 * chars) */
+		if (i + 100 < n)
+			assert_memory_equal(field(&a[i], "prompt"), field(&a[i + 100], "prompt"),
+			                    17);
+	}
+	free_env(a, n);
+	free_env(b, n);
+	rm_rf(d1);
+	rm_rf(d2);
+	free(d1);
+	free(d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -601,6 +633,7 @@ int main(void)
 	    cmocka_unit_test(test_synth_rejects_bad_options),
 	    cmocka_unit_test(test_synth_imgfeat_recovers_colour),
 	    cmocka_unit_test(test_synth_draw_matches_file),
+	    cmocka_unit_test(test_synth_envs_share_no_prompt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
