@@ -133,6 +133,18 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 			else
 				test[nte++] = r;
 		}
+		size_t excl_here = 0;
+		for (size_t r = d.ds_begin[k]; r < d.ds_begin[k + 1]; r++)
+			excl_here += excluded[r];
+		if (nte == teb[k] && excl_here) {
+			rc = eng_err_set(err, ENG_EINPUT,
+					 "dataset '%s': all %zu test pairs share an image or prompt with "
+					 "another dataset of this run (overlap would inflate o.o.d. "
+					 "figures); drop the duplicate dataset or deduplicate it",
+					 d.ds_name[k], excl_here);
+			json_decref(overlap);
+			goto out;
+		}
 		if (ntr == trb[k] || nte == teb[k]) {
 			rc = eng_err_set(err, ENG_EINPUT,
 					 "dataset '%s' has an empty %s split (%zu pairs); it needs more "
