@@ -6,7 +6,8 @@
  * scores the held-out fold. Prints feature-extraction and training throughput, the GFLOP/s of the
  * MM model's two GEMM shapes (timed in isolation, same shapes and call count as one training) next
  * to a large square cblas_sgemm measured in the same run.
- * Usage: bench_model [pairs] [images] [folds] [openblas threads, 0 = OpenBLAS default] */
+ * Usage: bench_model [pairs] [images] [folds] [openblas threads, 0 = OpenBLAS default] [batch]
+ *        [epochs] (0 or absent = eng_train_opts_default) */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -124,6 +125,12 @@ int main(int argc, char **argv)
 	double t_all0 = now(), c_all0 = cpu();
 	eng_train_opts o;
 	eng_train_opts_default(&o);
+	if (argc > 5 && atoi(argv[5]) > 0)
+		o.batch = atoi(argv[5]);
+	if (argc > 6 && atoi(argv[6]) > 0)
+		o.epochs = atoi(argv[6]);
+	printf("training: batch %d, epochs %d, lr %g, l2 %g, fold buckets %d\n", o.batch, o.epochs,
+	       (double)o.lr, (double)o.l2, o.fold_buckets);
 	for (int meth = 0; meth < 3; meth++) {
 		double tm0 = now();
 		size_t ok = 0, tot = 0;
