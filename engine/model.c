@@ -23,6 +23,10 @@
  * occur in the batch (with their L2 gradient l2 * w_j); untouched coordinates keep weight and
  * moments (like TensorFlow's LazyAdam). So a step costs O(batch nnz) instead of O(2^bits), and
  * rarely seen columns are regularized only when seen. W (B x dv) uses dense Adam + L2 every step.
+ * Memory layout for speed: the sparse loops are bound by cache misses on random text columns, so
+ * during training column c's {w, g, m, v} (text branch, then MM branch) sit together in one block
+ * of records (one cache line per column), with software prefetch and a branch-free touched list;
+ * the weights are copied into the model's params block at the end.
  *
  * GEMMs per batch of n rows (OpenBLAS cblas_sgemm, row-major):
  *   G (n, B) = fold(D) dense; V (n, dv); Z (n, B) = V W^T; m_int,i = sum_b G_ib Z_ib
