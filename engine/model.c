@@ -23,6 +23,10 @@
  * occur in the batch (with their L2 gradient l2 * w_j); untouched coordinates keep weight and
  * moments (like TensorFlow's LazyAdam). So a step costs O(batch nnz) instead of O(2^bits), and
  * rarely seen columns are regularized only when seen. W (B x dv) uses dense Adam + L2 every step.
+ * Memory layout for speed: the sparse loops are bound by cache misses on random text columns, so
+ * during training column c's {w, g, m, v} (text branch, then MM branch) sit together in one block
+ * of records (one cache line per column), with software prefetch and a branch-free touched list;
+ * the weights are copied into the model's params block at the end.
  *
  * GEMMs per batch of n rows (OpenBLAS cblas_sgemm, row-major):
  *   G (n, B) = fold(D) dense; V (n, dv); Z (n, B) = V W^T; m_int,i = sum_b G_ib Z_ib
@@ -44,6 +48,14 @@
 
 static const double ADAM_B1 = 0.9, ADAM_B2 = 0.999, ADAM_EPS = 1e-8;
 static const double SA_EPS = 1e-7;
+
+/* Software prefetch distance (entries) for the random text-column accesses of the sparse loops. */
+enum { PF = 8 };
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 /* ---- small things ---------------------------------------------------------------------------- */
 
@@ -301,12 +313,13 @@ const float *eng_model_text_weights(const eng_model *m)
 /* ---- one batch ------------------------------------------------------------------------------- */
 
 typedef struct scratch {
-	size_t cap;        /* rows per batch */
-	float *G, *V, *Z;  /* (cap, B), (cap, dv), (cap, B); one block */
-	float *c, *ct;     /* (cap) d objective / d m (MM branch), / d m_t (text branch) */
-	double *mm, *mt;   /* (cap) margins; one block */
-	uint32_t *touched; /* (text_dim) distinct text columns of the batch, in first-seen order */
-	uint8_t *mark;     /* (text_dim) 1 while a column is in touched */
+	size_t cap;       /* rows per batch */
+	float *G, *V, *Z; /* (cap, B), (cap, dv), (cap, B); one block */
+	float *c, *ct;    /* (cap) d objective / d m (MM branch), / d m_t (text branch) */
+	double *mm, *mt;  /* (cap) margins; one block */
+	uint32_t
+	    *touched;  /* (text_dim + 1) distinct text columns of the batch, in first-seen order */
+	uint8_t *mark; /* (text_dim) 1 while a column is in touched */
 	size_t ntouched;
 } scratch;
 
@@ -332,7 +345,8 @@ static int scratch_alloc(scratch *s, const eng_model *m, size_t cap, int grads, 
 	s->G = malloc(b);
 	s->mm = malloc(cap * 2 * sizeof(double));
 	if (grads) {
-		s->touched = malloc(sizeof(uint32_t) * m->text_dim);
+		s->touched = malloc(sizeof(uint32_t) *
+		                    ((size_t)m->text_dim + 1)); /* +1: branch-free append */
 		s->mark = calloc(m->text_dim, 1);
 	}
 	if (!s->G || !s->mm || (grads && (!s->touched || !s->mark))) {
@@ -347,30 +361,48 @@ static int scratch_alloc(scratch *s, const eng_model *m, size_t cap, int grads, 
 	return 0;
 }
 
-/* Forward (margins into s->mm / s->mt) and, when g != NULL, backward of rows[0..n), n <= s->cap.
- * g has the parameter layout: its text parts are ACCUMULATED (+=) at the batch's columns, which
- * are appended to s->touched; its W part is OVERWRITTEN. Returns the batch objective (no L2). */
+/* Where batch() finds the text weights and puts their gradients: column c's text-branch weight is
+ * wt[c * stride] and its gradient gt[c * stride], likewise w / gw for the MM branch (NULL when the
+ * method has no such branch; gradients NULL for a forward pass). Inference and the objective use
+ * the params block (stride 1); training uses per-column records (stride 4 or 8, see train). */
+typedef struct tview {
+	const float *wt, *w;
+	float *gt, *gw;
+	size_t stride;
+} tview;
+
+/* Forward (margins into s->mm / s->mt) and, when tv->gt or tv->gw is set, backward of rows[0..n),
+ * n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are appended to
+ * s->touched; the W gradient gW (B, dv) is OVERWRITTEN (if non-NULL). Returns the batch objective
+ * (mean over the batch, no L2). */
 static double batch(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
-                    scratch *s, float *g)
+                    scratch *s, const tview *tv, float *gW)
 {
 	const uint32_t B = m->B, dv = m->dv, idim = m->img_dim;
-	const float *wt = m->wt, *w = m->w;
+	const size_t S = tv->stride;
+	const float *restrict wt = tv->wt, *restrict w = tv->w;
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint32_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
+	double *restrict mt = s->mt, *restrict mm = s->mm;
 	int any_img = 0;
 	for (size_t i = 0; i < n; i++) {
-		size_t r = rows[i], a = ps->rowptr[r], e = ps->rowptr[r + 1];
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 		double st = 0, sw = 0;
 		if (w) {
-			float *gi = s->G + i * B; /* row i of G (n, B) */
+			float *restrict gi = s->G + i * B; /* row i of G (n, B) */
 			memset(gi, 0, sizeof(float) * B);
 			for (size_t k = a; k < e; k++) {
-				uint32_t c = ps->col[k];
-				float v = ps->val[k];
-				sw += (double)w[c] * v;
+				uint32_t c = colv[k];
+				float v = valv[k];
+				if (k + PF < e)
+					PREFETCH(&w[colv[k + PF] * S]);
+				sw += (double)w[c * S] * v;
 				if (wt)
-					st += (double)wt[c] * v;
+					st += (double)wt[c * S] * v;
 				gi[eng_model_fold(c, B)] += v;
 			}
-			float *vi = s->V + i * dv; /* row i of V (n, dv) */
+			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
 			int32_t im = ps->img_of[r];
 			if (im >= 0) {
 				const float *x = ps->img + (size_t)im * idim;
@@ -386,11 +418,14 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 				memset(vi, 0, sizeof(float) * dv);
 			}
 		} else {
-			for (size_t k = a; k < e; k++)
-				st += (double)wt[ps->col[k]] * ps->val[k];
+			for (size_t k = a; k < e; k++) {
+				if (k + PF < e)
+					PREFETCH(&wt[colv[k + PF] * S]);
+				st += (double)wt[colv[k] * S] * valv[k];
+			}
 		}
-		s->mt[i] = st;
-		s->mm[i] = sw;
+		mt[i] = st;
+		mm[i] = sw;
 	}
 	if (w && any_img) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
@@ -403,7 +438,7 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 			double acc = 0;
 			for (uint32_t b = 0; b < B; b++)
 				acc += (double)gi[b] * zi[b];
-			s->mm[i] += acc;
+			mm[i] += acc;
 		}
 	}
 	const eng_method meth = m->o.method;
@@ -411,45 +446,48 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 	for (size_t i = 0; i < n; i++) {
 		double lt = 0, l = 0;
 		if (meth == ENG_METHOD_TEXT) {
-			lt = eng_model_bt_loss(s->mt[i]);
+			lt = eng_model_bt_loss(mt[i]);
 			obj += lt;
-			s->ct[i] = (float)(bt_dloss(s->mt[i]) * inv);
+			s->ct[i] = (float)(bt_dloss(mt[i]) * inv);
 		} else if (meth == ENG_METHOD_STANDARD) {
-			l = eng_model_bt_loss(s->mm[i]);
+			l = eng_model_bt_loss(mm[i]);
 			obj += l;
-			s->c[i] = (float)(bt_dloss(s->mm[i]) * inv);
+			s->c[i] = (float)(bt_dloss(mm[i]) * inv);
 		} else {
-			lt = eng_model_bt_loss(s->mt[i]);
-			l = eng_model_bt_loss(s->mm[i]);
+			lt = eng_model_bt_loss(mt[i]);
+			l = eng_model_bt_loss(mm[i]);
 			double wi = eng_model_sa_weight(lt, l); /* detached */
 			obj += wi * l + lt;
-			s->c[i] = (float)(wi * bt_dloss(s->mm[i]) * inv);
-			s->ct[i] = (float)(bt_dloss(s->mt[i]) * inv);
+			s->c[i] = (float)(wi * bt_dloss(mm[i]) * inv);
+			s->ct[i] = (float)(bt_dloss(mt[i]) * inv);
 		}
 	}
 	obj *= inv;
-	if (!g)
+	if (!tv->gt && !tv->gw)
 		return obj;
-	float *gt = wt ? g : NULL;
-	float *gw = w ? g + (wt ? m->text_dim : 0) : NULL;
-	float *gW = w ? gw + m->text_dim : NULL;
+	float *restrict gt = tv->gt, *restrict gw = tv->gw;
+	uint8_t *restrict mark = s->mark;
+	uint32_t *restrict touched = s->touched;
+	size_t nt = s->ntouched;
 	for (size_t i = 0; i < n; i++) {
-		size_t r = rows[i], a = ps->rowptr[r], e = ps->rowptr[r + 1];
-		float ci = w ? s->c[i] : 0, cti = wt ? s->ct[i] : 0;
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+		float ci = gw ? s->c[i] : 0, cti = gt ? s->ct[i] : 0;
 		for (size_t k = a; k < e; k++) {
-			uint32_t c = ps->col[k];
-			float v = ps->val[k];
-			if (!s->mark[c]) {
-				s->mark[c] = 1;
-				s->touched[s->ntouched++] = c;
-			}
+			uint32_t c = colv[k];
+			float v = valv[k];
+			if (k + PF < e)
+				PREFETCH(gt ? &gt[colv[k + PF] * S] : &gw[colv[k + PF] * S]);
+			touched[nt] = c; /* branch-free: kept only if c is new */
+			nt += (size_t)(mark[c] ^ 1);
+			mark[c] = 1;
 			if (gt)
-				gt[c] += cti * v;
+				gt[c * S] += cti * v;
 			if (gw)
-				gw[c] += ci * v;
+				gw[c * S] += ci * v;
 		}
 	}
-	if (w) {
+	s->ntouched = nt;
+	if (gW) {
 		if (any_img) {
 			for (size_t i = 0; i < n; i++) { /* V <- diag(c) V */
 				float *vi = s->V + i * dv;
@@ -466,6 +504,17 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 		}
 	}
 	return obj;
+}
+
+/* The params-block view of m (stride 1); g (parameter layout) receives gradients if non-NULL. */
+static tview params_view(const eng_model *m, float *g)
+{
+	tview tv = {m->wt, m->w, NULL, NULL, 1};
+	if (g) {
+		tv.gt = m->wt ? g : NULL;
+		tv.gw = m->w ? g + (m->wt ? m->text_dim : 0) : NULL;
+	}
+	return tv;
 }
 
 /* ---- training -------------------------------------------------------------------------------- */
@@ -492,24 +541,34 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		return rc;
 	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows;
 	scratch s;
-	float *grad = NULL, *mom = NULL;
+	float *rec = NULL, *wstate = NULL;
 	size_t *order = NULL;
 	rc = scratch_alloc(&s, m, bs, 1, err);
 	if (rc) {
 		eng_model_free(m);
 		return rc;
 	}
-	grad = calloc(m->n_params, sizeof(float));
-	mom = calloc(m->n_params, 2 * sizeof(float)); /* Adam: first moments, then second */
+	/* Text training state: one block of per-column records {w, g, m, v} (text branch, then MM
+	 * branch for shortcut-aware), so a column's weight, gradient and Adam moments share a cache
+	 * line: the sparse loops are bound by cache misses on random columns. The weights are
+	 * copied into the params block at the end. W: gradient, first and second moments in one
+	 * block. */
+	const size_t nbr = (m->wt ? 1 : 0) + (m->w ? 1 : 0), S = 4 * nbr;
+	const size_t nW = (size_t)m->B * m->dv;
+	rec = calloc(m->text_dim, S * sizeof(float));
+	if (nW)
+		wstate = calloc(nW, 3 * sizeof(float));
 	order = malloc(sizeof(size_t) * nrows);
-	if (!grad || !mom || !order) {
+	if (!rec || (nW && !wstate) || !order) {
 		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)",
 		                 m->n_params);
 		goto done;
 	}
 	memcpy(order, rows, sizeof(size_t) * nrows);
-	float *mo = mom, *ve = mom + m->n_params;
-	const size_t off_w = m->wt ? m->text_dim : 0, off_W = m->w ? off_w + m->text_dim : 0;
+	float *rt = m->wt ? rec : NULL, *rw = m->w ? rec + (m->wt ? 4 : 0) : NULL;
+	tview tv = {rt, rw, rt ? rt + 1 : NULL, rw ? rw + 1 : NULL, S};
+	float *gW = wstate, *mW = wstate ? wstate + nW : NULL,
+	      *vW = wstate ? wstate + 2 * nW : NULL;
 	const float l2 = o->l2;
 	eng_rng rng;
 	eng_rng_seed(&rng, o->seed);
@@ -524,34 +583,31 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
 			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
 			s.ntouched = 0;
-			batch(m, ps, order + b0, n, &s, grad);
+			batch(m, ps, order + b0, n, &s, &tv, gW);
 			t++;
 			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
 			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
 			float eh = (float)(ADAM_EPS * sqrt(bc2));
 			for (size_t q = 0; q < s.ntouched; q++) { /* lazy Adam on text columns */
 				uint32_t c = s.touched[q];
-				if (m->wt) {
-					adam(&m->wt[c], grad[c] + l2 * m->wt[c], &mo[c], &ve[c],
-					     alpha, eh);
-					grad[c] = 0;
-				}
-				if (m->w) {
-					size_t k = off_w + c;
-					adam(&m->w[c], grad[k] + l2 * m->w[c], &mo[k], &ve[k],
-					     alpha, eh);
-					grad[k] = 0;
+				float *r = rec + (size_t)c * S;
+				if (q + PF < s.ntouched)
+					PREFETCH(rec + (size_t)s.touched[q + PF] * S);
+				for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
+					adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
+					r[1] = 0;
 				}
 				s.mark[c] = 0;
 			}
-			if (m->W) { /* dense Adam on W */
-				size_t nW = (size_t)m->B * m->dv;
-				float *gW = grad + off_W, *mW = mo + off_W, *vW = ve + off_W;
-				for (size_t k = 0; k < nW; k++)
-					adam(&m->W[k], gW[k] + l2 * m->W[k], &mW[k], &vW[k], alpha,
-					     eh);
-			}
+			for (size_t k = 0; k < nW; k++) /* dense Adam on W */
+				adam(&m->W[k], gW[k] + l2 * m->W[k], &mW[k], &vW[k], alpha, eh);
 		}
+	}
+	for (uint32_t c = 0; c < m->text_dim; c++) {
+		if (m->wt)
+			m->wt[c] = rt[(size_t)c * S];
+		if (m->w)
+			m->w[c] = rw[(size_t)c * S];
 	}
 	for (size_t k = 0; k < m->n_params; k++) {
 		if (!isfinite(m->params[k])) {
@@ -564,8 +620,8 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	}
 done:
 	scratch_free(&s);
-	free(grad);
-	free(mom);
+	free(rec);
+	free(wstate);
 	free(order);
 	if (rc) {
 		eng_model_free(m);
@@ -595,7 +651,8 @@ static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows
 		return rc;
 	for (size_t b0 = 0; b0 < n; b0 += bs) {
 		size_t k = n - b0 < bs ? n - b0 : bs;
-		batch(m, ps, rows + b0, k, &s, NULL);
+		tview tv = params_view(m, NULL);
+		batch(m, ps, rows + b0, k, &s, &tv, NULL);
 		const double *src = text_branch ? s.mt : s.mm;
 		for (size_t i = 0; i < k; i++)
 			out[b0 + i] = (float)src[i];
@@ -629,7 +686,8 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 		return rc;
 	if (grad)
 		memset(grad, 0, sizeof(float) * m->n_params);
-	*obj = batch(m, ps, rows, n, &s, grad);
+	tview tv = params_view(m, grad);
+	*obj = batch(m, ps, rows, n, &s, &tv, grad && m->W ? grad + (m->W - m->params) : NULL);
 	scratch_free(&s);
 	return 0;
 }

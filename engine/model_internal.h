@@ -1,7 +1,8 @@
 /* model_internal.h - internals of model.c exposed for tests and benchmarks only (not for audit/).
  *
- * Parameter layout (one block, n_params floats; gradients and each Adam moment use the same
- * layout in blocks of their own):
+ * Parameter layout (one block, n_params floats; eng_model_objective's gradient uses the same
+ * layout; training keeps the text columns' weight, gradient and Adam moments in one block of
+ * per-column records and copies the weights back at the end, see model.c):
  *   [ wt (text_dim) ]  text branch: ENG_METHOD_TEXT and ENG_METHOD_SHORTCUT_AWARE
  *   [ w  (text_dim) ]  MM branch text terms: ENG_METHOD_STANDARD and ENG_METHOD_SHORTCUT_AWARE
  *   [ W  (B, dv)    ]  MM interaction, row-major; dv = img_dim + 1 (standardized image + 1)

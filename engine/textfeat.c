@@ -418,7 +418,7 @@ static int emit(eng_textfeat *tf, float f)
 static int tok_is(const char *w, size_t n, const char *const *list)
 {
 	for (; *list; list++)
-		if (strlen(*list) == n && memcmp(*list, w, n) == 0)
+		if ((*list)[0] == w[0] && strncmp(*list, w, n) == 0 && (*list)[n] == '\0')
 			return 1;
 	return 0;
 }
