@@ -304,9 +304,11 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 	char name[256];
 	for (int i = 0; i < nb; i++) {
 		double share = present ? (double)present[i] / (double)w->n : 0;
+		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen answer) */
+		int sign = eng_textfeat_sign(d->tf, best[i]);
 		json_array_append_new(
 			arr, json_pack("[s, f, f, o]", eng_textfeat_name(d->tf, best[i], name, sizeof name),
-				       (double)w->full_w[best[i]], share,
+				       (double)w->full_w[best[i]] * (sign ? sign : 1), share,
 				       present && present[i] ? json_real((double)right[i] / present[i])
 							     : json_null()));
 	}

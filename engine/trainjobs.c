@@ -24,8 +24,10 @@ static void run_one(pool *p, size_t j)
 	jb->rc = eng_model_train(p->ps, jb->train, jb->ntrain, &jb->opts, &m, &p->errs[j]);
 	if (jb->rc)
 		return;
-	eng_model_margins(m, p->ps, jb->eval, jb->neval, jb->margins);
-	if (jb->text_weights)
+	jb->rc = eng_model_margins(m, p->ps, jb->eval, jb->neval, jb->margins);
+	if (jb->rc)
+		eng_err_set(&p->errs[j], jb->rc, "out of memory computing margins");
+	else if (jb->text_weights)
 		memcpy(jb->text_weights, eng_model_text_weights(m), sizeof(float) * p->ps->text_dim);
 	eng_model_free(m);
 }
