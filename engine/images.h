@@ -5,10 +5,10 @@
  * SHA-256 of their encoded bytes: an image already in the `images` table is reused WITHOUT
  * decoding; a new one is sniffed (magic bytes), checked for truncation (PNG IEND chunk, JPEG EOI
  * marker, GIF trailer), measured with stbi_info (pixel limit enforced before decoding), decoded
- * once to RGB, and stored with its dimensions, a <= 160 px JPEG thumbnail and the eng_imgfeat
- * feature vector. Rejections are eng_rec_error values (missing-image, corrupt-image,
- * image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a global failure
- * reason). */
+ * once to RGB, and stored with its dimensions, a <= 160 px JPEG thumbnail (area-average downscale)
+ * and the eng_imgfeat feature vector. Rejections are eng_rec_error values (missing-image,
+ * corrupt-image, image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a
+ * global failure reason). */
 #ifndef ENG_IMAGES_H
 #define ENG_IMAGES_H
 
