@@ -68,6 +68,10 @@ void eng_imgstore_free(eng_imgstore *s);
 int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
                      int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err);
 
+/* Waits for the thumbnails and features still being made and writes them to their rows. Call
+ * before committing. Returns 0 or a negative code. */
+int eng_imgstore_flush(eng_imgstore *s, eng_err *err);
+
 /* Images decoded by this store so far (each distinct new image once). */
 uint64_t eng_imgstore_decoded(const eng_imgstore *s);
 
