@@ -472,15 +472,16 @@ static void jpg_sink(void *ctx, void *data, int size)
 /* Area-average downscale: src (h, w, 3) -> dst (th, tw, 3), th <= h, tw <= w. Each output pixel
  * is the mean of the source pixels in its box, so every source pixel is read once; several times
  * cheaper than stbir's filtered resize and good enough for a report thumbnail. */
-static void box_resize(const uint8_t *src, int w, int h, uint8_t *dst, int tw, int th)
+static void box_resize(const uint8_t *src, int w, int h, uint8_t *dst, int tw, int th,
+                       int *xb /* tw + 1 column bounds, scratch */)
 {
+	for (int tx = 0; tx <= tw; tx++)
+		xb[tx] = (int)((long long)tx * w / tw);
 	for (int ty = 0; ty < th; ty++) {
 		int y0 = (int)((long long)ty * h / th), y1 = (int)((long long)(ty + 1) * h / th);
 		y1 = y1 > y0 ? y1 : y0 + 1;
 		for (int tx = 0; tx < tw; tx++) {
-			int x0 = (int)((long long)tx * w / tw),
-			    x1 = (int)((long long)(tx + 1) * w / tw);
-			x1 = x1 > x0 ? x1 : x0 + 1;
+			int x0 = xb[tx], x1 = xb[tx + 1] > x0 ? xb[tx + 1] : x0 + 1;
 			uint32_t sum[3] = {0, 0, 0};
 			for (int y = y0; y < y1; y++) {
 				const uint8_t *p = src + ((size_t)y * w + x0) * 3;
@@ -512,11 +513,12 @@ static void make_thumb(tjob *j)
 		th = (int)((long long)h * ENG_IMAGE_THUMB_SIDE / side);
 		tw = tw < 1 ? 1 : tw;
 		th = th < 1 ? 1 : th;
+		int xb[ENG_IMAGE_THUMB_SIDE + 1];
 		if (!(small = malloc((size_t)tw * (size_t)th * 3))) {
 			j->oom = 1;
 			return;
 		}
-		box_resize(j->rgb, w, h, small, tw, th);
+		box_resize(j->rgb, w, h, small, tw, th, xb);
 		src = small;
 	}
 	if (!stbi_write_jpg_to_func(jpg_sink, j, tw, th, 3, src, 75))
