@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <stb_image.h>
-#include <stb_image_resize.h>
 #include <stb_image_write.h>
 
 #include "engine/imgfeat.h"
@@ -352,15 +352,35 @@ out:
 
 /* ---- the store ---------------------------------------------------------------------------- */
 
+/* Thumbnail + features of one decoded image, made by the worker thread while the main thread goes
+ * on reading, hashing and decoding the next images; written back to its images row by the main
+ * thread (SQLite stays single-threaded). */
+typedef struct tjob {
+	int64_t id;
+	uint8_t *rgb; /* (h, w, 3), owned until done */
+	int w, h;
+	uint8_t *jpg;
+	size_t jpg_n, jpg_cap;
+	float *feat;
+	int oom;
+} tjob;
+
+enum { QN = 4 }; /* jobs in flight: bounds memory to QN decoded images */
+
 struct eng_imgstore {
 	eng_ws *ws;
-	sqlite3_stmt *find, *insert;
+	sqlite3_stmt *find, *insert, *finish;
 	uint64_t max_pixels, decoded;
-	float *feat;
-	uint8_t *jpg; /* thumbnail JPEG being written */
-	size_t jpg_n, jpg_cap;
-	int jpg_oom;
+	pthread_t worker;
+	int started, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	tjob jobs[QN];
+	uint64_t sub, fin,
+	    col; /* submitted >= finished by the worker >= collected by the main thread */
 };
+
+static void *worker_main(void *arg);
 
 int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_err *err)
 {
@@ -370,23 +390,31 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	s->ws = ws;
 	s->max_pixels = max_pixels ? max_pixels : ENG_IMAGE_DEFAULT_MAX_PIXELS;
-	s->feat = malloc((size_t)eng_imgfeat_dim() * sizeof *s->feat);
-	if (!s->feat) {
-		eng_imgstore_free(s);
-		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	}
-	s->find = eng_ws_prepare(ws, "SELECT id FROM images WHERE sha256 = ?1", err);
-	s->insert = s->find
-	                ? eng_ws_prepare(ws,
-	                                 "INSERT INTO images(sha256, width, height, format, bytes,"
-	                                 " source, thumb, feat, feat_dim, feat_version)"
-	                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	                                 err)
-	                : NULL;
-	if (!s->insert) {
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	for (int i = 0; i < QN; i++)
+		if (!(s->jobs[i].feat = malloc((size_t)eng_imgfeat_dim() * sizeof(float)))) {
+			eng_imgstore_free(s);
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		}
+	if (!(s->find = eng_ws_prepare(ws, "SELECT id FROM images WHERE sha256 = ?1", err)) ||
+	    !(s->insert =
+	          eng_ws_prepare(ws,
+	                         "INSERT INTO images(sha256, width, height, format, bytes, source)"
+	                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                         err)) ||
+	    !(s->finish = eng_ws_prepare(ws,
+	                                 "UPDATE images SET thumb = ?2, feat = ?3, feat_dim = ?4,"
+	                                 " feat_version = ?5 WHERE id = ?1",
+	                                 err))) {
 		eng_imgstore_free(s);
 		return err ? err->code : ENG_EINTERNAL;
 	}
+	if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
+		eng_imgstore_free(s);
+		return eng_err_set(err, ENG_EINTERNAL, "cannot start the thumbnail thread");
+	}
+	s->started = 1;
 	*out = s;
 	return 0;
 }
@@ -395,10 +423,23 @@ void eng_imgstore_free(eng_imgstore *s)
 {
 	if (!s)
 		return;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->worker, NULL);
+	}
+	for (int i = 0; i < QN; i++) {
+		free(s->jobs[i].rgb);
+		free(s->jobs[i].jpg);
+		free(s->jobs[i].feat);
+	}
 	sqlite3_finalize(s->find);
 	sqlite3_finalize(s->insert);
-	free(s->feat);
-	free(s->jpg);
+	sqlite3_finalize(s->finish);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
 	free(s);
 }
 
@@ -409,50 +450,138 @@ uint64_t eng_imgstore_decoded(const eng_imgstore *s)
 
 static void jpg_sink(void *ctx, void *data, int size)
 {
-	eng_imgstore *s = ctx;
-	if (s->jpg_oom || size <= 0)
+	tjob *j = ctx;
+	if (j->oom || size <= 0)
 		return;
-	if (s->jpg_n + (size_t)size > s->jpg_cap) {
-		size_t nc = s->jpg_cap ? s->jpg_cap : 16384;
-		while (nc < s->jpg_n + (size_t)size)
+	if (j->jpg_n + (size_t)size > j->jpg_cap) {
+		size_t nc = j->jpg_cap ? j->jpg_cap : 16384;
+		while (nc < j->jpg_n + (size_t)size)
 			nc *= 2;
-		uint8_t *nb = realloc(s->jpg, nc);
+		uint8_t *nb = realloc(j->jpg, nc);
 		if (!nb) {
-			s->jpg_oom = 1;
+			j->oom = 1;
 			return;
 		}
-		s->jpg = nb;
-		s->jpg_cap = nc;
+		j->jpg = nb;
+		j->jpg_cap = nc;
 	}
-	memcpy(s->jpg + s->jpg_n, data, (size_t)size);
-	s->jpg_n += (size_t)size;
+	memcpy(j->jpg + j->jpg_n, data, (size_t)size);
+	j->jpg_n += (size_t)size;
 }
 
-/* Thumbnail JPEG of rgb (h, w, 3) into s->jpg; returns 0 or ENG_ENOMEM. */
-static int thumbnail(eng_imgstore *s, const uint8_t *rgb, int w, int h)
+/* Area-average downscale: src (h, w, 3) -> dst (th, tw, 3), th <= h, tw <= w. Each output pixel
+ * is the mean of the source pixels in its box, so every source pixel is read once; several times
+ * cheaper than stbir's filtered resize and good enough for a report thumbnail. */
+static void box_resize(const uint8_t *src, int w, int h, uint8_t *dst, int tw, int th,
+                       int *xb /* tw + 1 column bounds, scratch */)
 {
-	int side = w > h ? w : h, tw = w, th = h;
+	for (int tx = 0; tx <= tw; tx++)
+		xb[tx] = (int)((long long)tx * w / tw);
+	for (int ty = 0; ty < th; ty++) {
+		int y0 = (int)((long long)ty * h / th), y1 = (int)((long long)(ty + 1) * h / th);
+		y1 = y1 > y0 ? y1 : y0 + 1;
+		for (int tx = 0; tx < tw; tx++) {
+			int x0 = xb[tx], x1 = xb[tx + 1] > x0 ? xb[tx + 1] : x0 + 1;
+			uint32_t sum[3] = {0, 0, 0};
+			for (int y = y0; y < y1; y++) {
+				const uint8_t *p = src + ((size_t)y * w + x0) * 3;
+				for (int x = x0; x < x1; x++, p += 3) {
+					sum[0] += p[0];
+					sum[1] += p[1];
+					sum[2] += p[2];
+				}
+			}
+			uint32_t n = (uint32_t)((y1 - y0) * (x1 - x0));
+			uint8_t *d = dst + ((size_t)ty * tw + tx) * 3;
+			for (int c = 0; c < 3; c++)
+				d[c] = (uint8_t)((sum[c] + n / 2) / n);
+		}
+	}
+}
+
+/* Thumbnail JPEG and feature vector of job j (runs on the worker thread). */
+static void make_thumb(tjob *j)
+{
+	int w = j->w, h = j->h, side = w > h ? w : h, tw = w, th = h;
 	uint8_t *small = NULL;
-	const uint8_t *src = rgb;
+	const uint8_t *src = j->rgb;
+	j->jpg_n = 0;
+	j->oom = 0;
+	eng_imgfeat_compute(j->rgb, w, h, j->feat);
 	if (side > ENG_IMAGE_THUMB_SIDE) {
 		tw = (int)((long long)w * ENG_IMAGE_THUMB_SIDE / side);
 		th = (int)((long long)h * ENG_IMAGE_THUMB_SIDE / side);
 		tw = tw < 1 ? 1 : tw;
 		th = th < 1 ? 1 : th;
-		small = malloc((size_t)tw * (size_t)th * 3);
-		if (!small)
-			return ENG_ENOMEM;
-		if (!stbir_resize_uint8(rgb, w, h, 0, small, tw, th, 0, 3)) {
-			free(small);
-			return ENG_ENOMEM;
+		int xb[ENG_IMAGE_THUMB_SIDE + 1];
+		if (!(small = malloc((size_t)tw * (size_t)th * 3))) {
+			j->oom = 1;
+			return;
 		}
+		box_resize(j->rgb, w, h, small, tw, th, xb);
 		src = small;
 	}
-	s->jpg_n = 0;
-	s->jpg_oom = 0;
-	int ok = stbi_write_jpg_to_func(jpg_sink, s, tw, th, 3, src, 75);
+	if (!stbi_write_jpg_to_func(jpg_sink, j, tw, th, 3, src, 75))
+		j->oom = 1;
 	free(small);
-	return ok && !s->jpg_oom ? 0 : ENG_ENOMEM;
+}
+
+static void *worker_main(void *arg)
+{
+	eng_imgstore *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->fin == s->sub && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop)
+			break;
+		tjob *j = &s->jobs[s->fin % QN];
+		pthread_mutex_unlock(&s->mu);
+		make_thumb(j);
+		free(j->rgb);
+		j->rgb = NULL;
+		pthread_mutex_lock(&s->mu);
+		s->fin++;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Writes finished jobs back: all of them when wait, else those already done. */
+static int collect(eng_imgstore *s, int wait, eng_err *err)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (wait && s->col < s->sub && s->fin == s->col)
+			pthread_cond_wait(&s->cv, &s->mu);
+		int ready = s->fin > s->col;
+		pthread_mutex_unlock(&s->mu);
+		if (!ready)
+			return 0;
+		tjob *j = &s->jobs[s->col % QN];
+		if (j->oom)
+			return eng_err_set(err, ENG_ENOMEM, "out of memory making a thumbnail");
+		sqlite3_stmt *st = s->finish;
+		sqlite3_bind_int64(st, 1, j->id);
+		sqlite3_bind_blob(st, 2, j->jpg, (int)j->jpg_n, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, j->feat, eng_imgfeat_dim() * (int)sizeof(float),
+		                  SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, eng_imgfeat_dim());
+		sqlite3_bind_int(st, 5, ENG_IMGFEAT_VERSION);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return eng_ws_fail(s->ws, err, "store thumbnail");
+		pthread_mutex_lock(&s->mu);
+		s->col++;
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+int eng_imgstore_flush(eng_imgstore *s, eng_err *err)
+{
+	return collect(s, 1, err);
 }
 
 int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
@@ -512,30 +641,39 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
 		              source, fmt, stbi_failure_reason());
 	s->decoded++;
-	rc = thumbnail(s, rgb, w, h);
-	if (!rc)
-		eng_imgfeat_compute(rgb, w, h, s->feat);
-	stbi_image_free(rgb);
-	if (rc)
-		return eng_err_set(err, rc, "out of memory making a thumbnail of '%s'", source);
-
 	sqlite3_stmt *st = s->insert;
-	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, hex, 64, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, w);
 	sqlite3_bind_int(st, 3, h);
 	sqlite3_bind_text(st, 4, fmt, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
 	sqlite3_bind_text(st, 6, source, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, s->jpg, (int)s->jpg_n, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 8, s->feat, eng_imgfeat_dim() * (int)sizeof(float), SQLITE_STATIC);
-	sqlite3_bind_int(st, 9, eng_imgfeat_dim());
-	sqlite3_bind_int(st, 10, ENG_IMGFEAT_VERSION);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		stbi_image_free(rgb);
 		return eng_ws_fail(s->ws, err, "store image");
-	*id = sqlite3_last_insert_rowid(eng_ws_db(s->ws));
+	}
+	/* hand the pixels to the worker: wait for a free slot when QN jobs are in flight, and write
+	 * back whatever is finished */
+	pthread_mutex_lock(&s->mu);
+	while (s->sub - s->col == QN && s->fin == s->col)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if ((rc = collect(s, 0, err))) {
+		stbi_image_free(rgb);
+		return rc;
+	}
+	tjob *j = &s->jobs[s->sub % QN];
+	j->id = sqlite3_last_insert_rowid(eng_ws_db(s->ws));
+	j->rgb = rgb;
+	j->w = w;
+	j->h = h;
+	*id = j->id;
+	pthread_mutex_lock(&s->mu);
+	s->sub++;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 	*is_new = 1;
 	return 0;
 }

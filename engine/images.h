@@ -5,10 +5,10 @@
  * SHA-256 of their encoded bytes: an image already in the `images` table is reused WITHOUT
  * decoding; a new one is sniffed (magic bytes), checked for truncation (PNG IEND chunk, JPEG EOI
  * marker, GIF trailer), measured with stbi_info (pixel limit enforced before decoding), decoded
- * once to RGB, and stored with its dimensions, a <= 160 px JPEG thumbnail and the eng_imgfeat
- * feature vector. Rejections are eng_rec_error values (missing-image, corrupt-image,
- * image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a global failure
- * reason). */
+ * once to RGB, and stored with its dimensions, a <= 160 px JPEG thumbnail (area-average downscale)
+ * and the eng_imgfeat feature vector. Rejections are eng_rec_error values (missing-image,
+ * corrupt-image, image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a
+ * global failure reason). */
 #ifndef ENG_IMAGES_H
 #define ENG_IMAGES_H
 
@@ -67,6 +67,10 @@ void eng_imgstore_free(eng_imgstore *s);
  * *is_new, 1 when the image is rejected (rerr filled), or a negative code (database, memory). */
 int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
                      int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err);
+
+/* Waits for the thumbnails and features still being made and writes them to their rows. Call
+ * before committing. Returns 0 or a negative code. */
+int eng_imgstore_flush(eng_imgstore *s, eng_err *err);
 
 /* Images decoded by this store so far (each distinct new image once). */
 uint64_t eng_imgstore_decoded(const eng_imgstore *s);

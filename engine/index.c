@@ -718,7 +718,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	eng_progress_tick(&opts->progress, "index", 0, total);
 	if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
 		goto out;
-	if ((rc = archive_pass(&c, &opts->progress)))
+	if ((rc = archive_pass(&c, &opts->progress)) || (rc = eng_imgstore_flush(c.imgs, err)))
 		goto out;
 	if ((rc = finish_file(&c, err)))
 		goto out;

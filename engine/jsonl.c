@@ -120,6 +120,25 @@ static int blank(const char *s, size_t n)
 int eng_jsonl_next(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno, eng_err *err)
 {
 	for (;;) {
+		/* fast path: the whole line is in the input buffer; return it in place */
+		char *start = r->in + r->in_pos;
+		char *nl =
+		    r->in_pos < r->in_len ? memchr(start, '\n', r->in_len - r->in_pos) : NULL;
+		if (nl && (size_t)(nl - start) <= r->max_line) {
+			size_t take = (size_t)(nl - start);
+			r->in_pos += take + 1;
+			r->offset += take + 1;
+			r->lineno++;
+			if (take && start[take - 1] == '\r')
+				take--;
+			if (blank(start, take))
+				continue;
+			start[take] = '\0';
+			*line = start;
+			*len = take;
+			*lineno = r->lineno;
+			return ENG_JSONL_LINE;
+		}
 		size_t n = 0;
 		int too_long = 0, rc, any = 0;
 		r->lineno++;

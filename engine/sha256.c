@@ -70,8 +70,8 @@ void eng_sha256_init(eng_sha256_ctx *s)
 void eng_sha256_update(eng_sha256_ctx *s, const void *data, size_t n)
 {
 	const uint8_t *p = data;
-	if (!n)
-		return; /* data may be NULL for an empty update */
+	if (n == 0)
+		return; /* data may be NULL */
 	s->bytes += n;
 	if (s->nbuf) {
 		size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;

@@ -16,7 +16,7 @@ print(d[0]["pairs"] if d else 0)' "$2"
 printf '{"id":"s1","prompt":"p","chosen":"c","rejected":"r"}\n' >"$T/small.jsonl"
 "$MM" index --quiet --db "$T/w.db" --name small "$T/small.jsonl"
 
-N=${E2E_PAIRS:-300000}
+N=${E2E_PAIRS:-150000}
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++)
 	printf "{\"id\":\"r%d\",\"prompt\":\"Question %d about the picture?\",\"chosen\":\"A longer chosen answer number %d with words\",\"rejected\":\"Rejected %d\",\"src\":\"gen\"}\n", i, i, i, i }' >"$T/big.jsonl"
 
