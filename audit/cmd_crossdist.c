@@ -12,7 +12,7 @@
 static const char *usage_text =
 	"usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
 	"                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
-	"                         [--json] [--quiet]\n\n"
+	"                         [--features F] [--json] [--quiet]\n\n"
 	"Splits each dataset train/test by image (prompt when there is none), trains every method\n"
 	"on every train split and tests on every test split. Prints one accuracy matrix per method\n"
 	"(rows: trained on, columns: tested on), the i.i.d. mean (diagonal), the o.o.d. mean\n"
@@ -24,6 +24,9 @@ static const char *usage_text =
 	"  --seed S         random seed (default 1)\n"
 	"  --epochs N       training epochs (default %d)\n"
 	"  --threads T      training threads (default: all cores)\n"
+	"  --features F     builtin, embeddings or both (default: both when `mmaudit embed` loaded\n"
+	"                   embeddings, else builtin); embeddings replaces the built-in features\n"
+	"                   of each kind that has a loaded set\n"
 	"  --json           print the matrices as JSON\n"
 	"  --quiet          no progress on stderr\n";
 
@@ -82,7 +85,7 @@ int aud_cmd_crossdist(int argc, char **argv)
 		{"dataset", required_argument, 0, 'D'},   {"methods", required_argument, 0, 'm'},
 		{"test-fraction", required_argument, 0, 'f'}, {"seed", required_argument, 0, 's'},
 		{"epochs", required_argument, 0, 'e'},    {"threads", required_argument, 0, 't'},
-		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'},
+		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
 	eng_crossdist_opts co;
 	eng_crossdist_opts_default(&co);
@@ -145,6 +148,12 @@ int aud_cmd_crossdist(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'X':
+			if (eng_features_parse(optarg, &co.features)) {
+				aud_usage_error("crossdist", "--features must be builtin, embeddings or both");
+				goto done;
+			}
 			break;
 		case 'h':
 			printf(usage_text, co.train.epochs);

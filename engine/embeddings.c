@@ -93,7 +93,8 @@ static int slurp(const char *path, unsigned char **out, size_t *len, char sha[65
 		n += got;
 		if (got == 0) {
 			if (ferror(f))
-				rc = eng_err_set(err, ENG_EIO, "read '%s': %s", path, strerror(errno));
+				rc = eng_err_set(err, ENG_EIO, "read '%s': %s", path,
+				                 strerror(errno));
 			break;
 		}
 		if (n + 1 == cap) {
@@ -223,13 +224,15 @@ static int npy_parse(const char *path, unsigned char *buf, size_t len, float **d
 		                 "numpy.ascontiguousarray(arr) instead",
 		                 path);
 	} else if (nd != 2) {
-		rc = eng_err_set(err, ENG_EINPUT,
-		                 "'%s': the array has %zu dimension(s); it must be 2-D (rows, dim), "
-		                 "e.g. arr.reshape(len(arr), -1)",
-		                 path, nd);
+		rc =
+		    eng_err_set(err, ENG_EINPUT,
+		                "'%s': the array has %zu dimension(s); it must be 2-D (rows, dim), "
+		                "e.g. arr.reshape(len(arr), -1)",
+		                path, nd);
 	} else if (shape[1] == 0 || shape[1] > 1u << 20) {
-		rc = eng_err_set(err, ENG_EINPUT, "'%s': embedding dimension %zu is out of range "
-		                                  "[1, 1048576]",
+		rc = eng_err_set(err, ENG_EINPUT,
+		                 "'%s': embedding dimension %zu is out of range "
+		                 "[1, 1048576]",
 		                 path, shape[1]);
 	}
 	free(h);
@@ -239,15 +242,17 @@ static int npy_parse(const char *path, unsigned char *buf, size_t len, float **d
 	if (shape[0] && n / shape[0] != shape[1])
 		return eng_err_set(err, ENG_EINPUT, "'%s': shape too large", path);
 	if (n > (len - off) / 4)
-		return eng_err_set(err, ENG_EINPUT,
-		                   "'%s' is truncated: shape (%zu, %zu) needs %zu data bytes, the file "
-		                   "has %zu",
-		                   path, shape[0], shape[1], n * 4, len - off);
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "'%s' is truncated: shape (%zu, %zu) needs %zu data bytes, the file "
+		    "has %zu",
+		    path, shape[0], shape[1], n * 4, len - off);
 	if (len - off != n * 4)
-		return eng_err_set(err, ENG_EINPUT,
-		                   "'%s': %zu bytes after the (%zu, %zu) float32 data; not a single "
-		                   ".npy array",
-		                   path, len - off - n * 4, shape[0], shape[1]);
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "'%s': %zu bytes after the (%zu, %zu) float32 data; not a single "
+		    ".npy array",
+		    path, len - off - n * 4, shape[0], shape[1]);
 	float *x = malloc(n ? n * sizeof(float) : 1);
 	if (!x)
 		return eng_err_set(err, ENG_ENOMEM, "'%s': out of memory (%zu floats)", path, n);
@@ -257,8 +262,9 @@ static int npy_parse(const char *path, unsigned char *buf, size_t len, float **d
 	for (size_t i = 0; i < n; i++) {
 		if (!isfinite(x[i])) {
 			free(x);
-			return eng_err_set(err, ENG_EINPUT, "'%s': row %zu column %zu is not finite",
-			                   path, i / shape[1], i % shape[1]);
+			return eng_err_set(err, ENG_EINPUT,
+			                   "'%s': row %zu column %zu is not finite", path,
+			                   i / shape[1], i % shape[1]);
 		}
 	}
 	*data = x;
@@ -304,10 +310,11 @@ static int read_ids(const char *path, eng_emb_table *t, eng_err *err)
 			n--;
 		line++;
 		if (line > t->rows) {
-			rc = eng_err_set(err, ENG_EINPUT,
-			                 "'%s' has more lines than the matrix has rows (%zu); one key "
-			                 "per row",
-			                 path, t->rows);
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "'%s' has more lines than the matrix has rows (%zu); one key "
+			    "per row",
+			    path, t->rows);
 			break;
 		}
 		if (n == 0) {
@@ -326,10 +333,11 @@ static int read_ids(const char *path, eng_emb_table *t, eng_err *err)
 		p = nl ? nl + 1 : end;
 	}
 	if (!rc && line < t->rows)
-		rc = eng_err_set(err, ENG_EINPUT,
-		                 "'%s' has %zu key line(s) but the matrix has %zu rows; one key per "
-		                 "row",
-		                 path, line, t->rows);
+		rc =
+		    eng_err_set(err, ENG_EINPUT,
+		                "'%s' has %zu key line(s) but the matrix has %zu rows; one key per "
+		                "row",
+		                path, line, t->rows);
 	free(buf);
 	return rc;
 }
@@ -362,7 +370,8 @@ static int read_jsonl(const char *path, eng_emb_table *t, eng_err *err)
 		}
 		json_error_t je;
 		j = json_loadb(line, len, 0, &je);
-		json_t *k = j ? json_object_get(j, "key") : NULL, *tx = j ? json_object_get(j, "text") : NULL;
+		json_t *k = j ? json_object_get(j, "key") : NULL,
+		       *tx = j ? json_object_get(j, "text") : NULL;
 		json_t *e = j ? json_object_get(j, "embedding") : NULL;
 		if (!j) {
 			rc = eng_err_set(err, ENG_EINPUT, "%s:%llu: bad JSON: %s", path,
@@ -371,21 +380,23 @@ static int read_jsonl(const char *path, eng_emb_table *t, eng_err *err)
 		}
 		if (!json_is_string(k) && !json_is_string(tx)) {
 			rc = eng_err_set(err, ENG_EINPUT,
-			                 "%s:%llu: needs a string \"key\" (or \"text\") field", path,
-			                 (unsigned long long)ln);
+			                 "%s:%llu: needs a string \"key\" (or \"text\") field",
+			                 path, (unsigned long long)ln);
 			break;
 		}
 		if (!json_is_array(e) || json_array_size(e) == 0) {
-			rc = eng_err_set(err, ENG_EINPUT,
-			                 "%s:%llu: needs a non-empty \"embedding\" array of numbers", path,
-			                 (unsigned long long)ln);
+			rc =
+			    eng_err_set(err, ENG_EINPUT,
+			                "%s:%llu: needs a non-empty \"embedding\" array of numbers",
+			                path, (unsigned long long)ln);
 			break;
 		}
 		size_t d = json_array_size(e);
 		if (t->rows == 0) {
 			if (d > 1u << 20) {
-				rc = eng_err_set(err, ENG_EINPUT, "%s:%llu: dimension %zu too large",
-				                 path, (unsigned long long)ln, d);
+				rc =
+				    eng_err_set(err, ENG_EINPUT, "%s:%llu: dimension %zu too large",
+				                path, (unsigned long long)ln, d);
 				break;
 			}
 			t->dim = (uint32_t)d;
@@ -399,8 +410,8 @@ static int read_jsonl(const char *path, eng_emb_table *t, eng_err *err)
 		if (t->rows == cap) {
 			size_t nc = cap ? cap * 2 : 256;
 			float *nv = nc <= SIZE_MAX / sizeof(float) / t->dim
-			                    ? realloc(t->vec, nc * t->dim * sizeof(float))
-			                    : NULL;
+			                ? realloc(t->vec, nc * t->dim * sizeof(float))
+			                : NULL;
 			if (nv)
 				t->vec = nv;
 			char **nk = realloc(t->key, nc * sizeof *nk);
@@ -420,10 +431,11 @@ static int read_jsonl(const char *path, eng_emb_table *t, eng_err *err)
 			json_t *x = json_array_get(e, i);
 			double v = json_number_value(x);
 			if (!json_is_number(x) || !isfinite((float)v)) {
-				rc = eng_err_set(err, ENG_EINPUT,
-				                 "%s:%llu: embedding value %zu is not a finite float32 "
-				                 "number",
-				                 path, (unsigned long long)ln, i);
+				rc = eng_err_set(
+				    err, ENG_EINPUT,
+				    "%s:%llu: embedding value %zu is not a finite float32 "
+				    "number",
+				    path, (unsigned long long)ln, i);
 				break;
 			}
 			row[i] = (float)v;
@@ -466,10 +478,11 @@ int eng_emb_read(const char *path, const char *ids_path, eng_emb_table *t, eng_e
 	int rc;
 	if (ends_with(path, ".npy")) {
 		if (!ids_path)
-			return eng_err_set(err, ENG_EINPUT,
-			                   "'%s' is a .npy matrix: give its ids file (one key per row) "
-			                   "with --ids FILE",
-			                   path);
+			return eng_err_set(
+			    err, ENG_EINPUT,
+			    "'%s' is a .npy matrix: give its ids file (one key per row) "
+			    "with --ids FILE",
+			    path);
 		unsigned char *buf;
 		size_t len;
 		if ((rc = slurp(path, &buf, &len, t->sha256, err)))
@@ -484,10 +497,11 @@ int eng_emb_read(const char *path, const char *ids_path, eng_emb_table *t, eng_e
 			rc = read_ids(ids_path, t, err);
 	} else {
 		if (ids_path)
-			return eng_err_set(err, ENG_EINPUT,
-			                   "--ids goes with a .npy matrix; '%s' is read as JSONL lines "
-			                   "{\"key\": ..., \"embedding\": [...]}",
-			                   path);
+			return eng_err_set(
+			    err, ENG_EINPUT,
+			    "--ids goes with a .npy matrix; '%s' is read as JSONL lines "
+			    "{\"key\": ..., \"embedding\": [...]}",
+			    path);
 		unsigned char *buf;
 		size_t len;
 		if ((rc = slurp(path, &buf, &len, t->sha256, err)))
@@ -500,7 +514,8 @@ int eng_emb_read(const char *path, const char *ids_path, eng_emb_table *t, eng_e
 	return rc;
 }
 
-/* ---- storing ---------------------------------------------------------------------------------- */
+/* ---- storing ----------------------------------------------------------------------------------
+ */
 
 static int is_hex64(const char *s)
 {
@@ -513,7 +528,8 @@ static int is_hex64(const char *s)
 int eng_emb_set_dim(eng_ws *ws, eng_emb_kind kind, uint32_t *dim, eng_err *err)
 {
 	*dim = 0;
-	sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT dim FROM embedding_sets WHERE kind = ?1", err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws, "SELECT dim FROM embedding_sets WHERE kind = ?1", err);
 	if (!st)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_text(st, 1, eng_emb_kind_name(kind), -1, SQLITE_STATIC);
@@ -544,10 +560,10 @@ static void key_add(eng_emb_report *r, const char *key)
 static int text_coverage(eng_ws *ws, int count, eng_emb_report *r, eng_err *err)
 {
 	sqlite3_stmt *sp = NULL, *si = NULL, *sq = NULL;
-	int rc = count ? 0
-	               : eng_ws_exec(ws,
-	                             "CREATE TEMP TABLE emb_resp(key TEXT PRIMARY KEY) WITHOUT ROWID",
-	                             err);
+	int rc =
+	    count ? 0
+	          : eng_ws_exec(
+	                ws, "CREATE TEMP TABLE emb_resp(key TEXT PRIMARY KEY) WITHOUT ROWID", err);
 	if (rc)
 		return rc;
 	sp = eng_ws_prepare(ws,
@@ -634,14 +650,15 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 		return rc;
 	if (kind == ENG_EMB_IMAGE) {
 		rc = eng_ws_exec(
-			ws,
-			"CREATE TEMP TABLE emb_refs(ref TEXT PRIMARY KEY, sha TEXT, n INTEGER) WITHOUT "
-			"ROWID;"
-			"INSERT INTO temp.emb_refs SELECT ref, min(sha), count(DISTINCT sha) FROM ("
-			" SELECT p.image_ref AS ref, i.sha256 AS sha FROM pairs p JOIN images i ON i.id "
-			"= p.image_id UNION SELECT source, sha256 FROM images) WHERE ref IS NOT NULL "
-			"GROUP BY ref",
-			err);
+		    ws,
+		    "CREATE TEMP TABLE emb_refs(ref TEXT PRIMARY KEY, sha TEXT, n INTEGER) WITHOUT "
+		    "ROWID;"
+		    "INSERT INTO temp.emb_refs SELECT ref, min(sha), count(DISTINCT sha) FROM ("
+		    " SELECT p.image_ref AS ref, i.sha256 AS sha FROM pairs p JOIN images i ON "
+		    "i.id "
+		    "= p.image_id UNION SELECT source, sha256 FROM images) WHERE ref IS NOT NULL "
+		    "GROUP BY ref",
+		    err);
 		if (rc)
 			goto out;
 		sref = eng_ws_prepare(ws, "SELECT sha, n FROM temp.emb_refs WHERE ref = ?1", err);
@@ -658,8 +675,8 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 	                      "INSERT INTO embedding_sets(kind, dim, rows, source, sha256) VALUES "
 	                      "(?1, ?2, 0, ?3, ?4)",
 	                      err);
-	sins = eng_ws_prepare(ws, "INSERT OR IGNORE INTO embeddings(kind, key, vec) VALUES (?1, ?2, ?3)",
-	                      err);
+	sins = eng_ws_prepare(
+	    ws, "INSERT OR IGNORE INTO embeddings(kind, key, vec) VALUES (?1, ?2, ?3)", err);
 	sget = eng_ws_prepare(ws, "SELECT vec FROM embeddings WHERE kind = ?1 AND key = ?2", err);
 	if (!sset || !sins || !sget || !smatch || (kind == ENG_EMB_IMAGE && !sref)) {
 		rc = err ? err->code : ENG_EINTERNAL;
@@ -696,10 +713,11 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 		char hex[65];
 		if (t->is_text && t->is_text[i]) {
 			if (kind == ENG_EMB_IMAGE) {
-				rc = eng_err_set(err, ENG_EINPUT,
-				                 "row %zu: a \"text\" key in an image embedding set; key "
-				                 "images by \"key\" (path or content hash)",
-				                 i + 1);
+				rc = eng_err_set(
+				    err, ENG_EINPUT,
+				    "row %zu: a \"text\" key in an image embedding set; key "
+				    "images by \"key\" (path or content hash)",
+				    i + 1);
 				break;
 			}
 			eng_emb_text_key(key, hex);
@@ -746,10 +764,11 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 			           !memcmp(sqlite3_column_blob(sget, 0), le, vbytes);
 			sqlite3_reset(sget);
 			if (!same) {
-				rc = eng_err_set(err, ENG_EINPUT,
-				                 "row %zu: key '%.120s' was given before with a different "
-				                 "vector",
-				                 i + 1, key);
+				rc = eng_err_set(
+				    err, ENG_EINPUT,
+				    "row %zu: key '%.120s' was given before with a different "
+				    "vector",
+				    i + 1, key);
 				break;
 			}
 			r->duplicates++;
@@ -780,24 +799,28 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 		goto out;
 	}
 	if (kind == ENG_EMB_IMAGE) {
-		rc = count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs", &r->targets, err);
+		rc =
+		    count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs", &r->targets, err);
 		if (!rc)
-			rc = count_query(ws,
-			                 "SELECT count(*) FROM images i WHERE EXISTS (SELECT 1 FROM "
-			                 "pairs p WHERE p.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM "
-			                 "embeddings e WHERE e.kind = 'image' AND e.key = i.sha256)",
-			                 &r->targets_missing, err);
+			rc = count_query(
+			    ws,
+			    "SELECT count(*) FROM images i WHERE EXISTS (SELECT 1 FROM "
+			    "pairs p WHERE p.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM "
+			    "embeddings e WHERE e.kind = 'image' AND e.key = i.sha256)",
+			    &r->targets_missing, err);
 		if (!rc)
-			rc = count_query(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL",
-			                 &r->pairs, err);
-		sqlite3_stmt *sm = rc ? NULL
-		                      : eng_ws_prepare(ws,
-		                                       "SELECT d.name, p.ext_id FROM pairs p JOIN "
-		                                       "datasets d ON d.id = p.dataset_id JOIN images "
-		                                       "i ON i.id = p.image_id WHERE NOT EXISTS "
-		                                       "(SELECT 1 FROM embeddings e WHERE e.kind = "
-		                                       "'image' AND e.key = i.sha256) ORDER BY p.id",
-		                                       err);
+			rc =
+			    count_query(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL",
+			                &r->pairs, err);
+		sqlite3_stmt *sm =
+		    rc ? NULL
+		       : eng_ws_prepare(ws,
+		                        "SELECT d.name, p.ext_id FROM pairs p JOIN "
+		                        "datasets d ON d.id = p.dataset_id JOIN images "
+		                        "i ON i.id = p.image_id WHERE NOT EXISTS "
+		                        "(SELECT 1 FROM embeddings e WHERE e.kind = "
+		                        "'image' AND e.key = i.sha256) ORDER BY p.id",
+		                        err);
 		if (!rc && !sm)
 			rc = err ? err->code : ENG_EINTERNAL;
 		while (!rc && (s = sqlite3_step(sm)) == SQLITE_ROW) {
@@ -812,10 +835,11 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 	} else {
 		rc = count_query(ws, "SELECT count(*) FROM temp.emb_resp", &r->targets, err);
 		if (!rc)
-			rc = count_query(ws,
-			                 "SELECT count(*) FROM temp.emb_resp r WHERE NOT EXISTS (SELECT "
-			                 "1 FROM embeddings e WHERE e.kind = 'text' AND e.key = r.key)",
-			                 &r->targets_missing, err);
+			rc = count_query(
+			    ws,
+			    "SELECT count(*) FROM temp.emb_resp r WHERE NOT EXISTS (SELECT "
+			    "1 FROM embeddings e WHERE e.kind = 'text' AND e.key = r.key)",
+			    &r->targets_missing, err);
 		if (!rc)
 			rc = text_coverage(ws, 1, r, err);
 	}

@@ -28,8 +28,8 @@ const char *eng_emb_kind_name(eng_emb_kind k); /* "image", "text" */
 
 /* Which features the models see (score, crossdist, audit). */
 typedef enum eng_features {
-	ENG_FEATURES_AUTO = 0,       /* both when the workspace has an embedding set, else builtin */
-	ENG_FEATURES_BUILTIN = 1,    /* built-in text and image features only */
+	ENG_FEATURES_AUTO = 0,    /* both when the workspace has an embedding set, else builtin */
+	ENG_FEATURES_BUILTIN = 1, /* built-in text and image features only */
 	ENG_FEATURES_EMBEDDINGS = 2, /* a loaded set REPLACES the built-in features of its kind */
 	ENG_FEATURES_BOTH = 3,       /* a loaded set is used NEXT TO the built-in features */
 } eng_features;
@@ -41,8 +41,8 @@ int eng_features_parse(const char *s, eng_features *out); /* 0, or ENG_EINPUT */
 typedef struct eng_emb_table {
 	size_t rows;
 	uint32_t dim;
-	float *vec;    /* (rows, dim) row-major, all finite */
-	char **key;    /* (rows) NUL-terminated, owned */
+	float *vec;       /* (rows, dim) row-major, all finite */
+	char **key;       /* (rows) NUL-terminated, owned */
 	uint8_t *is_text; /* (rows) 1: the key came from a JSONL "text" field (always hashed) */
 	char sha256[65];  /* content hash of the vectors file */
 } eng_emb_table;
@@ -66,12 +66,12 @@ int eng_emb_read(const char *path, const char *ids_path, eng_emb_table *out, eng
 /* What eng_emb_store found: counts plus the first few examples of each problem. */
 typedef struct eng_emb_report {
 	size_t rows, dim;
-	size_t stored;      /* vectors stored (distinct resolved keys) */
-	size_t duplicates;  /* rows repeating an earlier key with the same vector (ignored) */
-	size_t unmatched;   /* stored keys that match no image / response of the workspace */
-	size_t unresolved;  /* image path keys that name no indexed image (not stored) */
-	size_t ambiguous;   /* image path keys naming two different images (not stored) */
-	size_t targets;     /* images used by pairs, or distinct responses, in the workspace */
+	size_t stored;          /* vectors stored (distinct resolved keys) */
+	size_t duplicates;      /* rows repeating an earlier key with the same vector (ignored) */
+	size_t unmatched;       /* stored keys that match no image / response of the workspace */
+	size_t unresolved;      /* image path keys that name no indexed image (not stored) */
+	size_t ambiguous;       /* image path keys naming two different images (not stored) */
+	size_t targets;         /* images used by pairs, or distinct responses, in the workspace */
 	size_t targets_missing; /* of those, without a vector */
 	size_t pairs;           /* pairs with an image (image kind) or all pairs (text kind) */
 	size_t pairs_missing;   /* of those, lacking a vector (text: either response lacks one) */
