@@ -34,9 +34,10 @@ static const char *usage_text =
 	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
 	"  --top N            example cards per list in the report (default 25)\n"
 	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
-	"  --features F     builtin, embeddings or both (default: both when `mmaudit embed` loaded\n"
-	"                   embeddings, else builtin); embeddings replaces the built-in features\n"
-	"                   of each kind that has a loaded set\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
 	"  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
 	"                     for .npy): load them first, as `mmaudit embed` does\n"
 	"  --no-crossdist     skip the cross-distribution evaluation\n"
@@ -185,7 +186,7 @@ int aud_cmd_audit(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error("audit", "--features must be builtin, embeddings or both");
+				aud_usage_error("audit", "--features must be auto, builtin, embeddings or both");
 				return AUD_EXIT_USAGE;
 			}
 			break;

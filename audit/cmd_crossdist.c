@@ -24,9 +24,10 @@ static const char *usage_text =
 	"  --seed S         random seed (default 1)\n"
 	"  --epochs N       training epochs (default %d)\n"
 	"  --threads T      training threads (default: all cores)\n"
-	"  --features F     builtin, embeddings or both (default: both when `mmaudit embed` loaded\n"
-	"                   embeddings, else builtin); embeddings replaces the built-in features\n"
-	"                   of each kind that has a loaded set\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
 	"  --json           print the matrices as JSON\n"
 	"  --quiet          no progress on stderr\n";
 
@@ -151,7 +152,7 @@ int aud_cmd_crossdist(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &co.features)) {
-				aud_usage_error("crossdist", "--features must be builtin, embeddings or both");
+				aud_usage_error("crossdist", "--features must be auto, builtin, embeddings or both");
 				goto done;
 			}
 			break;

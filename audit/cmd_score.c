@@ -28,9 +28,10 @@ static const char *usage_text =
 	"  --threads T      training threads (default: all cores)\n"
 	"  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
 	"  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
-	"  --features F     builtin, embeddings or both (default: both when `mmaudit embed` loaded\n"
-	"                   embeddings, else builtin); embeddings replaces the built-in features\n"
-	"                   of each kind that has a loaded set\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
 	"  --json           print dataset metrics as JSON on stdout\n"
 	"  --quiet          no progress on stderr\n";
 
@@ -209,7 +210,7 @@ int aud_cmd_score(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error("score", "--features must be builtin, embeddings or both");
+				aud_usage_error("score", "--features must be auto, builtin, embeddings or both");
 				goto done;
 			}
 			break;

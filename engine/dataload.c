@@ -208,8 +208,9 @@ static int set_info(eng_ws *ws, const char *kind, uint32_t *dim, char sha[65], e
 
 json_t *eng_data_features_json(const eng_data *d)
 {
-	return json_pack("{s:s, s:i, s:i, s:s?, s:s?, s:I, s:I}", "mode",
-			 eng_features_name(d->features), "image_embedding_dim", (int)d->img_emb_dim,
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:s?, s:s?, s:I, s:I}", "mode",
+			 eng_features_name(d->features), "image_builtin_dim", (int)d->img_builtin_dim,
+			 "text_builtin_dim", (int)d->text_builtin_dim, "image_embedding_dim", (int)d->img_emb_dim,
 			 "text_embedding_dim", (int)d->text_emb_dim, "image_embeddings_sha256",
 			 d->img_emb_sha[0] ? d->img_emb_sha : NULL, "text_embeddings_sha256",
 			 d->text_emb_sha[0] ? d->text_emb_sha : NULL, "images_without_embedding",
@@ -259,8 +260,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 		rc = set_info(ws, "text", &edim_text, d->text_emb_sha, err);
 	if (rc)
 		goto fail;
-	if (features == ENG_FEATURES_AUTO)
-		features = edim_img || edim_text ? ENG_FEATURES_BOTH : ENG_FEATURES_BUILTIN;
+	if (features == ENG_FEATURES_AUTO && !edim_img && !edim_text)
+		features = ENG_FEATURES_BUILTIN;
 	if (features != ENG_FEATURES_BUILTIN && !edim_img && !edim_text) {
 		rc = eng_err_set(err, ENG_EINPUT,
 				 "--features %s: the workspace has no embeddings; load them with "
@@ -271,7 +272,9 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 	d->features = features;
 	int use = features != ENG_FEATURES_BUILTIN, only = features == ENG_FEATURES_EMBEDDINGS;
 	d->img_emb_dim = use ? edim_img : 0;
-	d->img_builtin_dim = only && edim_img ? 0 : (uint32_t)eng_imgfeat_dim();
+	/* auto: image vectors replace the pixel statistics, text vectors join the word features */
+	int img_only = (only || features == ENG_FEATURES_AUTO) && edim_img;
+	d->img_builtin_dim = img_only ? 0 : (uint32_t)eng_imgfeat_dim();
 	d->text_emb_dim = use ? edim_text : 0;
 	if (!d->img_emb_dim)
 		d->img_emb_sha[0] = '\0';

@@ -35,7 +35,7 @@ typedef struct eng_data {
 	/* Feature layout (external embeddings, embeddings.h). Image rows of ps: [built-in features
 	 * (img_builtin_dim), image embedding (img_emb_dim)]. Text columns of ps: [textfeat columns
 	 * (text_builtin_dim), text-embedding difference (text_emb_dim = ps.dense_dim)]. */
-	eng_features features;      /* resolved: builtin, embeddings or both (never auto) */
+	eng_features features;      /* resolved (auto only with a set loaded; see eng_data_load) */
 	uint32_t img_builtin_dim, img_emb_dim, text_builtin_dim, text_emb_dim;
 	char img_emb_sha[65], text_emb_sha[65]; /* content hashes of the sets used, "" when none */
 	size_t n_img_emb_missing;  /* distinct images without a vector: given the mean vector */
@@ -50,11 +50,13 @@ typedef struct eng_data {
  * With a loaded text set, each pair's row gets e(chosen)/|e(chosen)| - e(rejected)/|e(rejected)|
  * as ps.dense_dim dense columns after (BOTH) or instead of (EMBEDDINGS) the textfeat columns;
  * pairs lacking either vector get zeros there and are counted. EMBEDDINGS or BOTH with no set
- * loaded is ENG_EINPUT; AUTO is BOTH when a set is loaded, else BUILTIN. */
+ * loaded is ENG_EINPUT. AUTO is BUILTIN when no set is loaded; otherwise an image set replaces the
+ * built-in image features (as EMBEDDINGS) and a text set joins the textfeat columns (as BOTH). */
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
 		  eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
 
-/* The features used, as a JSON object for run records: {"mode", "image_embedding_dim",
+/* The features used, as a JSON object for run records: {"mode", "image_builtin_dim",
+ * "text_builtin_dim", "image_embedding_dim",
  * "text_embedding_dim", "image_embeddings_sha256", "text_embeddings_sha256",
  * "images_without_embedding", "pairs_without_text_embedding"}. New reference, NULL on OOM. */
 struct json_t;
