@@ -444,6 +444,7 @@ static json_t *score_metrics(eng_ws *ws, eng_features features)
 	so.features = features;
 	so.threads = 2;
 	so.train.epochs = 20;
+	so.folds = 3;
 	so.text.hash_bits = 14;
 	int64_t run = 0, id;
 	eng_err err = {0};
