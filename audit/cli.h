@@ -49,6 +49,7 @@ int aud_cmd_synth(int argc, char **argv);
 int aud_cmd_report(int argc, char **argv);
 int aud_cmd_gate(int argc, char **argv);
 int aud_cmd_audit(int argc, char **argv);
+int aud_cmd_embed(int argc, char **argv);
 #include <stddef.h>
 
 #include "engine/workspace.h"
@@ -73,6 +74,12 @@ int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy);
 /* The per-file ingest summary of `mmaudit index` on stderr. */
 struct eng_index_result;
 void aud_index_summary(const char *path, const struct eng_index_result *r);
+
+/* Reads an embeddings file (kind: eng_emb_kind) and stores it in ws (embeddings.h); prints the
+ * load report to `to` unless NULL. Returns 0 or the engine's error code (err filled). */
+#include <stdio.h>
+int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to,
+		   eng_err *err);
 
 /* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
 int aud_list_append(char **list, const char *item);

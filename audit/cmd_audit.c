@@ -20,6 +20,7 @@ static const char *usage_text =
 	"                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
 	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
 	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
+	"                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
 	"                     [NAME=]FILE.jsonl...\n\n"
 	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
 	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -33,6 +34,12 @@ static const char *usage_text =
 	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
 	"  --top N            example cards per list in the report (default 25)\n"
 	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
+	"  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
+	"                     for .npy): load them first, as `mmaudit embed` does\n"
 	"  --no-crossdist     skip the cross-distribution evaluation\n"
 	"  --quiet            no progress on stderr\n\n"
 	"exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
@@ -107,11 +114,14 @@ int aud_cmd_audit(int argc, char **argv)
 		{"folds", required_argument, 0, 'k'}, {"epochs", required_argument, 0, 'e'},
 		{"seed", required_argument, 0, 's'},  {"threads", required_argument, 0, 't'},
 		{"top", required_argument, 0, 'N'},   {"no-crossdist", no_argument, 0, 'C'},
-		{"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+		{"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},
+		{"image-embeddings", required_argument, 0, '1'}, {"text-embeddings", required_argument, 0, '2'},
+		{"image-ids", required_argument, 0, '3'}, {"text-ids", required_argument, 0, '4'},       {"help", no_argument, 0, 'h'},
 		{"policy", required_argument, 0, 'P'}, {"max-shortcut-rate", required_argument, 0, 'S'},
 		{"max-text-accuracy", required_argument, 0, 'T'}, {"max-sfd", required_argument, 0, 'F'},
 		{"max-ood-gap", required_argument, 0, 'O'}, {0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
+	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
 	eng_index_opts io = {0};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
@@ -165,6 +175,20 @@ int aud_cmd_audit(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case '1':
+		case '2':
+			emb_file[c - '1'] = optarg;
+			break;
+		case '3':
+		case '4':
+			emb_ids[c - '3'] = optarg;
+			break;
+		case 'X':
+			if (eng_features_parse(optarg, &so.features)) {
+				aud_usage_error("audit", "--features must be auto, builtin, embeddings or both");
+				return AUD_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -240,6 +264,11 @@ int aud_cmd_audit(int argc, char **argv)
 		if (!e && !dup)
 			ids[nids++] = id;
 	}
+	/* 1b. external embeddings (replace the workspace's sets of those kinds) */
+	for (int k = 0; k < 2 && !e; k++)
+		if (emb_file[k])
+			e = aud_embed_load(ws, k, emb_file[k], emb_ids[k], quiet ? NULL : stderr,
+					   &err);
 	/* 2. score */
 	if (!e) {
 		e = eng_score_run(ws, ids, nids, &so, &prog, &run_id, &err);
@@ -252,6 +281,7 @@ int aud_cmd_audit(int argc, char **argv)
 		co.train = so.train;
 		co.threads = so.threads;
 		co.text = so.text;
+		co.features = so.features;
 		co.command = aud_command_line;
 		e = eng_crossdist_run(ws, ids, nids, &co, &prog, &run_id, &err);
 		aud_progress_done(&ap);

@@ -12,7 +12,7 @@
 static const char *usage_text =
 	"usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
 	"                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
-	"                         [--json] [--quiet]\n\n"
+	"                         [--features F] [--json] [--quiet]\n\n"
 	"Splits each dataset train/test by image (prompt when there is none), trains every method\n"
 	"on every train split and tests on every test split. Prints one accuracy matrix per method\n"
 	"(rows: trained on, columns: tested on), the i.i.d. mean (diagonal), the o.o.d. mean\n"
@@ -24,6 +24,10 @@ static const char *usage_text =
 	"  --seed S         random seed (default 1)\n"
 	"  --epochs N       training epochs (default %d)\n"
 	"  --threads T      training threads (default: all cores)\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
 	"  --json           print the matrices as JSON\n"
 	"  --quiet          no progress on stderr\n";
 
@@ -82,7 +86,7 @@ int aud_cmd_crossdist(int argc, char **argv)
 		{"dataset", required_argument, 0, 'D'},   {"methods", required_argument, 0, 'm'},
 		{"test-fraction", required_argument, 0, 'f'}, {"seed", required_argument, 0, 's'},
 		{"epochs", required_argument, 0, 'e'},    {"threads", required_argument, 0, 't'},
-		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'},
+		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},
 		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
 	eng_crossdist_opts co;
 	eng_crossdist_opts_default(&co);
@@ -145,6 +149,12 @@ int aud_cmd_crossdist(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'X':
+			if (eng_features_parse(optarg, &co.features)) {
+				aud_usage_error("crossdist", "--features must be auto, builtin, embeddings or both");
+				goto done;
+			}
 			break;
 		case 'h':
 			printf(usage_text, co.train.epochs);

@@ -14,7 +14,7 @@
 static const char *usage_text =
 	"usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
 	"                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
-	"                     [--json] [--quiet]\n\n"
+	"                     [--features F] [--json] [--quiet]\n\n"
 	"Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
 	"each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
 	"held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -28,6 +28,10 @@ static const char *usage_text =
 	"  --threads T      training threads (default: all cores)\n"
 	"  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
 	"  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
+	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+	"                   features of their kind, both = next to them, auto (default) = image\n"
+	"                   vectors replace the pixel features, text vectors join the word features\n"
 	"  --json           print dataset metrics as JSON on stdout\n"
 	"  --quiet          no progress on stderr\n";
 
@@ -145,7 +149,7 @@ int aud_cmd_score(int argc, char **argv)
 		{"seed", required_argument, 0, 's'},    {"confident", required_argument, 0, 'c'},
 		{"threads", required_argument, 0, 't'}, {"hash-bits", required_argument, 0, 'b'},
 		{"out", required_argument, 0, 'o'},     {"json", no_argument, 0, 'j'},
-		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+		{"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},         {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
@@ -203,6 +207,12 @@ int aud_cmd_score(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'X':
+			if (eng_features_parse(optarg, &so.features)) {
+				aud_usage_error("score", "--features must be auto, builtin, embeddings or both");
+				goto done;
+			}
 			break;
 		case 'h':
 			printf(usage_text, so.train.epochs, so.text.hash_bits);

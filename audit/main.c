@@ -23,6 +23,7 @@ static const command commands[] = {
 	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
 	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
 	{"index", aud_cmd_index, "ingest preference JSONL files (and their images) into a workspace"},
+	{"embed", aud_cmd_embed, "load your own encoder's image / text embeddings into a workspace"},
 };
 
 static void usage(FILE *f)

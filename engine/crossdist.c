@@ -73,7 +73,7 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 	eng_data d;
 	int rc;
 	*run_id = 0;
-	if ((rc = eng_data_load(ws, ids, nds, &o->text, prog, &d, err)))
+	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
 	size_t n = d.ps.n;
 	uint8_t *is_test = calloc(n ? n : 1, 1), *excluded = calloc(n ? n : 1, 1);
@@ -170,6 +170,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 			       (json_int_t)o->train.seed, "epochs", o->train.epochs, "lr",
 			       (double)o->train.lr, "l2", (double)o->train.l2, "hash_bits",
 			       o->text.hash_bits, "threads", o->threads);
+	if (oj)
+		json_object_set_new(oj, "features", eng_data_features_json(&d));
 	opts = json_dumps(oj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(oj);
 	root = json_pack("{s:o, s:f, s:o, s:o, s:I}", "datasets", dsn, "test_fraction",

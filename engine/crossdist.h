@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/embeddings.h"
 #include "engine/err.h"
 #include "engine/model.h"
 #include "engine/progress.h"
@@ -23,6 +24,7 @@ typedef struct eng_crossdist_opts {
 	int threads;
 	eng_train_opts train;
 	eng_textfeat_opts text;
+	eng_features features; /* builtin / embeddings / both; default auto (embeddings.h) */
 	const char *command;
 } eng_crossdist_opts;
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/embeddings.h"
 #include "engine/err.h"
 #include "engine/pairset.h"
 #include "engine/progress.h"
@@ -31,11 +32,39 @@ typedef struct eng_data {
 	int8_t *longer;      /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
 	int8_t *formatted;   /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
 	size_t n_missing_feat; /* images whose cached features were absent or stale (treated as none) */
+	/* Feature layout (external embeddings, embeddings.h). Image rows of ps: [built-in features
+	 * (img_builtin_dim), image embedding (img_emb_dim)]. Text columns of ps: [textfeat columns
+	 * (text_builtin_dim), text-embedding difference (text_emb_dim = ps.dense_dim)]. */
+	eng_features features;      /* resolved (auto only with a set loaded; see eng_data_load) */
+	uint32_t img_builtin_dim, img_emb_dim, text_builtin_dim, text_emb_dim;
+	char img_emb_sha[65], text_emb_sha[65]; /* content hashes of the sets used, "" when none */
+	size_t n_img_emb_missing;  /* distinct images without a vector: given the mean vector */
+	size_t n_text_emb_missing; /* pairs with a response without a vector: zero difference */
+	int64_t first_text_emb_missing; /* pairs.id of the first such pair, 0 when none */
 } eng_data;
 
-/* Loads datasets ids[0..nds) (in that order). tfo may be NULL for defaults. */
+/* Loads datasets ids[0..nds) (in that order). tfo may be NULL for defaults. features chooses the
+ * image and text features (embeddings.h): with a loaded image set, each image row gets the set's
+ * vector (after the built-in features for BOTH, instead of them for EMBEDDINGS); images without a
+ * vector get the mean vector of those with one (neutral after standardization) and are counted.
+ * With a loaded text set, each pair's row gets e(chosen)/|e(chosen)| - e(rejected)/|e(rejected)|
+ * as ps.dense_dim dense columns after (BOTH) or instead of (EMBEDDINGS) the textfeat columns;
+ * pairs lacking either vector get zeros there and are counted. EMBEDDINGS or BOTH with no set
+ * loaded is ENG_EINPUT. AUTO is BUILTIN when no set is loaded; otherwise an image set replaces the
+ * built-in image features (as EMBEDDINGS) and a text set joins the textfeat columns (as BOTH). */
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-		  const eng_progress *prog, eng_data *out, eng_err *err);
+		  eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
+
+/* The features used, as a JSON object for run records: {"mode", "image_builtin_dim",
+ * "text_builtin_dim", "image_embedding_dim",
+ * "text_embedding_dim", "image_embeddings_sha256", "text_embeddings_sha256",
+ * "images_without_embedding", "pairs_without_text_embedding"}. New reference, NULL on OOM. */
+struct json_t;
+struct json_t *eng_data_features_json(const eng_data *d);
+
+/* Readable name of text column c of d's pairset: textfeat names, "text-embedding[i]" for the
+ * dense columns. Returns buf. */
+const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_t cap);
 void eng_data_free(eng_data *d); /* accepts a zeroed struct */
 
 /* Counts characters (UTF-8 code points) of s. */

@@ -235,7 +235,14 @@ int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const e
 	m->text_dim = ps->text_dim;
 	m->img_dim = mm ? ps->img_dim : 0;
 	m->dv = mm ? ps->img_dim + 1 : 0;
-	m->B = mm ? (uint32_t)o->fold_buckets : 0;
+	if (ps->dense_dim > ps->text_dim || (mm && ps->dense_dim > 65536)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_EINPUT, "train: %u dense columns of %u text columns",
+		                   (unsigned)ps->dense_dim, (unsigned)ps->text_dim);
+	}
+	m->B_fold = mm ? (uint32_t)o->fold_buckets : 0;
+	m->B = mm ? m->B_fold + ps->dense_dim : 0;
+	m->dense_begin = ps->text_dim - ps->dense_dim;
 	size_t ntext = o->method == ENG_METHOD_SHORTCUT_AWARE ? 2 : 1, a, b;
 	if (mul_ok(ntext, m->text_dim, &a) || mul_ok(m->B, m->dv, &b) || a > SIZE_MAX - b ||
 	    mul_ok(a + b, sizeof(float), &(size_t){0})) {
@@ -400,7 +407,7 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 				sw += (double)w[c * S] * v;
 				if (wt)
 					st += (double)wt[c * S] * v;
-				gi[eng_model_fold(c, B)] += v;
+				gi[eng_model_bucket(m, c)] += v;
 			}
 			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
 			int32_t im = ps->img_of[r];
@@ -643,6 +650,7 @@ static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows
 		assert(rows[i] < ps->n);
 		assert(!m->w || ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
 		assert(!m->w || ps->img_dim == m->img_dim);
+		assert(ps->text_dim - ps->dense_dim == m->dense_begin);
 	}
 	size_t bs = (size_t)m->o.batch < n ? (size_t)m->o.batch : n;
 	scratch s;

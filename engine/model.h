@@ -5,6 +5,7 @@
  *  - ENG_METHOD_TEXT: text-only proxy r_t; m_t = w_t . d (d = sparse text difference).
  *  - ENG_METHOD_STANDARD: MM-RM; m = w . d + fold(d)^T W v, fold() sums d into B buckets and v is
  *    the pair's standardized image vector (pairs without image: text terms only). Batched GEMMs.
+ *    Dense external-embedding text columns (eng_pairset.dense_dim) get one interaction row each.
  *  - ENG_METHOD_SHORTCUT_AWARE: a text branch and an MM branch trained together; per pair
  *    w = eps/2 + L_t / (eps + L_t + L), eps = 1e-7, both losses detached; total loss =
  *    mean(w * L) + mean(L_t). Inference uses the MM branch only.

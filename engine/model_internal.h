@@ -5,7 +5,8 @@
  * per-column records and copies the weights back at the end, see model.c):
  *   [ wt (text_dim) ]  text branch: ENG_METHOD_TEXT and ENG_METHOD_SHORTCUT_AWARE
  *   [ w  (text_dim) ]  MM branch text terms: ENG_METHOD_STANDARD and ENG_METHOD_SHORTCUT_AWARE
- *   [ W  (B, dv)    ]  MM interaction, row-major; dv = img_dim + 1 (standardized image + 1)
+ *   [ W  (B, dv)    ]  MM interaction, row-major; dv = img_dim + 1 (standardized image + 1);
+ *                      B = fold_buckets + ps->dense_dim (rows of the dense embedding columns last)
  * Absent parts have NULL views. */
 #ifndef ENG_MODEL_INTERNAL_H
 #define ENG_MODEL_INTERNAL_H
@@ -17,7 +18,8 @@
 
 struct eng_model {
 	eng_train_opts o;
-	uint32_t text_dim, img_dim, dv, B;
+	uint32_t text_dim, img_dim, dv, B; /* B = fold_buckets + dense columns */
+	uint32_t B_fold, dense_begin;      /* shared buckets; first dense text column */
 	size_t n_params;
 	float *params;              /* (n_params) one block */
 	float *wt, *w, *W;          /* views into params, NULL when the method has no such part */
@@ -29,6 +31,13 @@ struct eng_model {
 static inline uint32_t eng_model_fold(uint32_t c, uint32_t B)
 {
 	return (uint32_t)(((uint64_t)(uint32_t)(c * 0x9E3779B1u) * B) >> 32);
+}
+
+/* Interaction row of text column c: its fold bucket, or for a dense (external embedding) column
+ * c >= dense_begin its own row B_fold + (c - dense_begin). */
+static inline uint32_t eng_model_bucket(const struct eng_model *m, uint32_t c)
+{
+	return c >= m->dense_begin ? m->B_fold + (c - m->dense_begin) : eng_model_fold(c, m->B_fold);
 }
 
 /* |standardized image feature| is clipped to this. */

@@ -64,7 +64,8 @@ static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 	return o;
 }
 
-static char *options_json(const eng_score_opts *o, size_t nds, const char *const *names)
+static char *options_json(const eng_score_opts *o, const eng_data *d, size_t nds,
+			  const char *const *names)
 {
 	json_t *ds = json_array();
 	for (size_t i = 0; i < nds; i++)
@@ -83,6 +84,7 @@ static char *options_json(const eng_score_opts *o, size_t nds, const char *const
 	json_object_set_new(j, "bigrams", json_integer(o->text.bigrams));
 	json_object_set_new(j, "crosses", json_integer(o->text.crosses));
 	json_object_set_new(j, "threads", json_integer(o->threads));
+	json_object_set_new(j, "features", eng_data_features_json(d));
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	return s;
@@ -307,7 +309,7 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen answer) */
 		int sign = eng_textfeat_sign(d->tf, best[i]);
 		json_array_append_new(
-			arr, json_pack("[s, f, f, o]", eng_textfeat_name(d->tf, best[i], name, sizeof name),
+			arr, json_pack("[s, f, f, o]", eng_data_column_name(d, best[i], name, sizeof name),
 				       (double)w->full_w[best[i]] * (sign ? sign : 1), share,
 				       present && present[i] ? json_real((double)right[i] / present[i])
 							     : json_null()));
@@ -338,9 +340,9 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	uint8_t *cat = NULL, *tr = NULL, *hasimg = NULL;
 	float *pt = NULL, *pm = NULL, *ps_ = NULL;
 	*run_id = 0;
-	if ((rc = eng_data_load(ws, ids, nds, &o->text, prog, &d, err)))
+	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
-	opts = options_json(o, nds, (const char *const *)d.ds_name);
+	opts = options_json(o, &d, nds, (const char *const *)d.ds_name);
 	if (!opts) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;

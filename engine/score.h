@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/embeddings.h"
 #include "engine/err.h"
 #include "engine/model.h"
 #include "engine/progress.h"
@@ -26,6 +27,7 @@ typedef struct eng_score_opts {
 	int top_features;     /* how many proxy features to keep, default 50 */
 	eng_train_opts train; /* epochs, lr, l2, batch, seed (method is set per model) */
 	eng_textfeat_opts text;
+	eng_features features; /* builtin / embeddings / both; default auto (embeddings.h) */
 	const char *command;  /* recorded with the run */
 } eng_score_opts;
 

@@ -611,6 +611,18 @@ int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt,
 		return eng_err_set(err, ENG_EINPUT,
 		                   "textfeat: pairset has %u text columns, features have %u",
 		                   (unsigned)ps->text_dim, (unsigned)eng_textfeat_dim(tf));
+	uint32_t *col;
+	float *val;
+	size_t k;
+	int rc = eng_textfeat_pair_row(tf, prompt, chosen, rejected, &col, &val, &k, err);
+	return rc ? rc : eng_pairset_add_row(ps, col, val, k, img_row, err);
+}
+
+int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chosen,
+                          const char *rejected, uint32_t **col, float **val, size_t *k,
+                          eng_err *err)
+{
+	assert(tf && col && val && k);
 	float nc[NNAMED], nr[NNAMED];
 	tf->nent = 0;
 	if (prompt_tokens(tf, prompt) || response(tf, chosen, 1.0f, nc) ||
@@ -624,7 +636,10 @@ int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt,
 		if (d != 0 && push_entry(tf, tf->nbuckets + (uint32_t)j, d))
 			return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
 	}
-	return eng_pairset_add_row(ps, tf->ecol, tf->eval, tf->nent, img_row, err);
+	*col = tf->ecol;
+	*val = tf->eval;
+	*k = tf->nent;
+	return 0;
 }
 
 /* ---- names ----------------------------------------------------------------------------------- */

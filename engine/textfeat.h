@@ -43,6 +43,13 @@ int eng_textfeat_named_count(void);
 int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt, const char *chosen,
                           const char *rejected, int32_t img_row, eng_err *err);
 
+/* The same difference row d as eng_textfeat_add_pair, returned instead of appended: *col, *val
+ * (unsorted, k entries, columns < eng_textfeat_dim) point into tf's scratch, valid until the next
+ * call on tf. Returns 0 or ENG_ENOMEM. */
+int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chosen,
+                          const char *rejected, uint32_t **col, float **val, size_t *k,
+                          eng_err *err);
+
 /* The hash sign (+1/-1) of the n-gram that names hashed column c (so weight * sign is that
  * n-gram's effect), +1 for a named column, 0 for a bucket no n-gram was seen in or c out of range.
  */
