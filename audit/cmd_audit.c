@@ -20,6 +20,7 @@ static const char *usage_text =
 	"                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
 	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
 	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
+	"                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
 	"                     [NAME=]FILE.jsonl...\n\n"
 	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
 	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -30,6 +31,7 @@ static const char *usage_text =
 	"                     are skipped\n"
 	"  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
 	"  --name NAME        dataset name when there is one file\n"
+	"  --format, --map, --missing-images   as in `mmaudit index`\n"
 	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
 	"  --top N            example cards per list in the report (default 25)\n"
 	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
@@ -99,7 +101,7 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 	}
 }
 
-int aud_cmd_audit(int argc, char **argv)
+static int audit_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {
 		{"out", required_argument, 0, 'o'},   {"db", required_argument, 0, 'd'},
@@ -110,7 +112,10 @@ int aud_cmd_audit(int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
 		{"policy", required_argument, 0, 'P'}, {"max-shortcut-rate", required_argument, 0, 'S'},
 		{"max-text-accuracy", required_argument, 0, 'T'}, {"max-sfd", required_argument, 0, 'F'},
-		{"max-ood-gap", required_argument, 0, 'O'}, {0, 0, 0, 0}};
+		{"max-ood-gap", required_argument, 0, 'O'},
+		{"format", required_argument, 0, 'f'}, {"map", required_argument, 0, 'm'},
+		{"missing-images", required_argument, 0, 'M'},
+		{0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
 	eng_index_opts io = {0};
 	eng_score_opts so;
@@ -162,6 +167,12 @@ int aud_cmd_audit(int argc, char **argv)
 			break;
 		case 'C':
 			crossdist = 0;
+			break;
+		case 'f':
+		case 'm':
+		case 'M':
+			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
+				return rc;
 			break;
 		case 'q':
 			quiet = 1;
@@ -291,5 +302,13 @@ int aud_cmd_audit(int argc, char **argv)
 	free(files);
 	free(ids);
 	eng_ws_close(ws);
+	return rc;
+}
+
+int aud_cmd_audit(int argc, char **argv)
+{
+	eng_rec_map map = {0};
+	int rc = audit_main(argc, argv, &map);
+	eng_rec_map_clear(&map);
 	return rc;
 }

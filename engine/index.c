@@ -102,7 +102,8 @@ typedef struct ictx {
 	eng_ws *ws;
 	sqlite3 *db;
 	const char *path, *root;
-	int root_is_archive, strict;
+	int root_is_archive, strict, missing_text_only;
+	eng_rec_opts ropts;
 	int64_t ds_id, file_id;
 	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
 	eng_imgstore *imgs;
@@ -283,6 +284,11 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 		rc = resolve_now(c, rec->image, line, &img, &rej);
 		if (rc < 0)
 			return rc;
+		if (rc == 1 && rej.code == ENG_REC_MISSING_IMAGE && c->missing_text_only) {
+			c->res->images_missing_kept += rec->npairs; /* kept as text-only pairs */
+			img = 0;
+			rc = 0;
+		}
 		if (rc == 1)
 			return record_error(c, line, rej.code, rej.reason);
 		deferred = rc == 2;
@@ -436,6 +442,11 @@ static int archive_pass(ictx *c, const eng_progress *prog)
 		pending *p = &c->pend[j];
 		if (p->done)
 			continue;
+		if (c->missing_text_only) {
+			c->res->images_missing_kept += p->n; /* kept as text-only pairs */
+			p->done = 1;
+			continue;
+		}
 		char why[384];
 		snprintf(why, sizeof why, "image '%.200s' is not a member of the archive %.120s",
 		         p->name, c->root);
@@ -633,7 +644,11 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 				return rc;
 			continue;
 		}
-		rc = eng_record_parse(&rec, line, len, stem, no);
+		rc = eng_record_parse_ex(&rec, line, len, stem, no, &c->ropts);
+		if (rc == 0 && rec.root && json_is_object(rec.root) &&
+		    c->ropts.shape == ENG_SHAPE_AUTO)
+			c->ropts.shape = c->res->shape =
+			    rec.shape; /* the file's first record decides */
 		if (rc == 0)
 			rc = ingest_record(c, &rec, no);
 		else
@@ -652,12 +667,16 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	if (!opts)
 		opts = &defaults;
 	memset(res, 0, sizeof *res);
-	ictx c = {.ws = ws,
-	          .db = eng_ws_db(ws),
-	          .path = path,
-	          .strict = opts->strict,
-	          .res = res,
-	          .err = err};
+	res->shape = opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape;
+	ictx c = {
+	    .ws = ws,
+	    .db = eng_ws_db(ws),
+	    .path = path,
+	    .strict = opts->strict,
+	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,
+	              opts->map},
+	    .res = res,
+	    .err = err};
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
 	eng_jsonl *reader = NULL;

@@ -23,6 +23,10 @@ typedef struct eng_index_opts {
 	int strict;          /* first record problem -> roll back the file, return ENG_EINPUT */
 	uint64_t max_pixels; /* 0 = ENG_IMAGE_DEFAULT_MAX_PIXELS */
 	size_t max_line;     /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
+	eng_rec_shape shape; /* ENG_SHAPE_AUTO: detected from the file's first object record */
+	const eng_rec_map *map; /* field map; with shape AUTO it implies ENG_SHAPE_MAPPED */
+	int missing_text_only;  /* an image file/member that is absent keeps its pairs as text-only
+	                           pairs (image_ref kept, image_id NULL) instead of rejecting them */
 	eng_progress progress;
 } eng_index_opts;
 
@@ -36,7 +40,10 @@ typedef struct eng_index_result {
 	uint64_t errors;        /* rows written to ingest_errors */
 	uint64_t images_new;    /* distinct images decoded and stored by this file */
 	uint64_t images_reused; /* image references satisfied from the store without decoding */
+	uint64_t images_missing_kept; /* pairs kept text-only because their image is absent */
 	uint64_t by_code[ENG_REC_NCODES];
+	eng_rec_shape
+	    shape;     /* the record shape used (detected or given); AUTO when no record parsed */
 	size_t nfirst; /* the first few errors, in the order found */
 	struct {
 		uint64_t line;
