@@ -519,7 +519,10 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 		if (!(*fp = fopen(path, "rb")))
 			return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s", path,
 			                   strerror(errno));
-		return eng_jsonl_open_file(*fp, max_line, r, err);
+		if (eng_jsonl_open_file(*fp, max_line, r, err))
+			return err->code;
+		eng_jsonl_detect_array(*r); /* a JSON array file reads element by element */
+		return 0;
 	}
 	struct archive *a = archive_read_new();
 	if (!a)
@@ -532,7 +535,10 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
 		return eng_err_set(err, ENG_EINPUT, "cannot decompress '%s': %s", path,
 		                   archive_error_string(a));
-	return eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err);
+	if (eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err))
+		return err->code;
+	eng_jsonl_detect_array(*r);
+	return 0;
 }
 
 /* ---- the file transaction ------------------------------------------------------------------ */
