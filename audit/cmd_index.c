@@ -49,6 +49,13 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 	        path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
 	        (unsigned long long)r->pairs, (unsigned long long)r->errors,
 	        (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
+	if (r->duplicates || r->conflicts)
+		fprintf(
+		    stderr,
+		    "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
+		    "either "
+		    "order), %llu groups with conflicting labels (flagged \"conflict\": true)\n",
+		    (unsigned long long)r->duplicates, (unsigned long long)r->conflicts);
 	if (r->images_missing_kept)
 		fprintf(
 		    stderr,

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "engine/dedup.h"
 #include "engine/images.h"
 #include "engine/jsonl.h"
 #include "engine/sha256.h"
@@ -679,6 +680,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .db = eng_ws_db(ws),
 	    .path = path,
 	    .strict = opts->strict,
+	    .missing_text_only = opts->missing_text_only,
 	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,
 	              opts->map},
 	    .res = res,
@@ -747,6 +749,11 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		goto out;
 	if ((rc = finish_file(&c, err)))
 		goto out;
+	eng_dedup_result dd;
+	if ((rc = eng_dedup_dataset(ws, c.ds_id, &dd, err)))
+		goto out;
+	res->duplicates = dd.duplicates;
+	res->conflicts = dd.conflicts;
 	eng_progress_tick(&opts->progress, "index", total, total);
 	rc = eng_ws_commit(ws, err);
 out:

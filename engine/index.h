@@ -41,6 +41,8 @@ typedef struct eng_index_result {
 	uint64_t images_new;    /* distinct images decoded and stored by this file */
 	uint64_t images_reused; /* image references satisfied from the store without decoding */
 	uint64_t images_missing_kept; /* pairs kept text-only because their image is absent */
+	uint64_t duplicates; /* the dataset's duplicate pairs after this file (engine/dedup.h) */
+	uint64_t conflicts;  /* the dataset's groups of duplicates with conflicting labels */
 	uint64_t by_code[ENG_REC_NCODES];
 	eng_rec_shape
 	    shape;     /* the record shape used (detected or given); AUTO when no record parsed */
