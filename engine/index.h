@@ -7,7 +7,12 @@
  * strict the first problem rolls the whole file back. Images are resolved through images.h: a
  * relative reference against the images root (a directory, or an archive streamed once after the
  * records are read), an absolute path, or a data: URI. Input may be plain or compressed JSONL
- * (.gz/.bz2/.xz/.zst, read through libarchive). Does not print; progress goes through the hook. */
+ * (.gz/.bz2/.xz/.zst, read through libarchive), a JSON array file (detected by its leading '[',
+ * streamed element by element; a pair's line is where its element starts), or a bundle archive
+ * holding record files and images (eng_index_is_bundle). The record shape is detected from the
+ * first object record of each file unless opts->shape/opts->map say otherwise. After each file,
+ * duplicates and label conflicts of the dataset are recomputed (engine/dedup.h). Does not print;
+ * progress goes through the hook. */
 #ifndef ENG_INDEX_H
 #define ENG_INDEX_H
 
@@ -57,6 +62,13 @@ typedef struct eng_index_result {
 /* File stem used for derived ids and the default dataset name: basename without .jsonl/.json and
  * compression suffixes. Writes at most n bytes (NUL-terminated). */
 void eng_index_stem(const char *path, char *stem, size_t n);
+
+/* 1 when path names a bundle (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst, .zip, .7z): its
+ * .jsonl/.json/.ndjson members are ingested, each as its own source file row labelled
+ * "BUNDLE:member" (idempotent per member content), with relative image references resolved in
+ * the same archive: against the member's folder first, then the archive root (unless
+ * opts->images says otherwise). All members are one transaction. */
+int eng_index_is_bundle(const char *path);
 
 /* Ingests path into dataset (created when absent). Returns 0 (res filled; res->skipped for a
  * repeat), ENG_EINPUT for an unreadable input or images root, or with strict on the first record

@@ -828,6 +828,65 @@ static void test_index_missing_images_text_only(void **state)
 	eng_ws_close(ws);
 }
 
+/* Records inside a tar.gz next to their images: every .jsonl/.json member is ingested as its own
+ * source file; references resolve against the member's folder, then the archive root; a second
+ * run is skipped. */
+static void test_index_bundle_records_and_images(void **state)
+{
+	(void)state;
+	const char *recs =
+	    "{\"id\":\"a\",\"prompt\":\"p\",\"image\":\"img/1.png\",\"chosen\":\"c\","
+	    "\"rejected\":\"r\"}\n"
+	    "{\"id\":\"b\",\"prompt\":\"p\",\"image\":\"top.png\",\"chosen\":\"c2\","
+	    "\"rejected\":\"r2\"}\n"
+	    "{\"id\":\"c\",\"prompt\":\"p\",\"image\":\"img/none.png\",\"chosen\":\"c3\","
+	    "\"rejected\":\"r3\"}\n";
+	const char *arr = "[\n {\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}],\n"
+	                  "  \"chosen\": {\"from\": \"gpt\", \"value\": \"yes\"},\n"
+	                  "  \"rejected\": {\"from\": \"gpt\", \"value\": \"no\"}}\n]\n";
+	buf m[5];
+	m[0] = (buf){(uint8_t *)recs, strlen(recs)};
+	m[1] = make_image(16, 16, 1, 0);
+	m[2] = make_image(16, 16, 2, 1);
+	m[3] = (buf){(uint8_t *)arr, strlen(arr)};
+	m[4] = (buf){(uint8_t *)"not records", 11};
+	const char *names[5] = {"data/pairs.jsonl", "data/img/1.png", "top.png", "extra/sg.json",
+	                        "README.txt"};
+	write_archive("bu/bundle.tar.gz", "tar.gz", 5, names, m);
+	free(m[1].p);
+	free(m[2].p);
+	assert_int_equal(eng_index_is_bundle(path_of("bu/bundle.tar.gz")), 1);
+	assert_int_equal(eng_index_is_bundle("x.jsonl.gz"), 0);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "bu", "bu/bundle.tar.gz", NULL, &res, &err), 0);
+	assert_int_equal(res.records, 4);
+	assert_int_equal(res.pairs, 3);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+	assert_int_equal(res.images_new, 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files"), 2);
+	assert_int_equal(q(ws, "SELECT pairs * 10 + errors FROM source_files WHERE path LIKE "
+	                       "'%bundle.tar.gz:data/pairs.jsonl'"),
+	                 21);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL"), 2);
+	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE chosen = 'yes'"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors WHERE line = 3 AND path LIKE "
+	                       "'%:data/pairs.jsonl'"),
+	                 1);
+	assert_int_equal(run(ws, "bu", "bu/bundle.tar.gz", NULL, &res, &err), 0);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	/* an archive without record members is refused */
+	const char *n1[1] = {"a.png"};
+	buf m1[1] = {make_image(8, 8, 1, 0)};
+	write_archive("bu/imgs.zip", "zip", 1, n1, m1);
+	free(m1[0].p);
+	assert_int_equal(run(ws, "bu2", "bu/imgs.zip", NULL, &res, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "no .jsonl"));
+	eng_ws_close(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +905,7 @@ int main(void)
 	    cmocka_unit_test(test_index_formats_by_bytes),
 	    cmocka_unit_test(test_index_duplicates_conflicts),
 	    cmocka_unit_test(test_index_missing_images_text_only),
+	    cmocka_unit_test(test_index_bundle_records_and_images),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
