@@ -74,8 +74,9 @@ int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy);
 struct eng_index_result;
 void aud_index_summary(const char *path, const struct eng_index_result *r);
 
-/* --format NAME / --map SPEC / --missing-images POLICY of index and audit: `which` is 'f', 'm' or
- * 'M'; fills o->shape, *map (and o->map) or o->missing_text_only. Returns 0 or the usage exit status (message printed). */
+/* --format NAME / --map SPEC / --missing-images POLICY / --duplicate-ids POLICY of index and
+ * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (and o->map),
+ * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed). */
 struct eng_index_opts;
 struct eng_rec_map;
 int aud_format_option(const char *cmd, int which, const char *arg, struct eng_index_opts *o,

@@ -21,6 +21,7 @@ static const char *usage_text =
 	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
 	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
 	"                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
+	"                     [--duplicate-ids POLICY]\n"
 	"                     [NAME=]FILE.jsonl...\n\n"
 	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
 	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -31,7 +32,7 @@ static const char *usage_text =
 	"                     are skipped\n"
 	"  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
 	"  --name NAME        dataset name when there is one file\n"
-	"  --format, --map, --missing-images   as in `mmaudit index`\n"
+	"  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
 	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
 	"  --top N            example cards per list in the report (default 25)\n"
 	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
@@ -115,6 +116,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		{"max-ood-gap", required_argument, 0, 'O'},
 		{"format", required_argument, 0, 'f'}, {"map", required_argument, 0, 'm'},
 		{"missing-images", required_argument, 0, 'M'},
+		{"duplicate-ids", required_argument, 0, 'D'},
 		{0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
 	eng_index_opts io = {0};
@@ -171,6 +173,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		case 'f':
 		case 'm':
 		case 'M':
+		case 'D':
 			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
 				return rc;
 			break;

@@ -13,6 +13,7 @@
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
+    "                     [--duplicate-ids POLICY]\n"
     "                     [--max-pixels N] [--quiet]\n"
     "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
@@ -31,6 +32,9 @@ static const char *usage_text =
     "                     id= (dotted paths like meta.question reach into objects)\n"
     "  --missing-images reject|text-only  an image file that is absent rejects its record\n"
     "                     (missing-image, the default) or keeps it as a text-only pair\n"
+    "  --duplicate-ids reject|rename  an id used earlier in the dataset rejects the pair\n"
+    "                     (duplicate-id, the default) or keeps it as ID@L<line> (for sets whose\n"
+    "                     id names the question, e.g. several pairs per prompt)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
     "  --quiet            no progress or summary on stderr\n\n"
@@ -58,6 +62,9 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 		    "either "
 		    "order), %llu groups with conflicting labels (flagged \"conflict\": true)\n",
 		    (unsigned long long)r->duplicates, (unsigned long long)r->conflicts);
+	if (r->ids_renamed)
+		fprintf(stderr, "  note: %llu pairs reused an id and were kept as ID@L<line>\n",
+		        (unsigned long long)r->ids_renamed);
 	if (r->images_missing_kept)
 		fprintf(
 		    stderr,
@@ -83,6 +90,12 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opts *o,
                       eng_rec_map *map)
 {
+	if (which == 'D') {
+		if (strcmp(arg, "reject") && strcmp(arg, "rename"))
+			return aud_usage_error(cmd, "--duplicate-ids takes reject or rename");
+		o->rename_dup_ids = !strcmp(arg, "rename");
+		return 0;
+	}
 	if (which == 'M') {
 		if (strcmp(arg, "reject") && strcmp(arg, "text-only"))
 			return aud_usage_error(cmd, "--missing-images takes reject or text-only");
@@ -123,6 +136,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"format", required_argument, 0, 'f'},
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
+	                                     {"duplicate-ids", required_argument, 0, 'D'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	const char *db = NULL, *name = NULL;
@@ -154,6 +168,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 		case 'f':
 		case 'm':
 		case 'M':
+		case 'D':
 			if ((rc = aud_format_option("index", c, optarg, &o, map)))
 				return rc;
 			break;

@@ -106,7 +106,7 @@ typedef struct ictx {
 	eng_ws *ws;
 	sqlite3 *db;
 	const char *path, *root;
-	int root_is_archive, strict, missing_text_only;
+	int root_is_archive, strict, missing_text_only, rename_dup_ids;
 	eng_rec_opts ropts;
 	const char *dataset;
 	const eng_progress *prog;
@@ -343,6 +343,17 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 			sqlite3_bind_null(st, 10);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
+		char alt[600];
+		if (rc != SQLITE_DONE && c->rename_dup_ids &&
+		    sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE) {
+			/* the id names the question, not the pair: keep the pair as <id>@L<line> */
+			snprintf(alt, sizeof alt, "%.500s@L%llu", p->id, (unsigned long long)line);
+			sqlite3_bind_text(st, 4, alt, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc == SQLITE_DONE)
+				c->res->ids_renamed++;
+		}
 		if (rc == SQLITE_DONE) {
 			c->res->pairs++;
 			kept++;
@@ -875,6 +886,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .path = path,
 	    .strict = opts->strict,
 	    .missing_text_only = opts->missing_text_only,
+	    .rename_dup_ids = opts->rename_dup_ids,
 	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,
 	              opts->map},
 	    .res = res,

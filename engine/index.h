@@ -32,6 +32,8 @@ typedef struct eng_index_opts {
 	const eng_rec_map *map; /* field map; with shape AUTO it implies ENG_SHAPE_MAPPED */
 	int missing_text_only;  /* an image file/member that is absent keeps its pairs as text-only
 	                           pairs (image_ref kept, image_id NULL) instead of rejecting them */
+	int rename_dup_ids;     /* an id already used in the dataset is kept as "<id>@L<line>"
+	                           (counted in ids_renamed) instead of rejected as duplicate-id */
 	eng_progress progress;
 } eng_index_opts;
 
@@ -46,6 +48,7 @@ typedef struct eng_index_result {
 	uint64_t images_new;    /* distinct images decoded and stored by this file */
 	uint64_t images_reused; /* image references satisfied from the store without decoding */
 	uint64_t images_missing_kept; /* pairs kept text-only because their image is absent */
+	uint64_t ids_renamed;         /* pairs stored under "<id>@L<line>" (rename_dup_ids) */
 	uint64_t duplicates; /* the dataset's duplicate pairs after this file (engine/dedup.h) */
 	uint64_t conflicts;  /* the dataset's groups of duplicates with conflicting labels */
 	uint64_t by_code[ENG_REC_NCODES];

@@ -887,6 +887,27 @@ static void test_index_bundle_records_and_images(void **state)
 	eng_ws_close(ws);
 }
 
+/* --duplicate-ids rename keeps a pair whose id was used before as <id>@L<line>. */
+static void test_index_duplicate_ids_rename(void **state)
+{
+	(void)state;
+	write_text("dr/r.jsonl",
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}\n"
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"c\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.rename_dup_ids = 1};
+	assert_int_equal(run(ws, "dr", "dr/r.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.ids_renamed, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q1@L2' AND chosen = 'a'"
+	                       " AND rejected = 'c'"),
+	                 1);
+	eng_ws_close(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -906,6 +927,7 @@ int main(void)
 	    cmocka_unit_test(test_index_duplicates_conflicts),
 	    cmocka_unit_test(test_index_missing_images_text_only),
 	    cmocka_unit_test(test_index_bundle_records_and_images),
+	    cmocka_unit_test(test_index_duplicate_ids_rename),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
