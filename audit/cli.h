@@ -80,6 +80,13 @@ void aud_index_summary(const char *path, const struct eng_index_result *r);
 #include <stdio.h>
 int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to,
 		   eng_err *err);
+/* --format NAME / --map SPEC / --missing-images POLICY / --duplicate-ids POLICY of index and
+ * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (and o->map),
+ * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed). */
+struct eng_index_opts;
+struct eng_rec_map;
+int aud_format_option(const char *cmd, int which, const char *arg, struct eng_index_opts *o,
+                      struct eng_rec_map *map);
 
 /* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
 int aud_list_append(char **list, const char *item);

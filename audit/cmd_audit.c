@@ -21,6 +21,8 @@ static const char *usage_text =
 	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
 	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
 	"                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
+	"                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
+	"                     [--duplicate-ids POLICY]\n"
 	"                     [NAME=]FILE.jsonl...\n\n"
 	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
 	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -31,6 +33,7 @@ static const char *usage_text =
 	"                     are skipped\n"
 	"  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
 	"  --name NAME        dataset name when there is one file\n"
+	"  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
 	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
 	"  --top N            example cards per list in the report (default 25)\n"
 	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
@@ -106,7 +109,7 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 	}
 }
 
-int aud_cmd_audit(int argc, char **argv)
+static int audit_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {
 		{"out", required_argument, 0, 'o'},   {"db", required_argument, 0, 'd'},
@@ -119,7 +122,11 @@ int aud_cmd_audit(int argc, char **argv)
 		{"image-ids", required_argument, 0, '3'}, {"text-ids", required_argument, 0, '4'},       {"help", no_argument, 0, 'h'},
 		{"policy", required_argument, 0, 'P'}, {"max-shortcut-rate", required_argument, 0, 'S'},
 		{"max-text-accuracy", required_argument, 0, 'T'}, {"max-sfd", required_argument, 0, 'F'},
-		{"max-ood-gap", required_argument, 0, 'O'}, {0, 0, 0, 0}};
+		{"max-ood-gap", required_argument, 0, 'O'},
+		{"format", required_argument, 0, 'f'}, {"map", required_argument, 0, 'm'},
+		{"missing-images", required_argument, 0, 'M'},
+		{"duplicate-ids", required_argument, 0, 'D'},
+		{0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
 	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
 	eng_index_opts io = {0};
@@ -172,6 +179,13 @@ int aud_cmd_audit(int argc, char **argv)
 			break;
 		case 'C':
 			crossdist = 0;
+			break;
+		case 'f':
+		case 'm':
+		case 'M':
+		case 'D':
+			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
+				return rc;
 			break;
 		case 'q':
 			quiet = 1;
@@ -321,5 +335,13 @@ int aud_cmd_audit(int argc, char **argv)
 	free(files);
 	free(ids);
 	eng_ws_close(ws);
+	return rc;
+}
+
+int aud_cmd_audit(int argc, char **argv)
+{
+	eng_rec_map map = {0};
+	int rc = audit_main(argc, argv, &map);
+	eng_rec_map_clear(&map);
 	return rc;
 }

@@ -12,15 +12,29 @@
 
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
-    "                     [--max-pixels N] [--quiet] FILE.jsonl...\n\n"
-    "Ingests preference records (pairwise or multi-completion JSONL, optionally .gz/.xz/.zst)\n"
-    "into the dataset NAME of the workspace. Each file is one transaction; a file whose content\n"
+    "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
+    "                     [--duplicate-ids POLICY]\n"
+    "                     [--max-pixels N] [--quiet]\n"
+    "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz...\n\n"
+    "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
+    ".gz/.bz2/.xz/.zst), a JSON array file, or a .tar/.tar.gz/.zip bundle holding .jsonl/.json\n"
+    "members and their images. Shapes: pairwise, multi-completion, HH dialogues, ShareGPT,\n"
+    "judged pairs (see --format). Each file is one transaction; a file whose content\n"
     "was already ingested into the dataset is skipped. Bad records are stored as ingest errors\n"
     "(see `mmaudit info`) and the good ones kept.\n\n"
     "  --db PATH          workspace database (created when absent)\n"
     "  --name NAME        dataset name (default: the first file's name without extension)\n"
     "  --images DIR|ARCH  where relative image paths live: a directory, or a tar/tar.gz/zip\n"
     "                     archive read in place (default: each file's own folder)\n"
+    "  --format SHAPE     record shape: pairwise, multi, hh, sharegpt, judged (default: detected\n"
+    "                     from each file's first record)\n"
+    "  --map ROLE=FIELD,...  field names of another shape: chosen=, rejected=, prompt=, image=,\n"
+    "                     id= (dotted paths like meta.question reach into objects)\n"
+    "  --missing-images reject|text-only  an image file that is absent rejects its record\n"
+    "                     (missing-image, the default) or keeps it as a text-only pair\n"
+    "  --duplicate-ids reject|rename  an id used earlier in the dataset rejects the pair\n"
+    "                     (duplicate-id, the default) or keeps it as ID@L<line> (for sets whose\n"
+    "                     id names the question, e.g. several pairs per prompt)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
     "  --quiet            no progress or summary on stderr\n\n"
@@ -36,10 +50,27 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 		return;
 	}
 	fprintf(stderr,
-	        "%s: %llu records -> %llu pairs kept, %llu errors; images: %llu new, %llu reused\n",
-	        path, (unsigned long long)r->records, (unsigned long long)r->pairs,
-	        (unsigned long long)r->errors, (unsigned long long)r->images_new,
-	        (unsigned long long)r->images_reused);
+	        "%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
+	        "reused\n",
+	        path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
+	        (unsigned long long)r->pairs, (unsigned long long)r->errors,
+	        (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
+	if (r->duplicates || r->conflicts)
+		fprintf(
+		    stderr,
+		    "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
+		    "either "
+		    "order), %llu groups with conflicting labels (flagged \"conflict\": true)\n",
+		    (unsigned long long)r->duplicates, (unsigned long long)r->conflicts);
+	if (r->ids_renamed)
+		fprintf(stderr, "  note: %llu pairs reused an id and were kept as ID@L<line>\n",
+		        (unsigned long long)r->ids_renamed);
+	if (r->images_missing_kept)
+		fprintf(
+		    stderr,
+		    "  warning: %llu pairs reference an image that is absent; kept as text-only "
+		    "pairs (--missing-images text-only)\n",
+		    (unsigned long long)r->images_missing_kept);
 	if (!r->errors)
 		return;
 	fprintf(stderr, "  errors by code:");
@@ -56,7 +87,45 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 		        (unsigned long long)(r->errors - r->nfirst));
 }
 
-int aud_cmd_index(int argc, char **argv)
+int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opts *o,
+                      eng_rec_map *map)
+{
+	if (which == 'D') {
+		if (strcmp(arg, "reject") && strcmp(arg, "rename"))
+			return aud_usage_error(cmd, "--duplicate-ids takes reject or rename");
+		o->rename_dup_ids = !strcmp(arg, "rename");
+		return 0;
+	}
+	if (which == 'M') {
+		if (strcmp(arg, "reject") && strcmp(arg, "text-only"))
+			return aud_usage_error(cmd, "--missing-images takes reject or text-only");
+		o->missing_text_only = !strcmp(arg, "text-only");
+		return 0;
+	}
+	if (which == 'f') {
+		if (eng_rec_shape_parse(arg, &o->shape) || o->shape == ENG_SHAPE_AUTO ||
+		    o->shape == ENG_SHAPE_MAPPED)
+			return aud_usage_error(
+			    cmd,
+			    "--format '%s' is not one of pairwise, multi, hh, sharegpt, judged",
+			    arg);
+		return 0;
+	}
+	char msg[256];
+	eng_rec_map_clear(map);
+	int rc = eng_rec_map_parse(arg, map, msg, sizeof msg);
+	if (rc == ENG_ENOMEM) {
+		eng_err err = {0};
+		eng_err_set(&err, rc, "out of memory");
+		return aud_fail(cmd, &err);
+	}
+	if (rc)
+		return aud_usage_error(cmd, "%s", msg);
+	o->map = map;
+	return 0;
+}
+
+static int index_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
 	                                     {"name", required_argument, 0, 'n'},
@@ -64,11 +133,15 @@ int aud_cmd_index(int argc, char **argv)
 	                                     {"strict", no_argument, 0, 's'},
 	                                     {"max-pixels", required_argument, 0, 'p'},
 	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"format", required_argument, 0, 'f'},
+	                                     {"map", required_argument, 0, 'm'},
+	                                     {"missing-images", required_argument, 0, 'M'},
+	                                     {"duplicate-ids", required_argument, 0, 'D'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	const char *db = NULL, *name = NULL;
 	eng_index_opts o = {0};
-	int quiet = 0, c;
+	int quiet = 0, c, rc;
 	long long maxpx = (long long)ENG_IMAGE_DEFAULT_MAX_PIXELS;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -91,6 +164,13 @@ int aud_cmd_index(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'f':
+		case 'm':
+		case 'M':
+		case 'D':
+			if ((rc = aud_format_option("index", c, optarg, &o, map)))
+				return rc;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -126,7 +206,7 @@ int aud_cmd_index(int argc, char **argv)
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	o.progress = aud_progress_hook(&ap);
-	int rc = 0;
+	rc = 0;
 	uint64_t pairs = 0, errors = 0;
 	for (int i = optind; i < argc && !rc; i++) {
 		eng_index_result res;
@@ -146,4 +226,12 @@ int aud_cmd_index(int argc, char **argv)
 		fprintf(stderr, "dataset %s: %llu pairs kept, %llu errors from %d files\n", name,
 		        (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
 	return AUD_EXIT_OK;
+}
+
+int aud_cmd_index(int argc, char **argv)
+{
+	eng_rec_map map = {0};
+	int rc = index_main(argc, argv, &map);
+	eng_rec_map_clear(&map);
+	return rc;
 }

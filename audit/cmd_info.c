@@ -11,9 +11,11 @@
 static const char *usage_text =
     "usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
     "Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
-    "errors) and the ingest errors with file:line and reason.\n\n"
+    "errors, duplicate pairs, groups with conflicting labels), the ingest errors with file:line\n"
+    "and reason, and the pairs whose duplicates carry the opposite label.\n\n"
     "  --db PATH        workspace database (required)\n"
-    "  --json           print {\"datasets\": [...], \"errors\": [...]} on stdout\n"
+    "  --json           print {\"datasets\": [...], \"errors\": [...], \"conflicting_pairs\": "
+    "[...]}\n"
     "  --max-errors N   list at most N errors in the text output (default 50; --json lists all)\n"
     "  --check          only run SQLite's integrity check: prints \"ok\" (exit 0) or the problems\n"
     "                   (exit 3)\n";
@@ -25,8 +27,20 @@ static const char *sql_datasets =
     "NULL),"
     " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
     " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
-    " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id)"
+    " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id),"
+    /* duplicates and conflicts as flagged by engine/dedup.h */
+    " (SELECT count(*) - count(DISTINCT json_extract(p.meta, '$.dup_group')) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND json_extract(p.meta, '$.dup_group') IS NOT NULL),"
+    " (SELECT count(DISTINCT json_extract(p.meta, '$.dup_group')) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND json_extract(p.meta, '$.conflict') = 1)"
     " FROM datasets d ORDER BY d.id";
+
+/* Members of conflicting duplicate groups (engine/dedup.h), group by group. */
+static const char *sql_conflicts =
+    "SELECT d.name, json_extract(p.meta, '$.dup_group'), p.ext_id, f.path, p.line,"
+    " substr(p.chosen, 1, 60) FROM pairs p JOIN datasets d ON d.id = p.dataset_id"
+    " JOIN source_files f ON f.id = p.file_id WHERE json_extract(p.meta, '$.conflict') = 1"
+    " ORDER BY p.dataset_id, 2, p.id";
 
 static const char *sql_errors =
     "SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
@@ -48,6 +62,46 @@ static int integrity(eng_ws *ws, eng_err *err)
 	if (s != SQLITE_DONE)
 		return eng_ws_fail(ws, err, "integrity check");
 	return bad;
+}
+
+/* Conflicting duplicate groups: into root["conflicting_pairs"] (all) or printed (at most max). */
+static int list_conflicts(eng_ws *ws, json_t *root, long long max, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, sql_conflicts, err);
+	if (!st)
+		return err->code;
+	json_t *arr = root ? json_array() : NULL;
+	if (root)
+		json_object_set_new(root, "conflicting_pairs", arr);
+	long long shown = 0, total = 0;
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ds = (const char *)sqlite3_column_text(st, 0);
+		const char *group = (const char *)sqlite3_column_text(st, 1);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+		const char *path = (const char *)sqlite3_column_text(st, 3);
+		long long line = sqlite3_column_int64(st, 4);
+		const char *chosen = (const char *)sqlite3_column_text(st, 5);
+		total++;
+		if (arr) {
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "dataset",
+			                                     ds, "group", group, "id", id, "file",
+			                                     path, "line", (json_int_t)line));
+		} else if (shown < max) {
+			if (!shown)
+				printf("\nconflicting labels (same prompt, image and answers, "
+				       "opposite preference):\n");
+			printf("  group %s: %s:%lld id %s prefers \"%s...\" (dataset %s)\n", group,
+			       path, line, id, chosen, ds);
+			shown++;
+		}
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return eng_ws_fail(ws, err, "list conflicts");
+	if (!arr && total > shown)
+		printf("  ... %lld more (use --max-errors or --json)\n", total - shown);
+	return 0;
 }
 
 int aud_cmd_info(int argc, char **argv)
@@ -109,25 +163,29 @@ int aud_cmd_info(int argc, char **argv)
 	json_t *jd = json_array(), *je = json_array();
 	root = json_pack("{s:o, s:o}", "datasets", jd, "errors", je);
 	if (!json)
-		printf("%-24s %10s %8s %12s %7s %6s\n", "dataset", "pairs", "images", "no-image",
-		       "errors", "files");
+		printf("%-24s %10s %8s %12s %7s %6s %6s %9s\n", "dataset", "pairs", "images",
+		       "no-image", "errors", "files", "dups", "conflicts");
 	int s;
 	while ((s = sqlite3_step(sd)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(sd, 0);
 		json_array_append_new(
-		    jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
+		    jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
 		                  (json_int_t)sqlite3_column_int64(sd, 1), "images",
 		                  (json_int_t)sqlite3_column_int64(sd, 2), "pairs_without_image",
 		                  (json_int_t)sqlite3_column_int64(sd, 3), "errors",
 		                  (json_int_t)sqlite3_column_int64(sd, 4), "files",
-		                  (json_int_t)sqlite3_column_int64(sd, 5)));
+		                  (json_int_t)sqlite3_column_int64(sd, 5), "duplicates",
+		                  (json_int_t)sqlite3_column_int64(sd, 6), "conflicts",
+		                  (json_int_t)sqlite3_column_int64(sd, 7)));
 		if (!json)
-			printf("%-24s %10lld %8lld %12lld %7lld %6lld\n", name,
+			printf("%-24s %10lld %8lld %12lld %7lld %6lld %6lld %9lld\n", name,
 			       (long long)sqlite3_column_int64(sd, 1),
 			       (long long)sqlite3_column_int64(sd, 2),
 			       (long long)sqlite3_column_int64(sd, 3),
 			       (long long)sqlite3_column_int64(sd, 4),
-			       (long long)sqlite3_column_int64(sd, 5));
+			       (long long)sqlite3_column_int64(sd, 5),
+			       (long long)sqlite3_column_int64(sd, 6),
+			       (long long)sqlite3_column_int64(sd, 7));
 	}
 	if (s != SQLITE_DONE) {
 		rc = eng_ws_fail(ws, &err, "list datasets");
@@ -159,6 +217,9 @@ int aud_cmd_info(int argc, char **argv)
 	}
 	if (!json && total > shown)
 		printf("  ... %lld more (use --max-errors or --json)\n", total - shown);
+	if ((rc = list_conflicts(ws, json ? root : NULL, max_errors, &err)))
+		goto out;
+	rc = ENG_EINTERNAL;
 	if (json) {
 		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text) {

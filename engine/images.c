@@ -57,7 +57,16 @@ const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
 		if (!memcmp(p + 8, "heic", 4) || !memcmp(p + 8, "heix", 4) ||
 		    !memcmp(p + 8, "mif1", 4))
 			return "heic";
+		if (!memcmp(p + 8, "qt  ", 4))
+			return "mov";
+		return "mp4"; /* isom, mp41, mp42, M4V, 3gp4, ...: an ISO media (video) file */
 	}
+	if (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "AVI ", 4))
+		return "avi";
+	if (n >= 4 && !memcmp(p, "\x1a\x45\xdf\xa3", 4))
+		return "mkv";
+	if (n >= 4 && !memcmp(p, "FLV\x01", 4))
+		return "flv";
 	if (n >= 12 && !memcmp(p, "\0\0\0\x0cjP  ", 8))
 		return "jpeg2000";
 	if (n >= 4 && !memcmp(p, "\0\0\1\0", 4))
@@ -66,6 +75,27 @@ const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
 	    (n >= 5 && !memcmp(p, "<?xml", 5)))
 		return "svg";
 	return NULL;
+}
+
+/* "WEBP image", "MP4 video", ... for messages. */
+static const char *format_label(const char *fmt)
+{
+	static const char *const labels[][2] = {{"webp", "WEBP image"},
+	                                        {"tiff", "TIFF image"},
+	                                        {"avif", "AVIF image"},
+	                                        {"heic", "HEIC image"},
+	                                        {"svg", "SVG image"},
+	                                        {"ico", "ICO image"},
+	                                        {"jpeg2000", "JPEG 2000 image"},
+	                                        {"mp4", "MP4 video"},
+	                                        {"mov", "QuickTime video"},
+	                                        {"avi", "AVI video"},
+	                                        {"mkv", "Matroska/WebM video"},
+	                                        {"flv", "FLV video"}};
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+		if (!strcmp(fmt, labels[i][0]))
+			return labels[i][1];
+	return fmt;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -612,11 +642,14 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "image '%s' is not a recognised format (PNG, JPEG, GIF, BMP, PNM, PSD); "
 		    "convert it to PNG or JPEG",
 		    source);
-	if (!supported)
-		return reject(
-		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		    "image '%s' is %s, which mmaudit cannot decode; convert it to PNG or JPEG",
-		    source, fmt);
+	if (!supported) {
+		const char *ext = strrchr(source, '.');
+		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		              "%s: not supported; convert it to PNG/JPEG ('%s'%s%s%s)",
+		              format_label(fmt), source, ext && !strchr(ext, '/') ? ", named " : "",
+		              ext && !strchr(ext, '/') ? ext : "",
+		              ext && !strchr(ext, '/') ? " but detected from its bytes" : "");
+	}
 	if (n > INT_MAX)
 		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "image '%s' is over 2 GiB", source);
 	if (eng_image_truncated(fmt, data, n))

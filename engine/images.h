@@ -24,8 +24,10 @@
 #define ENG_IMAGE_THUMB_SIDE         160
 
 /* Sniffs the format from magic bytes: "png", "jpeg", "gif", "bmp", "pnm", "psd" (decodable,
- * *supported = 1), "webp", "tiff", "avif", "heic", "svg", "ico", "jpeg2000" (*supported = 0), or
- * NULL when unknown. */
+ * *supported = 1), "webp", "tiff", "avif", "heic", "svg", "ico", "jpeg2000" and the video
+ * containers "mp4", "mov", "avi", "mkv", "flv" (*supported = 0), or NULL when unknown. Unsupported
+ * ones are rejected by eng_imgstore_put as unsupported-image naming the format ("WEBP image: not
+ * supported; convert it to PNG/JPEG ..."), never as corrupt. */
 const char *eng_image_format(const uint8_t *p, size_t n, int *supported);
 
 /* 1 when the encoded image visibly ends early (PNG without IEND, JPEG without EOI, GIF without

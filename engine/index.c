@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "engine/dedup.h"
 #include "engine/images.h"
 #include "engine/jsonl.h"
 #include "engine/sha256.h"
@@ -93,6 +94,9 @@ static void cache_free(refcache *c)
 /* A record whose image is an archive member, resolved after all records are read. */
 typedef struct pending {
 	char *name; /* normalised member name */
+	char *alt;  /* bundle: the reference as written, tried when name is not a member */
+	int64_t file_id;
+	const char *path; /* source label for errors (owned by the ictx or the caller) */
 	uint64_t line;
 	size_t first, n; /* its pair rowids: rowids[first .. first + n) */
 	int done;
@@ -102,7 +106,20 @@ typedef struct ictx {
 	eng_ws *ws;
 	sqlite3 *db;
 	const char *path, *root;
-	int root_is_archive, strict;
+	int root_is_archive, strict, missing_text_only, rename_dup_ids;
+	eng_rec_opts ropts;
+	const char *dataset;
+	const eng_progress *prog;
+	const char *sha;  /* content hash of the source being read (file or bundle member) */
+	const char *mdir; /* bundle: folder of the member being read ("" at the top), else NULL */
+	char **members;   /* bundle: every regular member name (sorted after the scan) */
+	size_t nmembers, members_cap;
+	struct {
+		int64_t id;
+		uint64_t records;
+	} files[64];      /* bundle: record members (id 0: ingested before) */
+	char *labels[64]; /* bundle: "BUNDLE:member" of each */
+	size_t nfiles;
 	int64_t ds_id, file_id;
 	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
 	eng_imgstore *imgs;
@@ -120,8 +137,8 @@ void eng_index_stem(const char *path, char *stem, size_t n)
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
 	snprintf(stem, n, "%s", b);
-	static const char *const sfx[] = {".gz",    ".bz2",  ".xz",    ".zst",
-	                                  ".jsonl", ".json", ".ndjson"};
+	static const char *const sfx[] = {".gz",  ".bz2", ".xz",    ".zst",  ".tar",
+	                                  ".tgz", ".zip", ".jsonl", ".json", ".ndjson"};
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
 		size_t l = strlen(stem), k = strlen(sfx[i]);
 		if (l > k && !strcmp(stem + l - k, sfx[i]))
@@ -230,11 +247,19 @@ static int add_pending(ictx *c, const char *ref, uint64_t line, size_t first, si
 		c->pend = np;
 		c->pend_cap = nc;
 	}
-	char *name = strdup(ref);
+	size_t dl = c->mdir ? strlen(c->mdir) : 0;
+	char *name = malloc(dl + strlen(ref) + 2), *alt = NULL;
 	if (!name)
 		return ENG_ENOMEM;
+	snprintf(name, dl + strlen(ref) + 2, "%s%s%s", dl ? c->mdir : "", dl ? "/" : "", ref);
 	eng_archive_normalize(name);
-	c->pend[c->npend++] = (pending){name, line, first, n, 0};
+	if (dl && !(alt = strdup(ref))) {
+		free(name);
+		return ENG_ENOMEM;
+	}
+	if (alt)
+		eng_archive_normalize(alt);
+	c->pend[c->npend++] = (pending){name, alt, c->file_id, c->path, line, first, n, 0};
 	return 0;
 }
 
@@ -283,6 +308,11 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 		rc = resolve_now(c, rec->image, line, &img, &rej);
 		if (rc < 0)
 			return rc;
+		if (rc == 1 && rej.code == ENG_REC_MISSING_IMAGE && c->missing_text_only) {
+			c->res->images_missing_kept += rec->npairs; /* kept as text-only pairs */
+			img = 0;
+			rc = 0;
+		}
 		if (rc == 1)
 			return record_error(c, line, rej.code, rej.reason);
 		deferred = rc == 2;
@@ -313,6 +343,17 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 			sqlite3_bind_null(st, 10);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
+		char alt[600];
+		if (rc != SQLITE_DONE && c->rename_dup_ids &&
+		    sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE) {
+			/* the id names the question, not the pair: keep the pair as <id>@L<line> */
+			snprintf(alt, sizeof alt, "%.500s@L%llu", p->id, (unsigned long long)line);
+			sqlite3_bind_text(st, 4, alt, -1, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc == SQLITE_DONE)
+				c->res->ids_renamed++;
+		}
 		if (rc == SQLITE_DONE) {
 			c->res->pairs++;
 			kept++;
@@ -378,7 +419,14 @@ static int reject_pending(ictx *c, pending *p, eng_rec_code code, const char *re
 		c->res->pairs--;
 	}
 	p->done = 1;
-	return record_error(c, p->line, code, reason);
+	int64_t fid = c->file_id;
+	const char *path = c->path;
+	c->file_id = p->file_id;
+	c->path = p->path;
+	int rc = record_error(c, p->line, code, reason);
+	c->file_id = fid;
+	c->path = path;
+	return rc;
 }
 
 static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n)
@@ -436,6 +484,11 @@ static int archive_pass(ictx *c, const eng_progress *prog)
 		pending *p = &c->pend[j];
 		if (p->done)
 			continue;
+		if (c->missing_text_only) {
+			c->res->images_missing_kept += p->n; /* kept as text-only pairs */
+			p->done = 1;
+			continue;
+		}
 		char why[384];
 		snprintf(why, sizeof why, "image '%.200s' is not a member of the archive %.120s",
 		         p->name, c->root);
@@ -508,7 +561,10 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 		if (!(*fp = fopen(path, "rb")))
 			return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s", path,
 			                   strerror(errno));
-		return eng_jsonl_open_file(*fp, max_line, r, err);
+		if (eng_jsonl_open_file(*fp, max_line, r, err))
+			return err->code;
+		eng_jsonl_detect_array(*r); /* a JSON array file reads element by element */
+		return 0;
 	}
 	struct archive *a = archive_read_new();
 	if (!a)
@@ -521,7 +577,10 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
 		return eng_err_set(err, ENG_EINPUT, "cannot decompress '%s': %s", path,
 		                   archive_error_string(a));
-	return eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err);
+	if (eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err))
+		return err->code;
+	eng_jsonl_detect_array(*r);
+	return 0;
 }
 
 /* ---- the file transaction ------------------------------------------------------------------ */
@@ -552,7 +611,7 @@ static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_er
 		goto out;
 	}
 	sqlite3_bind_int64(a, 1, c->ds_id);
-	sqlite3_bind_text(a, 2, c->res->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a, 2, c->sha, -1, SQLITE_STATIC);
 	int s = sqlite3_step(a);
 	if (s == SQLITE_ROW) {
 		c->res->skipped = 1;
@@ -574,7 +633,7 @@ static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_er
 	}
 	sqlite3_bind_int64(a, 1, c->ds_id);
 	sqlite3_bind_text(a, 2, c->path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(a, 3, c->res->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a, 3, c->sha, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(a, 4, (sqlite3_int64)bytes);
 	sqlite3_bind_text(a, 5, c->root, -1, SQLITE_STATIC);
 	if (sqlite3_step(a) != SQLITE_DONE) {
@@ -589,17 +648,20 @@ out:
 	return rc;
 }
 
-static int finish_file(ictx *c, eng_err *err)
+/* Stores the record count of file row file_id and its pair/error counts (by query, so that the
+ * archive pass's rejections are included). */
+static int finish_file(ictx *c, int64_t file_id, uint64_t records, eng_err *err)
 {
 	sqlite3_stmt *st = eng_ws_prepare(
-	    c->ws, "UPDATE source_files SET records = ?2, pairs = ?3, errors = ?4 WHERE id = ?1",
+	    c->ws,
+	    "UPDATE source_files SET records = ?2, pairs = (SELECT count(*) FROM pairs WHERE"
+	    " file_id = ?1), errors = (SELECT count(*) FROM ingest_errors WHERE file_id = ?1)"
+	    " WHERE id = ?1",
 	    err);
 	if (!st)
 		return err->code;
-	sqlite3_bind_int64(st, 1, c->file_id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)c->res->records);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->res->pairs);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->res->errors);
+	sqlite3_bind_int64(st, 1, file_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)records);
 	int rc =
 	    sqlite3_step(st) == SQLITE_DONE ? 0 : eng_ws_fail(c->ws, err, "update source file");
 	sqlite3_finalize(st);
@@ -633,7 +695,11 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 				return rc;
 			continue;
 		}
-		rc = eng_record_parse(&rec, line, len, stem, no);
+		rc = eng_record_parse_ex(&rec, line, len, stem, no, &c->ropts);
+		if (rc == 0 && rec.root && json_is_object(rec.root) &&
+		    c->ropts.shape == ENG_SHAPE_AUTO)
+			c->ropts.shape = c->res->shape =
+			    rec.shape; /* the file's first record decides */
 		if (rc == 0)
 			rc = ingest_record(c, &rec, no);
 		else
@@ -645,6 +711,167 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 	}
 }
 
+/* ---- bundles: records and images in one archive ---------------------------------------------- */
+
+static int ends_with(const char *s, const char *sfx)
+{
+	size_t l = strlen(s), k = strlen(sfx);
+	return l >= k && !strcasecmp(s + l - k, sfx);
+}
+
+int eng_index_is_bundle(const char *path)
+{
+	static const char *const sfx[] = {".tar",  ".tar.gz", ".tgz", ".tar.bz2",
+	                                  ".tbz2", ".tar.xz", ".txz", ".tar.zst",
+	                                  ".zip",  ".7z",     NULL};
+	for (size_t i = 0; sfx[i]; i++)
+		if (ends_with(path, sfx[i]))
+			return 1;
+	return 0;
+}
+
+static int is_record_member(const char *name)
+{
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	if (!strncmp(name, "__MACOSX/", 9) || !strncmp(base, "._", 2))
+		return 0;
+	return ends_with(name, ".jsonl") || ends_with(name, ".json") || ends_with(name, ".ndjson");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_member(ictx *c, const char *name)
+{
+	return bsearch(&name, c->members, c->nmembers, sizeof *c->members, cmp_str) != NULL;
+}
+
+/* Lists every member; wants the record members. */
+static int bundle_want(void *ctx, const char *name)
+{
+	ictx *c = ctx;
+	if (c->nmembers == c->members_cap) {
+		size_t nc = c->members_cap ? c->members_cap * 2 : 256;
+		char **nm = realloc(c->members, nc * sizeof *nm);
+		if (!nm)
+			return 0; /* out of memory: its images resolve against the archive root */
+		c->members = nm;
+		c->members_cap = nc;
+	}
+	if ((c->members[c->nmembers] = strdup(name)))
+		c->nmembers++;
+	return is_record_member(name);
+}
+
+typedef struct memsrc {
+	const uint8_t *p;
+	size_t n, off;
+} memsrc;
+
+static long mem_read(void *ctx, void *buf, size_t n, char *msg)
+{
+	(void)msg;
+	memsrc *m = ctx;
+	size_t k = m->n - m->off < n ? m->n - m->off : n;
+	memcpy(buf, m->p + m->off, k);
+	m->off += k;
+	return (long)k;
+}
+
+/* Ingests one record member of the bundle as its own source file row. */
+static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n)
+{
+	ictx *c = ctx;
+	if (!data)
+		return eng_err_set(
+		    c->err, ENG_EINPUT,
+		    "%s: member '%s' is %zu bytes, over the %zu MiB limit for a record "
+		    "member; extract it and index it as a file",
+		    c->path, name, n, ENG_IMAGE_MAX_BYTES >> 20);
+	if (c->nfiles == sizeof c->files / sizeof c->files[0])
+		return eng_err_set(c->err, ENG_EINPUT,
+		                   "%s: more than %zu record members; index them as files", c->path,
+		                   sizeof c->files / sizeof c->files[0]);
+	char hex[ENG_SHA256_HEX_LEN], stem[256];
+	eng_sha256_hex_of(data, n, hex);
+	/* "BUNDLE:member" labels rows and errors; pending entries point at it until the end */
+	size_t ll = strlen(c->path) + strlen(name) + 2;
+	const char *slash = strrchr(name, '/');
+	char *label = malloc(ll), *mdir = strndup(name, slash ? (size_t)(slash - name) : 0);
+	if (!label || !mdir) {
+		free(label);
+		free(mdir);
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	}
+	snprintf(label, ll, "%s:%s", c->path, name);
+	c->labels[c->nfiles] = label;
+	const char *bundle = c->path;
+	c->sha = hex;
+	c->path = label;
+	c->mdir = mdir;
+	c->res->skipped = 0;
+	int rc = lookup_or_create(c, c->dataset, n, c->err);
+	if (!rc && !c->res->skipped) {
+		memsrc m = {data, n, 0};
+		eng_jsonl *r = NULL;
+		uint64_t before = c->res->records;
+		eng_rec_shape shape = c->ropts.shape;
+		eng_index_stem(name, stem, sizeof stem);
+		rc = eng_jsonl_open_fn(mem_read, &m, 0, &r, c->err);
+		if (!rc) {
+			eng_jsonl_detect_array(r);
+			rc = read_records(c, r, stem, 0, c->prog);
+		}
+		eng_jsonl_close(r);
+		c->ropts.shape = shape; /* each member detects its own shape */
+		c->files[c->nfiles].id = c->file_id;
+		c->files[c->nfiles].records = c->res->records - before;
+	}
+	c->nfiles++; /* also for a member ingested before (files[].id 0): the label is kept */
+	c->res->skipped = 0;
+	c->path = bundle;
+	c->mdir = NULL;
+	free(mdir);
+	return rc;
+}
+
+static int index_bundle(ictx *c)
+{
+	int rc = eng_archive_scan(c->path, bundle_want, bundle_got, c, c->err);
+	if (rc)
+		return rc;
+	if (!c->nfiles)
+		return eng_err_set(c->err, ENG_EINPUT,
+		                   "'%s' holds no .jsonl, .json or .ndjson member with records",
+		                   c->path);
+	int fresh = 0;
+	for (size_t i = 0; i < c->nfiles; i++)
+		fresh |= c->files[i].id != 0;
+	if (!fresh) {
+		c->res->skipped = 1; /* every record member was ingested before */
+		return 0;
+	}
+	qsort(c->members, c->nmembers, sizeof *c->members, cmp_str);
+	/* a reference is relative to its member's folder, else to the archive root */
+	for (size_t i = 0; i < c->npend; i++) {
+		pending *p = &c->pend[i];
+		if (p->alt && !has_member(c, p->name) && has_member(c, p->alt)) {
+			free(p->name);
+			p->name = p->alt;
+			p->alt = NULL;
+		}
+	}
+	if ((rc = archive_pass(c, c->prog)) || (rc = eng_imgstore_flush(c->imgs, c->err)))
+		return rc;
+	for (size_t i = 0; i < c->nfiles && !rc; i++)
+		if (c->files[i].id)
+			rc = finish_file(c, c->files[i].id, c->files[i].records, c->err);
+	return rc;
+}
+
 int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_index_opts *opts,
                    eng_index_result *res, eng_err *err)
 {
@@ -652,12 +879,22 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	if (!opts)
 		opts = &defaults;
 	memset(res, 0, sizeof *res);
-	ictx c = {.ws = ws,
-	          .db = eng_ws_db(ws),
-	          .path = path,
-	          .strict = opts->strict,
-	          .res = res,
-	          .err = err};
+	res->shape = opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape;
+	ictx c = {
+	    .ws = ws,
+	    .db = eng_ws_db(ws),
+	    .path = path,
+	    .strict = opts->strict,
+	    .missing_text_only = opts->missing_text_only,
+	    .rename_dup_ids = opts->rename_dup_ids,
+	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,
+	              opts->map},
+	    .res = res,
+	    .dataset = dataset,
+	    .prog = &opts->progress,
+	    .sha = res->sha256,
+	    .err = err};
+	int bundle = eng_index_is_bundle(path);
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
 	eng_jsonl *reader = NULL;
@@ -680,6 +917,9 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		c.root_is_archive = !S_ISDIR(sb.st_mode);
 		if (c.root_is_archive && (rc = eng_archive_check(opts->images, err)))
 			goto out;
+	} else if (bundle) {
+		c.root = path; /* images next to the records, in the same archive */
+		c.root_is_archive = 1;
 	} else {
 		const char *slash = strrchr(path, '/');
 		if (!(dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
@@ -689,12 +929,12 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		}
 		c.root = dir;
 	}
-	if ((rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
+	if (!bundle && (rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
 		goto out;
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
 	began = 1;
-	if ((rc = lookup_or_create(&c, dataset, bytes, err)) || res->skipped)
+	if (!bundle && ((rc = lookup_or_create(&c, dataset, bytes, err)) || res->skipped))
 		goto out;
 	if ((rc = eng_imgstore_new(ws, opts->max_pixels, &c.imgs, err)))
 		goto out;
@@ -714,14 +954,25 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		rc = err->code;
 		goto out;
 	}
-	uint64_t total = ap ? 0 : bytes;
+	uint64_t total = ap || bundle ? 0 : bytes;
 	eng_progress_tick(&opts->progress, "index", 0, total);
-	if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
+	if (bundle) {
+		if ((rc = index_bundle(&c)) || res->skipped)
+			goto out;
+	} else {
+		if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
+			goto out;
+		if ((rc = archive_pass(&c, &opts->progress)) ||
+		    (rc = eng_imgstore_flush(c.imgs, err)))
+			goto out;
+		if ((rc = finish_file(&c, c.file_id, res->records, err)))
+			goto out;
+	}
+	eng_dedup_result dd;
+	if ((rc = eng_dedup_dataset(ws, c.ds_id, &dd, err)))
 		goto out;
-	if ((rc = archive_pass(&c, &opts->progress)) || (rc = eng_imgstore_flush(c.imgs, err)))
-		goto out;
-	if ((rc = finish_file(&c, err)))
-		goto out;
+	res->duplicates = dd.duplicates;
+	res->conflicts = dd.conflicts;
 	eng_progress_tick(&opts->progress, "index", total, total);
 	rc = eng_ws_commit(ws, err);
 out:
@@ -737,8 +988,15 @@ out:
 		fclose(fp);
 	archive_read_free(ap);
 	cache_free(&c.cache);
-	for (size_t i = 0; i < c.npend; i++)
+	for (size_t i = 0; i < c.npend; i++) {
 		free(c.pend[i].name);
+		free(c.pend[i].alt);
+	}
+	for (size_t i = 0; i < c.nmembers; i++)
+		free(c.members[i]);
+	free(c.members);
+	for (size_t i = 0; i < c.nfiles; i++)
+		free(c.labels[i]);
 	free(c.pend);
 	free(c.rowids);
 	free(dir);

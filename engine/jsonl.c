@@ -17,6 +17,8 @@ struct eng_jsonl {
 	char *line; /* current line, grown up to max_line + 1 */
 	size_t cap;
 	uint64_t lineno, offset;
+	int detect, decided, array, closed; /* JSON-array mode (see jsonl.h) */
+	uint64_t cur_line;                  /* array mode: line of the next byte */
 };
 
 static long file_read(void *ctx, void *buf, size_t n, char *msg)
@@ -55,6 +57,16 @@ void eng_jsonl_close(eng_jsonl *r)
 		return;
 	free(r->line);
 	free(r);
+}
+
+void eng_jsonl_detect_array(eng_jsonl *r)
+{
+	r->detect = 1;
+}
+
+int eng_jsonl_is_array(const eng_jsonl *r)
+{
+	return r->array;
 }
 
 uint64_t eng_jsonl_offset(const eng_jsonl *r)
@@ -117,8 +129,119 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
+/* Stores byte c at line[*n] unless past the cap (then sets *too_long). */
+static int put_byte(eng_jsonl *r, size_t *n, char c, int *too_long, eng_err *err)
+{
+	if (*too_long)
+		return 0;
+	if (*n >= r->max_line) {
+		*too_long = 1;
+		return 0;
+	}
+	return append(r, n, &c, 1, err);
+}
+
+/* Next element of a JSON array (array mode). */
+static int next_element(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno,
+                        eng_err *err)
+{
+	size_t n = 0;
+	int started = 0, depth = 0, in_str = 0, esc = 0, too_long = 0, rc;
+	uint64_t start = 0;
+	if (r->closed)
+		return ENG_JSONL_EOF;
+	for (;;) {
+		if ((rc = fill(r, err)) < 0)
+			return rc;
+		if (rc == 0)
+			break; /* end of input: an unclosed element is returned as it is */
+		char c = r->in[r->in_pos++];
+		r->offset++;
+		uint64_t here = r->cur_line;
+		if (c == '\n')
+			r->cur_line++;
+		if (!started) {
+			if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',')
+				continue;
+			if (c == '[' && !r->lineno) {
+				r->lineno = 1; /* the array's own '[' */
+				continue;
+			}
+			if (c == ']') {
+				r->closed = 1;
+				return ENG_JSONL_EOF;
+			}
+			started = 1;
+			start = here;
+		}
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0) { /* the array's ']' right after a scalar element */
+				r->closed = 1;
+				break;
+			}
+			depth--;
+		} else if (c == ',' && depth == 0) {
+			break;
+		}
+		if ((rc = put_byte(r, &n, c, &too_long, err)) < 0)
+			return rc;
+		if (depth == 0 && !in_str && (c == '}' || c == ']'))
+			break;
+	}
+	if (!started)
+		return ENG_JSONL_EOF;
+	*lineno = start;
+	if (too_long)
+		return ENG_JSONL_TOO_LONG;
+	while (n && (r->line[n - 1] == ' ' || r->line[n - 1] == '\t' || r->line[n - 1] == '\r' ||
+	             r->line[n - 1] == '\n'))
+		n--;
+	if ((rc = append(r, &n, "", 0, err)) < 0)
+		return rc;
+	r->line[n] = '\0';
+	*line = r->line;
+	*len = n;
+	return ENG_JSONL_LINE;
+}
+
+/* Array mode when the first non-blank byte is '[' (only the first buffer is looked at). */
+static int decide(eng_jsonl *r, eng_err *err)
+{
+	r->decided = 1;
+	int rc = fill(r, err);
+	if (rc <= 0)
+		return rc;
+	for (size_t i = r->in_pos; i < r->in_len; i++) {
+		char c = r->in[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '[') {
+			r->array = 1;
+			r->cur_line = 1;
+		}
+		break;
+	}
+	return 0;
+}
+
 int eng_jsonl_next(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno, eng_err *err)
 {
+	int rc;
+	if (r->detect && !r->decided && (rc = decide(r, err)) < 0)
+		return rc;
+	if (r->array)
+		return next_element(r, line, len, lineno, err);
 	for (;;) {
 		/* fast path: the whole line is in the input buffer; return it in place */
 		char *start = r->in + r->in_pos;

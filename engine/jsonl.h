@@ -4,7 +4,15 @@
  * for .jsonl.gz can plug in through eng_jsonl_open_fn), strips a UTF-8 BOM at the very start and a
  * trailing CR, skips blank (whitespace-only) lines, and caps the line length: a longer line is
  * reported as ENG_JSONL_TOO_LONG and skipped up to its newline without being held in memory beyond
- * the cap. It does not parse JSON (see records.h). */
+ * the cap. It does not parse JSON (see records.h).
+ *
+ * With eng_jsonl_detect_array(), input whose first non-blank byte is '[' is read as ONE JSON array
+ * instead (e.g. `[ {...}, {...} ]` pretty-printed over many lines): each element is returned as a
+ * "line" (its exact text, newlines included), numbered by the line its first byte is on. The
+ * splitter only tracks strings and bracket depth (it does not validate JSON: a malformed element
+ * fails later in the record parser); elements are streamed, never the whole array held, and an
+ * element longer than max_line is skipped as ENG_JSONL_TOO_LONG. Bytes after the closing ']' are
+ * ignored. */
 #ifndef ENG_JSONL_H
 #define ENG_JSONL_H
 
@@ -39,6 +47,12 @@ int eng_jsonl_open_fn(eng_jsonl_read_fn fn, void *ctx, size_t max_line, eng_json
  * when reading failed (err names the line). *line stays valid until the next call and is owned by
  * the reader. *lineno is the 1-based number of the line returned. */
 int eng_jsonl_next(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno, eng_err *err);
+
+/* Enables the JSON-array mode above; call before the first eng_jsonl_next. */
+void eng_jsonl_detect_array(eng_jsonl *r);
+
+/* 1 once the input was recognised as a JSON array (after the first eng_jsonl_next), else 0. */
+int eng_jsonl_is_array(const eng_jsonl *r);
 
 /* Bytes consumed so far (for progress). */
 uint64_t eng_jsonl_offset(const eng_jsonl *r);

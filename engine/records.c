@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const code_names[ENG_REC_NCODES] = {
-    "bad-json",        "not-object",        "missing-field", "empty-field",   "identical-answers",
-    "invalid-utf8",    "bad-type",          "duplicate-id",  "missing-image", "corrupt-image",
-    "image-too-large", "unsupported-image", "line-too-long",
+    "bad-json",          "not-object",    "missing-field",     "empty-field",
+    "identical-answers", "invalid-utf8",  "bad-type",          "duplicate-id",
+    "missing-image",     "corrupt-image", "image-too-large",   "unsupported-image",
+    "line-too-long",     "tie-verdict",   "undecided-verdict", "dialogue-mismatch",
 };
 
 const char *eng_rec_code_name(eng_rec_code c)
@@ -34,6 +36,7 @@ void eng_record_clear(eng_record *rec)
 	}
 	free(rec->pairs);
 	free(rec->errors);
+	free(rec->prompt_buf);
 	json_decref(rec->root);
 	memset(rec, 0, sizeof *rec);
 }
@@ -311,8 +314,472 @@ static int parse_multi(eng_record *rec, json_t *comp, const char *id, json_t *ba
 	return rc < 0 ? rc : 0;
 }
 
+/* ---- shapes, names and field maps ---------------------------------------------------------- */
+
+static const char *const shape_names[ENG_SHAPE_NSHAPES] = {
+    "auto", "pairwise", "multi", "hh", "sharegpt", "judged", "mapped",
+};
+
+const char *eng_rec_shape_name(eng_rec_shape s)
+{
+	return (unsigned)s < ENG_SHAPE_NSHAPES ? shape_names[s] : "unknown";
+}
+
+int eng_rec_shape_parse(const char *name, eng_rec_shape *out)
+{
+	for (int i = 0; i < ENG_SHAPE_NSHAPES; i++)
+		if (!strcmp(name, shape_names[i])) {
+			*out = (eng_rec_shape)i;
+			return 0;
+		}
+	if (!strcmp(name, "multi-completion") || !strcmp(name, "vlfeedback"))
+		return *out = ENG_SHAPE_MULTI, 0;
+	if (!strcmp(name, "hh-rlhf"))
+		return *out = ENG_SHAPE_HH, 0;
+	return -1;
+}
+
+void eng_rec_map_clear(eng_rec_map *map)
+{
+	if (!map)
+		return;
+	free(map->chosen);
+	free(map->rejected);
+	free(map->prompt);
+	free(map->image);
+	free(map->id);
+	memset(map, 0, sizeof *map);
+}
+
+int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n)
+{
+	memset(map, 0, sizeof *map);
+	const char *p = spec;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		if (!eq || eq == p || eq + 1 == p + len) {
+			snprintf(msg, n, "--map: '%.*s' is not ROLE=FIELD", (int)len, p);
+			goto bad;
+		}
+		size_t klen = (size_t)(eq - p);
+		char **slot = NULL;
+		static const char *const roles[] = {"chosen", "rejected", "prompt", "image", "id"};
+		char **slots[] = {&map->chosen, &map->rejected, &map->prompt, &map->image,
+		                  &map->id};
+		for (size_t r = 0; r < 5; r++)
+			if (strlen(roles[r]) == klen && !memcmp(p, roles[r], klen))
+				slot = slots[r];
+		if (!slot) {
+			snprintf(
+			    msg, n,
+			    "--map: unknown role '%.*s' (roles: chosen, rejected, prompt, image, "
+			    "id)",
+			    (int)klen, p);
+			goto bad;
+		}
+		if (*slot) {
+			snprintf(msg, n, "--map: role '%.*s' given twice", (int)klen, p);
+			goto bad;
+		}
+		if (!(*slot = strndup(eq + 1, len - klen - 1))) {
+			eng_rec_map_clear(map);
+			return ENG_ENOMEM;
+		}
+		p += len + (end ? 1 : 0);
+	}
+	if (!map->chosen && !map->rejected && !map->prompt && !map->image && !map->id) {
+		snprintf(msg, n, "--map: give at least one ROLE=FIELD");
+		goto bad;
+	}
+	return 0;
+bad:
+	eng_rec_map_clear(map);
+	return ENG_EINPUT;
+}
+
+/* Value at a dotted path ("a.b.0"): the whole path as one key first, then segment by segment (a
+ * numeric segment indexes an array). NULL when absent. */
+static json_t *path_get(json_t *root, const char *path)
+{
+	json_t *v = json_object_get(root, path);
+	if (v || !strchr(path, '.'))
+		return v;
+	v = root;
+	for (const char *p = path; v;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		if (json_is_object(v)) {
+			v = json_object_getn(v, p, len);
+		} else if (json_is_array(v) && len && strspn(p, "0123456789") >= len) {
+			v = json_array_get(v, strtoul(p, NULL, 10));
+		} else {
+			v = NULL;
+		}
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	return v;
+}
+
+/* The top-level key a path reads from (so it is left out of the metadata). */
+static void path_top(const char *path, json_t *root, char *out, size_t n)
+{
+	size_t len = json_object_get(root, path) ? strlen(path) : strcspn(path, ".");
+	snprintf(out, n, "%.*s", (int)len, path);
+}
+
+static const char *const conv_keys[] = {"conversations", "messages", NULL};
+static const char *const verdict_keys[] = {"winner",    "verdict", "preference", "judge_output",
+                                           "judgement", "label",   "choice",     NULL};
+static const char *const answer_keys[][2] = {
+    {"answer_1", "answer_2"},        {"answer1", "answer2"},       {"answer_a", "answer_b"},
+    {"response_1", "response_2"},    {"response_a", "response_b"}, {"output_1", "output_2"},
+    {"completion_1", "completion_2"}};
+enum { NANSWER_KEYS = sizeof answer_keys / sizeof answer_keys[0] };
+
+static int judged_keys(json_t *o, size_t *which, const char **vkey)
+{
+	for (size_t i = 0; i < NANSWER_KEYS; i++) {
+		if (json_object_get(o, answer_keys[i][0]) &&
+		    json_object_get(o, answer_keys[i][1])) {
+			*which = i;
+			return get_alias(o, verdict_keys, vkey) != NULL;
+		}
+	}
+	return 0;
+}
+
+static const char *const hh_marker = "\n\nAssistant:";
+
+eng_rec_shape eng_record_detect(json_t *o)
+{
+	const char *k;
+	size_t w;
+	if (json_object_get(o, "completions"))
+		return ENG_SHAPE_MULTI;
+	json_t *ch = json_object_get(o, "chosen"), *rj = json_object_get(o, "rejected");
+	json_t *conv = get_alias(o, conv_keys, &k);
+	if (json_is_array(conv) && ch && rj)
+		return ENG_SHAPE_SHAREGPT;
+	if (judged_keys(o, &w, &k))
+		return ENG_SHAPE_JUDGED;
+	if (json_is_string(ch) && json_is_string(rj) && !get_alias(o, prompt_keys, &k) &&
+	    strstr(json_string_value(ch), hh_marker) && strstr(json_string_value(rj), hh_marker))
+		return ENG_SHAPE_HH;
+	return ENG_SHAPE_PAIRWISE;
+}
+
+/* ---- per-shape parsers ----------------------------------------------------------------------- */
+
+/* Adds one pair chosen/rejected with the leftover fields (not in used) plus `extra` as metadata. */
+static int emit_pair(eng_record *rec, const char *id, const char *chosen, const char *rejected,
+                     const char *const *used, json_t *extra)
+{
+	if (same_text(chosen, rejected))
+		return eng_record_add_error(rec, ENG_REC_IDENTICAL,
+		                            "chosen and rejected are the same text, so the pair "
+		                            "states no preference; drop or fix it");
+	json_t *m = leftover(rec->root, used);
+	int oom = !m || (extra && json_object_update(m, extra));
+	char *ms = oom ? NULL : dump_meta(m, &oom);
+	json_decref(m);
+	char *pid = strdup(id);
+	if (!pid || oom) {
+		free(pid);
+		free(ms);
+		return ENG_ENOMEM;
+	}
+	return add_pair(rec, pid, chosen, rejected, ms);
+}
+
+/* Lower-case letters and digits of s (at most n - 1), the rest dropped: "Answer_1" -> "answer1". */
+static void squash(const char *s, char *out, size_t n)
+{
+	size_t o = 0;
+	for (; *s && o + 1 < n; s++) {
+		char c = *s;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '>' || c == '<' ||
+		    c == '=')
+			out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+/* 1 or 2 (the answer the verdict prefers), 0 for a tie, -1 when undecided or unknown. */
+static int verdict_side(json_t *v, const char *k1, const char *k2)
+{
+	if (json_is_integer(v)) {
+		json_int_t x = json_integer_value(v);
+		return x == 1 ? 1 : x == 2 ? 2 : -1;
+	}
+	if (!json_is_string(v))
+		return -1;
+	char s[64], a1[32], a2[32];
+	squash(json_string_value(v), s, sizeof s);
+	squash(k1, a1, sizeof a1);
+	squash(k2, a2, sizeof a2);
+	static const char *const first[] = {
+	    "1",         "a",          "answer1", "answera", "model1", "modela", "response1",
+	    "responsea", "assistanta", "output1", "first",   "left",   NULL};
+	static const char *const second[] = {
+	    "2",         "b",          "answer2", "answerb", "model2", "modelb", "response2",
+	    "responseb", "assistantb", "output2", "second",  "right",  NULL};
+	static const char *const ties[] = {
+	    "tie",         "draw",       "equal",    "same",    "both",    "a=b", "b=a",
+	    "tiebothgood", "tiebothbad", "bothgood", "bothbad", "neutral", NULL};
+	if (!strcmp(s, a1))
+		return 1;
+	if (!strcmp(s, a2))
+		return 2;
+	for (size_t i = 0; first[i]; i++)
+		if (!strcmp(s, first[i]))
+			return 1;
+	for (size_t i = 0; second[i]; i++)
+		if (!strcmp(s, second[i]))
+			return 2;
+	for (size_t i = 0; ties[i]; i++)
+		if (!strcmp(s, ties[i]))
+			return 0;
+	/* arena style "A>B", "A>>B", "B<A" */
+	if (!strcmp(s, "a>b") || !strcmp(s, "a>>b") || !strcmp(s, "b<a") || !strcmp(s, "b<<a"))
+		return 1;
+	if (!strcmp(s, "b>a") || !strcmp(s, "b>>a") || !strcmp(s, "a<b") || !strcmp(s, "a<<b"))
+		return 2;
+	return -1;
+}
+
+static int parse_judged(eng_record *rec, const char *id, const char **used, size_t nused)
+{
+	json_t *root = rec->root;
+	size_t w = 0;
+	const char *vkey = NULL;
+	if (!judged_keys(root, &w, &vkey))
+		return eng_record_add_error(
+		    rec, ENG_REC_MISSING_FIELD,
+		    "judged records need two answers (answer_1/answer_2 or similar) and a verdict "
+		    "field (winner, verdict, preference, judge_output, label or choice)");
+	const char *k1 = answer_keys[w][0], *k2 = answer_keys[w][1];
+	const char *a1 = NULL, *a2 = NULL;
+	int rc;
+	if ((rc = text_field(rec, json_object_get(root, k1), k1, &a1)) <= 0 ||
+	    (rc = text_field(rec, json_object_get(root, k2), k2, &a2)) <= 0)
+		return rc;
+	json_t *v = json_object_get(root, vkey);
+	int side = verdict_side(v, k1, k2);
+	char shown[96];
+	if (json_is_string(v))
+		snprintf(shown, sizeof shown, "\"%.80s\"", json_string_value(v));
+	else
+		snprintf(shown, sizeof shown, "%s", json_is_null(v) ? "null" : "a non-text value");
+	if (side == 0)
+		return eng_record_add_error(rec, ENG_REC_TIE_VERDICT,
+		                            "verdict %s (field \"%s\") is a tie: no preference, "
+		                            "the pair was skipped",
+		                            shown, vkey);
+	if (side < 0)
+		return eng_record_add_error(
+		    rec, ENG_REC_UNDECIDED_VERDICT,
+		    "verdict %s (field \"%s\") names neither answer: undecided, the pair was "
+		    "skipped (accepted: Answer1/Answer2, model_1/model_2, A/B, 1/2, A>B/B>A)",
+		    shown, vkey);
+	used[nused++] = k1;
+	used[nused++] = k2;
+	used[nused++] = "chosen"; /* derived copies of the answers, when present */
+	used[nused++] = "rejected";
+	used[nused] = NULL;
+	json_t *extra = json_pack("{s:i}", "chosen_position", side);
+	if (!extra)
+		return ENG_ENOMEM;
+	rc = emit_pair(rec, id, side == 1 ? a1 : a2, side == 1 ? a2 : a1, used, extra);
+	json_decref(extra);
+	return rc;
+}
+
+/* Offset of the last hh_marker in s, or -1. */
+static long last_turn(const char *s)
+{
+	long at = -1;
+	for (const char *p = s; (p = strstr(p, hh_marker)); p++)
+		at = (long)(p - s);
+	return at;
+}
+
+static const char *skip_ws(const char *s)
+{
+	return s + strspn(s, " \t\r\n");
+}
+
+static int parse_hh(eng_record *rec, const char *id, const char **used, size_t nused)
+{
+	const char *c = NULL, *r = NULL;
+	int rc;
+	json_t *root = rec->root;
+	if ((rc = text_field(rec, json_object_get(root, "chosen"), "chosen", &c)) <= 0 ||
+	    (rc = text_field(rec, json_object_get(root, "rejected"), "rejected", &r)) <= 0)
+		return rc;
+	long ic = last_turn(c), ir = last_turn(r);
+	if (ic < 0 || ir < 0)
+		return eng_record_add_error(
+		    rec, ENG_REC_MISSING_FIELD,
+		    "%s has no \"\\n\\nAssistant:\" turn; HH dialogues end with the assistant's "
+		    "answer",
+		    ic < 0 ? "chosen" : "rejected");
+	if (ic != ir || memcmp(c, r, (size_t)ic) != 0)
+		return eng_record_add_error(
+		    rec, ENG_REC_DIALOGUE_MISMATCH,
+		    "chosen and rejected differ before their last Assistant turn, so they do not "
+		    "answer the same prompt; fix or drop the record");
+	const char *p = skip_ws(c);
+	size_t plen = (size_t)(c + ic - p);
+	if (!plen || (rec->prompt_buf = strndup(p, plen), !rec->prompt_buf))
+		return plen ? ENG_ENOMEM
+		            : eng_record_add_error(rec, ENG_REC_EMPTY_FIELD,
+		                                   "the dialogue has no turn before the "
+		                                   "last Assistant answer, so there is no prompt");
+	rec->prompt = rec->prompt_buf;
+	const char *ac = skip_ws(c + ic + strlen(hh_marker));
+	const char *ar = skip_ws(r + ir + strlen(hh_marker));
+	if (!*ac || !*ar)
+		return eng_record_add_error(rec, ENG_REC_EMPTY_FIELD,
+		                            "the last Assistant turn of %s is empty; fill it in or "
+		                            "drop the record",
+		                            *ac ? "rejected" : "chosen");
+	used[nused++] = "chosen";
+	used[nused++] = "rejected";
+	used[nused] = NULL;
+	return emit_pair(rec, id, ac, ar, used, NULL);
+}
+
+/* Text of a message: a string, or an object's value|content string; arrays use their last item. */
+static const char *message_text(json_t *m, const char **role)
+{
+	if (json_is_array(m))
+		m = json_array_get(m, json_array_size(m) ? json_array_size(m) - 1 : 0);
+	*role = NULL;
+	if (json_is_string(m))
+		return json_string_value(m);
+	if (!json_is_object(m))
+		return NULL;
+	json_t *rv = json_object_get(m, "from");
+	if (!rv)
+		rv = json_object_get(m, "role");
+	*role = json_is_string(rv) ? json_string_value(rv) : NULL;
+	json_t *t = json_object_get(m, "value");
+	if (!t)
+		t = json_object_get(m, "content");
+	return json_is_string(t) ? json_string_value(t) : NULL;
+}
+
+static const char *role_label(const char *role)
+{
+	if (!role)
+		return "Human";
+	static const char *const human[] = {"human", "user", NULL};
+	static const char *const bot[] = {"gpt", "assistant", "model", "bot", "chatgpt", NULL};
+	for (size_t i = 0; human[i]; i++)
+		if (!strcasecmp(role, human[i]))
+			return "Human";
+	for (size_t i = 0; bot[i]; i++)
+		if (!strcasecmp(role, bot[i]))
+			return "Assistant";
+	if (!strcasecmp(role, "system"))
+		return "System";
+	return role;
+}
+
+static int parse_sharegpt(eng_record *rec, const char *id, const char **used, size_t nused)
+{
+	json_t *root = rec->root;
+	const char *ckey = "conversations", *role;
+	json_t *conv = get_alias(root, conv_keys, &ckey);
+	if (!json_is_array(conv) || !json_array_size(conv))
+		return eng_record_add_error(rec, conv ? ENG_REC_BAD_TYPE : ENG_REC_MISSING_FIELD,
+		                            "sharegpt records need \"conversations\": a non-empty "
+		                            "array of {from, value} messages");
+	size_t n = json_array_size(conv), total = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *t = message_text(json_array_get(conv, i), &role);
+		if (!t)
+			return eng_record_add_error(rec, ENG_REC_BAD_TYPE,
+			                            "%s[%zu] must be {\"from\"|\"role\": ..., "
+			                            "\"value\"|\"content\": \"text\"}",
+			                            ckey, i);
+		total += strlen(t) + strlen(role_label(role)) + 4;
+	}
+	if (n == 1) {
+		rec->prompt = message_text(json_array_get(conv, 0), &role);
+	} else {
+		if (!(rec->prompt_buf = malloc(total + 1)))
+			return ENG_ENOMEM;
+		size_t o = 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *t = message_text(json_array_get(conv, i), &role);
+			o += (size_t)sprintf(rec->prompt_buf + o, "%s%s: %s", i ? "\n\n" : "",
+			                     role_label(role), t);
+		}
+		rec->prompt = rec->prompt_buf;
+	}
+	if (is_blank(rec->prompt))
+		return eng_record_add_error(
+		    rec, ENG_REC_EMPTY_FIELD,
+		    "the conversation is empty; fill it in or drop the record");
+	const char *side[2] = {"chosen", "rejected"}, *text[2];
+	for (int s = 0; s < 2; s++) {
+		json_t *m = json_object_get(root, side[s]);
+		if (!m)
+			return eng_record_add_error(
+			    rec, ENG_REC_MISSING_FIELD,
+			    "field \"%s\" is missing; sharegpt records need "
+			    "chosen and rejected messages",
+			    side[s]);
+		text[s] = message_text(m, &role);
+		if (!text[s])
+			return eng_record_add_error(
+			    rec, ENG_REC_BAD_TYPE,
+			    "field \"%s\" must be a message {from, value} or "
+			    "a string",
+			    side[s]);
+		if (is_blank(text[s]))
+			return eng_record_add_error(rec, ENG_REC_EMPTY_FIELD,
+			                            "field \"%s\" is empty; fill it in or drop the "
+			                            "record",
+			                            side[s]);
+	}
+	used[nused++] = ckey;
+	used[nused++] = "chosen";
+	used[nused++] = "rejected";
+	used[nused] = NULL;
+	return emit_pair(rec, id, text[0], text[1], used, NULL);
+}
+
+static int video_ext(const char *ref)
+{
+	static const char *const ext[] = {".mp4", ".avi", ".mov", ".mkv",  ".webm", ".m4v",
+	                                  ".flv", ".wmv", ".mpg", ".mpeg", ".3gp",  NULL};
+	const char *dot = strrchr(ref, '.');
+	if (!dot || strchr(dot, '/'))
+		return 0;
+	for (size_t i = 0; ext[i]; i++)
+		if (!strcasecmp(dot, ext[i]))
+			return 1;
+	return 0;
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
 int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *stem,
                      uint64_t lineno)
+{
+	return eng_record_parse_ex(rec, line, len, stem, lineno, NULL);
+}
+
+int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const char *stem,
+                        uint64_t lineno, const eng_rec_opts *opts)
 {
 	json_error_t je;
 	rec->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
@@ -352,13 +819,42 @@ int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *
 		    "the line is valid JSON but not an object; each line must "
 		    "be one {...} record");
 
-	const char *pkey = "prompt", *ikey = "image";
 	json_t *root = rec->root;
-	json_t *pv = get_alias(root, prompt_keys, &pkey);
-	json_t *iv = get_alias(root, image_keys, &ikey);
-	json_t *idv = json_object_get(root, "id");
-	json_t *comp = json_object_get(root, "completions");
-	const char *used[8] = {pkey, ikey, "id", NULL};
+	eng_rec_shape shape =
+	    opts && opts->shape != ENG_SHAPE_AUTO ? opts->shape : eng_record_detect(root);
+	rec->shape = shape;
+	const eng_rec_map *map = shape == ENG_SHAPE_MAPPED && opts ? opts->map : NULL;
+	char mtop[5][128];
+	const char *pkey = "prompt", *ikey = "image", *idkey = "id";
+	json_t *pv, *iv, *idv;
+	if (map && map->prompt) {
+		pv = path_get(root, map->prompt);
+		path_top(map->prompt, root, mtop[0], sizeof mtop[0]);
+		pkey = mtop[0];
+	} else {
+		pv = get_alias(root, prompt_keys, &pkey);
+	}
+	if (map && map->image) {
+		iv = path_get(root, map->image);
+		path_top(map->image, root, mtop[1], sizeof mtop[1]);
+		ikey = mtop[1];
+	} else {
+		iv = get_alias(root, image_keys, &ikey);
+		json_t *imgs = json_object_get(root, "images");
+		if ((!iv || json_is_null(iv)) && json_is_array(imgs) && json_array_size(imgs)) {
+			iv = json_array_get(imgs, 0);
+			ikey = json_array_size(imgs) == 1 ? "images" : "";
+		}
+	}
+	if (map && map->id) {
+		idv = path_get(root, map->id);
+		path_top(map->id, root, mtop[2], sizeof mtop[2]);
+		idkey = mtop[2];
+	} else {
+		idv = json_object_get(root, "id");
+	}
+	const char *used[16] = {pkey, ikey, idkey, NULL};
+	size_t nused = 3;
 	int rc;
 
 	/* id: given (string or integer) or derived from the file stem and line. */
@@ -381,21 +877,62 @@ int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *
 		                            "field \"id\" must be a string or an integer");
 	}
 
-	if ((rc = text_field(rec, pv, "prompt", &rec->prompt)) <= 0)
-		return rc;
+	/* videos are not audited: say so by name rather than as a missing image */
+	const char *vkey = "video";
+	json_t *vv = json_object_get(root, vkey);
+	if (!vv)
+		vv = json_object_get(root, vkey = "videos");
+	if (vv && !json_is_null(vv) && (!json_is_array(vv) || json_array_size(vv)))
+		return eng_record_add_error(
+		    rec, ENG_REC_UNSUPPORTED_IMAGE,
+		    "video input (field \"%s\"%s%.80s%s): not supported; mmaudit audits image + "
+		    "text pairs, so give a key frame as the image or drop the row",
+		    vkey, json_is_string(vv) ? ": '" : "",
+		    json_is_string(vv) ? json_string_value(vv) : "", json_is_string(vv) ? "'" : "");
+
 	if (iv && !json_is_null(iv)) {
 		if (!json_is_string(iv))
 			return eng_record_add_error(
 			    rec, ENG_REC_BAD_TYPE,
 			    "field \"%s\" must be a string (a path or a data: "
 			    "URI of one image)",
-			    ikey);
+			    *ikey ? ikey : "images");
 		if (*json_string_value(iv))
 			rec->image = json_string_value(iv);
+		if (rec->image && video_ext(rec->image))
+			return eng_record_add_error(
+			    rec, ENG_REC_UNSUPPORTED_IMAGE,
+			    "'%.200s' is a video file: not supported; mmaudit audits image + text "
+			    "pairs, so give a key frame as the image or drop the row",
+			    rec->image);
 	}
 
-	if (comp) {
-		used[3] = "completions";
+	switch (shape) {
+	case ENG_SHAPE_HH:
+		return parse_hh(rec, id, used, nused);
+	case ENG_SHAPE_SHAREGPT:
+		return parse_sharegpt(rec, id, used, nused);
+	default:
+		break;
+	}
+
+	if ((rc = text_field(rec, pv, map && map->prompt ? map->prompt : "prompt", &rec->prompt)) <=
+	    0)
+		return rc;
+
+	if (shape == ENG_SHAPE_JUDGED)
+		return parse_judged(rec, id, used, nused);
+
+	json_t *comp = json_object_get(root, "completions");
+	if (shape == ENG_SHAPE_MULTI) {
+		if (!comp)
+			return eng_record_add_error(
+			    rec, ENG_REC_MISSING_FIELD,
+			    "field \"completions\" is missing; multi-completion "
+			    "records need completions.response and "
+			    ".annotations");
+		used[nused++] = "completions";
+		used[nused] = NULL;
 		json_t *base = leftover(root, used);
 		if (!base)
 			return ENG_ENOMEM;
@@ -404,31 +941,17 @@ int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *
 		return rc;
 	}
 
+	const char *cname = map && map->chosen ? map->chosen : "chosen";
+	const char *rname = map && map->rejected ? map->rejected : "rejected";
 	const char *chosen = NULL, *rejected = NULL;
-	if ((rc = text_field(rec, json_object_get(root, "chosen"), "chosen", &chosen)) <= 0)
+	if ((rc = text_field(rec, path_get(root, cname), cname, &chosen)) <= 0)
 		return rc;
-	if ((rc = text_field(rec, json_object_get(root, "rejected"), "rejected", &rejected)) <= 0)
+	if ((rc = text_field(rec, path_get(root, rname), rname, &rejected)) <= 0)
 		return rc;
-	if (same_text(chosen, rejected))
-		return eng_record_add_error(rec, ENG_REC_IDENTICAL,
-		                            "chosen and rejected are the same text, so the pair "
-		                            "states no preference; drop or fix it");
-	used[3] = "chosen";
-	used[4] = "rejected";
-	char *pid = strdup(id);
-	int oom = 0;
-	json_t *m = NULL;
-	char *ms = NULL;
-	if (json_object_size(root) > (size_t)(3 + (iv != NULL) + (idv != NULL))) {
-		m = leftover(root, used);
-		ms = m ? dump_meta(m, &oom) : NULL;
-		oom |= !m;
-		json_decref(m);
-	}
-	if (!pid || oom) {
-		free(pid);
-		free(ms);
-		return ENG_ENOMEM;
-	}
-	return add_pair(rec, pid, chosen, rejected, ms);
+	path_top(cname, root, mtop[3], sizeof mtop[3]);
+	path_top(rname, root, mtop[4], sizeof mtop[4]);
+	used[nused++] = mtop[3];
+	used[nused++] = mtop[4];
+	used[nused] = NULL;
+	return emit_pair(rec, id, chosen, rejected, used, NULL);
 }

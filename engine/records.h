@@ -9,6 +9,22 @@
  *   Pair ids are "<id>#<chosen index>><rejected index>".
  * - pairwise: `prompt`|`question`, `image`|`img_path`|`image_path` (optional: text-only is valid),
  *   `chosen`, `rejected`, optional `id` (string or integer).
+ * - judged: `answer_1`/`answer_2` (or answer1/answer2, answer_a/answer_b, response_1/response_2,
+ *   response_a/response_b, output_1/output_2) + a verdict field (winner, verdict, preference,
+ *   judge_output, label, choice): "Answer1", "model_1", "A", 1, "A>B", ... pick the first answer;
+ *   the mirror values the second; "tie", "A=B", "draw" ... are reported as tie-verdict and
+ *   "undecided", "unable to decide ...", null or an unknown value as undecided-verdict (skipped).
+ *   Takes precedence over chosen/rejected fields in the same record (they would be derived).
+ * - hh (HH-RLHF): `chosen` and `rejected` are whole "\n\nHuman: ...\n\nAssistant: ..."
+ *   transcripts; the common text before the last "\n\nAssistant:" of each is the prompt, the final
+ *   assistant turns are the answers (dialogue-mismatch when the two prefixes differ).
+ * - sharegpt: `conversations` (or `messages`) = [{from|role, value|content}, ...] and `chosen` /
+ *   `rejected` message objects (or strings); the prompt is the single user turn, or the rendered
+ *   transcript ("System: ...\n\nHuman: ...\n\nAssistant: ...") when there are several turns.
+ *   Images: `images: [...]` (the first is used) or any pairwise image field.
+ * - mapped: pairwise with the fields named by an eng_rec_map (dotted paths such as "a.b").
+ * Any shape: a record with a non-null `video`/`videos` field, or whose image reference has a video
+ * extension, is rejected as unsupported-image (videos are not audited).
  * Fields not used are kept as metadata (a compact JSON object string). A record without `id` gets
  * "<file stem>:<line>". Duplicate keys, invalid UTF-8 and \u0000 are rejected (jansson's strict
  * parser, nesting depth limited by jansson). This module does not touch images or the database. */
@@ -34,6 +50,10 @@ typedef enum eng_rec_code {
 	ENG_REC_IMAGE_TOO_LARGE,
 	ENG_REC_UNSUPPORTED_IMAGE,
 	ENG_REC_LINE_TOO_LONG,
+	ENG_REC_TIE_VERDICT,       /* judged pair rated a tie: no preference */
+	ENG_REC_UNDECIDED_VERDICT, /* judged pair without a usable verdict */
+	ENG_REC_DIALOGUE_MISMATCH, /* hh: chosen and rejected dialogues differ before the last turn
+	                            */
 	ENG_REC_NCODES
 } eng_rec_code;
 
@@ -52,10 +72,52 @@ typedef struct eng_rec_pair {
 	char *meta;           /* owned, compact JSON object or NULL */
 } eng_rec_pair;
 
+/* Record shapes; ENG_SHAPE_AUTO decides per record (see eng_record_detect). */
+typedef enum eng_rec_shape {
+	ENG_SHAPE_AUTO,
+	ENG_SHAPE_PAIRWISE,
+	ENG_SHAPE_MULTI,
+	ENG_SHAPE_HH,
+	ENG_SHAPE_SHAREGPT,
+	ENG_SHAPE_JUDGED,
+	ENG_SHAPE_MAPPED,
+	ENG_SHAPE_NSHAPES
+} eng_rec_shape;
+
+/* "auto", "pairwise", "multi", "hh", "sharegpt", "judged", "mapped" (static storage). */
+const char *eng_rec_shape_name(eng_rec_shape s);
+
+/* Shape from its name (as above; "multi-completion" accepted too). Returns 0 or -1 if unknown. */
+int eng_rec_shape_parse(const char *name, eng_rec_shape *out);
+
+/* The shape of one parsed record object (never AUTO): multi when `completions` is present,
+ * sharegpt for `conversations`/`messages` arrays, judged for an answer pair + verdict field, hh for
+ * chosen/rejected transcripts with "\n\nAssistant:" and no prompt field, pairwise otherwise. */
+eng_rec_shape eng_record_detect(json_t *obj);
+
+/* Field paths of a mapped shape; NULL members fall back to the pairwise names. A path is a key or
+ * dotted keys ("meta.question"); a numeric segment indexes an array ("images.0"). */
+typedef struct eng_rec_map {
+	char *chosen, *rejected, *prompt, *image, *id;
+} eng_rec_map;
+
+/* Parses "chosen=FIELD,rejected=FIELD,prompt=FIELD,image=FIELD,id=FIELD" (any subset, any order)
+ * into map (strings owned by map). Returns 0, ENG_EINPUT with msg (n bytes) naming the bad part,
+ * or ENG_ENOMEM. */
+int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n);
+void eng_rec_map_clear(eng_rec_map *map);
+
+typedef struct eng_rec_opts {
+	eng_rec_shape shape;    /* AUTO: detect per record */
+	const eng_rec_map *map; /* used by ENG_SHAPE_MAPPED (NULL = pairwise names) */
+} eng_rec_opts;
+
 typedef struct eng_record {
-	json_t *root;       /* owned parse tree */
-	const char *prompt; /* borrowed from root */
-	const char *image;  /* borrowed; NULL for a text-only record */
+	json_t *root;        /* owned parse tree */
+	eng_rec_shape shape; /* the shape used (set once the line parsed as an object) */
+	char *prompt_buf;    /* owned text the prompt points to when it was built (hh, sharegpt) */
+	const char *prompt;  /* borrowed from root or prompt_buf */
+	const char *image;   /* borrowed; NULL for a text-only record */
 	eng_rec_pair *pairs;
 	size_t npairs, cap;
 	eng_rec_error *errors; /* record-level (npairs == 0) or per-pair rejections */
@@ -67,6 +129,11 @@ typedef struct eng_record {
  * multi-completion record) or ENG_ENOMEM. */
 int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *stem,
                      uint64_t lineno);
+
+/* eng_record_parse with a shape and field map; opts NULL = auto. With a fixed shape, a record of
+ * another shape is reported (missing-field ...) rather than re-detected. */
+int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const char *stem,
+                        uint64_t lineno, const eng_rec_opts *opts);
 
 /* Frees what rec owns and zeroes it; accepts NULL. */
 void eng_record_clear(eng_record *rec);

@@ -17,6 +17,7 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include "engine/dedup.h"
 #include "engine/imgfeat.h"
 #include "engine/images.h"
 #include "engine/index.h"
@@ -234,7 +235,13 @@ static void test_index_pairwise_dir_aliases_absolute_text_only(void **state)
 	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 2);
 	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NULL"), 1);
 	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE ext_id = 'c'"), 4);
-	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE meta = '{\"src\":1}'"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE json_extract(meta, '$.src') = 1"),
+	                 1);
+	/* a and b are the same pair (same prompt, image and answers): one duplicate group */
+	assert_int_equal(q(ws, "SELECT count(DISTINCT json_extract(meta, '$.dup_group')) FROM pairs"
+	                       " WHERE ext_id IN ('a', 'b')"),
+	                 1);
+	assert_int_equal(res.duplicates, 1);
 	assert_int_equal(q(ws, "SELECT width * 1000 + height FROM images WHERE format = 'jpeg'"),
 	                 400200);
 	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE feat_dim = length(feat) / 4"), 2);
@@ -639,6 +646,268 @@ static void test_index_image_helpers(void **state)
 	assert_int_equal(rej.code, ENG_REC_UNSUPPORTED_IMAGE);
 }
 
+/* A pretty-printed JSON array of ShareGPT records with an `images` list: detected without a flag,
+ * each pair numbered by the line its element starts on. */
+static void test_index_json_array_sharegpt(void **state)
+{
+	(void)state;
+	write_image("ja/img/1.png", 20, 20, 1, 0);
+	write_text(
+	    "ja/demo.json",
+	    "[\n  {\n    \"conversations\": [{\"from\": \"human\", \"value\": \"<image>What?\"}],\n"
+	    "    \"chosen\": {\"from\": \"gpt\", \"value\": \"A red square.\"},\n"
+	    "    \"rejected\": {\"from\": \"gpt\", \"value\": \"A blue circle.\"},\n"
+	    "    \"images\": [\"img/1.png\"]\n  },\n  {\n    \"conversations\": [{\"from\": "
+	    "\"human\", \"value\": \"Hi\"}, {\"from\": \"gpt\", \"value\": \"Hello\"}, "
+	    "{\"from\": \"human\", \"value\": \"Bye?\"}],\n    \"chosen\": {\"from\": \"gpt\", "
+	    "\"value\": \"Bye!\"},\n    \"rejected\": {\"from\": \"gpt\", \"value\": "
+	    "\"No.\"}\n  },\n  {\"conversations\": []}\n]\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "ja", "ja/demo.json", NULL, &res, &err), 0);
+	assert_int_equal(res.shape, ENG_SHAPE_SHAREGPT);
+	assert_int_equal(res.records, 3);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.errors, 1);
+	assert_int_equal(res.images_new, 1);
+	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE chosen = 'A red square.'"), 2);
+	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE chosen = 'Bye!'"), 8);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE prompt = 'Human: Hi\n\nAssistant: "
+	                       "Hello\n\nHuman: Bye?'"),
+	                 1);
+	assert_int_equal(q(ws, "SELECT line FROM ingest_errors"), 13);
+	eng_ws_close(ws);
+}
+
+/* Judged pairs: verdicts pick the answer; ties and undecided verdicts are counted by their own
+ * codes and skipped; --format forces a shape. */
+static void test_index_judged_ties_undecided(void **state)
+{
+	(void)state;
+	write_text("jd/judged.jsonl",
+	           "{\"id\":\"a\",\"question\":\"q1\",\"answer_1\":\"one\",\"answer_2\":\"two\","
+	           "\"winner\":\"model_2\"}\n"
+	           "{\"id\":\"b\",\"question\":\"q2\",\"answer_1\":\"one\",\"answer_2\":\"two\","
+	           "\"winner\":\"model_1\"}\n"
+	           "{\"id\":\"c\",\"question\":\"q3\",\"answer_1\":\"one\",\"answer_2\":\"two\","
+	           "\"winner\":\"tie\"}\n"
+	           "{\"id\":\"d\",\"question\":\"q4\",\"answer_1\":\"one\",\"answer_2\":\"two\","
+	           "\"winner\":\"undecided\"}\n"
+	           "{\"id\":\"e\",\"question\":\"q5\",\"answer_1\":\"one\",\"answer_2\":\"two\","
+	           "\"winner\":null}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "jd", "jd/judged.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.shape, ENG_SHAPE_JUDGED);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.by_code[ENG_REC_TIE_VERDICT], 1);
+	assert_int_equal(res.by_code[ENG_REC_UNDECIDED_VERDICT], 2);
+	assert_int_equal(q(ws,
+	                   "SELECT count(*) FROM pairs WHERE ext_id = 'a' AND chosen = 'two' AND"
+	                   " json_extract(meta, '$.chosen_position') = 2"),
+	                 1);
+	assert_int_equal(q(ws, "SELECT line FROM ingest_errors WHERE code = 'tie-verdict'"), 3);
+	eng_ws_close(ws);
+	/* forced pairwise: these records have no chosen/rejected */
+	ws = open_ws();
+	eng_index_opts o = {.shape = ENG_SHAPE_PAIRWISE};
+	assert_int_equal(run(ws, "jd", "jd/judged.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 0);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_FIELD], 5);
+	eng_ws_close(ws);
+}
+
+/* The format comes from the bytes: a WEBP named .jpg and an MP4 named .png are reported by name as
+ * unsupported-image, not as corrupt; a PNG named .jpg is decoded. */
+static void test_index_formats_by_bytes(void **state)
+{
+	(void)state;
+	static const uint8_t webp[] = "RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0\x30\x01\0\x9d\x01\x2a"
+	                              "\x01\0\x01\0\x02\0\x34\x25\xa4\0\x03\x70\0\xfe\xfb\x94\0\0";
+	static const uint8_t mp4[] = "\0\0\0\x18"
+	                             "ftypisom\0\0\x02\0isomiso2";
+	write_file("fb/a.jpg", webp, sizeof webp - 1);
+	write_file("fb/v.png", mp4, sizeof mp4 - 1);
+	write_image("fb/p.jpg", 10, 10, 3, 0); /* PNG bytes */
+	write_text("fb/f.jsonl",
+	           "{\"prompt\":\"p\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"prompt\":\"p\",\"image\":\"v.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"prompt\":\"p\",\"image\":\"p.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "fb", "fb/f.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.by_code[ENG_REC_UNSUPPORTED_IMAGE], 2);
+	assert_int_equal(res.by_code[ENG_REC_CORRUPT_IMAGE], 0);
+	const char *r1 = reason_at(ws, 1, "unsupported-image");
+	if (!strstr(r1, "WEBP image: not supported; convert it to PNG/JPEG") || !strstr(r1, ".jpg"))
+		fail_msg("reason: %s", r1);
+	assert_non_null(strstr(reason_at(ws, 2, "unsupported-image"), "MP4 video: not supported"));
+	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE format = 'png'"), 1);
+	eng_ws_close(ws);
+}
+
+/* Duplicates in either order, after case/whitespace normalisation, with and without conflicting
+ * labels; another image or prompt is not a duplicate. */
+static void test_index_duplicates_conflicts(void **state)
+{
+	(void)state;
+	write_image("dd/a.png", 12, 12, 1, 0);
+	write_image("dd/b.png", 12, 12, 2, 0);
+	write_text("dd/d.jsonl",
+	           "{\"id\":\"1\",\"prompt\":\"Q\",\"image\":\"a.png\",\"chosen\":\"Yes it is\","
+	           "\"rejected\":\"no\"}\n"
+	           "{\"id\":\"2\",\"prompt\":\" q \",\"image\":\"a.png\",\"chosen\":\"NO\","
+	           "\"rejected\":\"yes  it\\nis\"}\n"
+	           "{\"id\":\"3\",\"prompt\":\"Q\",\"image\":\"a.png\",\"chosen\":\"Yes it is\","
+	           "\"rejected\":\"no\"}\n"
+	           "{\"id\":\"4\",\"prompt\":\"Q\",\"image\":\"b.png\",\"chosen\":\"Yes it is\","
+	           "\"rejected\":\"no\"}\n"
+	           "{\"id\":\"5\",\"prompt\":\"T\",\"chosen\":\"x\",\"rejected\":\"y\"}\n"
+	           "{\"id\":\"6\",\"prompt\":\"t\",\"chosen\":\"X\",\"rejected\":\"Y\"}\n"
+	           "{\"id\":\"7\",\"prompt\":\"T2\",\"chosen\":\"x\",\"rejected\":\"y\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "dd", "dd/d.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 7);
+	/* groups {1,2,3} (conflict) and {5,6}: 2 + 1 repeats */
+	assert_int_equal(res.duplicates, 3);
+	assert_int_equal(res.conflicts, 1);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(
+	    sqlite3_prepare_v2(eng_ws_db(ws), ENG_DEDUP_CONFLICT_SQL " ORDER BY id", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, q(ws, "SELECT id FROM datasets WHERE name = 'dd'"));
+	int n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		n++;
+	sqlite3_finalize(st);
+	assert_int_equal(n, 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE json_extract(meta, '$.conflict')"
+	                       " IS NULL AND json_extract(meta, '$.dup_group') IS NOT NULL"),
+	                 2);
+	eng_dedup_result dr;
+	assert_int_equal(eng_dedup_dataset(ws, 1, &dr, &err), 0);
+	assert_int_equal(dr.groups, 2);
+	assert_int_equal(dr.exact, 1); /* 3 repeats 1 byte for byte */
+	assert_int_equal(dr.conflict_pairs, 3);
+	/* recomputing does not stack flags */
+	assert_int_equal(
+	    q(ws, "SELECT count(*) FROM pairs WHERE meta LIKE '%dup_group%dup_group%'"), 0);
+	eng_ws_close(ws);
+}
+
+/* --missing-images text-only keeps records whose image file is absent, as text-only pairs. */
+static void test_index_missing_images_text_only(void **state)
+{
+	(void)state;
+	write_text(
+	    "mi/m.jsonl",
+	    "{\"prompt\":\"p\",\"image\":\"gone/1.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "mi", "mi/m.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 0);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+	eng_ws_close(ws);
+	ws = open_ws();
+	eng_index_opts o = {.missing_text_only = 1};
+	assert_int_equal(run(ws, "mi", "mi/m.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.images_missing_kept, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NULL AND image_ref = "
+	                       "'gone/1.jpg'"),
+	                 1);
+	eng_ws_close(ws);
+}
+
+/* Records inside a tar.gz next to their images: every .jsonl/.json member is ingested as its own
+ * source file; references resolve against the member's folder, then the archive root; a second
+ * run is skipped. */
+static void test_index_bundle_records_and_images(void **state)
+{
+	(void)state;
+	const char *recs =
+	    "{\"id\":\"a\",\"prompt\":\"p\",\"image\":\"img/1.png\",\"chosen\":\"c\","
+	    "\"rejected\":\"r\"}\n"
+	    "{\"id\":\"b\",\"prompt\":\"p\",\"image\":\"top.png\",\"chosen\":\"c2\","
+	    "\"rejected\":\"r2\"}\n"
+	    "{\"id\":\"c\",\"prompt\":\"p\",\"image\":\"img/none.png\",\"chosen\":\"c3\","
+	    "\"rejected\":\"r3\"}\n";
+	const char *arr = "[\n {\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}],\n"
+	                  "  \"chosen\": {\"from\": \"gpt\", \"value\": \"yes\"},\n"
+	                  "  \"rejected\": {\"from\": \"gpt\", \"value\": \"no\"}}\n]\n";
+	buf m[5];
+	m[0] = (buf){(uint8_t *)recs, strlen(recs)};
+	m[1] = make_image(16, 16, 1, 0);
+	m[2] = make_image(16, 16, 2, 1);
+	m[3] = (buf){(uint8_t *)arr, strlen(arr)};
+	m[4] = (buf){(uint8_t *)"not records", 11};
+	const char *names[5] = {"data/pairs.jsonl", "data/img/1.png", "top.png", "extra/sg.json",
+	                        "README.txt"};
+	write_archive("bu/bundle.tar.gz", "tar.gz", 5, names, m);
+	free(m[1].p);
+	free(m[2].p);
+	assert_int_equal(eng_index_is_bundle(path_of("bu/bundle.tar.gz")), 1);
+	assert_int_equal(eng_index_is_bundle("x.jsonl.gz"), 0);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "bu", "bu/bundle.tar.gz", NULL, &res, &err), 0);
+	assert_int_equal(res.records, 4);
+	assert_int_equal(res.pairs, 3);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+	assert_int_equal(res.images_new, 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files"), 2);
+	assert_int_equal(q(ws, "SELECT pairs * 10 + errors FROM source_files WHERE path LIKE "
+	                       "'%bundle.tar.gz:data/pairs.jsonl'"),
+	                 21);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL"), 2);
+	assert_int_equal(q(ws, "SELECT line FROM pairs WHERE chosen = 'yes'"), 2);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors WHERE line = 3 AND path LIKE "
+	                       "'%:data/pairs.jsonl'"),
+	                 1);
+	assert_int_equal(run(ws, "bu", "bu/bundle.tar.gz", NULL, &res, &err), 0);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	/* an archive without record members is refused */
+	const char *n1[1] = {"a.png"};
+	buf m1[1] = {make_image(8, 8, 1, 0)};
+	write_archive("bu/imgs.zip", "zip", 1, n1, m1);
+	free(m1[0].p);
+	assert_int_equal(run(ws, "bu2", "bu/imgs.zip", NULL, &res, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "no .jsonl"));
+	eng_ws_close(ws);
+}
+
+/* --duplicate-ids rename keeps a pair whose id was used before as <id>@L<line>. */
+static void test_index_duplicate_ids_rename(void **state)
+{
+	(void)state;
+	write_text("dr/r.jsonl",
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}\n"
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"c\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.rename_dup_ids = 1};
+	assert_int_equal(run(ws, "dr", "dr/r.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 2);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.ids_renamed, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q1@L2' AND chosen = 'a'"
+	                       " AND rejected = 'c'"),
+	                 1);
+	eng_ws_close(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +921,13 @@ int main(void)
 	    cmocka_unit_test(test_index_idempotent_and_duplicate_ids_across_files),
 	    cmocka_unit_test(test_index_shared_image_stored_once),
 	    cmocka_unit_test(test_index_image_helpers),
+	    cmocka_unit_test(test_index_json_array_sharegpt),
+	    cmocka_unit_test(test_index_judged_ties_undecided),
+	    cmocka_unit_test(test_index_formats_by_bytes),
+	    cmocka_unit_test(test_index_duplicates_conflicts),
+	    cmocka_unit_test(test_index_missing_images_text_only),
+	    cmocka_unit_test(test_index_bundle_records_and_images),
+	    cmocka_unit_test(test_index_duplicate_ids_rename),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -126,10 +126,71 @@ static void test_jsonl_callback_stream_and_read_error(void **state)
 	eng_jsonl_close(r);
 }
 
+/* A pretty-printed JSON array: one element per record, numbered by the line it starts on; strings
+ * with brackets, commas and escaped quotes do not split elements; a too-long element is skipped;
+ * bytes after the closing ']' are ignored. */
+static void test_jsonl_json_array_elements(void **state)
+{
+	(void)state;
+	const char in[] =
+	    "\xEF\xBB\xBF\n[\n  {\n    \"a\": \"x], {y\\\"}\",\n    \"b\": [1, 2]\n  },\n"
+	    "  {\"c\": 3},\n\n  7,\n  {\"long\": \"0123456789012345678901234567890123456789"
+	    "0123456789\"},\n  {\"d\": {\"e\": []}}\n]\ntrailing";
+	FILE *f = mem(in, sizeof in - 1);
+	eng_jsonl *r = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_jsonl_open_file(f, 56, &r, &err), 0);
+	eng_jsonl_detect_array(r);
+	const char *line;
+	size_t len;
+	uint64_t no;
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_int_equal(eng_jsonl_is_array(r), 1);
+	assert_string_equal(line, "{\n    \"a\": \"x], {y\\\"}\",\n    \"b\": [1, 2]\n  }");
+	assert_int_equal(no, 3);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_string_equal(line, "{\"c\": 3}");
+	assert_int_equal(no, 7);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_string_equal(line, "7");
+	assert_int_equal(no, 9);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_TOO_LONG);
+	assert_int_equal(no, 10);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_string_equal(line, "{\"d\": {\"e\": []}}");
+	assert_int_equal(no, 11);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
+	eng_jsonl_close(r);
+	fclose(f);
+
+	/* without detection, or when the input does not start with '[', lines stay lines */
+	const char jl[] = "{\"a\":1}\n[1]\n";
+	f = mem(jl, sizeof jl - 1);
+	assert_int_equal(eng_jsonl_open_file(f, 0, &r, &err), 0);
+	eng_jsonl_detect_array(r);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_int_equal(eng_jsonl_is_array(r), 0);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_string_equal(line, "[1]");
+	assert_int_equal(no, 2);
+	eng_jsonl_close(r);
+	fclose(f);
+
+	/* an empty array has no elements */
+	f = mem(" [ ] ", 5);
+	assert_int_equal(eng_jsonl_open_file(f, 0, &r, &err), 0);
+	eng_jsonl_detect_array(r);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
+	eng_jsonl_close(r);
+	fclose(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_jsonl_lines_bom_crlf_blank),
+	    cmocka_unit_test(test_jsonl_json_array_elements),
 	    cmocka_unit_test(test_jsonl_too_long_line_skipped),
 	    cmocka_unit_test(test_jsonl_callback_stream_and_read_error),
 	};

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "engine/err.h"
 #include "engine/records.h"
 
 static void parse(eng_record *r, const char *line)
@@ -191,6 +192,201 @@ static void test_records_code_names(void **state)
 	assert_string_equal(eng_rec_code_name(ENG_REC_NCODES), "unknown");
 }
 
+static void parse_opts(eng_record *r, const char *line, const eng_rec_opts *o)
+{
+	memset(r, 0, sizeof *r);
+	assert_int_equal(eng_record_parse_ex(r, line, strlen(line), "data", 7, o), 0);
+}
+
+static void test_records_judged_verdicts(void **state)
+{
+	(void)state;
+	eng_record r;
+	/* mllm-bench style: the derived chosen/rejected fields are dropped from the metadata */
+	parse(&r,
+	      "{\"id\":\"j1\",\"question\":\"q\",\"answer_1\":\"first\",\"answer_2\":\"second\","
+	      "\"judge_output\":\"Answer2\",\"chosen\":\"second\",\"rejected\":\"first\","
+	      "\"model_1\":\"m1\"}");
+	assert_int_equal(r.shape, ENG_SHAPE_JUDGED);
+	assert_int_equal(r.nerrors, 0);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "second");
+	assert_string_equal(r.pairs[0].rejected, "first");
+	assert_string_equal(
+	    r.pairs[0].meta,
+	    "{\"judge_output\":\"Answer2\",\"model_1\":\"m1\",\"chosen_position\":2}");
+	eng_record_clear(&r);
+	static const struct {
+		const char *verdict;
+		int side; /* 1, 2; 0 tie; -1 undecided */
+	} cases[] = {
+	    {"\"model_1\"", 1},
+	    {"\"A\"", 1},
+	    {"1", 1},
+	    {"\"A>>B\"", 1},
+	    {"\"Answer_2\"", 2},
+	    {"\"response_b\"", 2},
+	    {"2", 2},
+	    {"\"B>A\"", 2},
+	    {"\"tie\"", 0},
+	    {"\"A=B\"", 0},
+	    {"\"Draw\"", 0},
+	    {"\"undecided\"", -1},
+	    {"\"unable to decide: situation one\"", -1},
+	    {"null", -1},
+	    {"3", -1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char line[256];
+		snprintf(line, sizeof line,
+		         "{\"prompt\":\"p\",\"answer_1\":\"x\",\"answer_2\":\"y\",\"winner\":%s}",
+		         cases[i].verdict);
+		parse(&r, line);
+		assert_int_equal(r.shape, ENG_SHAPE_JUDGED);
+		if (cases[i].side > 0) {
+			assert_int_equal(r.npairs, 1);
+			assert_string_equal(r.pairs[0].chosen, cases[i].side == 1 ? "x" : "y");
+		} else {
+			assert_int_equal(r.npairs, 0);
+			assert_int_equal(r.nerrors, 1);
+			if (r.errors[0].code !=
+			    (cases[i].side == 0 ? ENG_REC_TIE_VERDICT : ENG_REC_UNDECIDED_VERDICT))
+				fail_msg("verdict %s: got %s", cases[i].verdict,
+				         eng_rec_code_name(r.errors[0].code));
+		}
+		eng_record_clear(&r);
+	}
+	/* forced judged shape on a record without a verdict */
+	eng_rec_opts o = {ENG_SHAPE_JUDGED, NULL};
+	parse_opts(&r, "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}", &o);
+	assert_int_equal(r.nerrors, 1);
+	assert_int_equal(r.errors[0].code, ENG_REC_MISSING_FIELD);
+	eng_record_clear(&r);
+}
+
+static void test_records_hh_prefix_split(void **state)
+{
+	(void)state;
+	eng_record r;
+	parse(&r,
+	      "{\"chosen\":\"\\n\\nHuman: hi\\n\\nAssistant: hello\\n\\nHuman: a pen "
+	      "prank?\\n\\nAssistant: No, sorry.\",\"rejected\":\"\\n\\nHuman: hi\\n\\nAssistant: "
+	      "hello\\n\\nHuman: a pen prank?\\n\\nAssistant: Draw on a face.\"}");
+	assert_int_equal(r.shape, ENG_SHAPE_HH);
+	assert_int_equal(r.nerrors, 0);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.prompt, "Human: hi\n\nAssistant: hello\n\nHuman: a pen prank?");
+	assert_string_equal(r.pairs[0].chosen, "No, sorry.");
+	assert_string_equal(r.pairs[0].rejected, "Draw on a face.");
+	assert_string_equal(r.pairs[0].id, "data:7");
+	assert_null(r.pairs[0].meta);
+	eng_record_clear(&r);
+	expect_error("{\"chosen\":\"\\n\\nHuman: a\\n\\nAssistant: x\",\"rejected\":\"\\n\\nHuman: "
+	             "b\\n\\nAssistant: y\"}",
+	             ENG_REC_DIALOGUE_MISMATCH, "differ before");
+	expect_error("{\"chosen\":\"\\n\\nHuman: a\\n\\nAssistant: \",\"rejected\":\"\\n\\nHuman: "
+	             "a\\n\\nAssistant: y\"}",
+	             ENG_REC_EMPTY_FIELD, "chosen is empty");
+}
+
+static void test_records_sharegpt(void **state)
+{
+	(void)state;
+	eng_record r;
+	parse(&r,
+	      "{\"conversations\":[{\"from\":\"human\",\"value\":\"<image>What is it?\"}],"
+	      "\"chosen\":{\"from\":\"gpt\",\"value\":\"A cat.\"},\"rejected\":{\"from\":\"gpt\","
+	      "\"value\":\"A dog.\"},\"images\":[\"img/1.png\"]}");
+	assert_int_equal(r.shape, ENG_SHAPE_SHAREGPT);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.prompt, "<image>What is it?");
+	assert_string_equal(r.image, "img/1.png");
+	assert_string_equal(r.pairs[0].chosen, "A cat.");
+	assert_string_equal(r.pairs[0].rejected, "A dog.");
+	assert_null(r.pairs[0].meta);
+	eng_record_clear(&r);
+	/* several turns (role/content spelling): the transcript is the prompt */
+	parse(&r,
+	      "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\","
+	      "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"Hello\"},{\"role\":"
+	      "\"user\",\"content\":\"2+2?\"}],\"chosen\":\"4\",\"rejected\":\"5\",\"src\":1}");
+	assert_int_equal(r.shape, ENG_SHAPE_SHAREGPT);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.prompt,
+	                    "System: Be brief.\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: 2+2?");
+	assert_null(r.image);
+	assert_string_equal(r.pairs[0].meta, "{\"src\":1}");
+	eng_record_clear(&r);
+	expect_error("{\"conversations\":[{\"from\":\"human\",\"value\":7}],\"chosen\":\"a\","
+	             "\"rejected\":\"b\"}",
+	             ENG_REC_BAD_TYPE, "conversations[0]");
+}
+
+static void test_records_map_dotted(void **state)
+{
+	(void)state;
+	eng_rec_map map;
+	char msg[256];
+	assert_int_equal(eng_rec_map_parse("chosen=resp.good,rejected=resp.bad,prompt=q.text,"
+	                                   "image=media.0,id=uid",
+	                                   &map, msg, sizeof msg),
+	                 0);
+	eng_rec_opts o = {ENG_SHAPE_MAPPED, &map};
+	eng_record r;
+	parse_opts(&r,
+	           "{\"uid\":\"u9\",\"q\":{\"text\":\"Which?\"},\"media\":[\"a.png\",\"b.png\"],"
+	           "\"resp\":{\"good\":\"left\",\"bad\":\"right\"},\"note\":\"n\"}",
+	           &o);
+	assert_int_equal(r.nerrors, 0);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].id, "u9");
+	assert_string_equal(r.prompt, "Which?");
+	assert_string_equal(r.image, "a.png");
+	assert_string_equal(r.pairs[0].chosen, "left");
+	assert_string_equal(r.pairs[0].rejected, "right");
+	assert_string_equal(r.pairs[0].meta, "{\"note\":\"n\"}");
+	eng_record_clear(&r);
+	parse_opts(&r, "{\"uid\":\"u9\",\"q\":{\"text\":\"Which?\"},\"resp\":{\"good\":\"left\"}}",
+	           &o);
+	assert_int_equal(r.nerrors, 1);
+	assert_int_equal(r.errors[0].code, ENG_REC_MISSING_FIELD);
+	assert_non_null(strstr(r.errors[0].reason, "resp.bad"));
+	eng_record_clear(&r);
+	eng_rec_map_clear(&map);
+	assert_int_equal(eng_rec_map_parse("chosen", &map, msg, sizeof msg), ENG_EINPUT);
+	assert_non_null(strstr(msg, "ROLE=FIELD"));
+	assert_int_equal(eng_rec_map_parse("answer=x", &map, msg, sizeof msg), ENG_EINPUT);
+	assert_non_null(strstr(msg, "unknown role"));
+	assert_int_equal(eng_rec_map_parse("id=a,id=b", &map, msg, sizeof msg), ENG_EINPUT);
+	eng_rec_map_clear(&map);
+}
+
+static void test_records_video_unsupported(void **state)
+{
+	(void)state;
+	expect_error(
+	    "{\"id\":\"v1\",\"video\":\"video/-77dfCjTbSc\",\"prompt\":\"p\",\"chosen\":\"c\","
+	    "\"rejected\":\"r\"}",
+	    ENG_REC_UNSUPPORTED_IMAGE, "video input");
+	expect_error(
+	    "{\"prompt\":\"p\",\"image\":\"clips/a.MP4\",\"chosen\":\"c\",\"rejected\":\"r\"}",
+	    ENG_REC_UNSUPPORTED_IMAGE, "video file");
+}
+
+static void test_records_shape_names(void **state)
+{
+	(void)state;
+	eng_rec_shape s;
+	assert_int_equal(eng_rec_shape_parse("sharegpt", &s), 0);
+	assert_int_equal(s, ENG_SHAPE_SHAREGPT);
+	assert_int_equal(eng_rec_shape_parse("multi-completion", &s), 0);
+	assert_int_equal(s, ENG_SHAPE_MULTI);
+	assert_int_equal(eng_rec_shape_parse("csv", &s), -1);
+	assert_string_equal(eng_rec_shape_name(ENG_SHAPE_HH), "hh");
+	assert_string_equal(eng_rec_code_name(ENG_REC_TIE_VERDICT), "tie-verdict");
+	assert_string_equal(eng_rec_code_name(ENG_REC_UNDECIDED_VERDICT), "undecided-verdict");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +398,12 @@ int main(void)
 	    cmocka_unit_test(test_records_rejections),
 	    cmocka_unit_test(test_records_depth_limit),
 	    cmocka_unit_test(test_records_code_names),
+	    cmocka_unit_test(test_records_judged_verdicts),
+	    cmocka_unit_test(test_records_hh_prefix_split),
+	    cmocka_unit_test(test_records_sharegpt),
+	    cmocka_unit_test(test_records_map_dotted),
+	    cmocka_unit_test(test_records_video_unsupported),
+	    cmocka_unit_test(test_records_shape_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

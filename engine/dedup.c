@@ -1,0 +1,188 @@
+/* dedup.c - duplicate/conflict groups of a dataset's pairs, by hashing normalised texts. Reads and
+ * updates pairs only; knows nothing of files or record shapes. */
+#include "engine/dedup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/sha256.h"
+
+typedef struct entry {
+	int64_t id;
+	uint8_t key[ENG_SHA256_LEN];   /* normalised (prompt, image, {answers}) */
+	uint8_t exact[ENG_SHA256_LEN]; /* the same over the raw texts */
+	int dir;                       /* 1 when chosen sorts before rejected (normalised) */
+} entry;
+
+/* Normalised copy of s: ASCII lower case, whitespace runs -> one space, ends trimmed. */
+static char *normalize(const char *s)
+{
+	size_t n = strlen(s), o = 0;
+	char *out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	int space = 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			space = o > 0;
+			continue;
+		}
+		if (space)
+			out[o++] = ' ';
+		space = 0;
+		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Hash of prompt, image and the two answers in sorted order; *dir = chosen sorts first. */
+static void key_of(const char *p, const char *img, const char *c, const char *r, uint8_t *key,
+                   int *dir)
+{
+	eng_sha256_ctx s;
+	int d = strcmp(c, r) < 0;
+	const char *parts[4] = {p, img, d ? c : r, d ? r : c};
+	eng_sha256_init(&s);
+	for (int i = 0; i < 4; i++)
+		eng_sha256_update(&s, parts[i], strlen(parts[i]) + 1); /* the NUL separates */
+	eng_sha256_final(&s, key);
+	if (dir)
+		*dir = d;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	int d = memcmp(x->key, y->key, ENG_SHA256_LEN);
+	return d ? d : (x->id > y->id) - (x->id < y->id);
+}
+
+static int by_exact(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	return memcmp(x->exact, y->exact, ENG_SHA256_LEN);
+}
+
+int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err)
+{
+	memset(res, 0, sizeof *res);
+	sqlite3_stmt *sel = NULL, *clr = NULL, *upd = NULL;
+	entry *e = NULL, *ex = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	if (!(sel = eng_ws_prepare(
+	          ws,
+	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
+	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1",
+	          err)) ||
+	    !(clr =
+	          eng_ws_prepare(ws,
+	                         "UPDATE pairs SET meta = nullif(json_remove(meta, '$.dup_group',"
+	                         " '$.conflict'), '{}') WHERE dataset_id = ?1 AND meta IS NOT NULL"
+	                         " AND (json_extract(meta, '$.dup_group') IS NOT NULL OR"
+	                         " json_extract(meta, '$.conflict') IS NOT NULL)",
+	                         err)) ||
+	    !(upd = eng_ws_prepare(ws,
+	                           "UPDATE pairs SET meta = CASE WHEN ?3 THEN json_set(coalesce("
+	                           "meta, '{}'), '$.dup_group', ?2, '$.conflict', json('true'))"
+	                           " ELSE json_set(coalesce(meta, '{}'), '$.dup_group', ?2) END"
+	                           " WHERE id = ?1",
+	                           err))) {
+		rc = err->code;
+		goto out;
+	}
+	sqlite3_bind_int64(sel, 1, dataset_id);
+	int s;
+	while ((s = sqlite3_step(sel)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 1024;
+			entry *ne = realloc(e, nc * sizeof *ne);
+			if (!ne) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				goto out;
+			}
+			e = ne;
+			cap = nc;
+		}
+		const char *t[4];
+		for (int i = 0; i < 4; i++)
+			t[i] = (const char *)sqlite3_column_text(sel, i + 1);
+		char *np = normalize(t[0]), *nc = normalize(t[1]), *nr = normalize(t[2]);
+		if (!np || !nc || !nr) {
+			free(np);
+			free(nc);
+			free(nr);
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		entry *x = &e[n++];
+		x->id = sqlite3_column_int64(sel, 0);
+		key_of(np, t[3], nc, nr, x->key, &x->dir);
+		key_of(t[0], t[3], t[1], t[2], x->exact, NULL);
+		free(np);
+		free(nc);
+		free(nr);
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, err, "read pairs for duplicates");
+		goto out;
+	}
+	res->pairs = n;
+	sqlite3_bind_int64(clr, 1, dataset_id);
+	if (sqlite3_step(clr) != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, err, "clear duplicate flags");
+		goto out;
+	}
+	if (n > 1) {
+		qsort(e, n, sizeof *e, by_key);
+		/* exact repeats: sort a copy by the raw-text hash */
+		if (!(ex = malloc(n * sizeof *ex))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(ex, e, n * sizeof *ex);
+		qsort(ex, n, sizeof *ex, by_exact);
+		for (size_t i = 1; i < n; i++)
+			res->exact += !memcmp(ex[i].exact, ex[i - 1].exact, ENG_SHA256_LEN);
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		int dirs = 1 << e[i].dir;
+		while (j < n && !memcmp(e[j].key, e[i].key, ENG_SHA256_LEN))
+			dirs |= 1 << e[j++].dir;
+		if (j - i > 1) {
+			int conflict = dirs == 3;
+			char group[17];
+			for (int k = 0; k < 8; k++)
+				snprintf(group + 2 * k, 3, "%02x", e[i].key[k]);
+			res->groups++;
+			res->duplicates += j - i - 1;
+			if (conflict) {
+				res->conflicts++;
+				res->conflict_pairs += j - i;
+			}
+			for (size_t k = i; k < j; k++) {
+				sqlite3_bind_int64(upd, 1, e[k].id);
+				sqlite3_bind_text(upd, 2, group, 16, SQLITE_TRANSIENT);
+				sqlite3_bind_int(upd, 3, conflict);
+				int u = sqlite3_step(upd);
+				sqlite3_reset(upd);
+				if (u != SQLITE_DONE) {
+					rc = eng_ws_fail(ws, err, "flag duplicates");
+					goto out;
+				}
+			}
+		}
+		i = j;
+	}
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(clr);
+	sqlite3_finalize(upd);
+	free(e);
+	free(ex);
+	return rc;
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# realdata.sh MMAUDIT [REALDATA_DIR] - indexes the real public preference sets of issue 8 with no
+# --format flag and checks every pair count and error count against an independent count made
+# here with Python's standard library. Skips (exit 77) when the data is absent: it is never copied
+# into the project. Meson suite 'realdata' (not run by default CI suites' time budget).
+set -euo pipefail
+MM=${1:?usage: realdata.sh MMAUDIT [REALDATA_DIR]}
+R=${2:-${MMAUDIT_REALDATA:-/work/shared/realdata}}
+if [ ! -d "$R/mllm-bench" ]; then
+	echo "SKIP: real data not found at $R (set MMAUDIT_REALDATA); nothing checked"
+	exit 77
+fi
+W=$(mktemp -d /tmp/mmaudit-realdata-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+
+run() { # NAME FILE [OPTIONS...]
+	local name=$1 file=$2
+	shift 2
+	local t0=$SECONDS
+	"$MM" index --quiet --db "$W/$name.db" --name "$name" "$@" "$file"
+	"$MM" info --json --db "$W/$name.db" >"$W/$name.json"
+	echo "$name: indexed in $((SECONDS - t0)) s"
+}
+run mllm "$R/mllm-bench/pairs.jsonl"
+run vl "$R/vl-rewardbench/data.jsonl"
+run vl_text "$R/vl-rewardbench/data.jsonl" --missing-images text-only --duplicate-ids rename
+run mmrlhf "$R/mm-rlhf-rewardbench/mm_reward_bench.jsonl"
+run mmrlhf_text "$R/mm-rlhf-rewardbench/mm_reward_bench.jsonl" --missing-images text-only \
+	--duplicate-ids rename
+run hh "$R/hh-rlhf-harmless-test/harmless-base/test.jsonl.gz"
+run dpo "$R/llamafactory-dpo-demo/dpo_en_demo.json"
+
+python3 - "$R" "$W" <<'PY'
+import collections, gzip, hashlib, json, os, re, sys
+
+R, W = sys.argv[1], sys.argv[2]
+blank = lambda s: not isinstance(s, str) or not s.strip()
+norm = lambda s: re.sub(r"[ \t\n\r\f\v]+", " ", s.lower() if s.isascii() else
+                        "".join(c.lower() if "A" <= c <= "Z" else c for c in s)).strip()
+
+def load(path):
+    op = gzip.open if path.endswith(".gz") else open
+    with op(path, "rt", encoding="utf-8") as f:
+        if path.endswith(".json"):
+            return json.load(f)
+        return [json.loads(l) for l in f if l.strip()]
+
+def webp(path):
+    with open(path, "rb") as f:
+        h = f.read(12)
+    return h[:4] == b"RIFF" and h[8:12] == b"WEBP"
+
+def dedup(rows):  # rows: (prompt, image key, chosen, rejected) -> (duplicates, conflict groups)
+    groups = collections.defaultdict(list)
+    for p, img, c, r in rows:
+        nc, nr = norm(c), norm(r)
+        groups[(norm(p), img, min(nc, nr), max(nc, nr))].append(nc < nr)
+    dups = sum(len(g) - 1 for g in groups.values())
+    conf = sum(1 for g in groups.values() if len(g) > 1 and len(set(g)) == 2)
+    return dups, conf
+
+expect = {}
+# mllm-bench: judged pairs; empty answers, then verdicts, then images (the order mmaudit checks)
+rows, kept, codes, shas = load(f"{R}/mllm-bench/pairs.jsonl"), [], collections.Counter(), {}
+for x in rows:
+    if blank(x["answer_1"]) or blank(x["answer_2"]):
+        codes["empty-field"] += 1
+    elif x["judge_output"] not in ("Answer1", "Answer2"):
+        codes["undecided-verdict"] += 1
+    elif x["image"] and webp(f"{R}/mllm-bench/{x['image']}"):
+        codes["unsupported-image"] += 1
+    else:
+        img = ""
+        if x["image"]:
+            p = f"{R}/mllm-bench/{x['image']}"
+            if p not in shas:
+                shas[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+            img = shas[p]
+        first = x["judge_output"] == "Answer1"
+        a1, a2 = x["answer_1"], x["answer_2"]
+        kept.append((x["question"], img, a1 if first else a2, a2 if first else a1))
+expect["mllm"] = (len(rows), len(kept), codes, dedup(kept))
+# vl-rewardbench: images absent -> all reported missing-image, or text-only pairs when asked
+rows = load(f"{R}/vl-rewardbench/data.jsonl")
+expect["vl"] = (len(rows), 0, collections.Counter({"missing-image": len(rows)}), None)
+ok = [x for x in rows if not blank(x["chosen"]) and not blank(x["rejected"]) and
+      x["chosen"].strip() != x["rejected"].strip()]
+expect["vl_text"] = (len(rows), len(ok), collections.Counter(), None)
+# mm-rlhf: video rows unsupported; image rows missing-image by default, or kept text-only (their
+# ids name the question: 46 ids for 170 rows, so --duplicate-ids rename keeps every pair)
+rows = load(f"{R}/mm-rlhf-rewardbench/mm_reward_bench.jsonl")
+vid = sum(1 for x in rows if x.get("video"))
+expect["mmrlhf"] = (len(rows), 0, collections.Counter({"unsupported-image": vid,
+                                                      "missing-image": len(rows) - vid}), None)
+expect["mmrlhf_text"] = (len(rows), len(rows) - vid, collections.Counter({"unsupported-image": vid}),
+                         None)
+# hh: prompt = shared prefix before the last Assistant turn
+rows, codes, n = load(f"{R}/hh-rlhf-harmless-test/harmless-base/test.jsonl.gz"), collections.Counter(), 0
+M = "\n\nAssistant:"
+for x in rows:
+    c, r = x["chosen"], x["rejected"]
+    ic, ir = c.rfind(M), r.rfind(M)
+    if c[:ic] != r[:ir]:
+        codes["dialogue-mismatch"] += 1
+    elif not c[ic + len(M):].strip() or not r[ir + len(M):].strip():
+        codes["empty-field"] += 1
+    elif c[ic + len(M):].strip() == r[ir + len(M):].strip():
+        codes["identical-answers"] += 1
+    else:
+        n += 1
+expect["hh"] = (len(rows), n, codes, None)
+rows = load(f"{R}/llamafactory-dpo-demo/dpo_en_demo.json")
+expect["dpo"] = (len(rows), len(rows), collections.Counter(), None)
+
+bad = 0
+print(f"{'dataset':8} {'records':>7} {'pairs':>6} {'expected':>8}  errors by reason (mmaudit | python)")
+for name, (nrec, npairs, codes, dd) in expect.items():
+    info = json.load(open(f"{W}/{name}.json"))
+    ds = info["datasets"][0]
+    got = collections.Counter(e["code"] for e in info["errors"])
+    ok = ds["pairs"] == npairs and got == codes
+    line = f"{name:8} {nrec:7} {ds['pairs']:6} {npairs:8}  {dict(got)} | {dict(codes)}"
+    if dd is not None:
+        ok = ok and (ds["duplicates"], ds["conflicts"]) == dd
+        line += f"; duplicates {ds['duplicates']}|{dd[0]}, conflicts {ds['conflicts']}|{dd[1]}"
+    print(("ok   " if ok else "FAIL ") + line)
+    bad += not ok
+print(f"{len(expect) - bad} passed, {bad} failed")
+sys.exit(1 if bad else 0)
+PY
