@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/dataload.h"
+#include "engine/dedup.h"
 #include "engine/metrics.h"
 #include "engine/runs.h"
 #include "engine/trainjobs.h"
@@ -101,6 +102,8 @@ typedef struct dswork {
 	size_t *all;       /* (n) all rows, for the full-data proxy */
 	float *full_w;     /* (text_dim) weights of the proxy trained on all rows */
 	float *dummy;      /* (1) margins sink for the full-data job */
+	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
+	uint8_t *cat;      /* (n) category of each row (row - b), computed once after training */
 } dswork;
 
 static void dswork_free(dswork *w)
@@ -114,6 +117,8 @@ static void dswork_free(dswork *w)
 	free(w->all);
 	free(w->full_w);
 	free(w->dummy);
+	free(w->conflict);
+	free(w->cat);
 }
 
 static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
@@ -137,9 +142,12 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	w->all = malloc(n * sizeof *w->all);
 	w->full_w = malloc(d->ps.text_dim * sizeof *w->full_w);
 	w->dummy = malloc(sizeof *w->dummy);
+	w->conflict = calloc(n, 1);
+	w->cat = calloc(n, 1);
 	for (int m = 0; m < NMETHODS; m++)
 		w->margin[m] = malloc(n * sizeof(float));
 	if (!w->fold || !w->rows || !w->train || !w->fb || !w->all || !w->full_w || !w->dummy ||
+	    !w->conflict || !w->cat ||
 	    !w->margin[0] || !w->margin[1] || !w->margin[2])
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
@@ -171,6 +179,32 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 				t[j++] = w->b + i;
 	}
 	return 0;
+}
+
+/* Flags rows whose pair has a conflicting duplicate (ENG_DEDUP_CONFLICT_SQL). Rows of a dataset are
+ * in pair id order, so each id is found by binary search. */
+static int load_conflicts(eng_ws *ws, const eng_data *d, size_t k, dswork *w, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, ENG_DEDUP_CONFLICT_SQL, err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(st, 1, d->ds_id[k]);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		size_t lo = w->b, hi = w->e;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (d->pair_id[mid] < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < w->e && d->pair_id[lo] == id)
+			w->conflict[lo - w->b] = 1;
+	}
+	sqlite3_finalize(st);
+	return s == SQLITE_DONE ? 0 : eng_ws_fail(ws, err, "read label conflicts");
 }
 
 static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const dswork *w,
@@ -210,8 +244,7 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 				sqlite3_bind_double(sp, 5, pm);
 				sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
 				sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
-				sqlite3_bind_text(sp, 8,
-						  eng_category_name(eng_category_of(pt, pm, o->confident)),
+				sqlite3_bind_text(sp, 8, eng_category_name((eng_category)x->cat[row - x->b]),
 						  -1, SQLITE_STATIC);
 				if (sqlite3_step(sp) != SQLITE_DONE) {
 					rc = eng_ws_fail(ws, err, "write pair scores");
@@ -360,7 +393,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	}
 	size_t j = 0;
 	for (size_t k = 0; k < nds; k++) {
-		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)))
+		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)) ||
+		    (rc = load_conflicts(ws, &d, k, &w[k], err)))
 			goto out;
 		for (int f = 0; f < K; f++) {
 			for (int m = 0; m < NMETHODS; m++) {
@@ -411,7 +445,10 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		}
 		for (size_t i = 0; i < n; i++) {
 			size_t r = w[k].b + i;
-			cat[i] = (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
+			/* a pair whose label conflicts with a duplicate's is suspect whatever the models say */
+			cat[i] = w[k].conflict[i] ? ENG_CAT_SUSPECT_LABEL
+						  : (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
+			w[k].cat[i] = cat[i];
 			tr[i] = pt[i] > 0.5f;
 			hasimg[i] = d.ps.img_of[r] >= 0 || d.img_key[r] != 0;
 			lg[i] = d.longer[r];

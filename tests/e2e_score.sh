@@ -15,6 +15,16 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$MM" score --db "$T/w.db" --seed 3 --folds 3 --out "$T/s3.csv" --json --quiet >"$T/s3.json"
 "$MM" weights --db "$T/w.db" --out "$T/w.csv" 2>/dev/null
 "$MM" weights --db "$T/w.db" --out "$T/w.jsonl" --normalize none 2>/dev/null
+# a conflicting duplicate: pair 0 again with the answers swapped -> both flagged suspect-label
+python3 - "$T" <<'PY'
+import json, sys
+t = sys.argv[1]
+lines = open(t + "/a/data.jsonl").read().splitlines()
+r = json.loads(lines[0]); r["id"] = "swapped"; r["chosen"], r["rejected"] = r["rejected"], r["chosen"]
+open(t + "/a/c.jsonl", "w").write("\n".join(lines[:300] + [json.dumps(r)]) + "\n")
+PY
+"$MM" index --db "$T/w.db" --name c --quiet "$T/a/c.jsonl"
+"$MM" score --db "$T/w.db" --dataset c --seed 3 --out "$T/c.csv" --quiet >/dev/null
 python3 - "$T" <<'PY'
 import csv, json, sys
 t = sys.argv[1]
@@ -54,5 +64,9 @@ for j in jl:
 ni = [j["weight"] for j in jl if j["category"] == "needs-image"]
 ts = [j["weight"] for j in jl if j["category"] == "text-shortcut"]
 assert ni and ts and sum(ni) / len(ni) > sum(ts) / len(ts), (len(ni), len(ts))
+cat = {r["id"]: r["category"] for r in csv.DictReader(open(t + "/c.csv"))}
+first = json.loads(open(t + "/a/data.jsonl").readline())["id"]
+assert cat["swapped"] == "suspect-label" and cat[first] == "suspect-label", (cat["swapped"], cat[first])
+assert sum(v == "suspect-label" for v in cat.values()) < len(cat) / 2
 print("score/weights OK")
 PY
