@@ -381,7 +381,8 @@ static int reject_pending(ictx *c, pending *p, eng_rec_code code, const char *re
 	return record_error(c, p->line, code, reason);
 }
 
-static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n)
+static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n,
+                      const eng_rec_error *refused)
 {
 	ictx *c = ctx;
 	long i = pend_find(c, name);
@@ -390,12 +391,8 @@ static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n
 	int rc;
 	char src[1024];
 	snprintf(src, sizeof src, "%s:%s", c->root, name);
-	if (!data)
-		rc = (rej.code = ENG_REC_IMAGE_TOO_LARGE,
-		      snprintf(rej.reason, sizeof rej.reason,
-		               "archive member '%s' is %zu bytes, over %zu MiB", name, n,
-		               ENG_IMAGE_MAX_BYTES >> 20),
-		      1);
+	if (refused)
+		rej = *refused, rc = 1;
 	else
 		rc = put_image(c, data, n, src, &id, &rej);
 	if (rc < 0)

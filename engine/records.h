@@ -19,6 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Limits on one multi-completion record (a record over them is rejected as too-many-pairs):
+ * completions per record (n completions give up to n(n-1)/2 pairs), and the metadata the pairs
+ * would copy in total (each pair carries a copy of the record's extra fields). */
+#define ENG_RECORD_MAX_COMPLETIONS 64
+#define ENG_RECORD_MAX_META_BYTES  ((size_t)256 << 20)
+
 /* Short machine codes of rejected records/pairs; names via eng_rec_code_name(). */
 typedef enum eng_rec_code {
 	ENG_REC_BAD_JSON,
@@ -34,6 +40,8 @@ typedef enum eng_rec_code {
 	ENG_REC_IMAGE_TOO_LARGE,
 	ENG_REC_UNSUPPORTED_IMAGE,
 	ENG_REC_LINE_TOO_LONG,
+	ENG_REC_UNSAFE_MEMBER,  /* archive member is a link/device or has an absolute/".." name */
+	ENG_REC_TOO_MANY_PAIRS, /* a multi-completion record over ENG_RECORD_MAX_COMPLETIONS */
 	ENG_REC_NCODES
 } eng_rec_code;
 
