@@ -609,6 +609,9 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (%s) has an unreadable header (%s)", source, fmt,
 		              stbi_failure_reason());
+	if (w <= 0 || h <= 0)
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (%s) declares an empty %dx%d size", source, fmt, w, h);
 	if ((uint64_t)w * (uint64_t)h > s->max_pixels)
 		return reject(
 		    rerr, ENG_REC_IMAGE_TOO_LARGE,
@@ -616,9 +619,12 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "raise --max-pixels",
 		    source, w, h, (double)w * h / 1e6, (double)s->max_pixels / 1e6);
 	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
-	if (!rgb)
+	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > s->max_pixels) {
+		stbi_image_free(rgb);
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
-		              source, fmt, stbi_failure_reason());
+		              source, fmt,
+		              rgb ? "size differs from its header" : stbi_failure_reason());
+	}
 	s->decoded++;
 	rc = thumbnail(s, rgb, w, h);
 	if (!rc)
