@@ -105,6 +105,32 @@ int eng_image_truncated(const char *format, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Dimensions declared by a PNG, GIF or BMP header, read directly so an oversized image is named as
+ * such even when stb_image refuses its header outright; 0 when unknown (other formats: stbi_info).
+ */
+static int header_dims(const char *format, const uint8_t *p, size_t n, uint64_t *w, uint64_t *h)
+{
+	if (!strcmp(format, "png") && n >= 24 && !memcmp(p + 12, "IHDR", 4)) {
+		*w = be32(p + 16), *h = be32(p + 20);
+		return 1;
+	}
+	if (!strcmp(format, "gif") && n >= 10) {
+		*w = (uint64_t)p[6] | (uint64_t)p[7] << 8,
+		*h = (uint64_t)p[8] | (uint64_t)p[9] << 8;
+		return 1;
+	}
+	if (!strcmp(format, "bmp") && n >= 26) {
+		uint32_t bw = (uint32_t)p[18] | (uint32_t)p[19] << 8 | (uint32_t)p[20] << 16 |
+		              (uint32_t)p[21] << 24;
+		uint32_t bh = (uint32_t)p[22] | (uint32_t)p[23] << 8 | (uint32_t)p[24] << 16 |
+		              (uint32_t)p[25] << 24;
+		*w = (int32_t)bw < 0 ? 0 : bw;
+		*h = (int32_t)bh < 0 ? (uint64_t)(-(int64_t)(int32_t)bh) : bh; /* top-down rows */
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- data URIs ---------------------------------------------------------------------------- */
 
 static int b64val(int c)
@@ -604,6 +630,14 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
 		    "re-download it",
 		    source, fmt);
+	uint64_t dw, dh;
+	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > s->max_pixels)
+		return reject(
+		    rerr, ENG_REC_IMAGE_TOO_LARGE,
+		    "image '%s' declares %llux%llu = %.1f MP, over the %.1f MP limit; downscale it "
+		    "or raise --max-pixels",
+		    source, (unsigned long long)dw, (unsigned long long)dh, (double)dw * dh / 1e6,
+		    (double)s->max_pixels / 1e6);
 	int w, h, comp;
 	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
