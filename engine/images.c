@@ -131,6 +131,45 @@ static int header_dims(const char *format, const uint8_t *p, size_t n, uint64_t 
 	return 0;
 }
 
+/* 0 when a JPEG's Huffman tables (DHT segments) declare more than 256 codes or run past their
+ * segment. stb_image 2.27 writes such tables past its arrays (found by tests/fuzz/fuzz_image), so
+ * they are refused before decoding. Walks the marker segments, skipping entropy-coded data. */
+static int jpeg_tables_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 2;
+	while (i + 4 <= n) {
+		if (p[i] != 0xFF) { /* entropy-coded data: find the next marker */
+			i++;
+			continue;
+		}
+		uint8_t m = p[i + 1];
+		if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+			i += m == 0xFF ? 1 : 2; /* fill byte, stuffed 0xFF, restart markers */
+			continue;
+		}
+		if (m == 0xD9)
+			return 1;
+		size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+		if (len < 2 || len > n - i - 2)
+			return 1; /* truncation is reported by the decoder */
+		if (m == 0xC4) {
+			size_t q = i + 4, end = i + 2 + len;
+			while (q < end) {
+				if (end - q < 17)
+					return 0;
+				size_t codes = 0;
+				for (int k = 1; k <= 16; k++)
+					codes += p[q + k];
+				if (codes > 256 || codes > end - q - 17)
+					return 0;
+				q += 17 + codes;
+			}
+		}
+		i += 2 + len;
+	}
+	return 1;
+}
+
 /* ---- data URIs ---------------------------------------------------------------------------- */
 
 static int b64val(int c)
@@ -630,6 +669,10 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
 		    "re-download it",
 		    source, fmt);
+	if (!strcmp(fmt, "jpeg") && !jpeg_tables_ok(data, n))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (jpeg) has a malformed Huffman table; re-export it",
+		              source);
 	uint64_t dw, dh;
 	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > s->max_pixels)
 		return reject(
