@@ -150,10 +150,8 @@ static int jpeg_tables_ok(const uint8_t *p, size_t n)
 		if (m == 0xD9)
 			return 1;
 		size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
-		if (len < 2 || len > n - i - 2)
-			return 1; /* truncation is reported by the decoder */
-		if (m == 0xC4) {
-			size_t q = i + 4, end = i + 2 + len;
+		if (m == 0xC4) { /* checked even when it runs past the data: stb reads on anyway */
+			size_t q = i + 4, end = len > n - i - 2 ? n : i + 2 + len;
 			while (q < end) {
 				if (end - q < 17)
 					return 0;
@@ -165,6 +163,8 @@ static int jpeg_tables_ok(const uint8_t *p, size_t n)
 				q += 17 + codes;
 			}
 		}
+		if (len < 2 || len > n - i - 2)
+			return 1; /* truncation is reported by the decoder */
 		i += 2 + len;
 	}
 	return 1;

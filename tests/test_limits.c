@@ -16,6 +16,7 @@
 
 #include "engine/images.h"
 #include "engine/records.h"
+#include "engine/workspace.h"
 
 /* ---- records -------------------------------------------------------------------------------- */
 
@@ -236,6 +237,34 @@ static void test_limits_archive_total_size(void **state)
 	assert_non_null(strstr(err.msg, "junk"));
 }
 
+/* The JPEG fuzz_image found (a DHT table of 665 codes running past its segment; stb_image 2.27
+ * writes past its tables) is refused before decoding, in every build. */
+static void test_limits_jpeg_huffman_overflow_refused(void **state)
+{
+	(void)state;
+	FILE *f = fopen(MM_SOURCE_ROOT
+	                "/tests/fuzz/corpus/image/crash-f6d35fb7845776175402e7b573e8e4d30087c83f",
+	                "rb");
+	assert_non_null(f);
+	static uint8_t buf[4096];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	assert_int_equal(n, 578);
+	eng_ws *ws = NULL;
+	eng_imgstore *s = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_ws_open(":memory:", &ws, &err), 0);
+	assert_int_equal(eng_imgstore_new(ws, 0, &s, &err), 0);
+	int64_t id = 0;
+	int is_new = 0;
+	eng_rec_error rej = {0};
+	assert_int_equal(eng_imgstore_put(s, buf, n, "x.jpg", &id, &is_new, &rej, &err), 1);
+	assert_int_equal(rej.code, ENG_REC_CORRUPT_IMAGE);
+	assert_non_null(strstr(rej.reason, "Huffman"));
+	eng_imgstore_free(s);
+	eng_ws_close(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(test_limits_metadata_budget),
 	    cmocka_unit_test(test_limits_archive_refuses_links_devices_and_escaping_names),
 	    cmocka_unit_test(test_limits_archive_total_size),
+	    cmocka_unit_test(test_limits_jpeg_huffman_overflow_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
