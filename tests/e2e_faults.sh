@@ -3,7 +3,7 @@
 # no partial state:
 #  - disk full, simulated for every user with RLIMIT_FSIZE (`ulimit -f`, SIGXFSZ ignored: writes
 #    fail with EFBIG) during index, score and report; and, when this user can mount (root in CI), a
-#    real full disk on a 1 MiB tmpfs (ENOSPC);
+#    real full disk on a small tmpfs (ENOSPC);
 #  - a read-only workspace: a read-only bind mount (root) and/or a chmod 444 file used by an
 #    unprivileged user (setpriv);
 #  - an unreadable or missing input file, a directory as input.
@@ -67,21 +67,27 @@ consistent "$T/w.db" "$before" "score on a full disk"
 mkdir "$T/rep"
 expect_fail 3 "write" limited 100 "$MM" report --quiet --db "$T/w.db" --out "$T/rep"
 [ -z "$(ls -A "$T/rep")" ] || fail "report on a full disk left files: $(ls -A "$T/rep")"
+"$MM" report --quiet --db "$T/w.db" --out "$T/rep2"
+cp -a "$T/rep2" "$T/rep2.orig"
+expect_fail 3 "write" limited 100 "$MM" report --quiet --db "$T/w.db" --out "$T/rep2" --top 3
+diff -r "$T/rep2" "$T/rep2.orig" >/dev/null || fail "a failed report changed the previous report files"
 consistent "$T/w.db" "$before" "report on a full disk"
 ran+=("disk full via RLIMIT_FSIZE (index, score, report)")
 
-# ---- a real full disk: a 1 MiB tmpfs (needs mount rights) ----
+# ---- a real full disk: a tmpfs 256 KiB larger than the workspace (needs mount rights) ----
 mkdir "$T/tmpfs"
-if mount -t tmpfs -o size=1m tmpfs "$T/tmpfs" 2>/dev/null; then
+kb=$(( $(du -k "$T/w.db" | cut -f1) + $(du -k "$T/w.db-wal" 2>/dev/null | cut -f1 || echo 0) + 256 ))
+if mount -t tmpfs -o size=${kb}k tmpfs "$T/tmpfs" 2>/dev/null; then
 	MNT="$T/tmpfs $MNT"
 	cp "$T/w.db" "$T/tmpfs/w.db"
+	[ ! -f "$T/w.db-wal" ] || cp "$T/w.db-wal" "$T/tmpfs/w.db-wal"
 	small=$(state "$T/tmpfs/w.db")
 	expect_fail 3 "disk" "$MM" index --quiet --db "$T/tmpfs/w.db" --name big "$T/big.jsonl"
 	grep -q "full" "$T/err" || fail "tmpfs: message does not say the disk is full: $(cat "$T/err")"
 	consistent "$T/tmpfs/w.db" "$small" "index on a full tmpfs"
 	umount "$T/tmpfs"
 	MNT=""
-	ran+=("disk full on a 1 MiB tmpfs (ENOSPC)")
+	ran+=("disk full on a small tmpfs (ENOSPC)")
 fi
 
 # ---- read-only workspace ----
