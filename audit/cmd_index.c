@@ -12,7 +12,7 @@
 
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
-    "                     [--max-pixels N] [--quiet] FILE.jsonl...\n\n"
+    "                     [--max-pixels N] [--max-line BYTES] [--quiet] FILE.jsonl...\n\n"
     "Ingests preference records (pairwise or multi-completion JSONL, optionally .gz/.xz/.zst)\n"
     "into the dataset NAME of the workspace. Each file is one transaction; a file whose content\n"
     "was already ingested into the dataset is skipped. Bad records are stored as ingest errors\n"
@@ -23,6 +23,7 @@ static const char *usage_text =
     "                     archive read in place (default: each file's own folder)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
+    "  --max-line BYTES   longer lines are stored as line-too-long errors (default 16777216)\n"
     "  --quiet            no progress or summary on stderr\n\n"
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
@@ -63,6 +64,7 @@ int aud_cmd_index(int argc, char **argv)
 	                                     {"images", required_argument, 0, 'i'},
 	                                     {"strict", no_argument, 0, 's'},
 	                                     {"max-pixels", required_argument, 0, 'p'},
+	                                     {"max-line", required_argument, 0, 'L'},
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
@@ -89,6 +91,13 @@ int aud_cmd_index(int argc, char **argv)
 			if (aud_parse_int("index", "--max-pixels", optarg, 1, 1LL << 40, &maxpx))
 				return AUD_EXIT_USAGE;
 			break;
+		case 'L': {
+			long long ml;
+			if (aud_parse_int("index", "--max-line", optarg, 1024, 1LL << 30, &ml))
+				return AUD_EXIT_USAGE;
+			o.max_line = (size_t)ml;
+			break;
+		}
 		case 'q':
 			quiet = 1;
 			break;

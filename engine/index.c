@@ -103,6 +103,7 @@ typedef struct ictx {
 	sqlite3 *db;
 	const char *path, *root;
 	int root_is_archive, strict;
+	size_t max_line; /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
 	int64_t ds_id, file_id;
 	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
 	eng_imgstore *imgs;
@@ -624,9 +625,13 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 		if ((c->res->records & 4095) == 0)
 			eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
 		if (rc == ENG_JSONL_TOO_LONG) {
-			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG,
-			                       "the line is longer than the line limit; split the "
-			                       "record or inline smaller data")))
+			char why[160];
+			snprintf(
+			    why, sizeof why,
+			    "the line is longer than the %zu-byte line limit; split the record, "
+			    "inline smaller data or raise --max-line",
+			    c->max_line ? c->max_line : ENG_JSONL_DEFAULT_MAX_LINE);
+			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG, why)))
 				return rc;
 			continue;
 		}
@@ -653,6 +658,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	          .db = eng_ws_db(ws),
 	          .path = path,
 	          .strict = opts->strict,
+	          .max_line = opts->max_line,
 	          .res = res,
 	          .err = err};
 	FILE *fp = NULL;
