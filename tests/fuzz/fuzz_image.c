@@ -3,7 +3,7 @@
  *
  * Uses one in-memory workspace; each input runs inside a transaction that is rolled back, so the
  * store stays empty and every input takes the "new image" path. Inputs starting with "data:" go
- * through the data: URI decoder first. The pixel limit is lowered to 4 MP to keep executions fast;
+ * through the data: URI decoder first. The pixel limit is lowered to 1 MP to keep executions fast;
  * the check itself is the same code. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	eng_err err = {0};
 	if (!ws) {
 		check(eng_ws_open(":memory:", &ws, &err) == 0);
-		check(eng_imgstore_new(ws, (uint64_t)4 << 20, &store, &err) == 0);
+		check(eng_imgstore_new(ws, (uint64_t)1 << 20, &store, &err) == 0);
 		atexit(teardown);
 	}
 	uint8_t *owned = NULL;
