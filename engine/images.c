@@ -612,13 +612,39 @@ static int thumbnail(eng_imgstore *s, const uint8_t *rgb, int w, int h)
 		th = (int)((long long)h * ENG_IMAGE_THUMB_SIDE / side);
 		tw = tw < 1 ? 1 : tw;
 		th = th < 1 ? 1 : th;
+		/* box-average by integer factors down to about twice the thumbnail first: stbir's
+		 * cost grows with the scale factor (a 262147x2 image took seconds; found by
+		 * fuzz_image) */
+		int fx = w / (2 * tw) > 1 ? w / (2 * tw) : 1,
+		    fy = h / (2 * th) > 1 ? h / (2 * th) : 1;
+		uint8_t *box = NULL;
+		int bw = w / fx, bh = h / fy;
+		if (fx > 1 || fy > 1) {
+			box = malloc((size_t)bw * (size_t)bh * 3);
+			if (!box)
+				return ENG_ENOMEM;
+			for (int by = 0; by < bh; by++)
+				for (int bx = 0; bx < bw; bx++)
+					for (int c = 0; c < 3; c++) {
+						uint64_t sum = 0;
+						for (int y = by * fy; y < (by + 1) * fy; y++)
+							for (int x = bx * fx; x < (bx + 1) * fx;
+							     x++)
+								sum += rgb[((size_t)y * w + x) * 3 +
+								           c];
+						box[((size_t)by * bw + bx) * 3 + c] =
+						    (uint8_t)((sum + (uint64_t)fx * fy / 2) /
+						              ((uint64_t)fx * fy));
+					}
+		}
 		small = malloc((size_t)tw * (size_t)th * 3);
-		if (!small)
-			return ENG_ENOMEM;
-		if (!stbir_resize_uint8(rgb, w, h, 0, small, tw, th, 0, 3)) {
+		if (!small || !stbir_resize_uint8(box ? box : rgb, box ? bw : w, box ? bh : h, 0,
+		                                  small, tw, th, 0, 3)) {
+			free(box);
 			free(small);
 			return ENG_ENOMEM;
 		}
+		free(box);
 		src = small;
 	}
 	s->jpg_n = 0;
