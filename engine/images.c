@@ -170,6 +170,29 @@ static int jpeg_tables_ok(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* 0 when one of a PNM header's three numbers (width, height, maxval) has more than 9 digits:
+ * stb_image 2.27 parses them into an int without an overflow check (found by fuzz_image). */
+static int pnm_numbers_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 2;
+	for (int k = 0; k < 3; k++) {
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
+			if (p[i] == '#')
+				while (i < n && p[i] != '\n' && p[i] != '\r')
+					i++;
+			else
+				i++;
+		}
+		size_t digits = 0;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++, digits++;
+		if (digits > 9)
+			return 0;
+	}
+	return 1;
+}
+
 /* ---- data URIs ---------------------------------------------------------------------------- */
 
 static int b64val(int c)
@@ -699,6 +722,9 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (jpeg) has a malformed Huffman table; re-export it",
 		              source);
+	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (pnm) has a header number out of range", source);
 	uint64_t dw, dh;
 	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > s->max_pixels)
 		return reject(
