@@ -14,7 +14,7 @@ static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
     "                     [--duplicate-ids POLICY]\n"
-    "                     [--max-pixels N] [--quiet]\n"
+    "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
     "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
     ".gz/.bz2/.xz/.zst), a JSON array file, or a .tar/.tar.gz/.zip bundle holding .jsonl/.json\n"
@@ -37,6 +37,7 @@ static const char *usage_text =
     "                     id names the question, e.g. several pairs per prompt)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
+    "  --max-line BYTES   longer lines are stored as line-too-long errors (default 16777216)\n"
     "  --quiet            no progress or summary on stderr\n\n"
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
@@ -132,6 +133,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"images", required_argument, 0, 'i'},
 	                                     {"strict", no_argument, 0, 's'},
 	                                     {"max-pixels", required_argument, 0, 'p'},
+	                                     {"max-line", required_argument, 0, 'L'},
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"format", required_argument, 0, 'f'},
 	                                     {"map", required_argument, 0, 'm'},
@@ -162,6 +164,13 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 			if (aud_parse_int("index", "--max-pixels", optarg, 1, 1LL << 40, &maxpx))
 				return AUD_EXIT_USAGE;
 			break;
+		case 'L': {
+			long long ml;
+			if (aud_parse_int("index", "--max-line", optarg, 1024, 1LL << 30, &ml))
+				return AUD_EXIT_USAGE;
+			o.max_line = (size_t)ml;
+			break;
+		}
 		case 'q':
 			quiet = 1;
 			break;

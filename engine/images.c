@@ -135,6 +135,94 @@ int eng_image_truncated(const char *format, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Dimensions declared by a PNG, GIF or BMP header, read directly so an oversized image is named as
+ * such even when stb_image refuses its header outright; 0 when unknown (other formats: stbi_info).
+ */
+static int header_dims(const char *format, const uint8_t *p, size_t n, uint64_t *w, uint64_t *h)
+{
+	if (!strcmp(format, "png") && n >= 24 && !memcmp(p + 12, "IHDR", 4)) {
+		*w = be32(p + 16), *h = be32(p + 20);
+		return 1;
+	}
+	if (!strcmp(format, "gif") && n >= 10) {
+		*w = (uint64_t)p[6] | (uint64_t)p[7] << 8,
+		*h = (uint64_t)p[8] | (uint64_t)p[9] << 8;
+		return 1;
+	}
+	if (!strcmp(format, "bmp") && n >= 26) {
+		uint32_t bw = (uint32_t)p[18] | (uint32_t)p[19] << 8 | (uint32_t)p[20] << 16 |
+		              (uint32_t)p[21] << 24;
+		uint32_t bh = (uint32_t)p[22] | (uint32_t)p[23] << 8 | (uint32_t)p[24] << 16 |
+		              (uint32_t)p[25] << 24;
+		*w = (int32_t)bw < 0 ? 0 : bw;
+		*h = (int32_t)bh < 0 ? (uint64_t)(-(int64_t)(int32_t)bh) : bh; /* top-down rows */
+		return 1;
+	}
+	return 0;
+}
+
+/* 0 when a JPEG's Huffman tables (DHT segments) declare more than 256 codes or run past their
+ * segment. stb_image 2.27 writes such tables past its arrays (found by tests/fuzz/fuzz_image), so
+ * they are refused before decoding. Walks the marker segments, skipping entropy-coded data. */
+static int jpeg_tables_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 2;
+	while (i + 4 <= n) {
+		if (p[i] != 0xFF) { /* entropy-coded data: find the next marker */
+			i++;
+			continue;
+		}
+		uint8_t m = p[i + 1];
+		if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+			i += m == 0xFF ? 1 : 2; /* fill byte, stuffed 0xFF, restart markers */
+			continue;
+		}
+		if (m == 0xD9)
+			return 1;
+		size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+		if (m == 0xC4) { /* checked even when it runs past the data: stb reads on anyway */
+			size_t q = i + 4, end = len > n - i - 2 ? n : i + 2 + len;
+			while (q < end) {
+				if (end - q < 17)
+					return 0;
+				size_t codes = 0;
+				for (int k = 1; k <= 16; k++)
+					codes += p[q + k];
+				if (codes > 256 || codes > end - q - 17)
+					return 0;
+				q += 17 + codes;
+			}
+		}
+		if (len < 2 || len > n - i - 2)
+			return 1; /* truncation is reported by the decoder */
+		i += 2 + len;
+	}
+	return 1;
+}
+
+/* 0 when one of a PNM header's three numbers (width, height, maxval) has more than 9 digits:
+ * stb_image 2.27 parses them into an int without an overflow check (found by fuzz_image). */
+static int pnm_numbers_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 2;
+	for (int k = 0; k < 3; k++) {
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
+			if (p[i] == '#')
+				while (i < n && p[i] != '\n' && p[i] != '\r')
+					i++;
+			else
+				i++;
+		}
+		size_t digits = 0;
+		while (i < n && p[i] >= '0' && p[i] <= '9')
+			i++, digits++;
+		if (digits > 9)
+			return 0;
+	}
+	return 1;
+}
+
 /* ---- data URIs ---------------------------------------------------------------------------- */
 
 static int b64val(int c)
@@ -306,40 +394,97 @@ int eng_archive_check(const char *path, eng_err *err)
 	return rc;
 }
 
-int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
-                     eng_err *err)
+/* Why a member may not be read, or NULL: links, devices and names that would escape a directory
+ * (absolute, or with a ".." segment) are refused, even though nothing is ever extracted. */
+static const char *unsafe_member(struct archive_entry *e, const char *pn)
 {
-	struct archive *a = archive_read_new();
-	if (!a)
-		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	support_image_archives(a);
-	int rc = 0;
+	if (archive_entry_hardlink(e))
+		return "a hard link";
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+		break;
+	case AE_IFLNK:
+		return "a symbolic link";
+	case AE_IFCHR:
+	case AE_IFBLK:
+		return "a device file";
+	case AE_IFIFO:
+		return "a FIFO";
+	case AE_IFSOCK:
+		return "a socket";
+	default:
+		return "not a regular file";
+	}
+	if (pn[0] == '/' || pn[0] == '\\' || (pn[0] && pn[1] == ':'))
+		return "named with an absolute path";
+	for (const char *s = pn; *s;) {
+		size_t seg = strcspn(s, "/\\");
+		if (seg == 2 && s[0] == '.' && s[1] == '.')
+			return "named with a '..' segment";
+		s += seg;
+		s += *s != '\0';
+	}
+	return NULL;
+}
+
+/* The scan shared by the file and memory entry points; a is open. label names the archive. */
+static int scan(struct archive *a, const char *label, eng_archive_want_fn want,
+                eng_archive_got_fn got, void *ctx, eng_err *err)
+{
+	int rc = 0, r;
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	char *name = NULL;
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		rc = eng_err_set(err, ENG_EINPUT,
-		                 "--images '%s' is neither a directory nor a readable archive: %s",
-		                 path, archive_error_string(a));
-		goto out;
-	}
+	uint64_t members = 0, total = 0;
 	struct archive_entry *e;
-	int r;
+	eng_rec_error why;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *pn = archive_entry_pathname(e);
-		if (archive_entry_filetype(e) != AE_IFREG || !pn)
+		if (++members > ENG_ARCHIVE_MAX_MEMBERS) {
+			rc =
+			    eng_err_set(err, ENG_EINPUT,
+			                "--images '%s' has more than %llu members; split it or use "
+			                "a directory",
+			                label, (unsigned long long)ENG_ARCHIVE_MAX_MEMBERS);
+			goto out;
+		}
+		if (!pn || archive_entry_filetype(e) == AE_IFDIR)
 			continue;
+		int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+		if (sz > 0 && (total += (uint64_t)sz) > ENG_ARCHIVE_MAX_TOTAL_BYTES) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "--images '%s': members add up to more than %llu GiB (at "
+			    "member '%.200s'); refused as a possible decompression bomb",
+			    label, (unsigned long long)(ENG_ARCHIVE_MAX_TOTAL_BYTES >> 30), pn);
+			goto out;
+		}
 		free(name);
 		if (!(name = strdup(pn))) {
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 			goto out;
 		}
 		eng_archive_normalize(name);
-		if (!want(ctx, name))
+		const char *bad = unsafe_member(e, pn);
+		if (!*name || !want(ctx, name))
 			continue;
-		int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+		if (bad) {
+			why.code = ENG_REC_UNSAFE_MEMBER;
+			snprintf(
+			    why.reason, sizeof why.reason,
+			    "archive member '%.200s' is %s; mmaudit reads only regular files with "
+			    "relative names from archives",
+			    pn, bad);
+			if ((rc = got(ctx, name, NULL, 0, &why)))
+				goto out;
+			continue;
+		}
 		if (sz > (int64_t)ENG_IMAGE_MAX_BYTES) {
-			if ((rc = got(ctx, name, NULL, (size_t)sz)))
+			why.code = ENG_REC_IMAGE_TOO_LARGE;
+			snprintf(why.reason, sizeof why.reason,
+			         "archive member '%.200s' is %lld bytes, over %zu MiB", pn,
+			         (long long)sz, ENG_IMAGE_MAX_BYTES >> 20);
+			if ((rc = got(ctx, name, NULL, (size_t)sz, &why)))
 				goto out;
 			continue;
 		}
@@ -358,7 +503,7 @@ int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got
 			la_ssize_t k = archive_read_data(a, buf + n, cap - n);
 			if (k < 0) {
 				rc = eng_err_set(err, ENG_EINPUT, "--images '%s': member '%s': %s",
-				                 path, pn, archive_error_string(a));
+				                 label, pn, archive_error_string(a));
 				goto out;
 			}
 			if (k == 0)
@@ -367,15 +512,66 @@ int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got
 			if (n > ENG_IMAGE_MAX_BYTES)
 				break;
 		}
-		if ((rc = got(ctx, name, n > ENG_IMAGE_MAX_BYTES ? NULL : buf, n)))
+		if (sz < 0 && (total += n) > ENG_ARCHIVE_MAX_TOTAL_BYTES) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "--images '%s': members add up to more than %llu GiB (at "
+			    "member '%.200s'); refused as a possible decompression bomb",
+			    label, (unsigned long long)(ENG_ARCHIVE_MAX_TOTAL_BYTES >> 30), pn);
+			goto out;
+		}
+		if (n > ENG_IMAGE_MAX_BYTES) {
+			why.code = ENG_REC_IMAGE_TOO_LARGE;
+			snprintf(why.reason, sizeof why.reason,
+			         "archive member '%.200s' is over %zu MiB", pn,
+			         ENG_IMAGE_MAX_BYTES >> 20);
+			rc = got(ctx, name, NULL, n, &why);
+		} else {
+			rc = got(ctx, name, buf, n, NULL);
+		}
+		if (rc)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF)
-		rc = eng_err_set(err, ENG_EINPUT, "--images '%s': %s", path,
+		rc = eng_err_set(err, ENG_EINPUT, "--images '%s': %s", label,
 		                 archive_error_string(a));
 out:
 	free(name);
 	free(buf);
+	return rc;
+}
+
+int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
+                     eng_err *err)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	support_image_archives(a);
+	int rc;
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK)
+		rc = eng_err_set(err, ENG_EINPUT,
+		                 "--images '%s' is neither a directory nor a readable archive: %s",
+		                 path, archive_error_string(a));
+	else
+		rc = scan(a, path, want, got, ctx, err);
+	archive_read_free(a);
+	return rc;
+}
+
+int eng_archive_scan_memory(const void *data, size_t n, const char *label, eng_archive_want_fn want,
+                            eng_archive_got_fn got, void *ctx, eng_err *err)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	support_image_archives(a);
+	int rc;
+	if (archive_read_open_memory(a, data, n) != ARCHIVE_OK)
+		rc = eng_err_set(err, ENG_EINPUT, "'%s' is not a readable archive: %s", label,
+		                 archive_error_string(a));
+	else
+		rc = scan(a, label, want, got, ctx, err);
 	archive_read_free(a);
 	return rc;
 }
@@ -658,11 +854,29 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
 		    "re-download it",
 		    source, fmt);
+	if (!strcmp(fmt, "jpeg") && !jpeg_tables_ok(data, n))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (jpeg) has a malformed Huffman table; re-export it",
+		              source);
+	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (pnm) has a header number out of range", source);
+	uint64_t dw, dh;
+	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > s->max_pixels)
+		return reject(
+		    rerr, ENG_REC_IMAGE_TOO_LARGE,
+		    "image '%s' declares %llux%llu = %.1f MP, over the %.1f MP limit; downscale it "
+		    "or raise --max-pixels",
+		    source, (unsigned long long)dw, (unsigned long long)dh, (double)dw * dh / 1e6,
+		    (double)s->max_pixels / 1e6);
 	int w, h, comp;
 	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (%s) has an unreadable header (%s)", source, fmt,
 		              stbi_failure_reason());
+	if (w <= 0 || h <= 0)
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (%s) declares an empty %dx%d size", source, fmt, w, h);
 	if ((uint64_t)w * (uint64_t)h > s->max_pixels)
 		return reject(
 		    rerr, ENG_REC_IMAGE_TOO_LARGE,
@@ -670,9 +884,12 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		    "raise --max-pixels",
 		    source, w, h, (double)w * h / 1e6, (double)s->max_pixels / 1e6);
 	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
-	if (!rgb)
+	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > s->max_pixels) {
+		stbi_image_free(rgb);
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
-		              source, fmt, stbi_failure_reason());
+		              source, fmt,
+		              rgb ? "size differs from its header" : stbi_failure_reason());
+	}
 	s->decoded++;
 	sqlite3_stmt *st = s->insert;
 	sqlite3_bind_text(st, 1, hex, 64, SQLITE_STATIC);

@@ -42,15 +42,27 @@ int eng_image_data_uri(const char *uri, uint8_t **out, size_t *n, eng_rec_error 
  * when missing/unreadable/too large (rerr filled), or ENG_ENOMEM. */
 int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_error *rerr);
 
-/* Streams the archive at path once. For each regular member whose normalised name (no leading
- * "./" or "/") makes want() return non-zero, reads it into memory and calls got(); a non-zero
- * return from got() stops the scan and is returned. Members over ENG_IMAGE_MAX_BYTES are passed
- * with data NULL and n = their size. Returns 0, the callback's code, or ENG_EINPUT when the file
- * is not a readable archive (err says which). */
+/* Streams the archive at path once. For each member whose normalised name (no leading "./" or "/")
+ * makes want() return non-zero: a regular file is read into memory and passed to got() with
+ * refused NULL; a member that may not be read is passed with data NULL and refused saying why
+ * (code and a reason naming the member): links (symbolic or hard), devices, FIFOs and sockets,
+ * names that are absolute or contain a ".." segment (ENG_REC_UNSAFE_MEMBER), members over
+ * ENG_IMAGE_MAX_BYTES (ENG_REC_IMAGE_TOO_LARGE; n = their size). Nothing is ever written to disk.
+ * A non-zero return from got() stops the scan and is returned. Returns 0, the callback's code, or
+ * ENG_EINPUT when the file is not a readable archive, has more than ENG_ARCHIVE_MAX_MEMBERS members
+ * or its members add up to more than ENG_ARCHIVE_MAX_TOTAL_BYTES (err says which). */
+#define ENG_ARCHIVE_MAX_MEMBERS     10000000ULL   /* members (of any type) per archive */
+#define ENG_ARCHIVE_MAX_TOTAL_BYTES (64ULL << 30) /* sum of member sizes: 64 GiB */
 typedef int (*eng_archive_want_fn)(void *ctx, const char *name);
-typedef int (*eng_archive_got_fn)(void *ctx, const char *name, const uint8_t *data, size_t n);
+typedef int (*eng_archive_got_fn)(void *ctx, const char *name, const uint8_t *data, size_t n,
+                                  const eng_rec_error *refused);
 int eng_archive_scan(const char *path, eng_archive_want_fn want, eng_archive_got_fn got, void *ctx,
                      eng_err *err);
+
+/* The same scan over an archive held in memory (data[0..n), not copied); label names it in
+ * messages. Used by the fuzz target and tests. */
+int eng_archive_scan_memory(const void *data, size_t n, const char *label, eng_archive_want_fn want,
+                            eng_archive_got_fn got, void *ctx, eng_err *err);
 
 /* 0 when path opens as an image archive (tar, zip, 7z, cpio, rar; any compression), else ENG_EINPUT
  * with a message naming it. */

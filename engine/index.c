@@ -107,6 +107,7 @@ typedef struct ictx {
 	sqlite3 *db;
 	const char *path, *root;
 	int root_is_archive, strict, missing_text_only, rename_dup_ids;
+	size_t max_line; /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
 	eng_rec_opts ropts;
 	const char *dataset;
 	const eng_progress *prog;
@@ -429,7 +430,8 @@ static int reject_pending(ictx *c, pending *p, eng_rec_code code, const char *re
 	return rc;
 }
 
-static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n)
+static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n,
+                      const eng_rec_error *refused)
 {
 	ictx *c = ctx;
 	long i = pend_find(c, name);
@@ -438,12 +440,8 @@ static int got_member(void *ctx, const char *name, const uint8_t *data, size_t n
 	int rc;
 	char src[1024];
 	snprintf(src, sizeof src, "%s:%s", c->root, name);
-	if (!data)
-		rc = (rej.code = ENG_REC_IMAGE_TOO_LARGE,
-		      snprintf(rej.reason, sizeof rej.reason,
-		               "archive member '%s' is %zu bytes, over %zu MiB", name, n,
-		               ENG_IMAGE_MAX_BYTES >> 20),
-		      1);
+	if (refused)
+		rej = *refused, rc = 1;
 	else
 		rc = put_image(c, data, n, src, &id, &rej);
 	if (rc < 0)
@@ -689,17 +687,26 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 		if ((c->res->records & 4095) == 0)
 			eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
 		if (rc == ENG_JSONL_TOO_LONG) {
-			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG,
-			                       "the line is longer than the line limit; split the "
-			                       "record or inline smaller data")))
+			char why[160];
+			snprintf(
+			    why, sizeof why,
+			    "the line is longer than the %zu-byte line limit; split the record, "
+			    "inline smaller data or raise --max-line",
+			    c->max_line ? c->max_line : ENG_JSONL_DEFAULT_MAX_LINE);
+			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG, why)))
 				return rc;
 			continue;
 		}
 		rc = eng_record_parse_ex(&rec, line, len, stem, no, &c->ropts);
+		/* The file's first record decides its shape, except that pairwise and
+		 * multi-completion records may be mixed in one file (each is detected on its own). */
 		if (rc == 0 && rec.root && json_is_object(rec.root) &&
-		    c->ropts.shape == ENG_SHAPE_AUTO)
-			c->ropts.shape = c->res->shape =
-			    rec.shape; /* the file's first record decides */
+		    c->ropts.shape == ENG_SHAPE_AUTO) {
+			if (c->res->shape == ENG_SHAPE_AUTO)
+				c->res->shape = rec.shape;
+			if (rec.shape != ENG_SHAPE_PAIRWISE && rec.shape != ENG_SHAPE_MULTI)
+				c->ropts.shape = rec.shape;
+		}
 		if (rc == 0)
 			rc = ingest_record(c, &rec, no);
 		else
@@ -782,9 +789,13 @@ static long mem_read(void *ctx, void *buf, size_t n, char *msg)
 }
 
 /* Ingests one record member of the bundle as its own source file row. */
-static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n)
+static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n,
+		      const eng_rec_error *refused)
 {
 	ictx *c = ctx;
+	if (refused)
+		return eng_err_set(c->err, ENG_EINPUT, "%s: record member refused: %s", c->path,
+				   refused->reason);
 	if (!data)
 		return eng_err_set(
 		    c->err, ENG_EINPUT,
@@ -820,7 +831,7 @@ static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n
 		uint64_t before = c->res->records;
 		eng_rec_shape shape = c->ropts.shape;
 		eng_index_stem(name, stem, sizeof stem);
-		rc = eng_jsonl_open_fn(mem_read, &m, 0, &r, c->err);
+		rc = eng_jsonl_open_fn(mem_read, &m, c->max_line, &r, c->err);
 		if (!rc) {
 			eng_jsonl_detect_array(r);
 			rc = read_records(c, r, stem, 0, c->prog);
@@ -885,6 +896,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .db = eng_ws_db(ws),
 	    .path = path,
 	    .strict = opts->strict,
+	    .max_line = opts->max_line,
 	    .missing_text_only = opts->missing_text_only,
 	    .rename_dup_ids = opts->rename_dup_ids,
 	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,

@@ -16,6 +16,7 @@ static const char *const code_names[ENG_REC_NCODES] = {
     "identical-answers", "invalid-utf8",  "bad-type",          "duplicate-id",
     "missing-image",     "corrupt-image", "image-too-large",   "unsupported-image",
     "line-too-long",     "tie-verdict",   "undecided-verdict", "dialogue-mismatch",
+    "unsafe-archive-member", "too-many-pairs",
 };
 
 const char *eng_rec_code_name(eng_rec_code c)
@@ -243,6 +244,12 @@ static int parse_multi(eng_record *rec, json_t *comp, const char *id, json_t *ba
 		    "completions has %zu responses but %zu annotations%s; the "
 		    "lists must line up one to one",
 		    n, json_array_size(ann), model ? " (or models)" : "");
+	if (n > ENG_RECORD_MAX_COMPLETIONS)
+		return eng_record_add_error(
+		    rec, ENG_REC_TOO_MANY_PAIRS,
+		    "the record has %zu completions (up to %zu pairs), over the limit of %d "
+		    "completions per record; split it into several records",
+		    n, n * (n - 1) / 2, ENG_RECORD_MAX_COMPLETIONS);
 	double *score = malloc((n ? n : 1) * sizeof *score);
 	int *ok = calloc(n ? n : 1, sizeof *ok);
 	if (!score || !ok) {
@@ -264,6 +271,30 @@ static int parse_multi(eng_record *rec, json_t *comp, const char *id, json_t *ba
 			    "completions.response[%zu] is empty; it was left out", i);
 		else
 			ok[i] = rating_mean(json_array_get(ann, i), &score[i]) > 0;
+	}
+	/* every pair copies the extra fields: bound the total before making any */
+	size_t npairs = 0, base_len = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = i + 1; j < n; j++)
+			npairs += ok[i] && ok[j] && score[i] != score[j];
+	if (rc == 0 && npairs > 1 && json_object_size(base)) {
+		char *bs = json_dumps(base, JSON_COMPACT);
+		if (!bs) {
+			rc = ENG_ENOMEM;
+		} else {
+			base_len = strlen(bs);
+			free(bs);
+			if (npairs * (base_len + 128) > ENG_RECORD_MAX_META_BYTES) {
+				rc = eng_record_add_error(
+				    rec, ENG_REC_TOO_MANY_PAIRS,
+				    "the record's %zu pairs would each copy its %zu bytes of extra "
+				    "fields (over %zu MiB in all); drop large extra fields or "
+				    "split "
+				    "the record",
+				    npairs, base_len, ENG_RECORD_MAX_META_BYTES >> 20);
+				rc = rc < 0 ? rc : 1;
+			}
+		}
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		for (size_t j = i + 1; j < n && rc == 0; j++) {

@@ -35,6 +35,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Limits on one multi-completion record (a record over them is rejected as too-many-pairs):
+ * completions per record (n completions give up to n(n-1)/2 pairs), and the metadata the pairs
+ * would copy in total (each pair carries a copy of the record's extra fields). */
+#define ENG_RECORD_MAX_COMPLETIONS 64
+#define ENG_RECORD_MAX_META_BYTES  ((size_t)256 << 20)
+
 /* Short machine codes of rejected records/pairs; names via eng_rec_code_name(). */
 typedef enum eng_rec_code {
 	ENG_REC_BAD_JSON,
@@ -54,6 +60,8 @@ typedef enum eng_rec_code {
 	ENG_REC_UNDECIDED_VERDICT, /* judged pair without a usable verdict */
 	ENG_REC_DIALOGUE_MISMATCH, /* hh: chosen and rejected dialogues differ before the last turn
 	                            */
+	ENG_REC_UNSAFE_MEMBER,  /* archive member is a link/device or has an absolute/".." name */
+	ENG_REC_TOO_MANY_PAIRS, /* a multi-completion record over ENG_RECORD_MAX_COMPLETIONS */
 	ENG_REC_NCODES
 } eng_rec_code;
 

@@ -42,7 +42,17 @@ int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what)
 	default:
 		break;
 	}
-	return eng_err_set(err, code, "%s: %s", what, sqlite3_errmsg(ws->db));
+	const char *hint = "";
+	if (rc == SQLITE_FULL)
+		hint = "; the disk holding the workspace is full: free space and re-run (the "
+		       "unfinished step was rolled back)";
+	else if (rc == SQLITE_IOERR)
+		hint = "; check free space, quotas and the disk holding the workspace, then re-run "
+		       "(the unfinished step was rolled back)";
+	else if (rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_CANTOPEN)
+		hint = "; the workspace file or its folder is not writable: fix the permissions or "
+		       "use another --db";
+	return eng_err_set(err, code, "%s: %s%s", what, sqlite3_errmsg(ws->db), hint);
 }
 
 int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err)

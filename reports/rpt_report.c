@@ -47,19 +47,24 @@ static int mkdirs(const char *dir, eng_err *err)
 
 typedef int (*writer_fn)(const job *j, FILE *f, eng_err *err);
 
-static int write_atomic(const char *dir, const char *name, writer_fn fn, const job *j, eng_err *err)
+/* Writes one file into a hidden temporary file of dir (its name into tmp), flushed and fsync'd. */
+static int write_temp(const char *dir, const char *name, writer_fn fn, const job *j, char *tmp,
+                      size_t tmpn, eng_err *err)
 {
-	char tmp[4200], final[4200];
+	char final[4200];
 	snprintf(final, sizeof final, "%s/%s", dir, name);
-	snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, name);
+	snprintf(tmp, tmpn, "%s/.%s.XXXXXX", dir, name);
 	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return eng_err_set(err, ENG_EIO, "create '%s': %s", tmp, strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+		tmp[0] = '\0';
+		return eng_err_set(err, ENG_EIO, "create a temporary file in '%s': %s", dir,
+		                   strerror(e));
+	}
 	fchmod(fd, 0644);
 	FILE *f = fdopen(fd, "wb");
 	if (!f) {
 		close(fd);
-		unlink(tmp);
 		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
 	}
 	static char buf[1 << 16];
@@ -69,11 +74,6 @@ static int write_atomic(const char *dir, const char *name, writer_fn fn, const j
 		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
 	if (fclose(f) && !rc)
 		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
-	if (!rc && rename(tmp, final))
-		rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", tmp, final,
-		                 strerror(errno));
-	if (rc)
-		unlink(tmp);
 	return rc;
 }
 
@@ -119,13 +119,28 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	if ((rc = mkdirs(dir, err)))
 		goto out;
 	job j = {st, o, &ev, prog, info};
-	eng_progress_tick(prog, "report: summary.json", 0, 0);
-	if ((rc = write_atomic(dir, "summary.json", w_json, &j, err)))
-		goto out;
-	if ((rc = write_atomic(dir, "samples.csv", w_csv, &j, err)))
-		goto out;
-	eng_progress_tick(prog, "report: report.html", 0, 0);
-	rc = write_atomic(dir, "report.html", w_html, &j, err);
+	/* all three are written to temporary files first and renamed into place only when every one
+	 * is complete, so a failure (a full disk) leaves the previous set of files untouched */
+	static const char *const names[3] = {"summary.json", "samples.csv", "report.html"};
+	const writer_fn fns[3] = {w_json, w_csv, w_html};
+	char tmp[3][4200] = {"", "", ""};
+	for (int k = 0; k < 3 && !rc; k++) {
+		eng_progress_tick(prog, k == 2 ? "report: report.html" : "report: summary.json", 0,
+		                  0);
+		rc = write_temp(dir, names[k], fns[k], &j, tmp[k], sizeof tmp[k], err);
+	}
+	for (int k = 0; k < 3 && !rc; k++) {
+		char final[4200];
+		snprintf(final, sizeof final, "%s/%s", dir, names[k]);
+		if (rename(tmp[k], final))
+			rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", tmp[k], final,
+			                 strerror(errno));
+		else
+			tmp[k][0] = '\0';
+	}
+	for (int k = 0; k < 3; k++)
+		if (tmp[k][0])
+			unlink(tmp[k]);
 out:
 	rpt_gate_eval_clear(&ev);
 	rpt_state_free(st);

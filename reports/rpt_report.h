@@ -1,9 +1,10 @@
 /* rpt_report.h - `mmaudit report` as a library call: loads the state, evaluates the gate once and
  * writes summary.json, samples.csv and report.html into a directory.
  *
- * Each file is written to a hidden temporary file in the same directory, flushed, fsync'd and
- * renamed over the final name, so an interrupted report never leaves a half file (an older
- * complete file may remain). Does not print. */
+ * Each file is written to a hidden temporary file in the same directory, flushed and fsync'd;
+ * the three are renamed over the final names only when all are complete, so an interrupted or
+ * failed report never leaves a half file and a failure (disk full) leaves the previous files.
+ * A kill -9 while writing can leave a hidden .NAME.XXXXXX temporary file behind. Does not print. */
 #ifndef RPT_REPORT_H
 #define RPT_REPORT_H
 
