@@ -37,13 +37,14 @@ int aud_usage_error(const char *cmd, const char *fmt, ...)
 }
 
 int aud_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
-		  long long *out)
+                  long long *out)
 {
 	char *end = NULL;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi) {
-		aud_usage_error(cmd, "%s wants a whole number in [%lld, %lld], got '%s'", opt, lo, hi, s);
+		aud_usage_error(cmd, "%s wants a whole number in [%lld, %lld], got '%s'", opt, lo,
+		                hi, s);
 		return -1;
 	}
 	*out = v;
@@ -51,7 +52,7 @@ int aud_parse_int(const char *cmd, const char *opt, const char *s, long long lo,
 }
 
 int aud_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
-		     double *out)
+                     double *out)
 {
 	char *end = NULL;
 	errno = 0;
@@ -93,14 +94,15 @@ static void progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t to
 			for (int i = 0; i < w; i++)
 				fputc(i < f ? '#' : '.', stderr);
 			fprintf(stderr, "] %llu/%llu %5.1fs", (unsigned long long)done,
-				(unsigned long long)total, t - ap->start);
+			        (unsigned long long)total, t - ap->start);
 		} else {
 			fprintf(stderr, "\r%-18s %llu %5.1fs", stage, (unsigned long long)done,
-				t - ap->start);
+			        t - ap->start);
 		}
 	} else if (total) {
 		fprintf(stderr, "%s: %llu/%llu (%.0f%%) %.1fs\n", stage, (unsigned long long)done,
-			(unsigned long long)total, 100.0 * (double)done / (double)total, t - ap->start);
+		        (unsigned long long)total, 100.0 * (double)done / (double)total,
+		        t - ap->start);
 	} else {
 		fprintf(stderr, "%s: %llu %.1fs\n", stage, (unsigned long long)done, t - ap->start);
 	}
@@ -179,8 +181,9 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 		sqlite3_finalize(st);
 		if (!*n) {
 			free(v);
-			return eng_err_set(err, ENG_EINPUT,
-					   "the workspace has no datasets; run `mmaudit index` first");
+			return eng_err_set(
+			    err, ENG_EINPUT,
+			    "the workspace has no datasets; run `mmaudit index` first");
 		}
 		*ids = v;
 		return 0;

@@ -24,9 +24,9 @@ int aud_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses numbers strictly (whole string); on failure prints a usage error and returns -1. */
 int aud_parse_int(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
-		  long long *out);
+                  long long *out);
 int aud_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
-		     double *out);
+                     double *out);
 
 /* Progress on stderr: a bar on a TTY, a plain line every few seconds otherwise; quiet = nothing. */
 typedef struct aud_progress {
@@ -54,7 +54,6 @@ int aud_cmd_embed(int argc, char **argv);
 
 #include "engine/workspace.h"
 
-
 /* Resolves a comma-separated list of dataset names (NULL or "" = every dataset, in creation order)
  * to ids (malloc'd, caller frees). Unknown names are ENG_EINPUT with the known names listed. */
 int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_err *err);
@@ -64,7 +63,7 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
  * (D), --strict (X). Returns 0 or an exit status (usage error printed). */
 #include "reports/rpt_gate.h"
 int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags,
-		    const char **policy);
+                    const char **policy);
 /* Merges the policy file (if any) under the flags into *out. Returns 0 or an exit status. */
 int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy, rpt_policy *out);
 /* Evaluates policy on the workspace's newest runs, prints one line per rule and a summary on
@@ -78,11 +77,11 @@ void aud_index_summary(const char *path, const struct eng_index_result *r);
 /* Reads an embeddings file (kind: eng_emb_kind) and stores it in ws (embeddings.h); prints the
  * load report to `to` unless NULL. Returns 0 or the engine's error code (err filled). */
 #include <stdio.h>
-int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to,
-		   eng_err *err);
+int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to, eng_err *err);
 /* --format NAME / --map SPEC / --missing-images POLICY / --duplicate-ids POLICY of index and
  * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (and o->map),
- * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed). */
+ * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed).
+ */
 struct eng_index_opts;
 struct eng_rec_map;
 int aud_format_option(const char *cmd, int which, const char *arg, struct eng_index_opts *o,

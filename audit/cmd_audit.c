@@ -16,36 +16,37 @@
 #include "reports/rpt_weights.h"
 
 static const char *usage_text =
-	"usage: mmaudit audit --out DIR [--db PATH] [--images DIR|ARCHIVE] [--name NAME]\n"
-	"                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
-	"                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
-	"                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
-	"                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
-	"                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
-	"                     [--duplicate-ids POLICY]\n"
-	"                     [NAME=]FILE.jsonl...\n\n"
-	"Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
-	"files named alike are told apart by their folder), scores every pair held out, runs the\n"
-	"cross-distribution evaluation when there are two or more datasets, and writes report.html,\n"
-	"summary.json, samples.csv and weights.csv into DIR. With gate rules, exits 1 when one fails.\n\n"
-	"  --out DIR          output folder (created)\n"
-	"  --db PATH          workspace (default DIR/workspace.db); reused: files already indexed\n"
-	"                     are skipped\n"
-	"  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
-	"  --name NAME        dataset name when there is one file\n"
-	"  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
-	"  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
-	"  --top N            example cards per list in the report (default 25)\n"
-	"  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
-	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
-	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
-	"                   features of their kind, both = next to them, auto (default) = image\n"
-	"                   vectors replace the pixel features, text vectors join the word features\n"
-	"  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
-	"                     for .npy): load them first, as `mmaudit embed` does\n"
-	"  --no-crossdist     skip the cross-distribution evaluation\n"
-	"  --quiet            no progress on stderr\n\n"
-	"exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
+    "usage: mmaudit audit --out DIR [--db PATH] [--images DIR|ARCHIVE] [--name NAME]\n"
+    "                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
+    "                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
+    "                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
+    "                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
+    "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
+    "                     [--duplicate-ids POLICY]\n"
+    "                     [NAME=]FILE.jsonl...\n\n"
+    "Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
+    "files named alike are told apart by their folder), scores every pair held out, runs the\n"
+    "cross-distribution evaluation when there are two or more datasets, and writes report.html,\n"
+    "summary.json, samples.csv and weights.csv into DIR. With gate rules, exits 1 when one "
+    "fails.\n\n"
+    "  --out DIR          output folder (created)\n"
+    "  --db PATH          workspace (default DIR/workspace.db); reused: files already indexed\n"
+    "                     are skipped\n"
+    "  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
+    "  --name NAME        dataset name when there is one file\n"
+    "  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
+    "  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
+    "  --top N            example cards per list in the report (default 25)\n"
+    "  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
+    "  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+    "                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+    "                   features of their kind, both = next to them, auto (default) = image\n"
+    "                   vectors replace the pixel features, text vectors join the word features\n"
+    "  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
+    "                     for .npy): load them first, as `mmaudit embed` does\n"
+    "  --no-crossdist     skip the cross-distribution evaluation\n"
+    "  --quiet            no progress on stderr\n\n"
+    "exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
 
 static int mkdir_p(const char *dir, eng_err *err)
 {
@@ -57,7 +58,8 @@ static int mkdir_p(const char *dir, eng_err *err)
 			char c = *p;
 			*p = '\0';
 			if (mkdir(path, 0777) && errno != EEXIST)
-				return eng_err_set(err, ENG_EIO, "create '%s': %s", path, strerror(errno));
+				return eng_err_set(err, ENG_EIO, "create '%s': %s", path,
+				                   strerror(errno));
 			*p = c;
 			if (!c)
 				break;
@@ -111,22 +113,33 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 
 static int audit_main(int argc, char **argv, eng_rec_map *map)
 {
-	static const struct option opts[] = {
-		{"out", required_argument, 0, 'o'},   {"db", required_argument, 0, 'd'},
-		{"images", required_argument, 0, 'i'}, {"name", required_argument, 0, 'n'},
-		{"folds", required_argument, 0, 'k'}, {"epochs", required_argument, 0, 'e'},
-		{"seed", required_argument, 0, 's'},  {"threads", required_argument, 0, 't'},
-		{"top", required_argument, 0, 'N'},   {"no-crossdist", no_argument, 0, 'C'},
-		{"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},
-		{"image-embeddings", required_argument, 0, '1'}, {"text-embeddings", required_argument, 0, '2'},
-		{"image-ids", required_argument, 0, '3'}, {"text-ids", required_argument, 0, '4'},       {"help", no_argument, 0, 'h'},
-		{"policy", required_argument, 0, 'P'}, {"max-shortcut-rate", required_argument, 0, 'S'},
-		{"max-text-accuracy", required_argument, 0, 'T'}, {"max-sfd", required_argument, 0, 'F'},
-		{"max-ood-gap", required_argument, 0, 'O'},
-		{"format", required_argument, 0, 'f'}, {"map", required_argument, 0, 'm'},
-		{"missing-images", required_argument, 0, 'M'},
-		{"duplicate-ids", required_argument, 0, 'D'},
-		{0, 0, 0, 0}};
+	static const struct option opts[] = {{"out", required_argument, 0, 'o'},
+	                                     {"db", required_argument, 0, 'd'},
+	                                     {"images", required_argument, 0, 'i'},
+	                                     {"name", required_argument, 0, 'n'},
+	                                     {"folds", required_argument, 0, 'k'},
+	                                     {"epochs", required_argument, 0, 'e'},
+	                                     {"seed", required_argument, 0, 's'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"top", required_argument, 0, 'N'},
+	                                     {"no-crossdist", no_argument, 0, 'C'},
+	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"features", required_argument, 0, 'X'},
+	                                     {"image-embeddings", required_argument, 0, '1'},
+	                                     {"text-embeddings", required_argument, 0, '2'},
+	                                     {"image-ids", required_argument, 0, '3'},
+	                                     {"text-ids", required_argument, 0, '4'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {"policy", required_argument, 0, 'P'},
+	                                     {"max-shortcut-rate", required_argument, 0, 'S'},
+	                                     {"max-text-accuracy", required_argument, 0, 'T'},
+	                                     {"max-sfd", required_argument, 0, 'F'},
+	                                     {"max-ood-gap", required_argument, 0, 'O'},
+	                                     {"format", required_argument, 0, 'f'},
+	                                     {"map", required_argument, 0, 'm'},
+	                                     {"missing-images", required_argument, 0, 'M'},
+	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     {0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
 	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
 	eng_index_opts io = {0};
@@ -200,7 +213,9 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error("audit", "--features must be auto, builtin, embeddings or both");
+				aud_usage_error(
+				    "audit",
+				    "--features must be auto, builtin, embeddings or both");
 				return AUD_EXIT_USAGE;
 			}
 			break;
@@ -218,14 +233,16 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if (nfiles < 1)
 		return aud_usage_error("audit", "give at least one FILE.jsonl");
 	if (name && nfiles > 1)
-		return aud_usage_error("audit", "--name works with one file; use NAME=FILE for several");
+		return aud_usage_error("audit",
+		                       "--name works with one file; use NAME=FILE for several");
 	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)))
 		return rc;
 	so.command = aud_command_line;
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
-	char **files = calloc((size_t)nfiles, sizeof *files), **names = calloc((size_t)nfiles, sizeof *names);
+	char **files = calloc((size_t)nfiles, sizeof *files),
+	     **names = calloc((size_t)nfiles, sizeof *names);
 	int64_t *ids = calloc((size_t)nfiles, sizeof *ids), run_id = 0;
 	size_t nids = 0;
 	char dbpath[4096], path[4096];
@@ -282,7 +299,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	for (int k = 0; k < 2 && !e; k++)
 		if (emb_file[k])
 			e = aud_embed_load(ws, k, emb_file[k], emb_ids[k], quiet ? NULL : stderr,
-					   &err);
+			                   &err);
 	/* 2. score */
 	if (!e) {
 		e = eng_score_run(ws, ids, nids, &so, &prog, &run_id, &err);
@@ -313,9 +330,11 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		if (!f)
 			e = eng_err_set(&err, ENG_EIO, "open '%s': %s", path, strerror(errno));
 		else {
-			e = rpt_weights_write(ws, ids, nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f, NULL, &err);
+			e = rpt_weights_write(ws, ids, nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f,
+			                      NULL, &err);
 			if (fclose(f) != 0 && !e)
-				e = eng_err_set(&err, ENG_EIO, "write '%s': %s", path, strerror(errno));
+				e = eng_err_set(&err, ENG_EIO, "write '%s': %s", path,
+				                strerror(errno));
 		}
 	}
 	if (e) {
@@ -324,10 +343,11 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		rc = AUD_EXIT_OK;
 		if (rpt_policy_count(&policy))
 			rc = aud_gate_run("audit", ws, &policy);
-		fprintf(stderr,
-			"mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
-			"(%lld rows), weights.csv\n",
-			out, info.html_bytes, (long long)info.csv_rows);
+		fprintf(
+		    stderr,
+		    "mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
+		    "(%lld rows), weights.csv\n",
+		    out, info.html_bytes, (long long)info.csv_rows);
 	}
 	for (int i = 0; names && i < nfiles; i++)
 		free(names[i]);

@@ -137,8 +137,9 @@ int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy)
 	if ((rc = rpt_state_load(ws, &st, &err)))
 		goto out;
 	if (!st->n_scored) {
-		rc = eng_err_set(&err, ENG_EINPUT,
-		                 "the workspace has no finished score run; run mmaudit score first");
+		rc =
+		    eng_err_set(&err, ENG_EINPUT,
+		                "the workspace has no finished score run; run mmaudit score first");
 		goto out;
 	}
 	if ((rc = rpt_gate_evaluate(st, policy, &ev, &err)))

@@ -8,7 +8,6 @@
 #include "audit/cli.h"
 #include "reports/rpt_report.h"
 
-
 static const char *usage_text =
     "usage: mmaudit report --db PATH --out DIR [--top N] [--policy FILE]\n"
     "                      [--max-shortcut-rate X] [--max-text-accuracy X] [--max-sfd X]\n"

@@ -9,25 +9,25 @@
 #include "reports/rpt_weights.h"
 
 static const char *usage_text =
-	"usage: mmaudit weights --db PATH --out FILE.csv|FILE.jsonl [--dataset NAME]...\n"
-	"                       [--normalize mean|max|none]\n\n"
-	"Writes one weight per pair, keyed by the pair's id from the input file, for your own\n"
-	"reward-model trainer: the held-out shortcut-failure coefficient of the newest score run,\n"
-	"sfc = eps/2 + L_t / (eps + L_t + L) (the paper's per-sample weight): small where a text-only\n"
-	"model already gets the pair right, large where the text shortcut fails.\n\n"
-	"  --db PATH          workspace (required; run `mmaudit score` first)\n"
-	"  --out FILE         .jsonl writes JSON lines, anything else CSV with header\n"
-	"                     dataset,id,weight,sfc,p_text,p_mm,category\n"
-	"  --dataset NAME     dataset(s) (default: all); repeat or comma-separate\n"
-	"  --normalize MODE   mean: weights average 1 per dataset (default); max: largest is 1;\n"
-	"                     none: raw sfc in (0, 1)\n";
+    "usage: mmaudit weights --db PATH --out FILE.csv|FILE.jsonl [--dataset NAME]...\n"
+    "                       [--normalize mean|max|none]\n\n"
+    "Writes one weight per pair, keyed by the pair's id from the input file, for your own\n"
+    "reward-model trainer: the held-out shortcut-failure coefficient of the newest score run,\n"
+    "sfc = eps/2 + L_t / (eps + L_t + L) (the paper's per-sample weight): small where a text-only\n"
+    "model already gets the pair right, large where the text shortcut fails.\n\n"
+    "  --db PATH          workspace (required; run `mmaudit score` first)\n"
+    "  --out FILE         .jsonl writes JSON lines, anything else CSV with header\n"
+    "                     dataset,id,weight,sfc,p_text,p_mm,category\n"
+    "  --dataset NAME     dataset(s) (default: all); repeat or comma-separate\n"
+    "  --normalize MODE   mean: weights average 1 per dataset (default); max: largest is 1;\n"
+    "                     none: raw sfc in (0, 1)\n";
 
 int aud_cmd_weights(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, 0, 'd'},        {"out", required_argument, 0, 'o'},
-		{"dataset", required_argument, 0, 'D'},   {"normalize", required_argument, 0, 'n'},
-		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+	    {"db", required_argument, 0, 'd'},      {"out", required_argument, 0, 'o'},
+	    {"dataset", required_argument, 0, 'D'}, {"normalize", required_argument, 0, 'n'},
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	const char *db = NULL, *out = NULL;
 	char *datasets = NULL;
 	rpt_weights_norm norm = RPT_NORM_MEAN;
@@ -53,8 +53,9 @@ int aud_cmd_weights(int argc, char **argv)
 			else if (!strcmp(optarg, "none"))
 				norm = RPT_NORM_NONE;
 			else {
-				aud_usage_error("weights", "--normalize wants mean, max or none, got '%s'",
-						optarg);
+				aud_usage_error("weights",
+				                "--normalize wants mean, max or none, got '%s'",
+				                optarg);
 				goto done;
 			}
 			break;
@@ -76,8 +77,8 @@ int aud_cmd_weights(int argc, char **argv)
 		goto done;
 	}
 	size_t len = strlen(out);
-	rpt_weights_format fmt = len >= 6 && !strcmp(out + len - 6, ".jsonl") ? RPT_WEIGHTS_JSONL
-									       : RPT_WEIGHTS_CSV;
+	rpt_weights_format fmt =
+	    len >= 6 && !strcmp(out + len - 6, ".jsonl") ? RPT_WEIGHTS_JSONL : RPT_WEIGHTS_CSV;
 	eng_err err = {0};
 	eng_ws *ws = NULL;
 	int64_t *ids = NULL, rows = 0;
@@ -102,7 +103,8 @@ int aud_cmd_weights(int argc, char **argv)
 	if (e && f)
 		remove(tmp);
 	if (!e)
-		fprintf(stderr, "mmaudit weights: wrote %lld weights to %s\n", (long long)rows, out);
+		fprintf(stderr, "mmaudit weights: wrote %lld weights to %s\n", (long long)rows,
+		        out);
 	rc = e ? aud_fail("weights", &err) : AUD_EXIT_OK;
 	free(tmp);
 	free(ids);

@@ -14,29 +14,34 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-	{"audit", aud_cmd_audit, "everything in one command: index, score, crossdist, report, weights, gate"},
-	{"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
-	{"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
-	{"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
-	{"score", aud_cmd_score, "cross-fit the reward models: held-out shortcut scores for every pair"},
-	{"crossdist", aud_cmd_crossdist, "train on each dataset, test on every dataset: generalization gaps"},
-	{"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
-	{"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
-	{"index", aud_cmd_index, "ingest preference JSONL files (and their images) into a workspace"},
-	{"embed", aud_cmd_embed, "load your own encoder's image / text embeddings into a workspace"},
+    {"audit", aud_cmd_audit,
+     "everything in one command: index, score, crossdist, report, weights, gate"},
+    {"info", aud_cmd_info, "datasets, counts and ingest errors of a workspace"},
+    {"report", aud_cmd_report, "write summary.json, samples.csv and report.html"},
+    {"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
+    {"score", aud_cmd_score,
+     "cross-fit the reward models: held-out shortcut scores for every pair"},
+    {"crossdist", aud_cmd_crossdist,
+     "train on each dataset, test on every dataset: generalization gaps"},
+    {"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},
+    {"synth", aud_cmd_synth, "write a procedural environment with a planted text shortcut"},
+    {"index", aud_cmd_index, "ingest preference JSONL files (and their images) into a workspace"},
+    {"embed", aud_cmd_embed, "load your own encoder's image / text embeddings into a workspace"},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"mmaudit %s - audit multimodal preference datasets for unimodal (text-only) shortcuts\n\n"
-		"usage: mmaudit COMMAND [OPTIONS]   (mmaudit COMMAND --help for its options)\n\n"
-		"commands:\n",
-		MMAUDIT_VERSION);
+	        "mmaudit %s - audit multimodal preference datasets for unimodal (text-only) "
+	        "shortcuts\n\n"
+	        "usage: mmaudit COMMAND [OPTIONS]   (mmaudit COMMAND --help for its options)\n\n"
+	        "commands:\n",
+	        MMAUDIT_VERSION);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nexit codes: 0 ok, 1 gate failed, 2 bad usage or bad input, 3 internal or system "
-		   "error\n");
+	fprintf(f,
+	        "\nexit codes: 0 ok, 1 gate failed, 2 bad usage or bad input, 3 internal or system "
+	        "error\n");
 }
 
 static char *join_args(int argc, char **argv)

@@ -19,23 +19,25 @@
 #include "engine/workspace.h"
 
 typedef struct eng_data {
-	eng_pairset ps;      /* rows in dataset order, then pair id order */
-	eng_textfeat *tf;    /* owned */
-	size_t nds;          /* datasets */
-	int64_t *ds_id;      /* (nds) database ids */
-	char **ds_name;      /* (nds) names, owned */
-	size_t *ds_begin;    /* (nds + 1) row range of dataset i: [ds_begin[i], ds_begin[i+1]) */
-	int64_t *pair_id;    /* (n) pairs.id */
-	uint64_t *group;     /* (n) split key: image content hash prefix, or prompt hash when no image */
-	uint64_t *img_key;   /* (n) image content hash prefix, 0 when no image */
-	uint64_t *prompt_key;/* (n) hash of the prompt text */
-	int8_t *longer;      /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
-	int8_t *formatted;   /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
-	size_t n_missing_feat; /* images whose cached features were absent or stale (treated as none) */
+	eng_pairset ps;   /* rows in dataset order, then pair id order */
+	eng_textfeat *tf; /* owned */
+	size_t nds;       /* datasets */
+	int64_t *ds_id;   /* (nds) database ids */
+	char **ds_name;   /* (nds) names, owned */
+	size_t *ds_begin; /* (nds + 1) row range of dataset i: [ds_begin[i], ds_begin[i+1]) */
+	int64_t *pair_id; /* (n) pairs.id */
+	uint64_t
+	    *group; /* (n) split key: image content hash prefix, or prompt hash when no image */
+	uint64_t *img_key;     /* (n) image content hash prefix, 0 when no image */
+	uint64_t *prompt_key;  /* (n) hash of the prompt text */
+	int8_t *longer;        /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
+	int8_t *formatted;     /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
+	size_t n_missing_feat; /* images whose cached features were absent or stale (treated as
+	                          none) */
 	/* Feature layout (external embeddings, embeddings.h). Image rows of ps: [built-in features
 	 * (img_builtin_dim), image embedding (img_emb_dim)]. Text columns of ps: [textfeat columns
 	 * (text_builtin_dim), text-embedding difference (text_emb_dim = ps.dense_dim)]. */
-	eng_features features;      /* resolved (auto only with a set loaded; see eng_data_load) */
+	eng_features features; /* resolved (auto only with a set loaded; see eng_data_load) */
 	uint32_t img_builtin_dim, img_emb_dim, text_builtin_dim, text_emb_dim;
 	char img_emb_sha[65], text_emb_sha[65]; /* content hashes of the sets used, "" when none */
 	size_t n_img_emb_missing;  /* distinct images without a vector: given the mean vector */
@@ -53,7 +55,7 @@ typedef struct eng_data {
  * loaded is ENG_EINPUT. AUTO is BUILTIN when no set is loaded; otherwise an image set replaces the
  * built-in image features (as EMBEDDINGS) and a text set joins the textfeat columns (as BOTH). */
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-		  eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
+                  eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
 
 /* The features used, as a JSON object for run records: {"mode", "image_builtin_dim",
  * "text_builtin_dim", "image_embedding_dim",

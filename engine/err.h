@@ -22,8 +22,7 @@ typedef struct eng_err {
 } eng_err;
 
 /* Sets e (may be NULL) to code and the printf-style message; returns code. */
-int eng_err_set(eng_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int eng_err_set(eng_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the existing message with the printf-style context ("open 'x': " + msg). */
 void eng_err_prefix(eng_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -57,7 +57,7 @@ void eng_wilson95(double k, double n, double *lo, double *hi)
 }
 
 double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,
-	       double *acc_tw, size_t *n_tr, size_t *n_tw)
+               double *acc_tw, size_t *n_tr, size_t *n_tw)
 {
 	size_t a = 0, na = 0, b = 0, nb = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -82,8 +82,8 @@ double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double
 }
 
 void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const float *p_sa,
-			 const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
-			 const uint8_t *has_image, eng_dsmetrics *out)
+                         const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
+                         const uint8_t *has_image, eng_dsmetrics *out)
 {
 	memset(out, 0, sizeof *out);
 	out->pairs = n;

@@ -9,8 +9,8 @@
  *   pick_longer    = accuracy of "the longer answer (in characters) is chosen", ties count 1/2
  *   pick_shorter   = 1 - pick_longer; pick_more_formatted likewise with formatting markers
  * Categories, with c = the confidence threshold (default 0.8):
- *   suspect-label  p_text <= 1 - c and p_mm <= 1 - c   (both confidently prefer the rejected answer)
- *   text-shortcut  p_text >= c                         (text alone confidently right)
+ *   suspect-label  p_text <= 1 - c and p_mm <= 1 - c   (both confidently prefer the rejected
+ * answer) text-shortcut  p_text >= c                         (text alone confidently right)
  *   needs-image    p_text < 0.5 and p_mm > 0.5         (text wrong, multimodal right)
  *   ambiguous      otherwise
  * Pure functions; no I/O. */
@@ -51,14 +51,14 @@ typedef struct eng_dsmetrics {
 	size_t categories[ENG_CAT_COUNT];
 } eng_dsmetrics;
 
-/* Accumulates over n pairs. p_* are (n) held-out probabilities, cat (n) categories, longer/formatted
- * (n) in {-1,0,1}, has_image (n) 0/1 (may be NULL = all 0). */
+/* Accumulates over n pairs. p_* are (n) held-out probabilities, cat (n) categories,
+ * longer/formatted (n) in {-1,0,1}, has_image (n) 0/1 (may be NULL = all 0). */
 void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const float *p_sa,
-			 const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
-			 const uint8_t *has_image, eng_dsmetrics *out);
+                         const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
+                         const uint8_t *has_image, eng_dsmetrics *out);
 
 /* SFD of predictions `right` (n, 0/1) split by text-proxy correctness `text_right` (n, 0/1). */
 double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,
-	       double *acc_tw, size_t *n_tr, size_t *n_tw);
+               double *acc_tw, size_t *n_tr, size_t *n_tw);
 
 #endif

@@ -14,7 +14,7 @@ typedef struct eng_progress {
 
 /* total 0 = unknown. p may be NULL. */
 static inline void eng_progress_tick(const eng_progress *p, const char *stage, uint64_t done,
-				     uint64_t total)
+                                     uint64_t total)
 {
 	if (p && p->fn)
 		p->fn(p->ctx, stage, done, total);

@@ -19,23 +19,24 @@ double eng_now(void)
 char *eng_versions_json(void)
 {
 	json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "mmaudit", MMAUDIT_VERSION, "sqlite",
-			      sqlite3_libversion(), "openblas", openblas_get_config(), "jansson",
-			      JANSSON_VERSION);
+	                      sqlite3_libversion(), "openblas", openblas_get_config(), "jansson",
+	                      JANSSON_VERSION);
 	char *s = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(v);
 	return s;
 }
 
 int eng_run_begin(eng_ws *ws, const char *kind, uint64_t seed, const char *options_json,
-		  const char *command, int64_t *run_id, eng_err *err)
+                  const char *command, int64_t *run_id, eng_err *err)
 {
 	char *versions = eng_versions_json();
 	if (!versions)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	sqlite3_stmt *st = eng_ws_prepare(ws,
-					  "INSERT INTO runs(kind, seed, options, versions, command) "
-					  "VALUES (?1, ?2, ?3, ?4, ?5)",
-					  err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "INSERT INTO runs(kind, seed, options, versions, command) "
+	                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+	                   err);
 	int rc = st ? 0 : (err ? err->code : ENG_EINTERNAL);
 	if (st) {
 		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -54,13 +55,13 @@ int eng_run_begin(eng_ws *ws, const char *kind, uint64_t seed, const char *optio
 }
 
 int eng_run_finish(eng_ws *ws, int64_t run_id, const char *metrics_json, double seconds,
-		   eng_err *err)
+                   eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(
-		ws,
-		"UPDATE runs SET status = 'done', metrics = ?2, seconds = ?3, "
-		"finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
-		err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "UPDATE runs SET status = 'done', metrics = ?2, seconds = ?3, "
+	                   "finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+	                   err);
 	if (!st)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(st, 1, run_id);
@@ -73,7 +74,8 @@ int eng_run_finish(eng_ws *ws, int64_t run_id, const char *metrics_json, double 
 
 void eng_run_fail(eng_ws *ws, int64_t run_id)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, "UPDATE runs SET status = 'failed' WHERE id = ?1", NULL);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws, "UPDATE runs SET status = 'failed' WHERE id = ?1", NULL);
 	if (!st)
 		return;
 	sqlite3_bind_int64(st, 1, run_id);

@@ -11,12 +11,12 @@
 
 /* Inserts a 'running' run (own transaction). options_json must be a JSON object text. */
 int eng_run_begin(eng_ws *ws, const char *kind, uint64_t seed, const char *options_json,
-		  const char *command, int64_t *run_id, eng_err *err);
+                  const char *command, int64_t *run_id, eng_err *err);
 
 /* Marks the run done with its metrics JSON and duration. Call inside the caller's transaction that
  * also wrote the run's results, so results and 'done' land together. */
 int eng_run_finish(eng_ws *ws, int64_t run_id, const char *metrics_json, double seconds,
-		   eng_err *err);
+                   eng_err *err);
 
 /* Marks the run failed (best effort, own statement). */
 void eng_run_fail(eng_ws *ws, int64_t run_id);

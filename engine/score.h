@@ -28,13 +28,13 @@ typedef struct eng_score_opts {
 	eng_train_opts train; /* epochs, lr, l2, batch, seed (method is set per model) */
 	eng_textfeat_opts text;
 	eng_features features; /* builtin / embeddings / both; default auto (embeddings.h) */
-	const char *command;  /* recorded with the run */
+	const char *command;   /* recorded with the run */
 } eng_score_opts;
 
 void eng_score_opts_default(eng_score_opts *o);
 
 /* Scores datasets ids[0..nds) (each cross-fitted on its own). Returns 0 and the new run id. */
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
-		  const eng_progress *prog, int64_t *run_id, eng_err *err);
+                  const eng_progress *prog, int64_t *run_id, eng_err *err);
 
 #endif

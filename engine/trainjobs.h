@@ -14,19 +14,19 @@
 #include "engine/progress.h"
 
 typedef struct eng_trainjob {
-	eng_train_opts opts;    /* method, epochs, seed ... */
-	const size_t *train;    /* (ntrain) rows of the pairset */
+	eng_train_opts opts; /* method, epochs, seed ... */
+	const size_t *train; /* (ntrain) rows of the pairset */
 	size_t ntrain;
-	const size_t *eval;     /* (neval) rows to score */
+	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
-	float *margins;         /* (neval) out: margins of eval rows, caller-owned */
-	float *text_weights;    /* optional (text_dim) out: copy of the model's text weights */
-	int rc;                 /* out: 0 or the training's error code */
+	float *margins;      /* (neval) out: margins of eval rows, caller-owned */
+	float *text_weights; /* optional (text_dim) out: copy of the model's text weights */
+	int rc;              /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Runs jobs[0..n) on `threads` workers (<= 0: the number of online CPUs, at most 8). Returns 0 when
  * every job succeeded, else the first failing job's code with its message in err. */
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
-		      const eng_progress *prog, eng_err *err);
+                      const eng_progress *prog, eng_err *err);
 
 #endif

@@ -15,8 +15,14 @@ struct eng_ws {
 	int version;
 };
 
-sqlite3 *eng_ws_db(eng_ws *ws) { return ws->db; }
-int eng_ws_schema_version(eng_ws *ws) { return ws->version; }
+sqlite3 *eng_ws_db(eng_ws *ws)
+{
+	return ws->db;
+}
+int eng_ws_schema_version(eng_ws *ws)
+{
+	return ws->version;
+}
 
 int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what)
 {
@@ -116,9 +122,9 @@ static int migrate(eng_ws *ws, eng_err *err)
 		return rc;
 	if (v > eng_migrations_count)
 		return eng_err_set(err, ENG_EINPUT,
-				   "workspace schema version %d is newer than this mmaudit (%d); "
-				   "use a newer mmaudit or a new --db",
-				   v, eng_migrations_count);
+		                   "workspace schema version %d is newer than this mmaudit (%d); "
+		                   "use a newer mmaudit or a new --db",
+		                   v, eng_migrations_count);
 	for (int i = v; i < eng_migrations_count; i++) {
 		const eng_migration *m = &eng_migrations[i];
 		char pragma[64];
@@ -149,18 +155,20 @@ static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
 	int rc;
 	if (sqlite3_open_v2(path, &ws->db, flags, NULL) != SQLITE_OK) {
 		rc = ws->db ? eng_ws_fail(ws, err, "open")
-			    : eng_err_set(err, ENG_ENOMEM, "open: out of memory");
+		            : eng_err_set(err, ENG_ENOMEM, "open: out of memory");
 		eng_err_prefix(err, "workspace '%s': ", path);
 		eng_ws_close(ws);
 		return rc;
 	}
 	sqlite3_extended_result_codes(ws->db, 1);
 	sqlite3_busy_timeout(ws->db, 10000);
-	/* WAL lets `info` read while `index` writes; NORMAL sync is durable across process kills. */
-	rc = eng_ws_exec(ws,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-			 "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
-			 err);
+	/* WAL lets `info` read while `index` writes; NORMAL sync is durable across process kills.
+	 */
+	rc = eng_ws_exec(
+	    ws,
+	    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+	    err);
 	if (!rc)
 		rc = migrate(ws, err);
 	if (rc) {
@@ -185,9 +193,10 @@ int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err)
 	struct stat sb;
 	if (strcmp(path, ":memory:") != 0 && stat(path, &sb) != 0) {
 		*out = NULL;
-		return eng_err_set(err, ENG_EINPUT,
-				   "workspace '%s': %s; run `mmaudit index --db %s FILE.jsonl` first", path,
-				   strerror(errno), path);
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "workspace '%s': %s; run `mmaudit index --db %s FILE.jsonl` first", path,
+		    strerror(errno), path);
 	}
 	return open_impl(path, 0, out, err);
 }
@@ -215,7 +224,7 @@ int eng_ws_dataset_id(eng_ws *ws, const char *name, int64_t *id, eng_err *err)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return eng_ws_fail(ws, err, "find dataset");
-	return eng_err_set(err, ENG_EINPUT,
-			   "no dataset named '%s' in the workspace; `mmaudit info --db PATH` lists them",
-			   name);
+	return eng_err_set(
+	    err, ENG_EINPUT,
+	    "no dataset named '%s' in the workspace; `mmaudit info --db PATH` lists them", name);
 }

@@ -30,7 +30,8 @@ sqlite3 *eng_ws_db(eng_ws *ws);
 /* Schema version after open. */
 int eng_ws_schema_version(eng_ws *ws);
 
-/* Runs sql (no parameters, possibly several statements). On failure fills err with the sqlite message. */
+/* Runs sql (no parameters, possibly several statements). On failure fills err with the sqlite
+ * message. */
 int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails loudly. */
@@ -45,7 +46,8 @@ sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err);
  * fills err with "what: sqlite message". Returns the code. */
 int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what);
 
-/* Looks up a dataset id by name; returns 0 and *id, ENG_EINPUT when absent (message lists names). */
+/* Looks up a dataset id by name; returns 0 and *id, ENG_EINPUT when absent (message lists names).
+ */
 int eng_ws_dataset_id(eng_ws *ws, const char *name, int64_t *id, eng_err *err);
 
 #endif

@@ -9,14 +9,14 @@
 static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, double *mean, double *max, eng_err *err)
 {
 	sqlite3_stmt *st = eng_ws_prepare(
-		ws,
-		"SELECT r.id, (SELECT avg(s.sfc) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id "
-		"WHERE s.run_id = r.id AND p.dataset_id = ?1), (SELECT max(s.sfc) FROM pair_scores s "
-		"JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = r.id AND p.dataset_id = ?1), "
-		"(SELECT name FROM datasets WHERE id = ?1) FROM runs r JOIN run_datasets rd ON "
-		"rd.run_id = r.id WHERE r.kind = 'score' AND r.status = 'done' AND rd.dataset_id = ?1 "
-		"ORDER BY r.id DESC LIMIT 1",
-		err);
+	    ws,
+	    "SELECT r.id, (SELECT avg(s.sfc) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id "
+	    "WHERE s.run_id = r.id AND p.dataset_id = ?1), (SELECT max(s.sfc) FROM pair_scores s "
+	    "JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = r.id AND p.dataset_id = ?1), "
+	    "(SELECT name FROM datasets WHERE id = ?1) FROM runs r JOIN run_datasets rd ON "
+	    "rd.run_id = r.id WHERE r.kind = 'score' AND r.status = 'done' AND rd.dataset_id = ?1 "
+	    "ORDER BY r.id DESC LIMIT 1",
+	    err);
 	if (!st)
 		return err->code;
 	sqlite3_bind_int64(st, 1, ds);
@@ -26,25 +26,26 @@ static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, double *mean, double
 		*mean = sqlite3_column_double(st, 1);
 		*max = sqlite3_column_double(st, 2);
 	} else {
-		rc = eng_err_set(err, ENG_EINPUT,
-				 "dataset id %lld has no finished score run; run `mmaudit score` first",
-				 (long long)ds);
+		rc = eng_err_set(
+		    err, ENG_EINPUT,
+		    "dataset id %lld has no finished score run; run `mmaudit score` first",
+		    (long long)ds);
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_format fmt,
-		      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err)
+                      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err)
 {
 	int64_t count = 0;
 	int rc = 0;
 	sqlite3_stmt *st = eng_ws_prepare(
-		ws,
-		"SELECT d.name, p.ext_id, s.sfc, s.p_text, s.p_mm, s.category FROM pair_scores s "
-		"JOIN pairs p ON p.id = s.pair_id JOIN datasets d ON d.id = p.dataset_id "
-		"WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY p.id",
-		err);
+	    ws,
+	    "SELECT d.name, p.ext_id, s.sfc, s.p_text, s.p_mm, s.category FROM pair_scores s "
+	    "JOIN pairs p ON p.id = s.pair_id JOIN datasets d ON d.id = p.dataset_id "
+	    "WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY p.id",
+	    err);
 	if (!st)
 		return err->code;
 	if (fmt == RPT_WEIGHTS_CSV)
@@ -70,15 +71,16 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 				fputc(',', f);
 				rpt_csv_cell(f, id);
 				fprintf(f, ",%.6g,%.6g,%.6f,%.6f,%s\n", w, sfc,
-					sqlite3_column_double(st, 3), sqlite3_column_double(st, 4), cat);
+				        sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+				        cat);
 			} else {
-				json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:s}", "dataset", ds,
-						      "id", id, "weight", w, "sfc", sfc, "p_text",
-						      sqlite3_column_double(st, 3), "p_mm",
-						      sqlite3_column_double(st, 4), "category", cat);
+				json_t *o = json_pack(
+				    "{s:s, s:s, s:f, s:f, s:f, s:f, s:s}", "dataset", ds, "id", id,
+				    "weight", w, "sfc", sfc, "p_text", sqlite3_column_double(st, 3),
+				    "p_mm", sqlite3_column_double(st, 4), "category", cat);
 				char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-								       JSON_REAL_PRECISION(6))
-					       : NULL;
+				                                   JSON_REAL_PRECISION(6))
+				               : NULL;
 				json_decref(o);
 				if (!line) {
 					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");

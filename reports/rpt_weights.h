@@ -22,6 +22,6 @@ typedef enum rpt_weights_format { RPT_WEIGHTS_CSV, RPT_WEIGHTS_JSONL } rpt_weigh
 /* Writes weights of datasets ids[0..n) to f. *rows (may be NULL) = pairs written. ENG_EINPUT when a
  * dataset has no finished score run ("run mmaudit score first"). */
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_format fmt,
-		      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err);
+                      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err);
 
 #endif

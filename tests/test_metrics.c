@@ -94,11 +94,11 @@ static void test_metrics_sfd_undefined_when_one_side_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_metrics_categories),
-		cmocka_unit_test(test_metrics_loss_and_sfc),
-		cmocka_unit_test(test_metrics_wilson),
-		cmocka_unit_test(test_metrics_dataset),
-		cmocka_unit_test(test_metrics_sfd_undefined_when_one_side_empty),
+	    cmocka_unit_test(test_metrics_categories),
+	    cmocka_unit_test(test_metrics_loss_and_sfc),
+	    cmocka_unit_test(test_metrics_wilson),
+	    cmocka_unit_test(test_metrics_dataset),
+	    cmocka_unit_test(test_metrics_sfd_undefined_when_one_side_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

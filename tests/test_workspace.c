@@ -79,10 +79,10 @@ static void test_workspace_not_a_database(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_workspace_migrates_memory),
-		cmocka_unit_test(test_workspace_refuses_newer_schema),
-		cmocka_unit_test(test_workspace_open_existing_missing),
-		cmocka_unit_test(test_workspace_not_a_database),
+	    cmocka_unit_test(test_workspace_migrates_memory),
+	    cmocka_unit_test(test_workspace_refuses_newer_schema),
+	    cmocka_unit_test(test_workspace_open_existing_missing),
+	    cmocka_unit_test(test_workspace_not_a_database),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
