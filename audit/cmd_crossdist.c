@@ -22,7 +22,7 @@ static const char *usage_text =
 	"  --methods M,...  text, standard, shortcut-aware (default: all three)\n"
 	"  --test-fraction F  share of images held out per dataset (default 0.2)\n"
 	"  --seed S         random seed (default 1)\n"
-	"  --epochs N       training epochs (default %d)\n"
+	"  --epochs N       training epochs (default %d = auto, as in `mmaudit score`)\n"
 	"  --threads T      training threads (default: all cores)\n"
 	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
 	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"

@@ -16,6 +16,7 @@ void eng_crossdist_opts_default(eng_crossdist_opts *o)
 	o->test_fraction = 0.2;
 	o->methods = 7;
 	eng_train_opts_default(&o->train);
+	o->train.epochs = 0; /* auto */
 	eng_textfeat_opts_default(&o->text);
 }
 
@@ -165,9 +166,15 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 	for (int m = 0; m < 3; m++)
 		if (o->methods & (1 << m))
 			json_array_append_new(mlist, json_string(eng_method_name((eng_method)m)));
-	json_t *oj = json_pack("{s:O, s:o, s:f, s:I, s:i, s:f, s:f, s:i, s:i}", "datasets", dsn,
+	json_t *eff = json_array(); /* epochs per train split (0 = auto: the schedule) */
+	for (size_t k = 0; k < nds; k++)
+		json_array_append_new(eff, json_integer(o->train.epochs > 0
+								? o->train.epochs
+								: eng_train_epochs_auto(trb[k + 1] - trb[k])));
+	json_t *oj = json_pack("{s:O, s:o, s:f, s:I, s:s, s:o, s:f, s:f, s:i, s:i}", "datasets", dsn,
 			       "methods", mlist, "test_fraction", o->test_fraction, "seed",
-			       (json_int_t)o->train.seed, "epochs", o->train.epochs, "lr",
+			       (json_int_t)o->train.seed, "epochs",
+			       o->train.epochs > 0 ? "fixed" : "auto", "epochs_effective", eff, "lr",
 			       (double)o->train.lr, "l2", (double)o->train.l2, "hash_bits",
 			       o->text.hash_bits, "threads", o->threads);
 	if (oj)
@@ -184,7 +191,7 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 	if ((rc = eng_run_begin(ws, "crossdist", o->train.seed, opts, o->command, run_id, err)))
 		goto out;
 
-	/* One job per (method, train dataset): text always (SFD needs the proxy), others if asked. */
+	/* Methods: text always (SFD needs the proxy), others if asked. */
 	if (nte && nte > SIZE_MAX / (3 * nds * sizeof(float))) {
 		rc = eng_err_set(err, ENG_ENOMEM, "too many pairs");
 		goto out;
@@ -194,22 +201,22 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* One job per train dataset trains its methods on the same minibatches (one seed). */
 	size_t nj = 0;
-	for (int m = 0; m < 3; m++) {
-		if (m != ENG_METHOD_TEXT && !(o->methods & (1 << m)))
-			continue;
-		for (size_t a = 0; a < nds; a++) {
-			eng_trainjob *jb = &jobs[nj];
-			jb->opts = o->train;
-			jb->opts.method = (eng_method)m;
-			jb->opts.seed = mix64(o->train.seed ^ mix64(a * 7919u + (size_t)m * 104729u));
-			jb->train = train + trb[a];
-			jb->ntrain = trb[a + 1] - trb[a];
-			jb->eval = test;
-			jb->neval = nte;
-			jb->margins = marg + ((size_t)m * nds + a) * nte;
-			nj++;
-		}
+	for (size_t a = 0; a < nds; a++) {
+		eng_trainjob *jb = &jobs[nj++];
+		jb->opts = o->train;
+		if (jb->opts.epochs <= 0)
+			jb->opts.epochs = eng_train_epochs_auto(trb[a + 1] - trb[a]);
+		jb->methods = (unsigned)(o->methods & 7) | (1u << ENG_METHOD_TEXT);
+		jb->opts.seed = mix64(o->train.seed ^ mix64(a * 7919u));
+		jb->train = train + trb[a];
+		jb->ntrain = trb[a + 1] - trb[a];
+		jb->eval = test;
+		jb->neval = nte;
+		for (int m = 0; m < 3; m++)
+			if (jb->methods & (1u << m))
+				jb->margins[m] = marg + ((size_t)m * nds + a) * nte;
 	}
 	if ((rc = eng_trainjobs_run(&d.ps, jobs, nj, o->threads, prog, err)))
 		goto out;

@@ -22,7 +22,7 @@ typedef struct eng_crossdist_opts {
 	double test_fraction; /* share of groups held out per dataset, default 0.2 */
 	int methods;          /* bit mask of (1 << eng_method); default all three */
 	int threads;
-	eng_train_opts train;
+	eng_train_opts train; /* epochs 0 = auto per train split (eng_train_epochs_auto), default */
 	eng_textfeat_opts text;
 	eng_features features; /* builtin / embeddings / both; default auto (embeddings.h) */
 	const char *command;

@@ -96,6 +96,12 @@ void eng_train_opts_default(eng_train_opts *o)
 	o->seed = 1;
 }
 
+int eng_train_epochs_auto(size_t ntrain)
+{
+	size_t e = ntrain ? (ENG_TRAIN_SAMPLE_BUDGET + ntrain - 1) / ntrain : 8;
+	return e < 2 ? 2 : e > 8 ? 8 : (int)e;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
 	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
@@ -319,102 +325,130 @@ const float *eng_model_text_weights(const eng_model *m)
 
 /* ---- one batch ------------------------------------------------------------------------------- */
 
+/* Up to two MM heads (standard, shortcut-aware) share one pass over a batch: same rows, same
+ * fold(d) G and image vectors V, so several methods train on identical minibatches at the cost of
+ * one sparse pass (eng_model_train_multi). */
+enum { MAXH = 2 };
+
 typedef struct scratch {
-	size_t cap;       /* rows per batch */
-	float *G, *V, *Z; /* (cap, B), (cap, dv), (cap, B); one block */
-	float *c, *ct;    /* (cap) d objective / d m (MM branch), / d m_t (text branch) */
-	double *mm, *mt;  /* (cap) margins; one block */
-	uint32_t
-	    *touched;  /* (text_dim + 1) distinct text columns of the batch, in first-seen order */
-	uint8_t *mark; /* (text_dim) 1 while a column is in touched */
+	size_t cap;            /* rows per batch */
+	float *G, *V, *CV;     /* (cap, B), (cap, dv), (cap, dv); one block with Z, c, ct */
+	float *Z[MAXH];        /* (cap, B) per head */
+	float *c[MAXH], *ct;   /* (cap) d objective / d m per head, / d m_t (text branch) */
+	double *mm[MAXH], *mt; /* (cap) margins; one block */
+	uint32_t *touched; /* (text_dim + 1) distinct text columns of the batch, first-seen order */
+	uint8_t *mark;     /* (text_dim) 1 while a column is in touched */
 	size_t ntouched;
 } scratch;
 
 static void scratch_free(scratch *s)
 {
 	free(s->G);
-	free(s->mm);
+	free(s->mt);
 	free(s->touched);
 	free(s->mark);
 	memset(s, 0, sizeof *s);
 }
 
-static int scratch_alloc(scratch *s, const eng_model *m, size_t cap, int grads, eng_err *err)
+/* Scratch for batches of up to cap rows of models with B buckets and dv image columns. */
+static int scratch_alloc(scratch *s, uint32_t B, uint32_t dv, uint32_t text_dim, size_t cap,
+                         int grads, eng_err *err)
 {
 	memset(s, 0, sizeof *s);
 	s->cap = cap;
 	size_t per, tot, b;
-	/* per row: G + Z (2B) + V (dv) + c, ct (2) floats */
-	per = 2 * (size_t)m->B + m->dv + 2;
+	/* per row: G (B) + Z (MAXH * B) + V, CV (2 dv) + c (MAXH) + ct floats */
+	per = (1 + MAXH) * (size_t)B + 2 * (size_t)dv + MAXH + 1;
 	if (mul_ok(per, cap, &tot) || mul_ok(tot, sizeof(float), &b) ||
-	    mul_ok(cap, 2 * sizeof(double), &(size_t){0}))
+	    mul_ok(cap, (MAXH + 1) * sizeof(double), &(size_t){0}))
 		return eng_err_set(err, ENG_ENOMEM, "train: batch too large");
-	s->G = malloc(b);
-	s->mm = malloc(cap * 2 * sizeof(double));
+	s->G = malloc(b ? b : 1);
+	s->mt = malloc(cap * (MAXH + 1) * sizeof(double));
 	if (grads) {
-		s->touched = malloc(sizeof(uint32_t) *
-		                    ((size_t)m->text_dim + 1)); /* +1: branch-free append */
-		s->mark = calloc(m->text_dim, 1);
+		s->touched =
+		    malloc(sizeof(uint32_t) * ((size_t)text_dim + 1)); /* +1: branch-free */
+		s->mark = calloc(text_dim, 1);
 	}
-	if (!s->G || !s->mm || (grads && (!s->touched || !s->mark))) {
+	if (!s->G || !s->mt || (grads && (!s->touched || !s->mark))) {
 		scratch_free(s);
 		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (batch of %zu)", cap);
 	}
-	s->Z = s->G + cap * m->B;
-	s->V = s->Z + cap * m->B;
-	s->c = s->V + cap * m->dv;
-	s->ct = s->c + cap;
-	s->mt = s->mm + cap;
+	float *p = s->G + cap * B;
+	for (int h = 0; h < MAXH; h++, p += cap * B)
+		s->Z[h] = p;
+	s->V = p;
+	p += cap * dv;
+	s->CV = p;
+	p += cap * dv;
+	for (int h = 0; h < MAXH; h++, p += cap)
+		s->c[h] = p;
+	s->ct = p;
+	for (int h = 0; h < MAXH; h++)
+		s->mm[h] = s->mt + (size_t)(h + 1) * cap;
 	return 0;
 }
 
-/* Where batch() finds the text weights and puts their gradients: column c's text-branch weight is
- * wt[c * stride] and its gradient gt[c * stride], likewise w / gw for the MM branch (NULL when the
- * method has no such branch; gradients NULL for a forward pass). Inference and the objective use
- * the params block (stride 1); training uses per-column records (stride 4 or 8, see train). */
+/* Where batch() finds the weights and puts their gradients. Column c's text-branch weight is
+ * wt[c * stride] and its gradient gt[c * stride]; likewise w[h] / gw[h] for MM head h. Inference
+ * and the objective use a model's params block (stride 1); training uses per-column records (see
+ * train_multi). gt, gw, gW NULL for a forward pass. */
 typedef struct tview {
-	const float *wt, *w;
-	float *gt, *gw;
 	size_t stride;
+	const float *wt; /* text branch m_t = wt . d (text and shortcut-aware), NULL when absent */
+	float *gt;
+	int nh; /* MM heads */
+	const float *w[MAXH];
+	float *gw[MAXH];
+	const float *W[MAXH]; /* (B, dv) interaction */
+	float *gW[MAXH];      /* (B, dv), OVERWRITTEN by batch() */
+	int sa[MAXH];         /* 1: shortcut-aware weighting of this head (needs wt) */
+	const eng_model *geo; /* B, dv, img_dim and image standardization (any MM model) */
 } tview;
 
-/* Forward (margins into s->mm / s->mt) and, when tv->gt or tv->gw is set, backward of rows[0..n),
- * n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are appended to
- * s->touched; the W gradient gW (B, dv) is OVERWRITTEN (if non-NULL). Returns the batch objective
- * (mean over the batch, no L2). */
-static double batch(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
-                    scratch *s, const tview *tv, float *gW)
+/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
+ * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
+ * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
+ * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
+ * mean(w_i L_i) (its total adds obj[0]). */
+static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
+                  double obj[1 + MAXH])
 {
-	const uint32_t B = m->B, dv = m->dv, idim = m->img_dim;
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0, idim = g ? g->img_dim : 0;
 	const size_t S = tv->stride;
-	const float *restrict wt = tv->wt, *restrict w = tv->w;
+	const int nh = tv->nh;
+	const float *restrict wt = tv->wt, *restrict w0 = nh > 0 ? tv->w[0] : NULL,
+	                      *restrict w1 = nh > 1 ? tv->w[1] : NULL;
+	const float *pf = wt ? wt : w0; /* prefetch target: the column's record */
 	const size_t *restrict rowptr = ps->rowptr;
 	const uint32_t *restrict colv = ps->col;
 	const float *restrict valv = ps->val;
-	double *restrict mt = s->mt, *restrict mm = s->mm;
+	double *restrict mt = s->mt, *restrict m0 = s->mm[0], *restrict m1 = s->mm[1];
 	int any_img = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
-		double st = 0, sw = 0;
-		if (w) {
+		double st = 0, s0 = 0, s1 = 0;
+		if (nh) {
 			float *restrict gi = s->G + i * B; /* row i of G (n, B) */
 			memset(gi, 0, sizeof(float) * B);
 			for (size_t k = a; k < e; k++) {
 				uint32_t c = colv[k];
 				float v = valv[k];
 				if (k + PF < e)
-					PREFETCH(&w[colv[k + PF] * S]);
-				sw += (double)w[c * S] * v;
+					PREFETCH(&pf[colv[k + PF] * S]);
+				s0 += (double)w0[c * S] * v;
+				if (w1)
+					s1 += (double)w1[c * S] * v;
 				if (wt)
 					st += (double)wt[c * S] * v;
-				gi[eng_model_bucket(m, c)] += v;
+				gi[eng_model_bucket(g, c)] += v;
 			}
 			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
 			int32_t im = ps->img_of[r];
 			if (im >= 0) {
 				const float *x = ps->img + (size_t)im * idim;
 				for (uint32_t k = 0; k < idim; k++) {
-					float z = (x[k] - m->img_mean[k]) * m->img_istd[k];
+					float z = (x[k] - g->img_mean[k]) * g->img_istd[k];
 					vi[k] = z > ENG_MODEL_IMG_CLIP    ? ENG_MODEL_IMG_CLIP
 					        : z < -ENG_MODEL_IMG_CLIP ? -ENG_MODEL_IMG_CLIP
 					                                  : z;
@@ -432,94 +466,116 @@ static double batch(const eng_model *m, const eng_pairset *ps, const size_t *row
 			}
 		}
 		mt[i] = st;
-		mm[i] = sw;
+		m0[i] = s0;
+		m1[i] = s1;
 	}
-	if (w && any_img) {
+	for (int h = 0; h < nh && any_img; h++) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
 		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
 		 * B */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)B, (int)dv, 1.0f,
-		            s->V, (int)dv, m->W, (int)dv, 0.0f, s->Z, (int)B);
+		            s->V, (int)dv, tv->W[h], (int)dv, 0.0f, s->Z[h], (int)B);
+		double *mh = s->mm[h];
 		for (size_t i = 0; i < n; i++) {
-			const float *gi = s->G + i * B, *zi = s->Z + i * B;
+			const float *gi = s->G + i * B, *zi = s->Z[h] + i * B;
 			double acc = 0;
 			for (uint32_t b = 0; b < B; b++)
 				acc += (double)gi[b] * zi[b];
-			mm[i] += acc;
+			mh[i] += acc;
 		}
 	}
-	const eng_method meth = m->o.method;
-	double obj = 0, inv = 1.0 / (double)n;
+	double inv = 1.0 / (double)n;
+	for (int q = 0; q <= MAXH; q++)
+		obj[q] = 0;
 	for (size_t i = 0; i < n; i++) {
-		double lt = 0, l = 0;
-		if (meth == ENG_METHOD_TEXT) {
+		double lt = 0;
+		if (wt) {
 			lt = eng_model_bt_loss(mt[i]);
-			obj += lt;
-			s->ct[i] = (float)(bt_dloss(mt[i]) * inv);
-		} else if (meth == ENG_METHOD_STANDARD) {
-			l = eng_model_bt_loss(mm[i]);
-			obj += l;
-			s->c[i] = (float)(bt_dloss(mm[i]) * inv);
-		} else {
-			lt = eng_model_bt_loss(mt[i]);
-			l = eng_model_bt_loss(mm[i]);
-			double wi = eng_model_sa_weight(lt, l); /* detached */
-			obj += wi * l + lt;
-			s->c[i] = (float)(wi * bt_dloss(mm[i]) * inv);
+			obj[0] += lt;
 			s->ct[i] = (float)(bt_dloss(mt[i]) * inv);
 		}
+		for (int h = 0; h < nh; h++) {
+			double mi = s->mm[h][i], l = eng_model_bt_loss(mi);
+			if (tv->sa[h]) {
+				double wi = eng_model_sa_weight(lt, l); /* detached */
+				obj[1 + h] += wi * l;
+				s->c[h][i] = (float)(wi * bt_dloss(mi) * inv);
+			} else {
+				obj[1 + h] += l;
+				s->c[h][i] = (float)(bt_dloss(mi) * inv);
+			}
+		}
 	}
-	obj *= inv;
-	if (!tv->gt && !tv->gw)
-		return obj;
-	float *restrict gt = tv->gt, *restrict gw = tv->gw;
+	for (int q = 0; q <= MAXH; q++)
+		obj[q] *= inv;
+	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
+	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL;
+	if (!gt && !g0 && !g1)
+		return;
+	float *pg = gt ? gt : g0 ? g0 : g1;
 	uint8_t *restrict mark = s->mark;
 	uint32_t *restrict touched = s->touched;
 	size_t nt = s->ntouched;
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
-		float ci = gw ? s->c[i] : 0, cti = gt ? s->ct[i] : 0;
+		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0;
 		for (size_t k = a; k < e; k++) {
 			uint32_t c = colv[k];
 			float v = valv[k];
 			if (k + PF < e)
-				PREFETCH(gt ? &gt[colv[k + PF] * S] : &gw[colv[k + PF] * S]);
+				PREFETCH(&pg[colv[k + PF] * S]);
 			touched[nt] = c; /* branch-free: kept only if c is new */
 			nt += (size_t)(mark[c] ^ 1);
 			mark[c] = 1;
 			if (gt)
 				gt[c * S] += cti * v;
-			if (gw)
-				gw[c * S] += ci * v;
+			if (g0)
+				g0[c * S] += c0 * v;
+			if (g1)
+				g1[c * S] += c1 * v;
 		}
 	}
 	s->ntouched = nt;
-	if (gW) {
-		if (any_img) {
-			for (size_t i = 0; i < n; i++) { /* V <- diag(c) V */
-				float *vi = s->V + i * dv;
-				for (uint32_t k = 0; k < dv; k++)
-					vi[k] *= s->c[i];
-			}
-			/* dW (B, dv) = G^T (B, n) * [diag(c) V] (n, dv); G is (n, B) row-major.
-			 * cblas: RowMajor, Trans, NoTrans, M = B, N = dv, K = n, lda = B, ldb = dv,
-			 * ldc = dv */
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv,
-			            (int)n, 1.0f, s->G, (int)B, s->V, (int)dv, 0.0f, gW, (int)dv);
-		} else {
+	for (int h = 0; h < nh; h++) {
+		float *gW = tv->gW[h];
+		if (!gW)
+			continue;
+		if (!any_img) {
 			memset(gW, 0, sizeof(float) * B * dv);
+			continue;
 		}
+		for (size_t i = 0; i < n; i++) { /* CV (n, dv) = diag(c_h) V */
+			const float *vi = s->V + i * dv;
+			float *cvi = s->CV + i * dv, ci = s->c[h][i];
+			for (uint32_t k = 0; k < dv; k++)
+				cvi[k] = vi[k] * ci;
+		}
+		/* dW (B, dv) = G^T (B, n) * CV (n, dv); G is (n, B) row-major.
+		 * cblas: RowMajor, Trans, NoTrans, M = B, N = dv, K = n, lda = B, ldb = dv, ldc =
+		 * dv */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, 1.0f,
+		            s->G, (int)B, s->CV, (int)dv, 0.0f, gW, (int)dv);
 	}
-	return obj;
 }
 
-/* The params-block view of m (stride 1); g (parameter layout) receives gradients if non-NULL. */
+/* The params-block view of one model (stride 1); g (parameter layout) receives gradients if
+ * non-NULL. */
 static tview params_view(const eng_model *m, float *g)
 {
-	tview tv = {m->wt, m->w, NULL, NULL, 1};
+	tview tv = {.stride = 1, .wt = m->wt};
+	if (m->w) {
+		tv.nh = 1;
+		tv.w[0] = m->w;
+		tv.W[0] = m->W;
+		tv.sa[0] = m->o.method == ENG_METHOD_SHORTCUT_AWARE;
+		tv.geo = m;
+	}
 	if (g) {
 		tv.gt = m->wt ? g : NULL;
-		tv.gw = m->w ? g + (m->wt ? m->text_dim : 0) : NULL;
+		if (m->w) {
+			tv.gw[0] = g + (m->wt ? m->text_dim : 0);
+			tv.gW[0] = g + (m->W - m->params);
+		}
 	}
 	return tv;
 }
@@ -537,49 +593,98 @@ static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, f
 	*p -= alpha * mm / (sqrtf(vv) + eh);
 }
 
-int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
-                    const eng_train_opts *o, eng_model **out, eng_err *err)
+int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                          const eng_train_opts *o, unsigned methods, eng_model *out[3],
+                          eng_err *err)
 {
-	assert(out);
-	*out = NULL;
-	eng_model *m = NULL;
-	int rc = eng_model_alloc(ps, rows, nrows, o, &m, err);
-	if (rc)
+	assert(ps && o && out);
+	for (int q = 0; q < 3; q++)
+		out[q] = NULL;
+	if (methods == 0 || methods > 7)
+		return eng_err_set(err, ENG_EINPUT, "train: no method selected (mask %u)", methods);
+	eng_model *md[3] = {NULL, NULL, NULL};
+	int rc = 0;
+	for (int q = 0; q < 3 && !rc; q++) {
+		if (!(methods & (1u << q)))
+			continue;
+		eng_train_opts oq = *o;
+		oq.method = (eng_method)q;
+		rc = eng_model_alloc(ps, rows, nrows, &oq, &md[q], err);
+	}
+	if (rc) {
+		for (int q = 0; q < 3; q++)
+			eng_model_free(md[q]);
 		return rc;
-	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows;
+	}
+	eng_model *mt = md[ENG_METHOD_TEXT], *mst = md[ENG_METHOD_STANDARD],
+	          *msa = md[ENG_METHOD_SHORTCUT_AWARE];
+	const int text_branch = mt || msa;
+	/* Without any image among the training rows the standard MM-RM is the text-only model: v =
+	 * 0 for every row, so W's gradient is 0 and W stays 0, and w follows exactly the text
+	 * branch's updates (same batches, same loss). It then reuses the text branch bit for bit.
+	 */
+	int std_alias = 0;
+	if (mst && text_branch) {
+		std_alias = 1;
+		for (size_t i = 0; i < nrows && std_alias; i++)
+			std_alias = ps->img_of[rows[i]] < 0;
+	}
+	eng_model *head_m[MAXH];
+	int nh = 0;
+	if (mst && !std_alias)
+		head_m[nh++] = mst;
+	if (msa)
+		head_m[nh++] = msa;
+	const size_t nbr = (size_t)text_branch + (size_t)nh;
+	/* Per-column records {w, g, m, v} per branch (text branch first, then the heads), so a
+	 * column's weights, gradients and Adam moments share a cache line: the sparse loops are
+	 * bound by cache misses on random columns. Three branches are padded to 64 bytes. */
+	const size_t S = nbr == 3 ? 16 : 4 * nbr;
+	const eng_model *geo = nh ? head_m[0] : NULL;
+	const uint32_t text_dim = ps->text_dim, B = geo ? geo->B : 0, dv = geo ? geo->dv : 0;
+	const size_t nW = (size_t)B * dv;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows, recb;
 	scratch s;
 	float *rec = NULL, *wstate = NULL;
 	size_t *order = NULL;
-	rc = scratch_alloc(&s, m, bs, 1, err);
-	if (rc) {
-		eng_model_free(m);
-		return rc;
+	rc = scratch_alloc(&s, B, dv, text_dim, bs, 1, err);
+	if (rc)
+		goto done;
+	if (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: model too large");
+		goto done;
 	}
-	/* Text training state: one block of per-column records {w, g, m, v} (text branch, then MM
-	 * branch for shortcut-aware), so a column's weight, gradient and Adam moments share a cache
-	 * line: the sparse loops are bound by cache misses on random columns. The weights are
-	 * copied into the params block at the end. W: gradient, first and second moments in one
-	 * block. */
-	const size_t nbr = (m->wt ? 1 : 0) + (m->w ? 1 : 0), S = 4 * nbr;
-	const size_t nW = (size_t)m->B * m->dv;
-	rec = calloc(m->text_dim, S * sizeof(float));
+	rec = aligned_alloc(64, (recb + 63) / 64 * 64);
+	if (rec)
+		memset(rec, 0, recb);
 	if (nW)
-		wstate = calloc(nW, 3 * sizeof(float));
+		wstate = calloc(nW * (size_t)nh, 3 * sizeof(float));
 	order = malloc(sizeof(size_t) * nrows);
 	if (!rec || (nW && !wstate) || !order) {
-		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)",
-		                 m->n_params);
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
+		                 text_dim);
 		goto done;
 	}
 	memcpy(order, rows, sizeof(size_t) * nrows);
-	float *rt = m->wt ? rec : NULL, *rw = m->w ? rec + (m->wt ? 4 : 0) : NULL;
-	tview tv = {rt, rw, rt ? rt + 1 : NULL, rw ? rw + 1 : NULL, S};
-	float *gW = wstate, *mW = wstate ? wstate + nW : NULL,
-	      *vW = wstate ? wstate + 2 * nW : NULL;
+	tview tv = {.stride = S, .nh = nh, .geo = geo};
+	float *rb = rec;
+	if (text_branch) {
+		tv.wt = rb;
+		tv.gt = rb + 1;
+		rb += 4;
+	}
+	for (int h = 0; h < nh; h++, rb += 4) {
+		tv.w[h] = rb;
+		tv.gw[h] = rb + 1;
+		tv.W[h] = head_m[h]->W;
+		tv.gW[h] = wstate + (size_t)h * 3 * nW;
+		tv.sa[h] = head_m[h] == msa;
+	}
 	const float l2 = o->l2;
 	eng_rng rng;
 	eng_rng_seed(&rng, o->seed);
 	uint64_t t = 0;
+	double obj[1 + MAXH];
 	for (int ep = 0; ep < o->epochs; ep++) {
 		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
 			size_t j = (size_t)eng_rng_below(&rng, i);
@@ -590,7 +695,7 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
 			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
 			s.ntouched = 0;
-			batch(m, ps, order + b0, n, &s, &tv, gW);
+			batch(ps, order + b0, n, &s, &tv, obj);
 			t++;
 			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
 			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
@@ -606,23 +711,38 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 				}
 				s.mark[c] = 0;
 			}
-			for (size_t k = 0; k < nW; k++) /* dense Adam on W */
-				adam(&m->W[k], gW[k] + l2 * m->W[k], &mW[k], &vW[k], alpha, eh);
+			for (int h = 0; h < nh; h++) { /* dense Adam on W */
+				float *W = head_m[h]->W, *gW = tv.gW[h], *mW = gW + nW,
+				      *vW = gW + 2 * nW;
+				for (size_t k = 0; k < nW; k++)
+					adam(&W[k], gW[k] + l2 * W[k], &mW[k], &vW[k], alpha, eh);
+			}
 		}
 	}
-	for (uint32_t c = 0; c < m->text_dim; c++) {
-		if (m->wt)
-			m->wt[c] = rt[(size_t)c * S];
-		if (m->w)
-			m->w[c] = rw[(size_t)c * S];
+	for (uint32_t c = 0; c < text_dim; c++) {
+		const float *r = rec + (size_t)c * S;
+		if (text_branch) {
+			if (mt)
+				mt->wt[c] = r[0];
+			if (msa)
+				msa->wt[c] = r[0];
+			if (std_alias)
+				mst->w[c] = r[0];
+			r += 4;
+		}
+		for (int h = 0; h < nh; h++, r += 4)
+			head_m[h]->w[c] = r[0];
 	}
-	for (size_t k = 0; k < m->n_params; k++) {
-		if (!isfinite(m->params[k])) {
-			rc = eng_err_set(err, ENG_EINTERNAL,
-			                 "train: %s model diverged (non-finite weight); try a "
-			                 "smaller learning rate",
-			                 eng_method_name(o->method));
-			goto done;
+	for (int q = 0; q < 3 && !rc; q++) {
+		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
+			if (!isfinite(md[q]->params[k])) {
+				rc = eng_err_set(
+				    err, ENG_EINTERNAL,
+				    "train: %s model diverged (non-finite weight); try a "
+				    "smaller learning rate",
+				    eng_method_name((eng_method)q));
+				break;
+			}
 		}
 	}
 done:
@@ -630,12 +750,28 @@ done:
 	free(rec);
 	free(wstate);
 	free(order);
-	if (rc) {
-		eng_model_free(m);
-		return rc;
+	for (int q = 0; q < 3; q++) {
+		if (rc)
+			eng_model_free(md[q]);
+		else
+			out[q] = md[q];
 	}
-	*out = m;
-	return 0;
+	return rc;
+}
+
+int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                    const eng_train_opts *o, eng_model **out, eng_err *err)
+{
+	assert(out && o);
+	*out = NULL;
+	int rc = check_opts(o, err);
+	if (rc)
+		return rc;
+	eng_model *all[3];
+	rc = eng_model_train_multi(ps, rows, nrows, o, 1u << o->method, all, err);
+	if (!rc)
+		*out = all[o->method];
+	return rc;
 }
 
 /* ---- inference ------------------------------------------------------------------------------- */
@@ -654,14 +790,15 @@ static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows
 	}
 	size_t bs = (size_t)m->o.batch < n ? (size_t)m->o.batch : n;
 	scratch s;
-	int rc = scratch_alloc(&s, m, bs, 0, err);
+	int rc = scratch_alloc(&s, m->B, m->dv, m->text_dim, bs, 0, err);
 	if (rc)
 		return rc;
+	double obj[1 + MAXH];
+	tview tv = params_view(m, NULL);
 	for (size_t b0 = 0; b0 < n; b0 += bs) {
 		size_t k = n - b0 < bs ? n - b0 : bs;
-		tview tv = params_view(m, NULL);
-		batch(m, ps, rows + b0, k, &s, &tv, NULL);
-		const double *src = text_branch ? s.mt : s.mm;
+		batch(ps, rows + b0, k, &s, &tv, obj);
+		const double *src = text_branch ? s.mt : s.mm[0];
 		for (size_t i = 0; i < k; i++)
 			out[b0 + i] = (float)src[i];
 	}
@@ -689,13 +826,17 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 {
 	assert(m && ps && rows && n > 0 && obj);
 	scratch s;
-	int rc = scratch_alloc(&s, m, n, grad != NULL, err);
+	int rc = scratch_alloc(&s, m->B, m->dv, m->text_dim, n, grad != NULL, err);
 	if (rc)
 		return rc;
 	if (grad)
 		memset(grad, 0, sizeof(float) * m->n_params);
 	tview tv = params_view(m, grad);
-	*obj = batch(m, ps, rows, n, &s, &tv, grad && m->W ? grad + (m->W - m->params) : NULL);
+	double o3[1 + MAXH];
+	batch(ps, rows, n, &s, &tv, o3);
+	*obj = m->o.method == ENG_METHOD_TEXT       ? o3[0]
+	       : m->o.method == ENG_METHOD_STANDARD ? o3[1]
+	                                            : o3[1] + o3[0];
 	scratch_free(&s);
 	return 0;
 }

@@ -22,7 +22,17 @@ void eng_score_opts_default(eng_score_opts *o)
 	o->confident = 0.8;
 	o->top_features = 50;
 	eng_train_opts_default(&o->train);
+	o->train.epochs = 0; /* auto */
 	eng_textfeat_opts_default(&o->text);
+}
+
+/* Epochs of dataset k's trainings: the user's count, or the schedule for a fold's training size
+ * (all folds and the proxy of a dataset use one count). */
+static int ds_epochs(const eng_score_opts *o, const eng_data *d, size_t k)
+{
+	size_t n = d->ds_begin[k + 1] - d->ds_begin[k];
+	return o->train.epochs > 0 ? o->train.epochs
+				   : eng_train_epochs_auto(n - n / (size_t)o->folds);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -65,17 +75,22 @@ static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 	return o;
 }
 
-static char *options_json(const eng_score_opts *o, const eng_data *d, size_t nds,
-			  const char *const *names)
+static char *options_json(const eng_score_opts *o, const eng_data *d)
 {
-	json_t *ds = json_array();
-	for (size_t i = 0; i < nds; i++)
-		json_array_append_new(ds, json_string(names[i]));
+	size_t nds = d->nds;
+	json_t *ds = json_array(), *eff = json_array();
+	for (size_t i = 0; i < nds; i++) {
+		json_array_append_new(ds, json_string(d->ds_name[i]));
+		json_array_append_new(eff, json_integer(ds_epochs(o, d, i)));
+	}
 	json_t *j = json_object();
 	json_object_set_new(j, "datasets", ds);
 	json_object_set_new(j, "folds", json_integer(o->folds));
 	json_object_set_new(j, "confident", json_real(o->confident));
-	json_object_set_new(j, "epochs", json_integer(o->train.epochs));
+	json_object_set_new(j, "epochs", o->train.epochs > 0 ? json_integer(o->train.epochs)
+								 : json_string("auto"));
+	json_object_set_new(j, "epochs_effective", eff); /* per dataset */
+	json_object_set_new(j, "top_features_from", json_string("mean of the fold proxies"));
 	json_object_set_new(j, "batch", json_integer(o->train.batch));
 	json_object_set_new(j, "lr", json_real(o->train.lr));
 	json_object_set_new(j, "l2", json_real(o->train.l2));
@@ -99,9 +114,8 @@ typedef struct dswork {
 	size_t *train;     /* (K, n) training rows per fold, each list length n - fold size */
 	size_t *fb;        /* (K + 1) */
 	float *margin[NMETHODS]; /* (n) held-out margins, indexed by position in rows[] */
-	size_t *all;       /* (n) all rows, for the full-data proxy */
-	float *full_w;     /* (text_dim) weights of the proxy trained on all rows */
-	float *dummy;      /* (1) margins sink for the full-data job */
+	float *fold_w;     /* (K, text_dim) text weights of each fold's text-only proxy */
+	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	uint8_t *cat;      /* (n) category of each row (row - b), computed once after training */
 } dswork;
@@ -114,9 +128,8 @@ static void dswork_free(dswork *w)
 	free(w->fb);
 	for (int m = 0; m < NMETHODS; m++)
 		free(w->margin[m]);
-	free(w->all);
+	free(w->fold_w);
 	free(w->full_w);
-	free(w->dummy);
 	free(w->conflict);
 	free(w->cat);
 }
@@ -139,20 +152,18 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	w->rows = malloc(n * sizeof *w->rows);
 	w->train = malloc((size_t)K * n * sizeof *w->train);
 	w->fb = calloc((size_t)K + 1, sizeof *w->fb);
-	w->all = malloc(n * sizeof *w->all);
+	w->fold_w = malloc((size_t)K * d->ps.text_dim * sizeof *w->fold_w);
 	w->full_w = malloc(d->ps.text_dim * sizeof *w->full_w);
-	w->dummy = malloc(sizeof *w->dummy);
 	w->conflict = calloc(n, 1);
 	w->cat = calloc(n, 1);
 	for (int m = 0; m < NMETHODS; m++)
 		w->margin[m] = malloc(n * sizeof(float));
-	if (!w->fold || !w->rows || !w->train || !w->fb || !w->all || !w->full_w || !w->dummy ||
+	if (!w->fold || !w->rows || !w->train || !w->fb || !w->fold_w || !w->full_w ||
 	    !w->conflict || !w->cat ||
 	    !w->margin[0] || !w->margin[1] || !w->margin[2])
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
-		w->all[i] = w->b + i;
 		w->fold[i] = (int)(mix64(d->group[w->b + i] ^ mix64(seed)) % (uint64_t)K);
 		count[w->fold[i]]++;
 	}
@@ -300,7 +311,7 @@ out:
 	return rc;
 }
 
-/* Top text features of the full-data proxy: (name, weight, present share, held-out acc present). */
+/* Top text features of the proxy (the mean of the K fold proxies' weights): (name, weight, present share, held-out acc present). */
 static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *text_right, int top)
 {
 	uint32_t D = d->ps.text_dim;
@@ -375,7 +386,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	*run_id = 0;
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
-	opts = options_json(o, &d, nds, (const char *const *)d.ds_name);
+	opts = options_json(o, &d);
 	if (!opts) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
@@ -383,7 +394,12 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	if ((rc = eng_run_begin(ws, "score", o->train.seed, opts, o->command, run_id, err)))
 		goto out;
 	w = calloc(nds, sizeof *w);
-	size_t njobs = nds * ((size_t)K * NMETHODS + 1);
+	/* Per fold ONE job trains the three methods on the same minibatches (one seed per fold):
+	 * the models are what three separate trainings with that seed would give, at the cost of
+	 * one pass over the data (eng_model_train_multi). The text features reported are those of
+	 * the mean of the K fold proxies (each trained on (K-1)/K of the data), not of one more
+	 * training on all pairs. */
+	size_t njobs = nds * (size_t)K;
 	jobs = calloc(njobs, sizeof *jobs);
 	dsm = calloc(nds, sizeof *dsm);
 	feats = calloc(nds, sizeof *feats);
@@ -397,32 +413,31 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		    (rc = load_conflicts(ws, &d, k, &w[k], err)))
 			goto out;
 		for (int f = 0; f < K; f++) {
-			for (int m = 0; m < NMETHODS; m++) {
-				eng_trainjob *jb = &jobs[j++];
-				jb->opts = o->train;
-				jb->opts.method = (eng_method)m;
-				jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u + (size_t)m));
-				jb->train = w[k].train + (size_t)f * w[k].n;
-				jb->ntrain = w[k].n - (w[k].fb[f + 1] - w[k].fb[f]);
-				jb->eval = w[k].rows + w[k].fb[f];
-				jb->neval = w[k].fb[f + 1] - w[k].fb[f];
-				jb->margins = w[k].margin[m] + w[k].fb[f];
-			}
+			eng_trainjob *jb = &jobs[j++];
+			jb->opts = o->train;
+			jb->opts.epochs = ds_epochs(o, &d, k);
+			jb->methods = (1u << NMETHODS) - 1;
+			jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u));
+			jb->train = w[k].train + (size_t)f * w[k].n;
+			jb->ntrain = w[k].n - (w[k].fb[f + 1] - w[k].fb[f]);
+			jb->eval = w[k].rows + w[k].fb[f];
+			jb->neval = w[k].fb[f + 1] - w[k].fb[f];
+			for (int m = 0; m < NMETHODS; m++)
+				jb->margins[m] = w[k].margin[m] + w[k].fb[f];
+			jb->text_weights = w[k].fold_w + (size_t)f * d.ps.text_dim;
 		}
-		eng_trainjob *jb = &jobs[j++];
-		jb->opts = o->train;
-		jb->opts.method = ENG_METHOD_TEXT;
-		jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + 999983u));
-		jb->train = w[k].all;
-		jb->ntrain = w[k].n;
-		jb->eval = w[k].all;
-		jb->neval = 1;
-		jb->margins = w[k].dummy;
-		jb->text_weights = w[k].full_w;
 	}
 	if ((rc = eng_trainjobs_run(&d.ps, jobs, njobs, o->threads, prog, err)))
 		goto out;
 
+	for (size_t k = 0; k < nds; k++) { /* the reported proxy: mean of the fold proxies */
+		for (uint32_t c = 0; c < d.ps.text_dim; c++) {
+			double sum = 0;
+			for (int f = 0; f < K; f++)
+				sum += w[k].fold_w[(size_t)f * d.ps.text_dim + c];
+			w[k].full_w[c] = (float)(sum / K);
+		}
+	}
 	json_t *all = json_object();
 	for (size_t k = 0; k < nds; k++) {
 		size_t n = w[k].n;

@@ -20,16 +20,28 @@ typedef struct pool {
 static void run_one(pool *p, size_t j)
 {
 	eng_trainjob *jb = &p->jobs[j];
-	eng_model *m = NULL;
-	jb->rc = eng_model_train(p->ps, jb->train, jb->ntrain, &jb->opts, &m, &p->errs[j]);
+	eng_model *m[3] = {NULL, NULL, NULL};
+	jb->rc = eng_model_train_multi(p->ps, jb->train, jb->ntrain, &jb->opts, jb->methods, m,
+				       &p->errs[j]);
 	if (jb->rc)
 		return;
-	jb->rc = eng_model_margins(m, p->ps, jb->eval, jb->neval, jb->margins);
-	if (jb->rc)
-		eng_err_set(&p->errs[j], jb->rc, "out of memory computing margins");
-	else if (jb->text_weights)
-		memcpy(jb->text_weights, eng_model_text_weights(m), sizeof(float) * p->ps->text_dim);
-	eng_model_free(m);
+	for (int q = 0; q < 3 && !jb->rc; q++) {
+		if (!m[q] || !jb->margins[q])
+			continue;
+		jb->rc = eng_model_margins(m[q], p->ps, jb->eval, jb->neval, jb->margins[q]);
+		if (jb->rc)
+			eng_err_set(&p->errs[j], jb->rc, "out of memory computing margins");
+	}
+	if (!jb->rc && jb->text_weights) {
+		if (m[ENG_METHOD_TEXT])
+			memcpy(jb->text_weights, eng_model_text_weights(m[ENG_METHOD_TEXT]),
+			       sizeof(float) * p->ps->text_dim);
+		else
+			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
+					     "text weights asked of a job without the text model");
+	}
+	for (int q = 0; q < 3; q++)
+		eng_model_free(m[q]);
 }
 
 static void *worker(void *arg)

@@ -1,6 +1,7 @@
 /* trainjobs.h - runs independent (method, train rows, eval rows) trainings on a few threads.
  *
- * Each job trains one model on its training rows and writes inference margins for its eval rows.
+ * Each job trains one or more methods together on its training rows (one pass over the data, see
+ * eng_model_train_multi) and writes each one's inference margins for its eval rows.
  * Jobs share the read-only pairset. Results do not depend on scheduling: each job has its own seed
  * and output buffer. OpenBLAS is pinned to one thread per worker while jobs run in parallel. */
 #ifndef ENG_TRAINJOBS_H
@@ -14,14 +15,17 @@
 #include "engine/progress.h"
 
 typedef struct eng_trainjob {
-	eng_train_opts opts; /* method, epochs, seed ... */
-	const size_t *train; /* (ntrain) rows of the pairset */
+	eng_train_opts opts;    /* epochs, seed ... (opts.method is ignored: see methods) */
+	unsigned methods;       /* bit (1u << m): train method m; all on the same minibatches
+	                           (eng_model_train_multi) */
+	const size_t *train;    /* (ntrain) rows of the pairset */
 	size_t ntrain;
 	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
-	float *margins;      /* (neval) out: margins of eval rows, caller-owned */
-	float *text_weights; /* optional (text_dim) out: copy of the model's text weights */
-	int rc;              /* out: 0 or the training's error code */
+	float *margins[3];      /* (neval) out per trained method: margins of eval rows, caller-owned */
+	float *text_weights;    /* optional (text_dim) out: copy of the text-only model's weights
+	                           (methods must include ENG_METHOD_TEXT) */
+	int rc;                 /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Runs jobs[0..n) on `threads` workers (<= 0: the number of online CPUs, at most 8). Returns 0 when

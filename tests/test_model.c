@@ -492,6 +492,69 @@ static void test_model_deterministic(void **state)
 	eng_textfeat_free(tf);
 }
 
+/* Training the three methods together (one pass, shared text branch) gives exactly the models of
+ * three separate trainings with the same seed; on rows without images the standard MM-RM equals
+ * the text-only model. */
+static void test_model_multi_matches_separate(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 3000;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+	size_t ntr = colour_set(&ps, tf, n, 300, rows);
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.seed = 5;
+	o.epochs = 2;
+	for (unsigned mask = 1; mask <= 7; mask++) {
+		eng_model *all[3];
+		assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, mask, all, &err), 0);
+		for (int q = 0; q < 3; q++) {
+			if (!(mask & (1u << q))) {
+				assert_null(all[q]);
+				continue;
+			}
+			eng_train_opts oq = o;
+			oq.method = (eng_method)q;
+			eng_model *m = NULL;
+			assert_int_equal(eng_model_train(&ps, rows, ntr, &oq, &m, &err), 0);
+			assert_int_equal(eng_model_margins(m, &ps, rows, n, a), 0);
+			assert_int_equal(eng_model_margins(all[q], &ps, rows, n, b), 0);
+			assert_memory_equal(a, b, sizeof(float) * n);
+			eng_model_free(m);
+			eng_model_free(all[q]);
+		}
+	}
+	/* text-only rows: standard (alone, i.e. really trained) == text-only, bit for bit */
+	for (size_t i = 0; i < n; i++)
+		ps.img_of[i] = -1;
+	eng_model *all[3];
+	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 7, all, &err), 0);
+	o.method = ENG_METHOD_STANDARD;
+	eng_model *m = NULL;
+	assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m, &err), 0);
+	assert_int_equal(eng_model_margins(m, &ps, rows, n, a), 0);
+	assert_int_equal(eng_model_margins(all[ENG_METHOD_TEXT], &ps, rows, n, b), 0);
+	assert_memory_equal(a, b, sizeof(float) * n);
+	assert_int_equal(eng_model_margins(all[ENG_METHOD_STANDARD], &ps, rows, n, b), 0);
+	assert_memory_equal(a, b, sizeof(float) * n);
+	eng_model_free(m);
+	for (int q = 0; q < 3; q++)
+		eng_model_free(all[q]);
+	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 0, all, &err), ENG_EINPUT);
+	for (int q = 0; q < 3; q++)
+		assert_null(all[q]);
+	free(rows);
+	free(a);
+	free(b);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
 static void test_model_rejects_bad_input(void **state)
 {
 	(void)state;
@@ -542,6 +605,7 @@ int main(void)
 	    cmocka_unit_test(test_model_known_answer_text_marker),
 	    cmocka_unit_test(test_model_known_answer_image_decides),
 	    cmocka_unit_test(test_model_deterministic),
+	    cmocka_unit_test(test_model_multi_matches_separate),
 	    cmocka_unit_test(test_model_rejects_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
