@@ -10,26 +10,26 @@
 #include "engine/crossdist.h"
 
 static const char *usage_text =
-	"usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
-	"                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
-	"                         [--features F] [--json] [--quiet]\n\n"
-	"Splits each dataset train/test by image (prompt when there is none), trains every method\n"
-	"on every train split and tests on every test split. Prints one accuracy matrix per method\n"
-	"(rows: trained on, columns: tested on), the i.i.d. mean (diagonal), the o.o.d. mean\n"
-	"(off-diagonal), their gap, and SFD per cell. Pairs sharing an image or prompt with another\n"
-	"dataset are reported and kept out of the test splits.\n\n"
-	"  --datasets A,B   datasets (default: all)\n"
-	"  --methods M,...  text, standard, shortcut-aware (default: all three)\n"
-	"  --test-fraction F  share of images held out per dataset (default 0.2)\n"
-	"  --seed S         random seed (default 1)\n"
-	"  --epochs N       training epochs (default %d = auto, as in `mmaudit score`)\n"
-	"  --threads T      training threads (default: all cores)\n"
-	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
-	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
-	"                   features of their kind, both = next to them, auto (default) = image\n"
-	"                   vectors replace the pixel features, text vectors join the word features\n"
-	"  --json           print the matrices as JSON\n"
-	"  --quiet          no progress on stderr\n";
+    "usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
+    "                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
+    "                         [--features F] [--json] [--quiet]\n\n"
+    "Splits each dataset train/test by image (prompt when there is none), trains every method\n"
+    "on every train split and tests on every test split. Prints one accuracy matrix per method\n"
+    "(rows: trained on, columns: tested on), the i.i.d. mean (diagonal), the o.o.d. mean\n"
+    "(off-diagonal), their gap, and SFD per cell. Pairs sharing an image or prompt with another\n"
+    "dataset are reported and kept out of the test splits.\n\n"
+    "  --datasets A,B   datasets (default: all)\n"
+    "  --methods M,...  text, standard, shortcut-aware (default: all three)\n"
+    "  --test-fraction F  share of images held out per dataset (default 0.2)\n"
+    "  --seed S         random seed (default 1)\n"
+    "  --epochs N       training epochs (default %d = auto, as in `mmaudit score`)\n"
+    "  --threads T      training threads (default: all cores)\n"
+    "  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+    "                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+    "                   features of their kind, both = next to them, auto (default) = image\n"
+    "                   vectors replace the pixel features, text vectors join the word features\n"
+    "  --json           print the matrices as JSON\n"
+    "  --quiet          no progress on stderr\n";
 
 static void print_text(json_t *root)
 {
@@ -61,8 +61,8 @@ static void print_text(json_t *root)
 		json_t *sfd = json_object_get(x, "sfd_mean");
 		printf("  i.i.d. mean %.1f%%", 100 * iid);
 		if (json_is_number(ood))
-			printf(", o.o.d. mean %.1f%%, gap %+.1f points", 100 * json_number_value(ood),
-			       100 * json_number_value(gap));
+			printf(", o.o.d. mean %.1f%%, gap %+.1f points",
+			       100 * json_number_value(ood), 100 * json_number_value(gap));
 		if (json_is_number(sfd))
 			printf(", mean SFD %+.1f points", 100 * json_number_value(sfd));
 		printf("\n\n");
@@ -81,13 +81,19 @@ static void print_text(json_t *root)
 
 int aud_cmd_crossdist(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"db", required_argument, 0, 'd'},        {"datasets", required_argument, 0, 'D'},
-		{"dataset", required_argument, 0, 'D'},   {"methods", required_argument, 0, 'm'},
-		{"test-fraction", required_argument, 0, 'f'}, {"seed", required_argument, 0, 's'},
-		{"epochs", required_argument, 0, 'e'},    {"threads", required_argument, 0, 't'},
-		{"json", no_argument, 0, 'j'},            {"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},
-		{"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+	                                     {"datasets", required_argument, 0, 'D'},
+	                                     {"dataset", required_argument, 0, 'D'},
+	                                     {"methods", required_argument, 0, 'm'},
+	                                     {"test-fraction", required_argument, 0, 'f'},
+	                                     {"seed", required_argument, 0, 's'},
+	                                     {"epochs", required_argument, 0, 'e'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"json", no_argument, 0, 'j'},
+	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"features", required_argument, 0, 'X'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	eng_crossdist_opts co;
 	eng_crossdist_opts_default(&co);
 	co.train.seed = 1;
@@ -113,9 +119,9 @@ int aud_cmd_crossdist(int argc, char **argv)
 				eng_method m;
 				if (eng_method_parse(t, &m)) {
 					aud_usage_error("crossdist",
-							"unknown method '%s' (text, standard, "
-							"shortcut-aware)",
-							t);
+					                "unknown method '%s' (text, standard, "
+					                "shortcut-aware)",
+					                t);
 					free(copy);
 					goto done;
 				}
@@ -126,7 +132,7 @@ int aud_cmd_crossdist(int argc, char **argv)
 		}
 		case 'f':
 			if (aud_parse_double("crossdist", "--test-fraction", optarg, 0.01, 0.99,
-					     &co.test_fraction))
+			                     &co.test_fraction))
 				goto done;
 			break;
 		case 's':
@@ -152,7 +158,9 @@ int aud_cmd_crossdist(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &co.features)) {
-				aud_usage_error("crossdist", "--features must be auto, builtin, embeddings or both");
+				aud_usage_error(
+				    "crossdist",
+				    "--features must be auto, builtin, embeddings or both");
 				goto done;
 			}
 			break;
@@ -188,17 +196,19 @@ int aud_cmd_crossdist(int argc, char **argv)
 		e = eng_crossdist_run(ws, ids, n, &co, &prog, &run_id, &err);
 	aud_progress_done(&ap);
 	if (!e) {
-		sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT metrics FROM runs WHERE id = ?1", &err);
+		sqlite3_stmt *st =
+		    eng_ws_prepare(ws, "SELECT metrics FROM runs WHERE id = ?1", &err);
 		json_t *root = NULL;
 		if (st) {
 			sqlite3_bind_int64(st, 1, run_id);
 			if (sqlite3_step(st) == SQLITE_ROW)
-				root = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+				root =
+				    json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
 			sqlite3_finalize(st);
 		}
 		if (!root) {
 			e = eng_err_set(&err, ENG_EINTERNAL, "crossdist run %lld has no metrics",
-					(long long)run_id);
+			                (long long)run_id);
 		} else if (json) {
 			char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			if (s)

@@ -12,29 +12,29 @@
 #include "reports/rpt_csv.h"
 
 static const char *usage_text =
-	"usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
-	"                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
-	"                     [--features F] [--json] [--quiet]\n\n"
-	"Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
-	"each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
-	"held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
-	"  --db PATH        workspace (required)\n"
-	"  --dataset NAME   dataset(s) to score; repeat or comma-separate (default: all)\n"
-	"  --folds K        cross-fitting folds, 2..100 (default 5)\n"
-	"  --epochs N       training epochs per model (default %d = auto: 8 up to 40k training pairs,\n"
-	"                   then clamp(ceil(320000 / training pairs), 2, 8))\n"
-	"  --seed S         random seed (default 1); same seed + threads = identical scores\n"
-	"  --confident C    category threshold in (0.5, 1) (default 0.8): text-shortcut when\n"
-	"                   p_text >= C; suspect-label when p_text and p_mm <= 1 - C\n"
-	"  --threads T      training threads (default: all cores)\n"
-	"  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
-	"  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
-	"  --features F     auto, builtin, embeddings or both: which features the models see when\n"
-	"                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
-	"                   features of their kind, both = next to them, auto (default) = image\n"
-	"                   vectors replace the pixel features, text vectors join the word features\n"
-	"  --json           print dataset metrics as JSON on stdout\n"
-	"  --quiet          no progress on stderr\n";
+    "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
+    "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
+    "                     [--features F] [--json] [--quiet]\n\n"
+    "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
+    "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
+    "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
+    "  --db PATH        workspace (required)\n"
+    "  --dataset NAME   dataset(s) to score; repeat or comma-separate (default: all)\n"
+    "  --folds K        cross-fitting folds, 2..100 (default 5)\n"
+    "  --epochs N       training epochs per model (default %d = auto: 8 up to 40k training pairs,\n"
+    "                   then clamp(ceil(320000 / training pairs), 2, 8))\n"
+    "  --seed S         random seed (default 1); same seed + threads = identical scores\n"
+    "  --confident C    category threshold in (0.5, 1) (default 0.8): text-shortcut when\n"
+    "                   p_text >= C; suspect-label when p_text and p_mm <= 1 - C\n"
+    "  --threads T      training threads (default: all cores)\n"
+    "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
+    "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
+    "  --features F     auto, builtin, embeddings or both: which features the models see when\n"
+    "                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
+    "                   features of their kind, both = next to them, auto (default) = image\n"
+    "                   vectors replace the pixel features, text vectors join the word features\n"
+    "  --json           print dataset metrics as JSON on stdout\n"
+    "  --quiet          no progress on stderr\n";
 
 static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_err *err)
 {
@@ -44,12 +44,13 @@ static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_er
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
-	sqlite3_stmt *st = eng_ws_prepare(ws,
-					  "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
-					  "s.p_sa, s.fold FROM pair_scores s JOIN pairs p ON p.id = "
-					  "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
-					  "= ?1 ORDER BY p.dataset_id, p.id",
-					  err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
+	                   "s.p_sa, s.fold FROM pair_scores s JOIN pairs p ON p.id = "
+	                   "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
+	                   "= ?1 ORDER BY p.dataset_id, p.id",
+	                   err);
 	int rc = st ? 0 : err->code, s;
 	if (st) {
 		sqlite3_bind_int64(st, 1, run_id);
@@ -59,9 +60,9 @@ static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_er
 			fputc(',', f);
 			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 1));
 			fprintf(f, ",%.6f,%.6f,%.6f,%s,%.6f,%d\n", sqlite3_column_double(st, 2),
-				sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
-				(const char *)sqlite3_column_text(st, 5), sqlite3_column_double(st, 6),
-				sqlite3_column_int(st, 7));
+			        sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+			        (const char *)sqlite3_column_text(st, 5),
+			        sqlite3_column_double(st, 6), sqlite3_column_int(st, 7));
 		}
 		if (s != SQLITE_DONE)
 			rc = eng_ws_fail(ws, err, "read scores");
@@ -92,10 +93,11 @@ static void pct(const char *label, double v)
 
 static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws,
-					  "SELECT d.name, rd.metrics FROM run_datasets rd JOIN datasets d "
-					  "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
-					  err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "SELECT d.name, rd.metrics FROM run_datasets rd JOIN datasets d "
+	                   "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
+	                   err);
 	if (!st)
 		return err->code;
 	sqlite3_bind_int64(st, 1, run_id);
@@ -111,7 +113,8 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 	}
 	sqlite3_finalize(st);
 	if (json) {
-		json_t *root = json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "datasets", arr);
+		json_t *root =
+		    json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "datasets", arr);
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(root);
 		if (!s)
@@ -145,13 +148,13 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 int aud_cmd_score(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"db", required_argument, 0, 'd'},      {"dataset", required_argument, 0, 'D'},
-		{"folds", required_argument, 0, 'k'},   {"epochs", required_argument, 0, 'e'},
-		{"seed", required_argument, 0, 's'},    {"confident", required_argument, 0, 'c'},
-		{"threads", required_argument, 0, 't'}, {"hash-bits", required_argument, 0, 'b'},
-		{"out", required_argument, 0, 'o'},     {"json", no_argument, 0, 'j'},
-		{"quiet", no_argument, 0, 'q'}, {"features", required_argument, 0, 'X'},         {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0}};
+	    {"db", required_argument, 0, 'd'},      {"dataset", required_argument, 0, 'D'},
+	    {"folds", required_argument, 0, 'k'},   {"epochs", required_argument, 0, 'e'},
+	    {"seed", required_argument, 0, 's'},    {"confident", required_argument, 0, 'c'},
+	    {"threads", required_argument, 0, 't'}, {"hash-bits", required_argument, 0, 'b'},
+	    {"out", required_argument, 0, 'o'},     {"json", no_argument, 0, 'j'},
+	    {"quiet", no_argument, 0, 'q'},         {"features", required_argument, 0, 'X'},
+	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.train.seed = 1;
@@ -186,7 +189,8 @@ int aud_cmd_score(int argc, char **argv)
 			so.train.seed = (uint64_t)v;
 			break;
 		case 'c':
-			if (aud_parse_double("score", "--confident", optarg, 0.5000001, 0.9999999, &x))
+			if (aud_parse_double("score", "--confident", optarg, 0.5000001, 0.9999999,
+			                     &x))
 				goto done;
 			so.confident = x;
 			break;
@@ -211,7 +215,9 @@ int aud_cmd_score(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error("score", "--features must be auto, builtin, embeddings or both");
+				aud_usage_error(
+				    "score",
+				    "--features must be auto, builtin, embeddings or both");
 				goto done;
 			}
 			break;

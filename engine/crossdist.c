@@ -59,13 +59,17 @@ static void keyset_free(keyset *s)
 	free(s->mask);
 }
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
 
 int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_crossdist_opts *o,
-		      const eng_progress *prog, int64_t *run_id, eng_err *err)
+                      const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
 	if (nds < 1 || nds > 64)
-		return eng_err_set(err, ENG_EINPUT, "crossdist needs 1 to 64 datasets, got %zu", nds);
+		return eng_err_set(err, ENG_EINPUT, "crossdist needs 1 to 64 datasets, got %zu",
+		                   nds);
 	if (!(o->test_fraction > 0 && o->test_fraction < 1))
 		return eng_err_set(err, ENG_EINPUT, "--test-fraction must be in (0, 1)");
 	if (!(o->methods & 7))
@@ -78,7 +82,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		return rc;
 	size_t n = d.ps.n;
 	uint8_t *is_test = calloc(n ? n : 1, 1), *excluded = calloc(n ? n : 1, 1);
-	size_t *train = malloc((n ? n : 1) * sizeof *train), *test = malloc((n ? n : 1) * sizeof *test);
+	size_t *train = malloc((n ? n : 1) * sizeof *train),
+	       *test = malloc((n ? n : 1) * sizeof *test);
 	size_t *trb = calloc(nds + 1, sizeof *trb), *teb = calloc(nds + 1, sizeof *teb);
 	eng_trainjob *jobs = calloc(3 * nds, sizeof *jobs);
 	float *marg = NULL;
@@ -86,8 +91,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 	json_t *root = NULL;
 	char *opts = NULL, *mj = NULL;
 	sqlite3_stmt *sc = NULL;
-	if (!is_test || !excluded || !train || !test || !trb || !teb || !jobs || keyset_init(&ki, n) ||
-	    keyset_init(&kp, n)) {
+	if (!is_test || !excluded || !train || !test || !trb || !teb || !jobs ||
+	    keyset_init(&ki, n) || keyset_init(&kp, n)) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -110,13 +115,14 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 				sp += kp.key[i] && (kp.mask[i] & both) == both;
 			if (si || sp)
 				json_array_append_new(overlap,
-						      json_pack("{s:s, s:s, s:I, s:I}", "a", d.ds_name[a],
-								"b", d.ds_name[b], "shared_images",
-								(json_int_t)si, "shared_prompts",
-								(json_int_t)sp));
+				                      json_pack("{s:s, s:s, s:I, s:I}", "a",
+				                                d.ds_name[a], "b", d.ds_name[b],
+				                                "shared_images", (json_int_t)si,
+				                                "shared_prompts", (json_int_t)sp));
 		}
 	}
-	/* Splits by group; test rows that share an image or prompt with another dataset are dropped. */
+	/* Splits by group; test rows that share an image or prompt with another dataset are
+	 * dropped. */
 	uint64_t cut = (uint64_t)(o->test_fraction * 18446744073709551615.0);
 	size_t ntr = 0, nte = 0, nexcl = 0;
 	for (size_t k = 0; k < nds; k++) {
@@ -126,7 +132,7 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 			is_test[r] = mix64(d.group[r] ^ mix64(o->train.seed ^ 0x5eed)) < cut;
 			uint64_t mine = 1ULL << k;
 			int shared = (d.img_key[r] && (*keyset_slot(&ki, d.img_key[r]) & ~mine)) ||
-				     (*keyset_slot(&kp, d.prompt_key[r] | 1) & ~mine);
+			             (*keyset_slot(&kp, d.prompt_key[r] | 1) & ~mine);
 			if (!is_test[r])
 				train[ntr++] = r;
 			else if (shared)
@@ -138,20 +144,22 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		for (size_t r = d.ds_begin[k]; r < d.ds_begin[k + 1]; r++)
 			excl_here += excluded[r];
 		if (nte == teb[k] && excl_here) {
-			rc = eng_err_set(err, ENG_EINPUT,
-					 "dataset '%s': all %zu test pairs share an image or prompt with "
-					 "another dataset of this run (overlap would inflate o.o.d. "
-					 "figures); drop the duplicate dataset or deduplicate it",
-					 d.ds_name[k], excl_here);
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "dataset '%s': all %zu test pairs share an image or prompt with "
+			    "another dataset of this run (overlap would inflate o.o.d. "
+			    "figures); drop the duplicate dataset or deduplicate it",
+			    d.ds_name[k], excl_here);
 			json_decref(overlap);
 			goto out;
 		}
 		if (ntr == trb[k] || nte == teb[k]) {
-			rc = eng_err_set(err, ENG_EINPUT,
-					 "dataset '%s' has an empty %s split (%zu pairs); it needs more "
-					 "distinct images or prompts, or another --test-fraction",
-					 d.ds_name[k], ntr == trb[k] ? "train" : "test",
-					 d.ds_begin[k + 1] - d.ds_begin[k]);
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "dataset '%s' has an empty %s split (%zu pairs); it needs more "
+			    "distinct images or prompts, or another --test-fraction",
+			    d.ds_name[k], ntr == trb[k] ? "train" : "test",
+			    d.ds_begin[k + 1] - d.ds_begin[k]);
 			json_decref(overlap);
 			goto out;
 		}
@@ -168,22 +176,23 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 			json_array_append_new(mlist, json_string(eng_method_name((eng_method)m)));
 	json_t *eff = json_array(); /* epochs per train split (0 = auto: the schedule) */
 	for (size_t k = 0; k < nds; k++)
-		json_array_append_new(eff, json_integer(o->train.epochs > 0
-								? o->train.epochs
-								: eng_train_epochs_auto(trb[k + 1] - trb[k])));
-	json_t *oj = json_pack("{s:O, s:o, s:f, s:I, s:s, s:o, s:f, s:f, s:i, s:i}", "datasets", dsn,
-			       "methods", mlist, "test_fraction", o->test_fraction, "seed",
-			       (json_int_t)o->train.seed, "epochs",
-			       o->train.epochs > 0 ? "fixed" : "auto", "epochs_effective", eff, "lr",
-			       (double)o->train.lr, "l2", (double)o->train.l2, "hash_bits",
-			       o->text.hash_bits, "threads", o->threads);
+		json_array_append_new(
+		    eff,
+		    json_integer(o->train.epochs > 0 ? o->train.epochs
+		                                     : eng_train_epochs_auto(trb[k + 1] - trb[k])));
+	json_t *oj =
+	    json_pack("{s:O, s:o, s:f, s:I, s:s, s:o, s:f, s:f, s:i, s:i}", "datasets", dsn,
+	              "methods", mlist, "test_fraction", o->test_fraction, "seed",
+	              (json_int_t)o->train.seed, "epochs", o->train.epochs > 0 ? "fixed" : "auto",
+	              "epochs_effective", eff, "lr", (double)o->train.lr, "l2", (double)o->train.l2,
+	              "hash_bits", o->text.hash_bits, "threads", o->threads);
 	if (oj)
 		json_object_set_new(oj, "features", eng_data_features_json(&d));
 	opts = json_dumps(oj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(oj);
 	root = json_pack("{s:o, s:f, s:o, s:o, s:I}", "datasets", dsn, "test_fraction",
-			 o->test_fraction, "methods", json_object(), "overlap", overlap,
-			 "excluded_test_pairs", (json_int_t)nexcl);
+	                 o->test_fraction, "methods", json_object(), "overlap", overlap,
+	                 "excluded_test_pairs", (json_int_t)nexcl);
 	if (!opts || !root) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
@@ -223,10 +232,11 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
-	sc = eng_ws_prepare(ws,
-			    "INSERT INTO crossdist_cells(run_id, method, train_ds, test_ds, n, accuracy, "
-			    "sfd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			    err);
+	sc = eng_ws_prepare(
+	    ws,
+	    "INSERT INTO crossdist_cells(run_id, method, train_ds, test_ds, n, accuracy, "
+	    "sfd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    err);
 	if (!sc) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto rollback;
@@ -243,7 +253,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 			const float *mm = marg + ((size_t)m * nds + a) * nte;
 			json_t *ra = json_array(), *rs = json_array();
 			for (size_t b = 0; b < nds; b++) {
-				size_t right = 0, tr = 0, trr = 0, tw = 0, twr = 0, cnt = teb[b + 1] - teb[b];
+				size_t right = 0, tr = 0, trr = 0, tw = 0, twr = 0,
+				       cnt = teb[b + 1] - teb[b];
 				for (size_t q = teb[b]; q < teb[b + 1]; q++) {
 					int r = mm[q] > 0;
 					right += r;
@@ -263,7 +274,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 				if (isfinite(sf))
 					sfds += sf, nsfd++;
 				sqlite3_bind_int64(sc, 1, *run_id);
-				sqlite3_bind_text(sc, 2, eng_method_name((eng_method)m), -1, SQLITE_STATIC);
+				sqlite3_bind_text(sc, 2, eng_method_name((eng_method)m), -1,
+				                  SQLITE_STATIC);
 				sqlite3_bind_int64(sc, 3, d.ds_id[a]);
 				sqlite3_bind_int64(sc, 4, d.ds_id[b]);
 				sqlite3_bind_int64(sc, 5, (sqlite3_int64)cnt);
@@ -274,7 +286,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 					sqlite3_bind_null(sc, 7);
 				if (sqlite3_step(sc) != SQLITE_DONE) {
 					rc = eng_ws_fail(ws, err, "write crossdist cells");
-					json_decref(ra), json_decref(rs), json_decref(acc), json_decref(sfd);
+					json_decref(ra), json_decref(rs), json_decref(acc),
+					    json_decref(sfd);
 					goto rollback;
 				}
 				sqlite3_reset(sc);
@@ -284,9 +297,10 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		}
 		double im = niid ? iid / niid : NAN, om = nood ? ood / nood : NAN;
 		json_object_set_new(methods, eng_method_name((eng_method)m),
-				    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "accuracy", acc, "iid_mean",
-					      num(im), "ood_mean", num(om), "gap", num(im - om), "sfd",
-					      sfd, "sfd_mean", num(nsfd ? sfds / nsfd : NAN)));
+		                    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "accuracy", acc,
+		                              "iid_mean", num(im), "ood_mean", num(om), "gap",
+		                              num(im - om), "sfd", sfd, "sfd_mean",
+		                              num(nsfd ? sfds / nsfd : NAN)));
 	}
 	mj = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!mj) {

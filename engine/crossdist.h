@@ -33,6 +33,6 @@ void eng_crossdist_opts_default(eng_crossdist_opts *o);
 /* Runs the evaluation over datasets ids[0..nds) (1 <= nds <= 64). Returns 0 and the run id; the
  * run's metrics JSON has the shape printed by `mmaudit crossdist --json`. */
 int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_crossdist_opts *o,
-		      const eng_progress *prog, int64_t *run_id, eng_err *err);
+                      const eng_progress *prog, int64_t *run_id, eng_err *err);
 
 #endif

@@ -66,7 +66,10 @@ static uint64_t hex_key(const char *hex)
 	return k | 1; /* never 0: 0 means "no image" */
 }
 
-static int sgn(long long a, long long b) { return a > b ? 1 : a < b ? -1 : 0; }
+static int sgn(long long a, long long b)
+{
+	return a > b ? 1 : a < b ? -1 : 0;
+}
 
 void eng_data_free(eng_data *d)
 {
@@ -123,10 +126,10 @@ static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
 
 /* Image table: maps images.id -> row of the feature table, loading features on first use. */
 typedef struct imgmap {
-	int64_t *id;   /* open addressing keys (0 = empty) */
+	int64_t *id; /* open addressing keys (0 = empty) */
 	int32_t *row;
 	size_t cap;
-	float *feat;   /* (rows, dim) */
+	float *feat; /* (rows, dim) */
 	size_t rows, fcap;
 	uint32_t dim;
 } imgmap;
@@ -167,7 +170,7 @@ static int imgmap_rehash(imgmap *m, eng_err *err)
 
 /* Reads the vector of (kind, key) into out (dim floats). Returns 1 found, 0 absent, <0 error. */
 static int emb_lookup(eng_ws *ws, sqlite3_stmt *st, const char *key, uint32_t dim, float *out,
-		      eng_err *err)
+                      eng_err *err)
 {
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 	int s = sqlite3_step(st), found = 0;
@@ -175,7 +178,7 @@ static int emb_lookup(eng_ws *ws, sqlite3_stmt *st, const char *key, uint32_t di
 		const uint8_t *b = sqlite3_column_blob(st, 0);
 		for (uint32_t k = 0; k < dim; k++, b += 4) { /* stored little-endian */
 			uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-				     (uint32_t)b[3] << 24;
+			             (uint32_t)b[3] << 24;
 			memcpy(&out[k], &u, sizeof u);
 		}
 		found = 1;
@@ -190,8 +193,8 @@ static int set_info(eng_ws *ws, const char *kind, uint32_t *dim, char sha[65], e
 {
 	*dim = 0;
 	sha[0] = '\0';
-	sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT dim, sha256 FROM embedding_sets WHERE kind = ?1",
-					  err);
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws, "SELECT dim, sha256 FROM embedding_sets WHERE kind = ?1", err);
 	if (!st)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -209,13 +212,14 @@ static int set_info(eng_ws *ws, const char *kind, uint32_t *dim, char sha[65], e
 json_t *eng_data_features_json(const eng_data *d)
 {
 	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:s?, s:s?, s:I, s:I}", "mode",
-			 eng_features_name(d->features), "image_builtin_dim", (int)d->img_builtin_dim,
-			 "text_builtin_dim", (int)d->text_builtin_dim, "image_embedding_dim", (int)d->img_emb_dim,
-			 "text_embedding_dim", (int)d->text_emb_dim, "image_embeddings_sha256",
-			 d->img_emb_sha[0] ? d->img_emb_sha : NULL, "text_embeddings_sha256",
-			 d->text_emb_sha[0] ? d->text_emb_sha : NULL, "images_without_embedding",
-			 (json_int_t)d->n_img_emb_missing, "pairs_without_text_embedding",
-			 (json_int_t)d->n_text_emb_missing);
+	                 eng_features_name(d->features), "image_builtin_dim",
+	                 (int)d->img_builtin_dim, "text_builtin_dim", (int)d->text_builtin_dim,
+	                 "image_embedding_dim", (int)d->img_emb_dim, "text_embedding_dim",
+	                 (int)d->text_emb_dim, "image_embeddings_sha256",
+	                 d->img_emb_sha[0] ? d->img_emb_sha : NULL, "text_embeddings_sha256",
+	                 d->text_emb_sha[0] ? d->text_emb_sha : NULL, "images_without_embedding",
+	                 (json_int_t)d->n_img_emb_missing, "pairs_without_text_embedding",
+	                 (json_int_t)d->n_text_emb_missing);
 }
 
 const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_t cap)
@@ -239,7 +243,7 @@ static void unit(const float *x, uint32_t dim, float *out)
 }
 
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-		  eng_features features, const eng_progress *prog, eng_data *d, eng_err *err)
+                  eng_features features, const eng_progress *prog, eng_data *d, eng_err *err)
 {
 	memset(d, 0, sizeof *d);
 	eng_textfeat_opts defaults;
@@ -264,9 +268,9 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 		features = ENG_FEATURES_BUILTIN;
 	if (features != ENG_FEATURES_BUILTIN && !edim_img && !edim_text) {
 		rc = eng_err_set(err, ENG_EINPUT,
-				 "--features %s: the workspace has no embeddings; load them with "
-				 "`mmaudit embed` or use --features builtin",
-				 eng_features_name(features));
+		                 "--features %s: the workspace has no embeddings; load them with "
+		                 "`mmaudit embed` or use --features builtin",
+		                 eng_features_name(features));
 		goto fail;
 	}
 	d->features = features;
@@ -302,21 +306,23 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 	}
 	float *ec = ebuf, *er = ec + d->text_emb_dim, *ei = er + d->text_emb_dim;
 	float *uc = ei + d->img_emb_dim + 1, *ur = uc + d->text_emb_dim;
-	sn = eng_ws_prepare(ws,
-			    "SELECT name, (SELECT count(*) FROM pairs WHERE dataset_id = ?1) FROM datasets "
-			    "WHERE id = ?1",
-			    err);
-	sp = eng_ws_prepare(ws,
-			    "SELECT p.id, p.prompt, p.chosen, p.rejected, p.image_id, i.sha256, i.feat, "
-			    "i.feat_dim, i.feat_version FROM pairs p LEFT JOIN images i ON i.id = p.image_id "
-			    "WHERE p.dataset_id = ?1 ORDER BY p.id",
-			    err);
+	sn = eng_ws_prepare(
+	    ws,
+	    "SELECT name, (SELECT count(*) FROM pairs WHERE dataset_id = ?1) FROM datasets "
+	    "WHERE id = ?1",
+	    err);
+	sp = eng_ws_prepare(
+	    ws,
+	    "SELECT p.id, p.prompt, p.chosen, p.rejected, p.image_id, i.sha256, i.feat, "
+	    "i.feat_dim, i.feat_version FROM pairs p LEFT JOIN images i ON i.id = p.image_id "
+	    "WHERE p.dataset_id = ?1 ORDER BY p.id",
+	    err);
 	if (d->img_emb_dim)
-		sei = eng_ws_prepare(ws, "SELECT vec FROM embeddings WHERE kind = 'image' AND key = ?1",
-				     err);
+		sei = eng_ws_prepare(
+		    ws, "SELECT vec FROM embeddings WHERE kind = 'image' AND key = ?1", err);
 	if (d->text_emb_dim)
-		set = eng_ws_prepare(ws, "SELECT vec FROM embeddings WHERE kind = 'text' AND key = ?1",
-				     err);
+		set = eng_ws_prepare(
+		    ws, "SELECT vec FROM embeddings WHERE kind = 'text' AND key = ?1", err);
 	if (!sn || !sp || (d->img_emb_dim && !sei) || (d->text_emb_dim && !set)) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto fail;
@@ -325,7 +331,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 	for (size_t k = 0; k < nds; k++) {
 		sqlite3_bind_int64(sn, 1, ids[k]);
 		if (sqlite3_step(sn) != SQLITE_ROW) {
-			rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld not found", (long long)ids[k]);
+			rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld not found",
+			                 (long long)ids[k]);
 			goto fail;
 		}
 		expect += (uint64_t)sqlite3_column_int64(sn, 1);
@@ -368,20 +375,23 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 					const void *blob = sqlite3_column_blob(sp, 6);
 					int bytes = sqlite3_column_bytes(sp, 6);
 					uint32_t bd = d->img_builtin_dim;
-					int have_builtin = blob && sqlite3_column_int(sp, 7) == (int)bd &&
-							   sqlite3_column_int(sp, 8) == ENG_IMGFEAT_VERSION &&
-							   bytes == (int)(bd * sizeof(float));
+					int have_builtin =
+					    blob && sqlite3_column_int(sp, 7) == (int)bd &&
+					    sqlite3_column_int(sp, 8) == ENG_IMGFEAT_VERSION &&
+					    bytes == (int)(bd * sizeof(float));
 					if (have_builtin || bd == 0) {
 						if (im.rows == im.fcap) {
 							size_t nc = im.fcap ? im.fcap * 2 : 256;
-							float *nf = realloc(im.feat, nc * im.dim * sizeof(float));
+							float *nf = realloc(
+							    im.feat, nc * im.dim * sizeof(float));
 							uint8_t *nl = realloc(img_lacks, nc);
 							if (nf)
 								im.feat = nf;
 							if (nl)
 								img_lacks = nl;
 							if (!nf || !nl) {
-								rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+								rc = eng_err_set(err, ENG_ENOMEM,
+								                 "out of memory");
 								goto fail;
 							}
 							im.fcap = nc;
@@ -391,8 +401,9 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 							memcpy(row, blob, (size_t)bytes);
 						img_lacks[im.rows] = 0;
 						if (d->img_emb_dim) {
-							int f = emb_lookup(ws, sei, sha, d->img_emb_dim, row + bd,
-									   err);
+							int f =
+							    emb_lookup(ws, sei, sha, d->img_emb_dim,
+							               row + bd, err);
 							if (f < 0) {
 								rc = f;
 								goto fail;
@@ -411,7 +422,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			float *val = NULL;
 			size_t nent = 0;
 			if (d->text_builtin_dim &&
-			    (rc = eng_textfeat_pair_row(d->tf, prompt, ch, rj, &col, &val, &nent, err)))
+			    (rc = eng_textfeat_pair_row(d->tf, prompt, ch, rj, &col, &val, &nent,
+			                                err)))
 				goto fail;
 			if (d->text_emb_dim) {
 				size_t need = nent + d->text_emb_dim;
@@ -436,7 +448,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 				eng_emb_text_key(ch, kc);
 				eng_emb_text_key(rj, kr);
 				int fc = emb_lookup(ws, set, kc, d->text_emb_dim, ec, err);
-				int fr = fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);
+				int fr =
+				    fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);
 				if (fc < 0 || fr < 0) {
 					rc = fc < 0 ? fc : fr;
 					goto fail;
@@ -450,7 +463,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 					}
 				} else {
 					if (!d->n_text_emb_missing++)
-						d->first_text_emb_missing = sqlite3_column_int64(sp, 0);
+						d->first_text_emb_missing =
+						    sqlite3_column_int64(sp, 0);
 				}
 				col = rcol;
 				val = rval;
@@ -461,8 +475,10 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			d->prompt_key[total] = eng_hash64(prompt, strlen(prompt));
 			d->img_key[total] = img_row >= 0 ? ikey : 0;
 			d->group[total] = img_row >= 0 ? ikey : d->prompt_key[total];
-			d->longer[total] = (int8_t)sgn((long long)eng_utf8_chars(ch), (long long)eng_utf8_chars(rj));
-			d->formatted[total] = (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
+			d->longer[total] = (int8_t)sgn((long long)eng_utf8_chars(ch),
+			                               (long long)eng_utf8_chars(rj));
+			d->formatted[total] =
+			    (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
 			total++;
 			if ((total & 4095) == 0)
 				eng_progress_tick(prog, "load", total, expect);
@@ -495,7 +511,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			if (img_lacks[r])
 				for (uint32_t q = 0; q < E; q++)
 					im.feat[r * im.dim + bd + q] =
-						have ? (float)(mean[q] / (double)have) : 0.0f;
+					    have ? (float)(mean[q] / (double)have) : 0.0f;
 		free(mean);
 	}
 	if ((rc = eng_pairset_set_images(&d->ps, im.feat, im.rows, err)))

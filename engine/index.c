@@ -699,7 +699,8 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 		}
 		rc = eng_record_parse_ex(&rec, line, len, stem, no, &c->ropts);
 		/* The file's first record decides its shape, except that pairwise and
-		 * multi-completion records may be mixed in one file (each is detected on its own). */
+		 * multi-completion records may be mixed in one file (each is detected on its own).
+		 */
 		if (rc == 0 && rec.root && json_is_object(rec.root) &&
 		    c->ropts.shape == ENG_SHAPE_AUTO) {
 			if (c->res->shape == ENG_SHAPE_AUTO)
@@ -790,12 +791,12 @@ static long mem_read(void *ctx, void *buf, size_t n, char *msg)
 
 /* Ingests one record member of the bundle as its own source file row. */
 static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n,
-		      const eng_rec_error *refused)
+                      const eng_rec_error *refused)
 {
 	ictx *c = ctx;
 	if (refused)
 		return eng_err_set(c->err, ENG_EINPUT, "%s: record member refused: %s", c->path,
-				   refused->reason);
+		                   refused->reason);
 	if (!data)
 		return eng_err_set(
 		    c->err, ENG_EINPUT,

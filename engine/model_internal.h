@@ -37,7 +37,8 @@ static inline uint32_t eng_model_fold(uint32_t c, uint32_t B)
  * c >= dense_begin its own row B_fold + (c - dense_begin). */
 static inline uint32_t eng_model_bucket(const struct eng_model *m, uint32_t c)
 {
-	return c >= m->dense_begin ? m->B_fold + (c - m->dense_begin) : eng_model_fold(c, m->B_fold);
+	return c >= m->dense_begin ? m->B_fold + (c - m->dense_begin)
+	                           : eng_model_fold(c, m->B_fold);
 }
 
 /* |standardized image feature| is clipped to this. */

@@ -14,18 +14,18 @@
 #include "engine/err.h"
 
 typedef struct eng_pairset {
-	size_t n;          /* pairs */
-	size_t row_cap;    /* allocated capacity of rowptr (pairs) and img_of */
-	uint32_t text_dim; /* columns of d: hashed n-gram buckets + named style features */
+	size_t n;           /* pairs */
+	size_t row_cap;     /* allocated capacity of rowptr (pairs) and img_of */
+	uint32_t text_dim;  /* columns of d: hashed n-gram buckets + named style features */
 	uint32_t dense_dim; /* the LAST dense_dim text columns are external embedding columns: the
 	                     * MM-RM gives each its own interaction row instead of folding it into
 	                     * the B shared buckets (model.h); 0 after init */
-	size_t *rowptr;    /* (n + 1) CSR row pointers into col/val */
-	uint32_t *col;     /* (nnz) column of each stored entry, sorted within a row */
-	float *val;        /* (nnz) value of each stored entry */
-	size_t nnz, cap;   /* stored entries; allocated capacity of col/val */
-	int32_t *img_of;   /* (n) row of the pair's image in img, or -1 for a text-only pair */
-	float *img;        /* (n_img, img_dim) row-major image features (raw; models standardize) */
+	size_t *rowptr;     /* (n + 1) CSR row pointers into col/val */
+	uint32_t *col;      /* (nnz) column of each stored entry, sorted within a row */
+	float *val;         /* (nnz) value of each stored entry */
+	size_t nnz, cap;    /* stored entries; allocated capacity of col/val */
+	int32_t *img_of;    /* (n) row of the pair's image in img, or -1 for a text-only pair */
+	float *img; /* (n_img, img_dim) row-major image features (raw; models standardize) */
 	size_t n_img;
 	uint32_t img_dim;
 } eng_pairset;

@@ -12,11 +12,24 @@
 #include <strings.h>
 
 static const char *const code_names[ENG_REC_NCODES] = {
-    "bad-json",          "not-object",    "missing-field",     "empty-field",
-    "identical-answers", "invalid-utf8",  "bad-type",          "duplicate-id",
-    "missing-image",     "corrupt-image", "image-too-large",   "unsupported-image",
-    "line-too-long",     "tie-verdict",   "undecided-verdict", "dialogue-mismatch",
-    "unsafe-archive-member", "too-many-pairs",
+    "bad-json",
+    "not-object",
+    "missing-field",
+    "empty-field",
+    "identical-answers",
+    "invalid-utf8",
+    "bad-type",
+    "duplicate-id",
+    "missing-image",
+    "corrupt-image",
+    "image-too-large",
+    "unsupported-image",
+    "line-too-long",
+    "tie-verdict",
+    "undecided-verdict",
+    "dialogue-mismatch",
+    "unsafe-archive-member",
+    "too-many-pairs",
 };
 
 const char *eng_rec_code_name(eng_rec_code c)

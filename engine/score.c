@@ -32,7 +32,7 @@ static int ds_epochs(const eng_score_opts *o, const eng_data *d, size_t k)
 {
 	size_t n = d->ds_begin[k + 1] - d->ds_begin[k];
 	return o->train.epochs > 0 ? o->train.epochs
-				   : eng_train_epochs_auto(n - n / (size_t)o->folds);
+	                           : eng_train_epochs_auto(n - n / (size_t)o->folds);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -43,14 +43,17 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
 
 static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 {
 	json_t *cats = json_object();
 	for (int c = 0; c < ENG_CAT_COUNT; c++)
 		json_object_set_new(cats, eng_category_name((eng_category)c),
-				    json_integer((json_int_t)m->categories[c]));
+		                    json_integer((json_int_t)m->categories[c]));
 	json_t *o = json_object();
 	json_object_set_new(o, "pairs", json_integer((json_int_t)m->pairs));
 	json_object_set_new(o, "pairs_with_image", json_integer((json_int_t)m->with_image));
@@ -65,13 +68,14 @@ static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 	json_object_set_new(o, "n_text_right", json_integer((json_int_t)m->n_text_right));
 	json_object_set_new(o, "n_text_wrong", json_integer((json_int_t)m->n_text_wrong));
 	json_object_set_new(o, "blind",
-			    json_pack("{s:o, s:o, s:o}", "pick_longer", num_or_null(m->pick_longer),
-				      "pick_shorter", num_or_null(m->pick_shorter),
-				      "pick_more_formatted", num_or_null(m->pick_more_formatted)));
+	                    json_pack("{s:o, s:o, s:o}", "pick_longer", num_or_null(m->pick_longer),
+	                              "pick_shorter", num_or_null(m->pick_shorter),
+	                              "pick_more_formatted", num_or_null(m->pick_more_formatted)));
 	json_object_set_new(o, "chosen_longer_rate", num_or_null(m->chosen_longer_rate));
 	json_object_set_new(o, "categories", cats);
-	json_object_set_new(o, "thresholds",
-			    json_pack("{s:f, s:f}", "shortcut", confident, "wrong", 1.0 - confident));
+	json_object_set_new(
+	    o, "thresholds",
+	    json_pack("{s:f, s:f}", "shortcut", confident, "wrong", 1.0 - confident));
 	return o;
 }
 
@@ -87,8 +91,8 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 	json_object_set_new(j, "datasets", ds);
 	json_object_set_new(j, "folds", json_integer(o->folds));
 	json_object_set_new(j, "confident", json_real(o->confident));
-	json_object_set_new(j, "epochs", o->train.epochs > 0 ? json_integer(o->train.epochs)
-								 : json_string("auto"));
+	json_object_set_new(
+	    j, "epochs", o->train.epochs > 0 ? json_integer(o->train.epochs) : json_string("auto"));
 	json_object_set_new(j, "epochs_effective", eff); /* per dataset */
 	json_object_set_new(j, "top_features_from", json_string("mean of the fold proxies"));
 	json_object_set_new(j, "batch", json_integer(o->train.batch));
@@ -108,13 +112,13 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 
 /* Per-dataset working state. */
 typedef struct dswork {
-	size_t b, e, n;    /* row range and size */
-	int *fold;         /* (n) fold of each row */
-	size_t *rows;      /* (n) rows grouped by fold: fold f's rows at rows[fb[f]..fb[f+1]) */
-	size_t *train;     /* (K, n) training rows per fold, each list length n - fold size */
-	size_t *fb;        /* (K + 1) */
+	size_t b, e, n; /* row range and size */
+	int *fold;      /* (n) fold of each row */
+	size_t *rows;   /* (n) rows grouped by fold: fold f's rows at rows[fb[f]..fb[f+1]) */
+	size_t *train;  /* (K, n) training rows per fold, each list length n - fold size */
+	size_t *fb;     /* (K + 1) */
 	float *margin[NMETHODS]; /* (n) held-out margins, indexed by position in rows[] */
-	float *fold_w;     /* (K, text_dim) text weights of each fold's text-only proxy */
+	float *fold_w;           /* (K, text_dim) text weights of each fold's text-only proxy */
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	uint8_t *cat;      /* (n) category of each row (row - b), computed once after training */
@@ -142,10 +146,11 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	w->n = w->e - w->b;
 	size_t n = w->n;
 	if (n < 2)
-		return eng_err_set(err, ENG_EINPUT,
-				   "dataset '%s' has %zu pair(s); scoring needs at least 2 (index more "
-				   "data)",
-				   d->ds_name[k], n);
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "dataset '%s' has %zu pair(s); scoring needs at least 2 (index more "
+		    "data)",
+		    d->ds_name[k], n);
 	if ((size_t)K > SIZE_MAX / (n * sizeof(size_t)))
 		return eng_err_set(err, ENG_ENOMEM, "dataset too large");
 	w->fold = malloc(n * sizeof *w->fold);
@@ -159,8 +164,7 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	for (int m = 0; m < NMETHODS; m++)
 		w->margin[m] = malloc(n * sizeof(float));
 	if (!w->fold || !w->rows || !w->train || !w->fb || !w->fold_w || !w->full_w ||
-	    !w->conflict || !w->cat ||
-	    !w->margin[0] || !w->margin[1] || !w->margin[2])
+	    !w->conflict || !w->cat || !w->margin[0] || !w->margin[1] || !w->margin[2])
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
@@ -169,10 +173,11 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	}
 	for (int f = 0; f < K; f++) {
 		if (count[f] == n)
-			return eng_err_set(err, ENG_EINPUT,
-					   "dataset '%s': all %zu pairs share one image or prompt group, "
-					   "so nothing can be held out; index more varied data",
-					   d->ds_name[k], n);
+			return eng_err_set(
+			    err, ENG_EINPUT,
+			    "dataset '%s': all %zu pairs share one image or prompt group, "
+			    "so nothing can be held out; index more varied data",
+			    d->ds_name[k], n);
 		w->fb[f + 1] += w->fb[f];
 	}
 	size_t *pos = calloc((size_t)K, sizeof *pos);
@@ -219,23 +224,25 @@ static int load_conflicts(eng_ws *ws, const eng_data *d, size_t k, dswork *w, en
 }
 
 static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const dswork *w,
-			 const eng_score_opts *o, const char *metrics_all, double seconds,
-			 json_t **dsm, json_t **feats, eng_err *err)
+                         const eng_score_opts *o, const char *metrics_all, double seconds,
+                         json_t **dsm, json_t **feats, eng_err *err)
 {
 	sqlite3_stmt *sp = NULL, *sd = NULL, *sf = NULL;
 	int rc = eng_ws_begin(ws, err);
 	if (rc)
 		return rc;
-	sp = eng_ws_prepare(ws,
-			    "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, "
-			    "category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-			    err);
-	sd = eng_ws_prepare(ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (?1, ?2, ?3)",
-			    err);
-	sf = eng_ws_prepare(ws,
-			    "INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, "
-			    "acc_present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			    err);
+	sp = eng_ws_prepare(
+	    ws,
+	    "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, "
+	    "category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    err);
+	sd = eng_ws_prepare(
+	    ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (?1, ?2, ?3)", err);
+	sf = eng_ws_prepare(
+	    ws,
+	    "INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, "
+	    "acc_present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    err);
 	if (!sp || !sd || !sf) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto out;
@@ -246,7 +253,8 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 		for (int f = 0; f < K; f++) {
 			for (size_t q = x->fb[f]; q < x->fb[f + 1]; q++) {
 				size_t row = x->rows[q];
-				double mt = x->margin[0][q], mm = x->margin[1][q], ms = x->margin[2][q];
+				double mt = x->margin[0][q], mm = x->margin[1][q],
+				       ms = x->margin[2][q];
 				double pt = eng_sigmoid(mt), pm = eng_sigmoid(mm);
 				sqlite3_bind_int64(sp, 1, run_id);
 				sqlite3_bind_int64(sp, 2, d->pair_id[row]);
@@ -255,8 +263,9 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 				sqlite3_bind_double(sp, 5, pm);
 				sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
 				sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
-				sqlite3_bind_text(sp, 8, eng_category_name((eng_category)x->cat[row - x->b]),
-						  -1, SQLITE_STATIC);
+				sqlite3_bind_text(
+				    sp, 8, eng_category_name((eng_category)x->cat[row - x->b]), -1,
+				    SQLITE_STATIC);
 				if (sqlite3_step(sp) != SQLITE_DONE) {
 					rc = eng_ws_fail(ws, err, "write pair scores");
 					goto out;
@@ -284,7 +293,8 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 			sqlite3_bind_int64(sf, 1, run_id);
 			sqlite3_bind_int64(sf, 2, d->ds_id[k]);
 			sqlite3_bind_int(sf, 3, (int)i + 1);
-			sqlite3_bind_text(sf, 4, json_string_value(json_array_get(f, 0)), -1, SQLITE_STATIC);
+			sqlite3_bind_text(sf, 4, json_string_value(json_array_get(f, 0)), -1,
+			                  SQLITE_STATIC);
 			sqlite3_bind_double(sf, 5, json_real_value(json_array_get(f, 1)));
 			sqlite3_bind_double(sf, 6, json_real_value(json_array_get(f, 2)));
 			json_t *acc = json_array_get(f, 3);
@@ -311,7 +321,8 @@ out:
 	return rc;
 }
 
-/* Top text features of the proxy (the mean of the K fold proxies' weights): (name, weight, present share, held-out acc present). */
+/* Top text features of the proxy (the mean of the K fold proxies' weights): (name, weight, present
+ * share, held-out acc present). */
 static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *text_right, int top)
 {
 	uint32_t D = d->ps.text_dim;
@@ -335,8 +346,10 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 		}
 		best[i] = c;
 	}
-	/* Presence: rows whose difference vector has the column. text_right is indexed by row - b. */
-	size_t *present = calloc((size_t)top, sizeof *present), *right = calloc((size_t)top, sizeof *right);
+	/* Presence: rows whose difference vector has the column. text_right is indexed by row - b.
+	 */
+	size_t *present = calloc((size_t)top, sizeof *present),
+	       *right = calloc((size_t)top, sizeof *right);
 	for (size_t r = w->b; present && right && r < w->e; r++) {
 		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
 			for (int i = 0; i < nb; i++) {
@@ -350,13 +363,15 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 	char name[256];
 	for (int i = 0; i < nb; i++) {
 		double share = present ? (double)present[i] / (double)w->n : 0;
-		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen answer) */
+		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen
+		 * answer) */
 		int sign = eng_textfeat_sign(d->tf, best[i]);
 		json_array_append_new(
-			arr, json_pack("[s, f, f, o]", eng_data_column_name(d, best[i], name, sizeof name),
-				       (double)w->full_w[best[i]] * (sign ? sign : 1), share,
-				       present && present[i] ? json_real((double)right[i] / present[i])
-							     : json_null()));
+		    arr,
+		    json_pack("[s, f, f, o]", eng_data_column_name(d, best[i], name, sizeof name),
+		              (double)w->full_w[best[i]] * (sign ? sign : 1), share,
+		              present && present[i] ? json_real((double)right[i] / present[i])
+		                                    : json_null()));
 	}
 	free(present);
 	free(right);
@@ -365,15 +380,16 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 }
 
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
-		  const eng_progress *prog, int64_t *run_id, eng_err *err)
+                  const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
 	if (o->folds < 2 || o->folds > 100)
-		return eng_err_set(err, ENG_EINPUT, "--folds must be in [2, 100], got %d", o->folds);
+		return eng_err_set(err, ENG_EINPUT, "--folds must be in [2, 100], got %d",
+		                   o->folds);
 	if (!(o->confident > 0.5 && o->confident < 1))
 		return eng_err_set(err, ENG_EINPUT, "the confidence threshold must be in (0.5, 1)");
 	if (nds == 0)
 		return eng_err_set(err, ENG_EINPUT,
-				   "the workspace has no datasets; run `mmaudit index` first");
+		                   "the workspace has no datasets; run `mmaudit index` first");
 	double t0 = eng_now();
 	eng_data d;
 	dswork *w = NULL;
@@ -417,7 +433,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			jb->opts = o->train;
 			jb->opts.epochs = ds_epochs(o, &d, k);
 			jb->methods = (1u << NMETHODS) - 1;
-			jb->opts.seed = mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u));
+			jb->opts.seed =
+			    mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u));
 			jb->train = w[k].train + (size_t)f * w[k].n;
 			jb->ntrain = w[k].n - (w[k].fb[f + 1] - w[k].fb[f]);
 			jb->eval = w[k].rows + w[k].fb[f];
@@ -443,7 +460,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		size_t n = w[k].n;
 		free(cat), free(tr), free(hasimg), free(pt), free(pm), free(ps_);
 		cat = malloc(n), tr = malloc(n), hasimg = malloc(n);
-		pt = malloc(n * sizeof *pt), pm = malloc(n * sizeof *pm), ps_ = malloc(n * sizeof *ps_);
+		pt = malloc(n * sizeof *pt), pm = malloc(n * sizeof *pm),
+		ps_ = malloc(n * sizeof *ps_);
 		int8_t *lg = malloc(n), *fm = malloc(n);
 		if (!cat || !tr || !hasimg || !pt || !pm || !ps_ || !lg || !fm) {
 			free(lg), free(fm);
@@ -460,9 +478,11 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		}
 		for (size_t i = 0; i < n; i++) {
 			size_t r = w[k].b + i;
-			/* a pair whose label conflicts with a duplicate's is suspect whatever the models say */
-			cat[i] = w[k].conflict[i] ? ENG_CAT_SUSPECT_LABEL
-						  : (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
+			/* a pair whose label conflicts with a duplicate's is suspect whatever the
+			 * models say */
+			cat[i] = w[k].conflict[i]
+			             ? ENG_CAT_SUSPECT_LABEL
+			             : (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
 			w[k].cat[i] = cat[i];
 			tr[i] = pt[i] > 0.5f;
 			hasimg[i] = d.ps.img_of[r] >= 0 || d.img_key[r] != 0;
@@ -479,7 +499,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	metrics_all = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(all);
 	rc = write_results(ws, *run_id, &d, w, o, metrics_all ? metrics_all : "{}", eng_now() - t0,
-			   dsm, feats, err);
+	                   dsm, feats, err);
 out:
 	if (rc && *run_id)
 		eng_run_fail(ws, *run_id);

@@ -14,7 +14,8 @@ typedef struct pool {
 	pthread_mutex_t mu;
 	eng_err *errs; /* (n) per-job messages */
 	const eng_progress *prog;
-	int report; /* progress is reported by worker 0's thread only (callbacks are not thread-safe) */
+	int report; /* progress is reported by worker 0's thread only (callbacks are not
+	               thread-safe) */
 } pool;
 
 static void run_one(pool *p, size_t j)
@@ -22,7 +23,7 @@ static void run_one(pool *p, size_t j)
 	eng_trainjob *jb = &p->jobs[j];
 	eng_model *m[3] = {NULL, NULL, NULL};
 	jb->rc = eng_model_train_multi(p->ps, jb->train, jb->ntrain, &jb->opts, jb->methods, m,
-				       &p->errs[j]);
+	                               &p->errs[j]);
 	if (jb->rc)
 		return;
 	for (int q = 0; q < 3 && !jb->rc; q++) {
@@ -38,7 +39,7 @@ static void run_one(pool *p, size_t j)
 			       sizeof(float) * p->ps->text_dim);
 		else
 			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
-					     "text weights asked of a job without the text model");
+			                     "text weights asked of a job without the text model");
 	}
 	for (int q = 0; q < 3; q++)
 		eng_model_free(m[q]);
@@ -61,7 +62,7 @@ static void *worker(void *arg)
 }
 
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
-		      const eng_progress *prog, eng_err *err)
+                      const eng_progress *prog, eng_err *err)
 {
 	if (threads <= 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);

@@ -15,17 +15,17 @@
 #include "engine/progress.h"
 
 typedef struct eng_trainjob {
-	eng_train_opts opts;    /* epochs, seed ... (opts.method is ignored: see methods) */
-	unsigned methods;       /* bit (1u << m): train method m; all on the same minibatches
-	                           (eng_model_train_multi) */
-	const size_t *train;    /* (ntrain) rows of the pairset */
+	eng_train_opts opts; /* epochs, seed ... (opts.method is ignored: see methods) */
+	unsigned methods;    /* bit (1u << m): train method m; all on the same minibatches
+	                        (eng_model_train_multi) */
+	const size_t *train; /* (ntrain) rows of the pairset */
 	size_t ntrain;
 	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
-	float *margins[3];      /* (neval) out per trained method: margins of eval rows, caller-owned */
-	float *text_weights;    /* optional (text_dim) out: copy of the text-only model's weights
-	                           (methods must include ENG_METHOD_TEXT) */
-	int rc;                 /* out: 0 or the training's error code */
+	float *margins[3]; /* (neval) out per trained method: margins of eval rows, caller-owned */
+	float *text_weights; /* optional (text_dim) out: copy of the text-only model's weights
+	                        (methods must include ENG_METHOD_TEXT) */
+	int rc;              /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Runs jobs[0..n) on `threads` workers (<= 0: the number of online CPUs, at most 8). Returns 0 when
