@@ -828,8 +828,7 @@ static int interaction_guard(const eng_pairset *ps, const size_t *rows, size_t n
 	}
 	const double p = n_img ? (double)n_with / (double)n_img : 0;
 	if (p <= 1.0 || n_val_img < GUARD_MIN_IMG || n_img - n_val_img < GUARD_MIN_IMG)
-		goto done; /* one pair per image (nothing to memorize per image) or too few images
-		            */
+		goto done; /* one pair per image: nothing to memorize per image; or few images */
 	size_t ni = 0, nv = 0; /* inner rows at the front, validation rows at the back */
 	for (size_t i = 0; i < nrows; i++) {
 		int32_t im = ps->img_of[rows[i]];
