@@ -15,13 +15,19 @@ typedef struct entry {
 	int dir;                       /* 1 when chosen sorts before rejected (normalised) */
 } entry;
 
-/* Normalised copy of s: ASCII lower case, whitespace runs -> one space, ends trimmed. */
-static char *normalize(const char *s)
+/* Normalised copy of s into *buf (grown as needed): ASCII lower case, whitespace runs -> one
+ * space, ends trimmed. NULL when out of memory. */
+static char *normalize(const char *s, char **buf, size_t *cap)
 {
-	size_t n = strlen(s), o = 0;
-	char *out = malloc(n + 1);
-	if (!out)
-		return NULL;
+	size_t n = strlen(s) + 1, o = 0;
+	if (n > *cap) {
+		char *nb = realloc(*buf, n);
+		if (!nb)
+			return NULL;
+		*buf = nb;
+		*cap = n;
+	}
+	char *out = *buf;
 	int space = 0;
 	for (; *s; s++) {
 		char c = *s;
@@ -72,6 +78,8 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	sqlite3_stmt *sel = NULL, *clr = NULL, *upd = NULL;
 	entry *e = NULL, *ex = NULL;
 	size_t n = 0, cap = 0;
+	char *nb[3] = {NULL, NULL, NULL}; /* normalised prompt, chosen, rejected (reused) */
+	size_t ncap[3] = {0, 0, 0};
 	int rc = 0;
 	if (!(sel = eng_ws_prepare(
 	          ws,
@@ -82,6 +90,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	          eng_ws_prepare(ws,
 	                         "UPDATE pairs SET meta = nullif(json_remove(meta, '$.dup_group',"
 	                         " '$.conflict'), '{}') WHERE dataset_id = ?1 AND meta IS NOT NULL"
+	                         " AND (instr(meta, 'dup_group') OR instr(meta, 'conflict'))"
 	                         " AND (json_extract(meta, '$.dup_group') IS NOT NULL OR"
 	                         " json_extract(meta, '$.conflict') IS NOT NULL)",
 	                         err)) ||
@@ -110,11 +119,10 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		const char *t[4];
 		for (int i = 0; i < 4; i++)
 			t[i] = (const char *)sqlite3_column_text(sel, i + 1);
-		char *np = normalize(t[0]), *nc = normalize(t[1]), *nr = normalize(t[2]);
+		char *np = normalize(t[0], &nb[0], &ncap[0]);
+		char *nc = normalize(t[1], &nb[1], &ncap[1]);
+		char *nr = normalize(t[2], &nb[2], &ncap[2]);
 		if (!np || !nc || !nr) {
-			free(np);
-			free(nc);
-			free(nr);
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -122,9 +130,6 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		x->id = sqlite3_column_int64(sel, 0);
 		key_of(np, t[3], nc, nr, x->key, &x->dir);
 		key_of(t[0], t[3], t[1], t[2], x->exact, NULL);
-		free(np);
-		free(nc);
-		free(nr);
 	}
 	if (s != SQLITE_DONE) {
 		rc = eng_ws_fail(ws, err, "read pairs for duplicates");
@@ -184,5 +189,7 @@ out:
 	sqlite3_finalize(upd);
 	free(e);
 	free(ex);
+	for (int i = 0; i < 3; i++)
+		free(nb[i]);
 	return rc;
 }

@@ -578,32 +578,53 @@ int eng_archive_scan_memory(const void *data, size_t n, const char *label, eng_a
 
 /* ---- the store ---------------------------------------------------------------------------- */
 
-/* Thumbnail + features of one decoded image, made by the worker thread while the main thread goes
- * on reading, hashing and decoding the next images; written back to its images row by the main
- * thread (SQLite stays single-threaded). */
+/* Work for the pool of worker threads. A THUMB job gets pixels decoded by the main thread and makes
+ * the thumbnail (JPEG) and features; a FULL job gets encoded bytes read ahead by the main thread
+ * (eng_imgstore_prefetch) and checks and decodes them too. Results are written to the database by
+ * the main thread only, in the order the records ask for them (SQLite stays single-threaded and the
+ * rows are those of a serial run). */
+enum { JOB_THUMB, JOB_FULL };
+enum { S_FREE, S_QUEUED, S_RUNNING, S_DONE };
+
 typedef struct tjob {
-	int64_t id;
-	uint8_t *rgb; /* (h, w, 3), owned until done */
+	int kind, state;
+	uint64_t seq; /* submission order: workers take the oldest queued job */
+	int64_t id;   /* THUMB: its images row */
+	uint8_t *rgb; /* (h, w, 3), owned until made into a thumbnail */
 	int w, h;
+	const uint8_t *data; /* FULL: the encoded bytes (owned by its prefetch entry) */
+	size_t n;
+	const char *source;
+	const char *fmt;
+	int rejected; /* FULL: 1 when refused (rej) */
+	eng_rec_error rej;
 	uint8_t *jpg;
 	size_t jpg_n, jpg_cap;
 	float *feat;
 	int oom;
 } tjob;
 
-enum { QN = 4 }; /* jobs in flight: bounds memory to QN decoded images */
+/* NT thumbnail jobs (bounds memory to NT decoded images) and NP read-ahead images in flight */
+enum { NT = 4, NP = 8, NJ = NT + NP, NWORKERS = 2 };
+
+typedef struct pref {
+	char *source; /* NULL: a free entry */
+	uint8_t *data;
+	size_t n;
+	char hex[ENG_SHA256_HEX_LEN];
+	int job; /* its FULL job, or -1 (already stored or in flight under another source) */
+} pref;
 
 struct eng_imgstore {
 	eng_ws *ws;
 	sqlite3_stmt *find, *insert, *finish;
-	uint64_t max_pixels, decoded;
-	pthread_t worker;
-	int started, stop;
+	uint64_t max_pixels, decoded, seq;
+	pthread_t workers[NWORKERS];
+	int nstarted, stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	tjob jobs[QN];
-	uint64_t sub, fin,
-	    col; /* submitted >= finished by the worker >= collected by the main thread */
+	tjob jobs[NJ]; /* [0, NT) thumbnail jobs, [NT, NJ) read-ahead jobs */
+	pref pre[NP];
 };
 
 static void *worker_main(void *arg);
@@ -618,7 +639,7 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 	s->max_pixels = max_pixels ? max_pixels : ENG_IMAGE_DEFAULT_MAX_PIXELS;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	for (int i = 0; i < QN; i++)
+	for (int i = 0; i < NJ; i++)
 		if (!(s->jobs[i].feat = malloc((size_t)eng_imgfeat_dim() * sizeof(float)))) {
 			eng_imgstore_free(s);
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -636,11 +657,13 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 		eng_imgstore_free(s);
 		return err ? err->code : ENG_EINTERNAL;
 	}
-	if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
-		eng_imgstore_free(s);
-		return eng_err_set(err, ENG_EINTERNAL, "cannot start the thumbnail thread");
+	for (int i = 0; i < NWORKERS; i++) {
+		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+			eng_imgstore_free(s);
+			return eng_err_set(err, ENG_EINTERNAL, "cannot start the image threads");
+		}
+		s->nstarted++;
 	}
-	s->started = 1;
 	*out = s;
 	return 0;
 }
@@ -649,17 +672,20 @@ void eng_imgstore_free(eng_imgstore *s)
 {
 	if (!s)
 		return;
-	if (s->started) {
-		pthread_mutex_lock(&s->mu);
-		s->stop = 1;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->worker, NULL);
-	}
-	for (int i = 0; i < QN; i++) {
-		free(s->jobs[i].rgb);
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nstarted; i++)
+		pthread_join(s->workers[i], NULL);
+	for (int i = 0; i < NJ; i++) {
+		stbi_image_free(s->jobs[i].rgb);
 		free(s->jobs[i].jpg);
 		free(s->jobs[i].feat);
+	}
+	for (int i = 0; i < NP; i++) {
+		free(s->pre[i].source);
+		free(s->pre[i].data);
 	}
 	sqlite3_finalize(s->find);
 	sqlite3_finalize(s->insert);
@@ -725,7 +751,7 @@ static void box_resize(const uint8_t *src, int w, int h, uint8_t *dst, int tw, i
 	}
 }
 
-/* Thumbnail JPEG and feature vector of job j (runs on the worker thread). */
+/* Thumbnail JPEG and feature vector of job j; frees its pixels. */
 static void make_thumb(tjob *j)
 {
 	int w = j->w, h = j->h, side = w > h ? w : h, tw = w, th = h;
@@ -742,93 +768,27 @@ static void make_thumb(tjob *j)
 		int xb[ENG_IMAGE_THUMB_SIDE + 1];
 		if (!(small = malloc((size_t)tw * (size_t)th * 3))) {
 			j->oom = 1;
-			return;
+			goto out;
 		}
 		box_resize(j->rgb, w, h, small, tw, th, xb);
 		src = small;
 	}
 	if (!stbi_write_jpg_to_func(jpg_sink, j, tw, th, 3, src, 75))
 		j->oom = 1;
+out:
 	free(small);
+	stbi_image_free(j->rgb);
+	j->rgb = NULL;
 }
 
-static void *worker_main(void *arg)
+/* Checks and decodes data[0..n): 0 with *rgb (h, w, 3) and *fmt, or 1 when refused (rerr).
+ * Touches no shared state (stb_image keeps its failure reason per thread). */
+static int decode_checked(uint64_t max_pixels, const uint8_t *data, size_t n, const char *source,
+                          const char **fmt_out, uint8_t **rgb_out, int *w_out, int *h_out,
+                          eng_rec_error *rerr)
 {
-	eng_imgstore *s = arg;
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		while (s->fin == s->sub && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->stop)
-			break;
-		tjob *j = &s->jobs[s->fin % QN];
-		pthread_mutex_unlock(&s->mu);
-		make_thumb(j);
-		free(j->rgb);
-		j->rgb = NULL;
-		pthread_mutex_lock(&s->mu);
-		s->fin++;
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-/* Writes finished jobs back: all of them when wait, else those already done. */
-static int collect(eng_imgstore *s, int wait, eng_err *err)
-{
-	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (wait && s->col < s->sub && s->fin == s->col)
-			pthread_cond_wait(&s->cv, &s->mu);
-		int ready = s->fin > s->col;
-		pthread_mutex_unlock(&s->mu);
-		if (!ready)
-			return 0;
-		tjob *j = &s->jobs[s->col % QN];
-		if (j->oom)
-			return eng_err_set(err, ENG_ENOMEM, "out of memory making a thumbnail");
-		sqlite3_stmt *st = s->finish;
-		sqlite3_bind_int64(st, 1, j->id);
-		sqlite3_bind_blob(st, 2, j->jpg, (int)j->jpg_n, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, j->feat, eng_imgfeat_dim() * (int)sizeof(float),
-		                  SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, eng_imgfeat_dim());
-		sqlite3_bind_int(st, 5, ENG_IMGFEAT_VERSION);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return eng_ws_fail(s->ws, err, "store thumbnail");
-		pthread_mutex_lock(&s->mu);
-		s->col++;
-		pthread_mutex_unlock(&s->mu);
-	}
-}
-
-int eng_imgstore_flush(eng_imgstore *s, eng_err *err)
-{
-	return collect(s, 1, err);
-}
-
-int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
-                     int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err)
-{
-	char hex[ENG_SHA256_HEX_LEN];
-	int rc, supported;
-	*is_new = 0;
-	eng_sha256_hex_of(data, n, hex);
-	sqlite3_reset(s->find);
-	sqlite3_bind_text(s->find, 1, hex, 64, SQLITE_STATIC);
-	rc = sqlite3_step(s->find);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(s->find, 0);
-		sqlite3_reset(s->find);
-		return 0;
-	}
-	sqlite3_reset(s->find);
-	if (rc != SQLITE_DONE)
-		return eng_ws_fail(s->ws, err, "find image");
-
+	int supported;
+	*rgb_out = NULL;
 	if (n == 0)
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' is empty (0 bytes)", source);
 	const char *fmt = eng_image_format(data, n, &supported);
@@ -862,13 +822,13 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (pnm) has a header number out of range", source);
 	uint64_t dw, dh;
-	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > s->max_pixels)
+	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > max_pixels)
 		return reject(
 		    rerr, ENG_REC_IMAGE_TOO_LARGE,
 		    "image '%s' declares %llux%llu = %.1f MP, over the %.1f MP limit; downscale it "
 		    "or raise --max-pixels",
 		    source, (unsigned long long)dw, (unsigned long long)dh, (double)dw * dh / 1e6,
-		    (double)s->max_pixels / 1e6);
+		    (double)max_pixels / 1e6);
 	int w, h, comp;
 	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
@@ -877,20 +837,148 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 	if (w <= 0 || h <= 0)
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (%s) declares an empty %dx%d size", source, fmt, w, h);
-	if ((uint64_t)w * (uint64_t)h > s->max_pixels)
+	if ((uint64_t)w * (uint64_t)h > max_pixels)
 		return reject(
 		    rerr, ENG_REC_IMAGE_TOO_LARGE,
 		    "image '%s' is %dx%d = %.1f MP, over the %.1f MP limit; downscale it or "
 		    "raise --max-pixels",
-		    source, w, h, (double)w * h / 1e6, (double)s->max_pixels / 1e6);
+		    source, w, h, (double)w * h / 1e6, (double)max_pixels / 1e6);
 	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
-	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > s->max_pixels) {
+	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > max_pixels) {
 		stbi_image_free(rgb);
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
 		              source, fmt,
 		              rgb ? "size differs from its header" : stbi_failure_reason());
 	}
-	s->decoded++;
+	*fmt_out = fmt;
+	*rgb_out = rgb;
+	*w_out = w;
+	*h_out = h;
+	return 0;
+}
+
+/* Runs job j (on a worker, or on the main thread while it waits for j). */
+static void run_job(eng_imgstore *s, tjob *j)
+{
+	if (j->kind == JOB_FULL) {
+		j->rejected = decode_checked(s->max_pixels, j->data, j->n, j->source, &j->fmt,
+		                             &j->rgb, &j->w, &j->h, &j->rej);
+		if (j->rejected)
+			return;
+	}
+	make_thumb(j);
+}
+
+/* The oldest queued job, or NULL; called with mu held. */
+static tjob *oldest_queued(eng_imgstore *s)
+{
+	tjob *best = NULL;
+	for (int i = 0; i < NJ; i++)
+		if (s->jobs[i].state == S_QUEUED && (!best || s->jobs[i].seq < best->seq))
+			best = &s->jobs[i];
+	return best;
+}
+
+static void *worker_main(void *arg)
+{
+	eng_imgstore *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		tjob *j;
+		while (!(j = oldest_queued(s)) && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop)
+			break;
+		j->state = S_RUNNING;
+		pthread_mutex_unlock(&s->mu);
+		run_job(s, j);
+		pthread_mutex_lock(&s->mu);
+		j->state = S_DONE;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Waits until j is done, running it here when no worker has taken it yet. */
+static void wait_job(eng_imgstore *s, tjob *j)
+{
+	pthread_mutex_lock(&s->mu);
+	while (j->state != S_DONE) {
+		if (j->state == S_QUEUED) {
+			j->state = S_RUNNING;
+			pthread_mutex_unlock(&s->mu);
+			run_job(s, j);
+			pthread_mutex_lock(&s->mu);
+			j->state = S_DONE;
+			pthread_cond_broadcast(&s->cv);
+		} else {
+			pthread_cond_wait(&s->cv, &s->mu);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void release(eng_imgstore *s, tjob *j)
+{
+	pthread_mutex_lock(&s->mu);
+	j->state = S_FREE;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void submit(eng_imgstore *s, tjob *j)
+{
+	pthread_mutex_lock(&s->mu);
+	j->seq = s->seq++;
+	j->state = S_QUEUED;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Writes j's thumbnail and features to images row id. */
+static int store_thumb(eng_imgstore *s, int64_t id, tjob *j, eng_err *err)
+{
+	if (j->oom)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory making a thumbnail");
+	sqlite3_stmt *st = s->finish;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_blob(st, 2, j->jpg, (int)j->jpg_n, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, j->feat, eng_imgfeat_dim() * (int)sizeof(float), SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, eng_imgfeat_dim());
+	sqlite3_bind_int(st, 5, ENG_IMGFEAT_VERSION);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : eng_ws_fail(s->ws, err, "store thumbnail");
+}
+
+/* Writes back the finished thumbnail jobs: all of them when wait, else those already done. */
+static int collect(eng_imgstore *s, int wait, eng_err *err)
+{
+	for (int i = 0; i < NT; i++) {
+		tjob *j = &s->jobs[i];
+		pthread_mutex_lock(&s->mu);
+		int st = j->state;
+		pthread_mutex_unlock(&s->mu);
+		if (st == S_FREE || (!wait && st != S_DONE))
+			continue;
+		wait_job(s, j);
+		release(s, j);
+		int rc = store_thumb(s, j->id, j, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int eng_imgstore_flush(eng_imgstore *s, eng_err *err)
+{
+	return collect(s, 1, err);
+}
+
+/* Inserts the images row of a new image; 0 with *id or a negative code. */
+static int insert_row(eng_imgstore *s, const char *hex, int w, int h, const char *fmt, size_t n,
+                      const char *source, int64_t *id, eng_err *err)
+{
 	sqlite3_stmt *st = s->insert;
 	sqlite3_bind_text(st, 1, hex, 64, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, w);
@@ -898,32 +986,176 @@ int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char 
 	sqlite3_bind_text(st, 4, fmt, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
 	sqlite3_bind_text(st, 6, source, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		stbi_image_free(rgb);
+	if (rc != SQLITE_DONE)
 		return eng_ws_fail(s->ws, err, "store image");
-	}
-	/* hand the pixels to the worker: wait for a free slot when QN jobs are in flight, and write
-	 * back whatever is finished */
-	pthread_mutex_lock(&s->mu);
-	while (s->sub - s->col == QN && s->fin == s->col)
-		pthread_cond_wait(&s->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	if ((rc = collect(s, 0, err))) {
+	*id = sqlite3_last_insert_rowid(eng_ws_db(s->ws));
+	return 0;
+}
+
+/* 1 with *id when an image hashed hex is stored, 0 when not, or a negative code. */
+static int find_hex(eng_imgstore *s, const char *hex, int64_t *id, eng_err *err)
+{
+	sqlite3_reset(s->find);
+	sqlite3_bind_text(s->find, 1, hex, 64, SQLITE_STATIC);
+	int rc = sqlite3_step(s->find);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s->find, 0);
+	sqlite3_reset(s->find);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : eng_ws_fail(s->ws, err, "find image");
+}
+
+/* eng_imgstore_put once data's hash is known: decodes here, makes the thumbnail on a worker. */
+static int put_hashed(eng_imgstore *s, const uint8_t *data, size_t n, const char *hex,
+                      const char *source, int64_t *id, int *is_new, eng_rec_error *rerr,
+                      eng_err *err)
+{
+	int rc, w, h;
+	const char *fmt;
+	uint8_t *rgb;
+	*is_new = 0;
+	if ((rc = find_hex(s, hex, id, err)))
+		return rc < 0 ? rc : 0;
+	if (decode_checked(s->max_pixels, data, n, source, &fmt, &rgb, &w, &h, rerr))
+		return 1;
+	s->decoded++;
+	if ((rc = insert_row(s, hex, w, h, fmt, n, source, id, err))) {
 		stbi_image_free(rgb);
 		return rc;
 	}
-	tjob *j = &s->jobs[s->sub % QN];
-	j->id = sqlite3_last_insert_rowid(eng_ws_db(s->ws));
+	/* hand the pixels to a worker: a free thumbnail slot, writing back what is finished */
+	tjob *j = NULL;
+	while (!j) {
+		if ((rc = collect(s, 0, err))) {
+			stbi_image_free(rgb);
+			return rc;
+		}
+		pthread_mutex_lock(&s->mu);
+		for (int i = 0; i < NT && !j; i++)
+			if (s->jobs[i].state == S_FREE)
+				j = &s->jobs[i];
+		if (!j) {
+			int done = 0;
+			for (int i = 0; i < NT; i++)
+				done |= s->jobs[i].state == S_DONE;
+			if (!done)
+				pthread_cond_wait(&s->cv, &s->mu);
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	j->kind = JOB_THUMB;
+	j->id = *id;
 	j->rgb = rgb;
 	j->w = w;
 	j->h = h;
-	*id = j->id;
-	pthread_mutex_lock(&s->mu);
-	s->sub++;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	submit(s, j);
 	*is_new = 1;
 	return 0;
+}
+
+int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
+                     int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err)
+{
+	char hex[ENG_SHA256_HEX_LEN];
+	eng_sha256_hex_of(data, n, hex);
+	return put_hashed(s, data, n, hex, source, id, is_new, rerr, err);
+}
+
+/* ---- read-ahead ---- */
+
+static pref *pref_find(eng_imgstore *s, const char *source)
+{
+	for (int i = 0; i < NP; i++)
+		if (s->pre[i].source && !strcmp(s->pre[i].source, source))
+			return &s->pre[i];
+	return NULL;
+}
+
+int eng_imgstore_prefetch_room(const eng_imgstore *s)
+{
+	for (int i = 0; i < NP; i++)
+		if (!s->pre[i].source)
+			return 1;
+	return 0;
+}
+
+int eng_imgstore_prefetched(eng_imgstore *s, const char *source)
+{
+	return pref_find(s, source) != NULL;
+}
+
+int eng_imgstore_prefetch(eng_imgstore *s, const char *source, uint8_t *data, size_t n,
+                          eng_err *err)
+{
+	pref *e = NULL;
+	for (int i = 0; i < NP && !e; i++)
+		if (!s->pre[i].source)
+			e = &s->pre[i];
+	if (!e || pref_find(s, source)) {
+		free(data);
+		return 0;
+	}
+	if (!(e->source = strdup(source))) {
+		free(data);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	e->data = data;
+	e->n = n;
+	e->job = -1;
+	eng_sha256_hex_of(data, n, e->hex);
+	int64_t id;
+	int rc = find_hex(s, e->hex, &id, err);
+	if (rc)
+		return rc < 0 ? rc : 0; /* stored already: nothing to decode */
+	for (int i = 0; i < NP; i++)
+		if (&s->pre[i] != e && s->pre[i].source && s->pre[i].job >= 0 &&
+		    !strcmp(s->pre[i].hex, e->hex))
+			return 0; /* the same bytes are being decoded for another source */
+	int k = (int)(e - s->pre);
+	tjob *j = &s->jobs[NT + k];
+	j->kind = JOB_FULL;
+	j->data = e->data;
+	j->n = n;
+	j->source = e->source;
+	j->rejected = 0;
+	e->job = NT + k;
+	submit(s, j);
+	return 0;
+}
+
+int eng_imgstore_put_source(eng_imgstore *s, const char *source, int64_t *id, int *is_new,
+                            eng_rec_error *rerr, eng_err *err)
+{
+	pref *e = pref_find(s, source);
+	if (!e)
+		return 2;
+	int rc = 0;
+	*is_new = 0;
+	tjob *j = e->job >= 0 ? &s->jobs[e->job] : NULL;
+	if (j)
+		wait_job(s, j);
+	int found = find_hex(s, e->hex, id, err);
+	if (found < 0) {
+		rc = found;
+	} else if (found) {
+		rc = 0;
+	} else if (!j) { /* its twin under another source was refused: check it under this name */
+		rc = put_hashed(s, e->data, e->n, e->hex, source, id, is_new, rerr, err);
+	} else if (j->rejected) {
+		*rerr = j->rej;
+		rc = 1;
+	} else {
+		s->decoded++;
+		rc = insert_row(s, e->hex, j->w, j->h, j->fmt, e->n, source, id, err);
+		if (!rc)
+			rc = store_thumb(s, *id, j, err);
+		*is_new = rc == 0;
+	}
+	if (j)
+		release(s, j);
+	free(e->source);
+	free(e->data);
+	memset(e, 0, sizeof *e);
+	return rc;
 }

@@ -82,6 +82,21 @@ void eng_imgstore_free(eng_imgstore *s);
 int eng_imgstore_put(eng_imgstore *s, const uint8_t *data, size_t n, const char *source,
                      int64_t *id, int *is_new, eng_rec_error *rerr, eng_err *err);
 
+/* Read-ahead, so that images decode on worker threads while the main thread reads on: the caller
+ * hands the bytes of an image it will store soon (eng_imgstore_prefetch takes data, a malloc'd
+ * buffer, in every case), then stores it with eng_imgstore_put_source in its own order. Rows,
+ * ids and rejections are those eng_imgstore_put would give at that point. At most a few images
+ * are read ahead: eng_imgstore_prefetch_room says whether another one fits (it is dropped when
+ * not). Returns 0 or a negative code. */
+int eng_imgstore_prefetch_room(const eng_imgstore *s);
+int eng_imgstore_prefetched(eng_imgstore *s, const char *source);
+int eng_imgstore_prefetch(eng_imgstore *s, const char *source, uint8_t *data, size_t n,
+                          eng_err *err);
+
+/* eng_imgstore_put of the bytes read ahead for source (consumed); 2 when none were. */
+int eng_imgstore_put_source(eng_imgstore *s, const char *source, int64_t *id, int *is_new,
+                            eng_rec_error *rerr, eng_err *err);
+
 /* Waits for the thumbnails and features still being made and writes them to their rows. Call
  * before committing. Returns 0 or a negative code. */
 int eng_imgstore_flush(eng_imgstore *s, eng_err *err);

@@ -227,7 +227,11 @@ static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	if ((rc = eng_image_read_file(full, &buf, &n, rej)) == 0)
+	int is_new = 0;
+	rc = eng_imgstore_put_source(c->imgs, full, id, &is_new, rej, c->err);
+	if (rc == 0)
+		*(is_new ? &c->res->images_new : &c->res->images_reused) += 1;
+	else if (rc == 2 && (rc = eng_image_read_file(full, &buf, &n, rej)) == 0)
 		rc = put_image(c, buf, n, full, id, rej);
 	free(buf);
 	free(full);
@@ -235,6 +239,34 @@ static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng
 		return eng_err_set(c->err, rc, "out of memory");
 	if (rc >= 0 && cache_put(&c->cache, ref, rc == 0, *id, rc ? rej : NULL))
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	return rc;
+}
+
+/* Reads the image file ref names ahead of its record, so that it decodes on a worker while the
+ * records before it are stored (resolve_now then takes it). 0 or a negative code. */
+static int read_ahead(ictx *c, const char *ref)
+{
+	if (!strncasecmp(ref, "data:", 5) || (ref[0] != '/' && c->root_is_archive) ||
+	    cache_find(&c->cache, ref))
+		return 0;
+	char *full = NULL;
+	if (ref[0] == '/') {
+		full = strdup(ref);
+	} else {
+		size_t n = strlen(c->root) + strlen(ref) + 2;
+		if ((full = malloc(n)))
+			snprintf(full, n, "%s/%s", c->root, ref);
+	}
+	if (!full)
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	int rc = 0;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	eng_rec_error rej;
+	if (!eng_imgstore_prefetched(c->imgs, full) &&
+	    eng_image_read_file(full, &buf, &n, &rej) == 0) /* a refusal is met again later */
+		rc = eng_imgstore_prefetch(c->imgs, full, buf, n, c->err);
+	free(full);
 	return rc;
 }
 
@@ -666,57 +698,98 @@ static int finish_file(ictx *c, int64_t file_id, uint64_t records, eng_err *err)
 	return rc;
 }
 
-static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
-                        const eng_progress *prog)
-{
-	const char *line;
-	size_t len;
-	uint64_t no = 0;
-	int rc;
+/* A line read ahead: its parsed record, or a line over the length limit. */
+typedef struct qline {
 	eng_record rec;
-	memset(&rec, 0, sizeof rec);
-	for (;;) {
-		rc = eng_jsonl_next(r, &line, &len, &no, c->err);
-		if (rc == ENG_JSONL_EOF)
-			return 0;
-		if (rc < 0) {
-			eng_err_prefix(c->err, "%s: ", c->path);
-			return rc;
-		}
-		c->res->records++;
-		if ((c->res->records & 4095) == 0)
-			eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
-		if (rc == ENG_JSONL_TOO_LONG) {
+	uint64_t no;
+	int too_long;
+} qline;
+
+enum { QLINES = 256 }; /* lines read ahead at most (images: eng_imgstore_prefetch_room) */
+
+/* Stores the lines read ahead, in order; clears them all. */
+static int drain(ictx *c, qline *q, size_t nq)
+{
+	int rc = 0;
+	for (size_t i = 0; i < nq; i++) {
+		if (!rc && q[i].too_long) {
 			char why[160];
 			snprintf(
 			    why, sizeof why,
 			    "the line is longer than the %zu-byte line limit; split the record, "
 			    "inline smaller data or raise --max-line",
 			    c->max_line ? c->max_line : ENG_JSONL_DEFAULT_MAX_LINE);
-			if ((rc = record_error(c, no, ENG_REC_LINE_TOO_LONG, why)))
-				return rc;
-			continue;
+			rc = record_error(c, q[i].no, ENG_REC_LINE_TOO_LONG, why);
+		} else if (!rc) {
+			rc = ingest_record(c, &q[i].rec, q[i].no);
 		}
-		rc = eng_record_parse_ex(&rec, line, len, stem, no, &c->ropts);
-		/* The file's first record decides its shape, except that pairwise and
-		 * multi-completion records may be mixed in one file (each is detected on its own).
-		 */
-		if (rc == 0 && rec.root && json_is_object(rec.root) &&
-		    c->ropts.shape == ENG_SHAPE_AUTO) {
-			if (c->res->shape == ENG_SHAPE_AUTO)
-				c->res->shape = rec.shape;
-			if (rec.shape != ENG_SHAPE_PAIRWISE && rec.shape != ENG_SHAPE_MULTI)
-				c->ropts.shape = rec.shape;
-		}
-		if (rc == 0)
-			rc = ingest_record(c, &rec, no);
-		else
-			rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s:%llu", c->path,
-			                 (unsigned long long)no);
-		eng_record_clear(&rec);
-		if (rc)
-			return rc;
+		eng_record_clear(&q[i].rec);
 	}
+	return rc;
+}
+
+/* Reads records in batches: a batch is parsed and its image files read ahead (decoding on the
+ * workers), then its records are stored in file order. */
+static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
+                        const eng_progress *prog)
+{
+	const char *line;
+	size_t len;
+	uint64_t no = 0;
+	int rc = 0, eof = 0;
+	qline *q = calloc(QLINES, sizeof *q);
+	if (!q)
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	while (!eof && !rc) {
+		size_t nq = 0;
+		while (nq < QLINES && eng_imgstore_prefetch_room(c->imgs)) {
+			rc = eng_jsonl_next(r, &line, &len, &no, c->err);
+			if (rc == ENG_JSONL_EOF) {
+				rc = 0;
+				eof = 1;
+				break;
+			}
+			if (rc < 0) {
+				eng_err_prefix(c->err, "%s: ", c->path);
+				break;
+			}
+			c->res->records++;
+			if ((c->res->records & 4095) == 0)
+				eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
+			qline *ql = &q[nq++];
+			ql->no = no;
+			ql->too_long = rc == ENG_JSONL_TOO_LONG;
+			rc = 0;
+			if (ql->too_long)
+				continue;
+			eng_record *rec = &ql->rec;
+			if (eng_record_parse_ex(rec, line, len, stem, no, &c->ropts)) {
+				eng_record_clear(rec);
+				nq--;
+				rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s:%llu",
+				                 c->path, (unsigned long long)no);
+				break;
+			}
+			/* The file's first record decides its shape, except that pairwise and
+			 * multi-completion records may be mixed in one file (each is detected on
+			 * its own). */
+			if (rec->root && json_is_object(rec->root) &&
+			    c->ropts.shape == ENG_SHAPE_AUTO) {
+				if (c->res->shape == ENG_SHAPE_AUTO)
+					c->res->shape = rec->shape;
+				if (rec->shape != ENG_SHAPE_PAIRWISE &&
+				    rec->shape != ENG_SHAPE_MULTI)
+					c->ropts.shape = rec->shape;
+			}
+			if (rec->npairs && rec->image && (rc = read_ahead(c, rec->image)))
+				break;
+		}
+		/* the lines before a read failure are stored first: their own errors come first */
+		int r2 = drain(c, q, nq);
+		rc = r2 ? r2 : rc;
+	}
+	free(q);
+	return rc;
 }
 
 /* ---- bundles: records and images in one archive ---------------------------------------------- */
