@@ -218,3 +218,16 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 	*ids = v;
 	return 0;
 }
+
+int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **ids, size_t *n,
+                      eng_err *err)
+{
+	*ids = NULL;
+	*n = 0;
+	int e = eng_ws_open_existing(db, ws, err);
+	if (!e && (e = aud_dataset_ids(*ws, spec, ids, n, err))) {
+		eng_ws_close(*ws);
+		*ws = NULL;
+	}
+	return e;
+}

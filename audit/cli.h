@@ -87,6 +87,11 @@ struct eng_rec_map;
 int aud_format_option(const char *cmd, int which, const char *arg, struct eng_index_opts *o,
                       struct eng_rec_map *map);
 
+/* Opens the existing workspace db and resolves the comma-separated dataset list spec (NULL = all)
+ * to ids: the first steps of score, crossdist and weights. On failure *ws is closed and NULL. */
+int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **ids, size_t *n,
+                      eng_err *err);
+
 /* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
 int aud_list_append(char **list, const char *item);
 #endif

@@ -246,9 +246,7 @@ int aud_cmd_score(int argc, char **argv)
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
-	int e = eng_ws_open_existing(db, &ws, &err);
-	if (!e)
-		e = aud_dataset_ids(ws, datasets, &ids, &n, &err);
+	int e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
 	if (!e)
 		e = eng_score_run(ws, ids, n, &so, &prog, &run_id, &err);
 	aud_progress_done(&ap);

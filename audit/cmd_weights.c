@@ -88,10 +88,8 @@ int aud_cmd_weights(int argc, char **argv)
 	int e = tmp ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	if (!e) {
 		snprintf(tmp, len + 5, "%s.tmp", out);
-		e = eng_ws_open_existing(db, &ws, &err);
+		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
 	}
-	if (!e)
-		e = aud_dataset_ids(ws, datasets, &ids, &n, &err);
 	if (!e && !(f = fopen(tmp, "w")))
 		e = eng_err_set(&err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
 	if (!e)
