@@ -20,14 +20,6 @@ void eng_crossdist_opts_default(eng_crossdist_opts *o)
 	eng_textfeat_opts_default(&o->text);
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
 /* key -> bit mask of datasets containing it (open addressing; key 0 unused). */
 typedef struct keyset {
 	uint64_t *key, *mask;
@@ -46,7 +38,7 @@ static int keyset_init(keyset *s, size_t n)
 
 static uint64_t *keyset_slot(const keyset *s, uint64_t k)
 {
-	size_t i = (size_t)mix64(k) & (s->cap - 1);
+	size_t i = (size_t)eng_mix64(k) & (s->cap - 1);
 	while (s->key[i] && s->key[i] != k)
 		i = (i + 1) & (s->cap - 1);
 	s->key[i] = k;
@@ -129,7 +121,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		trb[k] = ntr;
 		teb[k] = nte;
 		for (size_t r = d.ds_begin[k]; r < d.ds_begin[k + 1]; r++) {
-			is_test[r] = mix64(d.group[r] ^ mix64(o->train.seed ^ 0x5eed)) < cut;
+			is_test[r] =
+			    eng_mix64(d.group[r] ^ eng_mix64(o->train.seed ^ 0x5eed)) < cut;
 			uint64_t mine = 1ULL << k;
 			int shared = (d.img_key[r] && (*keyset_slot(&ki, d.img_key[r]) & ~mine)) ||
 			             (*keyset_slot(&kp, d.prompt_key[r] | 1) & ~mine);
@@ -218,7 +211,7 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		if (jb->opts.epochs <= 0)
 			jb->opts.epochs = eng_train_epochs_auto(trb[a + 1] - trb[a]);
 		jb->methods = (unsigned)(o->methods & 7) | (1u << ENG_METHOD_TEXT);
-		jb->opts.seed = mix64(o->train.seed ^ mix64(a * 7919u));
+		jb->opts.seed = eng_mix64(o->train.seed ^ eng_mix64(a * 7919u));
 		jb->train = train + trb[a];
 		jb->ntrain = trb[a + 1] - trb[a];
 		jb->eval = test;

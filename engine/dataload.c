@@ -1,5 +1,6 @@
 /* dataload.c - workspace pairs -> one eng_pairset + per-row split keys and blind-baseline facts. */
 #include "engine/dataload.h"
+#include "engine/textfeat_internal.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -8,16 +9,6 @@
 #include <string.h>
 
 #include "engine/imgfeat.h"
-
-uint64_t eng_hash64(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 size_t eng_utf8_chars(const char *s)
 {
@@ -472,7 +463,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, img_row, err)))
 				goto fail;
 			d->pair_id[total] = sqlite3_column_int64(sp, 0);
-			d->prompt_key[total] = eng_hash64(prompt, strlen(prompt));
+			d->prompt_key[total] = eng_fnv1a64(prompt, strlen(prompt));
 			d->img_key[total] = img_row >= 0 ? ikey : 0;
 			d->group[total] = img_row >= 0 ? ikey : d->prompt_key[total];
 			d->longer[total] = (int8_t)sgn((long long)eng_utf8_chars(ch),

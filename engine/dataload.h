@@ -73,7 +73,15 @@ void eng_data_free(eng_data *d); /* accepts a zeroed struct */
 size_t eng_utf8_chars(const char *s);
 /* Counts markdown/list formatting markers (bullets, numbered items, headers, bold, code fences). */
 int eng_format_markers(const char *s);
-/* 64-bit FNV-1a of a string. */
-uint64_t eng_hash64(const char *s, size_t n);
+
+/* splitmix64's finalizer of x + golden gamma: a well-mixed 64-bit hash of a key. Folds, splits
+ * and per-job seeds are derived with it, so they depend only on keys and the seed. */
+static inline uint64_t eng_mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
 
 #endif

@@ -189,6 +189,19 @@ static int put_image(ictx *c, const uint8_t *data, size_t n, const char *source,
 	return rc;
 }
 
+/* The file an image reference names: itself when absolute, else under the images root. malloc'd;
+ * NULL when out of memory. */
+static char *image_path(const ictx *c, const char *ref)
+{
+	if (ref[0] == '/')
+		return strdup(ref);
+	size_t n = strlen(c->root) + strlen(ref) + 2;
+	char *full = malloc(n);
+	if (full)
+		snprintf(full, n, "%s/%s", c->root, ref);
+	return full;
+}
+
 /* Resolves ref now: 0 with *id, 1 rejected (rej), 2 deferred to the archive pass, <0 failure. */
 static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng_rec_error *rej)
 {
@@ -215,14 +228,7 @@ static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng
 		c->res->images_reused++;
 		return 0;
 	}
-	char *full = NULL;
-	if (ref[0] == '/') {
-		full = strdup(ref);
-	} else {
-		size_t n = strlen(c->root) + strlen(ref) + 2;
-		if ((full = malloc(n)))
-			snprintf(full, n, "%s/%s", c->root, ref);
-	}
+	char *full = image_path(c, ref);
 	if (!full)
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
 	uint8_t *buf = NULL;
@@ -249,14 +255,7 @@ static int read_ahead(ictx *c, const char *ref)
 	if (!strncasecmp(ref, "data:", 5) || (ref[0] != '/' && c->root_is_archive) ||
 	    cache_find(&c->cache, ref))
 		return 0;
-	char *full = NULL;
-	if (ref[0] == '/') {
-		full = strdup(ref);
-	} else {
-		size_t n = strlen(c->root) + strlen(ref) + 2;
-		if ((full = malloc(n)))
-			snprintf(full, n, "%s/%s", c->root, ref);
-	}
+	char *full = image_path(c, ref);
 	if (!full)
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
 	int rc = 0;

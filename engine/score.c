@@ -35,14 +35,6 @@ static int ds_epochs(const eng_score_opts *o, const eng_data *d, size_t k)
 	                           : eng_train_epochs_auto(n - n / (size_t)o->folds);
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
 static json_t *num_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -168,7 +160,7 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
-		w->fold[i] = (int)(mix64(d->group[w->b + i] ^ mix64(seed)) % (uint64_t)K);
+		w->fold[i] = (int)(eng_mix64(d->group[w->b + i] ^ eng_mix64(seed)) % (uint64_t)K);
 		count[w->fold[i]]++;
 	}
 	for (int f = 0; f < K; f++) {
@@ -434,7 +426,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			jb->opts.epochs = ds_epochs(o, &d, k);
 			jb->methods = (1u << NMETHODS) - 1;
 			jb->opts.seed =
-			    mix64(o->train.seed ^ mix64(k * 1000003u + (size_t)f * 101u));
+			    eng_mix64(o->train.seed ^ eng_mix64(k * 1000003u + (size_t)f * 101u));
 			jb->train = w[k].train + (size_t)f * w[k].n;
 			jb->ntrain = w[k].n - (w[k].fb[f + 1] - w[k].fb[f]);
 			jb->eval = w[k].rows + w[k].fb[f];
