@@ -2,6 +2,7 @@
  * weights in one command; the gate's exit code when rules are given. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "audit/cli.h"
 #include "engine/crossdist.h"
 #include "engine/index.h"
+#include "engine/runs.h"
 #include "engine/score.h"
 #include "reports/rpt_report.h"
 #include "reports/rpt_weights.h"
@@ -109,6 +111,31 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 		copy_str(out, cap - strlen(num), stem);
 		strcat(out, num);
 	}
+}
+
+/* weights.csv of the datasets ids[0..nids) from the newest score runs. */
+typedef struct weights_task {
+	eng_ws *ws;
+	const int64_t *ids;
+	size_t nids;
+	char path[4200];
+	eng_err err;
+	int rc;
+} weights_task;
+
+static void *weights_main(void *arg)
+{
+	weights_task *t = arg;
+	FILE *f = fopen(t->path, "w");
+	if (!f) {
+		t->rc = eng_err_set(&t->err, ENG_EIO, "open '%s': %s", t->path, strerror(errno));
+		return NULL;
+	}
+	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f, NULL,
+	                          &t->err);
+	if (fclose(f) != 0 && !t->rc)
+		t->rc = eng_err_set(&t->err, ENG_EIO, "write '%s': %s", t->path, strerror(errno));
+	return NULL;
 }
 
 static int audit_main(int argc, char **argv, eng_rec_map *map)
@@ -245,7 +272,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	     **names = calloc((size_t)nfiles, sizeof *names);
 	int64_t *ids = calloc((size_t)nfiles, sizeof *ids), run_id = 0;
 	size_t nids = 0;
-	char dbpath[4096], path[4096];
+	char dbpath[4096];
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
@@ -317,26 +344,33 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		e = eng_crossdist_run(ws, ids, nids, &co, &prog, &run_id, &err);
 		aud_progress_done(&ap);
 	}
-	/* 4. report + weights */
+	/* 4. report + weights: weights.csv on its own connection and thread meanwhile */
 	rpt_report_info info = {0};
+	weights_task wt = {.ids = ids, .nids = nids};
+	pthread_t wth;
+	int threaded = 0;
 	if (!e) {
+		snprintf(wt.path, sizeof wt.path, "%s/weights.csv", out);
+		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
+			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
 		rpt_options ro = {.top_n = top, .policy = policy};
 		e = rpt_report_write(ws, &ro, out, &prog, &info, &err);
 		aud_progress_done(&ap);
 	}
-	if (!e) {
-		snprintf(path, sizeof path, "%s/weights.csv", out);
-		FILE *f = fopen(path, "w");
-		if (!f)
-			e = eng_err_set(&err, ENG_EIO, "open '%s': %s", path, strerror(errno));
-		else {
-			e = rpt_weights_write(ws, ids, nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f,
-			                      NULL, &err);
-			if (fclose(f) != 0 && !e)
-				e = eng_err_set(&err, ENG_EIO, "write '%s': %s", path,
-				                strerror(errno));
-		}
+	if (threaded) {
+		eng_trace("audit: wait for weights.csv");
+		pthread_join(wth, NULL);
+		eng_trace("audit: weights.csv written");
+		if (!e && (e = wt.rc))
+			err = wt.err;
+	} else if (!e) {
+		wt.ws = ws;
+		weights_main(&wt);
+		if ((e = wt.rc))
+			err = wt.err;
 	}
+	if (wt.ws != ws)
+		eng_ws_close(wt.ws);
 	if (e) {
 		rc = aud_fail("audit", &err);
 	} else {

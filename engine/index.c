@@ -1,5 +1,6 @@
 /* index.c - JSONL file -> pairs/images/ingest_errors rows, one transaction per file.
  * Reading lines: jsonl.c; record shapes: records.c; image bytes and the image store: images.c. */
+#include "engine/runs.h"
 #include "engine/index.h"
 
 #include <archive.h>
@@ -1045,8 +1046,10 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		if ((rc = index_bundle(&c)) || res->skipped)
 			goto out;
 	} else {
+		eng_trace("index: records");
 		if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
 			goto out;
+		eng_trace("index: images");
 		if ((rc = archive_pass(&c, &opts->progress)) ||
 		    (rc = eng_imgstore_flush(c.imgs, err)))
 			goto out;
@@ -1054,12 +1057,15 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 			goto out;
 	}
 	eng_dedup_result dd;
+	eng_trace("index: dedup");
 	if ((rc = eng_dedup_dataset(ws, c.ds_id, &dd, err)))
 		goto out;
 	res->duplicates = dd.duplicates;
 	res->conflicts = dd.conflicts;
 	eng_progress_tick(&opts->progress, "index", total, total);
+	eng_trace("index: commit");
 	rc = eng_ws_commit(ws, err);
+	eng_trace("index: done");
 out:
 	sqlite3_finalize(c.ins_pair);
 	sqlite3_finalize(c.ins_err);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "mmaudit_config.h"
@@ -14,6 +15,19 @@ double eng_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void eng_trace(const char *what)
+{
+	static int on = -1;
+	static double t0;
+	if (on < 0) {
+		const char *e = getenv("MMAUDIT_TRACE");
+		on = e && *e && strcmp(e, "0") != 0;
+		t0 = eng_now();
+	}
+	if (on)
+		fprintf(stderr, "trace: %7.3f s  %s\n", eng_now() - t0, what);
 }
 
 char *eng_versions_json(void)

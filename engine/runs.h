@@ -27,4 +27,8 @@ char *eng_versions_json(void);
 /* Monotonic seconds, for durations. */
 double eng_now(void);
 
+/* With MMAUDIT_TRACE=1 in the environment, prints "trace: <seconds since the first mark> <what>"
+ * on stderr: where a run spends its time, for profiling. Silent otherwise. */
+void eng_trace(const char *what);
+
 #endif

@@ -303,7 +303,9 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 	}
 	if ((rc = eng_run_finish(ws, run_id, metrics_all, seconds, err)))
 		goto out;
+	eng_trace("score: commit");
 	rc = eng_ws_commit(ws, err);
+	eng_trace("score: done");
 out:
 	sqlite3_finalize(sp);
 	sqlite3_finalize(sd);
@@ -342,16 +344,24 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 	 */
 	size_t *present = calloc((size_t)top, sizeof *present),
 	       *right = calloc((size_t)top, sizeof *right);
-	for (size_t r = w->b; present && right && r < w->e; r++) {
+	int32_t *rank =
+	    calloc(D, sizeof *rank); /* column -> 1 + its place in best, 0 if not there */
+	for (int i = 0; rank && i < nb; i++)
+		rank[best[i]] = i + 1;
+	for (size_t r = w->b; present && right && rank && r < w->e; r++) {
 		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			for (int i = 0; i < nb; i++) {
-				if (d->ps.col[q] == best[i]) {
-					present[i]++;
-					right[i] += text_right[r - w->b];
-				}
+			int32_t i = rank[d->ps.col[q]] - 1;
+			if (i >= 0) {
+				present[i]++;
+				right[i] += text_right[r - w->b];
 			}
 		}
 	}
+	if (!rank) {
+		free(present);
+		present = NULL;
+	}
+	free(rank);
 	char name[256];
 	for (int i = 0; i < nb; i++) {
 		double share = present ? (double)present[i] / (double)w->n : 0;
@@ -392,6 +402,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	uint8_t *cat = NULL, *tr = NULL, *hasimg = NULL;
 	float *pt = NULL, *pm = NULL, *ps_ = NULL;
 	*run_id = 0;
+	eng_trace("score: load");
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
 	opts = options_json(o, &d);
@@ -436,9 +447,11 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			jb->text_weights = w[k].fold_w + (size_t)f * d.ps.text_dim;
 		}
 	}
+	eng_trace("score: train");
 	if ((rc = eng_trainjobs_run(&d.ps, jobs, njobs, o->threads, prog, err)))
 		goto out;
 
+	eng_trace("score: metrics");
 	for (size_t k = 0; k < nds; k++) { /* the reported proxy: mean of the fold proxies */
 		for (uint32_t c = 0; c < d.ps.text_dim; c++) {
 			double sum = 0;
@@ -488,6 +501,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		feats[k] = top_features(&d, &w[k], tr, o->top_features);
 		json_object_set_new(all, d.ds_name[k], json_incref(dsm[k]));
 	}
+	eng_trace("score: write");
 	metrics_all = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(all);
 	rc = write_results(ws, *run_id, &d, w, o, metrics_all ? metrics_all : "{}", eng_now() - t0,

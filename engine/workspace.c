@@ -147,6 +147,14 @@ static int migrate(eng_ws *ws, eng_err *err)
 
 static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
 {
+	/* SQLite's memory statistics take one process-wide mutex per allocation, which serializes
+	 * connections working on different threads; nothing here reads them. Only possible before
+	 * the library initializes, so later calls fail harmlessly. */
+	static int configured;
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
 	*out = NULL;
 	eng_ws *ws = calloc(1, sizeof *ws);
 	if (!ws)
@@ -186,6 +194,15 @@ static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
 int eng_ws_open(const char *path, eng_ws **out, eng_err *err)
 {
 	return open_impl(path, 1, out, err);
+}
+
+int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err)
+{
+	const char *path = sqlite3_db_filename(ws->db, "main");
+	*out = NULL;
+	if (!path || !*path)
+		return eng_err_set(err, ENG_EINPUT, "the workspace has no file to reopen");
+	return open_impl(path, 0, out, err);
 }
 
 int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err)

@@ -21,6 +21,10 @@ int eng_ws_open(const char *path, eng_ws **out, eng_err *err);
 /* Opens an existing workspace read-mostly: fails with ENG_EINPUT when path does not exist. */
 int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err);
 
+/* A second connection to ws's file, for a reader on another thread (WAL lets it read while ws
+ * writes). ENG_EINPUT when ws has no file (":memory:"): callers then stay on one connection. */
+int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err);
+
 /* Closes; accepts NULL. */
 void eng_ws_close(eng_ws *ws);
 

@@ -3,12 +3,14 @@
 #include "reports/rpt_report.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/runs.h"
 #include "reports/rpt_csv.h"
 #include "reports/rpt_html.h"
 #include "reports/rpt_json.h"
@@ -67,8 +69,7 @@ static int write_temp(const char *dir, const char *name, writer_fn fn, const job
 		close(fd);
 		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
 	}
-	static char buf[1 << 16];
-	setvbuf(f, buf, _IOFBF, sizeof buf);
+	setvbuf(f, NULL, _IOFBF, 1 << 16);
 	int rc = fn(j, f, err);
 	if (!rc && (fflush(f) || fsync(fileno(f))))
 		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
@@ -93,6 +94,23 @@ static int w_html(const job *j, FILE *f, eng_err *err)
 	return rpt_html_write(j->st, &j->o->policy, j->ev, &ho, f, &j->info->html_bytes, err);
 }
 
+/* samples.csv written on its own thread and workspace connection (it is the longest writer). */
+typedef struct csv_task {
+	job j;
+	rpt_state st;
+	const char *dir;
+	char tmp[4200];
+	eng_err err;
+	int rc;
+} csv_task;
+
+static void *csv_main(void *arg)
+{
+	csv_task *t = arg;
+	t->rc = write_temp(t->dir, "samples.csv", w_csv, &t->j, t->tmp, sizeof t->tmp, &t->err);
+	return NULL;
+}
+
 int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
                      rpt_report_info *info, eng_err *err)
 {
@@ -102,6 +120,7 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	memset(info, 0, sizeof *info);
 	rpt_state *st = NULL;
 	rpt_gate_eval ev = {0};
+	eng_trace("report: state");
 	int rc = rpt_state_load(ws, &st, err);
 	if (rc)
 		return rc;
@@ -124,10 +143,42 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	static const char *const names[3] = {"summary.json", "samples.csv", "report.html"};
 	const writer_fn fns[3] = {w_json, w_csv, w_html};
 	char tmp[3][4200] = {"", "", ""};
+	/* samples.csv on a second connection while this thread writes the other two; on one
+	 * connection (an in-memory workspace) the three are written in turn */
+	static const eng_progress silent = {0};
+	csv_task *t = calloc(1, sizeof *t);
+	eng_ws *ws2 = NULL;
+	pthread_t th;
+	int threaded = 0;
+	if (t && eng_ws_reopen(ws, &ws2, NULL) == 0) {
+		t->st = *st;
+		t->st.ws = ws2;
+		t->j = j;
+		t->j.st = &t->st;
+		t->j.prog = &silent;
+		t->dir = dir;
+		threaded = pthread_create(&th, NULL, csv_main, t) == 0;
+	}
+	int failed_at = 3;
 	for (int k = 0; k < 3 && !rc; k++) {
+		if (k == 1 && threaded)
+			continue;
 		eng_progress_tick(prog, k == 2 ? "report: report.html" : "report: summary.json", 0,
 		                  0);
+		eng_trace(names[k]);
 		rc = write_temp(dir, names[k], fns[k], &j, tmp[k], sizeof tmp[k], err);
+		failed_at = rc ? k : 3;
+	}
+	if (threaded) {
+		eng_trace("report: wait for samples.csv");
+		pthread_join(th, NULL);
+		eng_trace("report: samples.csv written");
+		snprintf(tmp[1], sizeof tmp[1], "%s", t->tmp);
+		if (t->rc && failed_at > 1) { /* report the first failure in file order */
+			rc = t->rc;
+			if (err)
+				*err = t->err;
+		}
 	}
 	for (int k = 0; k < 3 && !rc; k++) {
 		char final[4200];
@@ -141,6 +192,8 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	for (int k = 0; k < 3; k++)
 		if (tmp[k][0])
 			unlink(tmp[k]);
+	free(t);
+	eng_ws_close(ws2);
 out:
 	rpt_gate_eval_clear(&ev);
 	rpt_state_free(st);
