@@ -40,7 +40,7 @@ q() { sqlite3 "$T/k/w.db" "$1"; }
 kill_during() {
 	local name=$1 snap=$2 d pid
 	shift 2
-	for d in 1.5 0.8 0.4 0.2 0.1 0.05 0.02; do
+	for d in ${DELAYS:-1.5 0.8 0.4 0.2 0.1 0.05 0.02}; do
 		(cd "$T/k" && exec "$MM" "$@" >/dev/null 2>&1) &
 		pid=$!
 		sleep "$d"
@@ -85,6 +85,14 @@ run k index --quiet --db w.db --name a ../data/data.jsonl
 rm -rf "$T/snap1" && cp -a "$T/k" "$T/snap1"
 kill_during score "$T/snap1" score --quiet --db w.db --seed 1 --threads 1
 check score
+if [ "$(q "SELECT count(*) FROM runs WHERE status = 'done'")" != 0 ]; then
+	# the kill landed between COMMIT and exit: the run must then be whole; kill earlier
+	[ "$(q 'SELECT count(*) FROM pair_scores')" = "$N" ] || fail "killed score left a partial done run"
+	echo "note: the kill landed after the score committed (run wholly present); killing earlier"
+	rm -rf "$T/k" && cp -a "$T/snap1" "$T/k"
+	DELAYS="0.8 0.4 0.2 0.1 0.05" kill_during score "$T/snap1" score --quiet --db w.db --seed 1 --threads 1
+	check score
+fi
 [ "$(q "SELECT count(*) FROM runs WHERE status = 'done'")" = 0 ] || fail "killed score left a done run"
 [ "$(q 'SELECT count(*) FROM pair_scores')" = 0 ] || fail "killed score left pair scores"
 set +e
@@ -99,6 +107,14 @@ done_id=$(q "SELECT id FROM runs WHERE status = 'done'")
 rm -rf "$T/snap2" && cp -a "$T/k" "$T/snap2"
 kill_during score-again "$T/snap2" score --quiet --db w.db --seed 9 --threads 1
 check score-again
+if [ "$(q "SELECT count(*) FROM runs WHERE status = 'done'")" != 1 ]; then
+	[ "$(q "SELECT count(*) FROM pair_scores WHERE run_id <> $done_id")" = "$N" ] ||
+		fail "killed score-again left a partial done run"
+	echo "note: the kill landed after score-again committed (run wholly present); killing earlier"
+	rm -rf "$T/k" && cp -a "$T/snap2" "$T/k"
+	DELAYS="0.8 0.4 0.2 0.1 0.05" kill_during score-again "$T/snap2" score --quiet --db w.db --seed 9 --threads 1
+	check score-again
+fi
 [ "$(q "SELECT id FROM runs WHERE status = 'done'")" = "$done_id" ] || fail "finished run lost"
 [ "$(q "SELECT count(*) FROM pair_scores WHERE run_id = $done_id")" = "$N" ] ||
 	fail "scores of the finished run changed"
