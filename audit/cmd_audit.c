@@ -388,7 +388,9 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	free(names);
 	free(files);
 	free(ids);
+	eng_trace("audit: close the workspace");
 	eng_ws_close(ws);
+	eng_trace("audit: closed");
 	return rc;
 }
 

@@ -1,11 +1,11 @@
 /* index.c - JSONL file -> pairs/images/ingest_errors rows, one transaction per file.
  * Reading lines: jsonl.c; record shapes: records.c; image bytes and the image store: images.c. */
-#include "engine/runs.h"
 #include "engine/index.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@
 #include "engine/images.h"
 #include "engine/jsonl.h"
 #include "engine/sha256.h"
+#include "engine/runs.h"
 
 /* ---- a small string -> image result map, so a path used by many records is read once ---- */
 
@@ -705,9 +706,10 @@ typedef struct qline {
 	int too_long;
 } qline;
 
-enum { QLINES = 256 }; /* lines read ahead at most (images: eng_imgstore_prefetch_room) */
+enum { QLINES = 256, NBATCH = 3 }; /* lines per parsed batch; batches in flight */
 
-/* Stores the lines read ahead, in order; clears them all. */
+/* Stores the lines read ahead, in order (the parser thread frees them when it reuses the batch,
+ * so the allocations of a record are returned by the thread that made them). */
 static int drain(ictx *c, qline *q, size_t nq)
 {
 	int rc = 0;
@@ -723,72 +725,185 @@ static int drain(ictx *c, qline *q, size_t nq)
 		} else if (!rc) {
 			rc = ingest_record(c, &q[i].rec, q[i].no);
 		}
-		eng_record_clear(&q[i].rec);
 	}
 	return rc;
 }
 
-/* Reads records in batches: a batch is parsed and its image files read ahead (decoding on the
- * workers), then its records are stored in file order. */
-static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
-                        const eng_progress *prog)
+/* Lines parsed ahead of the store: the parser thread reads and parses (JSON, record shape) up to
+ * QLINES lines into a batch while the calling thread stores the batch before it in SQLite. */
+typedef struct qbatch {
+	qline q[QLINES];
+	size_t n;        /* lines in q */
+	uint64_t offset; /* reader offset after the batch (progress) */
+	int rc, eof;     /* rc: the failure that ended reading after these lines (err says it) */
+	eng_err err;
+} qbatch;
+
+typedef struct parser {
+	ictx *c;
+	eng_jsonl *r;
+	const char *stem;
+	eng_rec_opts ropts;  /* the parser's own copy: it narrows .shape as it goes */
+	eng_rec_shape shape; /* the file's shape as detected */
+	uint64_t records;    /* lines read */
+	qbatch *b;           /* NBATCH slots, a ring */
+	size_t made, used;   /* batches produced / consumed */
+	int stop;            /* the consumer gave up: stop reading */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} parser;
+
+/* Reads and parses the next batch of lines into b. */
+static void parse_batch(parser *p, qbatch *b)
 {
 	const char *line;
 	size_t len;
 	uint64_t no = 0;
-	int rc = 0, eof = 0;
-	qline *q = calloc(QLINES, sizeof *q);
-	if (!q)
-		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
-	while (!eof && !rc) {
-		size_t nq = 0;
-		while (nq < QLINES && eng_imgstore_prefetch_room(c->imgs)) {
-			rc = eng_jsonl_next(r, &line, &len, &no, c->err);
-			if (rc == ENG_JSONL_EOF) {
-				rc = 0;
-				eof = 1;
-				break;
-			}
-			if (rc < 0) {
-				eng_err_prefix(c->err, "%s: ", c->path);
-				break;
-			}
-			c->res->records++;
-			if ((c->res->records & 4095) == 0)
-				eng_progress_tick(prog, "index", eng_jsonl_offset(r), total);
-			qline *ql = &q[nq++];
-			ql->no = no;
-			ql->too_long = rc == ENG_JSONL_TOO_LONG;
-			rc = 0;
-			if (ql->too_long)
-				continue;
-			eng_record *rec = &ql->rec;
-			if (eng_record_parse_ex(rec, line, len, stem, no, &c->ropts)) {
-				eng_record_clear(rec);
-				nq--;
-				rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s:%llu",
-				                 c->path, (unsigned long long)no);
-				break;
-			}
-			/* The file's first record decides its shape, except that pairwise and
-			 * multi-completion records may be mixed in one file (each is detected on
-			 * its own). */
-			if (rec->root && json_is_object(rec->root) &&
-			    c->ropts.shape == ENG_SHAPE_AUTO) {
-				if (c->res->shape == ENG_SHAPE_AUTO)
-					c->res->shape = rec->shape;
-				if (rec->shape != ENG_SHAPE_PAIRWISE &&
-				    rec->shape != ENG_SHAPE_MULTI)
-					c->ropts.shape = rec->shape;
-			}
-			if (rec->npairs && rec->image && (rc = read_ahead(c, rec->image)))
+	ictx *c = p->c;
+	for (size_t i = 0; i < b->n; i++) /* the lines of its previous use, stored by now */
+		eng_record_clear(&b->q[i].rec);
+	b->n = 0;
+	b->rc = b->eof = 0;
+	while (b->n < QLINES) {
+		int rc = eng_jsonl_next(p->r, &line, &len, &no, &b->err);
+		if (rc == ENG_JSONL_EOF) {
+			b->eof = 1;
+			break;
+		}
+		if (rc < 0) {
+			eng_err_prefix(&b->err, "%s: ", c->path);
+			b->rc = rc;
+			break;
+		}
+		p->records++;
+		qline *ql = &b->q[b->n++];
+		ql->no = no;
+		ql->too_long = rc == ENG_JSONL_TOO_LONG;
+		if (ql->too_long)
+			continue;
+		eng_record *rec = &ql->rec;
+		if (eng_record_parse_ex(rec, line, len, p->stem, no, &p->ropts)) {
+			eng_record_clear(rec);
+			b->n--;
+			b->rc = eng_err_set(&b->err, ENG_ENOMEM, "out of memory at %s:%llu",
+			                    c->path, (unsigned long long)no);
+			break;
+		}
+		/* The file's first record decides its shape, except that pairwise and
+		 * multi-completion records may be mixed in one file (each is detected on its own).
+		 */
+		if (rec->root && json_is_object(rec->root) && p->ropts.shape == ENG_SHAPE_AUTO) {
+			if (p->shape == ENG_SHAPE_AUTO)
+				p->shape = rec->shape;
+			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI)
+				p->ropts.shape = rec->shape;
+		}
+	}
+	b->offset = eng_jsonl_offset(p->r);
+}
+
+static void *parser_main(void *arg)
+{
+	parser *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && p->made - p->used == NBATCH)
+			pthread_cond_wait(&p->cv, &p->mu);
+		int stop = p->stop;
+		qbatch *b = &p->b[p->made % NBATCH];
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		parse_batch(p, b);
+		pthread_mutex_lock(&p->mu);
+		p->made++;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (b->eof || b->rc)
+			break;
+	}
+	return NULL;
+}
+
+/* Stores the lines of one parsed batch in order. Image files are read ahead in runs (decoding on
+ * the image workers while the records before them are stored): as many records as the image
+ * store has prefetch room for, then those records are stored. */
+static int store_batch(ictx *c, qbatch *b)
+{
+	int rc = 0;
+	size_t i = 0;
+	while (i < b->n) {
+		size_t j = i;
+		while (j < b->n && (j == i || eng_imgstore_prefetch_room(c->imgs))) {
+			const eng_record *rec = &b->q[j].rec;
+			j++;
+			if (!b->q[j - 1].too_long && rec->npairs && rec->image &&
+			    (rc = read_ahead(c, rec->image)))
 				break;
 		}
 		/* the lines before a read failure are stored first: their own errors come first */
-		int r2 = drain(c, q, nq);
+		int r2 = drain(c, b->q + i, j - i);
+		i = j;
 		rc = r2 ? r2 : rc;
+		if (rc)
+			break;
 	}
-	free(q);
+	return rc;
+}
+
+/* Reads records: a parser thread parses batches of lines ahead while this thread stores them, in
+ * file order (one thread does both when the parser cannot start). */
+static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
+                        const eng_progress *prog)
+{
+	parser p = {.c = c, .r = r, .stem = stem, .ropts = c->ropts, .shape = c->res->shape};
+	p.b = calloc(NBATCH, sizeof *p.b);
+	if (!p.b)
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	pthread_t th;
+	int threaded = pthread_create(&th, NULL, parser_main, &p) == 0;
+	int rc = 0;
+	for (;;) {
+		qbatch *b = &p.b[p.used % NBATCH];
+		if (threaded) {
+			pthread_mutex_lock(&p.mu);
+			while (p.made == p.used)
+				pthread_cond_wait(&p.cv, &p.mu);
+			pthread_mutex_unlock(&p.mu);
+		} else {
+			parse_batch(&p, b);
+			p.made++;
+		}
+		eng_progress_tick(prog, "index", b->offset, total);
+		rc = store_batch(c, b);
+		int end = b->eof || b->rc;
+		if (!rc && b->rc) {
+			rc = b->rc;
+			if (c->err)
+				*c->err = b->err;
+		}
+		pthread_mutex_lock(&p.mu);
+		p.used++;
+		if (rc)
+			p.stop = 1;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+		if (rc || end)
+			break;
+	}
+	if (threaded)
+		pthread_join(th, NULL);
+	for (size_t k = 0; k < NBATCH; k++)
+		for (size_t i = 0; i < p.b[k].n; i++)
+			eng_record_clear(&p.b[k].q[i].rec);
+	c->res->records += p.records;
+	c->res->shape = p.shape;
+	c->ropts = p.ropts;
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
+	free(p.b);
 	return rc;
 }
 

@@ -3,6 +3,7 @@
 #include "engine/workspace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,92 @@
 
 #include "engine/migrations.h"
 
+/* Checkpoints (copying committed WAL pages into the database file, with its fsync) run on a
+ * background thread with its own connection, so a large commit returns without waiting for them;
+ * SQLite keeps that crash-safe. Workspaces without a file, or when the thread cannot start, keep
+ * SQLite's automatic checkpoints on the committing connection. */
+typedef struct checkpointer {
+	sqlite3 *db;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int want, stop;
+} checkpointer;
+
 struct eng_ws {
 	sqlite3 *db;
 	int version;
+	checkpointer *ck; /* NULL: automatic checkpoints */
 };
+
+static void *ck_main(void *arg)
+{
+	checkpointer *k = arg;
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		while (!k->want && !k->stop)
+			pthread_cond_wait(&k->cv, &k->mu);
+		if (!k->want)
+			break; /* stop, nothing left to do */
+		k->want = 0;
+		pthread_mutex_unlock(&k->mu);
+		/* best effort: a failed or partial checkpoint is retried after the next commit and
+		 * at close */
+		sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&k->mu);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+static void ck_stop(eng_ws *ws)
+{
+	checkpointer *k = ws->ck;
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->mu);
+	k->stop = 1;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	pthread_join(k->th, NULL);
+	sqlite3_close_v2(k->db);
+	pthread_mutex_destroy(&k->mu);
+	pthread_cond_destroy(&k->cv);
+	free(k);
+	ws->ck = NULL;
+}
+
+/* Starts the background checkpointer of a file workspace; on any failure leaves ws as it was. */
+static void ck_start(eng_ws *ws)
+{
+	const char *path = sqlite3_db_filename(ws->db, "main");
+	checkpointer *k = path && *path ? calloc(1, sizeof *k) : NULL;
+	if (!k)
+		return;
+	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close_v2(k->db);
+		free(k);
+		return;
+	}
+	sqlite3_busy_timeout(k->db, 10000);
+	/* a connection learns the journal mode when it first reads the file */
+	if (sqlite3_exec(k->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close_v2(k->db);
+		free(k);
+		return;
+	}
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	if (pthread_create(&k->th, NULL, ck_main, k) != 0) {
+		sqlite3_close_v2(k->db);
+		pthread_mutex_destroy(&k->mu);
+		pthread_cond_destroy(&k->cv);
+		free(k);
+		return;
+	}
+	ws->ck = k;
+	sqlite3_wal_autocheckpoint(ws->db, 0);
+}
 
 sqlite3 *eng_ws_db(eng_ws *ws)
 {
@@ -79,7 +162,15 @@ int eng_ws_begin(eng_ws *ws, eng_err *err)
 
 int eng_ws_commit(eng_ws *ws, eng_err *err)
 {
-	return eng_ws_exec(ws, "COMMIT", err);
+	int rc = eng_ws_exec(ws, "COMMIT", err);
+	checkpointer *k = ws->ck;
+	if (!rc && k) {
+		pthread_mutex_lock(&k->mu);
+		k->want = 1;
+		pthread_cond_signal(&k->cv);
+		pthread_mutex_unlock(&k->mu);
+	}
+	return rc;
 }
 
 void eng_ws_rollback(eng_ws *ws)
@@ -145,7 +236,7 @@ static int migrate(eng_ws *ws, eng_err *err)
 	return 0;
 }
 
-static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
+static int open_impl(const char *path, int create, int bg, eng_ws **out, eng_err *err)
 {
 	/* SQLite's memory statistics take one process-wide mutex per allocation, which serializes
 	 * connections working on different threads; nothing here reads them. Only possible before
@@ -187,13 +278,15 @@ static int open_impl(const char *path, int create, eng_ws **out, eng_err *err)
 		eng_ws_close(ws);
 		return rc;
 	}
+	if (bg)
+		ck_start(ws);
 	*out = ws;
 	return 0;
 }
 
 int eng_ws_open(const char *path, eng_ws **out, eng_err *err)
 {
-	return open_impl(path, 1, out, err);
+	return open_impl(path, 1, 1, out, err);
 }
 
 int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err)
@@ -202,7 +295,7 @@ int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err)
 	*out = NULL;
 	if (!path || !*path)
 		return eng_err_set(err, ENG_EINPUT, "the workspace has no file to reopen");
-	return open_impl(path, 0, out, err);
+	return open_impl(path, 0, 0, out, err);
 }
 
 int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err)
@@ -215,13 +308,14 @@ int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err)
 		    "workspace '%s': %s; run `mmaudit index --db %s FILE.jsonl` first", path,
 		    strerror(errno), path);
 	}
-	return open_impl(path, 0, out, err);
+	return open_impl(path, 0, 1, out, err);
 }
 
 void eng_ws_close(eng_ws *ws)
 {
 	if (!ws)
 		return;
+	ck_stop(ws);
 	sqlite3_close_v2(ws->db);
 	free(ws);
 }
