@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,218 @@ static void unit(const float *x, uint32_t dim, float *out)
 		out[k] = (float)(x[k] * inv);
 }
 
+/* ---- featurizing lanes ----------------------------------------------------------------------
+ * The text of a batch of rows goes to one of NLANES featurizer threads (batch b to lane b mod
+ * NLANES); each lane has its own eng_textfeat and takes its batches in order, so every row gets
+ * the same features whatever the timing, and the lanes' bucket names are merged at the end in a
+ * fixed order. Without threads the same lanes run inline. */
+enum { LB_ROWS = 1024, LB_SLOTS = 4, NLANES = 2 };
+
+typedef struct lbatch {
+	size_t n;   /* rows */
+	char *text; /* prompt, chosen, rejected of each row, NUL-terminated, back to back */
+	size_t text_len, text_cap;
+	size_t off[3 * LB_ROWS]; /* where each text starts */
+	int32_t img_row[LB_ROWS];
+	/* featurized: canonical rows (eng_pairset_canon_row) back to back, and the blind facts */
+	uint32_t *col;
+	float *val;
+	size_t ent_cap;
+	size_t ebeg[LB_ROWS + 1];
+	uint64_t pkey[LB_ROWS];
+	int8_t longer[LB_ROWS], fmt[LB_ROWS];
+	int ready, rc;
+	eng_err err;
+} lbatch;
+
+typedef struct lanes lanes;
+typedef struct lane_arg {
+	lanes *L;
+	int lane;
+} lane_arg;
+
+struct lanes {
+	lbatch *slot;              /* LB_SLOTS batches, a ring */
+	eng_textfeat *tf[NLANES];  /* tf[0] borrowed (the eng_data's), the others owned */
+	uint32_t text_builtin_dim; /* 0: no textfeat columns */
+	size_t filled;             /* batches handed out */
+	size_t next[NLANES];       /* the next batch each lane featurizes */
+	int stop, nthreads, sync_init;
+	pthread_t th[NLANES];
+	lane_arg arg[NLANES];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* Appends text t as field f (0 prompt, 1 chosen, 2 rejected) of row i. 0 or -1 (no memory). */
+static int lbatch_text(lbatch *b, size_t i, int f, const char *t)
+{
+	size_t n = strlen(t) + 1;
+	if (b->text_len + n > b->text_cap) {
+		size_t nc = b->text_cap ? b->text_cap : 1 << 16;
+		while (nc < b->text_len + n)
+			nc *= 2;
+		char *p = realloc(b->text, nc);
+		if (!p)
+			return -1;
+		b->text = p;
+		b->text_cap = nc;
+	}
+	memcpy(b->text + b->text_len, t, n);
+	b->off[3 * i + (size_t)f] = b->text_len;
+	b->text_len += n;
+	return 0;
+}
+
+static void featurize(lanes *L, int lane, lbatch *b)
+{
+	size_t nent = 0;
+	b->rc = 0;
+	b->ebeg[0] = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text + b->off[3 * i], *ch = b->text + b->off[3 * i + 1],
+		           *rj = b->text + b->off[3 * i + 2];
+		uint32_t *col = NULL;
+		float *val = NULL;
+		size_t k = 0;
+		if (L->text_builtin_dim) {
+			if ((b->rc = eng_textfeat_pair_row(L->tf[lane], p, ch, rj, &col, &val, &k,
+			                                   &b->err)))
+				return;
+			k = eng_pairset_canon_row(col, val, k);
+		}
+		if (nent + k > b->ent_cap) {
+			size_t nc = b->ent_cap ? b->ent_cap * 2 : 1 << 16;
+			while (nc < nent + k)
+				nc *= 2;
+			uint32_t *c2 = realloc(b->col, nc * sizeof *c2);
+			if (c2)
+				b->col = c2;
+			float *v2 = c2 ? realloc(b->val, nc * sizeof *v2) : NULL;
+			if (v2)
+				b->val = v2;
+			if (!c2 || !v2) {
+				b->rc =
+				    eng_err_set(&b->err, ENG_ENOMEM, "out of memory (features)");
+				return;
+			}
+			b->ent_cap = nc;
+		}
+		if (k) {
+			memcpy(b->col + nent, col, k * sizeof *col);
+			memcpy(b->val + nent, val, k * sizeof *val);
+		}
+		nent += k;
+		b->ebeg[i + 1] = nent;
+		b->pkey[i] = eng_fnv1a64(p, strlen(p));
+		b->longer[i] =
+		    (int8_t)sgn((long long)eng_utf8_chars(ch), (long long)eng_utf8_chars(rj));
+		b->fmt[i] = (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
+	}
+}
+
+static void *lane_main(void *arg)
+{
+	lane_arg *a = arg;
+	lanes *L = a->L;
+	pthread_mutex_lock(&L->mu);
+	for (;;) {
+		while (!L->stop && L->filled <= L->next[a->lane])
+			pthread_cond_wait(&L->cv, &L->mu);
+		if (L->stop)
+			break;
+		size_t k = L->next[a->lane];
+		lbatch *b = &L->slot[k % LB_SLOTS];
+		pthread_mutex_unlock(&L->mu);
+		featurize(L, a->lane, b);
+		pthread_mutex_lock(&L->mu);
+		b->ready = 1;
+		L->next[a->lane] = k + NLANES;
+		pthread_cond_broadcast(&L->cv);
+	}
+	pthread_mutex_unlock(&L->mu);
+	return NULL;
+}
+
+static void lanes_stop(lanes *L)
+{
+	if (!L->nthreads)
+		return;
+	pthread_mutex_lock(&L->mu);
+	L->stop = 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+	for (int i = 0; i < L->nthreads; i++)
+		pthread_join(L->th[i], NULL);
+	L->nthreads = 0;
+}
+
+/* Allocates the batches and starts the lane threads (none: the lanes run inline). 0 or -1. */
+static int lanes_start(lanes *L)
+{
+	if (!(L->slot = calloc(LB_SLOTS, sizeof *L->slot)))
+		return -1;
+	for (int i = 0; i < NLANES; i++)
+		L->next[i] = (size_t)i;
+	pthread_mutex_init(&L->mu, NULL);
+	pthread_cond_init(&L->cv, NULL);
+	L->sync_init = 1;
+	for (int i = 0; i < NLANES; i++) {
+		L->arg[i] = (lane_arg){L, i};
+		if (pthread_create(&L->th[i], NULL, lane_main, &L->arg[i]) != 0) {
+			lanes_stop(L); /* all lanes or none */
+			break;
+		}
+		L->nthreads++;
+	}
+	return 0;
+}
+
+/* Hands batch k (filled) to its lane. */
+static void lanes_submit(lanes *L, size_t k)
+{
+	lbatch *b = &L->slot[k % LB_SLOTS];
+	if (!L->nthreads) {
+		featurize(L, (int)(k % NLANES), b);
+		b->ready = 1;
+		L->filled = k + 1;
+		return;
+	}
+	pthread_mutex_lock(&L->mu);
+	b->ready = 0;
+	L->filled = k + 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+}
+
+static void lanes_wait(lanes *L, lbatch *b)
+{
+	if (!L->nthreads)
+		return;
+	pthread_mutex_lock(&L->mu);
+	while (!b->ready)
+		pthread_cond_wait(&L->cv, &L->mu);
+	pthread_mutex_unlock(&L->mu);
+}
+
+static void lanes_free(lanes *L)
+{
+	lanes_stop(L);
+	for (size_t i = 0; L->slot && i < LB_SLOTS; i++) {
+		free(L->slot[i].text);
+		free(L->slot[i].col);
+		free(L->slot[i].val);
+	}
+	free(L->slot);
+	for (int i = 1; i < NLANES; i++)
+		eng_textfeat_free(L->tf[i]);
+	if (L->sync_init) {
+		pthread_mutex_destroy(&L->mu);
+		pthread_cond_destroy(&L->cv);
+	}
+	memset(L, 0, sizeof *L);
+}
+
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                   eng_features features, const eng_progress *prog, eng_data *d, eng_err *err)
 {
@@ -243,6 +456,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 		tfo = &defaults;
 	}
 	imgmap im = {0};
+	lanes L = {0};
 	sqlite3_stmt *sp = NULL, *sn = NULL, *sei = NULL, *set = NULL;
 	size_t cap = 0, total = 0, rcap = 0;
 	uint8_t *img_lacks = NULL; /* (fcap) image row has no embedding */
@@ -329,93 +543,146 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 		expect += (uint64_t)sqlite3_column_int64(sn, 1);
 		sqlite3_reset(sn);
 	}
-	for (size_t k = 0; k < nds; k++) {
-		d->ds_id[k] = ids[k];
-		d->ds_begin[k] = total;
-		sqlite3_bind_int64(sn, 1, ids[k]);
-		if (sqlite3_step(sn) != SQLITE_ROW) {
-			rc = eng_ws_fail(ws, err, "read dataset");
-			goto fail;
-		}
-		d->ds_name[k] = strdup((const char *)sqlite3_column_text(sn, 0));
-		sqlite3_reset(sn);
-		if (!d->ds_name[k]) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto fail;
-		}
-		sqlite3_bind_int64(sp, 1, ids[k]);
-		int s;
-		while ((s = sqlite3_step(sp)) == SQLITE_ROW) {
-			if ((rc = grow(d, total + 1, &cap, err)))
-				goto fail;
-			const char *prompt = (const char *)sqlite3_column_text(sp, 1);
-			const char *ch = (const char *)sqlite3_column_text(sp, 2);
-			const char *rj = (const char *)sqlite3_column_text(sp, 3);
-			int32_t img_row = -1;
-			uint64_t ikey = 0;
-			if (sqlite3_column_type(sp, 4) != SQLITE_NULL) {
-				int64_t iid = sqlite3_column_int64(sp, 4);
-				const char *sha = (const char *)sqlite3_column_text(sp, 5);
-				ikey = hex_key(sha);
-				if (2 * (im.rows + 1) > im.cap && (rc = imgmap_rehash(&im, err)))
-					goto fail;
-				int found;
-				int32_t *slot = imgmap_slot(&im, iid, &found);
-				if (!found) {
-					*slot = -1;
-					const void *blob = sqlite3_column_blob(sp, 6);
-					int bytes = sqlite3_column_bytes(sp, 6);
-					uint32_t bd = d->img_builtin_dim;
-					int have_builtin =
-					    blob && sqlite3_column_int(sp, 7) == (int)bd &&
-					    sqlite3_column_int(sp, 8) == ENG_IMGFEAT_VERSION &&
-					    bytes == (int)(bd * sizeof(float));
-					if (have_builtin || bd == 0) {
-						if (im.rows == im.fcap) {
-							size_t nc = im.fcap ? im.fcap * 2 : 256;
-							float *nf = realloc(
-							    im.feat, nc * im.dim * sizeof(float));
-							uint8_t *nl = realloc(img_lacks, nc);
-							if (nf)
-								im.feat = nf;
-							if (nl)
-								img_lacks = nl;
-							if (!nf || !nl) {
-								rc = eng_err_set(err, ENG_ENOMEM,
-								                 "out of memory");
-								goto fail;
-							}
-							im.fcap = nc;
-						}
-						float *row = im.feat + im.rows * im.dim;
-						if (bd)
-							memcpy(row, blob, (size_t)bytes);
-						img_lacks[im.rows] = 0;
-						if (d->img_emb_dim) {
-							int f =
-							    emb_lookup(ws, sei, sha, d->img_emb_dim,
-							               row + bd, err);
-							if (f < 0) {
-								rc = f;
-								goto fail;
-							}
-							img_lacks[im.rows] = !f;
-							d->n_img_emb_missing += !f;
-						}
-						*slot = (int32_t)im.rows++;
-					} else {
-						d->n_missing_feat++;
+	/* Rows are read here in batches; the two lanes featurize them (lane = batch number mod 2,
+	 * each with its own featurizer and in batch order, so the outcome does not depend on
+	 * timing); rows are appended to the pairset in order as their batch comes back. */
+	if (d->text_builtin_dim && (rc = eng_textfeat_new(tfo, &L.tf[1], err)))
+		goto fail;
+	L.tf[0] = d->tf;
+	L.text_builtin_dim = d->text_builtin_dim;
+	if (lanes_start(&L))
+		goto fail_oom;
+	size_t filled = 0, appended = 0, k = 0, read = 0;
+	int reading = 1, bound = 0;
+	while (reading || appended < filled) {
+		if (reading && filled - appended < LB_SLOTS) {
+			/* read the next batch of rows (datasets one after another) */
+			lbatch *bt = &L.slot[filled % LB_SLOTS];
+			bt->n = 0;
+			bt->text_len = 0;
+			while (bt->n < LB_ROWS && k < nds) {
+				if (!bound) {
+					d->ds_id[k] = ids[k];
+					d->ds_begin[k] = read;
+					sqlite3_bind_int64(sn, 1, ids[k]);
+					if (sqlite3_step(sn) != SQLITE_ROW) {
+						rc = eng_ws_fail(ws, err, "read dataset");
+						goto fail;
 					}
+					d->ds_name[k] =
+					    strdup((const char *)sqlite3_column_text(sn, 0));
+					sqlite3_reset(sn);
+					if (!d->ds_name[k])
+						goto fail_oom;
+					sqlite3_bind_int64(sp, 1, ids[k]);
+					bound = 1;
 				}
-				img_row = *slot;
+				int st = sqlite3_step(sp);
+				if (st == SQLITE_DONE) {
+					sqlite3_reset(sp);
+					bound = 0;
+					k++;
+					continue;
+				}
+				if (st != SQLITE_ROW) {
+					rc = eng_ws_fail(ws, err, "read pairs");
+					goto fail;
+				}
+				if ((rc = grow(d, read + 1, &cap, err)))
+					goto fail;
+				size_t i = bt->n;
+				for (int f = 0; f < 3; f++) {
+					const char *t =
+					    (const char *)sqlite3_column_text(sp, 1 + f);
+					if (lbatch_text(bt, i, f, t ? t : ""))
+						goto fail_oom;
+				}
+				int32_t img_row = -1;
+				uint64_t ikey = 0;
+				if (sqlite3_column_type(sp, 4) != SQLITE_NULL) {
+					int64_t iid = sqlite3_column_int64(sp, 4);
+					const char *sha = (const char *)sqlite3_column_text(sp, 5);
+					ikey = hex_key(sha);
+					if (2 * (im.rows + 1) > im.cap &&
+					    (rc = imgmap_rehash(&im, err)))
+						goto fail;
+					int found;
+					int32_t *slot = imgmap_slot(&im, iid, &found);
+					if (!found) {
+						*slot = -1;
+						const void *blob = sqlite3_column_blob(sp, 6);
+						int bytes = sqlite3_column_bytes(sp, 6);
+						uint32_t bd = d->img_builtin_dim;
+						int have_builtin =
+						    blob && sqlite3_column_int(sp, 7) == (int)bd &&
+						    sqlite3_column_int(sp, 8) ==
+						        ENG_IMGFEAT_VERSION &&
+						    bytes == (int)(bd * sizeof(float));
+						if (have_builtin || bd == 0) {
+							if (im.rows == im.fcap) {
+								size_t nc =
+								    im.fcap ? im.fcap * 2 : 256;
+								float *nf = realloc(
+								    im.feat,
+								    nc * im.dim * sizeof(float));
+								uint8_t *nl =
+								    realloc(img_lacks, nc);
+								if (nf)
+									im.feat = nf;
+								if (nl)
+									img_lacks = nl;
+								if (!nf || !nl)
+									goto fail_oom;
+								im.fcap = nc;
+							}
+							float *row = im.feat + im.rows * im.dim;
+							if (bd)
+								memcpy(row, blob, (size_t)bytes);
+							img_lacks[im.rows] = 0;
+							if (d->img_emb_dim) {
+								int f = emb_lookup(ws, sei, sha,
+								                   d->img_emb_dim,
+								                   row + bd, err);
+								if (f < 0) {
+									rc = f;
+									goto fail;
+								}
+								img_lacks[im.rows] = !f;
+								d->n_img_emb_missing += !f;
+							}
+							*slot = (int32_t)im.rows++;
+						} else {
+							d->n_missing_feat++;
+						}
+					}
+					img_row = *slot;
+				}
+				bt->img_row[i] = img_row;
+				d->pair_id[read] = sqlite3_column_int64(sp, 0);
+				d->img_key[read] = img_row >= 0 ? ikey : 0;
+				bt->n++;
+				read++;
 			}
-			uint32_t *col = NULL;
-			float *val = NULL;
-			size_t nent = 0;
-			if (d->text_builtin_dim &&
-			    (rc = eng_textfeat_pair_row(d->tf, prompt, ch, rj, &col, &val, &nent,
-			                                err)))
-				goto fail;
+			if (bt->n == 0) {
+				reading = 0;
+				continue;
+			}
+			lanes_submit(&L, filled++);
+			continue;
+		}
+		/* append the oldest batch once featurized */
+		lbatch *bt = &L.slot[appended % LB_SLOTS];
+		lanes_wait(&L, bt);
+		if (bt->rc) {
+			rc = bt->rc;
+			if (err)
+				*err = bt->err;
+			goto fail;
+		}
+		for (size_t i = 0; i < bt->n; i++, total++) {
+			const uint32_t *col = bt->col + bt->ebeg[i];
+			const float *val = bt->val + bt->ebeg[i];
+			size_t nent = bt->ebeg[i + 1] - bt->ebeg[i];
 			if (d->text_emb_dim) {
 				size_t need = nent + d->text_emb_dim;
 				if (need > rcap) {
@@ -425,10 +692,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 						rcol = nc;
 					if (nv)
 						rval = nv;
-					if (!nc || !nv) {
-						rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-						goto fail;
-					}
+					if (!nc || !nv)
+						goto fail_oom;
 					rcap = need;
 				}
 				if (nent) {
@@ -436,8 +701,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 					memcpy(rval, val, nent * sizeof *val);
 				}
 				char kc[65], kr[65];
-				eng_emb_text_key(ch, kc);
-				eng_emb_text_key(rj, kr);
+				eng_emb_text_key(bt->text + bt->off[3 * i + 1], kc);
+				eng_emb_text_key(bt->text + bt->off[3 * i + 2], kr);
 				int fc = emb_lookup(ws, set, kc, d->text_emb_dim, ec, err);
 				int fr =
 				    fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);
@@ -452,34 +717,25 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 						rcol[nent] = d->text_builtin_dim + q;
 						rval[nent++] = uc[q] - ur[q];
 					}
-				} else {
-					if (!d->n_text_emb_missing++)
-						d->first_text_emb_missing =
-						    sqlite3_column_int64(sp, 0);
+				} else if (!d->n_text_emb_missing++) {
+					d->first_text_emb_missing = d->pair_id[total];
 				}
 				col = rcol;
 				val = rval;
 			}
-			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, img_row, err)))
+			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], err)))
 				goto fail;
-			d->pair_id[total] = sqlite3_column_int64(sp, 0);
-			d->prompt_key[total] = eng_fnv1a64(prompt, strlen(prompt));
-			d->img_key[total] = img_row >= 0 ? ikey : 0;
-			d->group[total] = img_row >= 0 ? ikey : d->prompt_key[total];
-			d->longer[total] = (int8_t)sgn((long long)eng_utf8_chars(ch),
-			                               (long long)eng_utf8_chars(rj));
-			d->formatted[total] =
-			    (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
-			total++;
-			if ((total & 4095) == 0)
-				eng_progress_tick(prog, "load", total, expect);
+			d->prompt_key[total] = bt->pkey[i];
+			d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
+			d->longer[total] = bt->longer[i];
+			d->formatted[total] = bt->fmt[i];
 		}
-		if (s != SQLITE_DONE) {
-			rc = eng_ws_fail(ws, err, "read pairs");
-			goto fail;
-		}
-		sqlite3_reset(sp);
+		appended++;
+		eng_progress_tick(prog, "load", total, expect);
 	}
+	lanes_stop(&L);
+	if (L.tf[1])
+		eng_textfeat_merge_names(d->tf, L.tf[1]);
 	d->ds_begin[nds] = total;
 	eng_progress_tick(prog, "load", total, expect);
 	if (d->img_emb_dim && d->n_img_emb_missing) {
@@ -509,9 +765,13 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 		goto fail;
 	rc = 0;
 	goto out;
+fail_oom:
+	rc = eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
 fail:
+	lanes_free(&L);
 	eng_data_free(d);
 out:
+	lanes_free(&L);
 	free(im.id);
 	free(im.row);
 	free(im.feat);

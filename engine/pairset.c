@@ -98,6 +98,30 @@ static void sort_entries(uint32_t *c, float *v, size_t k)
 	}
 }
 
+size_t eng_pairset_canon_row(uint32_t *c, float *v, size_t k)
+{
+	size_t j = 1;
+	while (j < k && c[j - 1] < c[j] && v[j - 1] != 0)
+		j++;
+	if (j >= k && (k == 0 || v[k - 1] != 0))
+		return k; /* already canonical */
+	/* the sort is deterministic: the row comes out the same whichever thread does this */
+	sort_entries(c, v, k);
+	size_t out = 0;
+	for (j = 0; j < k;) {
+		uint32_t cj = c[j];
+		float s = 0;
+		for (; j < k && c[j] == cj; j++)
+			s += v[j];
+		if (s != 0) {
+			c[out] = cj;
+			v[out] = s;
+			out++;
+		}
+	}
+	return out;
+}
+
 int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, size_t k,
                         int32_t img_row, eng_err *err)
 {
@@ -151,20 +175,7 @@ int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, 
 		memcpy(c, col, sizeof(uint32_t) * k);
 		memcpy(v, val, sizeof(float) * k);
 	}
-	sort_entries(c, v, k);
-	size_t out = 0;
-	for (size_t j = 0; j < k;) {
-		uint32_t cj = c[j];
-		float s = 0;
-		for (; j < k && c[j] == cj; j++)
-			s += v[j];
-		if (s != 0) {
-			c[out] = cj;
-			v[out] = s;
-			out++;
-		}
-	}
-	ps->nnz += out;
+	ps->nnz += eng_pairset_canon_row(c, v, k);
 	ps->img_of[ps->n] = img_row;
 	ps->n++;
 	ps->rowptr[ps->n] = ps->nnz;

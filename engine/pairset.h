@@ -34,6 +34,10 @@ typedef struct eng_pairset {
  * geometrically). text_dim >= 1. Returns 0, ENG_EINPUT (text_dim 0) or ENG_ENOMEM; on error *ps is
  * left zeroed (eng_pairset_free is still safe). */
 int eng_pairset_init(eng_pairset *ps, uint32_t text_dim, uint32_t img_dim, eng_err *err);
+/* Puts one row's entries in the form eng_pairset_add_row stores them (sorted by column, duplicate
+ * columns summed, zeros dropped), in place; returns the new count. add_row takes such a row
+ * without sorting it again, so callers on other threads can do this part of the work. */
+size_t eng_pairset_canon_row(uint32_t *col, float *val, size_t k);
 /* Appends one pair: its sparse difference (entries need not be sorted; zero entries dropped;
  * duplicate columns summed; col[j] < text_dim else ENG_EINPUT; non-finite values ENG_EINPUT) and
  * its image row (-1 for none; img_row < n_img is checked by eng_model_train, so images may be set

@@ -644,6 +644,30 @@ int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chos
 
 /* ---- names ----------------------------------------------------------------------------------- */
 
+void eng_textfeat_merge_names(eng_textfeat *dst, const eng_textfeat *src)
+{
+	assert(dst && src && dst->nbuckets == src->nbuckets);
+	for (uint32_t b = 0; b < dst->nbuckets; b++) {
+		slot *d = &dst->slots[b];
+		const slot *s = &src->slots[b];
+		if (s->votes <= 0)
+			continue;
+		if (d->votes <= 0) {
+			*d = *s;
+		} else if (d->kind == s->kind && d->len == s->len && d->trunc == s->trunc &&
+		           memcmp(d->s, s->s, d->len) == 0) {
+			d->votes =
+			    d->votes > INT32_MAX - s->votes ? INT32_MAX : d->votes + s->votes;
+		} else if (s->votes > d->votes) {
+			int32_t v = s->votes - d->votes;
+			*d = *s;
+			d->votes = v;
+		} else {
+			d->votes -= s->votes;
+		}
+	}
+}
+
 int eng_textfeat_sign(const eng_textfeat *tf, uint32_t c)
 {
 	if (c >= tf->nbuckets)

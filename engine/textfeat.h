@@ -50,6 +50,12 @@ int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chos
                           const char *rejected, uint32_t **col, float **val, size_t *k,
                           eng_err *err);
 
+/* Folds the bucket names src voted into dst (same options), as if src's texts had come after
+ * dst's: per bucket, the two majority-vote candidates are combined the way Boyer-Moore combines
+ * two halves (the same n-gram adds its votes; otherwise the larger count wins, less the smaller),
+ * so an n-gram holding more than half of the bucket's occurrences over both still names it. Lets
+ * several featurizers work on parts of the data and agree on names. */
+void eng_textfeat_merge_names(eng_textfeat *dst, const eng_textfeat *src);
 /* The hash sign (+1/-1) of the n-gram that names hashed column c (so weight * sign is that
  * n-gram's effect), +1 for a named column, 0 for a bucket no n-gram was seen in or c out of range.
  */
