@@ -3,12 +3,51 @@
 #include "reports/rpt_csv.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *sql_rows =
-    "SELECT p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, length(p.chosen), length(p.rejected)"
-    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY s.p_text DESC, p.id";
+    "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id, length(p.chosen),"
+    " length(p.rejected) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
+    " WHERE s.run_id = ?1 AND p.dataset_id = ?2";
+
+typedef struct crow {
+	double pt, pm, sfc;
+	int64_t id, lc, lr;
+	size_t ext, cat; /* offsets into the string arena */
+} crow;
+
+/* rank order: p_text descending, then pair id */
+static int by_rank(const void *a, const void *b)
+{
+	const crow *x = a, *y = b;
+	if (x->pt != y->pt)
+		return x->pt < y->pt ? 1 : -1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+void rpt_csv_fixed6(FILE *f, double x)
+{
+	double a = fabs(x), z = a * 1e6, fl = floor(z), fr = z - fl;
+	/* z carries a relative error below 2^-52; away from .5 the rounding is the exact one */
+	if (!isfinite(x) || a >= 1e9 || fabs(fr - 0.5) < 1e-5) {
+		fprintf(f, "%.6f", x);
+		return;
+	}
+	uint64_t r = (uint64_t)fl + (fr > 0.5);
+	char buf[32], *e = buf + sizeof buf, *p = e;
+	for (int i = 0; i < 6; i++, r /= 10)
+		*--p = (char)('0' + r % 10);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + r % 10);
+		r /= 10;
+	} while (r);
+	if (signbit(x))
+		*--p = '-';
+	fwrite(p, 1, (size_t)(e - p), f);
+}
 
 void rpt_csv_cell(FILE *f, const char *s)
 {
@@ -29,6 +68,25 @@ void rpt_csv_cell(FILE *f, const char *s)
 		fputc('"', f);
 }
 
+static int put_str(char **arena, size_t *len, size_t *cap, const char *t, size_t *off)
+{
+	size_t n = strlen(t ? t : "") + 1;
+	if (*len + n > *cap) {
+		size_t nc = *cap ? *cap * 2 : 1 << 16;
+		while (nc < *len + n)
+			nc *= 2;
+		char *p = realloc(*arena, nc);
+		if (!p)
+			return -1;
+		*arena = p;
+		*cap = nc;
+	}
+	memcpy(*arena + *len, t ? t : "", n);
+	*off = *len;
+	*len += n;
+	return 0;
+}
+
 int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
                   eng_err *err)
 {
@@ -45,6 +103,9 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars"
 	      "\r\n",
 	      f);
+	crow *r = NULL;
+	char *arena = NULL;
+	size_t cap = 0, alen = 0, acap = 0;
 	int rc = 0, s = SQLITE_DONE;
 	for (size_t i = 0; i < st->n_ds && !rc; i++) {
 		const rpt_dataset *d = &st->ds[i];
@@ -53,17 +114,57 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		sqlite3_reset(q);
 		sqlite3_bind_int64(q, 1, d->run_id);
 		sqlite3_bind_int64(q, 2, d->id);
-		int64_t rank = 0;
+		size_t m = 0;
+		alen = 0;
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			double pt = sqlite3_column_double(q, 1);
+			if (m == cap) {
+				size_t nc = cap ? cap * 2 : 4096;
+				crow *nr = realloc(r, nc * sizeof *nr);
+				if (!nr) {
+					rc = eng_err_set(err, ENG_ENOMEM,
+					                 "out of memory (samples.csv)");
+					break;
+				}
+				r = nr;
+				cap = nc;
+			}
+			crow *x = &r[m];
+			x->id = sqlite3_column_int64(q, 0);
+			x->pt = sqlite3_column_double(q, 1);
+			x->pm = sqlite3_column_double(q, 2);
+			x->sfc = sqlite3_column_double(q, 3);
+			x->lc = sqlite3_column_int64(q, 6);
+			x->lr = sqlite3_column_int64(q, 7);
+			if (put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(q, 4),
+			            &x->cat) ||
+			    put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(q, 5),
+			            &x->ext)) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
+				break;
+			}
+			m++;
+		}
+		if (!rc && s != SQLITE_DONE)
+			rc = eng_ws_fail(st->ws, err, "read pair scores");
+		if (rc)
+			break;
+		qsort(r, m, sizeof *r, by_rank);
+		for (size_t k = 0; k < m; k++) {
+			const crow *x = &r[k];
 			rpt_csv_cell(f, d->name);
 			fputc(',', f);
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(q, 0));
-			fprintf(f, ",%lld,%.6f,%.6f,%.6f,%.6f,", (long long)++rank, pt, pt,
-			        sqlite3_column_double(q, 2), sqlite3_column_double(q, 3));
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(q, 4));
-			fprintf(f, ",%lld,%lld\r\n", (long long)sqlite3_column_int64(q, 5),
-			        (long long)sqlite3_column_int64(q, 6));
+			rpt_csv_cell(f, arena + x->ext);
+			fprintf(f, ",%zu,", k + 1);
+			rpt_csv_fixed6(f, x->pt);
+			fputc(',', f);
+			rpt_csv_fixed6(f, x->pt);
+			fputc(',', f);
+			rpt_csv_fixed6(f, x->pm);
+			fputc(',', f);
+			rpt_csv_fixed6(f, x->sfc);
+			fputc(',', f);
+			rpt_csv_cell(f, arena + x->cat);
+			fprintf(f, ",%lld,%lld\r\n", (long long)x->lc, (long long)x->lr);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);
@@ -71,12 +172,12 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 					break;
 			}
 		}
-		if (s != SQLITE_DONE && s != SQLITE_ROW)
-			rc = eng_ws_fail(st->ws, err, "read pair scores");
 		if (ferror(f))
 			rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	}
 	sqlite3_finalize(q);
+	free(r);
+	free(arena);
 	if (!rc && ferror(f))
 		rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	eng_progress_tick(prog, "report: samples.csv", (uint64_t)n, (uint64_t)n);

@@ -116,6 +116,14 @@ static void count(rpt_buf *b, int64_t n)
 
 /* ---- data gathering (capped) ---- */
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Histogram (50 bins), share over the threshold and nearest-rank quantiles of p_text, from one
+ * unordered scan sorted in memory (8 bytes per pair). */
 static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err *err)
 {
 	memset(h, 0, sizeof *h);
@@ -123,51 +131,48 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err
 	json_t *sc = json_object_get(th, "shortcut");
 	h->thr = json_is_number(sc) ? json_number_value(sc) : 0.8;
 	h->q[0] = h->q[1] = h->q[2] = NAN;
-	sqlite3_stmt *q = eng_ws_prepare(
-	    st->ws,
-	    "SELECT min(49, max(0, CAST(s.p_text * 50 AS INTEGER))), count(*),"
-	    " sum(s.p_text >= ?3) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-	    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 GROUP BY 1",
-	    err);
+	sqlite3_stmt *q = eng_ws_prepare(st->ws,
+	                                 "SELECT s.p_text FROM pair_scores s JOIN pairs p ON p.id ="
+	                                 " s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2",
+	                                 err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, d->run_id);
 	sqlite3_bind_int64(q, 2, d->id);
-	sqlite3_bind_double(q, 3, h->thr);
-	int s;
+	double *v = NULL;
+	size_t n = 0, cap = 0;
+	int s, rc = 0;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		h->bins[sqlite3_column_int(q, 0)] += sqlite3_column_int64(q, 1);
-		h->n += sqlite3_column_int64(q, 1);
-		h->above += sqlite3_column_int64(q, 2);
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 4096;
+			double *nv = realloc(v, nc * sizeof *nv);
+			if (!nv) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (histogram)");
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		double x = sqlite3_column_double(q, 0);
+		v[n++] = x;
+		double z = x * RPT_HIST_BINS; /* bin floor(p * bins), clamped */
+		int bin = !(z > 0) ? 0 : z >= RPT_HIST_BINS - 1 ? RPT_HIST_BINS - 1 : (int)z;
+		h->bins[bin]++;
+		h->above += x >= h->thr;
 	}
-	int rc = s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "histogram");
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(st->ws, err, "histogram");
 	sqlite3_finalize(q);
-	if (rc || !h->n)
-		return rc;
-	/* Nearest-rank quantiles from one ordered pass. */
-	q = eng_ws_prepare(st->ws,
-	                   "SELECT s.p_text FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-	                   " WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY s.p_text",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, d->run_id);
-	sqlite3_bind_int64(q, 2, d->id);
-	int64_t want[3], i = 0;
-	static const double qs[3] = {0.1, 0.5, 0.9};
-	for (int k = 0; k < 3; k++) {
-		want[k] = (int64_t)ceil(qs[k] * (double)h->n) - 1;
-		if (want[k] < 0)
-			want[k] = 0;
+	h->n = (int64_t)n;
+	if (!rc && n) {
+		qsort(v, n, sizeof *v, cmp_double);
+		static const double qs[3] = {0.1, 0.5, 0.9};
+		for (int k = 0; k < 3; k++) {
+			int64_t w = (int64_t)ceil(qs[k] * (double)n) - 1;
+			h->q[k] = v[w < 0 ? 0 : w];
+		}
 	}
-	int k = 0;
-	while (k < 3 && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		while (k < 3 && want[k] == i)
-			h->q[k++] = sqlite3_column_double(q, 0);
-		i++;
-	}
-	rc = k == 3 || s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "quantiles");
-	sqlite3_finalize(q);
+	free(v);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,6 +554,41 @@ static void test_reports_csv_cell_rules(void **state)
 	}
 }
 
+/* rpt_csv_fixed6 prints exactly the digits of printf("%.6f") */
+static void test_reports_fixed6_matches_printf(void **state)
+{
+	(void)state;
+	static const double edge[] = {
+	    0,         -0.0,       1,         0.5,   0.0000005,  0.0000015, 0.0000025,   0.1234565,
+	    0.9999995, 0.99999949, 1e-7,      -1e-7, -0.2500005, 123456.5,  999999999.0, 1e9,
+	    1e12,      1.0 / 3.0,  2.0 / 3.0, NAN,   INFINITY,   -INFINITY, 0.844701,    1e-300};
+	uint64_t x = 88172645463325252ULL;
+	for (size_t i = 0; i < 200000 + sizeof edge / sizeof edge[0]; i++) {
+		double v;
+		if (i < sizeof edge / sizeof edge[0]) {
+			v = edge[i];
+		} else { /* xorshift: values in [0, 1), some scaled up, some near 6-digit ties */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (double)(x >> 11) / 9007199254740992.0;
+			if (i % 3 == 0)
+				v = floor(v * 1e6) / 1e6 + 5e-7;
+			if (i % 5 == 0)
+				v *= 1000;
+			if (i % 7 == 0)
+				v = -v;
+		}
+		char want[64], *got = NULL;
+		size_t len = 0;
+		snprintf(want, sizeof want, "%.6f", v);
+		FILE *m = open_memstream(&got, &len);
+		rpt_csv_fixed6(m, v);
+		fclose(m);
+		if (strcmp(got, want) != 0)
+			fail_msg("fixed6(%.17g) = %s, printf gives %s", v, got, want);
+		free(got);
+	}
+}
+
 static int contains_ci(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -843,6 +879,7 @@ int main(void)
 	    cmocka_unit_test(test_reports_no_crossdist_key_absent),
 	    cmocka_unit_test(test_reports_csv_ranked_and_defused),
 	    cmocka_unit_test(test_reports_csv_cell_rules),
+	    cmocka_unit_test(test_reports_fixed6_matches_printf),
 	    cmocka_unit_test(test_reports_html_escaped_and_offline),
 	    cmocka_unit_test(test_reports_rerun_identical_bytes),
 	    cmocka_unit_test(test_reports_gate_evaluation),
