@@ -98,6 +98,58 @@ static void sort_entries(uint32_t *c, float *v, size_t k)
 	}
 }
 
+/* Stable sort of (c, v) by c through 64-bit keys (column high, value bits low): insertion sort
+ * for short rows, else LSD radix on the column bits, 8 bits a pass. 0 when it cannot allocate its
+ * scratch (the caller then heap-sorts). */
+static int radix_entries(uint32_t *c, float *v, size_t k)
+{
+	enum { SMALL = 48 };
+	uint64_t small[SMALL], *a = small, *b = NULL;
+	if (k > SMALL) {
+		a = malloc(2 * k * sizeof *a);
+		if (!a)
+			return 0;
+		b = a + k;
+	}
+	uint32_t maxc = 0;
+	for (size_t j = 0; j < k; j++) {
+		uint32_t u;
+		memcpy(&u, &v[j], sizeof u);
+		a[j] = (uint64_t)c[j] << 32 | u;
+		maxc = c[j] > maxc ? c[j] : maxc;
+	}
+	if (k <= SMALL) {
+		for (size_t j = 1; j < k; j++) {
+			uint64_t x = a[j];
+			size_t i = j;
+			for (; i > 0 && (a[i - 1] >> 32) > (x >> 32); i--)
+				a[i] = a[i - 1];
+			a[i] = x;
+		}
+	} else {
+		for (int shift = 32; shift < 64 && (maxc >> (shift - 32)) != 0; shift += 8) {
+			size_t cnt[257] = {0};
+			for (size_t j = 0; j < k; j++)
+				cnt[((a[j] >> shift) & 0xff) + 1]++;
+			for (int d = 0; d < 256; d++)
+				cnt[d + 1] += cnt[d];
+			for (size_t j = 0; j < k; j++)
+				b[cnt[(a[j] >> shift) & 0xff]++] = a[j];
+			uint64_t *t = a;
+			a = b;
+			b = t;
+		}
+	}
+	for (size_t j = 0; j < k; j++) {
+		uint32_t u = (uint32_t)a[j];
+		c[j] = (uint32_t)(a[j] >> 32);
+		memcpy(&v[j], &u, sizeof u);
+	}
+	if (k > SMALL)
+		free(a < b ? a : b);
+	return 1;
+}
+
 size_t eng_pairset_canon_row(uint32_t *c, float *v, size_t k)
 {
 	size_t j = 1;
@@ -105,8 +157,9 @@ size_t eng_pairset_canon_row(uint32_t *c, float *v, size_t k)
 		j++;
 	if (j >= k && (k == 0 || v[k - 1] != 0))
 		return k; /* already canonical */
-	/* the sort is deterministic: the row comes out the same whichever thread does this */
-	sort_entries(c, v, k);
+	/* the sorts are deterministic: the row comes out the same whichever thread does this */
+	if (!radix_entries(c, v, k))
+		sort_entries(c, v, k);
 	size_t out = 0;
 	for (j = 0; j < k;) {
 		uint32_t cj = c[j];

@@ -23,6 +23,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,22 @@ void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket
 	*sign = (h >> 63) ? -1 : 1;
 }
 
+/* log1p(k) for the small counts most buckets hold (the same doubles log1p returns) */
+enum { LOG1P_TABLE = 64 };
+static double log1p_table[LOG1P_TABLE + 1];
+static pthread_once_t log1p_once = PTHREAD_ONCE_INIT;
+static void log1p_init(void)
+{
+	for (int k = 0; k <= LOG1P_TABLE; k++)
+		log1p_table[k] = log1p((double)k);
+}
+
+static inline double log1p_count(float s)
+{
+	double a = fabs((double)s);
+	return a <= LOG1P_TABLE && a == (double)(int)a ? log1p_table[(int)a] : log1p(a);
+}
+
 /* ---- options, lifetime ----------------------------------------------------------------------- */
 
 void eng_textfeat_opts_default(eng_textfeat_opts *o)
@@ -162,6 +179,7 @@ int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *er
 	if (o->hash_bits < 4 || o->hash_bits > 26)
 		return eng_err_set(err, ENG_EINPUT, "textfeat: hash_bits %d out of range [4, 26]",
 		                   o->hash_bits);
+	pthread_once(&log1p_once, log1p_init);
 	eng_textfeat *tf = calloc(1, sizeof *tf);
 	if (!tf)
 		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
@@ -394,8 +412,7 @@ static int emit(eng_textfeat *tf, float f)
 {
 	double ss = 0;
 	for (size_t i = 0; i < tf->ntouched; i++) {
-		float s = tf->acc[tf->touched[i]];
-		double v = log1p(fabs((double)s));
+		double v = log1p_count(tf->acc[tf->touched[i]]);
 		ss += v * v;
 	}
 	double scale = ss > 0 ? 1.0 / sqrt(ss) : 0;
@@ -406,7 +423,7 @@ static int emit(eng_textfeat *tf, float f)
 		tf->acc[b] = 0;
 		if (s == 0 || rc)
 			continue;
-		double v = log1p(fabs((double)s)) * scale * (s < 0 ? -1 : 1);
+		double v = log1p_count(s) * scale * (s < 0 ? -1 : 1);
 		rc = push_entry(tf, b, (float)(f * v));
 	}
 	tf->ntouched = 0;
@@ -418,7 +435,7 @@ static int emit(eng_textfeat *tf, float f)
 static int tok_is(const char *w, size_t n, const char *const *list)
 {
 	for (; *list; list++)
-		if ((*list)[0] == w[0] && strncmp(*list, w, n) == 0 && (*list)[n] == '\0')
+		if ((*list)[0] == w[0] && strlen(*list) == n && memcmp(*list, w, n) == 0)
 			return 1;
 	return 0;
 }
