@@ -667,10 +667,14 @@ void eng_textfeat_merge_names(eng_textfeat *dst, const eng_textfeat *src)
 	for (uint32_t b = 0; b < dst->nbuckets; b++) {
 		slot *d = &dst->slots[b];
 		const slot *s = &src->slots[b];
-		if (s->votes <= 0)
+		if (s->kind == KIND_NONE)
 			continue;
 		if (d->votes <= 0) {
+			/* dst's count is spent: src's texts decide, exactly as if they came after
+			 * (also a src bucket whose count ended at 0 keeps its name) */
 			*d = *s;
+		} else if (s->votes <= 0) {
+			continue;
 		} else if (d->kind == s->kind && d->len == s->len && d->trunc == s->trunc &&
 		           memcmp(d->s, s->s, d->len) == 0) {
 			d->votes =

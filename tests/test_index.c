@@ -908,6 +908,197 @@ static void test_index_duplicate_ids_rename(void **state)
 	eng_ws_close(ws);
 }
 
+/* ---- parser-thread batch boundaries (batches of 256 lines, a ring of 3) ------------------- */
+
+typedef struct badline {
+	int line;
+	const char *code;
+} badline;
+
+/* Writes rel with n lines: line i is bad[k].code's kind of record when listed, blank when listed
+ * in blank, else a good record "r<i>"; the last line has no newline. */
+static void write_lines(const char *rel, int n, const badline *bad, int nbad, const int *blank,
+                        int nblank)
+{
+	size_t cap = (size_t)n * 600 + 1, len = 0;
+	char *t = malloc(cap);
+	assert_non_null(t);
+	for (int i = 1; i <= n; i++) {
+		const char *code = NULL;
+		int is_blank = 0;
+		for (int k = 0; k < nbad; k++)
+			if (bad[k].line == i)
+				code = bad[k].code;
+		for (int k = 0; k < nblank; k++)
+			is_blank |= blank[k] == i;
+		char line[600];
+		if (is_blank)
+			snprintf(line, sizeof line, "  ");
+		else if (!code)
+			snprintf(
+			    line, sizeof line,
+			    "{\"id\":\"r%d\",\"prompt\":\"p%d\",\"chosen\":\"c%d\",\"rejected\":"
+			    "\"x%d\"}",
+			    i, i, i, i);
+		else if (!strcmp(code, "bad-json"))
+			snprintf(line, sizeof line, "{\"id\":\"r%d\",\"prompt\":", i);
+		else if (!strcmp(code, "identical-answers"))
+			snprintf(line, sizeof line,
+			         "{\"prompt\":\"p\",\"chosen\":\"s%d\",\"rejected\":\"s%d\"}", i,
+			         i);
+		else if (!strcmp(code, "line-too-long"))
+			snprintf(line, sizeof line,
+			         "{\"prompt\":\"p\",\"chosen\":\"%0450d\",\"rejected\":\"r\"}", i);
+		else if (!strcmp(code, "not-object"))
+			snprintf(line, sizeof line, "[%d]", i);
+		else if (!strcmp(code, "missing-field"))
+			snprintf(line, sizeof line, "{\"prompt\":\"p\",\"chosen\":\"c%d\"}", i);
+		else if (!strcmp(code, "duplicate-id"))
+			snprintf(line, sizeof line,
+			         "{\"id\":\"r2\",\"prompt\":\"p\",\"chosen\":\"d%d\",\"rejected\":"
+			         "\"e\"}",
+			         i);
+		else if (!strcmp(code, "empty-field"))
+			snprintf(line, sizeof line,
+			         "{\"prompt\":\"p\",\"chosen\":\" \",\"rejected\":\"r%d\"}", i);
+		else
+			fail_msg("no fixture for %s", code);
+		size_t m = strlen(line);
+		memcpy(t + len, line, m);
+		len += m;
+		if (i < n)
+			t[len++] = '\n';
+	}
+	write_file(rel, t, len);
+	free(t);
+}
+
+/* Errors on the first/last lines of batches (1, 256, 257, 512, 513, 768, 999), blank lines
+ * shifting later batches, a last line without newline: exactly those errors, every good line. */
+static void test_index_batch_boundaries(void **state)
+{
+	(void)state;
+	const badline bad[] = {
+	    {1, "bad-json"},      {256, "identical-answers"}, {257, "line-too-long"},
+	    {512, "not-object"},  {513, "missing-field"},     {768, "duplicate-id"},
+	    {999, "empty-field"},
+	};
+	const int nbad = (int)(sizeof bad / sizeof bad[0]), blank[] = {600, 601};
+	write_lines("bb/data.jsonl", 1000, bad, nbad, blank, 2);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.max_line = 400};
+	assert_int_equal(run(ws, "bb", "bb/data.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.records, 998);
+	assert_int_equal(res.errors, nbad);
+	assert_int_equal(res.pairs, 998 - nbad);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 998 - nbad);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors"), nbad);
+	for (int k = 0; k < nbad; k++) {
+		char sql[160];
+		snprintf(sql, sizeof sql,
+		         "SELECT count(*) FROM ingest_errors WHERE line = %d AND code = '%s'",
+		         bad[k].line, bad[k].code);
+		assert_int_equal(q(ws, sql), 1);
+	}
+	/* the first errors are reported in file order */
+	assert_int_equal(res.nfirst, ENG_INDEX_FIRST_ERRORS);
+	for (int k = 0; k < ENG_INDEX_FIRST_ERRORS; k++) {
+		assert_int_equal(res.first[k].line, bad[k].line);
+		assert_string_equal(eng_rec_code_name(res.first[k].code), bad[k].code);
+	}
+	/* every good line is stored once, with its own line number, the last one too */
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'r' || line AND chosen ="
+	                       " 'c' || line AND rejected = 'x' || line"),
+	                 998 - nbad);
+	assert_int_equal(q(ws, "SELECT max(line) FROM pairs"), 1000);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE line IN (600, 601)"), 0);
+	assert_int_equal(q(ws, "SELECT records * 10000 + pairs FROM source_files"),
+	                 998 * 10000 + 998 - nbad);
+	eng_ws_close(ws);
+}
+
+/* --strict: the first problem aborts whichever batch it is in (the parser may be batches ahead)
+ * and leaves the workspace exactly as it was. */
+static void test_index_batch_boundaries_strict(void **state)
+{
+	(void)state;
+	const int firsts[] = {1, 256, 257, 513, 769, 1000};
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	write_text("bs/seed.jsonl", "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_index_opts strict = {.strict = 1};
+	assert_int_equal(run(ws, "bs", "bs/seed.jsonl", &strict, &res, &err), 0);
+	long long before = total_rows(ws);
+	for (size_t f = 0; f < sizeof firsts / sizeof firsts[0]; f++) {
+		/* the first bad line, then more bad lines in later batches */
+		badline bad[3] = {{firsts[f], "identical-answers"},
+		                  {firsts[f] + 300, "bad-json"},
+		                  {firsts[f] + 600, "missing-field"}};
+		char rel[64], want[64];
+		snprintf(rel, sizeof rel, "bs/f%zu.jsonl", f);
+		write_lines(rel, 1000, bad, 3, NULL, 0);
+		memset(&err, 0, sizeof err);
+		assert_int_equal(run(ws, "bs", rel, &strict, &res, &err), ENG_EINPUT);
+		snprintf(want, sizeof want, "f%zu.jsonl:%d: [identical-answers]", f, firsts[f]);
+		assert_non_null(strstr(err.msg, want));
+		assert_int_equal(total_rows(ws), before);
+		/* a fresh dataset: not even its row remains */
+		assert_int_equal(run(ws, "fresh", rel, &strict, &res, &err), ENG_EINPUT);
+		assert_int_equal(total_rows(ws), before);
+	}
+	eng_ws_close(ws);
+}
+
+/* Files whose last batch is exactly full (256, 512 lines), one line, empty and blank-only files. */
+static void test_index_batch_sizes(void **state)
+{
+	(void)state;
+	const int sizes[] = {1, 255, 256, 257, 512, 768};
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	for (size_t f = 0; f < sizeof sizes / sizeof sizes[0]; f++) {
+		char rel[64], ds[16];
+		snprintf(rel, sizeof rel, "bz/n%d.jsonl", sizes[f]);
+		snprintf(ds, sizeof ds, "n%d", sizes[f]);
+		write_lines(rel, sizes[f], NULL, 0, NULL, 0);
+		assert_int_equal(run(ws, ds, rel, NULL, &res, &err), 0);
+		assert_int_equal(res.records, sizes[f]);
+		assert_int_equal(res.pairs, sizes[f]);
+		assert_int_equal(res.errors, 0);
+	}
+	/* the same 512 lines with a final newline */
+	char *t = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&t, &n);
+	assert_non_null(m);
+	for (int i = 1; i <= 512; i++)
+		fprintf(m, "{\"prompt\":\"p%d\",\"chosen\":\"c\",\"rejected\":\"r\"}\n", i);
+	fclose(m);
+	write_file("bz/nl512.jsonl", t, n);
+	free(t);
+	assert_int_equal(run(ws, "nl512", "bz/nl512.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.records, 512);
+	assert_int_equal(res.pairs, 512);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"),
+	                 1 + 255 + 256 + 257 + 512 + 768 + 512);
+	/* nothing to read: no pairs, no errors */
+	write_text("bz/empty.jsonl", "");
+	write_text("bz/blank.jsonl", "\n\n   \r\n\t\n\n");
+	const char *none[] = {"bz/empty.jsonl", "bz/blank.jsonl"};
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(run(ws, k ? "blank" : "empty", none[k], NULL, &res, &err), 0);
+		assert_int_equal(res.records, 0);
+		assert_int_equal(res.pairs, 0);
+		assert_int_equal(res.errors, 0);
+	}
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors"), 0);
+	eng_ws_close(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -928,6 +1119,9 @@ int main(void)
 	    cmocka_unit_test(test_index_missing_images_text_only),
 	    cmocka_unit_test(test_index_bundle_records_and_images),
 	    cmocka_unit_test(test_index_duplicate_ids_rename),
+	    cmocka_unit_test(test_index_batch_boundaries),
+	    cmocka_unit_test(test_index_batch_boundaries_strict),
+	    cmocka_unit_test(test_index_batch_sizes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -326,6 +326,366 @@ static void test_textfeat_names_majority(void **state)
 	eng_textfeat_free(tf);
 }
 
+/* ---- eng_pairset_canon_row ------------------------------------------------------------------ */
+
+static void test_textfeat_canon_row(void **state)
+{
+	(void)state;
+	/* unsorted, duplicates (7: 1 + 0.5), a cancelling pair (5: 3 - 3), explicit zeros (3) */
+	uint32_t c[] = {7, 2, 7, 5, 5, 0, 3, 3};
+	float v[] = {1.0f, -2.0f, 0.5f, 3.0f, -3.0f, 4.0f, 0.0f, 0.0f};
+	assert_int_equal(eng_pairset_canon_row(c, v, 8), 3);
+	assert_int_equal(c[0], 0);
+	assert_true(v[0] == 4.0f);
+	assert_int_equal(c[1], 2);
+	assert_true(v[1] == -2.0f);
+	assert_int_equal(c[2], 7);
+	assert_true(v[2] == 1.5f);
+	/* already canonical: unchanged, same count */
+	uint32_t c2[] = {1, 4, 9, 4000000};
+	float v2[] = {0.5f, -1.0f, 2.0f, 1e-30f};
+	assert_int_equal(eng_pairset_canon_row(c2, v2, 4), 4);
+	assert_int_equal(c2[0], 1);
+	assert_int_equal(c2[1], 4);
+	assert_int_equal(c2[2], 9);
+	assert_int_equal(c2[3], 4000000);
+	assert_true(v2[0] == 0.5f && v2[1] == -1.0f && v2[2] == 2.0f && v2[3] == 1e-30f);
+	/* sorted but not canonical: a zero in the middle, at the end, a repeated column */
+	uint32_t c3[] = {1, 4, 9};
+	float v3[] = {0.5f, 0.0f, 2.0f};
+	assert_int_equal(eng_pairset_canon_row(c3, v3, 3), 2);
+	assert_true(c3[0] == 1 && c3[1] == 9 && v3[0] == 0.5f && v3[1] == 2.0f);
+	uint32_t c4[] = {1, 4};
+	float v4[] = {1.0f, 0.0f};
+	assert_int_equal(eng_pairset_canon_row(c4, v4, 2), 1);
+	assert_true(c4[0] == 1 && v4[0] == 1.0f);
+	uint32_t c5[] = {2, 2, 3};
+	float v5[] = {1.0f, 2.0f, 1.0f};
+	assert_int_equal(eng_pairset_canon_row(c5, v5, 3), 2);
+	assert_true(c5[0] == 2 && v5[0] == 3.0f && c5[1] == 3 && v5[1] == 1.0f);
+	uint32_t c6[] = {2, 2};
+	float v6[] = {1.0f, -1.0f};
+	assert_int_equal(eng_pairset_canon_row(c6, v6, 2), 0);
+	/* k = 0 and k = 1 */
+	assert_int_equal(eng_pairset_canon_row(NULL, NULL, 0), 0);
+	uint32_t c7 = 5;
+	float v7 = 2.0f;
+	assert_int_equal(eng_pairset_canon_row(&c7, &v7, 1), 1);
+	assert_true(c7 == 5 && v7 == 2.0f);
+	v7 = 0.0f;
+	assert_int_equal(eng_pairset_canon_row(&c7, &v7, 1), 0);
+	v7 = -0.0f;
+	assert_int_equal(eng_pairset_canon_row(&c7, &v7, 1), 0);
+}
+
+/* Random rows: add_row of a raw row stores exactly what add_row of its canonical form stores,
+ * canonical rows are fixed points, and the stored row matches a naive per-column sum. */
+static void test_textfeat_canon_row_matches_add_row(void **state)
+{
+	(void)state;
+	enum { DIM = 40, ROWS = 500, MAXK = 30 };
+	eng_pairset a, b;
+	eng_err err = {0};
+	assert_int_equal(eng_pairset_init(&a, DIM, 0, &err), 0);
+	assert_int_equal(eng_pairset_init(&b, DIM, 0, &err), 0);
+	uint64_t x = 12345;
+	size_t dropped_any = 0;
+	for (int r = 0; r < ROWS; r++) {
+		uint32_t c[MAXK], cc[MAXK];
+		float v[MAXK], cv[MAXK];
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t k = (size_t)(x >> 33) % MAXK;
+		double ref[DIM] = {0};
+		for (size_t j = 0; j < k; j++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			c[j] = (uint32_t)((x >> 33) % DIM);
+			/* small integers: every summation order gives the exact sum */
+			v[j] = (float)((int)((x >> 20) % 7) - 3);
+			ref[c[j]] += v[j];
+		}
+		memcpy(cc, c, sizeof c);
+		memcpy(cv, v, sizeof v);
+		size_t kc = eng_pairset_canon_row(cc, cv, k);
+		dropped_any += kc < k;
+		/* canonical: strictly increasing, no zeros, equal to the naive sum */
+		size_t nz = 0;
+		for (int q = 0; q < DIM; q++)
+			nz += ref[q] != 0;
+		assert_int_equal(kc, nz);
+		for (size_t j = 0; j < kc; j++) {
+			assert_true(j == 0 || cc[j - 1] < cc[j]);
+			assert_true(cv[j] != 0);
+			assert_true((double)cv[j] == ref[cc[j]]);
+		}
+		/* a fixed point */
+		uint32_t c2[MAXK];
+		float v2[MAXK];
+		memcpy(c2, cc, sizeof cc);
+		memcpy(v2, cv, sizeof cv);
+		assert_int_equal(eng_pairset_canon_row(c2, v2, kc), kc);
+		assert_memory_equal(c2, cc, kc * sizeof *cc);
+		assert_memory_equal(v2, cv, kc * sizeof *cv);
+		assert_int_equal(eng_pairset_add_row(&a, c, v, k, r % 3 - 1, &err), 0);
+		assert_int_equal(eng_pairset_add_row(&b, cc, cv, kc, r % 3 - 1, &err), 0);
+	}
+	assert_true(dropped_any > 0);
+	assert_int_equal(a.n, b.n);
+	assert_int_equal(a.nnz, b.nnz);
+	assert_memory_equal(a.rowptr, b.rowptr, (a.n + 1) * sizeof *a.rowptr);
+	assert_memory_equal(a.col, b.col, a.nnz * sizeof *a.col);
+	assert_memory_equal(a.val, b.val, a.nnz * sizeof *a.val);
+	assert_memory_equal(a.img_of, b.img_of, a.n * sizeof *a.img_of);
+	eng_pairset_free(&a);
+	eng_pairset_free(&b);
+}
+
+/* ---- eng_textfeat_merge_names ---------------------------------------------------------------- */
+
+static eng_textfeat *small_tf(int bits)
+{
+	eng_textfeat_opts o;
+	eng_textfeat_opts_default(&o);
+	o.hash_bits = bits;
+	o.bigrams = 0;
+	eng_textfeat *tf = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_new(&o, &tf, &err), 0);
+	return tf;
+}
+
+/* Feeds text as a chosen answer (names are voted for every response text). */
+static void feed(eng_textfeat *tf, const char *text)
+{
+	uint32_t *col;
+	float *val;
+	size_t k;
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_pair_row(tf, NULL, text, "", &col, &val, &k, &err), 0);
+}
+
+/* n words other than "alpha" whose bucket is alpha's (hash_bits 4). */
+static void colliders(const eng_textfeat *tf, char (*out)[16], int n)
+{
+	uint32_t ba = bucket(tf, "alpha");
+	int found = 0;
+	for (int i = 0; i < 100000 && found < n; i++) {
+		char w[16];
+		snprintf(w, sizeof w, "w%d", i);
+		if (bucket(tf, w) == ba)
+			strcpy(out[found++], w);
+	}
+	assert_int_equal(found, n);
+}
+
+static void test_textfeat_merge_names_majority(void **state)
+{
+	(void)state;
+	eng_textfeat *a = small_tf(4), *b = small_tf(4);
+	uint32_t ba = bucket(a, "alpha");
+	char o[2][16];
+	colliders(a, o, 2);
+	char text[256], buf[64];
+	/* A: alpha x3. B: alpha x2 and 3 others, ending on another word: alone B's vote is not
+	 * alpha, but alpha holds 5 of the 8 occurrences over both */
+	feed(a, "alpha alpha alpha");
+	snprintf(text, sizeof text, "alpha %s alpha %s %s %s", o[0], o[1], o[1], o[1]);
+	feed(b, text);
+	char bname[64];
+	snprintf(bname, sizeof bname, "word '%s'", o[1]);
+	assert_string_equal(eng_textfeat_name(b, ba, buf, sizeof buf), bname);
+	assert_string_equal(eng_textfeat_name(a, ba, buf, sizeof buf), "word 'alpha'");
+	eng_textfeat_merge_names(a, b);
+	assert_string_equal(eng_textfeat_name(a, ba, buf, sizeof buf), "word 'alpha'");
+	uint64_t h = eng_fnv1a64("alpha", 5);
+	assert_int_equal(eng_textfeat_sign(a, ba), (h >> 63) ? -1 : 1);
+	/* the other direction: B's majority-less vote loses to A's alpha */
+	eng_textfeat *a2 = small_tf(4);
+	feed(a2, "alpha alpha alpha");
+	eng_textfeat_merge_names(b, a2);
+	assert_string_equal(eng_textfeat_name(b, ba, buf, sizeof buf), "word 'alpha'");
+	/* the majority is B's: A's alpha x1 against B's other word x4 */
+	eng_textfeat *a3 = small_tf(4), *b3 = small_tf(4);
+	feed(a3, "alpha");
+	snprintf(text, sizeof text, "%s %s %s alpha %s", o[0], o[0], o[0], o[0]);
+	feed(b3, text);
+	eng_textfeat_merge_names(a3, b3);
+	snprintf(bname, sizeof bname, "word '%s'", o[0]);
+	assert_string_equal(eng_textfeat_name(a3, ba, buf, sizeof buf), bname);
+	eng_textfeat_free(a);
+	eng_textfeat_free(b);
+	eng_textfeat_free(a2);
+	eng_textfeat_free(a3);
+	eng_textfeat_free(b3);
+}
+
+/* Random streams of 4 words sharing one bucket, split at a random point between two featurizers:
+ * whenever one word holds more than half of all occurrences, the merged name is that word. */
+static void test_textfeat_merge_names_majority_random(void **state)
+{
+	(void)state;
+	char w[4][16];
+	eng_textfeat *probe = small_tf(4);
+	strcpy(w[0], "alpha");
+	colliders(probe, w + 1, 3);
+	uint32_t ba = bucket(probe, "alpha");
+	eng_textfeat_free(probe);
+	uint64_t x = 99;
+	int checked = 0;
+	for (int trial = 0; trial < 400; trial++) {
+		eng_textfeat *a = small_tf(4), *b = small_tf(4);
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		int n = 1 + (int)((x >> 33) % 30), cut = (int)((x >> 45) % (uint64_t)(n + 1));
+		int bias = (int)((x >> 20) % 4), cnt[4] = {0};
+		char ta[1024] = "", tb[1024] = "";
+		for (int i = 0; i < n; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			int r = (int)((x >> 33) % 8);
+			int q = r < 4 ? bias : r - 4; /* the biased word often has a majority */
+			cnt[q]++;
+			char *t = i < cut ? ta : tb;
+			strcat(t, w[q]);
+			strcat(t, " ");
+		}
+		feed(a, ta);
+		feed(b, tb);
+		eng_textfeat_merge_names(a, b);
+		for (int q = 0; q < 4; q++) {
+			if (2 * cnt[q] > n) {
+				char want[64], buf[64];
+				snprintf(want, sizeof want, "word '%s'", w[q]);
+				assert_string_equal(eng_textfeat_name(a, ba, buf, sizeof buf),
+				                    want);
+				checked++;
+			}
+		}
+		eng_textfeat_free(a);
+		eng_textfeat_free(b);
+	}
+	assert_true(checked > 100);
+}
+
+/* Merging into a featurizer that saw nothing gives the source's names and signs (as if the
+ * source's texts had come after nothing), also for a bucket whose vote count ended at zero;
+ * merging one that saw nothing changes nothing. */
+static void test_textfeat_merge_names_empty(void **state)
+{
+	(void)state;
+	eng_textfeat *src = small_tf(10), *dst = small_tf(10), *none = small_tf(10);
+	char buf[64], buf2[64], want[64], text[64];
+	feed(src, "The quick brown fox jumps over the lazy dog; the dog sleeps, the fox runs.");
+	feed(src, "Certainly! Here is a list:\n- one\n- two\n- three and four");
+	/* two words sharing a bucket src has not seen yet */
+	static int first[1024];
+	memset(first, -1, sizeof first);
+	int w0 = -1, w1 = -1;
+	uint32_t ba = 0;
+	for (int i = 0; i < 100000 && w1 < 0; i++) {
+		snprintf(text, sizeof text, "w%d", i);
+		uint32_t bk = bucket(src, text);
+		if (eng_textfeat_sign(src, bk) != 0)
+			continue;
+		if (first[bk] < 0) {
+			first[bk] = i;
+		} else {
+			w0 = first[bk];
+			w1 = i;
+			ba = bk;
+		}
+	}
+	assert_true(w1 >= 0);
+	/* that bucket: two words once each, so its vote count ends at 0 but it has a name */
+	snprintf(text, sizeof text, "w%d w%d", w0, w1);
+	feed(src, text);
+	snprintf(want, sizeof want, "word 'w%d'", w0);
+	assert_string_equal(eng_textfeat_name(src, ba, buf, sizeof buf), want);
+	uint32_t dim = eng_textfeat_dim(src);
+	eng_textfeat_merge_names(dst, src);
+	for (uint32_t c = 0; c < dim; c++) {
+		assert_string_equal(eng_textfeat_name(dst, c, buf, sizeof buf),
+		                    eng_textfeat_name(src, c, buf2, sizeof buf2));
+		assert_int_equal(eng_textfeat_sign(dst, c), eng_textfeat_sign(src, c));
+	}
+	/* and dst now votes on exactly as src would */
+	feed(src, "fox fox fox dog");
+	feed(dst, "fox fox fox dog");
+	for (uint32_t c = 0; c < dim; c++)
+		assert_string_equal(eng_textfeat_name(dst, c, buf, sizeof buf),
+		                    eng_textfeat_name(src, c, buf2, sizeof buf2));
+	/* merging a featurizer that saw nothing changes nothing */
+	eng_textfeat_merge_names(src, none);
+	for (uint32_t c = 0; c < dim; c++) {
+		assert_string_equal(eng_textfeat_name(dst, c, buf, sizeof buf),
+		                    eng_textfeat_name(src, c, buf2, sizeof buf2));
+		assert_int_equal(eng_textfeat_sign(dst, c), eng_textfeat_sign(src, c));
+	}
+	/* empty into empty: still no names */
+	eng_textfeat *e2 = small_tf(10);
+	eng_textfeat_merge_names(e2, none);
+	snprintf(want, sizeof want, "bucket %u (no n-gram seen)", (unsigned)ba);
+	assert_string_equal(eng_textfeat_name(e2, ba, buf, sizeof buf), want);
+	assert_int_equal(eng_textfeat_sign(e2, ba), 0);
+	eng_textfeat_free(e2);
+	eng_textfeat_free(src);
+	eng_textfeat_free(dst);
+	eng_textfeat_free(none);
+}
+
+static void test_textfeat_rows_ignore_names(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat_opts o;
+	eng_textfeat_opts_default(&o);
+	o.hash_bits = 10;
+	o.crosses = 1;
+	eng_textfeat *fresh = NULL, *used = NULL, *other = NULL;
+	assert_int_equal(eng_textfeat_new(&o, &fresh, &err), 0);
+	assert_int_equal(eng_textfeat_new(&o, &used, &err), 0);
+	assert_int_equal(eng_textfeat_new(&o, &other, &err), 0);
+	for (int i = 0; i < 200; i++) {
+		char t[128];
+		snprintf(t, sizeof t, "word%d and word%d, sorry! **bold** %d", i % 37, i % 11, i);
+		uint32_t *c;
+		float *v;
+		size_t k;
+		assert_int_equal(eng_textfeat_pair_row(used, "q", t, "no", &c, &v, &k, &err), 0);
+		assert_int_equal(eng_textfeat_pair_row(other, t, "x y z", t, &c, &v, &k, &err), 0);
+	}
+	eng_textfeat_merge_names(used, other);
+	const char *pairs[][3] = {
+	    {"What is 2+2?", "It is 4. Certainly!", "I think it might be 5, sorry."},
+	    {NULL, "- a\n- b\n# head", ""},
+	    {"Describe the image", "A red car parked on the street near the word0 sign.",
+	     "A blue bus."},
+	    {"", "", ""},
+	};
+	for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+		uint32_t *c1, *c2;
+		float *v1, *v2;
+		size_t k1, k2;
+		assert_int_equal(eng_textfeat_pair_row(fresh, pairs[p][0], pairs[p][1], pairs[p][2],
+		                                       &c1, &v1, &k1, &err),
+		                 0);
+		k1 = eng_pairset_canon_row(c1, v1, k1);
+		uint32_t sc[4096];
+		float sv[4096];
+		assert_true(k1 <= 4096);
+		memcpy(sc, c1, k1 * sizeof *c1);
+		memcpy(sv, v1, k1 * sizeof *v1);
+		assert_int_equal(eng_textfeat_pair_row(used, pairs[p][0], pairs[p][1], pairs[p][2],
+		                                       &c2, &v2, &k2, &err),
+		                 0);
+		k2 = eng_pairset_canon_row(c2, v2, k2);
+		assert_int_equal(k1, k2);
+		assert_memory_equal(sc, c2, k1 * sizeof *c2);
+		assert_memory_equal(sv, v2, k1 * sizeof *v2);
+		assert_true(p == 3 || k1 > 0);
+	}
+	eng_textfeat_free(fresh);
+	eng_textfeat_free(used);
+	eng_textfeat_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +696,12 @@ int main(void)
 	    cmocka_unit_test(test_textfeat_style_features),
 	    cmocka_unit_test(test_textfeat_names),
 	    cmocka_unit_test(test_textfeat_names_majority),
+	    cmocka_unit_test(test_textfeat_canon_row),
+	    cmocka_unit_test(test_textfeat_canon_row_matches_add_row),
+	    cmocka_unit_test(test_textfeat_merge_names_majority),
+	    cmocka_unit_test(test_textfeat_merge_names_majority_random),
+	    cmocka_unit_test(test_textfeat_merge_names_empty),
+	    cmocka_unit_test(test_textfeat_rows_ignore_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,308 @@
+/* test_dataload.c - eng_data_load featurizes rows on two lanes (batches of 1024 rows, batch b on
+ * lane b mod 2, names merged at the end): every row must equal what one fresh featurizer gives
+ * for the same pair read back from SQLite, per-row facts must match their definitions, and two
+ * loads must agree on everything, names included. Fixtures are generated here (two datasets,
+ * 3500 text-only pairs: four batches, one of them spanning both datasets). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/dataload.h"
+#include "engine/index.h"
+#include "engine/pairset.h"
+#include "engine/textfeat.h"
+#include "engine/textfeat_internal.h"
+#include "engine/workspace.h"
+
+enum { NA = 2000, NB = 1500 }; /* pairs of datasets a and b */
+
+static char dir[64];
+
+static uint64_t rng(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *x >> 33;
+}
+
+/* Appends a random answer of n words to f as a JSON string body (markdown, digits, UTF-8). */
+static void answer(FILE *f, uint64_t *x, int n, int tag)
+{
+	static const char *const fixed[] = {"the",         "a",     "certainly", "sorry",   "maybe",
+	                                    "image",       "shows", "red",       "car",     "I",
+	                                    "caf\xc3\xa9", "don't", "42",        "**bold**"};
+	if (rng(x) % 3 == 0)
+		fputs("- ", f);
+	for (int i = 0; i < n; i++) {
+		uint64_t r = rng(x);
+		if (r % 4 == 0)
+			fprintf(f, "%s", fixed[r / 4 % (sizeof fixed / sizeof fixed[0])]);
+		else
+			fprintf(f, "w%x",
+			        (unsigned)(r / 4 % 6000)); /* many rare words: collisions */
+		if (i + 1 < n)
+			fputs(r % 11 == 0 ? "\\n- " : r % 13 == 0 ? "\\n1. " : " ", f);
+	}
+	fprintf(f, " #%d", tag); /* every answer distinct */
+}
+
+static void write_dataset(const char *name, int n, uint64_t seed)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s.jsonl", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	uint64_t x = seed;
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "{\"id\":\"%s%d\",\"prompt\":\"Question %d about w%x?\",\"chosen\":\"",
+		        name, i, i % 700, (unsigned)(rng(&x) % 6000));
+		/* chosen answers say "certainly" often, so its bucket has a clear majority name */
+		if (i % 2 == 0)
+			fputs("certainly ", f);
+		answer(f, &x, 3 + (int)(rng(&x) % 25), 2 * i);
+		fputs("\",\"rejected\":\"", f);
+		answer(f, &x, 3 + (int)(rng(&x) % 25), 2 * i + 1);
+		fputs("\"}\n", f);
+	}
+	fclose(f);
+}
+
+static eng_ws *ws;
+static int64_t ids[2];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/mmaudit-dataload-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	write_dataset("a", NA, 1);
+	write_dataset("b", NB, 2);
+	eng_err err = {0};
+	if (eng_ws_open(":memory:", &ws, &err))
+		return -1;
+	const char *names[2] = {"a", "b"};
+	for (int k = 0; k < 2; k++) {
+		char path[128];
+		snprintf(path, sizeof path, "%s/%s.jsonl", dir, names[k]);
+		eng_index_result res;
+		if (eng_index_file(ws, names[k], path, NULL, &res, &err) || res.errors ||
+		    res.pairs != (uint64_t)(k ? NB : NA))
+			return -1;
+		if (eng_ws_dataset_id(ws, names[k], &ids[k], &err))
+			return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	eng_ws_close(ws);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static int sgn(long long a, long long b)
+{
+	return a > b ? 1 : a < b ? -1 : 0;
+}
+
+/* Every row equals a fresh single featurizer's canonical row for the pair read back by id. */
+static void test_dataload_rows_match_single_featurizer(void **state)
+{
+	(void)state;
+	eng_data d;
+	eng_err err = {0};
+	assert_int_equal(eng_data_load(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &d, &err), 0);
+	assert_int_equal(d.ps.n, NA + NB);
+	assert_int_equal(d.nds, 2);
+	assert_int_equal(d.ds_begin[0], 0);
+	assert_int_equal(d.ds_begin[1], NA);
+	assert_int_equal(d.ds_begin[2], NA + NB);
+	assert_string_equal(d.ds_name[0], "a");
+	assert_string_equal(d.ds_name[1], "b");
+	assert_true(d.ds_id[0] == ids[0] && d.ds_id[1] == ids[1]);
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	assert_int_equal(d.ps.text_dim, eng_textfeat_dim(tf));
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(
+	    sqlite3_prepare_v2(eng_ws_db(ws),
+	                       "SELECT prompt, chosen, rejected, dataset_id FROM pairs "
+	                       "WHERE id = ?1",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
+	size_t nonempty = 0, longer[3] = {0}, fmt[3] = {0};
+	for (size_t r = 0; r < d.ps.n; r++) {
+		size_t ds = r < NA ? 0 : 1;
+		if (r > 0 && r != NA)
+			assert_true(d.pair_id[r] >
+			            d.pair_id[r - 1]); /* pair id order per dataset */
+		sqlite3_bind_int64(st, 1, d.pair_id[r]);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		const char *c = (const char *)sqlite3_column_text(st, 1);
+		const char *j = (const char *)sqlite3_column_text(st, 2);
+		assert_true(sqlite3_column_int64(st, 3) == ids[ds]);
+		uint32_t *col;
+		float *val;
+		size_t k;
+		assert_int_equal(eng_textfeat_pair_row(tf, p, c, j, &col, &val, &k, &err), 0);
+		k = eng_pairset_canon_row(col, val, k);
+		size_t b = d.ps.rowptr[r], e = d.ps.rowptr[r + 1];
+		assert_int_equal(e - b, k);
+		assert_memory_equal(d.ps.col + b, col, k * sizeof *col);
+		assert_memory_equal(d.ps.val + b, val, k * sizeof *val);
+		nonempty += k > 0;
+		assert_int_equal(d.ps.img_of[r], -1);
+		int lg = sgn((long long)eng_utf8_chars(c), (long long)eng_utf8_chars(j));
+		int fm = sgn(eng_format_markers(c), eng_format_markers(j));
+		assert_int_equal(d.longer[r], lg);
+		assert_int_equal(d.formatted[r], fm);
+		longer[lg + 1]++;
+		fmt[fm + 1]++;
+		assert_true(d.prompt_key[r] == eng_fnv1a64(p, strlen(p)));
+		assert_true(d.group[r] == d.prompt_key[r]); /* text-only: grouped by prompt */
+		assert_true(d.img_key[r] == 0);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(nonempty, NA + NB);
+	/* the facts take all their values (the fixture is not degenerate) */
+	assert_true(longer[0] > 100 && longer[2] > 100);
+	assert_true(fmt[0] > 100 && fmt[2] > 100 && fmt[1] > 10);
+	eng_textfeat_free(tf);
+	eng_data_free(&d);
+}
+
+/* Hashed column c's name ("word 'x'" / "bigram 'x y'") is an n-gram hashing to c. */
+static int name_hashes_to(const eng_data *d, uint32_t c, const char *name)
+{
+	const char *q = strchr(name, '\'');
+	const char *e = strrchr(name, '\'');
+	if (!q || e <= q || strstr(name, "...'"))
+		return 1; /* truncated names cannot be re-hashed */
+	uint32_t b;
+	int sg;
+	eng_textfeat_bucket_of(d->tf, eng_fnv1a64(q + 1, (size_t)(e - q - 1)), &b, &sg);
+	return b == c && sg == eng_textfeat_sign(d->tf, c);
+}
+
+/* Two loads agree exactly (rows, names, signs); every hashed column with an entry is named after
+ * an n-gram of that bucket; the most frequent columns have sensible names. */
+static void test_dataload_deterministic_and_named(void **state)
+{
+	(void)state;
+	eng_data d1, d2;
+	eng_err err = {0};
+	assert_int_equal(eng_data_load(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &d1, &err), 0);
+	assert_int_equal(eng_data_load(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &d2, &err), 0);
+	assert_int_equal(d1.ps.n, d2.ps.n);
+	assert_int_equal(d1.ps.nnz, d2.ps.nnz);
+	assert_memory_equal(d1.ps.rowptr, d2.ps.rowptr, (d1.ps.n + 1) * sizeof *d1.ps.rowptr);
+	assert_memory_equal(d1.ps.col, d2.ps.col, d1.ps.nnz * sizeof *d1.ps.col);
+	assert_memory_equal(d1.ps.val, d2.ps.val, d1.ps.nnz * sizeof *d1.ps.val);
+	assert_memory_equal(d1.pair_id, d2.pair_id, d1.ps.n * sizeof *d1.pair_id);
+	uint32_t dim = d1.ps.text_dim, nb = dim - (uint32_t)eng_textfeat_named_count();
+	uint32_t *count = calloc(dim, sizeof *count);
+	assert_non_null(count);
+	for (size_t k = 0; k < d1.ps.nnz; k++)
+		count[d1.ps.col[k]]++;
+	char n1[128], n2[128];
+	size_t used = 0;
+	for (uint32_t c = 0; c < dim; c++) {
+		eng_data_column_name(&d1, c, n1, sizeof n1);
+		assert_string_equal(n1, eng_data_column_name(&d2, c, n2, sizeof n2));
+		assert_int_equal(eng_textfeat_sign(d1.tf, c), eng_textfeat_sign(d2.tf, c));
+		if (c < nb && count[c]) {
+			/* a bucket with an entry had n-grams: it has a name and a sign */
+			used++;
+			assert_null(strstr(n1, "no n-gram seen"));
+			assert_int_not_equal(eng_textfeat_sign(d1.tf, c), 0);
+			assert_true(name_hashes_to(&d1, c, n1));
+		}
+	}
+	assert_true(used > 1000);
+	/* the top 50 columns by frequency: named, and "certainly" (in half the chosen answers)
+	 * names its own bucket */
+	for (int t = 0; t < 50; t++) {
+		uint32_t best = 0;
+		for (uint32_t c = 1; c < dim; c++)
+			if (count[c] > count[best])
+				best = c;
+		assert_true(count[best] > 0);
+		eng_data_column_name(&d1, best, n1, sizeof n1);
+		assert_null(strstr(n1, "no n-gram seen"));
+		assert_null(strstr(n1, "out of range"));
+		count[best] = 0;
+	}
+	uint32_t bc;
+	int sc;
+	eng_textfeat_bucket_of(d1.tf, eng_fnv1a64("certainly", 9), &bc, &sc);
+	assert_string_equal(eng_data_column_name(&d1, bc, n1, sizeof n1), "word 'certainly'");
+	free(count);
+	eng_data_free(&d1);
+	eng_data_free(&d2);
+}
+
+/* Datasets in the other order, and one dataset alone: rows follow the requested order and equal
+ * the rows of the two-dataset load (features do not depend on the lanes a row went through). */
+static void test_dataload_order_and_subsets(void **state)
+{
+	(void)state;
+	eng_data d, rev, one;
+	eng_err err = {0};
+	int64_t rids[2] = {ids[1], ids[0]};
+	assert_int_equal(eng_data_load(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &d, &err), 0);
+	assert_int_equal(eng_data_load(ws, rids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &rev, &err),
+	                 0);
+	assert_int_equal(
+	    eng_data_load(ws, ids + 1, 1, NULL, ENG_FEATURES_BUILTIN, NULL, &one, &err), 0);
+	assert_int_equal(rev.ds_begin[1], NB);
+	assert_int_equal(one.ps.n, NB);
+	for (size_t r = 0; r < d.ps.n; r++) {
+		size_t rr = r < NA ? r + NB : r - NA; /* the same pair in rev */
+		assert_true(rev.pair_id[rr] == d.pair_id[r]);
+		size_t b = d.ps.rowptr[r], k = d.ps.rowptr[r + 1] - b;
+		size_t b2 = rev.ps.rowptr[rr];
+		assert_int_equal(rev.ps.rowptr[rr + 1] - b2, k);
+		assert_memory_equal(d.ps.col + b, rev.ps.col + b2, k * sizeof(uint32_t));
+		assert_memory_equal(d.ps.val + b, rev.ps.val + b2, k * sizeof(float));
+		assert_int_equal(rev.longer[rr], d.longer[r]);
+		assert_true(rev.prompt_key[rr] == d.prompt_key[r]);
+		if (r >= NA) {
+			size_t b3 = one.ps.rowptr[r - NA];
+			assert_int_equal(one.ps.rowptr[r - NA + 1] - b3, k);
+			assert_memory_equal(d.ps.col + b, one.ps.col + b3, k * sizeof(uint32_t));
+			assert_memory_equal(d.ps.val + b, one.ps.val + b3, k * sizeof(float));
+		}
+	}
+	/* an unknown dataset id: ENG_EINPUT, nothing left allocated (ASan) */
+	int64_t bad[2] = {ids[0], 999999};
+	eng_data x;
+	assert_int_equal(eng_data_load(ws, bad, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &x, &err),
+	                 ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "999999"));
+	eng_data_free(&x);
+	eng_data_free(&d);
+	eng_data_free(&rev);
+	eng_data_free(&one);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dataload_rows_match_single_featurizer),
+	    cmocka_unit_test(test_dataload_deterministic_and_named),
+	    cmocka_unit_test(test_dataload_order_and_subsets),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
