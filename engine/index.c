@@ -699,17 +699,18 @@ static int finish_file(ictx *c, int64_t file_id, uint64_t records, eng_err *err)
 	return rc;
 }
 
-/* A line read ahead: its parsed record, or a line over the length limit. */
+/* A line read ahead: its bytes, then its parsed record (or: over the length limit). */
 typedef struct qline {
 	eng_record rec;
 	uint64_t no;
-	int too_long;
+	size_t off, len;        /* the line's bytes in its batch's buffer */
+	int too_long, oom;      /* oom: parsing ran out of memory */
+	eng_rec_shape shape_in; /* the shape option it was parsed with */
 } qline;
 
-enum { QLINES = 256, NBATCH = 3 }; /* lines per parsed batch; batches in flight */
+enum { QLINES = 256, NBATCH = 4, QCHUNK = 16 }; /* lines per batch, batches, lines per claim */
 
-/* Stores the lines read ahead, in order (the parser thread frees them when it reuses the batch,
- * so the allocations of a record are returned by the thread that made them). */
+/* Stores the lines read ahead, in order. (The lines are freed when their batch is reused.) */
 static int drain(ictx *c, qline *q, size_t nq)
 {
 	int rc = 0;
@@ -729,11 +730,21 @@ static int drain(ictx *c, qline *q, size_t nq)
 	return rc;
 }
 
-/* Lines parsed ahead of the store: the parser thread reads and parses (JSON, record shape) up to
- * QLINES lines into a batch while the calling thread stores the batch before it in SQLite. */
+/* Lines are read by a reader thread into batches and parsed (JSON, record shape) by whichever
+ * thread is free: the reader between reads, the storing thread while its next batch is not
+ * ready. The storing thread stores the batches in file order.
+ *
+ * The shape option is sequential state (the file's first non-pairwise/multi record fixes the shape
+ * of all later records), and it changes at most once (from auto). A line is parsed with the state
+ * known when it was claimed; the storing thread replays the state in file order and parses a line
+ * again when its guess was wrong, so every record is what a single sequential pass would give. */
 typedef struct qbatch {
 	qline q[QLINES];
-	size_t n;        /* lines in q */
+	size_t n;       /* lines read */
+	size_t claimed; /* lines [0, claimed) taken by a parser */
+	size_t parsed;  /* lines parsed */
+	char *buf;      /* the lines' bytes */
+	size_t buf_len, buf_cap;
 	uint64_t offset; /* reader offset after the batch (progress) */
 	int rc, eof;     /* rc: the failure that ended reading after these lines (err says it) */
 	eng_err err;
@@ -743,26 +754,36 @@ typedef struct parser {
 	ictx *c;
 	eng_jsonl *r;
 	const char *stem;
-	eng_rec_opts ropts;  /* the parser's own copy: it narrows .shape as it goes */
-	eng_rec_shape shape; /* the file's shape as detected */
+	eng_rec_opts ropts;  /* .map for every parse; .shape: see spec */
+	eng_rec_shape spec;  /* the shape option as last known, for new parses */
 	uint64_t records;    /* lines read */
 	qbatch *b;           /* NBATCH slots, a ring */
-	size_t made, used;   /* batches produced / consumed */
-	int stop;            /* the consumer gave up: stop reading */
+	size_t made, used;   /* batches read / stored */
+	int stop, done_read; /* stop: the storing thread gave up; done_read: no more lines */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 } parser;
 
-/* Reads and parses the next batch of lines into b. */
-static void parse_batch(parser *p, qbatch *b)
+static void parse_line(parser *p, qline *ql, const char *bytes, eng_rec_shape shape)
+{
+	eng_rec_opts o = p->ropts;
+	o.shape = shape;
+	ql->shape_in = shape;
+	ql->oom = eng_record_parse_ex(&ql->rec, bytes + ql->off, ql->len, p->stem, ql->no, &o) != 0;
+	if (ql->oom)
+		eng_record_clear(&ql->rec);
+}
+
+/* Reads the next batch of lines into b (bytes copied, nothing parsed). */
+static void read_batch(parser *p, qbatch *b)
 {
 	const char *line;
 	size_t len;
 	uint64_t no = 0;
-	ictx *c = p->c;
-	for (size_t i = 0; i < b->n; i++) /* the lines of its previous use, stored by now */
+	for (size_t i = 0; i < b->n; i++) /* the records of its previous use, stored by now */
 		eng_record_clear(&b->q[i].rec);
-	b->n = 0;
+	b->n = b->claimed = b->parsed = 0;
+	b->buf_len = 0;
 	b->rc = b->eof = 0;
 	while (b->n < QLINES) {
 		int rc = eng_jsonl_next(p->r, &line, &len, &no, &b->err);
@@ -771,92 +792,150 @@ static void parse_batch(parser *p, qbatch *b)
 			break;
 		}
 		if (rc < 0) {
-			eng_err_prefix(&b->err, "%s: ", c->path);
+			eng_err_prefix(&b->err, "%s: ", p->c->path);
 			b->rc = rc;
 			break;
 		}
 		p->records++;
-		qline *ql = &b->q[b->n++];
+		qline *ql = &b->q[b->n];
+		memset(&ql->rec, 0, sizeof ql->rec);
 		ql->no = no;
+		ql->oom = 0;
 		ql->too_long = rc == ENG_JSONL_TOO_LONG;
-		if (ql->too_long)
-			continue;
-		eng_record *rec = &ql->rec;
-		if (eng_record_parse_ex(rec, line, len, p->stem, no, &p->ropts)) {
-			eng_record_clear(rec);
-			b->n--;
-			b->rc = eng_err_set(&b->err, ENG_ENOMEM, "out of memory at %s:%llu",
-			                    c->path, (unsigned long long)no);
-			break;
+		ql->len = ql->too_long ? 0 : len;
+		if (b->buf_len + ql->len + 1 > b->buf_cap) {
+			size_t nc = b->buf_cap ? b->buf_cap : 1 << 16;
+			while (nc < b->buf_len + ql->len + 1)
+				nc *= 2;
+			char *nb = realloc(b->buf, nc);
+			if (!nb) {
+				b->rc = eng_err_set(&b->err, ENG_ENOMEM, "out of memory at %s:%llu",
+				                    p->c->path, (unsigned long long)no);
+				break;
+			}
+			b->buf = nb;
+			b->buf_cap = nc;
 		}
-		/* The file's first record decides its shape, except that pairwise and
-		 * multi-completion records may be mixed in one file (each is detected on its own).
-		 */
-		if (rec->root && json_is_object(rec->root) && p->ropts.shape == ENG_SHAPE_AUTO) {
-			if (p->shape == ENG_SHAPE_AUTO)
-				p->shape = rec->shape;
-			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI)
-				p->ropts.shape = rec->shape;
-		}
+		if (ql->len)
+			memcpy(b->buf + b->buf_len, line, ql->len);
+		b->buf[b->buf_len + ql->len] = '\0';
+		ql->off = b->buf_len;
+		b->buf_len += ql->len + 1;
+		b->n++;
 	}
 	b->offset = eng_jsonl_offset(p->r);
+}
+
+/* Claims and parses one chunk of batch b; called and returns with p->mu held. 0 when b had no
+ * unclaimed line. */
+static int parse_chunk(parser *p, qbatch *b)
+{
+	if (b->claimed >= b->n)
+		return 0;
+	size_t i = b->claimed, e = i + QCHUNK < b->n ? i + QCHUNK : b->n;
+	b->claimed = e;
+	eng_rec_shape shape = p->spec;
+	pthread_mutex_unlock(&p->mu);
+	for (size_t k = i; k < e; k++)
+		if (!b->q[k].too_long)
+			parse_line(p, &b->q[k], b->buf, shape);
+	pthread_mutex_lock(&p->mu);
+	b->parsed += e - i;
+	pthread_cond_broadcast(&p->cv);
+	return 1;
 }
 
 static void *parser_main(void *arg)
 {
 	parser *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		while (!p->stop && p->made - p->used == NBATCH)
-			pthread_cond_wait(&p->cv, &p->mu);
-		int stop = p->stop;
-		qbatch *b = &p->b[p->made % NBATCH];
-		pthread_mutex_unlock(&p->mu);
-		if (stop)
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		if (!p->done_read && p->made - p->used < NBATCH) { /* read ahead first */
+			qbatch *b = &p->b[p->made % NBATCH];
+			pthread_mutex_unlock(&p->mu);
+			read_batch(p, b);
+			pthread_mutex_lock(&p->mu);
+			p->done_read = b->eof || b->rc;
+			p->made++;
+			pthread_cond_broadcast(&p->cv);
+			continue;
+		}
+		int worked = 0; /* then parse, oldest batch first */
+		for (size_t k = p->used; k < p->made && !worked; k++)
+			worked = parse_chunk(p, &p->b[k % NBATCH]);
+		if (worked)
+			continue;
+		if (p->done_read)
 			break;
-		parse_batch(p, b);
-		pthread_mutex_lock(&p->mu);
-		p->made++;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		if (b->eof || b->rc)
-			break;
+		pthread_cond_wait(&p->cv, &p->mu);
 	}
+	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
-/* Stores the lines of one parsed batch in order. Image files are read ahead in runs (decoding on
- * the image workers while the records before them are stored): as many records as the image
- * store has prefetch room for, then those records are stored. */
-static int store_batch(ictx *c, qbatch *b)
+/* Stores the lines of one parsed batch in order, replaying the shape state (parsing a line again
+ * whose guess was wrong). Image files are read ahead in runs (decoding on the image workers while
+ * the records before them are stored): as many records as the image store has prefetch room for,
+ * then those records are stored. */
+static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *file_shape)
 {
+	ictx *c = p->c;
+	for (size_t i = 0; i < b->n; i++) {
+		qline *ql = &b->q[i];
+		if (ql->too_long)
+			continue;
+		if (ql->shape_in != *cur) {
+			eng_record_clear(&ql->rec);
+			parse_line(p, ql, b->buf, *cur);
+		}
+		const eng_record *rec = &ql->rec;
+		/* The file's first record decides its shape, except that pairwise and
+		 * multi-completion records may be mixed in one file (each is detected on its own).
+		 */
+		if (!ql->oom && rec->root && json_is_object(rec->root) && *cur == ENG_SHAPE_AUTO) {
+			if (*file_shape == ENG_SHAPE_AUTO)
+				*file_shape = rec->shape;
+			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI) {
+				*cur = rec->shape;
+				pthread_mutex_lock(&p->mu);
+				p->spec = *cur;
+				pthread_mutex_unlock(&p->mu);
+			}
+		}
+	}
 	int rc = 0;
 	size_t i = 0;
 	while (i < b->n) {
 		size_t j = i;
 		while (j < b->n && (j == i || eng_imgstore_prefetch_room(c->imgs))) {
-			const eng_record *rec = &b->q[j].rec;
-			j++;
-			if (!b->q[j - 1].too_long && rec->npairs && rec->image &&
-			    (rc = read_ahead(c, rec->image)))
+			const qline *ql = &b->q[j++];
+			if (ql->oom) {
+				j--;
+				break;
+			}
+			if (!ql->too_long && ql->rec.npairs && ql->rec.image &&
+			    (rc = read_ahead(c, ql->rec.image)))
 				break;
 		}
-		/* the lines before a read failure are stored first: their own errors come first */
+		/* the lines before a failure are stored first: their own errors come first */
 		int r2 = drain(c, b->q + i, j - i);
 		i = j;
 		rc = r2 ? r2 : rc;
+		if (!rc && i < b->n && b->q[i].oom)
+			rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s:%llu", c->path,
+			                 (unsigned long long)b->q[i].no);
 		if (rc)
 			break;
 	}
 	return rc;
 }
 
-/* Reads records: a parser thread parses batches of lines ahead while this thread stores them, in
- * file order (one thread does both when the parser cannot start). */
+/* Reads records: see parser above (one thread does everything when the reader cannot start). */
 static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
                         const eng_progress *prog)
 {
-	parser p = {.c = c, .r = r, .stem = stem, .ropts = c->ropts, .shape = c->res->shape};
+	parser p = {.c = c, .r = r, .stem = stem, .ropts = c->ropts, .spec = c->ropts.shape};
+	eng_rec_shape cur = c->ropts.shape, file_shape = c->res->shape;
 	p.b = calloc(NBATCH, sizeof *p.b);
 	if (!p.b)
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
@@ -867,17 +946,22 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 	int rc = 0;
 	for (;;) {
 		qbatch *b = &p.b[p.used % NBATCH];
-		if (threaded) {
-			pthread_mutex_lock(&p.mu);
-			while (p.made == p.used)
-				pthread_cond_wait(&p.cv, &p.mu);
+		pthread_mutex_lock(&p.mu);
+		if (!threaded) {
 			pthread_mutex_unlock(&p.mu);
-		} else {
-			parse_batch(&p, b);
+			read_batch(&p, b);
+			pthread_mutex_lock(&p.mu);
 			p.made++;
 		}
+		while (p.made == p.used)
+			pthread_cond_wait(&p.cv, &p.mu);
+		while (parse_chunk(&p, b)) /* help with the batch needed next */
+			;
+		while (b->parsed < b->n)
+			pthread_cond_wait(&p.cv, &p.mu);
+		pthread_mutex_unlock(&p.mu);
 		eng_progress_tick(prog, "index", b->offset, total);
-		rc = store_batch(c, b);
+		rc = store_batch(&p, b, &cur, &file_shape);
 		int end = b->eof || b->rc;
 		if (!rc && b->rc) {
 			rc = b->rc;
@@ -893,14 +977,21 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 		if (rc || end)
 			break;
 	}
-	if (threaded)
+	if (threaded) {
+		pthread_mutex_lock(&p.mu);
+		p.stop = 1;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
 		pthread_join(th, NULL);
-	for (size_t k = 0; k < NBATCH; k++)
+	}
+	for (size_t k = 0; k < NBATCH; k++) {
 		for (size_t i = 0; i < p.b[k].n; i++)
 			eng_record_clear(&p.b[k].q[i].rec);
+		free(p.b[k].buf);
+	}
 	c->res->records += p.records;
-	c->res->shape = p.shape;
-	c->ropts = p.ropts;
+	c->res->shape = file_shape;
+	c->ropts.shape = cur;
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.cv);
 	free(p.b);
