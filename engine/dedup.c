@@ -2,6 +2,7 @@
  * updates pairs only; knows nothing of files or record shapes. */
 #include "engine/dedup.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +73,86 @@ static int by_exact(const void *a, const void *b)
 	return memcmp(x->exact, y->exact, ENG_SHA256_LEN);
 }
 
+/* A batch of rows' texts (prompt, chosen, rejected, image ident), hashed on two threads. */
+enum { HB_ROWS = 2048 };
+typedef struct hbatch {
+	size_t n;
+	char *text;
+	size_t len, cap;
+	size_t off[4 * HB_ROWS];
+} hbatch;
+
+static int hb_text(hbatch *b, size_t row, int f, const char *t)
+{
+	size_t n = strlen(t ? t : "") + 1;
+	if (b->len + n > b->cap) {
+		size_t nc = b->cap ? b->cap : 1 << 16;
+		while (nc < b->len + n)
+			nc *= 2;
+		char *p = realloc(b->text, nc);
+		if (!p)
+			return -1;
+		b->text = p;
+		b->cap = nc;
+	}
+	memcpy(b->text + b->len, t ? t : "", n);
+	b->off[4 * row + (size_t)f] = b->len;
+	b->len += n;
+	return 0;
+}
+
+typedef struct hjob {
+	const hbatch *b;
+	entry *e;
+	size_t from, to;
+	int oom;
+} hjob;
+
+static void *hash_rows(void *arg)
+{
+	hjob *j = arg;
+	char *nb[3] = {NULL, NULL, NULL}; /* normalised prompt, chosen, rejected (reused) */
+	size_t ncap[3] = {0, 0, 0};
+	for (size_t r = j->from; r < j->to && !j->oom; r++) {
+		const char *t[4];
+		for (int i = 0; i < 4; i++)
+			t[i] = j->b->text + j->b->off[4 * r + (size_t)i];
+		char *np = normalize(t[0], &nb[0], &ncap[0]);
+		char *nc = normalize(t[1], &nb[1], &ncap[1]);
+		char *nr = normalize(t[2], &nb[2], &ncap[2]);
+		if (!np || !nc || !nr) {
+			j->oom = 1;
+			break;
+		}
+		key_of(np, t[3], nc, nr, j->e[r].key, &j->e[r].dir);
+		key_of(t[0], t[3], t[1], t[2], j->e[r].exact, NULL);
+	}
+	for (int i = 0; i < 3; i++)
+		free(nb[i]);
+	return NULL;
+}
+
+/* Fills the keys of e[0..b->n) from the batch: the second half on a helper thread (when one
+ * starts). -1 when out of memory. */
+static int hash_batch(const hbatch *b, entry *e)
+{
+	hjob j[2] = {{b, e, 0, b->n / 2, 0}, {b, e, b->n / 2, b->n, 0}};
+	pthread_t th;
+	int threaded = b->n >= 64 && pthread_create(&th, NULL, hash_rows, &j[1]) == 0;
+	if (!threaded)
+		j[0].to = b->n;
+	hash_rows(&j[0]);
+	if (threaded)
+		pthread_join(th, NULL);
+	return j[0].oom || (threaded && j[1].oom) ? -1 : 0;
+}
+
 int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err)
 {
 	memset(res, 0, sizeof *res);
 	sqlite3_stmt *sel = NULL, *clr = NULL, *upd = NULL;
 	entry *e = NULL, *ex = NULL;
 	size_t n = 0, cap = 0;
-	char *nb[3] = {NULL, NULL, NULL}; /* normalised prompt, chosen, rejected (reused) */
-	size_t ncap[3] = {0, 0, 0};
 	int rc = 0;
 	if (!(sel = eng_ws_prepare(
 	          ws,
@@ -104,33 +177,41 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		goto out;
 	}
 	sqlite3_bind_int64(sel, 1, dataset_id);
-	int s;
-	while ((s = sqlite3_step(sel)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 1024;
-			entry *ne = realloc(e, nc * sizeof *ne);
-			if (!ne) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-				goto out;
+	int s = SQLITE_DONE;
+	/* rows are read in batches; each batch is hashed on two threads (halves) */
+	hbatch hb = {0};
+	while (!rc) {
+		hb.n = 0;
+		hb.len = 0;
+		while (hb.n < HB_ROWS && (s = sqlite3_step(sel)) == SQLITE_ROW) {
+			if (n + hb.n == cap) {
+				size_t nc = cap ? cap * 2 : 1024;
+				entry *ne = realloc(e, nc * sizeof *ne);
+				if (!ne) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+					break;
+				}
+				e = ne;
+				cap = nc;
 			}
-			e = ne;
-			cap = nc;
+			e[n + hb.n].id = sqlite3_column_int64(sel, 0);
+			for (int i = 0; i < 4 && !rc; i++)
+				if (hb_text(&hb, hb.n, i,
+				            (const char *)sqlite3_column_text(sel, i + 1)))
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			hb.n++;
 		}
-		const char *t[4];
-		for (int i = 0; i < 4; i++)
-			t[i] = (const char *)sqlite3_column_text(sel, i + 1);
-		char *np = normalize(t[0], &nb[0], &ncap[0]);
-		char *nc = normalize(t[1], &nb[1], &ncap[1]);
-		char *nr = normalize(t[2], &nb[2], &ncap[2]);
-		if (!np || !nc || !nr) {
+		if (rc || hb.n == 0)
+			break;
+		if (hash_batch(&hb, e + n))
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-		entry *x = &e[n++];
-		x->id = sqlite3_column_int64(sel, 0);
-		key_of(np, t[3], nc, nr, x->key, &x->dir);
-		key_of(t[0], t[3], t[1], t[2], x->exact, NULL);
+		n += hb.n;
+		if (hb.n < HB_ROWS)
+			break;
 	}
+	free(hb.text);
+	if (rc)
+		goto out;
 	if (s != SQLITE_DONE) {
 		rc = eng_ws_fail(ws, err, "read pairs for duplicates");
 		goto out;
@@ -189,7 +270,5 @@ out:
 	sqlite3_finalize(upd);
 	free(e);
 	free(ex);
-	for (int i = 0; i < 3; i++)
-		free(nb[i]);
 	return rc;
 }
