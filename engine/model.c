@@ -447,8 +447,16 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 		double st = 0, s0 = 0, s1 = 0;
 		if (nh) {
+			/* G's and V's rows only matter with an image (V's row, so Z's and CV's, is
+			 * 0 without); rows without one are zeroed below if the batch has any image
+			 */
 			float *restrict gi = s->G + i * B; /* row i of G (n, B) */
-			memset(gi, 0, sizeof(float) * B);
+			int32_t im = ps->img_of[r];
+			if (im >= 0) {
+				memset(gi, 0, sizeof(float) * B);
+				for (size_t k = a; k < e; k++)
+					gi[eng_model_bucket(g, colv[k])] += valv[k];
+			}
 			for (size_t k = a; k < e; k++) {
 				uint32_t c = colv[k];
 				float v = valv[k];
@@ -459,10 +467,8 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 					s1 += (double)w1[c * S] * v;
 				if (wt)
 					st += (double)wt[c * S] * v;
-				gi[eng_model_bucket(g, c)] += v;
 			}
 			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
-			int32_t im = ps->img_of[r];
 			if (im >= 0) {
 				const float *x = ps->img + (size_t)im * idim;
 				for (uint32_t k = 0; k < idim; k++) {
@@ -473,8 +479,6 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 				}
 				vi[idim] = 1.0f;
 				any_img = 1;
-			} else {
-				memset(vi, 0, sizeof(float) * dv);
 			}
 		} else {
 			for (size_t k = a; k < e; k++) {
@@ -486,6 +490,12 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		mt[i] = st;
 		m0[i] = s0;
 		m1[i] = s1;
+	}
+	for (size_t i = 0; nh && any_img && i < n; i++) {
+		if (ps->img_of[rows[i]] < 0) {
+			memset(s->G + i * B, 0, sizeof(float) * B);
+			memset(s->V + i * dv, 0, sizeof(float) * dv);
+		}
 	}
 	for (int h = 0; h < nh && any_img; h++) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
@@ -643,12 +653,12 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	 * 0 for every row, so W's gradient is 0 and W stays 0, and w follows exactly the text
 	 * branch's updates (same batches, same loss). It then reuses the text branch bit for bit.
 	 */
-	int std_alias = 0;
-	if (mst && text_branch) {
-		std_alias = 1;
-		for (size_t i = 0; i < nrows && std_alias; i++)
-			std_alias = ps->img_of[rows[i]] < 0;
-	}
+	int rows_img = 0; /* some training row has an image */
+	for (size_t i = 0; i < nrows && !rows_img; i++)
+		rows_img = ps->img_of[rows[i]] >= 0;
+	int std_alias = mst && text_branch && !rows_img;
+	/* Without images W's gradient is 0 at every step, so W and its Adam moments stay exactly 0:
+	 * the dense Adam pass over W is skipped (rows_img == 0). */
 	eng_model *head_m[MAXH];
 	int nh = 0;
 	if (mst && !std_alias)
@@ -731,7 +741,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 				}
 				s.mark[c] = 0;
 			}
-			for (int h = 0; h < nh; h++) { /* dense Adam on W */
+			for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
 				float *W = head_m[h]->W, *gW = tv.gW[h], *mW = gW + nW,
 				      *vW = gW + 2 * nW;
 				const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
