@@ -284,43 +284,40 @@ static int tokenize(eng_textfeat *tf, const char *text, size_t n, char **low, si
 
 /* ---- hashed features ------------------------------------------------------------------------- */
 
-/* Length of the longest prefix of s (n bytes) of at most max bytes ending on a UTF-8 boundary. */
-static size_t utf8_prefix(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	size_t k = max;
-	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-		k--;
-	return k;
-}
-
-/* Majority vote of the n-gram (a, na) [+ sep + (b, nb)] into the bucket's name slot. */
+/* Majority vote of the n-gram v = (a, na) [+ sep + (b, nb)] into the bucket's name slot: its
+ * first SLOT_STR bytes at most, cut on a UTF-8 boundary. v is compared and copied in place
+ * (never assembled), as this runs for every word and bigram. */
 static void vote(eng_textfeat *tf, uint32_t bucket, int sign, int kind, const char *a, size_t na,
                  char sep, const char *b, size_t nb)
 {
-	char buf[SLOT_STR * 2 + 2];
-	size_t full = na + (b ? 1 + nb : 0), k = 0;
-	size_t ca = na < sizeof buf ? na : sizeof buf;
-	memcpy(buf, a, ca);
-	k = ca;
-	if (b && k < sizeof buf) {
-		buf[k++] = sep;
-		size_t cb = nb < sizeof buf - k ? nb : sizeof buf - k;
-		memcpy(buf + k, b, cb);
-		k += cb;
+	size_t full = na + (b ? 1 + nb : 0), len = full;
+	if (full > SLOT_STR) {
+		len = SLOT_STR;
+		for (;;) { /* back off continuation bytes: v[len] must start a character */
+			unsigned char ch = (unsigned char)(len < na    ? a[len]
+			                                   : len == na ? sep
+			                                               : b[len - na - 1]);
+			if (len == 0 || (ch & 0xC0) != 0x80)
+				break;
+			len--;
+		}
 	}
-	size_t len = utf8_prefix(buf, k, SLOT_STR);
 	int trunc = full > len;
+	size_t ma = len < na ? len : na; /* bytes of v from a; then sep and bytes from b */
 	slot *s = &tf->slots[bucket];
 	if (s->votes > 0 && s->kind == kind && s->len == len && s->trunc == trunc &&
-	    memcmp(s->s, buf, len) == 0) {
+	    memcmp(s->s, a, ma) == 0 &&
+	    (len <= na || (s->s[na] == sep && memcmp(s->s + na + 1, b, len - na - 1) == 0))) {
 		if (s->votes < INT32_MAX)
 			s->votes++;
 	} else if (s->votes > 0) {
 		s->votes--;
 	} else {
-		memcpy(s->s, buf, len);
+		memcpy(s->s, a, ma);
+		if (len > na) {
+			s->s[na] = sep;
+			memcpy(s->s + na + 1, b, len - na - 1);
+		}
 		s->len = (uint8_t)len;
 		s->kind = (uint8_t)kind;
 		s->sign = (int8_t)sign;
@@ -523,7 +520,8 @@ static void named_features(const eng_textfeat *tf, const char *t, size_t n, floa
 			bold++;
 			i++;
 		}
-		if ((c == 'h' || c == 'w') &&
+		if (((c == 'h' && i + 1 < n && t[i + 1] == 't') ||
+		     (c == 'w' && i + 1 < n && t[i + 1] == 'w')) &&
 		    (starts(t + i, n - i, "http://") || starts(t + i, n - i, "https://") ||
 		     starts(t + i, n - i, "www.")))
 			urls++;
