@@ -79,6 +79,8 @@ void eng_data_free(eng_data *d)
 	free(d->img_key);
 	free(d->prompt_key);
 	free(d->longer);
+	free(d->chosen_chars);
+	free(d->rejected_chars);
 	free(d->formatted);
 	memset(d, 0, sizeof *d);
 }
@@ -110,7 +112,13 @@ static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
 	void *g = realloc(d->formatted, nc);
 	if (g)
 		d->formatted = g;
-	if (!a || !b || !c || !e || !f || !g)
+	void *h = realloc(d->chosen_chars, nc * sizeof *d->chosen_chars);
+	if (h)
+		d->chosen_chars = h;
+	void *i = realloc(d->rejected_chars, nc * sizeof *d->rejected_chars);
+	if (i)
+		d->rejected_chars = i;
+	if (!a || !b || !c || !e || !f || !g || !h || !i)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
 	*cap = nc;
 	return 0;
@@ -254,6 +262,7 @@ typedef struct lbatch {
 	size_t ebeg[LB_ROWS + 1];
 	uint64_t pkey[LB_ROWS];
 	int8_t longer[LB_ROWS], fmt[LB_ROWS];
+	uint32_t cc[LB_ROWS], rc_[LB_ROWS]; /* answers' code points */
 	int ready, rc;
 	eng_err err;
 } lbatch;
@@ -338,8 +347,10 @@ static void featurize(lanes *L, int lane, lbatch *b)
 		nent += k;
 		b->ebeg[i + 1] = nent;
 		b->pkey[i] = eng_fnv1a64(p, strlen(p));
-		b->longer[i] =
-		    (int8_t)sgn((long long)eng_utf8_chars(ch), (long long)eng_utf8_chars(rj));
+		size_t nc = eng_utf8_chars(ch), nr = eng_utf8_chars(rj);
+		b->cc[i] = nc > UINT32_MAX ? UINT32_MAX : (uint32_t)nc;
+		b->rc_[i] = nr > UINT32_MAX ? UINT32_MAX : (uint32_t)nr;
+		b->longer[i] = (int8_t)sgn((long long)nc, (long long)nr);
 		b->fmt[i] = (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
 	}
 }
@@ -728,6 +739,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			d->prompt_key[total] = bt->pkey[i];
 			d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
 			d->longer[total] = bt->longer[i];
+			d->chosen_chars[total] = bt->cc[i];
+			d->rejected_chars[total] = bt->rc_[i];
 			d->formatted[total] = bt->fmt[i];
 		}
 		appended++;

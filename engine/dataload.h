@@ -28,9 +28,10 @@ typedef struct eng_data {
 	int64_t *pair_id; /* (n) pairs.id */
 	uint64_t
 	    *group; /* (n) split key: image content hash prefix, or prompt hash when no image */
-	uint64_t *img_key;     /* (n) image content hash prefix, 0 when no image */
-	uint64_t *prompt_key;  /* (n) hash of the prompt text */
-	int8_t *longer;        /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
+	uint64_t *img_key;    /* (n) image content hash prefix, 0 when no image */
+	uint64_t *prompt_key; /* (n) hash of the prompt text */
+	int8_t *longer;       /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
+	uint32_t *chosen_chars, *rejected_chars; /* (n) UTF-8 code points of the answers */
 	int8_t *formatted;     /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
 	size_t n_missing_feat; /* images whose cached features were absent or stale (treated as
 	                          none) */

@@ -226,7 +226,8 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 	sp = eng_ws_prepare(
 	    ws,
 	    "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, "
-	    "category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    "category, chosen_chars, rejected_chars) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10)",
 	    err);
 	sd = eng_ws_prepare(
 	    ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (?1, ?2, ?3)", err);
@@ -258,6 +259,8 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 				sqlite3_bind_text(
 				    sp, 8, eng_category_name((eng_category)x->cat[row - x->b]), -1,
 				    SQLITE_STATIC);
+				sqlite3_bind_int64(sp, 9, d->chosen_chars[row]);
+				sqlite3_bind_int64(sp, 10, d->rejected_chars[row]);
 				if (sqlite3_step(sp) != SQLITE_DONE) {
 					rc = eng_ws_fail(ws, err, "write pair scores");
 					goto out;

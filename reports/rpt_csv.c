@@ -8,8 +8,9 @@
 #include <string.h>
 
 static const char *sql_rows =
-    "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id, length(p.chosen),"
-    " length(p.rejected) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
+    "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
+    " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected))"
+    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
     " WHERE s.run_id = ?1 AND p.dataset_id = ?2";
 
 typedef struct crow {
