@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/trainjobs.h"
 #include "mmaudit_config.h"
 
 typedef struct command {
@@ -64,6 +65,7 @@ static char *join_args(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "C");
+	eng_blas_single_thread();
 	if (argc < 2) {
 		usage(stderr);
 		return AUD_EXIT_USAGE;

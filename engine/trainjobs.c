@@ -61,6 +61,11 @@ static void *worker(void *arg)
 	}
 }
 
+void eng_blas_single_thread(void)
+{
+	openblas_set_num_threads(1);
+}
+
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
                       const eng_progress *prog, eng_err *err)
 {

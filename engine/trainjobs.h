@@ -28,6 +28,11 @@ typedef struct eng_trainjob {
 	int rc;              /* out: 0 or the training's error code */
 } eng_trainjob;
 
+/* Pins OpenBLAS to one thread for the whole process. mmaudit runs its own threads (training jobs,
+ * featurizer lanes, parsers); OpenBLAS's pool would only compete with them, and its idle threads
+ * spin for a while after every wake-up. Call once at start-up. */
+void eng_blas_single_thread(void);
+
 /* Runs jobs[0..n) on `threads` workers (<= 0: the number of online CPUs, at most 8). Returns 0 when
  * every job succeeded, else the first failing job's code with its message in err. */
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
