@@ -215,20 +215,60 @@ static int load_conflicts(eng_ws *ws, const eng_data *d, size_t k, dswork *w, en
 	return s == SQLITE_DONE ? 0 : eng_ws_fail(ws, err, "read label conflicts");
 }
 
-static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const dswork *w,
-                         const eng_score_opts *o, const char *metrics_all, double seconds,
-                         json_t **dsm, json_t **feats, eng_err *err)
+/* The category of row i of dataset work x from its held-out margins, as the metrics count it. */
+static eng_category row_category(const dswork *x, size_t i, float mt, float mm, double confident)
 {
-	sqlite3_stmt *sp = NULL, *sd = NULL, *sf = NULL;
-	int rc = eng_ws_begin(ws, err);
-	if (rc)
-		return rc;
-	sp = eng_ws_prepare(
-	    ws,
-	    "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, "
-	    "category, chosen_chars, rejected_chars) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-	    " ?10)",
-	    err);
+	return x->conflict[i]
+	           ? ENG_CAT_SUSPECT_LABEL
+	           : eng_category_of((float)eng_sigmoid(mt), (float)eng_sigmoid(mm), confident);
+}
+
+/* Writes the pair_scores rows of each fold as soon as its training job is done (trainjobs hook:
+ * a worker without a job left writes them while the last folds still train). */
+typedef struct fold_writer {
+	eng_ws *ws;
+	sqlite3_stmt *sp;
+	int64_t run_id;
+	const eng_data *d;
+	const dswork *w;
+	int K;
+	double confident;
+} fold_writer;
+
+static int write_fold(void *ctx, size_t job, eng_err *err)
+{
+	const fold_writer *fw = ctx;
+	const dswork *x = &fw->w[job / (size_t)fw->K];
+	int f = (int)(job % (size_t)fw->K);
+	sqlite3_stmt *sp = fw->sp;
+	for (size_t q = x->fb[f]; q < x->fb[f + 1]; q++) {
+		size_t row = x->rows[q];
+		float mt = x->margin[0][q], mm = x->margin[1][q], ms = x->margin[2][q];
+		sqlite3_bind_int64(sp, 1, fw->run_id);
+		sqlite3_bind_int64(sp, 2, fw->d->pair_id[row]);
+		sqlite3_bind_int(sp, 3, f);
+		sqlite3_bind_double(sp, 4, eng_sigmoid(mt));
+		sqlite3_bind_double(sp, 5, eng_sigmoid(mm));
+		sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
+		sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
+		sqlite3_bind_text(
+		    sp, 8, eng_category_name(row_category(x, row - x->b, mt, mm, fw->confident)),
+		    -1, SQLITE_STATIC);
+		sqlite3_bind_int64(sp, 9, fw->d->chosen_chars[row]);
+		sqlite3_bind_int64(sp, 10, fw->d->rejected_chars[row]);
+		int st = sqlite3_step(sp);
+		sqlite3_reset(sp);
+		if (st != SQLITE_DONE)
+			return eng_ws_fail(fw->ws, err, "write pair scores");
+	}
+	return 0;
+}
+
+static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const char *metrics_all,
+                         double seconds, json_t **dsm, json_t **feats, eng_err *err)
+{
+	sqlite3_stmt *sd = NULL, *sf = NULL;
+	int rc = 0;
 	sd = eng_ws_prepare(
 	    ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (?1, ?2, ?3)", err);
 	sf = eng_ws_prepare(
@@ -236,38 +276,11 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 	    "INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, "
 	    "acc_present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	    err);
-	if (!sp || !sd || !sf) {
+	if (!sd || !sf) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto out;
 	}
 	for (size_t k = 0; k < d->nds; k++) {
-		const dswork *x = &w[k];
-		int K = o->folds;
-		for (int f = 0; f < K; f++) {
-			for (size_t q = x->fb[f]; q < x->fb[f + 1]; q++) {
-				size_t row = x->rows[q];
-				double mt = x->margin[0][q], mm = x->margin[1][q],
-				       ms = x->margin[2][q];
-				double pt = eng_sigmoid(mt), pm = eng_sigmoid(mm);
-				sqlite3_bind_int64(sp, 1, run_id);
-				sqlite3_bind_int64(sp, 2, d->pair_id[row]);
-				sqlite3_bind_int(sp, 3, f);
-				sqlite3_bind_double(sp, 4, pt);
-				sqlite3_bind_double(sp, 5, pm);
-				sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
-				sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
-				sqlite3_bind_text(
-				    sp, 8, eng_category_name((eng_category)x->cat[row - x->b]), -1,
-				    SQLITE_STATIC);
-				sqlite3_bind_int64(sp, 9, d->chosen_chars[row]);
-				sqlite3_bind_int64(sp, 10, d->rejected_chars[row]);
-				if (sqlite3_step(sp) != SQLITE_DONE) {
-					rc = eng_ws_fail(ws, err, "write pair scores");
-					goto out;
-				}
-				sqlite3_reset(sp);
-			}
-		}
 		char *mj = json_dumps(dsm[k], JSON_COMPACT | JSON_PRESERVE_ORDER);
 		if (!mj) {
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -310,11 +323,8 @@ static int write_results(eng_ws *ws, int64_t run_id, const eng_data *d, const ds
 	rc = eng_ws_commit(ws, err);
 	eng_trace("score: done");
 out:
-	sqlite3_finalize(sp);
 	sqlite3_finalize(sd);
 	sqlite3_finalize(sf);
-	if (rc)
-		eng_ws_rollback(ws);
 	return rc;
 }
 
@@ -401,7 +411,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trainjob *jobs = NULL;
 	json_t **dsm = NULL, **feats = NULL;
 	char *opts = NULL, *metrics_all = NULL;
-	int K = o->folds, rc;
+	int K = o->folds, rc, began = 0;
+	sqlite3_stmt *sp = NULL;
 	uint8_t *cat = NULL, *tr = NULL, *hasimg = NULL;
 	float *pt = NULL, *pm = NULL, *ps_ = NULL;
 	*run_id = 0;
@@ -451,7 +462,23 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		}
 	}
 	eng_trace("score: train");
-	if ((rc = eng_trainjobs_run(&d.ps, jobs, njobs, o->threads, prog, err)))
+	/* the scores of each fold are stored as soon as it is trained, in the transaction that
+	 * later marks the run done */
+	if ((rc = eng_ws_begin(ws, err)))
+		goto out;
+	began = 1;
+	if (!(sp = eng_ws_prepare(
+	          ws,
+	          "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa,"
+	          " sfc, category, chosen_chars, rejected_chars) VALUES (?1, ?2, ?3,"
+	          " ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	          err))) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto out;
+	}
+	fold_writer fw = {ws, sp, *run_id, &d, w, K, o->confident};
+	eng_trainjobs_hook hook = {write_fold, &fw};
+	if ((rc = eng_trainjobs_run_hooked(&d.ps, jobs, njobs, o->threads, &hook, prog, err)))
 		goto out;
 
 	eng_trace("score: metrics");
@@ -507,9 +534,12 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trace("score: write");
 	metrics_all = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(all);
-	rc = write_results(ws, *run_id, &d, w, o, metrics_all ? metrics_all : "{}", eng_now() - t0,
-	                   dsm, feats, err);
+	rc = write_results(ws, *run_id, &d, metrics_all ? metrics_all : "{}", eng_now() - t0, dsm,
+	                   feats, err);
 out:
+	sqlite3_finalize(sp);
+	if (rc && began)
+		eng_ws_rollback(ws);
 	if (rc && *run_id)
 		eng_run_fail(ws, *run_id);
 	for (size_t k = 0; w && k < nds; k++)

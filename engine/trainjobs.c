@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,11 @@ typedef struct pool {
 	eng_trainjob *jobs;
 	size_t n, next, done;
 	pthread_mutex_t mu;
+	const eng_trainjobs_hook *hook; /* NULL: none */
+	uint8_t *state;                 /* (n) 1: trained ok, waiting for the hook; 2: taken */
+	pthread_mutex_t hook_mu;        /* serializes hook calls */
+	int hook_rc;
+	eng_err hook_err;
 	eng_err *errs; /* (n) per-job messages */
 	const eng_progress *prog;
 	int report; /* progress is reported by worker 0's thread only (callbacks are not
@@ -45,6 +51,39 @@ static void run_one(pool *p, size_t j)
 		eng_model_free(m[q]);
 }
 
+/* Marks job j finished (its result ready for the hook when it succeeded). */
+static void finish(pool *p, size_t j)
+{
+	pthread_mutex_lock(&p->mu);
+	p->done++;
+	if (p->hook && !p->jobs[j].rc)
+		p->state[j] = 1;
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Hands every finished, not yet taken job to the hook. */
+static void drain_hook(pool *p)
+{
+	if (!p->hook)
+		return;
+	for (;;) {
+		size_t j = p->n;
+		pthread_mutex_lock(&p->mu);
+		for (size_t k = 0; k < p->n && j == p->n; k++)
+			if (p->state[k] == 1)
+				j = k;
+		if (j < p->n)
+			p->state[j] = 2;
+		pthread_mutex_unlock(&p->mu);
+		if (j == p->n)
+			return;
+		pthread_mutex_lock(&p->hook_mu);
+		if (!p->hook_rc)
+			p->hook_rc = p->hook->fn(p->hook->ctx, j, &p->hook_err);
+		pthread_mutex_unlock(&p->hook_mu);
+	}
+}
+
 static void *worker(void *arg)
 {
 	pool *p = arg;
@@ -53,12 +92,12 @@ static void *worker(void *arg)
 		size_t j = p->next < p->n ? p->next++ : p->n;
 		pthread_mutex_unlock(&p->mu);
 		if (j >= p->n)
-			return NULL;
+			break;
 		run_one(p, j);
-		pthread_mutex_lock(&p->mu);
-		p->done++;
-		pthread_mutex_unlock(&p->mu);
+		finish(p, j);
 	}
+	drain_hook(p); /* no job left: hand over what is finished while the others train */
+	return NULL;
 }
 
 void eng_blas_single_thread(void)
@@ -69,17 +108,28 @@ void eng_blas_single_thread(void)
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
                       const eng_progress *prog, eng_err *err)
 {
+	return eng_trainjobs_run_hooked(ps, jobs, n, threads, NULL, prog, err);
+}
+
+int eng_trainjobs_run_hooked(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
+                             const eng_trainjobs_hook *hook, const eng_progress *prog, eng_err *err)
+{
 	if (threads <= 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
 	}
 	if ((size_t)threads > n)
 		threads = n ? (int)n : 1;
-	pool p = {.ps = ps, .jobs = jobs, .n = n, .prog = prog};
+	pool p = {.ps = ps, .jobs = jobs, .n = n, .prog = prog, .hook = hook};
 	p.errs = calloc(n ? n : 1, sizeof *p.errs);
-	if (!p.errs)
+	p.state = calloc(n ? n : 1, 1);
+	if (!p.errs || !p.state) {
+		free(p.errs);
+		free(p.state);
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
 	pthread_mutex_init(&p.mu, NULL);
+	pthread_mutex_init(&p.hook_mu, NULL);
 	int blas_threads = openblas_get_num_threads();
 	if (threads > 1)
 		openblas_set_num_threads(1);
@@ -101,17 +151,18 @@ int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int t
 		if (j >= p.n)
 			break;
 		run_one(&p, j);
-		pthread_mutex_lock(&p.mu);
-		p.done++;
-		pthread_mutex_unlock(&p.mu);
+		finish(&p, j);
 	}
+	drain_hook(&p);
 	for (int t = 1; t <= started; t++)
 		pthread_join(tid[t], NULL);
+	drain_hook(&p); /* jobs the workers finished after this thread's drain */
 	eng_progress_tick(prog, "train", n, n);
 	free(tid);
 	if (threads > 1)
 		openblas_set_num_threads(blas_threads);
 	pthread_mutex_destroy(&p.mu);
+	pthread_mutex_destroy(&p.hook_mu);
 	int rc = 0;
 	for (size_t j = 0; j < n; j++) {
 		if (jobs[j].rc) {
@@ -121,6 +172,12 @@ int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int t
 			break;
 		}
 	}
+	if (!rc && p.hook_rc) {
+		rc = p.hook_rc;
+		if (err)
+			*err = p.hook_err;
+	}
 	free(p.errs);
+	free(p.state);
 	return rc;
 }

@@ -38,4 +38,18 @@ void eng_blas_single_thread(void);
 int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
                       const eng_progress *prog, eng_err *err);
 
+/* Called once per successful job, after it finished, with its index: the results of finished jobs
+ * are handed over while the last ones still train (a worker with no job left takes them). Calls
+ * are serialized (never two at once) but come from any thread, in any order. Returns 0 or an
+ * ENG_E* code with its message in err; the first failure is returned by the run. */
+typedef struct eng_trainjobs_hook {
+	int (*fn)(void *ctx, size_t job, eng_err *err);
+	void *ctx;
+} eng_trainjobs_hook;
+
+/* eng_trainjobs_run with a hook (NULL: none). */
+int eng_trainjobs_run_hooked(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int threads,
+                             const eng_trainjobs_hook *hook, const eng_progress *prog,
+                             eng_err *err);
+
 #endif
