@@ -262,12 +262,13 @@ static int open_impl(const char *path, int create, int bg, eng_ws **out, eng_err
 	sqlite3_extended_result_codes(ws->db, 1);
 	sqlite3_busy_timeout(ws->db, 10000);
 	/* WAL lets `info` read while `index` writes; NORMAL sync is durable across process kills.
-	 */
-	rc = eng_ws_exec(
-	    ws,
-	    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-	    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
-	    err);
+	 * 16 KiB pages (new workspaces only; an existing file keeps its size): answers span fewer
+	 * overflow pages and a commit makes a quarter of the write calls. */
+	rc = eng_ws_exec(ws,
+	                 "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"
+	                 " PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+	                 " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+	                 err);
 	if (!rc)
 		rc = migrate(ws, err);
 	if (rc) {
