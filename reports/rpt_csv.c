@@ -54,6 +54,10 @@ void rpt_csv_cell(FILE *f, const char *s)
 {
 	if (!s)
 		s = "";
+	if (!strpbrk(s, ",\"\r\n") && !strchr("=+-@\t\r", s[0])) { /* nothing to quote or defuse */
+		fputs(s, f);
+		return;
+	}
 	int defuse = strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0';
 	int quote = strpbrk(s, ",\"\r\n") != NULL;
 	if (quote)
