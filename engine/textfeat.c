@@ -136,10 +136,12 @@ void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket
 enum { LOG1P_TABLE = 64 };
 static double log1p_table[LOG1P_TABLE + 1];
 static pthread_once_t log1p_once = PTHREAD_ONCE_INIT;
-static void log1p_init(void)
+static void wordlists_init(void);
+static void log1p_init(void) /* once per process: both lookup tables */
 {
 	for (int k = 0; k <= LOG1P_TABLE; k++)
 		log1p_table[k] = log1p((double)k);
+	wordlists_init();
 }
 
 static inline double log1p_count(float s)
@@ -429,12 +431,65 @@ static int emit(eng_textfeat *tf, float f)
 
 /* ---- named features -------------------------------------------------------------------------- */
 
-static int tok_is(const char *w, size_t n, const char *const *list)
+/* Word lists of the named features (tokens are lower-cased) and an index of them by first byte:
+ * each token is compared with the few words sharing its first byte. */
+enum { WL_HEDGE = 1, WL_APOLOGY = 2, WL_REFUSAL = 4, WL_FIRST = 8, WL_CONFIDENT = 16 };
+static const char *const hedges[] = {"might",     "perhaps", "possibly",   "maybe",      "probably",
+                                     "likely",    "seems",   "seemingly",  "arguably",   "somewhat",
+                                     "uncertain", "unclear", "presumably", "apparently", NULL};
+static const char *const apology[] = {"sorry",         "apologize", "apologise", "apologies",
+                                      "unfortunately", "regret",    NULL};
+static const char *const refusal[] = {"cannot", "can't",  "can\xe2\x80\x99t", "unable",
+                                      "won't",  "refuse", "decline",          NULL};
+static const char *const first[] = {
+    "i",    "me", "my", "mine", "myself",         "i'm", "i've", "i'd",
+    "i'll", "we", "us", "our",  "i\xe2\x80\x99m", NULL};
+static const char *const confident[] = {"certainly",   "definitely", "clearly",   "absolutely",
+                                        "undoubtedly", "surely",     "obviously", "indeed",
+                                        "exactly",     "precisely",  NULL};
+typedef struct wl_entry {
+	const char *w;
+	uint8_t len, mask;
+} wl_entry;
+enum { WL_MAX = 64 };
+static wl_entry wl_entries[WL_MAX];
+static uint8_t
+    wl_first[257]; /* entries of first byte c: wl_entries[wl_first[c] .. wl_first[c+1]) */
+
+static void wordlists_init(void)
 {
-	for (; *list; list++)
-		if ((*list)[0] == w[0] && strlen(*list) == n && memcmp(*list, w, n) == 0)
-			return 1;
-	return 0;
+	const char *const *lists[5] = {hedges, apology, refusal, first, confident};
+	size_t n = 0;
+	for (int c = 0; c < 256; c++) {
+		wl_first[c] = (uint8_t)n;
+		for (int l = 0; l < 5; l++)
+			for (const char *const *w = lists[l]; *w; w++) {
+				if ((unsigned char)(*w)[0] != c)
+					continue;
+				size_t k = 0, len = strlen(*w);
+				while (k < n &&
+				       !(wl_entries[k].len == len && !strcmp(wl_entries[k].w, *w)))
+					k++;
+				if (k == n) { /* a word in several lists is one entry with several
+					         bits */
+					assert(n < WL_MAX);
+					wl_entries[n++] = (wl_entry){*w, (uint8_t)len, 0};
+				}
+				wl_entries[k].mask |= (uint8_t)(1u << l);
+			}
+	}
+	wl_first[256] = (uint8_t)n;
+}
+
+/* The lists (WL_* bits) the token (w, n) is in. */
+static unsigned wl_lists(const char *w, size_t n)
+{
+	unsigned char c = (unsigned char)w[0];
+	unsigned m = 0;
+	for (size_t k = wl_first[c]; k < wl_first[c + 1]; k++)
+		if (wl_entries[k].len == n && memcmp(wl_entries[k].w, w, n) == 0)
+			m |= wl_entries[k].mask;
+	return m;
 }
 
 static float logc(double c, double scale)
@@ -457,20 +512,6 @@ static float clip01(double v)
 /* Named features of the current response (original text t of n bytes, tokens in tf). */
 static void named_features(const eng_textfeat *tf, const char *t, size_t n, float *out)
 {
-	static const char *const hedges[] = {"might",      "perhaps",    "possibly",  "maybe",
-	                                     "probably",   "likely",     "seems",     "seemingly",
-	                                     "arguably",   "somewhat",   "uncertain", "unclear",
-	                                     "presumably", "apparently", NULL};
-	static const char *const apology[] = {
-	    "sorry", "apologize", "apologise", "apologies", "unfortunately", "regret", NULL};
-	static const char *const refusal[] = {"cannot", "can't",  "can\xe2\x80\x99t", "unable",
-	                                      "won't",  "refuse", "decline",          NULL};
-	static const char *const first[] = {
-	    "i",    "me", "my", "mine", "myself",         "i'm", "i've", "i'd",
-	    "i'll", "we", "us", "our",  "i\xe2\x80\x99m", NULL};
-	static const char *const confident[] = {
-	    "certainly", "definitely", "clearly", "absolutely", "undoubtedly", "surely",
-	    "obviously", "indeed",     "exactly", "precisely",  NULL};
 	memset(out, 0, sizeof(float) * NNAMED);
 	size_t lines = 0, bullets = 0, numbered = 0, headers = 0, bold = 0, digits = 0, upper = 0,
 	       letters = 0, qm = 0, em = 0, urls = 0, code = 0;
@@ -532,11 +573,12 @@ static void named_features(const eng_textfeat *tf, const char *t, size_t n, floa
 		const char *w = l + tf->tok_off[k];
 		size_t nw = tf->tok_len[k];
 		wbytes += nw;
-		hedge += (size_t)tok_is(w, nw, hedges);
-		apol += (size_t)tok_is(w, nw, apology);
-		refu += (size_t)tok_is(w, nw, refusal);
-		fp += (size_t)tok_is(w, nw, first);
-		conf += (size_t)tok_is(w, nw, confident);
+		unsigned m = wl_lists(w, nw);
+		hedge += (m & WL_HEDGE) != 0;
+		apol += (m & WL_APOLOGY) != 0;
+		refu += (m & WL_REFUSAL) != 0;
+		fp += (m & WL_FIRST) != 0;
+		conf += (m & WL_CONFIDENT) != 0;
 		if (k + 2 < tf->ntok && nw == 2 && memcmp(w, "as", 2) == 0 &&
 		    tf->tok_len[k + 1] == 2 && memcmp(l + tf->tok_off[k + 1], "an", 2) == 0 &&
 		    tf->tok_len[k + 2] == 2 && memcmp(l + tf->tok_off[k + 2], "ai", 2) == 0)
