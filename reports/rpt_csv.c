@@ -73,7 +73,7 @@ void rpt_csv_cell(FILE *f, const char *s)
 		fputc('"', f);
 }
 
-static int put_str(char **arena, size_t *len, size_t *cap, const char *t, size_t *off)
+int rpt_arena_put(char **arena, size_t *len, size_t *cap, const char *t, size_t *off)
 {
 	size_t n = strlen(t ? t : "") + 1;
 	if (*len + n > *cap) {
@@ -140,10 +140,10 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			x->sfc = sqlite3_column_double(q, 3);
 			x->lc = sqlite3_column_int64(q, 6);
 			x->lr = sqlite3_column_int64(q, 7);
-			if (put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(q, 4),
-			            &x->cat) ||
-			    put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(q, 5),
-			            &x->ext)) {
+			if (rpt_arena_put(&arena, &alen, &acap,
+			                  (const char *)sqlite3_column_text(q, 4), &x->cat) ||
+			    rpt_arena_put(&arena, &alen, &acap,
+			                  (const char *)sqlite3_column_text(q, 5), &x->ext)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
 				break;
 			}

@@ -40,25 +40,6 @@ typedef struct wrow {
 	size_t ext, cat; /* offsets into the string arena */
 } wrow;
 
-static int put_str(char **arena, size_t *len, size_t *cap, const char *t, size_t *off)
-{
-	size_t n = strlen(t ? t : "") + 1;
-	if (*len + n > *cap) {
-		size_t nc = *cap ? *cap * 2 : 1 << 16;
-		while (nc < *len + n)
-			nc *= 2;
-		char *p = realloc(*arena, nc);
-		if (!p)
-			return -1;
-		*arena = p;
-		*cap = nc;
-	}
-	memcpy(*arena + *len, t ? t : "", n);
-	*off = *len;
-	*len += n;
-	return 0;
-}
-
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_format fmt,
                       rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err)
 {
@@ -106,10 +87,10 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 			x->sfc = sqlite3_column_double(st, 1);
 			x->pt = sqlite3_column_double(st, 2);
 			x->pm = sqlite3_column_double(st, 3);
-			if (put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(st, 0),
-			            &x->ext) ||
-			    put_str(&arena, &alen, &acap, (const char *)sqlite3_column_text(st, 4),
-			            &x->cat)) {
+			if (rpt_arena_put(&arena, &alen, &acap,
+			                  (const char *)sqlite3_column_text(st, 0), &x->ext) ||
+			    rpt_arena_put(&arena, &alen, &acap,
+			                  (const char *)sqlite3_column_text(st, 4), &x->cat)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
 				break;
 			}
