@@ -130,9 +130,10 @@ int eng_trainjobs_run_hooked(const eng_pairset *ps, eng_trainjob *jobs, size_t n
 	}
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_mutex_init(&p.hook_mu, NULL);
+	/* one BLAS thread per job, also with one worker: results never depend on the thread count
+	 * (a multi-threaded sgemm may sum in another order) */
 	int blas_threads = openblas_get_num_threads();
-	if (threads > 1)
-		openblas_set_num_threads(1);
+	openblas_set_num_threads(1);
 	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
 	int started = 0;
 	for (int t = 1; tid && t < threads; t++) {
@@ -159,8 +160,7 @@ int eng_trainjobs_run_hooked(const eng_pairset *ps, eng_trainjob *jobs, size_t n
 	drain_hook(&p); /* jobs the workers finished after this thread's drain */
 	eng_progress_tick(prog, "train", n, n);
 	free(tid);
-	if (threads > 1)
-		openblas_set_num_threads(blas_threads);
+	openblas_set_num_threads(blas_threads);
 	pthread_mutex_destroy(&p.mu);
 	pthread_mutex_destroy(&p.hook_mu);
 	int rc = 0;

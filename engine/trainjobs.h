@@ -3,7 +3,8 @@
  * Each job trains one or more methods together on its training rows (one pass over the data, see
  * eng_model_train_multi) and writes each one's inference margins for its eval rows.
  * Jobs share the read-only pairset. Results do not depend on scheduling: each job has its own seed
- * and output buffer. OpenBLAS is pinned to one thread per worker while jobs run in parallel. */
+ * and output buffer. OpenBLAS is pinned to one thread per job while jobs run, so results do not
+ * depend on the number of threads either. */
 #ifndef ENG_TRAINJOBS_H
 #define ENG_TRAINJOBS_H
 

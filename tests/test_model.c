@@ -17,6 +17,7 @@
 #include "engine/model_internal.h"
 #include "engine/pairset.h"
 #include "engine/textfeat.h"
+#include "engine/trainjobs.h"
 #include "engine/textfeat_internal.h"
 
 /* ---- finite-difference gradient checks ------------------------------------------------------- */
@@ -619,6 +620,94 @@ static void test_model_multi_matches_separate(void **state)
 	eng_textfeat_free(tf);
 }
 
+typedef struct hook_log {
+	int calls[8];
+	int fail_at; /* job index whose hook fails, -1 none */
+} hook_log;
+
+static int count_hook(void *ctx, size_t job, eng_err *err)
+{
+	hook_log *h = ctx;
+	h->calls[job]++;
+	if ((int)job == h->fail_at)
+		return eng_err_set(err, ENG_EIO, "hook failed on job %zu", job);
+	return 0;
+}
+
+/* The trainjobs hook sees every successful job exactly once (1 or 2 threads), the margins do not
+ * depend on the hook or the thread count, and a hook failure is the run's error. */
+static void test_model_trainjobs_hook(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 2000;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	colour_set(&ps, tf, n, 200, rows);
+	enum { J = 5 };
+	float *out[2][J][3];
+	size_t per = n / J;
+	for (int run = 0; run < 4; run++) {
+		eng_trainjob jobs[J];
+		memset(jobs, 0, sizeof jobs);
+		for (int j = 0; j < J; j++) {
+			eng_train_opts_default(&jobs[j].opts);
+			jobs[j].opts.epochs = 1;
+			jobs[j].opts.seed = 11 + (uint64_t)j;
+			jobs[j].methods = 7;
+			jobs[j].train = rows + (j == 0 ? per : 0); /* any training rows will do */
+			jobs[j].ntrain = n - per;
+			jobs[j].eval = rows + (size_t)j * per;
+			jobs[j].neval = per;
+			for (int q = 0; q < 3; q++) {
+				float *m = calloc(per, sizeof(float));
+				jobs[j].margins[q] = m;
+				if (run < 2)
+					out[run][j][q] = m;
+			}
+		}
+		hook_log h = {.fail_at = run == 3 ? 2 : -1};
+		eng_trainjobs_hook hook = {count_hook, &h};
+		int threads = run == 0 ? 1 : 2;
+		int rc = eng_trainjobs_run_hooked(&ps, jobs, J, threads, run == 2 ? NULL : &hook,
+		                                  NULL, &err);
+		if (run == 3) {
+			assert_int_equal(rc, ENG_EIO);
+			assert_non_null(strstr(err.msg, "hook failed on job 2"));
+		} else {
+			assert_int_equal(rc, 0);
+		}
+		for (int j = 0; j < J; j++) {
+			assert_int_equal(jobs[j].rc, 0);
+			/* without a hook nothing counts; with one, each job once (a failed hook
+			 * stops the later calls but every job still trains) */
+			if (run == 2)
+				assert_int_equal(h.calls[j], 0);
+			else if (run < 2)
+				assert_int_equal(h.calls[j], 1);
+			else
+				assert_true(h.calls[j] <= 1);
+			for (int q = 0; q < 3; q++) {
+				if (run >= 1)
+					assert_memory_equal(jobs[j].margins[q], out[0][j][q],
+					                    sizeof(float) * per);
+				if (run >= 2)
+					free(jobs[j].margins[q]);
+			}
+		}
+		assert_int_equal(h.calls[2], run == 2 ? 0 : 1);
+	}
+	for (int r = 0; r < 2; r++)
+		for (int j = 0; j < J; j++)
+			for (int q = 0; q < 3; q++)
+				free(out[r][j][q]);
+	free(rows);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
 static void test_model_rejects_bad_input(void **state)
 {
 	(void)state;
@@ -672,6 +761,7 @@ int main(void)
 	    cmocka_unit_test(test_model_deterministic),
 	    cmocka_unit_test(test_model_multi_matches_separate),
 	    cmocka_unit_test(test_model_rejects_bad_input),
+	    cmocka_unit_test(test_model_trainjobs_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
