@@ -60,17 +60,36 @@ static void key_of(const char *p, const char *img, const char *c, const char *r,
 		*dir = d;
 }
 
+/* Sorting moves 16-byte references (the first 8 hash bytes, big-endian, and the entry), not the
+ * 80-byte entries; equal prefixes fall back to the whole hash. */
+typedef struct sref {
+	uint64_t pre;
+	const entry *e;
+} sref;
+
+static uint64_t prefix(const uint8_t *h)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return v;
+}
+
 static int by_key(const void *a, const void *b)
 {
-	const entry *x = a, *y = b;
-	int d = memcmp(x->key, y->key, ENG_SHA256_LEN);
-	return d ? d : (x->id > y->id) - (x->id < y->id);
+	const sref *x = a, *y = b;
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	int d = memcmp(x->e->key, y->e->key, ENG_SHA256_LEN);
+	return d ? d : (x->e->id > y->e->id) - (x->e->id < y->e->id);
 }
 
 static int by_exact(const void *a, const void *b)
 {
-	const entry *x = a, *y = b;
-	return memcmp(x->exact, y->exact, ENG_SHA256_LEN);
+	const sref *x = a, *y = b;
+	if (x->pre != y->pre)
+		return x->pre < y->pre ? -1 : 1;
+	return memcmp(x->e->exact, y->e->exact, ENG_SHA256_LEN);
 }
 
 /* A batch of rows' texts (prompt, chosen, rejected, image ident), hashed on two threads. */
@@ -151,7 +170,8 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 {
 	memset(res, 0, sizeof *res);
 	sqlite3_stmt *sel = NULL, *clr = NULL, *upd = NULL;
-	entry *e = NULL, *ex = NULL;
+	entry *e = NULL;
+	sref *r = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 	if (!(sel = eng_ws_prepare(
@@ -222,28 +242,30 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		rc = eng_ws_fail(ws, err, "clear duplicate flags");
 		goto out;
 	}
-	if (n > 1) {
-		qsort(e, n, sizeof *e, by_key);
-		/* exact repeats: sort a copy by the raw-text hash */
-		if (!(ex = malloc(n * sizeof *ex))) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(ex, e, n * sizeof *ex);
-		qsort(ex, n, sizeof *ex, by_exact);
-		for (size_t i = 1; i < n; i++)
-			res->exact += !memcmp(ex[i].exact, ex[i - 1].exact, ENG_SHA256_LEN);
+	if (!(r = malloc((n ? n : 1) * sizeof *r))) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
 	}
+	/* exact repeats: sorted by the raw-text hash */
+	for (size_t i = 0; i < n; i++)
+		r[i] = (sref){prefix(e[i].exact), &e[i]};
+	qsort(r, n, sizeof *r, by_exact);
+	for (size_t i = 1; i < n; i++)
+		res->exact += !memcmp(r[i].e->exact, r[i - 1].e->exact, ENG_SHA256_LEN);
+	/* groups: sorted by the normalised hash, then pair id */
+	for (size_t i = 0; i < n; i++)
+		r[i] = (sref){prefix(e[i].key), &e[i]};
+	qsort(r, n, sizeof *r, by_key);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		int dirs = 1 << e[i].dir;
-		while (j < n && !memcmp(e[j].key, e[i].key, ENG_SHA256_LEN))
-			dirs |= 1 << e[j++].dir;
+		int dirs = 1 << r[i].e->dir;
+		while (j < n && !memcmp(r[j].e->key, r[i].e->key, ENG_SHA256_LEN))
+			dirs |= 1 << r[j++].e->dir;
 		if (j - i > 1) {
 			int conflict = dirs == 3;
 			char group[17];
 			for (int k = 0; k < 8; k++)
-				snprintf(group + 2 * k, 3, "%02x", e[i].key[k]);
+				snprintf(group + 2 * k, 3, "%02x", r[i].e->key[k]);
 			res->groups++;
 			res->duplicates += j - i - 1;
 			if (conflict) {
@@ -251,7 +273,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 				res->conflict_pairs += j - i;
 			}
 			for (size_t k = i; k < j; k++) {
-				sqlite3_bind_int64(upd, 1, e[k].id);
+				sqlite3_bind_int64(upd, 1, r[k].e->id);
 				sqlite3_bind_text(upd, 2, group, 16, SQLITE_TRANSIENT);
 				sqlite3_bind_int(upd, 3, conflict);
 				int u = sqlite3_step(upd);
@@ -269,6 +291,6 @@ out:
 	sqlite3_finalize(clr);
 	sqlite3_finalize(upd);
 	free(e);
-	free(ex);
+	free(r);
 	return rc;
 }
