@@ -113,7 +113,6 @@ typedef struct dswork {
 	float *fold_w;           /* (K, text_dim) text weights of each fold's text-only proxy */
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
-	uint8_t *cat;      /* (n) category of each row (row - b), computed once after training */
 } dswork;
 
 static void dswork_free(dswork *w)
@@ -127,7 +126,6 @@ static void dswork_free(dswork *w)
 	free(w->fold_w);
 	free(w->full_w);
 	free(w->conflict);
-	free(w->cat);
 }
 
 static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
@@ -152,11 +150,10 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	w->fold_w = malloc((size_t)K * d->ps.text_dim * sizeof *w->fold_w);
 	w->full_w = malloc(d->ps.text_dim * sizeof *w->full_w);
 	w->conflict = calloc(n, 1);
-	w->cat = calloc(n, 1);
 	for (int m = 0; m < NMETHODS; m++)
 		w->margin[m] = malloc(n * sizeof(float));
 	if (!w->fold || !w->rows || !w->train || !w->fb || !w->fold_w || !w->full_w ||
-	    !w->conflict || !w->cat || !w->margin[0] || !w->margin[1] || !w->margin[2])
+	    !w->conflict || !w->margin[0] || !w->margin[1] || !w->margin[2])
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
@@ -215,12 +212,12 @@ static int load_conflicts(eng_ws *ws, const eng_data *d, size_t k, dswork *w, en
 	return s == SQLITE_DONE ? 0 : eng_ws_fail(ws, err, "read label conflicts");
 }
 
-/* The category of row i of dataset work x from its held-out margins, as the metrics count it. */
-static eng_category row_category(const dswork *x, size_t i, float mt, float mm, double confident)
+/* The category of row i of dataset work x from its held-out probabilities (float, as the metrics
+ * hold them). A pair whose label conflicts with a duplicate's is suspect whatever the models say.
+ */
+static eng_category row_category(const dswork *x, size_t i, float pt, float pm, double confident)
 {
-	return x->conflict[i]
-	           ? ENG_CAT_SUSPECT_LABEL
-	           : eng_category_of((float)eng_sigmoid(mt), (float)eng_sigmoid(mm), confident);
+	return x->conflict[i] ? ENG_CAT_SUSPECT_LABEL : eng_category_of(pt, pm, confident);
 }
 
 /* Writes the pair_scores rows of each fold as soon as its training job is done (trainjobs hook:
@@ -252,7 +249,9 @@ static int write_fold(void *ctx, size_t job, eng_err *err)
 		sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
 		sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
 		sqlite3_bind_text(
-		    sp, 8, eng_category_name(row_category(x, row - x->b, mt, mm, fw->confident)),
+		    sp, 8,
+		    eng_category_name(row_category(x, row - x->b, (float)eng_sigmoid(mt),
+		                                   (float)eng_sigmoid(mm), fw->confident)),
 		    -1, SQLITE_STATIC);
 		sqlite3_bind_int64(sp, 9, fw->d->chosen_chars[row]);
 		sqlite3_bind_int64(sp, 10, fw->d->rejected_chars[row]);
@@ -513,12 +512,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		}
 		for (size_t i = 0; i < n; i++) {
 			size_t r = w[k].b + i;
-			/* a pair whose label conflicts with a duplicate's is suspect whatever the
-			 * models say */
-			cat[i] = w[k].conflict[i]
-			             ? ENG_CAT_SUSPECT_LABEL
-			             : (uint8_t)eng_category_of(pt[i], pm[i], o->confident);
-			w[k].cat[i] = cat[i];
+			cat[i] = (uint8_t)row_category(&w[k], i, pt[i], pm[i], o->confident);
 			tr[i] = pt[i] > 0.5f;
 			hasimg[i] = d.ps.img_of[r] >= 0 || d.img_key[r] != 0;
 			lg[i] = d.longer[r];
