@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arena.h"
 #include "engine/imgfeat.h"
 
 size_t eng_utf8_chars(const char *s)
@@ -250,9 +251,8 @@ static void unit(const float *x, uint32_t dim, float *out)
 enum { LB_ROWS = 1024, LB_SLOTS = 4, NLANES = 2 };
 
 typedef struct lbatch {
-	size_t n;   /* rows */
-	char *text; /* prompt, chosen, rejected of each row, NUL-terminated, back to back */
-	size_t text_len, text_cap;
+	size_t n;                /* rows */
+	eng_arena text;          /* prompt, chosen, rejected of each row */
 	size_t off[3 * LB_ROWS]; /* where each text starts */
 	int32_t img_row[LB_ROWS];
 	/* featurized: canonical rows (eng_pairset_canon_row) back to back, and the blind facts */
@@ -286,34 +286,14 @@ struct lanes {
 	pthread_cond_t cv;
 };
 
-/* Appends text t as field f (0 prompt, 1 chosen, 2 rejected) of row i. 0 or -1 (no memory). */
-static int lbatch_text(lbatch *b, size_t i, int f, const char *t)
-{
-	size_t n = strlen(t) + 1;
-	if (b->text_len + n > b->text_cap) {
-		size_t nc = b->text_cap ? b->text_cap : 1 << 16;
-		while (nc < b->text_len + n)
-			nc *= 2;
-		char *p = realloc(b->text, nc);
-		if (!p)
-			return -1;
-		b->text = p;
-		b->text_cap = nc;
-	}
-	memcpy(b->text + b->text_len, t, n);
-	b->off[3 * i + (size_t)f] = b->text_len;
-	b->text_len += n;
-	return 0;
-}
-
 static void featurize(lanes *L, int lane, lbatch *b)
 {
 	size_t nent = 0;
 	b->rc = 0;
 	b->ebeg[0] = 0;
 	for (size_t i = 0; i < b->n; i++) {
-		const char *p = b->text + b->off[3 * i], *ch = b->text + b->off[3 * i + 1],
-		           *rj = b->text + b->off[3 * i + 2];
+		const char *p = b->text.p + b->off[3 * i], *ch = b->text.p + b->off[3 * i + 1],
+		           *rj = b->text.p + b->off[3 * i + 2];
 		uint32_t *col = NULL;
 		float *val = NULL;
 		size_t k = 0;
@@ -443,7 +423,7 @@ static void lanes_free(lanes *L)
 {
 	lanes_stop(L);
 	for (size_t i = 0; L->slot && i < LB_SLOTS; i++) {
-		free(L->slot[i].text);
+		eng_arena_free(&L->slot[i].text);
 		free(L->slot[i].col);
 		free(L->slot[i].val);
 	}
@@ -570,7 +550,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			/* read the next batch of rows (datasets one after another) */
 			lbatch *bt = &L.slot[filled % LB_SLOTS];
 			bt->n = 0;
-			bt->text_len = 0;
+			bt->text.len = 0;
 			while (bt->n < LB_ROWS && k < nds) {
 				if (!bound) {
 					d->ds_id[k] = ids[k];
@@ -605,7 +585,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 				for (int f = 0; f < 3; f++) {
 					const char *t =
 					    (const char *)sqlite3_column_text(sp, 1 + f);
-					if (lbatch_text(bt, i, f, t ? t : ""))
+					if (eng_arena_put(&bt->text, t,
+					                  &bt->off[3 * i + (size_t)f]))
 						goto fail_oom;
 				}
 				int32_t img_row = -1;
@@ -712,8 +693,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 					memcpy(rval, val, nent * sizeof *val);
 				}
 				char kc[65], kr[65];
-				eng_emb_text_key(bt->text + bt->off[3 * i + 1], kc);
-				eng_emb_text_key(bt->text + bt->off[3 * i + 2], kr);
+				eng_emb_text_key(bt->text.p + bt->off[3 * i + 1], kc);
+				eng_emb_text_key(bt->text.p + bt->off[3 * i + 2], kr);
 				int fc = emb_lookup(ws, set, kc, d->text_emb_dim, ec, err);
 				int fr =
 				    fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);

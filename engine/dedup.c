@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arena.h"
 #include "engine/sha256.h"
 
 typedef struct entry {
@@ -96,29 +97,9 @@ static int by_exact(const void *a, const void *b)
 enum { HB_ROWS = 2048 };
 typedef struct hbatch {
 	size_t n;
-	char *text;
-	size_t len, cap;
+	eng_arena text;
 	size_t off[4 * HB_ROWS];
 } hbatch;
-
-static int hb_text(hbatch *b, size_t row, int f, const char *t)
-{
-	size_t n = strlen(t ? t : "") + 1;
-	if (b->len + n > b->cap) {
-		size_t nc = b->cap ? b->cap : 1 << 16;
-		while (nc < b->len + n)
-			nc *= 2;
-		char *p = realloc(b->text, nc);
-		if (!p)
-			return -1;
-		b->text = p;
-		b->cap = nc;
-	}
-	memcpy(b->text + b->len, t ? t : "", n);
-	b->off[4 * row + (size_t)f] = b->len;
-	b->len += n;
-	return 0;
-}
 
 typedef struct hjob {
 	const hbatch *b;
@@ -135,7 +116,7 @@ static void *hash_rows(void *arg)
 	for (size_t r = j->from; r < j->to && !j->oom; r++) {
 		const char *t[4];
 		for (int i = 0; i < 4; i++)
-			t[i] = j->b->text + j->b->off[4 * r + (size_t)i];
+			t[i] = j->b->text.p + j->b->off[4 * r + (size_t)i];
 		char *np = normalize(t[0], &nb[0], &ncap[0]);
 		char *nc = normalize(t[1], &nb[1], &ncap[1]);
 		char *nr = normalize(t[2], &nb[2], &ncap[2]);
@@ -202,7 +183,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	hbatch hb = {0};
 	while (!rc) {
 		hb.n = 0;
-		hb.len = 0;
+		hb.text.len = 0;
 		while (hb.n < HB_ROWS && (s = sqlite3_step(sel)) == SQLITE_ROW) {
 			if (n + hb.n == cap) {
 				size_t nc = cap ? cap * 2 : 1024;
@@ -216,8 +197,9 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 			}
 			e[n + hb.n].id = sqlite3_column_int64(sel, 0);
 			for (int i = 0; i < 4 && !rc; i++)
-				if (hb_text(&hb, hb.n, i,
-				            (const char *)sqlite3_column_text(sel, i + 1)))
+				if (eng_arena_put(&hb.text,
+				                  (const char *)sqlite3_column_text(sel, i + 1),
+				                  &hb.off[4 * hb.n + (size_t)i]))
 					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 			hb.n++;
 		}
@@ -229,7 +211,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		if (hb.n < HB_ROWS)
 			break;
 	}
-	free(hb.text);
+	eng_arena_free(&hb.text);
 	if (rc)
 		goto out;
 	if (s != SQLITE_DONE) {

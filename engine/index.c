@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "engine/arena.h"
 #include "engine/dedup.h"
 #include "engine/images.h"
 #include "engine/jsonl.h"
@@ -740,11 +741,10 @@ static int drain(ictx *c, qline *q, size_t nq)
  * again when its guess was wrong, so every record is what a single sequential pass would give. */
 typedef struct qbatch {
 	qline q[QLINES];
-	size_t n;       /* lines read */
-	size_t claimed; /* lines [0, claimed) taken by a parser */
-	size_t parsed;  /* lines parsed */
-	char *buf;      /* the lines' bytes */
-	size_t buf_len, buf_cap;
+	size_t n;        /* lines read */
+	size_t claimed;  /* lines [0, claimed) taken by a parser */
+	size_t parsed;   /* lines parsed */
+	eng_arena buf;   /* the lines' bytes */
 	uint64_t offset; /* reader offset after the batch (progress) */
 	int rc, eof;     /* rc: the failure that ended reading after these lines (err says it) */
 	eng_err err;
@@ -783,7 +783,7 @@ static void read_batch(parser *p, qbatch *b)
 	for (size_t i = 0; i < b->n; i++) /* the records of its previous use, stored by now */
 		eng_record_clear(&b->q[i].rec);
 	b->n = b->claimed = b->parsed = 0;
-	b->buf_len = 0;
+	b->buf.len = 0;
 	b->rc = b->eof = 0;
 	while (b->n < QLINES) {
 		int rc = eng_jsonl_next(p->r, &line, &len, &no, &b->err);
@@ -803,24 +803,11 @@ static void read_batch(parser *p, qbatch *b)
 		ql->oom = 0;
 		ql->too_long = rc == ENG_JSONL_TOO_LONG;
 		ql->len = ql->too_long ? 0 : len;
-		if (b->buf_len + ql->len + 1 > b->buf_cap) {
-			size_t nc = b->buf_cap ? b->buf_cap : 1 << 16;
-			while (nc < b->buf_len + ql->len + 1)
-				nc *= 2;
-			char *nb = realloc(b->buf, nc);
-			if (!nb) {
-				b->rc = eng_err_set(&b->err, ENG_ENOMEM, "out of memory at %s:%llu",
-				                    p->c->path, (unsigned long long)no);
-				break;
-			}
-			b->buf = nb;
-			b->buf_cap = nc;
+		if (eng_arena_putn(&b->buf, line, ql->len, &ql->off)) {
+			b->rc = eng_err_set(&b->err, ENG_ENOMEM, "out of memory at %s:%llu",
+			                    p->c->path, (unsigned long long)no);
+			break;
 		}
-		if (ql->len)
-			memcpy(b->buf + b->buf_len, line, ql->len);
-		b->buf[b->buf_len + ql->len] = '\0';
-		ql->off = b->buf_len;
-		b->buf_len += ql->len + 1;
 		b->n++;
 	}
 	b->offset = eng_jsonl_offset(p->r);
@@ -838,7 +825,7 @@ static int parse_chunk(parser *p, qbatch *b)
 	pthread_mutex_unlock(&p->mu);
 	for (size_t k = i; k < e; k++)
 		if (!b->q[k].too_long)
-			parse_line(p, &b->q[k], b->buf, shape);
+			parse_line(p, &b->q[k], b->buf.p, shape);
 	pthread_mutex_lock(&p->mu);
 	b->parsed += e - i;
 	pthread_cond_broadcast(&p->cv);
@@ -886,7 +873,7 @@ static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *
 			continue;
 		if (ql->shape_in != *cur) {
 			eng_record_clear(&ql->rec);
-			parse_line(p, ql, b->buf, *cur);
+			parse_line(p, ql, b->buf.p, *cur);
 		}
 		const eng_record *rec = &ql->rec;
 		/* The file's first record decides its shape, except that pairwise and
@@ -987,7 +974,7 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 	for (size_t k = 0; k < NBATCH; k++) {
 		for (size_t i = 0; i < p.b[k].n; i++)
 			eng_record_clear(&p.b[k].q[i].rec);
-		free(p.b[k].buf);
+		eng_arena_free(&p.b[k].buf);
 	}
 	c->res->records += p.records;
 	c->res->shape = file_shape;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arena.h"
+
 static const char *sql_rows =
     "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
     " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected))"
@@ -73,25 +75,6 @@ void rpt_csv_cell(FILE *f, const char *s)
 		fputc('"', f);
 }
 
-int rpt_arena_put(char **arena, size_t *len, size_t *cap, const char *t, size_t *off)
-{
-	size_t n = strlen(t ? t : "") + 1;
-	if (*len + n > *cap) {
-		size_t nc = *cap ? *cap * 2 : 1 << 16;
-		while (nc < *len + n)
-			nc *= 2;
-		char *p = realloc(*arena, nc);
-		if (!p)
-			return -1;
-		*arena = p;
-		*cap = nc;
-	}
-	memcpy(*arena + *len, t ? t : "", n);
-	*off = *len;
-	*len += n;
-	return 0;
-}
-
 int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
                   eng_err *err)
 {
@@ -109,8 +92,8 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	      "\r\n",
 	      f);
 	crow *r = NULL;
-	char *arena = NULL;
-	size_t cap = 0, alen = 0, acap = 0;
+	eng_arena arena = {0};
+	size_t cap = 0;
 	int rc = 0, s = SQLITE_DONE;
 	for (size_t i = 0; i < st->n_ds && !rc; i++) {
 		const rpt_dataset *d = &st->ds[i];
@@ -120,7 +103,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		sqlite3_bind_int64(q, 1, d->run_id);
 		sqlite3_bind_int64(q, 2, d->id);
 		size_t m = 0;
-		alen = 0;
+		arena.len = 0;
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			if (m == cap) {
 				size_t nc = cap ? cap * 2 : 4096;
@@ -140,10 +123,10 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			x->sfc = sqlite3_column_double(q, 3);
 			x->lc = sqlite3_column_int64(q, 6);
 			x->lr = sqlite3_column_int64(q, 7);
-			if (rpt_arena_put(&arena, &alen, &acap,
-			                  (const char *)sqlite3_column_text(q, 4), &x->cat) ||
-			    rpt_arena_put(&arena, &alen, &acap,
-			                  (const char *)sqlite3_column_text(q, 5), &x->ext)) {
+			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 4),
+			                  &x->cat) ||
+			    eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 5),
+			                  &x->ext)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
 				break;
 			}
@@ -158,7 +141,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			const crow *x = &r[k];
 			rpt_csv_cell(f, d->name);
 			fputc(',', f);
-			rpt_csv_cell(f, arena + x->ext);
+			rpt_csv_cell(f, arena.p + x->ext);
 			fprintf(f, ",%zu,", k + 1);
 			rpt_csv_fixed6(f, x->pt);
 			fputc(',', f);
@@ -168,7 +151,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			fputc(',', f);
 			rpt_csv_fixed6(f, x->sfc);
 			fputc(',', f);
-			rpt_csv_cell(f, arena + x->cat);
+			rpt_csv_cell(f, arena.p + x->cat);
 			fprintf(f, ",%lld,%lld\r\n", (long long)x->lc, (long long)x->lr);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
@@ -182,7 +165,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	}
 	sqlite3_finalize(q);
 	free(r);
-	free(arena);
+	eng_arena_free(&arena);
 	if (!rc && ferror(f))
 		rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	eng_progress_tick(prog, "report: samples.csv", (uint64_t)n, (uint64_t)n);

@@ -9,7 +9,6 @@
 #ifndef RPT_CSV_H
 #define RPT_CSV_H
 
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -23,10 +22,6 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 
 /* Writes one text cell with defusing and quoting (exposed for tests). */
 void rpt_csv_cell(FILE *f, const char *s);
-
-/* Appends t ("" for NULL) with its NUL to the growing string arena (*arena, *len, *cap) and sets
- * *off to where it starts; offsets stay valid when the arena grows. 0, or -1 when out of memory. */
-int rpt_arena_put(char **arena, size_t *len, size_t *cap, const char *t, size_t *off);
 
 /* Writes x as printf("%.6f") would (the same digits), faster; falls back to printf for values it
  * cannot do exactly (non-finite, |x| >= 1e9, near a rounding tie). */

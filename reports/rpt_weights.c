@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arena.h"
 #include "reports/rpt_csv.h"
 
 /* The newest finished score run of dataset ds and the dataset's name. */
@@ -57,8 +58,9 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 	if (fmt == RPT_WEIGHTS_CSV)
 		fputs("dataset,id,weight,sfc,p_text,p_mm,category\n", f);
 	wrow *r = NULL;
-	char *arena = NULL, *ds = NULL;
-	size_t cap = 0, acap = 0;
+	eng_arena arena = {0};
+	char *ds = NULL;
+	size_t cap = 0;
 	for (size_t k = 0; k < n && !rc; k++) {
 		int64_t run = 0;
 		free(ds);
@@ -68,7 +70,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 		/* one scan into memory: the normaliser (mean or max) is known before printing */
 		sqlite3_bind_int64(st, 1, run);
 		sqlite3_bind_int64(st, 2, ids[k]);
-		size_t m = 0, alen = 0;
+		size_t m = 0;
+		arena.len = 0;
 		double sum = 0, max = 0;
 		int s;
 		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -87,10 +90,10 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 			x->sfc = sqlite3_column_double(st, 1);
 			x->pt = sqlite3_column_double(st, 2);
 			x->pm = sqlite3_column_double(st, 3);
-			if (rpt_arena_put(&arena, &alen, &acap,
-			                  (const char *)sqlite3_column_text(st, 0), &x->ext) ||
-			    rpt_arena_put(&arena, &alen, &acap,
-			                  (const char *)sqlite3_column_text(st, 4), &x->cat)) {
+			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 0),
+			                  &x->ext) ||
+			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 4),
+			                  &x->cat)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
 				break;
 			}
@@ -109,7 +112,7 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 			div = 1.0;
 		for (size_t i = 0; i < m && !rc; i++) {
 			const wrow *x = &r[i];
-			const char *id = arena + x->ext, *cat = arena + x->cat;
+			const char *id = arena.p + x->ext, *cat = arena.p + x->cat;
 			double w = x->sfc / div;
 			if (fmt == RPT_WEIGHTS_CSV) {
 				rpt_csv_cell(f, ds);
@@ -146,7 +149,7 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 	}
 	sqlite3_finalize(st);
 	free(r);
-	free(arena);
+	eng_arena_free(&arena);
 	free(ds);
 	if (rows)
 		*rows = count;
