@@ -99,17 +99,18 @@ static void sort_entries(uint32_t *c, float *v, size_t k)
 }
 
 /* Stable sort of (c, v) by c through 64-bit keys (column high, value bits low): insertion sort
- * for short rows, else LSD radix on the column bits, 8 bits a pass. 0 when it cannot allocate its
- * scratch (the caller then heap-sorts). */
+ * for short rows, else LSD radix on the column bits, 8 bits a pass. Scratch is on the stack up to
+ * STACK entries (a pair row is usually shorter), else allocated. 0 when it cannot allocate it (the
+ * caller then heap-sorts). */
 static int radix_entries(uint32_t *c, float *v, size_t k)
 {
-	enum { SMALL = 48 };
-	uint64_t small[SMALL], *a = small, *b = NULL;
-	if (k > SMALL) {
-		a = malloc(2 * k * sizeof *a);
-		if (!a)
+	enum { SMALL = 48, STACK = 512 };
+	uint64_t stack[2 * STACK], *a = stack, *b = stack + STACK, *heap = NULL;
+	if (k > STACK) {
+		if (!(heap = malloc(2 * k * sizeof *heap)))
 			return 0;
-		b = a + k;
+		a = heap;
+		b = heap + k;
 	}
 	uint32_t maxc = 0;
 	for (size_t j = 0; j < k; j++) {
@@ -145,8 +146,7 @@ static int radix_entries(uint32_t *c, float *v, size_t k)
 		c[j] = (uint32_t)(a[j] >> 32);
 		memcpy(&v[j], &u, sizeof u);
 	}
-	if (k > SMALL)
-		free(a < b ? a : b);
+	free(heap);
 	return 1;
 }
 

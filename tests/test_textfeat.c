@@ -378,6 +378,54 @@ static void test_textfeat_canon_row(void **state)
 	assert_int_equal(eng_pairset_canon_row(&c7, &v7, 1), 0);
 }
 
+static int cmp_col(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Long rows over a wide column range: the radix paths (scratch on the stack, and allocated for
+ * rows over 512 entries, with several 8-bit passes) give the sorted per-column sums. */
+static void test_textfeat_canon_row_long(void **state)
+{
+	(void)state;
+	static const size_t ks[] = {49, 300, 512, 513, 2000};
+	uint64_t x = 777;
+	for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+		size_t k = ks[t];
+		uint32_t *c = malloc(k * sizeof *c), *ref = malloc(k * 2 * sizeof *ref);
+		float *v = malloc(k * sizeof *v);
+		for (size_t j = 0; j < k; j++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			/* every 4th entry repeats an earlier column: duplicates to sum */
+			c[j] = j % 4 == 3 ? c[j / 2] : (uint32_t)((x >> 33) % (1u << 20));
+			v[j] = (float)((int)((x >> 20) % 7) - 3);
+			ref[2 * j] = c[j];
+			memcpy(&ref[2 * j + 1], &v[j], sizeof v[j]);
+		}
+		qsort(ref, k, 2 * sizeof *ref, cmp_col); /* (column, value) pairs by column */
+		size_t kc = eng_pairset_canon_row(c, v, k), want = 0;
+		for (size_t j = 0; j < k;) {
+			uint32_t col = ref[2 * j];
+			float sum = 0, f;
+			for (; j < k && ref[2 * j] == col; j++) {
+				memcpy(&f, &ref[2 * j + 1], sizeof f);
+				sum += f; /* small integers: exact in any order */
+			}
+			if (sum == 0)
+				continue;
+			assert_true(want < kc);
+			assert_int_equal(c[want], col);
+			assert_true(v[want] == sum);
+			want++;
+		}
+		assert_int_equal(kc, want);
+		free(c);
+		free(v);
+		free(ref);
+	}
+}
+
 /* Random rows: add_row of a raw row stores exactly what add_row of its canonical form stores,
  * canonical rows are fixed points, and the stored row matches a naive per-column sum. */
 static void test_textfeat_canon_row_matches_add_row(void **state)
@@ -698,6 +746,7 @@ int main(void)
 	    cmocka_unit_test(test_textfeat_names_majority),
 	    cmocka_unit_test(test_textfeat_canon_row),
 	    cmocka_unit_test(test_textfeat_canon_row_matches_add_row),
+	    cmocka_unit_test(test_textfeat_canon_row_long),
 	    cmocka_unit_test(test_textfeat_merge_names_majority),
 	    cmocka_unit_test(test_textfeat_merge_names_majority_random),
 	    cmocka_unit_test(test_textfeat_merge_names_empty),
