@@ -125,3 +125,45 @@ void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const
 	out->pick_more_formatted = pf / dn;
 	out->chosen_longer_rate = cl / dn;
 }
+
+void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *mb,
+                        const uint8_t *mask, eng_imgrel *out)
+{
+	size_t k = 0, fs = 0, fb = 0, rt = 0, rs = 0, rb = 0, b = 0, c = 0;
+	double eff = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!mask[i])
+			continue;
+		int t = eng_sigmoid(m[i]) > 0.5, s = eng_sigmoid(ms[i]) > 0.5,
+		    z = eng_sigmoid(mb[i]) > 0.5;
+		k++;
+		fs += t != s;
+		fb += t != z;
+		rt += t;
+		rs += s;
+		rb += z;
+		b += t && !s;
+		c += !t && s;
+		eff += fabs((double)m[i] - (double)ms[i]);
+	}
+	memset(out, 0, sizeof *out);
+	out->n = k;
+	double dk = k ? (double)k : NAN;
+	out->swap_flip_rate = (double)fs / dk;
+	out->blank_flip_rate = (double)fb / dk;
+	out->mean_image_effect = eff / dk;
+	out->acc_true = (double)rt / dk;
+	out->acc_swapped = (double)rs / dk;
+	out->acc_blank = (double)rb / dk;
+	out->drop = out->acc_true - out->acc_swapped;
+	if (!k) {
+		out->drop_lo = out->drop_hi = NAN;
+		return;
+	}
+	/* Agresti & Min (2005): add 0.5 to each discordant cell (n + 2 in all) */
+	const double z = 1.959963984540054;
+	double bb = (double)b + 0.5, cc = (double)c + 0.5, nn = (double)k + 2;
+	double dd = (bb - cc) / nn, se = sqrt((bb + cc) - (bb - cc) * (bb - cc) / nn) / nn;
+	out->drop_lo = dd - z * se < -1 ? -1 : dd - z * se;
+	out->drop_hi = dd + z * se > 1 ? 1 : dd + z * se;
+}

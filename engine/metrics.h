@@ -57,6 +57,23 @@ void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const
                          const uint8_t *cat, const int8_t *longer, const int8_t *formatted,
                          const uint8_t *has_image, eng_dsmetrics *out);
 
+/* Counterfactual image test (does the MM-RM use the image?) over the pairs with mask[i] set:
+ * m (true image), ms (another pair's image of the same test fold), mb (the training images' mean)
+ * are held-out MM-RM margins; "right" = sigmoid(margin) > 0.5 as everywhere.
+ *   swap_flip_rate     share whose preference flips with the swapped image; blank_flip_rate likewise
+ *   mean_image_effect  mean |m - ms|
+ *   acc_true/swapped/blank  MM-RM accuracy with each image
+ *   drop = acc_true - acc_swapped, with a paired 95% interval [drop_lo, drop_hi] (the same pairs
+ *   both ways: Agresti-Min adjusted Wald for a difference of paired proportions, 0.5 added to each
+ *   discordant count). NAN figures when n = 0. */
+typedef struct eng_imgrel {
+	size_t n;
+	double swap_flip_rate, blank_flip_rate, mean_image_effect;
+	double acc_true, acc_swapped, acc_blank, drop, drop_lo, drop_hi;
+} eng_imgrel;
+void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *mb,
+                        const uint8_t *mask, eng_imgrel *out);
+
 /* SFD of predictions `right` (n, 0/1) split by text-proxy correctness `text_right` (n, 0/1). */
 double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,
                double *acc_tw, size_t *n_tr, size_t *n_tw);

@@ -112,6 +112,7 @@ void eng_train_opts_default(eng_train_opts *o)
 	o->l2 = 1e-3f;
 	o->fold_buckets = 256;
 	o->seed = 1;
+	o->row_weight = NULL;
 }
 
 int eng_train_epochs_auto(size_t ntrain)
@@ -421,7 +422,17 @@ typedef struct tview {
 	float *gW[MAXH];      /* (B, dv), OVERWRITTEN by batch() */
 	int sa[MAXH];         /* 1: shortcut-aware weighting of this head (needs wt) */
 	const eng_model *geo; /* B, dv, img_dim and image standardization (any MM model) */
+	const float *roww;    /* (ps->n) per-row loss weights, indexed by pairset row; NULL = 1 */
+	const int32_t *img;   /* (batch) image row per batch position instead of ps->img_of:
+	                         >= 0 a row of ps->img, -1 none, ENG_MODEL_IMG_MEAN the training
+	                         mean (v = [0, 1]); NULL = ps->img_of */
 } tview;
+
+/* The image row batch() uses for batch position i, row r. */
+static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, size_t r)
+{
+	return tv->img ? tv->img[i] : ps->img_of[r];
+}
 
 /* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
  * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
@@ -451,8 +462,8 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			 * 0 without); rows without one are zeroed below if the batch has any image
 			 */
 			float *restrict gi = s->G + i * B; /* row i of G (n, B) */
-			int32_t im = ps->img_of[r];
-			if (im >= 0) {
+			int32_t im = img_row(ps, tv, i, r);
+			if (im >= 0 || im == ENG_MODEL_IMG_MEAN) {
 				memset(gi, 0, sizeof(float) * B);
 				for (size_t k = a; k < e; k++)
 					gi[eng_model_bucket(g, colv[k])] += valv[k];
@@ -469,7 +480,11 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 					st += (double)wt[c * S] * v;
 			}
 			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
-			if (im >= 0) {
+			if (im == ENG_MODEL_IMG_MEAN) { /* standardized training mean */
+				memset(vi, 0, sizeof(float) * idim);
+				vi[idim] = 1.0f;
+				any_img = 1;
+			} else if (im >= 0) {
 				const float *x = ps->img + (size_t)im * idim;
 				for (uint32_t k = 0; k < idim; k++) {
 					float z = (x[k] - g->img_mean[k]) * g->img_istd[k];
@@ -492,7 +507,8 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		m1[i] = s1;
 	}
 	for (size_t i = 0; nh && any_img && i < n; i++) {
-		if (ps->img_of[rows[i]] < 0) {
+		int32_t im = img_row(ps, tv, i, rows[i]);
+		if (im < 0 && im != ENG_MODEL_IMG_MEAN) {
 			memset(s->G + i * B, 0, sizeof(float) * B);
 			memset(s->V + i * dv, 0, sizeof(float) * dv);
 		}
@@ -516,21 +532,22 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] = 0;
 	for (size_t i = 0; i < n; i++) {
-		double lt = 0;
+		double lt = 0, rw = tv->roww ? (double)tv->roww[rows[i]] : 1.0, ri = rw * inv;
 		if (wt) {
 			lt = eng_model_bt_loss(mt[i]);
-			obj[0] += lt;
-			s->ct[i] = (float)(bt_dloss(mt[i]) * inv);
+			obj[0] += rw * lt;
+			s->ct[i] = (float)(bt_dloss(mt[i]) * ri);
 		}
 		for (int h = 0; h < nh; h++) {
 			double mi = s->mm[h][i], l = eng_model_bt_loss(mi);
 			if (tv->sa[h]) {
-				double wi = eng_model_sa_weight(lt, l); /* detached */
-				obj[1 + h] += wi * l;
-				s->c[h][i] = (float)(wi * bt_dloss(mi) * inv);
+				/* detached; from the unweighted losses */
+				double wi = eng_model_sa_weight(lt, l);
+				obj[1 + h] += rw * wi * l;
+				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
 			} else {
-				obj[1 + h] += l;
-				s->c[h][i] = (float)(bt_dloss(mi) * inv);
+				obj[1 + h] += rw * l;
+				s->c[h][i] = (float)(bt_dloss(mi) * ri);
 			}
 		}
 	}
@@ -590,7 +607,7 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
  * non-NULL. */
 static tview params_view(const eng_model *m, float *g)
 {
-	tview tv = {.stride = 1, .wt = m->wt};
+	tview tv = {.stride = 1, .wt = m->wt, .roww = m->o.row_weight};
 	if (m->w) {
 		tv.nh = 1;
 		tv.w[0] = m->w;
@@ -696,7 +713,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		goto done;
 	}
 	memcpy(order, rows, sizeof(size_t) * nrows);
-	tview tv = {.stride = S, .nh = nh, .geo = geo};
+	tview tv = {.stride = S, .nh = nh, .geo = geo, .roww = o->row_weight};
 	float *rb = rec;
 	if (text_branch) {
 		tv.wt = rb;
@@ -909,8 +926,8 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 
 /* ---- inference ------------------------------------------------------------------------------- */
 
-static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
-                   float *out, int text_branch, eng_err *err)
+static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows,
+                   const int32_t *img, size_t n, float *out, int text_branch, eng_err *err)
 {
 	if (n == 0)
 		return 0;
@@ -918,6 +935,7 @@ static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows
 	for (size_t i = 0; i < n; i++) {
 		assert(rows[i] < ps->n);
 		assert(!m->w || ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
+		assert(!m->w || !img || img[i] < 0 || (size_t)img[i] < ps->n_img);
 		assert(!m->w || ps->img_dim == m->img_dim);
 		assert(ps->text_dim - ps->dense_dim == m->dense_begin);
 	}
@@ -928,8 +946,10 @@ static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows
 		return rc;
 	double obj[1 + MAXH];
 	tview tv = params_view(m, NULL);
+	tv.roww = NULL; /* the training weights play no part in a margin */
 	for (size_t b0 = 0; b0 < n; b0 += bs) {
 		size_t k = n - b0 < bs ? n - b0 : bs;
+		tv.img = img ? img + b0 : NULL;
 		batch(ps, rows + b0, k, &s, &tv, obj);
 		const double *src = text_branch ? s.mt : s.mm[0];
 		for (size_t i = 0; i < k; i++)
@@ -943,7 +963,14 @@ int eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *r
                       float *out)
 {
 	assert(m && ps && (n == 0 || (rows && out)));
-	return margins(m, ps, rows, n, out, m->w == NULL, NULL);
+	return margins(m, ps, rows, NULL, n, out, m->w == NULL, NULL);
+}
+
+int eng_model_margins_img(const eng_model *m, const eng_pairset *ps, const size_t *rows,
+                          const int32_t *img, size_t n, float *out)
+{
+	assert(m && ps && (n == 0 || (rows && img && out)));
+	return margins(m, ps, rows, m->w ? img : NULL, n, out, m->w == NULL, NULL);
 }
 
 int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
@@ -951,7 +978,7 @@ int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size
 {
 	if (!m->wt)
 		return ENG_EINPUT;
-	return margins(m, ps, rows, n, out, 1, NULL);
+	return margins(m, ps, rows, NULL, n, out, 1, NULL);
 }
 
 int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,

@@ -40,6 +40,12 @@ typedef struct eng_train_opts {
 	float l2;         /* L2, default 1e-3 (text columns lazy, W interaction guard: model.c) */
 	int fold_buckets; /* B, text buckets for the interaction, default 256 */
 	uint64_t seed;
+	/* Optional per-pair loss weights indexed by pairset row (NULL: all 1): every method's
+	 * per-pair loss is multiplied by its row's weight (the batch objective stays a mean over
+	 * the batch, so weights with mean 1 keep the step size). Borrowed: must outlive training;
+	 * never used for margins. The shortcut-aware weight is computed from the unweighted
+	 * losses. */
+	const float *row_weight;
 } eng_train_opts;
 
 /* The epoch schedule callers use when the user gives no epoch count (score, crossdist): a budget
@@ -82,6 +88,16 @@ int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrow
  * o.batch rows at a time with the training kernels. Returns 0, or ENG_ENOMEM (scratch buffers). */
 int eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
                       float *out);
+
+/* Image row for eng_model_margins_img meaning "the training images' mean": the standardized
+ * vector v = [0, ..., 0, 1] (a blank image that carries no information beyond "has an image"). */
+#define ENG_MODEL_IMG_MEAN (-2)
+
+/* eng_model_margins with the image of rows[i] replaced by img[i]: a row of ps->img, -1 (no image:
+ * text terms only) or ENG_MODEL_IMG_MEAN. For counterfactual tests (does the MM-RM use the image?).
+ * Text-only models ignore img. */
+int eng_model_margins_img(const eng_model *m, const eng_pairset *ps, const size_t *rows,
+                          const int32_t *img, size_t n, float *out);
 
 /* Text weights (length text_dim) of the model's text terms: the text-only proxy's weights for
  * ENG_METHOD_TEXT, the MM branch's text terms w for STANDARD and SHORTCUT_AWARE. Owned by the

@@ -11,7 +11,9 @@
 #include "engine/dedup.h"
 #include "engine/metrics.h"
 #include "engine/runs.h"
+#include "engine/model_internal.h"
 #include "engine/trainjobs.h"
+#include "engine/weights.h"
 
 enum { NMETHODS = 3 };
 
@@ -21,6 +23,7 @@ void eng_score_opts_default(eng_score_opts *o)
 	o->folds = 5;
 	o->confident = 0.8;
 	o->top_features = 50;
+	o->min_image_gain = 0.01;
 	eng_train_opts_default(&o->train);
 	o->train.epochs = 0; /* auto */
 	eng_textfeat_opts_default(&o->text);
@@ -113,6 +116,10 @@ typedef struct dswork {
 	float *fold_w;           /* (K, text_dim) text weights of each fold's text-only proxy */
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
+	int has_img;       /* some pair of the dataset has image features: MM-RMs are trained */
+	/* counterfactual image test (has_img), indexed by position in rows[] like margin[] */
+	int32_t *swap_img;        /* (n) another image of the same test fold, -1: not tested */
+	float *m_swap, *m_blank;  /* (n) standard MM-RM margins with that image / a blank one */
 } dswork;
 
 static void dswork_free(dswork *w)
@@ -126,6 +133,9 @@ static void dswork_free(dswork *w)
 	free(w->fold_w);
 	free(w->full_w);
 	free(w->conflict);
+	free(w->swap_img);
+	free(w->m_swap);
+	free(w->m_blank);
 }
 
 static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
@@ -183,6 +193,57 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 			if (w->fold[i] != f)
 				t[j++] = w->b + i;
 	}
+	for (size_t i = 0; i < n && !w->has_img; i++)
+		w->has_img = d->ps.img_of[w->b + i] >= 0;
+	return 0;
+}
+
+/* The counterfactual image test's swaps (has_img): within each test fold, the distinct images of
+ * the fold's pairs are put in a seeded random cycle and every pair is re-scored with the next
+ * image of the cycle, a deterministic derangement: no pair keeps its image and every image of the
+ * fold is used as often as it had pairs. A fold with fewer than 2 distinct images is not tested
+ * (swap_img -1). */
+static int make_swaps(dswork *w, const eng_data *d, int K, uint64_t seed, eng_err *err)
+{
+	size_t n = w->n;
+	w->swap_img = malloc(n * sizeof *w->swap_img);
+	w->m_swap = malloc(n * sizeof(float));
+	w->m_blank = malloc(n * sizeof(float));
+	int32_t *uniq = malloc(n * sizeof *uniq), *next = NULL;
+	uint8_t *seen = calloc(d->ps.n_img ? d->ps.n_img : 1, 1);
+	if (d->ps.n_img)
+		next = malloc(d->ps.n_img * sizeof *next);
+	if (!w->swap_img || !w->m_swap || !w->m_blank || !uniq || !seen || (d->ps.n_img && !next)) {
+		free(uniq), free(seen), free(next);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	for (int f = 0; f < K; f++) {
+		size_t nu = 0;
+		for (size_t q = w->fb[f]; q < w->fb[f + 1]; q++) {
+			int32_t im = d->ps.img_of[w->rows[q]];
+			if (im >= 0 && !seen[im]) {
+				seen[im] = 1;
+				uniq[nu++] = im;
+			}
+		}
+		eng_rng rng;
+		eng_rng_seed(&rng, eng_mix64(seed ^ 0x494D4753574150ULL ^ (uint64_t)f)); /* IMGSWAP */
+		for (size_t i = nu; i > 1; i--) { /* Fisher-Yates */
+			size_t j = (size_t)eng_rng_below(&rng, i);
+			int32_t t = uniq[i - 1];
+			uniq[i - 1] = uniq[j];
+			uniq[j] = t;
+		}
+		for (size_t i = 0; i < nu; i++) {
+			next[uniq[i]] = uniq[(i + 1) % nu];
+			seen[uniq[i]] = 0;
+		}
+		for (size_t q = w->fb[f]; q < w->fb[f + 1]; q++) {
+			int32_t im = d->ps.img_of[w->rows[q]];
+			w->swap_img[q] = im >= 0 && nu >= 2 ? next[im] : -1;
+		}
+	}
+	free(uniq), free(seen), free(next);
 	return 0;
 }
 
@@ -217,7 +278,13 @@ static int load_conflicts(eng_ws *ws, const eng_data *d, size_t k, dswork *w, en
  */
 static eng_category row_category(const dswork *x, size_t i, float pt, float pm, double confident)
 {
-	return x->conflict[i] ? ENG_CAT_SUSPECT_LABEL : eng_category_of(pt, pm, confident);
+	if (x->conflict[i])
+		return ENG_CAT_SUSPECT_LABEL;
+	if (!x->has_img) /* text-only dataset: the text-only proxy is the only model */
+		return pt >= confident          ? ENG_CAT_TEXT_SHORTCUT
+		       : pt <= 1.0 - confident ? ENG_CAT_SUSPECT_LABEL
+		                               : ENG_CAT_AMBIGUOUS;
+	return eng_category_of(pt, pm, confident);
 }
 
 /* Writes the pair_scores rows of each fold as soon as its training job is done (trainjobs hook:
@@ -240,21 +307,37 @@ static int write_fold(void *ctx, size_t job, eng_err *err)
 	sqlite3_stmt *sp = fw->sp;
 	for (size_t q = x->fb[f]; q < x->fb[f + 1]; q++) {
 		size_t row = x->rows[q];
-		float mt = x->margin[0][q], mm = x->margin[1][q], ms = x->margin[2][q];
+		float mt = x->margin[0][q];
 		sqlite3_bind_int64(sp, 1, fw->run_id);
 		sqlite3_bind_int64(sp, 2, fw->d->pair_id[row]);
 		sqlite3_bind_int(sp, 3, f);
 		sqlite3_bind_double(sp, 4, eng_sigmoid(mt));
-		sqlite3_bind_double(sp, 5, eng_sigmoid(mm));
-		sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
-		sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
-		sqlite3_bind_text(
-		    sp, 8,
-		    eng_category_name(row_category(x, row - x->b, (float)eng_sigmoid(mt),
-		                                   (float)eng_sigmoid(mm), fw->confident)),
-		    -1, SQLITE_STATIC);
+		float pm = NAN;
+		if (x->has_img) {
+			float mm = x->margin[1][q], ms = x->margin[2][q];
+			pm = (float)eng_sigmoid(mm);
+			sqlite3_bind_double(sp, 5, eng_sigmoid(mm));
+			sqlite3_bind_double(sp, 6, eng_sigmoid(ms));
+			sqlite3_bind_double(sp, 7, eng_sfc(mt, mm));
+		} else {
+			for (int c = 5; c <= 7; c++)
+				sqlite3_bind_null(sp, c);
+		}
+		sqlite3_bind_text(sp, 8,
+		                  eng_category_name(row_category(x, row - x->b,
+		                                                 (float)eng_sigmoid(mt), pm,
+		                                                 fw->confident)),
+		                  -1, SQLITE_STATIC);
 		sqlite3_bind_int64(sp, 9, fw->d->chosen_chars[row]);
 		sqlite3_bind_int64(sp, 10, fw->d->rejected_chars[row]);
+		if (x->has_img && x->swap_img[q] >= 0) {
+			float mm = x->margin[1][q], mw = x->m_swap[q];
+			sqlite3_bind_double(sp, 11, fabs((double)mm - (double)mw));
+			sqlite3_bind_int(sp, 12, (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(mw) > 0.5));
+		} else {
+			sqlite3_bind_null(sp, 11);
+			sqlite3_bind_null(sp, 12);
+		}
 		int st = sqlite3_step(sp);
 		sqlite3_reset(sp);
 		if (st != SQLITE_DONE)
@@ -393,6 +476,257 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 	return arr;
 }
 
+/* Per-dataset results of the counterfactual image test and of the weighting methods. */
+enum { NCUES = 5 };
+typedef struct dsextra {
+	eng_imgrel rel;  /* counterfactual image test (has_img) */
+	int informative; /* the MM-RM uses the image: rel.drop_lo > min_image_gain */
+	double text_acc, lambda;
+	int avail[ENG_WM_COUNT];
+	eng_wstats st[ENG_WM_COUNT];
+	double refit[ENG_WM_COUNT], refit_lo[ENG_WM_COUNT], refit_hi[ENG_WM_COUNT];
+	uint8_t *text_right; /* (n) row order: held-out proxy right */
+	int ncue;
+	uint32_t cue[NCUES]; /* text columns of the top cues */
+	double cue_present[NCUES];
+	dswork refit_w; /* the re-fit's folds; margin[wm - 1] = re-fit margins of method wm */
+} dsextra;
+
+static void dsextra_free(dsextra *x)
+{
+	free(x->text_right);
+	dswork_free(&x->refit_w);
+}
+
+static json_t *ci_json(double lo, double hi)
+{
+	return json_pack("[o, o]", num_or_null(lo), num_or_null(hi));
+}
+
+/* mm_informative, its reason, min_image_gain and image_reliance into the dataset's metrics. */
+static void image_reliance_json(json_t *o, const dswork *w, const dsextra *x, double gain)
+{
+	json_object_set_new(o, "min_image_gain", json_real(gain));
+	if (!w->has_img) {
+		json_object_set_new(o, "mm_informative", json_null());
+		json_object_set_new(o, "mm_informative_reason",
+		                    json_string("no images: the dataset is text-only, no multimodal "
+		                                "RM is trained"));
+		json_object_set_new(o, "image_reliance", json_null());
+		return;
+	}
+	const eng_imgrel *r = &x->rel;
+	char why[512];
+	if (r->n == 0)
+		snprintf(why, sizeof why,
+		         "no pair could be re-scored with another image (every test fold has fewer "
+		         "than 2 distinct images), so nothing shows that the MM-RM uses the image");
+	else if (x->informative)
+		snprintf(why, sizeof why,
+		         "swapping in another pair's image lowers the MM-RM's held-out accuracy by "
+		         "%.1f points (95%% CI %.1f to %.1f, n=%zu), wholly above --min-image-gain "
+		         "%.3g: the MM-RM uses the image",
+		         100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
+	else
+		snprintf(why, sizeof why,
+		         "swapping in another pair's image changes the MM-RM's held-out accuracy by "
+		         "%.1f points (95%% CI %.1f to %.1f, n=%zu), not wholly above "
+		         "--min-image-gain %.3g: the MM-RM does not use the image beyond the text "
+		         "with these image features (use `mmaudit embed` with your own encoder)",
+		         100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
+	json_object_set_new(o, "mm_informative", json_boolean(x->informative));
+	json_object_set_new(o, "mm_informative_reason", json_string(why));
+	json_t *j = json_object();
+	json_object_set_new(j, "n", json_integer((json_int_t)r->n));
+	json_object_set_new(j, "swap_flip_rate", num_or_null(r->swap_flip_rate));
+	json_object_set_new(j, "blank_flip_rate", num_or_null(r->blank_flip_rate));
+	json_object_set_new(j, "mean_image_effect", num_or_null(r->mean_image_effect));
+	json_object_set_new(j, "mm_accuracy_true", num_or_null(r->acc_true));
+	json_object_set_new(j, "mm_accuracy_swapped", num_or_null(r->acc_swapped));
+	json_object_set_new(j, "mm_accuracy_blank", num_or_null(r->acc_blank));
+	json_object_set_new(j, "swap_accuracy_drop", num_or_null(r->drop));
+	json_object_set_new(j, "swap_accuracy_drop_ci95", ci_json(r->drop_lo, r->drop_hi));
+	json_object_set_new(o, "image_reliance", j);
+}
+
+/* The cues whose chosen-side share the weights report: the NCUES text columns with the largest
+ * |weight| in the mean fold proxy among those present (differing between the answers) in at
+ * least max(1% of the pairs, 20 pairs). */
+static void pick_cues(const eng_data *d, const dswork *w, dsextra *x)
+{
+	uint32_t D = d->ps.text_dim;
+	uint32_t *cnt = calloc(D, sizeof *cnt);
+	x->ncue = 0;
+	if (!cnt)
+		return;
+	for (size_t q = d->ps.rowptr[w->b]; q < d->ps.rowptr[w->e]; q++)
+		cnt[d->ps.col[q]]++;
+	size_t need = w->n / 100 > 20 ? w->n / 100 : 20;
+	for (uint32_t c = 0; c < D; c++) {
+		float a = fabsf(w->full_w[c]);
+		if (a <= 0 || cnt[c] < need)
+			continue;
+		if (x->ncue == NCUES && a <= fabsf(w->full_w[x->cue[NCUES - 1]]))
+			continue;
+		int i = x->ncue < NCUES ? x->ncue++ : NCUES - 1;
+		while (i > 0 && fabsf(w->full_w[x->cue[i - 1]]) < a) {
+			x->cue[i] = x->cue[i - 1];
+			i--;
+		}
+		x->cue[i] = c;
+	}
+	for (int i = 0; i < x->ncue; i++)
+		x->cue_present[i] = (double)cnt[x->cue[i]] / (double)w->n;
+	free(cnt);
+}
+
+/* Weighted share of the pairs where cue column c is present whose chosen answer has more of it
+ * (the difference, signed back to the n-gram for hashed columns, is > 0). */
+static double cue_chosen_share(const eng_data *d, const dswork *w, uint32_t c, const float *wt)
+{
+	int sign = eng_textfeat_sign(d->tf, c);
+	double sw = 0, sc = 0;
+	for (size_t r = w->b; r < w->e; r++) {
+		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
+			if (d->ps.col[q] != c)
+				continue;
+			double v = (double)d->ps.val[q] * (sign ? sign : 1);
+			sw += wt[r];
+			sc += v > 0 ? wt[r] : 0;
+			break;
+		}
+	}
+	return sw > 0 ? sc / sw : NAN;
+}
+
+/* Cross-fits a weighted text-only proxy per (dataset, available method other than none) on new
+ * folds and fills x->refit* with its weighted held-out accuracy and a Wilson interval at n = the
+ * effective sample size. */
+static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, int K,
+                          const eng_score_opts *o, float *const wrow[ENG_WM_COUNT],
+                          const eng_progress *prog, eng_err *err)
+{
+	size_t njobs = 0, j = 0;
+	uint64_t seed2 = eng_mix64(o->train.seed ^ 0x52454649544E4557ULL); /* REFITNEW */
+	for (size_t k = 0; k < nds; k++) {
+		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, err);
+		if (rc)
+			return rc;
+		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++)
+			njobs += x[k].avail[wm] ? (size_t)K : 0;
+		x[k].refit[ENG_WM_NONE] = x[k].text_acc;
+		eng_wilson95(x[k].text_acc * (double)w[k].n, (double)w[k].n,
+		             &x[k].refit_lo[ENG_WM_NONE], &x[k].refit_hi[ENG_WM_NONE]);
+	}
+	if (!njobs)
+		return 0;
+	eng_trainjob *jobs = calloc(njobs, sizeof *jobs);
+	if (!jobs)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	for (size_t k = 0; k < nds; k++) {
+		dswork *rw = &x[k].refit_w;
+		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++) {
+			if (!x[k].avail[wm])
+				continue;
+			for (int f = 0; f < K; f++) {
+				eng_trainjob *jb = &jobs[j++];
+				jb->opts = o->train;
+				jb->opts.epochs = ds_epochs(o, d, k);
+				jb->opts.row_weight = wrow[wm];
+				jb->opts.seed = eng_mix64(seed2 ^ eng_mix64(k * 1000003u +
+				                                            (size_t)f * 101u +
+				                                            (size_t)wm * 7u));
+				jb->methods = 1u << ENG_METHOD_TEXT;
+				jb->train = rw->train + (size_t)f * rw->n;
+				jb->ntrain = rw->n - (rw->fb[f + 1] - rw->fb[f]);
+				jb->eval = rw->rows + rw->fb[f];
+				jb->neval = rw->fb[f + 1] - rw->fb[f];
+				jb->margins[ENG_METHOD_TEXT] = rw->margin[wm - 1] + rw->fb[f];
+			}
+		}
+	}
+	int rc = eng_trainjobs_run(&d->ps, jobs, njobs, o->threads, prog, err);
+	free(jobs);
+	if (rc)
+		return rc;
+	for (size_t k = 0; k < nds; k++) {
+		const dswork *rw = &x[k].refit_w;
+		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++) {
+			if (!x[k].avail[wm])
+				continue;
+			double sw = 0, sr = 0;
+			for (size_t q = 0; q < rw->n; q++) {
+				double wt = wrow[wm][rw->rows[q]];
+				sw += wt;
+				sr += eng_sigmoid(rw->margin[wm - 1][q]) > 0.5 ? wt : 0;
+			}
+			double acc = sw > 0 ? sr / sw : NAN, ess = x[k].st[wm].ess;
+			x[k].refit[wm] = acc;
+			eng_wilson95(acc * ess, ess, &x[k].refit_lo[wm], &x[k].refit_hi[wm]);
+		}
+	}
+	return 0;
+}
+
+/* The dataset's "weights" object (see ../notes: summary.json weights.<method>). */
+static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x,
+                            float *const wrow[ENG_WM_COUNT])
+{
+	json_t *o = json_object();
+	eng_wmethod au = x->informative ? ENG_WM_SFC : ENG_WM_DEBIAS;
+	json_object_set_new(o, "auto", json_string(eng_wmethod_name(au)));
+	json_object_set_new(
+	    o, "auto_reason",
+	    json_string(!w->has_img ? "text-only dataset: no MM-RM, so the paper's sfc weights are "
+	                              "not defined; debias (1 - p_text) counters the text-only "
+	                              "proxy directly"
+	                : x->informative
+	                    ? "the MM-RM uses the image (counterfactual image test), so the "
+	                      "paper's sfc weights carry information beyond the text"
+	                    : "the MM-RM does not use the image with these image features "
+	                      "(counterfactual image test), so sfc would only echo the text "
+	                      "proxy; debias (1 - p_text) counters the text-only proxy directly"));
+	char name[256];
+	for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
+		json_t *m = json_object();
+		json_object_set_new(m, "available", json_boolean(x->avail[wm]));
+		if (!x->avail[wm]) {
+			json_object_set_new(
+			    m, "reason",
+			    json_string(wm == ENG_WM_SFC ? "no images: sfc needs a multimodal RM"
+			                                 : "the text-only proxy makes no held-out "
+			                                   "error (or no right call): nothing to "
+			                                   "upweight"));
+			json_object_set_new(o, eng_wmethod_name((eng_wmethod)wm), m);
+			continue;
+		}
+		const eng_wstats *st = &x->st[wm];
+		json_object_set_new(m, "informative",
+		                    json_boolean(wm != ENG_WM_SFC || x->informative));
+		json_object_set_new(m, "pick_longer", num_or_null(st->pick_longer));
+		json_object_set_new(m, "pick_more_formatted", num_or_null(st->pick_more_formatted));
+		json_object_set_new(m, "chosen_longer_rate", num_or_null(st->chosen_longer_rate));
+		json_object_set_new(m, "refit_text_accuracy", num_or_null(x->refit[wm]));
+		json_object_set_new(m, "refit_text_accuracy_ci95",
+		                    ci_json(x->refit_lo[wm], x->refit_hi[wm]));
+		json_object_set_new(m, "ess", num_or_null(st->ess));
+		json_object_set_new(m, "ess_share", num_or_null(st->ess_share));
+		json_object_set_new(m, "mean_weight_text_shortcut", num_or_null(st->mean_w_shortcut));
+		json_object_set_new(m, "mean_weight_other", num_or_null(st->mean_w_other));
+		json_t *cues = json_array();
+		for (int i = 0; i < x->ncue; i++)
+			json_array_append_new(
+			    cues, json_pack("{s:s, s:o, s:o}", "feature",
+			                    eng_data_column_name(d, x->cue[i], name, sizeof name),
+			                    "present_share", num_or_null(x->cue_present[i]),
+			                    "chosen_share",
+			                    num_or_null(cue_chosen_share(d, w, x->cue[i], wrow[wm]))));
+		json_object_set_new(m, "cues", cues);
+		json_object_set_new(o, eng_wmethod_name((eng_wmethod)wm), m);
+	}
+	return o;
+}
+
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
                   const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
@@ -414,6 +748,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	sqlite3_stmt *sp = NULL;
 	uint8_t *cat = NULL, *tr = NULL, *hasimg = NULL;
 	float *pt = NULL, *pm = NULL, *ps_ = NULL;
+	float *wrow[ENG_WM_COUNT] = {NULL};
+	dsextra *wx = NULL;
 	*run_id = 0;
 	eng_trace("score: load");
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
@@ -442,13 +778,15 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	size_t j = 0;
 	for (size_t k = 0; k < nds; k++) {
 		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)) ||
-		    (rc = load_conflicts(ws, &d, k, &w[k], err)))
+		    (rc = load_conflicts(ws, &d, k, &w[k], err)) ||
+		    (w[k].has_img && (rc = make_swaps(&w[k], &d, K, o->train.seed, err))))
 			goto out;
 		for (int f = 0; f < K; f++) {
 			eng_trainjob *jb = &jobs[j++];
 			jb->opts = o->train;
 			jb->opts.epochs = ds_epochs(o, &d, k);
-			jb->methods = (1u << NMETHODS) - 1;
+			/* a text-only dataset trains no MM-RM: there is no image to learn from */
+			jb->methods = w[k].has_img ? (1u << NMETHODS) - 1 : 1u << ENG_METHOD_TEXT;
 			jb->opts.seed =
 			    eng_mix64(o->train.seed ^ eng_mix64(k * 1000003u + (size_t)f * 101u));
 			jb->train = w[k].train + (size_t)f * w[k].n;
@@ -458,6 +796,11 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			for (int m = 0; m < NMETHODS; m++)
 				jb->margins[m] = w[k].margin[m] + w[k].fb[f];
 			jb->text_weights = w[k].fold_w + (size_t)f * d.ps.text_dim;
+			if (w[k].has_img) {
+				jb->swap_img = w[k].swap_img + w[k].fb[f];
+				jb->margins_swap = w[k].m_swap + w[k].fb[f];
+				jb->margins_blank = w[k].m_blank + w[k].fb[f];
+			}
 		}
 	}
 	eng_trace("score: train");
@@ -469,8 +812,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	if (!(sp = eng_ws_prepare(
 	          ws,
 	          "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa,"
-	          " sfc, category, chosen_chars, rejected_chars) VALUES (?1, ?2, ?3,"
-	          " ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	          " sfc, category, chosen_chars, rejected_chars, image_effect, swap_flip)"
+	          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	          err))) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto out;
@@ -489,7 +832,16 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			w[k].full_w[c] = (float)(sum / K);
 		}
 	}
-	json_t *all = json_object();
+	for (int m = 0; m < ENG_WM_COUNT; m++) {
+		if (!(wrow[m] = malloc((d.ps.n ? d.ps.n : 1) * sizeof(float)))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (!(wx = calloc(nds, sizeof *wx))) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t k = 0; k < nds; k++) {
 		size_t n = w[k].n;
 		free(cat), free(tr), free(hasimg), free(pt), free(pm), free(ps_);
@@ -497,18 +849,21 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		pt = malloc(n * sizeof *pt), pm = malloc(n * sizeof *pm),
 		ps_ = malloc(n * sizeof *ps_);
 		int8_t *lg = malloc(n), *fm = malloc(n);
-		if (!cat || !tr || !hasimg || !pt || !pm || !ps_ || !lg || !fm) {
-			free(lg), free(fm);
-			json_decref(all);
+		uint8_t *mask = malloc(n);
+		if (!cat || !tr || !hasimg || !pt || !pm || !ps_ || !lg || !fm || !mask) {
+			free(lg), free(fm), free(mask);
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 			goto out;
 		}
-		/* Metrics arrays in row order (row - b), from margins stored in fold order. */
+		/* Metrics arrays in row order (row - b), from margins stored in fold order. A
+		 * text-only dataset has no MM margins: its MM figures are null (pm, ps_ get the
+		 * text figure only to keep the shared computation defined). */
 		for (size_t q = 0; q < n; q++) {
 			size_t i = w[k].rows[q] - w[k].b;
 			pt[i] = (float)eng_sigmoid(w[k].margin[0][q]);
-			pm[i] = (float)eng_sigmoid(w[k].margin[1][q]);
-			ps_[i] = (float)eng_sigmoid(w[k].margin[2][q]);
+			pm[i] = w[k].has_img ? (float)eng_sigmoid(w[k].margin[1][q]) : pt[i];
+			ps_[i] = w[k].has_img ? (float)eng_sigmoid(w[k].margin[2][q]) : pt[i];
+			mask[q] = w[k].has_img && w[k].swap_img[q] >= 0;
 		}
 		for (size_t i = 0; i < n; i++) {
 			size_t r = w[k].b + i;
@@ -520,9 +875,56 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		}
 		eng_dsmetrics m;
 		eng_metrics_compute(n, pt, pm, ps_, cat, lg, fm, hasimg, &m);
-		free(lg), free(fm);
+		if (!w[k].has_img)
+			m.mm_accuracy = m.sa_accuracy = m.sfd = m.mm_acc_text_right =
+			    m.mm_acc_text_wrong = NAN;
 		dsm[k] = metrics_json(&m, o->confident);
+		json_object_set_new(dsm[k], "has_images", json_boolean(w[k].has_img));
+		if (w[k].has_img)
+			eng_imgrel_compute(n, w[k].margin[1], w[k].m_swap, w[k].m_blank, mask,
+			                   &wx[k].rel);
+		wx[k].informative = w[k].has_img && wx[k].rel.n > 0 &&
+		                    wx[k].rel.drop_lo > o->min_image_gain;
+		image_reliance_json(dsm[k], &w[k], &wx[k], o->min_image_gain);
+		free(mask);
+		/* weights of every method, scaled to mean 1 over the dataset */
+		wx[k].text_acc = m.text_accuracy;
+		wx[k].lambda = eng_jtt_lambda(m.n_text_right, m.n_text_wrong);
+		for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
+			float *x = wrow[wm] + w[k].b;
+			for (size_t q = 0; q < n; q++) {
+				size_t i = w[k].rows[q] - w[k].b;
+				double sfc = w[k].has_img
+				                 ? eng_sfc(w[k].margin[0][q], w[k].margin[1][q])
+				                 : NAN;
+				x[i] = (float)eng_weight_raw((eng_wmethod)wm, pt[i], sfc,
+				                             wx[k].lambda);
+			}
+			eng_weights_normalize(x, n);
+			uint8_t *sc = (uint8_t *)lg; /* reuse: is_shortcut per row */
+			for (size_t i = 0; i < n; i++)
+				sc[i] = cat[i] == ENG_CAT_TEXT_SHORTCUT;
+			int8_t *lg2 = d.longer + w[k].b, *fm2 = d.formatted + w[k].b;
+			eng_wstats_compute(n, x, lg2, fm2, sc, &wx[k].st[wm]);
+		}
+		wx[k].avail[ENG_WM_NONE] = wx[k].avail[ENG_WM_DEBIAS] = 1;
+		wx[k].avail[ENG_WM_JTT] = m.n_text_wrong > 0 && m.n_text_right > 0;
+		wx[k].avail[ENG_WM_SFC] = w[k].has_img;
+		free(lg), free(fm);
 		feats[k] = top_features(&d, &w[k], tr, o->top_features);
+		pick_cues(&d, &w[k], &wx[k]);
+		wx[k].text_right = tr; /* kept for the weighted cue shares */
+		tr = NULL;
+	}
+	/* The re-fit: for each weighting method, a text-only proxy cross-fitted again on the
+	 * weighted data (new folds, new seeds), scored with the weights. If the weights remove the
+	 * shortcut, this proxy cannot predict the chosen answer. */
+	eng_trace("score: re-fit");
+	if ((rc = refit_weighted(&d, w, wx, nds, K, o, wrow, prog, err)))
+		goto out;
+	json_t *all = json_object();
+	for (size_t k = 0; k < nds; k++) {
+		json_object_set_new(dsm[k], "weights", weights_json(&d, &w[k], &wx[k], wrow));
 		json_object_set_new(all, d.ds_name[k], json_incref(dsm[k]));
 	}
 	eng_trace("score: write");
@@ -538,6 +940,11 @@ out:
 		eng_run_fail(ws, *run_id);
 	for (size_t k = 0; w && k < nds; k++)
 		dswork_free(&w[k]);
+	for (size_t k = 0; wx && k < nds; k++)
+		dsextra_free(&wx[k]);
+	free(wx);
+	for (int m = 0; m < ENG_WM_COUNT; m++)
+		free(wrow[m]);
 	for (size_t k = 0; dsm && k < nds; k++)
 		json_decref(dsm[k]);
 	for (size_t k = 0; feats && k < nds; k++)

@@ -25,6 +25,8 @@ typedef struct eng_score_opts {
 	double confident;     /* category threshold c in (0.5, 1), default 0.8 */
 	int threads;          /* training workers; <= 0 = online CPUs */
 	int top_features;     /* how many proxy features to keep, default 50 */
+	double min_image_gain; /* mm_informative when the counterfactual image test's accuracy
+	                          drop interval lies wholly above this, default 0.01 */
 	eng_train_opts train; /* epochs (0 = auto: eng_train_epochs_auto of a fold's training size,
 	                         the default), lr, l2, batch, seed (method is set per model) */
 	eng_textfeat_opts text;

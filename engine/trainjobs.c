@@ -24,6 +24,27 @@ typedef struct pool {
 	               thread-safe) */
 } pool;
 
+/* The standard MM-RM's margins of the eval rows with swapped and with blank images. */
+static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjob *jb,
+                          eng_err *err)
+{
+	size_t n = jb->neval;
+	int32_t *img = malloc(sizeof(int32_t) * (n ? n : 1));
+	if (!img)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory (counterfactual image test)");
+	for (size_t i = 0; i < n; i++)
+		img[i] = jb->swap_img[i] >= 0 ? jb->swap_img[i] : ps->img_of[jb->eval[i]];
+	int rc = eng_model_margins_img(m, ps, jb->eval, img, n, jb->margins_swap);
+	for (size_t i = 0; !rc && i < n; i++)
+		img[i] = ps->img_of[jb->eval[i]] >= 0 ? ENG_MODEL_IMG_MEAN : -1;
+	if (!rc)
+		rc = eng_model_margins_img(m, ps, jb->eval, img, n, jb->margins_blank);
+	free(img);
+	if (rc)
+		eng_err_set(err, rc, "out of memory (counterfactual image test)");
+	return rc;
+}
+
 static void run_one(pool *p, size_t j)
 {
 	eng_trainjob *jb = &p->jobs[j];
@@ -39,6 +60,8 @@ static void run_one(pool *p, size_t j)
 		if (jb->rc)
 			eng_err_set(&p->errs[j], jb->rc, "out of memory computing margins");
 	}
+	if (!jb->rc && jb->swap_img && m[ENG_METHOD_STANDARD])
+		jb->rc = counterfactual(p->ps, m[ENG_METHOD_STANDARD], jb, &p->errs[j]);
 	if (!jb->rc && jb->text_weights) {
 		if (m[ENG_METHOD_TEXT])
 			memcpy(jb->text_weights, eng_model_text_weights(m[ENG_METHOD_TEXT]),

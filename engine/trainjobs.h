@@ -26,7 +26,15 @@ typedef struct eng_trainjob {
 	float *margins[3]; /* (neval) out per trained method: margins of eval rows, caller-owned */
 	float *text_weights; /* optional (text_dim) out: copy of the text-only model's weights
 	                        (methods must include ENG_METHOD_TEXT) */
-	int rc;              /* out: 0 or the training's error code */
+	/* Optional counterfactual image test of the standard MM-RM (methods must include
+	 * ENG_METHOD_STANDARD): swap_img (neval) gives, per eval row, another image row to score it
+	 * with (-1: none, the row is skipped: its outputs are copies of the true margin). Out
+	 * (neval each): margins_swap with that image, margins_blank with the training images' mean
+	 * (ENG_MODEL_IMG_MEAN) for rows that have an image (a copy of the true margin for rows
+	 * without). Both NULL unless swap_img is set. */
+	const int32_t *swap_img;
+	float *margins_swap, *margins_blank;
+	int rc; /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Pins OpenBLAS to one thread for the whole process. mmaudit runs its own threads (training jobs,
