@@ -24,7 +24,7 @@ static const char *usage_text =
     "                     [--max-sfd X] [--max-ood-gap X] [--no-crossdist] [--quiet]\n"
     "                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
-    "                     [--duplicate-ids POLICY]\n"
+    "                     [--duplicate-ids POLICY] [--weights-method M] [--min-image-gain G]\n"
     "                     [NAME=]FILE.jsonl...\n\n"
     "Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
     "files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -39,6 +39,9 @@ static const char *usage_text =
     "  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
     "  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
     "  --top N            example cards per list in the report (default 25)\n"
+    "  --weights-method M weights.csv method: auto (default: sfc when the MM-RM uses the\n"
+    "                     image, else debias), debias, jtt, sfc or none (`mmaudit weights`)\n"
+    "  --min-image-gain G as in `mmaudit score` (default 0.01)\n"
     "  --policy FILE, --max-*   gate rules, as in `mmaudit gate`\n"
     "  --features F     auto, builtin, embeddings or both: which features the models see when\n"
     "                   `mmaudit embed` loaded vectors; embeddings = they replace the built-in\n"
@@ -118,6 +121,8 @@ typedef struct weights_task {
 	eng_ws *ws;
 	const int64_t *ids;
 	size_t nids;
+	eng_wmethod method;
+	rpt_weights_choice *choice; /* (nids) */
 	char path[4200];
 	eng_err err;
 	int rc;
@@ -131,8 +136,8 @@ static void *weights_main(void *arg)
 		t->rc = eng_err_set(&t->err, ENG_EIO, "open '%s': %s", t->path, strerror(errno));
 		return NULL;
 	}
-	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, RPT_WEIGHTS_CSV, RPT_NORM_MEAN, f, NULL,
-	                          &t->err);
+	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
+	                          f, NULL, t->choice, &t->err);
 	if (fclose(f) != 0 && !t->rc)
 		t->rc = eng_err_set(&t->err, ENG_EIO, "write '%s': %s", t->path, strerror(errno));
 	return NULL;
@@ -166,6 +171,8 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     {"weights-method", required_argument, 0, 'W'},
+	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     {0, 0, 0, 0}};
 	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
 	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
@@ -176,7 +183,9 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	rpt_policy flags, policy;
 	rpt_policy_init(&flags);
 	int quiet = 0, crossdist = 1, top = 0, c, rc;
+	eng_wmethod wmethod = ENG_WM_AUTO;
 	long long v;
+	double x;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -219,6 +228,17 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 			break;
 		case 'C':
 			crossdist = 0;
+			break;
+		case 'W':
+			if (eng_wmethod_parse(optarg, &wmethod))
+				return aud_usage_error(
+				    "audit",
+				    "--weights-method wants auto, debias, jtt, sfc or none");
+			break;
+		case 'G':
+			if (aud_parse_double("audit", "--min-image-gain", optarg, 0, 1, &x))
+				return AUD_EXIT_USAGE;
+			so.min_image_gain = x;
 			break;
 		case 'f':
 		case 'm':
@@ -346,7 +366,9 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	}
 	/* 4. report + weights: weights.csv on its own connection and thread meanwhile */
 	rpt_report_info info = {0};
-	weights_task wt = {.ids = ids, .nids = nids};
+	weights_task wt = {.ids = ids, .nids = nids, .method = wmethod};
+	if (!e && !(wt.choice = calloc(nids ? nids : 1, sizeof *wt.choice)))
+		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	pthread_t wth;
 	int threaded = 0;
 	if (!e) {
@@ -375,6 +397,10 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		rc = aud_fail("audit", &err);
 	} else {
 		rc = AUD_EXIT_OK;
+		for (size_t i = 0; !quiet && i < nids; i++)
+			fprintf(stderr, "mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
+			        wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
+			        eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
 		if (rpt_policy_count(&policy))
 			rc = aud_gate_run("audit", ws, &policy);
 		fprintf(
@@ -383,6 +409,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		    "(%lld rows), weights.csv\n",
 		    out, info.html_bytes, (long long)info.csv_rows);
 	}
+	free(wt.choice);
 	for (int i = 0; names && i < nfiles; i++)
 		free(names[i]);
 	free(names);

@@ -14,7 +14,7 @@
 static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
-    "                     [--features F] [--json] [--quiet]\n\n"
+    "                     [--features F] [--min-image-gain G] [--json] [--quiet]\n\n"
     "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
     "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
     "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -26,6 +26,10 @@ static const char *usage_text =
     "  --seed S         random seed (default 1); same seed + threads = identical scores\n"
     "  --confident C    category threshold in (0.5, 1) (default 0.8): text-shortcut when\n"
     "                   p_text >= C; suspect-label when p_text and p_mm <= 1 - C\n"
+    "  --min-image-gain G  the MM-RM counts as using the image (mm_informative) when the\n"
+    "                   95%% interval of its accuracy drop with another pair's image lies\n"
+    "                   wholly above G (default 0.01); otherwise SFD, needs-image and the\n"
+    "                   sfc weights are marked not informative\n"
     "  --threads T      training threads (default: all cores)\n"
     "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
     "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
@@ -59,10 +63,16 @@ static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_er
 			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 0));
 			fputc(',', f);
 			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 1));
-			fprintf(f, ",%.6f,%.6f,%.6f,%s,%.6f,%d\n", sqlite3_column_double(st, 2),
-			        sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
-			        (const char *)sqlite3_column_text(st, 5),
-			        sqlite3_column_double(st, 6), sqlite3_column_int(st, 7));
+			/* p_mm, sfc, p_sa are NULL for a text-only dataset: empty cells */
+			for (int c = 2; c <= 6; c++) {
+				if (c == 5)
+					fprintf(f, ",%s", (const char *)sqlite3_column_text(st, 5));
+				else if (sqlite3_column_type(st, c) == SQLITE_NULL)
+					fputc(',', f);
+				else
+					fprintf(f, ",%.6f", sqlite3_column_double(st, c));
+			}
+			fprintf(f, ",%d\n", sqlite3_column_int(st, 7));
 		}
 		if (s != SQLITE_DONE)
 			rc = eng_ws_fail(ws, err, "read scores");
@@ -147,14 +157,21 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 
 int aud_cmd_score(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"db", required_argument, 0, 'd'},      {"dataset", required_argument, 0, 'D'},
-	    {"folds", required_argument, 0, 'k'},   {"epochs", required_argument, 0, 'e'},
-	    {"seed", required_argument, 0, 's'},    {"confident", required_argument, 0, 'c'},
-	    {"threads", required_argument, 0, 't'}, {"hash-bits", required_argument, 0, 'b'},
-	    {"out", required_argument, 0, 'o'},     {"json", no_argument, 0, 'j'},
-	    {"quiet", no_argument, 0, 'q'},         {"features", required_argument, 0, 'X'},
-	    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+	                                     {"dataset", required_argument, 0, 'D'},
+	                                     {"folds", required_argument, 0, 'k'},
+	                                     {"epochs", required_argument, 0, 'e'},
+	                                     {"seed", required_argument, 0, 's'},
+	                                     {"confident", required_argument, 0, 'c'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"hash-bits", required_argument, 0, 'b'},
+	                                     {"out", required_argument, 0, 'o'},
+	                                     {"json", no_argument, 0, 'j'},
+	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"features", required_argument, 0, 'X'},
+	                                     {"min-image-gain", required_argument, 0, 'G'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.train.seed = 1;
@@ -193,6 +210,11 @@ int aud_cmd_score(int argc, char **argv)
 			                     &x))
 				goto done;
 			so.confident = x;
+			break;
+		case 'G':
+			if (aud_parse_double("score", "--min-image-gain", optarg, 0, 1, &x))
+				goto done;
+			so.min_image_gain = x;
 			break;
 		case 't':
 			if (aud_parse_int("score", "--threads", optarg, 1, 64, &v))

@@ -60,9 +60,8 @@ void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const
 /* Counterfactual image test (does the MM-RM use the image?) over the pairs with mask[i] set:
  * m (true image), ms (another pair's image of the same test fold), mb (the training images' mean)
  * are held-out MM-RM margins; "right" = sigmoid(margin) > 0.5 as everywhere.
- *   swap_flip_rate     share whose preference flips with the swapped image; blank_flip_rate likewise
- *   mean_image_effect  mean |m - ms|
- *   acc_true/swapped/blank  MM-RM accuracy with each image
+ *   swap_flip_rate     share whose preference flips with the swapped image; blank_flip_rate
+ * likewise mean_image_effect  mean |m - ms| acc_true/swapped/blank  MM-RM accuracy with each image
  *   drop = acc_true - acc_swapped, with a paired 95% interval [drop_lo, drop_hi] (the same pairs
  *   both ways: Agresti-Min adjusted Wald for a difference of paired proportions, 0.5 added to each
  *   discordant count). NAN figures when n = 0. */

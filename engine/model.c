@@ -480,7 +480,7 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 					st += (double)wt[c * S] * v;
 			}
 			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
-			if (im == ENG_MODEL_IMG_MEAN) { /* standardized training mean */
+			if (im == ENG_MODEL_IMG_MEAN) {     /* standardized training mean */
 				memset(vi, 0, sizeof(float) * idim);
 				vi[idim] = 1.0f;
 				any_img = 1;

@@ -118,8 +118,8 @@ typedef struct dswork {
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	int has_img;       /* some pair of the dataset has image features: MM-RMs are trained */
 	/* counterfactual image test (has_img), indexed by position in rows[] like margin[] */
-	int32_t *swap_img;        /* (n) another image of the same test fold, -1: not tested */
-	float *m_swap, *m_blank;  /* (n) standard MM-RM margins with that image / a blank one */
+	int32_t *swap_img;       /* (n) another image of the same test fold, -1: not tested */
+	float *m_swap, *m_blank; /* (n) standard MM-RM margins with that image / a blank one */
 } dswork;
 
 static void dswork_free(dswork *w)
@@ -227,7 +227,8 @@ static int make_swaps(dswork *w, const eng_data *d, int K, uint64_t seed, eng_er
 			}
 		}
 		eng_rng rng;
-		eng_rng_seed(&rng, eng_mix64(seed ^ 0x494D4753574150ULL ^ (uint64_t)f)); /* IMGSWAP */
+		eng_rng_seed(&rng,
+		             eng_mix64(seed ^ 0x494D4753574150ULL ^ (uint64_t)f)); /* IMGSWAP */
 		for (size_t i = nu; i > 1; i--) { /* Fisher-Yates */
 			size_t j = (size_t)eng_rng_below(&rng, i);
 			int32_t t = uniq[i - 1];
@@ -281,7 +282,7 @@ static eng_category row_category(const dswork *x, size_t i, float pt, float pm, 
 	if (x->conflict[i])
 		return ENG_CAT_SUSPECT_LABEL;
 	if (!x->has_img) /* text-only dataset: the text-only proxy is the only model */
-		return pt >= confident          ? ENG_CAT_TEXT_SHORTCUT
+		return pt >= confident         ? ENG_CAT_TEXT_SHORTCUT
 		       : pt <= 1.0 - confident ? ENG_CAT_SUSPECT_LABEL
 		                               : ENG_CAT_AMBIGUOUS;
 	return eng_category_of(pt, pm, confident);
@@ -324,16 +325,16 @@ static int write_fold(void *ctx, size_t job, eng_err *err)
 				sqlite3_bind_null(sp, c);
 		}
 		sqlite3_bind_text(sp, 8,
-		                  eng_category_name(row_category(x, row - x->b,
-		                                                 (float)eng_sigmoid(mt), pm,
-		                                                 fw->confident)),
+		                  eng_category_name(row_category(
+		                      x, row - x->b, (float)eng_sigmoid(mt), pm, fw->confident)),
 		                  -1, SQLITE_STATIC);
 		sqlite3_bind_int64(sp, 9, fw->d->chosen_chars[row]);
 		sqlite3_bind_int64(sp, 10, fw->d->rejected_chars[row]);
 		if (x->has_img && x->swap_img[q] >= 0) {
 			float mm = x->margin[1][q], mw = x->m_swap[q];
 			sqlite3_bind_double(sp, 11, fabs((double)mm - (double)mw));
-			sqlite3_bind_int(sp, 12, (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(mw) > 0.5));
+			sqlite3_bind_int(sp, 12,
+			                 (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(mw) > 0.5));
 		} else {
 			sqlite3_bind_null(sp, 11);
 			sqlite3_bind_null(sp, 12);
@@ -489,12 +490,15 @@ typedef struct dsextra {
 	int ncue;
 	uint32_t cue[NCUES]; /* text columns of the top cues */
 	double cue_present[NCUES];
-	dswork refit_w; /* the re-fit's folds; margin[wm - 1] = re-fit margins of method wm */
+	dswork refit_w;  /* the re-fit's folds; margin[wm - 1] = re-fit margins of method wm */
+	float *refit_mm; /* (n) by re-fit position: MM-RM trained on the sfc-weighted data */
+	double refit_mm_acc, refit_mm_lo, refit_mm_hi; /* its plain held-out accuracy */
 } dsextra;
 
 static void dsextra_free(dsextra *x)
 {
 	free(x->text_right);
+	free(x->refit_mm);
 	dswork_free(&x->refit_w);
 }
 
@@ -509,9 +513,10 @@ static void image_reliance_json(json_t *o, const dswork *w, const dsextra *x, do
 	json_object_set_new(o, "min_image_gain", json_real(gain));
 	if (!w->has_img) {
 		json_object_set_new(o, "mm_informative", json_null());
-		json_object_set_new(o, "mm_informative_reason",
-		                    json_string("no images: the dataset is text-only, no multimodal "
-		                                "RM is trained"));
+		json_object_set_new(
+		    o, "mm_informative_reason",
+		    json_string("no images: the dataset is text-only, no multimodal "
+		                "RM is trained"));
 		json_object_set_new(o, "image_reliance", json_null());
 		return;
 	}
@@ -528,12 +533,13 @@ static void image_reliance_json(json_t *o, const dswork *w, const dsextra *x, do
 		         "%.3g: the MM-RM uses the image",
 		         100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
 	else
-		snprintf(why, sizeof why,
-		         "swapping in another pair's image changes the MM-RM's held-out accuracy by "
-		         "%.1f points (95%% CI %.1f to %.1f, n=%zu), not wholly above "
-		         "--min-image-gain %.3g: the MM-RM does not use the image beyond the text "
-		         "with these image features (use `mmaudit embed` with your own encoder)",
-		         100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
+		snprintf(
+		    why, sizeof why,
+		    "swapping in another pair's image changes the MM-RM's held-out accuracy by "
+		    "%.1f points (95%% CI %.1f to %.1f, n=%zu), not wholly above "
+		    "--min-image-gain %.3g: the MM-RM does not use the image beyond the text "
+		    "with these image features (use `mmaudit embed` with your own encoder)",
+		    100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
 	json_object_set_new(o, "mm_informative", json_boolean(x->informative));
 	json_object_set_new(o, "mm_informative_reason", json_string(why));
 	json_t *j = json_object();
@@ -612,6 +618,10 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, err);
 		if (rc)
 			return rc;
+		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
+		if (x[k].avail[ENG_WM_SFC] &&
+		    !(x[k].refit_mm = malloc(x[k].refit_w.n * sizeof(float))))
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
 		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++)
 			njobs += x[k].avail[wm] ? (size_t)K : 0;
 		x[k].refit[ENG_WM_NONE] = x[k].text_acc;
@@ -633,10 +643,15 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 				jb->opts = o->train;
 				jb->opts.epochs = ds_epochs(o, d, k);
 				jb->opts.row_weight = wrow[wm];
-				jb->opts.seed = eng_mix64(seed2 ^ eng_mix64(k * 1000003u +
-				                                            (size_t)f * 101u +
-				                                            (size_t)wm * 7u));
+				jb->opts.seed =
+				    eng_mix64(seed2 ^ eng_mix64(k * 1000003u + (size_t)f * 101u +
+				                                (size_t)wm * 7u));
 				jb->methods = 1u << ENG_METHOD_TEXT;
+				if (wm == ENG_WM_SFC) { /* the paper's claim: the MM-RM keeps up */
+					jb->methods |= 1u << ENG_METHOD_STANDARD;
+					jb->margins[ENG_METHOD_STANDARD] =
+					    x[k].refit_mm + rw->fb[f];
+				}
 				jb->train = rw->train + (size_t)f * rw->n;
 				jb->ntrain = rw->n - (rw->fb[f + 1] - rw->fb[f]);
 				jb->eval = rw->rows + rw->fb[f];
@@ -663,6 +678,14 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 			double acc = sw > 0 ? sr / sw : NAN, ess = x[k].st[wm].ess;
 			x[k].refit[wm] = acc;
 			eng_wilson95(acc * ess, ess, &x[k].refit_lo[wm], &x[k].refit_hi[wm]);
+		}
+		if (x[k].refit_mm) {
+			size_t right = 0;
+			for (size_t q = 0; q < rw->n; q++)
+				right += eng_sigmoid(x[k].refit_mm[q]) > 0.5;
+			x[k].refit_mm_acc = (double)right / (double)rw->n;
+			eng_wilson95((double)right, (double)rw->n, &x[k].refit_mm_lo,
+			             &x[k].refit_mm_hi);
 		}
 	}
 	return 0;
@@ -709,18 +732,25 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 		json_object_set_new(m, "refit_text_accuracy", num_or_null(x->refit[wm]));
 		json_object_set_new(m, "refit_text_accuracy_ci95",
 		                    ci_json(x->refit_lo[wm], x->refit_hi[wm]));
+		if (wm == ENG_WM_SFC) {
+			json_object_set_new(m, "refit_mm_accuracy", num_or_null(x->refit_mm_acc));
+			json_object_set_new(m, "refit_mm_accuracy_ci95",
+			                    ci_json(x->refit_mm_lo, x->refit_mm_hi));
+		}
 		json_object_set_new(m, "ess", num_or_null(st->ess));
 		json_object_set_new(m, "ess_share", num_or_null(st->ess_share));
-		json_object_set_new(m, "mean_weight_text_shortcut", num_or_null(st->mean_w_shortcut));
+		json_object_set_new(m, "mean_weight_text_shortcut",
+		                    num_or_null(st->mean_w_shortcut));
 		json_object_set_new(m, "mean_weight_other", num_or_null(st->mean_w_other));
 		json_t *cues = json_array();
 		for (int i = 0; i < x->ncue; i++)
 			json_array_append_new(
-			    cues, json_pack("{s:s, s:o, s:o}", "feature",
-			                    eng_data_column_name(d, x->cue[i], name, sizeof name),
-			                    "present_share", num_or_null(x->cue_present[i]),
-			                    "chosen_share",
-			                    num_or_null(cue_chosen_share(d, w, x->cue[i], wrow[wm]))));
+			    cues,
+			    json_pack("{s:s, s:o, s:o}", "feature",
+			              eng_data_column_name(d, x->cue[i], name, sizeof name),
+			              "present_share", num_or_null(x->cue_present[i]),
+			              "chosen_share",
+			              num_or_null(cue_chosen_share(d, w, x->cue[i], wrow[wm]))));
 		json_object_set_new(m, "cues", cues);
 		json_object_set_new(o, eng_wmethod_name((eng_wmethod)wm), m);
 	}
@@ -883,8 +913,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		if (w[k].has_img)
 			eng_imgrel_compute(n, w[k].margin[1], w[k].m_swap, w[k].m_blank, mask,
 			                   &wx[k].rel);
-		wx[k].informative = w[k].has_img && wx[k].rel.n > 0 &&
-		                    wx[k].rel.drop_lo > o->min_image_gain;
+		wx[k].informative =
+		    w[k].has_img && wx[k].rel.n > 0 && wx[k].rel.drop_lo > o->min_image_gain;
 		image_reliance_json(dsm[k], &w[k], &wx[k], o->min_image_gain);
 		free(mask);
 		/* weights of every method, scaled to mean 1 over the dataset */

@@ -25,8 +25,7 @@ typedef struct pool {
 } pool;
 
 /* The standard MM-RM's margins of the eval rows with swapped and with blank images. */
-static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjob *jb,
-                          eng_err *err)
+static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjob *jb, eng_err *err)
 {
 	size_t n = jb->neval;
 	int32_t *img = malloc(sizeof(int32_t) * (n ? n : 1));

@@ -11,13 +11,15 @@
 
 static const char *sql_rows =
     "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
-    " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected))"
+    " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected)),"
+    " s.image_effect, s.swap_flip"
     " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
     " WHERE s.run_id = ?1 AND p.dataset_id = ?2";
 
 typedef struct crow {
-	double pt, pm, sfc;
+	double pt, pm, sfc, eff; /* NAN: NULL (text-only dataset; pair not image-tested) */
 	int64_t id, lc, lr;
+	int flip;        /* -1: not tested */
 	size_t ext, cat; /* offsets into the string arena */
 } crow;
 
@@ -50,6 +52,20 @@ void rpt_csv_fixed6(FILE *f, double x)
 	if (signbit(x))
 		*--p = '-';
 	fwrite(p, 1, (size_t)(e - p), f);
+}
+
+/* A column that may be NULL: NAN for NULL. */
+static double col_or_nan(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
+}
+
+/* ",x" with six decimals, or "," alone for NAN (an empty cell: no figure). */
+static void cell6(FILE *f, double x)
+{
+	fputc(',', f);
+	if (!isnan(x))
+		rpt_csv_fixed6(f, x);
 }
 
 void rpt_csv_cell(FILE *f, const char *s)
@@ -88,8 +104,8 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_rows, err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
-	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars"
-	      "\r\n",
+	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars,"
+	      "image_effect,swap_flip\r\n",
 	      f);
 	crow *r = NULL;
 	eng_arena arena = {0};
@@ -119,10 +135,14 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			crow *x = &r[m];
 			x->id = sqlite3_column_int64(q, 0);
 			x->pt = sqlite3_column_double(q, 1);
-			x->pm = sqlite3_column_double(q, 2);
-			x->sfc = sqlite3_column_double(q, 3);
+			x->pm = col_or_nan(q, 2);
+			x->sfc = col_or_nan(q, 3);
 			x->lc = sqlite3_column_int64(q, 6);
 			x->lr = sqlite3_column_int64(q, 7);
+			x->eff = col_or_nan(q, 8);
+			x->flip = sqlite3_column_type(q, 9) == SQLITE_NULL
+			              ? -1
+			              : sqlite3_column_int(q, 9);
 			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 4),
 			                  &x->cat) ||
 			    eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 5),
@@ -146,13 +166,16 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			rpt_csv_fixed6(f, x->pt);
 			fputc(',', f);
 			rpt_csv_fixed6(f, x->pt);
-			fputc(',', f);
-			rpt_csv_fixed6(f, x->pm);
-			fputc(',', f);
-			rpt_csv_fixed6(f, x->sfc);
+			cell6(f, x->pm);
+			cell6(f, x->sfc);
 			fputc(',', f);
 			rpt_csv_cell(f, arena.p + x->cat);
-			fprintf(f, ",%lld,%lld\r\n", (long long)x->lc, (long long)x->lr);
+			fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
+			cell6(f, x->eff);
+			if (x->flip >= 0)
+				fprintf(f, ",%d\r\n", x->flip);
+			else
+				fputs(",\r\n", f);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);

@@ -2,6 +2,8 @@
 #include "reports/rpt_weights.h"
 
 #include <jansson.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,13 +38,57 @@ static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, char **name, eng_err
 	return rc;
 }
 
+/* auto: the method score chose for the dataset in run `run` (its metrics' weights.auto and
+ * weights.auto_reason); runs made before score chose one get sfc, as weights were then. */
+static int resolve_auto(eng_ws *ws, int64_t run, int64_t ds, rpt_weights_choice *c, eng_err *err)
+{
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "SELECT json_extract(metrics, '$.weights.auto'),"
+	                   " json_extract(metrics, '$.weights.auto_reason') FROM run_datasets"
+	                   " WHERE run_id = ?1 AND dataset_id = ?2",
+	                   err);
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_int64(st, 2, ds);
+	c->used = ENG_WM_SFC;
+	snprintf(c->reason, sizeof c->reason,
+	         "the score run predates the weighting methods: sfc, as weights were then");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *m = (const char *)sqlite3_column_text(st, 0),
+		           *why = (const char *)sqlite3_column_text(st, 1);
+		eng_wmethod x;
+		if (m && !eng_wmethod_parse(m, &x) && x != ENG_WM_AUTO) {
+			c->used = x;
+			snprintf(c->reason, sizeof c->reason, "%s", why ? why : "");
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 typedef struct wrow {
-	double sfc, pt, pm;
-	size_t ext, cat; /* offsets into the string arena */
+	double sfc, pt, pm, w; /* sfc, pm NAN when NULL; w the raw weight */
+	size_t ext, cat;       /* offsets into the string arena */
 } wrow;
 
-int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_format fmt,
-                      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err)
+/* ",x" with six decimals, or "," for NAN (NULL in the workspace: a text-only dataset). */
+static void cell6(FILE *f, double x)
+{
+	fputc(',', f);
+	if (!isnan(x))
+		rpt_csv_fixed6(f, x);
+}
+
+static json_t *num_or_null(double x)
+{
+	return isnan(x) ? json_null() : json_real(x);
+}
+
+int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod method,
+                      rpt_weights_format fmt, rpt_weights_norm norm, FILE *f, int64_t *rows,
+                      rpt_weights_choice *choice, eng_err *err)
 {
 	int64_t count = 0;
 	int rc = 0;
@@ -56,7 +102,7 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 	if (!st)
 		return err->code;
 	if (fmt == RPT_WEIGHTS_CSV)
-		fputs("dataset,id,weight,sfc,p_text,p_mm,category\n", f);
+		fputs("dataset,id,weight,sfc,p_text,p_mm,category,method\n", f);
 	wrow *r = NULL;
 	eng_arena arena = {0};
 	char *ds = NULL;
@@ -67,12 +113,22 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 		ds = NULL;
 		if ((rc = latest_run(ws, ids[k], &run, &ds, err)))
 			break;
+		rpt_weights_choice ch = {.used = method};
+		snprintf(ch.dataset, sizeof ch.dataset, "%s", ds);
+		if (method == ENG_WM_AUTO && (rc = resolve_auto(ws, run, ids[k], &ch, err)))
+			break;
+		else if (method != ENG_WM_AUTO)
+			snprintf(ch.reason, sizeof ch.reason, "--method %s",
+			         eng_wmethod_name(method));
+		if (choice)
+			choice[k] = ch;
 		/* one scan into memory: the normaliser (mean or max) is known before printing */
 		sqlite3_bind_int64(st, 1, run);
 		sqlite3_bind_int64(st, 2, ids[k]);
 		size_t m = 0;
 		arena.len = 0;
 		double sum = 0, max = 0;
+		size_t n_right = 0, n_sfc_null = 0;
 		int s;
 		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 			if (m == cap) {
@@ -87,9 +143,14 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 				cap = nc;
 			}
 			wrow *x = &r[m];
-			x->sfc = sqlite3_column_double(st, 1);
+			int null_mm = sqlite3_column_type(st, 1) == SQLITE_NULL;
+			x->sfc = null_mm ? NAN : sqlite3_column_double(st, 1);
 			x->pt = sqlite3_column_double(st, 2);
-			x->pm = sqlite3_column_double(st, 3);
+			x->pm = sqlite3_column_type(st, 3) == SQLITE_NULL
+			            ? NAN
+			            : sqlite3_column_double(st, 3);
+			n_right += x->pt > 0.5;
+			n_sfc_null += null_mm;
 			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 0),
 			                  &x->ext) ||
 			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 4),
@@ -97,8 +158,6 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
 				break;
 			}
-			sum += x->sfc;
-			max = m == 0 || x->sfc > max ? x->sfc : max;
 			m++;
 		}
 		if (!rc && s != SQLITE_DONE)
@@ -106,6 +165,29 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 		sqlite3_reset(st);
 		if (rc)
 			break;
+		if (ch.used == ENG_WM_SFC && n_sfc_null) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "dataset '%s' is text-only: sfc weights need a multimodal RM; "
+			    "use --method debias (or auto)",
+			    ds);
+			break;
+		}
+		double lambda = eng_jtt_lambda(n_right, m - n_right);
+		if (ch.used == ENG_WM_JTT && (n_right == 0 || n_right == m)) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "dataset '%s': the text-only proxy is %s on every pair, so jtt "
+			    "has nothing to upweight; use --method debias",
+			    ds, n_right ? "right" : "wrong");
+			break;
+		}
+		for (size_t i = 0; i < m; i++) { /* raw weights, in place of nothing: keep sfc */
+			double w = eng_weight_raw(ch.used, r[i].pt, r[i].sfc, lambda);
+			r[i].w = w;
+			sum += w;
+			max = i == 0 || w > max ? w : max;
+		}
 		double mean = m ? sum / (double)m : 0;
 		double div = norm == RPT_NORM_MEAN ? mean : norm == RPT_NORM_MAX ? max : 1.0;
 		if (!(div > 0))
@@ -113,25 +195,22 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_form
 		for (size_t i = 0; i < m && !rc; i++) {
 			const wrow *x = &r[i];
 			const char *id = arena.p + x->ext, *cat = arena.p + x->cat;
-			double w = x->sfc / div;
+			double w = x->w / div;
+			const char *mname = eng_wmethod_name(ch.used);
 			if (fmt == RPT_WEIGHTS_CSV) {
 				rpt_csv_cell(f, ds);
 				fputc(',', f);
 				rpt_csv_cell(f, id);
-				fputc(',', f);
-				rpt_csv_fixed6(f, w);
-				fputc(',', f);
-				rpt_csv_fixed6(f, x->sfc);
-				fputc(',', f);
-				rpt_csv_fixed6(f, x->pt);
-				fputc(',', f);
-				rpt_csv_fixed6(f, x->pm);
-				fprintf(f, ",%s\n", cat);
+				cell6(f, w);
+				cell6(f, x->sfc);
+				cell6(f, x->pt);
+				cell6(f, x->pm);
+				fprintf(f, ",%s,%s\n", cat, mname);
 			} else {
-				json_t *o =
-				    json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:s}", "dataset", ds,
-				              "id", id, "weight", w, "sfc", x->sfc, "p_text", x->pt,
-				              "p_mm", x->pm, "category", cat);
+				json_t *o = json_pack(
+				    "{s:s, s:s, s:f, s:o, s:f, s:o, s:s, s:s}", "dataset", ds, "id",
+				    id, "weight", w, "sfc", num_or_null(x->sfc), "p_text", x->pt,
+				    "p_mm", num_or_null(x->pm), "category", cat, "method", mname);
 				char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
 				                                   JSON_REAL_PRECISION(6))
 				               : NULL;

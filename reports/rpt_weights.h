@@ -1,11 +1,13 @@
 /* rpt_weights.h - per-pair training weights for a team's own reward-model trainer.
  *
- * The weight of a pair is its held-out shortcut-failure coefficient from the newest finished score
- * run of its dataset: sfc = eps/2 + L_t / (eps + L_t + L) (metrics.h), the paper's per-sample
- * weight. Pairs the text-only proxy already gets right get small weights; pairs where the text
- * shortcut fails get large ones. Normalisation: none (raw sfc in (0,1)), mean (divided by the
- * dataset's mean so weights average 1: the default, keeps the loss scale), max (divided by the
- * dataset's max). Keyed by the pair's id from the input file. */
+ * The weight of a pair comes from the held-out scores of the newest finished score run of its
+ * dataset, by method (engine/weights.h): none, debias (1 - p_text), jtt (the text proxy's held-out
+ * errors upweighted by n_right / n_wrong), sfc (the paper's L_t / (L_t + L)), or auto: the method
+ * that score chose for the dataset (its metrics' weights.auto: sfc when the MM-RM uses the image,
+ * debias otherwise). What each method does to the data is measured by score (weights.<method> in
+ * the dataset's metrics). Normalisation: none (raw), mean (divided by the dataset's mean so
+ * weights average 1: the default, keeps the loss scale), max (divided by the dataset's max).
+ * Keyed by the pair's id from the input file. */
 #ifndef RPT_WEIGHTS_H
 #define RPT_WEIGHTS_H
 
@@ -14,14 +16,25 @@
 #include <stdio.h>
 
 #include "engine/err.h"
+#include "engine/weights.h"
 #include "engine/workspace.h"
 
 typedef enum rpt_weights_norm { RPT_NORM_NONE, RPT_NORM_MEAN, RPT_NORM_MAX } rpt_weights_norm;
 typedef enum rpt_weights_format { RPT_WEIGHTS_CSV, RPT_WEIGHTS_JSONL } rpt_weights_format;
 
-/* Writes weights of datasets ids[0..n) to f. *rows (may be NULL) = pairs written. ENG_EINPUT when a
- * dataset has no finished score run ("run mmaudit score first"). */
-int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, rpt_weights_format fmt,
-                      rpt_weights_norm norm, FILE *f, int64_t *rows, eng_err *err);
+/* The method used for one dataset and why (auto's choice, from the score run). */
+typedef struct rpt_weights_choice {
+	char dataset[256];
+	eng_wmethod used;
+	char reason[512];
+} rpt_weights_choice;
+
+/* Writes weights of datasets ids[0..n) by method to f. *rows (may be NULL) = pairs written;
+ * choice (n, may be NULL) receives each dataset's method and why. ENG_EINPUT when a dataset has
+ * no finished score run ("run mmaudit score first"), or the method cannot weigh it (sfc on a
+ * text-only dataset, jtt when the text proxy makes no held-out error), naming the option to use. */
+int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod method,
+                      rpt_weights_format fmt, rpt_weights_norm norm, FILE *f, int64_t *rows,
+                      rpt_weights_choice *choice, eng_err *err);
 
 #endif
