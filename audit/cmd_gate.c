@@ -1,6 +1,7 @@
 /* cmd_gate.c - `mmaudit gate`: evaluates the gate rules on the workspace's newest score (and
- * crossdist) runs and prints one line per rule. Exit 0 all pass, 1 any fail, 2 bad usage, no rules
- * or nothing scored. The evaluation is rpt_gate_evaluate, the same one the report's verdict uses.
+ * crossdist) runs and prints one line per rule. Exit 0 no rule fails (WARN and NOT RUN pass unless
+ * --strict), 1 any fail, 2 bad usage, no rules or nothing scored. The evaluation is
+ * rpt_gate_evaluate, the same one the report's verdict uses.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,22 +15,28 @@ static const char *usage_text =
     "usage: mmaudit gate --db PATH [--policy FILE] [--max-shortcut-rate X]\n"
     "                    [--max-text-accuracy X] [--max-sfd X] [--max-ood-gap X]\n"
     "                    [--dataset NAME] [--strict]\n\n"
-    "Checks each dataset's newest score run against thresholds and prints one line per rule:\n"
-    "  PASS|FAIL <rule>: observed X (n=N), threshold Y\n"
-    "  NOT RUN <rule>: <why it could not be measured>\n\n"
+    "Checks each dataset's newest score run against thresholds (each a maximum) and prints one\n"
+    "line per rule, judged on the figure's 95% interval:\n"
+    "  FAIL <rule>: observed X (95% CI L to H, n=N), threshold Y   interval wholly above Y\n"
+    "  WARN <rule>: ... - the interval straddles the threshold     interval contains Y\n"
+    "  PASS <rule>: ...                                            interval wholly at or below Y\n"
+    "  NOT RUN <rule>: <why it could not be measured>\n"
+    "Intervals: Wilson (shortcut rate, text-only accuracy; n = scored pairs), Newcombe's hybrid\n"
+    "score interval (SFD), normal approximation over the crossdist cells (o.o.d. gap).\n\n"
     "  --db PATH              workspace database (required)\n"
     "  --policy FILE          `key = value` lines (# comments): the rule names below without\n"
     "                         the dashes, `dataset = NAME`, `strict = true`; flags override it\n"
-    "  --max-shortcut-rate X  fail when the share of text-shortcut pairs is above X (0..1)\n"
-    "  --max-text-accuracy X  fail when the held-out text-only accuracy is above X (0..1)\n"
-    "  --max-sfd X            fail when SFD (MM-RM accuracy where text is right minus where it\n"
-    "                         is wrong) is above X (-1..1)\n"
-    "  --max-ood-gap X        fail when the standard MM-RM trained on the dataset loses more\n"
-    "                         than X accuracy out of distribution (newest crossdist run)\n"
+    "  --max-shortcut-rate X  the share of text-shortcut pairs is at most X (0..1)\n"
+    "  --max-text-accuracy X  the held-out text-only accuracy is at most X (0..1)\n"
+    "  --max-sfd X            SFD (MM-RM accuracy where text is right minus where it is wrong)\n"
+    "                         is at most X (-1..1); NOT RUN on a dataset without images or when\n"
+    "                         the MM-RM does not use the image (counterfactual image test)\n"
+    "  --max-ood-gap X        the standard MM-RM trained on the dataset loses at most X\n"
+    "                         accuracy out of distribution (newest crossdist run)\n"
     "  --dataset NAME         check only this dataset (default: every dataset)\n"
-    "  --strict               a rule that cannot be measured (NOT RUN) fails the gate\n\n"
-    "exit: 0 every rule passes, 1 a rule fails, 2 bad usage, no rules, or nothing scored\n"
-    "(run mmaudit score first), 3 system error.\n";
+    "  --strict               WARN and NOT RUN (a rule that cannot be measured) fail the gate\n\n"
+    "exit: 0 no rule fails (WARN and NOT RUN pass unless --strict), 1 a rule fails, 2 bad\n"
+    "usage, no rules, or nothing scored (run mmaudit score first), 3 system error.\n";
 
 /* Shared by gate and report: the gate options. Returns 0, or an exit status after printing. */
 int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags, const char **policy)
@@ -149,9 +156,9 @@ int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy)
 		rpt_gate_line(&ev.r[i], line, sizeof line);
 		puts(line);
 	}
-	printf("gate: %s (%zu fail, %zu pass, %zu not run%s)\n", ev.failed ? "FAIL" : "PASS",
-	       ev.count[RPT_FAIL], ev.count[RPT_PASS], ev.count[RPT_NOT_RUN],
-	       policy->strict ? ", strict" : "");
+	printf("gate: %s (%zu fail, %zu warn, %zu pass, %zu not run%s)\n",
+	       ev.failed ? "FAIL" : "PASS", ev.count[RPT_FAIL], ev.count[RPT_WARN],
+	       ev.count[RPT_PASS], ev.count[RPT_NOT_RUN], policy->strict ? ", strict" : "");
 out:;
 	int failed = ev.failed;
 	rpt_gate_eval_clear(&ev);

@@ -1,17 +1,19 @@
-/* rpt_gate.c - policy parsing and the one gate evaluation shared by `mmaudit gate` and the report.
- * Does not print and does not decide exit codes. */
+/* rpt_gate.c - policy parsing, the one gate evaluation shared by `mmaudit gate` and the report
+ * (each rule judged on a 95% interval), and the verdict sentence. Does not print and does not
+ * decide exit codes. */
 #include "reports/rpt_gate.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const rpt_rule_names[RPT_RULE_N] = {"max-shortcut-rate", "max-text-accuracy", "max-sfd",
                                                 "max-ood-gap"};
-const char *const rpt_status_names[3] = {"FAIL", "PASS", "NOT RUN"};
+const char *const rpt_status_names[RPT_STATUS_N] = {"FAIL", "WARN", "PASS", "NOT RUN"};
 
 static const char *const rule_subject[RPT_RULE_N] = {"shortcut rate", "text-only accuracy", "SFD",
                                                      "o.o.d. gap of the standard MM-RM trained on"};
@@ -136,14 +138,19 @@ out:
 }
 
 /* The standard MM-RM's o.o.d. gap when trained on ds: accuracy on its own test split minus the mean
- * accuracy on the other datasets' test splits, from the newest crossdist run's cells. */
-static int ood_gap(const rpt_state *st, int64_t ds, double *gap, int64_t *n, char *why, size_t cap,
-                   eng_err *err)
+ * accuracy on the other datasets' test splits, from the newest crossdist run's cells, with a 95%
+ * interval by the normal approximation: each cell's accuracy a_j on n_j test pairs has variance
+ * a_j (1 - a_j) / n_j, the cells are independent (disjoint test splits), so
+ *   var(gap) = a_d (1 - a_d) / n_d + sum_{j != d} a_j (1 - a_j) / n_j / k^2   (k = other cells)
+ * and the interval is gap -+ 1.96 sqrt(var). lo = hi = NAN when a cell has no n. */
+static int ood_gap(const rpt_state *st, int64_t ds, rpt_gate_result *r, eng_err *err)
 {
-	*gap = NAN;
-	*n = 0;
+	const size_t cap = sizeof r->reason;
+	r->observed = r->lo = r->hi = NAN;
+	r->n = 0;
 	if (!st->crossdist_run) {
-		snprintf(why, cap, "no crossdist run in the workspace; run mmaudit crossdist");
+		snprintf(r->reason, cap,
+		         "no crossdist run in the workspace; run mmaudit crossdist");
 		return 0;
 	}
 	sqlite3_stmt *q =
@@ -155,15 +162,19 @@ static int ood_gap(const rpt_state *st, int64_t ds, double *gap, int64_t *n, cha
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, st->crossdist_run);
 	sqlite3_bind_int64(q, 2, ds);
-	double diag = NAN, off = 0;
+	double diag = NAN, off = 0, var_diag = NAN, var_off = 0;
 	int n_off = 0, s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		double acc = sqlite3_column_double(q, 2);
-		*n += sqlite3_column_int64(q, 1);
-		if (sqlite3_column_int64(q, 0) == ds)
+		int64_t n = sqlite3_column_int64(q, 1);
+		double var = n > 0 ? acc * (1 - acc) / (double)n : NAN;
+		r->n += n;
+		if (sqlite3_column_int64(q, 0) == ds) {
 			diag = acc;
-		else {
+			var_diag = var;
+		} else {
 			off += acc;
+			var_off += var;
 			n_off++;
 		}
 	}
@@ -172,14 +183,100 @@ static int ood_gap(const rpt_state *st, int64_t ds, double *gap, int64_t *n, cha
 	if (rc)
 		return rc;
 	if (isnan(diag))
-		snprintf(why, cap, "dataset is not in crossdist run %lld",
+		snprintf(r->reason, cap, "dataset is not in crossdist run %lld",
 		         (long long)st->crossdist_run);
 	else if (!n_off)
-		snprintf(why, cap, "crossdist run %lld has no other dataset to test on",
+		snprintf(r->reason, cap, "crossdist run %lld has no other dataset to test on",
 		         (long long)st->crossdist_run);
-	else
-		*gap = diag - off / n_off;
+	else {
+		r->observed = diag - off / n_off;
+		double h =
+		    1.959963984540054 * sqrt(var_diag + var_off / ((double)n_off * (double)n_off));
+		r->lo = r->observed - h; /* NAN propagates when a cell had no n */
+		r->hi = r->observed + h;
+	}
 	return 0;
+}
+
+int rpt_dataset_has_images(const rpt_dataset *d)
+{
+	if (!d || !d->metrics)
+		return -1;
+	const json_t *h = json_object_get(d->metrics, "has_images");
+	if (json_is_boolean(h))
+		return json_is_true(h);
+	return isnan(rpt_metric(d, "sfd")) && rpt_metric(d, "pairs_with_image") == 0 ? 0 : 1;
+}
+
+int rpt_dataset_mm_informative(const rpt_dataset *d)
+{
+	const json_t *m = d && d->metrics ? json_object_get(d->metrics, "mm_informative") : NULL;
+	return json_is_boolean(m) ? json_is_true(m) : -1;
+}
+
+void rpt_newcombe(double p1, int64_t n1, double p2, int64_t n2, double *lo, double *hi)
+{
+	double l1, u1, l2, u2;
+	rpt_wilson(p1, n1, &l1, &u1);
+	rpt_wilson(p2, n2, &l2, &u2);
+	if (isnan(l1) || isnan(l2)) {
+		*lo = *hi = NAN;
+		return;
+	}
+	double d = p1 - p2;
+	*lo = d - sqrt((p1 - l1) * (p1 - l1) + (u2 - p2) * (u2 - p2));
+	*hi = d + sqrt((u1 - p1) * (u1 - p1) + (p2 - l2) * (p2 - l2));
+}
+
+/* Why max-sfd is not run on d, or NULL when SFD is a finding there. */
+static const char *sfd_not_run_reason(const rpt_dataset *d)
+{
+	if (!rpt_dataset_has_images(d))
+		return "no images: the dataset is text-only, SFD is not defined";
+	if (rpt_dataset_mm_informative(d) == 0)
+		return "the multimodal RM does not use the image with these image features "
+		       "(counterfactual image test); SFD describes the tool, not the data "
+		       "\xe2\x80\x94 "
+		       "use `mmaudit embed` with your own encoder";
+	return NULL;
+}
+
+/* Observed value, interval and n of one score-run rule on d (not the o.o.d. gap). */
+static void score_rule(const rpt_dataset *d, int rule, rpt_gate_result *r)
+{
+	r->lo = r->hi = NAN;
+	if (rule == RPT_RULE_SFD) {
+		const char *why = sfd_not_run_reason(d);
+		if (why) {
+			r->observed = NAN;
+			snprintf(r->reason, sizeof r->reason, "%s", why);
+			return;
+		}
+		r->observed = rpt_metric(d, "sfd");
+		double a = rpt_metric(d, "n_text_right"), b = rpt_metric(d, "n_text_wrong");
+		if (!isnan(a) && !isnan(b)) {
+			r->n = (int64_t)(a + b);
+			rpt_newcombe(rpt_metric(d, "mm_acc_text_right"), (int64_t)a,
+			             rpt_metric(d, "mm_acc_text_wrong"), (int64_t)b, &r->lo,
+			             &r->hi);
+		}
+		if (isnan(r->observed))
+			snprintf(r->reason, sizeof r->reason,
+			         "SFD undefined: the text proxy is never wrong or never right");
+		return;
+	}
+	r->observed =
+	    rpt_metric(d, rule == RPT_RULE_SHORTCUT_RATE ? "shortcut_rate" : "text_accuracy");
+	rpt_wilson(r->observed, r->n, &r->lo, &r->hi);
+}
+
+/* FAIL when [lo, hi] lies wholly above the maximum, PASS when wholly at or below, else WARN; a
+ * point comparison when there is no interval. */
+static int judge(const rpt_gate_result *r)
+{
+	if (isnan(r->lo) || isnan(r->hi))
+		return r->observed > r->threshold ? RPT_FAIL : RPT_PASS;
+	return r->lo > r->threshold ? RPT_FAIL : r->hi <= r->threshold ? RPT_PASS : RPT_WARN;
 }
 
 static int add_result(rpt_gate_eval *e, const rpt_gate_result *r)
@@ -225,26 +322,13 @@ int rpt_gate_evaluate(const rpt_state *st, const rpt_policy *p, rpt_gate_eval *o
 			double pairs = rpt_metric(d, "pairs");
 			r.n = isnan(pairs) ? 0 : (int64_t)pairs;
 			if (!d->run_id) {
-				r.observed = NAN;
+				r.observed = r.lo = r.hi = NAN;
 				snprintf(r.reason, sizeof r.reason,
 				         "dataset not scored yet; run mmaudit score");
-			} else if (rule == RPT_RULE_SHORTCUT_RATE) {
-				r.observed = rpt_metric(d, "shortcut_rate");
-			} else if (rule == RPT_RULE_TEXT_ACCURACY) {
-				r.observed = rpt_metric(d, "text_accuracy");
-			} else if (rule == RPT_RULE_SFD) {
-				r.observed = rpt_metric(d, "sfd");
-				double a = rpt_metric(d, "n_text_right"),
-				       b = rpt_metric(d, "n_text_wrong");
-				if (!isnan(a) && !isnan(b))
-					r.n = (int64_t)(a + b);
-				if (isnan(r.observed))
-					snprintf(r.reason, sizeof r.reason,
-					         "SFD undefined: the text proxy is never wrong or "
-					         "never right");
+			} else if (rule == RPT_RULE_OOD_GAP) {
+				rc = ood_gap(st, d->id, &r, err);
 			} else {
-				rc = ood_gap(st, d->id, &r.observed, &r.n, r.reason,
-				             sizeof r.reason, err);
+				score_rule(d, rule, &r);
 			}
 			if (isnan(r.observed) && !r.reason[0])
 				snprintf(r.reason, sizeof r.reason,
@@ -252,10 +336,10 @@ int rpt_gate_evaluate(const rpt_state *st, const rpt_policy *p, rpt_gate_eval *o
 				         (long long)d->run_id);
 			if (isnan(r.observed)) {
 				r.status = RPT_NOT_RUN;
-				r.margin = NAN;
+				r.margin = r.lo = r.hi = NAN;
 			} else {
 				r.margin = r.threshold - r.observed;
-				r.status = r.observed > r.threshold ? RPT_FAIL : RPT_PASS;
+				r.status = judge(&r);
 			}
 			if (!rc && add_result(out, &r))
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -273,7 +357,7 @@ int rpt_gate_evaluate(const rpt_state *st, const rpt_policy *p, rpt_gate_eval *o
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
 	size_t k = 0;
-	for (int s = 0; s < 3; s++)
+	for (int s = 0; s < RPT_STATUS_N; s++)
 		for (size_t i = 0; i < out->n; i++)
 			if (out->r[i].status == s) {
 				sorted[k++] = out->r[i];
@@ -281,7 +365,8 @@ int rpt_gate_evaluate(const rpt_state *st, const rpt_policy *p, rpt_gate_eval *o
 			}
 	free(out->r);
 	out->r = sorted;
-	out->failed = out->count[RPT_FAIL] > 0 || (p->strict && out->count[RPT_NOT_RUN] > 0);
+	out->failed = out->count[RPT_FAIL] > 0 ||
+	              (p->strict && out->count[RPT_WARN] + out->count[RPT_NOT_RUN] > 0);
 	return 0;
 }
 
@@ -310,10 +395,17 @@ void rpt_gate_line(const rpt_gate_result *r, char *buf, size_t cap)
 {
 	if (r->status == RPT_NOT_RUN)
 		snprintf(buf, cap, "NOT RUN %s: %s", r->sentence, r->reason);
-	else
+	else if (isnan(r->lo) || isnan(r->hi))
 		snprintf(buf, cap, "%s %s: observed %.4f (n=%lld), threshold %g",
 		         rpt_status_names[r->status], r->sentence, r->observed, (long long)r->n,
 		         r->threshold);
+	else
+		snprintf(
+		    buf, cap, "%s %s: observed %.4f (95%% CI %.3f to %.3f, n=%lld), threshold %g%s",
+		    rpt_status_names[r->status], r->sentence, r->observed, r->lo, r->hi,
+		    (long long)r->n, r->threshold,
+		    r->status == RPT_WARN ? " \xe2\x80\x94 the interval straddles the threshold"
+		                          : "");
 }
 
 void rpt_fmt_count(int64_t n, char *buf, size_t cap)
@@ -332,11 +424,110 @@ void rpt_fmt_count(int64_t n, char *buf, size_t cap)
 	snprintf(buf, cap, "%s", out);
 }
 
+/* Every phrase of the verdict sentence, in one place (the report and summary.json show it). */
+static const char *const v_nothing = "Nothing is scored yet: run mmaudit score on the workspace, "
+                                     "then report again.";
+static const char *const v_proxy = "A text-only model picks the chosen answer in %.1f%% of %s "
+                                   "pairs of '%s'";
+static const char *const v_unseen = " without seeing the image";
+static const char *const v_chance = ", which is not distinguishable from chance (95%% CI %.1f%% "
+                                    "to %.1f%%; best blind baseline %s, %.1f%%)";
+static const char *const v_above = ", %.1f points above the best blind baseline (%s, %.1f%%)";
+static const char *const v_below = ", %.1f points below the best blind baseline (%s, %.1f%%): "
+                                   "the rule alone beats the model";
+static const char *const v_is = ", within 2 points of %s (%.1f%%): the shortcut is %s";
+static const char *const v_no_images = "; no multimodal figures: the dataset has no images";
+static const char *const v_not_informative =
+    "; the multimodal RM does not see beyond the text with these image features (counterfactual "
+    "image test), so its figures describe the tool, not the data: audit with your own encoder's "
+    "embeddings (`mmaudit embed`)";
+static const char *const v_mm = "; the multimodal RM gets %.1f%%";
+static const char *const v_mm_fails = "; where the text shortcut fails (%.1f%% of pairs) the RM "
+                                      "gets %.1f%%";
+static const char *const v_most = " (the most text-solvable of %lld scored datasets)";
+
+/* The blind baselines: metric key, display name, what the cue is when the proxy matches it. */
+static const struct {
+	const char *key, *name, *cue;
+} blind[] = {
+    {"blind.pick_longer", "pick-longer", "answer length"},
+    {"blind.pick_shorter", "pick-shorter", "answer length (the shorter answer wins)"},
+    {"blind.pick_more_formatted", "pick-more-formatted", "formatting (markdown, lists)"},
+};
+
+/* Appends to v->sentence; keeps it terminated when full. */
+static void vcat(rpt_verdict *v, size_t *len, const char *fmt, ...)
+{
+	if (*len >= sizeof v->sentence)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(v->sentence + *len, sizeof v->sentence - *len, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*len += (size_t)k;
+}
+
+/* The text proxy against the best blind baseline (the highest of the three). */
+static void verdict_baseline(const rpt_dataset *w, double acc, int64_t n, rpt_verdict *v,
+                             size_t *len)
+{
+	int best = -1;
+	double b = NAN;
+	for (int i = 0; i < (int)(sizeof blind / sizeof blind[0]); i++) {
+		double x = rpt_metric(w, blind[i].key);
+		if (!isnan(x) && (best < 0 || x > b)) {
+			best = i;
+			b = x;
+		}
+	}
+	double lo, hi;
+	rpt_wilson(acc, n, &lo, &hi);
+	if (!isnan(lo) && lo <= 0.5 && hi >= 0.5) {
+		if (best >= 0)
+			vcat(v, len, v_chance, 100 * lo, 100 * hi, blind[best].name, 100 * b);
+		return;
+	}
+	if (best < 0)
+		return;
+	double diff = acc - b;
+	if (fabs(diff) <= 0.02 + 1e-9)
+		vcat(v, len, v_is, blind[best].name, 100 * b, blind[best].cue);
+	else if (diff > 0)
+		vcat(v, len, v_above, 100 * diff, blind[best].name, 100 * b);
+	else
+		vcat(v, len, v_below, -100 * diff, blind[best].name, 100 * b);
+}
+
+/* What the multimodal RM adds: nothing for a text-only dataset, a warning when the
+ * counterfactual image test says it does not use the image, its figures otherwise. */
+static void verdict_mm(const rpt_dataset *w, double pairs, rpt_verdict *v, size_t *len)
+{
+	if (!rpt_dataset_has_images(w)) {
+		vcat(v, len, "%s", v_no_images);
+		return;
+	}
+	if (v->mm_informative == 0) {
+		vcat(v, len, "%s", v_not_informative);
+		return;
+	}
+	double mm = rpt_metric(w, "mm_accuracy"), wrong = rpt_metric(w, "mm_acc_text_wrong");
+	double nw = rpt_metric(w, "n_text_wrong");
+	if (!isnan(mm))
+		vcat(v, len, v_mm, 100 * mm);
+	if (!isnan(wrong) && !isnan(nw) && pairs > 0)
+		vcat(v, len, v_mm_fails, 100 * nw / pairs, 100 * wrong);
+}
+
 void rpt_verdict_make(const rpt_state *st, const rpt_gate_eval *ev, int n_rules, rpt_verdict *v)
 {
 	memset(v, 0, sizeof *v);
-	v->gate = n_rules == 0 ? "NO RULES" : ev->failed ? "FAIL" : "PASS";
+	v->gate = n_rules == 0              ? "NO RULES"
+	          : ev->failed              ? "FAIL"
+	          : ev->count[RPT_WARN] > 0 ? "WARN"
+	                                    : "PASS";
 	v->risk = rpt_risk_level(st);
+	v->mm_informative = -1;
 	int bad = (n_rules && ev->failed) || !strcmp(v->risk, "HIGH");
 	v->icon = bad                                                         ? "\xe2\x9c\x97"
 	          : !strcmp(v->risk, "MEDIUM") || !strcmp(v->risk, "UNKNOWN") ? "!"
@@ -351,33 +542,21 @@ void rpt_verdict_make(const rpt_state *st, const rpt_gate_eval *ev, int n_rules,
 		}
 	}
 	if (!w) {
-		snprintf(v->sentence, sizeof v->sentence,
-		         "Nothing is scored yet: run mmaudit score on the workspace, then report "
-		         "again.");
+		snprintf(v->sentence, sizeof v->sentence, "%s", v_nothing);
 		return;
 	}
+	v->mm_informative = rpt_dataset_mm_informative(w);
 	char n[32];
 	double pairs = rpt_metric(w, "pairs");
-	rpt_fmt_count(isnan(pairs) ? 0 : (int64_t)pairs, n, sizeof n);
-	int len =
-	    snprintf(v->sentence, sizeof v->sentence,
-	             "A text-only model picks the chosen answer in %.1f%% of %s pairs of '%s' "
-	             "without seeing the image",
-	             100 * worst, n, w->name);
-	double mm = rpt_metric(w, "mm_accuracy"), wrong = rpt_metric(w, "mm_acc_text_wrong");
-	double nw = rpt_metric(w, "n_text_wrong");
-	if (!isnan(mm))
-		len += snprintf(v->sentence + len, sizeof v->sentence - (size_t)len,
-		                "; the multimodal RM gets %.1f%%", 100 * mm);
-	if (!isnan(wrong) && !isnan(nw) && pairs > 0)
-		len +=
-		    snprintf(v->sentence + len, sizeof v->sentence - (size_t)len,
-		             "; where the text shortcut fails (%.1f%% of pairs) the RM gets %.1f%%",
-		             100 * nw / pairs, 100 * wrong);
-	if (st->n_scored > 1 && len < (int)sizeof v->sentence)
-		len += snprintf(v->sentence + len, sizeof v->sentence - (size_t)len,
-		                " (the most text-solvable of %lld scored datasets)",
-		                (long long)st->n_scored);
-	if (len < (int)sizeof v->sentence)
-		snprintf(v->sentence + len, sizeof v->sentence - (size_t)len, ".");
+	int64_t np = isnan(pairs) ? 0 : (int64_t)pairs;
+	rpt_fmt_count(np, n, sizeof n);
+	size_t len = 0;
+	vcat(v, &len, v_proxy, 100 * worst, n, w->name);
+	if (rpt_dataset_has_images(w))
+		vcat(v, &len, "%s", v_unseen);
+	verdict_baseline(w, worst, np, v, &len);
+	verdict_mm(w, pairs, v, &len);
+	if (st->n_scored > 1)
+		vcat(v, &len, v_most, (long long)st->n_scored);
+	vcat(v, &len, ".");
 }

@@ -60,6 +60,7 @@ static const char *css =
     "font-weight:700;white-space:nowrap}.badge.fail{border-color:var(--sc);color:#8a3300;"
     "background:#fdeee6}.badge.pass{border-color:var(--mm);color:#00466e;background:#e6f1f8;"
     "border-width:1px}.badge.notrun{border-style:dashed;color:#444}"
+    ".badge.warn{border-color:var(--warn);color:#6b4700;background:#fdf6e6}"
     "table{border-collapse:collapse;margin:6px 0 10px;font-size:14px}caption{text-align:left;"
     "font-weight:600;padding:4px 0;caption-side:top}th,td{border-bottom:1px solid #ddd;padding:"
     "4px 8px;text-align:left;vertical-align:top}th[scope=col]{background:#f4f4f4}"
@@ -241,7 +242,8 @@ static void nav(page *pg, rpt_buf *b)
 	const rpt_gate_eval *ev = pg->ev;
 	rpt_buf_puts(b, "<nav aria-label=\"sections\"><a href=\"#verdict\">Verdict</a>");
 	if (ev->n)
-		rpt_buf_printf(b, "<a href=\"#gates\">Gates (%zu fail)</a>", ev->count[RPT_FAIL]);
+		rpt_buf_printf(b, "<a href=\"#gates\">Gates (%zu fail, %zu warn)</a>",
+		               ev->count[RPT_FAIL], ev->count[RPT_WARN]);
 	else
 		rpt_buf_puts(b, "<a href=\"#gates\">Gates (none)</a>");
 	rpt_buf_printf(
@@ -256,18 +258,21 @@ static void nav(page *pg, rpt_buf *b)
 
 static const char *status_class(int s)
 {
-	return s == RPT_FAIL ? "fail" : s == RPT_PASS ? "pass" : "notrun";
+	return s == RPT_FAIL ? "fail" : s == RPT_WARN ? "warn" : s == RPT_PASS ? "pass" : "notrun";
 }
 static const char *status_icon(int s)
 {
-	return s == RPT_FAIL ? "\xe2\x9c\x97" : s == RPT_PASS ? "\xe2\x9c\x93" : "\xe2\x80\x93";
+	return s == RPT_FAIL   ? "\xe2\x9c\x97"
+	       : s == RPT_WARN ? "!"
+	       : s == RPT_PASS ? "\xe2\x9c\x93"
+	                       : "\xe2\x80\x93";
 }
 
 static void verdict(page *pg, rpt_buf *b, const rpt_verdict *v)
 {
 	const rpt_gate_eval *ev = pg->ev;
 	const char *cls = !strcmp(v->gate, "FAIL") || !strcmp(v->risk, "HIGH") ? "bad"
-	                  : !strcmp(v->risk, "LOW") && strcmp(v->gate, "FAIL") ? "good"
+	                  : !strcmp(v->risk, "LOW") && strcmp(v->gate, "WARN") ? "good"
 	                                                                       : "mid";
 	rpt_buf_printf(b,
 	               "<section id=\"verdict\" class=\"verdict %s\"><p class=\"kicker\">mmaudit "
@@ -279,7 +284,7 @@ static void verdict(page *pg, rpt_buf *b, const rpt_verdict *v)
 	rpt_buf_esc(b, v->sentence, (size_t)-1);
 	rpt_buf_puts(b, "</p><p class=\"strip\">");
 	if (ev->n)
-		for (int s = 0; s < 3; s++)
+		for (int s = 0; s < RPT_STATUS_N; s++)
 			rpt_buf_printf(b, "%s<span class=\"badge %s\">%s %zu %s</span>",
 			               s ? " \xc2\xb7 " : "", status_class(s), status_icon(s),
 			               ev->count[s], rpt_status_names[s]);
@@ -307,8 +312,11 @@ static void gates(page *pg, rpt_buf *b)
 		return;
 	}
 	rpt_buf_puts(
-	    b, "<table><caption>Each rule as a sentence, failures first; margin = "
-	       "threshold - observed (negative fails)</caption><thead><tr><th scope=\"col\">"
+	    b, "<table><caption>Each rule as a sentence, failures first. Each rule is a maximum "
+	       "judged on the figure's 95% interval: FAIL when it lies wholly above the threshold, "
+	       "PASS when wholly at or below it, WARN when it straddles it (WARN and NOT RUN fail "
+	       "only with --strict); margin = threshold - observed</caption><thead><tr><th "
+	       "scope=\"col\">"
 	       "Status</th><th scope=\"col\">Rule</th><th scope=\"col\" class=\"num\">Observed "
 	       "(n)</th><th scope=\"col\" class=\"num\">Threshold</th><th scope=\"col\" "
 	       "class=\"num\">Margin</th></tr></thead><tbody>");
@@ -330,8 +338,12 @@ static void gates(page *pg, rpt_buf *b)
 		}
 		rpt_buf_printf(b, "</td><td class=\"num\">%.4f (n=", r->observed);
 		count(b, r->n);
+		rpt_buf_puts(b, ")");
+		if (!isnan(r->lo) && !isnan(r->hi))
+			rpt_buf_printf(b, "<br><small>95%% CI %.3f\xe2\x80\x93%.3f</small>", r->lo,
+			               r->hi);
 		rpt_buf_printf(b,
-		               ")</td><td class=\"num\">%.4g</td><td class=\"num\">%+.4f</td></tr>",
+		               "</td><td class=\"num\">%.4g</td><td class=\"num\">%+.4f</td></tr>",
 		               r->threshold, r->margin);
 	}
 	rpt_buf_puts(b, "</tbody></table></section>\n");

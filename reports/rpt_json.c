@@ -161,18 +161,21 @@ static json_t *gate_json(const rpt_policy *p, const rpt_gate_eval *ev)
 	json_t *res = json_array();
 	for (size_t i = 0; i < ev->n; i++) {
 		const rpt_gate_result *r = &ev->r[i];
+		json_t *ci = isnan(r->lo) || isnan(r->hi)
+		                 ? json_null()
+		                 : json_pack("[o, o]", num(r->lo), num(r->hi));
 		json_array_append_new(
-		    res, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:o}", "rule",
+		    res, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "rule",
 		                   rpt_rule_names[r->rule], "dataset", r->dataset, "status",
 		                   rpt_status_names[r->status], "sentence", r->sentence, "observed",
-		                   num(r->observed), "threshold", num(r->threshold), "margin",
-		                   num(r->margin), "n", (json_int_t)r->n, "reason",
+		                   num(r->observed), "ci95", ci, "threshold", num(r->threshold),
+		                   "margin", num(r->margin), "n", (json_int_t)r->n, "reason",
 		                   r->reason[0] ? json_string(r->reason) : json_null()));
 	}
-	return json_pack("{s:o, s:o, s:{s:I, s:I, s:I}, s:b}", "policy", pol, "results", res,
-	                 "counts", "fail", (json_int_t)ev->count[RPT_FAIL], "pass",
-	                 (json_int_t)ev->count[RPT_PASS], "not_run",
-	                 (json_int_t)ev->count[RPT_NOT_RUN], "failed", ev->failed);
+	return json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:b}", "policy", pol, "results", res,
+	                 "counts", "fail", (json_int_t)ev->count[RPT_FAIL], "warn",
+	                 (json_int_t)ev->count[RPT_WARN], "pass", (json_int_t)ev->count[RPT_PASS],
+	                 "not_run", (json_int_t)ev->count[RPT_NOT_RUN], "failed", ev->failed);
 }
 
 int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval *ev, json_t **out,
@@ -186,9 +189,11 @@ int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval
 	int n_rules = rpt_policy_count(p);
 	rpt_verdict_make(st, ev, n_rules, &v);
 	json_object_set_new(root, "version", json_string(MMAUDIT_VERSION));
-	json_object_set_new(root, "verdict",
-	                    json_pack("{s:s, s:s, s:s}", "gate", v.gate, "shortcut_risk", v.risk,
-	                              "sentence", v.sentence));
+	json_object_set_new(
+	    root, "verdict",
+	    json_pack("{s:s, s:s, s:s, s:o}", "gate", v.gate, "shortcut_risk", v.risk, "sentence",
+	              v.sentence, "mm_informative",
+	              v.mm_informative < 0 ? json_null() : json_boolean(v.mm_informative)));
 	json_t *ds = json_array();
 	for (size_t i = 0; i < st->n_ds; i++)
 		json_array_append_new(ds, dataset_json(&st->ds[i]));

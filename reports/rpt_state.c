@@ -53,6 +53,15 @@ const rpt_def rpt_defs[] = {
      "near 1 where the text shortcut fails, near 0 where text alone suffices."},
     {"interval95", "95% interval",
      "Wilson score interval at 95% for a rate with its denominator n."},
+    {"gate.ci95", "gate interval",
+     "The 95% interval each gate rule is judged on (FAIL wholly above the threshold, PASS wholly "
+     "at or below, WARN otherwise): Wilson with n = scored pairs for shortcut_rate and "
+     "text_accuracy; for sfd Newcombe's hybrid score interval (1998, method 10) for the "
+     "difference of two independent proportions, mm_acc_text_right over n_text_right minus "
+     "mm_acc_text_wrong over n_text_wrong, from their two Wilson intervals; for the o.o.d. gap "
+     "(own test split minus the mean of the k other cells) a normal approximation, "
+     "gap -+ 1.96 sqrt(a_d(1-a_d)/n_d + sum_j a_j(1-a_j)/n_j / k^2), cells taken as "
+     "independent."},
     {"crossdist.accuracy", "cross-distribution accuracy",
      "accuracy[i][j]: trained on dataset i's train split, tested on dataset j's test split "
      "(split by image)."},

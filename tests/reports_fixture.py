@@ -2,9 +2,18 @@
 """Fills a migrated mmaudit workspace with score/crossdist rows as the scoring engine writes them,
 so the report and gate can be exercised without training. Standard library only.
 
-usage: reports_fixture.py DB [--pairs N] [--clean-only|--shortcut-only]
-Datasets: 'shortcut-heavy' (text-only accuracy 0.91, shortcut rate 0.62) and 'clean'
-(text-only accuracy 0.54, shortcut rate 0.03). Thumbnails are small PNGs drawn here."""
+usage: reports_fixture.py DB [--pairs N] [--only NAME...]
+Datasets (default: the first two; these two are written as runs from before issue 12, without
+"has_images" and "mm_informative"):
+  'shortcut-heavy'  text-only accuracy 0.91, shortcut rate 0.62
+  'clean'           text-only accuracy 0.54, shortcut rate 0.03
+  'straddle'        1250 pairs, text-only accuracy 0.7024 (Wilson 95%: 0.677 to 0.727, which
+                    contains 0.7), pick-longer 0.69; mm_informative true
+  'textonly'        no images: has_images false, MM figures and sfd null; text-only accuracy 0.80,
+                    pick-more-formatted 0.70
+  'uninformative'   images, but mm_informative false (counterfactual image test); text-only
+                    accuracy 0.764, pick-more-formatted 0.684, sfd 0.58
+Thumbnails are small PNGs drawn here."""
 import argparse, json, math, sqlite3, struct, zlib
 
 
@@ -24,28 +33,59 @@ def png(w, h, seed):
             + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
-def metrics(n, text_acc, mm, sa, sc_rate, right, wrong, blind_long):
+def metrics(n, text_acc, mm, sa, sc_rate, right, wrong, blind_long, formatted=0.6, images=True):
     nr = int(round(n * text_acc))
-    return {"pairs": n, "pairs_with_image": n - n // 10, "pairs_without_image": n // 10,
+    with_img = n - n // 10 if images else 0
+    return {"pairs": n, "pairs_with_image": with_img, "pairs_without_image": n - with_img,
             "text_accuracy": text_acc, "mm_accuracy": mm, "sa_accuracy": sa, "shortcut_rate": sc_rate,
-            "sfd": right - wrong, "mm_acc_text_right": right, "mm_acc_text_wrong": wrong,
-            "n_text_right": nr, "n_text_wrong": n - nr,
-            "blind": {"pick_longer": blind_long, "pick_shorter": 1 - blind_long, "pick_more_formatted": 0.6},
+            "sfd": None if right is None else right - wrong, "mm_acc_text_right": right,
+            "mm_acc_text_wrong": wrong, "n_text_right": nr, "n_text_wrong": n - nr,
+            "blind": {"pick_longer": blind_long, "pick_shorter": 1 - blind_long, "pick_more_formatted": formatted},
             "chosen_longer_rate": blind_long,
-            "categories": {"text-shortcut": int(n * sc_rate), "needs-image": n // 8, "suspect-label": n // 50,
-                           "ambiguous": n - int(n * sc_rate) - n // 8 - n // 50},
+            "categories": {"text-shortcut": int(n * sc_rate), "needs-image": n // 8 if images else 0,
+                           "suspect-label": n // 50,
+                           "ambiguous": n - int(n * sc_rate) - (n // 8 if images else 0) - n // 50},
             "thresholds": {"shortcut": 0.8, "wrong": 0.2}}
+
+
+def dataset_metrics(name, n):
+    """The score run's metrics for a fixture dataset; the issue-12 keys as the contract fixes them."""
+    if name == "shortcut-heavy":
+        return metrics(n, 0.91, 0.92, 0.90, 0.62, 0.97, 0.55, 0.83)
+    if name == "clean":
+        return metrics(n, 0.54, 0.81, 0.83, 0.03, 0.83, 0.78, 0.52)
+    if name == "straddle":
+        m = metrics(n, 0.7024, 0.74, 0.75, 0.25, 0.80, 0.60, 0.69)
+        m.update({"has_images": True, "mm_informative": True, "min_image_gain": 0.01,
+                  "mm_informative_reason": "swapping in another pair's image lowers MM-RM accuracy by 6.0"
+                                           " points (95% CI 4.1 to 7.9), wholly above --min-image-gain 0.01"})
+        return m
+    if name == "textonly":
+        m = metrics(n, 0.80, None, None, 0.40, None, None, 0.65, formatted=0.70, images=False)
+        m.update({"has_images": False, "mm_informative": None, "image_reliance": None})
+        return m
+    m = metrics(n, 0.764, 0.763, 0.76, 0.35, 0.90, 0.32, 0.682, formatted=0.684)
+    m.update({"has_images": True, "mm_informative": False, "min_image_gain": 0.01,
+              "mm_informative_reason": "swapping in another pair's image lowers MM-RM accuracy by 0.1"
+                                       " points (95% CI -0.2 to 0.4), not wholly above --min-image-gain"
+                                       " 0.01: the MM-RM does not use the image beyond the text",
+              "image_reliance": {"n": n, "swap_flip_rate": 0.01, "blank_flip_rate": 0.005,
+                                 "mean_image_effect": 0.002, "mm_accuracy_true": 0.763,
+                                 "mm_accuracy_swapped": 0.762, "mm_accuracy_blank": 0.763,
+                                 "swap_accuracy_drop": 0.001, "swap_accuracy_drop_ci95": [-0.002, 0.004]}})
+    return m
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
     ap.add_argument("--pairs", type=int, default=400)
-    ap.add_argument("--only", choices=["clean", "shortcut-heavy"])
+    ap.add_argument("--only", nargs="+",
+                    choices=["clean", "shortcut-heavy", "straddle", "textonly", "uninformative"])
     a = ap.parse_args()
     db = sqlite3.connect(a.db)
     c = db.cursor()
-    names = ["shortcut-heavy", "clean"] if not a.only else [a.only]
+    names = ["shortcut-heavy", "clean"] if not a.only else a.only
     for i in range(6):
         c.execute("INSERT INTO images(id, sha256, width, height, format, bytes, thumb) VALUES (?,?,?,?,?,?,?)",
                   (i + 1, "%064x" % (i * 977 + 1), 640, 480, "png", 50000, png(96, 72, i) if i != 5 else None))
@@ -55,27 +95,33 @@ def main():
               (json.dumps({"folds": 5, "epochs": 4, "threads": 2}),
                json.dumps({"mmaudit": "0.1.0", "sqlite": "3.40.1", "openblas": "0.3.21"}),
                "mmaudit score --db ws.db"))
+    # The contract leaves p_mm, p_sa and sfc NULL for text-only pairs; before the engine's schema
+    # migration allows that, the columns are NOT NULL and such pairs get a neutral 0.5.
+    notnull = {r[1]: r[3] for r in c.execute("PRAGMA table_info(pair_scores)")}
+    no_mm = None if not notnull.get("p_mm") else 0.5
     pid = 1
     for d, name in enumerate(names, start=1):
         heavy = name == "shortcut-heavy"
+        images = name != "textonly"
+        n = 1250 if name == "straddle" else a.pairs
         c.execute("INSERT INTO datasets(id, name) VALUES (?, ?)", (d, name))
         c.execute("INSERT INTO source_files(id, dataset_id, path, sha256, bytes, records, pairs, errors)"
                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  (d, d, "data/%s.jsonl" % name, "%064x" % (d * 12345), a.pairs * 300, a.pairs + 2, a.pairs, 2))
+                  (d, d, "data/%s.jsonl" % name, "%064x" % (d * 12345), n * 300, n + 2, n, 2))
         for line in (3, 9):
             c.execute("INSERT INTO ingest_errors(dataset_id, file_id, path, line, code, reason) VALUES"
                       " (?, ?, ?, ?, 'bad-json', 'line is not valid JSON; fix or remove it')",
                       (d, d, "data/%s.jsonl" % name, line))
-        m = (metrics(a.pairs, 0.91, 0.92, 0.90, 0.62, 0.97, 0.55, 0.83) if heavy
-             else metrics(a.pairs, 0.54, 0.81, 0.83, 0.03, 0.83, 0.78, 0.52))
+        m = dataset_metrics(name, n)
         c.execute("INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (1, ?, ?)", (d, json.dumps(m)))
-        for i in range(a.pairs):
+        for i in range(n):
             u = ((i * 7919) % 1000) / 1000.0
             if heavy:
                 p = 0.5 + 0.5 * math.sqrt(u) if i % 8 else 0.05 + 0.4 * u
             else:
                 p = 0.25 + 0.6 * u if i % 8 else 0.1 + 0.35 * u
-            cat = "text-shortcut" if p >= 0.8 else ("needs-image" if p < 0.5 and i % 8 == 0 else "ambiguous")
+            cat = "text-shortcut" if p >= 0.8 else (
+                "needs-image" if p < 0.5 and i % 8 == 0 and images else "ambiguous")
             evil = heavy and i == 3
             chosen = ("Sure! Here is a detailed answer:\n\n1. The red car on the left is parked.\n"
                       "2. Two people cross the street.\n\n" + "It is a sunny day. " * (i % 40)) if heavy else \
@@ -87,10 +133,11 @@ def main():
                       (pid, d, d, i + 1, '=HYPERLINK("x","y")' if evil else "%s-%05d" % (name[:5], i),
                        "What is happening in this picture? Describe the vehicles.",
                        chosen, "A car." if heavy else "A blue truck is parked next to a tree.",
-                       None if i % 10 == 9 else 1 + (i % 6)))
+                       None if i % 10 == 9 or not images else 1 + (i % 6)))
             c.execute("INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, category)"
                       " VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                      (pid, i % 5, p, min(0.99, p + 0.1), 0.85, 1 - p, cat))
+                      (pid, i % 5, p, min(0.99, p + 0.1) if images else no_mm, 0.85 if images else no_mm,
+                       1 - p if images else no_mm, cat))
             pid += 1
         feats = (["len_diff", "n_lines", "list_items", "w:sure", "w:detailed", "bi:here_is", "digits",
                   "w:sorry", "w:cannot", "hedges", "w:red", "w:car", "md_bold", "w:the", "w:a", "w:x"]

@@ -32,18 +32,131 @@ mkws "$T/clean.db" --pairs 200 --only clean || { echo "not ok - fixture"; exit 1
 
 "$MM" gate --db "$T/ws.db" --max-shortcut-rate 0.3 --dataset shortcut-heavy >"$T/o" 2>&1
 check "shortcut-heavy fails" 1 $?
-has "FAIL line" "$T/o" "^FAIL shortcut rate of dataset 'shortcut-heavy' is at most 0.3: observed 0.6200 (n=200), threshold 0.3$"
+has "FAIL line" "$T/o" "^FAIL shortcut rate of dataset 'shortcut-heavy' is at most 0.3: observed 0.6200 (95% CI 0.551 to 0.684, n=200), threshold 0.3$"
 
 "$MM" gate --db "$T/clean.db" --max-shortcut-rate 0.3 --max-text-accuracy 0.7 >"$T/o" 2>&1
 check "clean passes" 0 $?
-has "PASS line" "$T/o" "^PASS text-only accuracy of dataset 'clean' is at most 0.7: observed 0.5400 (n=200), threshold 0.7$"
+has "PASS line" "$T/o" "^PASS text-only accuracy of dataset 'clean' is at most 0.7: observed 0.5400 (95% CI 0.471 to 0.608, n=200), threshold 0.7$"
+has "summary counts warn" "$T/o" "^gate: PASS (0 fail, 0 warn, 2 pass, 0 not run)$"
 
 # o.o.d. gap needs crossdist: NOT RUN on the one-dataset workspace, not a failure unless strict.
 "$MM" gate --db "$T/clean.db" --max-ood-gap 0.1 >"$T/o" 2>&1; check "ood gap not run" 0 $?
 has "NOT RUN line" "$T/o" "^NOT RUN o.o.d. gap"
 "$MM" gate --db "$T/clean.db" --max-ood-gap 0.1 --strict >"$T/o" 2>&1; check "strict not run fails" 1 $?
-"$MM" gate --db "$T/ws.db" --max-ood-gap 0.2 >"$T/o" 2>&1; check "ood gap on two datasets" 1 $?
+# 0.92 - 0.58 = 0.34 on test cells of 40 pairs: 95% CI 0.165 to 0.515 (normal approximation).
+"$MM" gate --db "$T/ws.db" --max-ood-gap 0.2 --dataset shortcut-heavy >"$T/o" 2>&1
+check "ood gap straddling 0.2 warns" 0 $?
+has "gap WARN" "$T/o" "^WARN o.o.d. gap .*'shortcut-heavy' is at most 0.2: observed 0.3400 (95% CI 0.165 to 0.515, n=80), threshold 0.2"
+"$MM" gate --db "$T/ws.db" --max-ood-gap 0.1 >"$T/o" 2>&1; check "ood gap on two datasets" 1 $?
 has "gap FAIL first" "$T/o" "^FAIL o.o.d. gap of the standard MM-RM trained on dataset 'shortcut-heavy'"
+
+# Gates on intervals (issue 12): text-only accuracy 0.7024 on 1250 pairs, 95% CI 0.676 to 0.727,
+# straddles 0.7: WARN, exit 0; --strict fails. 0.91 on 200 (0.862 to 0.942) is wholly above: FAIL;
+# 0.54 on 200 (0.471 to 0.608) wholly below: PASS (above).
+mkws "$T/mix.db" --pairs 200 --only shortcut-heavy straddle textonly uninformative ||
+	{ echo "not ok - fixture"; exit 1; }
+"$MM" gate --db "$T/mix.db" --max-text-accuracy 0.7 --dataset straddle >"$T/o" 2>&1
+check "straddling interval warns, exit 0" 0 $?
+has "WARN line" "$T/o" "^WARN text-only accuracy of dataset 'straddle' is at most 0.7: observed 0.7024 (95% CI 0.676 to 0.727, n=1250), threshold 0.7 — the interval straddles the threshold$"
+has "WARN counted" "$T/o" "^gate: PASS (0 fail, 1 warn, 0 pass, 0 not run)$"
+"$MM" gate --db "$T/mix.db" --max-text-accuracy 0.7 --dataset straddle --strict >"$T/o" 2>&1
+check "strict: WARN fails" 1 $?
+has "strict summary" "$T/o" "^gate: FAIL (0 fail, 1 warn, 0 pass, 0 not run, strict)$"
+printf 'max-text-accuracy = 0.7\nstrict = true\ndataset = straddle\n' >"$T/strict.policy"
+"$MM" gate --db "$T/mix.db" --policy "$T/strict.policy" >"$T/o" 2>&1; check "policy strict: WARN fails" 1 $?
+"$MM" gate --db "$T/mix.db" --max-text-accuracy 0.7 --dataset shortcut-heavy >"$T/o" 2>&1
+check "interval wholly above fails" 1 $?
+has "FAIL with interval" "$T/o" "^FAIL text-only accuracy of dataset 'shortcut-heavy' is at most 0.7: observed 0.9100 (95% CI 0.862 to 0.942, n=200), threshold 0.7$"
+
+# max-sfd is NOT RUN where SFD is not a finding: no images, or an MM-RM that ignores the image.
+"$MM" gate --db "$T/mix.db" --max-sfd 0.1 --dataset textonly >"$T/o" 2>&1; check "sfd on text-only: exit 0" 0 $?
+has "sfd NOT RUN no images" "$T/o" "^NOT RUN SFD of dataset 'textonly' is at most 0.1: no images: the dataset is text-only, SFD is not defined$"
+"$MM" gate --db "$T/mix.db" --max-sfd 0.1 --dataset uninformative >"$T/o" 2>&1
+check "sfd on uninformative: exit 0" 0 $?
+has "sfd NOT RUN not informative" "$T/o" "^NOT RUN SFD of dataset 'uninformative' is at most 0.1: the multimodal RM does not use the image with these image features (counterfactual image test); SFD describes the tool, not the data — use \`mmaudit embed\` with your own encoder$"
+"$MM" gate --db "$T/mix.db" --max-sfd 0.1 --dataset uninformative --strict >"$T/o" 2>&1
+check "sfd NOT RUN fails with --strict" 1 $?
+# An old run (no has_images / mm_informative keys) is gated as before: sfd 0.42 on 182 + 18 pairs.
+"$MM" gate --db "$T/mix.db" --max-sfd 0.1 --dataset shortcut-heavy >"$T/o" 2>&1; check "sfd on old run" 1 $?
+has "sfd FAIL old run" "$T/o" "^FAIL SFD of dataset 'shortcut-heavy' is at most 0.1: observed 0.4200 (95% CI "
+
+# summary.json: gate statuses include WARN, with ci95 and counts.warn; the verdict sentence for
+# the three cases (blind-baseline comparison, text-only, MM-RM not informative).
+"$MM" report --db "$T/mix.db" --out "$T/mix" --max-text-accuracy 0.7 --max-sfd 0.1 --quiet >"$T/o" 2>&1
+check "report on mixed workspace" 0 $?
+for only in textonly uninformative straddle; do
+	mkws "$T/$only.db" --pairs 200 --only $only || { echo "not ok - fixture $only"; exit 1; }
+	"$MM" report --db "$T/$only.db" --out "$T/r-$only" --max-text-accuracy 0.7 --quiet >"$T/o" 2>&1
+	check "report on $only" 0 $?
+done
+"$MM" report --db "$T/ws.db" --out "$T/r-ws" --quiet >"$T/o" 2>&1; check "report on ws" 0 $?
+"$MM" report --db "$T/clean.db" --out "$T/r-clean" --quiet >"$T/o" 2>&1; check "report on clean" 0 $?
+python3 - "$T" <<'PY' || fail=1
+import json, sys
+t = sys.argv[1]
+s = json.load(open(t + "/mix/summary.json"))
+res = {(r["rule"], r["dataset"]): r for r in s["gate"]["results"]}
+assert [r["status"] for r in s["gate"]["results"]] == ["FAIL"] * 5 + ["WARN"] + ["NOT RUN"] * 2, \
+    [(r["rule"], r["dataset"], r["status"]) for r in s["gate"]["results"]]
+w = res[("max-text-accuracy", "straddle")]
+assert w["status"] == "WARN" and w["n"] == 1250, w
+assert abs(w["ci95"][0] - 0.67647) < 1e-4 and abs(w["ci95"][1] - 0.72709) < 1e-4, w["ci95"]
+assert res[("max-sfd", "textonly")]["status"] == "NOT RUN" and res[("max-sfd", "textonly")]["ci95"] is None
+assert res[("max-sfd", "uninformative")]["reason"].startswith("the multimodal RM does not use the image")
+assert s["gate"]["counts"] == {"fail": 5, "warn": 1, "pass": 0, "not_run": 2}, s["gate"]["counts"]
+assert s["gate"]["failed"] is True and s["verdict"]["gate"] == "FAIL"
+print("ok - summary.json gate results carry WARN, ci95 and counts.warn")
+
+def verdict(name):
+    return json.load(open("%s/%s/summary.json" % (t, name)))["verdict"]
+
+v = verdict("r-ws")
+want = ("A text-only model picks the chosen answer in 91.0% of 200 pairs of 'shortcut-heavy' without seeing "
+        "the image, 8.0 points above the best blind baseline (pick-longer, 83.0%); the multimodal RM gets "
+        "92.0%; where the text shortcut fails (9.0% of pairs) the RM gets 55.0% (the most text-solvable of "
+        "2 scored datasets).")
+assert v["sentence"] == want, v["sentence"]
+assert v["mm_informative"] is None, v
+print("ok - verdict: proxy vs best blind baseline, MM part kept for an old run")
+
+v = verdict("r-straddle")
+assert v["gate"] == "WARN", v
+assert v["sentence"].startswith(
+    "A text-only model picks the chosen answer in 70.2% of 1,250 pairs of 'straddle' without seeing the "
+    "image, within 2 points of pick-longer (69.0%): the shortcut is answer length; the multimodal RM gets "
+    "74.0%"), v["sentence"]
+assert v["mm_informative"] is True, v
+print("ok - verdict: within 2 points names the cue")
+
+v = verdict("r-textonly")
+want = ("A text-only model picks the chosen answer in 80.0% of 200 pairs of 'textonly', 10.0 points above "
+        "the best blind baseline (pick-more-formatted, 70.0%); no multimodal figures: the dataset has no "
+        "images.")
+assert v["sentence"] == want, v["sentence"]
+assert v["mm_informative"] is None and v["gate"] == "FAIL", v
+print("ok - verdict: text-only dataset, no MM figures")
+
+v = verdict("r-uninformative")
+sent = v["sentence"]
+assert sent.startswith(
+    "A text-only model picks the chosen answer in 76.4% of 200 pairs of 'uninformative' without seeing "
+    "the image, 8.0 points above the best blind baseline (pick-more-formatted, 68.4%); the multimodal RM "
+    "does not see beyond the text with these image features"), sent
+assert "`mmaudit embed`" in sent and "76.3" not in sent and "shortcut fails" not in sent \
+    and "SFD" not in sent, sent
+assert v["mm_informative"] is False, v
+print("ok - verdict: MM-RM not informative, names the fix, quotes no MM figure")
+
+# 0.54 on 200 pairs (Wilson 0.471 to 0.608) is not told apart from chance, nor called a cue.
+v = verdict("r-clean")
+assert v["sentence"].startswith(
+    "A text-only model picks the chosen answer in 54.0% of 200 pairs of 'clean' without seeing the image, "
+    "which is not distinguishable from chance (95% CI 47.1% to 60.8%; best blind baseline "
+    "pick-more-formatted, 60.0%); the multimodal RM gets 81.0%"), v["sentence"]
+print("ok - verdict: near chance says so")
+PY
+has "HTML WARN badge" "$T/r-straddle/report.html" 'badge warn">! WARN</span>'
+has "HTML WARN interval" "$T/r-straddle/report.html" "95% CI 0.676–0.727"
 
 # Policy file; flags override it.
 cat >"$T/policy" <<'P'

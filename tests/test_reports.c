@@ -627,11 +627,17 @@ static void test_reports_html_escaped_and_offline(void **state)
 	assert_non_null(strstr(h, "SHORTCUT RISK: HIGH \xc2\xb7 GATE FAIL"));
 	assert_non_null(strstr(h,
 	                       "A text-only model picks the chosen answer in 90.0% of 40 pairs of "
-	                       "&#39;shortcut&#39;"));
+	                       "&#39;shortcut&#39; without seeing the image, 10.0 points above the "
+	                       "best blind baseline (pick-longer, 80.0%); the multimodal RM gets "
+	                       "91.0%"));
 	assert_non_null(strstr(h, "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2Q=="));
 	assert_non_null(strstr(h, "image unavailable"));
 	assert_non_null(strstr(h, "no image in this pair"));
-	assert_non_null(strstr(h, "Gates (2 fail)"));
+	assert_non_null(strstr(h, "Gates (2 fail, 1 warn)"));
+	/* The o.o.d. gap of 'clean' straddles 0.25: a WARN row with its interval. */
+	assert_non_null(strstr(gates, "badge warn\">! WARN</span></td>"));
+	assert_non_null(strstr(gates, "95% CI 0.076\xe2\x80\x93"
+	                              "0.324"));
 	/* Gates: FAIL rows before PASS rows. */
 	char *first_pass = strstr(gates, "badge pass\">\xe2\x9c\x93 PASS</span></td>");
 	char *last_fail = NULL, *p = gates;
@@ -694,28 +700,61 @@ static void test_reports_gate_evaluation(void **state)
 	p.max[RPT_RULE_OOD_GAP] = 0.25;
 	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
 	assert_int_equal(ev.n, 9); /* 3 rules x 3 datasets */
-	assert_int_equal(ev.count[RPT_FAIL], 3);
-	assert_int_equal(ev.count[RPT_PASS], 3);
+	/* shortcut rate: 'shortcut' 0.6 (Wilson n=40: 0.446..0.737) FAIL, 'clean' 0.05 (n=30:
+	 * 0.009..0.213) PASS; SFD on 4 and 14 wrong pairs: wide, both WARN; gap: see below. */
+	assert_int_equal(ev.count[RPT_FAIL], 2);
+	assert_int_equal(ev.count[RPT_WARN], 3);
+	assert_int_equal(ev.count[RPT_PASS], 1);
 	assert_int_equal(ev.count[RPT_NOT_RUN], 3);
 	assert_true(ev.failed);
 	char line[1024];
 	rpt_gate_line(&ev.r[0], line, sizeof line);
 	assert_string_equal(line,
 	                    "FAIL shortcut rate of dataset 'shortcut' is at most 0.3: observed "
-	                    "0.6000 (n=40), threshold 0.3");
-	/* o.o.d. gap of 'shortcut': 0.92 - 0.55 */
-	const rpt_gate_result *gap = &ev.r[2];
+	                    "0.6000 (95% CI 0.446 to 0.737, n=40), threshold 0.3");
+	/* o.o.d. gap of 'shortcut': 0.92 - 0.55 = 0.37 on cells of n = 100 each;
+	 * var = 0.92*0.08/100 + 0.55*0.45/100 = 0.003211, 1.96 * sqrt(var) = 0.11106:
+	 * 0.2589 to 0.4811, wholly above 0.25 -> FAIL. */
+	const rpt_gate_result *gap = &ev.r[1];
 	assert_int_equal(gap->rule, RPT_RULE_OOD_GAP);
+	assert_int_equal(gap->status, RPT_FAIL);
 	assert_float_equal(gap->observed, 0.37, 1e-12);
+	assert_float_equal(gap->lo, 0.25894, 1e-5);
+	assert_float_equal(gap->hi, 0.48106, 1e-5);
 	assert_int_equal(gap->n, 200);
+	/* 'clean': 0.8 - 0.6 = 0.2 -+ 1.96 sqrt(0.0016 + 0.0024) = 0.076 to 0.324: WARN. */
+	const rpt_gate_result *cg = &ev.r[4];
+	assert_int_equal(cg->rule, RPT_RULE_OOD_GAP);
+	assert_int_equal(cg->status, RPT_WARN);
+	rpt_gate_line(cg, line, sizeof line);
+	assert_string_equal(line,
+	                    "WARN o.o.d. gap of the standard MM-RM trained on dataset "
+	                    "'clean' is at most 0.25: observed 0.2000 (95% CI 0.076 to 0.324, "
+	                    "n=200), threshold 0.25 \xe2\x80\x94 the interval straddles "
+	                    "the threshold");
+	assert_int_equal(ev.r[5].status, RPT_PASS);
 	assert_int_equal(ev.r[8].status, RPT_NOT_RUN);
 	assert_non_null(strstr(ev.r[8].reason, "run mmaudit score"));
 	rpt_gate_eval_clear(&ev);
-	/* Only the clean dataset: passes; strict makes nothing different there. */
+	/* Not strict: WARN passes the gate; strict: it fails. */
+	rpt_policy_init(&p);
+	p.max[RPT_RULE_OOD_GAP] = 0.25;
+	snprintf(p.dataset, sizeof p.dataset, "clean");
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_int_equal(ev.count[RPT_WARN], 1);
+	assert_false(ev.failed);
+	rpt_gate_eval_clear(&ev);
+	p.strict = 1;
+	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
+	assert_true(ev.failed);
+	rpt_gate_eval_clear(&ev);
+	rpt_policy_init(&p);
+	p.max[RPT_RULE_SHORTCUT_RATE] = 0.3;
+	/* Only the clean dataset's shortcut rate: a PASS; strict makes nothing different there. */
 	snprintf(p.dataset, sizeof p.dataset, "clean");
 	p.strict = 1;
 	assert_int_equal(rpt_gate_evaluate(st, &p, &ev, &err), 0);
-	assert_int_equal(ev.n, 3);
+	assert_int_equal(ev.n, 1);
 	assert_false(ev.failed);
 	rpt_gate_eval_clear(&ev);
 	/* strict: an unmeasurable rule fails */
@@ -872,6 +911,28 @@ static void test_reports_wilson(void **state)
 	assert_true(lo != lo);
 }
 
+/* Newcombe (1998), Stat. Med. 17:873, example (a): 56/70 - 48/80 = 0.2, method 10. By hand:
+ * Wilson(0.8, 70) = [0.69183, 0.87695], Wilson(0.6, 80) = [0.49045, 0.70038];
+ * lo = 0.2 - sqrt((0.8 - 0.69183)^2 + (0.70038 - 0.6)^2) = 0.2 - sqrt(0.011700 + 0.010077)
+ *    = 0.2 - 0.14757 = 0.05243,
+ * hi = 0.2 + sqrt((0.87695 - 0.8)^2 + (0.6 - 0.49045)^2) = 0.2 + sqrt(0.005922 + 0.012000)
+ *    = 0.2 + 0.13387 = 0.33387; the paper's table: 0.0524 to 0.3339. */
+static void test_reports_newcombe(void **state)
+{
+	(void)state;
+	double lo, hi;
+	rpt_newcombe(56.0 / 70, 70, 48.0 / 80, 80, &lo, &hi);
+	assert_float_equal(lo, 0.05243, 1e-5);
+	assert_float_equal(hi, 0.33387, 1e-5);
+	/* Symmetric: swapping the groups mirrors the interval. */
+	double lo2, hi2;
+	rpt_newcombe(48.0 / 80, 80, 56.0 / 70, 70, &lo2, &hi2);
+	assert_float_equal(lo2, -hi, 1e-12);
+	assert_float_equal(hi2, -lo, 1e-12);
+	rpt_newcombe(0.5, 10, 0.5, 0, &lo, &hi);
+	assert_true(lo != lo && hi != hi);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +948,7 @@ int main(void)
 	    cmocka_unit_test(test_reports_no_score_run),
 	    cmocka_unit_test(test_reports_html_budget_cuts),
 	    cmocka_unit_test(test_reports_wilson),
+	    cmocka_unit_test(test_reports_newcombe),
 	    cmocka_unit_test(test_reports_size_bound_many_pairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
