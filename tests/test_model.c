@@ -52,6 +52,8 @@ static void random_set(eng_pairset *ps, size_t n, uint32_t text_dim, uint32_t im
 /* The objective of model.c written out naively in double precision for parameters p (layout of
  * m->params). wdet: the detached shortcut-aware weights to use (NULL: computed from p, i.e. NOT
  * detached); wout: if non-NULL receives the weights computed at p. */
+static const float *ref_row_weight; /* per-row loss weights of the reference (NULL: 1) */
+
 static double ref_objective(const eng_model *m, const double *p, const eng_pairset *ps,
                             const size_t *rows, size_t n, const double *wdet, double *wout)
 {
@@ -84,19 +86,20 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 					mm += d * Wb[j] * v[j];
 			}
 		}
+		double rw = ref_row_weight ? (double)ref_row_weight[r] : 1.0;
 		switch (m->o.method) {
 		case ENG_METHOD_TEXT:
-			obj += eng_model_bt_loss(mt);
+			obj += rw * eng_model_bt_loss(mt);
 			break;
 		case ENG_METHOD_STANDARD:
-			obj += eng_model_bt_loss(mm);
+			obj += rw * eng_model_bt_loss(mm);
 			break;
 		case ENG_METHOD_SHORTCUT_AWARE: {
 			double lt = eng_model_bt_loss(mt), l = eng_model_bt_loss(mm);
 			double wi = wdet ? wdet[i] : eng_model_sa_weight(lt, l);
 			if (wout)
 				wout[i] = wi;
-			obj += wi * l + lt;
+			obj += rw * (wi * l + lt);
 			break;
 		}
 		}
@@ -109,17 +112,22 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 #define FD_REL 1e-2
 #define FD_ABS 1e-5
 
-static void gradcheck(eng_method method)
+static void gradcheck_w(eng_method method, int weighted)
 {
 	eng_pairset ps;
 	random_set(&ps, 40, 50, 5, 10, 11);
 	size_t rows[40];
-	for (size_t i = 0; i < 40; i++)
+	float rw[40];
+	for (size_t i = 0; i < 40; i++) {
 		rows[i] = i;
+		rw[i] = (float)((i * 37 % 11) / 5.0); /* 0 .. 2, some rows weight 0 */
+	}
 	eng_train_opts o;
 	eng_train_opts_default(&o);
 	o.method = method;
 	o.fold_buckets = 7;
+	o.row_weight = weighted ? rw : NULL;
+	ref_row_weight = o.row_weight;
 	eng_model *m = NULL;
 	eng_err err = {0};
 	assert_int_equal(eng_model_alloc(&ps, rows, 40, &o, &m, &err), 0);
@@ -169,10 +177,31 @@ static void gradcheck(eng_method method)
 			nzW += fabsf(g[k]) > 1e-4f;
 		assert_true(nzW > (m->n_params - offW) / 2);
 	}
+	if (weighted) { /* the weights change the objective: not vacuous */
+		ref_row_weight = NULL;
+		double unw = ref_objective(m, p, &ps, rows, 40, NULL, NULL);
+		assert_true(fabs(unw - ref) > 1e-3);
+	}
+	ref_row_weight = NULL;
 	free(p);
 	free(g);
 	eng_model_free(m);
 	eng_pairset_free(&ps);
+}
+
+static void gradcheck(eng_method method)
+{
+	gradcheck_w(method, 0);
+}
+
+/* Per-pair loss weights (eng_train_opts.row_weight): the objective and gradient of every method
+ * against the weighted double-precision reference. */
+static void test_model_gradient_weighted(void **state)
+{
+	(void)state;
+	gradcheck_w(ENG_METHOD_TEXT, 1);
+	gradcheck_w(ENG_METHOD_STANDARD, 1);
+	gradcheck_w(ENG_METHOD_SHORTCUT_AWARE, 1);
 }
 
 static void test_model_gradient_text(void **state)
@@ -451,6 +480,83 @@ static void test_model_known_answer_image_decides(void **state)
 	assert_true(acc[ENG_METHOD_SHORTCUT_AWARE] >= 0.90);
 	free(rows);
 	free(mg);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
+/* The counterfactual margins (eng_model_margins_img) of an MM-RM trained where the image decides:
+ * with each row's own image they equal eng_model_margins bit for bit; with another image of a
+ * different colour the held-out accuracy falls to chance or below; ENG_MODEL_IMG_MEAN equals
+ * scoring with an image whose features are the training mean (an extra image row appended here);
+ * a text-only model ignores the images. */
+static void test_model_margins_img(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 4000;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	size_t ntr = colour_set(&ps, tf, n, n / 5, rows);
+	size_t nte = n - ntr;
+	const size_t *te = rows + ntr;
+	float *m0 = malloc(sizeof(float) * nte), *m1 = malloc(sizeof(float) * nte),
+	      *m2 = malloc(sizeof(float) * nte), *m3 = malloc(sizeof(float) * nte);
+	int32_t *img = malloc(sizeof(int32_t) * nte);
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.method = ENG_METHOD_STANDARD;
+	eng_model *m = NULL;
+	assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m, &err), 0);
+	assert_int_equal(eng_model_margins(m, &ps, te, nte, m0), 0);
+	for (size_t i = 0; i < nte; i++)
+		img[i] = ps.img_of[te[i]];
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m1), 0);
+	assert_memory_equal(m0, m1, sizeof(float) * nte);
+	double acc = accuracy(m0, nte);
+	/* swap: the image of the test pair i + 1 (another random colour) */
+	for (size_t i = 0; i < nte; i++)
+		img[i] = ps.img_of[te[(i + 1) % nte]];
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m1), 0);
+	double acc_swap = accuracy(m1, nte);
+	print_message("# margins_img: held-out accuracy %.4f, with swapped images %.4f\n", acc,
+	              acc_swap);
+	assert_true(acc >= 0.95);
+	assert_true(acc_swap <= 0.6);
+	/* blank = an image whose raw features are the training mean */
+	float *feat = malloc(sizeof(float) * (ps.n_img + 1) * ps.img_dim);
+	memcpy(feat, ps.img, sizeof(float) * ps.n_img * ps.img_dim);
+	memcpy(feat + ps.n_img * ps.img_dim, m->img_mean, sizeof(float) * ps.img_dim);
+	size_t nimg = ps.n_img;
+	assert_int_equal(eng_pairset_set_images(&ps, feat, nimg + 1, &err), 0);
+	for (size_t i = 0; i < nte; i++)
+		img[i] = ENG_MODEL_IMG_MEAN;
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m2), 0);
+	for (size_t i = 0; i < nte; i++)
+		img[i] = (int32_t)nimg;
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m3), 0);
+	for (size_t i = 0; i < nte; i++)
+		assert_true(fabsf(m2[i] - m3[i]) <= 1e-4f * (1 + fabsf(m3[i])));
+	/* -1: text terms only, differs from the blank image (W's constant column) */
+	for (size_t i = 0; i < nte; i++)
+		img[i] = -1;
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m3), 0);
+	size_t differ = 0;
+	for (size_t i = 0; i < nte; i++)
+		differ += fabsf(m2[i] - m3[i]) > 1e-4f;
+	assert_true(differ > nte / 2);
+	eng_model_free(m);
+	/* a text-only model: the images play no part */
+	o.method = ENG_METHOD_TEXT;
+	assert_int_equal(eng_model_train(&ps, rows, ntr, &o, &m, &err), 0);
+	assert_int_equal(eng_model_margins(m, &ps, te, nte, m0), 0);
+	for (size_t i = 0; i < nte; i++)
+		img[i] = ps.img_of[te[(i + 7) % nte]];
+	assert_int_equal(eng_model_margins_img(m, &ps, te, img, nte, m1), 0);
+	assert_memory_equal(m0, m1, sizeof(float) * nte);
+	eng_model_free(m);
+	free(feat), free(img), free(m0), free(m1), free(m2), free(m3), free(rows);
 	eng_pairset_free(&ps);
 	eng_textfeat_free(tf);
 }
@@ -754,6 +860,8 @@ int main(void)
 	    cmocka_unit_test(test_model_gradient_text),
 	    cmocka_unit_test(test_model_gradient_mm),
 	    cmocka_unit_test(test_model_gradient_shortcut_aware),
+	    cmocka_unit_test(test_model_gradient_weighted),
+	    cmocka_unit_test(test_model_margins_img),
 	    cmocka_unit_test(test_model_gemm_matches_naive),
 	    cmocka_unit_test(test_model_known_answer_text_marker),
 	    cmocka_unit_test(test_model_known_answer_image_decides),
