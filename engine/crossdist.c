@@ -244,6 +244,12 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		for (size_t a = 0; a < nds; a++) {
 			const float *mt = marg + ((size_t)ENG_METHOD_TEXT * nds + a) * nte;
 			const float *mm = marg + ((size_t)m * nds + a) * nte;
+			/* SFD is true by construction (+1) for the text proxy itself, and for an MM
+			 * method trained without any image (it is then the text proxy): null */
+			int img = 0;
+			for (size_t q = trb[a]; q < trb[a + 1] && !img; q++)
+				img = d.ps.img_of[train[q]] >= 0;
+			int sfd_defined = m != ENG_METHOD_TEXT && img;
 			json_t *ra = json_array(), *rs = json_array();
 			for (size_t b = 0; b < nds; b++) {
 				size_t right = 0, tr = 0, trr = 0, tw = 0, twr = 0,
@@ -257,7 +263,9 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 						tw++, twr += r;
 				}
 				double ac = cnt ? (double)right / cnt : NAN;
-				double sf = tr && tw ? (double)trr / tr - (double)twr / tw : NAN;
+				double sf = sfd_defined && tr && tw
+				                ? (double)trr / tr - (double)twr / tw
+				                : NAN;
 				json_array_append_new(ra, num(ac));
 				json_array_append_new(rs, num(sf));
 				if (a == b)

@@ -710,18 +710,20 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 		         "text-only dataset: no MM-RM, so the paper's sfc weights are not defined; "
 		         "debias (1 - p_text) counters the text-only proxy directly");
 	else if (!x->informative)
-		snprintf(why, sizeof why,
-		         "the MM-RM does not use the image with these image features (counterfactual "
-		         "image test), so sfc would only echo the text proxy; debias (1 - p_text) "
-		         "counters the text-only proxy directly");
+		snprintf(
+		    why, sizeof why,
+		    "the MM-RM does not use the image with these image features (counterfactual "
+		    "image test), so sfc would only echo the text proxy; debias (1 - p_text) "
+		    "counters the text-only proxy directly");
 	else if (!(sfc_gain >= AUTO_SFC_MIN_GAIN))
-		snprintf(why, sizeof why,
-		         "the MM-RM uses the image, but the sfc weights do not counter the shortcut "
-		         "as per-pair weights: a text proxy re-fitted on sfc-weighted data still gets "
-		         "%.1f%% (%.1f%% unweighted; sfc's effective sample share %.2f), less than "
-		         "%.0f points lower; debias (1 - p_text) does (%.1f%%)",
-		         100 * x->refit[ENG_WM_SFC], 100 * x->text_acc, x->st[ENG_WM_SFC].ess_share,
-		         100 * AUTO_SFC_MIN_GAIN, 100 * x->refit[ENG_WM_DEBIAS]);
+		snprintf(
+		    why, sizeof why,
+		    "the MM-RM uses the image, but the sfc weights do not counter the shortcut "
+		    "as per-pair weights: a text proxy re-fitted on sfc-weighted data still gets "
+		    "%.1f%% (%.1f%% unweighted; sfc's effective sample share %.2f), less than "
+		    "%.0f points lower; debias (1 - p_text) does (%.1f%%)",
+		    100 * x->refit[ENG_WM_SFC], 100 * x->text_acc, x->st[ENG_WM_SFC].ess_share,
+		    100 * AUTO_SFC_MIN_GAIN, 100 * x->refit[ENG_WM_DEBIAS]);
 	else {
 		au = ENG_WM_SFC;
 		snprintf(why, sizeof why,
