@@ -1,14 +1,17 @@
-/* rpt_html_mm.c - "Does the MM-RM use the image?" and "What the weights do" in report.html, from
- * the metrics JSON keys of issue 12 (has_images, mm_informative, image_reliance, weights). Shows
- * stored figures; computes only differences to the unweighted column. Does not decide whether the
- * MM-RM is informative (the engine's counterfactual test does) nor which method auto picks. */
+/* rpt_html_mm.c - "Does the MM-RM use the image?", the SFD section and "What the weights do" in
+ * report.html, from the metrics JSON keys of issue 12 (has_images, mm_informative,
+ * image_reliance, weights). Shows stored figures; computes only differences to the unweighted
+ * column. Does not decide whether the MM-RM is informative (the engine's counterfactual test
+ * does) nor which method auto picks. */
 #include "reports/rpt_html_mm.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reports/rpt_gate.h"
+#include "reports/rpt_svg.h"
 
 #define N_CUES    8 /* cue rows per weights table */
 #define N_METHODS 4
@@ -61,6 +64,136 @@ void rpt_html_defs(rpt_buf *b, const char *const *prefixes)
 		rpt_buf_puts(b, "</dd>");
 	}
 	rpt_buf_puts(b, "</dl>");
+}
+
+void rpt_html_ni_label(rpt_buf *b)
+{
+	rpt_buf_puts(b, "<br><span class=\"nilab\" title=\"" RPT_NOT_INFORMATIVE_WHY
+	                "\">" RPT_NOT_INFORMATIVE "<a href=\"#ni-note\">\xe2\x80\xa0</a></span>");
+}
+
+static const char *fmt_pct(double x, char *buf, size_t cap)
+{
+	if (isnan(x))
+		snprintf(buf, cap, "n/a");
+	else
+		snprintf(buf, cap, "%.1f%%", 100 * x);
+	return buf;
+}
+
+/* ---- SFD ---- */
+
+/* SFD figures are drawn only where the MM-RM uses the image (or where no test was run: older
+ * runs); a text-only dataset's would be true by construction. */
+static int sfd_drawn(const rpt_dataset *d)
+{
+	int s = rpt_mm_status(d);
+	return s == RPT_MM_INFORMATIVE || s == RPT_MM_UNKNOWN;
+}
+
+static void sfd_row(rpt_buf *b, const rpt_dataset *d)
+{
+	double r = rpt_metric(d, "mm_acc_text_right"), w = rpt_metric(d, "mm_acc_text_wrong");
+	double a = rpt_metric(d, "n_text_right"), c = rpt_metric(d, "n_text_wrong");
+	int64_t nr = isnan(a) ? 0 : (int64_t)a, nw = isnan(c) ? 0 : (int64_t)c;
+	int s = rpt_mm_status(d), ni = s == RPT_MM_NOT_INFORMATIVE;
+	char s1[32], s2[32];
+	rpt_buf_puts(b, "<tr><th scope=\"row\">");
+	rpt_buf_esc(b, d->name, (size_t)-1);
+	rpt_buf_puts(b, "</th>");
+	if (s == RPT_MM_NO_IMAGES) {
+		rpt_buf_puts(b, "<td class=\"num noimgs\" colspan=\"3\">" RPT_NA_NO_IMAGES
+		                "</td></tr>");
+		return;
+	}
+	const char *cls = ni ? "num ni" : "num";
+	rpt_buf_printf(b, "<td class=\"%s\">%s (%lld)</td><td class=\"%s\">%s (%lld)</td>", cls,
+	               fmt_pct(r, s1, sizeof s1), (long long)nr, cls, fmt_pct(w, s2, sizeof s2),
+	               (long long)nw);
+	rpt_buf_printf(b, "<td class=\"%s\">", cls);
+	if (isnan(r) || isnan(w))
+		rpt_buf_puts(b, "n/a");
+	else
+		rpt_buf_printf(b, "%+.1f pts", 100 * (r - w));
+	if (ni)
+		rpt_html_ni_label(b);
+	rpt_buf_puts(b, "</td></tr>");
+}
+
+void rpt_html_sfd(rpt_buf *b, const rpt_state *st)
+{
+	size_t n = 0, shown = 0;
+	const char **names = calloc(st->n_ds + 1, sizeof *names);
+	double *r = calloc(st->n_ds + 1, sizeof *r), *w = calloc(st->n_ds + 1, sizeof *w);
+	int64_t *nr = calloc(st->n_ds + 1, sizeof *nr), *nw = calloc(st->n_ds + 1, sizeof *nw);
+	rpt_buf_puts(b, "<section id=\"sfd\"><h2>SFD: where the text shortcut fails</h2><p>MM-RM "
+	                "accuracy on pairs where the text-only proxy is right (left) and wrong "
+	                "(right). A steep drop means the multimodal model leans on the text "
+	                "shortcut. Drawn only where the MM-RM uses the image.</p>");
+	if (!names || !r || !w || !nr || !nw) {
+		b->oom = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		if (!d->run_id)
+			continue;
+		shown++;
+		if (!sfd_drawn(d))
+			continue;
+		names[n] = d->name;
+		r[n] = rpt_metric(d, "mm_acc_text_right");
+		w[n] = rpt_metric(d, "mm_acc_text_wrong");
+		double a = rpt_metric(d, "n_text_right"), c = rpt_metric(d, "n_text_wrong");
+		nr[n] = isnan(a) ? 0 : (int64_t)a;
+		nw[n] = isnan(c) ? 0 : (int64_t)c;
+		n++;
+	}
+	if (n) {
+		rpt_buf_puts(b, "<figure>");
+		rpt_svg_slope(b, n, names, r, w, nr, nw);
+		rpt_buf_puts(b, "</figure>");
+	}
+	/* One sentence per dataset left out of the chart: why, and what to do. */
+	if (n < shown) {
+		rpt_buf_puts(b, "<ul>");
+		for (size_t i = 0; i < st->n_ds; i++) {
+			const rpt_dataset *d = &st->ds[i];
+			if (!d->run_id || sfd_drawn(d))
+				continue;
+			rpt_buf_puts(b, "<li><strong>");
+			rpt_buf_esc(b, d->name, (size_t)-1);
+			if (rpt_mm_status(d) == RPT_MM_NO_IMAGES)
+				rpt_buf_puts(b,
+				             "</strong>: not drawn, " RPT_NA_NO_IMAGES ": no MM-RM "
+				             "is trained without images, and an SFD there would be "
+				             "true by construction.</li>");
+			else
+				rpt_buf_puts(
+				    b, "</strong>: not drawn, " RPT_NOT_INFORMATIVE ": the "
+				       "MM-RM does not use the image with the built-in "
+				       "colour/texture features, so its SFD describes the "
+				       "tool's own text proxy. Bring your encoder's embeddings "
+				       "(<code>mmaudit embed</code>) and score again.</li>");
+		}
+		rpt_buf_puts(b, "</ul>");
+	}
+	rpt_buf_puts(b,
+	             "<table><caption>SFD per dataset</caption><thead><tr><th scope="
+	             "\"col\">Dataset</th><th scope=\"col\" class=\"num\">MM-RM acc. where text "
+	             "right (n)</th><th scope=\"col\" class=\"num\">where text wrong (n)</th><th "
+	             "scope=\"col\" class=\"num\">SFD</th></tr></thead><tbody>");
+	for (size_t i = 0; i < st->n_ds; i++)
+		if (st->ds[i].run_id)
+			sfd_row(b, &st->ds[i]);
+	rpt_buf_puts(b, "</tbody></table>");
+out:
+	rpt_buf_puts(b, "</section>\n");
+	free(names);
+	free(r);
+	free(w);
+	free(nr);
+	free(nw);
 }
 
 /* ---- Does the MM-RM use the image? ---- */

@@ -26,6 +26,13 @@ void rpt_html_defs(rpt_buf *b, const char *const *prefixes);
 extern const char *const rpt_html_defs_image_use[]; /* mm_informative, image_reliance.* ... */
 extern const char *const rpt_html_defs_weights[];   /* weights.* */
 
+/* The "not informative" label of a greyed figure (hover text and a footnote mark to #ni-note). */
+void rpt_html_ni_label(rpt_buf *b);
+
+/* The SFD section (id sfd): the slope chart only for datasets whose MM-RM uses the image (or was
+ * not tested: runs made before issue 12), one sentence for each left out, and the table. */
+void rpt_html_sfd(rpt_buf *b, const rpt_state *st);
+
 /* The "Does the MM-RM use the image?" section (id image-use). */
 void rpt_html_image_use(rpt_buf *b, const rpt_state *st);
 
