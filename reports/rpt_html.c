@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/metrics.h"
 #include "mmaudit_config.h"
 #include "reports/rpt_buf.h"
 #include "reports/rpt_examples.h"
+#include "reports/rpt_html_mm.h"
 #include "reports/rpt_svg.h"
 
 #define N_FEATURES  15
@@ -18,8 +20,9 @@
 #define SIZE_TOKEN  "@@MMAUDIT_REPORT_BYTES@@"
 
 typedef struct hist {
-	int64_t bins[RPT_HIST_BINS], n, above;
-	double thr, q[3]; /* p10, p50, p90 */
+	int64_t bins[RPT_HIST_BINS], n, above; /* above: p_text >= thr */
+	int64_t shortcut;                      /* rows in category text-shortcut */
+	double thr, q[3];                      /* p10, p50, p90 */
 } hist;
 
 typedef struct feats {
@@ -94,6 +97,11 @@ static const char *css =
     ".txt{white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px;margin:2px 0}"
     ".prompt{font-size:13px;white-space:pre-wrap;overflow-wrap:anywhere}"
     ".meta td{font-size:13px;overflow-wrap:anywhere}"
+    ".ni{color:#555;background:#f0f0f0}.ni .rate .fill{fill:#999}.nilab{color:#555;"
+    "font-style:italic;white-space:nowrap}.noimgs{color:#444;font-style:italic}"
+    "td.unavail{color:#444;font-style:italic;max-width:16em;background:#f7f7f7}"
+    ".wt th[scope=row]{font-weight:normal}.wt td.num{white-space:nowrap}"
+    ".km th,.km td{padding:4px 5px}.km{font-size:13px}"
     "@media print{@page{size:A4;margin:12mm}nav{display:none}body{font-size:11pt}"
     "figure,.card,table,.verdict{break-inside:avoid}*{-webkit-print-color-adjust:exact;"
     "print-color-adjust:exact}.cards{display:block}.card{margin-bottom:8px}"
@@ -133,13 +141,15 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err
 	h->thr = json_is_number(sc) ? json_number_value(sc) : 0.8;
 	h->q[0] = h->q[1] = h->q[2] = NAN;
 	sqlite3_stmt *q = eng_ws_prepare(st->ws,
-	                                 "SELECT s.p_text FROM pair_scores s JOIN pairs p ON p.id ="
-	                                 " s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2",
+	                                 "SELECT s.p_text, s.category = ?3 FROM pair_scores s JOIN"
+	                                 " pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND"
+	                                 " p.dataset_id = ?2",
 	                                 err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, d->run_id);
 	sqlite3_bind_int64(q, 2, d->id);
+	sqlite3_bind_text(q, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
 	double *v = NULL;
 	size_t n = 0, cap = 0;
 	int s, rc = 0;
@@ -160,6 +170,7 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err
 		int bin = !(z > 0) ? 0 : z >= RPT_HIST_BINS - 1 ? RPT_HIST_BINS - 1 : (int)z;
 		h->bins[bin]++;
 		h->above += x >= h->thr;
+		h->shortcut += sqlite3_column_int(q, 1) != 0;
 	}
 	if (!rc && s != SQLITE_DONE)
 		rc = eng_ws_fail(st->ws, err, "histogram");
@@ -249,8 +260,10 @@ static void nav(page *pg, rpt_buf *b)
 	rpt_buf_printf(
 	    b,
 	    "<a href=\"#metrics\">Key metrics (%lld)</a><a href=\"#histogram\">Histogram</a>"
-	    "<a href=\"#sfd\">SFD</a><a href=\"#crossdist\">Cross-distribution%s</a>"
-	    "<a href=\"#features\">What the shortcut is</a><a href=\"#examples\">Examples "
+	    "<a href=\"#image-use\">Image use</a><a href=\"#sfd\">SFD</a><a "
+	    "href=\"#crossdist\">Cross-distribution%s</a><a href=\"#features\">What the "
+	    "shortcut is</a><a href=\"#weights\">What the weights do</a><a "
+	    "href=\"#examples\">Examples "
 	    "(%zu)</a><a href=\"#metadata\">Run metadata</a></nav>\n<main>\n",
 	    (long long)pg->st->n_scored, pg->st->crossdist ? "" : " (not run)",
 	    pg->ex[0].n + pg->ex[1].n);
@@ -349,32 +362,58 @@ static void gates(page *pg, rpt_buf *b)
 	rpt_buf_puts(b, "</tbody></table></section>\n");
 }
 
-static void rate_cell(rpt_buf *b, double p, int64_t n)
+static void na_cell(rpt_buf *b)
+{
+	rpt_buf_puts(b, "<td class=\"num noimgs\">" RPT_NA_NO_IMAGES "</td>");
+}
+
+/* A rate with its Wilson interval; greyed with the label when ni (the MM-RM is not informative). */
+static void rate_cell_ni(rpt_buf *b, double p, int64_t n, int ni)
 {
 	char s[32];
 	double lo, hi;
 	rpt_wilson(p, n, &lo, &hi);
-	rpt_buf_printf(b, "<td class=\"num\">%s", fmt_pct(p, s, sizeof s));
+	rpt_buf_printf(b, "<td class=\"num%s\"%s>%s", ni ? " ni" : "",
+	               ni ? " title=\"" RPT_NOT_INFORMATIVE_WHY "\"" : "", fmt_pct(p, s, sizeof s));
 	rpt_svg_rate(b, p, lo, hi);
 	if (!isnan(lo))
 		rpt_buf_printf(b, "<br><small>95%% CI %.1f\xe2\x80\x93%.1f</small>", 100 * lo,
 		               100 * hi);
+	if (ni)
+		rpt_html_ni_label(b);
 	rpt_buf_puts(b, "</td>");
+}
+
+static void rate_cell(rpt_buf *b, double p, int64_t n)
+{
+	rate_cell_ni(b, p, n, 0);
+}
+
+/* Share of scored pairs in category needs-image; NAN when not recorded. */
+static double needs_image_share(const rpt_dataset *d)
+{
+	char key[64];
+	snprintf(key, sizeof key, "categories.%s", eng_category_name(ENG_CAT_NEEDS_IMAGE));
+	double k = rpt_metric(d, key), n = rpt_metric(d, "pairs");
+	return n > 0 && !isnan(k) ? k / n : NAN;
 }
 
 static void metrics(page *pg, rpt_buf *b)
 {
 	const rpt_state *st = pg->st;
+	int any_ni = 0;
 	rpt_buf_puts(
-	    b, "<section id=\"metrics\"><h2>Key metrics</h2><table><caption>Per dataset, "
-	       "newest score run; rates with their 95% Wilson interval (bar tick = 50%, "
-	       "chance)</caption><thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\" "
-	       "class=\"num\">Scored pairs</th><th scope=\"col\" class=\"num\">Text-only acc."
-	       "</th><th scope=\"col\" class=\"num\">MM-RM acc.</th><th scope=\"col\" "
-	       "class=\"num\">Shortcut-aware acc.</th><th scope=\"col\" class=\"num\">Shortcut "
-	       "rate</th><th scope=\"col\" class=\"num\">SFD</th><th scope=\"col\" class=\"num\">"
-	       "Pick longer</th><th scope=\"col\" class=\"num\">Pick shorter</th><th scope="
-	       "\"col\" class=\"num\">No image / errors</th></tr></thead><tbody>");
+	    b,
+	    "<section id=\"metrics\"><h2>Key metrics</h2><table class=\"km\"><caption>Per dataset, "
+	    "newest score run; rates with their 95% Wilson interval (bar tick = 50%, "
+	    "chance)</caption><thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\" "
+	    "class=\"num\">Scored pairs</th><th scope=\"col\" class=\"num\">Text-only acc."
+	    "</th><th scope=\"col\" class=\"num\">MM-RM acc.</th><th scope=\"col\" "
+	    "class=\"num\">Shortcut-aware acc.</th><th scope=\"col\" class=\"num\">Shortcut "
+	    "rate</th><th scope=\"col\" class=\"num\">Needs-image share</th><th scope="
+	    "\"col\" class=\"num\">SFD</th><th scope=\"col\" class=\"num\">"
+	    "Pick longer</th><th scope=\"col\" class=\"num\">Pick shorter</th><th scope="
+	    "\"col\" class=\"num\">No image / errors</th></tr></thead><tbody>");
 	for (size_t i = 0; i < st->n_ds; i++) {
 		const rpt_dataset *d = &st->ds[i];
 		rpt_buf_puts(b, "<tr><th scope=\"row\">");
@@ -382,7 +421,7 @@ static void metrics(page *pg, rpt_buf *b)
 		if (!d->run_id) {
 			rpt_buf_puts(
 			    b,
-			    "</th><td colspan=\"9\">not scored yet (run mmaudit score)</td></tr>");
+			    "</th><td colspan=\"10\">not scored yet (run mmaudit score)</td></tr>");
 			continue;
 		}
 		double np = rpt_metric(d, "pairs");
@@ -391,24 +430,43 @@ static void metrics(page *pg, rpt_buf *b)
 		               (long long)d->run_id);
 		count(b, n);
 		rpt_buf_puts(b, "</td>");
+		int mm = rpt_mm_status(d), ni = mm == RPT_MM_NOT_INFORMATIVE;
+		any_ni |= ni;
 		rate_cell(b, rpt_metric(d, "text_accuracy"), n);
-		rate_cell(b, rpt_metric(d, "mm_accuracy"), n);
-		rate_cell(b, rpt_metric(d, "sa_accuracy"), n);
+		if (mm == RPT_MM_NO_IMAGES)
+			na_cell(b), na_cell(b);
+		else {
+			rate_cell(b, rpt_metric(d, "mm_accuracy"), n);
+			rate_cell_ni(b, rpt_metric(d, "sa_accuracy"), n, ni);
+		}
 		rate_cell(b, rpt_metric(d, "shortcut_rate"), n);
+		if (mm == RPT_MM_NO_IMAGES)
+			na_cell(b);
+		else
+			rate_cell_ni(b, needs_image_share(d), n, ni);
 		double sfd = rpt_metric(d, "sfd"), r = rpt_metric(d, "mm_acc_text_right"),
 		       w = rpt_metric(d, "mm_acc_text_wrong");
 		double nr = rpt_metric(d, "n_text_right"), nw = rpt_metric(d, "n_text_wrong");
 		char s1[32], s2[32];
-		if (isnan(sfd))
-			rpt_buf_puts(b,
-			             "<td class=\"num\">n/a<br><small>one side empty</small></td>");
+		if (mm == RPT_MM_NO_IMAGES)
+			na_cell(b);
 		else {
-			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts<br><small>%s (n=", 100 * sfd,
-			               fmt_pct(r, s1, sizeof s1));
-			count(b, isnan(nr) ? 0 : (int64_t)nr);
-			rpt_buf_printf(b, ") \xe2\x86\x92 %s (n=", fmt_pct(w, s2, sizeof s2));
-			count(b, isnan(nw) ? 0 : (int64_t)nw);
-			rpt_buf_puts(b, ")</small></td>");
+			rpt_buf_printf(b, "<td class=\"num%s\"%s>", ni ? " ni" : "",
+			               ni ? " title=\"" RPT_NOT_INFORMATIVE_WHY "\"" : "");
+			if (isnan(sfd))
+				rpt_buf_puts(b, "n/a<br><small>one side empty</small>");
+			else {
+				rpt_buf_printf(b, "%+.1f pts<br><small>%s (n=", 100 * sfd,
+				               fmt_pct(r, s1, sizeof s1));
+				count(b, isnan(nr) ? 0 : (int64_t)nr);
+				rpt_buf_printf(b,
+				               ") \xe2\x86\x92 %s (n=", fmt_pct(w, s2, sizeof s2));
+				count(b, isnan(nw) ? 0 : (int64_t)nw);
+				rpt_buf_puts(b, ")</small>");
+			}
+			if (ni)
+				rpt_html_ni_label(b);
+			rpt_buf_puts(b, "</td>");
 		}
 		rate_cell(b, rpt_metric(d, "blind.pick_longer"), n);
 		rate_cell(b, rpt_metric(d, "blind.pick_shorter"), n);
@@ -418,15 +476,15 @@ static void metrics(page *pg, rpt_buf *b)
 		count(b, d->errors);
 		rpt_buf_puts(b, "</td></tr>");
 	}
-	rpt_buf_puts(b, "</tbody></table><h3>Definitions</h3><dl class=\"defs\">");
-	for (size_t i = 0; i < rpt_defs_count; i++) {
-		rpt_buf_puts(b, "<dt>");
-		rpt_buf_esc(b, rpt_defs[i].label, (size_t)-1);
-		rpt_buf_puts(b, "</dt><dd>");
-		rpt_buf_esc(b, rpt_defs[i].definition, (size_t)-1);
-		rpt_buf_puts(b, "</dd>");
-	}
-	rpt_buf_puts(b, "</dl></section>\n");
+	rpt_buf_puts(b, "</tbody></table>");
+	if (any_ni)
+		rpt_buf_puts(b, "<p id=\"ni-note\"><small>\xe2\x80\xa0 " RPT_NOT_INFORMATIVE
+		                ": " RPT_NOT_INFORMATIVE_WHY
+		                " See <a href=\"#image-use\">Does the MM-RM use "
+		                "the image?</a></small></p>");
+	rpt_buf_puts(b, "<h3>Definitions</h3>");
+	rpt_html_defs(b, NULL);
+	rpt_buf_puts(b, "</section>\n");
 }
 
 static void histograms(page *pg, rpt_buf *b)
@@ -441,7 +499,10 @@ static void histograms(page *pg, rpt_buf *b)
 		const hist *h = &pg->h[i];
 		if (!d->run_id)
 			continue;
-		double share = h->n ? (double)h->above / (double)h->n : NAN;
+		/* One number with the metrics table: the share of pairs in category text-shortcut.
+		 */
+		double share = h->n ? (double)h->shortcut / (double)h->n : NAN;
+		double table = rpt_metric(d, "shortcut_rate");
 		rpt_buf_puts(b, "<figure><h3>");
 		rpt_buf_esc(b, d->name, (size_t)-1);
 		rpt_buf_puts(b, "</h3>");
@@ -449,10 +510,26 @@ static void histograms(page *pg, rpt_buf *b)
 		rpt_buf_printf(
 		    b,
 		    "<figcaption>n = %lld pairs; p10 %.3f \xc2\xb7 p50 %.3f \xc2\xb7 p90 "
-		    "%.3f; %.1f%% at or above the threshold %.2f (shortcut rate in the "
-		    "metrics table: %.1f%%).</figcaption>",
-		    (long long)h->n, h->q[0], h->q[1], h->q[2], 100 * share, h->thr,
-		    100 * rpt_metric(d, "shortcut_rate"));
+		    "%.3f; %.1f%% of the pairs are in category text-shortcut (shortcut "
+		    "score at or above the threshold %.2f)",
+		    (long long)h->n, h->q[0], h->q[1], h->q[2], 100 * share, h->thr);
+		if (!isnan(table) && !isnan(share) && fabs(table - share) >= 0.0005)
+			rpt_buf_printf(b,
+			               ". The metrics table's shortcut rate is %.1f%%: the score "
+			               "run's stored metrics differ from its stored per-pair "
+			               "categories (score again to make them agree)",
+			               100 * table);
+		else
+			rpt_buf_puts(b, ", the shortcut rate of the metrics table");
+		if (h->above != h->shortcut)
+			rpt_buf_printf(
+			    b,
+			    ". %lld pair(s) score at or above the threshold without being "
+			    "text-shortcut (conflicting labels are suspect-label): %.1f%% "
+			    "of the bars lie at or above it",
+			    (long long)(h->above - h->shortcut),
+			    h->n ? 100.0 * (double)h->above / (double)h->n : 0.0);
+		rpt_buf_puts(b, ".</figcaption>");
 		rpt_buf_puts(b,
 		             "<details><summary>Bin counts</summary><table><caption>Pairs per "
 		             "bin</caption><thead><tr><th scope=\"col\">Bin</th><th scope=\"col\" "
@@ -464,64 +541,6 @@ static void histograms(page *pg, rpt_buf *b)
 		rpt_buf_puts(b, "</tbody></table></details></figure>");
 	}
 	rpt_buf_puts(b, "</section>\n");
-}
-
-static void slope(page *pg, rpt_buf *b)
-{
-	const rpt_state *st = pg->st;
-	size_t n = 0;
-	const char **names = calloc(st->n_ds + 1, sizeof *names);
-	double *r = calloc(st->n_ds + 1, sizeof *r), *w = calloc(st->n_ds + 1, sizeof *w);
-	int64_t *nr = calloc(st->n_ds + 1, sizeof *nr), *nw = calloc(st->n_ds + 1, sizeof *nw);
-	rpt_buf_puts(b, "<section id=\"sfd\"><h2>SFD: where the text shortcut fails</h2><p>MM-RM "
-	                "accuracy on pairs where the text-only proxy is right (left) and wrong "
-	                "(right). A steep drop means the multimodal model leans on the text "
-	                "shortcut.</p>");
-	if (!names || !r || !w || !nr || !nw) {
-		b->oom = 1;
-		goto out;
-	}
-	for (size_t i = 0; i < st->n_ds; i++) {
-		const rpt_dataset *d = &st->ds[i];
-		if (!d->run_id)
-			continue;
-		names[n] = d->name;
-		r[n] = rpt_metric(d, "mm_acc_text_right");
-		w[n] = rpt_metric(d, "mm_acc_text_wrong");
-		double a = rpt_metric(d, "n_text_right"), c = rpt_metric(d, "n_text_wrong");
-		nr[n] = isnan(a) ? 0 : (int64_t)a;
-		nw[n] = isnan(c) ? 0 : (int64_t)c;
-		n++;
-	}
-	rpt_buf_puts(b, "<figure>");
-	rpt_svg_slope(b, n, names, r, w, nr, nw);
-	rpt_buf_puts(b,
-	             "</figure><table><caption>SFD per dataset</caption><thead><tr><th scope="
-	             "\"col\">Dataset</th><th scope=\"col\" class=\"num\">MM-RM acc. where text "
-	             "right (n)</th><th scope=\"col\" class=\"num\">where text wrong (n)</th><th "
-	             "scope=\"col\" class=\"num\">SFD</th></tr></thead><tbody>");
-	for (size_t i = 0; i < n; i++) {
-		char s1[32], s2[32];
-		rpt_buf_puts(b, "<tr><th scope=\"row\">");
-		rpt_buf_esc(b, names[i], (size_t)-1);
-		rpt_buf_printf(
-		    b, "</th><td class=\"num\">%s (%lld)</td><td class=\"num\">%s (%lld)</td>",
-		    fmt_pct(r[i], s1, sizeof s1), (long long)nr[i], fmt_pct(w[i], s2, sizeof s2),
-		    (long long)nw[i]);
-		if (isnan(r[i]) || isnan(w[i]))
-			rpt_buf_puts(b, "<td class=\"num\">n/a</td></tr>");
-		else
-			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts</td></tr>",
-			               100 * (r[i] - w[i]));
-	}
-	rpt_buf_puts(b, "</tbody></table>");
-out:
-	rpt_buf_puts(b, "</section>\n");
-	free(names);
-	free(r);
-	free(w);
-	free(nr);
-	free(nw);
 }
 
 static double jnum(const json_t *j)
@@ -723,10 +742,23 @@ static void card(page *pg, rpt_buf *b, const rpt_card *c, int thumbs, size_t *om
 		rpt_buf_base64(b, c->thumb, c->thumb_len);
 		rpt_buf_puts(b, "\">");
 	}
-	rpt_buf_printf(b,
-	               "<p><small>shortcut score p_text %.3f \xc2\xb7 p_mm %.3f \xc2\xb7 p_sa %.3f "
-	               "\xc2\xb7 sfc %.3f</small></p><strong>Prompt</strong>",
-	               c->p_text, c->p_mm, c->p_sa, c->sfc);
+	int mm = rpt_mm_status(rpt_state_dataset(pg->st, c->dataset));
+	if (mm == RPT_MM_NO_IMAGES)
+		rpt_buf_printf(b,
+		               "<p><small>shortcut score p_text %.3f \xc2\xb7 p_mm, p_sa, "
+		               "sfc: " RPT_NA_NO_IMAGES "</small></p><strong>Prompt</strong>",
+		               c->p_text);
+	else
+		rpt_buf_printf(b,
+		               "<p><small>shortcut score p_text %.3f \xc2\xb7 <span%s>p_mm %.3f "
+		               "\xc2\xb7 p_sa %.3f \xc2\xb7 sfc %.3f%s</span></small></p><strong>"
+		               "Prompt</strong>",
+		               c->p_text, mm == RPT_MM_NOT_INFORMATIVE ? " class=\"ni\"" : "",
+		               c->p_mm, c->p_sa, c->sfc,
+		               mm == RPT_MM_NOT_INFORMATIVE ? " (" RPT_NOT_INFORMATIVE
+		                                              ": this dataset's MM-RM does not use "
+		                                              "the image)"
+		                                            : "");
 	text_block(b, "prompt", c->text[0], c->chars[0]);
 	rpt_buf_printf(b,
 	               "<div class=\"ans\"><div class=\"ch\"><strong>\xe2\x9c\x93 CHOSEN</strong> "
@@ -857,9 +889,11 @@ static int render(page *pg, size_t n_cards, int thumbs, const rpt_buf *cuts, rpt
 	gates(pg, b);
 	metrics(pg, b);
 	histograms(pg, b);
-	slope(pg, b);
+	rpt_html_image_use(b, pg->st);
+	rpt_html_sfd(b, pg->st);
 	crossdist(pg, b);
 	features(pg, b);
+	rpt_html_weights(b, pg->st);
 	examples(pg, b, n_cards, thumbs, omitted);
 	int rc = metadata(pg, b, cuts, err);
 	if (!rc && b->oom)

@@ -80,6 +80,18 @@ static json_t *dataset_json(const rpt_dataset *d)
 	json_object_set_new(iv, "mm_acc_text_wrong",
 	                    interval(d, "mm_acc_text_wrong", isnan(nw) ? 0 : (int64_t)nw));
 	json_object_set_new(o, "interval95", iv);
+	/* Issue 12: copied from the metrics as the engine wrote them; absent (older runs) -> null.
+	 */
+	json_object_set_new(o, "has_images",
+	                    d->run_id ? json_boolean(rpt_has_images(d)) : json_null());
+	const json_t *inf = json_object_get(m, "mm_informative");
+	json_object_set_new(o, "mm_informative",
+	                    json_is_boolean(inf) && rpt_has_images(d) ? json_deep_copy(inf)
+	                                                              : json_null());
+	static const char *copied[] = {"mm_informative_reason", "min_image_gain", "image_reliance",
+	                               "weights"};
+	for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
+		json_object_set_new(o, copied[i], copy_or_null(json_object_get(m, copied[i])));
 	return o;
 }
 

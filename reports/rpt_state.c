@@ -33,6 +33,64 @@ const rpt_def rpt_defs[] = {
      "MM-RM accuracy on the n_text_right pairs where p_text > 0.5."},
     {"mm_acc_text_wrong", "MM-RM accuracy where text is wrong",
      "MM-RM accuracy on the n_text_wrong pairs where p_text <= 0.5."},
+    {"has_images", "has images",
+     "true when at least one scored pair has an image. A dataset without images trains no "
+     "MM-RM: its MM figures are null in summary.json and \"n/a: no images\" in the report."},
+    {"needs_image_share", "needs-image share",
+     "Share of scored pairs in category needs-image (text-only proxy wrong, MM-RM right). "
+     "Denominator: scored pairs."},
+    {"mm_informative", "MM-RM informative",
+     "true when the counterfactual image test shows the MM-RM uses the image: the 95% interval "
+     "of swap_accuracy_drop lies wholly above min_image_gain. When false, SFD, needs-image and "
+     "the shortcut-aware figures describe the tool's own proxy, not the data; null without "
+     "images."},
+    {"min_image_gain", "minimum image gain",
+     "The accuracy drop (fraction) the swapped-image test must exceed for the MM-RM to count as "
+     "using the image (--min-image-gain, default 0.01)."},
+    {"image_reliance.n", "pairs re-scored",
+     "Scored pairs with an image whose held-out MM margin was computed again with another image."},
+    {"image_reliance.swap_flip_rate", "swap flip rate",
+     "Share of re-scored pairs whose MM-RM preference flips when the image is replaced by another "
+     "pair's image from the same test fold (a fixed derangement)."},
+    {"image_reliance.blank_flip_rate", "blank flip rate",
+     "Share of re-scored pairs whose MM-RM preference flips when the image is replaced by a blank "
+     "one (the training mean)."},
+    {"image_reliance.mean_image_effect", "mean image effect",
+     "Mean over re-scored pairs of |margin - margin with the swapped image| (MM-RM margin units)."},
+    {"image_reliance.mm_accuracy_true", "MM-RM accuracy, true image",
+     "Held-out MM-RM accuracy on the re-scored pairs with their own images."},
+    {"image_reliance.mm_accuracy_swapped", "MM-RM accuracy, swapped image",
+     "The same pairs scored with another pair's image."},
+    {"image_reliance.mm_accuracy_blank", "MM-RM accuracy, blank image",
+     "The same pairs scored with a blank image."},
+    {"image_reliance.swap_accuracy_drop", "accuracy drop when swapped",
+     "mm_accuracy_true - mm_accuracy_swapped on the same n pairs, with a paired 95% interval: "
+     "how much the true image helps the MM-RM."},
+    {"weights.auto", "method picked by auto",
+     "sfc (the paper's weights) when the MM-RM is informative, debias otherwise; auto_reason "
+     "says which held."},
+    {"weights.pick_longer", "weighted pick-longer",
+     "Pick-longer baseline accuracy with each pair counted by its weight (method none: "
+     "unweighted)."},
+    {"weights.pick_more_formatted", "weighted pick-more-formatted",
+     "Pick-more-formatted baseline accuracy with each pair counted by its weight."},
+    {"weights.chosen_longer_rate", "weighted chosen-longer rate",
+     "Weighted share of pairs whose chosen answer is longer."},
+    {"weights.cues.chosen_share", "cue chosen-side share",
+     "Of the pairs where a named cue differs between the answers, the weighted share whose chosen "
+     "answer has more of it; 50% = the cue no longer points at the chosen answer."},
+    {"weights.refit_text_accuracy", "re-fit text-only accuracy",
+     "A text-only proxy cross-fitted again on the weighted data, on new folds, its held-out "
+     "accuracy scored with the weights: if the shortcut is gone it cannot predict (50% = "
+     "chance). For none: the plain held-out text-only accuracy."},
+    {"weights.ess", "effective sample size",
+     "Kish's ess = (sum w)^2 / sum w^2: how many unweighted pairs the weighted data is worth; "
+     "ess_share = ess / n."},
+    {"weights.mean_weight_text_shortcut", "mean weight, text-shortcut pairs",
+     "Mean weight of the pairs in category text-shortcut; weights that counter the shortcut "
+     "give them less than the other pairs."},
+    {"weights.mean_weight_other", "mean weight, other pairs",
+     "Mean weight of the pairs in the other categories."},
     {"blind.pick_longer", "pick-longer baseline",
      "Accuracy of always preferring the longer answer (no model, no image). Denominator: scored "
      "pairs."},
@@ -253,24 +311,48 @@ void rpt_state_free(rpt_state *st)
 	free(st);
 }
 
-double rpt_metric(const rpt_dataset *d, const char *key)
+const json_t *rpt_metric_json(const rpt_dataset *d, const char *key)
 {
 	if (!d || !d->metrics)
-		return NAN;
+		return NULL;
 	const json_t *j = d->metrics;
 	const char *dot = strchr(key, '.');
 	if (dot) {
 		char head[64];
 		size_t n = (size_t)(dot - key);
 		if (n >= sizeof head)
-			return NAN;
+			return NULL;
 		memcpy(head, key, n);
 		head[n] = '\0';
 		j = json_object_get(j, head);
 		key = dot + 1;
 	}
-	j = json_object_get(j, key);
+	return json_object_get(j, key);
+}
+
+double rpt_metric(const rpt_dataset *d, const char *key)
+{
+	const json_t *j = rpt_metric_json(d, key);
 	return json_is_number(j) ? json_number_value(j) : NAN;
+}
+
+int rpt_has_images(const rpt_dataset *d)
+{
+	const json_t *j = rpt_metric_json(d, "has_images");
+	if (json_is_boolean(j))
+		return json_is_true(j);
+	double n = rpt_metric(d, "pairs_with_image");
+	return isnan(n) || n > 0;
+}
+
+int rpt_mm_status(const rpt_dataset *d)
+{
+	if (!rpt_has_images(d))
+		return RPT_MM_NO_IMAGES;
+	const json_t *j = rpt_metric_json(d, "mm_informative");
+	if (!json_is_boolean(j))
+		return RPT_MM_UNKNOWN;
+	return json_is_true(j) ? RPT_MM_INFORMATIVE : RPT_MM_NOT_INFORMATIVE;
 }
 
 const rpt_run *rpt_state_run(const rpt_state *st, int64_t id)

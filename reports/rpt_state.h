@@ -53,6 +53,21 @@ void rpt_state_free(rpt_state *st);
  * NAN when the dataset is unscored or the key is absent, null or not a number. */
 double rpt_metric(const rpt_dataset *d, const char *key);
 
+/* The metrics' JSON value at key (one dotted level allowed, as rpt_metric); NULL when the dataset
+ * is unscored or the key is absent. Borrowed from d. */
+const json_t *rpt_metric_json(const rpt_dataset *d, const char *key);
+
+/* Whether the dataset has images (issue 12 "has_images"). Runs made before it carry no flag: then
+ * pairs_with_image > 0 decides, and when that is absent too the dataset counts as having images. */
+int rpt_has_images(const rpt_dataset *d);
+
+/* The counterfactual image test's verdict: RPT_MM_INFORMATIVE (the MM-RM uses the image),
+ * RPT_MM_NOT_INFORMATIVE (it does not: SFD, needs-image and the shortcut-aware figures describe
+ * the tool), RPT_MM_NO_IMAGES (text-only dataset) or RPT_MM_UNKNOWN (a run made before the test:
+ * figures are shown as before). */
+enum { RPT_MM_UNKNOWN, RPT_MM_INFORMATIVE, RPT_MM_NOT_INFORMATIVE, RPT_MM_NO_IMAGES };
+int rpt_mm_status(const rpt_dataset *d);
+
 /* Looks a run up by id; NULL when absent. */
 const rpt_run *rpt_state_run(const rpt_state *st, int64_t id);
 

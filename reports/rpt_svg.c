@@ -40,7 +40,7 @@ void rpt_viridis(double t, char out[8])
 }
 
 void rpt_svg_hist(rpt_buf *b, const char *dataset, const int64_t bins[RPT_HIST_BINS], int64_t n,
-                  double threshold, double share_above)
+                  double threshold, double share_shortcut)
 {
 	const int W = 760, H = 250, L = 56, R = 16, T = 28, B = 44;
 	int64_t max = 1;
@@ -50,8 +50,9 @@ void rpt_svg_hist(rpt_buf *b, const char *dataset, const int64_t bins[RPT_HIST_B
 	char title[512], desc[512];
 	snprintf(title, sizeof title, "Shortcut-score histogram of %s", dataset);
 	snprintf(desc, sizeof desc,
-	         "%.1f%% of %lld pairs have a shortcut score at or above the threshold %.2f.",
-	         100 * share_above, (long long)n, threshold);
+	         "%.1f%% of %lld pairs are in category text-shortcut (shortcut score at or above "
+	         "the threshold %.2f).",
+	         100 * share_shortcut, (long long)n, threshold);
 	rpt_buf_printf(b, SVG_OPEN, W, H);
 	title_desc(b, title, desc);
 	double pw = W - L - R, ph = H - T - B, bw = pw / RPT_HIST_BINS;
@@ -90,10 +91,10 @@ void rpt_svg_hist(rpt_buf *b, const char *dataset, const int64_t bins[RPT_HIST_B
 	    "<line class=\"thr\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"><title>threshold "
 	    "%.2f</title></line>"
 	    "<text class=\"lab\" x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">threshold %.2f: "
-	    "%.1f%% at or above</text>",
+	    "%.1f%% text-shortcut</text>",
 	    L, T + (int)ph, W - R, T + (int)ph, tx, T - 6, tx, T + (int)ph, threshold,
 	    tx + (threshold > 0.6 ? -4 : 4), T - 10, threshold > 0.6 ? "end" : "start", threshold,
-	    100 * share_above);
+	    100 * share_shortcut);
 	rpt_buf_printf(
 	    b,
 	    "<text class=\"lab\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">shortcut score "

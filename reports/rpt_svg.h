@@ -13,9 +13,10 @@
 #define RPT_HIST_BINS 50
 
 /* Histogram of shortcut scores: 50 fixed bins on [0,1], y from 0, the threshold as a labelled
- * dashed line with the share of pairs at or above it. */
+ * dashed line with share_shortcut, the share of pairs in category text-shortcut (the metrics'
+ * shortcut rate; conflicting labels above the threshold are suspect-label, not counted). */
 void rpt_svg_hist(rpt_buf *b, const char *dataset, const int64_t bins[RPT_HIST_BINS], int64_t n,
-                  double threshold, double share_above);
+                  double threshold, double share_shortcut);
 
 /* Slope chart: per dataset MM accuracy where the text proxy is right (left) and wrong (right). */
 void rpt_svg_slope(rpt_buf *b, size_t n, const char *const *names, const double *right,

@@ -8,6 +8,118 @@
 set -euo pipefail
 MM=${1:?usage: e2e_report.sh PATH/TO/mmaudit}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+# Issue 12 on the fixture (no training): a text-only dataset, a dataset whose MM-RM does not use
+# the image, the counterfactual image test and the weights evaluation as the contract writes them.
+FX=$(cd "$(dirname "$0")" && pwd)/reports_fixture.py
+: >"$T/fx.db"
+"$MM" info --db "$T/fx.db" >/dev/null
+python3 "$FX" "$T/fx.db" --pairs 400 --issue12
+"$MM" report --db "$T/fx.db" --out "$T/fx" --max-shortcut-rate 0.3 --quiet
+python3 - "$T/fx" "$T/fx.db" <<'PY'
+import html, json, re, sqlite3, sys
+d, dbp = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(dbp)
+stored = {n: json.loads(m) for n, m in db.execute(
+    "SELECT ds.name, rd.metrics FROM run_datasets rd JOIN datasets ds ON ds.id = rd.dataset_id")}
+j = json.load(open(d + "/summary.json"))
+by = {x["name"]: x for x in j["datasets"]}
+t, ni, cl, hv = by["hh-text"], by["mllm-like"], by["clean"], by["shortcut-heavy"]
+# summary.json: MM keys present and null for the text-only set; contract keys copied unchanged.
+for k in ("mm_accuracy", "sa_accuracy", "sfd", "mm_acc_text_right", "mm_acc_text_wrong",
+          "mm_informative", "image_reliance"):
+    assert k in t and t[k] is None, (k, t.get(k))
+assert t["has_images"] is False and t["interval95"]["mm_accuracy"] is None
+assert ni["has_images"] is True and ni["mm_informative"] is False and hv["mm_informative"] is True
+def same(a, b):  # summary.json prints reals with 12 significant digits
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return a == b
+for name in ("hh-text", "mllm-like", "shortcut-heavy"):
+    for k in ("mm_informative_reason", "min_image_gain", "image_reliance", "weights"):
+        assert same(by[name][k], stored[name][k]), (name, k, by[name][k], stored[name][k])
+assert ni["image_reliance"]["swap_flip_rate"] == 0.0123
+assert ni["weights"]["auto"] == "debias" and ni["weights"]["sfc"]["informative"] is False
+assert t["weights"]["sfc"] == {"available": False, "reason": "sfc needs images: this dataset has none"}
+# a run from before issue 12: unknown, not false
+assert cl["has_images"] is True and cl["mm_informative"] is None and cl["weights"] is None
+for k in ("image_reliance.swap_flip_rate", "image_reliance.swap_accuracy_drop",
+          "weights.refit_text_accuracy", "weights.ess", "weights.cues.chosen_share"):
+    assert k in j["definitions"], k
+
+h = open(d + "/report.html", encoding="utf-8").read()
+assert "<script" not in h.lower()
+assert "w:&lt;script&gt;alert(4)&lt;/script&gt;" in h
+def section(i):
+    m = re.search(r'<section id="%s".*?</section>' % i, h, re.S)
+    assert m, i
+    return m.group(0)
+def row(sec, name):
+    m = re.search(r'<tr><th scope="row">%s(<br>|</th>).*?</tr>' % re.escape(name), sec, re.S)
+    assert m, name
+    return m.group(0)
+def cells(r):
+    return [html.unescape(re.sub(r"<[^>]+>", " ", c)).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+# Key metrics: text-only row: MM-RM, shortcut-aware, needs-image and SFD say n/a: no images
+met = section("metrics")
+c = cells(row(met, "hh-text"))
+assert [" ".join(x) for x in (c[2], c[3], c[5], c[6])] == ["n/a: no images"] * 4, c
+r = row(met, "hh-text")
+assert "76.3%" not in r and "77.0%" not in r
+# not informative: SFD, needs-image and shortcut-aware greyed and labelled; MM-RM acc. as is
+c = cells(row(met, "mllm-like"))
+assert "+25.0" in c[6] and c[6][-3:] == ["not", "informative", "\u2020"], c[6]
+assert c[3][0] == "77.0%" and c[3][-3:] == ["not", "informative", "\u2020"], c[3]
+assert c[5][0] == "4.0%" and c[5][-3:] == ["not", "informative", "\u2020"], c[5]
+assert c[2][0] == "76.3%" and "informative" not in c[2]
+assert 'id="ni-note"' in met and "mmaudit embed" in met
+# SFD: text-only n/a, not-informative out of the chart with the reason
+sfd = section("sfd")
+svg = re.search(r"<svg.*?</svg>", sfd, re.S).group(0)
+assert "hh-text" not in svg and "mllm-like" not in svg and "shortcut-heavy" in svg
+assert " ".join(cells(row(sfd, "hh-text"))[0]) == "n/a: no images"
+assert "mllm-like</strong>: not drawn, not informative" in sfd
+# Does the MM-RM use the image?
+iu = section("image-use")
+c = [" ".join(x) for x in cells(row(iu, "mllm-like"))]
+assert c == ["360", "1.2%", "0.9%", "76.3%", "76.2%", "76.1%", "0.004",
+             "+0.1 pts 95% CI -0.2 to +0.4", "✗ does not use the image: not informative"], c
+assert html.escape(stored["mllm-like"]["mm_informative_reason"], quote=True).replace("&#x27;", "&#39;") in iu
+assert "hh-text</strong>: no images" in iu and "clean</strong>: not tested" in iu
+# What the weights do: columns none, auto's method, the others; fixture numbers; auto reason
+w = section("weights")
+assert '<a href="#weights">What the weights do</a>' in h
+parts = re.split(r"<h3>", w)
+ml = [p for p in parts if p.startswith("mllm-like</h3>")][0]
+heads = re.findall(r'<th scope="col" class="num">(\w+)', ml)
+assert heads == ["none", "debias", "jtt", "sfc"], heads
+assert "picked <strong>debias</strong>: mm_informative is false" in ml
+c = cells(row(ml, "weighted pick-longer"))
+assert [x[0] for x in c] == ["68.2%", "55.1%", "60.1%", "68.6%"] and c[1][1] == "(-13.1)", c
+c = cells(row(ml, "re-fit text-only accuracy"))
+assert " ".join(c[1]) == "61.2% (-15.2) 95% CI 56.3–65.9", c
+c = cells(row(ml, "effective sample size (ess)"))
+assert " ".join(c[1]) == "268 67.1% of n", c
+assert "not informative\u2020</small></th>" in ml
+hv_part = [p for p in parts if p.startswith("shortcut-heavy</h3>")][0]
+assert re.findall(r'<th scope="col" class="num">(\w+)', hv_part) == ["none", "sfc", "debias", "jtt"]
+assert "unavailable: the text proxy makes fewer than 20 held-out errors" in hv_part
+tx = [p for p in parts if p.startswith("hh-text</h3>")][0]
+assert "unavailable: sfc needs images: this dataset has none" in tx
+assert "clean</h3><p>Not evaluated" in w
+# Histogram share = the table's shortcut rate, or the difference stated
+hs = section("histogram")
+fig = {m.group(1): m.group(0) for m in re.finditer(r"<figure><h3>(.*?)</h3>.*?</figure>", hs, re.S)}
+rate = stored["hh-text"]["shortcut_rate"]
+assert "threshold 0.80: %.1f%% text-shortcut" % (100 * rate) in fig["hh-text"]
+assert "the shortcut rate of the metrics table" in fig["hh-text"]
+assert "The metrics table&#39;s shortcut rate is 62.0%" in fig["shortcut-heavy"] or \
+    "The metrics table's shortcut rate is 62.0%" in fig["shortcut-heavy"]
+print("report e2e fixture (issue 12) OK")
+PY
 "$MM" synth --out "$T/heavy" --pairs 600 --shortcut 0.95 --seed 21 --quiet
 "$MM" synth --out "$T/clean" --pairs 600 --shortcut 0.5 --seed 22 --quiet
 python3 - "$T/heavy/data.jsonl" <<'PY'

@@ -18,7 +18,7 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT/ws.db" "$OUT/ws.db-wal" "$OUT/ws.db-shm"
 : >"$OUT/ws.db"
 "$MM" info --db "$OUT/ws.db" >/dev/null
-python3 "$ROOT/tests/reports_fixture.py" "$OUT/ws.db" --pairs 2000
+python3 "$ROOT/tests/reports_fixture.py" "$OUT/ws.db" --pairs 2000 --issue12
 "$MM" report --db "$OUT/ws.db" --out "$OUT" --max-shortcut-rate 0.3 --max-text-accuracy 0.7 \
 	--max-ood-gap 0.2 --max-sfd 0.3 --quiet
 shot() { # shot PNG HEIGHT
@@ -32,5 +32,5 @@ shot() { # shot PNG HEIGHT
 	[ -s "$1" ] || { echo "FAIL: chromium wrote no $1"; exit 1; }
 }
 shot "$OUT/report.png" 768
-shot "$OUT/report-full.png" 6000
+shot "$OUT/report-full.png" 12000
 echo "rendered $OUT/report.html -> $OUT/report.png (1366x768) and $OUT/report-full.png"

@@ -13,6 +13,12 @@ Datasets (default: the first two; these two are written as runs from before issu
                     pick-more-formatted 0.70
   'uninformative'   images, but mm_informative false (counterfactual image test); text-only
                     accuracy 0.764, pick-more-formatted 0.684, sfd 0.58
+--issue12 adds the keys of the engine's issue-12 contract to 'shortcut-heavy' (an informative MM-RM:
+mm_informative true, image_reliance, weights with auto = sfc) and two datasets: 'hh-text' (text-only:
+has_images false, MM figures null; its pair_scores rows keep numbers in p_mm/p_sa/sfc, the reports
+must go by the flag) and 'mllm-like' (images, mm_informative false, image_reliance, weights with
+auto = debias and a cue named with <script>); their categories and shortcut rates are computed from
+their rows; 'clean' keeps none of them (a run made before issue 12).
 Thumbnails are small PNGs drawn here."""
 import argparse, json, math, sqlite3, struct, zlib
 
@@ -76,16 +82,86 @@ def dataset_metrics(name, n):
     return m
 
 
+REASON_NOT = ("swapping in another pair's image lowers MM-RM accuracy by 0.1 points (95% CI -0.2 to 0.4),"
+              " not wholly above --min-image-gain 0.01: the MM-RM does not use the image beyond the text")
+REASON_YES = ("swapping in another pair's image lowers MM-RM accuracy by 9.8 points (95% CI 7.1 to 12.5),"
+              " wholly above --min-image-gain 0.01: the MM-RM uses the image")
+EVIL_CUE = "w:<script>alert(4)</script>"
+
+
+def wmethod(pl, pmf, clr, refit, ci, ess, n, ts, other, cues, informative=True):
+    return {"available": True, "informative": informative, "pick_longer": pl, "pick_more_formatted": pmf,
+            "chosen_longer_rate": clr, "refit_text_accuracy": refit, "refit_text_accuracy_ci95": ci,
+            "ess": ess, "ess_share": ess / n, "mean_weight_text_shortcut": ts, "mean_weight_other": other,
+            "cues": [{"feature": f, "present_share": p, "chosen_share": c} for f, p, c in cues]}
+
+
+def issue12_keys(name, m, n):
+    """The contract's keys for dataset `name` (metrics m of n scored pairs), set in place."""
+    if name in ("hh-text", "mllm-like", "shortcut-heavy"):
+        m["min_image_gain"] = 0.01
+    if name == "hh-text":
+        m.update({"has_images": False, "mm_informative": None,
+                  "mm_informative_reason": "no images: no MM-RM is trained", "image_reliance": None})
+        cues = [("named: response length (log chars)", 0.97, 0.70), ("named: markdown list items", 0.31, 0.66)]
+        m["weights"] = {
+            "auto": "debias", "auto_reason": "no images: sfc needs an MM-RM, so debias (w = 1 - p_text)",
+            "none": wmethod(0.70, 0.58, 0.70, 0.7024, [0.66, 0.74], n, n, 1.0, 1.0, cues),
+            "debias": wmethod(0.5623, 0.5312, 0.5623, 0.5871, [0.539, 0.634], 0.712 * n, n, 0.41, 1.22,
+                              [("named: response length (log chars)", 0.97, 0.55),
+                               ("named: markdown list items", 0.31, 0.52)]),
+            "jtt": wmethod(0.6102, 0.55, 0.6102, 0.6633, [0.617, 0.709], 0.64 * n, n, 0.8, 1.9,
+                           [("named: response length (log chars)", 0.97, 0.60),
+                            ("named: markdown list items", 0.31, 0.58)]),
+            "sfc": {"available": False, "reason": "sfc needs images: this dataset has none"}}
+    elif name == "mllm-like":
+        m.update({"has_images": True, "mm_informative": False, "mm_informative_reason": REASON_NOT,
+                  "image_reliance": {"n": n - n // 10, "swap_flip_rate": 0.0123, "blank_flip_rate": 0.0087,
+                                     "mean_image_effect": 0.0042, "mm_accuracy_true": 0.7634,
+                                     "mm_accuracy_swapped": 0.7625, "mm_accuracy_blank": 0.7611,
+                                     "swap_accuracy_drop": 0.0009, "swap_accuracy_drop_ci95": [-0.002, 0.004]}})
+        cues = [("named: markdown bold/emphasis (log count)", 0.42, 0.74), (EVIL_CUE, 0.05, 0.61)]
+        m["weights"] = {
+            "auto": "debias",
+            "auto_reason": "mm_informative is false: the MM-RM does not use the image, so debias (w = 1 - p_text)",
+            "none": wmethod(0.6818, 0.61, 0.6818, 0.7641, [0.72, 0.80], n, n, 1.0, 1.0, cues),
+            "debias": wmethod(0.5512, 0.5401, 0.5512, 0.6123, [0.563, 0.659], 0.671 * n, n, 0.52, 1.31,
+                              [("named: markdown bold/emphasis (log count)", 0.42, 0.56), (EVIL_CUE, 0.05, 0.51)]),
+            "jtt": wmethod(0.6011, 0.57, 0.6011, 0.7012, [0.655, 0.745], 0.7525 * n, n, 0.9, 1.4,
+                           [("named: markdown bold/emphasis (log count)", 0.42, 0.63), (EVIL_CUE, 0.05, 0.55)]),
+            "sfc": wmethod(0.686, 0.612, 0.686, 0.7702, [0.727, 0.81], 0.98 * n, n, 1.038, 0.975,
+                           [("named: markdown bold/emphasis (log count)", 0.42, 0.75), (EVIL_CUE, 0.05, 0.62)],
+                           informative=False)}
+    elif name == "shortcut-heavy":
+        m.update({"has_images": True, "mm_informative": True, "mm_informative_reason": REASON_YES,
+                  "image_reliance": {"n": n - n // 10, "swap_flip_rate": 0.214, "blank_flip_rate": 0.187,
+                                     "mean_image_effect": 0.91, "mm_accuracy_true": 0.92,
+                                     "mm_accuracy_swapped": 0.822, "mm_accuracy_blank": 0.84,
+                                     "swap_accuracy_drop": 0.098, "swap_accuracy_drop_ci95": [0.071, 0.125]}})
+        cues = [("named: response length (log chars)", 0.99, 0.83)]
+        m["weights"] = {
+            "auto": "sfc", "auto_reason": "mm_informative is true: the paper's sfc weights",
+            "none": wmethod(0.83, 0.6, 0.83, 0.91, [0.88, 0.94], n, n, 1.0, 1.0, cues),
+            "sfc": wmethod(0.66, 0.55, 0.66, 0.71, [0.66, 0.76], 0.62 * n, n, 0.45, 1.8,
+                           [("named: response length (log chars)", 0.99, 0.64)]),
+            "debias": wmethod(0.6, 0.55, 0.6, 0.68, [0.63, 0.73], 0.5 * n, n, 0.3, 1.9,
+                              [("named: response length (log chars)", 0.99, 0.6)]),
+            "jtt": {"available": False, "reason": "the text proxy makes fewer than 20 held-out errors"}}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
     ap.add_argument("--pairs", type=int, default=400)
     ap.add_argument("--only", nargs="+",
                     choices=["clean", "shortcut-heavy", "straddle", "textonly", "uninformative"])
+    ap.add_argument("--issue12", action="store_true")
     a = ap.parse_args()
     db = sqlite3.connect(a.db)
     c = db.cursor()
     names = ["shortcut-heavy", "clean"] if not a.only else a.only
+    if a.issue12:
+        names += ["hh-text", "mllm-like"]
     for i in range(6):
         c.execute("INSERT INTO images(id, sha256, width, height, format, bytes, thumb) VALUES (?,?,?,?,?,?,?)",
                   (i + 1, "%064x" % (i * 977 + 1), 640, 480, "png", 50000, png(96, 72, i) if i != 5 else None))
@@ -95,13 +171,10 @@ def main():
               (json.dumps({"folds": 5, "epochs": 4, "threads": 2}),
                json.dumps({"mmaudit": "0.1.0", "sqlite": "3.40.1", "openblas": "0.3.21"}),
                "mmaudit score --db ws.db"))
-    # The contract leaves p_mm, p_sa and sfc NULL for text-only pairs; before the engine's schema
-    # migration allows that, the columns are NOT NULL and such pairs get a neutral 0.5.
-    notnull = {r[1]: r[3] for r in c.execute("PRAGMA table_info(pair_scores)")}
-    no_mm = None if not notnull.get("p_mm") else 0.5
     pid = 1
     for d, name in enumerate(names, start=1):
         heavy = name == "shortcut-heavy"
+        new = name in ("hh-text", "mllm-like")
         images = name != "textonly"
         n = 1250 if name == "straddle" else a.pairs
         c.execute("INSERT INTO datasets(id, name) VALUES (?, ?)", (d, name))
@@ -112,16 +185,22 @@ def main():
             c.execute("INSERT INTO ingest_errors(dataset_id, file_id, path, line, code, reason) VALUES"
                       " (?, ?, ?, ?, 'bad-json', 'line is not valid JSON; fix or remove it')",
                       (d, d, "data/%s.jsonl" % name, line))
-        m = dataset_metrics(name, n)
-        c.execute("INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (1, ?, ?)", (d, json.dumps(m)))
+        m = metrics(n, 0.70, 0.7634, 0.77, 0.0, 0.85, 0.60, 0.6818) if new else dataset_metrics(name, n)
+        cats = {"text-shortcut": 0, "needs-image": 0, "suspect-label": 0, "ambiguous": 0}
+        rows = []
         for i in range(n):
             u = ((i * 7919) % 1000) / 1000.0
-            if heavy:
+            if new:
+                p = 0.3 + 0.65 * u
+            elif heavy:
                 p = 0.5 + 0.5 * math.sqrt(u) if i % 8 else 0.05 + 0.4 * u
             else:
                 p = 0.25 + 0.6 * u if i % 8 else 0.1 + 0.35 * u
             cat = "text-shortcut" if p >= 0.8 else (
                 "needs-image" if p < 0.5 and i % 8 == 0 and images else "ambiguous")
+            if name == "hh-text" and cat == "needs-image":
+                cat = "ambiguous"  # no MM-RM, so no needs-image
+            cats[cat] += 1
             evil = heavy and i == 3
             chosen = ("Sure! Here is a detailed answer:\n\n1. The red car on the left is parked.\n"
                       "2. Two people cross the street.\n\n" + "It is a sunny day. " * (i % 40)) if heavy else \
@@ -133,12 +212,23 @@ def main():
                       (pid, d, d, i + 1, '=HYPERLINK("x","y")' if evil else "%s-%05d" % (name[:5], i),
                        "What is happening in this picture? Describe the vehicles.",
                        chosen, "A car." if heavy else "A blue truck is parked next to a tree.",
-                       None if i % 10 == 9 or not images else 1 + (i % 6)))
-            c.execute("INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, category)"
-                      " VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                      (pid, i % 5, p, min(0.99, p + 0.1) if images else no_mm, 0.85 if images else no_mm,
-                       1 - p if images else no_mm, cat))
+                       None if i % 10 == 9 or name == "hh-text" or not images else 1 + (i % 6)))
+            rows.append((pid, i % 5, p, min(0.99, p + 0.1) if images else None, 0.85 if images else None,
+                         1 - p if images else None, cat))
             pid += 1
+        c.executemany("INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, category)"
+                      " VALUES (1, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if new:
+            m["categories"] = cats
+            m["shortcut_rate"] = cats["text-shortcut"] / a.pairs
+            m["text_accuracy"] = sum(r[2] > 0.5 for r in rows) / a.pairs
+            if name == "hh-text":
+                m.update({"pairs_with_image": 0, "pairs_without_image": a.pairs, "mm_accuracy": None,
+                          "sa_accuracy": None, "sfd": None, "mm_acc_text_right": None,
+                          "mm_acc_text_wrong": None})
+        if a.issue12:
+            issue12_keys(name, m, a.pairs)
+        c.execute("INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (1, ?, ?)", (d, json.dumps(m)))
         feats = (["len_diff", "n_lines", "list_items", "w:sure", "w:detailed", "bi:here_is", "digits",
                   "w:sorry", "w:cannot", "hedges", "w:red", "w:car", "md_bold", "w:the", "w:a", "w:x"]
                  if heavy else ["w:red", "w:blue", "w:truck", "w:car", "len_diff", "w:tree"])
@@ -146,7 +236,8 @@ def main():
             w = (2.5 if heavy else 0.6) / r * (-1 if f in ("w:sorry", "w:cannot", "hedges", "w:blue") else 1)
             c.execute("INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, acc_present)"
                       " VALUES (1, ?, ?, ?, ?, ?, ?)", (d, r, f, w, 0.9 / r, 0.95 - 0.02 * r))
-    if len(names) == 2:
+    if len(names) >= 2:
+        names = names[:2]
         acc = {"text": [[0.9, 0.51], [0.55, 0.54]], "standard": [[0.92, 0.58], [0.66, 0.81]],
                "shortcut-aware": [[0.9, 0.71], [0.74, 0.83]]}
         methods = {}

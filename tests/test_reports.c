@@ -478,7 +478,7 @@ static void test_reports_csv_ranked_and_defused(void **state)
 	assert_int_equal(info.csv_rows, 70);
 	char *s = read_out(f, "out", "samples.csv", NULL);
 	static const char header[] = "dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,"
-	                             "chosen_chars,rejected_chars\r\n";
+	                             "chosen_chars,rejected_chars,image_effect,swap_flip\r\n";
 	assert_memory_equal(s, header, sizeof header - 1);
 	csv c;
 	csv_parse(s, &c);
@@ -489,7 +489,9 @@ static void test_reports_csv_ranked_and_defused(void **state)
 	long rank = 0;
 	for (size_t i = 1; i < c.n; i++) {
 		char **r = c.rows[i];
-		assert_int_equal(c.nf[i], 10);
+		assert_int_equal(c.nf[i], 12);
+		assert_string_equal(r[10], ""); /* the fixture's pairs were not image-tested */
+		assert_string_equal(r[11], "");
 		if (strcmp(prev_ds, r[0])) {
 			prev = 2;
 			rank = 0;
@@ -897,6 +899,199 @@ static void test_reports_size_bound_many_pairs(void **state)
 	fx_free(f);
 }
 
+/* Issue 12: a text-only dataset (has_images false, MM figures null) and one whose MM-RM does not
+ * use the image (mm_informative false), added to run 1 of the standard fixture. Their pair_scores
+ * rows keep numbers in p_mm/p_sa/sfc: the reports must go by has_images, not by NULLs. */
+#define TXT_NAME "txt<script>x</script>"
+static const char *metrics_text_only =
+    "{\"pairs\": 4, \"pairs_with_image\": 0, \"pairs_without_image\": 4, \"has_images\": false,"
+    " \"text_accuracy\": 0.75, \"mm_accuracy\": null, \"sa_accuracy\": null, \"shortcut_rate\": "
+    "1.0, \"sfd\": null, \"mm_acc_text_right\": null, \"mm_acc_text_wrong\": null,"
+    " \"n_text_right\": 3, \"n_text_wrong\": 1, \"mm_informative\": null,"
+    " \"mm_informative_reason\": \"no images\", \"min_image_gain\": 0.01, \"image_reliance\": null,"
+    " \"blind\": {\"pick_longer\": 0.75, \"pick_shorter\": 0.25, \"pick_more_formatted\": 0.5},"
+    " \"categories\": {\"text-shortcut\": 4, \"needs-image\": 0, \"suspect-label\": 0,"
+    " \"ambiguous\": 0}, \"thresholds\": {\"shortcut\": 0.8, \"wrong\": 0.2},"
+    " \"weights\": {\"auto\": \"debias\", \"auto_reason\": \"no images <i>so</i> debias\","
+    " \"none\": {\"available\": true, \"pick_longer\": 0.75, \"refit_text_accuracy\": 0.75,"
+    " \"refit_text_accuracy_ci95\": [0.3, 0.95], \"ess\": 4, \"ess_share\": 1.0, \"cues\": []},"
+    " \"debias\": {\"available\": true, \"pick_longer\": 0.5432, \"refit_text_accuracy\": 0.5,"
+    " \"refit_text_accuracy_ci95\": [0.2, 0.8], \"ess\": 3.1, \"ess_share\": 0.775, \"cues\": []},"
+    " \"sfc\": {\"available\": false, \"reason\": \"sfc needs images\"}}}";
+static const char *metrics_not_informative =
+    "{\"pairs\": 4, \"pairs_with_image\": 4, \"pairs_without_image\": 0, \"has_images\": true,"
+    " \"text_accuracy\": 0.75, \"mm_accuracy\": 0.7634, \"sa_accuracy\": 0.7777,"
+    " \"shortcut_rate\": 1.0, \"sfd\": 0.8123, \"mm_acc_text_right\": 1.0,"
+    " \"mm_acc_text_wrong\": 0.1877, \"n_text_right\": 3, \"n_text_wrong\": 1,"
+    " \"mm_informative\": false, \"mm_informative_reason\": \"the MM-RM does not use the "
+    "image\", \"min_image_gain\": 0.01, \"image_reliance\": {\"n\": 4, \"swap_flip_rate\": "
+    "0.0123, \"blank_flip_rate\": 0.0087, \"mean_image_effect\": 0.0042, \"mm_accuracy_true\": "
+    "0.7634, \"mm_accuracy_swapped\": 0.7625, \"mm_accuracy_blank\": 0.7611, "
+    "\"swap_accuracy_drop\": 0.0009, \"swap_accuracy_drop_ci95\": [-0.002, 0.004]},"
+    " \"categories\": {\"text-shortcut\": 4, \"needs-image\": 0, \"suspect-label\": 0,"
+    " \"ambiguous\": 0}, \"thresholds\": {\"shortcut\": 0.8, \"wrong\": 0.2}}";
+
+static void add_issue12_datasets(fx *f)
+{
+	eng_ws *ws = f->ws;
+	exec_ok(ws, "BEGIN");
+	exec_ok(ws, "INSERT INTO datasets(id, name) VALUES (4, '" TXT_NAME "'), (5, 'noinf')");
+	exec_ok(ws, "INSERT INTO source_files(id, dataset_id, path, sha256, bytes, records, pairs,"
+	            " errors) VALUES (4, 4, 't.jsonl', 'dd44', 10, 4, 4, 0),"
+	            " (5, 5, 'n.jsonl', 'ee55', 10, 4, 4, 0)");
+	sqlite3_stmt *rd =
+	    prep(ws, "INSERT INTO run_datasets(run_id, dataset_id, metrics) VALUES (1, ?1, ?2)");
+	sqlite3_bind_int(rd, 1, 4);
+	sqlite3_bind_text(rd, 2, metrics_text_only, -1, SQLITE_STATIC);
+	step_done(rd);
+	sqlite3_bind_int(rd, 1, 5);
+	sqlite3_bind_text(rd, 2, metrics_not_informative, -1, SQLITE_STATIC);
+	step_done(rd);
+	sqlite3_finalize(rd);
+	/* Scores above every other dataset's, so their cards lead "Most text-solvable". */
+	for (int ds = 4; ds <= 5; ds++)
+		for (int i = 0; i < 4; i++) {
+			char sql[512];
+			int id = 10000 + ds * 10 + i;
+			snprintf(sql, sizeof sql,
+			         "INSERT INTO pairs(id, dataset_id, file_id, line, ext_id, prompt, "
+			         "chosen,"
+			         " rejected, image_id) VALUES (%d, %d, %d, %d, 'x%d', 'p', 'c', "
+			         "'r', %s);"
+			         " INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, "
+			         "p_sa, sfc,"
+			         " category) VALUES (1, %d, 0, %.4f, 0.4242, 0.4343, 0.0101, "
+			         "'text-shortcut')",
+			         id, ds, ds, i + 1, id, ds == 4 ? "NULL" : "1", id,
+			         0.9999 - 0.0001 * i);
+			exec_ok(ws, sql);
+		}
+	exec_ok(ws, "COMMIT");
+}
+
+static void test_reports_text_only_and_not_informative(void **state)
+{
+	(void)state;
+	fx *f = fx_new(10, 10, 0);
+	add_issue12_datasets(f);
+	rpt_options o;
+	default_options(&o);
+	write_report(f, "out", &o, NULL);
+
+	/* summary.json: MM keys present and null for the text-only dataset, flags copied. */
+	char *js = read_out(f, "out", "summary.json", NULL);
+	json_t *root = json_loads(js, 0, NULL);
+	assert_non_null(root);
+	const json_t *ds = json_object_get(root, "datasets"), *t = NULL, *ni = NULL, *cl = NULL;
+	for (size_t i = 0; i < json_array_size(ds); i++) {
+		const json_t *d = json_array_get(ds, i);
+		const char *name = json_string_value(json_object_get(d, "name"));
+		if (!strcmp(name, TXT_NAME))
+			t = d;
+		else if (!strcmp(name, "noinf"))
+			ni = d;
+		else if (!strcmp(name, "clean"))
+			cl = d;
+	}
+	assert_non_null(t);
+	assert_non_null(ni);
+	assert_non_null(cl);
+	static const char *nulls[] = {"mm_accuracy",       "sa_accuracy",       "sfd",
+	                              "mm_acc_text_right", "mm_acc_text_wrong", "mm_informative",
+	                              "image_reliance"};
+	for (size_t k = 0; k < sizeof nulls / sizeof nulls[0]; k++) {
+		assert_non_null(json_object_get(t, nulls[k]));           /* present, */
+		assert_true(json_is_null(json_object_get(t, nulls[k]))); /* and null */
+	}
+	assert_true(json_is_false(json_object_get(t, "has_images")));
+	assert_true(json_is_null(json_object_get(json_object_get(t, "interval95"), "mm_accuracy")));
+	assert_false(json_is_true(
+	    json_object_get(json_object_get(json_object_get(t, "weights"), "sfc"), "available")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(t, "weights"), "auto")), "debias");
+	assert_true(json_is_true(json_object_get(ni, "has_images")));
+	assert_true(json_is_false(json_object_get(ni, "mm_informative")));
+	assert_string_equal(json_string_value(json_object_get(ni, "mm_informative_reason")),
+	                    "the MM-RM does not use the image");
+	const json_t *ir = json_object_get(ni, "image_reliance");
+	assert_float_equal(json_real_value(json_object_get(ir, "swap_flip_rate")), 0.0123, 1e-12);
+	assert_float_equal(
+	    json_real_value(json_array_get(json_object_get(ir, "swap_accuracy_drop_ci95"), 0)),
+	    -0.002, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(ni, "min_image_gain")), 0.01, 1e-12);
+	/* A run from before issue 12: has_images from pairs_with_image, the rest null. */
+	assert_true(json_is_true(json_object_get(cl, "has_images")));
+	assert_true(json_is_null(json_object_get(cl, "mm_informative")));
+	assert_true(json_is_null(json_object_get(cl, "weights")));
+	const json_t *defs = json_object_get(root, "definitions");
+	assert_non_null(json_object_get(defs, "image_reliance.swap_flip_rate"));
+	assert_non_null(json_object_get(defs, "weights.refit_text_accuracy"));
+	assert_non_null(json_object_get(defs, "weights.ess"));
+	json_decref(root);
+	free(js);
+
+	char *h = read_out(f, "out", "report.html", NULL);
+	assert_false(contains_ci(h, "<script"));
+	assert_false(contains_ci(h, "<i>so"));
+	assert_non_null(strstr(h, "txt&lt;script&gt;x&lt;/script&gt;"));
+	/* Metrics row of the text-only dataset: MM-RM, shortcut-aware, needs-image and SFD cells
+	 * say n/a: no images, and the row carries no MM percentage. */
+	char *row = strstr(h, "<tr><th scope=\"row\">txt&lt;script&gt;x&lt;/script&gt;<br>");
+	assert_non_null(row);
+	char *end = strstr(row, "</tr>");
+	assert_non_null(end);
+	*end = '\0';
+	int na = 0;
+	for (char *p = row; (p = strstr(p, "n/a: no images")); p++)
+		na++;
+	assert_int_equal(na, 4);
+	assert_null(strstr(row, "76.3%"));
+	assert_null(strstr(row, "81.2"));
+	*end = '<';
+	/* Cards: the text-only pair shows no p_mm; the not-informative one is labelled. */
+	assert_non_null(strstr(h, "p_text 1.000 \xc2\xb7 p_mm, p_sa, sfc: n/a: no images"));
+	assert_null(strstr(h, "p_mm 0.424 \xc2\xb7 p_sa 0.434 \xc2\xb7 sfc 0.010</span>"));
+	assert_non_null(strstr(h, "p_mm 0.424 \xc2\xb7 p_sa 0.434 \xc2\xb7 sfc 0.010 (not "
+	                          "informative: this dataset's MM-RM does not use the image)"));
+	/* The not-informative dataset: SFD greyed and labelled, not drawn in the slope chart. */
+	row = strstr(h, "<tr><th scope=\"row\">noinf<br>");
+	assert_non_null(row);
+	char *sfd = strstr(row, "+81.2 pts");
+	assert_non_null(sfd);
+	char *lab = strstr(sfd, "not informative");
+	assert_non_null(lab);
+	assert_true(lab < strstr(row, "</tr>"));
+	assert_non_null(strstr(h, "<strong>noinf</strong>: not drawn, not informative"));
+	char *svg = strstr(strstr(h, "<section id=\"sfd\""), "<svg");
+	assert_non_null(svg);
+	char *svg_end = strstr(svg, "</svg>");
+	*svg_end = '\0';
+	assert_null(strstr(svg, "noinf"));
+	assert_null(strstr(svg, "txt&lt;script"));
+	assert_non_null(strstr(svg, "shortcut"));
+	*svg_end = '<';
+	/* Its counterfactual test figures. */
+	char *iu = strstr(h, "<section id=\"image-use\"");
+	assert_non_null(iu);
+	char *iurow = strstr(iu, "<tr><th scope=\"row\">noinf</th>");
+	assert_non_null(iurow);
+	assert_non_null(strstr(iurow, "<td class=\"num\">1.2%</td><td class=\"num\">0.9%</td><td "
+	                              "class=\"num\">76.3%</td><td class=\"num\">76.2%</td><td "
+	                              "class=\"num\">76.1%</td><td class=\"num\">0.004</td><td "
+	                              "class=\"num\">+0.1 pts<br><small>95% CI -0.2 to +0.4"));
+	/* Weights: auto's method first after none, the unavailable one with its reason. */
+	char *w = strstr(h, "<section id=\"weights\"");
+	assert_non_null(w);
+	assert_non_null(strstr(w, "<code>auto</code> picked <strong>debias</strong>: no images "
+	                          "&lt;i&gt;so&lt;/i&gt; debias"));
+	assert_non_null(strstr(w, "54.3% <small>(-20.7)</small>"));
+	assert_non_null(strstr(w, "unavailable: sfc needs images"));
+	assert_non_null(strstr(w, "3<br><small>77.5% of n</small>"));
+	assert_non_null(strstr(h, "<a href=\"#weights\">What the weights do</a>"));
+	free(h);
+	fx_free(f);
+}
+
 static void test_reports_wilson(void **state)
 {
 	(void)state;
@@ -949,6 +1144,7 @@ int main(void)
 	    cmocka_unit_test(test_reports_html_budget_cuts),
 	    cmocka_unit_test(test_reports_wilson),
 	    cmocka_unit_test(test_reports_newcombe),
+	    cmocka_unit_test(test_reports_text_only_and_not_informative),
 	    cmocka_unit_test(test_reports_size_bound_many_pairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
