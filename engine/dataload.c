@@ -2,6 +2,7 @@
 #include "engine/dataload.h"
 #include "engine/textfeat_internal.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -230,6 +231,48 @@ const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_
 		return buf;
 	}
 	return eng_textfeat_name(d->tf, c, buf, cap);
+}
+
+int eng_data_column_hashed(const eng_data *d, uint32_t c)
+{
+	return d->text_builtin_dim &&
+	       (uint64_t)c + (uint64_t)eng_textfeat_named_count() < (uint64_t)d->text_builtin_dim;
+}
+
+int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols, size_t n,
+                   eng_textfeat_namer **out, eng_err *err)
+{
+	assert(k < d->nds);
+	*out = NULL;
+	eng_textfeat_namer *nm = NULL;
+	int rc = eng_textfeat_namer_new(d->tf, cols, n, &nm, err);
+	if (rc)
+		return rc;
+	/* the rows eng_data_load read for dataset k (order does not matter: counts are sums) */
+	sqlite3_stmt *st = eng_ws_prepare(
+	    ws, "SELECT prompt, chosen, rejected FROM pairs WHERE dataset_id = ?1", err);
+	if (!st) {
+		eng_textfeat_namer_free(nm);
+		return err ? err->code : ENG_EINTERNAL;
+	}
+	sqlite3_bind_int64(st, 1, d->ds_id[k]);
+	eng_textfeat_opts o = eng_textfeat_opts_of(d->tf);
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = o.crosses ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		if ((rc = eng_textfeat_namer_add_pair(
+		         nm, p, (const char *)sqlite3_column_text(st, 1),
+		         (const char *)sqlite3_column_text(st, 2), err)))
+			break;
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "read answers for names");
+	sqlite3_finalize(st);
+	if (rc)
+		eng_textfeat_namer_free(nm);
+	else
+		*out = nm;
+	return rc;
 }
 
 /* Unit-L2-normalized vector x (dim) into out; zeros stay zeros. */

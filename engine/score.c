@@ -327,21 +327,42 @@ out:
 	return rc;
 }
 
-/* Top text features of the proxy (the mean of the K fold proxies' weights): (name, weight, present
- * share, held-out acc present). */
-static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *text_right, int top)
+/* Top text features of the proxy (the mean of the K fold proxies' weights), as entries (name,
+ * weight, present share, held-out acc present), or NULL with err set.
+ * Presence first: a column is eligible only when the pair's difference vector has it (the
+ * feature differs between chosen and rejected) in at least max(1% of the dataset's pairs, 20)
+ * pairs (ENG_TOP_MIN_SHARE, ENG_TOP_MIN_PAIRS), so a weight learned from a handful of pairs is
+ * never shown as "what the shortcut is". Among eligible columns the top |weight| are kept; the
+ * hashed ones are then named exactly over the dataset's answers (eng_data_namer). */
+enum { ENG_TOP_MIN_PAIRS = 20, ENG_TOP_MIN_PERCENT = 1 };
+static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswork *w,
+                            const uint8_t *text_right, int top, eng_err *err)
 {
 	uint32_t D = d->ps.text_dim;
 	json_t *arr = json_array();
-	if (top <= 0)
+	uint32_t *best = NULL, *present = NULL, *right = NULL;
+	eng_textfeat_namer *nm = NULL;
+	if (!arr || top <= 0)
 		return arr;
-	uint32_t *best = calloc((size_t)top, sizeof *best);
+	best = calloc((size_t)top, sizeof *best);
+	present = calloc(D, sizeof *present); /* (D) rows whose difference has the column */
+	right = calloc(D, sizeof *right);     /* (D) of those, rows the held-out proxy gets right */
+	if (!best || !present || !right) {
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* one O(nnz) pass over the dataset's rows; text_right is indexed by row - b */
+	for (size_t r = w->b; r < w->e; r++) {
+		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
+			present[d->ps.col[q]]++;
+			right[d->ps.col[q]] += text_right[r - w->b];
+		}
+	}
 	int nb = 0;
-	if (!best)
-		return arr;
 	for (uint32_t c = 0; c < D; c++) {
 		float a = fabsf(w->full_w[c]);
-		if (a <= 0)
+		if (a <= 0 || present[c] < ENG_TOP_MIN_PAIRS ||
+		    (uint64_t)present[c] * 100 < (uint64_t)w->n * ENG_TOP_MIN_PERCENT)
 			continue;
 		if (nb == top && a <= fabsf(w->full_w[best[nb - 1]]))
 			continue;
@@ -352,45 +373,34 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 		}
 		best[i] = c;
 	}
-	/* Presence: rows whose difference vector has the column. text_right is indexed by row - b.
-	 */
-	size_t *present = calloc((size_t)top, sizeof *present),
-	       *right = calloc((size_t)top, sizeof *right);
-	int32_t *rank =
-	    calloc(D, sizeof *rank); /* column -> 1 + its place in best, 0 if not there */
-	for (int i = 0; rank && i < nb; i++)
-		rank[best[i]] = i + 1;
-	for (size_t r = w->b; present && right && rank && r < w->e; r++) {
-		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			int32_t i = rank[d->ps.col[q]] - 1;
-			if (i >= 0) {
-				present[i]++;
-				right[i] += text_right[r - w->b];
-			}
-		}
-	}
-	if (!rank) {
-		free(present);
-		present = NULL;
-	}
-	free(rank);
+	if (eng_data_namer(ws, d, k, best, (size_t)nb, &nm, err))
+		goto fail;
 	char name[256];
 	for (int i = 0; i < nb; i++) {
-		double share = present ? (double)present[i] / (double)w->n : 0;
+		uint32_t c = best[i];
+		double share = (double)present[c] / (double)w->n;
 		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen
 		 * answer) */
-		int sign = eng_textfeat_sign(d->tf, best[i]);
+		int sign = 1;
+		if (eng_data_column_hashed(d, c))
+			eng_textfeat_namer_name(nm, c, name, sizeof name, NULL, &sign);
+		else
+			eng_data_column_name(d, c, name, sizeof name);
 		json_array_append_new(
-		    arr,
-		    json_pack("[s, f, f, o]", eng_data_column_name(d, best[i], name, sizeof name),
-		              (double)w->full_w[best[i]] * (sign ? sign : 1), share,
-		              present && present[i] ? json_real((double)right[i] / present[i])
-		                                    : json_null()));
+		    arr, json_pack("[s, f, f, o]", name, (double)w->full_w[c] * (sign ? sign : 1),
+		                   share, json_real((double)right[c] / present[c])));
 	}
+	eng_textfeat_namer_free(nm);
 	free(present);
 	free(right);
 	free(best);
 	return arr;
+fail:
+	json_decref(arr);
+	free(present);
+	free(right);
+	free(best);
+	return NULL;
 }
 
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
@@ -522,7 +532,11 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		eng_metrics_compute(n, pt, pm, ps_, cat, lg, fm, hasimg, &m);
 		free(lg), free(fm);
 		dsm[k] = metrics_json(&m, o->confident);
-		feats[k] = top_features(&d, &w[k], tr, o->top_features);
+		if (!(feats[k] = top_features(ws, &d, k, &w[k], tr, o->top_features, err))) {
+			json_decref(all);
+			rc = err ? err->code : ENG_ENOMEM;
+			goto out;
+		}
 		json_object_set_new(all, d.ds_name[k], json_incref(dsm[k]));
 	}
 	eng_trace("score: write");
