@@ -373,6 +373,7 @@ static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswor
 		}
 		best[i] = c;
 	}
+	eng_trace("score: names");
 	if (eng_data_namer(ws, d, k, best, (size_t)nb, &nm, err))
 		goto fail;
 	char name[256];
