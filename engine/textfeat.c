@@ -17,7 +17,10 @@
  *
  * Bucket names: one 32-byte slot per bucket holds the Boyer-Moore majority-vote n-gram of the
  * occurrences seen (the exact most frequent one whenever it has more than half the bucket's
- * occurrences), truncated to 24 bytes at a UTF-8 boundary. Memory: 2^bits * 32 bytes.
+ * occurrences), truncated to 24 bytes at a UTF-8 boundary. Memory: 2^bits * 32 bytes. That vote
+ * is a cheap provisional name for every bucket and depends on the order of the texts when no
+ * n-gram holds a majority, so names that are reported come from eng_textfeat_namer instead: an
+ * exact count of the n-grams of a few chosen buckets, in a second pass (see "exact names").
  * Does not read files or databases, and does not do char n-grams. */
 #include "engine/textfeat.h"
 

@@ -5,8 +5,10 @@
  *                           named style features (length, lines, list/markdown markers, digits,
  *                           hedges, apologies, ...) ].
  * The hash is a fixed 64-bit FNV-1a of the lower-cased token (stable across runs and machines).
- * Every hashed bucket can be named back: eng_textfeat_vocab records the most frequent n-gram
- * seen per bucket so a report can say "the word 'certainly'" instead of "bucket 48121".
+ * Every hashed bucket can be named back so a report can say "the word 'certainly'" instead of
+ * "bucket 48121": eng_textfeat_namer counts the n-grams of the reported buckets exactly (the name
+ * is the most frequent one; ties: the smaller bytes); a streaming vote gives every bucket a cheap
+ * provisional name (eng_textfeat_name).
  * Tokenizer, value scaling and naming rules are documented at the top of textfeat.c. */
 #ifndef ENG_TEXTFEAT_H
 #define ENG_TEXTFEAT_H
