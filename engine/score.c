@@ -342,7 +342,11 @@ static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswor
 	json_t *arr = json_array();
 	uint32_t *best = NULL, *present = NULL, *right = NULL;
 	eng_textfeat_namer *nm = NULL;
-	if (!arr || top <= 0)
+	if (!arr) {
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (top <= 0)
 		return arr;
 	best = calloc((size_t)top, sizeof *best);
 	present = calloc(D, sizeof *present); /* (D) rows whose difference has the column */
