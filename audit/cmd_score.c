@@ -101,11 +101,44 @@ static void pct(const char *label, double v)
 		printf("  %-34s    n/a\n", label);
 }
 
+/* The run's top features of dataset ds_id as JSON objects, as summary.json has them: {rank,
+ * feature, weight, present, present_share (the same share: pairs where the feature differs
+ * between the answers), acc_present}. */
+static json_t *top_features_json(eng_ws *ws, int64_t run_id, int64_t ds_id, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws,
+	                                  "SELECT rank, feature, weight, present, acc_present FROM "
+	                                  "top_features WHERE run_id = ?1 AND dataset_id = ?2 "
+	                                  "ORDER BY rank",
+	                                  err);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, ds_id);
+	json_t *arr = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *share = sqlite3_column_type(st, 3) == SQLITE_NULL
+		                    ? json_null()
+		                    : json_real(sqlite3_column_double(st, 3));
+		json_array_append_new(arr,
+		                      json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
+		                                (json_int_t)sqlite3_column_int64(st, 0), "feature",
+		                                (const char *)sqlite3_column_text(st, 1), "weight",
+		                                sqlite3_column_double(st, 2), "present", share,
+		                                "present_share", share, "acc_present",
+		                                sqlite3_column_type(st, 4) == SQLITE_NULL
+		                                    ? json_null()
+		                                    : json_real(sqlite3_column_double(st, 4))));
+	}
+	sqlite3_finalize(st);
+	return arr;
+}
+
 static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 {
 	sqlite3_stmt *st =
 	    eng_ws_prepare(ws,
-	                   "SELECT d.name, rd.metrics FROM run_datasets rd JOIN datasets d "
+	                   "SELECT d.name, rd.metrics, d.id FROM run_datasets rd JOIN datasets d "
 	                   "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
 	                   err);
 	if (!st)
@@ -119,6 +152,12 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 		json_t *o = json_pack("{s:s}", "name", (const char *)sqlite3_column_text(st, 0));
 		json_object_update(o, m);
 		json_decref(m);
+		if (json) {
+			json_t *tf =
+			    top_features_json(ws, run_id, sqlite3_column_int64(st, 2), err);
+			if (tf)
+				json_object_set_new(o, "top_features", tf);
+		}
 		json_array_append_new(arr, o);
 	}
 	sqlite3_finalize(st);

@@ -70,6 +70,17 @@ struct json_t *eng_data_features_json(const eng_data *d);
 const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_t cap);
 void eng_data_free(eng_data *d); /* accepts a zeroed struct */
 
+/* Exact names (textfeat.h, eng_textfeat_namer) for the text columns cols[0..n) of dataset k of d:
+ * reads that dataset's answers from the workspace again (the rows d holds for it) and counts every
+ * n-gram falling into one of the hashed columns among cols (other columns are ignored), so a
+ * bucket is named by its most frequent n-gram in that dataset, whatever the load's batch order
+ * or threads. *out is the caller's (eng_textfeat_namer_free). Returns 0, ENG_ENOMEM or a
+ * workspace error. */
+int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols, size_t n,
+                   eng_textfeat_namer **out, eng_err *err);
+/* 1 when text column c of d is a hashed n-gram bucket (not a named or embedding column). */
+int eng_data_column_hashed(const eng_data *d, uint32_t c);
+
 /* Counts characters (UTF-8 code points) of s. */
 size_t eng_utf8_chars(const char *s);
 /* Counts markdown/list formatting markers (bullets, numbered items, headers, bold, code fences). */

@@ -411,21 +411,48 @@ out:
 	return rc;
 }
 
-/* Top text features of the proxy (the mean of the K fold proxies' weights): (name, weight, present
- * share, held-out acc present). */
-static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *text_right, int top)
+/* Top text features of the proxy (the mean of the K fold proxies' weights), as entries (name,
+ * weight, present share, held-out acc present), or NULL with err set.
+ * Presence first: a column is eligible only when the pair's difference vector has it (the
+ * feature differs between chosen and rejected) in at least max(1% of the dataset's pairs, 20)
+ * pairs (ENG_TOP_MIN_SHARE, ENG_TOP_MIN_PAIRS), so a weight learned from a handful of pairs is
+ * never shown as "what the shortcut is". Among eligible columns the top |weight| are kept; the
+ * hashed ones are then named exactly over the dataset's answers (eng_data_namer). */
+enum { ENG_TOP_MIN_PAIRS = 20, ENG_TOP_MIN_PERCENT = 1 };
+static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswork *w,
+                            const uint8_t *text_right, int top, int ncap, uint32_t *cols,
+                            int *signs, char (*names)[256], int *nout, eng_err *err)
 {
+	*nout = 0;
 	uint32_t D = d->ps.text_dim;
 	json_t *arr = json_array();
+	uint32_t *best = NULL, *present = NULL, *right = NULL;
+	eng_textfeat_namer *nm = NULL;
+	if (!arr) {
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+		return NULL;
+	}
 	if (top <= 0)
 		return arr;
-	uint32_t *best = calloc((size_t)top, sizeof *best);
+	best = calloc((size_t)top, sizeof *best);
+	present = calloc(D, sizeof *present); /* (D) rows whose difference has the column */
+	right = calloc(D, sizeof *right);     /* (D) of those, rows the held-out proxy gets right */
+	if (!best || !present || !right) {
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* one O(nnz) pass over the dataset's rows; text_right is indexed by row - b */
+	for (size_t r = w->b; r < w->e; r++) {
+		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
+			present[d->ps.col[q]]++;
+			right[d->ps.col[q]] += text_right[r - w->b];
+		}
+	}
 	int nb = 0;
-	if (!best)
-		return arr;
 	for (uint32_t c = 0; c < D; c++) {
 		float a = fabsf(w->full_w[c]);
-		if (a <= 0)
+		if (a <= 0 || present[c] < ENG_TOP_MIN_PAIRS ||
+		    (uint64_t)present[c] * 100 < (uint64_t)w->n * ENG_TOP_MIN_PERCENT)
 			continue;
 		if (nb == top && a <= fabsf(w->full_w[best[nb - 1]]))
 			continue;
@@ -436,45 +463,41 @@ static json_t *top_features(const eng_data *d, const dswork *w, const uint8_t *t
 		}
 		best[i] = c;
 	}
-	/* Presence: rows whose difference vector has the column. text_right is indexed by row - b.
-	 */
-	size_t *present = calloc((size_t)top, sizeof *present),
-	       *right = calloc((size_t)top, sizeof *right);
-	int32_t *rank =
-	    calloc(D, sizeof *rank); /* column -> 1 + its place in best, 0 if not there */
-	for (int i = 0; rank && i < nb; i++)
-		rank[best[i]] = i + 1;
-	for (size_t r = w->b; present && right && rank && r < w->e; r++) {
-		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			int32_t i = rank[d->ps.col[q]] - 1;
-			if (i >= 0) {
-				present[i]++;
-				right[i] += text_right[r - w->b];
-			}
-		}
-	}
-	if (!rank) {
-		free(present);
-		present = NULL;
-	}
-	free(rank);
+	eng_trace("score: names");
+	if (eng_data_namer(ws, d, k, best, (size_t)nb, &nm, err))
+		goto fail;
 	char name[256];
 	for (int i = 0; i < nb; i++) {
-		double share = present ? (double)present[i] / (double)w->n : 0;
+		uint32_t c = best[i];
+		double share = (double)present[c] / (double)w->n;
 		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen
 		 * answer) */
-		int sign = eng_textfeat_sign(d->tf, best[i]);
+		int sign = 1;
+		if (eng_data_column_hashed(d, c))
+			eng_textfeat_namer_name(nm, c, name, sizeof name, NULL, &sign);
+		else
+			eng_data_column_name(d, c, name, sizeof name);
 		json_array_append_new(
-		    arr,
-		    json_pack("[s, f, f, o]", eng_data_column_name(d, best[i], name, sizeof name),
-		              (double)w->full_w[best[i]] * (sign ? sign : 1), share,
-		              present && present[i] ? json_real((double)right[i] / present[i])
-		                                    : json_null()));
+		    arr, json_pack("[s, f, f, o]", name, (double)w->full_w[c] * (sign ? sign : 1),
+		                   share, json_real((double)right[c] / present[c])));
+		if (i < ncap) { /* the first ncap: the cues whose balance the weights report */
+			cols[i] = c;
+			signs[i] = sign ? sign : 1;
+			snprintf(names[i], sizeof names[i], "%s", name);
+			*nout = i + 1;
+		}
 	}
+	eng_textfeat_namer_free(nm);
 	free(present);
 	free(right);
 	free(best);
 	return arr;
+fail:
+	json_decref(arr);
+	free(present);
+	free(right);
+	free(best);
+	return NULL;
 }
 
 /* auto picks sfc only when the MM-RM uses the image AND the sfc weights, measured, lower the
@@ -494,7 +517,9 @@ typedef struct dsextra {
 	double refit[ENG_WM_COUNT], refit_lo[ENG_WM_COUNT], refit_hi[ENG_WM_COUNT];
 	uint8_t *text_right; /* (n) row order: held-out proxy right */
 	int ncue;
-	uint32_t cue[NCUES]; /* text columns of the top cues */
+	uint32_t cue[NCUES]; /* text columns of the top cues: the first top features */
+	int cue_sign[NCUES]; /* +1/-1: the named n-gram's sign in its hashed column */
+	char cue_name[NCUES][256];
 	double cue_present[NCUES];
 	dswork refit_w;  /* the re-fit's folds; margin[wm - 1] = re-fit margins of method wm */
 	float *refit_mm; /* (n) by re-fit position: MM-RM trained on the sfc-weighted data */
@@ -561,48 +586,17 @@ static void image_reliance_json(json_t *o, const dswork *w, const dsextra *x, do
 	json_object_set_new(o, "image_reliance", j);
 }
 
-/* The cues whose chosen-side share the weights report: the NCUES text columns with the largest
- * |weight| in the mean fold proxy among those present (differing between the answers) in at
- * least max(1% of the pairs, 20 pairs). */
-static void pick_cues(const eng_data *d, const dswork *w, dsextra *x)
-{
-	uint32_t D = d->ps.text_dim;
-	uint32_t *cnt = calloc(D, sizeof *cnt);
-	x->ncue = 0;
-	if (!cnt)
-		return;
-	for (size_t q = d->ps.rowptr[w->b]; q < d->ps.rowptr[w->e]; q++)
-		cnt[d->ps.col[q]]++;
-	size_t need = w->n / 100 > 20 ? w->n / 100 : 20;
-	for (uint32_t c = 0; c < D; c++) {
-		float a = fabsf(w->full_w[c]);
-		if (a <= 0 || cnt[c] < need)
-			continue;
-		if (x->ncue == NCUES && a <= fabsf(w->full_w[x->cue[NCUES - 1]]))
-			continue;
-		int i = x->ncue < NCUES ? x->ncue++ : NCUES - 1;
-		while (i > 0 && fabsf(w->full_w[x->cue[i - 1]]) < a) {
-			x->cue[i] = x->cue[i - 1];
-			i--;
-		}
-		x->cue[i] = c;
-	}
-	for (int i = 0; i < x->ncue; i++)
-		x->cue_present[i] = (double)cnt[x->cue[i]] / (double)w->n;
-	free(cnt);
-}
-
 /* Weighted share of the pairs where cue column c is present whose chosen answer has more of it
- * (the difference, signed back to the n-gram for hashed columns, is > 0). */
-static double cue_chosen_share(const eng_data *d, const dswork *w, uint32_t c, const float *wt)
+ * (the difference, signed back to the named n-gram for hashed columns, is > 0). */
+static double cue_chosen_share(const eng_data *d, const dswork *w, uint32_t c, int sign,
+                               const float *wt)
 {
-	int sign = eng_textfeat_sign(d->tf, c);
 	double sw = 0, sc = 0;
 	for (size_t r = w->b; r < w->e; r++) {
 		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
 			if (d->ps.col[q] != c)
 				continue;
-			double v = (double)d->ps.val[q] * (sign ? sign : 1);
+			double v = (double)d->ps.val[q] * sign;
 			sw += wt[r];
 			sc += v > 0 ? wt[r] : 0;
 			break;
@@ -733,7 +727,6 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 	}
 	json_object_set_new(o, "auto", json_string(eng_wmethod_name(au)));
 	json_object_set_new(o, "auto_reason", json_string(why));
-	char name[256];
 	for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
 		json_t *m = json_object();
 		json_object_set_new(m, "available", json_boolean(x->avail[wm]));
@@ -770,11 +763,10 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 		for (int i = 0; i < x->ncue; i++)
 			json_array_append_new(
 			    cues,
-			    json_pack("{s:s, s:o, s:o}", "feature",
-			              eng_data_column_name(d, x->cue[i], name, sizeof name),
-			              "present_share", num_or_null(x->cue_present[i]),
-			              "chosen_share",
-			              num_or_null(cue_chosen_share(d, w, x->cue[i], wrow[wm]))));
+			    json_pack("{s:s, s:o, s:o}", "feature", x->cue_name[i], "present_share",
+			              num_or_null(x->cue_present[i]), "chosen_share",
+			              num_or_null(cue_chosen_share(d, w, x->cue[i], x->cue_sign[i],
+			                                           wrow[wm]))));
 		json_object_set_new(m, "cues", cues);
 		json_object_set_new(o, eng_wmethod_name((eng_wmethod)wm), m);
 	}
@@ -965,8 +957,15 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		wx[k].avail[ENG_WM_JTT] = m.n_text_wrong > 0 && m.n_text_right > 0;
 		wx[k].avail[ENG_WM_SFC] = w[k].has_img;
 		free(lg), free(fm);
-		feats[k] = top_features(&d, &w[k], tr, o->top_features);
-		pick_cues(&d, &w[k], &wx[k]);
+		if (!(feats[k] =
+		          top_features(ws, &d, k, &w[k], tr, o->top_features, NCUES, wx[k].cue,
+		                       wx[k].cue_sign, wx[k].cue_name, &wx[k].ncue, err))) {
+			rc = err ? err->code : ENG_ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < wx[k].ncue; i++)
+			wx[k].cue_present[i] =
+			    json_real_value(json_array_get(json_array_get(feats[k], (size_t)i), 2));
 		wx[k].text_right = tr; /* kept for the weighted cue shares */
 		tr = NULL;
 	}

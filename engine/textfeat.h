@@ -5,8 +5,10 @@
  *                           named style features (length, lines, list/markdown markers, digits,
  *                           hedges, apologies, ...) ].
  * The hash is a fixed 64-bit FNV-1a of the lower-cased token (stable across runs and machines).
- * Every hashed bucket can be named back: eng_textfeat_vocab records the most frequent n-gram
- * seen per bucket so a report can say "the word 'certainly'" instead of "bucket 48121".
+ * Every hashed bucket can be named back so a report can say "the word 'certainly'" instead of
+ * "bucket 48121": eng_textfeat_namer counts the n-grams of the reported buckets exactly (the name
+ * is the most frequent one; ties: the smaller bytes); a streaming vote gives every bucket a cheap
+ * provisional name (eng_textfeat_name).
  * Tokenizer, value scaling and naming rules are documented at the top of textfeat.c. */
 #ifndef ENG_TEXTFEAT_H
 #define ENG_TEXTFEAT_H
@@ -34,6 +36,8 @@ void eng_textfeat_free(eng_textfeat *tf);
 /* Columns of a feature vector: 2^hash_bits + eng_textfeat_named_count(). Named features come last.
  */
 uint32_t eng_textfeat_dim(const eng_textfeat *tf);
+/* The options tf was made with. */
+eng_textfeat_opts eng_textfeat_opts_of(const eng_textfeat *tf);
 int eng_textfeat_named_count(void);
 
 /* Appends the pair (prompt, chosen, rejected) to ps as d = phi(chosen) - phi(rejected), with image
@@ -62,7 +66,42 @@ void eng_textfeat_merge_names(eng_textfeat *dst, const eng_textfeat *src);
 int eng_textfeat_sign(const eng_textfeat *tf, uint32_t c);
 
 /* Readable name of column c, written into buf: "word 'sorry'", "bigram 'as an'", "named: length
- * (log chars)". Returns buf. */
+ * (log chars)". Returns buf. A hashed column's name here is the streaming vote's (cheap, kept for
+ * every bucket, but order-dependent when no n-gram holds a majority); names that are reported
+ * come from an eng_textfeat_namer. */
 const char *eng_textfeat_name(const eng_textfeat *tf, uint32_t c, char *buf, size_t cap);
+
+/* ---- exact bucket names ----------------------------------------------------------------------
+ * A namer counts, exactly, every occurrence of every n-gram that hashes into a chosen set of
+ * buckets, over the texts it is given (the same tokens and n-grams as eng_textfeat_pair_row: both
+ * answers' words and bigrams, and the prompt x response crosses when tf has them). A bucket's
+ * name is its n-gram with the most occurrences; ties go to the smaller byte string (memcmp order,
+ * a proper prefix first). Counts are sums, so the names do not depend on the order of the texts,
+ * on how they were split between namers (eng_textfeat_namer_merge) or on threads. Memory: one
+ * entry per distinct n-gram falling into a chosen bucket (about distinct n-grams x chosen /
+ * 2^hash_bits), never one per bucket or per occurrence. */
+typedef struct eng_textfeat_namer eng_textfeat_namer;
+
+/* A namer for the hashed columns cols[0..n) of tf's layout (columns >= 2^hash_bits are ignored;
+ * duplicates are fine). Copies what it needs from tf, which may be freed afterwards. Returns 0 or
+ * ENG_ENOMEM. */
+int eng_textfeat_namer_new(const eng_textfeat *tf, const uint32_t *cols, size_t n,
+                           eng_textfeat_namer **out, eng_err *err);
+void eng_textfeat_namer_free(eng_textfeat_namer *nm); /* accepts NULL */
+
+/* Counts the n-grams of one pair's answers (prompt used only for crosses; NULL texts count as
+ * empty). Returns 0 or ENG_ENOMEM. */
+int eng_textfeat_namer_add_pair(eng_textfeat_namer *nm, const char *prompt, const char *chosen,
+                                const char *rejected, eng_err *err);
+
+/* Adds src's counts to dst (made for the same options and columns). Returns 0 or ENG_ENOMEM. */
+int eng_textfeat_namer_merge(eng_textfeat_namer *dst, const eng_textfeat_namer *src, eng_err *err);
+
+/* Name of hashed column c by the rule above, formatted as eng_textfeat_name does (n-grams cut to
+ * 24 bytes at a UTF-8 boundary, then "..."); "bucket N (no n-gram seen)" when nothing was counted
+ * in it, "bucket N (not counted)" when c was not asked for. *count (may be NULL) = occurrences of
+ * the name, *sign (may be NULL) = its hash sign (+1/-1; 0 when there is no name). Returns buf. */
+const char *eng_textfeat_namer_name(const eng_textfeat_namer *nm, uint32_t c, char *buf, size_t cap,
+                                    uint64_t *count, int *sign);
 
 #endif

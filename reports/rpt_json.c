@@ -120,10 +120,12 @@ static int top_features(const rpt_state *st, json_t *arr, eng_err *err)
 			json_object_set_new(o, "weight", num(sqlite3_column_double(q, 2)));
 			json_object_set_new(o, "dataset", json_string(d->name));
 			json_object_set_new(o, "rank", json_integer(sqlite3_column_int64(q, 0)));
-			json_object_set_new(o, "present",
-			                    sqlite3_column_type(q, 3) == SQLITE_NULL
-			                        ? json_null()
-			                        : num(sqlite3_column_double(q, 3)));
+			json_t *share = sqlite3_column_type(q, 3) == SQLITE_NULL
+			                    ? json_null()
+			                    : num(sqlite3_column_double(q, 3));
+			json_object_set(o, "present", share);
+			json_object_set_new(o, "present_share",
+			                    share); /* the same: a clearer name */
 			json_object_set_new(o, "acc_present",
 			                    sqlite3_column_type(q, 4) == SQLITE_NULL
 			                        ? json_null()

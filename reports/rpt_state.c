@@ -131,8 +131,15 @@ const rpt_def rpt_defs[] = {
     {"top_features.weight", "feature weight",
      "Weight of the text-only proxy on the feature's chosen-minus-rejected difference; > 0 pushes "
      "toward the chosen answer."},
+    {"top_features.feature", "feature",
+     "A named style feature, or a hashed word/bigram bucket named by the n-gram with the most "
+     "occurrences in that bucket over the dataset's answers (ties: the smaller byte string), so "
+     "the same data gives the same names whatever the seed, threads or batch order."},
     {"top_features.present", "present",
-     "Share of pairs where the feature differs between the two answers."},
+     "Share of pairs where the feature differs between the two answers. A feature is listed only "
+     "when it is present in at least max(1% of the dataset's pairs, 20 pairs); the top features "
+     "are the largest |weight| among those."},
+    {"top_features.present_share", "present share", "The same share as present."},
     {"top_features.acc_present", "proxy accuracy when present",
      "Held-out text-only accuracy on the pairs where the feature is present."},
 };

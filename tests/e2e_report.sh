@@ -174,6 +174,11 @@ cell = db.execute("""SELECT c.accuracy FROM crossdist_cells c JOIN datasets a ON
     AND b.name = 'clean' ORDER BY c.run_id DESC LIMIT 1""").fetchone()[0]
 assert abs(cd["methods"]["standard"]["accuracy"][0][1] - cell) < 1e-9
 assert j["top_features"] and all(isinstance(f["weight"], float) for f in j["top_features"])
+# listed features are present in >= max(1%, 20) of their dataset's pairs; present_share = present
+for f in j["top_features"]:
+    assert f["present_share"] == f["present"] and f["present_share"] >= 0.01, f
+    assert round(f["present_share"] * by[f["dataset"]]["scored_pairs"]) >= 20, f
+assert "top_features.present_share" in j["definitions"] and "max(1%" in j["definitions"]["top_features.present"]
 # samples.csv: one row per pair, ranks 1..n per dataset by descending shortcut score
 raw = open(d + "/samples.csv", newline="").read()
 rows = list(csv.DictReader(raw.splitlines(keepends=True)))

@@ -70,3 +70,36 @@ assert cat["swapped"] == "suspect-label" and cat[first] == "suspect-label", (cat
 assert sum(v == "suspect-label" for v in cat.values()) < len(cat) / 2
 print("score/weights OK")
 PY
+# top features are present in at least max(1% of pairs, 20 pairs): 2500 text-only pairs of random
+# words; three words sit on the chosen side only, in 19 pairs (< 20), 22 pairs (>= 20 but < 1%)
+# and 60 pairs (2.4%). Only the last may be listed, and it is (its weight is the largest).
+python3 - "$T" <<'PY'
+import json, random, sys
+t = sys.argv[1]
+rnd = random.Random(7)
+vocab = ["v%03d" % i for i in range(300)]
+with open(t + "/p.jsonl", "w") as f:
+    for i in range(2500):
+        ch = [rnd.choice(vocab) for _ in range(8)]
+        rj = [rnd.choice(vocab) for _ in range(8)]
+        if i < 19: ch.append("zqrareone")
+        elif i < 41: ch.append("zqraretwo")
+        elif i < 101: ch.append("zqpresent")
+        f.write(json.dumps({"id": "p%d" % i, "prompt": "question %d" % i,
+                            "chosen": " ".join(ch), "rejected": " ".join(rj)}) + "\n")
+PY
+"$MM" index --db "$T/p.db" --name p --quiet "$T/p.jsonl"
+"$MM" score --db "$T/p.db" --seed 2 --json --quiet >"$T/p.json"
+python3 - "$T" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1] + "/p.json"))["datasets"][0]
+tf, n = d["top_features"], d["pairs"]
+assert n == 2500 and tf, (n, len(tf))
+names = [f["feature"] for f in tf]
+assert not any("zqrare" in x for x in names), names
+assert any(x == "word 'zqpresent'" for x in names), names
+for f in tf:
+    assert f["present_share"] == f["present"], f
+    assert f["present_share"] >= 0.01 and round(f["present_share"] * n) >= 20, f
+print("presence rule OK: %d features, top %s" % (len(tf), names[:3]))
+PY

@@ -128,3 +128,49 @@ for name, (nrec, npairs, codes, dd) in expect.items():
 print(f"{len(expect) - bad} passed, {bad} failed")
 sys.exit(1 if bad else 0)
 PY
+
+# Named cues (issue 12, point 5) on MLLM-Bench: two score runs with other seeds and thread counts
+# list the same name for every bucket both list (the bucket is recomputed here from the name with
+# FNV-1a, as textfeat.c hashes it), and every listed feature is present in >= 1% and >= 20 pairs.
+"$MM" score --db "$W/mllm.db" --seed 1 --threads 1 --json --quiet >"$W/cues1.json"
+"$MM" score --db "$W/mllm.db" --seed 7 --threads 2 --json --quiet >"$W/cues7.json"
+python3 - "$W" <<'PY'
+import json, re, sys
+W = sys.argv[1]
+BITS = 18  # score's default --hash-bits
+
+def fnv(b):
+    h = 0xcbf29ce484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+def key(name):  # the column a listed name stands for, or None when the name is cut ("...")
+    m = re.fullmatch(r"(word|bigram) '(.*)'", name, re.S)
+    c = re.fullmatch(r"cross prompt '(.*)' x response '(.*)'", name, re.S)
+    if m or c:
+        ng = m.group(2) if m else c.group(1) + "|" + c.group(2)
+        if ng.endswith("..."):
+            return None
+        return ("bucket", fnv(ng.encode()) & ((1 << BITS) - 1))
+    return ("column", name)  # named style features and embedding columns: the name is the column
+
+bad, runs = 0, []
+for f in ("cues1", "cues7"):
+    d = json.load(open(f"{W}/{f}.json"))["datasets"][0]
+    n, tf = d["pairs"], d["top_features"]
+    print(f"{f}: top 10 of {len(tf)}: " + "; ".join(x["feature"] for x in tf[:10]))
+    for x in tf:
+        if not (x["present_share"] >= 0.01 and round(x["present_share"] * n) >= 20):
+            print(f"FAIL {f}: {x['feature']!r} present in {x['present_share']:.4f} of {n} pairs")
+            bad += 1
+    runs.append({key(x["feature"]): x["feature"] for x in tf if key(x["feature"])})
+both = set(runs[0]) & set(runs[1])
+for k in sorted(both, key=str):
+    if runs[0][k] != runs[1][k]:
+        print(f"FAIL {k}: {runs[0][k]!r} (seed 1, 1 thread) vs {runs[1][k]!r} (seed 7, 2 threads)")
+        bad += 1
+print(f"named cues: {len(both)} columns listed by both runs, {bad} problems")
+assert len(both) >= 10, len(both)
+sys.exit(1 if bad else 0)
+PY

@@ -297,12 +297,172 @@ static void test_dataload_order_and_subsets(void **state)
 	eng_data_free(&one);
 }
 
+/* ---- exact names ------------------------------------------------------------------------------
+ * An independent reference: the tokenizer rule of textfeat.c written out naively, every unigram
+ * and bigram occurrence of dataset b's answers collected as a string, sorted, counted; a bucket's
+ * name is its most frequent n-gram, ties to the smaller bytes. */
+
+static int ref_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c >= 0x80;
+}
+
+typedef struct ref_list {
+	char **s;
+	size_t n, cap;
+} ref_list;
+
+static void ref_push(ref_list *l, const char *a, size_t na, const char *b, size_t nb)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 1024;
+		l->s = realloc(l->s, l->cap * sizeof *l->s);
+		assert_non_null(l->s);
+	}
+	char *x = malloc(na + nb + 2);
+	assert_non_null(x);
+	memcpy(x, a, na);
+	x[na] = '\0';
+	if (b) {
+		x[na] = ' ';
+		memcpy(x + na + 1, b, nb);
+		x[na + 1 + nb] = '\0';
+	}
+	l->s[l->n++] = x;
+}
+
+static void ref_text(ref_list *l, const char *text)
+{
+	size_t n = strlen(text), nt = 0;
+	char *low = malloc(n + 1);
+	size_t *off = malloc((n + 1) * sizeof *off), *len = malloc((n + 1) * sizeof *len);
+	assert_true(low && off && len);
+	for (size_t i = 0; i <= n; i++)
+		low[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + 32 : text[i]);
+	for (size_t i = 0; i < n;) {
+		if (!ref_word_byte((unsigned char)low[i])) {
+			i++;
+			continue;
+		}
+		size_t s0 = i;
+		while (i < n && (ref_word_byte((unsigned char)low[i]) ||
+		                 (low[i] == '\'' && ref_word_byte((unsigned char)low[i + 1]))))
+			i++;
+		off[nt] = s0;
+		len[nt++] = i - s0;
+	}
+	for (size_t t = 0; t < nt; t++) {
+		ref_push(l, low + off[t], len[t], NULL, 0);
+		if (t + 1 < nt)
+			ref_push(l, low + off[t], len[t], low + off[t + 1], len[t + 1]);
+	}
+	free(low);
+	free(off);
+	free(len);
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Exact names do not depend on the load (datasets in either order: other batches, other lanes,
+ * other vote names), match the naive reference for every bucket, and differ from the streaming
+ * vote's where no n-gram holds a majority (hash_bits 10: many n-grams per bucket). */
+static void test_dataload_exact_names_any_order(void **state)
+{
+	(void)state;
+	eng_textfeat_opts o;
+	eng_textfeat_opts_default(&o);
+	o.hash_bits = 10;
+	eng_data d, rev, one;
+	eng_err err = {0};
+	int64_t rids[2] = {ids[1], ids[0]};
+	assert_int_equal(eng_data_load(ws, ids, 2, &o, ENG_FEATURES_BUILTIN, NULL, &d, &err), 0);
+	assert_int_equal(eng_data_load(ws, ids + 1, 1, &o, ENG_FEATURES_BUILTIN, NULL, &one, &err),
+	                 0);
+	assert_int_equal(eng_data_load(ws, rids, 2, &o, ENG_FEATURES_BUILTIN, NULL, &rev, &err), 0);
+	enum { NBK = 1024 };
+	uint32_t cols[NBK + 1];
+	for (uint32_t c = 0; c <= NBK; c++)
+		cols[c] = c; /* every bucket, and the first named column (ignored) */
+	assert_true(eng_data_column_hashed(&d, NBK - 1));
+	assert_false(eng_data_column_hashed(&d, NBK));
+	eng_textfeat_namer *n1 = NULL, *n2 = NULL;
+	assert_int_equal(eng_data_namer(ws, &d, 1, cols, NBK + 1, &n1, &err), 0);
+	assert_int_equal(eng_data_namer(ws, &rev, 0, cols, NBK + 1, &n2, &err), 0);
+	/* the reference over dataset b */
+	ref_list l = {0};
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(eng_ws_db(ws),
+	                                    "SELECT chosen, rejected FROM pairs WHERE dataset_id "
+	                                    "= ?1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, ids[1]);
+	size_t rows = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		ref_text(&l, (const char *)sqlite3_column_text(st, 0));
+		ref_text(&l, (const char *)sqlite3_column_text(st, 1));
+		rows++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(rows, NB);
+	qsort(l.s, l.n, sizeof *l.s, ref_cmp);
+	const char *best[NBK] = {0};
+	size_t best_n[NBK] = {0};
+	for (size_t i = 0; i < l.n;) {
+		size_t j = i;
+		while (j < l.n && strcmp(l.s[j], l.s[i]) == 0)
+			j++;
+		uint32_t b = (uint32_t)(eng_fnv1a64(l.s[i], strlen(l.s[i])) & (NBK - 1));
+		/* sorted: the first of equal counts is the smaller string */
+		if (j - i > best_n[b]) {
+			best_n[b] = j - i;
+			best[b] = l.s[i];
+		}
+		i = j;
+	}
+	char a1[128], a2[128], want[128], vote[128];
+	int differ = 0, named = 0;
+	for (uint32_t c = 0; c < NBK; c++) {
+		uint64_t k1, k2;
+		eng_textfeat_namer_name(n1, c, a1, sizeof a1, &k1, NULL);
+		eng_textfeat_namer_name(n2, c, a2, sizeof a2, &k2, NULL);
+		assert_string_equal(a1, a2);
+		assert_int_equal(k1, k2);
+		assert_int_equal(k1, best_n[c]);
+		if (!best[c])
+			continue;
+		named++;
+		snprintf(want, sizeof want, "%s '%.24s%s'",
+		         strchr(best[c], ' ') ? "bigram" : "word", best[c],
+		         strlen(best[c]) > 24 ? "..." : "");
+		if (strlen(best[c]) <= 24) /* (cut names: the UTF-8 boundary rule, see textfeat) */
+			assert_string_equal(a1, want);
+		eng_data_column_name(&one, c, vote, sizeof vote); /* voted over b alone */
+		differ += strcmp(vote, a1) != 0;
+	}
+	assert_int_equal(named, NBK);
+	assert_true(differ > 10); /* the streaming vote names many buckets otherwise */
+	for (size_t i = 0; i < l.n; i++)
+		free(l.s[i]);
+	free(l.s);
+	eng_textfeat_namer_free(n1);
+	eng_textfeat_namer_free(n2);
+	eng_data_free(&d);
+	eng_data_free(&rev);
+	eng_data_free(&one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dataload_rows_match_single_featurizer),
 	    cmocka_unit_test(test_dataload_deterministic_and_named),
 	    cmocka_unit_test(test_dataload_order_and_subsets),
+	    cmocka_unit_test(test_dataload_exact_names_any_order),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -678,6 +678,163 @@ static void test_textfeat_merge_names_empty(void **state)
 	eng_textfeat_free(none);
 }
 
+/* ---- eng_textfeat_namer: exact names ----------------------------------------------------------
+ */
+
+static eng_textfeat_namer *namer_of(const eng_textfeat *tf, uint32_t c)
+{
+	eng_textfeat_namer *nm = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_namer_new(tf, &c, 1, &nm, &err), 0);
+	return nm;
+}
+
+static void namer_feed(eng_textfeat_namer *nm, const char *text)
+{
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_namer_add_pair(nm, NULL, text, "", &err), 0);
+}
+
+/* Four words share alpha's bucket (hash_bits 4). Fed one occurrence at a time in the order
+ * c c a b a b a d d, a holds 3 of 9 (no majority): the streaming vote ends on d, the exact count
+ * names a. Counts are sums: any order, any split into namers merged, gives a. */
+static void test_textfeat_namer_exact_beats_vote(void **state)
+{
+	(void)state;
+	eng_textfeat *tf = small_tf(4);
+	char w[4][16];
+	strcpy(w[0], "alpha");
+	colliders(tf, w + 1, 3);
+	const char *a = w[0], *b = w[1], *c = w[2], *d = w[3];
+	const char *order[9] = {c, c, a, b, a, b, a, d, d};
+	uint32_t ba = bucket(tf, "alpha");
+	eng_textfeat_namer *nm = namer_of(tf, ba);
+	for (int i = 0; i < 9; i++) {
+		feed(tf, order[i]);
+		namer_feed(nm, order[i]);
+	}
+	char buf[64], want[64], vote[64];
+	snprintf(want, sizeof want, "word '%s'", a);
+	snprintf(vote, sizeof vote, "word '%s'", d);
+	assert_string_equal(eng_textfeat_name(tf, ba, buf, sizeof buf), vote); /* the old rule */
+	uint64_t n = 0;
+	int sg = 0;
+	assert_string_equal(eng_textfeat_namer_name(nm, ba, buf, sizeof buf, &n, &sg), want);
+	assert_int_equal(n, 3);
+	uint64_t h = eng_fnv1a64(a, strlen(a));
+	assert_int_equal(sg, (h >> 63) ? -1 : 1);
+	/* reversed, and split over two namers merged: the same */
+	eng_textfeat_namer *r1 = namer_of(tf, ba), *r2 = namer_of(tf, ba);
+	for (int i = 8; i >= 0; i--)
+		namer_feed(i % 2 ? r1 : r2, order[i]);
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_namer_merge(r1, r2, &err), 0);
+	assert_string_equal(eng_textfeat_namer_name(r1, ba, buf, sizeof buf, &n, NULL), want);
+	assert_int_equal(n, 3);
+	/* one text holding all nine occurrences: the same */
+	eng_textfeat_namer *one = namer_of(tf, ba);
+	char all[128] = "";
+	for (int i = 0; i < 9; i++)
+		snprintf(all + strlen(all), sizeof all - strlen(all), "%s ", order[i]);
+	namer_feed(one, all);
+	assert_string_equal(eng_textfeat_namer_name(one, ba, buf, sizeof buf, &n, NULL), want);
+	/* a column not asked for, and a bucket nothing fell into */
+	uint32_t other = (ba + 1) % 16;
+	assert_non_null(
+	    strstr(eng_textfeat_namer_name(one, other, buf, sizeof buf, &n, &sg), "not counted"));
+	assert_int_equal(sg, 0);
+	eng_textfeat_namer *empty = namer_of(tf, ba);
+	assert_non_null(
+	    strstr(eng_textfeat_namer_name(empty, ba, buf, sizeof buf, &n, &sg), "no n-gram seen"));
+	assert_int_equal(n, 0);
+	eng_textfeat_namer_free(empty);
+	eng_textfeat_namer_free(one);
+	eng_textfeat_namer_free(r1);
+	eng_textfeat_namer_free(r2);
+	eng_textfeat_namer_free(nm);
+	eng_textfeat_namer_free(NULL);
+	eng_textfeat_free(tf);
+}
+
+/* Ties go to the smaller byte string (memcmp), whatever came first. */
+static void test_textfeat_namer_ties(void **state)
+{
+	(void)state;
+	eng_textfeat *tf = small_tf(4);
+	char w[4][16];
+	strcpy(w[0], "alpha");
+	colliders(tf, w + 1, 3);
+	/* the smallest and largest of the four by memcmp */
+	int lo = 0, hi = 0;
+	for (int i = 1; i < 4; i++) {
+		if (strcmp(w[i], w[lo]) < 0)
+			lo = i;
+		if (strcmp(w[i], w[hi]) > 0)
+			hi = i;
+	}
+	uint32_t ba = bucket(tf, "alpha");
+	char buf[64], want[64];
+	for (int first = 0; first < 2; first++) { /* largest first, then smallest first */
+		eng_textfeat_namer *nm = namer_of(tf, ba);
+		const char *x = first ? w[lo] : w[hi], *y = first ? w[hi] : w[lo];
+		namer_feed(nm, x);
+		namer_feed(nm, y);
+		namer_feed(nm, y);
+		namer_feed(nm, x);
+		snprintf(want, sizeof want, "word '%s'", w[lo]);
+		assert_string_equal(eng_textfeat_namer_name(nm, ba, buf, sizeof buf, NULL, NULL),
+		                    want);
+		/* one more of the larger one: now it wins */
+		namer_feed(nm, w[hi]);
+		snprintf(want, sizeof want, "word '%s'", w[hi]);
+		assert_string_equal(eng_textfeat_namer_name(nm, ba, buf, sizeof buf, NULL, NULL),
+		                    want);
+		eng_textfeat_namer_free(nm);
+	}
+	eng_textfeat_free(tf);
+	/* bigrams and crosses, with all 16 buckets asked for: every name hashes to its bucket */
+	eng_textfeat_opts o;
+	eng_textfeat_opts_default(&o);
+	o.hash_bits = 4;
+	o.crosses = 1;
+	eng_textfeat *t2 = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_textfeat_new(&o, &t2, &err), 0);
+	uint32_t cols[16];
+	for (uint32_t c = 0; c < 16; c++)
+		cols[c] = c;
+	eng_textfeat_namer *nm = NULL;
+	assert_int_equal(eng_textfeat_namer_new(t2, cols, 16, &nm, &err), 0);
+	assert_int_equal(eng_textfeat_namer_add_pair(nm, "Why", "Certainly so", "no", &err), 0);
+	/* every n-gram counted once (why|certainly, why|so, why|no, certainly, so, no,
+	 * "certainly so"); each named bucket's name hashes to it */
+	int named = 0;
+	for (uint32_t c = 0; c < 16; c++) {
+		uint64_t n;
+		eng_textfeat_namer_name(nm, c, buf, sizeof buf, &n, NULL);
+		if (!n)
+			continue;
+		named++;
+		const char *q = strchr(buf, '\'');
+		assert_non_null(q);
+		if (strncmp(buf, "cross", 5) == 0) {
+			char pr[32], re[32];
+			assert_int_equal(
+			    sscanf(buf, "cross prompt '%31[^']' x response '%31[^']'", pr, re), 2);
+			char joined[64];
+			snprintf(joined, sizeof joined, "%s|%s", pr, re);
+			assert_int_equal(bucket(t2, joined), c);
+		} else {
+			char ng[64];
+			assert_int_equal(sscanf(q + 1, "%63[^']", ng), 1);
+			assert_int_equal(bucket(t2, ng), c);
+		}
+	}
+	assert_true(named >= 4);
+	eng_textfeat_namer_free(nm);
+	eng_textfeat_free(t2);
+}
+
 static void test_textfeat_rows_ignore_names(void **state)
 {
 	(void)state;
@@ -751,6 +908,8 @@ int main(void)
 	    cmocka_unit_test(test_textfeat_merge_names_majority_random),
 	    cmocka_unit_test(test_textfeat_merge_names_empty),
 	    cmocka_unit_test(test_textfeat_rows_ignore_names),
+	    cmocka_unit_test(test_textfeat_namer_exact_beats_vote),
+	    cmocka_unit_test(test_textfeat_namer_ties),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
