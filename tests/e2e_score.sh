@@ -14,7 +14,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$MM" score --db "$T/w.db" --seed 3 --out "$T/s2.csv" --quiet >/dev/null
 "$MM" score --db "$T/w.db" --seed 3 --folds 3 --out "$T/s3.csv" --json --quiet >"$T/s3.json"
 "$MM" weights --db "$T/w.db" --out "$T/w.csv" 2>/dev/null
-"$MM" weights --db "$T/w.db" --out "$T/w.jsonl" --normalize none 2>/dev/null
+"$MM" weights --db "$T/w.db" --out "$T/w.jsonl" --method sfc --normalize none 2>/dev/null
 # a conflicting duplicate: pair 0 again with the answers swapped -> both flagged suspect-label
 python3 - "$T" <<'PY'
 import json, sys
