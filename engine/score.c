@@ -697,27 +697,42 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 {
 	json_t *o = json_object();
 	eng_wmethod au = ENG_WM_DEBIAS;
-	char why[640];
+	char why[768], deb[160];
 	const double sfc_gain = x->text_acc - x->refit[ENG_WM_SFC];
-	if (!w->has_img)
-		snprintf(why, sizeof why,
-		         "text-only dataset: no MM-RM, so the paper's sfc weights are not defined; "
-		         "debias (1 - p_text) counters the text-only proxy directly");
+	snprintf(deb, sizeof deb,
+	         "debias (1 - p_text) brings the re-fitted text proxy from %.1f%% to %.1f%%",
+	         100 * x->text_acc, 100 * x->refit[ENG_WM_DEBIAS]);
+	if (!(x->refit_lo[ENG_WM_NONE] > 0.5)) {
+		/* no shortcut to counter: reweighting would only trade sample size for noise (and
+		 * debias over-corrects: its re-fit falls below chance) */
+		au = ENG_WM_NONE;
+		snprintf(
+		    why, sizeof why,
+		    "no text shortcut to counter: the held-out text-only proxy gets %.1f%% (95%% "
+		    "CI %.1f to %.1f), not above chance, so every pair keeps weight 1 (debias "
+		    "would put the re-fitted proxy at %.1f%%)",
+		    100 * x->text_acc, 100 * x->refit_lo[ENG_WM_NONE],
+		    100 * x->refit_hi[ENG_WM_NONE], 100 * x->refit[ENG_WM_DEBIAS]);
+	} else if (!w->has_img)
+		snprintf(
+		    why, sizeof why,
+		    "text-only dataset: no MM-RM, so the paper's sfc weights are not defined; %s",
+		    deb);
 	else if (!x->informative)
 		snprintf(
 		    why, sizeof why,
 		    "the MM-RM does not use the image with these image features (counterfactual "
-		    "image test), so sfc would only echo the text proxy; debias (1 - p_text) "
-		    "counters the text-only proxy directly");
+		    "image test), so sfc would only echo the text proxy; %s",
+		    deb);
 	else if (!(sfc_gain >= AUTO_SFC_MIN_GAIN))
 		snprintf(
 		    why, sizeof why,
 		    "the MM-RM uses the image, but the sfc weights do not counter the shortcut "
 		    "as per-pair weights: a text proxy re-fitted on sfc-weighted data still gets "
 		    "%.1f%% (%.1f%% unweighted; sfc's effective sample share %.2f), less than "
-		    "%.0f points lower; debias (1 - p_text) does (%.1f%%)",
+		    "%.0f points lower; %s",
 		    100 * x->refit[ENG_WM_SFC], 100 * x->text_acc, x->st[ENG_WM_SFC].ess_share,
-		    100 * AUTO_SFC_MIN_GAIN, 100 * x->refit[ENG_WM_DEBIAS]);
+		    100 * AUTO_SFC_MIN_GAIN, deb);
 	else {
 		au = ENG_WM_SFC;
 		snprintf(why, sizeof why,

@@ -8,6 +8,7 @@
 #    mm_informative false, auto weights = debias, SFD gated NOT RUN;
 #  - a text-only set: no MM figure anywhere (null in JSON, empty CSV cells), needs-image 0,
 #    --max-sfd NOT RUN with exit 0, sfc weights refused naming --method debias;
+#  - a balanced set (P = 0.5, no shortcut): auto weights are none (all 1), not a correction;
 #  - weights.csv per method equals its formula; weighted blind baselines and ESS in score --json
 #    equal the ones computed from weights.csv and samples.csv.
 set -euo pipefail
@@ -15,6 +16,7 @@ export PATH=/usr/bin:$PATH
 MM=${1:?usage: e2e_truthful.sh PATH/TO/mmaudit}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 "$MM" synth --out "$T/a" --pairs 1500 --shortcut 0.95 --seed 11 --quiet
+"$MM" synth --out "$T/b" --pairs 800 --shortcut 0.5 --seed 12 --quiet
 python3 - "$T" <<'PY'
 import json, random, sys
 t = sys.argv[1]
@@ -33,6 +35,7 @@ W=$T/w.db
 "$MM" index --db "$W" --name img --quiet "$T/a/data.jsonl"
 "$MM" index --db "$W" --name shuf --quiet "$T/a/shuffled.jsonl"
 "$MM" index --db "$W" --name txt --quiet "$T/a/textonly.jsonl"
+"$MM" index --db "$W" --name bal --quiet "$T/b/data.jsonl"
 "$MM" score --db "$W" --seed 2 --json --quiet --out "$T/scores.csv" >"$T/s.json"
 "$MM" report --db "$W" --out "$T/r" --quiet
 for m in auto debias jtt none; do
@@ -174,6 +177,13 @@ for ds in ("img", "shuf", "txt"):
     # the planted cue is on the chosen side in 95% of pairs; debias moves it toward balance
     assert any(abs(c["chosen_share"] - 0.5) < abs(top[c["feature"]]["chosen_share"] - 0.5)
                for c in deb["cues"]), (none["cues"], deb["cues"])
+# no shortcut to counter: auto keeps every weight at 1
+bal = J["bal"]
+lo, hi = bal["weights"]["none"]["refit_text_accuracy_ci95"]  # Wilson of text_accuracy
+assert lo <= 0.5, (lo, hi)
+assert bal["weights"]["auto"] == "none", bal["weights"]["auto_reason"]
+assert "no text shortcut to counter" in bal["weights"]["auto_reason"]
+assert all(float(r["weight"]) == 1.0 and r["method"] == "none" for r in W["auto"]["bal"])
 print("img sfc: refit text %.4f (none %.4f), refit mm %.4f (mm %.4f)" % (
     sfc["refit_text_accuracy"], img["text_accuracy"], sfc["refit_mm_accuracy"], img["mm_accuracy"]))
 assert sfc["informative"] is True and shuf["weights"]["sfc"]["informative"] is False
