@@ -23,7 +23,8 @@ typedef struct eng_trainjob {
 	size_t ntrain;
 	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
-	float *margins[3]; /* (neval) out per trained method: margins of eval rows, caller-owned */
+	float *margins[ENG_METHOD_COUNT]; /* (neval) out per trained method: margins of eval rows,
+	                                     caller-owned */
 	float *text_weights; /* optional (text_dim) out: copy of the text-only model's weights
 	                        (methods must include ENG_METHOD_TEXT) */
 	/* Optional counterfactual image test of the standard MM-RM (methods must include

@@ -92,7 +92,26 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 			obj += rw * eng_model_bt_loss(mt);
 			break;
 		case ENG_METHOD_STANDARD:
+		case ENG_METHOD_JTT: /* its second pass: a plain MM loss on (JTT) row weights */
 			obj += rw * eng_model_bt_loss(mm);
+			break;
+		case ENG_METHOD_POE: /* L(m + m_t) with m_t detached (wdet[i] holds m_t), + L_t */
+		{
+			double mtd = wdet ? wdet[i] : mt;
+			if (wout)
+				wout[i] = mt;
+			obj += rw * (eng_model_bt_loss(mm + mtd) + eng_model_bt_loss(mt));
+			break;
+		}
+		case ENG_METHOD_DEBIAS: /* (1 - sigmoid(m_t)) L(m), the weight detached, + L_t */
+		{
+			double wi = wdet ? wdet[i] : 1.0 / (1.0 + exp(mt));
+			if (wout)
+				wout[i] = wi;
+			obj += rw * (wi * eng_model_bt_loss(mm) + eng_model_bt_loss(mt));
+			break;
+		}
+		case ENG_METHOD_COUNT:
 			break;
 		case ENG_METHOD_SHORTCUT_AWARE: {
 			double lt = eng_model_bt_loss(mt), l = eng_model_bt_loss(mm);
@@ -167,7 +186,8 @@ static void gradcheck_w(eng_method method, int weighted)
 	}
 	assert_int_equal(checked, m->n_params);
 	assert_true(nonzero > m->n_params / 4); /* the check is not vacuous */
-	if (method == ENG_METHOD_SHORTCUT_AWARE)
+	if (method == ENG_METHOD_SHORTCUT_AWARE || method == ENG_METHOD_POE ||
+	    method == ENG_METHOD_DEBIAS)
 		assert_true(undetached_differs > 0); /* the weights really are held constant */
 	else
 		assert_int_equal(undetached_differs, 0);
@@ -199,9 +219,19 @@ static void gradcheck(eng_method method)
 static void test_model_gradient_weighted(void **state)
 {
 	(void)state;
-	gradcheck_w(ENG_METHOD_TEXT, 1);
-	gradcheck_w(ENG_METHOD_STANDARD, 1);
-	gradcheck_w(ENG_METHOD_SHORTCUT_AWARE, 1);
+	for (int m = 0; m < ENG_METHOD_COUNT; m++)
+		gradcheck_w((eng_method)m, 1);
+}
+
+/* The debiasing methods (product of experts, debias reweighting; JTT's pass is a standard MM
+ * loss on row weights, checked by the weighted test): objective and gradient against the double
+ * reference, the text branch's part held constant where the method detaches it. */
+static void test_model_gradient_debiasing(void **state)
+{
+	(void)state;
+	gradcheck(ENG_METHOD_POE);
+	gradcheck(ENG_METHOD_DEBIAS);
+	gradcheck(ENG_METHOD_JTT);
 }
 
 static void test_model_gradient_text(void **state)
@@ -606,7 +636,7 @@ static void test_model_interaction_guard_few_images(void **state)
 	}
 	eng_train_opts o;
 	eng_train_opts_default(&o);
-	eng_model *m[3];
+	eng_model *m[ENG_METHOD_COUNT];
 	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 7u, m, &err), 0);
 	double acc[3];
 	for (int q = 0; q < 3; q++) {
@@ -663,8 +693,8 @@ static void test_model_deterministic(void **state)
 	eng_textfeat_free(tf);
 }
 
-/* Training the three methods together (one pass, shared text branch) gives exactly the models of
- * three separate trainings with the same seed; on rows without images the standard MM-RM equals
+/* Training methods together (one pass, shared text branch; JTT's second pass after it) gives
+ * exactly the models of separate trainings with the same seed; on rows without images the standard MM-RM equals
  * the text-only model. */
 static void test_model_multi_matches_separate(void **state)
 {
@@ -681,10 +711,16 @@ static void test_model_multi_matches_separate(void **state)
 	eng_train_opts_default(&o);
 	o.seed = 5;
 	o.epochs = 2;
-	for (unsigned mask = 1; mask <= 7; mask++) {
-		eng_model *all[3];
+	/* every mask of the first three methods, then the debiasing methods in several company */
+	static const unsigned masks[] = {1, 2, 3, 4, 5, 6, 7, ENG_METHODS_ALL, 1u << ENG_METHOD_POE,
+	                                 (1u << ENG_METHOD_DEBIAS) | 1u,
+	                                 1u << ENG_METHOD_JTT,
+	                                 (1u << ENG_METHOD_JTT) | (1u << ENG_METHOD_POE) | 4u};
+	for (size_t k = 0; k < sizeof masks / sizeof masks[0]; k++) {
+		unsigned mask = masks[k];
+		eng_model *all[ENG_METHOD_COUNT];
 		assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, mask, all, &err), 0);
-		for (int q = 0; q < 3; q++) {
+		for (int q = 0; q < ENG_METHOD_COUNT; q++) {
 			if (!(mask & (1u << q))) {
 				assert_null(all[q]);
 				continue;
@@ -703,7 +739,7 @@ static void test_model_multi_matches_separate(void **state)
 	/* text-only rows: standard (alone, i.e. really trained) == text-only, bit for bit */
 	for (size_t i = 0; i < n; i++)
 		ps.img_of[i] = -1;
-	eng_model *all[3];
+	eng_model *all[ENG_METHOD_COUNT];
 	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 7, all, &err), 0);
 	o.method = ENG_METHOD_STANDARD;
 	eng_model *m = NULL;
@@ -861,6 +897,7 @@ int main(void)
 	    cmocka_unit_test(test_model_gradient_mm),
 	    cmocka_unit_test(test_model_gradient_shortcut_aware),
 	    cmocka_unit_test(test_model_gradient_weighted),
+	    cmocka_unit_test(test_model_gradient_debiasing),
 	    cmocka_unit_test(test_model_margins_img),
 	    cmocka_unit_test(test_model_gemm_matches_naive),
 	    cmocka_unit_test(test_model_known_answer_text_marker),
