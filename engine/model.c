@@ -772,7 +772,8 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	if (nh > MAXH) {
 		for (int q = 0; q < ENG_METHOD_COUNT; q++)
 			eng_model_free(md[q]);
-		return eng_err_set(err, ENG_EINPUT, "train: at most %d MM methods in one pass", MAXH);
+		return eng_err_set(err, ENG_EINPUT, "train: at most %d MM methods in one pass",
+		                   MAXH);
 	}
 	const size_t nbr = (size_t)text_branch + (size_t)nh;
 	/* Per-column records {w, g, m, v} per branch (text branch first, then the heads), so a
@@ -1003,8 +1004,8 @@ static int train_jtt(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	for (size_t i = 0; !rc && i < nrows; i++)
 		wrong += !(mg[i] > 0);
 	double lambda = o->jtt_lambda > 0 ? (double)o->jtt_lambda
-	                : wrong                ? (double)(nrows - wrong) / (double)wrong
-	                                       : 1.0;
+	                : wrong           ? (double)(nrows - wrong) / (double)wrong
+	                                  : 1.0;
 	for (size_t i = 0; !rc && i < nrows; i++) {
 		double base = o->row_weight ? (double)o->row_weight[rows[i]] : 1.0;
 		jw[rows[i]] = (float)(base * (mg[i] > 0 ? 1.0 : lambda));
@@ -1151,9 +1152,7 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 	double o3[1 + MAXH];
 	batch(ps, rows, n, &s, &tv, o3);
 	/* methods with a detached text branch also train it: their objective adds mean L_t */
-	*obj = m->o.method == ENG_METHOD_TEXT ? o3[0]
-	       : m->wt                        ? o3[1] + o3[0]
-	                                      : o3[1];
+	*obj = m->o.method == ENG_METHOD_TEXT ? o3[0] : m->wt ? o3[1] + o3[0] : o3[1];
 	scratch_free(&s);
 	return 0;
 }

@@ -33,9 +33,9 @@ typedef enum eng_method {
 	 *          L(m + m_t) with m_t detached, so the MM branch learns what the text does not;
 	 *  DEBIAS  example reweighting against the bias-only text model (Utama et al. 2020):
 	 *          per-pair weight 1 - sigmoid(m_t), detached;
-	 *  JTT     just train twice (Liu et al. 2021): the text proxy is trained first, its training
-	 *          errors are upweighted by lambda (default n_right / n_wrong: right and wrong pairs
-	 *          then weigh the same in total), and the MM-RM is trained again on those weights. */
+	 *  JTT     just train twice (Liu et al. 2021): the text proxy is trained first, its
+	 * training errors are upweighted by lambda (default n_right / n_wrong: right and wrong
+	 * pairs then weigh the same in total), and the MM-RM is trained again on those weights. */
 	ENG_METHOD_POE = 3,
 	ENG_METHOD_DEBIAS = 4,
 	ENG_METHOD_JTT = 5,
