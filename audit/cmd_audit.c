@@ -143,6 +143,12 @@ static void *weights_main(void *arg)
 	return NULL;
 }
 
+static void note_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "mmaudit audit: %s\n", msg);
+}
+
 static int audit_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {{"out", required_argument, 0, 'o'},
@@ -285,6 +291,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)))
 		return rc;
 	so.command = aud_command_line;
+	so.note = note_stderr;
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;

@@ -194,6 +194,12 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 	return 0;
 }
 
+static void note_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "mmaudit score: %s\n", msg);
+}
+
 int aud_cmd_score(int argc, char **argv)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -300,6 +306,7 @@ int aud_cmd_score(int argc, char **argv)
 		goto done;
 	}
 	so.command = aud_command_line;
+	so.note = note_stderr;
 	eng_err err = {0};
 	eng_ws *ws = NULL;
 	int64_t *ids = NULL, run_id = 0;

@@ -38,6 +38,22 @@ static int ds_epochs(const eng_score_opts *o, const eng_data *d, size_t k)
 	                           : eng_train_epochs_auto(n - n / (size_t)o->folds);
 }
 
+/* 1 when dataset k has fewer distinct split groups (images, or prompts for text-only pairs) than
+ * K folds: it is then folded by pair (a single-prompt text-only set, say). */
+static int fold_by_pair(const eng_data *d, size_t k, int K)
+{
+	uint64_t seen[100];
+	int ns = 0;
+	for (size_t r = d->ds_begin[k]; r < d->ds_begin[k + 1] && ns < K; r++) {
+		int i = 0;
+		while (i < ns && seen[i] != d->group[r])
+			i++;
+		if (i == ns)
+			seen[ns++] = d->group[r];
+	}
+	return ns < K;
+}
+
 static json_t *num_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -77,10 +93,12 @@ static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 static char *options_json(const eng_score_opts *o, const eng_data *d)
 {
 	size_t nds = d->nds;
-	json_t *ds = json_array(), *eff = json_array();
+	json_t *ds = json_array(), *eff = json_array(), *fb = json_array();
 	for (size_t i = 0; i < nds; i++) {
 		json_array_append_new(ds, json_string(d->ds_name[i]));
 		json_array_append_new(eff, json_integer(ds_epochs(o, d, i)));
+		json_array_append_new(fb,
+		                      json_string(fold_by_pair(d, i, o->folds) ? "pair" : "group"));
 	}
 	json_t *j = json_object();
 	json_object_set_new(j, "datasets", ds);
@@ -89,6 +107,7 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 	json_object_set_new(
 	    j, "epochs", o->train.epochs > 0 ? json_integer(o->train.epochs) : json_string("auto"));
 	json_object_set_new(j, "epochs_effective", eff); /* per dataset */
+	json_object_set_new(j, "fold_by", fb);           /* per dataset: group or pair */
 	json_object_set_new(j, "top_features_from", json_string("mean of the fold proxies"));
 	json_object_set_new(j, "batch", json_integer(o->train.batch));
 	json_object_set_new(j, "lr", json_real(o->train.lr));
@@ -138,7 +157,8 @@ static void dswork_free(dswork *w)
 	free(w->m_blank);
 }
 
-static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
+static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, int by_pair,
+                       eng_err *err)
 {
 	memset(w, 0, sizeof *w);
 	w->b = d->ds_begin[k];
@@ -167,7 +187,9 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
-		w->fold[i] = (int)(eng_mix64(d->group[w->b + i] ^ eng_mix64(seed)) % (uint64_t)K);
+		uint64_t g = by_pair ? (uint64_t)d->pair_id[w->b + i] * 0x9E3779B97F4A7C15ULL
+		                     : d->group[w->b + i];
+		w->fold[i] = (int)(eng_mix64(g ^ eng_mix64(seed)) % (uint64_t)K);
 		count[w->fold[i]]++;
 	}
 	for (int f = 0; f < K; f++) {
@@ -615,7 +637,7 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 	size_t njobs = 0, j = 0;
 	uint64_t seed2 = eng_mix64(o->train.seed ^ 0x52454649544E4557ULL); /* REFITNEW */
 	for (size_t k = 0; k < nds; k++) {
-		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, err);
+		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, fold_by_pair(d, k, K), err);
 		if (rc)
 			return rc;
 		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
@@ -815,6 +837,18 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trace("score: load");
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
+	for (size_t k = 0; k < nds && o->note; k++) {
+		if (fold_by_pair(&d, k, K)) {
+			char msg[512];
+			snprintf(
+			    msg, sizeof msg,
+			    "dataset '%s': fewer distinct images/prompts than %d folds, so its "
+			    "pairs are folded by pair (recorded in the run as fold_by: pair); a "
+			    "prompt shared by every pair cannot be held out",
+			    d.ds_name[k], K);
+			o->note(o->note_ctx, msg);
+		}
+	}
 	opts = options_json(o, &d);
 	if (!opts) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -838,7 +872,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	}
 	size_t j = 0;
 	for (size_t k = 0; k < nds; k++) {
-		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)) ||
+		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, fold_by_pair(&d, k, K),
+		                      err)) ||
 		    (rc = load_conflicts(ws, &d, k, &w[k], err)) ||
 		    (w[k].has_img && (rc = make_swaps(&w[k], &d, K, o->train.seed, err))))
 			goto out;

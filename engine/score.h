@@ -32,6 +32,10 @@ typedef struct eng_score_opts {
 	eng_textfeat_opts text;
 	eng_features features; /* builtin / embeddings / both; default auto (embeddings.h) */
 	const char *command;   /* recorded with the run */
+	/* Optional: called with a sentence for the user (a dataset folded by pair because it has
+	 * fewer distinct images/prompts than folds). NULL = silent. */
+	void (*note)(void *ctx, const char *msg);
+	void *note_ctx;
 } eng_score_opts;
 
 void eng_score_opts_default(eng_score_opts *o);
