@@ -363,6 +363,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if (!e && crossdist && nids >= 2) {
 		eng_crossdist_opts co;
 		eng_crossdist_opts_default(&co);
+		co.methods = ENG_METHODS_ALL; /* the report ranks every method */
 		co.train = so.train;
 		co.threads = so.threads;
 		co.text = so.text;

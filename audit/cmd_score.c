@@ -14,7 +14,8 @@
 static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
-    "                     [--features F] [--min-image-gain G] [--json] [--quiet]\n\n"
+    "                     [--features F] [--min-image-gain G] [--methods M,...] [--json]\n"
+    "                     [--quiet]\n\n"
     "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
     "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
     "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -30,6 +31,9 @@ static const char *usage_text =
     "                   95%% interval of its accuracy drop with another pair's image lies\n"
     "                   wholly above G (default 0.01); otherwise SFD, needs-image and the\n"
     "                   sfc weights are marked not informative\n"
+    "  --methods M,...  also cross-fit these debiasing MM-RMs (datasets with images): poe,\n"
+    "                   debias, jtt, or all; their held-out accuracy and SFD go to the metrics\n"
+    "                   (\"methods\"); compare them out of distribution with `mmaudit crossdist`\n"
     "  --threads T      training threads (default: all cores)\n"
     "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
     "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
@@ -215,6 +219,7 @@ int aud_cmd_score(int argc, char **argv)
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"features", required_argument, 0, 'X'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
+	                                     {"methods", required_argument, 0, 'M'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	eng_score_opts so;
@@ -256,6 +261,20 @@ int aud_cmd_score(int argc, char **argv)
 				goto done;
 			so.confident = x;
 			break;
+		case 'M': {
+			unsigned mk;
+			if (eng_methods_parse(optarg, &mk)) {
+				aud_usage_error(
+				    "score",
+				    "--methods '%s': use all, or a list of poe, debias, jtt",
+				    optarg);
+				goto done;
+			}
+			so.extra_methods =
+			    mk & ((1u << ENG_METHOD_POE) | (1u << ENG_METHOD_DEBIAS) |
+			          (1u << ENG_METHOD_JTT));
+			break;
+		}
 		case 'G':
 			if (aud_parse_double("score", "--min-image-gain", optarg, 0, 1, &x))
 				goto done;

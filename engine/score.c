@@ -125,14 +125,18 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 }
 
 /* Per-dataset working state. */
+struct dswork;
+static json_t *extra_methods_json(const struct dswork *w, const uint8_t *text_right);
+
 typedef struct dswork {
 	size_t b, e, n; /* row range and size */
 	int *fold;      /* (n) fold of each row */
 	size_t *rows;   /* (n) rows grouped by fold: fold f's rows at rows[fb[f]..fb[f+1]) */
 	size_t *train;  /* (K, n) training rows per fold, each list length n - fold size */
 	size_t *fb;     /* (K + 1) */
-	float *margin[NMETHODS]; /* (n) held-out margins, indexed by position in rows[] */
-	float *fold_w;           /* (K, text_dim) text weights of each fold's text-only proxy */
+	float *margin[NMETHODS];     /* (n) held-out margins, indexed by position in rows[] */
+	float *xm[ENG_METHOD_COUNT]; /* (n) likewise for the extra methods asked (poe, ...) */
+	float *fold_w;               /* (K, text_dim) text weights of each fold's text-only proxy */
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	int has_img;       /* some pair of the dataset has image features: MM-RMs are trained */
@@ -149,12 +153,45 @@ static void dswork_free(dswork *w)
 	free(w->fb);
 	for (int m = 0; m < NMETHODS; m++)
 		free(w->margin[m]);
+	for (int m = 0; m < ENG_METHOD_COUNT; m++)
+		free(w->xm[m]);
 	free(w->fold_w);
 	free(w->full_w);
 	free(w->conflict);
 	free(w->swap_img);
 	free(w->m_swap);
 	free(w->m_blank);
+}
+
+/* Held-out figures of the extra methods trained (score --methods): accuracy with its Wilson
+ * interval and SFD, as for the standard MM-RM. NULL when none was asked. text_right is in row
+ * order. */
+static json_t *extra_methods_json(const dswork *w, const uint8_t *text_right)
+{
+	json_t *o = NULL;
+	for (int m = NMETHODS; m < ENG_METHOD_COUNT; m++) {
+		if (!w->xm[m])
+			continue;
+		size_t ok = 0, tr = 0, trr = 0, tw = 0, twr = 0;
+		for (size_t q = 0; q < w->n; q++) {
+			int r = eng_sigmoid(w->xm[m][q]) > 0.5;
+			ok += (size_t)r;
+			if (text_right[w->rows[q] - w->b])
+				tr++, trr += (size_t)r;
+			else
+				tw++, twr += (size_t)r;
+		}
+		double lo, hi, acc = (double)ok / (double)w->n;
+		eng_wilson95((double)ok, (double)w->n, &lo, &hi);
+		double sfd = tr && tw ? (double)trr / (double)tr - (double)twr / (double)tw : NAN;
+		if (!o)
+			o = json_object();
+		json_object_set_new(o, eng_method_name((eng_method)m),
+		                    json_pack("{s:o, s:[o, o], s:o}", "accuracy", num_or_null(acc),
+		                              "accuracy_ci95", num_or_null(lo), num_or_null(hi),
+		                              "sfd", num_or_null(sfd)));
+	}
+	return o;
 }
 
 static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, int by_pair,
@@ -883,6 +920,16 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			jb->opts.epochs = ds_epochs(o, &d, k);
 			/* a text-only dataset trains no MM-RM: there is no image to learn from */
 			jb->methods = w[k].has_img ? (1u << NMETHODS) - 1 : 1u << ENG_METHOD_TEXT;
+			for (int m = NMETHODS; m < ENG_METHOD_COUNT && w[k].has_img; m++) {
+				if (!(o->extra_methods & (1u << m)))
+					continue;
+				if (!w[k].xm[m] && !(w[k].xm[m] = malloc(w[k].n * sizeof(float)))) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+					goto out;
+				}
+				jb->methods |= 1u << m;
+				jb->margins[m] = w[k].xm[m] + w[k].fb[f];
+			}
 			jb->opts.seed =
 			    eng_mix64(o->train.seed ^ eng_mix64(k * 1000003u + (size_t)f * 101u));
 			jb->train = w[k].train + (size_t)f * w[k].n;
@@ -976,6 +1023,9 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			    m.mm_acc_text_wrong = NAN;
 		dsm[k] = metrics_json(&m, o->confident);
 		json_object_set_new(dsm[k], "has_images", json_boolean(w[k].has_img));
+		json_t *xmj = extra_methods_json(&w[k], tr);
+		if (xmj)
+			json_object_set_new(dsm[k], "methods", xmj);
 		if (w[k].has_img)
 			eng_imgrel_compute(n, w[k].margin[1], w[k].m_swap, w[k].m_blank, mask,
 			                   &wx[k].rel);

@@ -21,10 +21,13 @@
 #include "engine/workspace.h"
 
 typedef struct eng_score_opts {
-	int folds;             /* K >= 2, default 5 */
-	double confident;      /* category threshold c in (0.5, 1), default 0.8 */
-	int threads;           /* training workers; <= 0 = online CPUs */
-	int top_features;      /* how many proxy features to keep, default 50 */
+	int folds;        /* K >= 2, default 5 */
+	double confident; /* category threshold c in (0.5, 1), default 0.8 */
+	int threads;      /* training workers; <= 0 = online CPUs */
+	int top_features; /* how many proxy features to keep, default 50 */
+	unsigned
+	    extra_methods;     /* (1u << eng_method) of poe, debias, jtt to train too (datasets with
+	                          images): metrics "methods".<name> {accuracy, accuracy_ci95, sfd} */
 	double min_image_gain; /* mm_informative when the counterfactual image test's accuracy
 	                          drop interval lies wholly above this, default 0.01 */
 	eng_train_opts train;  /* epochs (0 = auto: eng_train_epochs_auto of a fold's training size,
