@@ -126,4 +126,13 @@ int eng_model_margins_img(const eng_model *m, const eng_pairset *ps, const size_
  * model. A hashed column's effect on the margin is weight * eng_textfeat_sign(column). */
 const float *eng_model_text_weights(const eng_model *m);
 
+/* The model's method. */
+eng_method eng_model_method(const eng_model *m);
+
+/* A model as bytes (a fixed little-endian layout: shape, then its parameters and image
+ * standardization), and back. Deserializing checks every size against the shape it declares and
+ * refuses non-finite weights: ENG_EINPUT with a message, ENG_ENOMEM. */
+int eng_model_serialize(const eng_model *m, uint8_t **out, size_t *len);
+int eng_model_deserialize(const uint8_t *p, size_t len, eng_model **out, eng_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include "engine/metrics.h"
 #include "engine/runs.h"
 #include "engine/model_internal.h"
+#include "engine/modelfile.h"
 #include "engine/trainjobs.h"
 #include "engine/weights.h"
 
@@ -119,6 +120,8 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 	json_object_set_new(j, "crosses", json_integer(o->text.crosses));
 	json_object_set_new(j, "threads", json_integer(o->threads));
 	json_object_set_new(j, "features", eng_data_features_json(d));
+	if (o->model) /* the model's identity: merge refuses shards scored with different ones */
+		json_object_set_new(j, "model_sha256", json_string(o->model->sha256));
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	return s;
@@ -140,6 +143,9 @@ typedef struct dswork {
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	int has_img;       /* some pair of the dataset has image features: MM-RMs are trained */
+	uint8_t
+	    *in_sample; /* (n) by position in rows[], score --model only: 1 = in the model's
+	                   training sample (scored by its fold's model), 0 = by the mean of all */
 	/* counterfactual image test (has_img), indexed by position in rows[] like margin[] */
 	int32_t *swap_img;       /* (n) another image of the same test fold, -1: not tested */
 	float *m_swap, *m_blank; /* (n) standard MM-RM margins with that image / a blank one */
@@ -161,6 +167,7 @@ static void dswork_free(dswork *w)
 	free(w->swap_img);
 	free(w->m_swap);
 	free(w->m_blank);
+	free(w->in_sample);
 }
 
 /* Held-out figures of the extra methods trained (score --methods): accuracy with its Wilson
@@ -195,7 +202,7 @@ static json_t *extra_methods_json(const dswork *w, const uint8_t *text_right)
 }
 
 static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, int by_pair,
-                       eng_err *err)
+                       const eng_modelfile *mf, eng_err *err)
 {
 	memset(w, 0, sizeof *w);
 	w->b = d->ds_begin[k];
@@ -226,11 +233,14 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	for (size_t i = 0; i < n; i++) {
 		uint64_t g = by_pair ? (uint64_t)d->pair_id[w->b + i] * 0x9E3779B97F4A7C15ULL
 		                     : d->group[w->b + i];
-		w->fold[i] = (int)(eng_mix64(g ^ eng_mix64(seed)) % (uint64_t)K);
+		if (mf) /* the model's folds: computed from the pair alone, as at training */
+			w->fold[i] = eng_modelfile_fold(mf, eng_modelfile_key(mf, d, w->b + i));
+		else
+			w->fold[i] = (int)(eng_mix64(g ^ eng_mix64(seed)) % (uint64_t)K);
 		count[w->fold[i]]++;
 	}
 	for (int f = 0; f < K; f++) {
-		if (count[f] == n)
+		if (count[f] == n && !mf)
 			return eng_err_set(
 			    err, ENG_EINPUT,
 			    "dataset '%s': all %zu pairs share one image or prompt group, "
@@ -674,10 +684,19 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 	size_t njobs = 0, j = 0;
 	uint64_t seed2 = eng_mix64(o->train.seed ^ 0x52454649544E4557ULL); /* REFITNEW */
 	for (size_t k = 0; k < nds; k++) {
-		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, fold_by_pair(d, k, K), err);
+		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
+		x[k].refit[ENG_WM_NONE] = x[k].text_acc;
+		eng_wilson95(x[k].text_acc * (double)w[k].n, (double)w[k].n,
+		             &x[k].refit_lo[ENG_WM_NONE], &x[k].refit_hi[ENG_WM_NONE]);
+		if (o->model) { /* a fixed model trains nothing: the re-fits are not measured */
+			for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++)
+				x[k].refit[wm] = x[k].refit_lo[wm] = x[k].refit_hi[wm] = NAN;
+			continue;
+		}
+		int rc =
+		    dswork_init(&x[k].refit_w, d, k, K, seed2, fold_by_pair(d, k, K), NULL, err);
 		if (rc)
 			return rc;
-		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
 		if (x[k].avail[ENG_WM_SFC] &&
 		    !(x[k].refit_mm = malloc(x[k].refit_w.n * sizeof(float))))
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -847,9 +866,115 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 	return o;
 }
 
+/* score --model: the margins of dataset work w from the model's fold models. A pair in the
+ * model's training sample gets the model of its own fold (trained without it: held out, as in
+ * cross-fitting); any other pair the mean margin of the K fold models (none saw it). Likewise the
+ * counterfactual margins of the standard MM-RM, and the fold proxies' text weights (top
+ * features). A dataset with images scored by a model trained without any is scored text-only. */
+static int model_margins(const eng_modelfile *mf, const eng_data *d, dswork *w, eng_err *err)
+{
+	const int K = mf->folds;
+	const size_t n = w->n;
+	const int mm = w->has_img && (mf->methods & (1u << ENG_METHOD_STANDARD)) &&
+	               (mf->methods & (1u << ENG_METHOD_SHORTCUT_AWARE));
+	if (!mm)
+		w->has_img = 0;
+	w->in_sample = malloc(n ? n : 1);
+	size_t *rows = malloc((n ? n : 1) * sizeof *rows), *pos = malloc((n ? n : 1) * sizeof *pos);
+	float *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	double *acc = malloc((n ? n : 1) * sizeof *acc);
+	int32_t *img = malloc((n ? n : 1) * sizeof *img);
+	int rc = 0;
+	if (!w->in_sample || !rows || !pos || !tmp || !acc || !img) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t q = 0; q < n; q++)
+		w->in_sample[q] =
+		    (uint8_t)eng_modelfile_in_sample(mf, eng_modelfile_key(mf, d, w->rows[q]));
+	/* kind: 0..2 the methods' margins, 3 swapped image, 4 blank image (standard MM-RM) */
+	for (int kind = 0; kind < 5 && !rc; kind++) {
+		int q = kind < 3 ? kind : ENG_METHOD_STANDARD;
+		if (kind > 0 && !mm)
+			break;
+		float *dst = kind < 3 ? w->margin[kind] : kind == 3 ? w->m_swap : w->m_blank;
+		size_t no = 0;
+		/* in-sample pairs: their own fold's model */
+		for (int f = 0; f < K && !rc; f++) {
+			size_t ni = 0;
+			for (size_t p = w->fb[f]; p < w->fb[f + 1]; p++)
+				if (w->in_sample[p]) {
+					rows[ni] = w->rows[p];
+					if (kind >= 3)
+						img[ni] = kind == 3 && w->swap_img[p] >= 0
+						              ? w->swap_img[p]
+						          : kind == 3 ? d->ps.img_of[w->rows[p]]
+						          : d->ps.img_of[w->rows[p]] >= 0
+						              ? ENG_MODEL_IMG_MEAN
+						              : -1;
+					pos[ni++] = p;
+				}
+			rc = kind < 3
+			         ? eng_model_margins(mf->m[f][q], &d->ps, rows, ni, tmp)
+			         : eng_model_margins_img(mf->m[f][q], &d->ps, rows, img, ni, tmp);
+			for (size_t i = 0; !rc && i < ni; i++)
+				dst[pos[i]] = tmp[i];
+		}
+		/* the others: the mean of the K fold models */
+		for (size_t p = 0; p < n; p++)
+			if (!w->in_sample[p]) {
+				rows[no] = w->rows[p];
+				if (kind >= 3)
+					img[no] = kind == 3 && w->swap_img[p] >= 0 ? w->swap_img[p]
+					          : kind == 3 ? d->ps.img_of[w->rows[p]]
+					          : d->ps.img_of[w->rows[p]] >= 0
+					              ? ENG_MODEL_IMG_MEAN
+					              : -1;
+				pos[no++] = p;
+			}
+		for (size_t i = 0; i < no; i++)
+			acc[i] = 0;
+		for (int f = 0; f < K && !rc && no; f++) {
+			rc = kind < 3
+			         ? eng_model_margins(mf->m[f][q], &d->ps, rows, no, tmp)
+			         : eng_model_margins_img(mf->m[f][q], &d->ps, rows, img, no, tmp);
+			for (size_t i = 0; !rc && i < no; i++)
+				acc[i] += tmp[i];
+		}
+		for (size_t i = 0; !rc && i < no; i++)
+			dst[pos[i]] = (float)(acc[i] / K);
+	}
+	if (rc && rc != ENG_EINPUT)
+		rc = eng_err_set(err, rc, "out of memory scoring with the model");
+	for (int f = 0; !rc && f < K; f++)
+		memcpy(w->fold_w + (size_t)f * d->ps.text_dim,
+		       eng_model_text_weights(mf->m[f][ENG_METHOD_TEXT]),
+		       sizeof(float) * d->ps.text_dim);
+out:
+	free(rows), free(pos), free(tmp), free(acc), free(img);
+	return rc;
+}
+
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
                   const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
+	eng_score_opts mo;
+	const eng_modelfile *mf = o->model;
+	if (mf) { /* score --model: the model decides folds, features, seed and thresholds */
+		mo = *o;
+		mo.folds = mf->folds;
+		mo.text = mf->text;
+		mo.features = mf->features;
+		mo.train.seed = mf->seed;
+		mo.extra_methods = 0;
+		json_t *c = json_object_get(mf->config, "confident"),
+		       *g = json_object_get(mf->config, "min_image_gain");
+		if (json_is_number(c))
+			mo.confident = json_number_value(c);
+		if (json_is_number(g))
+			mo.min_image_gain = json_number_value(g);
+		o = &mo;
+	}
 	if (o->folds < 2 || o->folds > 100)
 		return eng_err_set(err, ENG_EINPUT, "--folds must be in [2, 100], got %d",
 		                   o->folds);
@@ -874,7 +999,11 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trace("score: load");
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
-	for (size_t k = 0; k < nds && o->note; k++) {
+	if (mf && (rc = eng_modelfile_check_data(mf, &d, err))) {
+		eng_data_free(&d);
+		return rc;
+	}
+	for (size_t k = 0; k < nds && o->note && !mf; k++) {
 		if (fold_by_pair(&d, k, K)) {
 			char msg[512];
 			snprintf(
@@ -910,10 +1039,15 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	size_t j = 0;
 	for (size_t k = 0; k < nds; k++) {
 		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, fold_by_pair(&d, k, K),
-		                      err)) ||
+		                      o->model, err)) ||
 		    (rc = load_conflicts(ws, &d, k, &w[k], err)) ||
 		    (w[k].has_img && (rc = make_swaps(&w[k], &d, K, o->train.seed, err))))
 			goto out;
+		if (mf) { /* scored by the model's folds, nothing trained here */
+			if ((rc = model_margins(mf, &d, &w[k], err)))
+				goto out;
+			continue;
+		}
 		for (int f = 0; f < K; f++) {
 			eng_trainjob *jb = &jobs[j++];
 			jb->opts = o->train;
@@ -963,7 +1097,13 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	}
 	fold_writer fw = {ws, sp, *run_id, &d, w, K, o->confident};
 	eng_trainjobs_hook hook = {write_fold, &fw};
-	if ((rc = eng_trainjobs_run_hooked(&d.ps, jobs, njobs, o->threads, &hook, prog, err)))
+	if (mf) {
+		for (size_t jj = 0; jj < njobs && !rc; jj++)
+			rc = write_fold(&fw, jj, err);
+	} else {
+		rc = eng_trainjobs_run_hooked(&d.ps, jobs, njobs, o->threads, &hook, prog, err);
+	}
+	if (rc)
 		goto out;
 
 	eng_trace("score: metrics");

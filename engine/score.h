@@ -39,6 +39,9 @@ typedef struct eng_score_opts {
 	 * fewer distinct images/prompts than folds). NULL = silent. */
 	void (*note)(void *ctx, const char *msg);
 	void *note_ctx;
+	/* score --model: score with these exported fold models instead of cross-fitting (folds,
+	 * seed, text options, features and thresholds then come from the model). Borrowed. */
+	const struct eng_modelfile *model;
 } eng_score_opts;
 
 void eng_score_opts_default(eng_score_opts *o);

@@ -69,8 +69,12 @@ static void run_one(pool *p, size_t j)
 			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
 			                     "text weights asked of a job without the text model");
 	}
-	for (int q = 0; q < ENG_METHOD_COUNT; q++)
-		eng_model_free(m[q]);
+	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+		if (jb->keep && !jb->rc)
+			jb->keep[q] = m[q];
+		else
+			eng_model_free(m[q]);
+	}
 }
 
 /* Marks job j finished (its result ready for the hook when it succeeded). */

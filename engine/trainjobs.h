@@ -35,7 +35,9 @@ typedef struct eng_trainjob {
 	 * without). Both NULL unless swap_img is set. */
 	const int32_t *swap_img;
 	float *margins_swap, *margins_blank;
-	int rc; /* out: 0 or the training's error code */
+	eng_model **keep; /* optional (ENG_METHOD_COUNT) out: the trained models, kept for the
+	                     caller (who frees them) instead of freed after their margins */
+	int rc;           /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Pins OpenBLAS to one thread for the whole process. mmaudit runs its own threads (training jobs,

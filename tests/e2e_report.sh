@@ -168,7 +168,7 @@ for name, x in by.items():
     assert abs(x["blind"]["pick_longer"] - m["blind"]["pick_longer"]) < 1e-9
 assert by["heavy"]["text_accuracy"] >= 0.85 and 0.35 <= by["clean"]["text_accuracy"] <= 0.65
 cd = j["crossdist"]
-assert cd["datasets"] == ["heavy", "clean"] and set(cd["methods"]) == {"text", "standard", "shortcut-aware"}
+assert cd["datasets"] == ["heavy", "clean"] and set(cd["methods"]) == {"text", "standard", "shortcut-aware", "poe", "debias", "jtt"}
 cell = db.execute("""SELECT c.accuracy FROM crossdist_cells c JOIN datasets a ON a.id = c.train_ds
     JOIN datasets b ON b.id = c.test_ds WHERE c.method = 'standard' AND a.name = 'heavy'
     AND b.name = 'clean' ORDER BY c.run_id DESC LIMIT 1""").fetchone()[0]
