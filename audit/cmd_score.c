@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/modelfile.h"
 #include "engine/score.h"
 #include "reports/rpt_csv.h"
 
@@ -15,7 +16,7 @@ static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
     "                     [--features F] [--min-image-gain G] [--methods M,...] [--json]\n"
-    "                     [--quiet]\n\n"
+    "                     [--model MODEL.mma] [--quiet]\n\n"
     "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
     "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
     "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -34,6 +35,11 @@ static const char *usage_text =
     "  --methods M,...  also cross-fit these debiasing MM-RMs (datasets with images): poe,\n"
     "                   debias, jtt, or all; their held-out accuracy and SFD go to the metrics\n"
     "                   (\"methods\"); compare them out of distribution with `mmaudit crossdist`\n"
+    "  --model FILE     score with the fold models of `mmaudit train` instead of cross-fitting\n"
+    "                   (a shard of a big dataset): a pair in the model's training sample gets\n"
+    "                   its fold's model, any other the mean of the K models; folds, seed,\n"
+    "                   features and thresholds come from the model; re-fits of the weights\n"
+    "                   are not measured (nothing is trained)\n"
     "  --threads T      training threads (default: all cores)\n"
     "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
     "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
@@ -220,12 +226,13 @@ int aud_cmd_score(int argc, char **argv)
 	                                     {"features", required_argument, 0, 'X'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     {"methods", required_argument, 0, 'M'},
+	                                     {"model", required_argument, 0, 'L'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.train.seed = 1;
-	const char *db = NULL, *out = NULL;
+	const char *db = NULL, *out = NULL, *model = NULL;
 	char *datasets = NULL;
 	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
 	long long v;
@@ -260,6 +267,9 @@ int aud_cmd_score(int argc, char **argv)
 			                     &x))
 				goto done;
 			so.confident = x;
+			break;
+		case 'L':
+			model = optarg;
 			break;
 		case 'M': {
 			unsigned mk;
@@ -333,9 +343,14 @@ int aud_cmd_score(int argc, char **argv)
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
-	int e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
+	eng_modelfile *mf = NULL;
+	int e = model ? eng_modelfile_read(model, &mf, &err) : 0;
+	so.model = mf;
+	if (!e)
+		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
 	if (!e)
 		e = eng_score_run(ws, ids, n, &so, &prog, &run_id, &err);
+	eng_modelfile_free(mf);
 	aud_progress_done(&ap);
 	if (!e && out)
 		e = write_scores_csv(ws, run_id, out, &err);

@@ -114,6 +114,15 @@ static int write_atomic(const char *path, const uint8_t *p, size_t n, eng_err *e
 		return eng_err_set(err, e == ENOENT || e == ENOTDIR ? ENG_EINPUT : ENG_EIO,
 		                   "create a file next to '%s': %s", path, strerror(e));
 	}
+	mode_t um = umask(0); /* mkstemp makes 0600; a model file is as readable as any output */
+	umask(um);
+	if (fchmod(fd, 0666 & ~um) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return eng_err_set(err, ENG_EIO, "chmod '%s': %s", path, strerror(e));
+	}
 	size_t off = 0;
 	while (off < n) {
 		ssize_t w = write(fd, p + off, n - off);

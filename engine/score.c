@@ -780,17 +780,29 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 	snprintf(deb, sizeof deb,
 	         "debias (1 - p_text) brings the re-fitted text proxy from %.1f%% to %.1f%%",
 	         100 * x->text_acc, 100 * x->refit[ENG_WM_DEBIAS]);
-	if (!(x->refit_lo[ENG_WM_NONE] > 0.5)) {
+	char deb_over[96] = "";
+	if (!isnan(x->refit[ENG_WM_DEBIAS]))
+		snprintf(deb_over, sizeof deb_over,
+		         " (debias would put the re-fitted proxy at %.1f%%)",
+		         100 * x->refit[ENG_WM_DEBIAS]);
+	if (isnan(x->refit[ENG_WM_DEBIAS]) && x->refit_lo[ENG_WM_NONE] > 0.5) {
+		/* score --model: nothing is re-fitted, so no method's effect is measured here */
+		snprintf(
+		    why, sizeof why,
+		    "scored with a fixed model (--model): nothing is re-fitted, so the weights' "
+		    "effect on a re-fitted text proxy is not measured here; debias (1 - p_text) "
+		    "counters the text-only proxy directly (the text proxy gets %.1f%%)",
+		    100 * x->text_acc);
+	} else if (!(x->refit_lo[ENG_WM_NONE] > 0.5)) {
 		/* no shortcut to counter: reweighting would only trade sample size for noise (and
 		 * debias over-corrects: its re-fit falls below chance) */
 		au = ENG_WM_NONE;
 		snprintf(
 		    why, sizeof why,
 		    "no text shortcut to counter: the held-out text-only proxy gets %.1f%% (95%% "
-		    "CI %.1f to %.1f), not above chance, so every pair keeps weight 1 (debias "
-		    "would put the re-fitted proxy at %.1f%%)",
+		    "CI %.1f to %.1f), not above chance, so every pair keeps weight 1%s",
 		    100 * x->text_acc, 100 * x->refit_lo[ENG_WM_NONE],
-		    100 * x->refit_hi[ENG_WM_NONE], 100 * x->refit[ENG_WM_DEBIAS]);
+		    100 * x->refit_hi[ENG_WM_NONE], deb_over);
 	} else if (!w->has_img)
 		snprintf(
 		    why, sizeof why,
