@@ -51,6 +51,7 @@ int aud_cmd_gate(int argc, char **argv);
 int aud_cmd_audit(int argc, char **argv);
 int aud_cmd_embed(int argc, char **argv);
 int aud_cmd_train(int argc, char **argv);
+int aud_cmd_merge(int argc, char **argv);
 #include <stddef.h>
 
 #include "engine/workspace.h"

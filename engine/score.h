@@ -50,4 +50,11 @@ void eng_score_opts_default(eng_score_opts *o);
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
                   const eng_progress *prog, int64_t *run_id, eng_err *err);
 
+/* The dataset metrics of `score` (with --model: no re-fits, no cues) restated from what run
+ * run_id stored for dataset_id (pair_scores, and the pairs' answers for the formatting cue): what
+ * `merge` writes for merged shards, so a merged workspace reports what a one-machine run with the
+ * same model gives. *metrics_out: the JSON text (caller frees). */
+int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double confident,
+                      double min_gain, char **metrics_out, eng_err *err);
+
 #endif
