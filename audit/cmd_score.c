@@ -16,7 +16,7 @@ static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
     "                     [--features F] [--min-image-gain G] [--methods M,...] [--json]\n"
-    "                     [--model MODEL.mma] [--quiet]\n\n"
+    "                     [--model MODEL.mma [--stdin [--images DIR]]] [--quiet]\n\n"
     "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
     "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
     "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -40,6 +40,11 @@ static const char *usage_text =
     "                   its fold's model, any other the mean of the K models; folds, seed,\n"
     "                   features and thresholds come from the model; re-fits of the weights\n"
     "                   are not measured (nothing is trained)\n"
+    "  --stdin          with --model, no --db: a filter (Spark RDD.pipe, Ray, GNU parallel):\n"
+    "                   records of any shape `index` accepts on stdin, one JSON line of scores\n"
+    "                   per record on stdout in input order ({line, id, p_text, p_mm, p_sa,\n"
+    "                   sfc, category}, or {line, pairs, errors}); images by data: URI or path\n"
+    "                   (relative to --images DIR, default the current folder)\n"
     "  --threads T      training threads (default: all cores)\n"
     "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
     "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
@@ -227,12 +232,15 @@ int aud_cmd_score(int argc, char **argv)
 	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     {"methods", required_argument, 0, 'M'},
 	                                     {"model", required_argument, 0, 'L'},
+	                                     {"stdin", no_argument, 0, 'I'},
+	                                     {"images", required_argument, 0, 'P'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.train.seed = 1;
-	const char *db = NULL, *out = NULL, *model = NULL;
+	const char *db = NULL, *out = NULL, *model = NULL, *images = NULL;
+	int from_stdin = 0;
 	char *datasets = NULL;
 	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
 	long long v;
@@ -270,6 +278,12 @@ int aud_cmd_score(int argc, char **argv)
 			break;
 		case 'L':
 			model = optarg;
+			break;
+		case 'I':
+			from_stdin = 1;
+			break;
+		case 'P':
+			images = optarg;
 			break;
 		case 'M': {
 			unsigned mk;
@@ -325,6 +339,20 @@ int aud_cmd_score(int argc, char **argv)
 			aud_usage_error("score", "unknown option");
 			goto done;
 		}
+	}
+	if (from_stdin) {
+		if (!model || db) {
+			aud_usage_error("score", "--stdin needs --model MODEL.mma and no --db");
+			goto done;
+		}
+		eng_err e2 = {0};
+		eng_modelfile *m2 = NULL;
+		int r2 = eng_modelfile_read(model, &m2, &e2);
+		if (!r2)
+			r2 = aud_score_stdin(m2, images, &e2);
+		eng_modelfile_free(m2);
+		rc = r2 ? aud_fail("score", &e2) : AUD_EXIT_OK;
+		goto done;
 	}
 	if (!db) {
 		aud_usage_error("score", "--db PATH is required");

@@ -33,14 +33,19 @@ static const char *usage_text =
 
 int aud_cmd_train(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"db", required_argument, 0, 'd'},        {"out", required_argument, 0, 'o'},
-	    {"dataset", required_argument, 0, 'D'},   {"train-sample", required_argument, 0, 'n'},
-	    {"folds", required_argument, 0, 'k'},     {"seed", required_argument, 0, 's'},
-	    {"epochs", required_argument, 0, 'e'},    {"threads", required_argument, 0, 't'},
-	    {"hash-bits", required_argument, 0, 'b'}, {"features", required_argument, 0, 'X'},
-	    {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+	                                     {"out", required_argument, 0, 'o'},
+	                                     {"dataset", required_argument, 0, 'D'},
+	                                     {"train-sample", required_argument, 0, 'n'},
+	                                     {"folds", required_argument, 0, 'k'},
+	                                     {"seed", required_argument, 0, 's'},
+	                                     {"epochs", required_argument, 0, 'e'},
+	                                     {"threads", required_argument, 0, 't'},
+	                                     {"hash-bits", required_argument, 0, 'b'},
+	                                     {"features", required_argument, 0, 'X'},
+	                                     {"quiet", no_argument, 0, 'q'},
+	                                     {"help", no_argument, 0, 'h'},
+	                                     {0, 0, 0, 0}};
 	eng_train_export_opts to;
 	eng_train_export_opts_default(&to);
 	const char *db = NULL, *out = NULL;
@@ -66,7 +71,8 @@ int aud_cmd_train(int argc, char **argv)
 			to.train_sample = (size_t)v;
 			break;
 		case 'k':
-			if (aud_parse_int("train", "--folds", optarg, 2, ENG_MODELFILE_MAX_FOLDS, &v))
+			if (aud_parse_int("train", "--folds", optarg, 2, ENG_MODELFILE_MAX_FOLDS,
+			                  &v))
 				goto done;
 			to.folds = (int)v;
 			break;
@@ -92,8 +98,9 @@ int aud_cmd_train(int argc, char **argv)
 			break;
 		case 'X':
 			if (eng_features_parse(optarg, &to.features)) {
-				aud_usage_error("train",
-				                "--features must be auto, builtin, embeddings or both");
+				aud_usage_error(
+				    "train",
+				    "--features must be auto, builtin, embeddings or both");
 				goto done;
 			}
 			break;

@@ -39,8 +39,8 @@ static int shard_run(eng_ws *ws, const char *path, int64_t *run, char *sha, size
 	} else {
 		*run = sqlite3_column_int64(q, 0);
 		snprintf(sha, cap, "%s", (const char *)sqlite3_column_text(q, 1));
-		*confident = sqlite3_column_type(q, 2) == SQLITE_NULL ? 0.8
-		                                                       : sqlite3_column_double(q, 2);
+		*confident =
+		    sqlite3_column_type(q, 2) == SQLITE_NULL ? 0.8 : sqlite3_column_double(q, 2);
 		*gain = 0.01;
 	}
 	sqlite3_finalize(q);
@@ -104,15 +104,17 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 		if (!sha0[0]) {
 			snprintf(sha0, sizeof sha0, "%s", sha);
 		} else if (strcmp(sha0, sha)) {
-			rc = eng_err_set(err, ENG_EINPUT,
-			                 "shard '%s' was scored with model %.16s..., the others with "
-			                 "%.16s...: score every shard with the same model file",
-			                 paths[i], sha, sha0);
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "shard '%s' was scored with model %.16s..., the others with "
+			    "%.16s...: score every shard with the same model file",
+			    paths[i], sha, sha0);
 			goto out;
 		}
 		if (!merged) {
 			char opts[256];
-			snprintf(opts, sizeof opts, "{\"merged\":true,\"model_sha256\":\"%s\"}", sha0);
+			snprintf(opts, sizeof opts, "{\"merged\":true,\"model_sha256\":\"%s\"}",
+			         sha0);
 			if ((rc = eng_run_begin(ws, "score", 0, opts, command, run_id, err)))
 				goto out;
 			merged = *run_id;
@@ -130,17 +132,18 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 		                      " SELECT sha256, width, height, format, bytes, source, thumb,"
 		                      " feat, feat_dim, feat_version FROM s.images;",
 		                      err)) ||
-		    (rc = eng_ws_exec(ws,
-		                      "INSERT INTO main.source_files(dataset_id, path, sha256, bytes,"
-		                      " records, pairs, errors, images_root) SELECT dm.new, f.path,"
-		                      " f.sha256, f.bytes, f.records, f.pairs, f.errors, f.images_root"
-		                      " FROM s.source_files f JOIN dmap dm ON dm.old = f.dataset_id"
-		                      " WHERE NOT EXISTS (SELECT 1 FROM main.source_files g WHERE"
-		                      " g.dataset_id = dm.new AND g.sha256 = f.sha256);"
-		                      " INSERT INTO fmap SELECT f.id, g.id FROM s.source_files f JOIN"
-		                      " dmap dm ON dm.old = f.dataset_id JOIN main.source_files g ON"
-		                      " g.dataset_id = dm.new AND g.sha256 = f.sha256;",
-		                      err)))
+		    (rc = eng_ws_exec(
+		         ws,
+		         "INSERT INTO main.source_files(dataset_id, path, sha256, bytes,"
+		         " records, pairs, errors, images_root) SELECT dm.new, f.path,"
+		         " f.sha256, f.bytes, f.records, f.pairs, f.errors, f.images_root"
+		         " FROM s.source_files f JOIN dmap dm ON dm.old = f.dataset_id"
+		         " WHERE NOT EXISTS (SELECT 1 FROM main.source_files g WHERE"
+		         " g.dataset_id = dm.new AND g.sha256 = f.sha256);"
+		         " INSERT INTO fmap SELECT f.id, g.id FROM s.source_files f JOIN"
+		         " dmap dm ON dm.old = f.dataset_id JOIN main.source_files g ON"
+		         " g.dataset_id = dm.new AND g.sha256 = f.sha256;",
+		         err)))
 			goto out;
 		/* pairs: a pair already in the merged workspace (same dataset and id: a shard given
 		 * twice, or overlapping shards) is an error, not silently doubled */
@@ -154,54 +157,60 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 			goto out;
 		}
 		if (sqlite3_step(dup) == SQLITE_ROW)
-			rc = eng_err_set(err, ENG_EINPUT,
-			                 "shard '%s' repeats pair '%s' already merged (the same shard "
-			                 "twice, or shards that overlap)",
-			                 paths[i], (const char *)sqlite3_column_text(dup, 0));
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "shard '%s' repeats pair '%s' already merged (the same shard "
+			    "twice, or shards that overlap)",
+			    paths[i], (const char *)sqlite3_column_text(dup, 0));
 		sqlite3_finalize(dup);
 		if (rc)
 			goto out;
-		if ((rc = exec_bind(ws,
-		                    "INSERT INTO main.pairs(dataset_id, file_id, line, ext_id, prompt,"
-		                    " chosen, rejected, image_id, image_ref, meta) SELECT dm.new,"
-		                    " fm.new, p.line, p.ext_id, p.prompt, p.chosen, p.rejected, mi.id,"
-		                    " p.image_ref, p.meta FROM s.pairs p JOIN dmap dm ON dm.old ="
-		                    " p.dataset_id JOIN fmap fm ON fm.old = p.file_id LEFT JOIN"
-		                    " s.images si ON si.id = p.image_id LEFT JOIN main.images mi ON"
-		                    " mi.sha256 = si.sha256 ORDER BY p.id",
-		                    NULL, 0, err)) ||
-		    (rc = eng_ws_exec(ws,
-		                      "INSERT INTO mmap SELECT p.id, q.id FROM s.pairs p JOIN dmap dm"
-		                      " ON dm.old = p.dataset_id JOIN main.pairs q ON q.dataset_id ="
-		                      " dm.new AND q.ext_id = p.ext_id;"
-		                      " INSERT INTO main.ingest_errors(dataset_id, file_id, path, line,"
-		                      " code, reason) SELECT dm.new, fm.new, e.path, e.line, e.code,"
-		                      " e.reason FROM s.ingest_errors e JOIN dmap dm ON dm.old ="
-		                      " e.dataset_id JOIN fmap fm ON fm.old = e.file_id;",
-		                      err)) ||
-		    (rc = exec_bind(ws,
-		                    "INSERT INTO main.pair_scores(run_id, pair_id, fold, p_text, p_mm,"
-		                    " p_sa, sfc, category, chosen_chars, rejected_chars, image_effect,"
-		                    " swap_flip, blank_flip) SELECT ?1, mm.new, s2.fold, s2.p_text,"
-		                    " s2.p_mm, s2.p_sa, s2.sfc, s2.category, s2.chosen_chars,"
-		                    " s2.rejected_chars, s2.image_effect, s2.swap_flip, s2.blank_flip"
-		                    " FROM s.pair_scores s2 JOIN mmap mm ON mm.old = s2.pair_id WHERE"
-		                    " s2.run_id = ?2",
-		                    r2, 2, err)) ||
-		    (rc = exec_bind(ws,
-		                    "INSERT OR IGNORE INTO main.run_datasets(run_id, dataset_id,"
-		                    " metrics) SELECT ?2, dm.new, NULL FROM s.run_datasets rd JOIN dmap"
-		                    " dm ON dm.old = rd.dataset_id WHERE rd.run_id = ?1",
-		                    (int64_t[2]){run, merged}, 2, err)) ||
-		    /* the top features of the model (the same fold proxies in every shard); presence
-		     * shares are those of the first shard that has the dataset */
-		    (rc = exec_bind(ws,
-		                    "INSERT OR IGNORE INTO main.top_features(run_id, dataset_id, rank,"
-		                    " feature, weight, present, acc_present) SELECT ?2, dm.new, t.rank,"
-		                    " t.feature, t.weight, t.present, t.acc_present FROM"
-		                    " s.top_features t JOIN dmap dm ON dm.old = t.dataset_id WHERE"
-		                    " t.run_id = ?1",
-		                    (int64_t[2]){run, merged}, 2, err)))
+		if ((rc = exec_bind(
+		         ws,
+		         "INSERT INTO main.pairs(dataset_id, file_id, line, ext_id, prompt,"
+		         " chosen, rejected, image_id, image_ref, meta) SELECT dm.new,"
+		         " fm.new, p.line, p.ext_id, p.prompt, p.chosen, p.rejected, mi.id,"
+		         " p.image_ref, p.meta FROM s.pairs p JOIN dmap dm ON dm.old ="
+		         " p.dataset_id JOIN fmap fm ON fm.old = p.file_id LEFT JOIN"
+		         " s.images si ON si.id = p.image_id LEFT JOIN main.images mi ON"
+		         " mi.sha256 = si.sha256 ORDER BY p.id",
+		         NULL, 0, err)) ||
+		    (rc = eng_ws_exec(
+		         ws,
+		         "INSERT INTO mmap SELECT p.id, q.id FROM s.pairs p JOIN dmap dm"
+		         " ON dm.old = p.dataset_id JOIN main.pairs q ON q.dataset_id ="
+		         " dm.new AND q.ext_id = p.ext_id;"
+		         " INSERT INTO main.ingest_errors(dataset_id, file_id, path, line,"
+		         " code, reason) SELECT dm.new, fm.new, e.path, e.line, e.code,"
+		         " e.reason FROM s.ingest_errors e JOIN dmap dm ON dm.old ="
+		         " e.dataset_id JOIN fmap fm ON fm.old = e.file_id;",
+		         err)) ||
+		    (rc = exec_bind(
+		         ws,
+		         "INSERT INTO main.pair_scores(run_id, pair_id, fold, p_text, p_mm,"
+		         " p_sa, sfc, category, chosen_chars, rejected_chars, image_effect,"
+		         " swap_flip, blank_flip) SELECT ?1, mm.new, s2.fold, s2.p_text,"
+		         " s2.p_mm, s2.p_sa, s2.sfc, s2.category, s2.chosen_chars,"
+		         " s2.rejected_chars, s2.image_effect, s2.swap_flip, s2.blank_flip"
+		         " FROM s.pair_scores s2 JOIN mmap mm ON mm.old = s2.pair_id WHERE"
+		         " s2.run_id = ?2",
+		         r2, 2, err)) ||
+		    (rc = exec_bind(
+		         ws,
+		         "INSERT OR IGNORE INTO main.run_datasets(run_id, dataset_id,"
+		         " metrics) SELECT ?2, dm.new, NULL FROM s.run_datasets rd JOIN dmap"
+		         " dm ON dm.old = rd.dataset_id WHERE rd.run_id = ?1",
+		         (int64_t[2]){run, merged}, 2, err)) ||
+		    /* the top features of the model (the same fold proxies in every shard);
+		     * presence shares are those of the first shard that has the dataset */
+		    (rc = exec_bind(
+		         ws,
+		         "INSERT OR IGNORE INTO main.top_features(run_id, dataset_id, rank,"
+		         " feature, weight, present, acc_present) SELECT ?2, dm.new, t.rank,"
+		         " t.feature, t.weight, t.present, t.acc_present FROM"
+		         " s.top_features t JOIN dmap dm ON dm.old = t.dataset_id WHERE"
+		         " t.run_id = ?1",
+		         (int64_t[2]){run, merged}, 2, err)))
 			goto out;
 		(void)r1;
 		if ((rc = eng_ws_commit(ws, err)))
@@ -245,21 +254,22 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 	sqlite3_finalize(dq);
 	sqlite3_finalize(up);
 	if (!rc) {
-		sqlite3_stmt *c = eng_ws_prepare(
-		    ws, "SELECT count(*) FROM pair_scores WHERE run_id = ?1", err);
+		sqlite3_stmt *c =
+		    eng_ws_prepare(ws, "SELECT count(*) FROM pair_scores WHERE run_id = ?1", err);
 		if (c) {
 			sqlite3_bind_int64(c, 1, merged);
 			if (sqlite3_step(c) == SQLITE_ROW && pairs_out)
 				*pairs_out = (size_t)sqlite3_column_int64(c, 0);
 			sqlite3_finalize(c);
 		}
-		json_t *mo = json_pack("{s:b, s:s, s:O}", "merged", 1, "model_sha256", sha0,
-		                       "shards", from);
+		json_t *mo =
+		    json_pack("{s:b, s:s, s:O}", "merged", 1, "model_sha256", sha0, "shards", from);
 		char *ms = json_dumps(mo, JSON_COMPACT);
 		json_decref(mo);
 		int64_t v[1] = {merged};
 		(void)v;
-		sqlite3_stmt *o2 = eng_ws_prepare(ws, "UPDATE runs SET options = ?2 WHERE id = ?1", err);
+		sqlite3_stmt *o2 =
+		    eng_ws_prepare(ws, "UPDATE runs SET options = ?2 WHERE id = ?1", err);
 		if (o2 && ms) {
 			sqlite3_bind_int64(o2, 1, merged);
 			sqlite3_bind_text(o2, 2, ms, -1, SQLITE_TRANSIENT);
@@ -340,7 +350,8 @@ int eng_merge(const char *out, const char *const *paths, size_t n, const char *c
 			char *dir = strdup(out), *sl = dir ? strrchr(dir, '/') : NULL;
 			if (sl)
 				*sl = '\0';
-			dfd = dir ? open(sl ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY) : -1;
+			dfd = dir ? open(sl ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY)
+			          : -1;
 			if (dfd >= 0) {
 				fsync(dfd);
 				close(dfd);

@@ -153,8 +153,8 @@ void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *
 }
 
 void eng_imgrel_from_flags(size_t n, const uint8_t *right, const uint8_t *right_swap,
-                           const uint8_t *right_blank, const double *effect,
-                           const uint8_t *mask, eng_imgrel *out)
+                           const uint8_t *right_blank, const double *effect, const uint8_t *mask,
+                           eng_imgrel *out)
 {
 	size_t k = 0, fs = 0, fb = 0, rt = 0, rs = 0, rb = 0, b = 0, c = 0;
 	double eff = 0;

@@ -209,7 +209,7 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 	w->e = d->ds_begin[k + 1];
 	w->n = w->e - w->b;
 	size_t n = w->n;
-	if (n < 2)
+	if (n < (mf ? 1u : 2u))
 		return eng_err_set(
 		    err, ENG_EINPUT,
 		    "dataset '%s' has %zu pair(s); scoring needs at least 2 (index more "
@@ -404,8 +404,8 @@ static int write_fold(void *ctx, size_t job, eng_err *err)
 			sqlite3_bind_double(sp, 11, fabs((double)mm - (double)mw));
 			sqlite3_bind_int(sp, 12,
 			                 (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(mw) > 0.5));
-			sqlite3_bind_int(sp, 13,
-			                 (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(x->m_blank[q]) > 0.5));
+			sqlite3_bind_int(
+			    sp, 13, (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(x->m_blank[q]) > 0.5));
 		} else {
 			sqlite3_bind_null(sp, 11);
 			sqlite3_bind_null(sp, 12);
@@ -1268,7 +1268,8 @@ out:
 	return rc;
 }
 
-/* ---- metrics restated from stored scores (merge) ---------------------------------------------- */
+/* ---- metrics restated from stored scores (merge) ----------------------------------------------
+ */
 
 static int8_t sgn3(long long a, long long b)
 {
@@ -1302,7 +1303,8 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 			float *a = realloc(pt, cap * sizeof *a), *b = realloc(pm, cap * sizeof *b),
 			      *c = realloc(ps_, cap * sizeof *c);
 			pt = a ? a : pt, pm = b ? b : pm, ps_ = c ? c : ps_;
-			double *d1 = realloc(sfc, cap * sizeof *d1), *d2 = realloc(eff, cap * sizeof *d2);
+			double *d1 = realloc(sfc, cap * sizeof *d1),
+			       *d2 = realloc(eff, cap * sizeof *d2);
 			sfc = d1 ? d1 : sfc, eff = d2 ? d2 : eff;
 			uint8_t *u1 = realloc(cat, cap), *u2 = realloc(hasimg, cap),
 			        *u3 = realloc(fl, 3 * cap), *u4 = realloc(mask, cap);
@@ -1310,7 +1312,8 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 			mask = u4 ? u4 : mask;
 			int8_t *i1 = realloc(lg, cap), *i2 = realloc(fm, cap);
 			lg = i1 ? i1 : lg, fm = i2 ? i2 : fm;
-			if (!a || !b || !c || !d1 || !d2 || !u1 || !u2 || !u3 || !u4 || !i1 || !i2) {
+			if (!a || !b || !c || !d1 || !d2 || !u1 || !u2 || !u3 || !u4 || !i1 ||
+			    !i2) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 				break;
 			}
@@ -1346,8 +1349,9 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 	float *wt = NULL;
 	uint8_t *r = NULL, *rs = NULL, *rb = NULL, *sc = NULL;
 	if (!rc && n == 0)
-		rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld has no stored scores in run %lld",
-		                 (long long)dataset_id, (long long)run_id);
+		rc =
+		    eng_err_set(err, ENG_EINPUT, "dataset id %lld has no stored scores in run %lld",
+		                (long long)dataset_id, (long long)run_id);
 	if (!rc) {
 		eng_dsmetrics m;
 		eng_metrics_compute(n, pt, pm, ps_, cat, lg, fm, hasimg, &m);
@@ -1374,8 +1378,8 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 			x.lambda = eng_jtt_lambda(m.n_text_right, m.n_text_wrong);
 			for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
 				for (size_t i = 0; i < n; i++)
-					wt[i] = (float)eng_weight_raw((eng_wmethod)wm, pt[i], sfc[i],
-					                              x.lambda);
+					wt[i] = (float)eng_weight_raw((eng_wmethod)wm, pt[i],
+					                              sfc[i], x.lambda);
 				eng_weights_normalize(wt, n);
 				eng_wstats_compute(n, wt, lg, fm, sc, &x.st[wm]);
 				x.refit[wm] = x.refit_lo[wm] = x.refit_hi[wm] = NAN;
@@ -1384,8 +1388,8 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 			x.avail[ENG_WM_JTT] = m.n_text_wrong > 0 && m.n_text_right > 0;
 			x.avail[ENG_WM_SFC] = any_mm;
 			x.refit[ENG_WM_NONE] = m.text_accuracy;
-			eng_wilson95(m.text_accuracy * (double)n, (double)n, &x.refit_lo[ENG_WM_NONE],
-			             &x.refit_hi[ENG_WM_NONE]);
+			eng_wilson95(m.text_accuracy * (double)n, (double)n,
+			             &x.refit_lo[ENG_WM_NONE], &x.refit_hi[ENG_WM_NONE]);
 			x.refit_mm_acc = x.refit_mm_lo = x.refit_mm_hi = NAN;
 			float *none[ENG_WM_COUNT] = {NULL};
 			json_object_set_new(o, "weights", weights_json(NULL, &w, &x, none));
