@@ -128,6 +128,47 @@ const rpt_def rpt_defs[] = {
     {"crossdist.ood_mean", "o.o.d. mean", "Mean of the off-diagonal cells; null with one dataset."},
     {"crossdist.gap", "o.o.d. gap", "iid_mean - ood_mean: the accuracy lost out of distribution."},
     {"crossdist.sfd_mean", "mean SFD", "Mean SFD over the cells where it is defined."},
+    {"crossdist.n", "test pairs per cell",
+     "n[i][j]: pairs of dataset j's test split that cell (i, j) was scored on, after the leakage "
+     "exclusions."},
+    {"crossdist.sfd", "SFD per cell",
+     "sfd[i][j]: SFD of the method trained on dataset i, on dataset j's test split; null where "
+     "undefined (no pair on one side) or true by construction (the text-only proxy itself)."},
+    {"crossdist.mean_ci95", "interval of a mean",
+     "iid_mean_ci95, ood_mean_ci95: 95% percentile bootstrap interval (crossdist.bootstrap "
+     "resamples of each test split's pairs, the models fixed)."},
+    {"crossdist.ood_vs_standard", "o.o.d. gain over standard",
+     "ood_mean of the method minus ood_mean of the standard MM-RM, in points; its 95% interval "
+     "is paired: both differences taken on the same bootstrap resamples."},
+    {"crossdist.ranking", "ranking",
+     "The multimodal methods (not the text-only proxy) by o.o.d. mean, best first."},
+    {"crossdist.recommendation", "recommendation",
+     "The best-ranked method when its gain over standard has a 95% interval wholly above 0 "
+     "(beats_standard true); otherwise standard, with the reason."},
+    {"crossdist.selection", "leave-one-environment-out selection",
+     "For each dataset, the method with the best o.o.d. mean over the other datasets is chosen "
+     "and scored on that dataset, trained on each other one; ood_mean is the mean over the "
+     "datasets, beside standard_ood_mean. Needs 3 or more datasets."},
+    {"crossdist.excluded_by_kind", "leakage excluded",
+     "Test pairs kept out of a test split because they share an image (content hash) with "
+     "another dataset (shared_image) or, for pairs without an image, their answer pair "
+     "(normalized chosen + rejected, either order; shared_answer_pair)."},
+    {"crossdist.overlap", "overlap",
+     "Per pair of datasets: shared images, shared answer pairs and shared prompts. Shared "
+     "prompts are counted only: a generic prompt over different images is not leakage."},
+    {"crossdist.split_by", "split by",
+     "Per dataset, how it was split train/test: \"group\" (by image, or prompt for text-only "
+     "pairs) or \"pair\" (too few groups to hold any out)."},
+    {"crossdist.methods.poe", "poe",
+     "Product of experts with the text-only proxy: trained on margin_mm + the detached text "
+     "margin, scored with the MM branch alone (Clark et al. 2019)."},
+    {"crossdist.methods.debias", "debias",
+     "Examples reweighted by 1 - p_text of a detached text proxy (Utama et al. 2020)."},
+    {"crossdist.methods.jtt", "jtt",
+     "Just train twice: the text proxy's training errors upweighted, then the MM-RM trained "
+     "again (Liu et al. 2021)."},
+    {"crossdist.methods.shortcut-aware", "shortcut-aware",
+     "The paper's method: w = eps/2 + L_t / (eps + L_t + L) per pair, losses detached."},
     {"top_features.weight", "feature weight",
      "Weight of the text-only proxy on the feature's chosen-minus-rejected difference; > 0 pushes "
      "toward the chosen answer."},
