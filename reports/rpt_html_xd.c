@@ -146,6 +146,17 @@ static void order_methods(xd *x)
 
 /* ---- the recommendation and the held-out selection ---- */
 
+/* Whether the run says a method beats standard and the stored gain interval agrees (lower end
+ * above 0): the only case the report words as a win. */
+static int rec_beats(const json_t *rec)
+{
+	const json_t *giv = json_object_get(rec, "ood_gain_ci95");
+	double glo = jnum(json_array_get(giv, 0)), gain = jnum(json_object_get(rec, "ood_gain"));
+	return json_is_true(json_object_get(rec, "beats_standard")) &&
+	       json_is_string(json_object_get(rec, "method")) && !isnan(glo) && glo > 0 &&
+	       !isnan(gain);
+}
+
 static void recommendation(rpt_buf *b, const xd *x)
 {
 	const json_t *rec = json_object_get(x->cd, "recommendation");
@@ -154,9 +165,7 @@ static void recommendation(rpt_buf *b, const xd *x)
 	const json_t *giv = json_object_get(rec, "ood_gain_ci95");
 	double gain = jnum(json_object_get(rec, "ood_gain")), glo = jnum(json_array_get(giv, 0)),
 	       ghi = jnum(json_array_get(giv, 1));
-	/* a win only where the stored flag and the gain's interval agree */
-	int beats = json_is_true(json_object_get(rec, "beats_standard")) && m && !isnan(glo) &&
-	            glo > 0 && !isnan(gain);
+	int beats = rec_beats(rec);
 	rpt_buf_printf(b, "<div class=\"xbox%s\"><h3>Which method to train with</h3><p>",
 	               beats ? " good" : "");
 	if (!rec || !m) {
@@ -279,7 +288,9 @@ static void ranking(rpt_buf *b, const xd *x)
 {
 	const json_t *rec = json_object_get(x->cd, "recommendation");
 	const char *rm = json_string_value(json_object_get(rec, "method"));
-	int beats = json_is_true(json_object_get(rec, "beats_standard"));
+	int beats = rec_beats(rec);
+	if (!beats) /* the row marked is the one kept: standard */
+		rm = "standard";
 	rpt_buf_puts(b, "<table class=\"rank\"><caption>Methods ranked by o.o.d. mean (best first; "
 	                "the text-only proxy is a reference, not ranked)</caption><thead><tr><th "
 	                "scope=\"col\" class=\"num\">Rank</th><th scope=\"col\">Method</th><th "

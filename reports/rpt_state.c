@@ -134,12 +134,21 @@ const rpt_def rpt_defs[] = {
     {"crossdist.sfd", "SFD per cell",
      "sfd[i][j]: SFD of the method trained on dataset i, on dataset j's test split; null where "
      "undefined (no pair on one side) or true by construction (the text-only proxy itself)."},
-    {"crossdist.mean_ci95", "interval of a mean",
-     "iid_mean_ci95, ood_mean_ci95: 95% percentile bootstrap interval (crossdist.bootstrap "
-     "resamples of each test split's pairs, the models fixed)."},
+    {"crossdist.iid_mean_ci95", "interval of the i.i.d. mean",
+     "95% percentile bootstrap interval of iid_mean: crossdist.bootstrap resamples of each test "
+     "split's pairs, the trained models fixed."},
+    {"crossdist.ood_mean_ci95", "interval of the o.o.d. mean",
+     "95% percentile bootstrap interval of ood_mean, on the same resamples."},
     {"crossdist.ood_vs_standard", "o.o.d. gain over standard",
-     "ood_mean of the method minus ood_mean of the standard MM-RM, in points; its 95% interval "
-     "is paired: both differences taken on the same bootstrap resamples."},
+     "ood_mean of the method minus ood_mean of the standard MM-RM (a fraction; the report shows "
+     "points)."},
+    {"crossdist.ood_vs_standard_ci95", "interval of the gain",
+     "Paired 95% bootstrap interval of ood_vs_standard: both o.o.d. means taken on the same "
+     "resamples, the difference's 2.5th and 97.5th percentiles."},
+    {"crossdist.bootstrap", "bootstrap resamples",
+     "Number of bootstrap resamples behind every crossdist interval; 0: no intervals."},
+    {"crossdist.excluded_test_pairs", "excluded test pairs",
+     "Test pairs kept out of the test splits for leakage (the sum of excluded_by_kind)."},
     {"crossdist.ranking", "ranking",
      "The multimodal methods (not the text-only proxy) by o.o.d. mean, best first."},
     {"crossdist.recommendation", "recommendation",
