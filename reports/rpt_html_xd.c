@@ -280,8 +280,8 @@ static void points(rpt_buf *b, double v, const char *fmt)
 {
 	if (isnan(v))
 		rpt_buf_puts(b, "n/a");
-	else
-		rpt_buf_printf(b, fmt, 100 * v);
+	else /* no "-0.0" */
+		rpt_buf_printf(b, fmt, fabs(100 * v) < 0.05 ? 0.0 : 100 * v);
 }
 
 static void ranking(rpt_buf *b, const xd *x)
