@@ -195,8 +195,7 @@ static void recommendation(rpt_buf *b, const xd *x)
 	} else {
 		rpt_buf_puts(b, "<strong>No method beats standard</strong> out of distribution: ");
 		esc(b, why);
-		rpt_buf_puts(b, ". Keep standard training, or bring embeddings that let the MM-RM "
-		                "see more of the image.</p>");
+		rpt_buf_puts(b, ". Keep standard training.</p>");
 	}
 	rpt_buf_puts(b, "</div>");
 }

@@ -292,7 +292,11 @@ void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *n
 	}
 	const int L = 22 + (int)(row_max * LABEL_CW) + 8, T = 22 + (int)col_lines * LABEL_LH + 4;
 	int W = L + (int)d * cell + 10, H = T + (int)d * cell + 10;
-	rpt_buf_printf(b, SVG_OPEN, W, H);
+	/* never drawn above 1.25x: a 2 x 2 map is not blown up to the column width */
+	rpt_buf_printf(b,
+	               "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
+	               "style=\"max-width:%dpx\" preserveAspectRatio=\"xMinYMin meet\">",
+	               W, H, W * 5 / 4);
 	double iid = 0, ood = 0;
 	int ni = 0, no = 0;
 	for (size_t i = 0; i < d; i++)
