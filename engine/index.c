@@ -1268,6 +1268,13 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .err = err};
 	int bundle = eng_index_is_bundle(path);
 	int parquet = !bundle && eng_pq_sniff(path);
+	size_t plen = strlen(path);
+	if (!bundle && !parquet && plen > 8 && !strcasecmp(path + plen - 8, ".parquet"))
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "%s: not a Parquet file (no PAR1 magic at the start); the file is "
+		    "corrupt or not Parquet",
+		    path);
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
 	eng_jsonl *reader = NULL;
