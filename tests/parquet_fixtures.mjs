@@ -4,6 +4,7 @@
 // nulls, >= 3 row groups, the Hugging Face image struct {bytes, path}, a list of image structs,
 // chat-style {role, content} message lists. Also `big OUT.parquet ROWS` for the memory benchmark.
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -50,7 +51,7 @@ function png(seed, pad) {
 }
 // DuckDB comes from the npm folder the test setup installs into (MM_NPM_DIR, default tests/npm)
 const npmDir = process.env.MM_NPM_DIR || new URL('./npm', import.meta.url).pathname;
-const { DuckDBInstance } = createRequire(`${npmDir}/package.json`)('@duckdb/node-api');
+const { DuckDBInstance } = createRequire(`${resolve(npmDir)}/package.json`)('@duckdb/node-api');
 const hex = (b) => createHash('sha256').update(b).digest('hex');
 const blob = (b) => `'\\x${[...b].map((x) => x.toString(16).padStart(2, '0')).join('\\x')}'::BLOB`;
 
@@ -67,7 +68,7 @@ if (process.argv[2] === 'big') { // big OUT.parquet ROWS: ~5 KB PNG per row, for
       'It is probably ' || (i * 7 % 1000) || ', I think.' AS rejected,
       {'bytes': b || encode(CAST(i AS VARCHAR)), 'path': 'img' || i || '.png'} AS image
       FROM range(${rows}) t(i) JOIN imgs ON imgs.k = i % 64)
-      TO '${out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 10240)`);
+      TO '${out}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 10240)`);
   process.exit(0);
 }
 
