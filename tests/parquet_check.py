@@ -6,6 +6,9 @@ chosen and rejected texts, and the SHA-256 of their image bytes; every other row
 error whose reason names its row group and row. Exits 1 on the first mismatch."""
 import json, os, sqlite3, subprocess, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parquet_hostile_lib import footer, uvar, walk  # noqa: E402
+
 mm, fx, work = sys.argv[1:4]
 exp = json.load(open(os.path.join(fx, "expected.json")))
 db = os.path.join(work, "pq.db")
@@ -23,7 +26,32 @@ def blank(s):
     return s is None or not s.strip()
 
 
-encodings, codecs, versions = set(), set(), set()
+def page_types(path):
+    """{page type: count} over every column chunk of the file (0 v1 data, 2 dictionary, 3 v2)."""
+    data = open(path, "rb").read()
+    _, rec = footer(data)
+
+    def iv(r, k):
+        u = uvar(data, r[k][0])[0]
+        return (u >> 1) ^ -(u & 1)
+
+    types = {}
+    for k in rec:
+        if len(k) == 6 and k[0] == 4 and k[2] == 1 and k[4] == 3 and k[5] == 9:
+            start = iv(rec, k)
+            if k[:5] + (11,) in rec and 0 < iv(rec, k[:5] + (11,)) < start:
+                start = iv(rec, k[:5] + (11,))
+            pos = start
+            while pos < start + iv(rec, k[:5] + (7,)):
+                h = {}
+                end = walk(data, pos, (), h)
+                t = iv(h, (1,))
+                types[t] = types.get(t, 0) + 1
+                pos = end + iv(h, (3,))
+    return types
+
+
+encodings, codecs, versions, pages = set(), set(), set(), {}
 for name, f in sorted(exp["files"].items()):
     ds = name[: -len(".parquet")]
     r = subprocess.run([mm, "index", "--db", db, "--name", ds, "--quiet", os.path.join(fx, name)],
@@ -33,6 +61,11 @@ for name, f in sorted(exp["files"].items()):
     encodings |= set(f["encodings"])
     codecs.add(f["codec"])
     versions.add(f["version"])
+    pt = page_types(os.path.join(fx, name))
+    for t, n in pt.items():
+        pages[t] = pages.get(t, 0) + n
+    if f.get("page_v2") and pt.get(0):
+        fail(f"{name}: {pt[0]} v1 data pages in a file meant to have v2 pages only")
     if f["row_groups"] < 3:
         fail(f"{name}: only {f['row_groups']} row groups")
     want = {}
@@ -79,13 +112,17 @@ for name, f in sorted(exp["files"].items()):
     if n_info != len(want):
         fail(f"{name}: info --json says {n_info} pairs, DuckDB's reading gives {len(want)}")
     print(f"ok {name}: {len(want)} pairs, {len(errs)} errors, {f['row_groups']} row groups,"
-          f" {f['codec']} {f['version']} {','.join(sorted(f['encodings']))}")
+          f" {f['codec']} {f['version']} {','.join(sorted(f['encodings']))}, pages"
+          f" {'v2' if f.get('page_v2') else 'v1'}")
 for need in ("PLAIN", "RLE_DICTIONARY", "PLAIN_DICTIONARY", "DELTA_LENGTH_BYTE_ARRAY",
              "DELTA_BINARY_PACKED"):
     if need not in encodings:
         fail(f"no fixture uses {need}")
 if codecs != {"uncompressed", "snappy", "gzip", "zstd"} or versions != {"V1", "V2"}:
     fail(f"codecs {codecs} / versions {versions} incomplete")
+if not pages.get(0) or not pages.get(3) or not pages.get(2):
+    fail(f"page types {pages}: need v1 data, v2 data and dictionary pages")
+print(f"pages read: {pages.get(0)} v1 data, {pages.get(3)} v2 data, {pages.get(2)} dictionary")
 ds_pairs = {d["name"]: d["pairs"] for d in info["datasets"]}
 print("info --json pairs:", ds_pairs)
 print("all fixtures match DuckDB")

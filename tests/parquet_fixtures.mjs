@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const crcTable = new Uint32Array(256).map((_, n) => {
   let c = n;
@@ -57,6 +57,40 @@ const blob = (b) => `'\\x${[...b].map((x) => x.toString(16).padStart(2, '0')).jo
 
 const db = await DuckDBInstance.create(':memory:');
 const con = await db.connect();
+
+// DuckDB's own reading of one fixture: the reference the test compares mmaudit's pairs with
+async function reference(path, f) {
+  const meta = (await con.runAndReadAll(`SELECT DISTINCT row_group_id, encodings, compression
+      FROM parquet_metadata('${path}')`)).getRowObjectsJson();
+  const rg = new Set(meta.map((m) => m.row_group_id)).size;
+  const enc = [...new Set(meta.flatMap((m) => String(m.encodings).split(',').map((s) => s.trim())))];
+  let q;
+  if (f.table === 'pw')
+    q = `SELECT id, question AS prompt, chosen, rejected, image.bytes AS img, image.path AS ipath FROM '${path}'`;
+  else if (f.table === 'trl')
+    q = `SELECT id, prompt[1].content AS prompt, chosen[1].content AS chosen, rejected[1].content AS rejected,
+         images[1].bytes AS img, NULL AS ipath FROM '${path}'`;
+  else
+    q = `SELECT NULL AS id, chosen[1].content AS prompt, chosen[2].content AS chosen,
+         rejected[2].content AS rejected, image.bytes AS img, image.path AS ipath FROM '${path}'`;
+  const res = await con.runAndReadAll(q);
+  const rowsOut = res.getRows().map((r, i) => ({
+    row: i + 1, id: r[0], prompt: r[1], chosen: r[2], rejected: r[3],
+    image_sha256: r[4] ? hex(Buffer.from(r[4].bytes)) : null, image_path: r[5] ?? null }));
+  return { table: f.table, codec: f.codec, version: f.ver, page_v2: !!f.v2, row_groups: rg,
+    encodings: enc, rows: rowsOut };
+}
+
+if (process.argv[2] === 'reread') { // reread DIR NAME:TABLE:CODEC... : add files DuckDB reads back
+  const dir = process.argv[3], expected = JSON.parse(readFileSync(`${dir}/expected.json`));
+  for (const spec of process.argv.slice(4)) {
+    const [name, table, codec] = spec.split(':');
+    expected.files[name] = await reference(`${dir}/${name}`, { table, codec, ver: 'V1', v2: true });
+  }
+  writeFileSync(`${dir}/expected.json`, JSON.stringify(expected));
+  process.exit(0);
+}
+
 
 if (process.argv[2] === 'big') { // big OUT.parquet ROWS: ~5 KB PNG per row, for the RSS benchmark
   const out = process.argv[3], rows = Number(process.argv[4] || 200000);
@@ -124,25 +158,7 @@ for (const f of files) {
   const path = `${outDir}/${f.name}`;
   await con.run(`COPY ${f.table} TO '${path}' (FORMAT parquet, COMPRESSION ${f.codec},
       PARQUET_VERSION ${f.ver}, ROW_GROUP_SIZE 2048${f.nodict ? ', DICTIONARY_SIZE_LIMIT 1' : ''})`);
-  // DuckDB's own reading is the reference
-  const meta = (await con.runAndReadAll(`SELECT DISTINCT row_group_id, encodings, compression
-      FROM parquet_metadata('${path}')`)).getRowObjectsJson();
-  const rg = new Set(meta.map((m) => m.row_group_id)).size;
-  const enc = [...new Set(meta.flatMap((m) => String(m.encodings).split(',').map((s) => s.trim())))];
-  let q;
-  if (f.table === 'pw')
-    q = `SELECT id, question AS prompt, chosen, rejected, image.bytes AS img, image.path AS ipath FROM '${path}'`;
-  else if (f.table === 'trl')
-    q = `SELECT id, prompt[1].content AS prompt, chosen[1].content AS chosen, rejected[1].content AS rejected,
-         images[1].bytes AS img, NULL AS ipath FROM '${path}'`;
-  else
-    q = `SELECT NULL AS id, chosen[1].content AS prompt, chosen[2].content AS chosen,
-         rejected[2].content AS rejected, image.bytes AS img, image.path AS ipath FROM '${path}'`;
-  const res = await con.runAndReadAll(q);
-  const rowsOut = res.getRows().map((r, i) => ({
-    row: i + 1, id: r[0], prompt: r[1], chosen: r[2], rejected: r[3],
-    image_sha256: r[4] ? hex(Buffer.from(r[4].bytes)) : null, image_path: r[5] ?? null }));
-  expected.files[f.name] = { table: f.table, codec: f.codec, version: f.ver, row_groups: rg, encodings: enc, rows: rowsOut };
+  expected.files[f.name] = await reference(path, f);
 }
 writeFileSync(`${outDir}/expected.json`, JSON.stringify(expected));
 console.log(`wrote ${files.length} fixtures to ${outDir}`);
