@@ -2,7 +2,8 @@
 // @duckdb/node-api from npm) and DuckDB's own reading of them as the reference (OUT_DIR/expected.json):
 // every codec (uncompressed, snappy, gzip, zstd) x data page v1/v2, dictionary and plain columns,
 // nulls, >= 3 row groups, the Hugging Face image struct {bytes, path}, a list of image structs,
-// chat-style {role, content} message lists. Also `big OUT.parquet ROWS` for the memory benchmark.
+// chat-style {role, content} message lists. Also `big OUT.parquet ROWS [ROWS_PER_GROUP]` for the
+// memory benchmark (~5 KB distinct PNG per row, snappy).
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -94,6 +95,7 @@ if (process.argv[2] === 'reread') { // reread DIR NAME:TABLE:CODEC... : add file
 
 if (process.argv[2] === 'big') { // big OUT.parquet ROWS: ~5 KB PNG per row, for the RSS benchmark
   const out = process.argv[3], rows = Number(process.argv[4] || 200000);
+  const rg = Number(process.argv[5] || 10240); // rows per row group (DuckDB's default: 122880)
   await con.run('CREATE TABLE imgs(k INTEGER, b BLOB)');
   for (let k = 0; k < 64; k++) await con.run(`INSERT INTO imgs VALUES (${k}, ${blob(png(k + 1, 5000))})`);
   // each row's image is distinct: one of 64 PNGs with the row number appended after IEND
@@ -102,7 +104,7 @@ if (process.argv[2] === 'big') { // big OUT.parquet ROWS: ~5 KB PNG per row, for
       'It is probably ' || (i * 7 % 1000) || ', I think.' AS rejected,
       {'bytes': b || encode(CAST(i AS VARCHAR)), 'path': 'img' || i || '.png'} AS image
       FROM range(${rows}) t(i) JOIN imgs ON imgs.k = i % 64)
-      TO '${out}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 10240)`);
+      TO '${out}' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${rg})`);
   process.exit(0);
 }
 
