@@ -50,6 +50,7 @@ echo "ok shards folder: $n pairs in dataset 'shards'"
 # hostile variants: exit 2 (never a crash), the message names the file and the location
 python3 "$SRC/tests/parquet_hostile.py" "$WORK/fx/pw_zstd_V1.parquet" \
 	"$WORK/fx/pw_nodict_V2.parquet" "$WORK/hostile" >"$WORK/cases.txt"
+printf '%s\tnested too deeply\n' "$WORK/fx/deep_struct.parquet" >>"$WORK/cases.txt"
 k=0
 while IFS=$'\t' read -r f want; do
 	rm -f "$WORK"/h.db*
@@ -61,6 +62,6 @@ while IFS=$'\t' read -r f want; do
 	case "$out" in *"$f"*"$want"*) ;; *) fail "$(basename "$f"): message lacks '$want': $out" ;; esac
 	k=$((k + 1))
 done <"$WORK/cases.txt"
-[ $k -ge 15 ] || fail "only $k hostile cases"
+[ $k -ge 19 ] || fail "only $k hostile cases"
 echo "ok $k hostile Parquet files: exit 2 with their location"
 echo "e2e_parquet: all passed"

@@ -163,4 +163,9 @@ for (const f of files) {
   expected.files[f.name] = await reference(path, f);
 }
 writeFileSync(`${outDir}/expected.json`, JSON.stringify(expected));
+// hostile by construction: a struct nested 20 deep (over the reader's schema depth limit)
+let deep = "'x'";
+for (let d = 0; d < 20; d++) deep = `{'a': ${deep}}`;
+await con.run(`COPY (SELECT 'q' AS prompt, ${deep} AS chosen, 'r' AS rejected) TO '${outDir}/deep_struct.parquet'
+    (FORMAT parquet)`);
 console.log(`wrote ${files.length} fixtures to ${outDir}`);
