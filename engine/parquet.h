@@ -8,7 +8,7 @@
  * jansson object: strings (UTF8/STRING/ENUM/JSON or unannotated valid UTF-8) as strings, numbers,
  * booleans, structs as objects, lists as arrays, null for nulls. Image bytes (the Hugging Face
  * Image struct {bytes, path}, or a bare binary whose bytes sniff as an image) are not put in the
- * JSON: the value is a label string (the struct's path, or "<column> #k") and the bytes are handed
+ * JSON: the value is a label string (the struct's path, or "image #k") and the bytes are handed
  * out beside the row as a blob with that label. Every size, offset and count read from the file is
  * checked before use; a malformed file is ENG_EINPUT with a message naming the file, row group,
  * column and page. Not thread-safe; does not touch the workspace (index.c). Spec:

@@ -358,8 +358,7 @@ static int col_take(eng_pq *pq, pq_col *c)
 		return col_fail(pq, c, ENG_EINPUT, "more levels than values");
 	const eng_pq_value *v = &c->vals[c->ival++];
 	if (!byte_type(c->ch.type)) {
-		e->u.i = v->u.i; /* the union copies doubles too */
-		memcpy(&e->u, &v->u, sizeof v->u);
+		memcpy(&e->u, &v->u, sizeof v->u); /* an integer or a double */
 		return 0;
 	}
 	if (v->n > ENG_PQ_MAX_ROW_BYTES - pq->rowlen)
@@ -454,8 +453,7 @@ static json_t *blob_value(eng_pq *pq, const char *path, const uint8_t *p, size_t
 	if (path && *path)
 		snprintf(lab, sizeof lab, "%s", path);
 	else
-		snprintf(lab, sizeof lab, "%s #%zu", pq->nodes[0].nchild ? "image" : "",
-		         pq->nblobs + 1);
+		snprintf(lab, sizeof lab, "image #%zu", pq->nblobs + 1);
 	for (size_t i = 0; i < pq->nblobs; i++)
 		if (!strcmp(pq->blobs[i].label, lab)) { /* keep labels unique within the row */
 			size_t l = strlen(lab);

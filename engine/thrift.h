@@ -46,8 +46,8 @@ int64_t eng_tc_i64(eng_tc *r); /* zigzag varint (i16, i32, i64) */
 int32_t eng_tc_i32(eng_tc *r); /* zigzag varint that must fit 32 bits */
 /* Binary/string: *n bytes at the returned pointer (inside the range), or NULL when bad. */
 const uint8_t *eng_tc_binary(eng_tc *r, size_t *n);
-/* List/set header: element type and count (the count is checked against the bytes left: each
- * element takes at least one byte, except booleans... which also take one in a list). */
+/* List/set header: element type and count (checked against the bytes left: every element, a
+ * boolean too, takes at least one byte). */
 int eng_tc_list(eng_tc *r, uint32_t *count);
 /* Skips one value of type t (structs, lists and maps recursively, depth-limited). */
 void eng_tc_skip(eng_tc *r, int t);
