@@ -42,14 +42,14 @@ rc=0
 slurm_up "$T/cluster" || rc=$?
 if [ "$rc" -ne 0 ]; then
 	if [ "${MMAUDIT_REQUIRE_SLURM:-0}" = 1 ]; then
-		echo "FAIL: MMAUDIT_REQUIRE_SLURM=1 but the Slurm cluster cannot run: $SLURM_WHY" >&2
+		echo "FAIL: MMAUDIT_REQUIRE_SLURM=1 but the Slurm cluster cannot run: $SC_WHY" >&2
 		exit 1
 	fi
-	echo "SKIP: Slurm cluster cannot run here: $SLURM_WHY"
+	echo "SKIP: Slurm cluster cannot run here: $SC_WHY"
 	exit 77
 fi
 t1=$(now)
-echo "cluster up in $(secs "$t0" "$t1") s (node $SLURM_NODE: $(sinfo -h -N -o '%c CPUs, %m MB, %T'))"
+echo "cluster up in $(secs "$t0" "$t1") s (node $SC_NODE: $(sinfo -h -N -o '%c CPUs, %m MB, %T'))"
 
 W=$T/work
 mkdir -p "$W/data"
