@@ -61,42 +61,19 @@ done
 
 t2=$(now)
 cd "$W"
-read -r J_INDEX J_SCORE J_FINISH < <(MMAUDIT=$MM SEED=3 "$HERE/slurm/submit.sh")
+ids=$(MMAUDIT=$MM SEED=3 "$HERE/slurm/submit.sh")
+read -r J_INDEX J_SCORE J_FINISH <<<"$ids"
+[ -n "${J_FINISH:-}" ] || { echo "FAIL: submit.sh printed '$ids', not 3 job ids" >&2; exit 1; }
 echo "submitted: index $J_INDEX (array 0-$((SHARDS - 1))), score $J_SCORE (array, afterok), finish $J_FINISH (afterok)"
 
-# wait until none of the three jobs is queued or running; stop early when one failed
-deadline=$(($(date +%s) + FLOW_TIMEOUT))
-while [ -n "$(squeue -h -j "$J_INDEX,$J_SCORE,$J_FINISH" -o %i 2>/dev/null)" ]; do
-	if [ "$(date +%s)" -ge "$deadline" ]; then
-		echo "FAIL: flow not finished after ${FLOW_TIMEOUT}s" >&2
-		squeue -j "$J_INDEX,$J_SCORE,$J_FINISH" >&2 || true
-		exit 1
-	fi
-	sleep 0.5
-done
+slurm_wait_jobs "$FLOW_TIMEOUT" "$J_INDEX" "$J_SCORE" "$J_FINISH" ||
+	{ echo "FAIL: flow not finished after ${FLOW_TIMEOUT}s" >&2; exit 1; }
 t3=$(now)
 echo "flow done in $(secs "$t2" "$t3") s"
 
-# every task: COMPLETED, exit 0 (sacct needs accounting storage, which this cluster has not:
-# scontrol keeps finished jobs for MinJobAge=3600 s)
-check_job() { # jobid expected-task-count
-	local states
-	states=$(scontrol show job -o "$1" | grep -o -E 'JobState=[A-Z_]+ .*ExitCode=[0-9]+:[0-9]+' |
-		sed -E 's/^JobState=([A-Z_]+) .*ExitCode=/\1 /')
-	local n ok
-	n=$(grep -c . <<<"$states")
-	ok=$(grep -c '^COMPLETED 0:0$' <<<"$states" || true)
-	echo "job $1: $ok/$2 tasks COMPLETED 0:0"
-	if [ "$n" -ne "$2" ] || [ "$ok" -ne "$2" ]; then
-		echo "FAIL: job $1 tasks (state exit):" >&2
-		echo "$states" >&2
-		tail -n 20 "$W"/logs/* >&2 || true
-		return 1
-	fi
-}
-check_job "$J_INDEX" "$SHARDS"
-check_job "$J_SCORE" "$SHARDS"
-check_job "$J_FINISH" 1
+# every task COMPLETED with exit code 0 (a failed task cancels its dependants)
+slurm_job_ok "$J_INDEX" "$SHARDS" && slurm_job_ok "$J_SCORE" "$SHARDS" && slurm_job_ok "$J_FINISH" 1 ||
+	{ tail -n 20 "$W"/logs/* >&2 || true; echo "FAIL: a job failed" >&2; exit 1; }
 grep -q "^done job $J_FINISH: $SHARDS shards scored" done.marker || { echo "FAIL: done.marker: $(cat done.marker)" >&2; exit 1; }
 
 # outputs: every shard workspace holds its pairs, every score CSV one row per pair
@@ -119,5 +96,21 @@ echo "outputs: $SHARDS shard workspaces x $PAIRS pairs, $SHARDS score CSVs, done
 "$MM" score --db "$T/local.db" --seed 3 --threads 1 --out "$T/local.csv" --quiet >/dev/null
 cmp "$T/local.csv" scores/shard_0.csv
 echo "shard 0 scored under Slurm == scored without it (byte-identical CSV)"
+# a failing task is seen: shard 1 of 2 does not exist -> that index task FAILED, the score array
+# and finish are cancelled (--kill-on-invalid-dep), no marker, and the wait ends at once
+mkdir -p "$T/bad" && cd "$T/bad"
+printf '%s\n' "$(sed -n 1p "$W/shards.txt")" "$T/bad/missing.jsonl" >shards.txt
+ids=$(MMAUDIT=$MM "$HERE/slurm/submit.sh")
+read -r B_INDEX B_SCORE B_FINISH <<<"$ids"
+slurm_wait_jobs 120 "$B_INDEX" "$B_SCORE" "$B_FINISH" || { echo "FAIL: failed flow still queued" >&2; exit 1; }
+if slurm_job_ok "$B_INDEX" 2 2>/dev/null; then echo "FAIL: missing shard not reported" >&2; exit 1; fi
+scontrol show job -o "$B_INDEX" | grep -q 'JobState=FAILED .*ExitCode=2:0' ||
+	{ echo "FAIL: index task of the missing shard not FAILED with exit 2" >&2; exit 1; }
+for j in "$B_SCORE" "$B_FINISH"; do
+	scontrol show job -o "$j" | grep -q 'JobState=CANCELLED Reason=DependencyNeverSatisfied' ||
+		{ echo "FAIL: job $j not cancelled: $(scontrol show job -o "$j")" >&2; exit 1; }
+done
+[ ! -e done.marker ] || { echo "FAIL: done.marker after a failed task" >&2; exit 1; }
+echo "failed task: index FAILED (exit 2), score and finish CANCELLED (DependencyNeverSatisfied), no marker"
 echo "timings: cluster start $(secs "$t0" "$t1") s, flow (submit to last job done) $(secs "$t2" "$t3") s"
 echo "OK"
