@@ -13,6 +13,6 @@ index=$(sb --array=0-$((n - 1)) "$here/index.sbatch")
 # TRAIN (issue 18): train=$(sb --dependency=afterok:$index "$here/train.sbatch"), and score
 #                   below depends on afterok:$train
 score=$(sb --array=0-$((n - 1)) --dependency=afterok:"$index" "$here/score.sbatch")
-# MERGE (issue 18): finish.sbatch runs mmaudit merge + report
+# MERGE + REPORT (issue 18): in finish.sbatch
 finish=$(sb --dependency=afterok:"$score" "$here/finish.sbatch")
 echo "$index $score $finish"
