@@ -9,6 +9,8 @@ ROOT=$(pwd)
 PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
       libopenblas-dev libcmocka-dev libjansson-dev libsnappy-dev libzstd-dev zlib1g-dev
       clang-format"
+# test-only: tests/e2e_slurm.sh starts a one-node Slurm cluster (tests/slurm_cluster.sh)
+TEST_PKGS="slurm-wlm munge"
 
 ensure_packages() {
 	local missing=() p
@@ -90,6 +92,8 @@ demo)
 test)
 	ensure_packages
 	ensure_duckdb
+	(PKGS="" ensure_packages $TEST_PKGS) ||
+		echo "do: could not install $TEST_PKGS: tests/e2e_slurm.sh will skip" >&2
 	build build
 	build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	rc=0
