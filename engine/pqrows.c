@@ -851,8 +851,9 @@ int eng_pq_list_dir(const char *dir, char ***files, size_t *n, eng_err *err)
 	closedir(d);
 	if (!rc && !k)
 		rc = eng_err_set(err, ENG_EINPUT,
-		                 "folder '%s' holds no .parquet file; give the "
-		                 "shards' folder or the files",
+		                 "'%s' is a directory holding no .parquet file; give "
+		                 "the input files (JSONL, JSON, Parquet), or a folder of "
+		                 ".parquet shards",
 		                 dir);
 	if (rc) {
 		for (size_t i = 0; i < k; i++)
