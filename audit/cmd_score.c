@@ -349,7 +349,7 @@ int aud_cmd_score(int argc, char **argv)
 		eng_modelfile *m2 = NULL;
 		int r2 = eng_modelfile_read(model, &m2, &e2);
 		if (!r2)
-			r2 = aud_score_stdin(m2, images, &e2);
+			r2 = aud_score_stdin(m2, images, so.threads, &e2);
 		eng_modelfile_free(m2);
 		rc = r2 ? aud_fail("score", &e2) : AUD_EXIT_OK;
 		goto done;

@@ -96,8 +96,12 @@ static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, 
 	return ferror(out) ? eng_err_set(err, ENG_EIO, "write stdout: %s", strerror(errno)) : 0;
 }
 
-int aud_score_stdin(const eng_modelfile *mf, const char *images, eng_err *err)
+int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, eng_err *err)
 {
+	if (threads <= 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
+	}
 	char dir[] = "/tmp/mmaudit-stdin-XXXXXX";
 	const char *tmpd = getenv("TMPDIR");
 	char dbuf[4096];
@@ -115,38 +119,59 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, eng_err *err)
 	char cwd[4096], jpath[4200], wpath[4200], side[4300];
 	if (!images && getcwd(cwd, sizeof cwd))
 		images = cwd;
-	snprintf(jpath, sizeof jpath, "%s/batch.jsonl", dbuf);
+	snprintf(jpath, sizeof jpath, "%s/stdin.jsonl", dbuf);
 	snprintf(wpath, sizeof wpath, "%s/batch.db", dbuf);
-	char *line = NULL;
-	size_t cap = 0;
+	char **lines = calloc(BATCH_LINES, sizeof *lines);
+	size_t *lens = calloc(BATCH_LINES, sizeof *lens), *caps = calloc(BATCH_LINES, sizeof *caps);
 	uint64_t base = 0;
 	int rc = 0, eof = 0;
+	double confident = 0.8;
+	json_t *cj = json_object_get(mf->config, "confident");
+	if (json_is_number(cj))
+		confident = json_number_value(cj);
+	if (!lines || !lens || !caps)
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.model = mf;
 	so.threads = 0;
 	while (!rc && !eof) {
+		uint64_t n = 0;
+		ssize_t len;
+		while (n < BATCH_LINES && (len = getline(&lines[n], &caps[n], stdin)) >= 0) {
+			if (len > 0 && lines[n][len - 1] == '\n')
+				lines[n][--len] = '\0';
+			lens[n++] = (size_t)len;
+		}
+		if (n < BATCH_LINES)
+			eof = 1;
+		if (n == 0)
+			break;
+		/* text-only records: scored in-process; a batch with an image goes through a
+		 * workspace, where every check of `index` applies to the images too */
+		int fast = eng_modelfile_score_lines_mt(mf, lines, lens, n, base, confident,
+		                                        threads, stdout, err);
+		if (fast == 0) {
+			base += n;
+			continue;
+		}
+		if (fast != 1) {
+			rc = fast;
+			break;
+		}
 		FILE *f = fopen(jpath, "w");
 		if (!f) {
 			rc = eng_err_set(err, ENG_EIO, "write '%s': %s", jpath, strerror(errno));
 			break;
 		}
-		uint64_t n = 0;
-		ssize_t len;
-		while (n < BATCH_LINES && (len = getline(&line, &cap, stdin)) >= 0) {
-			fwrite(line, 1, (size_t)len, f);
-			if (len == 0 || line[len - 1] != '\n')
-				fputc('\n', f);
-			n++;
+		for (uint64_t i = 0; i < n; i++) {
+			fwrite(lines[i], 1, lens[i], f);
+			fputc('\n', f);
 		}
-		if (n < BATCH_LINES)
-			eof = 1;
 		if (fclose(f) != 0) {
 			rc = eng_err_set(err, ENG_EIO, "write '%s': %s", jpath, strerror(errno));
 			break;
 		}
-		if (n == 0)
-			break;
 		eng_ws *ws = NULL;
 		eng_index_opts io = {.images = images};
 		eng_index_result res;
@@ -168,7 +193,9 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, eng_err *err)
 		base += n;
 	}
 	fflush(stdout);
-	free(line);
+	for (size_t i = 0; lines && i < BATCH_LINES; i++)
+		free(lines[i]);
+	free(lines), free(lens), free(caps);
 	unlink(jpath);
 	rmdir(dbuf);
 	return rc;

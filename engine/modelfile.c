@@ -13,6 +13,7 @@
 
 #include "mmaudit_config.h"
 #include "engine/sha256.h"
+#include "engine/model_internal.h"
 #include "engine/trainjobs.h"
 
 static const char MAGIC[8] = {'M', 'M', 'A', 'U', 'D', 'I', 'T', 'M'};
@@ -54,6 +55,7 @@ void eng_modelfile_free(eng_modelfile *mf)
 	for (int f = 0; f < ENG_MODELFILE_MAX_FOLDS; f++)
 		for (int q = 0; q < ENG_METHOD_COUNT; q++)
 			eng_model_free(mf->m[f][q]);
+	eng_model_free(mf->text_mean);
 	json_decref(mf->config);
 	free(mf);
 }
@@ -457,6 +459,24 @@ int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err)
 				rc = bad(err, path, "a fold lacks one of the methods");
 				goto out;
 			}
+	{ /* the mean text proxy */
+		uint8_t *ser = NULL;
+		size_t sl = 0;
+		if (eng_model_serialize(mf->m[0][ENG_METHOD_TEXT], &ser, &sl) ||
+		    (rc = eng_model_deserialize(ser, sl, &mf->text_mean, err))) {
+			free(ser);
+			rc = rc ? rc : eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		free(ser);
+		eng_model *tm = mf->text_mean;
+		for (size_t k = 0; k < tm->n_params; k++) {
+			double sum = 0;
+			for (int f = 0; f < mf->folds; f++)
+				sum += mf->m[f][ENG_METHOD_TEXT]->params[k];
+			tm->params[k] = (float)(sum / mf->folds);
+		}
+	}
 	eng_sha256_hex(dig, mf->sha256);
 out:
 	free(p);

@@ -40,6 +40,10 @@ typedef struct eng_modelfile {
 	eng_features features;
 	uint32_t text_dim, img_dim;
 	eng_model *m[ENG_MODELFILE_MAX_FOLDS][ENG_METHOD_COUNT]; /* owned */
+	/* The text proxy with the mean of the K fold proxies' weights: its margin IS the mean of
+	 * their margins (the proxy is linear in its weights), at one model's cost; the MM-RMs
+	 * standardize the image per fold, so they are averaged margin by margin. Owned. */
+	eng_model *text_mean;
 	char sha256[65]; /* of the file's bytes (the model's identity in runs and merges) */
 } eng_modelfile;
 
@@ -76,5 +80,19 @@ void eng_modelfile_free(eng_modelfile *mf);
 /* ENG_EINPUT, naming both, when data d was not featurized as the model was (text columns, image
  * feature dimension or mode, embeddings). */
 int eng_modelfile_check_data(const eng_modelfile *mf, const eng_data *d, eng_err *err);
+
+/* score --stdin's fast path: scores the records lines[0..n) (line numbers base + 1 ...) with the
+ * text proxy in-process and prints one JSON line per record to out (as `score --stdin`
+ * documents; p_mm, p_sa and sfc null, as for a text-only dataset; no duplicate or conflict check
+ * across records). Returns 1 without printing anything when a record has an image or the model
+ * needs external embeddings (the caller then goes through a workspace), 0 when printed, or an
+ * ENG_E* code. */
+#include <stdio.h>
+int eng_modelfile_score_lines(const eng_modelfile *mf, char *const *lines, const size_t *lens,
+                              size_t n, uint64_t base, double confident, FILE *out, eng_err *err);
+/* The same split over `threads` lanes (contiguous parts of the batch), printed in order. */
+int eng_modelfile_score_lines_mt(const eng_modelfile *mf, char *const *lines, const size_t *lens,
+                                 size_t n, uint64_t base, double confident, int threads, FILE *out,
+                                 eng_err *err);
 
 #endif

@@ -949,6 +949,12 @@ static int model_margins(const eng_modelfile *mf, const eng_data *d, dswork *w, 
 			}
 		for (size_t i = 0; i < no; i++)
 			acc[i] = 0;
+		if (kind == 0 && no) { /* the mean proxy: the mean of the K margins at one's cost */
+			rc = eng_model_margins(mf->text_mean, &d->ps, rows, no, tmp);
+			for (size_t i = 0; !rc && i < no; i++)
+				dst[pos[i]] = tmp[i];
+			continue;
+		}
 		for (int f = 0; f < K && !rc && no; f++) {
 			rc = kind < 3
 			         ? eng_model_margins(mf->m[f][q], &d->ps, rows, no, tmp)
