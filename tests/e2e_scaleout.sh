@@ -128,3 +128,20 @@ for o in out:
         assert abs(a[0] - o["p_text"]) < 1e-6 and abs(a[1] - o["p_mm"]) < 1e-6 and a[2] == o["category"], (o, a)
 print("score --stdin OK")
 PY
+# --stdin's in-process path (text-only records) gives what a workspace scored with the model gives
+"$MM" synth --out "$T/txt" --pairs 3000 --shortcut 0.8 --seed 8 --text-only --quiet
+"$MM" index --db "$T/txt.db" --name t --quiet "$T/txt/data.jsonl"
+"$MM" score --db "$T/txt.db" --model "$T/m.mma" --out "$T/txt.csv" --quiet >/dev/null
+"$MM" score --model "$T/m.mma" --stdin <"$T/txt/data.jsonl" >"$T/txt.out"
+python3 - "$T" <<'PY'
+import csv, json, sys
+t = sys.argv[1]
+ws = {r["id"]: r for r in csv.DictReader(open(t + "/txt.csv"))}
+out = [json.loads(l) for l in open(t + "/txt.out")]
+assert len(out) == 3000 and [o["line"] for o in out] == list(range(1, 3001))
+for o in out:
+    r = ws[o["id"]]
+    assert abs(float(r["p_text"]) - o["p_text"]) < 1e-6 and r["category"] == o["category"], (o, r)
+    assert o["p_mm"] is None and r["p_mm"] == ""
+print("score --stdin in-process path = workspace path on 3,000 text-only records")
+PY
