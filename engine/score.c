@@ -572,6 +572,11 @@ fail:
 	return NULL;
 }
 
+/* The re-fits estimate how well a text proxy can predict the weighted data; that estimate needs
+ * no more than some ten thousand pairs (its interval at 10,000 pairs is about +-1
+ * points), so larger datasets are re-fitted on a deterministic subsample by split group. */
+enum { REFIT_MAX_PAIRS = 10000 };
+
 /* auto picks sfc only when the MM-RM uses the image AND the sfc weights, measured, lower the
  * re-fitted text proxy's accuracy by at least this much (2 points): the paper's coefficient is
  * high wherever the MM-RM is more confident than the text proxy, shortcut pairs included, so on
@@ -595,6 +600,8 @@ typedef struct dsextra {
 	double cue_present[NCUES];
 	dswork refit_w;  /* the re-fit's folds; margin[wm - 1] = re-fit margins of method wm */
 	float *refit_mm; /* (n) by re-fit position: MM-RM trained on the sfc-weighted data */
+	size_t refit_ntrain[100]; /* per fold: training rows of the re-fit (its subsample) */
+	size_t refit_pairs;       /* pairs the re-fit cross-fits: all, or REFIT_MAX_PAIRS' worth */
 	double refit_mm_acc, refit_mm_lo, refit_mm_hi; /* its plain held-out accuracy */
 } dsextra;
 
@@ -700,6 +707,30 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 		    dswork_init(&x[k].refit_w, d, k, K, seed2, fold_by_pair(d, k, K), NULL, err);
 		if (rc)
 			return rc;
+		dswork *rw = &x[k].refit_w;
+		x[k].refit_pairs = rw->n;
+		for (int f = 0; f < K; f++)
+			x[k].refit_ntrain[f] = rw->n - (rw->fb[f + 1] - rw->fb[f]);
+		if (rw->n > REFIT_MAX_PAIRS) { /* the subsample, compacted in place */
+			uint64_t cut = (uint64_t)((double)REFIT_MAX_PAIRS / (double)rw->n *
+			                          18446744073709551615.0),
+			         s3 = eng_mix64(seed2 ^ 0x5355425341ULL); /* SUBSA */
+			size_t nfb[101], nq = 0;
+			for (int f = 0; f < K; f++) {
+				nfb[f] = nq;
+				for (size_t q = rw->fb[f]; q < rw->fb[f + 1]; q++)
+					if (eng_mix64(d->group[rw->rows[q]] ^ s3) < cut)
+						rw->rows[nq++] = rw->rows[q];
+				size_t *t = rw->train + (size_t)f * rw->n, jj = 0;
+				for (size_t i = 0; i < x[k].refit_ntrain[f]; i++)
+					if (eng_mix64(d->group[t[i]] ^ s3) < cut)
+						t[jj++] = t[i];
+				x[k].refit_ntrain[f] = jj;
+			}
+			nfb[K] = nq;
+			memcpy(rw->fb, nfb, sizeof(size_t) * ((size_t)K + 1));
+			x[k].refit_pairs = nq;
+		}
 		if (x[k].avail[ENG_WM_SFC] &&
 		    !(x[k].refit_mm = malloc(x[k].refit_w.n * sizeof(float))))
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -722,7 +753,9 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 			for (int f = 0; f < K; f++) {
 				eng_trainjob *jb = &jobs[j++];
 				jb->opts = o->train;
-				jb->opts.epochs = ds_epochs(o, d, k);
+				jb->opts.epochs = o->train.epochs > 0
+				                      ? o->train.epochs
+				                      : eng_train_epochs_auto(x[k].refit_ntrain[f]);
 				jb->opts.row_weight = wrow[wm];
 				jb->opts.seed =
 				    eng_mix64(seed2 ^ eng_mix64(k * 1000003u + (size_t)f * 101u +
@@ -734,7 +767,7 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 					    x[k].refit_mm + rw->fb[f];
 				}
 				jb->train = rw->train + (size_t)f * rw->n;
-				jb->ntrain = rw->n - (rw->fb[f + 1] - rw->fb[f]);
+				jb->ntrain = x[k].refit_ntrain[f];
 				jb->eval = rw->rows + rw->fb[f];
 				jb->neval = rw->fb[f + 1] - rw->fb[f];
 				jb->margins[ENG_METHOD_TEXT] = rw->margin[wm - 1] + rw->fb[f];
@@ -750,22 +783,24 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++) {
 			if (!x[k].avail[wm])
 				continue;
-			double sw = 0, sr = 0;
-			for (size_t q = 0; q < rw->n; q++) {
+			double sw = 0, sr = 0, sw2 = 0;
+			for (size_t q = 0; q < rw->fb[K]; q++) {
 				double wt = wrow[wm][rw->rows[q]];
 				sw += wt;
+				sw2 += wt * wt;
 				sr += eng_sigmoid(rw->margin[wm - 1][q]) > 0.5 ? wt : 0;
 			}
-			double acc = sw > 0 ? sr / sw : NAN, ess = x[k].st[wm].ess;
+			/* the interval at the effective size of the pairs the re-fit scored */
+			double acc = sw > 0 ? sr / sw : NAN, ess = sw2 > 0 ? sw * sw / sw2 : 0;
 			x[k].refit[wm] = acc;
 			eng_wilson95(acc * ess, ess, &x[k].refit_lo[wm], &x[k].refit_hi[wm]);
 		}
 		if (x[k].refit_mm) {
-			size_t right = 0;
-			for (size_t q = 0; q < rw->n; q++)
+			size_t right = 0, nq = rw->fb[K];
+			for (size_t q = 0; q < nq; q++)
 				right += eng_sigmoid(x[k].refit_mm[q]) > 0.5;
-			x[k].refit_mm_acc = (double)right / (double)rw->n;
-			eng_wilson95((double)right, (double)rw->n, &x[k].refit_mm_lo,
+			x[k].refit_mm_acc = nq ? (double)right / (double)nq : NAN;
+			eng_wilson95((double)right, (double)nq, &x[k].refit_mm_lo,
 			             &x[k].refit_mm_hi);
 		}
 	}
@@ -834,6 +869,7 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 		         100 * x->text_acc, 100 * x->refit[ENG_WM_SFC]);
 	}
 	json_object_set_new(o, "auto", json_string(eng_wmethod_name(au)));
+	json_object_set_new(o, "refit_pairs", json_integer((json_int_t)x->refit_pairs));
 	json_object_set_new(o, "auto_reason", json_string(why));
 	for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
 		json_t *m = json_object();
