@@ -585,6 +585,13 @@ static void lanes_free(lanes *L)
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                   eng_features features, const eng_progress *prog, eng_data *d, eng_err *err)
 {
+	return eng_data_load_range(ws, ids, nds, tfo, features, INT64_MIN, INT64_MAX, prog, d, err);
+}
+
+int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
+                        eng_data *d, eng_err *err)
+{
 	memset(d, 0, sizeof *d);
 	eng_textfeat_opts defaults;
 	if (!tfo) {
@@ -656,7 +663,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 	    ws,
 	    "SELECT p.id, p.prompt, p.chosen, p.rejected, p.image_id, i.sha256, i.feat, "
 	    "i.feat_dim, i.feat_version FROM pairs p LEFT JOIN images i ON i.id = p.image_id "
-	    "WHERE p.dataset_id = ?1 ORDER BY p.id",
+	    "WHERE p.dataset_id = ?1 AND p.id >= ?2 AND p.id < ?3 ORDER BY p.id",
 	    err);
 	if (d->img_emb_dim)
 		sei = eng_ws_prepare(
@@ -711,6 +718,8 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 					if (!d->ds_name[k])
 						goto fail_oom;
 					sqlite3_bind_int64(sp, 1, ids[k]);
+					sqlite3_bind_int64(sp, 2, lo);
+					sqlite3_bind_int64(sp, 3, hi);
 					bound = 1;
 				}
 				int st = sqlite3_step(sp);

@@ -59,6 +59,12 @@ typedef struct eng_data {
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                   eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
 
+/* eng_data_load of the pairs with lo <= pairs.id < hi only (a chunk of a big dataset: score
+ * --model streams a shard through in chunks). */
+int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
+                        eng_data *d, eng_err *err);
+
 /* The features used, as a JSON object for run records: {"mode", "image_builtin_dim",
  * "text_builtin_dim", "image_embedding_dim",
  * "text_embedding_dim", "image_embeddings_sha256", "text_embeddings_sha256",

@@ -491,14 +491,16 @@ out:
  * never shown as "what the shortcut is". Among eligible columns the top |weight| are kept; the
  * hashed ones are then named exactly over the dataset's answers (eng_data_namer). */
 enum { ENG_TOP_MIN_PAIRS = 20, ENG_TOP_MIN_PERCENT = 1 };
-static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswork *w,
-                            const uint8_t *text_right, int top, int ncap, uint32_t *cols,
-                            int *signs, char (*names)[256], int *nout, eng_err *err)
+/* Selection and naming of the top features from presence counts over a dataset of n pairs:
+ * present[c] rows whose difference has column c, right[c] of those the proxy got right. */
+static json_t *top_features_counts(eng_ws *ws, const eng_data *d, size_t k, const float *full_w,
+                                   size_t n, const uint32_t *present, const uint32_t *right,
+                                   int top, int ncap, uint32_t *cols, int *signs,
+                                   char (*names)[256], int *nout, eng_err *err)
 {
 	*nout = 0;
 	uint32_t D = d->ps.text_dim;
 	json_t *arr = json_array();
-	uint32_t *best = NULL, *present = NULL, *right = NULL;
 	eng_textfeat_namer *nm = NULL;
 	if (!arr) {
 		eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -506,42 +508,37 @@ static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswor
 	}
 	if (top <= 0)
 		return arr;
-	best = calloc((size_t)top, sizeof *best);
-	present = calloc(D, sizeof *present); /* (D) rows whose difference has the column */
-	right = calloc(D, sizeof *right);     /* (D) of those, rows the held-out proxy gets right */
-	if (!best || !present || !right) {
+	uint32_t *best = calloc((size_t)top, sizeof *best);
+	if (!best) {
+		json_decref(arr);
 		eng_err_set(err, ENG_ENOMEM, "out of memory");
-		goto fail;
-	}
-	/* one O(nnz) pass over the dataset's rows; text_right is indexed by row - b */
-	for (size_t r = w->b; r < w->e; r++) {
-		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			present[d->ps.col[q]]++;
-			right[d->ps.col[q]] += text_right[r - w->b];
-		}
+		return NULL;
 	}
 	int nb = 0;
 	for (uint32_t c = 0; c < D; c++) {
-		float a = fabsf(w->full_w[c]);
+		float a = fabsf(full_w[c]);
 		if (a <= 0 || present[c] < ENG_TOP_MIN_PAIRS ||
-		    (uint64_t)present[c] * 100 < (uint64_t)w->n * ENG_TOP_MIN_PERCENT)
+		    (uint64_t)present[c] * 100 < (uint64_t)n * ENG_TOP_MIN_PERCENT)
 			continue;
-		if (nb == top && a <= fabsf(w->full_w[best[nb - 1]]))
+		if (nb == top && a <= fabsf(full_w[best[nb - 1]]))
 			continue;
 		int i = nb < top ? nb++ : top - 1;
-		while (i > 0 && fabsf(w->full_w[best[i - 1]]) < a) {
+		while (i > 0 && fabsf(full_w[best[i - 1]]) < a) {
 			best[i] = best[i - 1];
 			i--;
 		}
 		best[i] = c;
 	}
 	eng_trace("score: names");
-	if (eng_data_namer(ws, d, k, best, (size_t)nb, &nm, err))
-		goto fail;
+	if (eng_data_namer(ws, d, k, best, (size_t)nb, &nm, err)) {
+		json_decref(arr);
+		free(best);
+		return NULL;
+	}
 	char name[256];
 	for (int i = 0; i < nb; i++) {
 		uint32_t c = best[i];
-		double share = (double)present[c] / (double)w->n;
+		double share = (double)present[c] / (double)n;
 		/* weight * hash sign = the named n-gram's own effect (> 0 favours the chosen
 		 * answer) */
 		int sign = 1;
@@ -549,9 +546,9 @@ static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswor
 			eng_textfeat_namer_name(nm, c, name, sizeof name, NULL, &sign);
 		else
 			eng_data_column_name(d, c, name, sizeof name);
-		json_array_append_new(
-		    arr, json_pack("[s, f, f, o]", name, (double)w->full_w[c] * (sign ? sign : 1),
-		                   share, json_real((double)right[c] / present[c])));
+		json_array_append_new(arr, json_pack("[s, f, f, o]", name,
+		                                     (double)full_w[c] * (sign ? sign : 1), share,
+		                                     json_real((double)right[c] / present[c])));
 		if (i < ncap) { /* the first ncap: the cues whose balance the weights report */
 			cols[i] = c;
 			signs[i] = sign ? sign : 1;
@@ -560,16 +557,42 @@ static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswor
 		}
 	}
 	eng_textfeat_namer_free(nm);
-	free(present);
-	free(right);
 	free(best);
 	return arr;
-fail:
-	json_decref(arr);
+}
+
+/* Counts presence over presence[D] += the columns of rows [b, e) of d; right[c] likewise for the
+ * rows with text_right (indexed by row - b) set. */
+static void count_presence(const eng_data *d, size_t b, size_t e, const uint8_t *text_right,
+                           uint32_t *present, uint32_t *right)
+{
+	for (size_t r = b; r < e; r++) {
+		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
+			present[d->ps.col[q]]++;
+			right[d->ps.col[q]] += text_right[r - b];
+		}
+	}
+}
+
+static json_t *top_features(eng_ws *ws, const eng_data *d, size_t k, const dswork *w,
+                            const uint8_t *text_right, int top, int ncap, uint32_t *cols,
+                            int *signs, char (*names)[256], int *nout, eng_err *err)
+{
+	*nout = 0;
+	uint32_t D = d->ps.text_dim;
+	uint32_t *present = calloc(D, sizeof *present), *right = calloc(D, sizeof *right);
+	if (!present || !right) {
+		free(present);
+		free(right);
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+		return NULL;
+	}
+	count_presence(d, w->b, w->e, text_right, present, right);
+	json_t *arr = top_features_counts(ws, d, k, w->full_w, w->n, present, right, top, ncap,
+	                                  cols, signs, names, nout, err);
 	free(present);
 	free(right);
-	free(best);
-	return NULL;
+	return arr;
 }
 
 /* The re-fits estimate how well a text proxy can predict the weighted data; that estimate needs
@@ -1012,6 +1035,9 @@ out:
 	return rc;
 }
 
+static int score_model_chunked(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
+                               const eng_progress *prog, int64_t *run_id, eng_err *err);
+
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
                   const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
@@ -1040,6 +1066,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	if (nds == 0)
 		return eng_err_set(err, ENG_EINPUT,
 		                   "the workspace has no datasets; run `mmaudit index` first");
+	if (mf) /* a chunk at a time: memory bounded by the model plus one chunk */
+		return score_model_chunked(ws, ids, nds, o, prog, run_id, err);
 	double t0 = eng_now();
 	eng_data d;
 	dswork *w = NULL;
@@ -1445,5 +1473,228 @@ int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double con
 	json_decref(o);
 	free(pt), free(pm), free(ps_), free(sfc), free(eff), free(cat), free(hasimg), free(fl);
 	free(mask), free(lg), free(fm), free(wt), free(r), free(rs), free(rb), free(sc);
+	return rc;
+}
+
+/* ---- score --model, a chunk at a time ----------------------------------------------------------
+ */
+
+/* Pairs per chunk: memory is bounded by the model plus one chunk's features, whatever the shard
+ * size (a chunk of 100k text pairs is ~50 MB). */
+enum { MODEL_CHUNK_PAIRS = 100000 };
+
+static int chunk_bounds(eng_ws *ws, int64_t ds, int64_t **lo, size_t *nchunks, eng_err *err)
+{
+	*lo = NULL;
+	*nchunks = 0;
+	sqlite3_stmt *q =
+	    eng_ws_prepare(ws, "SELECT id FROM pairs WHERE dataset_id = ?1 ORDER BY id", err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, ds);
+	size_t cap = 0, i = 0;
+	int s, rc = 0;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (i++ % MODEL_CHUNK_PAIRS)
+			continue;
+		if (*nchunks == cap) {
+			cap = cap ? 2 * cap : 16;
+			int64_t *nl = realloc(*lo, cap * sizeof *nl);
+			if (!nl) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				break;
+			}
+			*lo = nl;
+		}
+		(*lo)[(*nchunks)++] = sqlite3_column_int64(q, 0);
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "read pair ids");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int score_model_chunked(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
+                               const eng_progress *prog, int64_t *run_id, eng_err *err)
+{
+	const eng_modelfile *mf = o->model;
+	const int K = mf->folds;
+	double t0 = eng_now();
+	int rc = 0, began = 0;
+	sqlite3_stmt *sp = NULL, *sd = NULL, *sf = NULL;
+	char *opts = NULL;
+	int64_t *lo = NULL;
+	uint32_t *present = NULL, *right = NULL;
+	uint8_t *tr = NULL;
+	json_t *all = json_object();
+	*run_id = 0;
+	for (size_t k = 0; k < nds && !rc; k++) {
+		size_t nch = 0;
+		free(lo);
+		if ((rc = chunk_bounds(ws, ids[k], &lo, &nch, err)))
+			break;
+		if (nch == 0) {
+			rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld has no pairs to score",
+			                 (long long)ids[k]);
+			break;
+		}
+		size_t n_ds = 0;
+		eng_data keep;
+		memset(&keep, 0, sizeof keep);
+		for (size_t c = 0; c < nch && !rc; c++) {
+			eng_data d;
+			int64_t hi = c + 1 < nch ? lo[c + 1] : INT64_MAX;
+			if ((rc = eng_data_load_range(ws, &ids[k], 1, &o->text, o->features, lo[c],
+			                              hi, c == 0 ? prog : NULL, &d, err)))
+				break;
+			if ((rc = eng_modelfile_check_data(mf, &d, err))) {
+				eng_data_free(&d);
+				break;
+			}
+			if (!*run_id) { /* the run, with the first chunk's feature detail */
+				opts = options_json(o, &d);
+				if (!opts) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+					eng_data_free(&d);
+					break;
+				}
+				if ((rc = eng_run_begin(ws, "score", o->train.seed, opts,
+				                        o->command, run_id, err)) ||
+				    (rc = eng_ws_begin(ws, err))) {
+					eng_data_free(&d);
+					break;
+				}
+				began = 1;
+				sp = eng_ws_prepare(ws,
+				                    "INSERT INTO pair_scores(run_id, pair_id, "
+				                    "fold, p_text, p_mm, p_sa,"
+				                    " sfc, category, chosen_chars, rejected_chars, "
+				                    "image_effect, swap_flip,"
+				                    " blank_flip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+				                    "?7, ?8, ?9, ?10, ?11,"
+				                    " ?12, ?13)",
+				                    err);
+				if (!sp) {
+					rc = err ? err->code : ENG_EINTERNAL;
+					eng_data_free(&d);
+					break;
+				}
+			}
+			uint32_t D = d.ps.text_dim;
+			if (!present && (!(present = calloc(D, sizeof *present)) ||
+			                 !(right = calloc(D, sizeof *right)))) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				eng_data_free(&d);
+				break;
+			}
+			dswork w;
+			if (!(rc = dswork_init(&w, &d, 0, K, o->train.seed, 0, mf, err)) &&
+			    !(rc = load_conflicts(ws, &d, 0, &w, err)) &&
+			    !(w.has_img && (rc = make_swaps(&w, &d, K, o->train.seed, err))) &&
+			    !(rc = model_margins(mf, &d, &w, err))) {
+				fold_writer fw = {ws, sp, *run_id, &d, &w, K, o->confident};
+				for (int f = 0; f < K && !rc; f++)
+					rc = write_fold(&fw, (size_t)f, err);
+				free(tr);
+				tr = malloc(w.n ? w.n : 1);
+				if (!tr && !rc)
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				for (size_t q = 0; !rc && q < w.n; q++)
+					tr[w.rows[q] - w.b] =
+					    (float)eng_sigmoid(w.margin[0][q]) > 0.5f;
+				if (!rc)
+					count_presence(&d, w.b, w.e, tr, present, right);
+				n_ds += w.n;
+			}
+			dswork_free(&w);
+			eng_data_free(&keep);
+			keep = d; /* the last chunk stays for the feature names */
+		}
+		/* the dataset's metrics, restated from what was just stored (as merge does) */
+		char *mj = NULL;
+		json_t *feats = NULL;
+		if (!rc)
+			rc = eng_score_restate(ws, *run_id, ids[k], o->confident, o->min_image_gain,
+			                       &mj, err);
+		if (!rc) {
+			uint32_t cols[NCUES];
+			int signs[NCUES], ncue = 0;
+			char names[NCUES][256];
+			feats = top_features_counts(
+			    ws, &keep, 0, eng_model_text_weights(mf->text_mean), n_ds, present,
+			    right, o->top_features, NCUES, cols, signs, names, &ncue, err);
+			if (!feats)
+				rc = err ? err->code : ENG_ENOMEM;
+		}
+		if (!rc) {
+			sd = eng_ws_prepare(ws,
+			                    "INSERT INTO run_datasets(run_id, dataset_id, metrics) "
+			                    "VALUES (?1, ?2, ?3)",
+			                    err);
+			sf = eng_ws_prepare(
+			    ws,
+			    "INSERT INTO top_features(run_id, dataset_id, rank, feature,"
+			    " weight, present, acc_present) VALUES (?1, ?2, ?3, ?4, ?5,"
+			    " ?6, ?7)",
+			    err);
+			if (!sd || !sf) {
+				rc = err ? err->code : ENG_EINTERNAL;
+			} else {
+				sqlite3_bind_int64(sd, 1, *run_id);
+				sqlite3_bind_int64(sd, 2, ids[k]);
+				sqlite3_bind_text(sd, 3, mj, -1, SQLITE_STATIC);
+				if (sqlite3_step(sd) != SQLITE_DONE)
+					rc = eng_ws_fail(ws, err, "write dataset metrics");
+				size_t i;
+				json_t *f;
+				json_array_foreach(feats, i, f)
+				{
+					if (rc)
+						break;
+					sqlite3_reset(sf);
+					sqlite3_bind_int64(sf, 1, *run_id);
+					sqlite3_bind_int64(sf, 2, ids[k]);
+					sqlite3_bind_int(sf, 3, (int)i + 1);
+					sqlite3_bind_text(sf, 4,
+					                  json_string_value(json_array_get(f, 0)),
+					                  -1, SQLITE_STATIC);
+					sqlite3_bind_double(sf, 5,
+					                    json_real_value(json_array_get(f, 1)));
+					sqlite3_bind_double(sf, 6,
+					                    json_real_value(json_array_get(f, 2)));
+					sqlite3_bind_double(sf, 7,
+					                    json_real_value(json_array_get(f, 3)));
+					if (sqlite3_step(sf) != SQLITE_DONE)
+						rc = eng_ws_fail(ws, err, "write top features");
+				}
+			}
+			json_t *mjo = mj ? json_loads(mj, 0, NULL) : NULL;
+			if (mjo)
+				json_object_set_new(all, keep.ds_name[0], mjo);
+			sqlite3_finalize(sd);
+			sqlite3_finalize(sf);
+			sd = sf = NULL;
+		}
+		free(mj);
+		json_decref(feats);
+		eng_data_free(&keep);
+		if (present) {
+			memset(present, 0, sizeof *present * mf->text_dim);
+			memset(right, 0, sizeof *right * mf->text_dim);
+		}
+	}
+	char *ma = rc ? NULL : json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!rc && !ma)
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+	if (!rc && (rc = eng_run_finish(ws, *run_id, ma, eng_now() - t0, err)) == 0)
+		rc = eng_ws_commit(ws, err);
+	free(ma);
+	sqlite3_finalize(sp);
+	if (rc && began)
+		eng_ws_rollback(ws);
+	if (rc && *run_id)
+		eng_run_fail(ws, *run_id);
+	json_decref(all);
+	free(opts), free(lo), free(present), free(right), free(tr);
 	return rc;
 }
