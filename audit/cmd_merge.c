@@ -15,7 +15,7 @@ static const char *usage_text =
     "Refuses shards scored with different models and pairs present twice. OUT.db is replaced\n"
     "whole or not at all (an existing OUT.db is merged into); no other process may use it.\n\n"
     "  --db OUT.db   the merged workspace (created when missing)\n"
-    "  --quiet       no summary line\n\n"
+    "  --quiet       no progress, no summary line\n\n"
     "exit: 0 ok, 2 bad usage or input, 3 system error\n";
 
 int aud_cmd_merge(int argc, char **argv)
@@ -48,8 +48,12 @@ int aud_cmd_merge(int argc, char **argv)
 		return aud_usage_error("merge", "give the shard workspaces to merge");
 	eng_err err = {0};
 	size_t pairs = 0;
+	aud_progress ap;
+	aud_progress_init(&ap, quiet);
+	eng_progress prog = aud_progress_hook(&ap);
 	int e = eng_merge(db, (const char *const *)argv + optind, (size_t)(argc - optind),
-	                  aud_command_line, &pairs, &err);
+	                  aud_command_line, &prog, &pairs, &err);
+	aud_progress_done(&ap);
 	if (e)
 		return aud_fail("merge", &err);
 	if (!quiet)

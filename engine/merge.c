@@ -63,7 +63,7 @@ static int exec_bind(eng_ws *ws, const char *sql, const int64_t *v, int nv, eng_
 /* SQLite cannot ATTACH inside a transaction, so each shard is copied in a transaction of its own
  * into a temporary workspace that replaces OUT only when every shard is in (see merge.h). */
 static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char *command,
-                      int64_t *run_id, size_t *pairs_out, eng_err *err)
+                      const eng_progress *prog, int64_t *run_id, size_t *pairs_out, eng_err *err)
 {
 	*run_id = 0;
 	char sha0[80] = "", sha[80];
@@ -219,6 +219,7 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 		if ((rc = eng_ws_exec(ws, "DETACH DATABASE s", err)))
 			goto out;
 		attached = 0;
+		eng_progress_tick(prog, "merge: shards", (uint64_t)i + 1, (uint64_t)n);
 	}
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
@@ -292,7 +293,7 @@ out:
 }
 
 int eng_merge(const char *out, const char *const *paths, size_t n, const char *command,
-              size_t *pairs_out, eng_err *err)
+              const eng_progress *prog, size_t *pairs_out, eng_err *err)
 {
 	if (n == 0)
 		return eng_err_set(err, ENG_EINPUT, "merge needs at least one shard workspace");
@@ -334,7 +335,7 @@ int eng_merge(const char *out, const char *const *paths, size_t n, const char *c
 	if (!rc)
 		rc = eng_ws_open(tmp, &ws, err);
 	if (!rc)
-		rc = merge_into(ws, paths, n, command, &run_id, pairs_out, err);
+		rc = merge_into(ws, paths, n, command, prog, &run_id, pairs_out, err);
 	eng_ws_close(ws); /* folds the WAL in: tmp is one file */
 	if (!rc) {
 		/* a stale WAL of an earlier OUT must not be replayed onto the new file */

@@ -16,9 +16,10 @@
 #include <stddef.h>
 
 #include "engine/err.h"
+#include "engine/progress.h"
 #include "engine/workspace.h"
 
 int eng_merge(const char *out, const char *const *paths, size_t n, const char *command,
-              size_t *pairs_out, eng_err *err);
+              const eng_progress *prog, size_t *pairs_out, eng_err *err);
 
 #endif
