@@ -2,6 +2,8 @@
  * metadata from the workspace. Read-only; per-pair rows are left to the streaming writers. */
 #include "reports/rpt_state.h"
 
+#include "reports/rpt_integrity.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +317,7 @@ void rpt_state_free(rpt_state *st)
 	free(st->ds);
 	free(st->runs);
 	json_decref(st->crossdist);
+	rpt_integrity_free(st->integ);
 	free(st);
 }
 
