@@ -207,12 +207,19 @@ int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval
 	rpt_verdict v;
 	int n_rules = rpt_policy_count(p);
 	rpt_verdict_make(st, ev, n_rules, &v);
+	rpt_next_steps ns;
+	rpt_next_steps_make(st, &ns);
+	json_t *steps = json_array();
+	for (size_t i = 0; i < ns.n; i++)
+		json_array_append_new(steps, json_pack("{s:s, s:s}", "kind", ns.kind[i], "text",
+		                                       ns.text[i]));
 	json_object_set_new(root, "version", json_string(MMAUDIT_VERSION));
 	json_object_set_new(
 	    root, "verdict",
-	    json_pack("{s:s, s:s, s:s, s:o}", "gate", v.gate, "shortcut_risk", v.risk, "sentence",
-	              v.sentence, "mm_informative",
-	              v.mm_informative < 0 ? json_null() : json_boolean(v.mm_informative)));
+	    json_pack("{s:s, s:s, s:s, s:o, s:o}", "gate", v.gate, "shortcut_risk", v.risk,
+	              "sentence", v.sentence, "mm_informative",
+	              v.mm_informative < 0 ? json_null() : json_boolean(v.mm_informative),
+	              "next_steps", steps));
 	json_t *ds = json_array();
 	for (size_t i = 0; i < st->n_ds; i++)
 		json_array_append_new(ds, dataset_json(st, i));
