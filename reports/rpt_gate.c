@@ -606,25 +606,30 @@ static void integrity_steps(const rpt_state *st, size_t i, const char *pre, rpt_
 		step(ns, "conflicts",
 		     "%sDrop or merge the %s pairs in %s groups with conflicting labels (%.1f%% of "
 		     "the pairs)%s. They are scored suspect-label meanwhile.",
-		     pre, a, b, in->pairs ? 100.0 * (double)in->conflict_pairs / (double)in->pairs : 0,
-		     why);
+		     pre, a, b,
+		     in->pairs ? 100.0 * (double)in->conflict_pairs / (double)in->pairs : 0, why);
 	}
 	if (in->position_n >= 20) {
 		double r = (double)in->position_first / (double)in->position_n, lo, hi;
 		rpt_wilson(r, in->position_n, &lo, &hi);
-		double sc = in->swap_pairs ? (double)in->swap_consistent / (double)in->swap_pairs : 1;
+		double sc =
+		    in->swap_pairs ? (double)in->swap_consistent / (double)in->swap_pairs : 1;
 		rpt_fmt_count(in->position_n, a, sizeof a);
 		if (in->position_p < 0.05)
 			step(ns, "position",
-			     "%sPosition bias: the answer shown first wins %.1f%% of %s pairs (95%% CI "
-			     "%.1f%% to %.1f%%, p = %.2g against 50%%). Judge every pair in both orders "
+			     "%sPosition bias: the answer shown first wins %.1f%% of %s pairs "
+			     "(95%% CI "
+			     "%.1f%% to %.1f%%, p = %.2g against 50%%). Judge every pair in both "
+			     "orders "
 			     "and average the verdicts.",
 			     pre, 100 * r, a, 100 * lo, 100 * hi, in->position_p);
 		else if (in->swap_pairs >= 20 && sc < 0.95) {
 			rpt_fmt_count(in->swap_pairs, b, sizeof b);
 			step(ns, "position",
-			     "%sOnly %.1f%% of the %s pairs judged in both orders got the same verdict "
-			     "both times (the first position wins %.1f%% overall, no net bias): keep "
+			     "%sOnly %.1f%% of the %s pairs judged in both orders got the same "
+			     "verdict "
+			     "both times (the first position wins %.1f%% overall, no net bias): "
+			     "keep "
 			     "a pair only when both orders agree, or average them.",
 			     pre, 100 * sc, b, 100 * r);
 		}
@@ -711,11 +716,13 @@ void rpt_next_steps_make(const rpt_state *st, rpt_next_steps *ns)
 			double ess = json_number_value(json_object_get(w, "ess_share"));
 			double ta = rpt_metric(d, "text_accuracy");
 			if (json_is_object(w) && !isnan(ta))
-				step(ns, "weights",
-				     "%sTrain with the %s weights (weights.csv): on the weighted data a "
-				     "text-only proxy falls from %.1f%% to %.1f%% accuracy, keeping "
-				     "%.0f%% of the effective sample.",
-				     pre, m, 100 * ta, 100 * refit, 100 * ess);
+				step(
+				    ns, "weights",
+				    "%sTrain with the %s weights (weights.csv): on the weighted "
+				    "data a "
+				    "text-only proxy falls from %.1f%% to %.1f%% accuracy, keeping "
+				    "%.0f%% of the effective sample.",
+				    pre, m, 100 * ta, 100 * refit, 100 * ess);
 		} else if (m) {
 			step(ns, "weights",
 			     "%sNo reweighting needed: the text-only proxy is not above chance, so "

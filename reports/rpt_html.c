@@ -268,7 +268,8 @@ static void nav(page *pg, rpt_buf *b)
 	    "<a href=\"#metrics\">Key metrics (%lld)</a><a href=\"#histogram\">Histogram</a>"
 	    "<a href=\"#image-use\">Image use</a><a href=\"#sfd\">SFD</a><a "
 	    "href=\"#crossdist\">Cross-distribution%s</a><a href=\"#features\">What the "
-	    "shortcut is</a><a href=\"#slices\">Slices</a><a href=\"#weights\">What the weights do</a><a "
+	    "shortcut is</a><a href=\"#slices\">Slices</a><a href=\"#weights\">What the weights "
+	    "do</a><a "
 	    "href=\"#examples\">Examples "
 	    "(%zu)</a><a href=\"#metadata\">Run metadata</a></nav>\n<main>\n",
 	    (long long)pg->st->n_scored, pg->st->crossdist ? "" : " (not run)",

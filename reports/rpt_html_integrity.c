@@ -101,8 +101,9 @@ static void position_td(rpt_buf *b, const eng_integrity *in)
 	rpt_buf_printf(b, "<td class=\"num\">%s%.1f%%", bias ? "<strong>! bias</strong> " : "",
 	               100 * p);
 	rpt_svg_rate(b, p, lo, hi);
-	rpt_buf_printf(b, "<br><small>95%% CI %.1f\xe2\x80\x93%.1f, p = %.2g vs 50%%, n = ",
-	               100 * lo, 100 * hi, in->position_p);
+	rpt_buf_printf(b,
+	               "<br><small>95%% CI %.1f\xe2\x80\x93%.1f, p = %.2g vs 50%%, n = ", 100 * lo,
+	               100 * hi, in->position_p);
 	count(b, in->position_n);
 	rpt_buf_puts(b, "</small></td>");
 }
@@ -114,8 +115,8 @@ static void swap_td(rpt_buf *b, const eng_integrity *in)
 		return;
 	}
 	double sc = share(in->swap_consistent, in->swap_pairs);
-	rpt_buf_printf(b, "<td class=\"num\">%s%.1f%% <small>of ", sc < 0.95 ? "<strong>!</strong> " : "",
-	               100 * sc);
+	rpt_buf_printf(b, "<td class=\"num\">%s%.1f%% <small>of ",
+	               sc < 0.95 ? "<strong>!</strong> " : "", 100 * sc);
 	count(b, in->swap_pairs);
 	rpt_buf_puts(b, "</small><br><small>");
 	count(b, in->position_conflicts);

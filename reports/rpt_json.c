@@ -211,8 +211,8 @@ int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval
 	rpt_next_steps_make(st, &ns);
 	json_t *steps = json_array();
 	for (size_t i = 0; i < ns.n; i++)
-		json_array_append_new(steps, json_pack("{s:s, s:s}", "kind", ns.kind[i], "text",
-		                                       ns.text[i]));
+		json_array_append_new(
+		    steps, json_pack("{s:s, s:s}", "kind", ns.kind[i], "text", ns.text[i]));
 	json_object_set_new(root, "version", json_string(MMAUDIT_VERSION));
 	json_object_set_new(
 	    root, "verdict",

@@ -500,7 +500,8 @@ static void test_reports_csv_ranked_and_defused(void **state)
 		int grouped = !strcmp(r[1], "c-1") || !strcmp(r[1], "c-2");
 		assert_string_equal(r[12], grouped ? "00000000000000ab" : "");
 		assert_string_equal(r[13], grouped ? "1" : "0");
-		assert_string_equal(r[14], !strcmp(r[0], "clean") ? "clean.jsonl" : "shortcut.jsonl");
+		assert_string_equal(r[14],
+		                    !strcmp(r[0], "clean") ? "clean.jsonl" : "shortcut.jsonl");
 		if (r[1][0] == 'c' || r[1][0] == 's')
 			assert_int_equal(atol(r[15]), atol(r[1] + 2) + 1);
 		if (strcmp(prev_ds, r[0])) {
