@@ -636,11 +636,12 @@ static void integrity_steps(const rpt_state *st, size_t i, const char *pre, rpt_
 	}
 	if (x->images_across > 0) {
 		rpt_fmt_count(x->images_across, a, sizeof a);
+		int one = x->images_across == 1;
 		step(ns, "shared-images",
-		     "%s%s images are shared with another dataset or nearly duplicate one there "
-		     "(near_duplicates.csv): remove them from one side before reading the "
+		     "%s%s image%s shared with another dataset or nearly duplicate%s one there "
+		     "(near_duplicates.csv): remove %s from one side before reading the "
 		     "cross-distribution figures.",
-		     pre, a);
+		     pre, a, one ? " is" : "s are", one ? "s" : "", one ? "it" : "them");
 	}
 }
 
@@ -731,11 +732,15 @@ void rpt_next_steps_make(const rpt_state *st, rpt_next_steps *ns)
 		}
 		if (rpt_dataset_mm_informative(d) == 0) {
 			double drop = rpt_metric(d, "image_reliance.swap_accuracy_drop");
+			char why[96] = "";
+			if (!isnan(drop))
+				snprintf(why, sizeof why,
+				         " (accuracy drop %+.1f points when the image is swapped)",
+				         100 * drop);
 			step(ns, "embeddings",
 			     "%sBring your own image embeddings (mmaudit embed): with the built-in "
-			     "colour/texture features the MM-RM does not use the image (accuracy "
-			     "drop %+.1f points when the image is swapped).",
-			     pre, 100 * drop);
+			     "colour/texture features the MM-RM does not use the image%s.",
+			     pre, why);
 		}
 	}
 }

@@ -214,7 +214,7 @@ void rpt_html_integrity(rpt_buf *b, const rpt_state *st)
 		rpt_buf_puts(b, "</td><td>");
 		if (in->errors) {
 			count(b, in->errors);
-			rpt_buf_puts(b, " records");
+			rpt_buf_puts(b, in->errors == 1 ? " record" : " records");
 		}
 		errors_list(b, in);
 		rpt_buf_puts(b, "</td><td class=\"num\">");

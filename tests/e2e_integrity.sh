@@ -11,7 +11,7 @@
 set -euo pipefail
 MM=${1:?usage: e2e_integrity.sh MMAUDIT}
 W=$(mktemp -d /tmp/mmaudit-e2e-integrity-XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 
 python3 - "$W" <<'PY'
 import json, math, random, struct, sys, zlib
