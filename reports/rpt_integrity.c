@@ -21,13 +21,29 @@ static const char *sql_slice =
     " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
     " WHERE s.run_id = ?1 AND p.dataset_id = ?2) GROUP BY v";
 
+/* The same for every candidate key at once (?4: a JSON array of keys). */
+static const char *sql_slice_all =
+    "SELECT j.key, j.value, count(*), sum(x.pt > 0.5), sum(x.cat = ?3), sum(CASE WHEN x.lc >"
+    " x.lr THEN 1.0 WHEN x.lc = x.lr THEN 0.5 ELSE 0.0 END) FROM (SELECT p.meta AS meta,"
+    " s.p_text AS pt, s.category AS cat, coalesce(s.chosen_chars, length(p.chosen)) AS lc,"
+    " coalesce(s.rejected_chars, length(p.rejected)) AS lr FROM pair_scores s JOIN pairs p"
+    " ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND p.meta IS NOT NULL"
+    " AND json_valid(p.meta)) x, json_each(x.meta) j WHERE j.type NOT IN ('object', 'array')"
+    " AND j.key IN (SELECT value FROM json_each(?4)) GROUP BY j.key, j.value";
+static const char *sql_slice_total =
+    "SELECT count(*), sum(s.p_text > 0.5), sum(s.category = ?3), sum(CASE WHEN"
+    " coalesce(s.chosen_chars, length(p.chosen)) > coalesce(s.rejected_chars, length(p.rejected))"
+    " THEN 1.0 WHEN coalesce(s.chosen_chars, length(p.chosen)) = coalesce(s.rejected_chars,"
+    " length(p.rejected)) THEN 0.5 ELSE 0.0 END) FROM pair_scores s JOIN pairs p"
+    " ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2";
+
 /* Candidate fields for the proposal: scalar metadata keys with 2..30 distinct values in (a
  * sample of) the dataset's pairs. */
 static const char *sql_candidates =
     "SELECT j.key FROM (SELECT meta FROM pairs WHERE dataset_id = ?1 AND meta IS NOT NULL AND"
     " json_valid(meta) LIMIT 200000) p, json_each(p.meta) j"
     " WHERE j.type NOT IN ('object', 'array') GROUP BY j.key"
-    " HAVING count(DISTINCT j.value) BETWEEN 2 AND 30 ORDER BY j.key LIMIT 16";
+    " HAVING count(DISTINCT j.value) BETWEEN 2 AND 30 ORDER BY j.key LIMIT 24";
 
 static void set_clear(rpt_slice_set *s)
 {
@@ -91,6 +107,45 @@ static int by_rate(const void *a, const void *b)
 	return by_n(a, b);
 }
 
+/* Pools the values past the RPT_SLICE_MAX_VALUES largest into "other", sorts by shortcut rate
+ * and computes the spread. Frees *out on failure. */
+static int finish_set(rpt_slice_set *out, eng_err *err)
+{
+	out->distinct = (int64_t)out->n;
+	qsort(out->s, out->n, sizeof *out->s, by_n);
+	if (out->n > RPT_SLICE_MAX_VALUES) { /* pool the smallest into "other" */
+		rpt_slice *o = &out->s[RPT_SLICE_MAX_VALUES];
+		for (size_t k = RPT_SLICE_MAX_VALUES + 1; k < out->n; k++) {
+			o->n += out->s[k].n;
+			o->text_right += out->s[k].text_right;
+			o->shortcut += out->s[k].shortcut;
+			o->longer_wins += out->s[k].longer_wins;
+			o->values++;
+			free(out->s[k].value);
+		}
+		free(o->value);
+		o->value = strdup(RPT_SLICE_OTHER);
+		out->n = RPT_SLICE_MAX_VALUES + 1;
+		if (!o->value) {
+			set_clear(out);
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		}
+	}
+	qsort(out->s, out->n, sizeof *out->s, by_rate);
+	double lo = NAN, hi = NAN;
+	int big = 0;
+	for (size_t k = 0; k < out->n; k++) {
+		if (out->s[k].n < RPT_SLICE_MIN_N)
+			continue;
+		double r = rate(out->s[k].shortcut, out->s[k].n);
+		lo = big ? fmin(lo, r) : r;
+		hi = big ? fmax(hi, r) : r;
+		big++;
+	}
+	out->spread = big >= 2 ? hi - lo : NAN;
+	return 0;
+}
+
 /* Slices of dataset d by field into *out (field copied). */
 static int slice(const rpt_state *st, const rpt_dataset *d, const char *field, int proposed,
                  rpt_slice_set *out, eng_err *err)
@@ -142,39 +197,7 @@ static int slice(const rpt_state *st, const rpt_dataset *d, const char *field, i
 		set_clear(out);
 		return rc;
 	}
-	out->distinct = (int64_t)out->n;
-	qsort(out->s, out->n, sizeof *out->s, by_n);
-	if (out->n > RPT_SLICE_MAX_VALUES) { /* pool the smallest into "other" */
-		rpt_slice *o = &out->s[RPT_SLICE_MAX_VALUES];
-		for (size_t k = RPT_SLICE_MAX_VALUES + 1; k < out->n; k++) {
-			o->n += out->s[k].n;
-			o->text_right += out->s[k].text_right;
-			o->shortcut += out->s[k].shortcut;
-			o->longer_wins += out->s[k].longer_wins;
-			o->values++;
-			free(out->s[k].value);
-		}
-		free(o->value);
-		o->value = strdup(RPT_SLICE_OTHER);
-		out->n = RPT_SLICE_MAX_VALUES + 1;
-		if (!o->value) {
-			set_clear(out);
-			return eng_err_set(err, ENG_ENOMEM, "out of memory");
-		}
-	}
-	qsort(out->s, out->n, sizeof *out->s, by_rate);
-	double lo = NAN, hi = NAN;
-	int big = 0;
-	for (size_t k = 0; k < out->n; k++) {
-		if (out->s[k].n < RPT_SLICE_MIN_N)
-			continue;
-		double r = rate(out->s[k].shortcut, out->s[k].n);
-		lo = big ? fmin(lo, r) : r;
-		hi = big ? fmax(hi, r) : r;
-		big++;
-	}
-	out->spread = big >= 2 ? hi - lo : NAN;
-	return 0;
+	return finish_set(out, err);
 }
 
 static int push_set(rpt_ds_integrity *x, rpt_slice_set *s, eng_err *err)
@@ -198,38 +221,140 @@ static int by_spread(const void *a, const void *b)
 	return strcmp(x->field, y->field);
 }
 
-/* The fields with 2..30 values that split the shortcut rate most (largest spread first). */
+/* Appends one slice row (value text, n, successes) to set s. */
+static int add_row(rpt_slice_set *s, size_t *cap, const char *value, int64_t n, double tr,
+                   double sc, double lw)
+{
+	if (s->n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 16;
+		rpt_slice *ns = realloc(s->s, nc * sizeof *ns);
+		if (!ns)
+			return -1;
+		s->s = ns;
+		*cap = nc;
+	}
+	rpt_slice *x = &s->s[s->n];
+	*x = (rpt_slice){strdup(value), n, tr, sc, lw, 1};
+	if (!x->value)
+		return -1;
+	s->n++;
+	return 0;
+}
+
+/* The fields with 2..30 values that split the shortcut rate most (largest spread first). The
+ * candidates (scalar keys with 2..30 values in a sample) are sliced in ONE scan of the scored
+ * pairs (json_each over each pair's metadata, grouped by key and value); pairs without the key
+ * form its "(missing)" slice. */
 static int propose(const rpt_state *st, const rpt_dataset *d, rpt_ds_integrity *x, eng_err *err)
 {
-	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_candidates, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
+	enum { MAXC = 24 };
+	rpt_slice_set cand[MAXC];
+	size_t nc = 0, cap[MAXC] = {0};
+	memset(cand, 0, sizeof cand);
+	json_t *keys = json_array();
+	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_candidates, err), *all = NULL, *tot = NULL;
+	int rc = 0, s = SQLITE_DONE;
+	char *list = NULL;
+	if (!q || !keys) {
+		rc = q ? eng_err_set(err, ENG_ENOMEM, "out of memory") : err->code;
+		goto out;
+	}
 	sqlite3_bind_int64(q, 1, d->id);
-	rpt_slice_set cand[16];
-	size_t nc = 0;
-	int rc = 0, s;
-	while (!rc && nc < 16 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+	while (nc < MAXC && (s = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(q, 0);
-		if (!key || strchr(key, '"') || strlen(key) > 200)
+		if (!key)
 			continue;
-		if ((rc = slice(st, d, key, 1, &cand[nc], err)))
-			break;
-		/* the full data may hold more values than the sample */
-		if (cand[nc].distinct > RPT_SLICE_MAX_VALUES || isnan(cand[nc].spread))
-			set_clear(&cand[nc]);
-		else
-			nc++;
+		if (!(cand[nc].field = strdup(key))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		cand[nc++].proposed = 1;
+		json_array_append_new(keys, json_string(key));
 	}
-	if (!rc && s != SQLITE_DONE && s != SQLITE_ROW)
+	if (s != SQLITE_DONE && s != SQLITE_ROW) {
 		rc = eng_ws_fail(st->ws, err, "read metadata fields");
-	sqlite3_finalize(q);
-	qsort(cand, nc, sizeof cand[0], by_spread);
-	for (size_t k = 0; k < nc; k++) {
-		if (!rc && k < RPT_SLICE_PROPOSE && cand[k].spread > 0)
-			rc = push_set(x, &cand[k], err);
-		else
-			set_clear(&cand[k]);
+		goto out;
 	}
+	if (!nc)
+		goto out;
+	if (!(list = json_dumps(keys, JSON_COMPACT)) ||
+	    !(all = eng_ws_prepare(st->ws, sql_slice_all, err)) ||
+	    !(tot = eng_ws_prepare(st->ws, sql_slice_total, err))) {
+		rc = list ? err->code : eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_bind_int64(all, 1, d->run_id);
+	sqlite3_bind_int64(all, 2, d->id);
+	sqlite3_bind_text(all, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
+	sqlite3_bind_text(all, 4, list, -1, SQLITE_STATIC);
+	while ((s = sqlite3_step(all)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(all, 0);
+		const char *val = (const char *)sqlite3_column_text(all, 1);
+		size_t k = 0;
+		while (k < nc && strcmp(cand[k].field, key ? key : ""))
+			k++;
+		if (k == nc)
+			continue;
+		if (add_row(&cand[k], &cap[k], val ? val : "null", sqlite3_column_int64(all, 2),
+		            sqlite3_column_double(all, 3), sqlite3_column_double(all, 4),
+		            sqlite3_column_double(all, 5))) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(st->ws, err, "read slices");
+		goto out;
+	}
+	sqlite3_bind_int64(tot, 1, d->run_id);
+	sqlite3_bind_int64(tot, 2, d->id);
+	sqlite3_bind_text(tot, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
+	if (sqlite3_step(tot) != SQLITE_ROW) {
+		rc = eng_ws_fail(st->ws, err, "count scored pairs");
+		goto out;
+	}
+	int64_t n_all = sqlite3_column_int64(tot, 0);
+	double tr = sqlite3_column_double(tot, 1), sc = sqlite3_column_double(tot, 2),
+	       lw = sqlite3_column_double(tot, 3);
+	size_t kept = 0;
+	for (size_t k = 0; k < nc; k++) {
+		rpt_slice_set *c = &cand[k];
+		int64_t n = 0;
+		double t = 0, h = 0, l = 0;
+		for (size_t j = 0; j < c->n; j++)
+			n += c->s[j].n, t += c->s[j].text_right, h += c->s[j].shortcut,
+			    l += c->s[j].longer_wins;
+		if (n < n_all &&
+		    add_row(c, &cap[k], RPT_SLICE_MISSING, n_all - n, tr - t, sc - h, lw - l)) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto out;
+		}
+		/* the full data may hold more values than the sample */
+		if (c->n > RPT_SLICE_MAX_VALUES || c->n < 2 || (rc = finish_set(c, err)) ||
+		    isnan(c->spread)) {
+			set_clear(c);
+			if (rc)
+				goto out;
+			continue;
+		}
+		cand[kept++] = *c;
+		if (kept - 1 != k)
+			memset(c, 0, sizeof *c);
+	}
+	qsort(cand, kept, sizeof cand[0], by_spread);
+	for (size_t k = 0; k < kept && !rc; k++)
+		if (k < RPT_SLICE_PROPOSE && cand[k].spread > 0) {
+			rc = push_set(x, &cand[k], err);
+			memset(&cand[k], 0, sizeof cand[k]);
+		}
+out:
+	for (size_t k = 0; k < MAXC; k++)
+		set_clear(&cand[k]);
+	sqlite3_finalize(q);
+	sqlite3_finalize(all);
+	sqlite3_finalize(tot);
+	json_decref(keys);
+	free(list);
 	return rc;
 }
 
