@@ -96,6 +96,14 @@ PY
 "$MM" info --json --db "$W/out/workspace.db" >"$W/info.json"
 # without --by: the report proposes the fields that split the shortcut rate most
 "$MM" report --db "$W/out/workspace.db" --out "$W/proposed" --quiet --position-field shown_first
+# --by is repeatable (order kept); bad option values are usage errors (exit 2)
+"$MM" report --db "$W/out/workspace.db" --out "$W/two" --quiet --by shown_first --by source \
+	--near-dup-distance 0
+for bad in "--near-dup-distance 17" "--by a\"b" "--position-field x\"y"; do
+	rc=0
+	eval "\"\$MM\" report --db \"\$W/out/workspace.db\" --out \"\$W/bad\" --quiet $bad" 2>/dev/null || rc=$?
+	[ "$rc" = 2 ] || { echo "FAIL: report $bad exited $rc, expected 2"; exit 1; }
+done
 
 python3 - "$W" <<'PY'
 import collections, csv, json, math, re, sqlite3, sys
@@ -253,6 +261,14 @@ prop = [x for x in p["A"]["slices_fields"] if x["proposed"]]
 print("proposed fields for A:", [(x["field"], round(x["spread"], 3)) for x in prop])
 check("source proposed first", prop[0]["field"] if prop else None, "source")
 assert "Slices: where the shortcut lives" in open(f"{W}/proposed/report.html").read()
+two = {d["name"]: d for d in json.load(open(f"{W}/two/summary.json"))["datasets"]}
+check("--by twice, in order", list(two["A"]["slices"]), ["shown_first", "source"])
+check("--by: not proposed", [x["proposed"] for x in two["A"]["slices_fields"]], [False, False])
+nd0 = two["A"]["integrity"]["near_duplicate_images"]
+zero = sum(r["scope"] == "across" and r["distance"] == "0" for r in
+           csv.DictReader(open(f"{W}/out/near_duplicates.csv", newline="")))
+check("--near-dup-distance 0 keeps the pairs at distance 0", (nd0["max_distance"], nd0["across_pairs"]),
+      (0, zero))
 print(f"{bad} problems")
 sys.exit(1 if bad else 0)
 PY
