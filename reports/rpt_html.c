@@ -102,10 +102,7 @@ static const char *css =
     "font-style:italic;white-space:nowrap}.noimgs{color:#444;font-style:italic}"
     "td.unavail{color:#444;font-style:italic;max-width:16em;background:#f7f7f7}"
     ".wt th[scope=row]{font-weight:normal}.wt td.num{white-space:nowrap}"
-    ".km th,.km td{padding:4px 5px}.km{font-size:13px}"
-    ".next{margin:6px 0 0;font-size:14px}.next ol{margin:2px 0 0;padding-left:22px}"
-    "ul.errs{margin:0;padding-left:16px}.grp{font-weight:600;border:1px solid #888;"
-    "border-radius:3px;padding:0 4px}.grp.conflict{border-color:var(--sc);color:#8a3300}"
+    ".km th,.km td{padding:4px 5px}.km{font-size:13px}" RPT_HTML_INTEGRITY_CSS
     "@media print{@page{size:A4;margin:12mm}nav{display:none}body{font-size:11pt}"
     "figure,.card,table,.verdict{break-inside:avoid}*{-webkit-print-color-adjust:exact;"
     "print-color-adjust:exact}.cards{display:block}.card{margin-bottom:8px}"

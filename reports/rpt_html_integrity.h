@@ -13,6 +13,12 @@
 #include "reports/rpt_examples.h"
 #include "reports/rpt_state.h"
 
+/* The styles of these parts, spliced into the page's one <style>. */
+#define RPT_HTML_INTEGRITY_CSS                                                                     \
+	".next{margin:6px 0 0;font-size:14px}.next ol{margin:2px 0 0;padding-left:22px}"           \
+	"ul.errs{margin:0;padding-left:16px}.grp{font-weight:600;border:1px solid #888;"           \
+	"border-radius:3px;padding:0 4px}.grp.conflict{border-color:var(--sc);color:#8a3300}"
+
 /* Findings the integrity section reports (for the nav): datasets x {ingest errors, duplicate
  * groups, conflicting groups, position bias (p < 0.05), swap consistency < 95%, images shared
  * across datasets}. */
