@@ -7,7 +7,10 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 
 PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
-      libopenblas-dev libcmocka-dev libjansson-dev clang-format"
+      libopenblas-dev libcmocka-dev libjansson-dev libsnappy-dev libzstd-dev zlib1g-dev
+      clang-format"
+# test-only: tests/e2e_slurm.sh starts a one-node Slurm cluster (tests/slurm_cluster.sh)
+TEST_PKGS="slurm-wlm munge"
 
 ensure_packages() {
 	local missing=() p
@@ -22,6 +25,17 @@ ensure_packages() {
 	$SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
 		{ $SUDO apt-get update -qq >/dev/null 2>&1 || true;
 		  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; }
+}
+
+# The Parquet tests' independent writer and reference reader: DuckDB from the npm registry
+# (@duckdb/node-api ships its linux-x64 bindings), installed into tests/npm (git-ignored) when
+# missing. node and npm come from Debian when absent.
+ensure_duckdb() {
+	[ -d tests/npm/node_modules/@duckdb/node-api ] && return 0
+	command -v npm >/dev/null || ensure_packages nodejs npm
+	echo "do: installing @duckdb/node-api into tests/npm (Parquet test fixtures)" >&2
+	mkdir -p tests/npm
+	npm install --prefix tests/npm --no-audit --no-fund @duckdb/node-api >/dev/null
 }
 
 build() { # build DIR [meson options...]
@@ -77,6 +91,9 @@ demo)
 	;;
 test)
 	ensure_packages
+	ensure_duckdb
+	(PKGS="" ensure_packages $TEST_PKGS) ||
+		echo "do: could not install $TEST_PKGS: tests/e2e_slurm.sh will skip" >&2
 	build build
 	build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	rc=0

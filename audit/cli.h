@@ -50,6 +50,11 @@ int aud_cmd_report(int argc, char **argv);
 int aud_cmd_gate(int argc, char **argv);
 int aud_cmd_audit(int argc, char **argv);
 int aud_cmd_embed(int argc, char **argv);
+int aud_cmd_train(int argc, char **argv);
+int aud_cmd_merge(int argc, char **argv);
+struct eng_modelfile;
+/* score --model --stdin (cmd_score_stdin.c) */
+int aud_score_stdin(const struct eng_modelfile *mf, const char *images, int threads, eng_err *err);
 #include <stddef.h>
 
 #include "engine/workspace.h"

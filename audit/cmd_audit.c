@@ -146,6 +146,12 @@ static void *weights_main(void *arg)
 	return NULL;
 }
 
+static void note_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "mmaudit audit: %s\n", msg);
+}
+
 static int audit_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {{"out", required_argument, 0, 'o'},
@@ -296,6 +302,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)))
 		return rc;
 	so.command = aud_command_line;
+	so.note = note_stderr;
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
@@ -370,6 +377,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if (!e && crossdist && nids >= 2) {
 		eng_crossdist_opts co;
 		eng_crossdist_opts_default(&co);
+		co.methods = ENG_METHODS_ALL; /* the report ranks every method */
 		co.train = so.train;
 		co.threads = so.threads;
 		co.text = so.text;

@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit/cli.h"
 #include "engine/images.h"
 #include "engine/index.h"
 #include "engine/neardup.h"
+#include "engine/parquet.h"
 #include "engine/workspace.h"
 
 static const char *usage_text =
@@ -16,7 +18,7 @@ static const char *usage_text =
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
     "                     [--duplicate-ids POLICY]\n"
     "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
-    "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz...\n\n"
+    "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz|FILE.parquet|SHARDS-FOLDER...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
     ".gz/.bz2/.xz/.zst), a JSON array file, or a .tar/.tar.gz/.zip bundle holding .jsonl/.json\n"
     "members and their images. Shapes: pairwise, multi-completion, HH dialogues, ShareGPT,\n"
@@ -126,6 +128,16 @@ int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opt
 	return 0;
 }
 
+static void aud_free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int index_files(const char *db, const char *name, char **argv, size_t argc,
+                       eng_index_opts *opts, int quiet);
+
 static int index_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -191,23 +203,72 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	if (!db)
 		return aud_usage_error("index", "--db PATH is required");
 	if (optind >= argc)
-		return aud_usage_error("index", "give at least one FILE.jsonl");
+		return aud_usage_error("index", "give at least one FILE.jsonl or FILE.parquet");
 	if (name && !*name)
 		return aud_usage_error("index", "--name must not be empty");
 	o.max_pixels = (uint64_t)maxpx;
+	char stem[256];
+	if (!name) { /* the first file's stem, or the folder's name */
+		char first[4096];
+		snprintf(first, sizeof first, "%s", argv[optind]);
+		for (size_t l = strlen(first); l > 1 && first[l - 1] == '/'; l--)
+			first[l - 1] = '\0';
+		eng_index_stem(first, stem, sizeof stem);
+		name = stem;
+	}
+	/* a folder stands for the .parquet shards in it, in name order */
+	char **files = NULL;
+	size_t nfiles = 0, fcap = 0;
 	for (int i = optind; i < argc; i++) {
+		struct stat sb;
+		char **sh = NULL;
+		size_t nsh = 0;
+		eng_err derr = {0};
+		if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (eng_pq_list_dir(argv[i], &sh, &nsh, &derr)) {
+				aud_free_list(files, nfiles);
+				return aud_fail("index", &derr);
+			}
+		} else if (!(sh = malloc(sizeof *sh)) || !(sh[0] = strdup(argv[i]))) {
+			free(sh);
+			aud_free_list(files, nfiles);
+			return aud_fail("index", &(eng_err){ENG_ENOMEM, "out of memory"});
+		} else {
+			nsh = 1;
+		}
+		if (nfiles + nsh > fcap) {
+			size_t nc = (nfiles + nsh) * 2;
+			char **nf = realloc(files, nc * sizeof *nf);
+			if (!nf) {
+				aud_free_list(sh, nsh);
+				aud_free_list(files, nfiles);
+				return aud_fail("index", &(eng_err){ENG_ENOMEM, "out of memory"});
+			}
+			files = nf;
+			fcap = nc;
+		}
+		memcpy(files + nfiles, sh, nsh * sizeof *sh);
+		nfiles += nsh;
+		free(sh);
+	}
+	rc = index_files(db, name, files, nfiles, &o, quiet);
+	aud_free_list(files, nfiles);
+	return rc;
+}
+
+static int index_files(const char *db, const char *name, char **argv, size_t argc,
+                       eng_index_opts *opts, int quiet)
+{
+	eng_index_opts o = *opts;
+	size_t optind = 0;
+	int rc;
+	for (size_t i = optind; i < argc; i++) {
 		if (access(argv[i], R_OK) != 0) {
 			fprintf(stderr, "mmaudit index: cannot read '%s'; check the path\n",
 			        argv[i]);
 			return AUD_EXIT_USAGE;
 		}
 	}
-	char stem[256];
-	if (!name) {
-		eng_index_stem(argv[optind], stem, sizeof stem);
-		name = stem;
-	}
-
 	eng_err err = {0};
 	eng_ws *ws = NULL;
 	if (eng_ws_open(db, &ws, &err))
@@ -217,7 +278,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	o.progress = aud_progress_hook(&ap);
 	rc = 0;
 	uint64_t pairs = 0, errors = 0;
-	for (int i = optind; i < argc && !rc; i++) {
+	for (size_t i = optind; i < argc && !rc; i++) {
 		eng_index_result res;
 		rc = eng_index_file(ws, name, argv[i], &o, &res, &err);
 		aud_progress_done(&ap);
@@ -234,7 +295,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	if (rc)
 		return aud_fail("index", &err);
 	if (!quiet && argc - optind > 1)
-		fprintf(stderr, "dataset %s: %llu pairs kept, %llu errors from %d files\n", name,
+		fprintf(stderr, "dataset %s: %llu pairs kept, %llu errors from %zu files\n", name,
 		        (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
 	return AUD_EXIT_OK;
 }

@@ -8,13 +8,15 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/modelfile.h"
 #include "engine/score.h"
 #include "reports/rpt_csv.h"
 
 static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
-    "                     [--features F] [--min-image-gain G] [--json] [--quiet]\n\n"
+    "                     [--features F] [--min-image-gain G] [--methods M,...] [--json]\n"
+    "                     [--model MODEL.mma [--stdin [--images DIR]]] [--quiet]\n\n"
     "Cross-fits the text-only proxy, the multimodal RM and the shortcut-aware multimodal RM on\n"
     "each dataset (K folds split by image, by prompt when there is none) so every pair gets\n"
     "held-out scores: p_text (the shortcut score), p_mm, sfc and a category. Records the run.\n\n"
@@ -30,6 +32,19 @@ static const char *usage_text =
     "                   95%% interval of its accuracy drop with another pair's image lies\n"
     "                   wholly above G (default 0.01); otherwise SFD, needs-image and the\n"
     "                   sfc weights are marked not informative\n"
+    "  --methods M,...  also cross-fit these debiasing MM-RMs (datasets with images): poe,\n"
+    "                   debias, jtt, or all; their held-out accuracy and SFD go to the metrics\n"
+    "                   (\"methods\"); compare them out of distribution with `mmaudit crossdist`\n"
+    "  --model FILE     score with the fold models of `mmaudit train` instead of cross-fitting\n"
+    "                   (a shard of a big dataset): a pair in the model's training sample gets\n"
+    "                   its fold's model, any other the mean of the K models; folds, seed,\n"
+    "                   features and thresholds come from the model; re-fits of the weights\n"
+    "                   are not measured (nothing is trained)\n"
+    "  --stdin          with --model, no --db: a filter (Spark RDD.pipe, Ray, GNU parallel):\n"
+    "                   records of any shape `index` accepts on stdin, one JSON line of scores\n"
+    "                   per record on stdout in input order ({line, id, p_text, p_mm, p_sa,\n"
+    "                   sfc, category}, or {line, pairs, errors}); images by data: URI or path\n"
+    "                   (relative to --images DIR, default the current folder)\n"
     "  --threads T      training threads (default: all cores)\n"
     "  --hash-bits B    text feature hash buckets 2^B, 12..24 (default %d)\n"
     "  --out FILE.csv   also write per-pair scores: dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n"
@@ -194,6 +209,12 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 	return 0;
 }
 
+static void note_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "mmaudit score: %s\n", msg);
+}
+
 int aud_cmd_score(int argc, char **argv)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -209,12 +230,17 @@ int aud_cmd_score(int argc, char **argv)
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"features", required_argument, 0, 'X'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
+	                                     {"methods", required_argument, 0, 'M'},
+	                                     {"model", required_argument, 0, 'L'},
+	                                     {"stdin", no_argument, 0, 'I'},
+	                                     {"images", required_argument, 0, 'P'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	eng_score_opts so;
 	eng_score_opts_default(&so);
 	so.train.seed = 1;
-	const char *db = NULL, *out = NULL;
+	const char *db = NULL, *out = NULL, *model = NULL, *images = NULL;
+	int from_stdin = 0;
 	char *datasets = NULL;
 	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
 	long long v;
@@ -250,6 +276,29 @@ int aud_cmd_score(int argc, char **argv)
 				goto done;
 			so.confident = x;
 			break;
+		case 'L':
+			model = optarg;
+			break;
+		case 'I':
+			from_stdin = 1;
+			break;
+		case 'P':
+			images = optarg;
+			break;
+		case 'M': {
+			unsigned mk;
+			if (eng_methods_parse(optarg, &mk)) {
+				aud_usage_error(
+				    "score",
+				    "--methods '%s': use all, or a list of poe, debias, jtt",
+				    optarg);
+				goto done;
+			}
+			so.extra_methods =
+			    mk & ((1u << ENG_METHOD_POE) | (1u << ENG_METHOD_DEBIAS) |
+			          (1u << ENG_METHOD_JTT));
+			break;
+		}
 		case 'G':
 			if (aud_parse_double("score", "--min-image-gain", optarg, 0, 1, &x))
 				goto done;
@@ -291,6 +340,20 @@ int aud_cmd_score(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (from_stdin) {
+		if (!model || db) {
+			aud_usage_error("score", "--stdin needs --model MODEL.mma and no --db");
+			goto done;
+		}
+		eng_err e2 = {0};
+		eng_modelfile *m2 = NULL;
+		int r2 = eng_modelfile_read(model, &m2, &e2);
+		if (!r2)
+			r2 = aud_score_stdin(m2, images, so.threads, &e2);
+		eng_modelfile_free(m2);
+		rc = r2 ? aud_fail("score", &e2) : AUD_EXIT_OK;
+		goto done;
+	}
 	if (!db) {
 		aud_usage_error("score", "--db PATH is required");
 		goto done;
@@ -300,6 +363,7 @@ int aud_cmd_score(int argc, char **argv)
 		goto done;
 	}
 	so.command = aud_command_line;
+	so.note = note_stderr;
 	eng_err err = {0};
 	eng_ws *ws = NULL;
 	int64_t *ids = NULL, run_id = 0;
@@ -307,9 +371,14 @@ int aud_cmd_score(int argc, char **argv)
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
-	int e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
+	eng_modelfile *mf = NULL;
+	int e = model ? eng_modelfile_read(model, &mf, &err) : 0;
+	so.model = mf;
+	if (!e)
+		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
 	if (!e)
 		e = eng_score_run(ws, ids, n, &so, &prog, &run_id, &err);
+	eng_modelfile_free(mf);
 	aud_progress_done(&ap);
 	if (!e && out)
 		e = write_scores_csv(ws, run_id, out, &err);

@@ -10,7 +10,8 @@
 static const char *usage_text =
     "usage: mmaudit synth --out DIR --pairs N --shortcut P [--seed S] [--kind KIND]\n"
     "                     [--images M] [--size WxH] [--format png|jpg] [--variant V]\n"
-    "                     [--env NAME] [--threads T] [--text-only] [--quiet]\n\n"
+    "                     [--env NAME] [--threads T] [--text-only] [--main-scale S]\n"
+    "                     [--distractor] [--generic-prompts] [--quiet]\n\n"
     "Writes a procedural preference environment: each pair shows a drawn scene and asks for the\n"
     "colour of its large main shape. The chosen answer names the drawn colour, the rejected one a\n"
     "wrong colour in the same sentence; colour words are balanced between the sides, so only the\n"
@@ -34,6 +35,12 @@ static const char *usage_text =
     "  --env NAME        environment name in the \"env\" field and the ids (default synth)\n"
     "  --threads T       image writer threads (default 2)\n"
     "  --text-only       no images and no image field (fast; for scale benchmarks)\n"
+    "  --main-scale S    main shape radius x S, 0.2..1 (default 1): a smaller main shape makes\n"
+    "                    the image signal weaker\n"
+    "  --distractor      draw a second large shape of another colour under the main one (the\n"
+    "                    question still names the main shape): a weaker image signal\n"
+    "  --generic-prompts prompts without the per-scene code: a handful of generic prompts,\n"
+    "                    the same in every environment of the same --variant\n"
     "  --quiet           no progress on stderr\n";
 
 static int parse_size(const char *s, int *w, int *h)
@@ -65,6 +72,9 @@ int aud_cmd_synth(int argc, char **argv)
 	                                     {"env", required_argument, 0, 'e'},
 	                                     {"threads", required_argument, 0, 't'},
 	                                     {"text-only", no_argument, 0, 'T'},
+	                                     {"main-scale", required_argument, 0, 'S'},
+	                                     {"distractor", no_argument, 0, 'D'},
+	                                     {"generic-prompts", no_argument, 0, 'G'},
 	                                     {"quiet", no_argument, 0, 'q'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
@@ -133,6 +143,19 @@ int aud_cmd_synth(int argc, char **argv)
 			break;
 		case 'e':
 			o.env = optarg;
+			break;
+		case 'S': {
+			double x;
+			if (aud_parse_double("synth", "--main-scale", optarg, 0.2, 1.0, &x))
+				return AUD_EXIT_USAGE;
+			o.main_scale = (float)x;
+			break;
+		}
+		case 'D':
+			o.distractor = 1;
+			break;
+		case 'G':
+			o.generic_prompts = 1;
 			break;
 		case 't':
 			if (aud_parse_int("synth", "--threads", optarg, 1, 64, &n))

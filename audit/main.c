@@ -22,6 +22,8 @@ static const command commands[] = {
     {"gate", aud_cmd_gate, "check thresholds on the newest runs; exit 1 when a rule fails"},
     {"score", aud_cmd_score,
      "cross-fit the reward models: held-out shortcut scores for every pair"},
+    {"train", aud_cmd_train, "train fold models on a sample and write a model file (scale-out)"},
+    {"merge", aud_cmd_merge, "merge shard workspaces scored with one model (scale-out)"},
     {"crossdist", aud_cmd_crossdist,
      "train on each dataset, test on every dataset: generalization gaps"},
     {"weights", aud_cmd_weights, "export per-pair training weights that counter the shortcut"},

@@ -80,11 +80,41 @@ void eng_data_free(eng_data *d)
 	free(d->group);
 	free(d->img_key);
 	free(d->prompt_key);
+	free(d->answer_key);
 	free(d->longer);
 	free(d->chosen_chars);
 	free(d->rejected_chars);
 	free(d->formatted);
 	memset(d, 0, sizeof *d);
+}
+
+/* FNV-1a of s normalised as dedup does (ASCII lower case, whitespace runs -> one space, ends
+ * trimmed), without a copy. */
+static uint64_t norm_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int space = 0, any = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			space = any;
+			continue;
+		}
+		if (space)
+			h = (h ^ ' ') * 0x100000001b3ULL;
+		space = 0;
+		any = 1;
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t eng_answer_pair_key(const char *chosen, const char *rejected)
+{
+	uint64_t a = norm_hash(chosen), b = norm_hash(rejected), lo = a < b ? a : b,
+	         hi = a < b ? b : a;
+	uint64_t k = eng_mix64(lo ^ eng_mix64(hi));
+	return k ? k : 1;
 }
 
 static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
@@ -120,7 +150,10 @@ static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
 	void *i = realloc(d->rejected_chars, nc * sizeof *d->rejected_chars);
 	if (i)
 		d->rejected_chars = i;
-	if (!a || !b || !c || !e || !f || !g || !h || !i)
+	void *j = realloc(d->answer_key, nc * sizeof *d->answer_key);
+	if (j)
+		d->answer_key = j;
+	if (!a || !b || !c || !e || !f || !g || !h || !i || !j)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
 	*cap = nc;
 	return 0;
@@ -371,7 +404,7 @@ typedef struct lbatch {
 	float *val;
 	size_t ent_cap;
 	size_t ebeg[LB_ROWS + 1];
-	uint64_t pkey[LB_ROWS];
+	uint64_t pkey[LB_ROWS], akey[LB_ROWS];
 	int8_t longer[LB_ROWS], fmt[LB_ROWS];
 	uint32_t cc[LB_ROWS], rc_[LB_ROWS]; /* answers' code points */
 	int ready, rc;
@@ -438,6 +471,7 @@ static void featurize(lanes *L, int lane, lbatch *b)
 		nent += k;
 		b->ebeg[i + 1] = nent;
 		b->pkey[i] = eng_fnv1a64(p, strlen(p));
+		b->akey[i] = eng_answer_pair_key(ch, rj);
 		size_t nc = eng_utf8_chars(ch), nr = eng_utf8_chars(rj);
 		b->cc[i] = nc > UINT32_MAX ? UINT32_MAX : (uint32_t)nc;
 		b->rc_[i] = nr > UINT32_MAX ? UINT32_MAX : (uint32_t)nr;
@@ -829,6 +863,7 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], err)))
 				goto fail;
 			d->prompt_key[total] = bt->pkey[i];
+			d->answer_key[total] = bt->akey[i];
 			d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
 			d->longer[total] = bt->longer[i];
 			d->chosen_chars[total] = bt->cc[i];

@@ -30,6 +30,7 @@ typedef struct eng_data {
 	    *group; /* (n) split key: image content hash prefix, or prompt hash when no image */
 	uint64_t *img_key;    /* (n) image content hash prefix, 0 when no image */
 	uint64_t *prompt_key; /* (n) hash of the prompt text */
+	uint64_t *answer_key; /* (n) eng_answer_pair_key of the two answers (never 0) */
 	int8_t *longer;       /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
 	uint32_t *chosen_chars, *rejected_chars; /* (n) UTF-8 code points of the answers */
 	int8_t *formatted;     /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
@@ -80,6 +81,11 @@ int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols
                    eng_textfeat_namer **out, eng_err *err);
 /* 1 when text column c of d is a hashed n-gram bucket (not a named or embedding column). */
 int eng_data_column_hashed(const eng_data *d, uint32_t c);
+
+/* The answer pair's key: the normalised (ASCII lower case, whitespace collapsed, trimmed) texts
+ * of both answers hashed in either order, so the same pair with the answers swapped has the same
+ * key; never 0. What leaks between text-only datasets (crossdist). */
+uint64_t eng_answer_pair_key(const char *chosen, const char *rejected);
 
 /* Counts characters (UTF-8 code points) of s. */
 size_t eng_utf8_chars(const char *s);

@@ -16,6 +16,7 @@
 #include "engine/dedup.h"
 #include "engine/images.h"
 #include "engine/jsonl.h"
+#include "engine/parquet.h"
 #include "engine/sha256.h"
 #include "engine/runs.h"
 
@@ -125,6 +126,9 @@ typedef struct ictx {
 	char *labels[64]; /* bundle: "BUNDLE:member" of each */
 	size_t nfiles;
 	int64_t ds_id, file_id;
+	const char *loc;          /* Parquet: "row group G, row R" of the row being stored */
+	const eng_pq_blob *blobs; /* Parquet: the row's embedded images, by label */
+	size_t nblobs;
 	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
 	eng_imgstore *imgs;
 	eng_index_result *res;
@@ -141,8 +145,8 @@ void eng_index_stem(const char *path, char *stem, size_t n)
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
 	snprintf(stem, n, "%s", b);
-	static const char *const sfx[] = {".gz",  ".bz2", ".xz",    ".zst",  ".tar",
-	                                  ".tgz", ".zip", ".jsonl", ".json", ".ndjson"};
+	static const char *const sfx[] = {".gz",  ".bz2",   ".xz",   ".zst",    ".tar",    ".tgz",
+	                                  ".zip", ".jsonl", ".json", ".ndjson", ".parquet"};
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
 		size_t l = strlen(stem), k = strlen(sfx[i]);
 		if (l > k && !strcmp(stem + l - k, sfx[i]))
@@ -154,6 +158,11 @@ void eng_index_stem(const char *path, char *stem, size_t n)
 static int record_error(ictx *c, uint64_t line, eng_rec_code code, const char *reason)
 {
 	eng_index_result *r = c->res;
+	char located[600];
+	if (c->loc) {
+		snprintf(located, sizeof located, "%s: %s", c->loc, reason);
+		reason = located;
+	}
 	if (c->strict)
 		return eng_err_set(
 		    c->err, ENG_EINPUT,
@@ -175,7 +184,7 @@ static int record_error(ictx *c, uint64_t line, eng_rec_code code, const char *r
 	if (r->nfirst < ENG_INDEX_FIRST_ERRORS) {
 		r->first[r->nfirst].line = line;
 		r->first[r->nfirst].code = code;
-		snprintf(r->first[r->nfirst].reason, sizeof r->first[0].reason, "%s", reason);
+		snprintf(r->first[r->nfirst].reason, sizeof r->first[0].reason, "%.383s", reason);
 		r->nfirst++;
 	}
 	return 0;
@@ -209,6 +218,14 @@ static char *image_path(const ictx *c, const char *ref)
 static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng_rec_error *rej)
 {
 	int rc;
+	for (size_t i = 0; i < c->nblobs; i++) { /* an image embedded in the Parquet row */
+		if (strcmp(ref, c->blobs[i].label))
+			continue;
+		char src[700];
+		snprintf(src, sizeof src, "%.500s: %s", c->path, c->loc ? c->loc : "");
+		rc = put_image(c, c->blobs[i].p, c->blobs[i].n, src, id, rej);
+		return rc == ENG_ENOMEM ? eng_err_set(c->err, rc, "out of memory") : rc;
+	}
 	if (!strncasecmp(ref, "data:", 5)) {
 		uint8_t *buf = NULL;
 		size_t n = 0;
@@ -985,6 +1002,82 @@ static int read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
 	return rc;
 }
 
+/* ---- Parquet input: each row is a record (engine/parquet.h) -------------------------------- */
+
+/* v with thousands separators ("1,204"). */
+static void thousands(uint64_t v, char *out, size_t n)
+{
+	char d[32];
+	int len = snprintf(d, sizeof d, "%llu", (unsigned long long)v), o = 0;
+	for (int i = 0; i < len && (size_t)o + 2 < n; i++) {
+		if (i && (len - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = d[i];
+	}
+	out[o] = '\0';
+}
+
+/* Reads the rows of the Parquet file c->path one at a time (row groups in order) and stores them
+ * like JSONL records: the same shapes, map, checks and errors; a pair's line is its 1-based row
+ * in the file and every error reason starts with "row group G, row R" (both 0-based). */
+static int read_parquet(ictx *c, const char *stem, const eng_progress *prog)
+{
+	eng_pq *pq = NULL;
+	int rc = eng_pq_open(c->path, &pq, c->err);
+	if (rc)
+		return rc;
+	eng_rec_shape cur = c->ropts.shape, file_shape = c->res->shape;
+	char problem[256], loc[96], num[32];
+	uint64_t total = eng_pq_num_rows(pq);
+	for (;;) {
+		json_t *row = NULL;
+		const eng_pq_blob *blobs;
+		size_t nb, g;
+		uint64_t rg, rf;
+		if ((rc = eng_pq_next_row(pq, &row, &blobs, &nb, problem, c->err)) <= 0)
+			break;
+		eng_pq_where(pq, &g, &rg, &rf);
+		thousands(rg, num, sizeof num);
+		snprintf(loc, sizeof loc, "row group %zu, row %s", g, num);
+		uint64_t line = rf + 1;
+		c->res->records++;
+		eng_record rec;
+		memset(&rec, 0, sizeof rec);
+		rec.root = row;
+		eng_rec_opts o = c->ropts;
+		o.shape = cur;
+		if (eng_pq_flatten_messages(row) || eng_record_from_json(&rec, stem, line, &o)) {
+			eng_record_clear(&rec);
+			rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory at %s: %s", c->path,
+			                 loc);
+			break;
+		}
+		if (cur == ENG_SHAPE_AUTO) { /* as store_batch: the first record fixes the shape */
+			if (file_shape == ENG_SHAPE_AUTO)
+				file_shape = rec.shape;
+			if (rec.shape != ENG_SHAPE_PAIRWISE && rec.shape != ENG_SHAPE_MULTI)
+				cur = rec.shape;
+		}
+		c->loc = loc;
+		c->blobs = blobs;
+		c->nblobs = nb;
+		rc = problem[0] ? record_error(c, line, ENG_REC_INVALID_UTF8, problem)
+		                : ingest_record(c, &rec, line);
+		c->loc = NULL;
+		c->blobs = NULL;
+		c->nblobs = 0;
+		eng_record_clear(&rec);
+		if (rc)
+			break;
+		if (!(rf & 1023))
+			eng_progress_tick(prog, "index", rf, total);
+	}
+	c->res->shape = file_shape;
+	c->ropts.shape = cur;
+	eng_pq_close(pq);
+	return rc < 0 ? rc : 0;
+}
+
 /* ---- bundles: records and images in one archive ---------------------------------------------- */
 
 static int ends_with(const char *s, const char *sfx)
@@ -1174,6 +1267,14 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .sha = res->sha256,
 	    .err = err};
 	int bundle = eng_index_is_bundle(path);
+	int parquet = !bundle && eng_pq_sniff(path);
+	size_t plen = strlen(path);
+	if (!bundle && !parquet && plen > 8 && !strcasecmp(path + plen - 8, ".parquet"))
+		return eng_err_set(
+		    err, ENG_EINPUT,
+		    "%s: not a Parquet file (no PAR1 magic at the start); the file is "
+		    "corrupt or not Parquet",
+		    path);
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
 	eng_jsonl *reader = NULL;
@@ -1208,7 +1309,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		}
 		c.root = dir;
 	}
-	if (!bundle && (rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
+	if (!bundle && !parquet && (rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
 		goto out;
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
@@ -1240,7 +1341,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 			goto out;
 	} else {
 		eng_trace("index: records");
-		if ((rc = read_records(&c, reader, stem, total, &opts->progress)))
+		if ((rc = parquet ? read_parquet(&c, stem, &opts->progress)
+		                  : read_records(&c, reader, stem, total, &opts->progress)))
 			goto out;
 		eng_trace("index: images");
 		if ((rc = archive_pass(&c, &opts->progress)) ||

@@ -2,6 +2,7 @@
 #include "engine/metrics.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *eng_category_name(eng_category c)
@@ -129,13 +130,38 @@ void eng_metrics_compute(size_t n, const float *p_text, const float *p_mm, const
 void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *mb,
                         const uint8_t *mask, eng_imgrel *out)
 {
+	uint8_t *f = malloc(n ? 3 * n : 1);
+	double *e = malloc((n ? n : 1) * sizeof *e);
+	if (!f || !e) { /* tiny; on failure the figures are unknown */
+		free(f);
+		free(e);
+		memset(out, 0, sizeof *out);
+		out->swap_flip_rate = out->blank_flip_rate = out->mean_image_effect = NAN;
+		out->acc_true = out->acc_swapped = out->acc_blank = NAN;
+		out->drop = out->drop_lo = out->drop_hi = NAN;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		f[i] = eng_sigmoid(m[i]) > 0.5;
+		f[n + i] = eng_sigmoid(ms[i]) > 0.5;
+		f[2 * n + i] = eng_sigmoid(mb[i]) > 0.5;
+		e[i] = fabs((double)m[i] - (double)ms[i]);
+	}
+	eng_imgrel_from_flags(n, f, f + n, f + 2 * n, e, mask, out);
+	free(f);
+	free(e);
+}
+
+void eng_imgrel_from_flags(size_t n, const uint8_t *right, const uint8_t *right_swap,
+                           const uint8_t *right_blank, const double *effect, const uint8_t *mask,
+                           eng_imgrel *out)
+{
 	size_t k = 0, fs = 0, fb = 0, rt = 0, rs = 0, rb = 0, b = 0, c = 0;
 	double eff = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!mask[i])
 			continue;
-		int t = eng_sigmoid(m[i]) > 0.5, s = eng_sigmoid(ms[i]) > 0.5,
-		    z = eng_sigmoid(mb[i]) > 0.5;
+		int t = right[i] != 0, s = right_swap[i] != 0, z = right_blank[i] != 0;
 		k++;
 		fs += t != s;
 		fb += t != z;
@@ -144,7 +170,7 @@ void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *
 		rb += z;
 		b += t && !s;
 		c += !t && s;
-		eff += fabs((double)m[i] - (double)ms[i]);
+		eff += effect[i];
 	}
 	memset(out, 0, sizeof *out);
 	out->n = k;

@@ -72,6 +72,11 @@ typedef struct eng_imgrel {
 } eng_imgrel;
 void eng_imgrel_compute(size_t n, const float *m, const float *ms, const float *mb,
                         const uint8_t *mask, eng_imgrel *out);
+/* The same from per-pair flags (right with the true / a swapped / a blank image, 0/1) and
+ * |m - ms| (what pair_scores stores): eng_imgrel_compute derives these and calls it. */
+void eng_imgrel_from_flags(size_t n, const uint8_t *right, const uint8_t *right_swap,
+                           const uint8_t *right_blank, const double *effect, const uint8_t *mask,
+                           eng_imgrel *out);
 
 /* SFD of predictions `right` (n, 0/1) split by text-proxy correctness `text_right` (n, 0/1). */
 double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,

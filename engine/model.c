@@ -86,21 +86,61 @@ const char *eng_method_name(eng_method m)
 		return "standard";
 	case ENG_METHOD_SHORTCUT_AWARE:
 		return "shortcut-aware";
+	case ENG_METHOD_POE:
+		return "poe";
+	case ENG_METHOD_DEBIAS:
+		return "debias";
+	case ENG_METHOD_JTT:
+		return "jtt";
+	case ENG_METHOD_COUNT:
+		break;
 	}
 	return "?";
 }
 
 int eng_method_parse(const char *s, eng_method *out)
 {
-	static const eng_method all[] = {ENG_METHOD_TEXT, ENG_METHOD_STANDARD,
-	                                 ENG_METHOD_SHORTCUT_AWARE};
-	for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++) {
-		if (strcmp(s, eng_method_name(all[i])) == 0) {
-			*out = all[i];
+	for (int i = 0; s && i < ENG_METHOD_COUNT; i++) {
+		if (strcmp(s, eng_method_name((eng_method)i)) == 0) {
+			*out = (eng_method)i;
 			return 0;
 		}
 	}
 	return ENG_EINPUT;
+}
+
+int eng_methods_parse(const char *list, unsigned *mask)
+{
+	*mask = 0;
+	if (!list || !*list)
+		return ENG_EINPUT;
+	if (strcmp(list, "all") == 0) {
+		*mask = ENG_METHODS_ALL;
+		return 0;
+	}
+	char buf[32];
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof buf)
+			return ENG_EINPUT;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		eng_method m;
+		if (eng_method_parse(buf, &m))
+			return ENG_EINPUT;
+		*mask |= 1u << m;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* Methods with a text branch trained next to the MM branch (detached), and with an MM branch. */
+static int has_text_branch(eng_method m)
+{
+	return m == ENG_METHOD_TEXT || m == ENG_METHOD_SHORTCUT_AWARE || m == ENG_METHOD_POE ||
+	       m == ENG_METHOD_DEBIAS;
 }
 
 void eng_train_opts_default(eng_train_opts *o)
@@ -113,6 +153,7 @@ void eng_train_opts_default(eng_train_opts *o)
 	o->fold_buckets = 256;
 	o->seed = 1;
 	o->row_weight = NULL;
+	o->jtt_lambda = 0;
 }
 
 int eng_train_epochs_auto(size_t ntrain)
@@ -174,6 +215,11 @@ double eng_model_bt_loss(double m)
 }
 
 /* dL/dm = -sigmoid(-m), stable for both signs. */
+static double sigmoid(double m)
+{
+	return m >= 0 ? 1.0 / (1.0 + exp(-m)) : exp(m) / (1.0 + exp(m));
+}
+
 static double bt_dloss(double m)
 {
 	if (m >= 0) {
@@ -209,8 +255,7 @@ void eng_model_free(eng_model *m)
 
 static int check_opts(const eng_train_opts *o, eng_err *err)
 {
-	if (o->method != ENG_METHOD_TEXT && o->method != ENG_METHOD_STANDARD &&
-	    o->method != ENG_METHOD_SHORTCUT_AWARE)
+	if ((unsigned)o->method >= ENG_METHOD_COUNT)
 		return eng_err_set(err, ENG_EINPUT, "train: unknown method %d", (int)o->method);
 	if (o->epochs < 1)
 		return eng_err_set(err, ENG_EINPUT, "train: epochs must be >= 1 (got %d)",
@@ -268,7 +313,7 @@ int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const e
 	m->B_fold = mm ? (uint32_t)o->fold_buckets : 0;
 	m->B = mm ? m->B_fold + ps->dense_dim : 0;
 	m->dense_begin = ps->text_dim - ps->dense_dim;
-	size_t ntext = o->method == ENG_METHOD_SHORTCUT_AWARE ? 2 : 1, a, b;
+	size_t ntext = mm && has_text_branch(o->method) ? 2 : 1, a, b;
 	if (mul_ok(ntext, m->text_dim, &a) || mul_ok(m->B, m->dv, &b) || a > SIZE_MAX - b ||
 	    mul_ok(a + b, sizeof(float), &(size_t){0})) {
 		eng_model_free(m);
@@ -283,7 +328,7 @@ int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const e
 		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)", a + b);
 	}
 	float *p = m->params;
-	if (o->method != ENG_METHOD_STANDARD) {
+	if (has_text_branch(o->method)) {
 		m->wt = p;
 		p += m->text_dim;
 	}
@@ -347,7 +392,17 @@ const float *eng_model_text_weights(const eng_model *m)
 /* Up to two MM heads (standard, shortcut-aware) share one pass over a batch: same rows, same
  * fold(d) G and image vectors V, so several methods train on identical minibatches at the cost of
  * one sparse pass (eng_model_train_multi). */
-enum { MAXH = 2 };
+enum { MAXH = 4 };
+
+/* How a head's loss is formed (see the top of this file and model.h). */
+enum { HEAD_PLAIN, HEAD_SA, HEAD_POE, HEAD_DEBIAS };
+static int head_kind(eng_method m)
+{
+	return m == ENG_METHOD_SHORTCUT_AWARE ? HEAD_SA
+	       : m == ENG_METHOD_POE          ? HEAD_POE
+	       : m == ENG_METHOD_DEBIAS       ? HEAD_DEBIAS
+	                                      : HEAD_PLAIN;
+}
 
 typedef struct scratch {
 	size_t cap;            /* rows per batch */
@@ -420,7 +475,7 @@ typedef struct tview {
 	float *gw[MAXH];
 	const float *W[MAXH]; /* (B, dv) interaction */
 	float *gW[MAXH];      /* (B, dv), OVERWRITTEN by batch() */
-	int sa[MAXH];         /* 1: shortcut-aware weighting of this head (needs wt) */
+	int kind[MAXH];       /* HEAD_*: how head h's loss is formed (all but PLAIN need wt) */
 	const eng_model *geo; /* B, dv, img_dim and image standardization (any MM model) */
 	const float *roww;    /* (ps->n) per-row loss weights, indexed by pairset row; NULL = 1 */
 	const int32_t *img;   /* (batch) image row per batch position instead of ps->img_of:
@@ -447,16 +502,19 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	const size_t S = tv->stride;
 	const int nh = tv->nh;
 	const float *restrict wt = tv->wt, *restrict w0 = nh > 0 ? tv->w[0] : NULL,
-	                      *restrict w1 = nh > 1 ? tv->w[1] : NULL;
+	                      *restrict w1 = nh > 1 ? tv->w[1] : NULL,
+	                      *restrict w2 = nh > 2 ? tv->w[2] : NULL,
+	                      *restrict w3 = nh > 3 ? tv->w[3] : NULL;
 	const float *pf = wt ? wt : w0; /* prefetch target: the column's record */
 	const size_t *restrict rowptr = ps->rowptr;
 	const uint32_t *restrict colv = ps->col;
 	const float *restrict valv = ps->val;
-	double *restrict mt = s->mt, *restrict m0 = s->mm[0], *restrict m1 = s->mm[1];
+	double *restrict mt = s->mt, *restrict m0 = s->mm[0], *restrict m1 = s->mm[1],
+	                 *restrict m2 = s->mm[2], *restrict m3 = s->mm[3];
 	int any_img = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
-		double st = 0, s0 = 0, s1 = 0;
+		double st = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 		if (nh) {
 			/* G's and V's rows only matter with an image (V's row, so Z's and CV's, is
 			 * 0 without); rows without one are zeroed below if the batch has any image
@@ -476,6 +534,10 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 				s0 += (double)w0[c * S] * v;
 				if (w1)
 					s1 += (double)w1[c * S] * v;
+				if (w2)
+					s2 += (double)w2[c * S] * v;
+				if (w3)
+					s3 += (double)w3[c * S] * v;
 				if (wt)
 					st += (double)wt[c * S] * v;
 			}
@@ -505,6 +567,8 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		mt[i] = st;
 		m0[i] = s0;
 		m1[i] = s1;
+		m2[i] = s2;
+		m3[i] = s3;
 	}
 	for (size_t i = 0; nh && any_img && i < n; i++) {
 		int32_t im = img_row(ps, tv, i, rows[i]);
@@ -539,13 +603,27 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			s->ct[i] = (float)(bt_dloss(mt[i]) * ri);
 		}
 		for (int h = 0; h < nh; h++) {
-			double mi = s->mm[h][i], l = eng_model_bt_loss(mi);
-			if (tv->sa[h]) {
-				/* detached; from the unweighted losses */
-				double wi = eng_model_sa_weight(lt, l);
+			double mi = s->mm[h][i], l, wi;
+			switch (tv->kind[h]) {
+			case HEAD_SA: /* detached; from the unweighted losses */
+				l = eng_model_bt_loss(mi);
+				wi = eng_model_sa_weight(lt, l);
 				obj[1 + h] += rw * wi * l;
 				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
-			} else {
+				break;
+			case HEAD_POE: /* the product with the detached text expert */
+				l = eng_model_bt_loss(mi + mt[i]);
+				obj[1 + h] += rw * l;
+				s->c[h][i] = (float)(bt_dloss(mi + mt[i]) * ri);
+				break;
+			case HEAD_DEBIAS: /* 1 - p_bias, detached */
+				wi = 1.0 - sigmoid(mt[i]);
+				l = eng_model_bt_loss(mi);
+				obj[1 + h] += rw * wi * l;
+				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
+				break;
+			default:
+				l = eng_model_bt_loss(mi);
 				obj[1 + h] += rw * l;
 				s->c[h][i] = (float)(bt_dloss(mi) * ri);
 			}
@@ -554,7 +632,9 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] *= inv;
 	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
-	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL;
+	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL,
+	                *restrict g2 = nh > 2 ? tv->gw[2] : NULL,
+	                *restrict g3 = nh > 3 ? tv->gw[3] : NULL;
 	if (!gt && !g0 && !g1)
 		return;
 	float *pg = gt ? gt : g0 ? g0 : g1;
@@ -563,7 +643,8 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	size_t nt = s->ntouched;
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
-		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0;
+		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0,
+		      c2 = g2 ? s->c[2][i] : 0, c3 = g3 ? s->c[3][i] : 0;
 		for (size_t k = a; k < e; k++) {
 			uint32_t c = colv[k];
 			float v = valv[k];
@@ -578,6 +659,10 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 				g0[c * S] += c0 * v;
 			if (g1)
 				g1[c * S] += c1 * v;
+			if (g2)
+				g2[c * S] += c2 * v;
+			if (g3)
+				g3[c * S] += c3 * v;
 		}
 	}
 	s->ntouched = nt;
@@ -612,7 +697,7 @@ static tview params_view(const eng_model *m, float *g)
 		tv.nh = 1;
 		tv.w[0] = m->w;
 		tv.W[0] = m->W;
-		tv.sa[0] = m->o.method == ENG_METHOD_SHORTCUT_AWARE;
+		tv.kind[0] = head_kind(m->o.method);
 		tv.geo = m;
 	}
 	if (g) {
@@ -641,17 +726,18 @@ static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, f
 /* One training pass of the methods in `methods` (see eng_model_train_multi); the L2 of method q's
  * interaction W is o->l2 * w_l2_mult[q]. */
 static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
-                      const eng_train_opts *o, unsigned methods, const double w_l2_mult[3],
-                      eng_model *out[3], eng_err *err)
+                      const eng_train_opts *o, unsigned methods,
+                      const double w_l2_mult[ENG_METHOD_COUNT], eng_model *out[ENG_METHOD_COUNT],
+                      eng_err *err)
 {
 	assert(ps && o && out);
-	for (int q = 0; q < 3; q++)
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
 		out[q] = NULL;
-	if (methods == 0 || methods > 7)
+	if (methods == 0 || methods > ENG_METHODS_ALL)
 		return eng_err_set(err, ENG_EINPUT, "train: no method selected (mask %u)", methods);
-	eng_model *md[3] = {NULL, NULL, NULL};
+	eng_model *md[ENG_METHOD_COUNT] = {NULL};
 	int rc = 0;
-	for (int q = 0; q < 3 && !rc; q++) {
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
 		if (!(methods & (1u << q)))
 			continue;
 		eng_train_opts oq = *o;
@@ -659,13 +745,14 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		rc = eng_model_alloc(ps, rows, nrows, &oq, &md[q], err);
 	}
 	if (rc) {
-		for (int q = 0; q < 3; q++)
+		for (int q = 0; q < ENG_METHOD_COUNT; q++)
 			eng_model_free(md[q]);
 		return rc;
 	}
-	eng_model *mt = md[ENG_METHOD_TEXT], *mst = md[ENG_METHOD_STANDARD],
-	          *msa = md[ENG_METHOD_SHORTCUT_AWARE];
-	const int text_branch = mt || msa;
+	eng_model *mst = md[ENG_METHOD_STANDARD];
+	int text_branch = 0;
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		text_branch |= md[q] && has_text_branch((eng_method)q);
 	/* Without any image among the training rows the standard MM-RM is the text-only model: v =
 	 * 0 for every row, so W's gradient is 0 and W stays 0, and w follows exactly the text
 	 * branch's updates (same batches, same loss). It then reuses the text branch bit for bit.
@@ -676,12 +763,18 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	int std_alias = mst && text_branch && !rows_img;
 	/* Without images W's gradient is 0 at every step, so W and its Adam moments stay exactly 0:
 	 * the dense Adam pass over W is skipped (rows_img == 0). */
-	eng_model *head_m[MAXH];
+	/* the heads: every MM method (JTT trains alone in its own pass, as a plain head) */
+	eng_model *head_m[MAXH + 1];
 	int nh = 0;
-	if (mst && !std_alias)
-		head_m[nh++] = mst;
-	if (msa)
-		head_m[nh++] = msa;
+	for (int q = ENG_METHOD_STANDARD; q < ENG_METHOD_COUNT; q++)
+		if (md[q] && !(q == ENG_METHOD_STANDARD && std_alias))
+			head_m[nh++] = md[q];
+	if (nh > MAXH) {
+		for (int q = 0; q < ENG_METHOD_COUNT; q++)
+			eng_model_free(md[q]);
+		return eng_err_set(err, ENG_EINPUT, "train: at most %d MM methods in one pass",
+		                   MAXH);
+	}
 	const size_t nbr = (size_t)text_branch + (size_t)nh;
 	/* Per-column records {w, g, m, v} per branch (text branch first, then the heads), so a
 	 * column's weights, gradients and Adam moments share a cache line: the sparse loops are
@@ -725,7 +818,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		tv.gw[h] = rb + 1;
 		tv.W[h] = head_m[h]->W;
 		tv.gW[h] = wstate + (size_t)h * 3 * nW;
-		tv.sa[h] = head_m[h] == msa;
+		tv.kind[h] = head_kind(head_m[h]->o.method);
 	}
 	const float l2 = o->l2;
 	eng_rng rng;
@@ -770,10 +863,9 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	for (uint32_t c = 0; c < text_dim; c++) {
 		const float *r = rec + (size_t)c * S;
 		if (text_branch) {
-			if (mt)
-				mt->wt[c] = r[0];
-			if (msa)
-				msa->wt[c] = r[0];
+			for (int q = 0; q < ENG_METHOD_COUNT; q++)
+				if (md[q] && md[q]->wt)
+					md[q]->wt[c] = r[0];
 			if (std_alias)
 				mst->w[c] = r[0];
 			r += 4;
@@ -781,7 +873,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		for (int h = 0; h < nh; h++, r += 4)
 			head_m[h]->w[c] = r[0];
 	}
-	for (int q = 0; q < 3 && !rc; q++) {
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
 		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
 			if (!isfinite(md[q]->params[k])) {
 				rc = eng_err_set(
@@ -798,7 +890,7 @@ done:
 	free(rec);
 	free(wstate);
 	free(order);
-	for (int q = 0; q < 3; q++) {
+	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
 		if (rc)
 			eng_model_free(md[q]);
 		else
@@ -819,21 +911,23 @@ static int mean_loss(const eng_model *m, const eng_pairset *ps, const size_t *ro
 	return rc;
 }
 
-/* The interaction guard (top of this file): fills w_l2_mult[q] for the MM methods in `methods`.
- * Returns 0, ENG_ENOMEM, or a training error of the inner pass. */
+/* The interaction guard (top of this file): fills w_l2_mult[q] for the MM methods in `methods`
+ * (JTT, trained in a pass of its own, takes the standard MM-RM's decision: the same loss on the
+ * same rows, only reweighted). Returns 0, ENG_ENOMEM, or a training error of the inner pass. */
 static int interaction_guard(const eng_pairset *ps, const size_t *rows, size_t nrows,
-                             const eng_train_opts *o, unsigned methods, double w_l2_mult[3],
-                             eng_err *err)
+                             const eng_train_opts *o, unsigned methods,
+                             double w_l2_mult[ENG_METHOD_COUNT], eng_err *err)
 {
-	const unsigned mm =
-	    methods & ((1u << ENG_METHOD_STANDARD) | (1u << ENG_METHOD_SHORTCUT_AWARE));
+	unsigned mm = methods & ENG_METHODS_ALL & ~(1u << ENG_METHOD_TEXT);
+	if (mm & (1u << ENG_METHOD_JTT))
+		mm = (mm & ~(1u << ENG_METHOD_JTT)) | (1u << ENG_METHOD_STANDARD);
 	if (!mm || ps->n_img == 0)
 		return 0;
 	/* 0: image not in the training rows, 1: inner-training image, 2: validation image */
 	uint8_t *side = calloc(ps->n_img, 1);
 	size_t *split = malloc(sizeof(size_t) * (nrows ? nrows : 1));
 	float *mg = malloc(sizeof(float) * (nrows ? nrows : 1));
-	eng_model *tmp[3] = {NULL, NULL, NULL};
+	eng_model *tmp[ENG_METHOD_COUNT] = {NULL};
 	int rc = 0;
 	if (!side || !split || !mg) {
 		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory");
@@ -864,12 +958,12 @@ static int interaction_guard(const eng_pairset *ps, const size_t *rows, size_t n
 		else
 			split[ni++] = rows[i];
 	}
-	const double one[3] = {1, 1, 1};
+	const double one[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
 	rc = train_pass(ps, split, ni, o, mm | (1u << ENG_METHOD_TEXT), one, tmp, err);
 	double lt = 0;
 	if (!rc)
 		rc = mean_loss(tmp[ENG_METHOD_TEXT], ps, split + ni, nv, mg, &lt);
-	for (int q = ENG_METHOD_STANDARD; q <= ENG_METHOD_SHORTCUT_AWARE && !rc; q++) {
+	for (int q = ENG_METHOD_STANDARD; q < ENG_METHOD_COUNT && !rc; q++) {
 		double lq = 0;
 		if (!(mm & (1u << q)))
 			continue;
@@ -877,10 +971,12 @@ static int interaction_guard(const eng_pairset *ps, const size_t *rows, size_t n
 		if (!rc && lq > lt)
 			w_l2_mult[q] = p * p;
 	}
+	if (methods & (1u << ENG_METHOD_JTT))
+		w_l2_mult[ENG_METHOD_JTT] = w_l2_mult[ENG_METHOD_STANDARD];
 	if (rc == ENG_ENOMEM && err)
 		eng_err_set(err, ENG_ENOMEM, "train: out of memory (interaction guard)");
 done:
-	for (int q = 0; q < 3; q++)
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
 		eng_model_free(tmp[q]);
 	free(side);
 	free(split);
@@ -888,25 +984,86 @@ done:
 	return rc;
 }
 
+/* JTT's second pass: the text proxy `text` (trained on rows) gives each training row right or
+ * wrong; wrong rows weigh lambda (o->jtt_lambda, or n_right / n_wrong), right ones 1 (times any
+ * caller weight), and the MM-RM is trained on those weights. */
+static int train_jtt(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                     const eng_train_opts *o, const eng_model *text,
+                     const double w_l2_mult[ENG_METHOD_COUNT], eng_model **out, eng_err *err)
+{
+	*out = NULL;
+	float *mg = malloc(sizeof(float) * (nrows ? nrows : 1));
+	float *jw = calloc(ps->n ? ps->n : 1, sizeof(float));
+	if (!mg || !jw) {
+		free(mg);
+		free(jw);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (jtt)");
+	}
+	int rc = eng_model_margins(text, ps, rows, nrows, mg);
+	size_t wrong = 0;
+	for (size_t i = 0; !rc && i < nrows; i++)
+		wrong += !(mg[i] > 0);
+	double lambda = o->jtt_lambda > 0 ? (double)o->jtt_lambda
+	                : wrong           ? (double)(nrows - wrong) / (double)wrong
+	                                  : 1.0;
+	for (size_t i = 0; !rc && i < nrows; i++) {
+		double base = o->row_weight ? (double)o->row_weight[rows[i]] : 1.0;
+		jw[rows[i]] = (float)(base * (mg[i] > 0 ? 1.0 : lambda));
+	}
+	if (rc) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (jtt)");
+	} else {
+		eng_train_opts oj = *o;
+		oj.row_weight = jw;
+		eng_model *tmp[ENG_METHOD_COUNT];
+		rc = train_pass(ps, rows, nrows, &oj, 1u << ENG_METHOD_JTT, w_l2_mult, tmp, err);
+		if (!rc) {
+			*out = tmp[ENG_METHOD_JTT];
+			(*out)->o.row_weight = o->row_weight; /* jw dies here */
+		}
+	}
+	free(mg);
+	free(jw);
+	return rc;
+}
+
 int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrows,
-                          const eng_train_opts *o, unsigned methods, eng_model *out[3],
-                          eng_err *err)
+                          const eng_train_opts *o, unsigned methods,
+                          eng_model *out[ENG_METHOD_COUNT], eng_err *err)
 {
 	assert(ps && o && out);
-	for (int q = 0; q < 3; q++)
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
 		out[q] = NULL;
-	if (methods == 0 || methods > 7)
+	if (methods == 0 || methods > ENG_METHODS_ALL)
 		return eng_err_set(err, ENG_EINPUT, "train: no method selected (mask %u)", methods);
-	for (size_t i = 0; i < nrows; i++) /* validated again by eng_model_alloc */
-		if (rows[i] >= ps->n ||
-		    (ps->img_of[rows[i]] >= 0 && (size_t)ps->img_of[rows[i]] >= ps->n_img))
-			return train_pass(ps, rows, nrows, o, methods, (const double[3]){1, 1, 1},
-			                  out, err);
-	double mult[3] = {1, 1, 1};
-	int rc = interaction_guard(ps, rows, nrows, o, methods, mult, err);
-	if (rc)
+	double mult[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
+	int valid = 1, rc = 0;
+	for (size_t i = 0; i < nrows && valid; i++) /* validated again by eng_model_alloc */
+		valid = rows[i] < ps->n &&
+		        (ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
+	if (valid && (rc = interaction_guard(ps, rows, nrows, o, methods, mult, err)))
 		return rc;
-	return train_pass(ps, rows, nrows, o, methods, mult, out, err);
+	const unsigned jtt = methods & (1u << ENG_METHOD_JTT);
+	unsigned first = methods & ~jtt;
+	if (jtt) /* JTT needs the text proxy of the first pass */
+		first |= 1u << ENG_METHOD_TEXT;
+	if ((rc = train_pass(ps, rows, nrows, o, first, mult, out, err)))
+		return rc;
+	if (jtt) {
+		rc = train_jtt(ps, rows, nrows, o, out[ENG_METHOD_TEXT], mult, &out[ENG_METHOD_JTT],
+		               err);
+		if (!(methods & (1u << ENG_METHOD_TEXT))) {
+			eng_model_free(out[ENG_METHOD_TEXT]);
+			out[ENG_METHOD_TEXT] = NULL;
+		}
+		if (rc) {
+			for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+				eng_model_free(out[q]);
+				out[q] = NULL;
+			}
+		}
+	}
+	return rc;
 }
 
 int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
@@ -917,7 +1074,7 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	int rc = check_opts(o, err);
 	if (rc)
 		return rc;
-	eng_model *all[3];
+	eng_model *all[ENG_METHOD_COUNT];
 	rc = eng_model_train_multi(ps, rows, nrows, o, 1u << o->method, all, err);
 	if (!rc)
 		*out = all[o->method];
@@ -994,9 +1151,134 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 	tview tv = params_view(m, grad);
 	double o3[1 + MAXH];
 	batch(ps, rows, n, &s, &tv, o3);
-	*obj = m->o.method == ENG_METHOD_TEXT       ? o3[0]
-	       : m->o.method == ENG_METHOD_STANDARD ? o3[1]
-	                                            : o3[1] + o3[0];
+	/* methods with a detached text branch also train it: their objective adds mean L_t */
+	*obj = m->o.method == ENG_METHOD_TEXT ? o3[0] : m->wt ? o3[1] + o3[0] : o3[1];
 	scratch_free(&s);
 	return 0;
+}
+
+/* ---- serialization (model files, modelfile.h) ------------------------------------------------ */
+
+/* Little-endian fixed layout: u32 method, batch, fold_buckets, text_dim, img_dim, dv, B, B_fold,
+ * dense_begin; u64 n_params; f32 params[n_params]; f32 img_mean[img_dim], img_istd[img_dim]. The
+ * host is little-endian (checked at build time by the reader's round trip test). */
+enum { SER_HEAD = 9 * 4 + 8 };
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int eng_model_serialize(const eng_model *m, uint8_t **out, size_t *len)
+{
+	size_t nimg = m->img_mean ? 2 * (size_t)m->img_dim : 0;
+	size_t n = SER_HEAD + sizeof(float) * (m->n_params + nimg);
+	uint8_t *p = malloc(n);
+	if (!p)
+		return ENG_ENOMEM;
+	uint32_t h[9] = {(uint32_t)m->o.method,
+	                 (uint32_t)m->o.batch,
+	                 (uint32_t)m->o.fold_buckets,
+	                 m->text_dim,
+	                 m->img_dim,
+	                 m->dv,
+	                 m->B,
+	                 m->B_fold,
+	                 m->dense_begin};
+	for (int i = 0; i < 9; i++)
+		put_u32(p + 4 * i, h[i]);
+	put_u32(p + 36, (uint32_t)(m->n_params & 0xFFFFFFFFu));
+	put_u32(p + 40, (uint32_t)((uint64_t)m->n_params >> 32));
+	memcpy(p + SER_HEAD, m->params, sizeof(float) * m->n_params);
+	if (nimg)
+		memcpy(p + SER_HEAD + sizeof(float) * m->n_params, m->img_mean,
+		       sizeof(float) * nimg);
+	*out = p;
+	*len = n;
+	return 0;
+}
+
+int eng_model_deserialize(const uint8_t *p, size_t len, eng_model **out, eng_err *err)
+{
+	*out = NULL;
+	if (len < SER_HEAD)
+		return eng_err_set(err, ENG_EINPUT, "model record too short (%zu bytes)", len);
+	uint32_t h[9];
+	for (int i = 0; i < 9; i++)
+		h[i] = get_u32(p + 4 * i);
+	uint64_t np = (uint64_t)get_u32(p + 36) | (uint64_t)get_u32(p + 40) << 32;
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.method = (eng_method)h[0];
+	o.batch = (int)h[1];
+	o.fold_buckets = (int)h[2];
+	const uint32_t text_dim = h[3], img_dim = h[4], dv = h[5], B = h[6], B_fold = h[7],
+	               dense_begin = h[8];
+	int mm = h[0] != ENG_METHOD_TEXT;
+	if (h[0] >= ENG_METHOD_COUNT || o.batch < 1 || o.batch > (1 << 20) || text_dim < 1 ||
+	    text_dim > (1u << 26) || img_dim > 65536 || dense_begin > text_dim ||
+	    (mm && (B_fold != (uint32_t)o.fold_buckets || B_fold < 1 || B_fold > 65536 ||
+	            B != B_fold + (text_dim - dense_begin) || dv != img_dim + 1)) ||
+	    (!mm && (B || dv || img_dim)))
+		return eng_err_set(err, ENG_EINPUT, "model record has an inconsistent shape");
+	size_t ntext = mm && has_text_branch(o.method) ? 2 : 1;
+	uint64_t want = (uint64_t)ntext * text_dim + (uint64_t)B * dv;
+	size_t nimg = mm && img_dim ? 2 * (size_t)img_dim : 0;
+	if (np != want || len != SER_HEAD + sizeof(float) * ((size_t)np + nimg))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "model record has %llu parameters or %zu bytes "
+		                   "where its shape needs %llu",
+		                   (unsigned long long)np, len, (unsigned long long)want);
+	eng_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	m->o = o;
+	m->text_dim = text_dim;
+	m->img_dim = img_dim;
+	m->dv = dv;
+	m->B = B;
+	m->B_fold = B_fold;
+	m->dense_begin = dense_begin;
+	m->n_params = (size_t)np;
+	m->params = malloc(sizeof(float) * (m->n_params ? m->n_params : 1));
+	if (nimg)
+		m->img_mean = malloc(sizeof(float) * nimg);
+	if (!m->params || (nimg && !m->img_mean)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	memcpy(m->params, p + SER_HEAD, sizeof(float) * m->n_params);
+	for (size_t k = 0; k < m->n_params; k++)
+		if (!isfinite(m->params[k])) {
+			eng_model_free(m);
+			return eng_err_set(err, ENG_EINPUT, "model record has a non-finite weight");
+		}
+	float *q = m->params;
+	if (has_text_branch(o.method)) {
+		m->wt = q;
+		q += text_dim;
+	}
+	if (mm) {
+		m->w = q;
+		q += text_dim;
+		m->W = q;
+	}
+	if (nimg) {
+		memcpy(m->img_mean, p + SER_HEAD + sizeof(float) * m->n_params,
+		       sizeof(float) * nimg);
+		m->img_istd = m->img_mean + img_dim;
+	}
+	*out = m;
+	return 0;
+}
+
+eng_method eng_model_method(const eng_model *m)
+{
+	return m->o.method;
 }

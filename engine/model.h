@@ -27,10 +27,28 @@ typedef enum eng_method {
 	ENG_METHOD_TEXT = 0,
 	ENG_METHOD_STANDARD = 1,
 	ENG_METHOD_SHORTCUT_AWARE = 2,
+	/* Debiasing methods (issue 13). Each trains an MM branch (inference: that branch alone)
+	 * next to a detached text-only branch, like the shortcut-aware one:
+	 *  POE     product of experts with the text proxy (Clark et al. 2019, He et al. 2019): loss
+	 *          L(m + m_t) with m_t detached, so the MM branch learns what the text does not;
+	 *  DEBIAS  example reweighting against the bias-only text model (Utama et al. 2020):
+	 *          per-pair weight 1 - sigmoid(m_t), detached;
+	 *  JTT     just train twice (Liu et al. 2021): the text proxy is trained first, its
+	 * training errors are upweighted by lambda (default n_right / n_wrong: right and wrong
+	 * pairs then weigh the same in total), and the MM-RM is trained again on those weights. */
+	ENG_METHOD_POE = 3,
+	ENG_METHOD_DEBIAS = 4,
+	ENG_METHOD_JTT = 5,
+	ENG_METHOD_COUNT = 6,
 } eng_method;
 
-const char *eng_method_name(eng_method m);            /* "text", "standard", "shortcut-aware" */
+#define ENG_METHODS_ALL ((1u << ENG_METHOD_COUNT) - 1)
+
+/* "text", "standard", "shortcut-aware", "poe", "debias", "jtt" */
+const char *eng_method_name(eng_method m);
 int eng_method_parse(const char *s, eng_method *out); /* 0 ok, ENG_EINPUT unknown */
+/* A list "standard,poe" or "all" -> mask of (1u << method); ENG_EINPUT on an unknown name. */
+int eng_methods_parse(const char *list, unsigned *mask);
 
 typedef struct eng_train_opts {
 	eng_method method;
@@ -46,6 +64,8 @@ typedef struct eng_train_opts {
 	 * never used for margins. The shortcut-aware weight is computed from the unweighted
 	 * losses. */
 	const float *row_weight;
+	float jtt_lambda; /* JTT's upweighting of the text proxy's training errors; <= 0: the
+	                     default n_right / n_wrong of the training rows */
 } eng_train_opts;
 
 /* The epoch schedule callers use when the user gives no epoch count (score, crossdist): a budget
@@ -70,7 +90,9 @@ int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
 void eng_model_free(eng_model *m);
 
 /* Trains every method whose bit (1u << method) is set in `methods` on the SAME minibatches (one
- * seed, o->method ignored): out[method] receives that model, the others NULL. Each model is
+ * seed, o->method ignored): out[method] receives that model, the others NULL. JTT needs a second
+ * pass (its weights come from the text proxy of the first): it is trained after the others, on
+ * the same minibatch order. Each model is
  * bit-identical to eng_model_train with o->method set to it (the interaction guard's validation
  * pass always trains the text-only proxy, so its decision per method does not depend on the mask):
  * the methods' parameters are independent, so sharing the pass over the sparse rows changes no
@@ -80,8 +102,8 @@ void eng_model_free(eng_model *m);
  * MM-RM reduces to the text-only model (v = 0, W stays 0) and reuses it. Returns like
  * eng_model_train (ENG_EINPUT also for an empty mask); on error every out[] is NULL. */
 int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrows,
-                          const eng_train_opts *o, unsigned methods, eng_model *out[3],
-                          eng_err *err);
+                          const eng_train_opts *o, unsigned methods,
+                          eng_model *out[ENG_METHOD_COUNT], eng_err *err);
 
 /* Inference margins for rows[0..n): out[i] = r(chosen) - r(rejected) (MM branch for SA). rows must
  * be valid rows of ps and ps must have the training set's text_dim/img_dim (asserted). Processes
@@ -103,5 +125,14 @@ int eng_model_margins_img(const eng_model *m, const eng_pairset *ps, const size_
  * ENG_METHOD_TEXT, the MM branch's text terms w for STANDARD and SHORTCUT_AWARE. Owned by the
  * model. A hashed column's effect on the margin is weight * eng_textfeat_sign(column). */
 const float *eng_model_text_weights(const eng_model *m);
+
+/* The model's method. */
+eng_method eng_model_method(const eng_model *m);
+
+/* A model as bytes (a fixed little-endian layout: shape, then its parameters and image
+ * standardization), and back. Deserializing checks every size against the shape it declares and
+ * refuses non-finite weights: ENG_EINPUT with a message, ENG_ENOMEM. */
+int eng_model_serialize(const eng_model *m, uint8_t **out, size_t *len);
+int eng_model_deserialize(const uint8_t *p, size_t len, eng_model **out, eng_err *err);
 
 #endif

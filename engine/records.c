@@ -862,7 +862,12 @@ int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const cha
 		    rec, ENG_REC_NOT_OBJECT,
 		    "the line is valid JSON but not an object; each line must "
 		    "be one {...} record");
+	return eng_record_from_json(rec, stem, lineno, opts);
+}
 
+int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
+                         const eng_rec_opts *opts)
+{
 	json_t *root = rec->root;
 	eng_rec_shape shape =
 	    opts && opts->shape != ENG_SHAPE_AUTO ? opts->shape : eng_record_detect(root);

@@ -143,6 +143,11 @@ int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *
 int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const char *stem,
                         uint64_t lineno, const eng_rec_opts *opts);
 
+/* eng_record_parse_ex of a record already parsed: rec->root is an object the caller has set (rec
+ * owns it from then on; e.g. a Parquet row). Returns 0 or ENG_ENOMEM, as eng_record_parse_ex. */
+int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
+                         const eng_rec_opts *opts);
+
 /* Frees what rec owns and zeroes it; accepts NULL. */
 void eng_record_clear(eng_record *rec);
 

@@ -12,6 +12,7 @@
 #include "engine/metrics.h"
 #include "engine/runs.h"
 #include "engine/model_internal.h"
+#include "engine/modelfile.h"
 #include "engine/trainjobs.h"
 #include "engine/weights.h"
 
@@ -36,6 +37,22 @@ static int ds_epochs(const eng_score_opts *o, const eng_data *d, size_t k)
 	size_t n = d->ds_begin[k + 1] - d->ds_begin[k];
 	return o->train.epochs > 0 ? o->train.epochs
 	                           : eng_train_epochs_auto(n - n / (size_t)o->folds);
+}
+
+/* 1 when dataset k has fewer distinct split groups (images, or prompts for text-only pairs) than
+ * K folds: it is then folded by pair (a single-prompt text-only set, say). */
+static int fold_by_pair(const eng_data *d, size_t k, int K)
+{
+	uint64_t seen[100];
+	int ns = 0;
+	for (size_t r = d->ds_begin[k]; r < d->ds_begin[k + 1] && ns < K; r++) {
+		int i = 0;
+		while (i < ns && seen[i] != d->group[r])
+			i++;
+		if (i == ns)
+			seen[ns++] = d->group[r];
+	}
+	return ns < K;
 }
 
 static json_t *num_or_null(double v)
@@ -77,10 +94,12 @@ static json_t *metrics_json(const eng_dsmetrics *m, double confident)
 static char *options_json(const eng_score_opts *o, const eng_data *d)
 {
 	size_t nds = d->nds;
-	json_t *ds = json_array(), *eff = json_array();
+	json_t *ds = json_array(), *eff = json_array(), *fb = json_array();
 	for (size_t i = 0; i < nds; i++) {
 		json_array_append_new(ds, json_string(d->ds_name[i]));
 		json_array_append_new(eff, json_integer(ds_epochs(o, d, i)));
+		json_array_append_new(fb,
+		                      json_string(fold_by_pair(d, i, o->folds) ? "pair" : "group"));
 	}
 	json_t *j = json_object();
 	json_object_set_new(j, "datasets", ds);
@@ -89,6 +108,7 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 	json_object_set_new(
 	    j, "epochs", o->train.epochs > 0 ? json_integer(o->train.epochs) : json_string("auto"));
 	json_object_set_new(j, "epochs_effective", eff); /* per dataset */
+	json_object_set_new(j, "fold_by", fb);           /* per dataset: group or pair */
 	json_object_set_new(j, "top_features_from", json_string("mean of the fold proxies"));
 	json_object_set_new(j, "batch", json_integer(o->train.batch));
 	json_object_set_new(j, "lr", json_real(o->train.lr));
@@ -100,23 +120,32 @@ static char *options_json(const eng_score_opts *o, const eng_data *d)
 	json_object_set_new(j, "crosses", json_integer(o->text.crosses));
 	json_object_set_new(j, "threads", json_integer(o->threads));
 	json_object_set_new(j, "features", eng_data_features_json(d));
+	if (o->model) /* the model's identity: merge refuses shards scored with different ones */
+		json_object_set_new(j, "model_sha256", json_string(o->model->sha256));
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
 	return s;
 }
 
 /* Per-dataset working state. */
+struct dswork;
+static json_t *extra_methods_json(const struct dswork *w, const uint8_t *text_right);
+
 typedef struct dswork {
 	size_t b, e, n; /* row range and size */
 	int *fold;      /* (n) fold of each row */
 	size_t *rows;   /* (n) rows grouped by fold: fold f's rows at rows[fb[f]..fb[f+1]) */
 	size_t *train;  /* (K, n) training rows per fold, each list length n - fold size */
 	size_t *fb;     /* (K + 1) */
-	float *margin[NMETHODS]; /* (n) held-out margins, indexed by position in rows[] */
-	float *fold_w;           /* (K, text_dim) text weights of each fold's text-only proxy */
+	float *margin[NMETHODS];     /* (n) held-out margins, indexed by position in rows[] */
+	float *xm[ENG_METHOD_COUNT]; /* (n) likewise for the extra methods asked (poe, ...) */
+	float *fold_w;               /* (K, text_dim) text weights of each fold's text-only proxy */
 	float *full_w;     /* (text_dim) their mean: the proxy whose top features are reported */
 	uint8_t *conflict; /* (n) 1: the pair's label conflicts with a duplicate (dedup.h) */
 	int has_img;       /* some pair of the dataset has image features: MM-RMs are trained */
+	uint8_t
+	    *in_sample; /* (n) by position in rows[], score --model only: 1 = in the model's
+	                   training sample (scored by its fold's model), 0 = by the mean of all */
 	/* counterfactual image test (has_img), indexed by position in rows[] like margin[] */
 	int32_t *swap_img;       /* (n) another image of the same test fold, -1: not tested */
 	float *m_swap, *m_blank; /* (n) standard MM-RM margins with that image / a blank one */
@@ -130,22 +159,57 @@ static void dswork_free(dswork *w)
 	free(w->fb);
 	for (int m = 0; m < NMETHODS; m++)
 		free(w->margin[m]);
+	for (int m = 0; m < ENG_METHOD_COUNT; m++)
+		free(w->xm[m]);
 	free(w->fold_w);
 	free(w->full_w);
 	free(w->conflict);
 	free(w->swap_img);
 	free(w->m_swap);
 	free(w->m_blank);
+	free(w->in_sample);
 }
 
-static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, eng_err *err)
+/* Held-out figures of the extra methods trained (score --methods): accuracy with its Wilson
+ * interval and SFD, as for the standard MM-RM. NULL when none was asked. text_right is in row
+ * order. */
+static json_t *extra_methods_json(const dswork *w, const uint8_t *text_right)
+{
+	json_t *o = NULL;
+	for (int m = NMETHODS; m < ENG_METHOD_COUNT; m++) {
+		if (!w->xm[m])
+			continue;
+		size_t ok = 0, tr = 0, trr = 0, tw = 0, twr = 0;
+		for (size_t q = 0; q < w->n; q++) {
+			int r = eng_sigmoid(w->xm[m][q]) > 0.5;
+			ok += (size_t)r;
+			if (text_right[w->rows[q] - w->b])
+				tr++, trr += (size_t)r;
+			else
+				tw++, twr += (size_t)r;
+		}
+		double lo, hi, acc = (double)ok / (double)w->n;
+		eng_wilson95((double)ok, (double)w->n, &lo, &hi);
+		double sfd = tr && tw ? (double)trr / (double)tr - (double)twr / (double)tw : NAN;
+		if (!o)
+			o = json_object();
+		json_object_set_new(o, eng_method_name((eng_method)m),
+		                    json_pack("{s:o, s:[o, o], s:o}", "accuracy", num_or_null(acc),
+		                              "accuracy_ci95", num_or_null(lo), num_or_null(hi),
+		                              "sfd", num_or_null(sfd)));
+	}
+	return o;
+}
+
+static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t seed, int by_pair,
+                       const eng_modelfile *mf, eng_err *err)
 {
 	memset(w, 0, sizeof *w);
 	w->b = d->ds_begin[k];
 	w->e = d->ds_begin[k + 1];
 	w->n = w->e - w->b;
 	size_t n = w->n;
-	if (n < 2)
+	if (n < (mf ? 1u : 2u))
 		return eng_err_set(
 		    err, ENG_EINPUT,
 		    "dataset '%s' has %zu pair(s); scoring needs at least 2 (index more "
@@ -167,11 +231,16 @@ static int dswork_init(dswork *w, const eng_data *d, size_t k, int K, uint64_t s
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	size_t *count = w->fb + 1;
 	for (size_t i = 0; i < n; i++) {
-		w->fold[i] = (int)(eng_mix64(d->group[w->b + i] ^ eng_mix64(seed)) % (uint64_t)K);
+		uint64_t g = by_pair ? (uint64_t)d->pair_id[w->b + i] * 0x9E3779B97F4A7C15ULL
+		                     : d->group[w->b + i];
+		if (mf) /* the model's folds: computed from the pair alone, as at training */
+			w->fold[i] = eng_modelfile_fold(mf, eng_modelfile_key(mf, d, w->b + i));
+		else
+			w->fold[i] = (int)(eng_mix64(g ^ eng_mix64(seed)) % (uint64_t)K);
 		count[w->fold[i]]++;
 	}
 	for (int f = 0; f < K; f++) {
-		if (count[f] == n)
+		if (count[f] == n && !mf)
 			return eng_err_set(
 			    err, ENG_EINPUT,
 			    "dataset '%s': all %zu pairs share one image or prompt group, "
@@ -335,9 +404,12 @@ static int write_fold(void *ctx, size_t job, eng_err *err)
 			sqlite3_bind_double(sp, 11, fabs((double)mm - (double)mw));
 			sqlite3_bind_int(sp, 12,
 			                 (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(mw) > 0.5));
+			sqlite3_bind_int(
+			    sp, 13, (eng_sigmoid(mm) > 0.5) != (eng_sigmoid(x->m_blank[q]) > 0.5));
 		} else {
 			sqlite3_bind_null(sp, 11);
 			sqlite3_bind_null(sp, 12);
+			sqlite3_bind_null(sp, 13);
 		}
 		int st = sqlite3_step(sp);
 		sqlite3_reset(sp);
@@ -615,10 +687,19 @@ static int refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nds, 
 	size_t njobs = 0, j = 0;
 	uint64_t seed2 = eng_mix64(o->train.seed ^ 0x52454649544E4557ULL); /* REFITNEW */
 	for (size_t k = 0; k < nds; k++) {
-		int rc = dswork_init(&x[k].refit_w, d, k, K, seed2, err);
+		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
+		x[k].refit[ENG_WM_NONE] = x[k].text_acc;
+		eng_wilson95(x[k].text_acc * (double)w[k].n, (double)w[k].n,
+		             &x[k].refit_lo[ENG_WM_NONE], &x[k].refit_hi[ENG_WM_NONE]);
+		if (o->model) { /* a fixed model trains nothing: the re-fits are not measured */
+			for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++)
+				x[k].refit[wm] = x[k].refit_lo[wm] = x[k].refit_hi[wm] = NAN;
+			continue;
+		}
+		int rc =
+		    dswork_init(&x[k].refit_w, d, k, K, seed2, fold_by_pair(d, k, K), NULL, err);
 		if (rc)
 			return rc;
-		x[k].refit_mm_acc = x[k].refit_mm_lo = x[k].refit_mm_hi = NAN;
 		if (x[k].avail[ENG_WM_SFC] &&
 		    !(x[k].refit_mm = malloc(x[k].refit_w.n * sizeof(float))))
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -702,17 +783,29 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 	snprintf(deb, sizeof deb,
 	         "debias (1 - p_text) brings the re-fitted text proxy from %.1f%% to %.1f%%",
 	         100 * x->text_acc, 100 * x->refit[ENG_WM_DEBIAS]);
-	if (!(x->refit_lo[ENG_WM_NONE] > 0.5)) {
+	char deb_over[96] = "";
+	if (!isnan(x->refit[ENG_WM_DEBIAS]))
+		snprintf(deb_over, sizeof deb_over,
+		         " (debias would put the re-fitted proxy at %.1f%%)",
+		         100 * x->refit[ENG_WM_DEBIAS]);
+	if (isnan(x->refit[ENG_WM_DEBIAS]) && x->refit_lo[ENG_WM_NONE] > 0.5) {
+		/* score --model: nothing is re-fitted, so no method's effect is measured here */
+		snprintf(
+		    why, sizeof why,
+		    "scored with a fixed model (--model): nothing is re-fitted, so the weights' "
+		    "effect on a re-fitted text proxy is not measured here; debias (1 - p_text) "
+		    "counters the text-only proxy directly (the text proxy gets %.1f%%)",
+		    100 * x->text_acc);
+	} else if (!(x->refit_lo[ENG_WM_NONE] > 0.5)) {
 		/* no shortcut to counter: reweighting would only trade sample size for noise (and
 		 * debias over-corrects: its re-fit falls below chance) */
 		au = ENG_WM_NONE;
 		snprintf(
 		    why, sizeof why,
 		    "no text shortcut to counter: the held-out text-only proxy gets %.1f%% (95%% "
-		    "CI %.1f to %.1f), not above chance, so every pair keeps weight 1 (debias "
-		    "would put the re-fitted proxy at %.1f%%)",
+		    "CI %.1f to %.1f), not above chance, so every pair keeps weight 1%s",
 		    100 * x->text_acc, 100 * x->refit_lo[ENG_WM_NONE],
-		    100 * x->refit_hi[ENG_WM_NONE], 100 * x->refit[ENG_WM_DEBIAS]);
+		    100 * x->refit_hi[ENG_WM_NONE], deb_over);
 	} else if (!w->has_img)
 		snprintf(
 		    why, sizeof why,
@@ -788,9 +881,121 @@ static json_t *weights_json(const eng_data *d, const dswork *w, const dsextra *x
 	return o;
 }
 
+/* score --model: the margins of dataset work w from the model's fold models. A pair in the
+ * model's training sample gets the model of its own fold (trained without it: held out, as in
+ * cross-fitting); any other pair the mean margin of the K fold models (none saw it). Likewise the
+ * counterfactual margins of the standard MM-RM, and the fold proxies' text weights (top
+ * features). A dataset with images scored by a model trained without any is scored text-only. */
+static int model_margins(const eng_modelfile *mf, const eng_data *d, dswork *w, eng_err *err)
+{
+	const int K = mf->folds;
+	const size_t n = w->n;
+	const int mm = w->has_img && (mf->methods & (1u << ENG_METHOD_STANDARD)) &&
+	               (mf->methods & (1u << ENG_METHOD_SHORTCUT_AWARE));
+	if (!mm)
+		w->has_img = 0;
+	w->in_sample = malloc(n ? n : 1);
+	size_t *rows = malloc((n ? n : 1) * sizeof *rows), *pos = malloc((n ? n : 1) * sizeof *pos);
+	float *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	double *acc = malloc((n ? n : 1) * sizeof *acc);
+	int32_t *img = malloc((n ? n : 1) * sizeof *img);
+	int rc = 0;
+	if (!w->in_sample || !rows || !pos || !tmp || !acc || !img) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t q = 0; q < n; q++)
+		w->in_sample[q] =
+		    (uint8_t)eng_modelfile_in_sample(mf, eng_modelfile_key(mf, d, w->rows[q]));
+	/* kind: 0..2 the methods' margins, 3 swapped image, 4 blank image (standard MM-RM) */
+	for (int kind = 0; kind < 5 && !rc; kind++) {
+		int q = kind < 3 ? kind : ENG_METHOD_STANDARD;
+		if (kind > 0 && !mm)
+			break;
+		float *dst = kind < 3 ? w->margin[kind] : kind == 3 ? w->m_swap : w->m_blank;
+		size_t no = 0;
+		/* in-sample pairs: their own fold's model */
+		for (int f = 0; f < K && !rc; f++) {
+			size_t ni = 0;
+			for (size_t p = w->fb[f]; p < w->fb[f + 1]; p++)
+				if (w->in_sample[p]) {
+					rows[ni] = w->rows[p];
+					if (kind >= 3)
+						img[ni] = kind == 3 && w->swap_img[p] >= 0
+						              ? w->swap_img[p]
+						          : kind == 3 ? d->ps.img_of[w->rows[p]]
+						          : d->ps.img_of[w->rows[p]] >= 0
+						              ? ENG_MODEL_IMG_MEAN
+						              : -1;
+					pos[ni++] = p;
+				}
+			rc = kind < 3
+			         ? eng_model_margins(mf->m[f][q], &d->ps, rows, ni, tmp)
+			         : eng_model_margins_img(mf->m[f][q], &d->ps, rows, img, ni, tmp);
+			for (size_t i = 0; !rc && i < ni; i++)
+				dst[pos[i]] = tmp[i];
+		}
+		/* the others: the mean of the K fold models */
+		for (size_t p = 0; p < n; p++)
+			if (!w->in_sample[p]) {
+				rows[no] = w->rows[p];
+				if (kind >= 3)
+					img[no] = kind == 3 && w->swap_img[p] >= 0 ? w->swap_img[p]
+					          : kind == 3 ? d->ps.img_of[w->rows[p]]
+					          : d->ps.img_of[w->rows[p]] >= 0
+					              ? ENG_MODEL_IMG_MEAN
+					              : -1;
+				pos[no++] = p;
+			}
+		for (size_t i = 0; i < no; i++)
+			acc[i] = 0;
+		if (kind == 0 && no) { /* the mean proxy: the mean of the K margins at one's cost */
+			rc = eng_model_margins(mf->text_mean, &d->ps, rows, no, tmp);
+			for (size_t i = 0; !rc && i < no; i++)
+				dst[pos[i]] = tmp[i];
+			continue;
+		}
+		for (int f = 0; f < K && !rc && no; f++) {
+			rc = kind < 3
+			         ? eng_model_margins(mf->m[f][q], &d->ps, rows, no, tmp)
+			         : eng_model_margins_img(mf->m[f][q], &d->ps, rows, img, no, tmp);
+			for (size_t i = 0; !rc && i < no; i++)
+				acc[i] += tmp[i];
+		}
+		for (size_t i = 0; !rc && i < no; i++)
+			dst[pos[i]] = (float)(acc[i] / K);
+	}
+	if (rc && rc != ENG_EINPUT)
+		rc = eng_err_set(err, rc, "out of memory scoring with the model");
+	for (int f = 0; !rc && f < K; f++)
+		memcpy(w->fold_w + (size_t)f * d->ps.text_dim,
+		       eng_model_text_weights(mf->m[f][ENG_METHOD_TEXT]),
+		       sizeof(float) * d->ps.text_dim);
+out:
+	free(rows), free(pos), free(tmp), free(acc), free(img);
+	return rc;
+}
+
 int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_opts *o,
                   const eng_progress *prog, int64_t *run_id, eng_err *err)
 {
+	eng_score_opts mo;
+	const eng_modelfile *mf = o->model;
+	if (mf) { /* score --model: the model decides folds, features, seed and thresholds */
+		mo = *o;
+		mo.folds = mf->folds;
+		mo.text = mf->text;
+		mo.features = mf->features;
+		mo.train.seed = mf->seed;
+		mo.extra_methods = 0;
+		json_t *c = json_object_get(mf->config, "confident"),
+		       *g = json_object_get(mf->config, "min_image_gain");
+		if (json_is_number(c))
+			mo.confident = json_number_value(c);
+		if (json_is_number(g))
+			mo.min_image_gain = json_number_value(g);
+		o = &mo;
+	}
 	if (o->folds < 2 || o->folds > 100)
 		return eng_err_set(err, ENG_EINPUT, "--folds must be in [2, 100], got %d",
 		                   o->folds);
@@ -815,6 +1020,22 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trace("score: load");
 	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err)))
 		return rc;
+	if (mf && (rc = eng_modelfile_check_data(mf, &d, err))) {
+		eng_data_free(&d);
+		return rc;
+	}
+	for (size_t k = 0; k < nds && o->note && !mf; k++) {
+		if (fold_by_pair(&d, k, K)) {
+			char msg[512];
+			snprintf(
+			    msg, sizeof msg,
+			    "dataset '%s': fewer distinct images/prompts than %d folds, so its "
+			    "pairs are folded by pair (recorded in the run as fold_by: pair); a "
+			    "prompt shared by every pair cannot be held out",
+			    d.ds_name[k], K);
+			o->note(o->note_ctx, msg);
+		}
+	}
 	opts = options_json(o, &d);
 	if (!opts) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -838,16 +1059,32 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	}
 	size_t j = 0;
 	for (size_t k = 0; k < nds; k++) {
-		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, err)) ||
+		if ((rc = dswork_init(&w[k], &d, k, K, o->train.seed, fold_by_pair(&d, k, K),
+		                      o->model, err)) ||
 		    (rc = load_conflicts(ws, &d, k, &w[k], err)) ||
 		    (w[k].has_img && (rc = make_swaps(&w[k], &d, K, o->train.seed, err))))
 			goto out;
+		if (mf) { /* scored by the model's folds, nothing trained here */
+			if ((rc = model_margins(mf, &d, &w[k], err)))
+				goto out;
+			continue;
+		}
 		for (int f = 0; f < K; f++) {
 			eng_trainjob *jb = &jobs[j++];
 			jb->opts = o->train;
 			jb->opts.epochs = ds_epochs(o, &d, k);
 			/* a text-only dataset trains no MM-RM: there is no image to learn from */
 			jb->methods = w[k].has_img ? (1u << NMETHODS) - 1 : 1u << ENG_METHOD_TEXT;
+			for (int m = NMETHODS; m < ENG_METHOD_COUNT && w[k].has_img; m++) {
+				if (!(o->extra_methods & (1u << m)))
+					continue;
+				if (!w[k].xm[m] && !(w[k].xm[m] = malloc(w[k].n * sizeof(float)))) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+					goto out;
+				}
+				jb->methods |= 1u << m;
+				jb->margins[m] = w[k].xm[m] + w[k].fb[f];
+			}
 			jb->opts.seed =
 			    eng_mix64(o->train.seed ^ eng_mix64(k * 1000003u + (size_t)f * 101u));
 			jb->train = w[k].train + (size_t)f * w[k].n;
@@ -873,15 +1110,21 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	if (!(sp = eng_ws_prepare(
 	          ws,
 	          "INSERT INTO pair_scores(run_id, pair_id, fold, p_text, p_mm, p_sa,"
-	          " sfc, category, chosen_chars, rejected_chars, image_effect, swap_flip)"
-	          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	          " sfc, category, chosen_chars, rejected_chars, image_effect, swap_flip,"
+	          " blank_flip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	          err))) {
 		rc = err ? err->code : ENG_EINTERNAL;
 		goto out;
 	}
 	fold_writer fw = {ws, sp, *run_id, &d, w, K, o->confident};
 	eng_trainjobs_hook hook = {write_fold, &fw};
-	if ((rc = eng_trainjobs_run_hooked(&d.ps, jobs, njobs, o->threads, &hook, prog, err)))
+	if (mf) {
+		for (size_t jj = 0; jj < njobs && !rc; jj++)
+			rc = write_fold(&fw, jj, err);
+	} else {
+		rc = eng_trainjobs_run_hooked(&d.ps, jobs, njobs, o->threads, &hook, prog, err);
+	}
+	if (rc)
 		goto out;
 
 	eng_trace("score: metrics");
@@ -941,6 +1184,9 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 			    m.mm_acc_text_wrong = NAN;
 		dsm[k] = metrics_json(&m, o->confident);
 		json_object_set_new(dsm[k], "has_images", json_boolean(w[k].has_img));
+		json_t *xmj = extra_methods_json(&w[k], tr);
+		if (xmj)
+			json_object_set_new(dsm[k], "methods", xmj);
 		if (w[k].has_img)
 			eng_imgrel_compute(n, w[k].margin[1], w[k].m_swap, w[k].m_blank, mask,
 			                   &wx[k].rel);
@@ -1025,5 +1271,143 @@ out:
 	free(metrics_all);
 	free(cat), free(tr), free(hasimg), free(pt), free(pm), free(ps_);
 	eng_data_free(&d);
+	return rc;
+}
+
+/* ---- metrics restated from stored scores (merge) ----------------------------------------------
+ */
+
+static int8_t sgn3(long long a, long long b)
+{
+	return (int8_t)((a > b) - (a < b));
+}
+
+int eng_score_restate(eng_ws *ws, int64_t run_id, int64_t dataset_id, double confident,
+                      double min_gain, char **metrics_out, eng_err *err)
+{
+	*metrics_out = NULL;
+	sqlite3_stmt *q = eng_ws_prepare(
+	    ws,
+	    "SELECT s.p_text, s.p_mm, s.p_sa, s.sfc, s.category, s.chosen_chars, s.rejected_chars,"
+	    " s.image_effect, s.swap_flip, s.blank_flip, p.image_id IS NOT NULL, p.chosen,"
+	    " p.rejected FROM pair_scores s CROSS JOIN pairs p ON p.id = s.pair_id"
+	    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 ORDER BY s.pair_id",
+	    err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, run_id);
+	sqlite3_bind_int64(q, 2, dataset_id);
+	size_t n = 0, cap = 0;
+	float *pt = NULL, *pm = NULL, *ps_ = NULL;
+	double *sfc = NULL, *eff = NULL;
+	uint8_t *cat = NULL, *hasimg = NULL, *fl = NULL, *mask = NULL;
+	int8_t *lg = NULL, *fm = NULL;
+	int rc = 0, s, any_mm = 0;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			float *a = realloc(pt, cap * sizeof *a), *b = realloc(pm, cap * sizeof *b),
+			      *c = realloc(ps_, cap * sizeof *c);
+			pt = a ? a : pt, pm = b ? b : pm, ps_ = c ? c : ps_;
+			double *d1 = realloc(sfc, cap * sizeof *d1),
+			       *d2 = realloc(eff, cap * sizeof *d2);
+			sfc = d1 ? d1 : sfc, eff = d2 ? d2 : eff;
+			uint8_t *u1 = realloc(cat, cap), *u2 = realloc(hasimg, cap),
+			        *u3 = realloc(fl, 3 * cap), *u4 = realloc(mask, cap);
+			cat = u1 ? u1 : cat, hasimg = u2 ? u2 : hasimg, fl = u3 ? u3 : fl;
+			mask = u4 ? u4 : mask;
+			int8_t *i1 = realloc(lg, cap), *i2 = realloc(fm, cap);
+			lg = i1 ? i1 : lg, fm = i2 ? i2 : fm;
+			if (!a || !b || !c || !d1 || !d2 || !u1 || !u2 || !u3 || !u4 || !i1 ||
+			    !i2) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		pt[n] = (float)sqlite3_column_double(q, 0);
+		int has_mm = sqlite3_column_type(q, 1) != SQLITE_NULL;
+		any_mm |= has_mm;
+		pm[n] = has_mm ? (float)sqlite3_column_double(q, 1) : pt[n];
+		ps_[n] = has_mm ? (float)sqlite3_column_double(q, 2) : pt[n];
+		sfc[n] = has_mm ? sqlite3_column_double(q, 3) : NAN;
+		const char *cn = (const char *)sqlite3_column_text(q, 4);
+		cat[n] = ENG_CAT_AMBIGUOUS;
+		for (int k = 0; cn && k < ENG_CAT_COUNT; k++)
+			if (!strcmp(cn, eng_category_name((eng_category)k)))
+				cat[n] = (uint8_t)k;
+		lg[n] = sgn3(sqlite3_column_int64(q, 5), sqlite3_column_int64(q, 6));
+		mask[n] = sqlite3_column_type(q, 8) != SQLITE_NULL;
+		eff[n] = mask[n] ? sqlite3_column_double(q, 7) : 0;
+		int right = pm[n] > 0.5f;
+		fl[3 * n] = (uint8_t)right;
+		fl[3 * n + 1] = (uint8_t)(right ^ (mask[n] && sqlite3_column_int(q, 8)));
+		fl[3 * n + 2] = (uint8_t)(right ^ (mask[n] && sqlite3_column_int(q, 9)));
+		hasimg[n] = (uint8_t)sqlite3_column_int(q, 10);
+		const char *ch = (const char *)sqlite3_column_text(q, 11),
+		           *rj = (const char *)sqlite3_column_text(q, 12);
+		fm[n] = sgn3(eng_format_markers(ch ? ch : ""), eng_format_markers(rj ? rj : ""));
+		n++;
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "read stored scores");
+	sqlite3_finalize(q);
+	json_t *o = NULL;
+	float *wt = NULL;
+	uint8_t *r = NULL, *rs = NULL, *rb = NULL, *sc = NULL;
+	if (!rc && n == 0)
+		rc =
+		    eng_err_set(err, ENG_EINPUT, "dataset id %lld has no stored scores in run %lld",
+		                (long long)dataset_id, (long long)run_id);
+	if (!rc) {
+		eng_dsmetrics m;
+		eng_metrics_compute(n, pt, pm, ps_, cat, lg, fm, hasimg, &m);
+		if (!any_mm)
+			m.mm_accuracy = m.sa_accuracy = m.sfd = m.mm_acc_text_right =
+			    m.mm_acc_text_wrong = NAN;
+		o = metrics_json(&m, confident);
+		json_object_set_new(o, "has_images", json_boolean(any_mm));
+		dswork w = {.n = n, .has_img = any_mm};
+		dsextra x = {.text_acc = m.text_accuracy};
+		r = malloc(n), rs = malloc(n), rb = malloc(n), sc = malloc(n);
+		wt = malloc(n * sizeof *wt);
+		if (!r || !rs || !rb || !sc || !wt) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				r[i] = fl[3 * i], rs[i] = fl[3 * i + 1], rb[i] = fl[3 * i + 2];
+				sc[i] = cat[i] == ENG_CAT_TEXT_SHORTCUT;
+			}
+			if (any_mm)
+				eng_imgrel_from_flags(n, r, rs, rb, eff, mask, &x.rel);
+			x.informative = any_mm && x.rel.n > 0 && x.rel.drop_lo > min_gain;
+			image_reliance_json(o, &w, &x, min_gain);
+			x.lambda = eng_jtt_lambda(m.n_text_right, m.n_text_wrong);
+			for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
+				for (size_t i = 0; i < n; i++)
+					wt[i] = (float)eng_weight_raw((eng_wmethod)wm, pt[i],
+					                              sfc[i], x.lambda);
+				eng_weights_normalize(wt, n);
+				eng_wstats_compute(n, wt, lg, fm, sc, &x.st[wm]);
+				x.refit[wm] = x.refit_lo[wm] = x.refit_hi[wm] = NAN;
+			}
+			x.avail[ENG_WM_NONE] = x.avail[ENG_WM_DEBIAS] = 1;
+			x.avail[ENG_WM_JTT] = m.n_text_wrong > 0 && m.n_text_right > 0;
+			x.avail[ENG_WM_SFC] = any_mm;
+			x.refit[ENG_WM_NONE] = m.text_accuracy;
+			eng_wilson95(m.text_accuracy * (double)n, (double)n,
+			             &x.refit_lo[ENG_WM_NONE], &x.refit_hi[ENG_WM_NONE]);
+			x.refit_mm_acc = x.refit_mm_lo = x.refit_mm_hi = NAN;
+			float *none[ENG_WM_COUNT] = {NULL};
+			json_object_set_new(o, "weights", weights_json(NULL, &w, &x, none));
+		}
+	}
+	if (!rc) {
+		*metrics_out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!*metrics_out)
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	json_decref(o);
+	free(pt), free(pm), free(ps_), free(sfc), free(eff), free(cat), free(hasimg), free(fl);
+	free(mask), free(lg), free(fm), free(wt), free(r), free(rs), free(rb), free(sc);
 	return rc;
 }

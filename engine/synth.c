@@ -50,7 +50,7 @@ static uint32_t rng_below(rng *r, uint32_t n)
 	return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
-enum { STREAM_IMG = 1, STREAM_PAIR = 2, STREAM_REF = 3 };
+enum { STREAM_IMG = 1, STREAM_PAIR = 2, STREAM_REF = 3, STREAM_DIST = 4 };
 
 static rng rng_for(uint64_t seed, uint64_t stream, uint64_t idx)
 {
@@ -158,6 +158,9 @@ int eng_synth_check(const eng_synth_opts *o, eng_err *err)
 		                   ENG_SYNTH_VARIANTS - 1, o->variant);
 	if (o->threads < 0 || o->threads > 64)
 		return eng_err_set(err, ENG_EINPUT, "threads must be 0..64, got %d", o->threads);
+	if (o->main_scale != 0 && !(o->main_scale >= 0.2f && o->main_scale <= 1.0f))
+		return eng_err_set(err, ENG_EINPUT, "main shape scale must be in [0.2, 1], got %g",
+		                   (double)o->main_scale);
 	if (o->env) {
 		if (!o->env[0] || strlen(o->env) > 64)
 			return eng_err_set(err, ENG_EINPUT, "env name must be 1..64 characters");
@@ -186,6 +189,8 @@ typedef struct scene {
 	shape main;
 	int nd;
 	shape d[MAXD];
+	int has_dist;
+	shape dist;           /* the distractor (eng_synth_opts.distractor) */
 	int bg[3];            /* background base colour (near grey) */
 	float grad_x, grad_y; /* brightness change across the image */
 	float stripe_amp, stripe_cos, stripe_sin, stripe_period;
@@ -214,6 +219,8 @@ static void scene_make(const eng_synth_opts *o, size_t j, scene *sc)
 	/* triangles and stars cover less of their circumcircle: draw them larger */
 	float scale = (s->kind == 2 || s->kind == 5) ? 1.15f : 1.0f;
 	s->r = m * (0.30f + 0.10f * (float)rng_unit(&r)) * scale;
+	if (o->main_scale > 0)
+		s->r *= o->main_scale;
 	if (s->r > 0.48f * m)
 		s->r = 0.48f * m;
 	s->cx = s->r + (float)rng_unit(&r) * (w - 2 * s->r);
@@ -251,6 +258,18 @@ static void scene_make(const eng_synth_opts *o, size_t j, scene *sc)
 		}
 	}
 	sc->noise_seed = rng_next(&r);
+	if (o->distractor) { /* its own stream: the rest of the scene is unchanged */
+		rng q = rng_for(o->seed, STREAM_DIST, j);
+		shape *d = &sc->dist;
+		sc->has_dist = 1;
+		d->kind = (int)rng_below(&q, NSHAPE);
+		d->r = m * (0.24f + 0.08f * (float)rng_unit(&q));
+		d->cx = d->r + (float)rng_unit(&q) * (w - 2 * d->r);
+		d->cy = d->r + (float)rng_unit(&q) * (h - 2 * d->r);
+		d->rot = (float)(rng_unit(&q) * 2 * M_PI);
+		int c = (sc->colour + 1 + (int)rng_below(&q, NCOL - 1)) % NCOL;
+		jitter_rgb(&q, palette[c].rgb, d->rgb);
+	}
 }
 
 /* Vertices of a polygon shape (kind != circle) into vx, vy; returns their count. */
@@ -367,6 +386,8 @@ int eng_synth_draw(const eng_synth_opts *o, size_t j, uint8_t *rgb)
 	}
 	for (int i = 0; i < sc.nd; i++)
 		fill_shape(rgb, w, h, &sc.d[i]);
+	if (sc.has_dist)
+		fill_shape(rgb, w, h, &sc.dist);
 	fill_shape(rgb, w, h, &sc.main);
 	/* blotchy noise: +-8 per channel, constant over blocks of about 1/24 of the short side, so
 	 * images differ without becoming incompressible (per-pixel noise makes PNGs 5x larger) */
@@ -813,7 +834,8 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 		char refs[32];
 		snprintf(refs, sizeof refs, ref_fmt[v], ref);
 		prompt.n = 0;
-		sb_puts(&prompt, refs);
+		if (!o->generic_prompts)
+			sb_puts(&prompt, refs);
 		sb_template(&prompt, prompts[v][rng_below(&r, 5)], shp, "?");
 		write_answer(&ch, tmpl, shp, palette[truth].name, &pc, on_chosen ? kind : -1);
 		write_answer(&rj, tmpl, shp, palette[wrong].name, &pr, on_chosen ? -1 : kind);

@@ -38,6 +38,12 @@ typedef struct eng_synth_opts {
 	int variant;       /* 0..ENG_SYNTH_VARIANTS-1: prompt/answer template family (text shift) */
 	const char *env;   /* name in the "env" field and in ids; NULL = "synth" */
 	int threads;       /* image writer threads, >= 1; 0 = 2 */
+	/* Harder regimes (issue 13), all off by default (the output is then unchanged): */
+	float main_scale;    /* main shape radius x this, in [0.2, 1]; 0 = 1 */
+	int distractor;      /* 1: a second large shape of another colour (own random stream),
+	                        drawn under the main one: the colour features see two colours */
+	int generic_prompts; /* 1: prompts without the per-scene code ("[scene 1a2b...]"): a few
+	                        generic prompts, shared by every environment of the same variant */
 } eng_synth_opts;
 
 /* pairs 1000, shortcut 0.5, seed 1, mixed, 96x96 PNG, quality 90, variant 0, env "synth". */

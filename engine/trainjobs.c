@@ -47,12 +47,12 @@ static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjo
 static void run_one(pool *p, size_t j)
 {
 	eng_trainjob *jb = &p->jobs[j];
-	eng_model *m[3] = {NULL, NULL, NULL};
+	eng_model *m[ENG_METHOD_COUNT] = {NULL};
 	jb->rc = eng_model_train_multi(p->ps, jb->train, jb->ntrain, &jb->opts, jb->methods, m,
 	                               &p->errs[j]);
 	if (jb->rc)
 		return;
-	for (int q = 0; q < 3 && !jb->rc; q++) {
+	for (int q = 0; q < ENG_METHOD_COUNT && !jb->rc; q++) {
 		if (!m[q] || !jb->margins[q])
 			continue;
 		jb->rc = eng_model_margins(m[q], p->ps, jb->eval, jb->neval, jb->margins[q]);
@@ -69,8 +69,12 @@ static void run_one(pool *p, size_t j)
 			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
 			                     "text weights asked of a job without the text model");
 	}
-	for (int q = 0; q < 3; q++)
-		eng_model_free(m[q]);
+	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+		if (jb->keep && !jb->rc)
+			jb->keep[q] = m[q];
+		else
+			eng_model_free(m[q]);
+	}
 }
 
 /* Marks job j finished (its result ready for the hook when it succeeded). */

@@ -23,7 +23,8 @@ typedef struct eng_trainjob {
 	size_t ntrain;
 	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
-	float *margins[3]; /* (neval) out per trained method: margins of eval rows, caller-owned */
+	float *margins[ENG_METHOD_COUNT]; /* (neval) out per trained method: margins of eval rows,
+	                                     caller-owned */
 	float *text_weights; /* optional (text_dim) out: copy of the text-only model's weights
 	                        (methods must include ENG_METHOD_TEXT) */
 	/* Optional counterfactual image test of the standard MM-RM (methods must include
@@ -34,7 +35,9 @@ typedef struct eng_trainjob {
 	 * without). Both NULL unless swap_img is set. */
 	const int32_t *swap_img;
 	float *margins_swap, *margins_blank;
-	int rc; /* out: 0 or the training's error code */
+	eng_model **keep; /* optional (ENG_METHOD_COUNT) out: the trained models, kept for the
+	                     caller (who frees them) instead of freed after their margins */
+	int rc;           /* out: 0 or the training's error code */
 } eng_trainjob;
 
 /* Pins OpenBLAS to one thread for the whole process. mmaudit runs its own threads (training jobs,

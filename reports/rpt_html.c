@@ -14,6 +14,7 @@
 #include "reports/rpt_examples.h"
 #include "reports/rpt_html_integrity.h"
 #include "reports/rpt_html_mm.h"
+#include "reports/rpt_html_xd.h"
 #include "reports/rpt_svg.h"
 
 #define N_FEATURES  15
@@ -80,8 +81,15 @@ static const char *css =
     "fill:#111}.na{fill:#eee;stroke:#999}"
     ".rate{vertical-align:middle;margin-left:4px}.rate .track{fill:#e6e6e6}.rate .fill{"
     "fill:var(--mm)}.rate .ci{stroke:#111;stroke-width:1.5}.rate .half{stroke:#111}"
-    ".maps{display:flex;flex-wrap:wrap;gap:12px}.maps figure{margin:0;flex:1 1 300px;"
-    "max-width:380px}figure{margin:8px 0}figcaption{font-size:13px;color:#333}"
+    ".maps{display:flex;flex-wrap:wrap;gap:12px}.maps figure{margin:0;flex:1 1 340px;"
+    "max-width:420px}figure{margin:8px 0}figcaption{font-size:13px;color:#333}"
+    ".celln{font-size:10px}.chart text.ink0{fill:#000}.chart text.ink1{fill:#fff}"
+    ".rank td.num{white-space:nowrap}.cbar .chart{max-width:380px}"
+    ".xrec{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0}"
+    ".xbox{flex:1 1 420px;padding:4px 14px 6px;border-left:8px solid var(--ctx);"
+    "background:#f6f6f6}.xbox.good{border-left-color:var(--mm);background:#eaf3f9}"
+    ".xbox h3{margin:6px 0 4px}.xbox p{margin:4px 0}.xbox table{background:#fff}"
+    "tr.rec{background:#eaf3f9}tr.ref td{color:#444}.leak{max-width:70em}"
     "dl.defs{font-size:13px;columns:2 420px}dl.defs dt{font-weight:600;break-after:avoid}"
     "dl.defs dd{margin:0 0 6px 0;break-inside:avoid}"
     ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}"
@@ -549,103 +557,9 @@ static void histograms(page *pg, rpt_buf *b)
 	rpt_buf_puts(b, "</section>\n");
 }
 
-static double jnum(const json_t *j)
-{
-	return json_is_number(j) ? json_number_value(j) : NAN;
-}
-
 static void crossdist(page *pg, rpt_buf *b)
 {
-	const json_t *cd = pg->st->crossdist;
-	rpt_buf_puts(b, "<section id=\"crossdist\"><h2>Cross-distribution generalization</h2>");
-	const json_t *dsn = json_object_get(cd, "datasets"),
-	             *methods = json_object_get(cd, "methods");
-	size_t d = json_array_size(dsn);
-	if (!cd || !d || !json_is_object(methods)) {
-		rpt_buf_puts(
-		    b, "<p>Not run: <code>mmaudit crossdist</code> needs two or more datasets "
-		       "in the workspace.</p></section>\n");
-		return;
-	}
-	const char **names = calloc(d, sizeof *names);
-	double *acc = calloc(d * d, sizeof *acc);
-	if (!names || !acc) {
-		b->oom = 1;
-		goto out;
-	}
-	for (size_t i = 0; i < d; i++) {
-		const char *s = json_string_value(json_array_get(dsn, i));
-		names[i] = s ? s : "?";
-	}
-	rpt_buf_printf(b,
-	               "<p>Each dataset is one environment, split train/test by image (crossdist "
-	               "run %lld). Rows: trained on; columns: tested on; the diagonal (outlined) "
-	               "is i.i.d. Values are accuracy in %%, colour on a fixed 50\xe2\x80\x93"
-	               "100%% scale shared by every map.</p>",
-	               (long long)pg->st->crossdist_run);
-	rpt_svg_colorbar(b);
-	rpt_buf_puts(b, "<div class=\"maps\">");
-	static const char *order[] = {"text", "standard", "shortcut-aware"};
-	static const char *label[] = {"text-only proxy", "standard MM-RM", "shortcut-aware MM-RM"};
-	const char *keys[16];
-	const char *labels[16];
-	size_t nk = 0;
-	for (size_t k = 0; k < 3; k++)
-		if (json_object_get(methods, order[k])) {
-			keys[nk] = order[k];
-			labels[nk++] = label[k];
-		}
-	const char *key;
-	json_t *val;
-	json_object_foreach((json_t *)methods, key, val)
-	{
-		int known = !strcmp(key, "text") || !strcmp(key, "standard") ||
-		            !strcmp(key, "shortcut-aware");
-		if (!known && nk < 16) {
-			keys[nk] = key;
-			labels[nk++] = key;
-		}
-	}
-	for (size_t m = 0; m < nk; m++) {
-		const json_t *mat = json_object_get(json_object_get(methods, keys[m]), "accuracy");
-		for (size_t i = 0; i < d; i++)
-			for (size_t j = 0; j < d; j++)
-				acc[i * d + j] = jnum(json_array_get(json_array_get(mat, i), j));
-		rpt_buf_puts(b, "<figure><h3>");
-		rpt_buf_esc(b, labels[m], (size_t)-1);
-		rpt_buf_puts(b, "</h3>");
-		rpt_svg_heat(b, labels[m], d, names, acc);
-		rpt_buf_puts(b, "</figure>");
-	}
-	rpt_buf_puts(b,
-	             "</div><table><caption>Summary per method</caption><thead><tr><th scope="
-	             "\"col\">Method</th><th scope=\"col\" class=\"num\">i.i.d. mean</th><th scope="
-	             "\"col\" class=\"num\">o.o.d. mean</th><th scope=\"col\" class=\"num\">Gap"
-	             "</th><th scope=\"col\" class=\"num\">Mean SFD</th></tr></thead><tbody>");
-	for (size_t m = 0; m < nk; m++) {
-		const json_t *mj = json_object_get(methods, keys[m]);
-		char a[32], c[32];
-		double gap = jnum(json_object_get(mj, "gap")),
-		       sfd = jnum(json_object_get(mj, "sfd_mean"));
-		rpt_buf_puts(b, "<tr><th scope=\"row\">");
-		rpt_buf_esc(b, labels[m], (size_t)-1);
-		rpt_buf_printf(b, "</th><td class=\"num\">%s</td><td class=\"num\">%s</td>",
-		               fmt_pct(jnum(json_object_get(mj, "iid_mean")), a, sizeof a),
-		               fmt_pct(jnum(json_object_get(mj, "ood_mean")), c, sizeof c));
-		if (isnan(gap))
-			rpt_buf_puts(b, "<td class=\"num\">n/a</td>");
-		else
-			rpt_buf_printf(b, "<td class=\"num\">%.1f pts</td>", 100 * gap);
-		if (isnan(sfd))
-			rpt_buf_puts(b, "<td class=\"num\">n/a</td></tr>");
-		else
-			rpt_buf_printf(b, "<td class=\"num\">%+.1f pts</td></tr>", 100 * sfd);
-	}
-	rpt_buf_puts(b, "</tbody></table>");
-out:
-	rpt_buf_puts(b, "</section>\n");
-	free(names);
-	free(acc);
+	rpt_html_crossdist(b, pg->st);
 }
 
 static void features(page *pg, rpt_buf *b)

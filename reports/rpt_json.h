@@ -4,7 +4,10 @@
  * Stable keys (issue 5): version, datasets[{name, pairs, pairs_without_image, errors,
  * text_accuracy, mm_accuracy, shortcut_rate, sfd, blind{pick_longer, pick_shorter}}],
  * crossdist{datasets, methods{m: {accuracy, iid_mean, ood_mean, gap, sfd_mean}}} (absent when no
- * crossdist run), top_features[{feature, weight}]. Extra keys are added, never renamed.
+ * crossdist run; the stored run is copied whole, plus "run": issue 13 adds methods.*{n, sfd,
+ * iid_mean_ci95, ood_mean_ci95, ood_vs_standard, ood_vs_standard_ci95}, ranking, recommendation,
+ * selection, overlap, excluded_test_pairs, excluded_by_kind, split_by, bootstrap), top_features[{
+ * feature, weight}]. Extra keys are added, never renamed.
  * Unknown numbers are null. Output is deterministic for a given workspace and policy. */
 #ifndef RPT_JSON_H
 #define RPT_JSON_H

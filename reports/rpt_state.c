@@ -172,6 +172,56 @@ const rpt_def rpt_defs[] = {
     {"crossdist.ood_mean", "o.o.d. mean", "Mean of the off-diagonal cells; null with one dataset."},
     {"crossdist.gap", "o.o.d. gap", "iid_mean - ood_mean: the accuracy lost out of distribution."},
     {"crossdist.sfd_mean", "mean SFD", "Mean SFD over the cells where it is defined."},
+    {"crossdist.n", "test pairs per cell",
+     "n[i][j]: pairs of dataset j's test split that cell (i, j) was scored on, after the leakage "
+     "exclusions."},
+    {"crossdist.sfd", "SFD per cell",
+     "sfd[i][j]: SFD of the method trained on dataset i, on dataset j's test split; null where "
+     "undefined (no pair on one side) or true by construction (the text-only proxy itself)."},
+    {"crossdist.iid_mean_ci95", "interval of the i.i.d. mean",
+     "95% percentile bootstrap interval of iid_mean: crossdist.bootstrap resamples of each test "
+     "split's pairs, the trained models fixed."},
+    {"crossdist.ood_mean_ci95", "interval of the o.o.d. mean",
+     "95% percentile bootstrap interval of ood_mean, on the same resamples."},
+    {"crossdist.ood_vs_standard", "o.o.d. gain over standard",
+     "ood_mean of the method minus ood_mean of the standard MM-RM (a fraction; the report shows "
+     "points)."},
+    {"crossdist.ood_vs_standard_ci95", "interval of the gain",
+     "Paired 95% bootstrap interval of ood_vs_standard: both o.o.d. means taken on the same "
+     "resamples, the difference's 2.5th and 97.5th percentiles."},
+    {"crossdist.bootstrap", "bootstrap resamples",
+     "Number of bootstrap resamples behind every crossdist interval; 0: no intervals."},
+    {"crossdist.excluded_test_pairs", "excluded test pairs",
+     "Test pairs kept out of the test splits for leakage (the sum of excluded_by_kind)."},
+    {"crossdist.ranking", "ranking",
+     "The multimodal methods (not the text-only proxy) by o.o.d. mean, best first."},
+    {"crossdist.recommendation", "recommendation",
+     "The best-ranked method when its gain over standard has a 95% interval wholly above 0 "
+     "(beats_standard true); otherwise standard, with the reason."},
+    {"crossdist.selection", "leave-one-environment-out selection",
+     "For each dataset, the method with the best o.o.d. mean over the other datasets is chosen "
+     "and scored on that dataset, trained on each other one; ood_mean is the mean over the "
+     "datasets, beside standard_ood_mean. Needs 3 or more datasets."},
+    {"crossdist.excluded_by_kind", "leakage excluded",
+     "Test pairs kept out of a test split because they share an image (content hash) with "
+     "another dataset (shared_image) or, for pairs without an image, their answer pair "
+     "(normalized chosen + rejected, either order; shared_answer_pair)."},
+    {"crossdist.overlap", "overlap",
+     "Per pair of datasets: shared images, shared answer pairs and shared prompts. Shared "
+     "prompts are counted only: a generic prompt over different images is not leakage."},
+    {"crossdist.split_by", "split by",
+     "Per dataset, how it was split train/test: \"group\" (by image, or prompt for text-only "
+     "pairs) or \"pair\" (too few groups to hold any out)."},
+    {"crossdist.methods.poe", "poe",
+     "Product of experts with the text-only proxy: trained on margin_mm + the detached text "
+     "margin, scored with the MM branch alone (Clark et al. 2019)."},
+    {"crossdist.methods.debias", "debias",
+     "Examples reweighted by 1 - p_text of a detached text proxy (Utama et al. 2020)."},
+    {"crossdist.methods.jtt", "jtt",
+     "Just train twice: the text proxy's training errors upweighted, then the MM-RM trained "
+     "again (Liu et al. 2021)."},
+    {"crossdist.methods.shortcut-aware", "shortcut-aware",
+     "The paper's method: w = eps/2 + L_t / (eps + L_t + L) per pair, losses detached."},
     {"top_features.weight", "feature weight",
      "Weight of the text-only proxy on the feature's chosen-minus-rejected difference; > 0 pushes "
      "toward the chosen answer."},

@@ -170,12 +170,133 @@ void rpt_svg_slope(rpt_buf *b, size_t n, const char *const *names, const double 
 	rpt_buf_puts(b, "</svg>");
 }
 
-void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *names,
-                  const double *acc)
+/* ---- heat map ---- */
+
+#define LABEL_CW  5.8 /* px per character of an 11 px tick label (system-ui average) */
+#define LABEL_LH  13  /* px per label line */
+#define MAX_LINES 64
+
+/* Splits s into lines of at most w code points, breaking after '-', '_', '.', '/', ':' or a space
+ * in the second half of a line when there is one, else inside the word. Nothing is dropped: the
+ * lines put together are s. Returns the number of lines (at most MAX_LINES; the last one then
+ * holds the rest); off[k], len[k] are byte offsets and lengths. */
+static size_t wrap(const char *s, size_t w, size_t off[MAX_LINES], size_t len[MAX_LINES])
 {
-	const int cell = d <= 4 ? 64 : d <= 8 ? 44 : 30, L = 110, T = 44;
-	int W = L + (int)d * cell + 10, H = T + (int)d * cell + 30;
-	rpt_buf_printf(b, SVG_OPEN, W, H);
+	size_t n = strlen(s), at = 0, k = 0;
+	if (w < 4)
+		w = 4;
+	while (k < MAX_LINES) {
+		size_t rest = n - at, take = rpt_utf8_prefix(s + at, rest, w);
+		if (!take || take >= rest || k == MAX_LINES - 1) {
+			off[k] = at;
+			len[k++] = rest;
+			break;
+		}
+		for (size_t i = take; i > 1; i--) /* after the last separator that fits */
+			if (strchr("-_./: ", s[at + i - 1])) {
+				take = i;
+				break;
+			}
+		off[k] = at;
+		len[k++] = take;
+		at += take;
+	}
+	return k;
+}
+
+static size_t longest_line(const char *s, size_t w)
+{
+	size_t off[MAX_LINES], len[MAX_LINES], m = 0, k = wrap(s, w, off, len);
+	for (size_t i = 0; i < k; i++) {
+		size_t c = rpt_utf8_count(s + off[i], len[i]);
+		if (c > m)
+			m = c;
+	}
+	return m;
+}
+
+/* <text> of name wrapped to w code points, one <tspan> per line from baseline y0 down (anchor
+ * middle or end), the whole name also in its <title>. */
+static void label(rpt_buf *b, const char *name, size_t w, int x, double y0, const char *anchor)
+{
+	size_t off[MAX_LINES], len[MAX_LINES], k = wrap(name, w, off, len);
+	rpt_buf_printf(b, "<text class=\"tick\" text-anchor=\"%s\"><title>", anchor);
+	rpt_buf_esc(b, name, (size_t)-1);
+	rpt_buf_puts(b, "</title>");
+	for (size_t i = 0; i < k; i++) {
+		rpt_buf_printf(b, "<tspan x=\"%d\" y=\"%.1f\">", x, y0 + (double)i * LABEL_LH);
+		rpt_buf_esc(b, name + off[i], len[i]);
+		rpt_buf_puts(b, "</tspan>");
+	}
+	rpt_buf_puts(b, "</text>");
+}
+
+static size_t lines_of(const char *s, size_t w)
+{
+	size_t off[MAX_LINES], len[MAX_LINES];
+	return wrap(s, w, off, len);
+}
+
+/* 1 when white text contrasts more with fill than black (WCAG 2 relative luminance), else 0. */
+static int light_ink(const char fill[8])
+{
+	unsigned rgb[3] = {0, 0, 0};
+	if (sscanf(fill, "#%02x%02x%02x", &rgb[0], &rgb[1], &rgb[2]) != 3)
+		return 0;
+	double lum = 0;
+	static const double wt[3] = {0.2126, 0.7152, 0.0722};
+	for (int k = 0; k < 3; k++) {
+		double c = rgb[k] / 255.0;
+		lum += wt[k] * (c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4));
+	}
+	return 1.05 / (lum + 0.05) > (lum + 0.05) / 0.05;
+}
+
+/* "n=1,039" (or "n=12k" in a narrow cell). */
+static void cell_n(int64_t n, int wide, char *out, size_t cap)
+{
+	if (n >= 10000 && !wide) {
+		snprintf(out, cap, "n=%lldk", (long long)((n + 500) / 1000));
+		return;
+	}
+	char digits[24];
+	int len = snprintf(digits, sizeof digits, "%lld", (long long)n), o = 2;
+	if (cap < 32)
+		return;
+	out[0] = 'n';
+	out[1] = '=';
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = 0;
+}
+
+void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *names,
+                  const double *acc, const int64_t *n)
+{
+	const int cell = d <= 4 ? 72 : d <= 8 ? 52 : 40;
+	/* column labels wrap to the cell width; row labels to as few lines as fit in a cell */
+	size_t col_w = (size_t)((cell - 6) / LABEL_CW), row_lines = (size_t)(cell / LABEL_LH),
+	       row_w = 16, col_lines = 1, row_max = 1;
+	for (size_t i = 0; i < d; i++)
+		while (lines_of(names[i], row_w) > row_lines)
+			row_w++;
+	for (size_t i = 0; i < d; i++) {
+		size_t k = lines_of(names[i], col_w), m = longest_line(names[i], row_w);
+		if (k > col_lines)
+			col_lines = k;
+		if (m > row_max)
+			row_max = m;
+	}
+	const int L = 22 + (int)(row_max * LABEL_CW) + 8, T = 22 + (int)col_lines * LABEL_LH + 4;
+	int W = L + (int)d * cell + 10, H = T + (int)d * cell + 10;
+	/* never drawn above 1.25x: a 2 x 2 map is not blown up to the column width */
+	rpt_buf_printf(b,
+	               "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 %d %d\" width=\"100%%\" "
+	               "style=\"max-width:%dpx\" preserveAspectRatio=\"xMinYMin meet\">",
+	               W, H, W * 5 / 4);
 	double iid = 0, ood = 0;
 	int ni = 0, no = 0;
 	for (size_t i = 0; i < d; i++)
@@ -201,24 +322,24 @@ void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *n
 		snprintf(desc, sizeof desc, "%s: only the diagonal is available.", method);
 	title_desc(b, title, desc);
 	rpt_buf_printf(b,
-	               "<text class=\"lab\" x=\"%d\" y=\"12\" text-anchor=\"middle\">tested on"
+	               "<text class=\"lab\" x=\"%d\" y=\"13\" text-anchor=\"middle\">tested on"
 	               "</text>",
 	               L + (int)d * cell / 2);
-	for (size_t j = 0; j < d; j++) {
-		rpt_buf_printf(b, "<text class=\"tick\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">",
-		               L + (int)j * cell + cell / 2, T - 8);
-		rpt_buf_esc(b, names[j], rpt_utf8_prefix(names[j], strlen(names[j]), cell / 7));
-		rpt_buf_puts(b, "</text>");
-	}
+	for (size_t j = 0; j < d; j++) /* bottom line's baseline 8 px above the grid */
+		label(b, names[j], col_w, L + (int)j * cell + cell / 2,
+		      T - 8 - (double)(lines_of(names[j], col_w) - 1) * LABEL_LH, "middle");
 	for (size_t i = 0; i < d; i++) {
-		rpt_buf_printf(b, "<text class=\"tick\" x=\"%d\" y=\"%d\" text-anchor=\"end\">",
-		               L - 6, T + (int)i * cell + cell / 2 + 4);
-		rpt_buf_esc(b, names[i], rpt_utf8_prefix(names[i], strlen(names[i]), 16));
-		rpt_buf_puts(b, "</text>");
+		label(b, names[i], row_w, L - 6,
+		      T + (int)i * cell + cell / 2.0 + 4 -
+		          (double)(lines_of(names[i], row_w) - 1) * LABEL_LH / 2,
+		      "end");
 		for (size_t j = 0; j < d; j++) {
 			double a = acc[i * d + j];
-			char col[8];
+			int64_t nc = n ? n[i * d + j] : -1;
+			char col[8], ns[32] = "";
 			rpt_viridis((a - 0.5) / 0.5, col);
+			if (nc >= 0)
+				cell_n(nc, cell >= 72, ns, sizeof ns);
 			int x = L + (int)j * cell, y = T + (int)i * cell;
 			rpt_buf_printf(b, "<g><title>trained on ");
 			rpt_buf_esc(b, names[i], (size_t)-1);
@@ -233,19 +354,35 @@ void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *n
 				               x, y, cell, cell, x + cell / 2, y + cell / 2 + 4);
 				continue;
 			}
+			int ink = light_ink(col); /* class ink1: white text, ink0: black */
+			rpt_buf_printf(b, ": %.1f%%", 100 * a);
+			if (nc >= 0)
+				rpt_buf_printf(b, " of %lld test pairs", (long long)nc);
+			rpt_buf_printf(
+			    b,
+			    "%s</title><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+			    "fill=\"%s\"/>",
+			    i == j ? " (i.i.d.)" : "", x, y, cell, cell, col);
+			if (i == j)
+				rpt_buf_printf(
+				    b,
+				    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" "
+				    "fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>",
+				    x + 2.5, y + 2.5, cell - 5, cell - 5, ink ? "#fff" : "#000");
 			rpt_buf_printf(b,
-			               ": %.1f%%</title><rect x=\"%d\" y=\"%d\" width=\"%d\" "
-			               "height=\"%d\" fill=\"%s\"%s/>"
-			               "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" "
-			               "class=\"cellv\">%.1f</text></g>",
-			               100 * a, x, y, cell, cell, col,
-			               i == j ? " stroke=\"#000\" stroke-width=\"3\"" : "",
-			               x + cell / 2, y + cell / 2 + 4, a < 0.8 ? "#fff" : "#000",
-			               100 * a);
+			               "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
+			               "class=\"cellv ink%d\">%.1f</text>",
+			               x + cell / 2, y + cell / 2 + (ns[0] ? -1 : 4), ink, 100 * a);
+			if (ns[0])
+				rpt_buf_printf(b,
+				               "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
+				               "class=\"celln ink%d\">%s</text>",
+				               x + cell / 2, y + cell / 2 + 13, ink, ns);
+			rpt_buf_puts(b, "</g>");
 		}
 	}
 	rpt_buf_printf(b,
-	               "<text class=\"lab\" transform=\"rotate(-90)\" x=\"%d\" y=\"10\" "
+	               "<text class=\"lab\" transform=\"rotate(-90)\" x=\"%d\" y=\"13\" "
 	               "text-anchor=\"middle\">trained on</text></svg>",
 	               -(T + (int)d * cell / 2));
 }

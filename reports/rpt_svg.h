@@ -23,9 +23,12 @@ void rpt_svg_slope(rpt_buf *b, size_t n, const char *const *names, const double 
                    const double *wrong, const int64_t *n_right, const int64_t *n_wrong);
 
 /* Heat map of acc (d x d row-major, NAN = missing): rows trained on, columns tested on; viridis on
- * [0.5, 1]; value in every cell; diagonal outlined. */
+ * [0.5, 1]; in every cell the value and, when n (d x d row-major test pairs per cell) is not
+ * NULL and the cell's count is >= 0, "n=..."; the text black or white, whichever contrasts more
+ * with the cell's colour; the diagonal outlined. Dataset names are shown whole, wrapped over
+ * lines (columns to the cell width), and whole in each label's and cell's <title>. */
 void rpt_svg_heat(rpt_buf *b, const char *method, size_t d, const char *const *names,
-                  const double *acc);
+                  const double *acc, const int64_t *n);
 
 /* The shared colour bar for the heat maps. */
 void rpt_svg_colorbar(rpt_buf *b);

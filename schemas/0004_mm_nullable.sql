@@ -15,6 +15,7 @@ CREATE TABLE pair_scores_new (
   rejected_chars INTEGER,         -- of the rejected one
   image_effect   REAL,            -- |MM margin - MM margin with another pair's image|; NULL: not tested
   swap_flip      INTEGER,         -- 1: the MM-RM's preference flips with that image; NULL: not tested
+  blank_flip     INTEGER,         -- 1: it flips with a blank image (the training mean); NULL likewise
   PRIMARY KEY (run_id, pair_id)
 ) WITHOUT ROWID;
 INSERT INTO pair_scores_new(run_id, pair_id, fold, p_text, p_mm, p_sa, sfc, category, chosen_chars,

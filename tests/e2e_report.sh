@@ -120,6 +120,118 @@ assert "The metrics table&#39;s shortcut rate is 62.0%" in fig["shortcut-heavy"]
     "The metrics table's shortcut rate is 62.0%" in fig["shortcut-heavy"]
 print("report e2e fixture (issue 12) OK")
 PY
+# Issue 13 on the fixture: a crossdist run with every method, intervals, n per cell, the ranking,
+# the recommendation and the leave-one-environment-out selection; long and hostile dataset names.
+: >"$T/x13.db"
+"$MM" info --db "$T/x13.db" >/dev/null
+python3 "$FX" "$T/x13.db" --pairs 200 --issue13
+"$MM" report --db "$T/x13.db" --out "$T/x13" --quiet
+python3 - "$T/x13" "$T/x13.db" "$MM" <<'PY'
+import html, json, re, sqlite3, subprocess, sys
+d, dbp, mm = sys.argv[1], sys.argv[2], sys.argv[3]
+j = json.load(open(d + "/summary.json"))
+cd = j["crossdist"]
+stored = json.loads(sqlite3.connect(dbp).execute(
+    "SELECT metrics FROM runs WHERE kind = 'crossdist' ORDER BY id DESC LIMIT 1").fetchone()[0])
+# summary.json carries every key the run stored (reals to 12 digits), plus its id
+def same(a, b):
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+    return a == b
+for k in stored:
+    assert same(cd[k], stored[k]), k
+assert cd["run"] == 3 and set(cd["methods"]) == {"text", "standard", "shortcut-aware", "poe", "debias", "jtt"}
+for m, v in cd["methods"].items():
+    for k in ("n", "iid_mean_ci95", "ood_mean_ci95", "ood_vs_standard", "ood_vs_standard_ci95", "sfd"):
+        assert k in v, (m, k)
+assert [r["method"] for r in cd["ranking"]] == ["poe", "jtt", "debias", "shortcut-aware", "standard"]
+for k in ("crossdist.n", "crossdist.ranking", "crossdist.recommendation", "crossdist.selection",
+          "crossdist.ood_vs_standard_ci95", "crossdist.excluded_by_kind", "crossdist.methods.poe",
+          "crossdist.methods.debias", "crossdist.methods.jtt"):
+    assert k in j["definitions"], k
+
+def section(h):
+    return re.search(r'<section id="crossdist".*?</section>', h, re.S).group(0)
+h = open(d + "/report.html", encoding="utf-8").read()
+sec = section(h)
+# ranking table: best o.o.d. first, the text proxy last and unranked
+tab = re.search(r'<table class="rank">.*?</table>', sec, re.S).group(0)
+order = re.findall(r"<tr[^>]*><td class=\"num\">([^<]*)</td><td><strong>([^<]*)</strong>", tab)
+assert [o[1] for o in order] == ["poe \u2014 product of experts", "jtt \u2014 just train twice",
+                                 "debias \u2014 example reweighting", "shortcut-aware MM-RM",
+                                 "standard MM-RM", "text-only proxy"], order
+assert [o[0] for o in order] == ["1", "2", "3", "4", "5", "\u2014"], order
+poe = re.search(r'<tr class="rec">.*?</tr>', tab, re.S).group(0)
+txt = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", poe)).split())
+assert "80.6% 95% CI 79.6\u201381.7" in txt and "+8.8 pts 95% CI +7.6 to +9.9" in txt, txt
+assert "92.4% 95% CI 91.5\u201393.2" in txt and "11.8 pts" in txt and "recommended" in txt, txt
+# the recommendation: one sentence with the gain and its interval
+assert ("\u2713 <strong>Train with poe</strong> (product of experts with the text-only proxy: trained on"
+        " the MM margin plus the detached text margin, scored with the MM branch alone): it beats"
+        " standard out of distribution by 8.8 points (95% CI 7.6 to 9.9).</p>") in sec, sec[:3000]
+# the selection figure beside it, and the per-environment choices
+sel = cd["selection"]
+want = ("Chosen on the other environments, measured on the held-out one: <strong>%.1f%%</strong>"
+        " (95%% CI %.1f\u2013%.1f) vs standard %.1f%%" % (100 * sel["ood_mean"], 100 * sel["ood_mean_ci95"][0],
+                                                          100 * sel["ood_mean_ci95"][1], 100 * sel["standard_ood_mean"]))
+assert want in sec and "80.5%" in want and "71.9%" in want, want
+for e in sel["per_environment"]:
+    assert re.search(r"<tr><th scope=\"row\">%s</th><td>%s</td><td class=\"num\">%.1f%%</td>"
+                     % (re.escape(html.escape(e["held_out"])), e["chosen"], 100 * e["ood_accuracy"]), sec), e
+assert [e["chosen"] for e in sel["per_environment"]] == ["jtt", "poe", "jtt"]
+# leakage by kind; shared prompts counted only; split by pair named
+assert "45 test pairs excluded from the test splits: 20 sharing an image with another dataset, 25 sharing" \
+       " an answer pair" in sec
+assert "Prompts shared across datasets: 15, counted only" in sec and "group): <strong>mmpr-sci</strong>" in sec
+# one heat map per method; full names (escaped) in every map, n in every cell, ink by luminance
+svgs = re.findall(r'<svg class="chart" role="img".*?</svg>', sec, re.S)[1:]
+assert len(svgs) == 6, len(svgs)
+long_name = "VLFeedback-llava-1.5-13b-sampled-preferences"
+evil = html.escape('rlaif-v <hard> & "co"', quote=True).replace("&#x27;", "&#39;")
+for svg in svgs:
+    labels = re.findall(r'<text class="tick" text-anchor="[a-z]+"><title>(.*?)</title>(.*?)</text>', svg)
+    assert len(labels) == 6, labels
+    for title, spans in labels:  # the wrapped lines put together are the whole name
+        assert "".join(re.findall(r"<tspan[^>]*>(.*?)</tspan>", spans)) == title, (title, spans)
+    assert sorted({t for t, _ in labels}) == sorted([long_name, evil, "mmpr-sci"])
+    assert svg.count("trained on %s, tested on" % long_name) == 3
+    for nn in ("n=987", "n=10,390", "n=1,020"):
+        assert svg.count(">%s</text>" % nn) == 3, nn
+assert 'rlaif-v <hard>' not in h and "rlaif-v &lt;hard&gt; &amp; &quot;co&quot;" in h
+text_map = svgs[5]
+assert re.search(r'class="cellv ink1">5\.3<', text_map) and re.search(r'class="cellv ink0">94\.7<', text_map)
+assert "of 10390 test pairs" in text_map
+
+# No claim the interval does not support: the flag false, or true with an interval reaching 0.
+db = sqlite3.connect(dbp)
+def rerun(edit):
+    m = json.loads(json.dumps(stored))
+    edit(m)
+    db.execute("UPDATE runs SET metrics = ? WHERE id = 3", (json.dumps(m),))
+    db.commit()
+    subprocess.run([mm, "report", "--db", dbp, "--out", d, "--quiet"], check=True)
+    return section(open(d + "/report.html", encoding="utf-8").read())
+reason = ("shortcut-aware has the best o.o.d. mean (73.8%), 1.9 points above standard, but the 95% interval"
+          " of the gain (-0.5 to 4.1) includes 0: no method reliably beats standard here")
+def no_win(m):
+    m["recommendation"] = {"method": "standard", "beats_standard": False, "ood_gain": 0.019,
+                           "ood_gain_ci95": [-0.005, 0.041], "reason": reason}
+s2 = rerun(no_win)
+assert "Train with" not in s2 and "<strong>No method beats standard</strong> out of distribution: " \
+       + reason + "." in s2, s2[:2500]
+assert "\u2013 kept: none beats it" in s2
+def flag_without_interval(m):
+    m["recommendation"]["ood_gain_ci95"] = [-0.001, 0.2]
+s3 = rerun(flag_without_interval)
+assert "Train with" not in s3 and "No method beats standard" in s3
+assert "recommended" not in s3 and "\u2013 kept: none beats it" in s3
+assert re.search(r'<tr class="rec"><td class="num">5</td><td><strong>standard MM-RM', s3)
+print("report e2e crossdist (issue 13) OK")
+PY
 "$MM" synth --out "$T/heavy" --pairs 600 --shortcut 0.95 --seed 21 --quiet
 "$MM" synth --out "$T/clean" --pairs 600 --shortcut 0.5 --seed 22 --quiet
 python3 - "$T/heavy/data.jsonl" <<'PY'
@@ -168,7 +280,7 @@ for name, x in by.items():
     assert abs(x["blind"]["pick_longer"] - m["blind"]["pick_longer"]) < 1e-9
 assert by["heavy"]["text_accuracy"] >= 0.85 and 0.35 <= by["clean"]["text_accuracy"] <= 0.65
 cd = j["crossdist"]
-assert cd["datasets"] == ["heavy", "clean"] and set(cd["methods"]) == {"text", "standard", "shortcut-aware"}
+assert cd["datasets"] == ["heavy", "clean"] and set(cd["methods"]) == {"text", "standard", "shortcut-aware", "poe", "debias", "jtt"}
 cell = db.execute("""SELECT c.accuracy FROM crossdist_cells c JOIN datasets a ON a.id = c.train_ds
     JOIN datasets b ON b.id = c.test_ds WHERE c.method = 'standard' AND a.name = 'heavy'
     AND b.name = 'clean' ORDER BY c.run_id DESC LIMIT 1""").fetchone()[0]

@@ -103,3 +103,26 @@ for f in tf:
     assert f["present_share"] >= 0.01 and round(f["present_share"] * n) >= 20, f
 print("presence rule OK: %d features, top %s" % (len(tf), names[:3]))
 PY
+# Issue 13.3: a text-only set whose pairs all share one prompt is folded by pair, says so on
+# stderr and records it in the run (it used to be refused: "nothing can be held out").
+python3 - "$T" <<'PY'
+import json, sys
+with open(sys.argv[1] + "/one.jsonl", "w") as f:
+    for i in range(300):
+        f.write(json.dumps({"id": str(i), "prompt": "Rate the answer.",
+                            "chosen": "good answer %d %s" % (i, "x" * (i % 5)),
+                            "rejected": "bad %d" % i}) + "\n")
+PY
+"$MM" index --db "$T/one.db" --name one --quiet "$T/one.jsonl"
+"$MM" score --db "$T/one.db" --seed 1 --json --quiet >"$T/one.json" 2>"$T/one.err"
+grep -q "folded by pair" "$T/one.err"
+python3 - "$T" <<'PY'
+import json, sqlite3, sys
+t = sys.argv[1]
+d = json.load(open(t + "/one.json"))["datasets"][0]
+assert d["pairs"] == 300 and d["text_accuracy"] > 0.9, d["text_accuracy"]
+opts = sqlite3.connect(t + "/one.db").execute(
+    "SELECT options FROM runs WHERE kind = 'score' AND status = 'done'").fetchone()[0]
+assert json.loads(opts)["fold_by"] == ["pair"], opts
+print("single-prompt set folded by pair OK")
+PY

@@ -37,6 +37,8 @@ W=$T/w.db
 "$MM" index --db "$W" --name txt --quiet "$T/a/textonly.jsonl"
 "$MM" index --db "$W" --name bal --quiet "$T/b/data.jsonl"
 "$MM" score --db "$W" --seed 2 --json --quiet --out "$T/scores.csv" >"$T/s.json"
+"$MM" score --db "$W" --dataset img,txt --seed 2 --methods poe,jtt --json --quiet >"$T/sm.json"
+"$MM" score --db "$W" --seed 2 --json --quiet >/dev/null # the newest run: the default methods
 "$MM" report --db "$W" --out "$T/r" --quiet
 for m in auto debias jtt none; do
 	"$MM" weights --db "$W" --method "$m" --out "$T/w_$m.csv" 2>"$T/w_$m.err"
@@ -192,5 +194,14 @@ assert sfc["informative"] is True and shuf["weights"]["sfc"]["informative"] is F
 # sfc-weighted data keeps its accuracy
 assert sfc["ess_share"] > 0.8 and abs(sfc["refit_text_accuracy"] - img["text_accuracy"]) < 0.03
 assert abs(sfc["refit_mm_accuracy"] - img["mm_accuracy"]) <= 0.02
+# score --methods: the debiasing MM-RMs cross-fitted beside the others, on image datasets only
+sm = {d["name"]: d for d in json.load(open(t + "/sm.json"))["datasets"]}
+xm = sm["img"]["methods"]
+assert set(xm) == {"poe", "jtt"}, xm
+for m in xm.values():
+    lo, hi = m["accuracy_ci95"]
+    assert 0.5 < m["accuracy"] <= 1 and lo <= m["accuracy"] <= hi and m["sfd"] is not None
+assert "methods" not in sm["txt"], sm["txt"].get("methods")
+assert "methods" not in img  # not asked for in the default run
 print("e2e_truthful: ok")
 PY

@@ -18,7 +18,7 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT/ws.db" "$OUT/ws.db-wal" "$OUT/ws.db-shm"
 : >"$OUT/ws.db"
 "$MM" info --db "$OUT/ws.db" >/dev/null
-python3 "$ROOT/tests/reports_fixture.py" "$OUT/ws.db" --pairs 2000 --issue12
+python3 "$ROOT/tests/reports_fixture.py" "$OUT/ws.db" --pairs 2000 --issue12 --issue13
 "$MM" report --db "$OUT/ws.db" --out "$OUT" --max-shortcut-rate 0.3 --max-text-accuracy 0.7 \
 	--max-ood-gap 0.2 --max-sfd 0.3 --quiet
 shot() { # shot PNG HEIGHT

@@ -19,6 +19,12 @@ has_images false, MM figures null; its pair_scores rows keep numbers in p_mm/p_s
 must go by the flag) and 'mllm-like' (images, mm_informative false, image_reliance, weights with
 auto = debias and a cue named with <script>); their categories and shortcut rates are computed from
 their rows; 'clean' keeps none of them (a run made before issue 12).
+--issue13 adds three datasets (XD_NAMES: a 44-character name, one with HTML metacharacters) and
+a newer crossdist run over them with every key of issue 13 and all six methods (matrices of a real
+weak-image run): n per cell, bootstrap intervals, paired gains over standard, the ranking
+(poe, jtt, debias, shortcut-aware, standard), the recommendation (poe, +8.8 points, CI 7.6 to
+9.9), the leave-one-environment-out selection (computed here from the matrices), overlap and
+exclusions by kind (20 shared images, 25 shared answer pairs), the third dataset split by pair.
 Thumbnails are small PNGs drawn here."""
 import argparse, json, math, sqlite3, struct, zlib
 
@@ -149,6 +155,71 @@ def issue12_keys(name, m, n):
             "jtt": {"available": False, "reason": "the text proxy makes fewer than 20 held-out errors"}}
 
 
+XD_NAMES = ["VLFeedback-llava-1.5-13b-sampled-preferences", "rlaif-v <hard> & \"co\"", "mmpr-sci"]
+XD_ACC = {  # rows trained on, columns tested on
+    "text": [[0.9473, 0.5207, 0.0598], [0.4164, 0.4678, 0.5755], [0.0527, 0.4793, 0.9402]],
+    "standard": [[0.9534, 0.8181, 0.5676], [0.8967, 0.9153, 0.8147], [0.4985, 0.717, 0.9441]],
+    "shortcut-aware": [[0.8855, 0.7902, 0.6039], [0.8713, 0.9105, 0.8392], [0.5957, 0.7257, 0.8716]],
+    "poe": [[0.9159, 0.8595, 0.7245], [0.8997, 0.9413, 0.8735], [0.6859, 0.795, 0.9157]],
+    "debias": [[0.8409, 0.7921, 0.6725], [0.8764, 0.922, 0.8657], [0.6758, 0.7546, 0.849]],
+    "jtt": [[0.9544, 0.8595, 0.7196], [0.9433, 0.9519, 0.8882], [0.6261, 0.7921, 0.9451]]}
+XD_N = [987, 10390, 1020]  # test pairs of each dataset (one wide count for the cell labels)
+
+
+def ood(a, envs):
+    cells = [a[i][j] for i in envs for j in envs if i != j]
+    return sum(cells) / len(cells)
+
+
+def issue13_crossdist():
+    """The metrics of a crossdist run with every issue-13 key (engine/crossdist.c's layout)."""
+    d = len(XD_NAMES)
+    allv = list(range(d))
+    std_ood = ood(XD_ACC["standard"], allv)
+    methods, ranking = {}, []
+    for m, a in XD_ACC.items():
+        iid = sum(a[i][i] for i in allv) / d
+        o = ood(a, allv)
+        g = o - std_ood
+        sfd = [[None] * d for _ in allv] if m == "text" else \
+            [[round(0.05 + 0.1 * ((i * 3 + j + len(m)) % 4), 3) for j in allv] for i in allv]
+        methods[m] = {"accuracy": a, "n": [XD_N[:] for _ in allv], "iid_mean": iid, "ood_mean": o,
+                      "gap": iid - o, "sfd": sfd,
+                      "sfd_mean": None if m == "text" else sum(map(sum, sfd)) / (d * d),
+                      "iid_mean_ci95": [iid - 0.009, iid + 0.008], "ood_mean_ci95": [o - 0.010, o + 0.011],
+                      "ood_vs_standard": g,
+                      "ood_vs_standard_ci95": [0.0, 0.0] if m == "standard" else [g - 0.0113, g + 0.0114]}
+        if m != "text":
+            ranking.append({"method": m, "ood_mean": o, "ood_mean_ci95": methods[m]["ood_mean_ci95"],
+                            "ood_vs_standard": g, "ood_vs_standard_ci95": methods[m]["ood_vs_standard_ci95"]})
+    ranking.sort(key=lambda r: -r["ood_mean"])
+    best = ranking[0]
+    lo, hi = best["ood_vs_standard_ci95"]
+    rec = {"method": best["method"], "beats_standard": True, "ood_gain": best["ood_vs_standard"],
+           "ood_gain_ci95": [lo, hi],
+           "reason": "%s beats standard out of distribution by %.1f points (95%% CI %.1f to %.1f): train with it"
+                     % (best["method"], 100 * best["ood_vs_standard"], 100 * lo, 100 * hi)}
+    per, tot = [], 0.0
+    for e in allv:  # leave one environment out: chosen on the others, scored on e
+        rest = [k for k in allv if k != e]
+        ch = max((r["method"] for r in ranking), key=lambda m: (ood(XD_ACC[m], rest), -list(XD_ACC).index(m)))
+        acc = sum(XD_ACC[ch][a][e] for a in rest) / len(rest)
+        per.append({"held_out": XD_NAMES[e], "chosen": ch, "ood_accuracy": acc})
+        tot += acc
+    sel = {"rule": "leave one environment out: for each environment, the method with the best o.o.d. mean"
+                   " among the other environments is chosen and scored on it (trained elsewhere)",
+           "ood_mean": tot / d, "ood_mean_ci95": [tot / d - 0.009, tot / d + 0.012],
+           "standard_ood_mean": std_ood, "per_environment": per}
+    return {"datasets": XD_NAMES, "split_by": ["group", "group", "pair"], "test_fraction": 0.2,
+            "methods": methods,
+            "overlap": [{"a": XD_NAMES[0], "b": XD_NAMES[1], "shared_images": 20, "shared_answer_pairs": 0,
+                         "shared_prompts": 12},
+                        {"a": XD_NAMES[1], "b": XD_NAMES[2], "shared_images": 0, "shared_answer_pairs": 25,
+                         "shared_prompts": 3}],
+            "excluded_test_pairs": 45, "excluded_by_kind": {"shared_image": 20, "shared_answer_pair": 25},
+            "ranking": ranking, "recommendation": rec, "selection": sel, "bootstrap": 200}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("db")
@@ -156,12 +227,15 @@ def main():
     ap.add_argument("--only", nargs="+",
                     choices=["clean", "shortcut-heavy", "straddle", "textonly", "uninformative"])
     ap.add_argument("--issue12", action="store_true")
+    ap.add_argument("--issue13", action="store_true")
     a = ap.parse_args()
     db = sqlite3.connect(a.db)
     c = db.cursor()
     names = ["shortcut-heavy", "clean"] if not a.only else a.only
     if a.issue12:
         names += ["hh-text", "mllm-like"]
+    if a.issue13:
+        names += XD_NAMES
     for i in range(6):
         c.execute("INSERT INTO images(id, sha256, width, height, format, bytes, thumb) VALUES (?,?,?,?,?,?,?)",
                   (i + 1, "%064x" % (i * 977 + 1), 640, 480, "png", 50000, png(96, 72, i) if i != 5 else None))
@@ -236,6 +310,21 @@ def main():
             w = (2.5 if heavy else 0.6) / r * (-1 if f in ("w:sorry", "w:cannot", "hedges", "w:blue") else 1)
             c.execute("INSERT INTO top_features(run_id, dataset_id, rank, feature, weight, present, acc_present)"
                       " VALUES (1, ?, ?, ?, ?, ?, ?)", (d, r, f, w, 0.9 / r, 0.95 - 0.02 * r))
+    if a.issue13:
+        ids = {nm: names.index(nm) + 1 for nm in XD_NAMES}
+        cd = issue13_crossdist()
+        c.execute("INSERT INTO runs(id, kind, status, seed, options, versions, command, started_at, finished_at,"
+                  " seconds, metrics) VALUES (3, 'crossdist', 'done', 1, ?, ?,"
+                  " 'mmaudit crossdist --db ws.db --methods all --select', '2025-03-01T10:07:00Z',"
+                  " '2025-03-01T10:09:00Z', 120.0, ?)",
+                  (json.dumps({"test_fraction": 0.2, "methods": list(XD_ACC)}),
+                   json.dumps({"mmaudit": "0.1.0"}), json.dumps(cd)))
+        for m, a2 in XD_ACC.items():
+            for i, tr in enumerate(XD_NAMES):
+                for j, te in enumerate(XD_NAMES):
+                    c.execute("INSERT INTO crossdist_cells(run_id, method, train_ds, test_ds, n, accuracy, sfd)"
+                              " VALUES (3, ?, ?, ?, ?, ?, ?)",
+                              (m, ids[tr], ids[te], XD_N[j], a2[i][j], cd["methods"][m]["sfd"][i][j]))
     if len(names) >= 2:
         names = names[:2]
         acc = {"text": [[0.9, 0.51], [0.55, 0.54]], "standard": [[0.92, 0.58], [0.66, 0.81]],

@@ -92,7 +92,26 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 			obj += rw * eng_model_bt_loss(mt);
 			break;
 		case ENG_METHOD_STANDARD:
+		case ENG_METHOD_JTT: /* its second pass: a plain MM loss on (JTT) row weights */
 			obj += rw * eng_model_bt_loss(mm);
+			break;
+		case ENG_METHOD_POE: /* L(m + m_t) with m_t detached (wdet[i] holds m_t), + L_t */
+		{
+			double mtd = wdet ? wdet[i] : mt;
+			if (wout)
+				wout[i] = mt;
+			obj += rw * (eng_model_bt_loss(mm + mtd) + eng_model_bt_loss(mt));
+			break;
+		}
+		case ENG_METHOD_DEBIAS: /* (1 - sigmoid(m_t)) L(m), the weight detached, + L_t */
+		{
+			double wi = wdet ? wdet[i] : 1.0 / (1.0 + exp(mt));
+			if (wout)
+				wout[i] = wi;
+			obj += rw * (wi * eng_model_bt_loss(mm) + eng_model_bt_loss(mt));
+			break;
+		}
+		case ENG_METHOD_COUNT:
 			break;
 		case ENG_METHOD_SHORTCUT_AWARE: {
 			double lt = eng_model_bt_loss(mt), l = eng_model_bt_loss(mm);
@@ -167,7 +186,8 @@ static void gradcheck_w(eng_method method, int weighted)
 	}
 	assert_int_equal(checked, m->n_params);
 	assert_true(nonzero > m->n_params / 4); /* the check is not vacuous */
-	if (method == ENG_METHOD_SHORTCUT_AWARE)
+	if (method == ENG_METHOD_SHORTCUT_AWARE || method == ENG_METHOD_POE ||
+	    method == ENG_METHOD_DEBIAS)
 		assert_true(undetached_differs > 0); /* the weights really are held constant */
 	else
 		assert_int_equal(undetached_differs, 0);
@@ -199,9 +219,19 @@ static void gradcheck(eng_method method)
 static void test_model_gradient_weighted(void **state)
 {
 	(void)state;
-	gradcheck_w(ENG_METHOD_TEXT, 1);
-	gradcheck_w(ENG_METHOD_STANDARD, 1);
-	gradcheck_w(ENG_METHOD_SHORTCUT_AWARE, 1);
+	for (int m = 0; m < ENG_METHOD_COUNT; m++)
+		gradcheck_w((eng_method)m, 1);
+}
+
+/* The debiasing methods (product of experts, debias reweighting; JTT's pass is a standard MM
+ * loss on row weights, checked by the weighted test): objective and gradient against the double
+ * reference, the text branch's part held constant where the method detaches it. */
+static void test_model_gradient_debiasing(void **state)
+{
+	(void)state;
+	gradcheck(ENG_METHOD_POE);
+	gradcheck(ENG_METHOD_DEBIAS);
+	gradcheck(ENG_METHOD_JTT);
 }
 
 static void test_model_gradient_text(void **state)
@@ -561,6 +591,88 @@ static void test_model_margins_img(void **state)
 	eng_textfeat_free(tf);
 }
 
+/* A planted cue that the image overrules: the chosen answer names the image's colour, and in
+ * training pairs the word "splendid" sits in the chosen answer with P = 0.9 (else in the rejected
+ * one); in test pairs (other images) it always sits in the rejected one. Each debiasing method's
+ * text reliance (its MM branch's weight on the marker, signed toward "chosen") is below the
+ * standard MM-RM's, and it does at least as well on the cue-conflicting test pairs. */
+static void test_model_known_answer_debiasing(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 6000, n_img = 1200, img_tr = n_img * 4 / 5;
+	eng_rng r;
+	eng_rng_seed(&r, 91);
+	int dim = eng_imgfeat_dim();
+	assert_int_equal(eng_pairset_init(&ps, eng_textfeat_dim(tf), (uint32_t)dim, &err), 0);
+	float *feat = malloc(sizeof(float) * n_img * (size_t)dim);
+	int *col_of = malloc(sizeof(int) * n_img);
+	uint8_t px[16 * 16 * 3];
+	for (size_t i = 0; i < n_img; i++) {
+		int c = (int)eng_rng_below(&r, NCOL);
+		col_of[i] = c;
+		for (int k = 0; k < 16 * 16 * 3; k++) {
+			int v = colours[c].rgb[k % 3] + (int)eng_rng_below(&r, 61) - 30;
+			px[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+		eng_imgfeat_compute(px, 16, 16, feat + i * (size_t)dim);
+	}
+	assert_int_equal(eng_pairset_set_images(&ps, feat, n_img, &err), 0);
+	size_t *rows = malloc(sizeof(size_t) * n), ntr = 0, nte = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t im = (size_t)eng_rng_below(&r, n_img);
+		int c = col_of[im], o = (c + 1 + (int)eng_rng_below(&r, NCOL - 1)) % NCOL;
+		int train = im < img_tr, on_chosen = train && eng_rng_uniform(&r) < 0.9;
+		char a[160], b[160], w1[16], w2[16];
+		snprintf(a, sizeof a, "the image is %s %s %s%s", colours[c].name,
+		         pick_filler(&r, w1, sizeof w1, 200), pick_filler(&r, w2, sizeof w2, 200),
+		         on_chosen ? " splendid" : "");
+		snprintf(b, sizeof b, "the image is %s %s %s%s", colours[o].name,
+		         pick_filler(&r, w1, sizeof w1, 200), pick_filler(&r, w2, sizeof w2, 200),
+		         on_chosen ? "" : " splendid");
+		assert_int_equal(eng_textfeat_add_pair(tf, &ps, "what colour is the image?", a, b,
+		                                       (int32_t)im, &err),
+		                 0);
+		if (train)
+			rows[ntr++] = i;
+		else
+			rows[n - 1 - nte++] = i;
+	}
+	uint32_t mb;
+	int ms;
+	eng_textfeat_bucket_of(tf, eng_fnv1a64("splendid", 8), &mb, &ms);
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.epochs = 6;
+	eng_model *all[ENG_METHOD_COUNT];
+	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, ENG_METHODS_ALL, all, &err), 0);
+	float *mg = malloc(sizeof(float) * nte);
+	double rel[ENG_METHOD_COUNT], acc[ENG_METHOD_COUNT];
+	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+		rel[q] = (double)eng_model_text_weights(all[q])[mb] * ms;
+		assert_int_equal(eng_model_margins(all[q], &ps, rows + ntr, nte, mg), 0);
+		acc[q] = accuracy(mg, nte);
+		print_message(
+		    "# planted cue: %-14s marker weight %+.3f, accuracy on cue-conflicting "
+		    "pairs %.4f\n",
+		    eng_method_name((eng_method)q), rel[q], acc[q]);
+	}
+	assert_true(rel[ENG_METHOD_STANDARD] > 0.3); /* standard learned the cue */
+	assert_true(acc[ENG_METHOD_TEXT] < 0.2);     /* the cue misleads a text-only model */
+	for (int q = ENG_METHOD_POE; q <= ENG_METHOD_JTT; q++) {
+		assert_true(rel[q] < 0.85 * rel[ENG_METHOD_STANDARD]);
+		assert_true(acc[q] >= acc[ENG_METHOD_STANDARD] - 0.005);
+	}
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		eng_model_free(all[q]);
+	free(mg), free(rows), free(feat), free(col_of);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
 /* Few images, many pairs per image, the image carrying no signal: a text marker on the chosen side
  * with P = 0.8. Without the interaction guard W memorizes each training image's answers (its 20%
  * of marker-against pairs) and the MM-RM falls below the text-only proxy on held-out images; with
@@ -606,7 +718,7 @@ static void test_model_interaction_guard_few_images(void **state)
 	}
 	eng_train_opts o;
 	eng_train_opts_default(&o);
-	eng_model *m[3];
+	eng_model *m[ENG_METHOD_COUNT];
 	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 7u, m, &err), 0);
 	double acc[3];
 	for (int q = 0; q < 3; q++) {
@@ -663,9 +775,9 @@ static void test_model_deterministic(void **state)
 	eng_textfeat_free(tf);
 }
 
-/* Training the three methods together (one pass, shared text branch) gives exactly the models of
- * three separate trainings with the same seed; on rows without images the standard MM-RM equals
- * the text-only model. */
+/* Training methods together (one pass, shared text branch; JTT's second pass after it) gives
+ * exactly the models of separate trainings with the same seed; on rows without images the standard
+ * MM-RM equals the text-only model. */
 static void test_model_multi_matches_separate(void **state)
 {
 	(void)state;
@@ -681,10 +793,24 @@ static void test_model_multi_matches_separate(void **state)
 	eng_train_opts_default(&o);
 	o.seed = 5;
 	o.epochs = 2;
-	for (unsigned mask = 1; mask <= 7; mask++) {
-		eng_model *all[3];
+	/* every mask of the first three methods, then the debiasing methods in several company */
+	static const unsigned masks[] = {1,
+	                                 2,
+	                                 3,
+	                                 4,
+	                                 5,
+	                                 6,
+	                                 7,
+	                                 ENG_METHODS_ALL,
+	                                 1u << ENG_METHOD_POE,
+	                                 (1u << ENG_METHOD_DEBIAS) | 1u,
+	                                 1u << ENG_METHOD_JTT,
+	                                 (1u << ENG_METHOD_JTT) | (1u << ENG_METHOD_POE) | 4u};
+	for (size_t k = 0; k < sizeof masks / sizeof masks[0]; k++) {
+		unsigned mask = masks[k];
+		eng_model *all[ENG_METHOD_COUNT];
 		assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, mask, all, &err), 0);
-		for (int q = 0; q < 3; q++) {
+		for (int q = 0; q < ENG_METHOD_COUNT; q++) {
 			if (!(mask & (1u << q))) {
 				assert_null(all[q]);
 				continue;
@@ -703,7 +829,7 @@ static void test_model_multi_matches_separate(void **state)
 	/* text-only rows: standard (alone, i.e. really trained) == text-only, bit for bit */
 	for (size_t i = 0; i < n; i++)
 		ps.img_of[i] = -1;
-	eng_model *all[3];
+	eng_model *all[ENG_METHOD_COUNT];
 	assert_int_equal(eng_model_train_multi(&ps, rows, ntr, &o, 7, all, &err), 0);
 	o.method = ENG_METHOD_STANDARD;
 	eng_model *m = NULL;
@@ -861,6 +987,8 @@ int main(void)
 	    cmocka_unit_test(test_model_gradient_mm),
 	    cmocka_unit_test(test_model_gradient_shortcut_aware),
 	    cmocka_unit_test(test_model_gradient_weighted),
+	    cmocka_unit_test(test_model_gradient_debiasing),
+	    cmocka_unit_test(test_model_known_answer_debiasing),
 	    cmocka_unit_test(test_model_margins_img),
 	    cmocka_unit_test(test_model_gemm_matches_naive),
 	    cmocka_unit_test(test_model_known_answer_text_marker),

@@ -21,6 +21,7 @@
 #include "reports/rpt_html.h"
 #include "reports/rpt_report.h"
 #include "reports/rpt_state.h"
+#include "reports/rpt_svg.h"
 
 #define EVIL_ID "=HYPERLINK(\"x\",\"y\")"
 #define EVIL_CHOSEN                                                                                \
@@ -671,6 +672,95 @@ static void test_reports_html_escaped_and_offline(void **state)
 	fx_free(f);
 }
 
+static size_t count_of(const char *h, const char *needle)
+{
+	size_t k = 0;
+	for (const char *p = h; (p = strstr(p, needle)); p += strlen(needle))
+		k++;
+	return k;
+}
+
+/* Heat map (issue 13): full dataset names (wrapped, never cut) escaped, n in every cell, text
+ * black or white by the cell colour's luminance, the missing cell marked. */
+static void test_reports_heat_labels_and_ink(void **state)
+{
+	(void)state;
+	const char *names[3] = {"VLFeedback-llava-1.5-13b-sampled-preferences", "a<b>&\"c\"",
+	                        "\xc3\xa9t\xc3\xa9-long-unicode-name-\xc3\xa9\xc3\xa9\xc3\xa9"};
+	const double acc[9] = {0.95, 0.52, NAN, 0.81, 0.90, 0.66, 0.40, 0.73, 0.99};
+	const int64_t n[9] = {987, 10390, 5, 987, 10390, 1020, 987, 10390, 1020};
+	rpt_buf b = {0};
+	rpt_svg_heat(&b, "poe", 3, names, acc, n);
+	rpt_buf_put(&b, "", 1);
+	assert_false(b.oom);
+	const char *h = b.p;
+	/* every name whole in its labels' and cells' titles; the lines put together give it back */
+	assert_int_equal(count_of(h, "<title>VLFeedback-llava-1.5-13b-sampled-preferences</title>"),
+	                 2);
+	assert_int_equal(count_of(h, "trained on VLFeedback-llava-1.5-13b-sampled-preferences, "),
+	                 3);
+	assert_int_equal(count_of(h, "<title>a&lt;b&gt;&amp;&quot;c&quot;</title>"), 2);
+	assert_null(strstr(h, "a<b>"));
+	assert_int_equal(count_of(h, "<title>\xc3\xa9t\xc3\xa9-long-unicode-name-\xc3\xa9\xc3\xa9"
+	                             "\xc3\xa9</title>"),
+	                 2);
+	const char *lab = strstr(h, "<title>VLFeedback-llava-1.5-13b-sampled-preferences</title>");
+	char joined[256] = "";
+	const char *end = strstr(lab, "</text>");
+	for (const char *t = lab; (t = strstr(t, "<tspan")) && t < end;) {
+		t = strchr(t, '>') + 1;
+		const char *e = strstr(t, "</tspan>");
+		strncat(joined, t, (size_t)(e - t));
+	}
+	assert_string_equal(joined, "VLFeedback-llava-1.5-13b-sampled-preferences");
+	assert_non_null(strstr(lab, "<tspan")); /* wrapped: more than one line */
+	assert_non_null(strstr(strstr(lab, "<tspan") + 1, "<tspan"));
+	/* n in each measured cell (the missing one says n/a) */
+	assert_int_equal(count_of(h, ">n=987</text>"), 3);
+	assert_int_equal(count_of(h, ">n=10,390</text>"), 3);
+	assert_int_equal(count_of(h, ">n=1,020</text>"), 2);
+	assert_int_equal(count_of(h, ">n/a</text>"), 1);
+	/* 40.0% clamps to the darkest colour: white text; 99.0% (yellow): black; 81.0%: black */
+	assert_non_null(strstr(h, "class=\"cellv ink1\">40.0<"));
+	assert_non_null(strstr(h, "class=\"cellv ink0\">99.0<"));
+	assert_non_null(strstr(h, "class=\"cellv ink0\">81.0<"));
+	assert_non_null(strstr(h, "class=\"cellv ink1\">52.0<"));
+	/* n == NULL (runs before issue 13): no n line */
+	b.len = 0;
+	rpt_svg_heat(&b, "standard", 3, names, acc, NULL);
+	rpt_buf_put(&b, "", 1);
+	assert_null(strstr(b.p, "n=987"));
+	assert_non_null(strstr(b.p, "class=\"cellv ink0\">95.0<"));
+	rpt_buf_free(&b);
+}
+
+/* A crossdist run made before issue 13 (no ranking, n or intervals) renders as before: a map per
+ * method labelled as before and the summary table, no recommendation claimed. */
+static void test_reports_crossdist_old_run(void **state)
+{
+	(void)state;
+	fx *f = fx_new(10, 10, 0);
+	rpt_options o;
+	default_options(&o);
+	write_report(f, "out", &o, NULL);
+	char *h = read_out(f, "out", "report.html", NULL);
+	char *sec = strstr(h, "<section id=\"crossdist\">");
+	assert_non_null(sec);
+	*strstr(sec, "</section>") = 0;
+	assert_non_null(strstr(sec, "<caption>Summary per method</caption>"));
+	assert_non_null(strstr(sec, "<figure><h3>text-only proxy</h3>"));
+	assert_non_null(strstr(sec, "<figure><h3>standard MM-RM</h3>"));
+	assert_non_null(strstr(sec, "<figure><h3>shortcut-aware MM-RM</h3>"));
+	assert_non_null(strstr(sec,
+	                       "<tr><th scope=\"row\">standard MM-RM</th><td class=\"num\">86.0%"
+	                       "</td><td class=\"num\">57.5%</td><td class=\"num\">28.5 pts"));
+	assert_null(strstr(sec, "Train with"));
+	assert_null(strstr(sec, "class=\"rank\""));
+	assert_null(strstr(sec, "n="));
+	free(h);
+	fx_free(f);
+}
+
 static void test_reports_rerun_identical_bytes(void **state)
 {
 	(void)state;
@@ -1149,6 +1239,8 @@ int main(void)
 	    cmocka_unit_test(test_reports_csv_cell_rules),
 	    cmocka_unit_test(test_reports_fixed6_matches_printf),
 	    cmocka_unit_test(test_reports_html_escaped_and_offline),
+	    cmocka_unit_test(test_reports_heat_labels_and_ink),
+	    cmocka_unit_test(test_reports_crossdist_old_run),
 	    cmocka_unit_test(test_reports_rerun_identical_bytes),
 	    cmocka_unit_test(test_reports_gate_evaluation),
 	    cmocka_unit_test(test_reports_policy_file),
