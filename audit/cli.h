@@ -97,6 +97,30 @@ int aud_format_option(const char *cmd, int which, const char *arg, struct eng_in
 int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **ids, size_t *n,
                       eng_err *err);
 
+/* Integrity and slice options of report and audit (long options only): --by FIELD (repeatable,
+ * up to AUD_MAX_BY), --position-field FIELD, --near-dup-distance N. by[] holds the --by values
+ * (argv strings, borrowed) and o->by points at it. Returns 0 or the usage exit status. */
+#include "reports/rpt_integrity.h"
+enum { AUD_OPT_BY = 1001, AUD_OPT_POSITION_FIELD, AUD_OPT_NEAR_DUP, AUD_MAX_BY = 16 };
+#define AUD_INTEGRITY_LONGOPTS                                                                     \
+	{"by", required_argument, 0, AUD_OPT_BY},                                                  \
+	    {"position-field", required_argument, 0, AUD_OPT_POSITION_FIELD},                      \
+	{                                                                                          \
+		"near-dup-distance", required_argument, 0, AUD_OPT_NEAR_DUP                        \
+	}
+#define AUD_INTEGRITY_USAGE                                                                        \
+	"  --by FIELD            slice each dataset by this metadata field (repeatable); "         \
+	"without\n"                                                                                \
+	"                        it the report proposes the fields that split the shortcut rate\n" \
+	"                        most\n"                                                           \
+	"  --position-field F    metadata field saying which answer was shown first (1/2, a/b,\n"  \
+	"                        first/second, chosen/rejected); judged records keep\n"            \
+	"                        chosen_position and need none\n"                                  \
+	"  --near-dup-distance N near-duplicate images: perceptual-hash bits that may differ\n"    \
+	"                        (0..16, default 8)\n"
+int aud_integrity_option(const char *cmd, int c, const char *arg, rpt_integrity_options *o,
+                         const char **by);
+
 /* Appends a comma-separated value to a malloc'd list string (for repeated --dataset). */
 int aud_list_append(char **list, const char *item);
 #endif

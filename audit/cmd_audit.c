@@ -12,6 +12,7 @@
 #include "audit/cli.h"
 #include "engine/crossdist.h"
 #include "engine/index.h"
+#include "engine/neardup.h"
 #include "engine/runs.h"
 #include "engine/score.h"
 #include "reports/rpt_report.h"
@@ -25,11 +26,13 @@ static const char *usage_text =
     "                     [--features F] [--image-embeddings FILE] [--text-embeddings FILE]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
     "                     [--duplicate-ids POLICY] [--weights-method M] [--min-image-gain G]\n"
+    "                     [--by FIELD]... [--position-field FIELD] [--near-dup-distance N]\n"
     "                     [NAME=]FILE.jsonl...\n\n"
     "Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
     "files named alike are told apart by their folder), scores every pair held out, runs the\n"
     "cross-distribution evaluation when there are two or more datasets, and writes report.html,\n"
-    "summary.json, samples.csv and weights.csv into DIR. With gate rules, exits 1 when one "
+    "summary.json, samples.csv, near_duplicates.csv and weights.csv into DIR. With gate rules, "
+    "exits 1 when one "
     "fails.\n\n"
     "  --out DIR          output folder (created)\n"
     "  --db PATH          workspace (default DIR/workspace.db); reused: files already indexed\n"
@@ -50,7 +53,7 @@ static const char *usage_text =
     "  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
     "                     for .npy): load them first, as `mmaudit embed` does\n"
     "  --no-crossdist     skip the cross-distribution evaluation\n"
-    "  --quiet            no progress on stderr\n\n"
+    "  --quiet            no progress on stderr\n" AUD_INTEGRITY_USAGE "\n"
     "exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
 
 static int mkdir_p(const char *dir, eng_err *err)
@@ -179,8 +182,10 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
 	                                     {"weights-method", required_argument, 0, 'W'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
+	                                     AUD_INTEGRITY_LONGOPTS,
 	                                     {0, 0, 0, 0}};
-	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL;
+	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL, *by[AUD_MAX_BY];
+	rpt_integrity_options integ = {.by = by, .near_dup_distance = -1};
 	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
 	eng_index_opts io = {0};
 	eng_score_opts so;
@@ -255,6 +260,12 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case AUD_OPT_BY:
+		case AUD_OPT_POSITION_FIELD:
+		case AUD_OPT_NEAR_DUP:
+			if ((rc = aud_integrity_option("audit", c, optarg, &integ, by)))
+				return rc;
 			break;
 		case '1':
 		case '2':
@@ -349,6 +360,9 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		if (!e && !dup)
 			ids[nids++] = id;
 	}
+	/* 1a. perceptual hashes of the new images' thumbnails (near-duplicate images) */
+	if (!e)
+		e = eng_neardup_fill(ws, NULL, &err);
 	/* 1b. external embeddings (replace the workspace's sets of those kinds) */
 	for (int k = 0; k < 2 && !e; k++)
 		if (emb_file[k])
@@ -383,7 +397,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		snprintf(wt.path, sizeof wt.path, "%s/weights.csv", out);
 		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
 			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
-		rpt_options ro = {.top_n = top, .policy = policy};
+		rpt_options ro = {.top_n = top, .policy = policy, .integrity = integ};
 		e = rpt_report_write(ws, &ro, out, &prog, &info, &err);
 		aud_progress_done(&ap);
 	}

@@ -9,6 +9,7 @@
 #include "audit/cli.h"
 #include "engine/images.h"
 #include "engine/index.h"
+#include "engine/neardup.h"
 #include "engine/parquet.h"
 #include "engine/workspace.h"
 
@@ -59,12 +60,11 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 	        (unsigned long long)r->pairs, (unsigned long long)r->errors,
 	        (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
 	if (r->duplicates || r->conflicts)
-		fprintf(
-		    stderr,
-		    "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
-		    "either "
-		    "order), %llu groups with conflicting labels (flagged \"conflict\": true)\n",
-		    (unsigned long long)r->duplicates, (unsigned long long)r->conflicts);
+		fprintf(stderr,
+		        "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
+		        "either "
+		        "order), %llu groups with conflicting labels (mmaudit info lists them)\n",
+		        (unsigned long long)r->duplicates, (unsigned long long)r->conflicts);
 	if (r->ids_renamed)
 		fprintf(stderr, "  note: %llu pairs reused an id and were kept as ID@L<line>\n",
 		        (unsigned long long)r->ids_renamed);
@@ -289,6 +289,8 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 		if (!quiet)
 			aud_index_summary(argv[i], &res);
 	}
+	if (!rc) /* perceptual hashes of the new thumbnails, for near-duplicate images */
+		rc = eng_neardup_fill(ws, NULL, &err);
 	eng_ws_close(ws);
 	if (rc)
 		return aud_fail("index", &err);

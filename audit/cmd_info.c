@@ -29,17 +29,17 @@ static const char *sql_datasets =
     " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
     " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id),"
     /* duplicates and conflicts as flagged by engine/dedup.h */
-    " (SELECT count(*) - count(DISTINCT json_extract(p.meta, '$.dup_group')) FROM pairs p"
-    "  WHERE p.dataset_id = d.id AND json_extract(p.meta, '$.dup_group') IS NOT NULL),"
-    " (SELECT count(DISTINCT json_extract(p.meta, '$.dup_group')) FROM pairs p"
-    "  WHERE p.dataset_id = d.id AND json_extract(p.meta, '$.conflict') = 1)"
+    " (SELECT count(*) - count(DISTINCT p.dup_group) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL),"
+    " (SELECT count(DISTINCT p.dup_group) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND p.conflict = 1)"
     " FROM datasets d ORDER BY d.id";
 
 /* Members of conflicting duplicate groups (engine/dedup.h), group by group. */
 static const char *sql_conflicts =
-    "SELECT d.name, json_extract(p.meta, '$.dup_group'), p.ext_id, f.path, p.line,"
+    "SELECT d.name, p.dup_group, p.ext_id, f.path, p.line,"
     " substr(p.chosen, 1, 60) FROM pairs p JOIN datasets d ON d.id = p.dataset_id"
-    " JOIN source_files f ON f.id = p.file_id WHERE json_extract(p.meta, '$.conflict') = 1"
+    " JOIN source_files f ON f.id = p.file_id WHERE p.conflict = 1"
     " ORDER BY p.dataset_id, 2, p.id";
 
 static const char *sql_errors =

@@ -46,6 +46,11 @@ static char *normalize(const char *s, char **buf, size_t *cap)
 	return out;
 }
 
+char *eng_dedup_normalize(const char *s, char **buf, size_t *cap)
+{
+	return normalize(s, buf, cap);
+}
+
 /* Hash of prompt, image and the two answers in sorted order; *dir = chosen sorts first. */
 static void key_of(const char *p, const char *img, const char *c, const char *r, uint8_t *key,
                    int *dir)
@@ -160,20 +165,12 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
 	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1",
 	          err)) ||
-	    !(clr =
-	          eng_ws_prepare(ws,
-	                         "UPDATE pairs SET meta = nullif(json_remove(meta, '$.dup_group',"
-	                         " '$.conflict'), '{}') WHERE dataset_id = ?1 AND meta IS NOT NULL"
-	                         " AND (instr(meta, 'dup_group') OR instr(meta, 'conflict'))"
-	                         " AND (json_extract(meta, '$.dup_group') IS NOT NULL OR"
-	                         " json_extract(meta, '$.conflict') IS NOT NULL)",
-	                         err)) ||
-	    !(upd = eng_ws_prepare(ws,
-	                           "UPDATE pairs SET meta = CASE WHEN ?3 THEN json_set(coalesce("
-	                           "meta, '{}'), '$.dup_group', ?2, '$.conflict', json('true'))"
-	                           " ELSE json_set(coalesce(meta, '{}'), '$.dup_group', ?2) END"
-	                           " WHERE id = ?1",
-	                           err))) {
+	    !(clr = eng_ws_prepare(ws,
+	                           "UPDATE pairs SET dup_group = NULL, conflict = 0"
+	                           " WHERE dataset_id = ?1 AND (dup_group IS NOT NULL OR conflict)",
+	                           err)) ||
+	    !(upd = eng_ws_prepare(
+	          ws, "UPDATE pairs SET dup_group = ?2, conflict = ?3 WHERE id = ?1", err))) {
 		rc = err->code;
 		goto out;
 	}

@@ -12,16 +12,44 @@
 static const char *sql_rows =
     "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
     " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected)),"
-    " s.image_effect, s.swap_flip"
+    " s.image_effect, s.swap_flip, p.dup_group, p.conflict, p.file_id, p.line,"
+    " (SELECT path FROM source_files f WHERE f.id = p.file_id)"
     " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
     " WHERE s.run_id = ?1 AND p.dataset_id = ?2";
 
 typedef struct crow {
 	double pt, pm, sfc, eff; /* NAN: NULL (text-only dataset; pair not image-tested) */
 	int64_t id, lc, lr;
-	int flip;        /* -1: not tested */
-	size_t ext, cat; /* offsets into the string arena */
+	int flip;                     /* -1: not tested */
+	int conflict;                 /* pairs.conflict */
+	int64_t line;                 /* pairs.line */
+	size_t ext, cat, group, file; /* offsets into the string arena ("" when no dup group) */
 } crow;
+
+/* The arena offset of a source file's path, stored once per file (a dataset has few files). */
+typedef struct fcache {
+	int64_t id[64];
+	size_t off[64];
+	int n;
+} fcache;
+
+static int file_path(fcache *fc, eng_arena *a, sqlite3_stmt *q, size_t *off)
+{
+	int64_t id = sqlite3_column_int64(q, 12);
+	for (int i = 0; i < fc->n; i++)
+		if (fc->id[i] == id) {
+			*off = fc->off[i];
+			return 0;
+		}
+	const char *path = (const char *)sqlite3_column_text(q, 14);
+	if (eng_arena_put(a, path ? path : "", off))
+		return -1;
+	if (fc->n < 64) {
+		fc->id[fc->n] = id;
+		fc->off[fc->n++] = *off;
+	}
+	return 0;
+}
 
 /* rank order: p_text descending, then pair id */
 static int by_rank(const void *a, const void *b)
@@ -105,7 +133,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars,"
-	      "image_effect,swap_flip\r\n",
+	      "image_effect,swap_flip,dup_group,conflict,source_file,line\r\n",
 	      f);
 	crow *r = NULL;
 	eng_arena arena = {0};
@@ -120,6 +148,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		sqlite3_bind_int64(q, 2, d->id);
 		size_t m = 0;
 		arena.len = 0;
+		fcache fc = {.n = 0};
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			if (m == cap) {
 				size_t nc = cap ? cap * 2 : 4096;
@@ -143,10 +172,15 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			x->flip = sqlite3_column_type(q, 9) == SQLITE_NULL
 			              ? -1
 			              : sqlite3_column_int(q, 9);
+			const char *grp = (const char *)sqlite3_column_text(q, 10);
+			x->conflict = sqlite3_column_int(q, 11) != 0;
+			x->line = sqlite3_column_int64(q, 13);
 			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 4),
 			                  &x->cat) ||
 			    eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 5),
-			                  &x->ext)) {
+			                  &x->ext) ||
+			    eng_arena_put(&arena, grp ? grp : "", &x->group) ||
+			    file_path(&fc, &arena, q, &x->file)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
 				break;
 			}
@@ -173,9 +207,13 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
 			cell6(f, x->eff);
 			if (x->flip >= 0)
-				fprintf(f, ",%d\r\n", x->flip);
+				fprintf(f, ",%d,", x->flip);
 			else
-				fputs(",\r\n", f);
+				fputs(",,", f);
+			rpt_csv_cell(f, arena.p + x->group);
+			fprintf(f, ",%d,", x->conflict);
+			rpt_csv_cell(f, arena.p + x->file);
+			fprintf(f, ",%lld\r\n", (long long)x->line);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);

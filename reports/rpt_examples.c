@@ -2,25 +2,35 @@
  * top_n rows per dataset. */
 #include "reports/rpt_examples.h"
 
+#include "engine/integrity.h"
+#include "reports/rpt_integrity.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+/* One card per duplicate group (engine/dedup.h): the group's best-ranked member of the category
+ * stands for it, so "top N" are N distinct pairs. ?4 orders by p_text descending (1) or ascending
+ * (-1). */
+#define CARD_SQL(CAT, DIR)                                                                         \
+	"WITH r AS (SELECT s.pair_id AS id, s.p_text AS pt, row_number() OVER (PARTITION BY"       \
+	" coalesce(p.dup_group, p.id) ORDER BY s.p_text " DIR ", p.id) AS rn FROM pair_scores s"   \
+	" JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND"          \
+	" s.category = '" CAT "')"                                                                 \
+	" SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"                     \
+	" substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"               \
+	" length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256,"     \
+	" p.dup_group, p.conflict FROM r JOIN pair_scores s ON s.run_id = ?1 AND s.pair_id = r.id" \
+	" JOIN pairs p ON p.id = r.id LEFT JOIN images i ON i.id = p.image_id WHERE r.rn = 1"      \
+	" ORDER BY r.pt " DIR ", p.id LIMIT ?3"
 static const char *sql_cards[2] = {
-    "SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"
-    " substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"
-    " length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256"
-    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id LEFT JOIN images i ON i.id = p.image_id"
-    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND s.category = 'text-shortcut'"
-    " ORDER BY s.p_text DESC, p.id LIMIT ?3",
-    "SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"
-    " substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"
-    " length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256"
-    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id LEFT JOIN images i ON i.id = p.image_id"
-    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND s.category = 'needs-image'"
-    " ORDER BY s.p_text ASC, p.id LIMIT ?3",
+    CARD_SQL("text-shortcut", "DESC"),
+    CARD_SQL("needs-image", "ASC"),
 };
-static const char *sql_count = "SELECT count(*) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-                               " WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND s.category = ?3";
+
+static const char *sql_count =
+    "SELECT count(*), count(DISTINCT coalesce(p.dup_group, p.id)) FROM pair_scores s"
+    " JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
+    " AND s.category = ?3";
 
 /* Copies at most RPT_TEXT_CAP bytes of column i, never splitting a UTF-8 sequence. */
 static char *capped(sqlite3_stmt *q, int i)
@@ -48,6 +58,7 @@ static void card_free(rpt_card *c)
 		free(c->text[k]);
 	free(c->thumb);
 	free(c->sha256);
+	free(c->dup_group);
 }
 
 static int sort_desc(const void *a, const void *b)
@@ -64,6 +75,23 @@ static int sort_asc(const void *a, const void *b)
 	if (x->p_text != y->p_text)
 		return x->p_text > y->p_text ? 1 : -1;
 	return (x->pair_id > y->pair_id) - (x->pair_id < y->pair_id);
+}
+
+/* The card's duplicate group: its size, and whether it was judged in both answer orders or has
+ * conflicting labels (engine/integrity.h). */
+static int group_of(const rpt_state *st, const rpt_dataset *d, rpt_card *c, eng_err *err)
+{
+	if (!c->dup_group)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	eng_integrity_group g;
+	int rc = eng_integrity_group_of(st->ws, d->id, c->dup_group,
+	                                st->integ ? st->integ->position_field : NULL, &g, err);
+	if (rc)
+		return rc;
+	c->group_n = g.n;
+	c->conflict = g.conflict;
+	c->both_orders = g.both_orders;
+	return 0;
 }
 
 int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *out, eng_err *err)
@@ -90,6 +118,7 @@ int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *o
 			break;
 		}
 		out->total += sqlite3_column_int64(qc, 0);
+		out->distinct += sqlite3_column_int64(qc, 1);
 		sqlite3_reset(q);
 		sqlite3_bind_int64(q, 1, d->run_id);
 		sqlite3_bind_int64(q, 2, d->id);
@@ -125,6 +154,11 @@ int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *o
 			}
 			const char *sha = (const char *)sqlite3_column_text(q, 14);
 			c->sha256 = sha ? strdup(sha) : NULL;
+			const char *grp = (const char *)sqlite3_column_text(q, 15);
+			c->dup_group = grp ? strdup(grp) : NULL;
+			c->group_n = 1;
+			if (grp && (rc = group_of(st, d, c, err)))
+				break;
 			if (!c->ext_id || !c->text[0] || !c->text[1] || !c->text[2] ||
 			    (tb && tl > 0 && !c->thumb)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");

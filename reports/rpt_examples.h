@@ -1,6 +1,8 @@
 /* rpt_examples.h - picks the example pairs the report shows: the most text-solvable
  * (category text-shortcut, highest shortcut score first) and those that need the image (category
  * needs-image, lowest shortcut score first), across every scored dataset, ties by pair id.
+ * A duplicate group (engine/dedup.h) gives one card, its best-ranked member of the list, marked
+ * with the group's size and whether it was judged in both orders or has conflicting labels.
  * Texts are cut to 4 KB (whole UTF-8 sequences) when loaded; full lengths are kept. */
 #ifndef RPT_EXAMPLES_H
 #define RPT_EXAMPLES_H
@@ -24,13 +26,18 @@ typedef struct rpt_card {
 	int has_image;
 	unsigned char *thumb; /* images.thumb, NULL when absent */
 	size_t thumb_len;
-	char *sha256; /* of the image, NULL without one */
+	char *sha256;    /* of the image, NULL without one */
+	char *dup_group; /* pairs.dup_group, NULL when the pair has no duplicate */
+	int64_t group_n; /* pairs in its duplicate group (1 without one) */
+	int conflict;    /* the group's members disagree on the preferred answer */
+	int both_orders; /* the group was judged with the answers in both orders */
 } rpt_card;
 
 typedef struct rpt_examples {
 	rpt_card *cards;
 	size_t n;
-	int64_t total; /* pairs of the category over all scored datasets */
+	int64_t total;    /* pairs of the category over all scored datasets */
+	int64_t distinct; /* of those, distinct pairs (a duplicate group counts once) */
 } rpt_examples;
 
 /* Loads at most top_n cards of list `which`. out is zeroed first. */

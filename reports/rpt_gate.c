@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reports/rpt_integrity.h"
+
 const char *const rpt_rule_names[RPT_RULE_N] = {"max-shortcut-rate", "max-text-accuracy", "max-sfd",
                                                 "max-ood-gap"};
 const char *const rpt_status_names[RPT_STATUS_N] = {"FAIL", "WARN", "PASS", "NOT RUN"};
@@ -559,4 +561,186 @@ void rpt_verdict_make(const rpt_state *st, const rpt_gate_eval *ev, int n_rules,
 	if (st->n_scored > 1)
 		vcat(v, &len, v_most, (long long)st->n_scored);
 	vcat(v, &len, ".");
+}
+
+/* ---- next steps ---- */
+
+static void step(rpt_next_steps *ns, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void step(rpt_next_steps *ns, const char *kind, const char *fmt, ...)
+{
+	if (ns->n == RPT_NEXT_MAX)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ns->text[ns->n], sizeof ns->text[0], fmt, ap);
+	va_end(ap);
+	ns->kind[ns->n++] = kind;
+}
+
+/* "" with one dataset, "name: " with several. */
+static void prefix_of(const rpt_state *st, const rpt_dataset *d, char *buf, size_t cap)
+{
+	if (st->n_scored > 1)
+		snprintf(buf, cap, "%s: ", d->name);
+	else
+		buf[0] = '\0';
+}
+
+static void integrity_steps(const rpt_state *st, size_t i, const char *pre, rpt_next_steps *ns)
+{
+	const rpt_ds_integrity *x = &st->integ->ds[i];
+	const eng_integrity *in = &x->in;
+	char a[32], b[32], c[32];
+	if (in->conflict_groups > 0) {
+		rpt_fmt_count(in->conflict_pairs, a, sizeof a);
+		rpt_fmt_count(in->conflict_groups, b, sizeof b);
+		char why[160] = "";
+		if (in->position_conflicts > 0) {
+			rpt_fmt_count(in->position_conflicts, c, sizeof c);
+			snprintf(why, sizeof why,
+			         "; in %s of the groups the judge preferred the same answer slot "
+			         "in both orders",
+			         c);
+		}
+		step(ns, "conflicts",
+		     "%sDrop or merge the %s pairs in %s groups with conflicting labels (%.1f%% of "
+		     "the pairs)%s. They are scored suspect-label meanwhile.",
+		     pre, a, b,
+		     in->pairs ? 100.0 * (double)in->conflict_pairs / (double)in->pairs : 0, why);
+	}
+	if (in->position_n >= 20) {
+		double r = (double)in->position_first / (double)in->position_n, lo, hi;
+		rpt_wilson(r, in->position_n, &lo, &hi);
+		double sc =
+		    in->swap_pairs ? (double)in->swap_consistent / (double)in->swap_pairs : 1;
+		rpt_fmt_count(in->position_n, a, sizeof a);
+		if (in->position_p < 0.05)
+			step(ns, "position",
+			     "%sPosition bias: the answer shown first wins %.1f%% of %s pairs "
+			     "(95%% CI "
+			     "%.1f%% to %.1f%%, p = %.2g against 50%%). Judge every pair in both "
+			     "orders "
+			     "and average the verdicts.",
+			     pre, 100 * r, a, 100 * lo, 100 * hi, in->position_p);
+		else if (in->swap_pairs >= 20 && sc < 0.95) {
+			rpt_fmt_count(in->swap_pairs, b, sizeof b);
+			step(ns, "position",
+			     "%sOnly %.1f%% of the %s pairs judged in both orders got the same "
+			     "verdict "
+			     "both times (the first position wins %.1f%% overall, no net bias): "
+			     "keep "
+			     "a pair only when both orders agree, or average them.",
+			     pre, 100 * sc, b, 100 * r);
+		}
+	}
+	if (x->images_across > 0) {
+		rpt_fmt_count(x->images_across, a, sizeof a);
+		int one = x->images_across == 1;
+		step(ns, "shared-images",
+		     "%s%s image%s shared with another dataset or nearly duplicate%s one there "
+		     "(near_duplicates.csv): remove %s from one side before reading the "
+		     "cross-distribution figures.",
+		     pre, a, one ? " is" : "s are", one ? "s" : "", one ? "it" : "them");
+	}
+}
+
+/* The slice set whose largest slice (n >= RPT_SLICE_MIN_N) stands out most, as a step. */
+static void slice_step(const rpt_state *st, size_t i, const char *pre, rpt_next_steps *ns)
+{
+	const rpt_ds_integrity *x = &st->integ->ds[i];
+	double overall = rpt_metric(&st->ds[i], "shortcut_rate");
+	const rpt_slice_set *best = NULL;
+	const rpt_slice *top = NULL;
+	for (size_t k = 0; k < x->n_sets; k++) {
+		const rpt_slice_set *s = &x->sets[k];
+		if (isnan(s->spread) || s->spread < 0.15)
+			continue;
+		for (size_t j = 0; j < s->n; j++)
+			if (s->s[j].n >= RPT_SLICE_MIN_N) {
+				if (!best || s->spread > best->spread) {
+					best = s;
+					top = &s->s[j];
+				}
+				break;
+			}
+	}
+	if (!best || isnan(overall))
+		return;
+	int64_t n_all = 0;
+	double sc_all = 0;
+	for (size_t j = 0; j < best->n; j++) {
+		n_all += best->s[j].n;
+		sc_all += best->s[j].shortcut;
+	}
+	int64_t n_rest = n_all - top->n;
+	double rest = n_rest > 0 ? (sc_all - top->shortcut) / (double)n_rest : NAN;
+	double share = sc_all > 0 ? top->shortcut / sc_all : NAN;
+	char a[32];
+	rpt_fmt_count(top->n, a, sizeof a);
+	step(ns, "slice",
+	     "%sThe shortcut lives in %s = %s: shortcut rate %.1f%% of its %s pairs vs %.1f%% in "
+	     "the rest; it holds %.0f%% of all text-shortcut pairs. Rebalance or audit that slice "
+	     "first.",
+	     pre, best->field, top->value, 100 * top->shortcut / (double)top->n, a, 100 * rest,
+	     100 * share);
+}
+
+void rpt_next_steps_make(const rpt_state *st, rpt_next_steps *ns)
+{
+	memset(ns, 0, sizeof *ns);
+	for (size_t i = 0; i < st->n_ds; i++) {
+		const rpt_dataset *d = &st->ds[i];
+		char pre[300];
+		prefix_of(st, d, pre, sizeof pre);
+		if (st->integ)
+			integrity_steps(st, i, pre, ns);
+		if (!d->run_id)
+			continue;
+		double pl = rpt_metric(d, "blind.pick_longer"), np = rpt_metric(d, "pairs");
+		char n_s[32];
+		rpt_fmt_count(isnan(np) ? 0 : (int64_t)np, n_s, sizeof n_s);
+		if (pl >= 0.6)
+			step(ns, "length",
+			     "%sLength alone picks the chosen answer in %.1f%% of %s pairs: "
+			     "length-balance the pairs, or reweight them.",
+			     pre, 100 * pl, n_s);
+		if (st->integ)
+			slice_step(st, i, pre, ns);
+		const json_t *wa = rpt_metric_json(d, "weights.auto");
+		const char *m = json_is_string(wa) ? json_string_value(wa) : NULL;
+		if (m && strcmp(m, "none")) {
+			char key[64];
+			snprintf(key, sizeof key, "weights.%s", m);
+			const json_t *w = rpt_metric_json(d, key);
+			double refit = json_number_value(json_object_get(w, "refit_text_accuracy"));
+			double ess = json_number_value(json_object_get(w, "ess_share"));
+			double ta = rpt_metric(d, "text_accuracy");
+			if (json_is_object(w) && !isnan(ta))
+				step(
+				    ns, "weights",
+				    "%sTrain with the %s weights (weights.csv): on the weighted "
+				    "data a "
+				    "text-only proxy falls from %.1f%% to %.1f%% accuracy, keeping "
+				    "%.0f%% of the effective sample.",
+				    pre, m, 100 * ta, 100 * refit, 100 * ess);
+		} else if (m) {
+			step(ns, "weights",
+			     "%sNo reweighting needed: the text-only proxy is not above chance, so "
+			     "there is no shortcut for weights to counter.",
+			     pre);
+		}
+		if (rpt_dataset_mm_informative(d) == 0) {
+			double drop = rpt_metric(d, "image_reliance.swap_accuracy_drop");
+			char why[96] = "";
+			if (!isnan(drop))
+				snprintf(why, sizeof why,
+				         " (accuracy drop %+.1f points when the image is swapped)",
+				         100 * drop);
+			step(ns, "embeddings",
+			     "%sBring your own image embeddings (mmaudit embed): with the built-in "
+			     "colour/texture features the MM-RM does not use the image%s.",
+			     pre, why);
+		}
+	}
 }

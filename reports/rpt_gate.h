@@ -99,6 +99,22 @@ typedef struct rpt_verdict {
 
 void rpt_verdict_make(const rpt_state *st, const rpt_gate_eval *ev, int n_rules, rpt_verdict *v);
 
+/* The short list of actions that closes the verdict (issue 15), each chosen from a figure that was
+ * measured and quoting it: drop or merge conflicting pairs; judge in both orders when the answer
+ * shown first wins more (or fewer) than chance, or swap consistency is low; length-balance when
+ * pick-longer alone beats chance; train with the weights auto picked (or none needed); bring
+ * embeddings when the MM-RM does not use the image; where a metadata slice carries the shortcut;
+ * images shared with another dataset. Needs st->integ for the integrity items (absent: skipped). */
+enum { RPT_NEXT_MAX = 8 };
+typedef struct rpt_next_steps {
+	size_t n;
+	const char *kind[RPT_NEXT_MAX]; /* conflicts, position, length, weights, embeddings, slice,
+	                                   shared-images */
+	char text[RPT_NEXT_MAX][400];
+} rpt_next_steps;
+
+void rpt_next_steps_make(const rpt_state *st, rpt_next_steps *ns);
+
 /* Whether the dataset has images: 1, 0, or -1 when unknown (unscored). An old run without the
  * "has_images" key counts as having none when its sfd is null and pairs_with_image is 0. */
 int rpt_dataset_has_images(const rpt_dataset *d);

@@ -12,6 +12,7 @@
 #include "mmaudit_config.h"
 #include "reports/rpt_buf.h"
 #include "reports/rpt_examples.h"
+#include "reports/rpt_html_integrity.h"
 #include "reports/rpt_html_mm.h"
 #include "reports/rpt_html_xd.h"
 #include "reports/rpt_svg.h"
@@ -109,7 +110,7 @@ static const char *css =
     "font-style:italic;white-space:nowrap}.noimgs{color:#444;font-style:italic}"
     "td.unavail{color:#444;font-style:italic;max-width:16em;background:#f7f7f7}"
     ".wt th[scope=row]{font-weight:normal}.wt td.num{white-space:nowrap}"
-    ".km th,.km td{padding:4px 5px}.km{font-size:13px}"
+    ".km th,.km td{padding:4px 5px}.km{font-size:13px}" RPT_HTML_INTEGRITY_CSS
     "@media print{@page{size:A4;margin:12mm}nav{display:none}body{font-size:11pt}"
     "figure,.card,table,.verdict{break-inside:avoid}*{-webkit-print-color-adjust:exact;"
     "print-color-adjust:exact}.cards{display:block}.card{margin-bottom:8px}"
@@ -265,12 +266,15 @@ static void nav(page *pg, rpt_buf *b)
 		               ev->count[RPT_FAIL], ev->count[RPT_WARN]);
 	else
 		rpt_buf_puts(b, "<a href=\"#gates\">Gates (none)</a>");
+	rpt_buf_printf(b, "<a href=\"#integrity\">Data integrity (%zu findings)</a>",
+	               rpt_html_integrity_findings(pg->st));
 	rpt_buf_printf(
 	    b,
 	    "<a href=\"#metrics\">Key metrics (%lld)</a><a href=\"#histogram\">Histogram</a>"
 	    "<a href=\"#image-use\">Image use</a><a href=\"#sfd\">SFD</a><a "
 	    "href=\"#crossdist\">Cross-distribution%s</a><a href=\"#features\">What the "
-	    "shortcut is</a><a href=\"#weights\">What the weights do</a><a "
+	    "shortcut is</a><a href=\"#slices\">Slices</a><a href=\"#weights\">What the weights "
+	    "do</a><a "
 	    "href=\"#examples\">Examples "
 	    "(%zu)</a><a href=\"#metadata\">Run metadata</a></nav>\n<main>\n",
 	    (long long)pg->st->n_scored, pg->st->crossdist ? "" : " (not run)",
@@ -314,8 +318,10 @@ static void verdict(page *pg, rpt_buf *b, const rpt_verdict *v)
 		             "No gate rules were given: the gate evaluated nothing (pass "
 		             "--max-shortcut-rate, --max-text-accuracy, --max-sfd, --max-ood-gap "
 		             "or --policy FILE).");
+	rpt_buf_puts(b, "</p>");
+	rpt_html_next_steps(b, pg->st);
 	rpt_buf_puts(b,
-	             "</p><p class=\"kicker\">Shortcut risk is HIGH when the held-out text-only "
+	             "<p class=\"kicker\">Shortcut risk is HIGH when the held-out text-only "
 	             "accuracy of any dataset is at least 70%, MEDIUM from 60%, LOW below (50% = "
 	             "chance).</p></section>\n");
 }
@@ -631,7 +637,9 @@ static void card(page *pg, rpt_buf *b, const rpt_card *c, int thumbs, size_t *om
 	rpt_buf_esc(b, c->dataset, (size_t)-1);
 	rpt_buf_puts(b, "</strong> id <code>");
 	rpt_buf_esc(b, c->ext_id, (size_t)-1);
-	rpt_buf_printf(b, "</code><small>pair %lld</small></header>", (long long)c->pair_id);
+	rpt_buf_printf(b, "</code><small>pair %lld</small>", (long long)c->pair_id);
+	rpt_html_card_group(b, c);
+	rpt_buf_puts(b, "</header>");
 	const char *mime = NULL;
 	if (c->thumb && c->thumb_len > 3 && c->thumb[0] == 0xff && c->thumb[1] == 0xd8)
 		mime = "image/jpeg";
@@ -698,9 +706,12 @@ static void examples(page *pg, rpt_buf *b, size_t n_cards, int thumbs, size_t *o
 		const rpt_examples *ex = &pg->ex[l];
 		size_t n = ex->n < n_cards ? ex->n : n_cards;
 		rpt_buf_printf(b, "<h3>%s</h3><p>Top %zu of ", title[l], n);
+		count(b, ex->distinct);
+		rpt_buf_puts(b, " distinct pairs (");
 		count(b, ex->total);
 		rpt_buf_printf(b,
-		               " by %s, across scored datasets; ties by pair id. Every pair is in "
+		               " pairs; a duplicate group is one card, its best-ranked member) by "
+		               "%s, across scored datasets; ties by pair id. Every pair is in "
 		               "samples.csv.</p><div class=\"cards\">",
 		               rule[l]);
 		for (size_t i = 0; i < n; i++)
@@ -801,12 +812,14 @@ static int render(page *pg, size_t n_cards, int thumbs, const rpt_buf *cuts, rpt
 	nav(pg, b);
 	verdict(pg, b, &v);
 	gates(pg, b);
+	rpt_html_integrity(b, pg->st);
 	metrics(pg, b);
 	histograms(pg, b);
 	rpt_html_image_use(b, pg->st);
 	rpt_html_sfd(b, pg->st);
 	crossdist(pg, b);
 	features(pg, b);
+	rpt_html_slices(b, pg->st);
 	rpt_html_weights(b, pg->st);
 	examples(pg, b, n_cards, thumbs, omitted);
 	int rc = metadata(pg, b, cuts, err);

@@ -37,7 +37,8 @@ static void esc(rpt_buf *b, const char *s)
 }
 
 static const char *const section_prefixes[] = {
-    "image_reliance.", "mm_informative", "min_image_gain", "weights.", "crossdist.", NULL};
+    "image_reliance.", "mm_informative", "min_image_gain", "weights.",
+    "crossdist.",      "integrity.",     "slices.",        NULL};
 const char *const rpt_html_defs_image_use[] = {"mm_informative", "min_image_gain",
                                                "image_reliance.", NULL};
 const char *const rpt_html_defs_weights[] = {"weights.", NULL};

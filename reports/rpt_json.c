@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mmaudit_config.h"
+#include "reports/rpt_integrity.h"
 
 static json_t *num(double x)
 {
@@ -41,8 +42,9 @@ static json_t *interval(const rpt_dataset *d, const char *key, int64_t n)
 	return json_pack("[o, o]", num(lo), num(hi));
 }
 
-static json_t *dataset_json(const rpt_dataset *d)
+static json_t *dataset_json(const rpt_state *st, size_t di)
 {
+	const rpt_dataset *d = &st->ds[di];
 	double scored = rpt_metric(d, "pairs");
 	int64_t n = isnan(scored) ? 0 : (int64_t)scored;
 	const json_t *m = d->metrics;
@@ -92,6 +94,9 @@ static json_t *dataset_json(const rpt_dataset *d)
 	                               "weights"};
 	for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
 		json_object_set_new(o, copied[i], copy_or_null(json_object_get(m, copied[i])));
+	json_object_set_new(o, "integrity", rpt_integrity_json(st, di));
+	json_object_set_new(o, "slices", rpt_slices_json(st, di));
+	json_object_set_new(o, "slices_fields", rpt_slices_meta_json(st, di));
 	return o;
 }
 
@@ -202,15 +207,22 @@ int rpt_json_build(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval
 	rpt_verdict v;
 	int n_rules = rpt_policy_count(p);
 	rpt_verdict_make(st, ev, n_rules, &v);
+	rpt_next_steps ns;
+	rpt_next_steps_make(st, &ns);
+	json_t *steps = json_array();
+	for (size_t i = 0; i < ns.n; i++)
+		json_array_append_new(
+		    steps, json_pack("{s:s, s:s}", "kind", ns.kind[i], "text", ns.text[i]));
 	json_object_set_new(root, "version", json_string(MMAUDIT_VERSION));
 	json_object_set_new(
 	    root, "verdict",
-	    json_pack("{s:s, s:s, s:s, s:o}", "gate", v.gate, "shortcut_risk", v.risk, "sentence",
-	              v.sentence, "mm_informative",
-	              v.mm_informative < 0 ? json_null() : json_boolean(v.mm_informative)));
+	    json_pack("{s:s, s:s, s:s, s:o, s:o}", "gate", v.gate, "shortcut_risk", v.risk,
+	              "sentence", v.sentence, "mm_informative",
+	              v.mm_informative < 0 ? json_null() : json_boolean(v.mm_informative),
+	              "next_steps", steps));
 	json_t *ds = json_array();
 	for (size_t i = 0; i < st->n_ds; i++)
-		json_array_append_new(ds, dataset_json(&st->ds[i]));
+		json_array_append_new(ds, dataset_json(st, i));
 	json_object_set_new(root, "datasets", ds);
 	if (st->crossdist) {
 		json_t *cd = json_deep_copy(st->crossdist);

@@ -88,6 +88,11 @@ static int w_csv(const job *j, FILE *f, eng_err *err)
 	return rpt_csv_write(j->st, f, j->prog, &j->info->csv_rows, err);
 }
 
+static int w_near(const job *j, FILE *f, eng_err *err)
+{
+	return rpt_neardup_csv_write(j->st, f, &j->info->near_dup_rows, err);
+}
+
 static int w_html(const job *j, FILE *f, eng_err *err)
 {
 	rpt_html_options ho = {.top_n = j->o->top_n ? j->o->top_n : 25};
@@ -130,6 +135,10 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 		                "the workspace has no finished score run; run mmaudit score first");
 		goto out;
 	}
+	eng_trace("report: integrity");
+	eng_progress_tick(prog, "report: integrity and slices", 0, 0);
+	if ((rc = rpt_integrity_load(st, &o->integrity, err)))
+		goto out;
 	if ((rc = rpt_gate_evaluate(st, &o->policy, &ev, err)))
 		goto out;
 	info->n_rules = rpt_policy_count(&o->policy);
@@ -138,11 +147,13 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	if ((rc = mkdirs(dir, err)))
 		goto out;
 	job j = {st, o, &ev, prog, info};
-	/* all three are written to temporary files first and renamed into place only when every one
+	/* all four are written to temporary files first and renamed into place only when every one
 	 * is complete, so a failure (a full disk) leaves the previous set of files untouched */
-	static const char *const names[3] = {"summary.json", "samples.csv", "report.html"};
-	const writer_fn fns[3] = {w_json, w_csv, w_html};
-	char tmp[3][4200] = {"", "", ""};
+	enum { NFILES = 4 };
+	static const char *const names[NFILES] = {"summary.json", "samples.csv", "report.html",
+	                                          "near_duplicates.csv"};
+	const writer_fn fns[NFILES] = {w_json, w_csv, w_html, w_near};
+	char tmp[NFILES][4200] = {"", "", "", ""};
 	/* samples.csv on a second connection while this thread writes the other two; on one
 	 * connection (an in-memory workspace) the three are written in turn */
 	static const eng_progress silent = {0};
@@ -159,15 +170,18 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 		t->dir = dir;
 		threaded = pthread_create(&th, NULL, csv_main, t) == 0;
 	}
-	int failed_at = 3;
-	for (int k = 0; k < 3 && !rc; k++) {
+	int failed_at = NFILES;
+	for (int k = 0; k < NFILES && !rc; k++) {
 		if (k == 1 && threaded)
 			continue;
-		eng_progress_tick(prog, k == 2 ? "report: report.html" : "report: summary.json", 0,
-		                  0);
+		eng_progress_tick(prog,
+		                  k == 2   ? "report: report.html"
+		                  : k == 3 ? "report: near_duplicates.csv"
+		                           : "report: summary.json",
+		                  0, 0);
 		eng_trace(names[k]);
 		rc = write_temp(dir, names[k], fns[k], &j, tmp[k], sizeof tmp[k], err);
-		failed_at = rc ? k : 3;
+		failed_at = rc ? k : NFILES;
 	}
 	if (threaded) {
 		eng_trace("report: wait for samples.csv");
@@ -180,7 +194,7 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 				*err = t->err;
 		}
 	}
-	for (int k = 0; k < 3 && !rc; k++) {
+	for (int k = 0; k < NFILES && !rc; k++) {
 		char final[4200];
 		snprintf(final, sizeof final, "%s/%s", dir, names[k]);
 		if (rename(tmp[k], final))
@@ -189,7 +203,7 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 		else
 			tmp[k][0] = '\0';
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < NFILES; k++)
 		if (tmp[k][0])
 			unlink(tmp[k]);
 	free(t);

@@ -14,23 +14,27 @@
 #include "engine/progress.h"
 #include "engine/workspace.h"
 #include "reports/rpt_gate.h"
+#include "reports/rpt_integrity.h"
 
 typedef struct rpt_options {
-	int top_n;         /* example cards per list, 1..100 (0 = default 25) */
-	rpt_policy policy; /* gate rules shown in the report and summary.json */
+	int top_n;                       /* example cards per list, 1..100 (0 = default 25) */
+	rpt_policy policy;               /* gate rules shown in the report and summary.json */
+	rpt_integrity_options integrity; /* --by, --position-field, --near-dup-distance */
 } rpt_options;
 
 typedef struct rpt_report_info {
-	int64_t csv_rows;  /* data rows in samples.csv */
-	size_t html_bytes; /* size of report.html */
-	int n_rules;       /* rules in the policy */
-	int gate_failed;   /* the verdict's gate result */
-	int n_scored;      /* datasets with a score run */
+	int64_t csv_rows;      /* data rows in samples.csv */
+	int64_t near_dup_rows; /* data rows in near_duplicates.csv */
+	size_t html_bytes;     /* size of report.html */
+	int n_rules;           /* rules in the policy */
+	int gate_failed;       /* the verdict's gate result */
+	int n_scored;          /* datasets with a score run */
 } rpt_report_info;
 
-/* Writes the three files into dir (created with its parents when missing). ENG_EINPUT when the
- * workspace has no score run ("run mmaudit score first") or the policy names an unknown dataset;
- * ENG_EIO on write errors. info may be NULL. */
+/* Writes the four files (summary.json, samples.csv, report.html, near_duplicates.csv) into dir
+ * (created with its parents when missing). ENG_EINPUT when the workspace has no score run ("run
+ * mmaudit score first") or the policy names an unknown dataset; ENG_EIO on write errors. info may
+ * be NULL. */
 int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
                      rpt_report_info *info, eng_err *err);
 

@@ -2,6 +2,8 @@
  * metadata from the workspace. Read-only; per-pair rows are left to the streaming writers. */
 #include "reports/rpt_state.h"
 
+#include "reports/rpt_integrity.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,48 @@ const rpt_def rpt_defs[] = {
      "give them less than the other pairs."},
     {"weights.mean_weight_other", "mean weight, other pairs",
      "Mean weight of the pairs in the other categories."},
+    {"integrity.errors_by_code", "ingest errors by code",
+     "Records rejected at ingest per reason code, with the first two file:line of each "
+     "(error_examples); `mmaudit info` lists them all."},
+    {"integrity.dup_groups", "duplicate groups",
+     "Groups of two or more pairs with the same prompt, image and two answers (in either order), "
+     "compared after folding ASCII case and whitespace."},
+    {"integrity.dup_pairs", "duplicate pairs",
+     "Pairs that repeat an earlier pair of their group: sum over groups of (size - 1), as "
+     "`mmaudit info` counts dups. dup_group_members counts every member."},
+    {"integrity.conflict_groups", "conflicting-label groups",
+     "Duplicate groups whose members prefer different answers (A > B in one record, B > A in "
+     "another). Every member is scored suspect-label."},
+    {"integrity.conflict_pairs", "conflicting pairs", "Pairs in conflicting-label groups."},
+    {"integrity.first_position_win_rate", "answer shown first wins",
+     "Share of pairs with a known chosen position (chosen_position of judged records, or "
+     "--position-field) whose chosen answer was shown first; Wilson 95% interval; "
+     "first_position_p_value is the two-sided exact binomial test against 0.5."},
+    {"integrity.swap_pairs", "pairs judged in both orders",
+     "Duplicate groups in which the two answers were shown in both orders."},
+    {"integrity.swap_consistency", "swap consistency",
+     "Share of swap_pairs whose verdict named the same answer every time."},
+    {"integrity.position_conflicts", "position conflicts",
+     "Swap pairs whose verdict named the same slot (first or second) every time: the label "
+     "followed the order, not the answers."},
+    {"integrity.near_duplicate_images", "near-duplicate images",
+     "Image pairs whose thumbnails' 64-bit perceptual hashes (DCT of the luminance) differ in "
+     "at most max_distance bits with mean colours within 32/255 per channel: within_pairs inside "
+     "the dataset; across_pairs with another dataset (the same image used by both counts); "
+     "images_shared_across = this dataset's images with such a match. Listed in "
+     "near_duplicates.csv."},
+    {"slices.shortcut_rate", "slice shortcut rate",
+     "Per metadata value: share of its scored pairs in text-shortcut, with a Wilson 95% interval. "
+     "Rows are sorted by it; values past the 30 largest are pooled as (other); (missing) = the "
+     "field is absent."},
+    {"slices.text_accuracy", "slice text-only accuracy",
+     "Per metadata value: share of its scored pairs with p_text > 0.5."},
+    {"slices.pick_longer", "slice pick-longer",
+     "Per metadata value: accuracy of preferring the longer answer (code points; a tie counts "
+     "1/2)."},
+    {"slices.spread", "slice spread",
+     "Largest minus smallest shortcut rate over the field's slices with n >= 30. Without --by the "
+     "report proposes the (up to 3) fields with 2-30 values and the largest spread."},
     {"blind.pick_longer", "pick-longer baseline",
      "Accuracy of always preferring the longer answer (no model, no image). Denominator: scored "
      "pairs."},
@@ -365,6 +409,7 @@ void rpt_state_free(rpt_state *st)
 	free(st->ds);
 	free(st->runs);
 	json_decref(st->crossdist);
+	rpt_integrity_free(st->integ);
 	free(st);
 }
 

@@ -37,9 +37,10 @@ typedef struct rpt_state {
 	size_t n_ds;
 	rpt_run *runs; /* the score runs referenced by ds[], then the crossdist run; by id */
 	size_t n_runs;
-	int64_t crossdist_run; /* 0 = none */
-	json_t *crossdist;     /* its metrics JSON (owned), NULL when none */
-	int64_t n_scored;      /* datasets with a score run */
+	int64_t crossdist_run;       /* 0 = none */
+	json_t *crossdist;           /* its metrics JSON (owned), NULL when none */
+	int64_t n_scored;            /* datasets with a score run */
+	struct rpt_integrity *integ; /* owned; NULL until rpt_integrity_load (rpt_integrity.h) */
 } rpt_state;
 
 /* Loads the state from ws (borrowed; must outlive the state). Returns 0 and *out, or a negative

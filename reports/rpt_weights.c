@@ -69,9 +69,55 @@ static int resolve_auto(eng_ws *ws, int64_t run, int64_t ds, rpt_weights_choice 
 }
 
 typedef struct wrow {
-	double sfc, pt, pm, w; /* sfc, pm NAN when NULL; w the raw weight */
-	size_t ext, cat;       /* offsets into the string arena */
+	double sfc, pt, pm, w;  /* sfc, pm NAN when NULL; w the raw weight */
+	size_t ext, cat, group; /* offsets into the string arena (group "" when none) */
+	int64_t file_id, line;  /* pairs.file_id, pairs.line */
+	int conflict;           /* pairs.conflict */
 } wrow;
+
+/* The paths of a dataset's source files, by id (a dataset has few files). */
+typedef struct files {
+	int64_t *id;
+	size_t *off; /* into the arena */
+	size_t n;
+} files;
+
+static int load_files(eng_ws *ws, int64_t ds, eng_arena *a, files *fl, eng_err *err)
+{
+	fl->n = 0;
+	sqlite3_stmt *q =
+	    eng_ws_prepare(ws, "SELECT id, path FROM source_files WHERE dataset_id = ?1", err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, ds);
+	int rc = 0, s;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t *ni = realloc(fl->id, (fl->n + 1) * sizeof *ni);
+		if (ni)
+			fl->id = ni;
+		size_t *no = ni ? realloc(fl->off, (fl->n + 1) * sizeof *no) : NULL;
+		if (no)
+			fl->off = no;
+		if (!ni || !no ||
+		    eng_arena_put(a, (const char *)sqlite3_column_text(q, 1), &fl->off[fl->n])) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
+			break;
+		}
+		fl->id[fl->n++] = sqlite3_column_int64(q, 0);
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "read source files");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static const char *file_of(const files *fl, const eng_arena *a, int64_t id)
+{
+	for (size_t i = 0; i < fl->n; i++)
+		if (fl->id[i] == id)
+			return a->p + fl->off[i];
+	return "";
+}
 
 /* ",x" with six decimals, or "," for NAN (NULL in the workspace: a text-only dataset). */
 static void cell6(FILE *f, double x)
@@ -95,16 +141,20 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 	/* pair_scores first (CROSS JOIN): its primary key walks pair ids in order, no sort */
 	sqlite3_stmt *st = eng_ws_prepare(
 	    ws,
-	    "SELECT p.ext_id, s.sfc, s.p_text, s.p_mm, s.category FROM pair_scores s CROSS JOIN"
+	    "SELECT p.ext_id, s.sfc, s.p_text, s.p_mm, s.category, p.dup_group, p.conflict,"
+	    " p.file_id, p.line FROM pair_scores s CROSS JOIN"
 	    " pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
 	    " ORDER BY s.pair_id",
 	    err);
 	if (!st)
 		return err->code;
 	if (fmt == RPT_WEIGHTS_CSV)
-		fputs("dataset,id,weight,sfc,p_text,p_mm,category,method\n", f);
+		fputs("dataset,id,weight,sfc,p_text,p_mm,category,method,dup_group,conflict,"
+		      "source_file,line\n",
+		      f);
 	wrow *r = NULL;
 	eng_arena arena = {0};
+	files fl = {0};
 	char *ds = NULL;
 	size_t cap = 0;
 	for (size_t k = 0; k < n && !rc; k++) {
@@ -127,6 +177,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 		sqlite3_bind_int64(st, 2, ids[k]);
 		size_t m = 0;
 		arena.len = 0;
+		if ((rc = load_files(ws, ids[k], &arena, &fl, err)))
+			break;
 		double sum = 0, max = 0;
 		size_t n_right = 0, n_sfc_null = 0;
 		int s;
@@ -151,10 +203,15 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 			            : sqlite3_column_double(st, 3);
 			n_right += x->pt > 0.5;
 			n_sfc_null += null_mm;
+			x->conflict = sqlite3_column_int(st, 6) != 0;
+			x->file_id = sqlite3_column_int64(st, 7);
+			x->line = sqlite3_column_int64(st, 8);
 			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 0),
 			                  &x->ext) ||
 			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 4),
-			                  &x->cat)) {
+			                  &x->cat) ||
+			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 5),
+			                  &x->group)) {
 				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
 				break;
 			}
@@ -197,6 +254,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 			const char *id = arena.p + x->ext, *cat = arena.p + x->cat;
 			double w = x->w / div;
 			const char *mname = eng_wmethod_name(ch.used);
+			const char *grp = arena.p + x->group,
+			           *src = file_of(&fl, &arena, x->file_id);
 			if (fmt == RPT_WEIGHTS_CSV) {
 				rpt_csv_cell(f, ds);
 				fputc(',', f);
@@ -205,12 +264,19 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 				cell6(f, x->sfc);
 				cell6(f, x->pt);
 				cell6(f, x->pm);
-				fprintf(f, ",%s,%s\n", cat, mname);
+				fprintf(f, ",%s,%s,", cat, mname);
+				rpt_csv_cell(f, grp);
+				fprintf(f, ",%d,", x->conflict);
+				rpt_csv_cell(f, src);
+				fprintf(f, ",%lld\n", (long long)x->line);
 			} else {
 				json_t *o = json_pack(
-				    "{s:s, s:s, s:f, s:o, s:f, s:o, s:s, s:s}", "dataset", ds, "id",
-				    id, "weight", w, "sfc", num_or_null(x->sfc), "p_text", x->pt,
-				    "p_mm", num_or_null(x->pm), "category", cat, "method", mname);
+				    "{s:s, s:s, s:f, s:o, s:f, s:o, s:s, s:s, s:o, s:b, s:s, s:I}",
+				    "dataset", ds, "id", id, "weight", w, "sfc",
+				    num_or_null(x->sfc), "p_text", x->pt, "p_mm",
+				    num_or_null(x->pm), "category", cat, "method", mname,
+				    "dup_group", *grp ? json_string(grp) : json_null(), "conflict",
+				    x->conflict, "source_file", src, "line", (json_int_t)x->line);
 				char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
 				                                   JSON_REAL_PRECISION(6))
 				               : NULL;
@@ -228,6 +294,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 	}
 	sqlite3_finalize(st);
 	free(r);
+	free(fl.id);
+	free(fl.off);
 	eng_arena_free(&arena);
 	free(ds);
 	if (rows)

@@ -263,3 +263,114 @@ PY
 else
 	echo "SKIP: $P absent: real Parquet files not checked"
 fi
+
+# Data integrity and slices (issue 15, acceptance 1-3) on MLLM-Bench through `mmaudit audit`:
+# the integrity counts equal `mmaudit info` and an independent count made here (duplicates,
+# conflict groups and pairs, the answer shown first's win rate with its exact binomial p-value,
+# swap consistency, position conflicts); the top 25 cards are 25 distinct pairs; samples.csv
+# rows join back to the input by source_file + line and by id; --by rejected_model gives the
+# slice table, and the slice that carries the shortcut is printed.
+"$MM" audit --out "$W/mllm_audit" --name mllm --seed 1 --quiet --by rejected_model \
+	"$R/mllm-bench/pairs.jsonl"
+"$MM" info --json --db "$W/mllm_audit/workspace.db" >"$W/mllm_audit.info.json"
+python3 - "$R" "$W" <<'PY'
+import collections, csv, hashlib, json, math, re, sqlite3, sys
+R, W = sys.argv[1], sys.argv[2]
+norm = lambda s: re.sub(r"[ \t\n\r\f\v]+", " ", "".join(c.lower() if "A" <= c <= "Z" else c for c in s)).strip()
+blank = lambda s: not isinstance(s, str) or not s.strip()
+def webp(p):
+    h = open(p, "rb").read(12)
+    return h[:4] == b"RIFF" and h[8:12] == b"WEBP"
+src = f"{R}/mllm-bench/pairs.jsonl"
+kept, shas, byline = [], {}, {}
+for line, l in enumerate(open(src, encoding="utf-8"), 1):
+    x = json.loads(l)
+    byline[line] = x
+    if blank(x["answer_1"]) or blank(x["answer_2"]) or x["judge_output"] not in ("Answer1", "Answer2"):
+        continue
+    img = ""
+    if x["image"]:
+        p = f"{R}/mllm-bench/{x['image']}"
+        if webp(p):
+            continue
+        img = shas.setdefault(p, hashlib.sha256(open(p, "rb").read()).hexdigest())
+    kept.append((line, x, img))
+groups = collections.defaultdict(list)
+for line, x, img in kept:
+    a, b = norm(x["answer_1"]), norm(x["answer_2"])
+    groups[(norm(x["question"]), img, min(a, b), max(a, b))].append(x)
+g2 = [g for g in groups.values() if len(g) > 1]
+chosen = lambda x: norm(x["answer_1"] if x["judge_output"] == "Answer1" else x["answer_2"])
+conf = [g for g in g2 if len({chosen(x) for x in g}) == 2]
+swap = [g for g in g2 if len({norm(x["answer_1"]) for x in g}) == 2]  # answer_1 is shown first
+cons = sum(len({chosen(x) for x in g}) == 1 for g in swap)
+posc = sum(len({x["judge_output"] for x in g}) == 1 for g in swap)
+n, first = len(kept), sum(x["judge_output"] == "Answer1" for _, x, _ in kept)
+lo = min(first, n - first)
+pval = min(1.0, 2 * sum(math.comb(n, j) for j in range(lo + 1)) / 2 ** n)
+exp = dict(dup_groups=len(g2), dup_pairs=sum(len(g) - 1 for g in g2), conflict_groups=len(conf),
+           conflict_pairs=sum(len(g) for g in conf), position_pairs=n, swap_pairs=len(swap),
+           position_conflicts=posc)
+s = json.load(open(f"{W}/mllm_audit/summary.json"))
+d = s["datasets"][0]
+i = d["integrity"]
+info_all = json.load(open(f"{W}/mllm_audit.info.json"))
+info = info_all["datasets"][0]
+bad = 0
+def check(what, got, want, tol=0.0):
+    global bad
+    ok = got == want if not tol else abs(got - want) <= tol
+    print(("ok   " if ok else "FAIL ") + f"integrity {what}: mmaudit {got!r} | python {want!r}")
+    bad += not ok
+for k, v in exp.items():
+    check(k, i[k], v)
+check("duplicates = info", i["dup_pairs"], info["duplicates"])
+check("conflict groups = info", i["conflict_groups"], info["conflicts"])
+check("first_position_win_rate", i["first_position_win_rate"], first / n, 1e-12)
+check("first_position_p_value", i["first_position_p_value"], pval, 1e-9)
+check("swap_consistency", i["swap_consistency"], cons / len(swap), 1e-12)
+codes = collections.Counter(e["code"] for e in info_all["errors"])
+check("errors_by_code", i["errors_by_code"], dict(codes))
+print(f"MLLM-Bench: {i['dup_pairs']} duplicates in {i['dup_groups']} groups, {i['conflict_groups']} "
+      f"conflict groups ({i['conflict_pairs']} pairs); answer shown first wins "
+      f"{i['first_position_win_rate']:.4f} (95% CI {i['first_position_win_rate_ci95'][0]:.4f}-"
+      f"{i['first_position_win_rate_ci95'][1]:.4f}, p = {i['first_position_p_value']:.3f}, n = {n}); "
+      f"swap consistency {i['swap_consistency']:.4f} of {i['swap_pairs']}; "
+      f"{i['position_conflicts']} position conflicts")
+# samples.csv joins back by source_file + line and by id
+db = sqlite3.connect(f"{W}/mllm_audit/workspace.db")
+flag = {e: (g or "", str(c)) for e, g, c in db.execute("SELECT ext_id, dup_group, conflict FROM pairs")}
+rows = list(csv.DictReader(open(f"{W}/mllm_audit/samples.csv", newline="")))
+joined = sum(r["source_file"] == src and byline[int(r["line"])]["id"] == r["id"] and
+             flag[r["id"]] == (r["dup_group"], r["conflict"]) for r in rows)
+check("samples.csv rows joined by source_file+line and id", joined, len(rows))
+check("samples.csv conflict rows", sum(r["conflict"] == "1" for r in rows), i["conflict_pairs"])
+# the top 25 cards of each list are 25 distinct pairs (one card per duplicate group)
+html = open(f"{W}/mllm_audit/report.html").read()
+grp = dict(db.execute("SELECT id, coalesce(dup_group, 'p' || id) FROM pairs"))
+sec = html[html.index('id="examples"'):html.index('id="metadata"')]
+top = [grp[int(x)] for x in re.findall(r'<article class="card" id="pair-(\d+)"', sec.split("<h3>")[1])]
+check("top cards distinct", (len(top), len(set(top))), (25, 25))
+assert "both answer orders" in sec
+# --by rejected_model: the slice table, the slice that carries the shortcut
+sl = d["slices"]["rejected_model"]
+check("slices cover the scored pairs", sum(x["n"] for x in sl), d["scored_pairs"])
+assert "by <code>rejected_model</code>" in html and html.index('id="integrity"') < html.index('id="metrics"')
+top = sl[0]
+rest_n = sum(x["n"] for x in sl[1:])
+rest = sum(x["shortcut_rate"] * x["n"] for x in sl[1:]) / rest_n
+print(f"slice carrying the shortcut: rejected_model = {top['value']}: shortcut rate "
+      f"{top['shortcut_rate']:.3f} (95% CI {top['shortcut_rate_ci95'][0]:.3f}-"
+      f"{top['shortcut_rate_ci95'][1]:.3f}) of {top['n']} pairs, text-only accuracy "
+      f"{top['text_accuracy']:.3f}, pick-longer {top['pick_longer']:.3f}; the other "
+      f"{len(sl) - 1} values together {rest:.3f} of {rest_n}")
+for x in sl:
+    print(f"  {x['value']:42} n {x['n']:5}  shortcut {x['shortcut_rate']:.3f}  text acc "
+          f"{x['text_accuracy']:.3f}  pick-longer {x['pick_longer']:.3f}")
+assert top["shortcut_rate"] > 0.3 and rest < 0.1, (top, rest)
+print("next steps:")
+for x in s["verdict"]["next_steps"]:
+    print("  -", x["text"])
+print(f"integrity on real data: {bad} problems")
+sys.exit(1 if bad else 0)
+PY

@@ -472,6 +472,9 @@ static void test_reports_csv_ranked_and_defused(void **state)
 {
 	(void)state;
 	fx *f = fx_new(30, 40, 0);
+	/* c-1 and c-2 form a conflicting duplicate group (columns of migration 0005) */
+	exec_ok(f->ws, "UPDATE pairs SET dup_group = '00000000000000ab', conflict = 1"
+	               " WHERE ext_id IN ('c-1', 'c-2')");
 	rpt_options o;
 	default_options(&o);
 	rpt_report_info info;
@@ -479,7 +482,8 @@ static void test_reports_csv_ranked_and_defused(void **state)
 	assert_int_equal(info.csv_rows, 70);
 	char *s = read_out(f, "out", "samples.csv", NULL);
 	static const char header[] = "dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,"
-	                             "chosen_chars,rejected_chars,image_effect,swap_flip\r\n";
+	                             "chosen_chars,rejected_chars,image_effect,swap_flip,"
+	                             "dup_group,conflict,source_file,line\r\n";
 	assert_memory_equal(s, header, sizeof header - 1);
 	csv c;
 	csv_parse(s, &c);
@@ -490,9 +494,17 @@ static void test_reports_csv_ranked_and_defused(void **state)
 	long rank = 0;
 	for (size_t i = 1; i < c.n; i++) {
 		char **r = c.rows[i];
-		assert_int_equal(c.nf[i], 12);
+		assert_int_equal(c.nf[i], 16);
 		assert_string_equal(r[10], ""); /* the fixture's pairs were not image-tested */
 		assert_string_equal(r[11], "");
+		/* the join columns: the input file and the 1-based line the fixture gave (i + 1) */
+		int grouped = !strcmp(r[1], "c-1") || !strcmp(r[1], "c-2");
+		assert_string_equal(r[12], grouped ? "00000000000000ab" : "");
+		assert_string_equal(r[13], grouped ? "1" : "0");
+		assert_string_equal(r[14],
+		                    !strcmp(r[0], "clean") ? "clean.jsonl" : "shortcut.jsonl");
+		if (r[1][0] == 'c' || r[1][0] == 's')
+			assert_int_equal(atol(r[15]), atol(r[1] + 2) + 1);
 		if (strcmp(prev_ds, r[0])) {
 			prev = 2;
 			rank = 0;
