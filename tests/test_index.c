@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <webp/encode.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -621,6 +622,52 @@ static void test_index_shared_image_stored_once(void **state)
 	eng_ws_close(ws);
 }
 
+/* An image cached with features of an older version is recomputed in place (same row and id,
+ * current version, the features a fresh index gives) when a later file uses it; not mixed. */
+static void test_index_stale_features_recomputed(void **state)
+{
+	(void)state;
+	write_image("st/a.jpg", 64, 48, 11, 1);
+	write_text("st/one.jsonl",
+	           "{\"prompt\":\"p\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	write_text("st/two.jsonl",
+	           "{\"prompt\":\"q\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "s", "st/one.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.images_new, 1);
+	assert_int_equal(q(ws, "SELECT feat_version FROM images"), ENG_IMGFEAT_VERSION);
+	sqlite3 *db = eng_ws_db(ws);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT feat FROM images", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int nb = sqlite3_column_bytes(st, 0);
+	void *fresh = malloc((size_t)nb);
+	memcpy(fresh, sqlite3_column_blob(st, 0), (size_t)nb);
+	sqlite3_finalize(st);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "UPDATE images SET feat_version = 2, feat = zeroblob(length(feat)),"
+	                 " thumb = NULL",
+	                 NULL, NULL, NULL),
+	    0);
+	assert_int_equal(run(ws, "s", "st/two.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.images_new, 0);
+	assert_int_equal(res.images_reused, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 1);
+	assert_int_equal(q(ws, "SELECT feat_version FROM images"), ENG_IMGFEAT_VERSION);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE thumb IS NOT NULL"), 1);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT image_id) FROM pairs"), 1);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT feat FROM images", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), nb);
+	assert_memory_equal(sqlite3_column_blob(st, 0), fresh, (size_t)nb);
+	sqlite3_finalize(st);
+	free(fresh);
+	eng_ws_close(ws);
+}
+
 static void test_index_image_helpers(void **state)
 {
 	(void)state;
@@ -720,34 +767,45 @@ static void test_index_judged_ties_undecided(void **state)
 	eng_ws_close(ws);
 }
 
-/* The format comes from the bytes: a WEBP named .jpg and an MP4 named .png are reported by name as
- * unsupported-image, not as corrupt; a PNG named .jpg is decoded. */
+/* The format comes from the bytes: a TIFF named .jpg and an MP4 named .png are reported by name as
+ * unsupported-image, not as corrupt; a PNG named .jpg and a WEBP named .jpg are decoded. */
 static void test_index_formats_by_bytes(void **state)
 {
 	(void)state;
-	static const uint8_t webp[] = "RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0\x30\x01\0\x9d\x01\x2a"
-	                              "\x01\0\x01\0\x02\0\x34\x25\xa4\0\x03\x70\0\xfe\xfb\x94\0\0";
+	static const uint8_t tiff[] = "II*\0\x08\0\0\0\0\0\0\0";
 	static const uint8_t mp4[] = "\0\0\0\x18"
 	                             "ftypisom\0\0\x02\0isomiso2";
-	write_file("fb/a.jpg", webp, sizeof webp - 1);
+	uint8_t px[24 * 16 * 3], *webp = NULL;
+	for (size_t i = 0; i < sizeof px; i++)
+		px[i] = (uint8_t)(i * 13);
+	size_t nwebp = WebPEncodeLosslessRGB(px, 24, 16, 24 * 3, &webp);
+	assert_true(nwebp > 0);
+	write_file("fb/a.jpg", tiff, sizeof tiff - 1);
 	write_file("fb/v.png", mp4, sizeof mp4 - 1);
 	write_image("fb/p.jpg", 10, 10, 3, 0); /* PNG bytes */
+	write_file("fb/w.jpg", webp, nwebp);
+	WebPFree(webp);
 	write_text("fb/f.jsonl",
 	           "{\"prompt\":\"p\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
 	           "{\"prompt\":\"p\",\"image\":\"v.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
-	           "{\"prompt\":\"p\",\"image\":\"p.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	           "{\"prompt\":\"p\",\"image\":\"p.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"prompt\":\"q\",\"image\":\"w.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
 	eng_ws *ws = open_ws();
 	eng_index_result res;
 	eng_err err = {0};
 	assert_int_equal(run(ws, "fb", "fb/f.jsonl", NULL, &res, &err), 0);
-	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.pairs, 2);
 	assert_int_equal(res.by_code[ENG_REC_UNSUPPORTED_IMAGE], 2);
 	assert_int_equal(res.by_code[ENG_REC_CORRUPT_IMAGE], 0);
 	const char *r1 = reason_at(ws, 1, "unsupported-image");
-	if (!strstr(r1, "WEBP image: not supported; convert it to PNG/JPEG") || !strstr(r1, ".jpg"))
+	if (!strstr(r1, "TIFF image: not supported; convert it to PNG/JPEG") || !strstr(r1, ".jpg"))
 		fail_msg("reason: %s", r1);
 	assert_non_null(strstr(reason_at(ws, 2, "unsupported-image"), "MP4 video: not supported"));
 	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE format = 'png'"), 1);
+	assert_int_equal(q(ws,
+	                   "SELECT count(*) FROM images WHERE format = 'webp' AND width = 24 AND "
+	                   "height = 16 AND feat_version = 3 AND length(thumb) > 0"),
+	                 1);
 	eng_ws_close(ws);
 }
 
@@ -1122,6 +1180,7 @@ int main(void)
 	    cmocka_unit_test(test_index_batch_boundaries),
 	    cmocka_unit_test(test_index_batch_boundaries_strict),
 	    cmocka_unit_test(test_index_batch_sizes),
+	    cmocka_unit_test(test_index_stale_features_recomputed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
