@@ -89,7 +89,10 @@ static int jpeg_tables_ok(const uint8_t *p, size_t n)
 	size_t i = 2;
 	while (i + 4 <= n) {
 		if (p[i] != 0xFF) { /* entropy-coded data: find the next marker */
-			i++;
+			const uint8_t *m = memchr(p + i, 0xFF, n - i);
+			if (!m)
+				return 1;
+			i = (size_t)(m - p);
 			continue;
 		}
 		uint8_t m = p[i + 1];
