@@ -204,13 +204,18 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	FILE *f = fopen(path, "rb");
 	struct stat sb;
 	if (!f)
-		return reject(rerr, ENG_REC_MISSING_IMAGE,
-		              "image '%s' cannot be opened (%s); check the path or --images", path,
-		              strerror(errno));
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' cannot be opened (%s); check the path or --images DIR, or "
+		    "keep the pair without its image: --missing-images text-only",
+		    path, strerror(errno));
 	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		fclose(f);
-		return reject(rerr, ENG_REC_MISSING_IMAGE, "image '%s' is not a regular file",
-		              path);
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' is not a regular file; point the record at the image file, "
+		    "or keep the pair without it: --missing-images text-only",
+		    path);
 	}
 	if ((uint64_t)sb.st_size > ENG_IMAGE_MAX_BYTES) {
 		fclose(f);
@@ -229,8 +234,11 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	fclose(f);
 	if (bad || got != size) {
 		free(buf);
-		return reject(rerr, ENG_REC_MISSING_IMAGE,
-		              "image '%s' could not be read completely", path);
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' could not be read completely; check the file, or keep the "
+		    "pair without it: --missing-images text-only",
+		    path);
 	}
 	*out = buf;
 	*n = size;
