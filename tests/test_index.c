@@ -668,6 +668,158 @@ static void test_index_stale_features_recomputed(void **state)
 	eng_ws_close(ws);
 }
 
+/* The re-run trap (issue 16): a first run rejects records (an absent image, a reused id); the
+ * re-run with the flag the message names replaces the file's rows in one go and keeps the pairs;
+ * the same options again are skipped; a failed --strict re-run leaves the previous rows. */
+static void test_index_rerun_with_fixing_flag(void **state)
+{
+	(void)state;
+	write_image("rr/here.png", 16, 16, 3, 0);
+	write_text("rr/f.jsonl",
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"image\":\"gone.png\",\"chosen\":\"c\","
+	           "\"rejected\":\"r\"}\n"
+	           "{\"id\":\"q2\",\"prompt\":\"p\",\"image\":\"here.png\",\"chosen\":\"c\","
+	           "\"rejected\":\"r\"}\n"
+	           "{\"id\":\"q2\",\"prompt\":\"p2\",\"image\":\"here.png\",\"chosen\":\"c2\","
+	           "\"rejected\":\"r2\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+	assert_int_equal(res.by_code[ENG_REC_DUPLICATE_ID], 1);
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "--missing-images text-only"));
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "gone.png"));
+	assert_non_null(strstr(reason_at(ws, 3, "duplicate-id"), "--duplicate-ids rename"));
+	/* the same options: skipped, nothing changes */
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", NULL, &res, &err), 0);
+	assert_true(res.skipped);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 1);
+	/* the fixing flags: the file's rows are replaced, every pair kept */
+	eng_index_opts o = {.missing_text_only = 1, .rename_dup_ids = 1};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_false(res.skipped);
+	assert_int_equal(res.replaced, 1);
+	assert_int_equal(res.replaced_pairs, 1);
+	assert_non_null(strstr(res.replaced_options, "missing-images=reject"));
+	assert_int_equal(res.pairs, 3);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.images_missing_kept, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors"), 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files"), 1);
+	assert_int_equal(q(ws, "SELECT pairs FROM source_files"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q2@L3'"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q1' AND image_id IS NULL"
+	                       " AND image_ref = 'gone.png'"),
+	                 1);
+	/* again with the fixing flags: skipped */
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_true(res.skipped);
+	/* a --strict run with other options fails and leaves the replaced rows as they were */
+	eng_index_opts strict = {.strict = 1};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &strict, &res, &err), ENG_EINPUT);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files WHERE options LIKE "
+	                       "'%missing-images=text-only%'"),
+	                 1);
+	/* another field map is another key too */
+	eng_rec_map map;
+	char msg[128];
+	assert_int_equal(eng_rec_map_parse("prompt=prompt", &map, msg, sizeof msg), 0);
+	o.map = &map;
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.replaced, 1);
+	assert_int_equal(res.pairs, 3);
+	eng_rec_map_clear(&map);
+	eng_ws_close(ws);
+}
+
+/* Derived ids ("<stem>:<line>") stay unique in a dataset: files of the same name in two folders
+ * (the second gets "@" + its content hash's first 8 hex digits), and long names that share their
+ * first 200 bytes (cut, "~" + a hash of the whole name). */
+static void test_index_derived_ids_unique(void **state)
+{
+	(void)state;
+	const char *line = "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n";
+	write_text("di/a/data.jsonl", line);
+	write_text("di/b/data.jsonl",
+	           "\n{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r2\"}\n");
+	char l1[300], l2[300], rel[320];
+	memset(l1, 'x', 240);
+	memcpy(l2, l1, 240);
+	memcpy(l1 + 240, "_one.jsonl", 11);
+	memcpy(l2 + 240, "_two.jsonl", 11);
+	snprintf(rel, sizeof rel, "di/%s", l1);
+	write_text(rel, "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r3\"}\n");
+	snprintf(rel, sizeof rel, "di/%s", l2);
+	write_text(rel, "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r4\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "di", "di/a/data.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(run(ws, "di", "di/b/data.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	char want[64];
+	snprintf(want, sizeof want, "SELECT count(*) FROM pairs WHERE ext_id = 'data@%.8s:2'",
+	         res.sha256);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'data:1'"), 1);
+	assert_int_equal(q(ws, want), 1);
+	snprintf(rel, sizeof rel, "di/%s", l1);
+	assert_int_equal(run(ws, "di", rel, NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	snprintf(rel, sizeof rel, "di/%s", l2);
+	assert_int_equal(run(ws, "di", rel, NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT ext_id) FROM pairs"), 4);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id GLOB 'xxxx*~????????:1'"),
+	                 2);
+	assert_int_equal(q(ws, "SELECT max(length(ext_id)) FROM pairs"), 200 + 9 + 2);
+	eng_ws_close(ws);
+}
+
+/* Each per-record error whose outcome an option changes names that option in its reason. */
+static void test_index_messages_name_the_fix(void **state)
+{
+	(void)state;
+	write_image("mf/big.png", 40, 30, 1, 0);
+	write_image("mf/ok.png", 8, 8, 2, 0);
+	char *longline = malloc(3000);
+	memset(longline, 'y', 2999);
+	longline[2999] = '\0';
+	char *text = malloc(4000);
+	snprintf(text, 4000,
+	         "{\"prompt\":\"p\",\"image\":\"nope.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"prompt\":\"p\",\"image\":\"big.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"question_x\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"id\":\"d\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"id\":\"d\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r3\"}\n"
+	         "{\"prompt\":\"%s\"}\n"
+	         "{\"prompt\":\"p\",\"answer_1\":\"x\",\"answer_2\":\"y\",\"winner\":\"maybe\"}\n",
+	         longline);
+	write_text("mf/f.jsonl", text);
+	free(text);
+	free(longline);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.max_pixels = 1000, .max_line = 1024};
+	assert_int_equal(run(ws, "mf", "mf/f.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "--missing-images text-only"));
+	assert_non_null(strstr(reason_at(ws, 2, "image-too-large"), "--max-pixels"));
+	assert_non_null(strstr(reason_at(ws, 2, "image-too-large"), "big.png"));
+	assert_non_null(strstr(reason_at(ws, 3, "missing-field"), "--map ROLE=FIELD"));
+	assert_non_null(strstr(reason_at(ws, 3, "missing-field"), "--prompt-text"));
+	assert_non_null(strstr(reason_at(ws, 5, "duplicate-id"), "--duplicate-ids rename"));
+	assert_non_null(strstr(reason_at(ws, 6, "line-too-long"), "--max-line"));
+	assert_non_null(strstr(reason_at(ws, 7, "undecided-verdict"), "--verdict-map"));
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors WHERE reason GLOB '*PATH*'"), 0);
+	eng_ws_close(ws);
+}
+
 static void test_index_image_helpers(void **state)
 {
 	(void)state;
@@ -1181,6 +1333,9 @@ int main(void)
 	    cmocka_unit_test(test_index_batch_boundaries_strict),
 	    cmocka_unit_test(test_index_batch_sizes),
 	    cmocka_unit_test(test_index_stale_features_recomputed),
+	    cmocka_unit_test(test_index_rerun_with_fixing_flag),
+	    cmocka_unit_test(test_index_derived_ids_unique),
+	    cmocka_unit_test(test_index_messages_name_the_fix),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
