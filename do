@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 
 PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
-      libopenblas-dev libcmocka-dev libjansson-dev clang-format"
+      libturbojpeg0-dev libwebp-dev libopenblas-dev libcmocka-dev libjansson-dev clang-format"
 
 ensure_packages() {
 	local missing=() p

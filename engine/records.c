@@ -900,6 +900,14 @@ static int joined_answers(eng_record *rec, const eng_rec_map *map, const char **
 		           json_string_value(*t1 ? mb : ma), map->join_key, ks) < 0
 		           ? ENG_ENOMEM
 		           : 0;
+	if (is_blank(*t1) || is_blank(*t2))
+		return eng_record_add_error(
+		           rec, ENG_REC_EMPTY_FIELD,
+		           "the --answers answer of model '%.80s' for %s '%.80s' is empty; fill it "
+		           "in or drop the judgement",
+		           json_string_value(is_blank(*t1) ? ma : mb), map->join_key, ks) < 0
+		           ? ENG_ENOMEM
+		           : 0;
 	if (!rec->prompt)
 		rec->prompt = pa ? pa : pb;
 	return 1;
