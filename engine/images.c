@@ -1,5 +1,6 @@
 /* images.c - image bytes from files, data URIs and archives; the content-addressed image store.
- * Decodes each new image once (stb_image); never writes images to disk. */
+ * Decodes each new image once (imgdecode.c: libjpeg-turbo, libwebp, stb_image) and encodes its
+ * thumbnail with libjpeg-turbo; never writes images to disk. */
 #include "engine/images.h"
 
 #include <archive.h>

@@ -22,7 +22,9 @@
  *   `rejected` message objects (or strings); the prompt is the single user turn, or the rendered
  *   transcript ("System: ...\n\nHuman: ...\n\nAssistant: ...") when there are several turns.
  *   Images: `images: [...]` (the first is used) or any pairwise image field.
- * - mapped: pairwise with the fields named by an eng_rec_map (dotted paths such as "a.b").
+ * - mapped: pairwise with the fields named by an eng_rec_map (dotted paths such as "a.b"), or
+ *   judged when the map names answer_a/answer_b/verdict, a verdict field or a join input; a fixed
+ *   prompt, verdict values and answers looked up in another file (answers.h) come with the map.
  * Any shape: a record with a non-null `video`/`videos` field, or whose image reference has a video
  * extension, is rejected as unsupported-image (videos are not audited).
  * Fields not used are kept as metadata (a compact JSON object string). A record without `id` gets
