@@ -222,6 +222,53 @@ static void test_imgdecode_jpeg_checks_before_decode(void **state)
 	free(m.p);
 }
 
+static membuf read_corpus(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/image/%s", MM_SOURCE_ROOT, name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	membuf m = {malloc(1 << 16), 0, 1 << 16};
+	m.n = fread(m.p, 1, m.cap, f);
+	fclose(f);
+	return m;
+}
+
+/* Real encoder output (python3-pil, in the fuzz corpus): a progressive JPEG decodes at its DCT
+ * scale, a CMYK JPEG (TurboJPEG does not convert CMYK to RGB) through stb_image at full size,
+ * lossy and lossless WEBP at their size, a WEBP cut short is refused as truncated. */
+static void test_imgdecode_corpus_files(void **state)
+{
+	(void)state;
+	const struct {
+		const char *name;
+		int rc, w, h, scale;
+		const char *format;
+	} want[] = {
+	    {"progressive.jpg", 0, 200, 150, 1, "jpeg"}, {"scaled.jpg", 0, 400, 300, 2, "jpeg"},
+	    {"cmyk.jpg", 0, 32, 32, 1, "jpeg"},          {"small.webp", 0, 40, 30, 1, "webp"},
+	    {"lossless.webp", 0, 24, 16, 1, "webp"},     {"truncated.webp", 1, 0, 0, 0, NULL}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		membuf m = read_corpus(want[i].name);
+		eng_image_pixels p;
+		eng_rec_error rej;
+		int rc = eng_image_decode(m.p, m.n, want[i].name, 40000000ULL, 0, &p, &rej);
+		if (rc != want[i].rc)
+			fail_msg("%s: rc %d (%s)", want[i].name, rc, rc ? rej.reason : "");
+		if (!rc) {
+			assert_int_equal(p.width, want[i].w);
+			assert_int_equal(p.height, want[i].h);
+			assert_int_equal(p.scale, want[i].scale);
+			assert_int_equal(p.w, (want[i].w + p.scale - 1) / p.scale);
+			assert_string_equal(p.format, want[i].format);
+		} else {
+			assert_int_equal(rej.code, ENG_REC_CORRUPT_IMAGE);
+		}
+		eng_image_pixels_free(&p);
+		free(m.p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +276,7 @@ int main(void)
 	    cmocka_unit_test(test_imgdecode_scaled_features_close_to_full),
 	    cmocka_unit_test(test_imgdecode_webp_lossless_and_lossy),
 	    cmocka_unit_test(test_imgdecode_jpeg_checks_before_decode),
+	    cmocka_unit_test(test_imgdecode_corpus_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
