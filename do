@@ -7,8 +7,8 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 
 PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
-      libopenblas-dev libcmocka-dev libjansson-dev libsnappy-dev libzstd-dev zlib1g-dev
-      clang-format"
+      libturbojpeg0-dev libwebp-dev libopenblas-dev libcmocka-dev libjansson-dev libsnappy-dev
+      libzstd-dev zlib1g-dev clang-format"
 # test-only: tests/e2e_slurm.sh starts a one-node Slurm cluster (tests/slurm_cluster.sh)
 TEST_PKGS="slurm-wlm munge"
 

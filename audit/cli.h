@@ -77,20 +77,41 @@ int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy);
 
 /* The per-file ingest summary of `mmaudit index` on stderr. */
 struct eng_index_result;
-void aud_index_summary(const char *path, const struct eng_index_result *r);
+void aud_index_summary(const char *db, const char *path, const struct eng_index_result *r);
 
 /* Reads an embeddings file (kind: eng_emb_kind) and stores it in ws (embeddings.h); prints the
  * load report to `to` unless NULL. Returns 0 or the engine's error code (err filled). */
 #include <stdio.h>
 int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to, eng_err *err);
 /* --format NAME / --map SPEC / --missing-images POLICY / --duplicate-ids POLICY of index and
- * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (and o->map),
+ * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (--map replaces only the roles),
  * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed).
  */
 struct eng_index_opts;
 struct eng_rec_map;
 int aud_format_option(const char *cmd, int which, const char *arg, struct eng_index_opts *o,
                       struct eng_rec_map *map);
+/* Also --verdict-map, --verdict-field, --prompt-text, --answers, --join (getopt codes below, long
+ * options in AUD_FORMAT_LONG_OPTIONS). After the options: aud_format_finish loads the --answers
+ * files and sets o->map when the map says anything (returns 0 or an exit status, message
+ * printed); aud_format_free releases the answers at the end of the command. */
+enum {
+	AUD_OPT_VERDICT_MAP = 1001,
+	AUD_OPT_VERDICT_FIELD,
+	AUD_OPT_PROMPT_TEXT,
+	AUD_OPT_ANSWERS,
+	AUD_OPT_JOIN
+};
+#define AUD_FORMAT_LONG_OPTIONS                                                                    \
+	{"verdict-map", required_argument, 0, AUD_OPT_VERDICT_MAP},                                \
+	    {"verdict-field", required_argument, 0, AUD_OPT_VERDICT_FIELD},                        \
+	    {"prompt-text", required_argument, 0, AUD_OPT_PROMPT_TEXT},                            \
+	    {"answers", required_argument, 0, AUD_OPT_ANSWERS},                                    \
+	{                                                                                          \
+		"join", required_argument, 0, AUD_OPT_JOIN                                         \
+	}
+int aud_format_finish(const char *cmd, struct eng_index_opts *o, struct eng_rec_map *map);
+void aud_format_free(void);
 
 /* Opens the existing workspace db and resolves the comma-separated dataset list spec (NULL = all)
  * to ids: the first steps of score, crossdist and weights. On failure *ws is closed and NULL. */

@@ -39,7 +39,8 @@ static const char *usage_text =
     "                     are skipped\n"
     "  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
     "  --name NAME        dataset name when there is one file\n"
-    "  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
+    "  --format, --map, --missing-images, --duplicate-ids, --verdict-map, --verdict-field,\n"
+    "  --prompt-text, --answers, --join   as in `mmaudit index`\n"
     "  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
     "  --top N            example cards per list in the report (default 25)\n"
     "  --weights-method M weights.csv method: auto (default: sfc when the MM-RM uses the\n"
@@ -180,6 +181,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     AUD_FORMAT_LONG_OPTIONS,
 	                                     {"weights-method", required_argument, 0, 'W'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     AUD_INTEGRITY_LONGOPTS,
@@ -255,6 +257,11 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		case 'm':
 		case 'M':
 		case 'D':
+		case AUD_OPT_VERDICT_MAP:
+		case AUD_OPT_VERDICT_FIELD:
+		case AUD_OPT_PROMPT_TEXT:
+		case AUD_OPT_ANSWERS:
+		case AUD_OPT_JOIN:
 			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
 				return rc;
 			break;
@@ -299,7 +306,8 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if (name && nfiles > 1)
 		return aud_usage_error("audit",
 		                       "--name works with one file; use NAME=FILE for several");
-	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)))
+	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)) ||
+	    (rc = aud_format_finish("audit", &io, map)))
 		return rc;
 	so.command = aud_command_line;
 	so.note = note_stderr;
@@ -350,7 +358,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		e = eng_index_file(ws, names[i], files[i], &io, &res, &err);
 		aud_progress_done(&ap);
 		if (!e && !quiet)
-			aud_index_summary(files[i], &res);
+			aud_index_summary(db, files[i], &res);
 		int64_t id = 0;
 		if (!e)
 			e = eng_ws_dataset_id(ws, names[i], &id, &err);
@@ -448,5 +456,6 @@ int aud_cmd_audit(int argc, char **argv)
 	eng_rec_map map = {0};
 	int rc = audit_main(argc, argv, &map);
 	eng_rec_map_clear(&map);
+	aud_format_free();
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "audit/cli.h"
+#include "engine/answers.h"
 #include "engine/images.h"
 #include "engine/index.h"
 #include "engine/neardup.h"
@@ -16,23 +17,36 @@
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
-    "                     [--duplicate-ids POLICY]\n"
+    "                     [--duplicate-ids POLICY] [--verdict-map VALUE=SIDE,...|@FILE]\n"
+    "                     [--verdict-field METRIC] [--prompt-text TEXT]\n"
+    "                     [--answers FILE|DIR... --join KEY,MODEL]\n"
     "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
     "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz|FILE.parquet|SHARDS-FOLDER...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
     ".gz/.bz2/.xz/.zst), a JSON array file, or a .tar/.tar.gz/.zip bundle holding .jsonl/.json\n"
     "members and their images. Shapes: pairwise, multi-completion, HH dialogues, ShareGPT,\n"
-    "judged pairs (see --format). Each file is one transaction; a file whose content\n"
-    "was already ingested into the dataset is skipped. Bad records are stored as ingest errors\n"
-    "(see `mmaudit info`) and the good ones kept.\n\n"
+    "judged pairs (see --format). Each file is one transaction; a file whose content was\n"
+    "already ingested into the dataset with the same options is skipped, with other options\n"
+    "(map, shape, missing-images, ...) its pairs are replaced. Bad records are stored as\n"
+    "ingest errors (see `mmaudit info`) and the good ones kept.\n\n"
     "  --db PATH          workspace database (created when absent)\n"
     "  --name NAME        dataset name (default: the first file's name without extension)\n"
     "  --images DIR|ARCH  where relative image paths live: a directory, or a tar/tar.gz/zip\n"
     "                     archive read in place (default: each file's own folder)\n"
     "  --format SHAPE     record shape: pairwise, multi, hh, sharegpt, judged (default: detected\n"
     "                     from each file's first record)\n"
-    "  --map ROLE=FIELD,...  field names of another shape: chosen=, rejected=, prompt=, image=,\n"
-    "                     id= (dotted paths like meta.question reach into objects)\n"
+    "  --map ROLE=FIELD,...  field names of another layout: chosen=, rejected=, prompt=,\n"
+    "                     image=, images= (a list: the first), id=, position= (the chosen\n"
+    "                     answer's position, 1/2), and for judged records answer_a=, answer_b=,\n"
+    "                     verdict= (dotted paths like meta.question reach into objects)\n"
+    "  --verdict-map VALUE=SIDE,...  what verdict values mean (SIDE: a, b, tie, undecided),\n"
+    "                     e.g. 'IIW is better=b'; @FILE reads VALUE=SIDE lines (values with ',')\n"
+    "  --verdict-field METRIC  per-metric judgements: the verdict is the member METRIC (or\n"
+    "                     '.../METRIC') of the verdict object, or of the record\n"
+    "  --prompt-text TEXT the prompt of records that have none (e.g. 'Describe the image.')\n"
+    "  --answers FILE|DIR answer records (JSONL; a folder: its .jsonl files) that judgement\n"
+    "                     records name by --join KEY,MODEL: answer_a = the answer whose KEY and\n"
+    "                     MODEL equal the record's KEY and MODEL_a (e.g. question_id,model)\n"
     "  --missing-images reject|text-only  an image file that is absent rejects its record\n"
     "                     (missing-image, the default) or keeps it as a text-only pair\n"
     "  --duplicate-ids reject|rename  an id used earlier in the dataset rejects the pair\n"
@@ -45,14 +59,20 @@ static const char *usage_text =
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
 
-void aud_index_summary(const char *path, const eng_index_result *r)
+void aud_index_summary(const char *db, const char *path, const eng_index_result *r)
 {
 	if (r->skipped) {
 		fprintf(stderr,
-		        "%s: already ingested into this dataset (sha256 %.12s...), skipped\n", path,
-		        r->sha256);
+		        "%s: already ingested into this dataset with the same options (sha256 "
+		        "%.12s...), skipped\n",
+		        path, r->sha256);
 		return;
 	}
+	if (r->replaced)
+		fprintf(stderr,
+		        "%s: ingested before with other options (%s): its %llu pairs and their "
+		        "errors and scores were replaced by this run's (re-run score)\n",
+		        path, r->replaced_options, (unsigned long long)r->replaced_pairs);
 	fprintf(stderr,
 	        "%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
 	        "reused\n",
@@ -86,9 +106,14 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 		fprintf(stderr, "  %s:%llu: [%s] %s\n", path, (unsigned long long)r->first[i].line,
 		        eng_rec_code_name(r->first[i].code), r->first[i].reason);
 	if (r->errors > r->nfirst)
-		fprintf(stderr, "  ... %llu more: mmaudit info --db PATH lists them all\n",
-		        (unsigned long long)(r->errors - r->nfirst));
+		fprintf(stderr, "  ... %llu more: mmaudit info --db %s lists them all\n",
+		        (unsigned long long)(r->errors - r->nfirst), db);
 }
+
+/* --answers paths (the command line outlives them) and the loaded answers. */
+static const char *answers_paths[64];
+static size_t nanswers;
+static eng_answers *loaded_answers;
 
 int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opts *o,
                       eng_rec_map *map)
@@ -115,8 +140,42 @@ int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opt
 		return 0;
 	}
 	char msg[256];
-	eng_rec_map_clear(map);
-	int rc = eng_rec_map_parse(arg, map, msg, sizeof msg);
+	int rc = 0;
+	if (which == AUD_OPT_ANSWERS) {
+		if (nanswers == sizeof answers_paths / sizeof answers_paths[0])
+			return aud_usage_error(cmd,
+			                       "--answers given more than %zu times; give a folder",
+			                       sizeof answers_paths / sizeof answers_paths[0]);
+		answers_paths[nanswers++] = arg;
+		return 0;
+	}
+	if (which == AUD_OPT_VERDICT_MAP) {
+		rc = eng_rec_map_add_verdicts(map, arg, msg, sizeof msg);
+	} else if (which == AUD_OPT_PROMPT_TEXT) {
+		rc = eng_rec_map_set_text(map, arg, NULL, NULL, msg, sizeof msg);
+	} else if (which == AUD_OPT_VERDICT_FIELD) {
+		rc = eng_rec_map_set_text(map, NULL, arg, NULL, msg, sizeof msg);
+	} else if (which == AUD_OPT_JOIN) {
+		rc = eng_rec_map_set_text(map, NULL, NULL, arg, msg, sizeof msg);
+	} else { /* --map: the roles, keeping what the other options set */
+		eng_rec_map roles;
+		if (!(rc = eng_rec_map_parse(arg, &roles, msg, sizeof msg))) {
+			char **dst[] = {&map->chosen,   &map->rejected, &map->prompt,
+			                &map->image,    &map->id,       &map->answer_a,
+			                &map->answer_b, &map->verdict,  &map->position,
+			                &map->images};
+			char **src[] = {&roles.chosen,   &roles.rejected, &roles.prompt,
+			                &roles.image,    &roles.id,       &roles.answer_a,
+			                &roles.answer_b, &roles.verdict,  &roles.position,
+			                &roles.images};
+			for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
+				free(*dst[i]);
+				*dst[i] = *src[i];
+				*src[i] = NULL;
+			}
+			eng_rec_map_clear(&roles);
+		}
+	}
 	if (rc == ENG_ENOMEM) {
 		eng_err err = {0};
 		eng_err_set(&err, rc, "out of memory");
@@ -138,6 +197,32 @@ static void aud_free_list(char **v, size_t n)
 static int index_files(const char *db, const char *name, char **argv, size_t argc,
                        eng_index_opts *opts, int quiet);
 
+int aud_format_finish(const char *cmd, eng_index_opts *o, eng_rec_map *map)
+{
+	if (nanswers && !map->join_key)
+		return aud_usage_error(cmd,
+		                       "--answers needs --join KEY,MODEL (e.g. question_id,model)");
+	if (map->join_key && !nanswers)
+		return aud_usage_error(cmd,
+		                       "--join needs --answers FILE|DIR with the answer records");
+	if (nanswers) {
+		eng_err err = {0};
+		if (eng_answers_load(answers_paths, nanswers, map->join_key, map->join_model,
+		                     &loaded_answers, &err))
+			return aud_fail(cmd, &err);
+		map->answers = loaded_answers;
+	}
+	o->map = eng_rec_map_used(map) ? map : NULL;
+	return 0;
+}
+
+void aud_format_free(void)
+{
+	eng_answers_free(loaded_answers);
+	loaded_answers = NULL;
+	nanswers = 0;
+}
+
 static int index_main(int argc, char **argv, eng_rec_map *map)
 {
 	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
@@ -151,6 +236,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     AUD_FORMAT_LONG_OPTIONS,
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	const char *db = NULL, *name = NULL;
@@ -190,6 +276,11 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 		case 'm':
 		case 'M':
 		case 'D':
+		case AUD_OPT_VERDICT_MAP:
+		case AUD_OPT_VERDICT_FIELD:
+		case AUD_OPT_PROMPT_TEXT:
+		case AUD_OPT_ANSWERS:
+		case AUD_OPT_JOIN:
 			if ((rc = aud_format_option("index", c, optarg, &o, map)))
 				return rc;
 			break;
@@ -207,6 +298,8 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	if (name && !*name)
 		return aud_usage_error("index", "--name must not be empty");
 	o.max_pixels = (uint64_t)maxpx;
+	if ((rc = aud_format_finish("index", &o, map)))
+		return rc;
 	char stem[256];
 	if (!name) { /* the first file's stem, or the folder's name */
 		char first[4096];
@@ -287,7 +380,7 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 		pairs += res.pairs;
 		errors += res.errors;
 		if (!quiet)
-			aud_index_summary(argv[i], &res);
+			aud_index_summary(db, argv[i], &res);
 	}
 	if (!rc) /* perceptual hashes of the new thumbnails, for near-duplicate images */
 		rc = eng_neardup_fill(ws, NULL, &err);
@@ -305,5 +398,6 @@ int aud_cmd_index(int argc, char **argv)
 	eng_rec_map map = {0};
 	int rc = index_main(argc, argv, &map);
 	eng_rec_map_clear(&map);
+	aud_format_free();
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* images.c - image bytes from files, data URIs and archives; the content-addressed image store.
- * Decodes each new image once (stb_image); never writes images to disk. */
+ * Decodes each new image once (imgdecode.c: libjpeg-turbo, libwebp, stb_image) and encodes its
+ * thumbnail with libjpeg-turbo; never writes images to disk. */
 #include "engine/images.h"
 
 #include <archive.h>
@@ -13,9 +14,9 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-#include <stb_image.h>
-#include <stb_image_write.h>
+#include <turbojpeg.h>
 
+#include "engine/imgdecode.h"
 #include "engine/imgfeat.h"
 #include "engine/sha256.h"
 
@@ -48,7 +49,7 @@ const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
 	if (n >= 4 && !memcmp(p, "8BPS", 4))
 		return *supported = 1, "psd";
 	if (n >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
-		return "webp";
+		return *supported = 1, "webp";
 	if (n >= 4 && (!memcmp(p, "II*\0", 4) || !memcmp(p, "MM\0*", 4)))
 		return "tiff";
 	if (n >= 12 && !memcmp(p + 4, "ftyp", 4)) {
@@ -75,27 +76,6 @@ const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
 	    (n >= 5 && !memcmp(p, "<?xml", 5)))
 		return "svg";
 	return NULL;
-}
-
-/* "WEBP image", "MP4 video", ... for messages. */
-static const char *format_label(const char *fmt)
-{
-	static const char *const labels[][2] = {{"webp", "WEBP image"},
-	                                        {"tiff", "TIFF image"},
-	                                        {"avif", "AVIF image"},
-	                                        {"heic", "HEIC image"},
-	                                        {"svg", "SVG image"},
-	                                        {"ico", "ICO image"},
-	                                        {"jpeg2000", "JPEG 2000 image"},
-	                                        {"mp4", "MP4 video"},
-	                                        {"mov", "QuickTime video"},
-	                                        {"avi", "AVI video"},
-	                                        {"mkv", "Matroska/WebM video"},
-	                                        {"flv", "FLV video"}};
-	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
-		if (!strcmp(fmt, labels[i][0]))
-			return labels[i][1];
-	return fmt;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -126,6 +106,13 @@ int eng_image_truncated(const char *format, const uint8_t *p, size_t n)
 				return 0;
 		return 1;
 	}
+	if (!strcmp(format, "webp")) {
+		/* RIFF size (little-endian, after "RIFF") + 8 bytes of header must be present */
+		uint64_t riff = n >= 8 ? ((uint64_t)p[4] | (uint64_t)p[5] << 8 |
+		                          (uint64_t)p[6] << 16 | (uint64_t)p[7] << 24)
+		                       : 0;
+		return n < 12 || riff + 8 > n;
+	}
 	if (!strcmp(format, "gif")) {
 		size_t i = n;
 		while (i > 6 && p[i - 1] == 0)
@@ -133,94 +120,6 @@ int eng_image_truncated(const char *format, const uint8_t *p, size_t n)
 		return p[i - 1] != 0x3B;
 	}
 	return 0;
-}
-
-/* Dimensions declared by a PNG, GIF or BMP header, read directly so an oversized image is named as
- * such even when stb_image refuses its header outright; 0 when unknown (other formats: stbi_info).
- */
-static int header_dims(const char *format, const uint8_t *p, size_t n, uint64_t *w, uint64_t *h)
-{
-	if (!strcmp(format, "png") && n >= 24 && !memcmp(p + 12, "IHDR", 4)) {
-		*w = be32(p + 16), *h = be32(p + 20);
-		return 1;
-	}
-	if (!strcmp(format, "gif") && n >= 10) {
-		*w = (uint64_t)p[6] | (uint64_t)p[7] << 8,
-		*h = (uint64_t)p[8] | (uint64_t)p[9] << 8;
-		return 1;
-	}
-	if (!strcmp(format, "bmp") && n >= 26) {
-		uint32_t bw = (uint32_t)p[18] | (uint32_t)p[19] << 8 | (uint32_t)p[20] << 16 |
-		              (uint32_t)p[21] << 24;
-		uint32_t bh = (uint32_t)p[22] | (uint32_t)p[23] << 8 | (uint32_t)p[24] << 16 |
-		              (uint32_t)p[25] << 24;
-		*w = (int32_t)bw < 0 ? 0 : bw;
-		*h = (int32_t)bh < 0 ? (uint64_t)(-(int64_t)(int32_t)bh) : bh; /* top-down rows */
-		return 1;
-	}
-	return 0;
-}
-
-/* 0 when a JPEG's Huffman tables (DHT segments) declare more than 256 codes or run past their
- * segment. stb_image 2.27 writes such tables past its arrays (found by tests/fuzz/fuzz_image), so
- * they are refused before decoding. Walks the marker segments, skipping entropy-coded data. */
-static int jpeg_tables_ok(const uint8_t *p, size_t n)
-{
-	size_t i = 2;
-	while (i + 4 <= n) {
-		if (p[i] != 0xFF) { /* entropy-coded data: find the next marker */
-			i++;
-			continue;
-		}
-		uint8_t m = p[i + 1];
-		if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
-			i += m == 0xFF ? 1 : 2; /* fill byte, stuffed 0xFF, restart markers */
-			continue;
-		}
-		if (m == 0xD9)
-			return 1;
-		size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
-		if (m == 0xC4) { /* checked even when it runs past the data: stb reads on anyway */
-			size_t q = i + 4, end = len > n - i - 2 ? n : i + 2 + len;
-			while (q < end) {
-				if (end - q < 17)
-					return 0;
-				size_t codes = 0;
-				for (int k = 1; k <= 16; k++)
-					codes += p[q + k];
-				if (codes > 256 || codes > end - q - 17)
-					return 0;
-				q += 17 + codes;
-			}
-		}
-		if (len < 2 || len > n - i - 2)
-			return 1; /* truncation is reported by the decoder */
-		i += 2 + len;
-	}
-	return 1;
-}
-
-/* 0 when one of a PNM header's three numbers (width, height, maxval) has more than 9 digits:
- * stb_image 2.27 parses them into an int without an overflow check (found by fuzz_image). */
-static int pnm_numbers_ok(const uint8_t *p, size_t n)
-{
-	size_t i = 2;
-	for (int k = 0; k < 3; k++) {
-		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
-		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
-			if (p[i] == '#')
-				while (i < n && p[i] != '\n' && p[i] != '\r')
-					i++;
-			else
-				i++;
-		}
-		size_t digits = 0;
-		while (i < n && p[i] >= '0' && p[i] <= '9')
-			i++, digits++;
-		if (digits > 9)
-			return 0;
-	}
-	return 1;
 }
 
 /* ---- data URIs ---------------------------------------------------------------------------- */
@@ -306,13 +205,18 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	FILE *f = fopen(path, "rb");
 	struct stat sb;
 	if (!f)
-		return reject(rerr, ENG_REC_MISSING_IMAGE,
-		              "image '%s' cannot be opened (%s); check the path or --images", path,
-		              strerror(errno));
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' cannot be opened (%s); check the path or --images DIR, or "
+		    "keep the pair without its image: --missing-images text-only",
+		    path, strerror(errno));
 	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		fclose(f);
-		return reject(rerr, ENG_REC_MISSING_IMAGE, "image '%s' is not a regular file",
-		              path);
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' is not a regular file; point the record at the image file, "
+		    "or keep the pair without it: --missing-images text-only",
+		    path);
 	}
 	if ((uint64_t)sb.st_size > ENG_IMAGE_MAX_BYTES) {
 		fclose(f);
@@ -331,8 +235,11 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	fclose(f);
 	if (bad || got != size) {
 		free(buf);
-		return reject(rerr, ENG_REC_MISSING_IMAGE,
-		              "image '%s' could not be read completely", path);
+		return reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' could not be read completely; check the file, or keep the "
+		    "pair without it: --missing-images text-only",
+		    path);
 	}
 	*out = buf;
 	*n = size;
@@ -588,15 +495,13 @@ enum { S_FREE, S_QUEUED, S_RUNNING, S_DONE };
 
 typedef struct tjob {
 	int kind, state;
-	uint64_t seq; /* submission order: workers take the oldest queued job */
-	int64_t id;   /* THUMB: its images row */
-	uint8_t *rgb; /* (h, w, 3), owned until made into a thumbnail */
-	int w, h;
+	uint64_t seq;        /* submission order: workers take the oldest queued job */
+	int64_t id;          /* THUMB: its images row */
+	eng_image_pixels px; /* decoded pixels, owned until made into a thumbnail */
 	const uint8_t *data; /* FULL: the encoded bytes (owned by its prefetch entry) */
 	size_t n;
 	const char *source;
-	const char *fmt;
-	int rejected; /* FULL: 1 when refused (rej) */
+	int rejected; /* FULL: 1 when refused (rej), ENG_ENOMEM when out of memory */
 	eng_rec_error rej;
 	uint8_t *jpg;
 	size_t jpg_n, jpg_cap;
@@ -618,7 +523,7 @@ typedef struct pref {
 struct eng_imgstore {
 	eng_ws *ws;
 	sqlite3_stmt *find, *insert, *finish;
-	uint64_t max_pixels, decoded, seq;
+	uint64_t max_pixels, decoded, refreshed, seq;
 	pthread_t workers[NWORKERS];
 	int nstarted, stop;
 	pthread_mutex_t mu;
@@ -644,11 +549,12 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 			eng_imgstore_free(s);
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
 		}
-	if (!(s->find = eng_ws_prepare(ws, "SELECT id FROM images WHERE sha256 = ?1", err)) ||
+	if (!(s->find = eng_ws_prepare(ws, "SELECT id, feat_version FROM images WHERE sha256 = ?1",
+	                               err)) ||
 	    !(s->insert =
 	          eng_ws_prepare(ws,
-	                         "INSERT INTO images(sha256, width, height, format, bytes, source)"
-	                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                         "INSERT INTO images(sha256, width, height, format, bytes, source,"
+	                         " feat_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	                         err)) ||
 	    !(s->finish = eng_ws_prepare(ws,
 	                                 "UPDATE images SET thumb = ?2, feat = ?3, feat_dim = ?4,"
@@ -679,7 +585,7 @@ void eng_imgstore_free(eng_imgstore *s)
 	for (int i = 0; i < s->nstarted; i++)
 		pthread_join(s->workers[i], NULL);
 	for (int i = 0; i < NJ; i++) {
-		stbi_image_free(s->jobs[i].rgb);
+		eng_image_pixels_free(&s->jobs[i].px);
 		free(s->jobs[i].jpg);
 		free(s->jobs[i].feat);
 	}
@@ -700,25 +606,38 @@ uint64_t eng_imgstore_decoded(const eng_imgstore *s)
 	return s->decoded;
 }
 
-static void jpg_sink(void *ctx, void *data, int size)
+uint64_t eng_imgstore_refreshed(const eng_imgstore *s)
 {
-	tjob *j = ctx;
-	if (j->oom || size <= 0)
-		return;
-	if (j->jpg_n + (size_t)size > j->jpg_cap) {
-		size_t nc = j->jpg_cap ? j->jpg_cap : 16384;
-		while (nc < j->jpg_n + (size_t)size)
-			nc *= 2;
-		uint8_t *nb = realloc(j->jpg, nc);
-		if (!nb) {
-			j->oom = 1;
-			return;
-		}
+	return s->refreshed;
+}
+
+/* Encodes src (th, tw, 3) as the thumbnail JPEG (quality 75, 4:2:0) into j->jpg with
+ * libjpeg-turbo (several times faster than stb_image_write, which cost a third of indexing a
+ * 640x480 JPEG). 0, or -1 when out of memory or the encoder fails. */
+static int encode_jpeg(tjob *j, const uint8_t *src, int tw, int th)
+{
+	unsigned long cap = tjBufSize(tw, th, TJSAMP_420);
+	if (cap == (unsigned long)-1)
+		return -1;
+	if (j->jpg_cap < cap) {
+		uint8_t *nb = realloc(j->jpg, cap);
+		if (!nb)
+			return -1;
 		j->jpg = nb;
-		j->jpg_cap = nc;
+		j->jpg_cap = cap;
 	}
-	memcpy(j->jpg + j->jpg_n, data, (size_t)size);
-	j->jpg_n += (size_t)size;
+	tjhandle tj = tjInitCompress();
+	if (!tj)
+		return -1;
+	unsigned char *out = j->jpg;
+	unsigned long size = (unsigned long)j->jpg_cap;
+	int rc = tjCompress2(tj, src, tw, tw * 3, th, TJPF_RGB, &out, &size, TJSAMP_420, 75,
+	                     TJFLAG_NOREALLOC);
+	tjDestroy(tj);
+	if (rc != 0 || out != j->jpg)
+		return -1;
+	j->jpg_n = size;
+	return 0;
 }
 
 /* Area-average downscale: src (h, w, 3) -> dst (th, tw, 3), th <= h, tw <= w. Each output pixel
@@ -754,12 +673,12 @@ static void box_resize(const uint8_t *src, int w, int h, uint8_t *dst, int tw, i
 /* Thumbnail JPEG and feature vector of job j; frees its pixels. */
 static void make_thumb(tjob *j)
 {
-	int w = j->w, h = j->h, side = w > h ? w : h, tw = w, th = h;
+	int w = j->px.w, h = j->px.h, side = w > h ? w : h, tw = w, th = h;
 	uint8_t *small = NULL;
-	const uint8_t *src = j->rgb;
+	const uint8_t *src = j->px.rgb;
 	j->jpg_n = 0;
 	j->oom = 0;
-	eng_imgfeat_compute(j->rgb, w, h, j->feat);
+	eng_imgfeat_compute(j->px.rgb, w, h, j->feat);
 	if (side > ENG_IMAGE_THUMB_SIDE) {
 		tw = (int)((long long)w * ENG_IMAGE_THUMB_SIDE / side);
 		th = (int)((long long)h * ENG_IMAGE_THUMB_SIDE / side);
@@ -770,99 +689,23 @@ static void make_thumb(tjob *j)
 			j->oom = 1;
 			goto out;
 		}
-		box_resize(j->rgb, w, h, small, tw, th, xb);
+		box_resize(j->px.rgb, w, h, small, tw, th, xb);
 		src = small;
 	}
-	if (!stbi_write_jpg_to_func(jpg_sink, j, tw, th, 3, src, 75))
+	if (encode_jpeg(j, src, tw, th))
 		j->oom = 1;
 out:
 	free(small);
-	stbi_image_free(j->rgb);
-	j->rgb = NULL;
-}
-
-/* Checks and decodes data[0..n): 0 with *rgb (h, w, 3) and *fmt, or 1 when refused (rerr).
- * Touches no shared state (stb_image keeps its failure reason per thread). */
-static int decode_checked(uint64_t max_pixels, const uint8_t *data, size_t n, const char *source,
-                          const char **fmt_out, uint8_t **rgb_out, int *w_out, int *h_out,
-                          eng_rec_error *rerr)
-{
-	int supported;
-	*rgb_out = NULL;
-	if (n == 0)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' is empty (0 bytes)", source);
-	const char *fmt = eng_image_format(data, n, &supported);
-	if (!fmt)
-		return reject(
-		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		    "image '%s' is not a recognised format (PNG, JPEG, GIF, BMP, PNM, PSD); "
-		    "convert it to PNG or JPEG",
-		    source);
-	if (!supported) {
-		const char *ext = strrchr(source, '.');
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		              "%s: not supported; convert it to PNG/JPEG ('%s'%s%s%s)",
-		              format_label(fmt), source, ext && !strchr(ext, '/') ? ", named " : "",
-		              ext && !strchr(ext, '/') ? ext : "",
-		              ext && !strchr(ext, '/') ? " but detected from its bytes" : "");
-	}
-	if (n > INT_MAX)
-		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "image '%s' is over 2 GiB", source);
-	if (eng_image_truncated(fmt, data, n))
-		return reject(
-		    rerr, ENG_REC_CORRUPT_IMAGE,
-		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
-		    "re-download it",
-		    source, fmt);
-	if (!strcmp(fmt, "jpeg") && !jpeg_tables_ok(data, n))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (jpeg) has a malformed Huffman table; re-export it",
-		              source);
-	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (pnm) has a header number out of range", source);
-	uint64_t dw, dh;
-	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > max_pixels)
-		return reject(
-		    rerr, ENG_REC_IMAGE_TOO_LARGE,
-		    "image '%s' declares %llux%llu = %.1f MP, over the %.1f MP limit; downscale it "
-		    "or raise --max-pixels",
-		    source, (unsigned long long)dw, (unsigned long long)dh, (double)dw * dh / 1e6,
-		    (double)max_pixels / 1e6);
-	int w, h, comp;
-	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (%s) has an unreadable header (%s)", source, fmt,
-		              stbi_failure_reason());
-	if (w <= 0 || h <= 0)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (%s) declares an empty %dx%d size", source, fmt, w, h);
-	if ((uint64_t)w * (uint64_t)h > max_pixels)
-		return reject(
-		    rerr, ENG_REC_IMAGE_TOO_LARGE,
-		    "image '%s' is %dx%d = %.1f MP, over the %.1f MP limit; downscale it or "
-		    "raise --max-pixels",
-		    source, w, h, (double)w * h / 1e6, (double)max_pixels / 1e6);
-	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
-	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > max_pixels) {
-		stbi_image_free(rgb);
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
-		              source, fmt,
-		              rgb ? "size differs from its header" : stbi_failure_reason());
-	}
-	*fmt_out = fmt;
-	*rgb_out = rgb;
-	*w_out = w;
-	*h_out = h;
-	return 0;
+	free(j->px.rgb); /* the sizes and format stay: the row is inserted after this */
+	j->px.rgb = NULL;
 }
 
 /* Runs job j (on a worker, or on the main thread while it waits for j). */
 static void run_job(eng_imgstore *s, tjob *j)
 {
 	if (j->kind == JOB_FULL) {
-		j->rejected = decode_checked(s->max_pixels, j->data, j->n, j->source, &j->fmt,
-		                             &j->rgb, &j->w, &j->h, &j->rej);
+		j->rejected =
+		    eng_image_decode(j->data, j->n, j->source, s->max_pixels, 0, &j->px, &j->rej);
 		if (j->rejected)
 			return;
 	}
@@ -986,6 +829,9 @@ static int insert_row(eng_imgstore *s, const char *hex, int w, int h, const char
 	sqlite3_bind_text(st, 4, fmt, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
 	sqlite3_bind_text(st, 6, source, -1, SQLITE_STATIC);
+	/* the features follow in the same transaction (eng_imgstore_flush before the commit): a
+	 * twin under another name meanwhile must not count as stale */
+	sqlite3_bind_int(st, 7, ENG_IMGFEAT_VERSION);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -994,14 +840,21 @@ static int insert_row(eng_imgstore *s, const char *hex, int w, int h, const char
 	return 0;
 }
 
-/* 1 with *id when an image hashed hex is stored, 0 when not, or a negative code. */
+/* 1 with *id when an image hashed hex is stored with features of this version, 3 when stored
+ * with features of another version (or none: made before ENG_IMGFEAT_VERSION; they are
+ * recomputed from these bytes), 0 when not stored, or a negative code. */
 static int find_hex(eng_imgstore *s, const char *hex, int64_t *id, eng_err *err)
 {
 	sqlite3_reset(s->find);
 	sqlite3_bind_text(s->find, 1, hex, 64, SQLITE_STATIC);
 	int rc = sqlite3_step(s->find);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(s->find, 0);
+		if (sqlite3_column_int(s->find, 1) != ENG_IMGFEAT_VERSION) {
+			sqlite3_reset(s->find);
+			return 3;
+		}
+	}
 	sqlite3_reset(s->find);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : eng_ws_fail(s->ws, err, "find image");
 }
@@ -1011,24 +864,26 @@ static int put_hashed(eng_imgstore *s, const uint8_t *data, size_t n, const char
                       const char *source, int64_t *id, int *is_new, eng_rec_error *rerr,
                       eng_err *err)
 {
-	int rc, w, h;
-	const char *fmt;
-	uint8_t *rgb;
+	int rc;
+	eng_image_pixels px;
 	*is_new = 0;
-	if ((rc = find_hex(s, hex, id, err)))
-		return rc < 0 ? rc : 0;
-	if (decode_checked(s->max_pixels, data, n, source, &fmt, &rgb, &w, &h, rerr))
-		return 1;
+	int found = find_hex(s, hex, id, err);
+	if (found < 0 || found == 1)
+		return found < 0 ? found : 0;
+	if ((rc = eng_image_decode(data, n, source, s->max_pixels, 0, &px, rerr)))
+		return rc < 0 ? eng_err_set(err, rc, "out of memory decoding '%s'", source) : 1;
 	s->decoded++;
-	if ((rc = insert_row(s, hex, w, h, fmt, n, source, id, err))) {
-		stbi_image_free(rgb);
+	if (found == 3) {
+		s->refreshed++; /* stored with stale features: recomputed into the same row */
+	} else if ((rc = insert_row(s, hex, px.width, px.height, px.format, n, source, id, err))) {
+		eng_image_pixels_free(&px);
 		return rc;
 	}
 	/* hand the pixels to a worker: a free thumbnail slot, writing back what is finished */
 	tjob *j = NULL;
 	while (!j) {
 		if ((rc = collect(s, 0, err))) {
-			stbi_image_free(rgb);
+			eng_image_pixels_free(&px);
 			return rc;
 		}
 		pthread_mutex_lock(&s->mu);
@@ -1046,11 +901,9 @@ static int put_hashed(eng_imgstore *s, const uint8_t *data, size_t n, const char
 	}
 	j->kind = JOB_THUMB;
 	j->id = *id;
-	j->rgb = rgb;
-	j->w = w;
-	j->h = h;
+	j->px = px;
 	submit(s, j);
-	*is_new = 1;
+	*is_new = found != 3;
 	return 0;
 }
 
@@ -1106,7 +959,7 @@ int eng_imgstore_prefetch(eng_imgstore *s, const char *source, uint8_t *data, si
 	eng_sha256_hex_of(data, n, e->hex);
 	int64_t id;
 	int rc = find_hex(s, e->hex, &id, err);
-	if (rc)
+	if (rc < 0 || rc == 1)
 		return rc < 0 ? rc : 0; /* stored already: nothing to decode */
 	for (int i = 0; i < NP; i++)
 		if (&s->pre[i] != e && s->pre[i].source && s->pre[i].job >= 0 &&
@@ -1138,19 +991,25 @@ int eng_imgstore_put_source(eng_imgstore *s, const char *source, int64_t *id, in
 	int found = find_hex(s, e->hex, id, err);
 	if (found < 0) {
 		rc = found;
-	} else if (found) {
+	} else if (found == 1) {
 		rc = 0;
 	} else if (!j) { /* its twin under another source was refused: check it under this name */
 		rc = put_hashed(s, e->data, e->n, e->hex, source, id, is_new, rerr, err);
+	} else if (j->rejected < 0) {
+		rc = eng_err_set(err, j->rejected, "out of memory decoding '%s'", source);
 	} else if (j->rejected) {
 		*rerr = j->rej;
 		rc = 1;
 	} else {
 		s->decoded++;
-		rc = insert_row(s, e->hex, j->w, j->h, j->fmt, e->n, source, id, err);
+		if (found == 3) /* stored with stale features: recomputed into the same row */
+			s->refreshed++;
+		else
+			rc = insert_row(s, e->hex, j->px.width, j->px.height, j->px.format, e->n,
+			                source, id, err);
 		if (!rc)
 			rc = store_thumb(s, *id, j, err);
-		*is_new = rc == 0;
+		*is_new = rc == 0 && found != 3;
 	}
 	if (j)
 		release(s, j);

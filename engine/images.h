@@ -3,9 +3,10 @@
  * Sources: a file path, a `data:image/...;base64,` URI, or members of a tar/tar.gz/zip/... archive
  * read in place with libarchive (streamed once, never extracted). The store keys images by the
  * SHA-256 of their encoded bytes: an image already in the `images` table is reused WITHOUT
- * decoding; a new one is sniffed (magic bytes), checked for truncation (PNG IEND chunk, JPEG EOI
- * marker, GIF trailer), measured with stbi_info (pixel limit enforced before decoding), decoded
- * once to RGB, and stored with its dimensions, a <= 160 px JPEG thumbnail (area-average downscale)
+ * decoding (unless its features are of an older ENG_IMGFEAT_VERSION: they are then recomputed from
+ * the bytes in place); a new one is checked and decoded by imgdecode.h (sniffed, truncation,
+ * header size and the pixel limit before decoding; JPEG at a DCT scale, WEBP, stb_image), and
+ * stored with its dimensions, a <= 160 px JPEG thumbnail (area-average downscale)
  * and the eng_imgfeat feature vector. Rejections are eng_rec_error values (missing-image,
  * corrupt-image, image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a
  * global failure reason). */
@@ -23,15 +24,15 @@
 #define ENG_IMAGE_MAX_BYTES          ((size_t)256 << 20) /* encoded size cap: 256 MiB */
 #define ENG_IMAGE_THUMB_SIDE         160
 
-/* Sniffs the format from magic bytes: "png", "jpeg", "gif", "bmp", "pnm", "psd" (decodable,
- * *supported = 1), "webp", "tiff", "avif", "heic", "svg", "ico", "jpeg2000" and the video
+/* Sniffs the format from magic bytes: "png", "jpeg", "webp", "gif", "bmp", "pnm", "psd"
+ * (decodable, *supported = 1), "tiff", "avif", "heic", "svg", "ico", "jpeg2000" and the video
  * containers "mp4", "mov", "avi", "mkv", "flv" (*supported = 0), or NULL when unknown. Unsupported
- * ones are rejected by eng_imgstore_put as unsupported-image naming the format ("WEBP image: not
+ * ones are rejected by eng_imgstore_put as unsupported-image naming the format ("TIFF image: not
  * supported; convert it to PNG/JPEG ..."), never as corrupt. */
 const char *eng_image_format(const uint8_t *p, size_t n, int *supported);
 
 /* 1 when the encoded image visibly ends early (PNG without IEND, JPEG without EOI, GIF without
- * trailer); 0 otherwise or for formats without such a check. */
+ * trailer, WEBP shorter than its RIFF size); 0 otherwise or for formats without such a check. */
 int eng_image_truncated(const char *format, const uint8_t *p, size_t n);
 
 /* Decodes a `data:` URI. Returns 0 with *out (malloc'd, caller frees) and *n, 1 when the URI is
@@ -103,5 +104,9 @@ int eng_imgstore_flush(eng_imgstore *s, eng_err *err);
 
 /* Images decoded by this store so far (each distinct new image once). */
 uint64_t eng_imgstore_decoded(const eng_imgstore *s);
+
+/* Of those, images already stored with features of another ENG_IMGFEAT_VERSION whose thumbnail
+ * and features were recomputed in place (their row and id are kept). */
+uint64_t eng_imgstore_refreshed(const eng_imgstore *s);
 
 #endif

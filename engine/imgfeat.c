@@ -11,7 +11,7 @@
 #include <string.h>
 
 enum {
-	T = 32,
+	T = ENG_IMGFEAT_SIDE,
 	GRID = 4,
 	NGRID = GRID * GRID * 3,
 	HB = 4,

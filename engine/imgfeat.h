@@ -10,7 +10,13 @@
 #include <stdint.h>
 
 /* Bumped whenever the features change; cached rows with another version are recomputed. */
-#define ENG_IMGFEAT_VERSION 2 /* 2: thumbnail samples at most ~4-7 rows per band */
+#define ENG_IMGFEAT_VERSION                                                                        \
+	3 /* 2: thumbnail samples at most ~4-7 rows per band; 3: JPEGs decoded                     \
+	     at a DCT scale (imgdecode.h), WEBP decoded */
+
+/* Side of the square thumbnail the features are computed from: an image decoded smaller than the
+ * original needs at least this many pixels on each side (imgdecode.h). */
+#define ENG_IMGFEAT_SIDE 32
 
 /* Length of the feature vector. */
 int eng_imgfeat_dim(void);

@@ -12,9 +12,11 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "engine/answers.h"
 #include "engine/arena.h"
 #include "engine/dedup.h"
 #include "engine/images.h"
+#include "engine/imgfeat.h"
 #include "engine/jsonl.h"
 #include "engine/parquet.h"
 #include "engine/sha256.h"
@@ -129,6 +131,7 @@ typedef struct ictx {
 	const char *loc;          /* Parquet: "row group G, row R" of the row being stored */
 	const eng_pq_blob *blobs; /* Parquet: the row's embedded images, by label */
 	size_t nblobs;
+	const char *okey; /* options that change what is kept (options_key) */
 	sqlite3_stmt *ins_pair, *ins_err, *set_img, *del_pair;
 	eng_imgstore *imgs;
 	eng_index_result *res;
@@ -418,7 +421,8 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 		char why[384];
 		snprintf(why, sizeof why,
 		         "id \"%.200s\" is already used by an earlier record of this dataset; give "
-		         "each record a unique id",
+		         "each record a unique id, or keep it as ID@L<line> with --duplicate-ids "
+		         "rename",
 		         p->id);
 		if ((rc = record_error(c, line, ENG_REC_DUPLICATE_ID, why)))
 			return rc;
@@ -539,7 +543,9 @@ static int archive_pass(ictx *c, const eng_progress *prog)
 			continue;
 		}
 		char why[384];
-		snprintf(why, sizeof why, "image '%.200s' is not a member of the archive %.120s",
+		snprintf(why, sizeof why,
+		         "image '%.160s' is not a member of the archive %.100s; check the name, or "
+		         "keep the pair without it: --missing-images text-only",
 		         p->name, c->root);
 		if ((rc = reject_pending(c, p, ENG_REC_MISSING_IMAGE, why)))
 			return rc;
@@ -634,6 +640,106 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 
 /* ---- the file transaction ------------------------------------------------------------------ */
 
+/* The idempotence key's second half: every option that changes what a file's records give
+ * (which pairs are kept, their texts, ids or images), in a fixed order. Same content + same key =
+ * skipped; same content + another key = the file's rows are replaced. malloc'd, or NULL (ENOMEM).
+ */
+static char *options_key(const eng_index_opts *o, const char *root, int root_given)
+{
+	char *m = eng_rec_map_format(o->map);
+	if (!m)
+		return NULL;
+	const char *ans = o->map && o->map->answers ? eng_answers_sha256(o->map->answers) : "";
+	size_t n = strlen(m) + strlen(ans) + strlen(root) + 400;
+	char *k = malloc(n);
+	if (k)
+		snprintf(
+		    k, n,
+		    "shape=%s; map=%s; missing-images=%s; duplicate-ids=%s; images=%s; "
+		    "max-pixels=%llu; max-line=%llu; answers=%.12s; imgfeat=%d",
+		    eng_rec_shape_name(o->shape), *m ? m : "-",
+		    o->missing_text_only ? "text-only" : "reject",
+		    o->rename_dup_ids ? "rename" : "reject", root_given ? root : "(file's folder)",
+		    (unsigned long long)(o->max_pixels ? o->max_pixels
+		                                       : ENG_IMAGE_DEFAULT_MAX_PIXELS),
+		    (unsigned long long)(o->max_line ? o->max_line : ENG_JSONL_DEFAULT_MAX_LINE),
+		    *ans ? ans : "-", ENG_IMGFEAT_VERSION);
+	free(m);
+	return k;
+}
+
+/* Same content already in the dataset: skipped when ingested with the same options key, else its
+ * source_files row (and with it, by ON DELETE CASCADE, its pairs, errors and scores) is deleted
+ * here, in the file's transaction, so that it is ingested again with the new options. */
+static int replace_or_skip(ictx *c, eng_err *err)
+{
+	sqlite3_stmt *a = eng_ws_prepare(
+	    c->ws,
+	    "SELECT id, options, pairs FROM source_files WHERE dataset_id = ?1 AND sha256 = ?2",
+	    err);
+	if (!a)
+		return err->code;
+	sqlite3_bind_int64(a, 1, c->ds_id);
+	sqlite3_bind_text(a, 2, c->sha, -1, SQLITE_STATIC);
+	int s = sqlite3_step(a), rc = 0;
+	if (s == SQLITE_ROW) {
+		const char *was = (const char *)sqlite3_column_text(a, 1);
+		if (was && !strcmp(was, c->okey)) {
+			c->res->skipped = 1;
+		} else {
+			eng_index_result *r = c->res;
+			r->replaced++;
+			r->replaced_pairs += (uint64_t)sqlite3_column_int64(a, 2);
+			snprintf(r->replaced_options, sizeof r->replaced_options, "%s",
+			         was ? was : "(unknown: ingested by an older mmaudit)");
+			int64_t old = sqlite3_column_int64(a, 0);
+			sqlite3_finalize(a);
+			if (!(a = eng_ws_prepare(c->ws, "DELETE FROM source_files WHERE id = ?1",
+			                         err)))
+				return err->code;
+			sqlite3_bind_int64(a, 1, old);
+			s = sqlite3_step(a) == SQLITE_DONE ? SQLITE_DONE : SQLITE_ERROR;
+		}
+	}
+	if (s != SQLITE_ROW && s != SQLITE_DONE)
+		rc = eng_ws_fail(c->ws, err, "find source file");
+	sqlite3_finalize(a);
+	return rc;
+}
+
+/* Makes stem (n bytes) give ids no other source file of the dataset gives: a stem over 200 bytes
+ * is cut to 200 and gets "~" + 8 hex digits of the whole stem's FNV-1a hash; when pairs of the
+ * dataset already have ids "<stem>:..." (a file of the same name in another folder, or another
+ * member of a bundle), "@" + the first 8 hex digits of this file's content SHA-256 is appended.
+ * Same layout and order of files -> same ids. */
+static int unique_stem(ictx *c, char *stem, size_t n, eng_err *err)
+{
+	if (strlen(stem) > 200) {
+		char tail[16];
+		snprintf(tail, sizeof tail, "~%08llx", (unsigned long long)(fnv1a(stem) >> 32));
+		stem[200] = '\0';
+		strcat(stem, tail);
+	}
+	sqlite3_stmt *st = eng_ws_prepare(c->ws,
+	                                  "SELECT 1 FROM pairs WHERE dataset_id = ?1 AND ext_id >= "
+	                                  "?2 || ':' AND ext_id < ?2 || ';'"
+	                                  " LIMIT 1",
+	                                  err);
+	if (!st)
+		return err->code;
+	sqlite3_bind_int64(st, 1, c->ds_id);
+	sqlite3_bind_text(st, 2, stem, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (s == SQLITE_ROW) {
+		size_t l = strlen(stem);
+		snprintf(stem + l, n - l, "@%.8s", c->sha);
+	} else if (s != SQLITE_DONE) {
+		return eng_ws_fail(c->ws, err, "check derived ids");
+	}
+	return 0;
+}
+
 static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_err *err)
 {
 	sqlite3_stmt *a = NULL, *b = NULL;
@@ -653,29 +759,12 @@ static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_er
 	sqlite3_finalize(a);
 	sqlite3_finalize(b);
 	a = b = NULL;
-	if (!(a = eng_ws_prepare(c->ws,
-	                         "SELECT 1 FROM source_files WHERE dataset_id = ?1 AND sha256 = ?2",
-	                         err))) {
-		rc = err->code;
+	if ((rc = replace_or_skip(c, err)) || c->res->skipped)
 		goto out;
-	}
-	sqlite3_bind_int64(a, 1, c->ds_id);
-	sqlite3_bind_text(a, 2, c->sha, -1, SQLITE_STATIC);
-	int s = sqlite3_step(a);
-	if (s == SQLITE_ROW) {
-		c->res->skipped = 1;
-		rc = 0;
-		goto out;
-	}
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(c->ws, err, "find source file");
-		goto out;
-	}
-	sqlite3_finalize(a);
 	if (!(a = eng_ws_prepare(
 	          c->ws,
-	          "INSERT INTO source_files(dataset_id, path, sha256, bytes, images_root)"
-	          " VALUES (?1, ?2, ?3, ?4, ?5)",
+	          "INSERT INTO source_files(dataset_id, path, sha256, bytes, images_root, options)"
+	          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	          err))) {
 		rc = err->code;
 		goto out;
@@ -685,6 +774,7 @@ static int lookup_or_create(ictx *c, const char *dataset, uint64_t bytes, eng_er
 	sqlite3_bind_text(a, 3, c->sha, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(a, 4, (sqlite3_int64)bytes);
 	sqlite3_bind_text(a, 5, c->root, -1, SQLITE_STATIC);
+	sqlite3_bind_text(a, 6, c->okey, -1, SQLITE_STATIC);
 	if (sqlite3_step(a) != SQLITE_DONE) {
 		rc = eng_ws_fail(c->ws, err, "store source file");
 		goto out;
@@ -1166,7 +1256,7 @@ static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n
 		return eng_err_set(c->err, ENG_EINPUT,
 		                   "%s: more than %zu record members; index them as files", c->path,
 		                   sizeof c->files / sizeof c->files[0]);
-	char hex[ENG_SHA256_HEX_LEN], stem[256];
+	char hex[ENG_SHA256_HEX_LEN], stem[1024];
 	eng_sha256_hex_of(data, n, hex);
 	/* "BUNDLE:member" labels rows and errors; pending entries point at it until the end */
 	size_t ll = strlen(c->path) + strlen(name) + 2;
@@ -1191,7 +1281,9 @@ static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n
 		uint64_t before = c->res->records;
 		eng_rec_shape shape = c->ropts.shape;
 		eng_index_stem(name, stem, sizeof stem);
-		rc = eng_jsonl_open_fn(mem_read, &m, c->max_line, &r, c->err);
+		rc = unique_stem(c, stem, sizeof stem, c->err);
+		if (!rc)
+			rc = eng_jsonl_open_fn(mem_read, &m, c->max_line, &r, c->err);
 		if (!rc) {
 			eng_jsonl_detect_array(r);
 			rc = read_records(c, r, stem, 0, c->prog);
@@ -1281,7 +1373,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	char *dir = NULL;
 	int began = 0, rc;
 	uint64_t bytes = 0;
-	char stem[256];
+	char stem[1024], *okey = NULL;
 	eng_index_stem(path, stem, sizeof stem);
 
 	if ((rc = hash_file(path, &bytes, res->sha256, err)))
@@ -1309,6 +1401,11 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		}
 		c.root = dir;
 	}
+	if (!(okey = options_key(opts, c.root, opts->images != NULL))) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
+	c.okey = okey;
 	if (!bundle && !parquet && (rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
 		goto out;
 	if ((rc = eng_ws_begin(ws, err)))
@@ -1341,7 +1438,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 			goto out;
 	} else {
 		eng_trace("index: records");
-		if ((rc = parquet ? read_parquet(&c, stem, &opts->progress)
+		if ((rc = unique_stem(&c, stem, sizeof stem, err)) ||
+		    (rc = parquet ? read_parquet(&c, stem, &opts->progress)
 		                  : read_records(&c, reader, stem, total, &opts->progress)))
 			goto out;
 		eng_trace("index: images");
@@ -1386,5 +1484,6 @@ out:
 	free(c.pend);
 	free(c.rowids);
 	free(dir);
+	free(okey);
 	return rc;
 }

@@ -1,7 +1,11 @@
 /* index.h - ingest one JSONL file into a dataset of the workspace.
  *
  * One transaction per input file: a process killed mid-file leaves that file wholly absent.
- * Idempotent: a file whose content SHA-256 was already ingested into the dataset is skipped. Record
+ * Idempotent: a file whose content SHA-256 was already ingested into the dataset with the same
+ * options that change what is kept (shape, field map, verdict map, fixed prompt, join input,
+ * missing-images, duplicate-ids, images root, pixel and line limits, feature version: the
+ * "options key", stored in source_files.options) is skipped; the same content with another
+ * options key replaces that file's rows (pairs, errors, scores) in the file's transaction. Record
  * problems (bad JSON, missing fields, bad images, duplicate ids, ...) are stored in ingest_errors
  * with file:line, code and reason, in the same transaction, and the good records are kept; with
  * strict the first problem rolls the whole file back. Images are resolved through images.h: a
@@ -43,8 +47,8 @@ typedef struct eng_index_opts {
 #define ENG_INDEX_FIRST_ERRORS 5
 
 typedef struct eng_index_result {
-	int skipped;            /* the same content was already ingested into this dataset */
-	char sha256[65];        /* content hash of the input file */
+	int skipped;     /* the same content was already ingested into this dataset, same options */
+	char sha256[65]; /* content hash of the input file */
 	uint64_t records;       /* non-blank lines read */
 	uint64_t pairs;         /* pairs kept */
 	uint64_t errors;        /* rows written to ingest_errors */
@@ -52,6 +56,10 @@ typedef struct eng_index_result {
 	uint64_t images_reused; /* image references satisfied from the store without decoding */
 	uint64_t images_missing_kept; /* pairs kept text-only because their image is absent */
 	uint64_t ids_renamed;         /* pairs stored under "<id>@L<line>" (rename_dup_ids) */
+	uint64_t replaced;            /* source files whose content was ingested before with other
+	                                 options: their rows were replaced (0 or 1; a bundle: members) */
+	uint64_t replaced_pairs;      /* pairs those rows had */
+	char replaced_options[512];   /* the options they were ingested with (last one) */
 	uint64_t duplicates; /* the dataset's duplicate pairs after this file (engine/dedup.h) */
 	uint64_t conflicts;  /* the dataset's groups of duplicates with conflicting labels */
 	uint64_t by_code[ENG_REC_NCODES];

@@ -1,6 +1,7 @@
 /* records.c - JSON record shapes -> preference pairs. No I/O, no images, no SQL. */
 #include "engine/records.h"
 
+#include "engine/answers.h"
 #include "engine/err.h"
 
 #include <errno.h>
@@ -116,9 +117,12 @@ static int text_field(eng_record *rec, json_t *v, const char *name, const char *
 	if (!v)
 		rc = eng_record_add_error(
 		    rec, ENG_REC_MISSING_FIELD,
-		    "field \"%s\" is missing; pairwise records need prompt (or "
-		    "question), chosen and rejected",
-		    name);
+		    "field \"%s\" is missing (pairwise records need prompt or question, chosen "
+		    "and rejected); name the field that holds it with --map ROLE=FIELD%s",
+		    name,
+		    strstr(name, "prompt") || !strcmp(name, "question")
+		        ? " or give a fixed prompt with --prompt-text TEXT"
+		        : "");
 	else if (!json_is_string(v))
 		rc = eng_record_add_error(
 		    rec, ENG_REC_BAD_TYPE,
@@ -387,18 +391,34 @@ void eng_rec_map_clear(eng_rec_map *map)
 {
 	if (!map)
 		return;
-	free(map->chosen);
-	free(map->rejected);
-	free(map->prompt);
-	free(map->image);
-	free(map->id);
+	char **all[] = {&map->chosen,   &map->rejected,  &map->prompt,      &map->image,
+	                &map->id,       &map->answer_a,  &map->answer_b,    &map->verdict,
+	                &map->position, &map->images,    &map->prompt_text, &map->verdict_field,
+	                &map->join_key, &map->join_model};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		free(*all[i]);
+	for (size_t i = 0; i < map->nvmap; i++)
+		free(map->vmap[i].value);
+	free(map->vmap);
 	memset(map, 0, sizeof *map);
+}
+
+static const char *const role_names[] = {"chosen",   "rejected", "prompt",  "image",    "id",
+                                         "answer_a", "answer_b", "verdict", "position", "images"};
+enum { NROLES = sizeof role_names / sizeof role_names[0] };
+
+static char **role_slot(eng_rec_map *m, size_t r)
+{
+	char **slots[NROLES] = {&m->chosen,   &m->rejected, &m->prompt,  &m->image,    &m->id,
+	                        &m->answer_a, &m->answer_b, &m->verdict, &m->position, &m->images};
+	return slots[r];
 }
 
 int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n)
 {
 	memset(map, 0, sizeof *map);
 	const char *p = spec;
+	int any = 0;
 	while (*p) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -409,17 +429,14 @@ int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n)
 		}
 		size_t klen = (size_t)(eq - p);
 		char **slot = NULL;
-		static const char *const roles[] = {"chosen", "rejected", "prompt", "image", "id"};
-		char **slots[] = {&map->chosen, &map->rejected, &map->prompt, &map->image,
-		                  &map->id};
-		for (size_t r = 0; r < 5; r++)
-			if (strlen(roles[r]) == klen && !memcmp(p, roles[r], klen))
-				slot = slots[r];
+		for (size_t r = 0; r < NROLES; r++)
+			if (strlen(role_names[r]) == klen && !memcmp(p, role_names[r], klen))
+				slot = role_slot(map, r);
 		if (!slot) {
 			snprintf(
 			    msg, n,
 			    "--map: unknown role '%.*s' (roles: chosen, rejected, prompt, image, "
-			    "id)",
+			    "id, answer_a, answer_b, verdict, position, images)",
 			    (int)klen, p);
 			goto bad;
 		}
@@ -431,9 +448,10 @@ int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n)
 			eng_rec_map_clear(map);
 			return ENG_ENOMEM;
 		}
+		any = 1;
 		p += len + (end ? 1 : 0);
 	}
-	if (!map->chosen && !map->rejected && !map->prompt && !map->image && !map->id) {
+	if (!any) {
 		snprintf(msg, n, "--map: give at least one ROLE=FIELD");
 		goto bad;
 	}
@@ -441,6 +459,208 @@ int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n)
 bad:
 	eng_rec_map_clear(map);
 	return ENG_EINPUT;
+}
+
+/* Copy of s[0..n) without surrounding whitespace. */
+static char *trimmed(const char *s, size_t n)
+{
+	while (n && strchr(" \t\r\n", *s))
+		s++, n--;
+	while (n && strchr(" \t\r\n", s[n - 1]))
+		n--;
+	return strndup(s, n);
+}
+
+/* Adds "VALUE=SIDE" (s[0..len), split at its last '='). */
+static int add_verdict(eng_rec_map *map, const char *s, size_t len, const char *where, char *msg,
+                       size_t n)
+{
+	const char *eq = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '=')
+			eq = s + i;
+	char side[16];
+	size_t sl = eq ? (size_t)(s + len - eq - 1) : 0;
+	if (!eq || eq == s || sl == 0 || sl >= sizeof side) {
+		snprintf(msg, n,
+		         "--verdict-map%s: '%.*s' is not VALUE=SIDE (SIDE: a, b, tie, undecided)",
+		         where, (int)(len > 80 ? 80 : len), s);
+		return ENG_EINPUT;
+	}
+	memcpy(side, eq + 1, sl);
+	side[sl] = '\0';
+	char *t = trimmed(side, sl);
+	if (!t)
+		return ENG_ENOMEM;
+	int v = !strcasecmp(t, "a") || !strcmp(t, "1")   ? 1
+	        : !strcasecmp(t, "b") || !strcmp(t, "2") ? 2
+	        : !strcasecmp(t, "tie")                  ? 0
+	        : !strcasecmp(t, "undecided")            ? -1
+	                                                 : -2;
+	free(t);
+	if (v == -2) {
+		snprintf(msg, n, "--verdict-map%s: side '%s' is not a, b, tie or undecided", where,
+		         side);
+		return ENG_EINPUT;
+	}
+	eng_rec_verdict *nv = realloc(map->vmap, (map->nvmap + 1) * sizeof *nv);
+	if (!nv)
+		return ENG_ENOMEM;
+	map->vmap = nv;
+	if (!(nv[map->nvmap].value = trimmed(s, (size_t)(eq - s))))
+		return ENG_ENOMEM;
+	nv[map->nvmap++].side = v;
+	return 0;
+}
+
+int eng_rec_map_add_verdicts(eng_rec_map *map, const char *spec, char *msg, size_t n)
+{
+	int rc = 0;
+	if (spec[0] != '@') {
+		for (const char *p = spec; *p && !rc;) {
+			const char *end = strchr(p, ',');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			rc = add_verdict(map, p, len, "", msg, n);
+			p += len + (end ? 1 : 0);
+		}
+		return rc;
+	}
+	FILE *f = fopen(spec + 1, "r");
+	if (!f) {
+		snprintf(msg, n, "--verdict-map: cannot open '%s': %s", spec + 1, strerror(errno));
+		return ENG_EINPUT;
+	}
+	char line[1024], where[300];
+	unsigned lineno = 0;
+	while (!rc && fgets(line, sizeof line, f)) {
+		lineno++;
+		size_t len = strcspn(line, "\r\n");
+		const char *t = line + strspn(line, " \t");
+		if (!*t || *t == '\n' || *t == '\r' || *t == '#')
+			continue;
+		snprintf(where, sizeof where, " %.250s:%u", spec + 1, lineno);
+		rc = add_verdict(map, line, len, where, msg, n);
+	}
+	fclose(f);
+	return rc;
+}
+
+int eng_rec_map_set_text(eng_rec_map *map, const char *prompt_text, const char *verdict_field,
+                         const char *join, char *msg, size_t n)
+{
+	if (prompt_text) {
+		if (is_blank(prompt_text)) {
+			snprintf(msg, n,
+			         "--prompt-text is empty; give the prompt the records share");
+			return ENG_EINPUT;
+		}
+		free(map->prompt_text);
+		if (!(map->prompt_text = strdup(prompt_text)))
+			return ENG_ENOMEM;
+	}
+	if (verdict_field) {
+		free(map->verdict_field);
+		if (!(map->verdict_field = strdup(verdict_field)))
+			return ENG_ENOMEM;
+	}
+	if (join) {
+		const char *comma = strchr(join, ',');
+		if (!comma || comma == join || !comma[1] || strchr(comma + 1, ',')) {
+			snprintf(msg, n,
+			         "--join takes KEY,MODEL (e.g. question_id,model), not '%s'", join);
+			return ENG_EINPUT;
+		}
+		free(map->join_key);
+		free(map->join_model);
+		map->join_key = strndup(join, (size_t)(comma - join));
+		map->join_model = strdup(comma + 1);
+		if (!map->join_key || !map->join_model)
+			return ENG_ENOMEM;
+	}
+	return 0;
+}
+
+int eng_rec_map_used(const eng_rec_map *map)
+{
+	if (!map)
+		return 0;
+	for (size_t r = 0; r < NROLES; r++)
+		if (*role_slot((eng_rec_map *)map, r))
+			return 1;
+	return map->prompt_text || map->verdict_field || map->nvmap || map->answers ||
+	       map->join_key;
+}
+
+static int cmp_verdict(const void *a, const void *b)
+{
+	const eng_rec_verdict *x = a, *y = b;
+	int d = strcmp(x->value, y->value);
+	return d ? d : x->side - y->side;
+}
+
+/* Appends s to *buf (size *len, capacity *cap); -1 when out of memory. */
+static int cat(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	size_t k = strlen(s);
+	if (*len + k + 1 > *cap) {
+		size_t nc = (*len + k + 1) * 2;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, s, k + 1);
+	*len += k;
+	return 0;
+}
+
+char *eng_rec_map_format(const eng_rec_map *map)
+{
+	size_t len = 0, cap = 64;
+	char *b = malloc(cap);
+	if (!b)
+		return NULL;
+	b[0] = '\0';
+	if (!map)
+		return b;
+	int bad = 0;
+	for (size_t r = 0; r < NROLES; r++) {
+		const char *v = *role_slot((eng_rec_map *)map, r);
+		if (!v)
+			continue;
+		bad |= cat(&b, &len, &cap, len ? "," : "") || cat(&b, &len, &cap, role_names[r]) ||
+		       cat(&b, &len, &cap, "=") || cat(&b, &len, &cap, v);
+	}
+	const char *const extra[][2] = {{" prompt-text=", map->prompt_text},
+	                                {" verdict-field=", map->verdict_field},
+	                                {" join-key=", map->join_key},
+	                                {" join-model=", map->join_model}};
+	for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+		if (extra[i][1])
+			bad |= cat(&b, &len, &cap, extra[i][0]) || cat(&b, &len, &cap, extra[i][1]);
+	if (map->nvmap) {
+		eng_rec_verdict *sorted = malloc(map->nvmap * sizeof *sorted);
+		if (!sorted) {
+			free(b);
+			return NULL;
+		}
+		memcpy(sorted, map->vmap, map->nvmap * sizeof *sorted);
+		qsort(sorted, map->nvmap, sizeof *sorted, cmp_verdict);
+		bad |= cat(&b, &len, &cap, " verdict-map=");
+		for (size_t i = 0; i < map->nvmap; i++) {
+			char side[16];
+			snprintf(side, sizeof side, "=%d", sorted[i].side);
+			bad |= cat(&b, &len, &cap, i ? "|" : "") ||
+			       cat(&b, &len, &cap, sorted[i].value) || cat(&b, &len, &cap, side);
+		}
+		free(sorted);
+	}
+	if (bad) {
+		free(b);
+		return NULL;
+	}
+	return b;
 }
 
 /* Value at a dotted path ("a.b.0"): the whole path as one key first, then segment by segment (a
@@ -597,42 +817,208 @@ static int verdict_side(json_t *v, const char *k1, const char *k2)
 	return -1;
 }
 
-static int parse_judged(eng_record *rec, const char *id, const char **used, size_t nused)
+/* The member of a per-metric verdict: in object o, the key named f or ending in "/f" (*name). */
+static json_t *metric_member(json_t *o, const char *f, const char **name)
+{
+	json_t *v = json_object_get(o, f);
+	if (v) {
+		*name = f;
+		return v;
+	}
+	const char *k;
+	size_t fl = strlen(f);
+	json_object_foreach(o, k, v)
+	{
+		size_t kl = strlen(k);
+		if (kl > fl && k[kl - fl - 1] == '/' && !strcmp(k + kl - fl, f)) {
+			*name = k;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* The side a --verdict-map entry gives v (1, 2, 0 tie, -1 undecided), or -2 when none matches. */
+static int mapped_side(const eng_rec_map *map, json_t *v)
+{
+	char num[32];
+	const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+	if (json_is_integer(v))
+		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)), t = num;
+	if (!map || !t)
+		return -2;
+	t += strspn(t, " \t\r\n");
+	size_t tl = strlen(t);
+	while (tl && strchr(" \t\r\n", t[tl - 1]))
+		tl--;
+	for (size_t i = 0; i < map->nvmap; i++)
+		if (strlen(map->vmap[i].value) == tl && !strncasecmp(map->vmap[i].value, t, tl))
+			return map->vmap[i].side;
+	return -2;
+}
+
+/* "<name> is ... better" (ImageInWords' side-by-side ratings) names answer name: 1 when it does. */
+static int names_better(const char *sq, const char *name)
+{
+	char a[64];
+	squash(name, a, sizeof a);
+	size_t al = strlen(a), sl = strlen(sq);
+	return al && !strncmp(sq, a, al) && !strncmp(sq + al, "is", 2) && sl >= al + 8 &&
+	       !strcmp(sq + sl - 6, "better");
+}
+
+/* Answer texts from the join input: 1 with *t1, *t2 (and the prompt when the record has none), 0
+ * after recording an error, <0 ENOMEM. */
+static int joined_answers(eng_record *rec, const eng_rec_map *map, const char **t1, const char **t2)
 {
 	json_t *root = rec->root;
-	size_t w = 0;
-	const char *vkey = NULL;
-	if (!judged_keys(root, &w, &vkey))
+	char ka[160], kb[160], key[64];
+	snprintf(ka, sizeof ka, "%s_a", map->join_model);
+	snprintf(kb, sizeof kb, "%s_b", map->join_model);
+	json_t *kv = json_object_get(root, map->join_key);
+	json_t *ma = json_object_get(root, ka), *mb = json_object_get(root, kb);
+	const char *ks = json_is_string(kv) ? json_string_value(kv) : NULL;
+	if (json_is_integer(kv))
+		snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value(kv)),
+		    ks = key;
+	if (!ks || !json_is_string(ma) || !json_is_string(mb))
+		return eng_record_add_error(
+		           rec, ENG_REC_MISSING_FIELD,
+		           "the judgement needs \"%s\", \"%s\" and \"%s\" to find its answers in "
+		           "--answers; name them with --join KEY,MODEL",
+		           map->join_key, ka, kb) < 0
+		           ? ENG_ENOMEM
+		           : 0;
+	const char *pa = NULL, *pb = NULL;
+	*t1 = eng_answers_find(map->answers, ks, json_string_value(ma), &pa);
+	*t2 = eng_answers_find(map->answers, ks, json_string_value(mb), &pb);
+	if (!*t1 || !*t2)
+		return eng_record_add_error(
+		           rec, ENG_REC_MISSING_FIELD,
+		           "no answer of model '%.80s' for %s '%.80s' in --answers; add that "
+		           "model's answer file to --answers",
+		           json_string_value(*t1 ? mb : ma), map->join_key, ks) < 0
+		           ? ENG_ENOMEM
+		           : 0;
+	if (is_blank(*t1) || is_blank(*t2))
+		return eng_record_add_error(
+		           rec, ENG_REC_EMPTY_FIELD,
+		           "the --answers answer of model '%.80s' for %s '%.80s' is empty; fill it "
+		           "in or drop the judgement",
+		           json_string_value(is_blank(*t1) ? ma : mb), map->join_key, ks) < 0
+		           ? ENG_ENOMEM
+		           : 0;
+	if (!rec->prompt)
+		rec->prompt = pa ? pa : pb;
+	return 1;
+}
+
+/* Judged records: two answers and a verdict, found by the built-in names or by map (roles
+ * answer_a, answer_b, verdict; verdict_field; vmap; the join input). */
+static int parse_judged(eng_record *rec, const char *id, const char **used, size_t nused,
+                        const eng_rec_map *map, char (*mtop)[128])
+{
+	json_t *root = rec->root;
+	const char *vkey = NULL, *k1 = NULL, *k2 = NULL, *a1 = NULL, *a2 = NULL;
+	int rc;
+	if (map && (map->answer_a || map->answer_b)) {
+		k1 = map->answer_a ? map->answer_a : "answer_a";
+		k2 = map->answer_b ? map->answer_b : "answer_b";
+	} else {
+		for (size_t i = 0; i < NANSWER_KEYS && !k1; i++)
+			if (json_object_get(root, answer_keys[i][0]) &&
+			    json_object_get(root, answer_keys[i][1]))
+				k1 = answer_keys[i][0], k2 = answer_keys[i][1];
+		if (!k1 && !(map && map->answers))
+			return eng_record_add_error(
+			    rec, ENG_REC_MISSING_FIELD,
+			    "judged records need two answers (answer_1/answer_2 or similar) and a "
+			    "verdict; name other fields with --map answer_a=FIELD,answer_b=FIELD,"
+			    "verdict=FIELD");
+	}
+	if (k1) {
+		if ((rc = text_field(rec, path_get(root, k1), k1, &a1)) <= 0 ||
+		    (rc = text_field(rec, path_get(root, k2), k2, &a2)) <= 0)
+			return rc;
+	} else if ((rc = joined_answers(rec, map, &a1, &a2)) <= 0) {
+		return rc;
+	}
+	if (!rec->prompt && map && map->prompt_text)
+		rec->prompt = map->prompt_text;
+	if (!rec->prompt)
+		return eng_record_add_error(rec, ENG_REC_MISSING_FIELD,
+		                            "field \"prompt\" is missing; name it with --map "
+		                            "prompt=FIELD or give one with --prompt-text TEXT");
+	json_t *v = NULL;
+	if (map && map->verdict) {
+		v = path_get(root, vkey = map->verdict);
+	} else {
+		vkey = NULL;
+		v = get_alias(root, verdict_keys, &vkey);
+		if (!v && map && map->answers)
+			v = json_object_get(root, vkey = "score");
+	}
+	const char *metric = NULL;
+	if (map && map->verdict_field) {
+		json_t *o = v && json_is_object(v) ? v : v ? NULL : root;
+		v = o ? metric_member(o, map->verdict_field, &metric) : NULL;
+		if (!v)
+			return eng_record_add_error(
+			    rec, ENG_REC_MISSING_FIELD,
+			    "no verdict for metric \"%s\" (--verdict-field) in %s%s%s; check the "
+			    "metric name",
+			    map->verdict_field, o == root ? "the record" : "field \"",
+			    o == root ? ""
+			    : vkey    ? vkey
+			              : "verdict",
+			    o == root ? "" : "\"");
+		if (!vkey)
+			vkey = metric;
+	}
+	if (!v && !vkey)
 		return eng_record_add_error(
 		    rec, ENG_REC_MISSING_FIELD,
-		    "judged records need two answers (answer_1/answer_2 or similar) and a verdict "
-		    "field (winner, verdict, preference, judge_output, label or choice)");
-	const char *k1 = answer_keys[w][0], *k2 = answer_keys[w][1];
-	const char *a1 = NULL, *a2 = NULL;
-	int rc;
-	if ((rc = text_field(rec, json_object_get(root, k1), k1, &a1)) <= 0 ||
-	    (rc = text_field(rec, json_object_get(root, k2), k2, &a2)) <= 0)
-		return rc;
-	json_t *v = json_object_get(root, vkey);
-	int side = verdict_side(v, k1, k2);
+		    "no verdict field (winner, verdict, preference, judge_output, label, choice); "
+		    "name it with --map verdict=FIELD (per-metric ratings: --verdict-field "
+		    "METRIC)");
+	int side = mapped_side(map, v);
+	if (side == -2) {
+		side = verdict_side(v, k1 ? k1 : "model_a", k2 ? k2 : "model_b");
+		char sq[96];
+		if (side < 0 && json_is_string(v) && k1) {
+			squash(json_string_value(v), sq, sizeof sq);
+			side = names_better(sq, k1) ? 1 : names_better(sq, k2) ? 2 : side;
+		}
+	}
 	char shown[96];
 	if (json_is_string(v))
 		snprintf(shown, sizeof shown, "\"%.80s\"", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(shown, sizeof shown, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 	else
-		snprintf(shown, sizeof shown, "%s", json_is_null(v) ? "null" : "a non-text value");
+		snprintf(shown, sizeof shown, "%s",
+		         !v || json_is_null(v) ? "null" : "a non-text value");
+	const char *vname = metric ? metric : vkey;
 	if (side == 0)
 		return eng_record_add_error(rec, ENG_REC_TIE_VERDICT,
 		                            "verdict %s (field \"%s\") is a tie: no preference, "
-		                            "the pair was skipped",
-		                            shown, vkey);
+		                            "the pair was skipped (if that value names a side, say "
+		                            "so with --verdict-map 'VALUE=a')",
+		                            shown, vname);
 	if (side < 0)
 		return eng_record_add_error(
 		    rec, ENG_REC_UNDECIDED_VERDICT,
 		    "verdict %s (field \"%s\") names neither answer: undecided, the pair was "
-		    "skipped (accepted: Answer1/Answer2, model_1/model_2, A/B, 1/2, A>B/B>A)",
-		    shown, vkey);
-	used[nused++] = k1;
-	used[nused++] = k2;
+		    "skipped (accepted: Answer1/Answer2, model_1/model_2, A/B, 1/2, A>B/B>A, "
+		    "'<answer field> is better'; map other values with --verdict-map "
+		    "'VALUE=a,...')",
+		    shown, vname);
+	if (k1) {
+		path_top(k1, root, mtop[3], sizeof mtop[3]);
+		path_top(k2, root, mtop[4], sizeof mtop[4]);
+		used[nused++] = mtop[3];
+		used[nused++] = mtop[4];
+	}
 	used[nused++] = "chosen"; /* derived copies of the answers, when present */
 	used[nused++] = "rejected";
 	used[nused] = NULL;
@@ -872,7 +1258,11 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 	eng_rec_shape shape =
 	    opts && opts->shape != ENG_SHAPE_AUTO ? opts->shape : eng_record_detect(root);
 	rec->shape = shape;
-	const eng_rec_map *map = shape == ENG_SHAPE_MAPPED && opts ? opts->map : NULL;
+	const eng_rec_map *map =
+	    (shape == ENG_SHAPE_MAPPED || shape == ENG_SHAPE_JUDGED) && opts ? opts->map : NULL;
+	int judged =
+	    shape == ENG_SHAPE_JUDGED || (map && (map->answer_a || map->answer_b || map->verdict ||
+	                                          map->answers || map->verdict_field));
 	char mtop[5][128];
 	const char *pkey = "prompt", *ikey = "image", *idkey = "id";
 	json_t *pv, *iv, *idv;
@@ -886,6 +1276,11 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 	if (map && map->image) {
 		iv = path_get(root, map->image);
 		path_top(map->image, root, mtop[1], sizeof mtop[1]);
+		ikey = mtop[1];
+	} else if (map && map->images) {
+		json_t *imgs = path_get(root, map->images);
+		iv = json_is_array(imgs) ? json_array_get(imgs, 0) : imgs;
+		path_top(map->images, root, mtop[1], sizeof mtop[1]);
 		ikey = mtop[1];
 	} else {
 		iv = get_alias(root, image_keys, &ikey);
@@ -907,10 +1302,10 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 	int rc;
 
 	/* id: given (string or integer) or derived from the file stem and line. */
-	char idbuf[64];
+	char idbuf[320];
 	const char *id = idbuf;
 	if (!idv || json_is_null(idv)) {
-		snprintf(idbuf, sizeof idbuf, "%.40s:%llu", stem ? stem : "line",
+		snprintf(idbuf, sizeof idbuf, "%.280s:%llu", stem ? stem : "line",
 		         (unsigned long long)lineno);
 	} else if (json_is_integer(idv)) {
 		snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(idv));
@@ -965,12 +1360,15 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 		break;
 	}
 
-	if ((rc = text_field(rec, pv, map && map->prompt ? map->prompt : "prompt", &rec->prompt)) <=
-	    0)
+	if ((!pv || json_is_null(pv)) && map && (map->prompt_text || (judged && map->answers))) {
+		rec->prompt = map->prompt_text; /* NULL: the join input's prompt (parse_judged) */
+	} else if ((rc = text_field(rec, pv, map && map->prompt ? map->prompt : "prompt",
+	                            &rec->prompt)) <= 0) {
 		return rc;
+	}
 
-	if (shape == ENG_SHAPE_JUDGED)
-		return parse_judged(rec, id, used, nused);
+	if (judged)
+		return parse_judged(rec, id, used, nused, map, mtop);
 
 	json_t *comp = json_object_get(root, "completions");
 	if (shape == ENG_SHAPE_MULTI) {
@@ -1002,5 +1400,24 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 	used[nused++] = mtop[3];
 	used[nused++] = mtop[4];
 	used[nused] = NULL;
-	return emit_pair(rec, id, chosen, rejected, used, NULL);
+	if (!map || !map->position)
+		return emit_pair(rec, id, chosen, rejected, used, NULL);
+	/* the chosen answer's display position, kept as judged pairs keep it (position bias) */
+	json_t *pos = path_get(root, map->position);
+	const char *ps = json_is_string(pos) ? json_string_value(pos) : "";
+	int side = json_is_integer(pos)                       ? (int)json_integer_value(pos)
+	           : !strcasecmp(ps, "a") || !strcmp(ps, "1") ? 1
+	           : !strcasecmp(ps, "b") || !strcmp(ps, "2") ? 2
+	                                                      : 0;
+	if (side != 1 && side != 2)
+		return eng_record_add_error(rec, pos ? ENG_REC_BAD_TYPE : ENG_REC_MISSING_FIELD,
+		                            "field \"%s\" (--map position=) must be 1, 2, \"a\" or "
+		                            "\"b\": the position the chosen answer was shown at",
+		                            map->position);
+	json_t *extra = json_pack("{s:i}", "chosen_position", side);
+	if (!extra)
+		return ENG_ENOMEM;
+	int erc = emit_pair(rec, id, chosen, rejected, used, extra);
+	json_decref(extra);
+	return erc;
 }

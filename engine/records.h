@@ -22,7 +22,9 @@
  *   `rejected` message objects (or strings); the prompt is the single user turn, or the rendered
  *   transcript ("System: ...\n\nHuman: ...\n\nAssistant: ...") when there are several turns.
  *   Images: `images: [...]` (the first is used) or any pairwise image field.
- * - mapped: pairwise with the fields named by an eng_rec_map (dotted paths such as "a.b").
+ * - mapped: pairwise with the fields named by an eng_rec_map (dotted paths such as "a.b"), or
+ *   judged when the map names answer_a/answer_b/verdict, a verdict field or a join input; a fixed
+ *   prompt, verdict values and answers looked up in another file (answers.h) come with the map.
  * Any shape: a record with a non-null `video`/`videos` field, or whose image reference has a video
  * extension, is rejected as unsupported-image (videos are not audited).
  * Fields not used are kept as metadata (a compact JSON object string). A record without `id` gets
@@ -103,16 +105,60 @@ int eng_rec_shape_parse(const char *name, eng_rec_shape *out);
  * chosen/rejected transcripts with "\n\nAssistant:" and no prompt field, pairwise otherwise. */
 eng_rec_shape eng_record_detect(json_t *obj);
 
-/* Field paths of a mapped shape; NULL members fall back to the pairwise names. A path is a key or
- * dotted keys ("meta.question"); a numeric segment indexes an array ("images.0"). */
+/* Answer records looked up by (key, model) for judgement records that name their answers instead
+ * of carrying them (the WildVision layout); see engine/answers.h. */
+typedef struct eng_answers eng_answers;
+
+/* One --verdict-map entry: a verdict value (compared after trimming, ASCII case folded) and the
+ * side it means: 1 (answer_a), 2 (answer_b), 0 (tie), -1 (undecided). */
+typedef struct eng_rec_verdict {
+	char *value;
+	int side;
+} eng_rec_verdict;
+
+/* Field paths of a mapped shape; NULL members fall back to the default names. A path is a key or
+ * dotted keys ("meta.question"); a numeric segment indexes an array ("images.0").
+ * Roles: chosen, rejected, prompt, image, id (pairwise); answer_a, answer_b, verdict (judged:
+ * when any of them is given the record is judged, with the default names for the others);
+ * position (the chosen answer's display position, 1/2 or a/b, kept as chosen_position); images
+ * (a list of images, the first is used). Beside the roles: prompt_text (the prompt of records
+ * without one), verdict_field (per-metric judgements: the member of the verdict object, or the
+ * top-level field, named F or ending in "/F"), vmap (verdict values, checked before the built-in
+ * ones), and the join: answers (not owned) with join_key/join_model ("question_id", "model"): a
+ * judged record without answer texts takes answer_a from the answer record whose join_key equals
+ * its join_key and whose join_model equals its "<join_model>_a" (model_a), answer_b likewise. */
 typedef struct eng_rec_map {
 	char *chosen, *rejected, *prompt, *image, *id;
+	char *answer_a, *answer_b, *verdict, *position, *images;
+	char *prompt_text, *verdict_field;
+	eng_rec_verdict *vmap;
+	size_t nvmap;
+	const eng_answers *answers;
+	char *join_key, *join_model;
 } eng_rec_map;
 
-/* Parses "chosen=FIELD,rejected=FIELD,prompt=FIELD,image=FIELD,id=FIELD" (any subset, any order)
- * into map (strings owned by map). Returns 0, ENG_EINPUT with msg (n bytes) naming the bad part,
- * or ENG_ENOMEM. */
+/* Parses "ROLE=FIELD,..." (roles above, any subset, any order) into map (strings owned by map;
+ * map zeroed first). Returns 0, ENG_EINPUT with msg (n bytes) naming the bad part, or ENG_ENOMEM.
+ */
 int eng_rec_map_parse(const char *spec, eng_rec_map *map, char *msg, size_t n);
+
+/* Adds verdict values "VALUE=SIDE,..." (SIDE: a, b, 1, 2, tie, undecided; VALUE may not hold ','
+ * or '=' here, use a file for those) or, when spec starts with '@', the lines "VALUE=SIDE" of that
+ * file (the last '=' splits; blank lines and lines starting with '#' skipped). Returns 0,
+ * ENG_EINPUT with msg, or ENG_ENOMEM. */
+int eng_rec_map_add_verdicts(eng_rec_map *map, const char *spec, char *msg, size_t n);
+
+/* Sets map->prompt_text / verdict_field / join (copies). "KEY,MODEL" for the join. 0, ENG_EINPUT
+ * with msg, or ENG_ENOMEM. */
+int eng_rec_map_set_text(eng_rec_map *map, const char *prompt_text, const char *verdict_field,
+                         const char *join, char *msg, size_t n);
+
+/* 1 when map says something (any role, text, verdict or join). */
+int eng_rec_map_used(const eng_rec_map *map);
+
+/* Canonical text of map (roles in a fixed order, verdicts sorted) for the idempotence key of a
+ * source file; "" for NULL. Returns a malloc'd string or NULL when out of memory. */
+char *eng_rec_map_format(const eng_rec_map *map);
 void eng_rec_map_clear(eng_rec_map *map);
 
 typedef struct eng_rec_opts {

@@ -53,3 +53,23 @@ fi
 grep -q "already ingested" "$T/err" || fail "second run was not reported as skipped"
 [ "$(count "$T/w.db" big)" = "$N" ] || fail "second run duplicated pairs"
 echo "ok: killed mid-ingest, workspace intact, re-run ingested $N pairs, repeat skipped"
+
+# The re-run trap (issue 16): the first run rejects 7 records whose images are absent; the re-run
+# with the flag their message names replaces the file's rows and keeps every pair; the summary
+# names the real workspace path, never a placeholder.
+for i in 1 2 3 4 5 6 7; do
+	printf '{"id":"m%d","prompt":"p%d","image":"absent%d.png","chosen":"c","rejected":"r"}\n' \
+		"$i" "$i" "$i"
+done >"$T/miss.jsonl"
+"$MM" index --db "$T/r.db" --name miss "$T/miss.jsonl" 2>"$T/err1"
+grep -q -- "--missing-images text-only" "$T/err1" || fail "missing-image message names no fix"
+grep -q "mmaudit info --db $T/r.db lists them all" "$T/err1" || fail "no real path: $(cat "$T/err1")"
+if grep -q -- "--db PATH" "$T/err1"; then fail "placeholder PATH printed"; fi
+[ "$(count "$T/r.db" miss)" = 0 ] || fail "first run kept pairs"
+"$MM" index --db "$T/r.db" --name miss --missing-images text-only "$T/miss.jsonl" 2>"$T/err2"
+grep -q "ingested before with other options" "$T/err2" || fail "re-run not reported: $(cat "$T/err2")"
+[ "$(count "$T/r.db" miss)" = 7 ] || fail "re-run with --missing-images text-only kept $(count "$T/r.db" miss) pairs"
+"$MM" index --db "$T/r.db" --name miss --missing-images text-only "$T/miss.jsonl" 2>"$T/err3"
+grep -q "already ingested" "$T/err3" || fail "same options again were not skipped"
+[ "$(count "$T/r.db" miss)" = 7 ] || fail "third run changed the pairs"
+echo "ok: re-run with --missing-images text-only replaced the file's rows (0 -> 7 pairs), repeat skipped"

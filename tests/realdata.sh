@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # realdata.sh MMAUDIT [REALDATA_DIR] - indexes the real public preference sets of issue 8 with no
-# --format flag and checks every pair count and error count against an independent count made
-# here with Python's standard library. Skips (exit 77) when the data is absent: it is never copied
+# --format flag (and ImageInWords and WildVision-Bench with the --map / --join commands of the
+# README) and checks every pair count and error count against an independent count made here with
+# Python's standard library (and python3-pil, when present, to decode MLLM-Bench's images). Skips (exit 77) when the data is absent: it is never copied
 # into the project. Meson suite 'realdata' (not run by default CI suites' time budget).
 set -euo pipefail
 MM=${1:?usage: realdata.sh MMAUDIT [REALDATA_DIR]}
@@ -29,8 +30,26 @@ run mmrlhf_text "$R/mm-rlhf-rewardbench/mm_reward_bench.jsonl" --missing-images 
 	--duplicate-ids rename
 run hh "$R/hh-rlhf-harmless-test/harmless-base/test.jsonl.gz"
 run dpo "$R/llamafactory-dpo-demo/dpo_en_demo.json"
+# issue 16: layouts --map and --join reach (the README's commands). ImageInWords: answers named
+# after their source, per-metric human ratings, no prompt, image ids without files.
+IIW=$R/imageinwords/datasets
+run iiw_docci "$IIW/DOCCI_Test/data.jsonl" --map answer_a=DOCCI,answer_b=IIW,image=image \
+	--verdict-field Comprehensiveness --prompt-text "Describe the image in detail." \
+	--missing-images text-only
+run iiw_400 "$IIW/IIW-400/data.jsonl" \
+	--map answer_a=IIW,answer_b=IIW-P5B,verdict=iiw-human-sxs-iiw-p5b,image=image/key \
+	--verdict-field Comprehensiveness --prompt-text "Describe the image in detail." \
+	--verdict-map 'IIW-Human is substantially better=a,IIW-Human is marginally better=a' \
+	--missing-images text-only
+# WildVision-Bench as shipped: GPT-4o judgements name (question_id, model_a/model_b); the answers
+# are one JSONL file per model
+WV=$R/wildvision-bench
+run wildvision "$WV/judgement_scores.jsonl" \
+	--answers "$WV/original/data/vision_bench_0617/model_answers" --join question_id,model
 
-python3 - "$R" "$W" <<'PY'
+PY3=python3
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import PIL' 2>/dev/null && PY3=/usr/bin/python3
+"$PY3" - "$R" "$W" <<'PY'
 import collections, gzip, hashlib, json, os, re, sys
 
 R, W = sys.argv[1], sys.argv[2]
@@ -45,10 +64,20 @@ def load(path):
             return json.load(f)
         return [json.loads(l) for l in f if l.strip()]
 
-def webp(path):
-    with open(path, "rb") as f:
-        h = f.read(12)
-    return h[:4] == b"RIFF" and h[8:12] == b"WEBP"
+try:  # Debian's python3-pil, an independent decoder (JPEG, PNG and WEBP)
+    from PIL import Image
+except ImportError:
+    Image = None
+
+def decodes(path):  # True when PIL decodes the image (or PIL is absent: assumed)
+    if Image is None:
+        return True
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:
+        return False
 
 def dedup(rows):  # rows: (prompt, image key, chosen, rejected) -> (duplicates, conflict groups)
     groups = collections.defaultdict(list)
@@ -67,8 +96,8 @@ for x in rows:
         codes["empty-field"] += 1
     elif x["judge_output"] not in ("Answer1", "Answer2"):
         codes["undecided-verdict"] += 1
-    elif x["image"] and webp(f"{R}/mllm-bench/{x['image']}"):
-        codes["unsupported-image"] += 1
+    elif x["image"] and not decodes(f"{R}/mllm-bench/{x['image']}"):
+        codes["corrupt-image"] += 1
     else:
         img = ""
         if x["image"]:
@@ -111,15 +140,71 @@ for x in rows:
 expect["hh"] = (len(rows), n, codes, None)
 rows = load(f"{R}/llamafactory-dpo-demo/dpo_en_demo.json")
 expect["dpo"] = (len(rows), len(rows), collections.Counter(), None)
+# ImageInWords: the Comprehensiveness rating decides; "<source> is ... better" picks that side,
+# "Neutral" is a tie; IIW-400 rows without an IIW-P5B text are missing-field
+def iiw_side(v, a, b, a_label):
+    if v.startswith(a_label + " is ") and v.endswith("better"):
+        return 1
+    if v.startswith(b + " is ") and v.endswith("better"):
+        return 2
+    return 0 if v == "Neutral" else -1
+
+def iiw(rows, a, b, verdict, a_label):
+    n, codes = 0, collections.Counter()
+    for x in rows:
+        if x.get(a) is None or x.get(b) is None:
+            codes["missing-field"] += 1
+            continue
+        side = iiw_side(verdict(x), a, b, a_label)
+        if side == 0:
+            codes["tie-verdict"] += 1
+        elif side < 0:
+            codes["undecided-verdict"] += 1
+        elif x[a].strip() == x[b].strip():
+            codes["identical-answers"] += 1
+        else:
+            n += 1
+    return n, codes
+
+rows = load(f"{R}/imageinwords/datasets/DOCCI_Test/data.jsonl")
+n, codes = iiw(rows, "DOCCI", "IIW", lambda x: x["metrics/Comprehensiveness"], "DOCCI")
+expect["iiw_docci"] = (len(rows), n, codes, None)
+rows = load(f"{R}/imageinwords/datasets/IIW-400/data.jsonl")
+n, codes = iiw(rows, "IIW", "IIW-P5B",
+               lambda x: x["iiw-human-sxs-iiw-p5b"]["metrics/Comprehensiveness"], "IIW-Human")
+expect["iiw_400"] = (len(rows), n, codes, None)
+# WildVision: join on (question_id, model); A>B/A>>B -> model_a's answer chosen; A=B a tie; null
+# undecided; a model judged against itself gives identical answers
+answers = {}
+d = f"{R}/wildvision-bench/original/data/vision_bench_0617/model_answers"
+for fn in sorted(os.listdir(d)):
+    for a in load(os.path.join(d, fn)):
+        answers[(a["question_id"], a["model"])] = a["output"]
+rows, n, codes = load(f"{R}/wildvision-bench/judgement_scores.jsonl"), 0, collections.Counter()
+for x in rows:
+    ta, tb = answers.get((x["question_id"], x["model_a"])), answers.get((x["question_id"], x["model_b"]))
+    if ta is None or tb is None:
+        codes["missing-field"] += 1
+    elif blank(ta) or blank(tb):
+        codes["empty-field"] += 1
+    elif x["score"] is None:
+        codes["undecided-verdict"] += 1
+    elif x["score"] in ("A=B", "B=A"):
+        codes["tie-verdict"] += 1
+    elif ta.strip() == tb.strip():
+        codes["identical-answers"] += 1
+    else:
+        n += 1
+expect["wildvision"] = (len(rows), n, codes, None)
 
 bad = 0
-print(f"{'dataset':8} {'records':>7} {'pairs':>6} {'expected':>8}  errors by reason (mmaudit | python)")
+print(f"{'dataset':10} {'records':>7} {'pairs':>6} {'expected':>8}  errors by reason (mmaudit | python)")
 for name, (nrec, npairs, codes, dd) in expect.items():
     info = json.load(open(f"{W}/{name}.json"))
     ds = info["datasets"][0]
     got = collections.Counter(e["code"] for e in info["errors"])
     ok = ds["pairs"] == npairs and got == codes
-    line = f"{name:8} {nrec:7} {ds['pairs']:6} {npairs:8}  {dict(got)} | {dict(codes)}"
+    line = f"{name:10} {nrec:7} {ds['pairs']:6} {npairs:8}  {dict(got)} | {dict(codes)}"
     if dd is not None:
         ok = ok and (ds["duplicates"], ds["conflicts"]) == dd
         line += f"; duplicates {ds['duplicates']}|{dd[0]}, conflicts {ds['conflicts']}|{dd[1]}"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <webp/encode.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -621,6 +622,204 @@ static void test_index_shared_image_stored_once(void **state)
 	eng_ws_close(ws);
 }
 
+/* An image cached with features of an older version is recomputed in place (same row and id,
+ * current version, the features a fresh index gives) when a later file uses it; not mixed. */
+static void test_index_stale_features_recomputed(void **state)
+{
+	(void)state;
+	write_image("st/a.jpg", 64, 48, 11, 1);
+	write_text("st/one.jsonl",
+	           "{\"prompt\":\"p\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	write_text("st/two.jsonl",
+	           "{\"prompt\":\"q\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "s", "st/one.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.images_new, 1);
+	assert_int_equal(q(ws, "SELECT feat_version FROM images"), ENG_IMGFEAT_VERSION);
+	sqlite3 *db = eng_ws_db(ws);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT feat FROM images", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int nb = sqlite3_column_bytes(st, 0);
+	void *fresh = malloc((size_t)nb);
+	memcpy(fresh, sqlite3_column_blob(st, 0), (size_t)nb);
+	sqlite3_finalize(st);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "UPDATE images SET feat_version = 2, feat = zeroblob(length(feat)),"
+	                 " thumb = NULL",
+	                 NULL, NULL, NULL),
+	    0);
+	assert_int_equal(run(ws, "s", "st/two.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.images_new, 0);
+	assert_int_equal(res.images_reused, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images"), 1);
+	assert_int_equal(q(ws, "SELECT feat_version FROM images"), ENG_IMGFEAT_VERSION);
+	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE thumb IS NOT NULL"), 1);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT image_id) FROM pairs"), 1);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT feat FROM images", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), nb);
+	assert_memory_equal(sqlite3_column_blob(st, 0), fresh, (size_t)nb);
+	sqlite3_finalize(st);
+	free(fresh);
+	eng_ws_close(ws);
+}
+
+/* The re-run trap (issue 16): a first run rejects records (an absent image, a reused id); the
+ * re-run with the flag the message names replaces the file's rows in one go and keeps the pairs;
+ * the same options again are skipped; a failed --strict re-run leaves the previous rows. */
+static void test_index_rerun_with_fixing_flag(void **state)
+{
+	(void)state;
+	write_image("rr/here.png", 16, 16, 3, 0);
+	write_text("rr/f.jsonl",
+	           "{\"id\":\"q1\",\"prompt\":\"p\",\"image\":\"gone.png\",\"chosen\":\"c\","
+	           "\"rejected\":\"r\"}\n"
+	           "{\"id\":\"q2\",\"prompt\":\"p\",\"image\":\"here.png\",\"chosen\":\"c\","
+	           "\"rejected\":\"r\"}\n"
+	           "{\"id\":\"q2\",\"prompt\":\"p2\",\"image\":\"here.png\",\"chosen\":\"c2\","
+	           "\"rejected\":\"r2\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.by_code[ENG_REC_MISSING_IMAGE], 1);
+	assert_int_equal(res.by_code[ENG_REC_DUPLICATE_ID], 1);
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "--missing-images text-only"));
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "gone.png"));
+	assert_non_null(strstr(reason_at(ws, 3, "duplicate-id"), "--duplicate-ids rename"));
+	/* the same options: skipped, nothing changes */
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", NULL, &res, &err), 0);
+	assert_true(res.skipped);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 1);
+	/* the fixing flags: the file's rows are replaced, every pair kept */
+	eng_index_opts o = {.missing_text_only = 1, .rename_dup_ids = 1};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_false(res.skipped);
+	assert_int_equal(res.replaced, 1);
+	assert_int_equal(res.replaced_pairs, 1);
+	assert_non_null(strstr(res.replaced_options, "missing-images=reject"));
+	assert_int_equal(res.pairs, 3);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(res.images_missing_kept, 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors"), 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files"), 1);
+	assert_int_equal(q(ws, "SELECT pairs FROM source_files"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q2@L3'"), 1);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'q1' AND image_id IS NULL"
+	                       " AND image_ref = 'gone.png'"),
+	                 1);
+	/* again with the fixing flags: skipped */
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_true(res.skipped);
+	/* a --strict run with other options fails and leaves the replaced rows as they were */
+	eng_index_opts strict = {.strict = 1};
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &strict, &res, &err), ENG_EINPUT);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM source_files WHERE options LIKE "
+	                       "'%missing-images=text-only%'"),
+	                 1);
+	/* another field map is another key too */
+	eng_rec_map map;
+	char msg[128];
+	assert_int_equal(eng_rec_map_parse("prompt=prompt", &map, msg, sizeof msg), 0);
+	o.map = &map;
+	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.replaced, 1);
+	assert_int_equal(res.pairs, 3);
+	eng_rec_map_clear(&map);
+	eng_ws_close(ws);
+}
+
+/* Derived ids ("<stem>:<line>") stay unique in a dataset: files of the same name in two folders
+ * (the second gets "@" + its content hash's first 8 hex digits), and long names that share their
+ * first 200 bytes (cut, "~" + a hash of the whole name). */
+static void test_index_derived_ids_unique(void **state)
+{
+	(void)state;
+	const char *line = "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n";
+	write_text("di/a/data.jsonl", line);
+	write_text("di/b/data.jsonl",
+	           "\n{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r2\"}\n");
+	char l1[300], l2[300], rel[320];
+	memset(l1, 'x', 240);
+	memcpy(l2, l1, 240);
+	memcpy(l1 + 240, "_one.jsonl", 11);
+	memcpy(l2 + 240, "_two.jsonl", 11);
+	snprintf(rel, sizeof rel, "di/%s", l1);
+	write_text(rel, "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r3\"}\n");
+	snprintf(rel, sizeof rel, "di/%s", l2);
+	write_text(rel, "{\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r4\"}\n");
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "di", "di/a/data.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(run(ws, "di", "di/b/data.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	char want[64];
+	snprintf(want, sizeof want, "SELECT count(*) FROM pairs WHERE ext_id = 'data@%.8s:2'",
+	         res.sha256);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id = 'data:1'"), 1);
+	assert_int_equal(q(ws, want), 1);
+	snprintf(rel, sizeof rel, "di/%s", l1);
+	assert_int_equal(run(ws, "di", rel, NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	snprintf(rel, sizeof rel, "di/%s", l2);
+	assert_int_equal(run(ws, "di", rel, NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(q(ws, "SELECT count(DISTINCT ext_id) FROM pairs"), 4);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE ext_id GLOB 'xxxx*~????????:1'"),
+	                 2);
+	assert_int_equal(q(ws, "SELECT max(length(ext_id)) FROM pairs"), 200 + 9 + 2);
+	eng_ws_close(ws);
+}
+
+/* Each per-record error whose outcome an option changes names that option in its reason. */
+static void test_index_messages_name_the_fix(void **state)
+{
+	(void)state;
+	write_image("mf/big.png", 40, 30, 1, 0);
+	write_image("mf/ok.png", 8, 8, 2, 0);
+	char *longline = malloc(3000);
+	memset(longline, 'y', 2999);
+	longline[2999] = '\0';
+	char *text = malloc(4000);
+	snprintf(text, 4000,
+	         "{\"prompt\":\"p\",\"image\":\"nope.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"prompt\":\"p\",\"image\":\"big.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"question_x\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"id\":\"d\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	         "{\"id\":\"d\",\"prompt\":\"p\",\"chosen\":\"c\",\"rejected\":\"r3\"}\n"
+	         "{\"prompt\":\"%s\"}\n"
+	         "{\"prompt\":\"p\",\"answer_1\":\"x\",\"answer_2\":\"y\",\"winner\":\"maybe\"}\n",
+	         longline);
+	write_text("mf/f.jsonl", text);
+	free(text);
+	free(longline);
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	eng_index_opts o = {.max_pixels = 1000, .max_line = 1024};
+	assert_int_equal(run(ws, "mf", "mf/f.jsonl", &o, &res, &err), 0);
+	assert_int_equal(res.pairs, 1);
+	assert_non_null(strstr(reason_at(ws, 1, "missing-image"), "--missing-images text-only"));
+	assert_non_null(strstr(reason_at(ws, 2, "image-too-large"), "--max-pixels"));
+	assert_non_null(strstr(reason_at(ws, 2, "image-too-large"), "big.png"));
+	assert_non_null(strstr(reason_at(ws, 3, "missing-field"), "--map ROLE=FIELD"));
+	assert_non_null(strstr(reason_at(ws, 3, "missing-field"), "--prompt-text"));
+	assert_non_null(strstr(reason_at(ws, 5, "duplicate-id"), "--duplicate-ids rename"));
+	assert_non_null(strstr(reason_at(ws, 6, "line-too-long"), "--max-line"));
+	assert_non_null(strstr(reason_at(ws, 7, "undecided-verdict"), "--verdict-map"));
+	assert_int_equal(q(ws, "SELECT count(*) FROM ingest_errors WHERE reason GLOB '*PATH*'"), 0);
+	eng_ws_close(ws);
+}
+
 static void test_index_image_helpers(void **state)
 {
 	(void)state;
@@ -720,34 +919,45 @@ static void test_index_judged_ties_undecided(void **state)
 	eng_ws_close(ws);
 }
 
-/* The format comes from the bytes: a WEBP named .jpg and an MP4 named .png are reported by name as
- * unsupported-image, not as corrupt; a PNG named .jpg is decoded. */
+/* The format comes from the bytes: a TIFF named .jpg and an MP4 named .png are reported by name as
+ * unsupported-image, not as corrupt; a PNG named .jpg and a WEBP named .jpg are decoded. */
 static void test_index_formats_by_bytes(void **state)
 {
 	(void)state;
-	static const uint8_t webp[] = "RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0\x30\x01\0\x9d\x01\x2a"
-	                              "\x01\0\x01\0\x02\0\x34\x25\xa4\0\x03\x70\0\xfe\xfb\x94\0\0";
+	static const uint8_t tiff[] = "II*\0\x08\0\0\0\0\0\0\0";
 	static const uint8_t mp4[] = "\0\0\0\x18"
 	                             "ftypisom\0\0\x02\0isomiso2";
-	write_file("fb/a.jpg", webp, sizeof webp - 1);
+	uint8_t px[24 * 16 * 3], *webp = NULL;
+	for (size_t i = 0; i < sizeof px; i++)
+		px[i] = (uint8_t)(i * 13);
+	size_t nwebp = WebPEncodeLosslessRGB(px, 24, 16, 24 * 3, &webp);
+	assert_true(nwebp > 0);
+	write_file("fb/a.jpg", tiff, sizeof tiff - 1);
 	write_file("fb/v.png", mp4, sizeof mp4 - 1);
 	write_image("fb/p.jpg", 10, 10, 3, 0); /* PNG bytes */
+	write_file("fb/w.jpg", webp, nwebp);
+	WebPFree(webp);
 	write_text("fb/f.jsonl",
 	           "{\"prompt\":\"p\",\"image\":\"a.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
 	           "{\"prompt\":\"p\",\"image\":\"v.png\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
-	           "{\"prompt\":\"p\",\"image\":\"p.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
+	           "{\"prompt\":\"p\",\"image\":\"p.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n"
+	           "{\"prompt\":\"q\",\"image\":\"w.jpg\",\"chosen\":\"c\",\"rejected\":\"r\"}\n");
 	eng_ws *ws = open_ws();
 	eng_index_result res;
 	eng_err err = {0};
 	assert_int_equal(run(ws, "fb", "fb/f.jsonl", NULL, &res, &err), 0);
-	assert_int_equal(res.pairs, 1);
+	assert_int_equal(res.pairs, 2);
 	assert_int_equal(res.by_code[ENG_REC_UNSUPPORTED_IMAGE], 2);
 	assert_int_equal(res.by_code[ENG_REC_CORRUPT_IMAGE], 0);
 	const char *r1 = reason_at(ws, 1, "unsupported-image");
-	if (!strstr(r1, "WEBP image: not supported; convert it to PNG/JPEG") || !strstr(r1, ".jpg"))
+	if (!strstr(r1, "TIFF image: not supported; convert it to PNG/JPEG") || !strstr(r1, ".jpg"))
 		fail_msg("reason: %s", r1);
 	assert_non_null(strstr(reason_at(ws, 2, "unsupported-image"), "MP4 video: not supported"));
 	assert_int_equal(q(ws, "SELECT count(*) FROM images WHERE format = 'png'"), 1);
+	assert_int_equal(q(ws,
+	                   "SELECT count(*) FROM images WHERE format = 'webp' AND width = 24 AND "
+	                   "height = 16 AND feat_version = 3 AND length(thumb) > 0"),
+	                 1);
 	eng_ws_close(ws);
 }
 
@@ -1121,6 +1331,10 @@ int main(void)
 	    cmocka_unit_test(test_index_batch_boundaries),
 	    cmocka_unit_test(test_index_batch_boundaries_strict),
 	    cmocka_unit_test(test_index_batch_sizes),
+	    cmocka_unit_test(test_index_stale_features_recomputed),
+	    cmocka_unit_test(test_index_rerun_with_fixing_flag),
+	    cmocka_unit_test(test_index_derived_ids_unique),
+	    cmocka_unit_test(test_index_messages_name_the_fix),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "engine/answers.h"
 #include "engine/err.h"
 #include "engine/records.h"
 
@@ -356,9 +358,248 @@ static void test_records_map_dotted(void **state)
 	assert_int_equal(eng_rec_map_parse("chosen", &map, msg, sizeof msg), ENG_EINPUT);
 	assert_non_null(strstr(msg, "ROLE=FIELD"));
 	assert_int_equal(eng_rec_map_parse("answer=x", &map, msg, sizeof msg), ENG_EINPUT);
+	assert_non_null(strstr(msg, "answer_a"));
 	assert_non_null(strstr(msg, "unknown role"));
 	assert_int_equal(eng_rec_map_parse("id=a,id=b", &map, msg, sizeof msg), ENG_EINPUT);
 	eng_rec_map_clear(&map);
+}
+
+static void parse_map(eng_record *r, const char *line, const eng_rec_map *map)
+{
+	memset(r, 0, sizeof *r);
+	eng_rec_opts o = {ENG_SHAPE_MAPPED, map};
+	assert_int_equal(eng_record_parse_ex(r, line, strlen(line), "data", 7, &o), 0);
+}
+
+/* ImageInWords' layout: answers in fields named after their source, per-metric side-by-side
+ * ratings ("IIW is marginally better"), no prompt: --map answer_a=DOCCI,answer_b=IIW
+ * --verdict-field Comprehensiveness --prompt-text; "<field> is ... better" picks that answer,
+ * Neutral is a tie, --verdict-map names other values (checked first). */
+static void test_records_map_judged_metric_verdicts(void **state)
+{
+	(void)state;
+	eng_rec_map map;
+	char msg[256];
+	assert_int_equal(
+	    eng_rec_map_parse("answer_a=DOCCI,answer_b=IIW,image=image", &map, msg, sizeof msg), 0);
+	assert_int_equal(eng_rec_map_set_text(&map, "Describe the image in detail.",
+	                                      "Comprehensiveness", NULL, msg, sizeof msg),
+	                 0);
+	eng_record r;
+	const char *rec = "{\"DOCCI\":\"a toilet\",\"IIW\":\"a white toilet, towels\",\"image\":"
+	                  "\"test_1\",\"metrics/Comprehensiveness\":\"%s\",\"metrics/Specificity\":"
+	                  "\"DOCCI is marginally better\"}";
+	char line[512];
+	snprintf(line, sizeof line, rec, "IIW is substantially better");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.nerrors, 0);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.prompt, "Describe the image in detail.");
+	assert_string_equal(r.image, "test_1");
+	assert_string_equal(r.pairs[0].chosen, "a white toilet, towels");
+	assert_string_equal(r.pairs[0].rejected, "a toilet");
+	assert_non_null(strstr(r.pairs[0].meta, "\"chosen_position\":2"));
+	assert_non_null(strstr(r.pairs[0].meta, "metrics/Specificity")); /* other metrics kept */
+	assert_null(strstr(r.pairs[0].meta, "\"DOCCI\""));
+	eng_record_clear(&r);
+	snprintf(line, sizeof line, rec, "DOCCI is marginally better");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "a toilet");
+	eng_record_clear(&r);
+	snprintf(line, sizeof line, rec, "Neutral");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.npairs, 0);
+	assert_int_equal(r.errors[0].code, ENG_REC_TIE_VERDICT);
+	assert_non_null(strstr(r.errors[0].reason, "metrics/Comprehensiveness"));
+	eng_record_clear(&r);
+	snprintf(line, sizeof line, rec, "Both are fine");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_UNDECIDED_VERDICT);
+	assert_non_null(strstr(r.errors[0].reason, "--verdict-map"));
+	eng_record_clear(&r);
+	/* the map decides first: here "Neutral" means a, "Both are fine" b */
+	assert_int_equal(
+	    eng_rec_map_add_verdicts(&map, " Neutral = a ,both are FINE=b", msg, sizeof msg), 0);
+	snprintf(line, sizeof line, rec, "Neutral");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "a toilet");
+	eng_record_clear(&r);
+	snprintf(line, sizeof line, rec, "Both are fine");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "a white toilet, towels");
+	eng_record_clear(&r);
+	/* a metric that is not there */
+	free(map.verdict_field);
+	map.verdict_field = strdup("Overall");
+	snprintf(line, sizeof line, rec, "Neutral");
+	parse_map(&r, line, &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_MISSING_FIELD);
+	assert_non_null(strstr(r.errors[0].reason, "Overall"));
+	eng_record_clear(&r);
+	/* the canonical text is order-independent for verdicts */
+	char *f1 = eng_rec_map_format(&map);
+	assert_non_null(strstr(f1, "image=image,answer_a=DOCCI,answer_b=IIW"));
+	assert_non_null(strstr(f1, "prompt-text=Describe the image in detail."));
+	assert_non_null(strstr(f1, "verdict-map=Neutral=1|both are FINE=2"));
+	free(f1);
+	eng_rec_map_clear(&map);
+}
+
+/* A verdict object (IIW-400: {"metrics/Comprehensiveness": "IIW-P5B is marginally better"}),
+ * a verdict map from a file, bad verdict-map entries, a position field and an images list. */
+static void test_records_map_verdict_object_file_position(void **state)
+{
+	(void)state;
+	eng_rec_map map;
+	char msg[256];
+	assert_int_equal(
+	    eng_rec_map_parse("answer_a=IIW,answer_b=IIW-P5B,verdict=sxs,image=image/key", &map,
+	                      msg, sizeof msg),
+	    0);
+	assert_int_equal(
+	    eng_rec_map_set_text(&map, "Describe.", "Comprehensiveness", NULL, msg, sizeof msg), 0);
+	char path[] = "/tmp/mmaudit-vmap-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *file = "# IIW-400 verdicts\nIIW-Human is substantially better=a\n\n"
+	                   "IIW-Human is marginally better, says the rater=a\n";
+	assert_int_equal(write(fd, file, strlen(file)), (ssize_t)strlen(file));
+	close(fd);
+	char spec[64];
+	snprintf(spec, sizeof spec, "@%s", path);
+	assert_int_equal(eng_rec_map_add_verdicts(&map, spec, msg, sizeof msg), 0);
+	assert_int_equal(map.nvmap, 2);
+	assert_string_equal(map.vmap[1].value, "IIW-Human is marginally better, says the rater");
+	unlink(path);
+	eng_record r;
+	parse_map(&r,
+	          "{\"IIW\":\"human text\",\"IIW-P5B\":\"model text\",\"image/key\":\"k1\",\"sxs\":"
+	          "{\"metrics/Comprehensiveness\":\"IIW-Human is substantially better\"}}",
+	          &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "human text");
+	assert_string_equal(r.image, "k1");
+	eng_record_clear(&r);
+	parse_map(&r,
+	          "{\"IIW\":\"human text\",\"IIW-P5B\":\"model text\",\"image/key\":\"k1\",\"sxs\":"
+	          "{\"metrics/Comprehensiveness\":\"IIW-P5B is marginally better\"}}",
+	          &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.pairs[0].chosen, "model text");
+	eng_record_clear(&r);
+	parse_map(&r, "{\"IIW\":\"human text\",\"image/key\":\"k1\",\"sxs\":null}", &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_MISSING_FIELD);
+	assert_non_null(strstr(r.errors[0].reason, "IIW-P5B"));
+	assert_non_null(strstr(r.errors[0].reason, "--map"));
+	eng_record_clear(&r);
+	assert_int_equal(eng_rec_map_add_verdicts(&map, "x=c", msg, sizeof msg), ENG_EINPUT);
+	assert_non_null(strstr(msg, "'c'"));
+	assert_int_equal(eng_rec_map_add_verdicts(&map, "novalue", msg, sizeof msg), ENG_EINPUT);
+	assert_int_equal(eng_rec_map_add_verdicts(&map, "@/nonexistent/v.txt", msg, sizeof msg),
+	                 ENG_EINPUT);
+	assert_non_null(strstr(msg, "/nonexistent/v.txt"));
+	eng_rec_map_clear(&map);
+
+	assert_int_equal(eng_rec_map_parse("chosen=good,rejected=bad,position=pos,images=media",
+	                                   &map, msg, sizeof msg),
+	                 0);
+	parse_map(
+	    &r,
+	    "{\"prompt\":\"p\",\"good\":\"g\",\"bad\":\"b\",\"pos\":\"b\",\"media\":[\"m1.png\","
+	    "\"m2.png\"]}",
+	    &map);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.image, "m1.png");
+	assert_non_null(strstr(r.pairs[0].meta, "\"chosen_position\":2"));
+	eng_record_clear(&r);
+	parse_map(&r, "{\"prompt\":\"p\",\"good\":\"g\",\"bad\":\"b\",\"pos\":7}", &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_BAD_TYPE);
+	assert_non_null(strstr(r.errors[0].reason, "position"));
+	eng_record_clear(&r);
+	eng_rec_map_clear(&map);
+	assert_int_equal(eng_rec_map_set_text(&map, NULL, NULL, "question_id", msg, sizeof msg),
+	                 ENG_EINPUT);
+	assert_int_equal(eng_rec_map_set_text(&map, "  ", NULL, NULL, msg, sizeof msg), ENG_EINPUT);
+	eng_rec_map_clear(&map);
+}
+
+/* WildVision: judgements name their answers by (question_id, model_a/model_b); the answers file
+ * gives the texts and the prompt (instruction). A model without an answer is named. */
+static void test_records_join_answers(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mmaudit-ans-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char p1[128], p2[128];
+	snprintf(p1, sizeof p1, "%s/gpt.jsonl", dir);
+	snprintf(p2, sizeof p2, "%s/claude.jsonl", dir);
+	FILE *f = fopen(p1, "w");
+	fputs("{\"question_id\":\"q1\",\"model\":\"gpt\",\"instruction\":\"What is this?\","
+	      "\"output\":\"Pikachu.\"}\n\n{\"question_id\":\"q2\",\"model\":\"gpt\",\"output\":"
+	      "\"A cat.\"}\n",
+	      f);
+	fclose(f);
+	f = fopen(p2, "w");
+	fputs("{\"question_id\":\"q1\",\"model\":\"claude\",\"instruction\":\"What is this?\","
+	      "\"output\":\"A yellow mouse.\"}\n",
+	      f);
+	fclose(f);
+	const char *paths[] = {dir};
+	eng_answers *a = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_answers_load(paths, 1, "question_id", "model", &a, &err), 0);
+	assert_int_equal(eng_answers_count(a), 3);
+	assert_int_equal(strlen(eng_answers_sha256(a)), 64);
+	eng_rec_map map = {0};
+	char msg[128];
+	assert_int_equal(
+	    eng_rec_map_set_text(&map, NULL, NULL, "question_id,model", msg, sizeof msg), 0);
+	map.answers = a;
+	eng_record r;
+	parse_map(&r,
+	          "{\"question_id\":\"q1\",\"model_a\":\"claude\",\"model_b\":\"gpt\",\"score\":"
+	          "\"B>>A\"}",
+	          &map);
+	assert_int_equal(r.nerrors, 0);
+	assert_int_equal(r.npairs, 1);
+	assert_string_equal(r.prompt, "What is this?");
+	assert_string_equal(r.pairs[0].chosen, "Pikachu.");
+	assert_string_equal(r.pairs[0].rejected, "A yellow mouse.");
+	assert_non_null(strstr(r.pairs[0].meta, "\"model_a\":\"claude\""));
+	assert_string_equal(r.pairs[0].id, "data:7");
+	eng_record_clear(&r);
+	parse_map(&r,
+	          "{\"question_id\":\"q2\",\"model_a\":\"claude\",\"model_b\":\"gpt\",\"score\":"
+	          "\"A>B\"}",
+	          &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_MISSING_FIELD);
+	assert_non_null(strstr(r.errors[0].reason, "'claude'"));
+	assert_non_null(strstr(r.errors[0].reason, "'q2'"));
+	eng_record_clear(&r);
+	parse_map(&r,
+	          "{\"question_id\":\"q1\",\"model_a\":\"claude\",\"model_b\":\"gpt\",\"score\":"
+	          "null}",
+	          &map);
+	assert_int_equal(r.errors[0].code, ENG_REC_UNDECIDED_VERDICT);
+	eng_record_clear(&r);
+	eng_rec_map_clear(&map);
+	eng_answers_free(a);
+	/* two different answers for one (question, model) are refused with file:line */
+	f = fopen(p2, "a");
+	fputs("{\"question_id\":\"q1\",\"model\":\"claude\",\"output\":\"Other.\"}\n", f);
+	fclose(f);
+	assert_int_equal(eng_answers_load(paths, 1, "question_id", "model", &a, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "claude.jsonl:2"));
+	assert_null(a);
+	const char *none[] = {"/nonexistent-answers"};
+	assert_int_equal(eng_answers_load(none, 1, "question_id", "model", &a, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "/nonexistent-answers"));
+	unlink(p1);
+	unlink(p2);
+	rmdir(dir);
 }
 
 static void test_records_video_unsupported(void **state)
@@ -403,6 +644,9 @@ int main(void)
 	    cmocka_unit_test(test_records_sharegpt),
 	    cmocka_unit_test(test_records_map_dotted),
 	    cmocka_unit_test(test_records_video_unsupported),
+	    cmocka_unit_test(test_records_map_judged_metric_verdicts),
+	    cmocka_unit_test(test_records_map_verdict_object_file_position),
+	    cmocka_unit_test(test_records_join_answers),
 	    cmocka_unit_test(test_records_shape_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
