@@ -122,7 +122,7 @@ int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **i
  * up to AUD_MAX_BY), --position-field FIELD, --near-dup-distance N. by[] holds the --by values
  * (argv strings, borrowed) and o->by points at it. Returns 0 or the usage exit status. */
 #include "reports/rpt_integrity.h"
-enum { AUD_OPT_BY = 1001, AUD_OPT_POSITION_FIELD, AUD_OPT_NEAR_DUP, AUD_MAX_BY = 16 };
+enum { AUD_OPT_BY = 1101, AUD_OPT_POSITION_FIELD, AUD_OPT_NEAR_DUP, AUD_MAX_BY = 16 };
 #define AUD_INTEGRITY_LONGOPTS                                                                     \
 	{"by", required_argument, 0, AUD_OPT_BY},                                                  \
 	    {"position-field", required_argument, 0, AUD_OPT_POSITION_FIELD},                      \
