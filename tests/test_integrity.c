@@ -298,6 +298,7 @@ static void test_integrity_migration_moves_flags(void **state)
 	        "ALTER TABLE pairs DROP COLUMN conflict;"
 	        "DROP INDEX pairs_dup_group; ALTER TABLE pairs DROP COLUMN dup_group;"
 	        "ALTER TABLE images DROP COLUMN phash; ALTER TABLE images DROP COLUMN mean_rgb;"
+	        "ALTER TABLE source_files DROP COLUMN options;" /* 0006, applied again after 0005 */
 	        "PRAGMA user_version = 4");
 	eng_ws_close(ws);
 	assert_int_equal(eng_ws_open(path, &ws, &err), 0);
