@@ -665,6 +665,15 @@ static void image_reliance_json(json_t *o, const dswork *w, const dsextra *x, do
 		         "%.1f points (95%% CI %.1f to %.1f, n=%zu), wholly above --min-image-gain "
 		         "%.3g: the MM-RM uses the image",
 		         100 * r->drop, 100 * r->drop_lo, 100 * r->drop_hi, r->n, gain);
+	else if (r->drop_hi < 0)
+		snprintf(
+		    why, sizeof why,
+		    "the MM-RM is MORE accurate with another pair's image than with the pair's "
+		    "own (held-out accuracy %.1f points lower with the true images, 95%% CI %.1f "
+		    "to %.1f, n=%zu): what it learned from these image features does not carry "
+		    "to new images, so it does not use the image to get preferences right "
+		    "(use `mmaudit embed` with your own encoder)",
+		    -100 * r->drop, -100 * r->drop_hi, -100 * r->drop_lo, r->n);
 	else
 		snprintf(
 		    why, sizeof why,

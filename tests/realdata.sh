@@ -363,9 +363,6 @@ import collections, csv, hashlib, json, math, re, sqlite3, sys
 R, W = sys.argv[1], sys.argv[2]
 norm = lambda s: re.sub(r"[ \t\n\r\f\v]+", " ", "".join(c.lower() if "A" <= c <= "Z" else c for c in s)).strip()
 blank = lambda s: not isinstance(s, str) or not s.strip()
-def webp(p):
-    h = open(p, "rb").read(12)
-    return h[:4] == b"RIFF" and h[8:12] == b"WEBP"
 src = f"{R}/mllm-bench/pairs.jsonl"
 kept, shas, byline = [], {}, {}
 for line, l in enumerate(open(src, encoding="utf-8"), 1):
@@ -374,10 +371,8 @@ for line, l in enumerate(open(src, encoding="utf-8"), 1):
     if blank(x["answer_1"]) or blank(x["answer_2"]) or x["judge_output"] not in ("Answer1", "Answer2"):
         continue
     img = ""
-    if x["image"]:
+    if x["image"]:  # every image decodes now, WEBP included (issue 16)
         p = f"{R}/mllm-bench/{x['image']}"
-        if webp(p):
-            continue
         img = shas.setdefault(p, hashlib.sha256(open(p, "rb").read()).hexdigest())
     kept.append((line, x, img))
 groups = collections.defaultdict(list)
