@@ -62,9 +62,13 @@ static int mkdir_p(const char *dir, eng_err *err)
 		if (*p == '/' || !*p) {
 			char c = *p;
 			*p = '\0';
+			struct stat sb;
 			if (mkdir(path, 0777) && errno != EEXIST)
-				return eng_err_set(err, ENG_EIO, "create '%s': %s", path,
-				                   strerror(errno));
+				return eng_err_set(err, errno == ENOTDIR ? ENG_EINPUT : ENG_EIO,
+				                   "create '%s': %s", path, strerror(errno));
+			if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+				return eng_err_set(err, ENG_EINPUT,
+				                   "--out: '%s' exists and is not a folder", path);
 			*p = c;
 			if (!c)
 				break;
@@ -123,7 +127,7 @@ typedef struct weights_task {
 	size_t nids;
 	eng_wmethod method;
 	rpt_weights_choice *choice; /* (nids) */
-	char path[4200];
+	FILE *f;                    /* weights.csv's temporary file (engine/outfile.h) */
 	eng_err err;
 	int rc;
 } weights_task;
@@ -131,15 +135,8 @@ typedef struct weights_task {
 static void *weights_main(void *arg)
 {
 	weights_task *t = arg;
-	FILE *f = fopen(t->path, "w");
-	if (!f) {
-		t->rc = eng_err_set(&t->err, ENG_EIO, "open '%s': %s", t->path, strerror(errno));
-		return NULL;
-	}
 	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
-	                          f, NULL, t->choice, &t->err);
-	if (fclose(f) != 0 && !t->rc)
-		t->rc = eng_err_set(&t->err, ENG_EIO, "write '%s': %s", t->path, strerror(errno));
+	                          t->f, NULL, t->choice, &t->err);
 	return NULL;
 }
 
@@ -379,12 +376,18 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	pthread_t wth;
 	int threaded = 0;
+	/* the four outputs are replaced together or not at all (engine/outfile.h) */
+	eng_outset outs = {0};
 	if (!e) {
-		snprintf(wt.path, sizeof wt.path, "%s/weights.csv", out);
+		char wpath[4200];
+		snprintf(wpath, sizeof wpath, "%s/weights.csv", out);
+		e = eng_out_open(&outs, wpath, &wt.f, &err);
+	}
+	if (!e) {
 		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
 			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
 		rpt_options ro = {.top_n = top, .policy = policy};
-		e = rpt_report_write(ws, &ro, out, &prog, &info, &err);
+		e = rpt_report_write_set(ws, &ro, out, &prog, &info, &outs, &err);
 		aud_progress_done(&ap);
 	}
 	if (threaded) {
@@ -401,6 +404,10 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	}
 	if (wt.ws != ws)
 		eng_ws_close(wt.ws);
+	if (!e)
+		e = eng_out_commit(&outs, &err);
+	else
+		eng_out_abort(&outs);
 	if (e) {
 		rc = aud_fail("audit", &err);
 	} else {

@@ -77,7 +77,7 @@ int aud_cmd_report(int argc, char **argv)
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
-	if (eng_ws_open_existing(db, &ws, &err))
+	if (eng_ws_open_readonly(db, &ws, &err))
 		return aud_fail("report", &err);
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
