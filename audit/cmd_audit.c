@@ -36,7 +36,8 @@ static const char *usage_text =
     "                     are skipped\n"
     "  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
     "  --name NAME        dataset name when there is one file\n"
-    "  --format, --map, --missing-images, --duplicate-ids   as in `mmaudit index`\n"
+    "  --format, --map, --missing-images, --duplicate-ids, --allow-image-paths-outside\n"
+    "                     as in `mmaudit index`\n"
     "  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
     "  --top N            example cards per list in the report (default 25)\n"
     "  --weights-method M weights.csv method: auto (default: sfc when the MM-RM uses the\n"
@@ -174,6 +175,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
 	                                     {"weights-method", required_argument, 0, 'W'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     {0, 0, 0, 0}};
@@ -247,6 +249,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		case 'm':
 		case 'M':
 		case 'D':
+		case 'A':
 			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
 				return rc;
 			break;

@@ -15,7 +15,7 @@
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
-    "                     [--duplicate-ids POLICY]\n"
+    "                     [--duplicate-ids POLICY] [--allow-image-paths-outside]\n"
     "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
     "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz|FILE.parquet|SHARDS-FOLDER...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
@@ -37,6 +37,8 @@ static const char *usage_text =
     "  --duplicate-ids reject|rename  an id used earlier in the dataset rejects the pair\n"
     "                     (duplicate-id, the default) or keeps it as ID@L<line> (for sets whose\n"
     "                     id names the question, e.g. several pairs per prompt)\n"
+    "  --allow-image-paths-outside  read relative image paths whose '..' segments leave the\n"
+    "                     images folder (refused by default, as unsafe-member errors)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
     "  --max-line BYTES   longer lines are stored as line-too-long errors (default 16777216)\n"
@@ -93,6 +95,10 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opts *o,
                       eng_rec_map *map)
 {
+	if (which == 'A') {
+		o->images_outside = 1;
+		return 0;
+	}
 	if (which == 'D') {
 		if (strcmp(arg, "reject") && strcmp(arg, "rename"))
 			return aud_usage_error(cmd, "--duplicate-ids takes reject or rename");
@@ -151,6 +157,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"map", required_argument, 0, 'm'},
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
+	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	const char *db = NULL, *name = NULL;
@@ -190,6 +197,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 		case 'm':
 		case 'M':
 		case 'D':
+		case 'A':
 			if ((rc = aud_format_option("index", c, optarg, &o, map)))
 				return rc;
 			break;
