@@ -13,6 +13,7 @@
 #include "engine/crossdist.h"
 #include "engine/index.h"
 #include "engine/runs.h"
+#include "engine/safetext.h"
 #include "engine/score.h"
 #include "reports/rpt_report.h"
 #include "reports/rpt_weights.h"
@@ -121,6 +122,60 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 	}
 }
 
+/* Two different files whose derived names are alike (same stem, and same folder name: a/x/d.jsonl
+ * and b/x/d.jsonl) must not become one dataset: a derived name that another input also has is
+ * replaced by the file's path without its extension, then numbered. Names given with NAME= or
+ * --name are kept as given (the same NAME on several files is one dataset on purpose). */
+static int unique_names(char **files, char **names, const char *given, int n, int quiet,
+                        eng_err *err)
+{
+	char *clash = calloc((size_t)n, 1);
+	if (!clash)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < n; i++) {
+			clash[i] = 0;
+			for (int j = 0; j < n && !given[i] && !clash[i]; j++)
+				clash[i] =
+				    j != i && !strcmp(names[i], names[j]) &&
+				    strcmp(files[i], files[j]); /* the same file twice: skipped */
+		}
+		for (int i = 0; i < n; i++) {
+			if (!clash[i])
+				continue;
+			char nm[4200], stem[256];
+			if (pass == 0) {
+				snprintf(nm, sizeof nm, "%s", files[i]);
+				char *sl = strrchr(nm, '/');
+				eng_index_stem(files[i], stem, sizeof stem);
+				if (sl)
+					snprintf(sl + 1, sizeof nm - (size_t)(sl + 1 - nm), "%s",
+					         stem);
+				else
+					snprintf(nm, sizeof nm, "%s", stem);
+			} else {
+				snprintf(nm, sizeof nm, "%.4000s#%d", names[i], i + 1);
+			}
+			size_t need = eng_text_escape(nm, (size_t)-1, NULL, 0) + 1;
+			char *c = malloc(need);
+			if (!c) {
+				free(clash);
+				return eng_err_set(err, ENG_ENOMEM, "out of memory");
+			}
+			eng_text_escape(nm, (size_t)-1, c, need);
+			if (!quiet)
+				aud_eprintf(
+				    "mmaudit audit: '%s' is named '%s' (another input has the "
+				    "name '%s')\n",
+				    files[i], c, names[i]);
+			free(names[i]);
+			names[i] = c;
+		}
+	}
+	free(clash);
+	return 0;
+}
+
 /* weights.csv of the datasets ids[0..nids) from the newest score runs. */
 typedef struct weights_task {
 	eng_ws *ws;
@@ -144,7 +199,7 @@ static void *weights_main(void *arg)
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
-	fprintf(stderr, "mmaudit audit: %s\n", msg);
+	aud_eprintf("mmaudit audit: %s\n", msg);
 }
 
 static int audit_main(int argc, char **argv, eng_rec_map *map)
@@ -314,15 +369,27 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 			files[i] = arg;
 		}
 	}
+	char *given = calloc((size_t)nfiles, 1); /* names[i] came from NAME= or --name */
+	if (!given)
+		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	for (int i = 0; !e && i < nfiles; i++) {
-		if (!names[i]) {
-			char nm[256];
-			dataset_name(files, nfiles, i, name, nm, sizeof nm);
-			names[i] = strdup(nm);
-		}
+		char nm[1024];
+		given[i] = names[i] || name;
 		if (!names[i])
+			dataset_name(files, nfiles, i, name, nm, sizeof nm);
+		else
+			snprintf(nm, sizeof nm, "%s", names[i]);
+		free(names[i]);
+		/* names are valid printable UTF-8 (engine/safetext.h) */
+		size_t need = eng_text_escape(nm, (size_t)-1, NULL, 0) + 1;
+		if ((names[i] = malloc(need)))
+			eng_text_escape(nm, (size_t)-1, names[i], need);
+		else
 			e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	}
+	if (!e)
+		e = unique_names(files, names, given, nfiles, quiet, &err);
+	free(given);
 	if (!e)
 		e = mkdir_p(out, &err);
 	if (!e) {
@@ -416,13 +483,12 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	} else {
 		rc = AUD_EXIT_OK;
 		for (size_t i = 0; !quiet && i < nids; i++)
-			fprintf(stderr, "mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
-			        wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
-			        eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
+			aud_eprintf("mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
+			            wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
+			            eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
 		if (rpt_policy_count(&policy))
 			rc = aud_gate_run("audit", ws, &policy);
-		fprintf(
-		    stderr,
+		aud_eprintf(
 		    "mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
 		    "(%lld rows), weights.csv\n",
 		    out, info.html_bytes, (long long)info.csv_rows);

@@ -10,6 +10,7 @@
 #include "engine/images.h"
 #include "engine/index.h"
 #include "engine/parquet.h"
+#include "engine/safetext.h"
 #include "engine/workspace.h"
 
 static const char *usage_text =
@@ -49,17 +50,15 @@ static const char *usage_text =
 void aud_index_summary(const char *path, const eng_index_result *r)
 {
 	if (r->skipped) {
-		fprintf(stderr,
-		        "%s: already ingested into this dataset (sha256 %.12s...), skipped\n", path,
-		        r->sha256);
+		aud_eprintf("%s: already ingested into this dataset (sha256 %.12s...), skipped\n",
+		            path, r->sha256);
 		return;
 	}
-	fprintf(stderr,
-	        "%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
-	        "reused\n",
-	        path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
-	        (unsigned long long)r->pairs, (unsigned long long)r->errors,
-	        (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
+	aud_eprintf("%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
+	            "reused\n",
+	            path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
+	            (unsigned long long)r->pairs, (unsigned long long)r->errors,
+	            (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
 	if (r->duplicates || r->conflicts)
 		fprintf(
 		    stderr,
@@ -85,8 +84,8 @@ void aud_index_summary(const char *path, const eng_index_result *r)
 			        (unsigned long long)r->by_code[i]);
 	fputc('\n', stderr);
 	for (size_t i = 0; i < r->nfirst; i++)
-		fprintf(stderr, "  %s:%llu: [%s] %s\n", path, (unsigned long long)r->first[i].line,
-		        eng_rec_code_name(r->first[i].code), r->first[i].reason);
+		aud_eprintf("  %s:%llu: [%s] %s\n", path, (unsigned long long)r->first[i].line,
+		            eng_rec_code_name(r->first[i].code), r->first[i].reason);
 	if (r->errors > r->nfirst)
 		fprintf(stderr, "  ... %llu more: mmaudit info --db PATH lists them all\n",
 		        (unsigned long long)(r->errors - r->nfirst));
@@ -215,7 +214,11 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	if (name && !*name)
 		return aud_usage_error("index", "--name must not be empty");
 	o.max_pixels = (uint64_t)maxpx;
-	char stem[256];
+	char stem[256], clean[1024];
+	if (name) { /* names are valid printable UTF-8 (engine/safetext.h) */
+		eng_text_escape(name, (size_t)-1, clean, sizeof clean);
+		name = clean;
+	}
 	if (!name) { /* the first file's stem, or the folder's name */
 		char first[4096];
 		snprintf(first, sizeof first, "%s", argv[optind]);
@@ -272,8 +275,7 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 	int rc;
 	for (size_t i = optind; i < argc; i++) {
 		if (access(argv[i], R_OK) != 0) {
-			fprintf(stderr, "mmaudit index: cannot read '%s'; check the path\n",
-			        argv[i]);
+			aud_eprintf("mmaudit index: cannot read '%s'; check the path\n", argv[i]);
 			return AUD_EXIT_USAGE;
 		}
 	}
@@ -301,8 +303,8 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 	if (rc)
 		return aud_fail("index", &err);
 	if (!quiet && argc - optind > 1)
-		fprintf(stderr, "dataset %s: %llu pairs kept, %llu errors from %zu files\n", name,
-		        (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
+		aud_eprintf("dataset %s: %llu pairs kept, %llu errors from %zu files\n", name,
+		            (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
 	return AUD_EXIT_OK;
 }
 

@@ -89,10 +89,10 @@ int aud_cmd_report(int argc, char **argv)
 	if (rc)
 		return aud_fail("report", &err);
 	if (!quiet)
-		fprintf(stderr,
-		        "report: wrote %s/summary.json, %s/samples.csv (%lld rows), %s/report.html "
-		        "(%zu bytes); gate %s\n",
-		        out, out, (long long)info.csv_rows, out, info.html_bytes,
-		        info.n_rules ? (info.gate_failed ? "FAIL" : "PASS") : "not configured");
+		aud_eprintf(
+		    "report: wrote %s/summary.json, %s/samples.csv (%lld rows), %s/report.html "
+		    "(%zu bytes); gate %s\n",
+		    out, out, (long long)info.csv_rows, out, info.html_bytes,
+		    info.n_rules ? (info.gate_failed ? "FAIL" : "PASS") : "not configured");
 	return AUD_EXIT_OK;
 }

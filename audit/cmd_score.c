@@ -208,7 +208,7 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
-	fprintf(stderr, "mmaudit score: %s\n", msg);
+	aud_eprintf("mmaudit score: %s\n", msg);
 }
 
 int aud_cmd_score(int argc, char **argv)

@@ -143,10 +143,9 @@ int aud_cmd_train(int argc, char **argv)
 		eng_modelfile *mf = NULL;
 		e = eng_modelfile_read(out, &mf, &err); /* what we wrote reads back */
 		if (!e)
-			fprintf(stderr,
-			        "mmaudit train: wrote %s: %d fold models trained on %zu pairs "
-			        "(sha256 %.16s...)\n",
-			        out, mf->folds, pairs, mf->sha256);
+			aud_eprintf("mmaudit train: wrote %s: %d fold models trained on %zu pairs "
+			            "(sha256 %.16s...)\n",
+			            out, mf->folds, pairs, mf->sha256);
 		eng_modelfile_free(mf);
 	}
 	rc = e ? aud_fail("train", &err) : AUD_EXIT_OK;

@@ -120,12 +120,11 @@ int aud_cmd_weights(int argc, char **argv)
 	else
 		eng_out_abort(&outs);
 	for (size_t i = 0; !e && i < n; i++)
-		fprintf(stderr, "mmaudit weights: dataset '%s': method %s%s (%s)\n", ch[i].dataset,
-		        method == ENG_WM_AUTO ? "auto -> " : "", eng_wmethod_name(ch[i].used),
-		        ch[i].reason);
+		aud_eprintf("mmaudit weights: dataset '%s': method %s%s (%s)\n", ch[i].dataset,
+		            method == ENG_WM_AUTO ? "auto -> " : "", eng_wmethod_name(ch[i].used),
+		            ch[i].reason);
 	if (!e)
-		fprintf(stderr, "mmaudit weights: wrote %lld weights to %s\n", (long long)rows,
-		        out);
+		aud_eprintf("mmaudit weights: wrote %lld weights to %s\n", (long long)rows, out);
 	free(ch);
 	rc = e ? aud_fail("weights", &err) : AUD_EXIT_OK;
 	free(ids);

@@ -22,6 +22,7 @@
 #include "engine/parquet.h"
 #include "engine/sha256.h"
 #include "engine/runs.h"
+#include "engine/safetext.h"
 
 /* ---- a small string -> image result map, so a path used by many records is read once ---- */
 
@@ -148,7 +149,7 @@ void eng_index_stem(const char *path, char *stem, size_t n)
 {
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
-	snprintf(stem, n, "%s", b);
+	eng_text_escape(b, (size_t)-1, stem, n); /* a name is valid printable UTF-8 */
 	static const char *const sfx[] = {".gz",  ".bz2",   ".xz",   ".zst",    ".tar",    ".tgz",
 	                                  ".zip", ".jsonl", ".json", ".ndjson", ".parquet"};
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
@@ -1510,6 +1511,10 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	static const eng_index_opts defaults = {0};
 	if (!opts)
 		opts = &defaults;
+	if (!eng_text_is_clean(dataset))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "dataset name is not valid printable UTF-8; escape it first "
+		                   "(eng_text_escape)");
 	memset(res, 0, sizeof *res);
 	res->shape = opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape;
 	ictx c = {
