@@ -243,10 +243,11 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 			int rc = eng_ws_dataset_id(ws, tok, &id, err);
 			if (rc) {
 				const char *orig = spec + (item - copy);
-				eng_err_prefix(err,
-				               "--dataset '%.*s' (a list; write \\, for a comma of a "
-				               "name): ",
-				               (int)strcspn(orig, "\n"), orig);
+				eng_err_prefix(
+				    err,
+				    "--dataset '%.*s' (a list; write \\, for a comma of a "
+				    "name): ",
+				    (int)strcspn(orig, "\n"), orig);
 				free(copy);
 				free(v);
 				return rc;

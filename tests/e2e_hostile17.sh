@@ -112,6 +112,40 @@ assert len(names) == 2 and names[0] != names[1], names
 PY
 echo "ok: class 2 audit keeps same-named inputs apart"
 
+# ---- class 1 (the stb path): PNM and BMP holding fewer pixel bytes than declared ------------------
+python3 - <<'PY'
+import struct
+d = "short"
+import os
+os.makedirs(d, exist_ok=True)
+def pnm(kind, w, h, maxv, body):
+    return b"P%d\n# c\n%d %d\n%d\n" % (kind, w, h, maxv) + body
+px6 = bytes((7 * i) % 256 for i in range(8 * 8 * 3))
+open(d + "/p6.ppm", "wb").write(pnm(6, 8, 8, 255, px6))
+open(d + "/p6s.ppm", "wb").write(pnm(6, 8, 8, 255, px6[:100]))
+open(d + "/p5.pgm", "wb").write(pnm(5, 8, 8, 255, px6[:64]))
+open(d + "/p5s.pgm", "wb").write(pnm(5, 8, 8, 255, px6[:63]))
+open(d + "/p5w.pgm", "wb").write(pnm(5, 8, 8, 65535, px6[:64]))  # 16-bit samples: needs 128
+def bmp(w, h, rows):
+    stride = (w * 3 + 3) // 4 * 4
+    data = b"".join(bytes((r * 3 + c) % 256 for c in range(w * 3)) + b"\0" * (stride - w * 3) for r in range(h))
+    data = data[: rows * stride]
+    hdr = struct.pack("<2sIHHI", b"BM", 54 + len(data), 0, 0, 54)
+    dib = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, len(data), 2835, 2835, 0, 0)
+    return hdr + dib + data
+open(d + "/ok.bmp", "wb").write(bmp(8, 8, 8))
+open(d + "/short.bmp", "wb").write(bmp(8, 8, 3))
+with open(d + "/d.jsonl", "w") as f:
+    for i, name in enumerate(["p6.ppm", "p6s.ppm", "p5.pgm", "p5s.pgm", "p5w.pgm", "ok.bmp", "short.bmp"]):
+        f.write('{"id":"%s","prompt":"p%d","image":"%s","chosen":"a","rejected":"b"}\n' % (name, i, name))
+PY
+rc 0 "$MM" index --quiet --db short.db --name s short/d.jsonl
+[ "$(q short.db 'SELECT group_concat(ext_id) FROM (SELECT ext_id FROM pairs ORDER BY ext_id)')" = "ok.bmp,p5.pgm,p6.ppm" ] ||
+	fail "short PNM/BMP: kept $(q short.db 'SELECT group_concat(ext_id) FROM pairs'); errors: $(q short.db 'SELECT line, reason FROM ingest_errors')"
+[ "$(q short.db "SELECT count(*) FROM ingest_errors WHERE code = 'corrupt-image' AND reason LIKE '%fewer pixel bytes%'")" = 4 ] ||
+	fail "short PNM/BMP not reported as truncated: $(q short.db 'SELECT line, reason FROM ingest_errors')"
+echo "ok: class 1 (stb path) short PNM/BMP refused"
+
 # ---- class 3: not regular files -----------------------------------------------------------------
 head -n 200 syn/data.jsonl >syn/small.jsonl
 sha=$(sha256sum syn/small.jsonl | cut -d' ' -f1)
