@@ -851,7 +851,7 @@ int eng_pq_list_dir(const char *dir, char ***files, size_t *n, eng_err *err)
 	closedir(d);
 	if (!rc && !k)
 		rc = eng_err_set(err, ENG_EINPUT,
-		                 "folder '%s' holds no .parquet file; give the "
+		                 "'%s' is a directory holding no .parquet file; give the "
 		                 "shards' folder or the files",
 		                 dir);
 	if (rc) {

@@ -227,7 +227,7 @@ static int legacy_workspace(eng_ws *ws)
 
 /* Checks the header of an opened file: ours (application_id), new (no schema at all), or
  * refused. *fresh = 1 when nothing is in it yet. */
-static int check_header(eng_ws *ws, int *fresh, int *v, eng_err *err)
+static int check_header(eng_ws *ws, int *fresh, int *v, int *marked, eng_err *err)
 {
 	int app = 0, objects = 0, rc;
 	if ((rc = pragma_int(ws, "PRAGMA application_id", &app, err)) ||
@@ -235,6 +235,8 @@ static int check_header(eng_ws *ws, int *fresh, int *v, eng_err *err)
 	    (rc = pragma_int(ws, "SELECT count(*) FROM sqlite_master", &objects, err)))
 		return rc;
 	*fresh = app == 0 && *v == 0 && objects == 0;
+	if (marked)
+		*marked = app == ENG_WS_APPLICATION_ID;
 	if (app == ENG_WS_APPLICATION_ID || *fresh || (app == 0 && *v > 0 && legacy_workspace(ws)))
 		return 0;
 	return eng_err_set(err, ENG_EINPUT,
@@ -249,11 +251,23 @@ static int check_header(eng_ws *ws, int *fresh, int *v, eng_err *err)
  * one transaction. */
 static int migrate(eng_ws *ws, eng_err *err)
 {
-	int v = 0, fresh = 0, rc;
+	int v = 0, fresh = 0, marked = 0, rc;
+	/* a current workspace needs no lock (a writer elsewhere must not make this open wait) */
+	if ((rc = check_header(ws, &fresh, &v, &marked, err)))
+		return rc;
+	if (marked && v == eng_migrations_count) {
+		ws->version = v;
+		return 0;
+	}
 	if ((rc = eng_ws_begin(ws, err)))
 		return rc;
-	if ((rc = check_header(ws, &fresh, &v, err)))
+	if ((rc = check_header(ws, &fresh, &v, &marked, err)))
 		goto fail;
+	if (marked && v == eng_migrations_count) { /* nothing to do: write nothing */
+		eng_ws_rollback(ws);
+		ws->version = v;
+		return 0;
+	}
 	if (v > eng_migrations_count) {
 		rc = eng_err_set(err, ENG_EINPUT,
 		                 "workspace schema version %d is newer than this mmaudit (%d); "
@@ -284,7 +298,7 @@ fail:
 static int check_readonly(eng_ws *ws, eng_err *err)
 {
 	int v = 0, fresh = 0, rc;
-	if ((rc = check_header(ws, &fresh, &v, err)))
+	if ((rc = check_header(ws, &fresh, &v, NULL, err)))
 		return rc;
 	if (fresh)
 		return eng_err_set(err, ENG_EINPUT,
@@ -371,7 +385,7 @@ static int open_impl(const char *path, int mode, int bg, eng_ws **out, eng_err *
 			rc = check_readonly(ws, err);
 	} else {
 		int v = 0, fresh = 0;
-		rc = check_header(ws, &fresh, &v, err);
+		rc = check_header(ws, &fresh, &v, NULL, err);
 		if (!rc)
 			rc = eng_ws_exec(ws,
 			                 "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"
