@@ -363,9 +363,11 @@ static int open_impl(const char *path, int mode, int bg, eng_ws **out, eng_err *
 	if (!ws)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	ws->readonly = !!(mode & OPEN_READONLY);
-	int flags = ws->readonly
-	                ? SQLITE_OPEN_READONLY
-	                : SQLITE_OPEN_READWRITE | (mode & OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
+	/* read-only commands: a read-write handle (never SQLITE_OPEN_CREATE) with query_only set,
+	 * so that closing last folds the WAL in and removes it as any reader would (a read-only
+	 * handle would leave -wal and -shm behind); SQLite itself opens a write-protected file
+	 * read-only */
+	int flags = SQLITE_OPEN_READWRITE | (mode & OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &ws->db, flags, NULL) != SQLITE_OK) {
 		rc = ws->db ? eng_ws_fail(ws, err, "open")
 		            : eng_err_set(err, ENG_ENOMEM, "open: out of memory");

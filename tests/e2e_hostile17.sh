@@ -275,6 +275,7 @@ rc 0 "$MM" info --db o.db
 rc 0 "$MM" gate --db o.db --max-sfd 1
 rc 0 "$MM" report --quiet --db o.db --out r5b
 [ "$(md5sum o.db)" = "$before" ] || fail "read-only commands modified the workspace"
+[ -e o.db-wal ] || [ -e o.db-shm ] && fail "read-only commands left -wal/-shm files"
 rc 2 "$MM" info --db missing.db
 [ -e missing.db ] && fail "info created a workspace"
 # a workspace from before application_id (its tables tell) is still read, then marked
