@@ -1573,6 +1573,12 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 			                 strerror(errno));
 			goto out;
 		}
+		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) { /* a FIFO would block */
+			rc = eng_err_set(err, ENG_EINPUT,
+			                 "--images '%s' is %s, not a folder or an archive file",
+			                 opts->images, kind_of(sb.st_mode));
+			goto out;
+		}
 		c.root = opts->images;
 		c.root_is_archive = !S_ISDIR(sb.st_mode);
 		if (c.root_is_archive && (rc = eng_archive_check(opts->images, err)))

@@ -175,6 +175,15 @@ for p in /dev/zero /dev/urandom emptydir; do
 	has "$p"
 done
 rc 2 "$MM" gate --db st.db --policy fifo # no writer: nothing read, no rules, no blocking
+# --images and embeddings files that are not folders or regular files
+rc 2 "$MM" index --db st.db --images fifo syn/small.jsonl
+has "'fifo' is a FIFO"
+rc 2 "$MM" index --db st.db --images /dev/zero syn/small.jsonl
+has "character device"
+rc 2 "$MM" embed --db st.db --image-embeddings /dev/zero
+has "/dev/zero"
+rc 2 "$MM" embed --db st.db --text-embeddings fifo
+has "'fifo' is a FIFO"
 # image paths that are not regular files: a record error each, never a block
 rm -f syn/images/fifo.png && mkfifo syn/images/fifo.png && mkdir -p syn/images/dir.png
 printf '%s\n' '{"id":"f","prompt":"p","image":"fifo.png","chosen":"a","rejected":"b"}' \
