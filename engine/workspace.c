@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "engine/migrations.h"
 #include "engine/outfile.h"
@@ -192,6 +193,24 @@ sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err)
 	return st;
 }
 
+/* eng_ws_exec, retried for up to 10 s while another process holds a lock: SQLite returns
+ * SQLITE_BUSY at once, without its busy handler, where waiting could deadlock (switching a new
+ * file to WAL while another process creates it), so creation waits here instead. */
+static int exec_retry(eng_ws *ws, const char *sql, eng_err *err)
+{
+	for (int tries = 0;; tries++) {
+		int rc = eng_ws_exec(ws, sql, err);
+		int busy = rc && ((sqlite3_extended_errcode(ws->db) & 0xff) == SQLITE_BUSY ||
+		                  (sqlite3_extended_errcode(ws->db) & 0xff) == SQLITE_LOCKED);
+		if (!busy || tries >= 200)
+			return rc;
+		if (err)
+			eng_err_clear(err);
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int pragma_int(eng_ws *ws, const char *sql, int *v, eng_err *err)
 {
 	sqlite3_stmt *st = eng_ws_prepare(ws, sql, err);
@@ -259,7 +278,7 @@ static int migrate(eng_ws *ws, eng_err *err)
 		ws->version = v;
 		return 0;
 	}
-	if ((rc = eng_ws_begin(ws, err)))
+	if ((rc = exec_retry(ws, "BEGIN IMMEDIATE", err)))
 		return rc;
 	if ((rc = check_header(ws, &fresh, &v, &marked, err)))
 		goto fail;
@@ -389,11 +408,11 @@ static int open_impl(const char *path, int mode, int bg, eng_ws **out, eng_err *
 		int v = 0, fresh = 0;
 		rc = check_header(ws, &fresh, &v, NULL, err);
 		if (!rc)
-			rc = eng_ws_exec(ws,
-			                 "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"
-			                 " PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-			                 " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
-			                 err);
+			rc = exec_retry(ws,
+			                "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"
+			                " PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+			                " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+			                err);
 		if (!rc)
 			rc = migrate(ws, err);
 	}

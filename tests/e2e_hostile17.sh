@@ -295,7 +295,7 @@ rc 0 "$MM" index --quiet --db legacy.db --images syn --name l syn/small.jsonl
 echo "ok: class 5 foreign databases refused untouched; read-only commands"
 
 # ---- class 6: two index runs creating one workspace ------------------------------------------------
-for k in 1 2 3 4 5; do
+for k in 1 2 3 4 5 6 7 8 9 10; do
 	rm -f race.db race.db-wal race.db-shm
 	"$MM" index --quiet --db race.db --images syn --name r1 syn/small.jsonl 2>"$T/race1" &
 	p1=$!
