@@ -1587,7 +1587,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		c.root = path; /* images next to the records, in the same archive */
 		c.root_is_archive = 1;
 	} else {
-		const char *slash = strrchr(path, '/');
+		/* a stream's images are relative to the current folder, not /dev's */
+		const char *slash = spool ? NULL : strrchr(path, '/');
 		if (!(dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
 		                  : strdup("."))) {
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");

@@ -35,6 +35,10 @@ int eng_out_check(const char *path, eng_err *err)
 	struct stat sb;
 	if (!*path)
 		return eng_err_set(err, ENG_EINPUT, "empty output path");
+	char *folder = dir_of(path);
+	if (folder) /* temporary files of dead runs go as soon as a run names the folder */
+		eng_out_clean_stale(folder);
+	free(folder);
 	if (lstat(path, &sb) == 0) {
 		if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))
 			return 0;

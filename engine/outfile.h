@@ -31,7 +31,8 @@ typedef struct eng_outset {
 	int n;
 } eng_outset;
 
-/* Checks path can be an output (see above) without creating anything. */
+/* Checks path can be an output (see above) without creating anything; removes the stale
+ * temporary files of its folder. */
 int eng_out_check(const char *path, eng_err *err);
 
 /* Adds path to the set and opens its temporary file for writing into *f (owned by the set: do not
