@@ -1,6 +1,8 @@
 /* cli.c - exit codes, error printing, number parsing and the stderr progress display. */
 #include "audit/cli.h"
 
+#include "engine/safetext.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,20 +21,47 @@ int aud_exit_for(int code)
 	return code == ENG_EINPUT ? AUD_EXIT_USAGE : AUD_EXIT_SYSTEM;
 }
 
+void aud_eputs(const char *s)
+{
+	char buf[4 * sizeof((eng_err *)0)->msg + 16];
+	eng_text_escape(s, (size_t)-1, buf, sizeof buf);
+	fputs(buf, stderr);
+}
+
+void aud_eprintf(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(msg);
+	int nl = n && msg[n - 1] == '\n';
+	if (nl)
+		msg[n - 1] = '\0';
+	aud_eputs(msg);
+	if (nl)
+		fputc('\n', stderr);
+}
+
 int aud_fail(const char *cmd, const eng_err *err)
 {
-	fprintf(stderr, "mmaudit %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
+	fprintf(stderr, "mmaudit %s: ", cmd);
+	aud_eputs(err->msg[0] ? err->msg : "failed");
+	fputc('\n', stderr);
 	return aud_exit_for(err->code ? err->code : ENG_EINTERNAL);
 }
 
 int aud_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "mmaudit %s: ", cmd);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\nTry 'mmaudit %s --help'.\n", cmd);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "mmaudit %s: ", cmd);
+	aud_eputs(msg);
+	fprintf(stderr, "\nTry 'mmaudit %s --help'.\n", cmd);
 	return AUD_EXIT_USAGE;
 }
 
@@ -57,7 +86,8 @@ int aud_parse_double(const char *cmd, const char *opt, const char *s, double lo,
 	char *end = NULL;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+	int decimal = s[strspn(s, "0123456789.eE+-")] == '\0'; /* no hex, inf or nan */
+	if (!decimal || errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
 		aud_usage_error(cmd, "%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s);
 		return -1;
 	}
@@ -138,7 +168,7 @@ int aud_list_append(char **list, const char *item)
 	if (!s)
 		return -1;
 	if (a)
-		s[a++] = ',';
+		s[a++] = '\n'; /* one --dataset per line: a name may hold commas */
 	memcpy(s + a, item, b + 1);
 	*list = s;
 	return 0;
@@ -193,14 +223,48 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 		free(v);
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* each --dataset value: a dataset's exact name (commas and all), else a comma-separated
+	 * list in which "\," is a comma of a name */
+	for (char *item = strtok_r(copy, "\n", &save); item; item = strtok_r(NULL, "\n", &save)) {
 		int64_t id;
-		int rc = eng_ws_dataset_id(ws, tok, &id, err);
-		if (rc) {
-			free(copy);
-			free(v);
-			return rc;
+		int exact = eng_ws_dataset_id(ws, item, &id, NULL) == 0;
+		for (char *p = item; !exact;) {
+			char *tok = p, *o = p;
+			for (; *p && *p != ','; p++) {
+				if (*p == '\\' && p[1] == ',')
+					p++;
+				*o++ = *p;
+			}
+			int last = !*p;
+			*o = '\0';
+			p += !last;
+			if (!*tok && last)
+				break;
+			int rc = eng_ws_dataset_id(ws, tok, &id, err);
+			if (rc) {
+				const char *orig = spec + (item - copy);
+				eng_err_prefix(
+				    err,
+				    "--dataset '%.*s' (a list; write \\, for a comma of a "
+				    "name): ",
+				    (int)strcspn(orig, "\n"), orig);
+				free(copy);
+				free(v);
+				return rc;
+			}
+			int dup = 0;
+			for (size_t i = 0; i < *n; i++)
+				dup |= v[i] == id;
+			if (!dup && push_id(&v, n, &cap, id)) {
+				free(copy);
+				free(v);
+				return eng_err_set(err, ENG_ENOMEM, "out of memory");
+			}
+			if (last)
+				break;
 		}
+		if (!exact)
+			continue;
 		int dup = 0;
 		for (size_t i = 0; i < *n; i++)
 			dup |= v[i] == id;

@@ -16,6 +16,12 @@ extern const char *aud_command_line;
 /* Maps an engine code to an exit status (EINPUT -> 2, others -> 3). */
 int aud_exit_for(int code);
 
+/* Writes s to stderr escaped (engine/safetext.h): bytes from file names and records never reach
+ * the terminal as control or escape sequences. aud_eprintf formats, then does the same (a final
+ * newline is kept). */
+void aud_eputs(const char *s);
+void aud_eprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Prints "mmaudit CMD: message" to stderr and returns aud_exit_for(err->code). */
 int aud_fail(const char *cmd, const eng_err *err);
 

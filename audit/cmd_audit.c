@@ -14,6 +14,7 @@
 #include "engine/index.h"
 #include "engine/neardup.h"
 #include "engine/runs.h"
+#include "engine/safetext.h"
 #include "engine/score.h"
 #include "reports/rpt_report.h"
 #include "reports/rpt_weights.h"
@@ -40,7 +41,7 @@ static const char *usage_text =
     "  --images DIR|ARCH  where relative image paths live (default: each file's folder)\n"
     "  --name NAME        dataset name when there is one file\n"
     "  --format, --map, --missing-images, --duplicate-ids, --verdict-map, --verdict-field,\n"
-    "  --prompt-text, --answers, --join   as in `mmaudit index`\n"
+    "  --prompt-text, --answers, --join, --allow-image-paths-outside   as in `mmaudit index`\n"
     "  --folds K, --epochs N, --seed S, --threads T   as in `mmaudit score`\n"
     "  --top N            example cards per list in the report (default 25)\n"
     "  --weights-method M weights.csv method: auto (default: sfc when the MM-RM uses the\n"
@@ -66,9 +67,13 @@ static int mkdir_p(const char *dir, eng_err *err)
 		if (*p == '/' || !*p) {
 			char c = *p;
 			*p = '\0';
+			struct stat sb;
 			if (mkdir(path, 0777) && errno != EEXIST)
-				return eng_err_set(err, ENG_EIO, "create '%s': %s", path,
-				                   strerror(errno));
+				return eng_err_set(err, errno == ENOTDIR ? ENG_EINPUT : ENG_EIO,
+				                   "create '%s': %s", path, strerror(errno));
+			if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
+				return eng_err_set(err, ENG_EINPUT,
+				                   "--out: '%s' exists and is not a folder", path);
 			*p = c;
 			if (!c)
 				break;
@@ -120,6 +125,60 @@ static void dataset_name(char **files, int n, int i, const char *name, char *out
 	}
 }
 
+/* Two different files whose derived names are alike (same stem, and same folder name: a/x/d.jsonl
+ * and b/x/d.jsonl) must not become one dataset: a derived name that another input also has is
+ * replaced by the file's path without its extension, then numbered. Names given with NAME= or
+ * --name are kept as given (the same NAME on several files is one dataset on purpose). */
+static int unique_names(char **files, char **names, const char *given, int n, int quiet,
+                        eng_err *err)
+{
+	char *clash = calloc((size_t)n, 1);
+	if (!clash)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < n; i++) {
+			clash[i] = 0;
+			for (int j = 0; j < n && !given[i] && !clash[i]; j++)
+				clash[i] =
+				    j != i && !strcmp(names[i], names[j]) &&
+				    strcmp(files[i], files[j]); /* the same file twice: skipped */
+		}
+		for (int i = 0; i < n; i++) {
+			if (!clash[i])
+				continue;
+			char nm[4200], stem[256];
+			if (pass == 0) {
+				snprintf(nm, sizeof nm, "%s", files[i]);
+				char *sl = strrchr(nm, '/');
+				eng_index_stem(files[i], stem, sizeof stem);
+				if (sl)
+					snprintf(sl + 1, sizeof nm - (size_t)(sl + 1 - nm), "%s",
+					         stem);
+				else
+					snprintf(nm, sizeof nm, "%s", stem);
+			} else {
+				snprintf(nm, sizeof nm, "%.4000s#%d", names[i], i + 1);
+			}
+			size_t need = eng_text_escape(nm, (size_t)-1, NULL, 0) + 1;
+			char *c = malloc(need);
+			if (!c) {
+				free(clash);
+				return eng_err_set(err, ENG_ENOMEM, "out of memory");
+			}
+			eng_text_escape(nm, (size_t)-1, c, need);
+			if (!quiet)
+				aud_eprintf(
+				    "mmaudit audit: '%s' is named '%s' (another input has the "
+				    "name '%s')\n",
+				    files[i], c, names[i]);
+			free(names[i]);
+			names[i] = c;
+		}
+	}
+	free(clash);
+	return 0;
+}
+
 /* weights.csv of the datasets ids[0..nids) from the newest score runs. */
 typedef struct weights_task {
 	eng_ws *ws;
@@ -127,7 +186,7 @@ typedef struct weights_task {
 	size_t nids;
 	eng_wmethod method;
 	rpt_weights_choice *choice; /* (nids) */
-	char path[4200];
+	FILE *f;                    /* weights.csv's temporary file (engine/outfile.h) */
 	eng_err err;
 	int rc;
 } weights_task;
@@ -135,22 +194,15 @@ typedef struct weights_task {
 static void *weights_main(void *arg)
 {
 	weights_task *t = arg;
-	FILE *f = fopen(t->path, "w");
-	if (!f) {
-		t->rc = eng_err_set(&t->err, ENG_EIO, "open '%s': %s", t->path, strerror(errno));
-		return NULL;
-	}
 	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
-	                          f, NULL, t->choice, &t->err);
-	if (fclose(f) != 0 && !t->rc)
-		t->rc = eng_err_set(&t->err, ENG_EIO, "write '%s': %s", t->path, strerror(errno));
+	                          t->f, NULL, t->choice, &t->err);
 	return NULL;
 }
 
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
-	fprintf(stderr, "mmaudit audit: %s\n", msg);
+	aud_eprintf("mmaudit audit: %s\n", msg);
 }
 
 static int audit_main(int argc, char **argv, eng_rec_map *map)
@@ -182,6 +234,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
 	                                     AUD_FORMAT_LONG_OPTIONS,
+	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
 	                                     {"weights-method", required_argument, 0, 'W'},
 	                                     {"min-image-gain", required_argument, 0, 'G'},
 	                                     AUD_INTEGRITY_LONGOPTS,
@@ -262,6 +315,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		case AUD_OPT_PROMPT_TEXT:
 		case AUD_OPT_ANSWERS:
 		case AUD_OPT_JOIN:
+		case 'A':
 			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
 				return rc;
 			break;
@@ -333,15 +387,27 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 			files[i] = arg;
 		}
 	}
+	char *given = calloc((size_t)nfiles, 1); /* names[i] came from NAME= or --name */
+	if (!given)
+		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	for (int i = 0; !e && i < nfiles; i++) {
-		if (!names[i]) {
-			char nm[256];
-			dataset_name(files, nfiles, i, name, nm, sizeof nm);
-			names[i] = strdup(nm);
-		}
+		char nm[1024];
+		given[i] = names[i] || name;
 		if (!names[i])
+			dataset_name(files, nfiles, i, name, nm, sizeof nm);
+		else
+			snprintf(nm, sizeof nm, "%s", names[i]);
+		free(names[i]);
+		/* names are valid printable UTF-8 (engine/safetext.h) */
+		size_t need = eng_text_escape(nm, (size_t)-1, NULL, 0) + 1;
+		if ((names[i] = malloc(need)))
+			eng_text_escape(nm, (size_t)-1, names[i], need);
+		else
 			e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	}
+	if (!e)
+		e = unique_names(files, names, given, nfiles, quiet, &err);
+	free(given);
 	if (!e)
 		e = mkdir_p(out, &err);
 	if (!e) {
@@ -401,12 +467,18 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	pthread_t wth;
 	int threaded = 0;
+	/* the four outputs are replaced together or not at all (engine/outfile.h) */
+	eng_outset outs = {0};
 	if (!e) {
-		snprintf(wt.path, sizeof wt.path, "%s/weights.csv", out);
+		char wpath[4200];
+		snprintf(wpath, sizeof wpath, "%s/weights.csv", out);
+		e = eng_out_open(&outs, wpath, &wt.f, &err);
+	}
+	if (!e) {
 		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
 			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
 		rpt_options ro = {.top_n = top, .policy = policy, .integrity = integ};
-		e = rpt_report_write(ws, &ro, out, &prog, &info, &err);
+		e = rpt_report_write_set(ws, &ro, out, &prog, &info, &outs, &err);
 		aud_progress_done(&ap);
 	}
 	if (threaded) {
@@ -423,18 +495,21 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	}
 	if (wt.ws != ws)
 		eng_ws_close(wt.ws);
+	if (!e)
+		e = eng_out_commit(&outs, &err);
+	else
+		eng_out_abort(&outs);
 	if (e) {
 		rc = aud_fail("audit", &err);
 	} else {
 		rc = AUD_EXIT_OK;
 		for (size_t i = 0; !quiet && i < nids; i++)
-			fprintf(stderr, "mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
-			        wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
-			        eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
+			aud_eprintf("mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
+			            wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
+			            eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
 		if (rpt_policy_count(&policy))
 			rc = aud_gate_run("audit", ws, &policy);
-		fprintf(
-		    stderr,
+		aud_eprintf(
 		    "mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
 		    "(%lld rows), weights.csv\n",
 		    out, info.html_bytes, (long long)info.csv_rows);

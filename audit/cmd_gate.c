@@ -128,7 +128,7 @@ int aud_cmd_gate(int argc, char **argv)
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
-	if ((rc = eng_ws_open_existing(db, &ws, &err)))
+	if ((rc = eng_ws_open_readonly(db, &ws, &err)))
 		return aud_fail("gate", &err);
 	rc = aud_gate_run("gate", ws, &policy);
 	eng_ws_close(ws);

@@ -12,12 +12,14 @@
 #include "engine/index.h"
 #include "engine/neardup.h"
 #include "engine/parquet.h"
+#include "engine/safetext.h"
 #include "engine/workspace.h"
 
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
-    "                     [--duplicate-ids POLICY] [--verdict-map VALUE=SIDE,...|@FILE]\n"
+    "                     [--duplicate-ids POLICY] [--allow-image-paths-outside]\n"
+    "                     [--verdict-map VALUE=SIDE,...|@FILE]\n"
     "                     [--verdict-field METRIC] [--prompt-text TEXT]\n"
     "                     [--answers FILE|DIR... --join KEY,MODEL]\n"
     "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
@@ -52,6 +54,8 @@ static const char *usage_text =
     "  --duplicate-ids reject|rename  an id used earlier in the dataset rejects the pair\n"
     "                     (duplicate-id, the default) or keeps it as ID@L<line> (for sets whose\n"
     "                     id names the question, e.g. several pairs per prompt)\n"
+    "  --allow-image-paths-outside  read relative image paths whose '..' segments leave the\n"
+    "                     images folder (refused by default, as unsafe-member errors)\n"
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
     "  --max-line BYTES   longer lines are stored as line-too-long errors (default 16777216)\n"
@@ -62,23 +66,20 @@ static const char *usage_text =
 void aud_index_summary(const char *db, const char *path, const eng_index_result *r)
 {
 	if (r->skipped) {
-		fprintf(stderr,
-		        "%s: already ingested into this dataset with the same options (sha256 "
-		        "%.12s...), skipped\n",
-		        path, r->sha256);
+		aud_eprintf("%s: already ingested into this dataset with the same options (sha256 "
+		            "%.12s...), skipped\n",
+		            path, r->sha256);
 		return;
 	}
 	if (r->replaced)
-		fprintf(stderr,
-		        "%s: ingested before with other options (%s): its %llu pairs and their "
-		        "errors and scores were replaced by this run's (re-run score)\n",
-		        path, r->replaced_options, (unsigned long long)r->replaced_pairs);
-	fprintf(stderr,
-	        "%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
-	        "reused\n",
-	        path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
-	        (unsigned long long)r->pairs, (unsigned long long)r->errors,
-	        (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
+		aud_eprintf("%s: ingested before with other options (%s): its %llu pairs and their "
+		            "errors and scores were replaced by this run's (re-run score)\n",
+		            path, r->replaced_options, (unsigned long long)r->replaced_pairs);
+	aud_eprintf("%s: %s records: %llu -> %llu pairs kept, %llu errors; images: %llu new, %llu "
+	            "reused\n",
+	            path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
+	            (unsigned long long)r->pairs, (unsigned long long)r->errors,
+	            (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
 	if (r->duplicates || r->conflicts)
 		fprintf(stderr,
 		        "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
@@ -103,8 +104,8 @@ void aud_index_summary(const char *db, const char *path, const eng_index_result 
 			        (unsigned long long)r->by_code[i]);
 	fputc('\n', stderr);
 	for (size_t i = 0; i < r->nfirst; i++)
-		fprintf(stderr, "  %s:%llu: [%s] %s\n", path, (unsigned long long)r->first[i].line,
-		        eng_rec_code_name(r->first[i].code), r->first[i].reason);
+		aud_eprintf("  %s:%llu: [%s] %s\n", path, (unsigned long long)r->first[i].line,
+		            eng_rec_code_name(r->first[i].code), r->first[i].reason);
 	if (r->errors > r->nfirst)
 		fprintf(stderr, "  ... %llu more: mmaudit info --db %s lists them all\n",
 		        (unsigned long long)(r->errors - r->nfirst), db);
@@ -118,6 +119,10 @@ static eng_answers *loaded_answers;
 int aud_format_option(const char *cmd, int which, const char *arg, eng_index_opts *o,
                       eng_rec_map *map)
 {
+	if (which == 'A') {
+		o->images_outside = 1;
+		return 0;
+	}
 	if (which == 'D') {
 		if (strcmp(arg, "reject") && strcmp(arg, "rename"))
 			return aud_usage_error(cmd, "--duplicate-ids takes reject or rename");
@@ -237,6 +242,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	                                     {"missing-images", required_argument, 0, 'M'},
 	                                     {"duplicate-ids", required_argument, 0, 'D'},
 	                                     AUD_FORMAT_LONG_OPTIONS,
+	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
 	                                     {"help", no_argument, 0, 'h'},
 	                                     {0, 0, 0, 0}};
 	const char *db = NULL, *name = NULL;
@@ -281,6 +287,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 		case AUD_OPT_PROMPT_TEXT:
 		case AUD_OPT_ANSWERS:
 		case AUD_OPT_JOIN:
+		case 'A':
 			if ((rc = aud_format_option("index", c, optarg, &o, map)))
 				return rc;
 			break;
@@ -300,7 +307,11 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	o.max_pixels = (uint64_t)maxpx;
 	if ((rc = aud_format_finish("index", &o, map)))
 		return rc;
-	char stem[256];
+	char stem[256], clean[1024];
+	if (name) { /* names are valid printable UTF-8 (engine/safetext.h) */
+		eng_text_escape(name, (size_t)-1, clean, sizeof clean);
+		name = clean;
+	}
 	if (!name) { /* the first file's stem, or the folder's name */
 		char first[4096];
 		snprintf(first, sizeof first, "%s", argv[optind]);
@@ -357,8 +368,7 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 	int rc;
 	for (size_t i = optind; i < argc; i++) {
 		if (access(argv[i], R_OK) != 0) {
-			fprintf(stderr, "mmaudit index: cannot read '%s'; check the path\n",
-			        argv[i]);
+			aud_eprintf("mmaudit index: cannot read '%s'; check the path\n", argv[i]);
 			return AUD_EXIT_USAGE;
 		}
 	}
@@ -388,8 +398,8 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 	if (rc)
 		return aud_fail("index", &err);
 	if (!quiet && argc - optind > 1)
-		fprintf(stderr, "dataset %s: %llu pairs kept, %llu errors from %zu files\n", name,
-		        (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
+		aud_eprintf("dataset %s: %llu pairs kept, %llu errors from %zu files\n", name,
+		            (unsigned long long)pairs, (unsigned long long)errors, argc - optind);
 	return AUD_EXIT_OK;
 }
 

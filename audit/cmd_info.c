@@ -148,7 +148,7 @@ int aud_cmd_info(int argc, char **argv)
 	eng_ws *ws = NULL;
 	sqlite3_stmt *sd = NULL, *se = NULL;
 	json_t *root = NULL;
-	int rc = eng_ws_open_existing(db, &ws, &err);
+	int rc = eng_ws_open_readonly(db, &ws, &err);
 	if (rc)
 		return aud_fail("info", &err);
 	if (check) {

@@ -57,7 +57,7 @@ int aud_cmd_merge(int argc, char **argv)
 	if (e)
 		return aud_fail("merge", &err);
 	if (!quiet)
-		fprintf(stderr, "mmaudit merge: %d shard(s), %zu scored pairs into %s\n",
-		        argc - optind, pairs, db);
+		aud_eprintf("mmaudit merge: %d shard(s), %zu scored pairs into %s\n", argc - optind,
+		            pairs, db);
 	return AUD_EXIT_OK;
 }

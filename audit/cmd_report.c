@@ -117,7 +117,7 @@ int aud_cmd_report(int argc, char **argv)
 
 	eng_err err = {0};
 	eng_ws *ws = NULL;
-	if (eng_ws_open_existing(db, &ws, &err))
+	if (eng_ws_open_readonly(db, &ws, &err))
 		return aud_fail("report", &err);
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
@@ -129,11 +129,11 @@ int aud_cmd_report(int argc, char **argv)
 	if (rc)
 		return aud_fail("report", &err);
 	if (!quiet)
-		fprintf(stderr,
-		        "report: wrote %s/summary.json, %s/samples.csv (%lld rows), %s/report.html "
-		        "(%zu bytes), %s/near_duplicates.csv (%lld rows); gate %s\n",
-		        out, out, (long long)info.csv_rows, out, info.html_bytes, out,
-		        (long long)info.near_dup_rows,
-		        info.n_rules ? (info.gate_failed ? "FAIL" : "PASS") : "not configured");
+		aud_eprintf(
+		    "report: wrote %s/summary.json, %s/samples.csv (%lld rows), %s/report.html "
+		    "(%zu bytes), %s/near_duplicates.csv (%lld rows); gate %s\n",
+		    out, out, (long long)info.csv_rows, out, info.html_bytes, out,
+		    (long long)info.near_dup_rows,
+		    info.n_rules ? (info.gate_failed ? "FAIL" : "PASS") : "not configured");
 	return AUD_EXIT_OK;
 }

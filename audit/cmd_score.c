@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/outfile.h"
 #include "engine/modelfile.h"
 #include "engine/score.h"
 #include "reports/rpt_csv.h"
@@ -57,12 +58,10 @@ static const char *usage_text =
 
 static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_err *err)
 {
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return eng_err_set(err, ENG_EINPUT, "--out path too long");
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
+	eng_outset outs = {0};
+	FILE *f;
+	if (eng_out_open(&outs, path, &f, err))
+		return err->code;
 	sqlite3_stmt *st =
 	    eng_ws_prepare(ws,
 	                   "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
@@ -93,12 +92,9 @@ static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_er
 			rc = eng_ws_fail(ws, err, "read scores");
 	}
 	sqlite3_finalize(st);
-	if (fclose(f) != 0 && !rc)
-		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", tmp, strerror(errno));
-	if (!rc && rename(tmp, path) != 0)
-		rc = eng_err_set(err, ENG_EIO, "rename '%s': %s", path, strerror(errno));
-	if (rc)
-		remove(tmp);
+	if (!rc)
+		return eng_out_commit(&outs, err);
+	eng_out_abort(&outs);
 	return rc;
 }
 
@@ -212,7 +208,7 @@ static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
-	fprintf(stderr, "mmaudit score: %s\n", msg);
+	aud_eprintf("mmaudit score: %s\n", msg);
 }
 
 int aud_cmd_score(int argc, char **argv)
@@ -372,7 +368,9 @@ int aud_cmd_score(int argc, char **argv)
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
 	eng_modelfile *mf = NULL;
-	int e = model ? eng_modelfile_read(model, &mf, &err) : 0;
+	int e = out ? eng_out_check(out, &err) : 0;
+	if (!e && model)
+		e = eng_modelfile_read(model, &mf, &err);
 	so.model = mf;
 	if (!e)
 		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);

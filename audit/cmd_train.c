@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/outfile.h"
 #include "engine/modelfile.h"
 
 static const char *usage_text =
@@ -132,7 +133,9 @@ int aud_cmd_train(int argc, char **argv)
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
 	eng_progress prog = aud_progress_hook(&ap);
-	int e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
+	int e = eng_out_check(out, &err);
+	if (!e)
+		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
 	if (!e)
 		e = eng_train_export(ws, ids, n, &to, out, &prog, &pairs, &err);
 	aud_progress_done(&ap);
@@ -140,10 +143,9 @@ int aud_cmd_train(int argc, char **argv)
 		eng_modelfile *mf = NULL;
 		e = eng_modelfile_read(out, &mf, &err); /* what we wrote reads back */
 		if (!e)
-			fprintf(stderr,
-			        "mmaudit train: wrote %s: %d fold models trained on %zu pairs "
-			        "(sha256 %.16s...)\n",
-			        out, mf->folds, pairs, mf->sha256);
+			aud_eprintf("mmaudit train: wrote %s: %d fold models trained on %zu pairs "
+			            "(sha256 %.16s...)\n",
+			            out, mf->folds, pairs, mf->sha256);
 		eng_modelfile_free(mf);
 	}
 	rc = e ? aud_fail("train", &err) : AUD_EXIT_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "engine/outfile.h"
 #include "reports/rpt_weights.h"
 
 static const char *usage_text =
@@ -102,36 +103,30 @@ int aud_cmd_weights(int argc, char **argv)
 	eng_ws *ws = NULL;
 	int64_t *ids = NULL, rows = 0;
 	size_t n = 0;
-	char *tmp = malloc(len + 5);
 	rpt_weights_choice *ch = NULL;
 	FILE *f = NULL;
-	int e = tmp ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
-	if (!e) {
-		snprintf(tmp, len + 5, "%s.tmp", out);
+	eng_outset outs = {0};
+	int e = eng_out_check(out, &err);
+	if (!e)
 		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
-	}
 	if (!e && !(ch = calloc(n ? n : 1, sizeof *ch)))
 		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
-	if (!e && !(f = fopen(tmp, "w")))
-		e = eng_err_set(&err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
+	if (!e)
+		e = eng_out_open(&outs, out, &f, &err);
 	if (!e)
 		e = rpt_weights_write(ws, ids, n, method, fmt, norm, f, &rows, ch, &err);
-	if (f && fclose(f) != 0 && !e)
-		e = eng_err_set(&err, ENG_EIO, "write '%s': %s", tmp, strerror(errno));
-	if (!e && rename(tmp, out) != 0)
-		e = eng_err_set(&err, ENG_EIO, "rename to '%s': %s", out, strerror(errno));
-	if (e && f)
-		remove(tmp);
-	for (size_t i = 0; !e && i < n; i++)
-		fprintf(stderr, "mmaudit weights: dataset '%s': method %s%s (%s)\n", ch[i].dataset,
-		        method == ENG_WM_AUTO ? "auto -> " : "", eng_wmethod_name(ch[i].used),
-		        ch[i].reason);
 	if (!e)
-		fprintf(stderr, "mmaudit weights: wrote %lld weights to %s\n", (long long)rows,
-		        out);
+		e = eng_out_commit(&outs, &err);
+	else
+		eng_out_abort(&outs);
+	for (size_t i = 0; !e && i < n; i++)
+		aud_eprintf("mmaudit weights: dataset '%s': method %s%s (%s)\n", ch[i].dataset,
+		            method == ENG_WM_AUTO ? "auto -> " : "", eng_wmethod_name(ch[i].used),
+		            ch[i].reason);
+	if (!e)
+		aud_eprintf("mmaudit weights: wrote %lld weights to %s\n", (long long)rows, out);
 	free(ch);
 	rc = e ? aud_fail("weights", &err) : AUD_EXIT_OK;
-	free(tmp);
 	free(ids);
 	eng_ws_close(ws);
 done:

@@ -89,7 +89,7 @@ int main(int argc, char **argv)
 			return rc;
 		}
 	}
-	fprintf(stderr, "mmaudit: unknown command '%s'\n\n", argv[1]);
+	aud_eprintf("mmaudit: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return AUD_EXIT_USAGE;
 }

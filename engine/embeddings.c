@@ -9,6 +9,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -73,14 +76,45 @@ static void swap32(void *p, size_t n)
 	}
 }
 
+/* Opens path for reading only when it is a regular file: opened without blocking (a FIFO
+ * without a writer) and checked with fstat before any read, so a FIFO or device (/dev/zero) is
+ * refused with ENG_EINPUT instead of blocking or never ending. NULL on failure (err set). */
+static FILE *open_regular(const char *path, eng_err *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb = {0};
+	if (fd < 0) {
+		eng_err_set(err, errno == ENOENT || errno == EACCES ? ENG_EINPUT : ENG_EIO,
+		            "open '%s': %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		eng_err_set(err, ENG_EINPUT, "'%s' is %s, not an embeddings file", path,
+		            S_ISDIR(sb.st_mode)    ? "a directory"
+		            : S_ISFIFO(sb.st_mode) ? "a FIFO"
+		            : S_ISCHR(sb.st_mode)  ? "a character device"
+		                                   : "not a regular file");
+		return NULL;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	return f;
+}
+
 /* Whole file into memory (+1 NUL byte), with its SHA-256 hex. */
 static int slurp(const char *path, unsigned char **out, size_t *len, char sha[65], eng_err *err)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
+	FILE *f = open_regular(path, err);
 	if (!f)
-		return eng_err_set(err, errno == ENOENT || errno == EACCES ? ENG_EINPUT : ENG_EIO,
-		                   "open '%s': %s", path, strerror(errno));
+		return err ? err->code : ENG_EINPUT;
 	size_t cap = 1 << 16, n = 0;
 	unsigned char *buf = malloc(cap);
 	int rc = 0;
@@ -344,10 +378,9 @@ static int read_ids(const char *path, eng_emb_table *t, eng_err *err)
 
 static int read_jsonl(const char *path, eng_emb_table *t, eng_err *err)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = open_regular(path, err);
 	if (!f)
-		return eng_err_set(err, errno == ENOENT || errno == EACCES ? ENG_EINPUT : ENG_EIO,
-		                   "open '%s': %s", path, strerror(errno));
+		return err ? err->code : ENG_EINPUT;
 	eng_jsonl *r = NULL;
 	int rc = eng_jsonl_open_file(f, 0, &r, err);
 	size_t cap = 0;

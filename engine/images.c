@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <turbojpeg.h>
 
@@ -202,21 +204,35 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 {
 	*out = NULL;
 	*n = 0;
-	FILE *f = fopen(path, "rb");
-	struct stat sb;
-	if (!f)
+	/* O_NONBLOCK: a FIFO without a writer must not block the open; only regular files are
+	 * read (a FIFO or device could block or never end) */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb = {0};
+	if (fd < 0)
 		return reject(
 		    rerr, ENG_REC_MISSING_IMAGE,
 		    "image '%s' cannot be opened (%s); check the path or --images DIR, or "
 		    "keep the pair without its image: --missing-images text-only",
 		    path, strerror(errno));
-	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		fclose(f);
-		return reject(
-		    rerr, ENG_REC_MISSING_IMAGE,
-		    "image '%s' is not a regular file; point the record at the image file, "
-		    "or keep the pair without it: --missing-images text-only",
-		    path);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return reject(rerr, ENG_REC_MISSING_IMAGE,
+		              "image '%s' is %s, not a regular file; point the record at the image "
+		              "file, or keep the pair without it: --missing-images text-only",
+		              path,
+		              S_ISDIR(sb.st_mode)    ? "a directory"
+		              : S_ISFIFO(sb.st_mode) ? "a FIFO"
+		              : S_ISCHR(sb.st_mode)  ? "a character device"
+		              : S_ISBLK(sb.st_mode)  ? "a block device"
+		                                     : "something else");
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		return ENG_ENOMEM;
 	}
 	if ((uint64_t)sb.st_size > ENG_IMAGE_MAX_BYTES) {
 		fclose(f);

@@ -146,6 +146,55 @@ static int pnm_numbers_ok(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* 1 when a binary PNM (P5/P6) or an uncompressed BMP holds fewer pixel bytes than its header
+ * declares: stb_image would fill the rest (from uninitialized memory for PNM) instead of failing.
+ * The bytes the header implies are computed before decoding; other formats are left to their
+ * decoders' own checks. */
+static int short_data(const char *fmt, const uint8_t *p, size_t n)
+{
+	if (!strcmp(fmt, "pnm") && n >= 3 && p[0] == 'P' && (p[1] == '5' || p[1] == '6')) {
+		uint64_t v[3] = {0, 0, 0};
+		size_t i = 2;
+		for (int k = 0; k < 3; k++) {
+			while (i < n &&
+			       (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+			        p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
+				if (p[i] == '#')
+					while (i < n && p[i] != '\n' && p[i] != '\r')
+						i++;
+				else
+					i++;
+			}
+			for (int d = 0; i < n && p[i] >= '0' && p[i] <= '9' && d < 10; i++, d++)
+				v[k] = v[k] * 10 + (uint64_t)(p[i] - '0');
+		}
+		i++; /* the one whitespace byte before the samples */
+		uint64_t need = v[0] * v[1] * (p[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
+		return i > n || need > n - i;
+	}
+	if (!strcmp(fmt, "bmp") && n >= 34) {
+		uint32_t off = (uint32_t)p[10] | (uint32_t)p[11] << 8 | (uint32_t)p[12] << 16 |
+		               (uint32_t)p[13] << 24;
+		uint32_t hsz = (uint32_t)p[14] | (uint32_t)p[15] << 8 | (uint32_t)p[16] << 16 |
+		               (uint32_t)p[17] << 24;
+		uint32_t comp = (uint32_t)p[30] | (uint32_t)p[31] << 8 | (uint32_t)p[32] << 16 |
+		                (uint32_t)p[33] << 24;
+		if (hsz < 40 || (comp != 0 && comp != 3))
+			return 0; /* OS/2 headers and RLE: the decoder's business */
+		int32_t w = (int32_t)((uint32_t)p[18] | (uint32_t)p[19] << 8 |
+		                      (uint32_t)p[20] << 16 | (uint32_t)p[21] << 24);
+		int32_t h = (int32_t)((uint32_t)p[22] | (uint32_t)p[23] << 8 |
+		                      (uint32_t)p[24] << 16 | (uint32_t)p[25] << 24);
+		unsigned bpp = (unsigned)p[28] | (unsigned)p[29] << 8;
+		if (w <= 0 || h == 0 || h == INT32_MIN || !bpp || bpp > 32)
+			return 0;
+		uint64_t rows = (uint64_t)(h < 0 ? -(int64_t)h : h);
+		uint64_t stride = ((uint64_t)w * bpp + 31) / 32 * 4;
+		return off > n || stride * rows > n - off;
+	}
+	return 0;
+}
+
 int eng_image_jpeg_scale(int width, int height)
 {
 	int lng = width > height ? width : height, sht = width > height ? height : width;
@@ -338,6 +387,11 @@ int eng_image_decode(const uint8_t *data, size_t n, const char *source, uint64_t
 	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
 		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		              "image '%s' (pnm) has a header number out of range", source);
+	if (short_data(fmt, data, n))
+		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		              "image '%s' (%s) is truncated: it holds fewer pixel bytes than its "
+		              "header declares; re-export or re-download it",
+		              source, fmt);
 	uint64_t dw, dh;
 	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > max_pixels)
 		return reject(

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "engine/answers.h"
 #include "engine/arena.h"
@@ -21,6 +24,7 @@
 #include "engine/parquet.h"
 #include "engine/sha256.h"
 #include "engine/runs.h"
+#include "engine/safetext.h"
 
 /* ---- a small string -> image result map, so a path used by many records is read once ---- */
 
@@ -112,7 +116,8 @@ typedef struct ictx {
 	eng_ws *ws;
 	sqlite3 *db;
 	const char *path, *root;
-	int root_is_archive, strict, missing_text_only, rename_dup_ids;
+	const char *src; /* the file read: path, or the private copy of a stream (read_stream) */
+	int root_is_archive, strict, missing_text_only, rename_dup_ids, images_outside;
 	size_t max_line; /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
 	eng_rec_opts ropts;
 	const char *dataset;
@@ -147,7 +152,7 @@ void eng_index_stem(const char *path, char *stem, size_t n)
 {
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
-	snprintf(stem, n, "%s", b);
+	eng_text_escape(b, (size_t)-1, stem, n); /* a name is valid printable UTF-8 */
 	static const char *const sfx[] = {".gz",  ".bz2",   ".xz",   ".zst",    ".tar",    ".tgz",
 	                                  ".zip", ".jsonl", ".json", ".ndjson", ".parquet"};
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
@@ -217,6 +222,37 @@ static char *image_path(const ictx *c, const char *ref)
 	return full;
 }
 
+/* 1 when the relative path ref climbs above its folder through ".." segments ("a/../../x"). */
+static int climbs_out(const char *ref)
+{
+	long depth = 0;
+	for (const char *s = ref; *s;) {
+		size_t seg = strcspn(s, "/");
+		if (seg == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 0)
+				return 1;
+		} else if (seg && !(seg == 1 && s[0] == '.')) {
+			depth++;
+		}
+		s += seg;
+		s += *s != '\0';
+	}
+	return 0;
+}
+
+/* A relative image path that leaves the images folder is refused unless allowed. */
+static int confined(const ictx *c, const char *ref, eng_rec_error *rej)
+{
+	if (ref[0] == '/' || c->images_outside || !climbs_out(ref))
+		return 1;
+	rej->code = ENG_REC_UNSAFE_MEMBER;
+	snprintf(rej->reason, sizeof rej->reason,
+	         "image path '%.160s' leaves the images folder '%.80s' through '..'; move the "
+	         "image inside or pass --allow-image-paths-outside",
+	         ref, c->root);
+	return 0;
+}
+
 /* Resolves ref now: 0 with *id, 1 rejected (rej), 2 deferred to the archive pass, <0 failure. */
 static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng_rec_error *rej)
 {
@@ -251,6 +287,10 @@ static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng
 		c->res->images_reused++;
 		return 0;
 	}
+	if (!confined(c, ref, rej))
+		return cache_put(&c->cache, ref, 0, 0, rej)
+		           ? eng_err_set(c->err, ENG_ENOMEM, "out of memory")
+		           : 1;
 	char *full = image_path(c, ref);
 	if (!full)
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
@@ -276,7 +316,7 @@ static int resolve_now(ictx *c, const char *ref, uint64_t line, int64_t *id, eng
 static int read_ahead(ictx *c, const char *ref)
 {
 	if (!strncasecmp(ref, "data:", 5) || (ref[0] != '/' && c->root_is_archive) ||
-	    cache_find(&c->cache, ref))
+	    cache_find(&c->cache, ref) || (ref[0] != '/' && !c->images_outside && climbs_out(ref)))
 		return 0;
 	char *full = image_path(c, ref);
 	if (!full)
@@ -602,23 +642,126 @@ static long archive_read_cb(void *ctx, void *buf, size_t n, char *msg)
 	struct archive *a = ctx;
 	la_ssize_t k = archive_read_data(a, buf, n);
 	if (k < 0) {
-		snprintf(msg, 256, "%s", archive_error_string(a));
-		return -1;
+		/* corrupt or truncated compressed data: an error of this input (exit 2) */
+		snprintf(msg, 256, "cannot decompress: %s", archive_error_string(a));
+		return archive_errno(a) == ENOMEM ? -1 : ENG_JSONL_READ_BAD_DATA;
 	}
 	return (long)k;
 }
 
-/* Opens path as a line stream: plain, or decompressed through libarchive's raw format. */
-static int open_input(const char *path, FILE **fp, struct archive **ap, eng_jsonl **r,
-                      size_t max_line, eng_err *err)
+/* .gz through zlib, not libarchive: libarchive's gzip filter does not check the members'
+ * CRC-32 and length trailers, zlib does. Every member of a multi-member file is read; bytes
+ * after the last one other than zero padding, a truncated member, a bad trailer or corrupt
+ * deflate data fail the read with ENG_JSONL_READ_BAD_DATA. */
+typedef struct gz_in {
+	FILE *f;
+	z_stream z;
+	int in_member, any, zeros; /* zeros: only NUL padding seen since the last member */
+	unsigned char buf[1 << 16];
+} gz_in;
+
+static long gz_read(void *ctx, void *out, size_t n, char *msg)
+{
+	gz_in *g = ctx;
+	g->z.next_out = out;
+	g->z.avail_out = (uInt)(n > (1u << 30) ? 1u << 30 : n);
+	uInt want = g->z.avail_out;
+	while (g->z.avail_out == want) {
+		if (g->z.avail_in == 0) {
+			size_t k = fread(g->buf, 1, sizeof g->buf, g->f);
+			if (k == 0) {
+				if (ferror(g->f)) {
+					snprintf(msg, 256, "%s", strerror(errno ? errno : EIO));
+					return -1;
+				}
+				if (g->in_member || !g->any) {
+					snprintf(msg, 256, "%s",
+					         g->any
+					             ? "truncated gzip data: the file ends inside "
+					               "a compressed member"
+					             : "an empty file, not gzip data");
+					return ENG_JSONL_READ_BAD_DATA;
+				}
+				return 0;
+			}
+			g->z.next_in = g->buf;
+			g->z.avail_in = (uInt)k;
+		}
+		if (!g->in_member) { /* between members: NUL padding, a new member or garbage */
+			while (g->z.avail_in && *g->z.next_in == 0)
+				g->z.next_in++, g->z.avail_in--, g->zeros = 1;
+			if (!g->z.avail_in)
+				continue;
+			if (g->zeros || g->z.next_in[0] != 0x1f) {
+				snprintf(msg, 256,
+				         "bytes after the end of the gzip data (or not gzip)");
+				return ENG_JSONL_READ_BAD_DATA;
+			}
+			if (inflateReset2(&g->z, 16 + MAX_WBITS) != Z_OK) {
+				snprintf(msg, 256, "gzip: inflate reset failed");
+				return -1;
+			}
+			g->in_member = g->any = 1;
+		}
+		int zr = inflate(&g->z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END) {
+			g->in_member = 0; /* its CRC-32 and length checked by zlib */
+		} else if (zr == Z_MEM_ERROR) {
+			snprintf(msg, 256, "gzip: out of memory");
+			return -1;
+		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			snprintf(msg, 256, "corrupt gzip data: %s",
+			         g->z.msg ? g->z.msg : "inflate failed");
+			return ENG_JSONL_READ_BAD_DATA;
+		}
+	}
+	return (long)(want - g->z.avail_out);
+}
+
+static void gz_free(gz_in *g)
+{
+	if (!g)
+		return;
+	inflateEnd(&g->z);
+	free(g);
+}
+
+static int ends_with_ci(const char *s, const char *sfx)
+{
+	size_t l = strlen(s), k = strlen(sfx);
+	return l > k && !strcasecmp(s + l - k, sfx);
+}
+
+/* Opens src (the file read for input path) as a line stream: plain, .gz through zlib, or
+ * decompressed through libarchive's raw format. */
+static int open_input(const char *path, const char *src, FILE **fp, struct archive **ap,
+                      gz_in **gzp, eng_jsonl **r, size_t max_line, eng_err *err)
 {
 	if (!compressed_name(path)) {
-		if (!(*fp = fopen(path, "rb")))
+		if (!(*fp = fopen(src, "rb")))
 			return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s", path,
 			                   strerror(errno));
 		if (eng_jsonl_open_file(*fp, max_line, r, err))
 			return err->code;
 		eng_jsonl_detect_array(*r); /* a JSON array file reads element by element */
+		return 0;
+	}
+	if (ends_with_ci(path, ".gz")) {
+		gz_in *g = calloc(1, sizeof *g);
+		if (!g)
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		if (inflateInit2(&g->z, 16 + MAX_WBITS) != Z_OK) {
+			free(g);
+			return eng_err_set(err, ENG_ENOMEM, "out of memory (zlib)");
+		}
+		*gzp = g;
+		if (!(*fp = fopen(src, "rb")))
+			return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s", path,
+			                   strerror(errno));
+		g->f = *fp;
+		if (eng_jsonl_open_fn(gz_read, g, max_line, r, err))
+			return err->code;
+		eng_jsonl_detect_array(*r);
 		return 0;
 	}
 	struct archive *a = archive_read_new();
@@ -628,13 +771,132 @@ static int open_input(const char *path, FILE **fp, struct archive **ap, eng_json
 	archive_read_support_filter_all(a);
 	archive_read_support_format_raw(a);
 	struct archive_entry *e;
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK ||
+	if (archive_read_open_filename(a, src, 1 << 16) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
 		return eng_err_set(err, ENG_EINPUT, "cannot decompress '%s': %s", path,
 		                   archive_error_string(a));
 	if (eng_jsonl_open_fn(archive_read_cb, a, max_line, r, err))
 		return err->code;
 	eng_jsonl_detect_array(*r);
+	return 0;
+}
+
+/* ---- inputs that are not regular files ----------------------------------------------------- */
+
+#define STREAM_MAX ((uint64_t)256 << 20)
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISDIR(m)    ? "a directory"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISSOCK(m) ? "a socket"
+	       : S_ISFIFO(m) ? "a FIFO"
+	                     : "not a regular file";
+}
+
+/* Opens path without blocking (a FIFO without a writer) and looks at what it is before reading:
+ * a regular file is left to the readers (*spool = NULL); a directory, device or socket is refused;
+ * a pipe or FIFO (`cat f.jsonl | mmaudit index /dev/stdin`) is read once, at most STREAM_MAX
+ * bytes, into a private temporary file (*spool, the caller unlinks and frees it) that is hashed
+ * and read in its place, so what is recorded is the hash of what was read. */
+static int read_stream(const char *path, int bundle, char **spool, eng_err *err)
+{
+	*spool = NULL;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return eng_err_set(err, ENG_EINPUT, "cannot open '%s': %s; check the path", path,
+		                   strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		int e = errno;
+		close(fd);
+		return eng_err_set(err, ENG_EIO, "stat '%s': %s", path, strerror(e));
+	}
+	if (S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	if (!S_ISFIFO(sb.st_mode) || bundle) {
+		close(fd);
+		return eng_err_set(err, ENG_EINPUT,
+		                   "'%s' is %s, not a records file: index a regular file%s", path,
+		                   kind_of(sb.st_mode),
+		                   S_ISDIR(sb.st_mode) ? " (each file of a folder by name)"
+		                   : bundle            ? " (an archive is read twice)"
+		                                       : " or pipe records in through /dev/stdin");
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	const char *tdir = getenv("TMPDIR");
+	const char *base = strrchr(path, '/'), *dot;
+	base = base ? base + 1 : path;
+	dot = strrchr(base, '.');
+	if (!dot || strlen(dot) > 16)
+		dot = "";
+	size_t n = strlen(tdir && *tdir ? tdir : "/tmp") + 64;
+	char *tmp = malloc(n);
+	if (!tmp) {
+		close(fd);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	snprintf(tmp, n, "%s/mmaudit-stream-XXXXXX%s", tdir && *tdir ? tdir : "/tmp", dot);
+	int tfd = mkstemps(tmp, (int)strlen(dot));
+	if (tfd < 0) {
+		int e = errno;
+		close(fd);
+		free(tmp);
+		return eng_err_set(err, ENG_EIO, "'%s': make a temporary copy of the stream: %s",
+		                   path, strerror(e));
+	}
+	static uint8_t buf[1 << 16];
+	uint64_t total = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			rc = eng_err_set(err, ENG_EIO, "read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		if ((total += (uint64_t)k) > STREAM_MAX) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "'%s' is %s giving more than %llu MiB: save it to a file and "
+			    "index that",
+			    path, kind_of(sb.st_mode), (unsigned long long)(STREAM_MAX >> 20));
+			break;
+		}
+		for (ssize_t off = 0; off < k && !rc;) {
+			ssize_t w = write(tfd, buf + off, (size_t)(k - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = eng_err_set(err, ENG_EIO, "'%s': write the temporary copy: %s",
+				                 path, strerror(errno));
+			else
+				off += w;
+		}
+		if (rc)
+			break;
+	}
+	close(fd);
+	if (close(tfd) != 0 && !rc)
+		rc = eng_err_set(err, ENG_EIO, "'%s': write the temporary copy: %s", path,
+		                 strerror(errno));
+	if (!rc && total == 0)
+		rc = eng_err_set(err, ENG_EINPUT, "'%s' is %s that gave no data: nothing to index",
+		                 path, kind_of(sb.st_mode));
+	if (rc) {
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	*spool = tmp;
 	return 0;
 }
 
@@ -1113,7 +1375,7 @@ static void thousands(uint64_t v, char *out, size_t n)
 static int read_parquet(ictx *c, const char *stem, const eng_progress *prog)
 {
 	eng_pq *pq = NULL;
-	int rc = eng_pq_open(c->path, &pq, c->err);
+	int rc = eng_pq_open(c->src, &pq, c->err);
 	if (rc)
 		return rc;
 	eng_rec_shape cur = c->ropts.shape, file_shape = c->res->shape;
@@ -1341,6 +1603,10 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	static const eng_index_opts defaults = {0};
 	if (!opts)
 		opts = &defaults;
+	if (!eng_text_is_clean(dataset))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "dataset name is not valid printable UTF-8; escape it first "
+		                   "(eng_text_escape)");
 	memset(res, 0, sizeof *res);
 	res->shape = opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape;
 	ictx c = {
@@ -1351,6 +1617,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .max_line = opts->max_line,
 	    .missing_text_only = opts->missing_text_only,
 	    .rename_dup_ids = opts->rename_dup_ids,
+	    .images_outside = opts->images_outside,
 	    .ropts = {opts->map && opts->shape == ENG_SHAPE_AUTO ? ENG_SHAPE_MAPPED : opts->shape,
 	              opts->map},
 	    .res = res,
@@ -1359,30 +1626,49 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .sha = res->sha256,
 	    .err = err};
 	int bundle = eng_index_is_bundle(path);
-	int parquet = !bundle && eng_pq_sniff(path);
+	char *spool = NULL;
+	int rc = read_stream(path, bundle, &spool, err);
+	if (rc)
+		return rc;
+	c.src = spool ? spool : path;
+	int parquet = !bundle && eng_pq_sniff(c.src);
 	size_t plen = strlen(path);
-	if (!bundle && !parquet && plen > 8 && !strcasecmp(path + plen - 8, ".parquet"))
+	if (!bundle && !parquet && plen > 8 && !strcasecmp(path + plen - 8, ".parquet")) {
+		if (spool)
+			unlink(spool);
+		free(spool);
 		return eng_err_set(
 		    err, ENG_EINPUT,
 		    "%s: not a Parquet file (no PAR1 magic at the start); the file is "
 		    "corrupt or not Parquet",
 		    path);
+	}
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
+	gz_in *gz = NULL;
 	eng_jsonl *reader = NULL;
 	char *dir = NULL;
-	int began = 0, rc;
+	int began = 0;
 	uint64_t bytes = 0;
 	char stem[1024], *okey = NULL;
 	eng_index_stem(path, stem, sizeof stem);
 
-	if ((rc = hash_file(path, &bytes, res->sha256, err)))
+	if ((rc = hash_file(c.src, &bytes, res->sha256, err))) {
+		if (spool)
+			eng_err_prefix(err, "%s: ", path);
 		goto out;
+	}
 	if (opts->images) {
 		struct stat sb;
 		if (stat(opts->images, &sb) != 0) {
 			rc = eng_err_set(err, ENG_EINPUT, "--images '%s': %s", opts->images,
 			                 strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) { /* a FIFO would block */
+			rc = eng_err_set(err, ENG_EINPUT,
+			                 "--images '%s' is %s, not a folder or an archive file",
+			                 opts->images, kind_of(sb.st_mode));
 			goto out;
 		}
 		c.root = opts->images;
@@ -1393,7 +1679,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		c.root = path; /* images next to the records, in the same archive */
 		c.root_is_archive = 1;
 	} else {
-		const char *slash = strrchr(path, '/');
+		/* a stream's images are relative to the current folder, not /dev's */
+		const char *slash = spool ? NULL : strrchr(path, '/');
 		if (!(dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
 		                  : strdup("."))) {
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
@@ -1406,7 +1693,8 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		goto out;
 	}
 	c.okey = okey;
-	if (!bundle && !parquet && (rc = open_input(path, &fp, &ap, &reader, opts->max_line, err)))
+	if (!bundle && !parquet &&
+	    (rc = open_input(path, c.src, &fp, &ap, &gz, &reader, opts->max_line, err)))
 		goto out;
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
@@ -1431,7 +1719,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		rc = err->code;
 		goto out;
 	}
-	uint64_t total = ap || bundle ? 0 : bytes;
+	uint64_t total = ap || gz || bundle ? 0 : bytes;
 	eng_progress_tick(&opts->progress, "index", 0, total);
 	if (bundle) {
 		if ((rc = index_bundle(&c)) || res->skipped)
@@ -1470,7 +1758,11 @@ out:
 	eng_jsonl_close(reader);
 	if (fp)
 		fclose(fp);
+	gz_free(gz);
 	archive_read_free(ap);
+	if (spool)
+		unlink(spool);
+	free(spool);
 	cache_free(&c.cache);
 	for (size_t i = 0; i < c.npend; i++) {
 		free(c.pend[i].name);

@@ -41,6 +41,9 @@ typedef struct eng_index_opts {
 	                           pairs (image_ref kept, image_id NULL) instead of rejecting them */
 	int rename_dup_ids;     /* an id already used in the dataset is kept as "<id>@L<line>"
 	                           (counted in ids_renamed) instead of rejected as duplicate-id */
+	int images_outside;     /* a relative image path whose ".." segments climb out of the
+	                         * images folder is read (--allow-image-paths-outside); by default
+	                         * it is refused (unsafe-member), as archive members are */
 	eng_progress progress;
 } eng_index_opts;
 

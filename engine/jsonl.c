@@ -83,6 +83,12 @@ static int fill(eng_jsonl *r, eng_err *err)
 		return 0;
 	char msg[256] = "";
 	long n = r->fn(r->ctx, r->in, sizeof r->in, msg);
+	if (n == ENG_JSONL_READ_BAD_DATA) {
+		unsigned long long at = r->array ? r->cur_line : r->lineno;
+		return eng_err_set(err, ENG_EINPUT, "%s (%s%llu; nothing of this file was kept)",
+		                   msg, at ? "decompressed up to line " : "before line ",
+		                   at ? at : 1);
+	}
 	if (n < 0)
 		return eng_err_set(err, ENG_EIO, "read error after line %llu: %s",
 		                   (unsigned long long)r->lineno, msg);
@@ -141,6 +147,36 @@ static int put_byte(eng_jsonl *r, size_t *n, char c, int *too_long, eng_err *err
 	return append(r, n, &c, 1, err);
 }
 
+/* After an array's closing ']': skips blanks; at the end of input returns 0; at another '['
+ * reopens array mode (1); at anything else switches to line mode from there (2), so every
+ * byte after the array is read as records (or reported as malformed ones with their line). */
+static int after_array(eng_jsonl *r, eng_err *err)
+{
+	for (;;) {
+		int rc = fill(r, err);
+		if (rc <= 0)
+			return rc;
+		char c = r->in[r->in_pos];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			r->in_pos++;
+			r->offset++;
+			r->cur_line += c == '\n';
+			continue;
+		}
+		if (c == '[') {
+			r->in_pos++;
+			r->offset++;
+			r->closed = 0;
+			return 1;
+		}
+		r->array = 0;
+		r->lineno = r->cur_line - 1; /* line mode counts from the line this byte is on */
+		return 2;
+	}
+}
+
+int eng_jsonl_next(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno, eng_err *err);
+
 /* Next element of a JSON array (array mode). */
 static int next_element(eng_jsonl *r, const char **line, size_t *len, uint64_t *lineno,
                         eng_err *err)
@@ -148,8 +184,12 @@ static int next_element(eng_jsonl *r, const char **line, size_t *len, uint64_t *
 	size_t n = 0;
 	int started = 0, depth = 0, in_str = 0, esc = 0, too_long = 0, rc;
 	uint64_t start = 0;
-	if (r->closed)
-		return ENG_JSONL_EOF;
+	if (r->closed) {
+		if ((rc = after_array(r, err)) <= 0)
+			return rc;
+		if (rc == 2)
+			return eng_jsonl_next(r, line, len, lineno, err);
+	}
 	for (;;) {
 		if ((rc = fill(r, err)) < 0)
 			return rc;
@@ -169,7 +209,11 @@ static int next_element(eng_jsonl *r, const char **line, size_t *len, uint64_t *
 			}
 			if (c == ']') {
 				r->closed = 1;
-				return ENG_JSONL_EOF;
+				if ((rc = after_array(r, err)) <= 0)
+					return rc;
+				if (rc == 2)
+					return eng_jsonl_next(r, line, len, lineno, err);
+				continue;
 			}
 			started = 1;
 			start = here;

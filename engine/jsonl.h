@@ -12,7 +12,8 @@
  * splitter only tracks strings and bracket depth (it does not validate JSON: a malformed element
  * fails later in the record parser); elements are streamed, never the whole array held, and an
  * element longer than max_line is skipped as ENG_JSONL_TOO_LONG. Bytes after the closing ']' are
- * ignored. */
+ * never ignored: another '[' starts another array, anything else is read as JSONL lines from
+ * there (a malformed one is then a record error with its line). */
 #ifndef ENG_JSONL_H
 #define ENG_JSONL_H
 
@@ -23,8 +24,11 @@
 
 #define ENG_JSONL_DEFAULT_MAX_LINE ((size_t)16 << 20) /* 16 MiB */
 
-/* Reads up to n bytes into buf; returns bytes read, 0 at end of input, -1 on error (then fills
- * msg, up to 256 bytes, with a reason). */
+/* Reads up to n bytes into buf; returns bytes read, 0 at end of input, -1 on a system error or
+ * ENG_JSONL_READ_BAD_DATA when the input itself is bad (corrupt or truncated compressed data, a
+ * checksum mismatch: eng_jsonl_next then fails with ENG_EINPUT); either way fills msg, up to 256
+ * bytes, with a reason. */
+#define ENG_JSONL_READ_BAD_DATA (-2L)
 typedef long (*eng_jsonl_read_fn)(void *ctx, void *buf, size_t n, char *msg);
 
 typedef struct eng_jsonl eng_jsonl;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/outfile.h"
 #include "engine/runs.h"
 #include "engine/score.h"
 
@@ -298,22 +299,17 @@ int eng_merge(const char *out, const char *const *paths, size_t n, const char *c
 	if (n == 0)
 		return eng_err_set(err, ENG_EINPUT, "merge needs at least one shard workspace");
 	size_t len = strlen(out);
-	char *tmp = malloc(len + 32), *side = malloc(len + 40);
-	if (!tmp || !side) {
-		free(tmp), free(side);
+	char *side = malloc(len + 40);
+	if (!side)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	/* a unique empty file next to OUT (engine/outfile.h); SQLite then writes it */
+	eng_outset outs = {0};
+	const char *tmp = NULL;
+	int rc = eng_out_reserve(&outs, out, &tmp, err);
+	if (rc) {
+		free(side);
+		return rc;
 	}
-	snprintf(tmp, len + 32, "%s.merge-XXXXXX", out);
-	int fd = mkstemp(tmp); /* a unique name next to OUT; SQLite then writes it */
-	if (fd < 0) {
-		int e = errno;
-		free(tmp), free(side);
-		return eng_err_set(err, e == ENOENT || e == ENOTDIR ? ENG_EINPUT : ENG_EIO,
-		                   "create a file next to '%s': %s", out, strerror(e));
-	}
-	close(fd);
-	unlink(tmp);
-	int rc = 0;
 	eng_ws *ws = NULL;
 	struct stat st;
 	if (stat(out, &st) == 0) { /* an existing OUT is carried over, then merged into */
@@ -343,30 +339,10 @@ int eng_merge(const char *out, const char *const *paths, size_t n, const char *c
 		unlink(side);
 		snprintf(side, len + 40, "%s-shm", out);
 		unlink(side);
-		int dfd = -1;
-		if (rename(tmp, out) != 0) {
-			rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", tmp, out,
-			                 strerror(errno));
-		} else {
-			char *dir = strdup(out), *sl = dir ? strrchr(dir, '/') : NULL;
-			if (sl)
-				*sl = '\0';
-			dfd = dir ? open(sl ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY)
-			          : -1;
-			if (dfd >= 0) {
-				fsync(dfd);
-				close(dfd);
-			}
-			free(dir);
-		}
+		rc = eng_out_commit(&outs, err);
+	} else {
+		eng_out_abort(&outs); /* with its -wal and -shm */
 	}
-	if (rc) {
-		unlink(tmp);
-		snprintf(side, len + 40, "%s-wal", tmp);
-		unlink(side);
-		snprintf(side, len + 40, "%s-shm", tmp);
-		unlink(side);
-	}
-	free(tmp), free(side);
+	free(side);
 	return rc;
 }

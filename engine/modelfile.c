@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mmaudit_config.h"
+#include "engine/outfile.h"
 #include "engine/sha256.h"
 #include "engine/model_internal.h"
 #include "engine/trainjobs.h"
@@ -101,53 +102,24 @@ static void ob_u64(obuf *b, uint64_t v)
 	ob_u32(b, (uint32_t)(v >> 32));
 }
 
-/* Writes bytes to path through a temporary file in its folder, fsynced, renamed over it. */
+typedef struct bytes_ctx {
+	const uint8_t *p;
+	size_t n;
+} bytes_ctx;
+
+static int put_bytes(FILE *f, void *ctx, eng_err *err)
+{
+	bytes_ctx *b = ctx;
+	if (fwrite(b->p, 1, b->n, f) != b->n)
+		return eng_err_set(err, ENG_EIO, "write the model file: %s", strerror(errno));
+	return 0;
+}
+
+/* Writes bytes to path through the output writer (engine/outfile.h). */
 static int write_atomic(const char *path, const uint8_t *p, size_t n, eng_err *err)
 {
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 16);
-	if (!tmp)
-		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	snprintf(tmp, len + 16, "%s.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		int e = errno;
-		free(tmp);
-		return eng_err_set(err, e == ENOENT || e == ENOTDIR ? ENG_EINPUT : ENG_EIO,
-		                   "create a file next to '%s': %s", path, strerror(e));
-	}
-	mode_t um = umask(0); /* mkstemp makes 0600; a model file is as readable as any output */
-	umask(um);
-	if (fchmod(fd, 0666 & ~um) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return eng_err_set(err, ENG_EIO, "chmod '%s': %s", path, strerror(e));
-	}
-	size_t off = 0;
-	while (off < n) {
-		ssize_t w = write(fd, p + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	int ok = off == n && fsync(fd) == 0;
-	int e = errno;
-	ok = close(fd) == 0 && ok;
-	if (ok && rename(tmp, path) != 0) {
-		e = errno;
-		ok = 0;
-	}
-	if (!ok) {
-		unlink(tmp);
-		free(tmp);
-		return eng_err_set(err, ENG_EIO, "write '%s': %s", path, strerror(e));
-	}
-	free(tmp);
-	return 0;
+	bytes_ctx b = {p, n};
+	return eng_out_write(path, put_bytes, &b, err);
 }
 
 int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train_export_opts *o,

@@ -190,7 +190,9 @@ static char *dump_meta(json_t *m, int *oom)
 	return s;
 }
 
-/* Mean of the numeric ratings in annotation a; returns the count of ratings used. */
+/* Mean of the numeric ratings in annotation a; returns the count of ratings used, or -1 when
+ * their sum overflows (no finite mean). A string rating is a decimal number ("4", " 4.5 "):
+ * strtod's hex ("0x10"), inf and nan are not ratings. */
 static int rating_mean(json_t *a, double *mean)
 {
 	double sum = 0;
@@ -212,6 +214,10 @@ static int rating_mean(json_t *a, double *mean)
 		} else if (json_is_string(r)) {
 			const char *s = json_string_value(r);
 			char *end;
+			size_t lead = strspn(s, " ");
+			if (s[lead + strspn(s + lead, "0123456789.eE+-")] != '\0' &&
+			    s[lead + strspn(s + lead, "0123456789.eE+-")] != ' ')
+				continue;
 			errno = 0;
 			x = strtod(s, &end);
 			if (end == s || errno)
@@ -228,6 +234,8 @@ static int rating_mean(json_t *a, double *mean)
 		sum += x;
 		n++;
 	}
+	if (n && !isfinite(sum))
+		return -1;
 	if (n)
 		*mean = sum / n;
 	return n;
@@ -286,8 +294,15 @@ static int parse_multi(eng_record *rec, json_t *comp, const char *id, json_t *ba
 			rc = eng_record_add_error(
 			    rec, ENG_REC_EMPTY_FIELD,
 			    "completions.response[%zu] is empty; it was left out", i);
-		else
-			ok[i] = rating_mean(json_array_get(ann, i), &score[i]) > 0;
+		else if ((ok[i] = rating_mean(json_array_get(ann, i), &score[i])) < 0) {
+			ok[i] = 0; /* a false pair would be made from an infinite mean */
+			rc = eng_record_add_error(
+			    rec, ENG_REC_BAD_TYPE,
+			    "completions.annotations[%zu]: the ratings' sum overflows (no finite "
+			    "mean); fix the ratings",
+			    i);
+			rc = rc < 0 ? rc : 1;
+		}
 	}
 	/* every pair copies the extra fields: bound the total before making any */
 	size_t npairs = 0, base_len = 0;

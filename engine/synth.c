@@ -20,6 +20,8 @@
 
 #include <stb_image_write.h>
 
+#include "engine/outfile.h"
+
 /* ---- random numbers: splitmix64 (Steele et al., "Fast splittable pseudorandom number
  * generators", OOPSLA 2014) ---- */
 
@@ -756,20 +758,6 @@ static int write_images(const eng_synth_opts *o, const char *dir, size_t nimg,
 	return 0;
 }
 
-/* Closes f, reporting any earlier or final write error with path. */
-static int close_checked(FILE *f, const char *path, eng_err *err)
-{
-	int bad = ferror(f);
-	int e = errno;
-	if (fclose(f) && !bad) {
-		bad = 1;
-		e = errno;
-	}
-	if (bad)
-		return eng_err_set(err, ENG_EIO, "write '%s': %s", path, strerror(e));
-	return 0;
-}
-
 int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress *prog,
                     eng_err *err)
 {
@@ -783,11 +771,10 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 	size_t dl = strlen(dir);
 	if (dl > 4000)
 		return eng_err_set(err, ENG_EINPUT, "output directory path too long");
-	char data_tmp[4200], data_path[4200], truth_tmp[4200], truth_path[4200], idir[4200];
+	char data_path[4200], truth_path[4200], idir[4200];
 	snprintf(data_path, sizeof data_path, "%s/data.jsonl", dir);
-	snprintf(data_tmp, sizeof data_tmp, "%s/.data.jsonl.tmp", dir);
 	snprintf(truth_path, sizeof truth_path, "%s/truth.csv", dir);
-	snprintf(truth_tmp, sizeof truth_tmp, "%s/.truth.csv.tmp", dir);
+	eng_outset outs = {0}; /* data.jsonl and truth.csv replaced together (engine/outfile.h) */
 	snprintf(idir, sizeof idir, "%s/images", dir);
 	if (!o->text_only && (rc = mkdir_p(idir, err)))
 		return rc;
@@ -804,11 +791,9 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 	}
 	sbuf prompt = {mem, 0, CAP}, ch = {mem + CAP, 0, CAP}, rj = {mem + 2 * CAP, 0, CAP};
 	sbuf line = {mem + 3 * CAP, 0, LINECAP}, tline = {mem + 3 * CAP + LINECAP, 0, LINECAP};
-	if (!(fd = fopen(data_tmp, "wb")) || !(ft = fopen(truth_tmp, "wb"))) {
-		rc = eng_err_set(err, ENG_EIO, "create '%s': %s", fd ? truth_tmp : data_tmp,
-		                 strerror(errno));
+	if ((rc = eng_out_open(&outs, data_path, &fd, err)) ||
+	    (rc = eng_out_open(&outs, truth_path, &ft, err)))
 		goto out;
-	}
 	setvbuf(fd, iobuf_d, _IOFBF, IOBUF);
 	setvbuf(ft, iobuf_t, _IOFBF, IOBUF);
 	fputs("id,cue_on_chosen,cue_kind,true_colour\n", ft);
@@ -873,29 +858,15 @@ int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress
 		if ((i & 8191) == 8191 || i + 1 == o->pairs)
 			eng_progress_tick(prog, "pairs", i + 1, o->pairs);
 	}
-	rc = close_checked(fd, data_tmp, err);
-	fd = NULL;
-	if (!rc)
-		rc = close_checked(ft, truth_tmp, err);
-	ft = NULL;
-	if (rc)
+	if (ferror(fd) || ferror(ft)) {
+		rc = eng_err_set(err, ENG_EIO, "write into '%s': %s", dir, strerror(errno));
 		goto out;
+	}
 	if (!o->text_only && (rc = write_images(o, dir, nimg, prog, err)))
 		goto out;
-	if (rename(data_tmp, data_path) || rename(truth_tmp, truth_path)) {
-		rc = eng_err_set(err, ENG_EIO, "rename into '%s': %s", dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = eng_out_commit(&outs, err);
 out:
-	if (fd)
-		fclose(fd);
-	if (ft)
-		fclose(ft);
-	if (rc) {
-		remove(data_tmp);
-		remove(truth_tmp);
-	}
+	eng_out_abort(&outs); /* the streams (setvbuf buffers below) are closed first */
 	free(mem);
 	free(iobuf_d);
 	free(iobuf_t);

@@ -18,8 +18,22 @@ typedef struct eng_ws eng_ws;
  * ENG_EINPUT. Returns 0 and *out, or a negative code with *out = NULL. */
 int eng_ws_open(const char *path, eng_ws **out, eng_err *err);
 
-/* Opens an existing workspace read-mostly: fails with ENG_EINPUT when path does not exist. */
+/* PRAGMA application_id of every workspace ("mmau"). An existing database without it is refused
+ * with ENG_EINPUT ("not an mmaudit workspace") and left untouched, except an empty one and a
+ * workspace of an mmaudit from before the mark (recognised by its tables), which is marked on its
+ * next read-write open. An existing path that is not a regular file is refused with ENG_EINPUT. */
+#define ENG_WS_APPLICATION_ID 0x6d6d6175
+
+/* Opens an existing workspace read-write (migrating it): fails with ENG_EINPUT when path does not
+ * exist. */
 int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err);
+
+/* Opens an existing workspace read-only (info, report, gate): never creates, migrates or writes
+ * it; a workspace of an older schema is refused with ENG_EINPUT saying how to upgrade it. */
+int eng_ws_open_readonly(const char *path, eng_ws **out, eng_err *err);
+
+/* 1 when ws was opened with eng_ws_open_readonly. */
+int eng_ws_is_readonly(const eng_ws *ws);
 
 /* A second connection to ws's file, for a reader on another thread (WAL lets it read while ws
  * writes). ENG_EINPUT when ws has no file (":memory:"): callers then stay on one connection. */

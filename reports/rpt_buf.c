@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/safetext.h"
+
 static int grow(rpt_buf *b, size_t extra)
 {
 	if (b->oom)
@@ -87,6 +89,9 @@ static size_t seq_len(const unsigned char *s, size_t n)
 	return k;
 }
 
+static const char *const bidi80[5] = {"[U+202A]", "[U+202B]", "[U+202C]", "[U+202D]", "[U+202E]"};
+static const char *const bidi81[4] = {"[U+2066]", "[U+2067]", "[U+2068]", "[U+2069]"};
+
 void rpt_buf_esc(rpt_buf *b, const char *s, size_t n)
 {
 	if (!s)
@@ -103,6 +108,10 @@ void rpt_buf_esc(rpt_buf *b, const char *s, size_t n)
 		                  : c == '\'' ? "&#39;"
 		                              : NULL;
 		size_t k = ent ? 1 : seq_len(u + i, n - i);
+		/* a bidi embedding/override/isolate could reorder the report around it: shown as
+		 * its code point instead (engine/safetext.h) */
+		if (!ent && eng_text_is_bidi(u + i, k))
+			ent = u[i + 1] == 0x80 ? bidi80[u[i + 2] - 0xAA] : bidi81[u[i + 2] - 0xA6];
 		int drop = !ent && (!k || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f);
 		if (ent || drop) {
 			rpt_buf_put(b, s + i - run, run);

@@ -96,15 +96,31 @@ static void cell6(FILE *f, double x)
 		rpt_csv_fixed6(f, x);
 }
 
+/* 1 when a spreadsheet could read s as a formula: its first character after any leading
+ * whitespace (spaces, tabs, newlines) is = + - @ | or a fullwidth ＝ ＋ － ＠ (which some
+ * spreadsheets fold to ASCII), or it starts with a tab or CR at all. */
+static int formula_like(const char *s)
+{
+	if (s[0] == '\t' || s[0] == '\r')
+		return 1;
+	s += strspn(s, " \t\r\n");
+	if (*s && strchr("=+-@|", *s))
+		return 1;
+	const unsigned char *u = (const unsigned char *)s;
+	return u[0] == 0xEF &&
+	       ((u[1] == 0xBC && (u[2] == 0x9D || u[2] == 0x8B || u[2] == 0x8D || u[2] == 0xA0)));
+}
+
 void rpt_csv_cell(FILE *f, const char *s)
 {
 	if (!s)
 		s = "";
-	if (!strpbrk(s, ",\"\r\n") && !strchr("=+-@\t\r", s[0])) { /* nothing to quote or defuse */
+	/* fast path: nothing to quote, and a first byte no formula can start with */
+	if (!strchr("=+-@|\t\r\n \xEF", s[0]) && !strpbrk(s, ",\"\r\n")) {
 		fputs(s, f);
 		return;
 	}
-	int defuse = strchr("=+-@\t\r", s[0]) != NULL && s[0] != '\0';
+	int defuse = s[0] != '\0' && formula_like(s);
 	int quote = strpbrk(s, ",\"\r\n") != NULL;
 	if (quote)
 		fputc('"', f);

@@ -5,11 +5,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/safetext.h"
 
 #include "reports/rpt_integrity.h"
 
@@ -42,9 +47,11 @@ int rpt_policy_set(rpt_policy *p, const char *key, const char *value, eng_err *e
 			continue;
 		char *end = NULL;
 		errno = 0;
+		/* a decimal number only: strtod would also read hex ("0x0.8"), inf and nan */
+		int decimal = value[strspn(value, "0123456789.eE+-")] == '\0';
 		double v = strtod(value, &end);
 		double lo = i == RPT_RULE_SFD || i == RPT_RULE_OOD_GAP ? -1 : 0;
-		if (errno || end == value || *end || !isfinite(v) || v < lo || v > 1)
+		if (!decimal || errno || end == value || *end || !isfinite(v) || v < lo || v > 1)
 			return eng_err_set(
 			    err, ENG_EINPUT,
 			    "%s wants a fraction in [%g, 1] (e.g. 0.3 for 30%%), got '%s'", key, lo,
@@ -86,22 +93,48 @@ static char *trim(char *s)
 	return s;
 }
 
-int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
+/* The reason line [p, p + n) is not text, or NULL: a NUL byte, a control character other than
+ * tab and CR, or bytes that are not UTF-8. */
+static const char *not_text(const char *p, size_t n)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return eng_err_set(err, ENG_EINPUT, "policy file '%s': %s", path, strerror(errno));
+	const unsigned char *u = (const unsigned char *)p;
+	for (size_t i = 0; i < n;) {
+		if (!u[i])
+			return "a NUL byte";
+		if ((u[i] < 0x20 && u[i] != '\t' && u[i] != '\r') || u[i] == 0x7f)
+			return "a control character (binary content)";
+		size_t k = eng_text_seq_len(u + i, n - i);
+		if (!k)
+			return "bytes that are not UTF-8 (binary content)";
+		i += k;
+	}
+	return NULL;
+}
+
+int rpt_policy_parse(rpt_policy *p, const char *label, const char *text, size_t len, eng_err *err)
+{
 	char line[1024], seen[8][32];
 	int n_seen = 0, rc = 0;
 	long lineno = 0;
-	while (fgets(line, sizeof line, f)) {
+	size_t pos = 0;
+	if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3))
+		pos = 3; /* a UTF-8 byte order mark is not part of the first key */
+	while (pos < len) {
 		lineno++;
-		size_t len = strlen(line);
-		if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
-			rc = eng_err_set(err, ENG_EINPUT, "%s:%ld: line longer than %zu bytes",
-			                 path, lineno, sizeof line - 2);
-			break;
-		}
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		const char *why = not_text(text + pos, n);
+		if (why)
+			return eng_err_set(
+			    err, ENG_EINPUT,
+			    "%s:%ld: %s: a policy file is text (`key = value` lines)", label,
+			    lineno, why);
+		if (n > sizeof line - 2)
+			return eng_err_set(err, ENG_EINPUT, "%s:%ld: line longer than %zu bytes",
+			                   label, lineno, sizeof line - 2);
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n + (nl != NULL);
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
@@ -109,33 +142,86 @@ int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
 		if (!*s)
 			continue;
 		char *eq = strchr(s, '=');
-		if (!eq) {
-			rc = eng_err_set(
+		if (!eq)
+			return eng_err_set(
 			    err, ENG_EINPUT,
 			    "%s:%ld: expected 'key = value' (e.g. max-shortcut-rate = 0.3), "
 			    "got '%s'",
-			    path, lineno, s);
-			break;
-		}
+			    label, lineno, s);
 		*eq = '\0';
 		char *key = trim(s), *value = trim(eq + 1);
 		for (int i = 0; i < n_seen; i++)
-			if (!strcmp(seen[i], key)) {
-				rc = eng_err_set(err, ENG_EINPUT, "%s:%ld: '%s' is set twice", path,
-				                 lineno, key);
-				goto out;
-			}
+			if (!strcmp(seen[i], key))
+				return eng_err_set(err, ENG_EINPUT, "%s:%ld: '%s' is set twice",
+				                   label, lineno, key);
 		if ((rc = rpt_policy_set(p, key, value, err))) {
-			eng_err_prefix(err, "%s:%ld: ", path, lineno);
-			break;
+			eng_err_prefix(err, "%s:%ld: ", label, lineno);
+			return rc;
 		}
 		if (n_seen < 8)
 			snprintf(seen[n_seen++], sizeof seen[0], "%s", key);
 	}
-	if (!rc && ferror(f))
-		rc = eng_err_set(err, ENG_EIO, "read policy file '%s': %s", path, strerror(errno));
-out:
-	fclose(f);
+	return 0;
+}
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISDIR(m)    ? "a directory"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISSOCK(m) ? "a socket"
+	       : S_ISFIFO(m) ? "a FIFO"
+	                     : "not a regular file";
+}
+
+int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
+{
+	/* O_NONBLOCK and fstat first: a FIFO without a writer must not block the open, and a
+	 * device (/dev/zero) or directory is refused before anything is read; a pipe
+	 * (--policy /dev/stdin) is read once, at most RPT_POLICY_MAX bytes, like a file */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return eng_err_set(err, ENG_EINPUT, "policy file '%s': %s", path, strerror(errno));
+	struct stat sb = {0};
+	if (fstat(fd, &sb) != 0 || !(S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+		close(fd);
+		return eng_err_set(err, ENG_EINPUT, "policy file '%s' is %s, not a text file", path,
+		                   kind_of(sb.st_mode));
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	char *buf = malloc(RPT_POLICY_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	size_t len = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t k = read(fd, buf + len, RPT_POLICY_MAX + 1 - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			rc = eng_err_set(err, ENG_EIO, "read policy file '%s': %s", path,
+			                 strerror(errno));
+			break;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len > RPT_POLICY_MAX) {
+			rc = eng_err_set(
+			    err, ENG_EINPUT,
+			    "policy file '%s' is longer than %d bytes: not a policy file", path,
+			    RPT_POLICY_MAX);
+			break;
+		}
+	}
+	close(fd);
+	if (!rc)
+		rc = rpt_policy_parse(p, path, buf, len, err);
+	free(buf);
 	return rc;
 }
 

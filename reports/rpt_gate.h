@@ -47,8 +47,16 @@ int rpt_policy_count(const rpt_policy *p);
 int rpt_policy_set(rpt_policy *p, const char *key, const char *value, eng_err *err);
 
 /* Reads a policy file: `key = value` lines, `#` starts a comment, blank lines ignored; the same
- * key twice is an error. Keys already set in p are overwritten. Errors name path:line. */
+ * key twice is an error. Keys already set in p are overwritten. Errors name path:line. A policy
+ * file is UTF-8 text (a leading byte order mark is skipped): a NUL byte, another control
+ * character or bytes that are not UTF-8 are an error naming the line. The path must be a regular
+ * file or a pipe (read at most RPT_POLICY_MAX bytes); a directory or device is refused. */
+#define RPT_POLICY_MAX (1 << 20)
 int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err);
+
+/* The parser of rpt_policy_load over text[0..len) (not NUL-terminated); label names it in
+ * errors. */
+int rpt_policy_parse(rpt_policy *p, const char *label, const char *text, size_t len, eng_err *err);
 
 enum { RPT_FAIL, RPT_WARN, RPT_PASS, RPT_NOT_RUN, RPT_STATUS_N }; /* also the display order */
 extern const char *const rpt_status_names[RPT_STATUS_N]; /* "FAIL", "WARN", "PASS", "NOT RUN" */

@@ -14,6 +14,7 @@
 #include "reports/rpt_csv.h"
 #include "reports/rpt_html.h"
 #include "reports/rpt_json.h"
+#include "engine/outfile.h"
 
 typedef struct job {
 	const rpt_state *st;
@@ -49,35 +50,6 @@ static int mkdirs(const char *dir, eng_err *err)
 
 typedef int (*writer_fn)(const job *j, FILE *f, eng_err *err);
 
-/* Writes one file into a hidden temporary file of dir (its name into tmp), flushed and fsync'd. */
-static int write_temp(const char *dir, const char *name, writer_fn fn, const job *j, char *tmp,
-                      size_t tmpn, eng_err *err)
-{
-	char final[4200];
-	snprintf(final, sizeof final, "%s/%s", dir, name);
-	snprintf(tmp, tmpn, "%s/.%s.XXXXXX", dir, name);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		int e = errno;
-		tmp[0] = '\0';
-		return eng_err_set(err, ENG_EIO, "create a temporary file in '%s': %s", dir,
-		                   strerror(e));
-	}
-	fchmod(fd, 0644);
-	FILE *f = fdopen(fd, "wb");
-	if (!f) {
-		close(fd);
-		return eng_err_set(err, ENG_EIO, "open '%s': %s", tmp, strerror(errno));
-	}
-	setvbuf(f, NULL, _IOFBF, 1 << 16);
-	int rc = fn(j, f, err);
-	if (!rc && (fflush(f) || fsync(fileno(f))))
-		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
-	if (fclose(f) && !rc)
-		rc = eng_err_set(err, ENG_EIO, "write '%s': %s", final, strerror(errno));
-	return rc;
-}
-
 static int w_json(const job *j, FILE *f, eng_err *err)
 {
 	return rpt_json_write(j->st, &j->o->policy, j->ev, f, err);
@@ -103,8 +75,7 @@ static int w_html(const job *j, FILE *f, eng_err *err)
 typedef struct csv_task {
 	job j;
 	rpt_state st;
-	const char *dir;
-	char tmp[4200];
+	FILE *f;
 	eng_err err;
 	int rc;
 } csv_task;
@@ -112,12 +83,25 @@ typedef struct csv_task {
 static void *csv_main(void *arg)
 {
 	csv_task *t = arg;
-	t->rc = write_temp(t->dir, "samples.csv", w_csv, &t->j, t->tmp, sizeof t->tmp, &t->err);
+	t->rc = w_csv(&t->j, t->f, &t->err);
 	return NULL;
 }
 
 int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
                      rpt_report_info *info, eng_err *err)
+{
+	eng_outset set = {0};
+	int rc = rpt_report_write_set(ws, o, dir, prog, info, &set, err);
+	if (rc) {
+		eng_out_abort(&set);
+		return rc;
+	}
+	return eng_out_commit(&set, err);
+}
+
+int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
+                         const eng_progress *prog, rpt_report_info *info, eng_outset *set,
+                         eng_err *err)
 {
 	rpt_report_info local;
 	if (!info)
@@ -147,13 +131,23 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 	if ((rc = mkdirs(dir, err)))
 		goto out;
 	job j = {st, o, &ev, prog, info};
-	/* all four are written to temporary files first and renamed into place only when every one
-	 * is complete, so a failure (a full disk) leaves the previous set of files untouched */
+	/* all four are written to temporary files of one set (engine/outfile.h) renamed into
+	 * place only when every one is complete, so a failure (a full disk) leaves the previous
+	 * set of files untouched */
 	enum { NFILES = 4 };
 	static const char *const names[NFILES] = {"summary.json", "samples.csv", "report.html",
 	                                          "near_duplicates.csv"};
 	const writer_fn fns[NFILES] = {w_json, w_csv, w_html, w_near};
-	char tmp[NFILES][4200] = {"", "", "", ""};
+	FILE *fs[NFILES] = {NULL, NULL, NULL, NULL};
+	for (int k = 0; k < NFILES && !rc; k++) {
+		char final[4200];
+		if (snprintf(final, sizeof final, "%s/%s", dir, names[k]) >= (int)sizeof final)
+			rc = eng_err_set(err, ENG_EINPUT, "output directory path too long");
+		else
+			rc = eng_out_open(set, final, &fs[k], err);
+	}
+	if (rc)
+		goto out;
 	/* samples.csv on a second connection while this thread writes the other two; on one
 	 * connection (an in-memory workspace) the three are written in turn */
 	static const eng_progress silent = {0};
@@ -167,7 +161,7 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 		t->j = j;
 		t->j.st = &t->st;
 		t->j.prog = &silent;
-		t->dir = dir;
+		t->f = fs[1];
 		threaded = pthread_create(&th, NULL, csv_main, t) == 0;
 	}
 	int failed_at = NFILES;
@@ -180,32 +174,19 @@ int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const en
 		                           : "report: summary.json",
 		                  0, 0);
 		eng_trace(names[k]);
-		rc = write_temp(dir, names[k], fns[k], &j, tmp[k], sizeof tmp[k], err);
+		rc = fns[k](&j, fs[k], err);
 		failed_at = rc ? k : NFILES;
 	}
 	if (threaded) {
 		eng_trace("report: wait for samples.csv");
 		pthread_join(th, NULL);
 		eng_trace("report: samples.csv written");
-		snprintf(tmp[1], sizeof tmp[1], "%s", t->tmp);
 		if (t->rc && failed_at > 1) { /* report the first failure in file order */
 			rc = t->rc;
 			if (err)
 				*err = t->err;
 		}
 	}
-	for (int k = 0; k < NFILES && !rc; k++) {
-		char final[4200];
-		snprintf(final, sizeof final, "%s/%s", dir, names[k]);
-		if (rename(tmp[k], final))
-			rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", tmp[k], final,
-			                 strerror(errno));
-		else
-			tmp[k][0] = '\0';
-	}
-	for (int k = 0; k < NFILES; k++)
-		if (tmp[k][0])
-			unlink(tmp[k]);
 	free(t);
 	eng_ws_close(ws2);
 out:

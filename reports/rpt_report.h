@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/outfile.h"
 #include "engine/progress.h"
 #include "engine/workspace.h"
 #include "reports/rpt_gate.h"
@@ -37,5 +38,12 @@ typedef struct rpt_report_info {
  * be NULL. */
 int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
                      rpt_report_info *info, eng_err *err);
+
+/* As rpt_report_write, but the three files are left as temporary files in set (not renamed):
+ * the caller adds its own outputs and replaces them all together with eng_out_commit, or drops
+ * them with eng_out_abort. */
+int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
+                         const eng_progress *prog, rpt_report_info *info, eng_outset *set,
+                         eng_err *err);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/safetext.h"
+
 const rpt_def rpt_defs[] = {
     {"pairs", "pairs", "Preference pairs of the dataset kept in the workspace at ingest."},
     {"scored_pairs", "scored pairs", "Pairs with held-out scores in the newest score run."},
@@ -337,6 +339,15 @@ int rpt_state_load(eng_ws *ws, rpt_state **out, eng_err *err)
 		memset(d, 0, sizeof *d);
 		d->id = sqlite3_column_int64(qd, 0);
 		d->name = dup_col(qd, 1);
+		if (d->name &&
+		    !eng_text_is_clean(d->name)) { /* a workspace from before clean names */
+			size_t need = eng_text_escape(d->name, (size_t)-1, NULL, 0) + 1;
+			char *c = malloc(need);
+			if (c)
+				eng_text_escape(d->name, (size_t)-1, c, need);
+			free(d->name);
+			d->name = c;
+		}
 		d->pairs = sqlite3_column_int64(qd, 2);
 		d->pairs_without_image = sqlite3_column_int64(qd, 3);
 		d->errors = sqlite3_column_int64(qd, 4);

@@ -11,8 +11,16 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 # Issue 12 on the fixture (no training): a text-only dataset, a dataset whose MM-RM does not use
 # the image, the counterfactual image test and the weights evaluation as the contract writes them.
 FX=$(cd "$(dirname "$0")" && pwd)/reports_fixture.py
-: >"$T/fx.db"
-"$MM" info --db "$T/fx.db" >/dev/null
+# mkempty DB: a migrated workspace without data for the fixture (made by `index` of an empty file,
+# then emptied: `info` is read-only and never creates or migrates a workspace)
+mkempty() {
+	rm -f "$1" && : >"$1.empty.jsonl" && "$MM" index --quiet --db "$1" "$1.empty.jsonl" &&
+		python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM source_files"); c.execute("DELETE FROM datasets"); c.commit()' "$1"
+	local rc=$?
+	rm -f "$1.empty.jsonl"
+	return $rc
+}
+mkempty "$T/fx.db"
 python3 "$FX" "$T/fx.db" --pairs 400 --issue12
 "$MM" report --db "$T/fx.db" --out "$T/fx" --max-shortcut-rate 0.3 --quiet
 python3 - "$T/fx" "$T/fx.db" <<'PY'
@@ -122,8 +130,7 @@ print("report e2e fixture (issue 12) OK")
 PY
 # Issue 13 on the fixture: a crossdist run with every method, intervals, n per cell, the ranking,
 # the recommendation and the leave-one-environment-out selection; long and hostile dataset names.
-: >"$T/x13.db"
-"$MM" info --db "$T/x13.db" >/dev/null
+mkempty "$T/x13.db"
 python3 "$FX" "$T/x13.db" --pairs 200 --issue13
 "$MM" report --db "$T/x13.db" --out "$T/x13" --quiet
 python3 - "$T/x13" "$T/x13.db" "$MM" <<'PY'

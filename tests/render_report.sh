@@ -16,8 +16,16 @@ fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT/ws.db" "$OUT/ws.db-wal" "$OUT/ws.db-shm"
-: >"$OUT/ws.db"
-"$MM" info --db "$OUT/ws.db" >/dev/null
+# mkempty DB: a migrated workspace without data for the fixture (made by `index` of an empty file,
+# then emptied: `info` is read-only and never creates or migrates a workspace)
+mkempty() {
+	rm -f "$1" && : >"$1.empty.jsonl" && "$MM" index --quiet --db "$1" "$1.empty.jsonl" &&
+		python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM source_files"); c.execute("DELETE FROM datasets"); c.commit()' "$1"
+	local rc=$?
+	rm -f "$1.empty.jsonl"
+	return $rc
+}
+mkempty "$OUT/ws.db"
 python3 "$ROOT/tests/reports_fixture.py" "$OUT/ws.db" --pairs 2000 --issue12 --issue13
 "$MM" report --db "$OUT/ws.db" --out "$OUT" --max-shortcut-rate 0.3 --max-text-accuracy 0.7 \
 	--max-ood-gap 0.2 --max-sfd 0.3 --quiet

@@ -15,15 +15,23 @@ has() { # has NAME FILE PATTERN
 	if grep -q -- "$3" "$2"; then echo "ok - $1"; else echo "not ok - $1: no '$3' in:"; cat "$2"; fail=1; fi
 }
 
+# mkempty DB: a migrated workspace without data for the fixture (made by `index` of an empty file,
+# then emptied: `info` is read-only and never creates or migrates a workspace)
+mkempty() {
+	rm -f "$1" && : >"$1.empty.jsonl" && "$MM" index --quiet --db "$1" "$1.empty.jsonl" &&
+		python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM source_files"); c.execute("DELETE FROM datasets"); c.commit()' "$1"
+	local rc=$?
+	rm -f "$1.empty.jsonl"
+	return $rc
+}
 mkws() { # mkws DB [fixture args]: a migrated workspace filled by the fixture
 	local db=$1; shift
-	: >"$db"
-	"$MM" info --db "$db" >/dev/null || return 1
+	mkempty "$db" || return 1
 	python3 "$SRC/tests/reports_fixture.py" "$db" "$@"
 }
 
 # No score run yet: exit 2 with the hint.
-: >"$T/empty.db"; "$MM" info --db "$T/empty.db" >/dev/null
+mkempty "$T/empty.db"
 "$MM" gate --db "$T/empty.db" --max-shortcut-rate 0.3 >"$T/o" 2>"$T/e"; check "gate on unscored workspace" 2 $?
 has "unscored hint" "$T/e" "run mmaudit score first"
 

@@ -128,7 +128,65 @@ static void test_jsonl_callback_stream_and_read_error(void **state)
 
 /* A pretty-printed JSON array: one element per record, numbered by the line it starts on; strings
  * with brackets, commas and escaped quotes do not split elements; a too-long element is skipped;
- * bytes after the closing ']' are ignored. */
+ * bytes after the closing ']' are read as lines (never ignored). */
+/* Issue 17: after an array's ']' come another array (elements again), then JSONL lines (each
+ * with its own line number), then a record on the ']' line itself; nothing is dropped. */
+static void test_jsonl_after_array(void **state)
+{
+	(void)state;
+	const char in[] =
+	    "[{\"a\":1},\n{\"a\":2}]\n\n[{\"a\":3}] [{\"a\":4}]\n{\"a\":5}\n{\"a\":6}\n"
+	    "[{\"a\":7}]{\"a\":8}\n";
+	static const char *const want[] = {"{\"a\":1}",           "{\"a\":2}", "{\"a\":3}",
+	                                   "{\"a\":4}",           "{\"a\":5}", "{\"a\":6}",
+	                                   "[{\"a\":7}]{\"a\":8}"};
+	static const uint64_t lines[] = {1, 2, 4, 4, 5, 6, 7};
+	FILE *f = mem(in, sizeof in - 1);
+	eng_jsonl *r = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_jsonl_open_file(f, 0, &r, &err), 0);
+	eng_jsonl_detect_array(r);
+	const char *line;
+	size_t len;
+	uint64_t no;
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+		assert_string_equal(line, want[i]);
+		assert_int_equal(no, lines[i]);
+	}
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
+	eng_jsonl_close(r);
+	fclose(f);
+}
+
+/* A reader callback's ENG_JSONL_READ_BAD_DATA (corrupt compressed input) is ENG_EINPUT. */
+static long bad_read(void *ctx, void *buf, size_t n, char *msg)
+{
+	int *calls = ctx;
+	if ((*calls)++ == 0) {
+		memcpy(buf, "{\"a\":1}\n", n < 8 ? n : 8);
+		return 8;
+	}
+	snprintf(msg, 256, "corrupt gzip data: incorrect data check");
+	return ENG_JSONL_READ_BAD_DATA;
+}
+
+static void test_jsonl_bad_data_is_input_error(void **state)
+{
+	(void)state;
+	int calls = 0;
+	eng_jsonl *r = NULL;
+	eng_err err = {0};
+	assert_int_equal(eng_jsonl_open_fn(bad_read, &calls, 0, &r, &err), 0);
+	const char *line;
+	size_t len;
+	uint64_t no;
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_EINPUT);
+	assert_non_null(strstr(err.msg, "incorrect data check"));
+	eng_jsonl_close(r);
+}
+
 static void test_jsonl_json_array_elements(void **state)
 {
 	(void)state;
@@ -159,6 +217,9 @@ static void test_jsonl_json_array_elements(void **state)
 	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
 	assert_string_equal(line, "{\"d\": {\"e\": []}}");
 	assert_int_equal(no, 11);
+	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_LINE);
+	assert_string_equal(line, "trailing"); /* after the ']': a line (a record error later) */
+	assert_int_equal(no, 13);
 	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
 	assert_int_equal(eng_jsonl_next(r, &line, &len, &no, &err), ENG_JSONL_EOF);
 	eng_jsonl_close(r);
@@ -191,6 +252,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_jsonl_lines_bom_crlf_blank),
 	    cmocka_unit_test(test_jsonl_json_array_elements),
+	    cmocka_unit_test(test_jsonl_after_array),
+	    cmocka_unit_test(test_jsonl_bad_data_is_input_error),
 	    cmocka_unit_test(test_jsonl_too_long_line_skipped),
 	    cmocka_unit_test(test_jsonl_callback_stream_and_read_error),
 	};
