@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/arena.h"
+#include "engine/safetext.h"
 
 static const char *sql_rows =
     "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
@@ -42,6 +43,11 @@ static int file_path(fcache *fc, eng_arena *a, sqlite3_stmt *q, size_t *off)
 			return 0;
 		}
 	const char *path = (const char *)sqlite3_column_text(q, 14);
+	char clean[4096]; /* a path's bytes as valid printable UTF-8 (engine/safetext.h) */
+	if (path && !eng_text_is_clean(path)) {
+		eng_text_escape(path, (size_t)-1, clean, sizeof clean);
+		path = clean;
+	}
 	if (eng_arena_put(a, path ? path : "", off))
 		return -1;
 	if (fc->n < 64) {

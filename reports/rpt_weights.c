@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/arena.h"
+#include "engine/safetext.h"
 #include "reports/rpt_csv.h"
 
 /* The newest finished score run of dataset ds and the dataset's name. */
@@ -98,8 +99,13 @@ static int load_files(eng_ws *ws, int64_t ds, eng_arena *a, files *fl, eng_err *
 		size_t *no = ni ? realloc(fl->off, (fl->n + 1) * sizeof *no) : NULL;
 		if (no)
 			fl->off = no;
-		if (!ni || !no ||
-		    eng_arena_put(a, (const char *)sqlite3_column_text(q, 1), &fl->off[fl->n])) {
+		const char *path = (const char *)sqlite3_column_text(q, 1);
+		char clean[4096]; /* valid printable UTF-8 (engine/safetext.h) */
+		if (path && !eng_text_is_clean(path)) {
+			eng_text_escape(path, (size_t)-1, clean, sizeof clean);
+			path = clean;
+		}
+		if (!ni || !no || eng_arena_put(a, path ? path : "", &fl->off[fl->n])) {
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
 			break;
 		}
