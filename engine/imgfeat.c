@@ -21,6 +21,11 @@ enum {
 };
 enum { DIM = NGRID + NHIST + NORI + NBRI };
 
+int eng_imgfeat_grid_dim(void)
+{
+	return NGRID;
+}
+
 int eng_imgfeat_dim(void)
 {
 	return DIM;

@@ -14,6 +14,9 @@
 	3 /* 2: thumbnail samples at most ~4-7 rows per band; 3: JPEGs decoded                     \
 	     at a DCT scale (imgdecode.h), WEBP decoded */
 
+/* The first dimensions of a feature vector: the colour layout grid (cells x mean RGB). */
+int eng_imgfeat_grid_dim(void);
+
 /* Side of the square thumbnail the features are computed from: an image decoded smaller than the
  * original needs at least this many pixels on each side (imgdecode.h). */
 #define ENG_IMGFEAT_SIDE 32
