@@ -433,7 +433,8 @@ int eng_neardup_find(eng_ws *ws, int max_distance, eng_neardup *out, eng_err *er
 		eng_neardup_clear(out);
 		return rc;
 	}
-	qsort(out->pairs, out->n, sizeof *out->pairs, by_pair);
+	if (out->n) /* qsort wants a valid pointer even for no elements */
+		qsort(out->pairs, out->n, sizeof *out->pairs, by_pair);
 	return 0;
 }
 
