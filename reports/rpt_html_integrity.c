@@ -146,7 +146,9 @@ static void near_table(rpt_buf *b, const rpt_state *st)
 	rpt_buf_printf(b,
 	               "<h3>Near-duplicate images</h3><p>Perceptual hash of each stored thumbnail "
 	               "(64-bit DCT hash of the luminance): two images are near duplicates when at "
-	               "most %d bits differ and their mean colours agree; an image used by two "
+	               "most %d bits differ and their mean colours and colour layouts agree (the "
+	               "hash alone matches different pictures of similar structure); an image "
+	               "used by two "
 	               "datasets counts too. ",
 	               nd->max_distance);
 	count(b, nd->images);

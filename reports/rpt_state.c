@@ -121,7 +121,8 @@ const rpt_def rpt_defs[] = {
      "followed the order, not the answers."},
     {"integrity.near_duplicate_images", "near-duplicate images",
      "Image pairs whose thumbnails' 64-bit perceptual hashes (DCT of the luminance) differ in "
-     "at most max_distance bits with mean colours within 32/255 per channel: within_pairs inside "
+     "at most max_distance bits with mean colours within 32/255 per channel and colour layout "
+     "grids (4x4 cells x mean RGB) within 0.05: within_pairs inside "
      "the dataset; across_pairs with another dataset (the same image used by both counts); "
      "images_shared_across = this dataset's images with such a match. Listed in "
      "near_duplicates.csv."},
