@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int eng_err_set(eng_err *e, int code, const char *fmt, ...)
 {
@@ -42,4 +43,14 @@ void eng_err_clear(eng_err *e)
 		e->code = 0;
 		e->msg[0] = '\0';
 	}
+}
+
+const char *eng_err_file_kind(mode_t m)
+{
+	return S_ISDIR(m)    ? "a directory"
+	       : S_ISFIFO(m) ? "a FIFO"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISSOCK(m) ? "a socket"
+	                     : "not a regular file";
 }

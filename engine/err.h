@@ -7,6 +7,7 @@
 #define ENG_ERR_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 enum {
 	ENG_OK = 0,
@@ -28,5 +29,8 @@ int eng_err_set(eng_err *e, int code, const char *fmt, ...) __attribute__((forma
 void eng_err_prefix(eng_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void eng_err_clear(eng_err *e);
+
+/* What a path that is not a regular file is, for a message: "a directory", "a FIFO", ... */
+const char *eng_err_file_kind(mode_t m);
 
 #endif

@@ -22,18 +22,6 @@
 #include "engine/imgfeat.h"
 #include "engine/sha256.h"
 
-static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	e->code = code;
-	vsnprintf(e->reason, sizeof e->reason, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
 const char *eng_image_format(const uint8_t *p, size_t n, int *supported)
 {
 	*supported = 0;
@@ -146,25 +134,28 @@ int eng_image_data_uri(const char *uri, uint8_t **out, size_t *n, eng_rec_error 
 	*out = NULL;
 	*n = 0;
 	if (strncasecmp(uri, "data:", 5) != 0)
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE, "not a data: URI");
+		return eng_rec_reject(rerr, ENG_REC_UNSUPPORTED_IMAGE, "not a data: URI");
 	const char *comma = strchr(uri, ',');
 	if (!comma)
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_CORRUPT_IMAGE,
 		    "data: URI has no ',' before its payload; write data:image/png;base64,...");
 	const char *mt = uri + 5;
 	size_t mlen = (size_t)(comma - mt);
 	if (mlen < 7 || strncasecmp(comma - 7, ";base64", 7) != 0)
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		              "data: URI is not base64-encoded; use data:image/...;base64,...");
+		return eng_rec_reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "data: URI is not base64-encoded; use data:image/...;base64,...");
 	if (strncasecmp(mt, "image/", 6) != 0)
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		              "data: URI media type '%.*s' is not an image", (int)(mlen - 7), mt);
+		return eng_rec_reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		                      "data: URI media type '%.*s' is not an image",
+		                      (int)(mlen - 7), mt);
 	const char *s = comma + 1;
 	size_t len = strlen(s);
 	if (len / 4 * 3 + 3 > ENG_IMAGE_MAX_BYTES)
-		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "data: URI is larger than %zu MiB",
-		              ENG_IMAGE_MAX_BYTES >> 20);
+		return eng_rec_reject(rerr, ENG_REC_IMAGE_TOO_LARGE,
+		                      "data: URI is larger than %zu MiB",
+		                      ENG_IMAGE_MAX_BYTES >> 20);
 	uint8_t *buf = malloc(len / 4 * 3 + 3);
 	if (!buf)
 		return ENG_ENOMEM;
@@ -182,7 +173,7 @@ int eng_image_data_uri(const char *uri, uint8_t **out, size_t *n, eng_rec_error 
 		int v = b64val(c);
 		if (v < 0 || pad) {
 			free(buf);
-			return reject(
+			return eng_rec_reject(
 			    rerr, ENG_REC_CORRUPT_IMAGE,
 			    "data: URI payload is not valid base64 (bad character at %zu)", i);
 		}
@@ -209,22 +200,23 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat sb = {0};
 	if (fd < 0)
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_MISSING_IMAGE,
 		    "image '%s' cannot be opened (%s); check the path or --images DIR, or "
 		    "keep the pair without its image: --missing-images text-only",
 		    path, strerror(errno));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		return reject(rerr, ENG_REC_MISSING_IMAGE,
-		              "image '%s' is %s, not a regular file; point the record at the image "
-		              "file, or keep the pair without it: --missing-images text-only",
-		              path,
-		              S_ISDIR(sb.st_mode)    ? "a directory"
-		              : S_ISFIFO(sb.st_mode) ? "a FIFO"
-		              : S_ISCHR(sb.st_mode)  ? "a character device"
-		              : S_ISBLK(sb.st_mode)  ? "a block device"
-		                                     : "something else");
+		return eng_rec_reject(
+		    rerr, ENG_REC_MISSING_IMAGE,
+		    "image '%s' is %s, not a regular file; point the record at the image "
+		    "file, or keep the pair without it: --missing-images text-only",
+		    path,
+		    S_ISDIR(sb.st_mode)    ? "a directory"
+		    : S_ISFIFO(sb.st_mode) ? "a FIFO"
+		    : S_ISCHR(sb.st_mode)  ? "a character device"
+		    : S_ISBLK(sb.st_mode)  ? "a block device"
+		                           : "something else");
 	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
@@ -236,9 +228,9 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	}
 	if ((uint64_t)sb.st_size > ENG_IMAGE_MAX_BYTES) {
 		fclose(f);
-		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE,
-		              "image '%s' is %lld bytes, over %zu MiB", path, (long long)sb.st_size,
-		              ENG_IMAGE_MAX_BYTES >> 20);
+		return eng_rec_reject(rerr, ENG_REC_IMAGE_TOO_LARGE,
+		                      "image '%s' is %lld bytes, over %zu MiB", path,
+		                      (long long)sb.st_size, ENG_IMAGE_MAX_BYTES >> 20);
 	}
 	size_t size = (size_t)sb.st_size;
 	uint8_t *buf = malloc(size ? size : 1);
@@ -251,7 +243,7 @@ int eng_image_read_file(const char *path, uint8_t **out, size_t *n, eng_rec_erro
 	fclose(f);
 	if (bad || got != size) {
 		free(buf);
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_MISSING_IMAGE,
 		    "image '%s' could not be read completely; check the file, or keep the "
 		    "pair without it: --missing-images text-only",

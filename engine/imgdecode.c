@@ -5,7 +5,6 @@
 #include "engine/imgdecode.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,6 @@
 
 #include "engine/images.h"
 #include "engine/imgfeat.h"
-
-static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	e->code = code;
-	vsnprintf(e->reason, sizeof e->reason, fmt, ap);
-	va_end(ap);
-	return 1;
-}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -226,11 +213,12 @@ static uint8_t *rgb_alloc(int w, int h)
 static int too_many_pixels(eng_rec_error *rerr, const char *source, uint64_t w, uint64_t h,
                            uint64_t max_pixels)
 {
-	return reject(rerr, ENG_REC_IMAGE_TOO_LARGE,
-	              "image '%s' is %llux%llu = %.1f MP, over the %.1f MP limit; downscale it or "
-	              "raise --max-pixels",
-	              source, (unsigned long long)w, (unsigned long long)h, (double)w * h / 1e6,
-	              (double)max_pixels / 1e6);
+	return eng_rec_reject(
+	    rerr, ENG_REC_IMAGE_TOO_LARGE,
+	    "image '%s' is %llux%llu = %.1f MP, over the %.1f MP limit; downscale it or "
+	    "raise --max-pixels",
+	    source, (unsigned long long)w, (unsigned long long)h, (double)w * h / 1e6,
+	    (double)max_pixels / 1e6);
 }
 
 /* libjpeg-turbo: header -> limit -> decode at 1/scale. 0 ok, 1 refused, 2 = let stb_image try (a
@@ -243,14 +231,14 @@ static int decode_jpeg(const uint8_t *data, size_t n, const char *source, uint64
 		return ENG_ENOMEM;
 	int rc, w = 0, h = 0, sub = 0, cs = 0; /* left unset on some bad headers */
 	if (tjDecompressHeader3(tj, data, (unsigned long)n, &w, &h, &sub, &cs) != 0) {
-		rc = reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		            "image '%s' (jpeg) has an unreadable header (%s); re-export it", source,
-		            tjGetErrorStr2(tj));
+		rc = eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                    "image '%s' (jpeg) has an unreadable header (%s); re-export it",
+		                    source, tjGetErrorStr2(tj));
 		goto out;
 	}
 	if (w <= 0 || h <= 0) {
-		rc = reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		            "image '%s' (jpeg) declares an empty %dx%d size", source, w, h);
+		rc = eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                    "image '%s' (jpeg) declares an empty %dx%d size", source, w, h);
 		goto out;
 	}
 	if ((uint64_t)w * (uint64_t)h > max_pixels) {
@@ -274,9 +262,9 @@ static int decode_jpeg(const uint8_t *data, size_t n, const char *source, uint64
 	                  TJFLAG_FASTUPSAMPLE | TJFLAG_LIMITSCANS) != 0 &&
 	    tjGetErrorCode(tj) != TJERR_WARNING) {
 		free(rgb);
-		rc = reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		            "image '%s' (jpeg) cannot be decoded (%s); re-export it", source,
-		            tjGetErrorStr2(tj));
+		rc = eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                    "image '%s' (jpeg) cannot be decoded (%s); re-export it",
+		                    source, tjGetErrorStr2(tj));
 		goto out;
 	}
 	*px = (eng_image_pixels){rgb, sw, sh, w, h, d, "jpeg"};
@@ -293,32 +281,35 @@ static int decode_webp(const uint8_t *data, size_t n, const char *source, uint64
 	WebPBitstreamFeatures f;
 	VP8StatusCode st = WebPGetFeatures(data, n, &f);
 	if (st != VP8_STATUS_OK)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (webp) has an unreadable header (libwebp status %d); "
-		              "re-export it",
-		              source, (int)st);
+		return eng_rec_reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "image '%s' (webp) has an unreadable header (libwebp status %d); "
+		    "re-export it",
+		    source, (int)st);
 	if (f.width <= 0 || f.height <= 0)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (webp) declares an empty %dx%d size", source, f.width,
-		              f.height);
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                      "image '%s' (webp) declares an empty %dx%d size", source,
+		                      f.width, f.height);
 	if ((uint64_t)f.width * (uint64_t)f.height > max_pixels)
 		return too_many_pixels(rerr, source, (uint64_t)f.width, (uint64_t)f.height,
 		                       max_pixels);
 	if (f.has_animation)
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		              "image '%s' is an animated WEBP: not supported; give one frame as a "
-		              "PNG/JPEG/WEBP still",
-		              source);
+		return eng_rec_reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "image '%s' is an animated WEBP: not supported; give one frame as a "
+		    "PNG/JPEG/WEBP still",
+		    source);
 	uint8_t *rgb = rgb_alloc(f.width, f.height);
 	if (!rgb)
 		return ENG_ENOMEM;
 	size_t size = (size_t)f.width * (size_t)f.height * 3;
 	if (!WebPDecodeRGBInto(data, n, rgb, size, f.width * 3)) {
 		free(rgb);
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (webp) cannot be decoded (corrupt or truncated data); "
-		              "re-export or re-download it",
-		              source);
+		return eng_rec_reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "image '%s' (webp) cannot be decoded (corrupt or truncated data); "
+		    "re-export or re-download it",
+		    source);
 	}
 	*px = (eng_image_pixels){rgb, f.width, f.height, f.width, f.height, 1, "webp"};
 	return 0;
@@ -330,21 +321,22 @@ static int decode_stb(const uint8_t *data, size_t n, const char *fmt, const char
 {
 	int w, h, comp;
 	if (!stbi_info_from_memory(data, (int)n, &w, &h, &comp))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (%s) has an unreadable header (%s)", source, fmt,
-		              stbi_failure_reason());
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                      "image '%s' (%s) has an unreadable header (%s)", source, fmt,
+		                      stbi_failure_reason());
 	if (w <= 0 || h <= 0)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (%s) declares an empty %dx%d size", source, fmt, w, h);
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                      "image '%s' (%s) declares an empty %dx%d size", source, fmt,
+		                      w, h);
 	if ((uint64_t)w * (uint64_t)h > max_pixels)
 		return too_many_pixels(rerr, source, (uint64_t)w, (uint64_t)h, max_pixels);
 	/* Debian's libstb allocates with the default STBI_MALLOC (malloc): free() releases it */
 	uint8_t *rgb = stbi_load_from_memory(data, (int)n, &w, &h, &comp, 3);
 	if (!rgb || w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > max_pixels) {
 		stbi_image_free(rgb);
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' (%s) cannot be decoded (%s)",
-		              source, fmt,
-		              rgb ? "size differs from its header" : stbi_failure_reason());
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                      "image '%s' (%s) cannot be decoded (%s)", source, fmt,
+		                      rgb ? "size differs from its header" : stbi_failure_reason());
 	}
 	*px = (eng_image_pixels){rgb, w, h, w, h, 1, fmt};
 	return 0;
@@ -356,45 +348,49 @@ int eng_image_decode(const uint8_t *data, size_t n, const char *source, uint64_t
 	int supported;
 	memset(px, 0, sizeof *px);
 	if (n == 0)
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' is empty (0 bytes)", source);
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE, "image '%s' is empty (0 bytes)",
+		                      source);
 	const char *fmt = eng_image_format(data, n, &supported);
 	if (!fmt)
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
 		    "image '%s' is not a recognised format (PNG, JPEG, WEBP, GIF, BMP, PNM, PSD); "
 		    "convert it to PNG or JPEG",
 		    source);
 	if (!supported) {
 		const char *ext = strrchr(source, '.');
-		return reject(rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		              "%s: not supported; convert it to PNG/JPEG ('%s'%s%s%s)",
-		              format_label(fmt), source, ext && !strchr(ext, '/') ? ", named " : "",
-		              ext && !strchr(ext, '/') ? ext : "",
-		              ext && !strchr(ext, '/') ? " but detected from its bytes" : "");
+		return eng_rec_reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "%s: not supported; convert it to PNG/JPEG ('%s'%s%s%s)", format_label(fmt),
+		    source, ext && !strchr(ext, '/') ? ", named " : "",
+		    ext && !strchr(ext, '/') ? ext : "",
+		    ext && !strchr(ext, '/') ? " but detected from its bytes" : "");
 	}
 	if (n > INT_MAX)
-		return reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "image '%s' is over 2 GiB", source);
+		return eng_rec_reject(rerr, ENG_REC_IMAGE_TOO_LARGE, "image '%s' is over 2 GiB",
+		                      source);
 	if (eng_image_truncated(fmt, data, n))
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_CORRUPT_IMAGE,
 		    "image '%s' (%s) is truncated: its end marker is missing; re-export or "
 		    "re-download it",
 		    source, fmt);
 	if (!strcmp(fmt, "jpeg") && !jpeg_tables_ok(data, n))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (jpeg) has a malformed Huffman table; re-export it",
-		              source);
+		return eng_rec_reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "image '%s' (jpeg) has a malformed Huffman table; re-export it", source);
 	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (pnm) has a header number out of range", source);
+		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
+		                      "image '%s' (pnm) has a header number out of range", source);
 	if (short_data(fmt, data, n))
-		return reject(rerr, ENG_REC_CORRUPT_IMAGE,
-		              "image '%s' (%s) is truncated: it holds fewer pixel bytes than its "
-		              "header declares; re-export or re-download it",
-		              source, fmt);
+		return eng_rec_reject(
+		    rerr, ENG_REC_CORRUPT_IMAGE,
+		    "image '%s' (%s) is truncated: it holds fewer pixel bytes than its "
+		    "header declares; re-export or re-download it",
+		    source, fmt);
 	uint64_t dw, dh;
 	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > max_pixels)
-		return reject(
+		return eng_rec_reject(
 		    rerr, ENG_REC_IMAGE_TOO_LARGE,
 		    "image '%s' declares %llux%llu = %.1f MP, over the %.1f MP limit; downscale it "
 		    "or raise --max-pixels",

@@ -785,16 +785,6 @@ static int open_input(const char *path, const char *src, FILE **fp, struct archi
 
 #define STREAM_MAX ((uint64_t)256 << 20)
 
-static const char *kind_of(mode_t m)
-{
-	return S_ISDIR(m)    ? "a directory"
-	       : S_ISCHR(m)  ? "a character device"
-	       : S_ISBLK(m)  ? "a block device"
-	       : S_ISSOCK(m) ? "a socket"
-	       : S_ISFIFO(m) ? "a FIFO"
-	                     : "not a regular file";
-}
-
 /* Opens path without blocking (a FIFO without a writer) and looks at what it is before reading:
  * a regular file is left to the readers (*spool = NULL); a directory, device or socket is refused;
  * a pipe or FIFO (`cat f.jsonl | mmaudit index /dev/stdin`) is read once, at most STREAM_MAX
@@ -821,7 +811,7 @@ static int read_stream(const char *path, int bundle, char **spool, eng_err *err)
 		close(fd);
 		return eng_err_set(err, ENG_EINPUT,
 		                   "'%s' is %s, not a records file: index a regular file%s", path,
-		                   kind_of(sb.st_mode),
+		                   eng_err_file_kind(sb.st_mode),
 		                   S_ISDIR(sb.st_mode) ? " (each file of a folder by name)"
 		                   : bundle            ? " (an archive is read twice)"
 		                                       : " or pipe records in through /dev/stdin");
@@ -868,7 +858,8 @@ static int read_stream(const char *path, int bundle, char **spool, eng_err *err)
 			    err, ENG_EINPUT,
 			    "'%s' is %s giving more than %llu MiB: save it to a file and "
 			    "index that",
-			    path, kind_of(sb.st_mode), (unsigned long long)(STREAM_MAX >> 20));
+			    path, eng_err_file_kind(sb.st_mode),
+			    (unsigned long long)(STREAM_MAX >> 20));
 			break;
 		}
 		for (ssize_t off = 0; off < k && !rc;) {
@@ -890,7 +881,7 @@ static int read_stream(const char *path, int bundle, char **spool, eng_err *err)
 		                 strerror(errno));
 	if (!rc && total == 0)
 		rc = eng_err_set(err, ENG_EINPUT, "'%s' is %s that gave no data: nothing to index",
-		                 path, kind_of(sb.st_mode));
+		                 path, eng_err_file_kind(sb.st_mode));
 	if (rc) {
 		unlink(tmp);
 		free(tmp);
@@ -1668,7 +1659,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 		if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)) { /* a FIFO would block */
 			rc = eng_err_set(err, ENG_EINPUT,
 			                 "--images '%s' is %s, not a folder or an archive file",
-			                 opts->images, kind_of(sb.st_mode));
+			                 opts->images, eng_err_file_kind(sb.st_mode));
 			goto out;
 		}
 		c.root = opts->images;

@@ -20,16 +20,6 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(sl - path));
 }
 
-static const char *kind_of(mode_t m)
-{
-	return S_ISDIR(m)    ? "a directory"
-	       : S_ISFIFO(m) ? "a FIFO"
-	       : S_ISCHR(m)  ? "a character device"
-	       : S_ISBLK(m)  ? "a block device"
-	       : S_ISSOCK(m) ? "a socket"
-	                     : "not a regular file";
-}
-
 int eng_out_check(const char *path, eng_err *err)
 {
 	struct stat sb;
@@ -43,7 +33,7 @@ int eng_out_check(const char *path, eng_err *err)
 		if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))
 			return 0;
 		return eng_err_set(err, ENG_EINPUT, "output '%s' is %s, not a file: name a file",
-		                   path, kind_of(sb.st_mode));
+		                   path, eng_err_file_kind(sb.st_mode));
 	}
 	if (errno != ENOENT && errno != ENOTDIR)
 		return eng_err_set(err, ENG_EIO, "output '%s': %s", path, strerror(errno));
@@ -56,7 +46,7 @@ int eng_out_check(const char *path, eng_err *err)
 		                 "output '%s': folder '%s': %s", path, dir, strerror(errno));
 	else if (!S_ISDIR(sb.st_mode))
 		rc = eng_err_set(err, ENG_EINPUT, "output '%s': '%s' is %s, not a folder", path,
-		                 dir, kind_of(sb.st_mode));
+		                 dir, eng_err_file_kind(sb.st_mode));
 	free(dir);
 	return rc;
 }

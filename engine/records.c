@@ -1436,3 +1436,13 @@ int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,
 	json_decref(extra);
 	return erc;
 }
+
+int eng_rec_reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	e->code = code;
+	vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+	va_end(ap);
+	return 1;
+}

@@ -75,6 +75,11 @@ typedef struct eng_rec_error {
 	char reason[384]; /* one sentence: what is wrong and what to do */
 } eng_rec_error;
 
+/* Fills e with code and the printf-style reason; returns 1, the "refused" result of the checks
+ * that use it (images.c, imgdecode.c). */
+int eng_rec_reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 typedef struct eng_rec_pair {
 	char *id;             /* owned */
 	const char *chosen;   /* borrowed from the record's JSON tree */

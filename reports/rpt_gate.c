@@ -164,16 +164,6 @@ int rpt_policy_parse(rpt_policy *p, const char *label, const char *text, size_t 
 	return 0;
 }
 
-static const char *kind_of(mode_t m)
-{
-	return S_ISDIR(m)    ? "a directory"
-	       : S_ISCHR(m)  ? "a character device"
-	       : S_ISBLK(m)  ? "a block device"
-	       : S_ISSOCK(m) ? "a socket"
-	       : S_ISFIFO(m) ? "a FIFO"
-	                     : "not a regular file";
-}
-
 int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
 {
 	/* O_NONBLOCK and fstat first: a FIFO without a writer must not block the open, and a
@@ -186,7 +176,7 @@ int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
 	if (fstat(fd, &sb) != 0 || !(S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
 		close(fd);
 		return eng_err_set(err, ENG_EINPUT, "policy file '%s' is %s, not a text file", path,
-		                   kind_of(sb.st_mode));
+		                   eng_err_file_kind(sb.st_mode));
 	}
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
