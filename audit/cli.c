@@ -1,7 +1,7 @@
 /* cli.c - exit codes, error printing, number parsing and the stderr progress display. */
 #include "audit/cli.h"
 
-#include "engine/safetext.h"
+#include "safetext.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,8 +5,8 @@
 
 #include <stdint.h>
 
-#include "engine/err.h"
-#include "engine/progress.h"
+#include "err.h"
+#include "progress.h"
 
 enum { AUD_EXIT_OK = 0, AUD_EXIT_GATE = 1, AUD_EXIT_USAGE = 2, AUD_EXIT_SYSTEM = 3 };
 
@@ -16,9 +16,9 @@ extern const char *aud_command_line;
 /* Maps an engine code to an exit status (EINPUT -> 2, others -> 3). */
 int aud_exit_for(int code);
 
-/* Writes s to stderr escaped (engine/safetext.h): bytes from file names and records never reach
- * the terminal as control or escape sequences. aud_eprintf formats, then does the same (a final
- * newline is kept). */
+/* Writes s to stderr escaped (engine/base/safetext.h): bytes from file names and records never
+ * reach the terminal as control or escape sequences. aud_eprintf formats, then does the same (a
+ * final newline is kept). */
 void aud_eputs(const char *s);
 void aud_eprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -63,7 +63,7 @@ struct eng_modelfile;
 int aud_score_stdin(const struct eng_modelfile *mf, const char *images, int threads, eng_err *err);
 #include <stddef.h>
 
-#include "engine/workspace.h"
+#include "workspace.h"
 
 /* Resolves a comma-separated list of dataset names (NULL or "" = every dataset, in creation order)
  * to ids (malloc'd, caller frees). Unknown names are ENG_EINPUT with the known names listed. */

@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "audit/cli.h"
-#include "engine/crossdist.h"
-#include "engine/index.h"
-#include "engine/neardup.h"
-#include "engine/runs.h"
-#include "engine/safetext.h"
-#include "engine/score.h"
+#include "crossdist.h"
+#include "index.h"
+#include "neardup.h"
+#include "runs.h"
+#include "safetext.h"
+#include "score.h"
 #include "reports/rpt_report.h"
 #include "reports/rpt_weights.h"
 
@@ -186,7 +186,7 @@ typedef struct weights_task {
 	size_t nids;
 	eng_wmethod method;
 	rpt_weights_choice *choice; /* (nids) */
-	FILE *f;                    /* weights.csv's temporary file (engine/outfile.h) */
+	FILE *f;                    /* weights.csv's temporary file (engine/base/outfile.h) */
 	eng_err err;
 	int rc;
 } weights_task;
@@ -398,7 +398,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		else
 			snprintf(nm, sizeof nm, "%s", names[i]);
 		free(names[i]);
-		/* names are valid printable UTF-8 (engine/safetext.h) */
+		/* names are valid printable UTF-8 (engine/base/safetext.h) */
 		size_t need = eng_text_escape(nm, (size_t)-1, NULL, 0) + 1;
 		if ((names[i] = malloc(need)))
 			eng_text_escape(nm, (size_t)-1, names[i], need);
@@ -467,7 +467,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	pthread_t wth;
 	int threaded = 0;
-	/* the four outputs are replaced together or not at all (engine/outfile.h) */
+	/* the four outputs are replaced together or not at all (engine/base/outfile.h) */
 	eng_outset outs = {0};
 	if (!e) {
 		char wpath[4200];

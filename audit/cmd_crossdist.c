@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/crossdist.h"
+#include "crossdist.h"
 
 static const char *usage_text =
     "usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/embeddings.h"
+#include "embeddings.h"
 
 static const char *usage_text =
     "usage: mmaudit embed --db PATH [--image-embeddings FILE [--ids FILE]]\n"

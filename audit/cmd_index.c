@@ -7,13 +7,13 @@
 #include <unistd.h>
 
 #include "audit/cli.h"
-#include "engine/answers.h"
-#include "engine/images.h"
-#include "engine/index.h"
-#include "engine/neardup.h"
-#include "engine/parquet.h"
-#include "engine/safetext.h"
-#include "engine/workspace.h"
+#include "answers.h"
+#include "images.h"
+#include "index.h"
+#include "neardup.h"
+#include "parquet.h"
+#include "safetext.h"
+#include "workspace.h"
 
 static const char *usage_text =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
@@ -308,7 +308,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	if ((rc = aud_format_finish("index", &o, map)))
 		return rc;
 	char stem[256], clean[1024];
-	if (name) { /* names are valid printable UTF-8 (engine/safetext.h) */
+	if (name) { /* names are valid printable UTF-8 (engine/base/safetext.h) */
 		eng_text_escape(name, (size_t)-1, clean, sizeof clean);
 		name = clean;
 	}

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/workspace.h"
+#include "workspace.h"
 
 static const char *usage_text =
     "usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
@@ -28,14 +28,14 @@ static const char *sql_datasets =
     " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
     " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
     " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id),"
-    /* duplicates and conflicts as flagged by engine/dedup.h */
+    /* duplicates and conflicts as flagged by engine/ingest/dedup.h */
     " (SELECT count(*) - count(DISTINCT p.dup_group) FROM pairs p"
     "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL),"
     " (SELECT count(DISTINCT p.dup_group) FROM pairs p"
     "  WHERE p.dataset_id = d.id AND p.conflict = 1)"
     " FROM datasets d ORDER BY d.id";
 
-/* Members of conflicting duplicate groups (engine/dedup.h), group by group. */
+/* Members of conflicting duplicate groups (engine/ingest/dedup.h), group by group. */
 static const char *sql_conflicts =
     "SELECT d.name, p.dup_group, p.ext_id, f.path, p.line,"
     " substr(p.chosen, 1, 60) FROM pairs p JOIN datasets d ON d.id = p.dataset_id"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "audit/cli.h"
-#include "engine/merge.h"
+#include "merge.h"
 
 static const char *usage_text =
     "usage: mmaudit merge --db OUT.db SHARD.db...\n\n"

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/outfile.h"
-#include "engine/modelfile.h"
-#include "engine/score.h"
+#include "outfile.h"
+#include "modelfile.h"
+#include "score.h"
 #include "reports/rpt_csv.h"
 
 static const char *usage_text =

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "audit/cli.h"
-#include "engine/index.h"
-#include "engine/modelfile.h"
-#include "engine/score.h"
+#include "index.h"
+#include "modelfile.h"
+#include "score.h"
 
 enum { BATCH_LINES = 20000 };
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/synth.h"
+#include "synth.h"
 
 static const char *usage_text =
     "usage: mmaudit synth --out DIR --pairs N --shortcut P [--seed S] [--kind KIND]\n"

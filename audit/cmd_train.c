@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/outfile.h"
-#include "engine/modelfile.h"
+#include "outfile.h"
+#include "modelfile.h"
 
 static const char *usage_text =
     "usage: mmaudit train --db PATH --out MODEL.mma [--dataset NAME]... [--train-sample N]\n"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/outfile.h"
+#include "outfile.h"
 #include "reports/rpt_weights.h"
 
 static const char *usage_text =

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "engine/trainjobs.h"
+#include "trainjobs.h"
 #include "mmaudit_config.h"
 
 typedef struct command {

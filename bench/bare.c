@@ -15,7 +15,7 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
-#include "engine/workspace.h"
+#include "workspace.h"
 
 static double now(void)
 {

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/imgfeat.h"
-#include "engine/model.h"
-#include "engine/model_internal.h"
-#include "engine/pairset.h"
-#include "engine/textfeat.h"
+#include "imgfeat.h"
+#include "model.h"
+#include "model_internal.h"
+#include "pairset.h"
+#include "textfeat.h"
 
 void openblas_set_num_threads(int);
 int openblas_get_num_threads(void);

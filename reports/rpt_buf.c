@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/safetext.h"
+#include "safetext.h"
 
 static int grow(rpt_buf *b, size_t extra)
 {
@@ -109,7 +109,7 @@ void rpt_buf_esc(rpt_buf *b, const char *s, size_t n)
 		                              : NULL;
 		size_t k = ent ? 1 : seq_len(u + i, n - i);
 		/* a bidi embedding/override/isolate could reorder the report around it: shown as
-		 * its code point instead (engine/safetext.h) */
+		 * its code point instead (engine/base/safetext.h) */
 		if (!ent && eng_text_is_bidi(u + i, k))
 			ent = u[i + 1] == 0x80 ? bidi80[u[i + 2] - 0xAA] : bidi81[u[i + 2] - 0xA6];
 		int drop = !ent && (!k || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f);

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/arena.h"
-#include "engine/safetext.h"
+#include "arena.h"
+#include "safetext.h"
 
 static const char *sql_rows =
     "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
@@ -43,7 +43,7 @@ static int file_path(fcache *fc, eng_arena *a, sqlite3_stmt *q, size_t *off)
 			return 0;
 		}
 	const char *path = (const char *)sqlite3_column_text(q, 14);
-	char clean[4096]; /* a path's bytes as valid printable UTF-8 (engine/safetext.h) */
+	char clean[4096]; /* a path's bytes as valid printable UTF-8 (engine/base/safetext.h) */
 	if (path && !eng_text_is_clean(path)) {
 		eng_text_escape(path, (size_t)-1, clean, sizeof clean);
 		path = clean;

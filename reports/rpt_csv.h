@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "engine/progress.h"
+#include "progress.h"
 #include "reports/rpt_state.h"
 
 /* Writes samples.csv for every scored dataset of st to f. *rows (may be NULL) = data rows written.

@@ -2,14 +2,15 @@
  * top_n rows per dataset. */
 #include "reports/rpt_examples.h"
 
-#include "engine/integrity.h"
+#include "integrity.h"
 #include "reports/rpt_integrity.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* One card per duplicate group (engine/dedup.h): the group's best-ranked member of the category
- * stands for it, so "top N" are N distinct pairs. ?4 orders by p_text descending (1) or ascending
+/* One card per duplicate group (engine/ingest/dedup.h): the group's best-ranked member of the
+ * category stands for it, so "top N" are N distinct pairs. ?4 orders by p_text descending (1) or
+ * ascending
  * (-1). */
 #define CARD_SQL(CAT, DIR)                                                                         \
 	"WITH r AS (SELECT s.pair_id AS id, s.p_text AS pt, row_number() OVER (PARTITION BY"       \
@@ -78,7 +79,7 @@ static int sort_asc(const void *a, const void *b)
 }
 
 /* The card's duplicate group: its size, and whether it was judged in both answer orders or has
- * conflicting labels (engine/integrity.h). */
+ * conflicting labels (engine/eval/integrity.h). */
 static int group_of(const rpt_state *st, const rpt_dataset *d, rpt_card *c, eng_err *err)
 {
 	if (!c->dup_group)

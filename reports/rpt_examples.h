@@ -1,8 +1,8 @@
 /* rpt_examples.h - picks the example pairs the report shows: the most text-solvable
  * (category text-shortcut, highest shortcut score first) and those that need the image (category
  * needs-image, lowest shortcut score first), across every scored dataset, ties by pair id.
- * A duplicate group (engine/dedup.h) gives one card, its best-ranked member of the list, marked
- * with the group's size and whether it was judged in both orders or has conflicting labels.
+ * A duplicate group (engine/ingest/dedup.h) gives one card, its best-ranked member of the list,
+ * marked with the group's size and whether it was judged in both orders or has conflicting labels.
  * Texts are cut to 4 KB (whole UTF-8 sequences) when loaded; full lengths are kept. */
 #ifndef RPT_EXAMPLES_H
 #define RPT_EXAMPLES_H

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/safetext.h"
+#include "safetext.h"
 
 #include "reports/rpt_integrity.h"
 

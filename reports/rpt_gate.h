@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/err.h"
+#include "err.h"
 #include "reports/rpt_state.h"
 
 enum { RPT_RULE_SHORTCUT_RATE, RPT_RULE_TEXT_ACCURACY, RPT_RULE_SFD, RPT_RULE_OOD_GAP, RPT_RULE_N };

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/metrics.h"
+#include "metrics.h"
 #include "mmaudit_config.h"
 #include "reports/rpt_buf.h"
 #include "reports/rpt_examples.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/metrics.h"
+#include "metrics.h"
 #include "reports/rpt_csv.h"
 
 /* One GROUP BY over the scored pairs of a dataset: per metadata value n, text-right, shortcut and

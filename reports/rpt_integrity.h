@@ -1,17 +1,17 @@
 /* rpt_integrity.h - what the report says about the data before the models (issue 15): per dataset
- * the integrity figures (engine/integrity.h), the near-duplicate images of the workspace
- * (engine/neardup.h), and slices of the scored pairs by a metadata field (given with --by, or the
- * fields proposed because they split the shortcut rate most). Loaded once into the state; the
- * writers (summary.json, report.html, near_duplicates.csv, the verdict's next steps) only read it.
- * Reads the workspace; never writes to it. */
+ * the integrity figures (engine/eval/integrity.h), the near-duplicate images of the workspace
+ * (engine/ingest/neardup.h), and slices of the scored pairs by a metadata field (given with --by,
+ * or the fields proposed because they split the shortcut rate most). Loaded once into the state;
+ * the writers (summary.json, report.html, near_duplicates.csv, the verdict's next steps) only read
+ * it. Reads the workspace; never writes to it. */
 #ifndef RPT_INTEGRITY_H
 #define RPT_INTEGRITY_H
 
 #include <jansson.h>
 #include <stdio.h>
 
-#include "engine/integrity.h"
-#include "engine/neardup.h"
+#include "integrity.h"
+#include "neardup.h"
 #include "reports/rpt_state.h"
 
 #define RPT_SLICE_MAX_VALUES 30 /* values past the 30 largest are pooled as "other" */

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/runs.h"
+#include "runs.h"
 #include "reports/rpt_csv.h"
 #include "reports/rpt_html.h"
 #include "reports/rpt_json.h"
-#include "engine/outfile.h"
+#include "outfile.h"
 
 typedef struct job {
 	const rpt_state *st;
@@ -131,7 +131,7 @@ int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
 	if ((rc = mkdirs(dir, err)))
 		goto out;
 	job j = {st, o, &ev, prog, info};
-	/* all four are written to temporary files of one set (engine/outfile.h) renamed into
+	/* all four are written to temporary files of one set (engine/base/outfile.h) renamed into
 	 * place only when every one is complete, so a failure (a full disk) leaves the previous
 	 * set of files untouched */
 	enum { NFILES = 4 };

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/outfile.h"
-#include "engine/progress.h"
-#include "engine/workspace.h"
+#include "outfile.h"
+#include "progress.h"
+#include "workspace.h"
 #include "reports/rpt_gate.h"
 #include "reports/rpt_integrity.h"
 

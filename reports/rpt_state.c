@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/safetext.h"
+#include "safetext.h"
 
 const rpt_def rpt_defs[] = {
     {"pairs", "pairs", "Preference pairs of the dataset kept in the workspace at ingest."},

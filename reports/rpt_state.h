@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/err.h"
-#include "engine/workspace.h"
+#include "err.h"
+#include "workspace.h"
 
 typedef struct rpt_dataset {
 	int64_t id;

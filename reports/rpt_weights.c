@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/arena.h"
-#include "engine/safetext.h"
+#include "arena.h"
+#include "safetext.h"
 #include "reports/rpt_csv.h"
 
 /* The newest finished score run of dataset ds and the dataset's name. */
@@ -100,7 +100,7 @@ static int load_files(eng_ws *ws, int64_t ds, eng_arena *a, files *fl, eng_err *
 		if (no)
 			fl->off = no;
 		const char *path = (const char *)sqlite3_column_text(q, 1);
-		char clean[4096]; /* valid printable UTF-8 (engine/safetext.h) */
+		char clean[4096]; /* valid printable UTF-8 (engine/base/safetext.h) */
 		if (path && !eng_text_is_clean(path)) {
 			eng_text_escape(path, (size_t)-1, clean, sizeof clean);
 			path = clean;

@@ -1,13 +1,13 @@
 /* rpt_weights.h - per-pair training weights for a team's own reward-model trainer.
  *
  * The weight of a pair comes from the held-out scores of the newest finished score run of its
- * dataset, by method (engine/weights.h): none, debias (1 - p_text), jtt (the text proxy's held-out
- * errors upweighted by n_right / n_wrong), sfc (the paper's L_t / (L_t + L)), or auto: the method
- * that score chose for the dataset (its metrics' weights.auto: sfc when the MM-RM uses the image,
- * debias otherwise). What each method does to the data is measured by score (weights.<method> in
- * the dataset's metrics). Normalisation: none (raw), mean (divided by the dataset's mean so
- * weights average 1: the default, keeps the loss scale), max (divided by the dataset's max).
- * Keyed by the pair's id from the input file. */
+ * dataset, by method (engine/eval/weights.h): none, debias (1 - p_text), jtt (the text proxy's
+ * held-out errors upweighted by n_right / n_wrong), sfc (the paper's L_t / (L_t + L)), or auto: the
+ * method that score chose for the dataset (its metrics' weights.auto: sfc when the MM-RM uses the
+ * image, debias otherwise). What each method does to the data is measured by score
+ * (weights.<method> in the dataset's metrics). Normalisation: none (raw), mean (divided by the
+ * dataset's mean so weights average 1: the default, keeps the loss scale), max (divided by the
+ * dataset's max). Keyed by the pair's id from the input file. */
 #ifndef RPT_WEIGHTS_H
 #define RPT_WEIGHTS_H
 
@@ -15,9 +15,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "engine/err.h"
-#include "engine/weights.h"
-#include "engine/workspace.h"
+#include "err.h"
+#include "weights.h"
+#include "workspace.h"
 
 typedef enum rpt_weights_norm { RPT_NORM_NONE, RPT_NORM_MEAN, RPT_NORM_MAX } rpt_weights_norm;
 typedef enum rpt_weights_format { RPT_WEIGHTS_CSV, RPT_WEIGHTS_JSONL } rpt_weights_format;

@@ -172,7 +172,7 @@ def ood(a, envs):
 
 
 def issue13_crossdist():
-    """The metrics of a crossdist run with every issue-13 key (engine/crossdist.c's layout)."""
+    """The metrics of a crossdist run with every issue-13 key (engine/eval/crossdist.c's layout)."""
     d = len(XD_NAMES)
     allv = list(range(d))
     std_ood = ood(XD_ACC["standard"], allv)

@@ -14,12 +14,12 @@
 
 #include <cmocka.h>
 
-#include "engine/dataload.h"
-#include "engine/index.h"
-#include "engine/pairset.h"
-#include "engine/textfeat.h"
-#include "engine/textfeat_internal.h"
-#include "engine/workspace.h"
+#include "dataload.h"
+#include "index.h"
+#include "pairset.h"
+#include "textfeat.h"
+#include "textfeat_internal.h"
+#include "workspace.h"
 
 enum { NA = 2000, NB = 1500 }; /* pairs of datasets a and b */
 

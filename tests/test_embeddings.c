@@ -17,11 +17,11 @@
 #include <jansson.h>
 #include <stb_image_write.h>
 
-#include "engine/embeddings.h"
-#include "engine/index.h"
-#include "engine/model_internal.h"
-#include "engine/score.h"
-#include "engine/workspace.h"
+#include "embeddings.h"
+#include "index.h"
+#include "model_internal.h"
+#include "score.h"
+#include "workspace.h"
 
 static char dir[64];
 

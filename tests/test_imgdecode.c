@@ -14,10 +14,10 @@
 #include <stb_image_write.h>
 #include <webp/encode.h>
 
-#include "engine/images.h"
-#include "engine/imgdecode.h"
-#include "engine/imgfeat.h"
-#include "engine/synth.h"
+#include "images.h"
+#include "imgdecode.h"
+#include "imgfeat.h"
+#include "synth.h"
 
 typedef struct membuf {
 	uint8_t *p;

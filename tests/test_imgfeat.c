@@ -14,8 +14,8 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
-#include "engine/imgfeat.h"
-#include "engine/synth.h"
+#include "imgfeat.h"
+#include "synth.h"
 
 enum { T = 32, GRID = 4 };
 

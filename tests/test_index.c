@@ -18,11 +18,11 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
-#include "engine/dedup.h"
-#include "engine/imgfeat.h"
-#include "engine/images.h"
-#include "engine/index.h"
-#include "engine/workspace.h"
+#include "dedup.h"
+#include "imgfeat.h"
+#include "images.h"
+#include "index.h"
+#include "workspace.h"
 
 static char dir[64];
 

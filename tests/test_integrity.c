@@ -16,11 +16,11 @@
 #include <cmocka.h>
 #include <stb_image_write.h>
 
-#include "engine/dedup.h"
-#include "engine/index.h"
-#include "engine/integrity.h"
-#include "engine/neardup.h"
-#include "engine/workspace.h"
+#include "dedup.h"
+#include "index.h"
+#include "integrity.h"
+#include "neardup.h"
+#include "workspace.h"
 
 static eng_ws *open_mem(void)
 {

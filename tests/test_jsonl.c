@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "engine/jsonl.h"
+#include "jsonl.h"
 
 static FILE *mem(const char *s, size_t n)
 {

@@ -14,9 +14,9 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
-#include "engine/images.h"
-#include "engine/records.h"
-#include "engine/workspace.h"
+#include "images.h"
+#include "records.h"
+#include "workspace.h"
 
 /* ---- records -------------------------------------------------------------------------------- */
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "engine/metrics.h"
-#include "engine/weights.h"
+#include "metrics.h"
+#include "weights.h"
 
 static void test_metrics_categories(void **state)
 {

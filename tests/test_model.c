@@ -12,13 +12,13 @@
 #include <cblas.h>
 #include <cmocka.h>
 
-#include "engine/imgfeat.h"
-#include "engine/model.h"
-#include "engine/model_internal.h"
-#include "engine/pairset.h"
-#include "engine/textfeat.h"
-#include "engine/trainjobs.h"
-#include "engine/textfeat_internal.h"
+#include "imgfeat.h"
+#include "model.h"
+#include "model_internal.h"
+#include "pairset.h"
+#include "textfeat.h"
+#include "trainjobs.h"
+#include "textfeat_internal.h"
 
 /* ---- finite-difference gradient checks ------------------------------------------------------- */
 

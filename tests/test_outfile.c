@@ -1,5 +1,5 @@
-/* test_outfile.c - the one output writer (engine/outfile.h) and the text escaper
- * (engine/safetext.h): sets replaced together or not at all, symlinks replaced and never
+/* test_outfile.c - the one output writer (engine/base/outfile.h) and the text escaper
+ * (engine/base/safetext.h): sets replaced together or not at all, symlinks replaced and never
  * followed, temporary files of dead processes removed, wrong-kind targets refused; escaping of
  * invalid UTF-8, controls and bidi controls, idempotent. */
 #include <setjmp.h>
@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/outfile.h"
-#include "engine/safetext.h"
+#include "outfile.h"
+#include "safetext.h"
 
 static char dir[64];
 

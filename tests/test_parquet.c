@@ -12,9 +12,9 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "engine/parquet.h"
-#include "engine/pqpage.h"
-#include "engine/thrift.h"
+#include "parquet.h"
+#include "pqpage.h"
+#include "thrift.h"
 
 static void test_parquet_rle_known(void **state)
 {

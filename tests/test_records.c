@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "engine/answers.h"
-#include "engine/err.h"
-#include "engine/records.h"
+#include "answers.h"
+#include "err.h"
+#include "records.h"
 
 static void parse(eng_record *r, const char *line)
 {

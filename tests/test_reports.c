@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "engine/workspace.h"
+#include "workspace.h"
 #include "reports/rpt_csv.h"
 #include "reports/rpt_gate.h"
 #include "reports/rpt_html.h"

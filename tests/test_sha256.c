@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "engine/sha256.h"
+#include "sha256.h"
 
 static void check(const char *msg, size_t n, const char *want)
 {

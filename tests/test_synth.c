@@ -18,8 +18,8 @@
 #include <jansson.h>
 #include <stb_image.h>
 
-#include "engine/imgfeat.h"
-#include "engine/synth.h"
+#include "imgfeat.h"
+#include "synth.h"
 
 /* ---- helpers ---- */
 

@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "engine/pairset.h"
-#include "engine/textfeat.h"
-#include "engine/textfeat_internal.h"
+#include "pairset.h"
+#include "textfeat.h"
+#include "textfeat_internal.h"
 
 /* Value of column c in row r of ps, 0 if absent. */
 static float row_get(const eng_pairset *ps, size_t r, uint32_t c)

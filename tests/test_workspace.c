@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "engine/migrations.h"
-#include "engine/workspace.h"
+#include "migrations.h"
+#include "workspace.h"
 
 static void test_workspace_migrates_memory(void **state)
 {

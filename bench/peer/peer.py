@@ -9,13 +9,13 @@ Benchmark peer and accuracy cross-check only (issue 6): run it with Debian's /us
 Does what `mmaudit audit` does for one pairwise dataset, on the same features and models:
   1. reads the JSONL (prompt|question, image|img_path|image_path, chosen, rejected, id);
   2. decodes each distinct image (by SHA-256 of its bytes) once with PIL and computes the
-     features of engine/imgfeat.c (32x32 thumbnail averaging ~4-7 sampled rows per band, 4x4 RGB
+     features of engine/features/imgfeat.c (32x32 thumbnail averaging ~4-7 sampled rows per band, 4x4 RGB
      grid, 4x4x4 colour histogram, 8-bin gradient-orientation histogram, brightness mean/std/edge);
-  3. text features of engine/textfeat.c: lower-cased word unigrams + bigrams, 64-bit FNV-1a, 2^18
+  3. text features of engine/features/textfeat.c: lower-cased word unigrams + bigrams, 64-bit FNV-1a, 2^18
      signed buckets, sign(s) log1p|s| per bucket scaled to unit L2 norm per answer, plus the 19
      named style features; pair row d = phi(chosen) - phi(rejected) as CSR numpy arrays;
   4. K-fold cross-fitting split by image (by prompt hash without image), the same fold assignment
-     as engine/score.c; per fold the three Bradley-Terry models of engine/model.c (text-only;
+     as engine/eval/score.c; per fold the three Bradley-Terry models of engine/models/model.c (text-only;
      MM-RM m = w.d + fold(d)^T W v; shortcut-aware with detached w = eps/2 + L_t/(eps + L_t + L),
      total = mean(w L) + mean(L_t)); minibatch Adam (lazy on text columns, dense on W), L2,
      epochs 8, batch 256, lr 0.05, l2 1e-3, B = 256; plus the full-data proxy for top features;
@@ -72,7 +72,7 @@ def fnv1a64_many(strs):
 
 
 def mix64(x):
-    """splitmix64 finalizer of engine/score.c on a uint64 array."""
+    """splitmix64 finalizer of engine/eval/score.c on a uint64 array."""
     with np.errstate(over="ignore"):
         x = x + np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -103,7 +103,7 @@ def logc(c, scale):
 
 
 def named_features(t, toks):
-    """The 19 named style features of engine/textfeat.c for answer bytes t (tokens lower-cased)."""
+    """The 19 named style features of engine/features/textfeat.c for answer bytes t (tokens lower-cased)."""
     n = len(t)
     lines = bullets = numbered = headers = 0
     for line in t.split(b"\n"):
@@ -238,7 +238,7 @@ def _plan(h, w):
 
 
 def thumbnail(rgb):
-    """(h, w, 3) uint8 -> (T, T, 3) float32 in [0, 1], the box filter of engine/imgfeat.c."""
+    """(h, w, 3) uint8 -> (T, T, 3) float32 in [0, 1], the box filter of engine/features/imgfeat.c."""
     h, w = rgb.shape[:2]
     rows, starts, counts, xb, xe, widths = _plan(h, w)
     if h >= T and w >= T:

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/images.h"
-#include "engine/workspace.h"
+#include "images.h"
+#include "workspace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

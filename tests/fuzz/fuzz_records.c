@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/jsonl.h"
-#include "engine/records.h"
+#include "jsonl.h"
+#include "records.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,71 @@
+/* workspace.h - the audit workspace: one SQLite file, WAL mode, schema migrated on open.
+ *
+ * The workspace is the hub every stage reads from and writes to. This module opens it, applies the
+ * embedded migrations (schema version in PRAGMA user_version) and offers transaction helpers. It
+ * knows nothing of records, models or reports. */
+#ifndef ENG_WORKSPACE_H
+#define ENG_WORKSPACE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct eng_ws eng_ws;
+
+/* Opens (creating if needed) the workspace at path; ":memory:" works for tests. Migrates the schema
+ * to the newest version. A database from a newer mmaudit (user_version too high) is refused with
+ * ENG_EINPUT. Returns 0 and *out, or a negative code with *out = NULL. */
+int eng_ws_open(const char *path, eng_ws **out, eng_err *err);
+
+/* PRAGMA application_id of every workspace ("mmau"). An existing database without it is refused
+ * with ENG_EINPUT ("not an mmaudit workspace") and left untouched, except an empty one and a
+ * workspace of an mmaudit from before the mark (recognised by its tables), which is marked on its
+ * next read-write open. An existing path that is not a regular file is refused with ENG_EINPUT. */
+#define ENG_WS_APPLICATION_ID 0x6d6d6175
+
+/* Opens an existing workspace read-write (migrating it): fails with ENG_EINPUT when path does not
+ * exist. */
+int eng_ws_open_existing(const char *path, eng_ws **out, eng_err *err);
+
+/* Opens an existing workspace read-only (info, report, gate): never creates, migrates or writes
+ * it; a workspace of an older schema is refused with ENG_EINPUT saying how to upgrade it. */
+int eng_ws_open_readonly(const char *path, eng_ws **out, eng_err *err);
+
+/* 1 when ws was opened with eng_ws_open_readonly. */
+int eng_ws_is_readonly(const eng_ws *ws);
+
+/* A second connection to ws's file, for a reader on another thread (WAL lets it read while ws
+ * writes). ENG_EINPUT when ws has no file (":memory:"): callers then stay on one connection. */
+int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err);
+
+/* Closes; accepts NULL. */
+void eng_ws_close(eng_ws *ws);
+
+/* The underlying connection, owned by ws. */
+sqlite3 *eng_ws_db(eng_ws *ws);
+
+/* Schema version after open. */
+int eng_ws_schema_version(eng_ws *ws);
+
+/* Runs sql (no parameters, possibly several statements). On failure fills err with the sqlite
+ * message. */
+int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails loudly. */
+int eng_ws_begin(eng_ws *ws, eng_err *err);
+int eng_ws_commit(eng_ws *ws, eng_err *err);
+void eng_ws_rollback(eng_ws *ws);
+
+/* Prepares sql; on failure fills err ("prepare: <sqlite message>") and returns NULL. */
+sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err);
+
+/* Maps the connection's last error to an eng code (SQLITE_FULL/IOERR/READONLY -> ENG_EIO ...) and
+ * fills err with "what: sqlite message". Returns the code. */
+int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what);
+
+/* Looks up a dataset id by name; returns 0 and *id, ENG_EINPUT when absent (message lists names).
+ */
+int eng_ws_dataset_id(eng_ws *ws, const char *name, int64_t *id, eng_err *err);
+
+#endif

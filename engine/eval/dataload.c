@@ -1,0 +1,936 @@
+/* dataload.c - workspace pairs -> one eng_pairset + per-row split keys and blind-baseline facts. */
+#include "dataload.h"
+#include "textfeat_internal.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "imgfeat.h"
+
+size_t eng_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+int eng_format_markers(const char *s)
+{
+	int n = 0, bol = 1;
+	for (const char *p = s; *p; p++) {
+		if (bol) {
+			const char *q = p;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if ((*q == '-' || *q == '*' || *q == '+') && q[1] == ' ')
+				n++;
+			else if (*q == '#')
+				n++;
+			else if (*q >= '0' && *q <= '9') {
+				while (*q >= '0' && *q <= '9')
+					q++;
+				if ((*q == '.' || *q == ')') && q[1] == ' ')
+					n++;
+			}
+		}
+		if (p[0] == '*' && p[1] == '*')
+			n++, p++;
+		else if (p[0] == '`' && p[1] == '`' && p[2] == '`')
+			n++, p += 2;
+		bol = *p == '\n';
+	}
+	return n;
+}
+
+static uint64_t hex_key(const char *hex)
+{
+	uint64_t k = 0;
+	for (int i = 0; i < 16 && hex && hex[i]; i++) {
+		char c = hex[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+		k = k << 4 | (uint64_t)v;
+	}
+	return k | 1; /* never 0: 0 means "no image" */
+}
+
+static int sgn(long long a, long long b)
+{
+	return a > b ? 1 : a < b ? -1 : 0;
+}
+
+void eng_data_free(eng_data *d)
+{
+	if (!d)
+		return;
+	eng_pairset_free(&d->ps);
+	eng_textfeat_free(d->tf);
+	for (size_t i = 0; d->ds_name && i < d->nds; i++)
+		free(d->ds_name[i]);
+	free(d->ds_name);
+	free(d->ds_id);
+	free(d->ds_begin);
+	free(d->pair_id);
+	free(d->group);
+	free(d->img_key);
+	free(d->prompt_key);
+	free(d->answer_key);
+	free(d->longer);
+	free(d->chosen_chars);
+	free(d->rejected_chars);
+	free(d->formatted);
+	memset(d, 0, sizeof *d);
+}
+
+/* FNV-1a of s normalised as dedup does (ASCII lower case, whitespace runs -> one space, ends
+ * trimmed), without a copy. */
+static uint64_t norm_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int space = 0, any = 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			space = any;
+			continue;
+		}
+		if (space)
+			h = (h ^ ' ') * 0x100000001b3ULL;
+		space = 0;
+		any = 1;
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c)) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t eng_answer_pair_key(const char *chosen, const char *rejected)
+{
+	uint64_t a = norm_hash(chosen), b = norm_hash(rejected), lo = a < b ? a : b,
+	         hi = a < b ? b : a;
+	uint64_t k = eng_mix64(lo ^ eng_mix64(hi));
+	return k ? k : 1;
+}
+
+static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 1024;
+	while (nc < need)
+		nc *= 2;
+	if (nc > SIZE_MAX / sizeof(uint64_t))
+		return eng_err_set(err, ENG_ENOMEM, "too many pairs");
+	void *a = realloc(d->pair_id, nc * sizeof *d->pair_id);
+	if (a)
+		d->pair_id = a;
+	void *b = realloc(d->group, nc * sizeof *d->group);
+	if (b)
+		d->group = b;
+	void *c = realloc(d->img_key, nc * sizeof *d->img_key);
+	if (c)
+		d->img_key = c;
+	void *e = realloc(d->prompt_key, nc * sizeof *d->prompt_key);
+	if (e)
+		d->prompt_key = e;
+	void *f = realloc(d->longer, nc);
+	if (f)
+		d->longer = f;
+	void *g = realloc(d->formatted, nc);
+	if (g)
+		d->formatted = g;
+	void *h = realloc(d->chosen_chars, nc * sizeof *d->chosen_chars);
+	if (h)
+		d->chosen_chars = h;
+	void *i = realloc(d->rejected_chars, nc * sizeof *d->rejected_chars);
+	if (i)
+		d->rejected_chars = i;
+	void *j = realloc(d->answer_key, nc * sizeof *d->answer_key);
+	if (j)
+		d->answer_key = j;
+	if (!a || !b || !c || !e || !f || !g || !h || !i || !j)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
+	*cap = nc;
+	return 0;
+}
+
+/* Image table: maps images.id -> row of the feature table, loading features on first use. */
+typedef struct imgmap {
+	int64_t *id; /* open addressing keys (0 = empty) */
+	int32_t *row;
+	size_t cap;
+	float *feat; /* (rows, dim) */
+	size_t rows, fcap;
+	uint32_t dim;
+} imgmap;
+
+static int32_t *imgmap_slot(imgmap *m, int64_t id, int *found)
+{
+	size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL) & (m->cap - 1);
+	while (m->id[i] && m->id[i] != id)
+		i = (i + 1) & (m->cap - 1);
+	*found = m->id[i] == id;
+	m->id[i] = id;
+	return &m->row[i];
+}
+
+static int imgmap_rehash(imgmap *m, eng_err *err)
+{
+	size_t nc = m->cap ? m->cap * 2 : 1024;
+	imgmap n = *m;
+	n.cap = nc;
+	n.id = calloc(nc, sizeof *n.id);
+	n.row = calloc(nc, sizeof *n.row);
+	if (!n.id || !n.row) {
+		free(n.id);
+		free(n.row);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory (image map)");
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		if (m->id[i]) {
+			int f;
+			*imgmap_slot(&n, m->id[i], &f) = m->row[i];
+		}
+	}
+	free(m->id);
+	free(m->row);
+	*m = n;
+	return 0;
+}
+
+/* Reads the vector of (kind, key) into out (dim floats). Returns 1 found, 0 absent, <0 error. */
+static int emb_lookup(eng_ws *ws, sqlite3_stmt *st, const char *key, uint32_t dim, float *out,
+                      eng_err *err)
+{
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	int s = sqlite3_step(st), found = 0;
+	if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)(dim * sizeof(float))) {
+		const uint8_t *b = sqlite3_column_blob(st, 0);
+		for (uint32_t k = 0; k < dim; k++, b += 4) { /* stored little-endian */
+			uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+			             (uint32_t)b[3] << 24;
+			memcpy(&out[k], &u, sizeof u);
+		}
+		found = 1;
+	} else if (s != SQLITE_ROW && s != SQLITE_DONE) {
+		found = eng_ws_fail(ws, err, "read embeddings");
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+static int set_info(eng_ws *ws, const char *kind, uint32_t *dim, char sha[65], eng_err *err)
+{
+	*dim = 0;
+	sha[0] = '\0';
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws, "SELECT dim, sha256 FROM embedding_sets WHERE kind = ?1", err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st), rc = 0;
+	if (s == SQLITE_ROW) {
+		*dim = (uint32_t)sqlite3_column_int64(st, 0);
+		snprintf(sha, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+	} else if (s != SQLITE_DONE) {
+		rc = eng_ws_fail(ws, err, "read embedding_sets");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+json_t *eng_data_features_json(const eng_data *d)
+{
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:s?, s:s?, s:I, s:I}", "mode",
+	                 eng_features_name(d->features), "image_builtin_dim",
+	                 (int)d->img_builtin_dim, "text_builtin_dim", (int)d->text_builtin_dim,
+	                 "image_embedding_dim", (int)d->img_emb_dim, "text_embedding_dim",
+	                 (int)d->text_emb_dim, "image_embeddings_sha256",
+	                 d->img_emb_sha[0] ? d->img_emb_sha : NULL, "text_embeddings_sha256",
+	                 d->text_emb_sha[0] ? d->text_emb_sha : NULL, "images_without_embedding",
+	                 (json_int_t)d->n_img_emb_missing, "pairs_without_text_embedding",
+	                 (json_int_t)d->n_text_emb_missing);
+}
+
+const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_t cap)
+{
+	if (c >= d->text_builtin_dim && c - d->text_builtin_dim < d->text_emb_dim) {
+		snprintf(buf, cap, "text-embedding[%u]", (unsigned)(c - d->text_builtin_dim));
+		return buf;
+	}
+	return eng_textfeat_name(d->tf, c, buf, cap);
+}
+
+int eng_data_column_hashed(const eng_data *d, uint32_t c)
+{
+	return d->text_builtin_dim &&
+	       (uint64_t)c + (uint64_t)eng_textfeat_named_count() < (uint64_t)d->text_builtin_dim;
+}
+
+/* The namer's pass: rows are read in batches of NM_ROWS; the first half of each batch is counted
+ * on a helper thread into its own namer while this thread counts the second half, and the two
+ * are summed at the end (exact counts: the split changes nothing). */
+enum { NM_ROWS = 4096 };
+
+typedef struct nm_half {
+	eng_textfeat_namer *nm;
+	const eng_arena *text;
+	const size_t *off; /* (3 * rows) prompt, chosen, rejected of each row; SIZE_MAX = NULL */
+	size_t b, e;       /* rows [b, e) of the batch */
+	int rc;
+	eng_err err;
+} nm_half;
+
+static void *nm_count(void *arg)
+{
+	nm_half *h = arg;
+	for (size_t i = h->b; i < h->e && !h->rc; i++) {
+		const char *t[3];
+		for (int f = 0; f < 3; f++)
+			t[f] = h->off[3 * i + (size_t)f] == SIZE_MAX
+			           ? NULL
+			           : h->text->p + h->off[3 * i + (size_t)f];
+		h->rc = eng_textfeat_namer_add_pair(h->nm, t[0], t[1], t[2], &h->err);
+	}
+	return NULL;
+}
+
+int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols, size_t n,
+                   eng_textfeat_namer **out, eng_err *err)
+{
+	assert(k < d->nds);
+	*out = NULL;
+	eng_textfeat_namer *nm[2] = {NULL, NULL};
+	eng_arena text = {0};
+	size_t *off = malloc(3 * NM_ROWS * sizeof *off);
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+	if (!off) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (names)");
+		goto out;
+	}
+	if ((rc = eng_textfeat_namer_new(d->tf, cols, n, &nm[0], err)) ||
+	    (rc = eng_textfeat_namer_new(d->tf, cols, n, &nm[1], err)))
+		goto out;
+	/* the rows eng_data_load read for dataset k (order does not matter: counts are sums) */
+	st = eng_ws_prepare(ws, "SELECT prompt, chosen, rejected FROM pairs WHERE dataset_id = ?1",
+	                    err);
+	if (!st) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, d->ds_id[k]);
+	int crosses = eng_textfeat_opts_of(d->tf).crosses, s = SQLITE_ROW;
+	while (!rc && s == SQLITE_ROW) {
+		size_t rows = 0;
+		text.len = 0;
+		while (rows < NM_ROWS && (s = sqlite3_step(st)) == SQLITE_ROW) {
+			for (int f = 0; f < 3; f++) {
+				const char *t = f == 0 && !crosses
+				                    ? NULL
+				                    : (const char *)sqlite3_column_text(st, f);
+				size_t *o = &off[3 * rows + (size_t)f];
+				if (!t)
+					*o = SIZE_MAX;
+				else if (eng_arena_put(&text, t, o)) {
+					rc = eng_err_set(err, ENG_ENOMEM, "out of memory (names)");
+					goto out;
+				}
+			}
+			rows++;
+		}
+		if (s != SQLITE_ROW && s != SQLITE_DONE) {
+			rc = eng_ws_fail(ws, err, "read answers for names");
+			goto out;
+		}
+		nm_half h[2] = {{nm[1], &text, off, 0, rows / 2, 0, {0}},
+		                {nm[0], &text, off, rows / 2, rows, 0, {0}}};
+		pthread_t th;
+		int threaded = rows >= 64 && pthread_create(&th, NULL, nm_count, &h[0]) == 0;
+		if (!threaded)
+			nm_count(&h[0]);
+		nm_count(&h[1]);
+		if (threaded)
+			pthread_join(th, NULL);
+		for (int i = 0; i < 2 && !rc; i++)
+			if ((rc = h[i].rc) && err)
+				*err = h[i].err;
+	}
+	if (!rc)
+		rc = eng_textfeat_namer_merge(nm[0], nm[1], err);
+	if (!rc) {
+		*out = nm[0];
+		nm[0] = NULL;
+	}
+out:
+	sqlite3_finalize(st);
+	eng_textfeat_namer_free(nm[0]);
+	eng_textfeat_namer_free(nm[1]);
+	eng_arena_free(&text);
+	free(off);
+	return rc;
+}
+
+/* Unit-L2-normalized vector x (dim) into out; zeros stay zeros. */
+static void unit(const float *x, uint32_t dim, float *out)
+{
+	double ss = 0;
+	for (uint32_t k = 0; k < dim; k++)
+		ss += (double)x[k] * x[k];
+	double inv = ss > 0 ? 1.0 / sqrt(ss) : 0;
+	for (uint32_t k = 0; k < dim; k++)
+		out[k] = (float)(x[k] * inv);
+}
+
+/* ---- featurizing lanes ----------------------------------------------------------------------
+ * The text of a batch of rows goes to one of NLANES featurizer threads (batch b to lane b mod
+ * NLANES); each lane has its own eng_textfeat and takes its batches in order, so every row gets
+ * the same features whatever the timing, and the lanes' bucket names are merged at the end in a
+ * fixed order. Without threads the same lanes run inline. */
+enum { LB_ROWS = 1024, LB_SLOTS = 4, NLANES = 2 };
+
+typedef struct lbatch {
+	size_t n;                /* rows */
+	eng_arena text;          /* prompt, chosen, rejected of each row */
+	size_t off[3 * LB_ROWS]; /* where each text starts */
+	int32_t img_row[LB_ROWS];
+	/* featurized: canonical rows (eng_pairset_canon_row) back to back, and the blind facts */
+	uint32_t *col;
+	float *val;
+	size_t ent_cap;
+	size_t ebeg[LB_ROWS + 1];
+	uint64_t pkey[LB_ROWS], akey[LB_ROWS];
+	int8_t longer[LB_ROWS], fmt[LB_ROWS];
+	uint32_t cc[LB_ROWS], rc_[LB_ROWS]; /* answers' code points */
+	int ready, rc;
+	eng_err err;
+} lbatch;
+
+typedef struct lanes lanes;
+typedef struct lane_arg {
+	lanes *L;
+	int lane;
+} lane_arg;
+
+struct lanes {
+	lbatch *slot;              /* LB_SLOTS batches, a ring */
+	eng_textfeat *tf[NLANES];  /* tf[0] borrowed (the eng_data's), the others owned */
+	uint32_t text_builtin_dim; /* 0: no textfeat columns */
+	size_t filled;             /* batches handed out */
+	size_t next[NLANES];       /* the next batch each lane featurizes */
+	int stop, nthreads, sync_init;
+	pthread_t th[NLANES];
+	lane_arg arg[NLANES];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void featurize(lanes *L, int lane, lbatch *b)
+{
+	size_t nent = 0;
+	b->rc = 0;
+	b->ebeg[0] = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->text.p + b->off[3 * i], *ch = b->text.p + b->off[3 * i + 1],
+		           *rj = b->text.p + b->off[3 * i + 2];
+		uint32_t *col = NULL;
+		float *val = NULL;
+		size_t k = 0;
+		if (L->text_builtin_dim) {
+			if ((b->rc = eng_textfeat_pair_row(L->tf[lane], p, ch, rj, &col, &val, &k,
+			                                   &b->err)))
+				return;
+			k = eng_pairset_canon_row(col, val, k);
+		}
+		if (nent + k > b->ent_cap) {
+			size_t nc = b->ent_cap ? b->ent_cap * 2 : 1 << 16;
+			while (nc < nent + k)
+				nc *= 2;
+			uint32_t *c2 = realloc(b->col, nc * sizeof *c2);
+			if (c2)
+				b->col = c2;
+			float *v2 = c2 ? realloc(b->val, nc * sizeof *v2) : NULL;
+			if (v2)
+				b->val = v2;
+			if (!c2 || !v2) {
+				b->rc =
+				    eng_err_set(&b->err, ENG_ENOMEM, "out of memory (features)");
+				return;
+			}
+			b->ent_cap = nc;
+		}
+		if (k) {
+			memcpy(b->col + nent, col, k * sizeof *col);
+			memcpy(b->val + nent, val, k * sizeof *val);
+		}
+		nent += k;
+		b->ebeg[i + 1] = nent;
+		b->pkey[i] = eng_fnv1a64(p, strlen(p));
+		b->akey[i] = eng_answer_pair_key(ch, rj);
+		size_t nc = eng_utf8_chars(ch), nr = eng_utf8_chars(rj);
+		b->cc[i] = nc > UINT32_MAX ? UINT32_MAX : (uint32_t)nc;
+		b->rc_[i] = nr > UINT32_MAX ? UINT32_MAX : (uint32_t)nr;
+		b->longer[i] = (int8_t)sgn((long long)nc, (long long)nr);
+		b->fmt[i] = (int8_t)sgn(eng_format_markers(ch), eng_format_markers(rj));
+	}
+}
+
+static void *lane_main(void *arg)
+{
+	lane_arg *a = arg;
+	lanes *L = a->L;
+	pthread_mutex_lock(&L->mu);
+	for (;;) {
+		while (!L->stop && L->filled <= L->next[a->lane])
+			pthread_cond_wait(&L->cv, &L->mu);
+		if (L->stop)
+			break;
+		size_t k = L->next[a->lane];
+		lbatch *b = &L->slot[k % LB_SLOTS];
+		pthread_mutex_unlock(&L->mu);
+		featurize(L, a->lane, b);
+		pthread_mutex_lock(&L->mu);
+		b->ready = 1;
+		L->next[a->lane] = k + NLANES;
+		pthread_cond_broadcast(&L->cv);
+	}
+	pthread_mutex_unlock(&L->mu);
+	return NULL;
+}
+
+static void lanes_stop(lanes *L)
+{
+	if (!L->nthreads)
+		return;
+	pthread_mutex_lock(&L->mu);
+	L->stop = 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+	for (int i = 0; i < L->nthreads; i++)
+		pthread_join(L->th[i], NULL);
+	L->nthreads = 0;
+}
+
+/* Allocates the batches and starts the lane threads (none: the lanes run inline). 0 or -1. */
+static int lanes_start(lanes *L)
+{
+	if (!(L->slot = calloc(LB_SLOTS, sizeof *L->slot)))
+		return -1;
+	for (int i = 0; i < NLANES; i++)
+		L->next[i] = (size_t)i;
+	pthread_mutex_init(&L->mu, NULL);
+	pthread_cond_init(&L->cv, NULL);
+	L->sync_init = 1;
+	for (int i = 0; i < NLANES; i++) {
+		L->arg[i] = (lane_arg){L, i};
+		if (pthread_create(&L->th[i], NULL, lane_main, &L->arg[i]) != 0) {
+			lanes_stop(L); /* all lanes or none */
+			break;
+		}
+		L->nthreads++;
+	}
+	return 0;
+}
+
+/* Hands batch k (filled) to its lane. */
+static void lanes_submit(lanes *L, size_t k)
+{
+	lbatch *b = &L->slot[k % LB_SLOTS];
+	if (!L->nthreads) {
+		featurize(L, (int)(k % NLANES), b);
+		b->ready = 1;
+		L->filled = k + 1;
+		return;
+	}
+	pthread_mutex_lock(&L->mu);
+	b->ready = 0;
+	L->filled = k + 1;
+	pthread_cond_broadcast(&L->cv);
+	pthread_mutex_unlock(&L->mu);
+}
+
+static void lanes_wait(lanes *L, lbatch *b)
+{
+	if (!L->nthreads)
+		return;
+	pthread_mutex_lock(&L->mu);
+	while (!b->ready)
+		pthread_cond_wait(&L->cv, &L->mu);
+	pthread_mutex_unlock(&L->mu);
+}
+
+static void lanes_free(lanes *L)
+{
+	lanes_stop(L);
+	for (size_t i = 0; L->slot && i < LB_SLOTS; i++) {
+		eng_arena_free(&L->slot[i].text);
+		free(L->slot[i].col);
+		free(L->slot[i].val);
+	}
+	free(L->slot);
+	for (int i = 1; i < NLANES; i++)
+		eng_textfeat_free(L->tf[i]);
+	if (L->sync_init) {
+		pthread_mutex_destroy(&L->mu);
+		pthread_cond_destroy(&L->cv);
+	}
+	memset(L, 0, sizeof *L);
+}
+
+int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                  eng_features features, const eng_progress *prog, eng_data *d, eng_err *err)
+{
+	return eng_data_load_range(ws, ids, nds, tfo, features, INT64_MIN, INT64_MAX, prog, d, err);
+}
+
+int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
+                        eng_data *d, eng_err *err)
+{
+	memset(d, 0, sizeof *d);
+	eng_textfeat_opts defaults;
+	if (!tfo) {
+		eng_textfeat_opts_default(&defaults);
+		tfo = &defaults;
+	}
+	imgmap im = {0};
+	lanes L = {0};
+	sqlite3_stmt *sp = NULL, *sn = NULL, *sei = NULL, *set = NULL;
+	size_t cap = 0, total = 0, rcap = 0;
+	uint8_t *img_lacks = NULL; /* (fcap) image row has no embedding */
+	float *ebuf = NULL;        /* (2 * text_emb_dim + img_emb_dim) scratch */
+	uint32_t *rcol = NULL;     /* assembled row */
+	float *rval = NULL;
+	uint32_t edim_img, edim_text;
+	int rc = set_info(ws, "image", &edim_img, d->img_emb_sha, err);
+	if (!rc)
+		rc = set_info(ws, "text", &edim_text, d->text_emb_sha, err);
+	if (rc)
+		goto fail;
+	if (features == ENG_FEATURES_AUTO && !edim_img && !edim_text)
+		features = ENG_FEATURES_BUILTIN;
+	if (features != ENG_FEATURES_BUILTIN && !edim_img && !edim_text) {
+		rc = eng_err_set(err, ENG_EINPUT,
+		                 "--features %s: the workspace has no embeddings; load them with "
+		                 "`mmaudit embed` or use --features builtin",
+		                 eng_features_name(features));
+		goto fail;
+	}
+	d->features = features;
+	int use = features != ENG_FEATURES_BUILTIN, only = features == ENG_FEATURES_EMBEDDINGS;
+	d->img_emb_dim = use ? edim_img : 0;
+	/* auto: image vectors replace the pixel statistics, text vectors join the word features */
+	int img_only = (only || features == ENG_FEATURES_AUTO) && edim_img;
+	d->img_builtin_dim = img_only ? 0 : (uint32_t)eng_imgfeat_dim();
+	d->text_emb_dim = use ? edim_text : 0;
+	if (!d->img_emb_dim)
+		d->img_emb_sha[0] = '\0';
+	if (!d->text_emb_dim)
+		d->text_emb_sha[0] = '\0';
+	im.dim = d->img_builtin_dim + d->img_emb_dim;
+	if ((rc = eng_textfeat_new(tfo, &d->tf, err)))
+		goto fail;
+	d->text_builtin_dim = only && edim_text ? 0 : eng_textfeat_dim(d->tf);
+	if ((uint64_t)d->text_builtin_dim + d->text_emb_dim > UINT32_MAX / 2) {
+		rc = eng_err_set(err, ENG_EINPUT, "too many text columns");
+		goto fail;
+	}
+	if ((rc = eng_pairset_init(&d->ps, d->text_builtin_dim + d->text_emb_dim, im.dim, err)))
+		goto fail;
+	d->ps.dense_dim = d->text_emb_dim;
+	ebuf = malloc(((size_t)2 * d->text_emb_dim + d->img_emb_dim + 1) * sizeof(float) * 2);
+	d->nds = nds;
+	d->ds_id = calloc(nds ? nds : 1, sizeof *d->ds_id);
+	d->ds_name = calloc(nds ? nds : 1, sizeof *d->ds_name);
+	d->ds_begin = calloc(nds + 1, sizeof *d->ds_begin);
+	if (!ebuf || !d->ds_id || !d->ds_name || !d->ds_begin || imgmap_rehash(&im, err)) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto fail;
+	}
+	float *ec = ebuf, *er = ec + d->text_emb_dim, *ei = er + d->text_emb_dim;
+	float *uc = ei + d->img_emb_dim + 1, *ur = uc + d->text_emb_dim;
+	sn = eng_ws_prepare(
+	    ws,
+	    "SELECT name, (SELECT count(*) FROM pairs WHERE dataset_id = ?1) FROM datasets "
+	    "WHERE id = ?1",
+	    err);
+	sp = eng_ws_prepare(
+	    ws,
+	    "SELECT p.id, p.prompt, p.chosen, p.rejected, p.image_id, i.sha256, i.feat, "
+	    "i.feat_dim, i.feat_version FROM pairs p LEFT JOIN images i ON i.id = p.image_id "
+	    "WHERE p.dataset_id = ?1 AND p.id >= ?2 AND p.id < ?3 ORDER BY p.id",
+	    err);
+	if (d->img_emb_dim)
+		sei = eng_ws_prepare(
+		    ws, "SELECT vec FROM embeddings WHERE kind = 'image' AND key = ?1", err);
+	if (d->text_emb_dim)
+		set = eng_ws_prepare(
+		    ws, "SELECT vec FROM embeddings WHERE kind = 'text' AND key = ?1", err);
+	if (!sn || !sp || (d->img_emb_dim && !sei) || (d->text_emb_dim && !set)) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto fail;
+	}
+	uint64_t expect = 0;
+	for (size_t k = 0; k < nds; k++) {
+		sqlite3_bind_int64(sn, 1, ids[k]);
+		if (sqlite3_step(sn) != SQLITE_ROW) {
+			rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld not found",
+			                 (long long)ids[k]);
+			goto fail;
+		}
+		expect += (uint64_t)sqlite3_column_int64(sn, 1);
+		sqlite3_reset(sn);
+	}
+	/* Rows are read here in batches; the two lanes featurize them (lane = batch number mod 2,
+	 * each with its own featurizer and in batch order, so the outcome does not depend on
+	 * timing); rows are appended to the pairset in order as their batch comes back. */
+	if (d->text_builtin_dim && (rc = eng_textfeat_new(tfo, &L.tf[1], err)))
+		goto fail;
+	L.tf[0] = d->tf;
+	L.text_builtin_dim = d->text_builtin_dim;
+	if (lanes_start(&L))
+		goto fail_oom;
+	size_t filled = 0, appended = 0, k = 0, read = 0;
+	int reading = 1, bound = 0;
+	while (reading || appended < filled) {
+		if (reading && filled - appended < LB_SLOTS) {
+			/* read the next batch of rows (datasets one after another) */
+			lbatch *bt = &L.slot[filled % LB_SLOTS];
+			bt->n = 0;
+			bt->text.len = 0;
+			while (bt->n < LB_ROWS && k < nds) {
+				if (!bound) {
+					d->ds_id[k] = ids[k];
+					d->ds_begin[k] = read;
+					sqlite3_bind_int64(sn, 1, ids[k]);
+					if (sqlite3_step(sn) != SQLITE_ROW) {
+						rc = eng_ws_fail(ws, err, "read dataset");
+						goto fail;
+					}
+					d->ds_name[k] =
+					    strdup((const char *)sqlite3_column_text(sn, 0));
+					sqlite3_reset(sn);
+					if (!d->ds_name[k])
+						goto fail_oom;
+					sqlite3_bind_int64(sp, 1, ids[k]);
+					sqlite3_bind_int64(sp, 2, lo);
+					sqlite3_bind_int64(sp, 3, hi);
+					bound = 1;
+				}
+				int st = sqlite3_step(sp);
+				if (st == SQLITE_DONE) {
+					sqlite3_reset(sp);
+					bound = 0;
+					k++;
+					continue;
+				}
+				if (st != SQLITE_ROW) {
+					rc = eng_ws_fail(ws, err, "read pairs");
+					goto fail;
+				}
+				if ((rc = grow(d, read + 1, &cap, err)))
+					goto fail;
+				size_t i = bt->n;
+				for (int f = 0; f < 3; f++) {
+					const char *t =
+					    (const char *)sqlite3_column_text(sp, 1 + f);
+					if (eng_arena_put(&bt->text, t,
+					                  &bt->off[3 * i + (size_t)f]))
+						goto fail_oom;
+				}
+				int32_t img_row = -1;
+				uint64_t ikey = 0;
+				if (sqlite3_column_type(sp, 4) != SQLITE_NULL) {
+					int64_t iid = sqlite3_column_int64(sp, 4);
+					const char *sha = (const char *)sqlite3_column_text(sp, 5);
+					ikey = hex_key(sha);
+					if (2 * (im.rows + 1) > im.cap &&
+					    (rc = imgmap_rehash(&im, err)))
+						goto fail;
+					int found;
+					int32_t *slot = imgmap_slot(&im, iid, &found);
+					if (!found) {
+						*slot = -1;
+						const void *blob = sqlite3_column_blob(sp, 6);
+						int bytes = sqlite3_column_bytes(sp, 6);
+						uint32_t bd = d->img_builtin_dim;
+						int have_builtin =
+						    blob && sqlite3_column_int(sp, 7) == (int)bd &&
+						    sqlite3_column_int(sp, 8) ==
+						        ENG_IMGFEAT_VERSION &&
+						    bytes == (int)(bd * sizeof(float));
+						if (have_builtin || bd == 0) {
+							if (im.rows == im.fcap) {
+								size_t nc =
+								    im.fcap ? im.fcap * 2 : 256;
+								float *nf = realloc(
+								    im.feat,
+								    nc * im.dim * sizeof(float));
+								uint8_t *nl =
+								    realloc(img_lacks, nc);
+								if (nf)
+									im.feat = nf;
+								if (nl)
+									img_lacks = nl;
+								if (!nf || !nl)
+									goto fail_oom;
+								im.fcap = nc;
+							}
+							float *row = im.feat + im.rows * im.dim;
+							if (bd)
+								memcpy(row, blob, (size_t)bytes);
+							img_lacks[im.rows] = 0;
+							if (d->img_emb_dim) {
+								int f = emb_lookup(ws, sei, sha,
+								                   d->img_emb_dim,
+								                   row + bd, err);
+								if (f < 0) {
+									rc = f;
+									goto fail;
+								}
+								img_lacks[im.rows] = !f;
+								d->n_img_emb_missing += !f;
+							}
+							*slot = (int32_t)im.rows++;
+						} else {
+							d->n_missing_feat++;
+						}
+					}
+					img_row = *slot;
+				}
+				bt->img_row[i] = img_row;
+				d->pair_id[read] = sqlite3_column_int64(sp, 0);
+				d->img_key[read] = img_row >= 0 ? ikey : 0;
+				bt->n++;
+				read++;
+			}
+			if (bt->n == 0) {
+				reading = 0;
+				continue;
+			}
+			lanes_submit(&L, filled++);
+			continue;
+		}
+		/* append the oldest batch once featurized */
+		lbatch *bt = &L.slot[appended % LB_SLOTS];
+		lanes_wait(&L, bt);
+		if (bt->rc) {
+			rc = bt->rc;
+			if (err)
+				*err = bt->err;
+			goto fail;
+		}
+		for (size_t i = 0; i < bt->n; i++, total++) {
+			const uint32_t *col = bt->col + bt->ebeg[i];
+			const float *val = bt->val + bt->ebeg[i];
+			size_t nent = bt->ebeg[i + 1] - bt->ebeg[i];
+			if (d->text_emb_dim) {
+				size_t need = nent + d->text_emb_dim;
+				if (need > rcap) {
+					uint32_t *nc = realloc(rcol, need * sizeof *nc);
+					float *nv = nc ? realloc(rval, need * sizeof *nv) : NULL;
+					if (nc)
+						rcol = nc;
+					if (nv)
+						rval = nv;
+					if (!nc || !nv)
+						goto fail_oom;
+					rcap = need;
+				}
+				if (nent) {
+					memcpy(rcol, col, nent * sizeof *col);
+					memcpy(rval, val, nent * sizeof *val);
+				}
+				char kc[65], kr[65];
+				eng_emb_text_key(bt->text.p + bt->off[3 * i + 1], kc);
+				eng_emb_text_key(bt->text.p + bt->off[3 * i + 2], kr);
+				int fc = emb_lookup(ws, set, kc, d->text_emb_dim, ec, err);
+				int fr =
+				    fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);
+				if (fc < 0 || fr < 0) {
+					rc = fc < 0 ? fc : fr;
+					goto fail;
+				}
+				if (fc && fr) {
+					unit(ec, d->text_emb_dim, uc);
+					unit(er, d->text_emb_dim, ur);
+					for (uint32_t q = 0; q < d->text_emb_dim; q++) {
+						rcol[nent] = d->text_builtin_dim + q;
+						rval[nent++] = uc[q] - ur[q];
+					}
+				} else if (!d->n_text_emb_missing++) {
+					d->first_text_emb_missing = d->pair_id[total];
+				}
+				col = rcol;
+				val = rval;
+			}
+			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], err)))
+				goto fail;
+			d->prompt_key[total] = bt->pkey[i];
+			d->answer_key[total] = bt->akey[i];
+			d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
+			d->longer[total] = bt->longer[i];
+			d->chosen_chars[total] = bt->cc[i];
+			d->rejected_chars[total] = bt->rc_[i];
+			d->formatted[total] = bt->fmt[i];
+		}
+		appended++;
+		eng_progress_tick(prog, "load", total, expect);
+	}
+	lanes_stop(&L);
+	if (L.tf[1])
+		eng_textfeat_merge_names(d->tf, L.tf[1]);
+	d->ds_begin[nds] = total;
+	eng_progress_tick(prog, "load", total, expect);
+	if (d->img_emb_dim && d->n_img_emb_missing) {
+		/* images without a vector get the mean vector of those with one */
+		uint32_t bd = d->img_builtin_dim, E = d->img_emb_dim;
+		double *mean = calloc(E, sizeof *mean);
+		size_t have = 0;
+		if (!mean) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (size_t r = 0; r < im.rows; r++) {
+			if (img_lacks[r])
+				continue;
+			have++;
+			for (uint32_t q = 0; q < E; q++)
+				mean[q] += im.feat[r * im.dim + bd + q];
+		}
+		for (size_t r = 0; r < im.rows; r++)
+			if (img_lacks[r])
+				for (uint32_t q = 0; q < E; q++)
+					im.feat[r * im.dim + bd + q] =
+					    have ? (float)(mean[q] / (double)have) : 0.0f;
+		free(mean);
+	}
+	if ((rc = eng_pairset_set_images(&d->ps, im.feat, im.rows, err)))
+		goto fail;
+	rc = 0;
+	goto out;
+fail_oom:
+	rc = eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
+fail:
+	lanes_free(&L);
+	eng_data_free(d);
+out:
+	lanes_free(&L);
+	free(im.id);
+	free(im.row);
+	free(im.feat);
+	free(img_lacks);
+	free(ebuf);
+	free(rcol);
+	free(rval);
+	sqlite3_finalize(sp);
+	sqlite3_finalize(sn);
+	sqlite3_finalize(sei);
+	sqlite3_finalize(set);
+	return rc;
+}

@@ -1,0 +1,26 @@
+/* textfeat_internal.h - internals of textfeat.c exposed for tests and benchmarks only. */
+#ifndef ENG_TEXTFEAT_INTERNAL_H
+#define ENG_TEXTFEAT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "textfeat.h"
+
+#define ENG_FNV64_OFFSET 0xcbf29ce484222325ULL
+#define ENG_FNV64_PRIME  0x100000001b3ULL
+
+/* 64-bit FNV-1a of n bytes; _update continues from hash h. */
+uint64_t eng_fnv1a64(const void *data, size_t n);
+uint64_t eng_fnv1a64_update(uint64_t h, const void *data, size_t n);
+
+/* bucket = h mod 2^hash_bits, sign = bit 63 clear ? +1 : -1. */
+void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket, int *sign);
+
+/* phi(prompt, text) of one answer (hashed part unit-norm, then named features), unsorted; *col and
+ * *val point into tf's scratch (valid until the next call on tf). Records names like add_pair. */
+int eng_textfeat_phi(eng_textfeat *tf, const char *prompt, const char *text, uint32_t **col,
+                     float **val, size_t *k, eng_err *err);
+
+#endif

@@ -1,0 +1,1284 @@
+/* model.c - Bradley-Terry reward models over a pairset: text-only proxy, MM-RM, shortcut-aware
+ * MM-RM.
+ *
+ * Margins (d = sparse text difference of a pair, v = its standardized image vector, see below):
+ *   text branch       m_t = wt . d
+ *   MM branch         m   = w . d + fold(d)^T W v      fold(d)_b = sum_{c: fold(c) = b} d_c
+ * Loss L(m) = -log sigmoid(m) = softplus(-m), computed stably (eng_model_bt_loss).
+ * Objective per batch (mean over the batch) + (l2 / 2) ||theta||^2:
+ *   text: mean L(m_t);  standard: mean L(m);
+ *   shortcut-aware (Li et al. 2025, as their released code): mean(w_i L(m_i)) + mean(L(m_t,i)),
+ *   w_i = eps/2 + L_t,i / (eps + L_t,i + L_i), eps = 1e-7, w_i detached (a constant in the
+ * gradient). The model is linear in its parameters, so every method is a convex logistic
+ * regression: parameters start at zero and the seed only drives the minibatch order (xoshiro256**,
+ * Fisher-Yates).
+ *
+ * Image vector: v = [clip((x - mean) * istd, +-8), 1] (dv = img_dim + 1) with mean/std over the
+ * DISTINCT images of the training rows (istd = 0 for a feature constant there); pairs without an
+ * image get v = 0, i.e. only their text terms (the constant 1 lets W act as image-conditional text
+ * weights, which pairs without an image do not get).
+ *
+ * Interaction guard (eng_model_train_multi): with p = training pairs with an image per distinct
+ * training image, the interaction can memorize each image's answers through its own B-vector
+ * W v, which held-out images do not share (on MLLM-Bench, 281 images for 7,833 pairs, the plain
+ * MM-RM was 9 points below the text-only proxy held out). So when p > 1, one training image in 5
+ * (own RNG stream, minibatch order unchanged) is held out and the text-only model and each MM
+ * method are trained on the rest (same options); an MM method whose mean loss on the held-out
+ * images exceeds the text-only model's is trained with the L2 of its W raised from l2 to l2 * p^2
+ * (the mean-over-pairs objective counts each image p times, so a plain L2 is p times weaker per
+ * image than per pair; the second factor p was chosen on MLLM-Bench, where p alone still left the
+ * MM-RM 5 points low). Otherwise, and when p = 1 (one image per pair: the synth environments) or
+ * fewer than 4 images fall on either side, the L2 stays l2 and nothing extra is trained. Text
+ * terms are untouched, so the shortcut-aware algorithm itself is unchanged. Cost: at most one
+ * extra pass on 80% of the rows.
+ *
+ * Optimizer: Adam (b1 0.9, b2 0.999, eps 1e-8, bias-corrected step size). The 2^bits text weights
+ * use LAZY (sparse) Adam: a step updates the moments and the weight only at the text columns that
+ * occur in the batch (with their L2 gradient l2 * w_j); untouched coordinates keep weight and
+ * moments (like TensorFlow's LazyAdam). So a step costs O(batch nnz) instead of O(2^bits), and
+ * rarely seen columns are regularized only when seen. W (B x dv) uses dense Adam + L2 every step.
+ * Memory layout for speed: the sparse loops are bound by cache misses on random text columns, so
+ * during training column c's {w, g, m, v} (text branch, then MM branch) sit together in one block
+ * of records (one cache line per column), with software prefetch and a branch-free touched list;
+ * the weights are copied into the model's params block at the end.
+ *
+ * GEMMs per batch of n rows (OpenBLAS cblas_sgemm, row-major):
+ *   G (n, B) = fold(D) dense; V (n, dv); Z (n, B) = V W^T; m_int,i = sum_b G_ib Z_ib
+ *   dW (B, dv) = G^T diag(c) V, c_i = d objective / d m_i.
+ * Determinism: sparse loops are sequential in row/entry order, so margins are bit-identical for a
+ * given seed as long as OpenBLAS runs with the same thread count (OpenBLAS splits sgemm over M/N,
+ * never over K, so in practice results also match across thread counts; callers that need a hard
+ * guarantee pin it with openblas_set_num_threads). This file never changes the thread count.
+ * Not here: reading the database, folds and cross-fitting (score.c), metrics. */
+#include "model.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+static const double ADAM_B1 = 0.9, ADAM_B2 = 0.999, ADAM_EPS = 1e-8;
+static const double SA_EPS = 1e-7;
+
+/* Interaction guard: one training image in GUARD_VAL_FRAC is held out for validation; at least
+ * GUARD_MIN_IMG images on each side. */
+enum { GUARD_VAL_FRAC = 5, GUARD_MIN_IMG = 4 };
+
+/* Software prefetch distance (entries) for the random text-column accesses of the sparse loops. */
+enum { PF = 8 };
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* ---- small things ---------------------------------------------------------------------------- */
+
+const char *eng_method_name(eng_method m)
+{
+	switch (m) {
+	case ENG_METHOD_TEXT:
+		return "text";
+	case ENG_METHOD_STANDARD:
+		return "standard";
+	case ENG_METHOD_SHORTCUT_AWARE:
+		return "shortcut-aware";
+	case ENG_METHOD_POE:
+		return "poe";
+	case ENG_METHOD_DEBIAS:
+		return "debias";
+	case ENG_METHOD_JTT:
+		return "jtt";
+	case ENG_METHOD_COUNT:
+		break;
+	}
+	return "?";
+}
+
+int eng_method_parse(const char *s, eng_method *out)
+{
+	for (int i = 0; s && i < ENG_METHOD_COUNT; i++) {
+		if (strcmp(s, eng_method_name((eng_method)i)) == 0) {
+			*out = (eng_method)i;
+			return 0;
+		}
+	}
+	return ENG_EINPUT;
+}
+
+int eng_methods_parse(const char *list, unsigned *mask)
+{
+	*mask = 0;
+	if (!list || !*list)
+		return ENG_EINPUT;
+	if (strcmp(list, "all") == 0) {
+		*mask = ENG_METHODS_ALL;
+		return 0;
+	}
+	char buf[32];
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof buf)
+			return ENG_EINPUT;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		eng_method m;
+		if (eng_method_parse(buf, &m))
+			return ENG_EINPUT;
+		*mask |= 1u << m;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* Methods with a text branch trained next to the MM branch (detached), and with an MM branch. */
+static int has_text_branch(eng_method m)
+{
+	return m == ENG_METHOD_TEXT || m == ENG_METHOD_SHORTCUT_AWARE || m == ENG_METHOD_POE ||
+	       m == ENG_METHOD_DEBIAS;
+}
+
+void eng_train_opts_default(eng_train_opts *o)
+{
+	o->method = ENG_METHOD_TEXT;
+	o->epochs = 8;
+	o->batch = 256;
+	o->lr = 0.05f;
+	o->l2 = 1e-3f;
+	o->fold_buckets = 256;
+	o->seed = 1;
+	o->row_weight = NULL;
+	o->jtt_lambda = 0;
+}
+
+int eng_train_epochs_auto(size_t ntrain)
+{
+	size_t e = ntrain ? (ENG_TRAIN_SAMPLE_BUDGET + ntrain - 1) / ntrain : 8;
+	return e < 2 ? 2 : e > 8 ? 8 : (int)e;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+void eng_rng_seed(eng_rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t eng_rng_next(eng_rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+uint64_t eng_rng_below(eng_rng *r, uint64_t n)
+{
+	assert(n >= 1);
+	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
+	do
+		x = eng_rng_next(r);
+	while (x >= lim);
+	return x % n;
+}
+
+double eng_rng_uniform(eng_rng *r)
+{
+	return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+double eng_model_bt_loss(double m)
+{
+	return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
+
+/* dL/dm = -sigmoid(-m), stable for both signs. */
+static double sigmoid(double m)
+{
+	return m >= 0 ? 1.0 / (1.0 + exp(-m)) : exp(m) / (1.0 + exp(m));
+}
+
+static double bt_dloss(double m)
+{
+	if (m >= 0) {
+		double e = exp(-m);
+		return -e / (1 + e);
+	}
+	return -1 / (1 + exp(m));
+}
+
+double eng_model_sa_weight(double lt, double l)
+{
+	return SA_EPS / 2 + lt / (SA_EPS + lt + l);
+}
+
+static int mul_ok(size_t a, size_t b, size_t *out)
+{
+	if (a != 0 && b > SIZE_MAX / a)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+/* ---- model allocation ------------------------------------------------------------------------ */
+
+void eng_model_free(eng_model *m)
+{
+	if (!m)
+		return;
+	free(m->params);
+	free(m->img_mean);
+	free(m);
+}
+
+static int check_opts(const eng_train_opts *o, eng_err *err)
+{
+	if ((unsigned)o->method >= ENG_METHOD_COUNT)
+		return eng_err_set(err, ENG_EINPUT, "train: unknown method %d", (int)o->method);
+	if (o->epochs < 1)
+		return eng_err_set(err, ENG_EINPUT, "train: epochs must be >= 1 (got %d)",
+		                   o->epochs);
+	if (o->batch < 1)
+		return eng_err_set(err, ENG_EINPUT, "train: batch must be >= 1 (got %d)", o->batch);
+	if (!(o->lr > 0) || !isfinite(o->lr))
+		return eng_err_set(err, ENG_EINPUT, "train: lr must be a positive number (got %g)",
+		                   (double)o->lr);
+	if (!(o->l2 >= 0) || !isfinite(o->l2))
+		return eng_err_set(err, ENG_EINPUT, "train: l2 must be >= 0 (got %g)",
+		                   (double)o->l2);
+	if (o->method != ENG_METHOD_TEXT && (o->fold_buckets < 1 || o->fold_buckets > 65536))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "train: fold_buckets must be in [1, 65536] (got %d)",
+		                   o->fold_buckets);
+	return 0;
+}
+
+int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const eng_train_opts *o,
+                    eng_model **out, eng_err *err)
+{
+	assert(ps && out && o);
+	*out = NULL;
+	int rc = check_opts(o, err);
+	if (rc)
+		return rc;
+	if (n == 0 || !rows)
+		return eng_err_set(err, ENG_EINPUT, "train: no training pairs");
+	int mm = o->method != ENG_METHOD_TEXT;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i] >= ps->n)
+			return eng_err_set(err, ENG_EINPUT,
+			                   "train: row %zu out of range (%zu pairs)", rows[i],
+			                   ps->n);
+		int32_t im = ps->img_of[rows[i]];
+		if (mm && im >= 0 && (size_t)im >= ps->n_img)
+			return eng_err_set(err, ENG_EINPUT,
+			                   "train: pair %zu refers to image row %d but the set has "
+			                   "%zu images",
+			                   rows[i], (int)im, ps->n_img);
+	}
+	eng_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory");
+	m->o = *o;
+	m->text_dim = ps->text_dim;
+	m->img_dim = mm ? ps->img_dim : 0;
+	m->dv = mm ? ps->img_dim + 1 : 0;
+	if (ps->dense_dim > ps->text_dim || (mm && ps->dense_dim > 65536)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_EINPUT, "train: %u dense columns of %u text columns",
+		                   (unsigned)ps->dense_dim, (unsigned)ps->text_dim);
+	}
+	m->B_fold = mm ? (uint32_t)o->fold_buckets : 0;
+	m->B = mm ? m->B_fold + ps->dense_dim : 0;
+	m->dense_begin = ps->text_dim - ps->dense_dim;
+	size_t ntext = mm && has_text_branch(o->method) ? 2 : 1, a, b;
+	if (mul_ok(ntext, m->text_dim, &a) || mul_ok(m->B, m->dv, &b) || a > SIZE_MAX - b ||
+	    mul_ok(a + b, sizeof(float), &(size_t){0})) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "train: model too large");
+	}
+	m->n_params = a + b;
+	m->params = calloc(m->n_params, sizeof(float));
+	if (mm && m->img_dim)
+		m->img_mean = calloc(2 * (size_t)m->img_dim, sizeof(float));
+	if (!m->params || (mm && m->img_dim && !m->img_mean)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)", a + b);
+	}
+	float *p = m->params;
+	if (has_text_branch(o->method)) {
+		m->wt = p;
+		p += m->text_dim;
+	}
+	if (mm) {
+		m->w = p;
+		p += m->text_dim;
+		m->W = p;
+	}
+	if (mm && m->img_dim) {
+		m->img_istd = m->img_mean + m->img_dim;
+		/* mean/std over the distinct images of the training rows */
+		uint8_t *seen = calloc(ps->n_img ? ps->n_img : 1, 1);
+		double *acc = calloc(2 * (size_t)m->img_dim, sizeof(double));
+		if (!seen || !acc) {
+			free(seen);
+			free(acc);
+			eng_model_free(m);
+			return eng_err_set(err, ENG_ENOMEM, "train: out of memory");
+		}
+		size_t cnt = 0;
+		for (size_t i = 0; i < n; i++) {
+			int32_t im = ps->img_of[rows[i]];
+			if (im < 0 || seen[im])
+				continue;
+			seen[im] = 1;
+			cnt++;
+			const float *x = ps->img + (size_t)im * m->img_dim;
+			for (uint32_t k = 0; k < m->img_dim; k++)
+				acc[k] += x[k];
+		}
+		for (uint32_t k = 0; k < m->img_dim && cnt; k++)
+			acc[k] /= (double)cnt;
+		for (size_t i = 0; i < ps->n_img && cnt; i++) {
+			if (!seen[i])
+				continue;
+			const float *x = ps->img + i * m->img_dim;
+			for (uint32_t k = 0; k < m->img_dim; k++) {
+				double dlt = x[k] - acc[k];
+				acc[m->img_dim + k] += dlt * dlt;
+			}
+		}
+		for (uint32_t k = 0; k < m->img_dim; k++) {
+			double sd = cnt ? sqrt(acc[m->img_dim + k] / (double)cnt) : 0;
+			m->img_mean[k] = (float)acc[k];
+			m->img_istd[k] = sd > 1e-6 ? (float)(1.0 / sd) : 0.0f;
+		}
+		free(seen);
+		free(acc);
+	}
+	*out = m;
+	return 0;
+}
+
+const float *eng_model_text_weights(const eng_model *m)
+{
+	return m->w ? m->w : m->wt;
+}
+
+/* ---- one batch ------------------------------------------------------------------------------- */
+
+/* Up to two MM heads (standard, shortcut-aware) share one pass over a batch: same rows, same
+ * fold(d) G and image vectors V, so several methods train on identical minibatches at the cost of
+ * one sparse pass (eng_model_train_multi). */
+enum { MAXH = 4 };
+
+/* How a head's loss is formed (see the top of this file and model.h). */
+enum { HEAD_PLAIN, HEAD_SA, HEAD_POE, HEAD_DEBIAS };
+static int head_kind(eng_method m)
+{
+	return m == ENG_METHOD_SHORTCUT_AWARE ? HEAD_SA
+	       : m == ENG_METHOD_POE          ? HEAD_POE
+	       : m == ENG_METHOD_DEBIAS       ? HEAD_DEBIAS
+	                                      : HEAD_PLAIN;
+}
+
+typedef struct scratch {
+	size_t cap;            /* rows per batch */
+	float *G, *V, *CV;     /* (cap, B), (cap, dv), (cap, dv); one block with Z, c, ct */
+	float *Z[MAXH];        /* (cap, B) per head */
+	float *c[MAXH], *ct;   /* (cap) d objective / d m per head, / d m_t (text branch) */
+	double *mm[MAXH], *mt; /* (cap) margins; one block */
+	uint32_t *touched; /* (text_dim + 1) distinct text columns of the batch, first-seen order */
+	uint8_t *mark;     /* (text_dim) 1 while a column is in touched */
+	size_t ntouched;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+	free(s->G);
+	free(s->mt);
+	free(s->touched);
+	free(s->mark);
+	memset(s, 0, sizeof *s);
+}
+
+/* Scratch for batches of up to cap rows of models with B buckets and dv image columns. */
+static int scratch_alloc(scratch *s, uint32_t B, uint32_t dv, uint32_t text_dim, size_t cap,
+                         int grads, eng_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->cap = cap;
+	size_t per, tot, b;
+	/* per row: G (B) + Z (MAXH * B) + V, CV (2 dv) + c (MAXH) + ct floats */
+	per = (1 + MAXH) * (size_t)B + 2 * (size_t)dv + MAXH + 1;
+	if (mul_ok(per, cap, &tot) || mul_ok(tot, sizeof(float), &b) ||
+	    mul_ok(cap, (MAXH + 1) * sizeof(double), &(size_t){0}))
+		return eng_err_set(err, ENG_ENOMEM, "train: batch too large");
+	s->G = malloc(b ? b : 1);
+	s->mt = malloc(cap * (MAXH + 1) * sizeof(double));
+	if (grads) {
+		s->touched =
+		    malloc(sizeof(uint32_t) * ((size_t)text_dim + 1)); /* +1: branch-free */
+		s->mark = calloc(text_dim, 1);
+	}
+	if (!s->G || !s->mt || (grads && (!s->touched || !s->mark))) {
+		scratch_free(s);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (batch of %zu)", cap);
+	}
+	float *p = s->G + cap * B;
+	for (int h = 0; h < MAXH; h++, p += cap * B)
+		s->Z[h] = p;
+	s->V = p;
+	p += cap * dv;
+	s->CV = p;
+	p += cap * dv;
+	for (int h = 0; h < MAXH; h++, p += cap)
+		s->c[h] = p;
+	s->ct = p;
+	for (int h = 0; h < MAXH; h++)
+		s->mm[h] = s->mt + (size_t)(h + 1) * cap;
+	return 0;
+}
+
+/* Where batch() finds the weights and puts their gradients. Column c's text-branch weight is
+ * wt[c * stride] and its gradient gt[c * stride]; likewise w[h] / gw[h] for MM head h. Inference
+ * and the objective use a model's params block (stride 1); training uses per-column records (see
+ * train_multi). gt, gw, gW NULL for a forward pass. */
+typedef struct tview {
+	size_t stride;
+	const float *wt; /* text branch m_t = wt . d (text and shortcut-aware), NULL when absent */
+	float *gt;
+	int nh; /* MM heads */
+	const float *w[MAXH];
+	float *gw[MAXH];
+	const float *W[MAXH]; /* (B, dv) interaction */
+	float *gW[MAXH];      /* (B, dv), OVERWRITTEN by batch() */
+	int kind[MAXH];       /* HEAD_*: how head h's loss is formed (all but PLAIN need wt) */
+	const eng_model *geo; /* B, dv, img_dim and image standardization (any MM model) */
+	const float *roww;    /* (ps->n) per-row loss weights, indexed by pairset row; NULL = 1 */
+	const int32_t *img;   /* (batch) image row per batch position instead of ps->img_of:
+	                         >= 0 a row of ps->img, -1 none, ENG_MODEL_IMG_MEAN the training
+	                         mean (v = [0, 1]); NULL = ps->img_of */
+} tview;
+
+/* The image row batch() uses for batch position i, row r. */
+static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, size_t r)
+{
+	return tv->img ? tv->img[i] : ps->img_of[r];
+}
+
+/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
+ * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
+ * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
+ * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
+ * mean(w_i L_i) (its total adds obj[0]). */
+static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
+                  double obj[1 + MAXH])
+{
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0, idim = g ? g->img_dim : 0;
+	const size_t S = tv->stride;
+	const int nh = tv->nh;
+	const float *restrict wt = tv->wt, *restrict w0 = nh > 0 ? tv->w[0] : NULL,
+	                      *restrict w1 = nh > 1 ? tv->w[1] : NULL,
+	                      *restrict w2 = nh > 2 ? tv->w[2] : NULL,
+	                      *restrict w3 = nh > 3 ? tv->w[3] : NULL;
+	const float *pf = wt ? wt : w0; /* prefetch target: the column's record */
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint32_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
+	double *restrict mt = s->mt, *restrict m0 = s->mm[0], *restrict m1 = s->mm[1],
+	                 *restrict m2 = s->mm[2], *restrict m3 = s->mm[3];
+	int any_img = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+		double st = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+		if (nh) {
+			/* G's and V's rows only matter with an image (V's row, so Z's and CV's, is
+			 * 0 without); rows without one are zeroed below if the batch has any image
+			 */
+			float *restrict gi = s->G + i * B; /* row i of G (n, B) */
+			int32_t im = img_row(ps, tv, i, r);
+			if (im >= 0 || im == ENG_MODEL_IMG_MEAN) {
+				memset(gi, 0, sizeof(float) * B);
+				for (size_t k = a; k < e; k++)
+					gi[eng_model_bucket(g, colv[k])] += valv[k];
+			}
+			for (size_t k = a; k < e; k++) {
+				uint32_t c = colv[k];
+				float v = valv[k];
+				if (k + PF < e)
+					PREFETCH(&pf[colv[k + PF] * S]);
+				s0 += (double)w0[c * S] * v;
+				if (w1)
+					s1 += (double)w1[c * S] * v;
+				if (w2)
+					s2 += (double)w2[c * S] * v;
+				if (w3)
+					s3 += (double)w3[c * S] * v;
+				if (wt)
+					st += (double)wt[c * S] * v;
+			}
+			float *restrict vi = s->V + i * dv; /* row i of V (n, dv) */
+			if (im == ENG_MODEL_IMG_MEAN) {     /* standardized training mean */
+				memset(vi, 0, sizeof(float) * idim);
+				vi[idim] = 1.0f;
+				any_img = 1;
+			} else if (im >= 0) {
+				const float *x = ps->img + (size_t)im * idim;
+				for (uint32_t k = 0; k < idim; k++) {
+					float z = (x[k] - g->img_mean[k]) * g->img_istd[k];
+					vi[k] = z > ENG_MODEL_IMG_CLIP    ? ENG_MODEL_IMG_CLIP
+					        : z < -ENG_MODEL_IMG_CLIP ? -ENG_MODEL_IMG_CLIP
+					                                  : z;
+				}
+				vi[idim] = 1.0f;
+				any_img = 1;
+			}
+		} else {
+			for (size_t k = a; k < e; k++) {
+				if (k + PF < e)
+					PREFETCH(&wt[colv[k + PF] * S]);
+				st += (double)wt[colv[k] * S] * valv[k];
+			}
+		}
+		mt[i] = st;
+		m0[i] = s0;
+		m1[i] = s1;
+		m2[i] = s2;
+		m3[i] = s3;
+	}
+	for (size_t i = 0; nh && any_img && i < n; i++) {
+		int32_t im = img_row(ps, tv, i, rows[i]);
+		if (im < 0 && im != ENG_MODEL_IMG_MEAN) {
+			memset(s->G + i * B, 0, sizeof(float) * B);
+			memset(s->V + i * dv, 0, sizeof(float) * dv);
+		}
+	}
+	for (int h = 0; h < nh && any_img; h++) {
+		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
+		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
+		 * B */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)B, (int)dv, 1.0f,
+		            s->V, (int)dv, tv->W[h], (int)dv, 0.0f, s->Z[h], (int)B);
+		double *mh = s->mm[h];
+		for (size_t i = 0; i < n; i++) {
+			const float *gi = s->G + i * B, *zi = s->Z[h] + i * B;
+			double acc = 0;
+			for (uint32_t b = 0; b < B; b++)
+				acc += (double)gi[b] * zi[b];
+			mh[i] += acc;
+		}
+	}
+	double inv = 1.0 / (double)n;
+	for (int q = 0; q <= MAXH; q++)
+		obj[q] = 0;
+	for (size_t i = 0; i < n; i++) {
+		double lt = 0, rw = tv->roww ? (double)tv->roww[rows[i]] : 1.0, ri = rw * inv;
+		if (wt) {
+			lt = eng_model_bt_loss(mt[i]);
+			obj[0] += rw * lt;
+			s->ct[i] = (float)(bt_dloss(mt[i]) * ri);
+		}
+		for (int h = 0; h < nh; h++) {
+			double mi = s->mm[h][i], l, wi;
+			switch (tv->kind[h]) {
+			case HEAD_SA: /* detached; from the unweighted losses */
+				l = eng_model_bt_loss(mi);
+				wi = eng_model_sa_weight(lt, l);
+				obj[1 + h] += rw * wi * l;
+				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
+				break;
+			case HEAD_POE: /* the product with the detached text expert */
+				l = eng_model_bt_loss(mi + mt[i]);
+				obj[1 + h] += rw * l;
+				s->c[h][i] = (float)(bt_dloss(mi + mt[i]) * ri);
+				break;
+			case HEAD_DEBIAS: /* 1 - p_bias, detached */
+				wi = 1.0 - sigmoid(mt[i]);
+				l = eng_model_bt_loss(mi);
+				obj[1 + h] += rw * wi * l;
+				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
+				break;
+			default:
+				l = eng_model_bt_loss(mi);
+				obj[1 + h] += rw * l;
+				s->c[h][i] = (float)(bt_dloss(mi) * ri);
+			}
+		}
+	}
+	for (int q = 0; q <= MAXH; q++)
+		obj[q] *= inv;
+	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
+	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL,
+	                *restrict g2 = nh > 2 ? tv->gw[2] : NULL,
+	                *restrict g3 = nh > 3 ? tv->gw[3] : NULL;
+	if (!gt && !g0 && !g1)
+		return;
+	float *pg = gt ? gt : g0 ? g0 : g1;
+	uint8_t *restrict mark = s->mark;
+	uint32_t *restrict touched = s->touched;
+	size_t nt = s->ntouched;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0,
+		      c2 = g2 ? s->c[2][i] : 0, c3 = g3 ? s->c[3][i] : 0;
+		for (size_t k = a; k < e; k++) {
+			uint32_t c = colv[k];
+			float v = valv[k];
+			if (k + PF < e)
+				PREFETCH(&pg[colv[k + PF] * S]);
+			touched[nt] = c; /* branch-free: kept only if c is new */
+			nt += (size_t)(mark[c] ^ 1);
+			mark[c] = 1;
+			if (gt)
+				gt[c * S] += cti * v;
+			if (g0)
+				g0[c * S] += c0 * v;
+			if (g1)
+				g1[c * S] += c1 * v;
+			if (g2)
+				g2[c * S] += c2 * v;
+			if (g3)
+				g3[c * S] += c3 * v;
+		}
+	}
+	s->ntouched = nt;
+	for (int h = 0; h < nh; h++) {
+		float *gW = tv->gW[h];
+		if (!gW)
+			continue;
+		if (!any_img) {
+			memset(gW, 0, sizeof(float) * B * dv);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) { /* CV (n, dv) = diag(c_h) V */
+			const float *vi = s->V + i * dv;
+			float *cvi = s->CV + i * dv, ci = s->c[h][i];
+			for (uint32_t k = 0; k < dv; k++)
+				cvi[k] = vi[k] * ci;
+		}
+		/* dW (B, dv) = G^T (B, n) * CV (n, dv); G is (n, B) row-major.
+		 * cblas: RowMajor, Trans, NoTrans, M = B, N = dv, K = n, lda = B, ldb = dv, ldc =
+		 * dv */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, 1.0f,
+		            s->G, (int)B, s->CV, (int)dv, 0.0f, gW, (int)dv);
+	}
+}
+
+/* The params-block view of one model (stride 1); g (parameter layout) receives gradients if
+ * non-NULL. */
+static tview params_view(const eng_model *m, float *g)
+{
+	tview tv = {.stride = 1, .wt = m->wt, .roww = m->o.row_weight};
+	if (m->w) {
+		tv.nh = 1;
+		tv.w[0] = m->w;
+		tv.W[0] = m->W;
+		tv.kind[0] = head_kind(m->o.method);
+		tv.geo = m;
+	}
+	if (g) {
+		tv.gt = m->wt ? g : NULL;
+		if (m->w) {
+			tv.gw[0] = g + (m->wt ? m->text_dim : 0);
+			tv.gW[0] = g + (m->W - m->params);
+		}
+	}
+	return tv;
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+
+/* One Adam step of parameter *p with gradient gr; alpha is the bias-corrected step size and eh
+ * the matching epsilon (eps * sqrt(1 - b2^t)). */
+static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, float eh)
+{
+	float mm = (float)ADAM_B1 * *mo + (float)(1 - ADAM_B1) * gr;
+	float vv = (float)ADAM_B2 * *ve + (float)(1 - ADAM_B2) * gr * gr;
+	*mo = mm;
+	*ve = vv;
+	*p -= alpha * mm / (sqrtf(vv) + eh);
+}
+
+/* One training pass of the methods in `methods` (see eng_model_train_multi); the L2 of method q's
+ * interaction W is o->l2 * w_l2_mult[q]. */
+static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                      const eng_train_opts *o, unsigned methods,
+                      const double w_l2_mult[ENG_METHOD_COUNT], eng_model *out[ENG_METHOD_COUNT],
+                      eng_err *err)
+{
+	assert(ps && o && out);
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		out[q] = NULL;
+	if (methods == 0 || methods > ENG_METHODS_ALL)
+		return eng_err_set(err, ENG_EINPUT, "train: no method selected (mask %u)", methods);
+	eng_model *md[ENG_METHOD_COUNT] = {NULL};
+	int rc = 0;
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
+		if (!(methods & (1u << q)))
+			continue;
+		eng_train_opts oq = *o;
+		oq.method = (eng_method)q;
+		rc = eng_model_alloc(ps, rows, nrows, &oq, &md[q], err);
+	}
+	if (rc) {
+		for (int q = 0; q < ENG_METHOD_COUNT; q++)
+			eng_model_free(md[q]);
+		return rc;
+	}
+	eng_model *mst = md[ENG_METHOD_STANDARD];
+	int text_branch = 0;
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		text_branch |= md[q] && has_text_branch((eng_method)q);
+	/* Without any image among the training rows the standard MM-RM is the text-only model: v =
+	 * 0 for every row, so W's gradient is 0 and W stays 0, and w follows exactly the text
+	 * branch's updates (same batches, same loss). It then reuses the text branch bit for bit.
+	 */
+	int rows_img = 0; /* some training row has an image */
+	for (size_t i = 0; i < nrows && !rows_img; i++)
+		rows_img = ps->img_of[rows[i]] >= 0;
+	int std_alias = mst && text_branch && !rows_img;
+	/* Without images W's gradient is 0 at every step, so W and its Adam moments stay exactly 0:
+	 * the dense Adam pass over W is skipped (rows_img == 0). */
+	/* the heads: every MM method (JTT trains alone in its own pass, as a plain head) */
+	eng_model *head_m[MAXH + 1];
+	int nh = 0;
+	for (int q = ENG_METHOD_STANDARD; q < ENG_METHOD_COUNT; q++)
+		if (md[q] && !(q == ENG_METHOD_STANDARD && std_alias))
+			head_m[nh++] = md[q];
+	if (nh > MAXH) {
+		for (int q = 0; q < ENG_METHOD_COUNT; q++)
+			eng_model_free(md[q]);
+		return eng_err_set(err, ENG_EINPUT, "train: at most %d MM methods in one pass",
+		                   MAXH);
+	}
+	const size_t nbr = (size_t)text_branch + (size_t)nh;
+	/* Per-column records {w, g, m, v} per branch (text branch first, then the heads), so a
+	 * column's weights, gradients and Adam moments share a cache line: the sparse loops are
+	 * bound by cache misses on random columns. Three branches are padded to 64 bytes. */
+	const size_t S = nbr == 3 ? 16 : 4 * nbr;
+	const eng_model *geo = nh ? head_m[0] : NULL;
+	const uint32_t text_dim = ps->text_dim, B = geo ? geo->B : 0, dv = geo ? geo->dv : 0;
+	const size_t nW = (size_t)B * dv;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows, recb;
+	scratch s;
+	float *rec = NULL, *wstate = NULL;
+	size_t *order = NULL;
+	rc = scratch_alloc(&s, B, dv, text_dim, bs, 1, err);
+	if (rc)
+		goto done;
+	if (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: model too large");
+		goto done;
+	}
+	rec = aligned_alloc(64, (recb + 63) / 64 * 64);
+	if (rec)
+		memset(rec, 0, recb);
+	if (nW)
+		wstate = calloc(nW * (size_t)nh, 3 * sizeof(float));
+	order = malloc(sizeof(size_t) * nrows);
+	if (!rec || (nW && !wstate) || !order) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
+		                 text_dim);
+		goto done;
+	}
+	memcpy(order, rows, sizeof(size_t) * nrows);
+	tview tv = {.stride = S, .nh = nh, .geo = geo, .roww = o->row_weight};
+	float *rb = rec;
+	if (text_branch) {
+		tv.wt = rb;
+		tv.gt = rb + 1;
+		rb += 4;
+	}
+	for (int h = 0; h < nh; h++, rb += 4) {
+		tv.w[h] = rb;
+		tv.gw[h] = rb + 1;
+		tv.W[h] = head_m[h]->W;
+		tv.gW[h] = wstate + (size_t)h * 3 * nW;
+		tv.kind[h] = head_kind(head_m[h]->o.method);
+	}
+	const float l2 = o->l2;
+	eng_rng rng;
+	eng_rng_seed(&rng, o->seed);
+	uint64_t t = 0;
+	double obj[1 + MAXH];
+	for (int ep = 0; ep < o->epochs; ep++) {
+		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
+			size_t j = (size_t)eng_rng_below(&rng, i);
+			size_t tmp = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = tmp;
+		}
+		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
+			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
+			s.ntouched = 0;
+			batch(ps, order + b0, n, &s, &tv, obj);
+			t++;
+			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
+			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
+			float eh = (float)(ADAM_EPS * sqrt(bc2));
+			for (size_t q = 0; q < s.ntouched; q++) { /* lazy Adam on text columns */
+				uint32_t c = s.touched[q];
+				float *r = rec + (size_t)c * S;
+				if (q + PF < s.ntouched)
+					PREFETCH(rec + (size_t)s.touched[q + PF] * S);
+				for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
+					adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
+					r[1] = 0;
+				}
+				s.mark[c] = 0;
+			}
+			for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
+				float *W = head_m[h]->W, *gW = tv.gW[h], *mW = gW + nW,
+				      *vW = gW + 2 * nW;
+				const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
+				for (size_t k = 0; k < nW; k++)
+					adam(&W[k], gW[k] + l2W * W[k], &mW[k], &vW[k], alpha, eh);
+			}
+		}
+	}
+	for (uint32_t c = 0; c < text_dim; c++) {
+		const float *r = rec + (size_t)c * S;
+		if (text_branch) {
+			for (int q = 0; q < ENG_METHOD_COUNT; q++)
+				if (md[q] && md[q]->wt)
+					md[q]->wt[c] = r[0];
+			if (std_alias)
+				mst->w[c] = r[0];
+			r += 4;
+		}
+		for (int h = 0; h < nh; h++, r += 4)
+			head_m[h]->w[c] = r[0];
+	}
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
+		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
+			if (!isfinite(md[q]->params[k])) {
+				rc = eng_err_set(
+				    err, ENG_EINTERNAL,
+				    "train: %s model diverged (non-finite weight); try a "
+				    "smaller learning rate",
+				    eng_method_name((eng_method)q));
+				break;
+			}
+		}
+	}
+done:
+	scratch_free(&s);
+	free(rec);
+	free(wstate);
+	free(order);
+	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+		if (rc)
+			eng_model_free(md[q]);
+		else
+			out[q] = md[q];
+	}
+	return rc;
+}
+
+/* Mean BT loss of model m's margins (MM branch for SA) on rows[0..n). */
+static int mean_loss(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                     float *mg, double *out)
+{
+	int rc = eng_model_margins(m, ps, rows, n, mg);
+	double acc = 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		acc += eng_model_bt_loss(mg[i]);
+	*out = n ? acc / (double)n : 0;
+	return rc;
+}
+
+/* The interaction guard (top of this file): fills w_l2_mult[q] for the MM methods in `methods`
+ * (JTT, trained in a pass of its own, takes the standard MM-RM's decision: the same loss on the
+ * same rows, only reweighted). Returns 0, ENG_ENOMEM, or a training error of the inner pass. */
+static int interaction_guard(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                             const eng_train_opts *o, unsigned methods,
+                             double w_l2_mult[ENG_METHOD_COUNT], eng_err *err)
+{
+	unsigned mm = methods & ENG_METHODS_ALL & ~(1u << ENG_METHOD_TEXT);
+	if (mm & (1u << ENG_METHOD_JTT))
+		mm = (mm & ~(1u << ENG_METHOD_JTT)) | (1u << ENG_METHOD_STANDARD);
+	if (!mm || ps->n_img == 0)
+		return 0;
+	/* 0: image not in the training rows, 1: inner-training image, 2: validation image */
+	uint8_t *side = calloc(ps->n_img, 1);
+	size_t *split = malloc(sizeof(size_t) * (nrows ? nrows : 1));
+	float *mg = malloc(sizeof(float) * (nrows ? nrows : 1));
+	eng_model *tmp[ENG_METHOD_COUNT] = {NULL};
+	int rc = 0;
+	if (!side || !split || !mg) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory");
+		goto done;
+	}
+	eng_rng rng;
+	eng_rng_seed(&rng, o->seed ^ 0x6D6D7167756172ULL); /* own stream: minibatches unchanged */
+	size_t n_with = 0, n_img = 0, n_val_img = 0;
+	for (size_t i = 0; i < nrows; i++) {
+		int32_t im = ps->img_of[rows[i]];
+		if (im < 0)
+			continue;
+		n_with++;
+		if (side[im])
+			continue;
+		n_img++;
+		side[im] = eng_rng_below(&rng, GUARD_VAL_FRAC) == 0 ? 2 : 1;
+		n_val_img += side[im] == 2;
+	}
+	const double p = n_img ? (double)n_with / (double)n_img : 0;
+	if (p <= 1.0 || n_val_img < GUARD_MIN_IMG || n_img - n_val_img < GUARD_MIN_IMG)
+		goto done; /* one pair per image: nothing to memorize per image; or few images */
+	size_t ni = 0, nv = 0; /* inner rows at the front, validation rows at the back */
+	for (size_t i = 0; i < nrows; i++) {
+		int32_t im = ps->img_of[rows[i]];
+		if (im >= 0 && side[im] == 2)
+			split[nrows - 1 - nv++] = rows[i];
+		else
+			split[ni++] = rows[i];
+	}
+	const double one[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
+	rc = train_pass(ps, split, ni, o, mm | (1u << ENG_METHOD_TEXT), one, tmp, err);
+	double lt = 0;
+	if (!rc)
+		rc = mean_loss(tmp[ENG_METHOD_TEXT], ps, split + ni, nv, mg, &lt);
+	for (int q = ENG_METHOD_STANDARD; q < ENG_METHOD_COUNT && !rc; q++) {
+		double lq = 0;
+		if (!(mm & (1u << q)))
+			continue;
+		rc = mean_loss(tmp[q], ps, split + ni, nv, mg, &lq);
+		if (!rc && lq > lt)
+			w_l2_mult[q] = p * p;
+	}
+	if (methods & (1u << ENG_METHOD_JTT))
+		w_l2_mult[ENG_METHOD_JTT] = w_l2_mult[ENG_METHOD_STANDARD];
+	if (rc == ENG_ENOMEM && err)
+		eng_err_set(err, ENG_ENOMEM, "train: out of memory (interaction guard)");
+done:
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		eng_model_free(tmp[q]);
+	free(side);
+	free(split);
+	free(mg);
+	return rc;
+}
+
+/* JTT's second pass: the text proxy `text` (trained on rows) gives each training row right or
+ * wrong; wrong rows weigh lambda (o->jtt_lambda, or n_right / n_wrong), right ones 1 (times any
+ * caller weight), and the MM-RM is trained on those weights. */
+static int train_jtt(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                     const eng_train_opts *o, const eng_model *text,
+                     const double w_l2_mult[ENG_METHOD_COUNT], eng_model **out, eng_err *err)
+{
+	*out = NULL;
+	float *mg = malloc(sizeof(float) * (nrows ? nrows : 1));
+	float *jw = calloc(ps->n ? ps->n : 1, sizeof(float));
+	if (!mg || !jw) {
+		free(mg);
+		free(jw);
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (jtt)");
+	}
+	int rc = eng_model_margins(text, ps, rows, nrows, mg);
+	size_t wrong = 0;
+	for (size_t i = 0; !rc && i < nrows; i++)
+		wrong += !(mg[i] > 0);
+	double lambda = o->jtt_lambda > 0 ? (double)o->jtt_lambda
+	                : wrong           ? (double)(nrows - wrong) / (double)wrong
+	                                  : 1.0;
+	for (size_t i = 0; !rc && i < nrows; i++) {
+		double base = o->row_weight ? (double)o->row_weight[rows[i]] : 1.0;
+		jw[rows[i]] = (float)(base * (mg[i] > 0 ? 1.0 : lambda));
+	}
+	if (rc) {
+		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (jtt)");
+	} else {
+		eng_train_opts oj = *o;
+		oj.row_weight = jw;
+		eng_model *tmp[ENG_METHOD_COUNT];
+		rc = train_pass(ps, rows, nrows, &oj, 1u << ENG_METHOD_JTT, w_l2_mult, tmp, err);
+		if (!rc) {
+			*out = tmp[ENG_METHOD_JTT];
+			(*out)->o.row_weight = o->row_weight; /* jw dies here */
+		}
+	}
+	free(mg);
+	free(jw);
+	return rc;
+}
+
+int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                          const eng_train_opts *o, unsigned methods,
+                          eng_model *out[ENG_METHOD_COUNT], eng_err *err)
+{
+	assert(ps && o && out);
+	for (int q = 0; q < ENG_METHOD_COUNT; q++)
+		out[q] = NULL;
+	if (methods == 0 || methods > ENG_METHODS_ALL)
+		return eng_err_set(err, ENG_EINPUT, "train: no method selected (mask %u)", methods);
+	double mult[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
+	int valid = 1, rc = 0;
+	for (size_t i = 0; i < nrows && valid; i++) /* validated again by eng_model_alloc */
+		valid = rows[i] < ps->n &&
+		        (ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
+	if (valid && (rc = interaction_guard(ps, rows, nrows, o, methods, mult, err)))
+		return rc;
+	const unsigned jtt = methods & (1u << ENG_METHOD_JTT);
+	unsigned first = methods & ~jtt;
+	if (jtt) /* JTT needs the text proxy of the first pass */
+		first |= 1u << ENG_METHOD_TEXT;
+	if ((rc = train_pass(ps, rows, nrows, o, first, mult, out, err)))
+		return rc;
+	if (jtt) {
+		rc = train_jtt(ps, rows, nrows, o, out[ENG_METHOD_TEXT], mult, &out[ENG_METHOD_JTT],
+		               err);
+		if (!(methods & (1u << ENG_METHOD_TEXT))) {
+			eng_model_free(out[ENG_METHOD_TEXT]);
+			out[ENG_METHOD_TEXT] = NULL;
+		}
+		if (rc) {
+			for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+				eng_model_free(out[q]);
+				out[q] = NULL;
+			}
+		}
+	}
+	return rc;
+}
+
+int eng_model_train(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                    const eng_train_opts *o, eng_model **out, eng_err *err)
+{
+	assert(out && o);
+	*out = NULL;
+	int rc = check_opts(o, err);
+	if (rc)
+		return rc;
+	eng_model *all[ENG_METHOD_COUNT];
+	rc = eng_model_train_multi(ps, rows, nrows, o, 1u << o->method, all, err);
+	if (!rc)
+		*out = all[o->method];
+	return rc;
+}
+
+/* ---- inference ------------------------------------------------------------------------------- */
+
+static int margins(const eng_model *m, const eng_pairset *ps, const size_t *rows,
+                   const int32_t *img, size_t n, float *out, int text_branch, eng_err *err)
+{
+	if (n == 0)
+		return 0;
+	assert(ps->text_dim == m->text_dim);
+	for (size_t i = 0; i < n; i++) {
+		assert(rows[i] < ps->n);
+		assert(!m->w || ps->img_of[rows[i]] < 0 || (size_t)ps->img_of[rows[i]] < ps->n_img);
+		assert(!m->w || !img || img[i] < 0 || (size_t)img[i] < ps->n_img);
+		assert(!m->w || ps->img_dim == m->img_dim);
+		assert(ps->text_dim - ps->dense_dim == m->dense_begin);
+	}
+	size_t bs = (size_t)m->o.batch < n ? (size_t)m->o.batch : n;
+	scratch s;
+	int rc = scratch_alloc(&s, m->B, m->dv, m->text_dim, bs, 0, err);
+	if (rc)
+		return rc;
+	double obj[1 + MAXH];
+	tview tv = params_view(m, NULL);
+	tv.roww = NULL; /* the training weights play no part in a margin */
+	for (size_t b0 = 0; b0 < n; b0 += bs) {
+		size_t k = n - b0 < bs ? n - b0 : bs;
+		tv.img = img ? img + b0 : NULL;
+		batch(ps, rows + b0, k, &s, &tv, obj);
+		const double *src = text_branch ? s.mt : s.mm[0];
+		for (size_t i = 0; i < k; i++)
+			out[b0 + i] = (float)src[i];
+	}
+	scratch_free(&s);
+	return 0;
+}
+
+int eng_model_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                      float *out)
+{
+	assert(m && ps && (n == 0 || (rows && out)));
+	return margins(m, ps, rows, NULL, n, out, m->w == NULL, NULL);
+}
+
+int eng_model_margins_img(const eng_model *m, const eng_pairset *ps, const size_t *rows,
+                          const int32_t *img, size_t n, float *out)
+{
+	assert(m && ps && (n == 0 || (rows && img && out)));
+	return margins(m, ps, rows, m->w ? img : NULL, n, out, m->w == NULL, NULL);
+}
+
+int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                           float *out)
+{
+	if (!m->wt)
+		return ENG_EINPUT;
+	return margins(m, ps, rows, NULL, n, out, 1, NULL);
+}
+
+int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
+                        double *obj, float *grad, eng_err *err)
+{
+	assert(m && ps && rows && n > 0 && obj);
+	scratch s;
+	int rc = scratch_alloc(&s, m->B, m->dv, m->text_dim, n, grad != NULL, err);
+	if (rc)
+		return rc;
+	if (grad)
+		memset(grad, 0, sizeof(float) * m->n_params);
+	tview tv = params_view(m, grad);
+	double o3[1 + MAXH];
+	batch(ps, rows, n, &s, &tv, o3);
+	/* methods with a detached text branch also train it: their objective adds mean L_t */
+	*obj = m->o.method == ENG_METHOD_TEXT ? o3[0] : m->wt ? o3[1] + o3[0] : o3[1];
+	scratch_free(&s);
+	return 0;
+}
+
+/* ---- serialization (model files, modelfile.h) ------------------------------------------------ */
+
+/* Little-endian fixed layout: u32 method, batch, fold_buckets, text_dim, img_dim, dv, B, B_fold,
+ * dense_begin; u64 n_params; f32 params[n_params]; f32 img_mean[img_dim], img_istd[img_dim]. The
+ * host is little-endian (checked at build time by the reader's round trip test). */
+enum { SER_HEAD = 9 * 4 + 8 };
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int eng_model_serialize(const eng_model *m, uint8_t **out, size_t *len)
+{
+	size_t nimg = m->img_mean ? 2 * (size_t)m->img_dim : 0;
+	size_t n = SER_HEAD + sizeof(float) * (m->n_params + nimg);
+	uint8_t *p = malloc(n);
+	if (!p)
+		return ENG_ENOMEM;
+	uint32_t h[9] = {(uint32_t)m->o.method,
+	                 (uint32_t)m->o.batch,
+	                 (uint32_t)m->o.fold_buckets,
+	                 m->text_dim,
+	                 m->img_dim,
+	                 m->dv,
+	                 m->B,
+	                 m->B_fold,
+	                 m->dense_begin};
+	for (int i = 0; i < 9; i++)
+		put_u32(p + 4 * i, h[i]);
+	put_u32(p + 36, (uint32_t)(m->n_params & 0xFFFFFFFFu));
+	put_u32(p + 40, (uint32_t)((uint64_t)m->n_params >> 32));
+	memcpy(p + SER_HEAD, m->params, sizeof(float) * m->n_params);
+	if (nimg)
+		memcpy(p + SER_HEAD + sizeof(float) * m->n_params, m->img_mean,
+		       sizeof(float) * nimg);
+	*out = p;
+	*len = n;
+	return 0;
+}
+
+int eng_model_deserialize(const uint8_t *p, size_t len, eng_model **out, eng_err *err)
+{
+	*out = NULL;
+	if (len < SER_HEAD)
+		return eng_err_set(err, ENG_EINPUT, "model record too short (%zu bytes)", len);
+	uint32_t h[9];
+	for (int i = 0; i < 9; i++)
+		h[i] = get_u32(p + 4 * i);
+	uint64_t np = (uint64_t)get_u32(p + 36) | (uint64_t)get_u32(p + 40) << 32;
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.method = (eng_method)h[0];
+	o.batch = (int)h[1];
+	o.fold_buckets = (int)h[2];
+	const uint32_t text_dim = h[3], img_dim = h[4], dv = h[5], B = h[6], B_fold = h[7],
+	               dense_begin = h[8];
+	int mm = h[0] != ENG_METHOD_TEXT;
+	if (h[0] >= ENG_METHOD_COUNT || o.batch < 1 || o.batch > (1 << 20) || text_dim < 1 ||
+	    text_dim > (1u << 26) || img_dim > 65536 || dense_begin > text_dim ||
+	    (mm && (B_fold != (uint32_t)o.fold_buckets || B_fold < 1 || B_fold > 65536 ||
+	            B != B_fold + (text_dim - dense_begin) || dv != img_dim + 1)) ||
+	    (!mm && (B || dv || img_dim)))
+		return eng_err_set(err, ENG_EINPUT, "model record has an inconsistent shape");
+	size_t ntext = mm && has_text_branch(o.method) ? 2 : 1;
+	uint64_t want = (uint64_t)ntext * text_dim + (uint64_t)B * dv;
+	size_t nimg = mm && img_dim ? 2 * (size_t)img_dim : 0;
+	if (np != want || len != SER_HEAD + sizeof(float) * ((size_t)np + nimg))
+		return eng_err_set(err, ENG_EINPUT,
+		                   "model record has %llu parameters or %zu bytes "
+		                   "where its shape needs %llu",
+		                   (unsigned long long)np, len, (unsigned long long)want);
+	eng_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	m->o = o;
+	m->text_dim = text_dim;
+	m->img_dim = img_dim;
+	m->dv = dv;
+	m->B = B;
+	m->B_fold = B_fold;
+	m->dense_begin = dense_begin;
+	m->n_params = (size_t)np;
+	m->params = malloc(sizeof(float) * (m->n_params ? m->n_params : 1));
+	if (nimg)
+		m->img_mean = malloc(sizeof(float) * nimg);
+	if (!m->params || (nimg && !m->img_mean)) {
+		eng_model_free(m);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	}
+	memcpy(m->params, p + SER_HEAD, sizeof(float) * m->n_params);
+	for (size_t k = 0; k < m->n_params; k++)
+		if (!isfinite(m->params[k])) {
+			eng_model_free(m);
+			return eng_err_set(err, ENG_EINPUT, "model record has a non-finite weight");
+		}
+	float *q = m->params;
+	if (has_text_branch(o.method)) {
+		m->wt = q;
+		q += text_dim;
+	}
+	if (mm) {
+		m->w = q;
+		q += text_dim;
+		m->W = q;
+	}
+	if (nimg) {
+		memcpy(m->img_mean, p + SER_HEAD + sizeof(float) * m->n_params,
+		       sizeof(float) * nimg);
+		m->img_istd = m->img_mean + img_dim;
+	}
+	*out = m;
+	return 0;
+}
+
+eng_method eng_model_method(const eng_model *m)
+{
+	return m->o.method;
+}
