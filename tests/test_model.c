@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "imgfeat.h"
+#include "metrics.h"
 #include "model.h"
 #include "model_internal.h"
 #include "pairset.h"
@@ -89,18 +90,18 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 		double rw = ref_row_weight ? (double)ref_row_weight[r] : 1.0;
 		switch (m->o.method) {
 		case ENG_METHOD_TEXT:
-			obj += rw * eng_model_bt_loss(mt);
+			obj += rw * eng_bt_loss(mt);
 			break;
 		case ENG_METHOD_STANDARD:
 		case ENG_METHOD_JTT: /* its second pass: a plain MM loss on (JTT) row weights */
-			obj += rw * eng_model_bt_loss(mm);
+			obj += rw * eng_bt_loss(mm);
 			break;
 		case ENG_METHOD_POE: /* L(m + m_t) with m_t detached (wdet[i] holds m_t), + L_t */
 		{
 			double mtd = wdet ? wdet[i] : mt;
 			if (wout)
 				wout[i] = mt;
-			obj += rw * (eng_model_bt_loss(mm + mtd) + eng_model_bt_loss(mt));
+			obj += rw * (eng_bt_loss(mm + mtd) + eng_bt_loss(mt));
 			break;
 		}
 		case ENG_METHOD_DEBIAS: /* (1 - sigmoid(m_t)) L(m), the weight detached, + L_t */
@@ -108,14 +109,14 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 			double wi = wdet ? wdet[i] : 1.0 / (1.0 + exp(mt));
 			if (wout)
 				wout[i] = wi;
-			obj += rw * (wi * eng_model_bt_loss(mm) + eng_model_bt_loss(mt));
+			obj += rw * (wi * eng_bt_loss(mm) + eng_bt_loss(mt));
 			break;
 		}
 		case ENG_METHOD_COUNT:
 			break;
 		case ENG_METHOD_SHORTCUT_AWARE: {
-			double lt = eng_model_bt_loss(mt), l = eng_model_bt_loss(mm);
-			double wi = wdet ? wdet[i] : eng_model_sa_weight(lt, l);
+			double lt = eng_bt_loss(mt), l = eng_bt_loss(mm);
+			double wi = wdet ? wdet[i] : eng_sa_weight(lt, l);
 			if (wout)
 				wout[i] = wi;
 			obj += rw * (wi * l + lt);
@@ -255,12 +256,12 @@ static void test_model_gradient_shortcut_aware(void **state)
 static void test_model_losses_stable(void **state)
 {
 	(void)state;
-	assert_float_equal(eng_model_bt_loss(0), log(2.0), 1e-12);
-	assert_float_equal(eng_model_bt_loss(800), 0, 1e-300);
-	assert_float_equal(eng_model_bt_loss(-800), 800, 1e-9);
-	assert_float_equal(eng_model_bt_loss(3), log1p(exp(-3.0)), 1e-15);
-	assert_float_equal(eng_model_sa_weight(0, 0), 0.5e-7, 1e-12);
-	assert_float_equal(eng_model_sa_weight(1, 3), 0.5e-7 + 1 / (1e-7 + 4), 1e-12);
+	assert_float_equal(eng_bt_loss(0), log(2.0), 1e-12);
+	assert_float_equal(eng_bt_loss(800), 0, 1e-300);
+	assert_float_equal(eng_bt_loss(-800), 800, 1e-9);
+	assert_float_equal(eng_bt_loss(3), log1p(exp(-3.0)), 1e-15);
+	assert_float_equal(eng_sa_weight(0, 0), 0.5e-7, 1e-12);
+	assert_float_equal(eng_sa_weight(1, 3), 0.5e-7 + 1 / (1e-7 + 4), 1e-12);
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------------ */
@@ -394,7 +395,7 @@ static void test_model_known_answer_text_marker(void **state)
 	double acc = accuracy(mg, n - ntr), emp = (double)test_marker_chosen / (double)(n - ntr);
 	double ll = 0;
 	for (size_t i = 0; i < n - ntr; i++)
-		ll += eng_model_bt_loss(mg[i]);
+		ll += eng_bt_loss(mg[i]);
 	/* calibration: held-out log loss near the Bayes loss of a P/(1-P) coin */
 	double bayes = -(P * log(P) + (1 - P) * log(1 - P));
 	ll /= (double)(n - ntr);

@@ -22,27 +22,6 @@ eng_category eng_category_of(double p_text, double p_mm, double confident)
 	return ENG_CAT_AMBIGUOUS;
 }
 
-double eng_bt_loss(double m)
-{
-	/* -log sigmoid(m) = log(1 + exp(-m)), stable for both signs */
-	return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
-}
-
-double eng_sigmoid(double m)
-{
-	if (m >= 0)
-		return 1.0 / (1.0 + exp(-m));
-	double e = exp(m);
-	return e / (1.0 + e);
-}
-
-double eng_sfc(double mt, double mm)
-{
-	const double eps = 1e-7;
-	double lt = eng_bt_loss(mt), l = eng_bt_loss(mm);
-	return eps / 2 + lt / (eps + lt + l);
-}
-
 void eng_wilson95(double k, double n, double *lo, double *hi)
 {
 	if (n <= 0) {

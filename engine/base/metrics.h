@@ -18,6 +18,7 @@
 #define ENG_METRICS_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 typedef enum eng_category {
@@ -31,13 +32,47 @@ typedef enum eng_category {
 const char *eng_category_name(eng_category c);
 eng_category eng_category_of(double p_text, double p_mm, double confident);
 
-/* Numerically stable -log(sigmoid(m)) and sigmoid(m). */
-double eng_bt_loss(double margin);
-double eng_sigmoid(double margin);
+/* The Bradley-Terry loss of a margin m = r(chosen) - r(rejected) and what is built on it; the one
+ * definition every model, metric and weight uses (inline: the training loop calls them per pair).
+ * eng_bt_loss(m)  = -log sigmoid(m) = log(1 + exp(-m)), stable for both signs;
+ * eng_bt_dloss(m) = dL/dm = -sigmoid(-m), stable for both signs;
+ * eng_sigmoid(m)  = 1 / (1 + exp(-m)), stable for both signs. */
+static inline double eng_bt_loss(double m)
+{
+	return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
 
-/* Shortcut-failure coefficient at held-out margins, the paper's per-sample weight:
- * eps/2 + L_t / (eps + L_t + L), eps = 1e-7; in (0, 1). High = the text-only model fails here. */
-double eng_sfc(double margin_text, double margin_mm);
+static inline double eng_bt_dloss(double m)
+{
+	if (m >= 0) {
+		double e = exp(-m);
+		return -e / (1 + e);
+	}
+	return -1 / (1 + exp(m));
+}
+
+static inline double eng_sigmoid(double m)
+{
+	if (m >= 0)
+		return 1.0 / (1.0 + exp(-m));
+	double e = exp(m);
+	return e / (1.0 + e);
+}
+
+/* The paper's shortcut-aware weight (arXiv 2503.03122, eq. 5) from the two detached losses:
+ * w = eps/2 + L_t / (eps + L_t + L), eps = ENG_SA_EPS; in (0, 1). High = the text-only model fails
+ * where the multimodal one does not. */
+#define ENG_SA_EPS 1e-7
+static inline double eng_sa_weight(double loss_text, double loss_mm)
+{
+	return ENG_SA_EPS / 2 + loss_text / (ENG_SA_EPS + loss_text + loss_mm);
+}
+
+/* Shortcut-failure coefficient at held-out margins: eng_sa_weight of the two models' losses. */
+static inline double eng_sfc(double margin_text, double margin_mm)
+{
+	return eng_sa_weight(eng_bt_loss(margin_text), eng_bt_loss(margin_mm));
+}
 
 /* Wilson score interval for k successes of n at 95%; [0, 1] when n = 0. */
 void eng_wilson95(double k, double n, double *lo, double *hi);

@@ -4,7 +4,7 @@
  * Margins (d = sparse text difference of a pair, v = its standardized image vector, see below):
  *   text branch       m_t = wt . d
  *   MM branch         m   = w . d + fold(d)^T W v      fold(d)_b = sum_{c: fold(c) = b} d_c
- * Loss L(m) = -log sigmoid(m) = softplus(-m), computed stably (eng_model_bt_loss).
+ * Loss L(m) = -log sigmoid(m) = softplus(-m), computed stably (eng_bt_loss, metrics.h).
  * Objective per batch (mean over the batch) + (l2 / 2) ||theta||^2:
  *   text: mean L(m_t);  standard: mean L(m);
  *   shortcut-aware (Li et al. 2025, as their released code): mean(w_i L(m_i)) + mean(L(m_t,i)),
@@ -58,10 +58,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "model_internal.h"
 
 static const double ADAM_B1 = 0.9, ADAM_B2 = 0.999, ADAM_EPS = 1e-8;
-static const double SA_EPS = 1e-7;
 
 /* Interaction guard: one training image in GUARD_VAL_FRAC is held out for validation; at least
  * GUARD_MIN_IMG images on each side. */
@@ -207,31 +207,6 @@ uint64_t eng_rng_below(eng_rng *r, uint64_t n)
 double eng_rng_uniform(eng_rng *r)
 {
 	return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-double eng_model_bt_loss(double m)
-{
-	return m > 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
-}
-
-/* dL/dm = -sigmoid(-m), stable for both signs. */
-static double sigmoid(double m)
-{
-	return m >= 0 ? 1.0 / (1.0 + exp(-m)) : exp(m) / (1.0 + exp(m));
-}
-
-static double bt_dloss(double m)
-{
-	if (m >= 0) {
-		double e = exp(-m);
-		return -e / (1 + e);
-	}
-	return -1 / (1 + exp(m));
-}
-
-double eng_model_sa_weight(double lt, double l)
-{
-	return SA_EPS / 2 + lt / (SA_EPS + lt + l);
 }
 
 static int mul_ok(size_t a, size_t b, size_t *out)
@@ -598,34 +573,34 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	for (size_t i = 0; i < n; i++) {
 		double lt = 0, rw = tv->roww ? (double)tv->roww[rows[i]] : 1.0, ri = rw * inv;
 		if (wt) {
-			lt = eng_model_bt_loss(mt[i]);
+			lt = eng_bt_loss(mt[i]);
 			obj[0] += rw * lt;
-			s->ct[i] = (float)(bt_dloss(mt[i]) * ri);
+			s->ct[i] = (float)(eng_bt_dloss(mt[i]) * ri);
 		}
 		for (int h = 0; h < nh; h++) {
 			double mi = s->mm[h][i], l, wi;
 			switch (tv->kind[h]) {
 			case HEAD_SA: /* detached; from the unweighted losses */
-				l = eng_model_bt_loss(mi);
-				wi = eng_model_sa_weight(lt, l);
+				l = eng_bt_loss(mi);
+				wi = eng_sa_weight(lt, l);
 				obj[1 + h] += rw * wi * l;
-				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
+				s->c[h][i] = (float)(wi * eng_bt_dloss(mi) * ri);
 				break;
 			case HEAD_POE: /* the product with the detached text expert */
-				l = eng_model_bt_loss(mi + mt[i]);
+				l = eng_bt_loss(mi + mt[i]);
 				obj[1 + h] += rw * l;
-				s->c[h][i] = (float)(bt_dloss(mi + mt[i]) * ri);
+				s->c[h][i] = (float)(eng_bt_dloss(mi + mt[i]) * ri);
 				break;
 			case HEAD_DEBIAS: /* 1 - p_bias, detached */
-				wi = 1.0 - sigmoid(mt[i]);
-				l = eng_model_bt_loss(mi);
+				wi = 1.0 - eng_sigmoid(mt[i]);
+				l = eng_bt_loss(mi);
 				obj[1 + h] += rw * wi * l;
-				s->c[h][i] = (float)(wi * bt_dloss(mi) * ri);
+				s->c[h][i] = (float)(wi * eng_bt_dloss(mi) * ri);
 				break;
 			default:
-				l = eng_model_bt_loss(mi);
+				l = eng_bt_loss(mi);
 				obj[1 + h] += rw * l;
-				s->c[h][i] = (float)(bt_dloss(mi) * ri);
+				s->c[h][i] = (float)(eng_bt_dloss(mi) * ri);
 			}
 		}
 	}
@@ -906,7 +881,7 @@ static int mean_loss(const eng_model *m, const eng_pairset *ps, const size_t *ro
 	int rc = eng_model_margins(m, ps, rows, n, mg);
 	double acc = 0;
 	for (size_t i = 0; !rc && i < n; i++)
-		acc += eng_model_bt_loss(mg[i]);
+		acc += eng_bt_loss(mg[i]);
 	*out = n ? acc / (double)n : 0;
 	return rc;
 }

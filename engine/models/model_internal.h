@@ -44,12 +44,6 @@ static inline uint32_t eng_model_bucket(const struct eng_model *m, uint32_t c)
 /* |standardized image feature| is clipped to this. */
 #define ENG_MODEL_IMG_CLIP 8.0f
 
-/* The detached shortcut-aware weight w = eps/2 + L_t / (eps + L_t + L), eps = 1e-7. */
-double eng_model_sa_weight(double loss_text, double loss_mm);
-
-/* Numerically stable -log sigmoid(m) = softplus(-m). */
-double eng_model_bt_loss(double m);
-
 /* Allocates a model with zero parameters and the image standardization statistics of the
  * training rows (rows[0..n)); validates like eng_model_train. */
 int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const eng_train_opts *o,
