@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "safetext.h"
 
 const rpt_def rpt_defs[] = {
@@ -487,15 +488,5 @@ const rpt_dataset *rpt_state_dataset(const rpt_state *st, const char *name)
 
 void rpt_wilson(double p, int64_t n, double *lo, double *hi)
 {
-	if (n <= 0 || isnan(p)) {
-		*lo = *hi = NAN;
-		return;
-	}
-	/* Wilson (1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.96. */
-	const double z = 1.959963984540054;
-	double nn = (double)n, z2 = z * z;
-	double c = (p + z2 / (2 * nn)) / (1 + z2 / nn);
-	double h = z * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / (1 + z2 / nn);
-	*lo = c - h < 0 ? 0 : c - h;
-	*hi = c + h > 1 ? 1 : c + h;
+	eng_wilson95_p(p, (double)n, lo, hi);
 }

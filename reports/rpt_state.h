@@ -75,7 +75,7 @@ const rpt_run *rpt_state_run(const rpt_state *st, int64_t id);
 /* Looks a dataset up by name; NULL when absent. */
 const rpt_dataset *rpt_state_dataset(const rpt_state *st, const char *name);
 
-/* Wilson score interval at 95% for k successes out of n (n > 0); lo = hi = NAN when n == 0. */
+/* eng_wilson95_p (metrics.h) with the share p of n pairs: lo = hi = NAN when n == 0. */
 void rpt_wilson(double p, int64_t n, double *lo, double *hi);
 
 /* Figure definitions shared by summary.json, report.html and the README. */

@@ -43,8 +43,12 @@ static void test_metrics_wilson(void **state)
 	double lo, hi;
 	eng_wilson95(50, 100, &lo, &hi);
 	assert_true(fabs(lo - 0.4038) < 1e-3 && fabs(hi - 0.5962) < 1e-3);
-	eng_wilson95(0, 0, &lo, &hi);
-	assert_true(lo == 0 && hi == 1);
+	eng_wilson95(0, 0, &lo, &hi); /* no data, no interval */
+	assert_true(isnan(lo) && isnan(hi));
+	double plo, phi; /* the share form is the same formula */
+	eng_wilson95_p(0.37, 200, &plo, &phi);
+	eng_wilson95(74, 200, &lo, &hi);
+	assert_true(plo == lo && phi == hi);
 	eng_wilson95(10, 10, &lo, &hi);
 	assert_true(hi > 0.9999 && lo > 0.72 && lo < 0.723);
 }

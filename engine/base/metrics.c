@@ -22,18 +22,23 @@ eng_category eng_category_of(double p_text, double p_mm, double confident)
 	return ENG_CAT_AMBIGUOUS;
 }
 
-void eng_wilson95(double k, double n, double *lo, double *hi)
+void eng_wilson95_p(double p, double n, double *lo, double *hi)
 {
-	if (n <= 0) {
-		*lo = 0;
-		*hi = 1;
+	if (!(n > 0) || isnan(p)) {
+		*lo = *hi = NAN;
 		return;
 	}
+	/* Wilson (1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.96. */
 	const double z = 1.959963984540054, z2 = z * z;
-	double p = k / n, den = 1 + z2 / n, c = (p + z2 / (2 * n)) / den;
-	double h = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den;
+	double c = (p + z2 / (2 * n)) / (1 + z2 / n);
+	double h = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n);
 	*lo = c - h < 0 ? 0 : c - h;
 	*hi = c + h > 1 ? 1 : c + h;
+}
+
+void eng_wilson95(double k, double n, double *lo, double *hi)
+{
+	eng_wilson95_p(n > 0 ? k / n : NAN, n, lo, hi);
 }
 
 double eng_sfd(size_t n, const uint8_t *right, const uint8_t *text_right, double *acc_tr,

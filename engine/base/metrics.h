@@ -74,8 +74,11 @@ static inline double eng_sfc(double margin_text, double margin_mm)
 	return eng_sa_weight(eng_bt_loss(margin_text), eng_bt_loss(margin_mm));
 }
 
-/* Wilson score interval for k successes of n at 95%; [0, 1] when n = 0. */
+/* Wilson score interval at 95% for k successes of n (n may be an effective sample size): the one
+ * definition reports and metrics use. No data, no interval: *lo = *hi = NAN when n <= 0 (or p is
+ * NAN). _p takes the observed share p = k / n. */
 void eng_wilson95(double k, double n, double *lo, double *hi);
+void eng_wilson95_p(double p, double n, double *lo, double *hi);
 
 typedef struct eng_dsmetrics {
 	size_t pairs, with_image, without_image;
