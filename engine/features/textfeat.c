@@ -113,23 +113,6 @@ struct eng_textfeat {
 	size_t nent, ent_cap;
 };
 
-/* ---- FNV-1a ---------------------------------------------------------------------------------- */
-
-uint64_t eng_fnv1a64_update(uint64_t h, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= ENG_FNV64_PRIME;
-	}
-	return h;
-}
-
-uint64_t eng_fnv1a64(const void *data, size_t n)
-{
-	return eng_fnv1a64_update(ENG_FNV64_OFFSET, data, n);
-}
-
 void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket, int *sign)
 {
 	*bucket = (uint32_t)(h & (tf->nbuckets - 1));

@@ -6,14 +6,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "hash.h"
 #include "textfeat.h"
-
-#define ENG_FNV64_OFFSET 0xcbf29ce484222325ULL
-#define ENG_FNV64_PRIME  0x100000001b3ULL
-
-/* 64-bit FNV-1a of n bytes; _update continues from hash h. */
-uint64_t eng_fnv1a64(const void *data, size_t n);
-uint64_t eng_fnv1a64_update(uint64_t h, const void *data, size_t n);
 
 /* bucket = h mod 2^hash_bits, sign = bit 63 clear ? +1 : -1. */
 void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket, int *sign);

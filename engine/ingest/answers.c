@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hash.h"
 #include "sha256.h"
 
 typedef struct ans_ent {
@@ -25,19 +26,11 @@ struct eng_answers {
 	char hex[ENG_SHA256_HEX_LEN];
 };
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static ans_ent *find(const eng_answers *a, const char *k)
 {
 	if (!a->cap)
 		return NULL;
-	for (size_t i = fnv1a(k) & (a->cap - 1);; i = (i + 1) & (a->cap - 1)) {
+	for (size_t i = eng_fnv1a64_str(k) & (a->cap - 1);; i = (i + 1) & (a->cap - 1)) {
 		if (!a->slots[i].key)
 			return NULL;
 		if (!strcmp(a->slots[i].key, k))
@@ -54,7 +47,7 @@ static int grow(eng_answers *a)
 	for (size_t i = 0; i < a->cap; i++) {
 		if (!a->slots[i].key)
 			continue;
-		size_t j = fnv1a(a->slots[i].key) & (nc - 1);
+		size_t j = eng_fnv1a64_str(a->slots[i].key) & (nc - 1);
 		while (ns[j].key)
 			j = (j + 1) & (nc - 1);
 		ns[j] = a->slots[i];
@@ -148,7 +141,7 @@ static int load_file(eng_answers *a, const char *path, const char *key, const ch
 					rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 					break;
 				}
-				size_t j = fnv1a(kbuf) & (a->cap - 1);
+				size_t j = eng_fnv1a64_str(kbuf) & (a->cap - 1);
 				while (a->slots[j].key)
 					j = (j + 1) & (a->cap - 1);
 				if (!(a->slots[j].key = strdup(kbuf))) {
