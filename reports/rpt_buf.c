@@ -68,27 +68,6 @@ void rpt_buf_printf(rpt_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t seq_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t k = c < 0x80             ? 1
-	           : (c & 0xe0) == 0xc0 ? 2
-	           : (c & 0xf0) == 0xe0 ? 3
-	           : (c & 0xf8) == 0xf0 ? 4
-	                                : 0;
-	if (!k || k > n || (k == 2 && c < 0xc2) || (k == 4 && c > 0xf4))
-		return 0;
-	for (size_t i = 1; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if (k == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
-		return 0;
-	if (k == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
-		return 0;
-	return k;
-}
-
 static const char *const bidi80[5] = {"[U+202A]", "[U+202B]", "[U+202C]", "[U+202D]", "[U+202E]"};
 static const char *const bidi81[4] = {"[U+2066]", "[U+2067]", "[U+2068]", "[U+2069]"};
 
@@ -107,7 +86,7 @@ void rpt_buf_esc(rpt_buf *b, const char *s, size_t n)
 		                  : c == '"'  ? "&quot;"
 		                  : c == '\'' ? "&#39;"
 		                              : NULL;
-		size_t k = ent ? 1 : seq_len(u + i, n - i);
+		size_t k = ent ? 1 : eng_text_seq_len(u + i, n - i);
 		/* a bidi embedding/override/isolate could reorder the report around it: shown as
 		 * its code point instead (engine/base/safetext.h) */
 		if (!ent && eng_text_is_bidi(u + i, k))
@@ -165,7 +144,7 @@ size_t rpt_utf8_prefix(const char *s, size_t n, size_t max_cp)
 {
 	size_t i = 0, cp = 0;
 	while (i < n && cp < max_cp) {
-		size_t k = seq_len((const unsigned char *)s + i, n - i);
+		size_t k = eng_text_seq_len((const unsigned char *)s + i, n - i);
 		if (!k) {
 			if (n - i < 4 && ((unsigned char)s[i] & 0xc0) == 0xc0)
 				break; /* a sequence cut by the byte cap */
@@ -179,8 +158,5 @@ size_t rpt_utf8_prefix(const char *s, size_t n, size_t max_cp)
 
 size_t rpt_utf8_count(const char *s, size_t n)
 {
-	size_t cp = 0;
-	for (size_t i = 0; i < n; i++)
-		cp += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return cp;
+	return eng_text_chars(s, n);
 }

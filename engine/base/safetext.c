@@ -29,6 +29,14 @@ size_t eng_text_seq_len(const unsigned char *p, size_t n)
 	return k;
 }
 
+size_t eng_text_chars(const char *s, size_t n)
+{
+	size_t cp = 0;
+	for (size_t i = 0; i < n; i++)
+		cp += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return cp;
+}
+
 int eng_text_is_bidi(const unsigned char *p, size_t k)
 {
 	return k == 3 && p[0] == 0xE2 &&

@@ -14,6 +14,10 @@
 /* Length of the valid UTF-8 sequence at p[0..n) (1..4), 0 when invalid. */
 size_t eng_text_seq_len(const unsigned char *p, size_t n);
 
+/* Characters in s[0..n): the bytes that are not UTF-8 continuation bytes (10xxxxxx), so invalid
+ * bytes count one each. The one UTF-8 count of answers' lengths and the report's texts. */
+size_t eng_text_chars(const char *s, size_t n);
+
 /* 1 when the valid sequence of k bytes at p is a bidi control (see above). */
 int eng_text_is_bidi(const unsigned char *p, size_t k);
 
