@@ -332,12 +332,20 @@ int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err)
 		off += (size_t)r;
 	}
 	close(fd);
+	int rc = off != n ? eng_err_set(err, ENG_EIO, "read model '%s': short read", path)
+	                  : eng_modelfile_parse(p, n, path, out, err);
+	free(p);
+	return rc;
+}
+
+int eng_modelfile_parse(const uint8_t *p, size_t n, const char *path, eng_modelfile **out,
+                        eng_err *err)
+{
+	*out = NULL;
 	int rc = 0;
 	eng_modelfile *mf = NULL;
-	if (off != n) {
-		rc = eng_err_set(err, ENG_EIO, "read model '%s': short read", path);
-		goto out;
-	}
+	if (n < 8 + 12 + ENG_SHA256_LEN || (uint64_t)n > MAX_FILE_BYTES)
+		return bad(err, path, "its size is impossible for a model file");
 	if (memcmp(p, MAGIC, sizeof MAGIC)) {
 		rc = bad(err, path, "no model file header");
 		goto out;
@@ -412,8 +420,14 @@ int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err)
 			rc = bad(err, path, "a model record has a bad fold, method or length");
 			goto out;
 		}
-		if ((rc = eng_model_deserialize(p + pos, (size_t)len, &mf->m[f][q], err)))
+		if ((rc = eng_model_deserialize(p + pos, (size_t)len, &mf->m[f][q], err))) {
+			if (rc == ENG_EINPUT) { /* the record's own message, with the file named */
+				char m[sizeof err->msg];
+				snprintf(m, sizeof m, "%s", err->msg);
+				rc = bad(err, path, m);
+			}
 			goto out;
+		}
 		if (eng_model_method(mf->m[f][q]) != (eng_method)q) {
 			rc = bad(err, path, "a model record's method does not match its header");
 			goto out;
@@ -431,6 +445,28 @@ int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err)
 				rc = bad(err, path, "a fold lacks one of the methods");
 				goto out;
 			}
+	/* every model must fit the features its configuration gives (the scorers index the models
+	 * with them): the same text columns, the same first dense column, the same image features
+	 */
+	const eng_model *m0 = mf->m[0][ENG_METHOD_TEXT];
+	for (int f = 0; f < mf->folds; f++)
+		for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+			const eng_model *m = mf->m[f][q];
+			if (m &&
+			    (m->text_dim != mf->text_dim || m->dense_begin != m0->dense_begin ||
+			     (m->img_dim && m->img_dim != mf->img_dim))) {
+				rc = bad(err, path,
+				         "a model's shape does not match its configuration");
+				goto out;
+			}
+		}
+	if (mf->text.hash_bits < 4 || mf->text.hash_bits > 26 ||
+	    (1u << mf->text.hash_bits) > mf->text_dim ||
+	    ((mf->features == ENG_FEATURES_BUILTIN || mf->features == ENG_FEATURES_AUTO) &&
+	     m0->dense_begin != mf->text_dim)) {
+		rc = bad(err, path, "its text feature configuration does not match its models");
+		goto out;
+	}
 	{ /* the mean text proxy */
 		uint8_t *ser = NULL;
 		size_t sl = 0;
@@ -451,7 +487,6 @@ int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err)
 	}
 	eng_sha256_hex(dig, mf->sha256);
 out:
-	free(p);
 	if (rc) {
 		eng_modelfile_free(mf);
 		return rc;
@@ -470,6 +505,13 @@ int eng_modelfile_check_data(const eng_modelfile *mf, const eng_data *d, eng_err
 		    "use the model's --hash-bits and --features (%s)",
 		    mf->text_dim, mf->img_dim, d->ps.text_dim, d->ps.img_dim,
 		    eng_features_name(mf->features));
+	if (d->ps.text_dim - d->ps.dense_dim != mf->m[0][ENG_METHOD_TEXT]->dense_begin)
+		return eng_err_set(err, ENG_EINPUT,
+		                   "the model's text columns split %u hashed + %u embedding, this "
+		                   "workspace gives %u + %u: load the same embeddings",
+		                   mf->m[0][ENG_METHOD_TEXT]->dense_begin,
+		                   mf->text_dim - mf->m[0][ENG_METHOD_TEXT]->dense_begin,
+		                   d->ps.text_dim - d->ps.dense_dim, d->ps.dense_dim);
 	if (d->features != mf->features)
 		return eng_err_set(
 		    err, ENG_EINPUT,

@@ -75,6 +75,10 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 /* Reads and checks a model file (magic, version, lengths, SHA-256, the config, every model).
  * ENG_EINPUT with the path and what is wrong; ENG_EIO; ENG_ENOMEM. */
 int eng_modelfile_read(const char *path, eng_modelfile **out, eng_err *err);
+/* The same checks on the n bytes of a model file at p (not kept: the result owns its copies);
+ * path only names it in messages. */
+int eng_modelfile_parse(const uint8_t *p, size_t n, const char *path, eng_modelfile **out,
+                        eng_err *err);
 void eng_modelfile_free(eng_modelfile *mf);
 
 /* ENG_EINPUT, naming both, when data d was not featurized as the model was (text columns, image
