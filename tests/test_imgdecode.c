@@ -269,6 +269,89 @@ static void test_imgdecode_corpus_files(void **state)
 	}
 }
 
+/* PSD: 3 channels of 4x2 8-bit pixels, raw (comp 0) or PackBits RLE (comp 1: per row a literal
+ * run "3, 4 bytes"), with empty colour-mode, resources and layer sections. */
+static size_t make_psd(uint8_t *b, int rle)
+{
+	static const uint8_t head[26] = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0, 0,
+	                                 3,   0,   0,   0,   2, 0, 0, 0, 4, 0, 8, 0, 3};
+	size_t n = 0;
+	memcpy(b, head, 26);
+	n = 26;
+	memset(b + n, 0, 12); /* three empty sections */
+	n += 12;
+	b[n++] = 0;
+	b[n++] = (uint8_t)rle;
+	if (rle) {
+		for (int r = 0; r < 6; r++) /* channels x rows byte counts: 5 bytes per row */
+			b[n++] = 0, b[n++] = 5;
+		for (int r = 0; r < 6; r++) {
+			b[n++] = 3; /* literal run of 4 */
+			for (int x = 0; x < 4; x++)
+				b[n++] = (uint8_t)(r * 40 + x * 9);
+		}
+	} else {
+		for (int i = 0; i < 3 * 4 * 2; i++)
+			b[n++] = (uint8_t)(i * 10);
+	}
+	return n;
+}
+
+/* A 2x2 GIF89a, global colour table of 2, one frame of LZW data (code size 2), trailer. */
+static const uint8_t gif2x2[] = {'G', 'I', 'F', '8', '9', 'a', 2,   0,    2,    0, 0x80, 0,
+                                 0,   0,   0,   0,   255, 255, 255, 0x2C, 0,    0, 0,    0,
+                                 2,   0,   2,   0,   0,   2,   2,   0x8C, 0x2D, 0, 0x3B};
+
+/* Short data is refused before decoding for PSD (raw and RLE: the image data its header and row
+ * counts declare must be there) and GIF (every block and sub-block inside the file), with the
+ * whole file decoding and every cut of it refused as truncated: never pixels made up by the
+ * decoder. */
+static void test_imgdecode_psd_gif_short_data(void **state)
+{
+	(void)state;
+	uint8_t b[256];
+	eng_image_pixels p = {0};
+	eng_rec_error rej;
+	for (int rle = 0; rle <= 1; rle++) {
+		size_t n = make_psd(b, rle);
+		assert_int_equal(eng_image_decode(b, n, "a.psd", 40000000ULL, 0, &p, &rej), 0);
+		assert_int_equal(p.w, 4);
+		assert_int_equal(p.h, 2);
+		assert_int_equal(p.rgb[0], 0);
+		assert_int_equal(
+		    p.rgb[1], rle ? 80 : 80); /* channel 1 starts at sample 8 (raw), row 2 (RLE) */
+		eng_image_pixels_free(&p);
+		for (size_t cut = 26; cut < n; cut++) {
+			assert_int_equal(
+			    eng_image_decode(b, cut, "a.psd", 40000000ULL, 0, &p, &rej), 1);
+			assert_int_equal(rej.code, ENG_REC_CORRUPT_IMAGE);
+			assert_null(p.rgb);
+		}
+	}
+	/* an RLE row count that claims more bytes than follow */
+	size_t n = make_psd(b, 1);
+	b[26 + 12 + 2 + 1] = 200;
+	assert_int_equal(eng_image_decode(b, n, "b.psd", 40000000ULL, 0, &p, &rej), 1);
+	assert_non_null(strstr(rej.reason, "truncated"));
+
+	assert_int_equal(eng_image_decode(gif2x2, sizeof gif2x2, "a.gif", 40000000ULL, 0, &p, &rej),
+	                 0);
+	assert_int_equal(p.w, 2);
+	assert_int_equal(p.h, 2);
+	eng_image_pixels_free(&p);
+	for (size_t cut = 6; cut < sizeof gif2x2; cut++) {
+		assert_int_equal(eng_image_decode(gif2x2, cut, "a.gif", 40000000ULL, 0, &p, &rej),
+		                 1);
+		assert_null(p.rgb);
+	}
+	/* a sub-block longer than the file, the file still ending in the trailer byte */
+	uint8_t g[sizeof gif2x2];
+	memcpy(g, gif2x2, sizeof g);
+	g[30] = 40;
+	assert_int_equal(eng_image_decode(g, sizeof g, "c.gif", 40000000ULL, 0, &p, &rej), 1);
+	assert_non_null(strstr(rej.reason, "truncated"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_imgdecode_webp_lossless_and_lossy),
 	    cmocka_unit_test(test_imgdecode_jpeg_checks_before_decode),
 	    cmocka_unit_test(test_imgdecode_corpus_files),
+	    cmocka_unit_test(test_imgdecode_psd_gif_short_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,8 +133,104 @@ static int pnm_numbers_ok(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* 1 when a binary PNM (P5/P6) or an uncompressed BMP holds fewer pixel bytes than its header
- * declares: stb_image would fill the rest (from uninitialized memory for PNM) instead of failing.
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* PSD (Adobe Photoshop File Format, version 1): a 26-byte header, three length-prefixed sections
+ * (colour mode data, image resources, layer and mask information), then the image data: a 2-byte
+ * compression (0 raw, 1 PackBits RLE) and every channel's rows, raw (channels * height * row
+ * bytes) or RLE (channels * height 2-byte row byte counts, then that many bytes). 1 when the
+ * file ends before the image data its header and row counts declare. */
+static int psd_short(const uint8_t *p, size_t n)
+{
+	if (n < 26)
+		return 1;
+	uint64_t ch = (uint64_t)p[12] << 8 | p[13], h = be32_at(p + 14), w = be32_at(p + 18);
+	uint64_t depth = (uint64_t)p[22] << 8 | p[23];
+	size_t off = 26;
+	for (int sec = 0; sec < 3; sec++) {
+		if (n - off < 4)
+			return 1;
+		uint64_t len = be32_at(p + off);
+		if (len > n - off - 4)
+			return 1;
+		off += 4 + (size_t)len;
+	}
+	if (n - off < 2)
+		return 1;
+	unsigned comp = (unsigned)p[off] << 8 | p[off + 1];
+	off += 2;
+	if (ch == 0 || ch > 56 || h == 0 || w == 0 || h > (1u << 30) || w > (1u << 30) ||
+	    (depth != 1 && depth != 8 && depth != 16 && depth != 32))
+		return 0; /* not decodable anyway: the decoder refuses it with its own reason */
+	uint64_t rows = ch * h, row_bytes = (w * depth + 7) / 8;
+	if (comp == 0)
+		return rows * row_bytes > n - off;
+	if (comp != 1)
+		return 0;
+	if (rows * 2 > n - off)
+		return 1;
+	uint64_t need = 0;
+	for (uint64_t r = 0; r < rows; r++)
+		need += (uint64_t)p[off + 2 * r] << 8 | p[off + 2 * r + 1];
+	off += (size_t)(rows * 2);
+	return need > n - off;
+}
+
+/* GIF (89a spec): a 13-byte screen descriptor and its colour table, then blocks up to the 0x3B
+ * trailer: extensions (0x21, a label, data sub-blocks) and images (0x2C, a 10-byte descriptor, a
+ * local colour table, the LZW code size, data sub-blocks). A sub-block is a length byte and that
+ * many bytes; a zero length ends the list. 1 when a block or sub-block runs past the end or the
+ * stream stops before its trailer (LZW data that decodes to fewer pixels than the frame stays
+ * the decoder's business: stb_image clears its canvas first). */
+static int gif_short(const uint8_t *p, size_t n)
+{
+	if (n < 13)
+		return 1;
+	size_t off = 13;
+	if (p[10] & 0x80)
+		off += 3u << ((p[10] & 7) + 1);
+	for (;;) {
+		if (off >= n)
+			return 1;
+		uint8_t b = p[off++];
+		if (b == 0x3B)
+			return 0;
+		if (b == 0x21) {
+			if (off >= n)
+				return 1;
+			off++; /* the label */
+		} else if (b == 0x2C) {
+			if (n - off < 9)
+				return 1;
+			uint8_t flags = p[off + 8];
+			off += 9;
+			if (flags & 0x80)
+				off += 3u << ((flags & 7) + 1);
+			if (off >= n)
+				return 1;
+			off++; /* the LZW minimum code size */
+		} else {
+			return 0; /* not a block: the decoder names the error */
+		}
+		for (;;) { /* data sub-blocks */
+			if (off >= n)
+				return 1;
+			uint8_t len = p[off++];
+			if (!len)
+				break;
+			if (len > n - off)
+				return 1;
+			off += len;
+		}
+	}
+}
+
+/* 1 when a binary PNM (P5/P6), an uncompressed BMP or a PSD holds fewer pixel bytes than its
+ * header declares, or a GIF's blocks run past its end: stb_image would fill the rest (from
+ * uninitialized memory for PNM) instead of failing.
  * The bytes the header implies are computed before decoding; other formats are left to their
  * decoders' own checks. */
 static int short_data(const char *fmt, const uint8_t *p, size_t n)
@@ -179,6 +275,10 @@ static int short_data(const char *fmt, const uint8_t *p, size_t n)
 		uint64_t stride = ((uint64_t)w * bpp + 31) / 32 * 4;
 		return off > n || stride * rows > n - off;
 	}
+	if (!strcmp(fmt, "psd"))
+		return psd_short(p, n);
+	if (!strcmp(fmt, "gif"))
+		return gif_short(p, n);
 	return 0;
 }
 
