@@ -80,8 +80,7 @@ void rpt_csv_fixed6(FILE *f, double x)
 	fwrite(p, 1, (size_t)(e - p), f);
 }
 
-/* ",x" with six decimals, or "," alone for NAN (an empty cell: no figure). */
-static void cell6(FILE *f, double x)
+void rpt_csv_num6(FILE *f, double x)
 {
 	fputc(',', f);
 	if (!isnan(x))
@@ -167,6 +166,15 @@ static int collect_row(void *ctx, const eng_score_row *row)
 	return 0;
 }
 
+void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *source, int64_t line,
+                    const char *eol)
+{
+	rpt_csv_cell(f, dup_group);
+	fprintf(f, ",%d,", conflict);
+	rpt_csv_cell(f, source);
+	fprintf(f, ",%lld%s", (long long)line, eol);
+}
+
 int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
                   eng_err *err)
 {
@@ -205,20 +213,18 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			rpt_csv_fixed6(f, x->pt);
 			fputc(',', f);
 			rpt_csv_fixed6(f, x->pt);
-			cell6(f, x->pm);
-			cell6(f, x->sfc);
+			rpt_csv_num6(f, x->pm);
+			rpt_csv_num6(f, x->sfc);
 			fputc(',', f);
 			rpt_csv_cell(f, arena.p + x->cat);
 			fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
-			cell6(f, x->eff);
+			rpt_csv_num6(f, x->eff);
 			if (x->flip >= 0)
 				fprintf(f, ",%d,", x->flip);
 			else
 				fputs(",,", f);
-			rpt_csv_cell(f, arena.p + x->group);
-			fprintf(f, ",%d,", x->conflict);
-			rpt_csv_cell(f, arena.p + x->file);
-			fprintf(f, ",%lld\r\n", (long long)x->line);
+			rpt_csv_origin(f, arena.p + x->group, x->conflict, arena.p + x->file,
+			               x->line, "\r\n");
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);

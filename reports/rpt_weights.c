@@ -106,14 +106,6 @@ static const char *file_of(const files *fl, const eng_arena *a, int64_t id)
 	return "";
 }
 
-/* ",x" with six decimals, or "," for NAN (NULL in the workspace: a text-only dataset). */
-static void cell6(FILE *f, double x)
-{
-	fputc(',', f);
-	if (!isnan(x))
-		rpt_csv_fixed6(f, x);
-}
-
 static json_t *num_or_null(double x)
 {
 	return isnan(x) ? json_null() : json_real(x);
@@ -236,15 +228,12 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 				rpt_csv_cell(f, ds);
 				fputc(',', f);
 				rpt_csv_cell(f, id);
-				cell6(f, w);
-				cell6(f, x->sfc);
-				cell6(f, x->pt);
-				cell6(f, x->pm);
+				rpt_csv_num6(f, w);
+				rpt_csv_num6(f, x->sfc);
+				rpt_csv_num6(f, x->pt);
+				rpt_csv_num6(f, x->pm);
 				fprintf(f, ",%s,%s,", cat, mname);
-				rpt_csv_cell(f, grp);
-				fprintf(f, ",%d,", x->conflict);
-				rpt_csv_cell(f, src);
-				fprintf(f, ",%lld\n", (long long)x->line);
+				rpt_csv_origin(f, grp, x->conflict, src, x->line, "\n");
 			} else {
 				json_t *o = json_pack(
 				    "{s:s, s:s, s:f, s:o, s:f, s:o, s:s, s:s, s:o, s:b, s:s, s:I}",
