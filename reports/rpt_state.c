@@ -316,7 +316,7 @@ static int add_dataset(void *ctx, const eng_dataset_row *row)
 	d->errors = row->errors;
 	if (!d->name)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	int rc = eng_run_latest(st->ws, "score", d->id, &d->run_id, err);
+	int rc = eng_run_latest(st->ws, ENG_RUN_SCORE, d->id, &d->run_id, err);
 	if (rc || !d->run_id)
 		return rc;
 	char *metrics = NULL;
@@ -340,7 +340,7 @@ int rpt_state_load(eng_ws *ws, rpt_state **out, eng_err *err)
 	char *xd = NULL;
 	int rc = eng_datasets_each(ws, add_dataset, &(load_ctx){st, err}, err);
 	if (!rc)
-		rc = eng_run_latest(ws, "crossdist", 0, &st->crossdist_run, err);
+		rc = eng_run_latest(ws, ENG_RUN_CROSSDIST, 0, &st->crossdist_run, err);
 	if (!rc && st->crossdist_run && !(rc = eng_run_metrics(ws, st->crossdist_run, &xd, err)))
 		st->crossdist = parse_object(xd);
 	free(xd);

@@ -18,7 +18,7 @@
 /* The newest finished score run of dataset ds and the dataset's name. */
 static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, char **name, eng_err *err)
 {
-	int rc = eng_run_latest(ws, "score", ds, run, err);
+	int rc = eng_run_latest(ws, ENG_RUN_SCORE, ds, run, err);
 	if (!rc && !*run)
 		rc = eng_err_set(
 		    err, ENG_EINPUT,

@@ -84,7 +84,7 @@ static void test_store_reads_run_latest(void **state)
 	eng_ws *ws = fixture();
 	eng_err err = {0};
 	int64_t id = -1;
-	assert_int_equal(eng_run_latest(ws, "score", 1, &id, &err), 0);
+	assert_int_equal(eng_run_latest(ws, ENG_RUN_SCORE, 1, &id, &err), 0);
 	assert_int_equal(id, 1); /* run 2 is newer but not done */
 	assert_int_equal(eng_run_latest(ws, "score", 99, &id, &err), 0);
 	assert_int_equal(id, 0);

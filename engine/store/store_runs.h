@@ -12,6 +12,10 @@
 #include "err.h"
 #include "workspace.h"
 
+/* The kinds of run readers look for (runs.kind, as engine/eval writes them). */
+#define ENG_RUN_SCORE     "score"
+#define ENG_RUN_CROSSDIST "crossdist"
+
 /* A run's metadata as recorded by eng_run_begin / eng_run_finish. */
 typedef struct eng_run_info {
 	int64_t id;
@@ -21,8 +25,8 @@ typedef struct eng_run_info {
 	double seconds; /* NAN when unknown */
 } eng_run_info;
 
-/* The newest 'done' run of kind (e.g. "score", "crossdist"): *run_id = its id, 0 when there is
- * none. With dataset_id > 0 only runs that contain that dataset (run_datasets) count; with
+/* The newest 'done' run of kind (ENG_RUN_SCORE, ENG_RUN_CROSSDIST): *run_id = its id, 0 when there
+ * is none. With dataset_id > 0 only runs that contain that dataset (run_datasets) count; with
  * dataset_id <= 0 every run of the kind does. Returns 0, or a negative ENG_E* code with err
  * filled ("read runs: <sqlite message>") and *run_id = 0. */
 int eng_run_latest(eng_ws *ws, const char *kind, int64_t dataset_id, int64_t *run_id, eng_err *err);
