@@ -1,5 +1,6 @@
-/* rpt_csv.c - streams samples.csv from pair_scores joined with pairs, per dataset, in rank order.
- * Does not compute scores; it prints what the newest score run stored. */
+/* rpt_csv.c - writes samples.csv from the per-pair scores of each dataset's newest score run
+ * (engine/store/store_scores.h), per dataset, in rank order. Does not compute scores or run SQL;
+ * it prints what the newest score run stored. */
 #include "reports/rpt_csv.h"
 
 #include <errno.h>
@@ -9,14 +10,7 @@
 
 #include "arena.h"
 #include "safetext.h"
-
-static const char *sql_rows =
-    "SELECT s.pair_id, s.p_text, s.p_mm, s.sfc, s.category, p.ext_id,"
-    " coalesce(s.chosen_chars, length(p.chosen)), coalesce(s.rejected_chars, length(p.rejected)),"
-    " s.image_effect, s.swap_flip, p.dup_group, p.conflict, p.file_id, p.line,"
-    " (SELECT path FROM source_files f WHERE f.id = p.file_id)"
-    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-    " WHERE s.run_id = ?1 AND p.dataset_id = ?2";
+#include "store_scores.h"
 
 typedef struct crow {
 	double pt, pm, sfc, eff; /* NAN: NULL (text-only dataset; pair not image-tested) */
@@ -34,15 +28,13 @@ typedef struct fcache {
 	int n;
 } fcache;
 
-static int file_path(fcache *fc, eng_arena *a, sqlite3_stmt *q, size_t *off)
+static int file_path(fcache *fc, eng_arena *a, int64_t id, const char *path, size_t *off)
 {
-	int64_t id = sqlite3_column_int64(q, 12);
 	for (int i = 0; i < fc->n; i++)
 		if (fc->id[i] == id) {
 			*off = fc->off[i];
 			return 0;
 		}
-	const char *path = (const char *)sqlite3_column_text(q, 14);
 	char clean[4096]; /* a path's bytes as valid printable UTF-8 (engine/base/safetext.h) */
 	if (path && !eng_text_is_clean(path)) {
 		eng_text_escape(path, (size_t)-1, clean, sizeof clean);
@@ -88,14 +80,7 @@ void rpt_csv_fixed6(FILE *f, double x)
 	fwrite(p, 1, (size_t)(e - p), f);
 }
 
-/* A column that may be NULL: NAN for NULL. */
-static double col_or_nan(sqlite3_stmt *q, int i)
-{
-	return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN : sqlite3_column_double(q, i);
-}
-
-/* ",x" with six decimals, or "," alone for NAN (an empty cell: no figure). */
-static void cell6(FILE *f, double x)
+void rpt_csv_num6(FILE *f, double x)
 {
 	fputc(',', f);
 	if (!isnan(x))
@@ -141,6 +126,55 @@ void rpt_csv_cell(FILE *f, const char *s)
 		fputc('"', f);
 }
 
+/* A dataset's rows, collected in one unordered scan to be ranked in memory. */
+typedef struct collect {
+	crow *r;
+	size_t m, cap;
+	eng_arena arena;
+	fcache fc;
+	eng_err *err;
+} collect;
+
+static int collect_row(void *ctx, const eng_score_row *row)
+{
+	collect *c = ctx;
+	if (c->m == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 4096;
+		crow *nr = realloc(c->r, nc * sizeof *nr);
+		if (!nr)
+			return eng_err_set(c->err, ENG_ENOMEM, "out of memory (samples.csv)");
+		c->r = nr;
+		c->cap = nc;
+	}
+	crow *x = &c->r[c->m];
+	x->id = row->pair_id;
+	x->pt = row->p_text;
+	x->pm = row->p_mm;
+	x->sfc = row->sfc;
+	x->lc = row->chosen_chars;
+	x->lr = row->rejected_chars;
+	x->eff = row->image_effect;
+	x->flip = row->swap_flip;
+	x->conflict = row->conflict;
+	x->line = row->line;
+	if (eng_arena_put(&c->arena, row->category, &x->cat) ||
+	    eng_arena_put(&c->arena, row->ext_id, &x->ext) ||
+	    eng_arena_put(&c->arena, row->dup_group ? row->dup_group : "", &x->group) ||
+	    file_path(&c->fc, &c->arena, row->file_id, row->source_path, &x->file))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory (samples.csv)");
+	c->m++;
+	return 0;
+}
+
+void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *source, int64_t line,
+                    const char *eol)
+{
+	rpt_csv_cell(f, dup_group);
+	fprintf(f, ",%d,", conflict);
+	rpt_csv_cell(f, source);
+	fprintf(f, ",%lld%s", (long long)line, eol);
+}
+
 int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
                   eng_err *err)
 {
@@ -151,67 +185,24 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	}
 	if (rows)
 		*rows = 0;
-	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_rows, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
 	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars,"
 	      "image_effect,swap_flip,dup_group,conflict,source_file,line\r\n",
 	      f);
-	crow *r = NULL;
-	eng_arena arena = {0};
-	size_t cap = 0;
-	int rc = 0, s = SQLITE_DONE;
+	collect c = {.err = err};
+	int rc = 0;
 	for (size_t i = 0; i < st->n_ds && !rc; i++) {
 		const rpt_dataset *d = &st->ds[i];
 		if (!d->run_id)
 			continue;
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, d->run_id);
-		sqlite3_bind_int64(q, 2, d->id);
-		size_t m = 0;
-		arena.len = 0;
-		fcache fc = {.n = 0};
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			if (m == cap) {
-				size_t nc = cap ? cap * 2 : 4096;
-				crow *nr = realloc(r, nc * sizeof *nr);
-				if (!nr) {
-					rc = eng_err_set(err, ENG_ENOMEM,
-					                 "out of memory (samples.csv)");
-					break;
-				}
-				r = nr;
-				cap = nc;
-			}
-			crow *x = &r[m];
-			x->id = sqlite3_column_int64(q, 0);
-			x->pt = sqlite3_column_double(q, 1);
-			x->pm = col_or_nan(q, 2);
-			x->sfc = col_or_nan(q, 3);
-			x->lc = sqlite3_column_int64(q, 6);
-			x->lr = sqlite3_column_int64(q, 7);
-			x->eff = col_or_nan(q, 8);
-			x->flip = sqlite3_column_type(q, 9) == SQLITE_NULL
-			              ? -1
-			              : sqlite3_column_int(q, 9);
-			const char *grp = (const char *)sqlite3_column_text(q, 10);
-			x->conflict = sqlite3_column_int(q, 11) != 0;
-			x->line = sqlite3_column_int64(q, 13);
-			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 4),
-			                  &x->cat) ||
-			    eng_arena_put(&arena, (const char *)sqlite3_column_text(q, 5),
-			                  &x->ext) ||
-			    eng_arena_put(&arena, grp ? grp : "", &x->group) ||
-			    file_path(&fc, &arena, q, &x->file)) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
-				break;
-			}
-			m++;
-		}
-		if (!rc && s != SQLITE_DONE)
-			rc = eng_ws_fail(st->ws, err, "read pair scores");
-		if (rc)
+		c.m = 0;
+		c.arena.len = 0;
+		c.fc.n = 0;
+		if ((rc = eng_scores_each(st->ws, d->run_id, d->id, ENG_SCORES_ANY_ORDER,
+		                          collect_row, &c, err)))
 			break;
+		crow *r = c.r;
+		size_t m = c.m;
+		const eng_arena arena = c.arena;
 		qsort(r, m, sizeof *r, by_rank);
 		for (size_t k = 0; k < m; k++) {
 			const crow *x = &r[k];
@@ -222,20 +213,18 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 			rpt_csv_fixed6(f, x->pt);
 			fputc(',', f);
 			rpt_csv_fixed6(f, x->pt);
-			cell6(f, x->pm);
-			cell6(f, x->sfc);
+			rpt_csv_num6(f, x->pm);
+			rpt_csv_num6(f, x->sfc);
 			fputc(',', f);
 			rpt_csv_cell(f, arena.p + x->cat);
 			fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
-			cell6(f, x->eff);
+			rpt_csv_num6(f, x->eff);
 			if (x->flip >= 0)
 				fprintf(f, ",%d,", x->flip);
 			else
 				fputs(",,", f);
-			rpt_csv_cell(f, arena.p + x->group);
-			fprintf(f, ",%d,", x->conflict);
-			rpt_csv_cell(f, arena.p + x->file);
-			fprintf(f, ",%lld\r\n", (long long)x->line);
+			rpt_csv_origin(f, arena.p + x->group, x->conflict, arena.p + x->file,
+			               x->line, "\r\n");
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);
@@ -246,9 +235,8 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		if (ferror(f))
 			rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	}
-	sqlite3_finalize(q);
-	free(r);
-	eng_arena_free(&arena);
+	free(c.r);
+	eng_arena_free(&c.arena);
 	if (!rc && ferror(f))
 		rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	eng_progress_tick(prog, "report: samples.csv", (uint64_t)n, (uint64_t)n);

@@ -23,6 +23,15 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 /* Writes one text cell with defusing and quoting (exposed for tests). */
 void rpt_csv_cell(FILE *f, const char *s);
 
+/* Writes ",x" with x as rpt_csv_fixed6, or "," alone for NAN (an empty cell: no figure). */
+void rpt_csv_num6(FILE *f, double x);
+
+/* Writes the cells every per-pair file (samples.csv, weights.csv) ends its row with:
+ * dup_group,conflict,source_file,line then eol ("\r\n" or "\n"). dup_group and source are text
+ * cells (rpt_csv_cell: NULL writes nothing). */
+void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *source, int64_t line,
+                    const char *eol);
+
 /* Writes x as printf("%.6f") would (the same digits), faster; falls back to printf for values it
  * cannot do exactly (non-finite, |x| >= 1e9, near a rounding tie). */
 void rpt_csv_fixed6(FILE *f, double x);

@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "safetext.h"
+#include "store_crossdist.h"
 
 #include "reports/rpt_integrity.h"
 
@@ -215,6 +217,32 @@ int rpt_policy_load(rpt_policy *p, const char *path, eng_err *err)
 	return rc;
 }
 
+/* The sums of ood_gap over the cells of one training dataset. */
+typedef struct gap_sums {
+	int64_t ds;
+	rpt_gate_result *r;
+	double diag, off, var_diag, var_off;
+	int n_off;
+} gap_sums;
+
+static int gap_cell(void *ctx, const eng_xd_cell_row *c)
+{
+	gap_sums *g = ctx;
+	double acc = c->accuracy;
+	int64_t n = c->n;
+	double var = n > 0 ? acc * (1 - acc) / (double)n : NAN;
+	g->r->n += n;
+	if (c->test_ds == g->ds) {
+		g->diag = acc;
+		g->var_diag = var;
+	} else {
+		g->off += acc;
+		g->var_off += var;
+		g->n_off++;
+	}
+	return 0;
+}
+
 /* The standard MM-RM's o.o.d. gap when trained on ds: accuracy on its own test split minus the mean
  * accuracy on the other datasets' test splits, from the newest crossdist run's cells, with a 95%
  * interval by the normal approximation: each cell's accuracy a_j on n_j test pairs has variance
@@ -231,35 +259,13 @@ static int ood_gap(const rpt_state *st, int64_t ds, rpt_gate_result *r, eng_err 
 		         "no crossdist run in the workspace; run mmaudit crossdist");
 		return 0;
 	}
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws,
-	                   "SELECT test_ds, n, accuracy FROM crossdist_cells WHERE run_id = ?1"
-	                   " AND method = 'standard' AND train_ds = ?2 ORDER BY test_ds",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, st->crossdist_run);
-	sqlite3_bind_int64(q, 2, ds);
-	double diag = NAN, off = 0, var_diag = NAN, var_off = 0;
-	int n_off = 0, s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		double acc = sqlite3_column_double(q, 2);
-		int64_t n = sqlite3_column_int64(q, 1);
-		double var = n > 0 ? acc * (1 - acc) / (double)n : NAN;
-		r->n += n;
-		if (sqlite3_column_int64(q, 0) == ds) {
-			diag = acc;
-			var_diag = var;
-		} else {
-			off += acc;
-			var_off += var;
-			n_off++;
-		}
-	}
-	int rc = s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "read crossdist cells");
-	sqlite3_finalize(q);
+	gap_sums g = {.ds = ds, .r = r, .diag = NAN, .var_diag = NAN};
+	int rc = eng_xd_cells_each(st->ws, st->crossdist_run, eng_method_name(ENG_METHOD_STANDARD),
+	                           ds, gap_cell, &g, err);
 	if (rc)
 		return rc;
+	double diag = g.diag, off = g.off, var_diag = g.var_diag, var_off = g.var_off;
+	int n_off = g.n_off;
 	if (isnan(diag))
 		snprintf(r->reason, cap, "dataset is not in crossdist run %lld",
 		         (long long)st->crossdist_run);

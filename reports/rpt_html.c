@@ -16,6 +16,10 @@
 #include "reports/rpt_html_mm.h"
 #include "reports/rpt_html_xd.h"
 #include "reports/rpt_svg.h"
+#include "store_features.h"
+#include "store_files.h"
+#include "store_runs.h"
+#include "store_scores.h"
 
 #define N_FEATURES  15
 #define SHOWN_CHARS 400
@@ -140,6 +144,36 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+typedef struct hist_ctx {
+	hist *h;
+	double *v; /* (n) the p_text values, sorted after the scan */
+	size_t n, cap;
+	eng_err *err;
+} hist_ctx;
+
+static int hist_row(void *ctx, const eng_score_row *row)
+{
+	hist_ctx *c = ctx;
+	hist *h = c->h;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? 2 * c->cap : 4096;
+		double *nv = realloc(c->v, nc * sizeof *nv);
+		if (!nv)
+			return eng_err_set(c->err, ENG_ENOMEM, "out of memory (histogram)");
+		c->v = nv;
+		c->cap = nc;
+	}
+	double x = row->p_text;
+	c->v[c->n++] = x;
+	double z = x * RPT_HIST_BINS; /* bin floor(p * bins), clamped */
+	int bin = !(z > 0) ? 0 : z >= RPT_HIST_BINS - 1 ? RPT_HIST_BINS - 1 : (int)z;
+	h->bins[bin]++;
+	h->above += x >= h->thr;
+	h->shortcut +=
+	    row->category && !strcmp(row->category, eng_category_name(ENG_CAT_TEXT_SHORTCUT));
+	return 0;
+}
+
 /* Histogram (50 bins), share over the threshold and nearest-rank quantiles of p_text, from one
  * unordered scan sorted in memory (8 bytes per pair). */
 static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err *err)
@@ -149,41 +183,10 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err
 	json_t *sc = json_object_get(th, "shortcut");
 	h->thr = json_is_number(sc) ? json_number_value(sc) : 0.8;
 	h->q[0] = h->q[1] = h->q[2] = NAN;
-	sqlite3_stmt *q = eng_ws_prepare(st->ws,
-	                                 "SELECT s.p_text, s.category = ?3 FROM pair_scores s JOIN"
-	                                 " pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND"
-	                                 " p.dataset_id = ?2",
-	                                 err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, d->run_id);
-	sqlite3_bind_int64(q, 2, d->id);
-	sqlite3_bind_text(q, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
-	double *v = NULL;
-	size_t n = 0, cap = 0;
-	int s, rc = 0;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 4096;
-			double *nv = realloc(v, nc * sizeof *nv);
-			if (!nv) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (histogram)");
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
-		double x = sqlite3_column_double(q, 0);
-		v[n++] = x;
-		double z = x * RPT_HIST_BINS; /* bin floor(p * bins), clamped */
-		int bin = !(z > 0) ? 0 : z >= RPT_HIST_BINS - 1 ? RPT_HIST_BINS - 1 : (int)z;
-		h->bins[bin]++;
-		h->above += x >= h->thr;
-		h->shortcut += sqlite3_column_int(q, 1) != 0;
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(st->ws, err, "histogram");
-	sqlite3_finalize(q);
+	hist_ctx c = {.h = h, .err = err};
+	int rc = eng_scores_each_brief(st->ws, d->run_id, d->id, hist_row, &c, err);
+	size_t n = c.n;
+	double *v = c.v;
 	h->n = (int64_t)n;
 	if (!rc && n) {
 		qsort(v, n, sizeof *v, cmp_double);
@@ -197,37 +200,30 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err
 	return rc;
 }
 
+typedef struct feat_ctx {
+	feats *f;
+	eng_err *err;
+} feat_ctx;
+
+static int feat_row(void *ctx, const eng_feature_row *row)
+{
+	feats *f = ((feat_ctx *)ctx)->f;
+	if (f->n >= N_FEATURES)
+		return 0;
+	if (!(f->name[f->n] = strdup(row->feature ? row->feature : "")))
+		return eng_err_set(((feat_ctx *)ctx)->err, ENG_ENOMEM, "out of memory");
+	f->w[f->n] = row->weight;
+	f->present[f->n] = row->present;
+	f->acc[f->n] = row->acc_present;
+	f->n++;
+	return 0;
+}
+
 static int load_feats(const rpt_state *st, const rpt_dataset *d, feats *f, eng_err *err)
 {
 	memset(f, 0, sizeof *f);
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws,
-	                   "SELECT feature, weight, present, acc_present FROM top_features"
-	                   " WHERE run_id = ?1 AND dataset_id = ?2 ORDER BY rank LIMIT ?3",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, d->run_id);
-	sqlite3_bind_int64(q, 2, d->id);
-	sqlite3_bind_int(q, 3, N_FEATURES);
-	int s, rc = 0;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW && f->n < N_FEATURES) {
-		const char *name = (const char *)sqlite3_column_text(q, 0);
-		if (!(f->name[f->n] = strdup(name ? name : ""))) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			break;
-		}
-		f->w[f->n] = sqlite3_column_double(q, 1);
-		f->present[f->n] =
-		    sqlite3_column_type(q, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 2);
-		f->acc[f->n] =
-		    sqlite3_column_type(q, 3) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 3);
-		f->n++;
-	}
-	if (!rc && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = eng_ws_fail(st->ws, err, "read top features");
-	sqlite3_finalize(q);
-	return rc;
+	return eng_features_each(st->ws, d->run_id, d->id, N_FEATURES, feat_row,
+	                         &(feat_ctx){f, err}, err);
 }
 
 /* ---- sections ---- */
@@ -730,6 +726,23 @@ static void kv(rpt_buf *b, const char *k, const char *v)
 	rpt_buf_puts(b, "</td></tr>");
 }
 
+static int input_row(void *ctx, const eng_source_file_row *r)
+{
+	rpt_buf *b = ctx;
+	rpt_buf_puts(b, "<tr><td>");
+	rpt_buf_esc(b, r->dataset, (size_t)-1);
+	rpt_buf_puts(b, "</td><td>");
+	rpt_buf_esc(b, r->path, (size_t)-1);
+	rpt_buf_puts(b, "</td><td><code>");
+	rpt_buf_esc(b, r->sha256, (size_t)-1);
+	rpt_buf_printf(b,
+	               "</code></td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
+	               "<td class=\"num\">%lld</td><td class=\"num\">%lld</td></tr>",
+	               (long long)r->bytes, (long long)r->records, (long long)r->pairs,
+	               (long long)r->errors);
+	return 0;
+}
+
 static int metadata(page *pg, rpt_buf *b, const rpt_buf *cuts, eng_err *err)
 {
 	const rpt_state *st = pg->st;
@@ -743,7 +756,8 @@ static int metadata(page *pg, rpt_buf *b, const rpt_buf *cuts, eng_err *err)
 	for (size_t i = 0; i < st->n_runs; i++) {
 		const rpt_run *r = &st->runs[i];
 		rpt_buf_printf(b, "<table class=\"meta\"><caption>%s run %lld</caption><tbody>",
-		               r->kind && !strcmp(r->kind, "crossdist") ? "crossdist" : "score",
+		               r->kind && !strcmp(r->kind, ENG_RUN_CROSSDIST) ? "crossdist"
+		                                                              : "score",
 		               (long long)r->id);
 		snprintf(s, sizeof s, "%lld", (long long)r->seed);
 		kv(b, "seed", s);
@@ -760,37 +774,13 @@ static int metadata(page *pg, rpt_buf *b, const rpt_buf *cuts, eng_err *err)
 		}
 		rpt_buf_puts(b, "</tbody></table>");
 	}
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws,
-	                   "SELECT d.name, f.path, f.sha256, f.bytes, f.records, f.pairs,"
-	                   " f.errors FROM source_files f JOIN datasets d ON d.id ="
-	                   " f.dataset_id ORDER BY d.id, f.id",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
 	rpt_buf_puts(b,
 	             "<table class=\"meta\"><caption>Input files</caption><thead><tr><th scope="
 	             "\"col\">Dataset</th><th scope=\"col\">Path</th><th scope=\"col\">SHA-256</th>"
 	             "<th scope=\"col\" class=\"num\">Bytes</th><th scope=\"col\" class=\"num\">"
 	             "Records</th><th scope=\"col\" class=\"num\">Pairs</th><th scope=\"col\" "
 	             "class=\"num\">Errors</th></tr></thead><tbody>");
-	int sr;
-	while ((sr = sqlite3_step(q)) == SQLITE_ROW) {
-		rpt_buf_puts(b, "<tr><td>");
-		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 0), (size_t)-1);
-		rpt_buf_puts(b, "</td><td>");
-		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 1), (size_t)-1);
-		rpt_buf_puts(b, "</td><td><code>");
-		rpt_buf_esc(b, (const char *)sqlite3_column_text(q, 2), (size_t)-1);
-		rpt_buf_printf(
-		    b,
-		    "</code></td><td class=\"num\">%lld</td><td class=\"num\">%lld</td>"
-		    "<td class=\"num\">%lld</td><td class=\"num\">%lld</td></tr>",
-		    (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4),
-		    (long long)sqlite3_column_int64(q, 5), (long long)sqlite3_column_int64(q, 6));
-	}
-	int rc = sr == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "read source files");
-	sqlite3_finalize(q);
+	int rc = eng_source_files_each(st->ws, 0, input_row, b, err);
 	rpt_buf_puts(b, "</tbody></table><h3>Size cuts applied by the writer</h3><ul>");
 	if (cuts->len)
 		rpt_buf_put(b, cuts->p, cuts->len);

@@ -9,41 +9,8 @@
 
 #include "metrics.h"
 #include "reports/rpt_csv.h"
-
-/* One GROUP BY over the scored pairs of a dataset: per metadata value n, text-right, shortcut and
- * pick-longer successes (the longer answer in code points wins; a tie counts 1/2). */
-static const char *sql_slice =
-    "SELECT v, count(*), sum(pt > 0.5), sum(cat = ?4), sum(CASE WHEN lc > lr THEN 1.0 WHEN lc ="
-    " lr THEN 0.5 ELSE 0.0 END) FROM (SELECT CASE WHEN json_valid(p.meta) THEN"
-    " json_extract(p.meta, ?3) END AS v, s.p_text AS pt, s.category AS cat,"
-    " coalesce(s.chosen_chars, length(p.chosen)) AS lc,"
-    " coalesce(s.rejected_chars, length(p.rejected)) AS lr"
-    " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
-    " WHERE s.run_id = ?1 AND p.dataset_id = ?2) GROUP BY v";
-
-/* The same for every candidate key at once (?4: a JSON array of keys). */
-static const char *sql_slice_all =
-    "SELECT j.key, j.value, count(*), sum(x.pt > 0.5), sum(x.cat = ?3), sum(CASE WHEN x.lc >"
-    " x.lr THEN 1.0 WHEN x.lc = x.lr THEN 0.5 ELSE 0.0 END) FROM (SELECT p.meta AS meta,"
-    " s.p_text AS pt, s.category AS cat, coalesce(s.chosen_chars, length(p.chosen)) AS lc,"
-    " coalesce(s.rejected_chars, length(p.rejected)) AS lr FROM pair_scores s JOIN pairs p"
-    " ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND p.meta IS NOT NULL"
-    " AND json_valid(p.meta)) x, json_each(x.meta) j WHERE j.type NOT IN ('object', 'array')"
-    " AND j.key IN (SELECT value FROM json_each(?4)) GROUP BY j.key, j.value";
-static const char *sql_slice_total =
-    "SELECT count(*), sum(s.p_text > 0.5), sum(s.category = ?3), sum(CASE WHEN"
-    " coalesce(s.chosen_chars, length(p.chosen)) > coalesce(s.rejected_chars, length(p.rejected))"
-    " THEN 1.0 WHEN coalesce(s.chosen_chars, length(p.chosen)) = coalesce(s.rejected_chars,"
-    " length(p.rejected)) THEN 0.5 ELSE 0.0 END) FROM pair_scores s JOIN pairs p"
-    " ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2";
-
-/* Candidate fields for the proposal: scalar metadata keys with 2..30 distinct values in (a
- * sample of) the dataset's pairs. */
-static const char *sql_candidates =
-    "SELECT j.key FROM (SELECT meta FROM pairs WHERE dataset_id = ?1 AND meta IS NOT NULL AND"
-    " json_valid(meta) LIMIT 200000) p, json_each(p.meta) j"
-    " WHERE j.type NOT IN ('object', 'array') GROUP BY j.key"
-    " HAVING count(DISTINCT j.value) BETWEEN 2 AND 30 ORDER BY j.key LIMIT 24";
+#include "store_images.h"
+#include "store_slices.h"
 
 static void set_clear(rpt_slice_set *s)
 {
@@ -146,6 +113,35 @@ static int finish_set(rpt_slice_set *out, eng_err *err)
 	return 0;
 }
 
+typedef struct slice_ctx {
+	rpt_slice_set *out;
+	size_t cap;
+	eng_err *err;
+} slice_ctx;
+
+/* One value of the field: a new slice of out (NULL value: the pairs without the field). */
+static int slice_row(void *ctx, const eng_slice_row *row)
+{
+	slice_ctx *c = ctx;
+	rpt_slice_set *out = c->out;
+	if (out->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 16;
+		rpt_slice *ns = realloc(out->s, c->cap * sizeof *ns);
+		if (!ns)
+			return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+		out->s = ns;
+	}
+	rpt_slice *x = &out->s[out->n];
+	x->value = strdup(row->value ? row->value : RPT_SLICE_MISSING);
+	x->n = row->n;
+	x->text_right = row->text_right;
+	x->shortcut = row->shortcut;
+	x->longer_wins = row->longer_wins;
+	x->values = 1;
+	out->n++;
+	return x->value ? 0 : eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+}
+
 /* Slices of dataset d by field into *out (field copied). */
 static int slice(const rpt_state *st, const rpt_dataset *d, const char *field, int proposed,
                  rpt_slice_set *out, eng_err *err)
@@ -155,44 +151,12 @@ static int slice(const rpt_state *st, const rpt_dataset *d, const char *field, i
 		return eng_err_set(
 		    err, ENG_EINPUT,
 		    "--by '%s': a metadata field name without '\"', at most 200 bytes", field);
-	char path[256];
-	snprintf(path, sizeof path, "$.\"%s\"", field);
-	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_slice, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, d->run_id);
-	sqlite3_bind_int64(q, 2, d->id);
-	sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 4, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
 	out->field = strdup(field);
 	out->proposed = proposed;
-	size_t cap = 0;
-	int rc = out->field ? 0 : eng_err_set(err, ENG_ENOMEM, "out of memory"), s;
-	while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (out->n == cap) {
-			cap = cap ? 2 * cap : 16;
-			rpt_slice *ns = realloc(out->s, cap * sizeof *ns);
-			if (!ns) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-				break;
-			}
-			out->s = ns;
-		}
-		rpt_slice *x = &out->s[out->n];
-		const char *v = (const char *)sqlite3_column_text(q, 0);
-		x->value = strdup(v ? v : RPT_SLICE_MISSING);
-		x->n = sqlite3_column_int64(q, 1);
-		x->text_right = sqlite3_column_double(q, 2);
-		x->shortcut = sqlite3_column_double(q, 3);
-		x->longer_wins = sqlite3_column_double(q, 4);
-		x->values = 1;
-		out->n++;
-		if (!x->value)
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(st->ws, err, "read slices");
-	sqlite3_finalize(q);
+	if (!out->field)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	int rc = eng_slices_each(st->ws, d->run_id, d->id, field, slice_row,
+	                         &(slice_ctx){out, 0, err}, err);
 	if (rc) {
 		set_clear(out);
 		return rc;
@@ -245,77 +209,62 @@ static int add_row(rpt_slice_set *s, size_t *cap, const char *value, int64_t n, 
  * candidates (scalar keys with 2..30 values in a sample) are sliced in ONE scan of the scored
  * pairs (json_each over each pair's metadata, grouped by key and value); pairs without the key
  * form its "(missing)" slice. */
+enum { MAXC = 24 }; /* candidate fields per dataset (store_slices.h gives at most 24) */
+
+typedef struct cand_ctx {
+	rpt_slice_set *cand; /* (MAXC) */
+	size_t nc, *cap;
+	const char *keys[MAXC];
+	eng_err *err;
+} cand_ctx;
+
+static int add_candidate(void *ctx, const char *key)
+{
+	cand_ctx *c = ctx;
+	if (!key || c->nc >= MAXC)
+		return 0;
+	if (!(c->cand[c->nc].field = strdup(key)))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	c->keys[c->nc] = c->cand[c->nc].field;
+	c->cand[c->nc++].proposed = 1;
+	return 0;
+}
+
+static int candidate_row(void *ctx, const eng_slice_row *row)
+{
+	cand_ctx *c = ctx;
+	size_t k = 0;
+	while (k < c->nc && strcmp(c->cand[k].field, row->key ? row->key : ""))
+		k++;
+	if (k == c->nc)
+		return 0;
+	if (add_row(&c->cand[k], &c->cap[k], row->value ? row->value : "null", row->n,
+	            row->text_right, row->shortcut, row->longer_wins))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The fields with 2..30 values that split the shortcut rate most (largest spread first). The
+ * candidates (scalar keys with 2..30 values in a sample) are sliced in ONE scan of the scored
+ * pairs (json_each over each pair's metadata, grouped by key and value); pairs without the key
+ * form its "(missing)" slice. */
 static int propose(const rpt_state *st, const rpt_dataset *d, rpt_ds_integrity *x, eng_err *err)
 {
-	enum { MAXC = 24 };
 	rpt_slice_set cand[MAXC];
-	size_t nc = 0, cap[MAXC] = {0};
+	size_t cap[MAXC] = {0};
 	memset(cand, 0, sizeof cand);
-	json_t *keys = json_array();
-	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_candidates, err), *all = NULL, *tot = NULL;
-	int rc = 0, s = SQLITE_DONE;
-	char *list = NULL;
-	if (!q || !keys) {
-		rc = q ? eng_err_set(err, ENG_ENOMEM, "out of memory") : err->code;
+	cand_ctx cc = {.cand = cand, .cap = cap, .err = err};
+	eng_slice_row all;
+	int rc = eng_slice_fields_each(st->ws, d->id, add_candidate, &cc, err);
+	size_t nc = cc.nc;
+	if (rc || !nc)
 		goto out;
-	}
-	sqlite3_bind_int64(q, 1, d->id);
-	while (nc < MAXC && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(q, 0);
-		if (!key)
-			continue;
-		if (!(cand[nc].field = strdup(key))) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-		cand[nc++].proposed = 1;
-		json_array_append_new(keys, json_string(key));
-	}
-	if (s != SQLITE_DONE && s != SQLITE_ROW) {
-		rc = eng_ws_fail(st->ws, err, "read metadata fields");
+	if ((rc = eng_slices_each_key(st->ws, d->run_id, d->id, cc.keys, nc, candidate_row, &cc,
+	                              err)) ||
+	    (rc = eng_slices_total(st->ws, d->run_id, d->id, &all, err)))
 		goto out;
-	}
-	if (!nc)
-		goto out;
-	if (!(list = json_dumps(keys, JSON_COMPACT)) ||
-	    !(all = eng_ws_prepare(st->ws, sql_slice_all, err)) ||
-	    !(tot = eng_ws_prepare(st->ws, sql_slice_total, err))) {
-		rc = list ? err->code : eng_err_set(err, ENG_ENOMEM, "out of memory");
-		goto out;
-	}
-	sqlite3_bind_int64(all, 1, d->run_id);
-	sqlite3_bind_int64(all, 2, d->id);
-	sqlite3_bind_text(all, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
-	sqlite3_bind_text(all, 4, list, -1, SQLITE_STATIC);
-	while ((s = sqlite3_step(all)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(all, 0);
-		const char *val = (const char *)sqlite3_column_text(all, 1);
-		size_t k = 0;
-		while (k < nc && strcmp(cand[k].field, key ? key : ""))
-			k++;
-		if (k == nc)
-			continue;
-		if (add_row(&cand[k], &cap[k], val ? val : "null", sqlite3_column_int64(all, 2),
-		            sqlite3_column_double(all, 3), sqlite3_column_double(all, 4),
-		            sqlite3_column_double(all, 5))) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(st->ws, err, "read slices");
-		goto out;
-	}
-	sqlite3_bind_int64(tot, 1, d->run_id);
-	sqlite3_bind_int64(tot, 2, d->id);
-	sqlite3_bind_text(tot, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
-	if (sqlite3_step(tot) != SQLITE_ROW) {
-		rc = eng_ws_fail(st->ws, err, "count scored pairs");
-		goto out;
-	}
-	int64_t n_all = sqlite3_column_int64(tot, 0);
-	double tr = sqlite3_column_double(tot, 1), sc = sqlite3_column_double(tot, 2),
-	       lw = sqlite3_column_double(tot, 3);
+	int64_t n_all = all.n;
+	double tr = all.text_right, sc = all.shortcut, lw = all.longer_wins;
 	size_t kept = 0;
 	for (size_t k = 0; k < nc; k++) {
 		rpt_slice_set *c = &cand[k];
@@ -350,11 +299,6 @@ static int propose(const rpt_state *st, const rpt_dataset *d, rpt_ds_integrity *
 out:
 	for (size_t k = 0; k < MAXC; k++)
 		set_clear(&cand[k]);
-	sqlite3_finalize(q);
-	sqlite3_finalize(all);
-	sqlite3_finalize(tot);
-	json_decref(keys);
-	free(list);
 	return rc;
 }
 
@@ -386,26 +330,9 @@ static int load_images(const rpt_state *st, rpt_integrity *x, eng_err *err)
 	if (!x->sha || !x->source)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	x->n_img = u;
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws, "SELECT sha256, source FROM images WHERE id = ?1", err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
 	int rc = 0;
-	for (size_t i = 0; i < u && !rc; i++) {
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, x->img_id[i]);
-		if (sqlite3_step(q) != SQLITE_ROW) {
-			rc = eng_ws_fail(st->ws, err, "read images");
-			break;
-		}
-		const char *sha = (const char *)sqlite3_column_text(q, 0);
-		const char *src = (const char *)sqlite3_column_text(q, 1);
-		x->sha[i] = strdup(sha ? sha : "");
-		x->source[i] = strdup(src ? src : "");
-		if (!x->sha[i] || !x->source[i])
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-	}
-	sqlite3_finalize(q);
+	for (size_t i = 0; i < u && !rc; i++)
+		rc = eng_image_names(st->ws, x->img_id[i], &x->sha[i], &x->source[i], err);
 	return rc;
 }
 

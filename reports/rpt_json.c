@@ -9,6 +9,8 @@
 
 #include "mmaudit_config.h"
 #include "reports/rpt_integrity.h"
+#include "store_features.h"
+#include "store_files.h"
 
 static json_t *num(double x)
 {
@@ -100,74 +102,52 @@ static json_t *dataset_json(const rpt_state *st, size_t di)
 	return o;
 }
 
+typedef struct feat_ctx {
+	const rpt_dataset *d;
+	json_t *arr;
+} feat_ctx;
+
+static int add_feature(void *ctx, const eng_feature_row *row)
+{
+	const feat_ctx *c = ctx;
+	json_t *o = json_object();
+	json_object_set_new(o, "feature", json_string(row->feature));
+	json_object_set_new(o, "weight", num(row->weight));
+	json_object_set_new(o, "dataset", json_string(c->d->name));
+	json_object_set_new(o, "rank", json_integer(row->rank));
+	json_t *share = num(row->present); /* null when NULL */
+	json_object_set(o, "present", share);
+	json_object_set_new(o, "present_share", share); /* the same: a clearer name */
+	json_object_set_new(o, "acc_present", num(row->acc_present));
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
 static int top_features(const rpt_state *st, json_t *arr, eng_err *err)
 {
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws,
-	                   "SELECT rank, feature, weight, present, acc_present FROM "
-	                   "top_features WHERE run_id = ?1 AND dataset_id = ?2 ORDER BY rank",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
 	int rc = 0;
 	for (size_t i = 0; i < st->n_ds && !rc; i++) {
 		const rpt_dataset *d = &st->ds[i];
-		if (!d->run_id)
-			continue;
-		sqlite3_reset(q);
-		sqlite3_bind_int64(q, 1, d->run_id);
-		sqlite3_bind_int64(q, 2, d->id);
-		int s;
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			json_t *o = json_object();
-			json_object_set_new(o, "feature",
-			                    json_string((const char *)sqlite3_column_text(q, 1)));
-			json_object_set_new(o, "weight", num(sqlite3_column_double(q, 2)));
-			json_object_set_new(o, "dataset", json_string(d->name));
-			json_object_set_new(o, "rank", json_integer(sqlite3_column_int64(q, 0)));
-			json_t *share = sqlite3_column_type(q, 3) == SQLITE_NULL
-			                    ? json_null()
-			                    : num(sqlite3_column_double(q, 3));
-			json_object_set(o, "present", share);
-			json_object_set_new(o, "present_share",
-			                    share); /* the same: a clearer name */
-			json_object_set_new(o, "acc_present",
-			                    sqlite3_column_type(q, 4) == SQLITE_NULL
-			                        ? json_null()
-			                        : num(sqlite3_column_double(q, 4)));
-			json_array_append_new(arr, o);
-		}
-		if (s != SQLITE_DONE)
-			rc = eng_ws_fail(st->ws, err, "read top features");
+		if (d->run_id)
+			rc = eng_features_each(st->ws, d->run_id, d->id, -1, add_feature,
+			                       &(feat_ctx){d, arr}, err);
 	}
-	sqlite3_finalize(q);
 	return rc;
+}
+
+static int add_input(void *ctx, const eng_source_file_row *r)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "dataset",
+	                                     r->dataset, "path", r->path, "sha256", r->sha256,
+	                                     "bytes", (json_int_t)r->bytes, "records",
+	                                     (json_int_t)r->records, "pairs", (json_int_t)r->pairs,
+	                                     "errors", (json_int_t)r->errors));
+	return 0;
 }
 
 static int inputs(const rpt_state *st, json_t *arr, eng_err *err)
 {
-	sqlite3_stmt *q =
-	    eng_ws_prepare(st->ws,
-	                   "SELECT d.name, f.path, f.sha256, f.bytes, f.records, f.pairs,"
-	                   " f.errors FROM source_files f JOIN datasets d ON d.id ="
-	                   " f.dataset_id ORDER BY d.id, f.id",
-	                   err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	int s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW)
-		json_array_append_new(arr,
-		                      json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "dataset",
-		                                (const char *)sqlite3_column_text(q, 0), "path",
-		                                (const char *)sqlite3_column_text(q, 1), "sha256",
-		                                (const char *)sqlite3_column_text(q, 2), "bytes",
-		                                (json_int_t)sqlite3_column_int64(q, 3), "records",
-		                                (json_int_t)sqlite3_column_int64(q, 4), "pairs",
-		                                (json_int_t)sqlite3_column_int64(q, 5), "errors",
-		                                (json_int_t)sqlite3_column_int64(q, 6)));
-	int rc = s == SQLITE_DONE ? 0 : eng_ws_fail(st->ws, err, "read source files");
-	sqlite3_finalize(q);
-	return rc;
+	return eng_source_files_each(st->ws, 0, add_input, arr, err);
 }
 
 static json_t *gate_json(const rpt_policy *p, const rpt_gate_eval *ev)

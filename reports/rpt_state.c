@@ -10,6 +10,8 @@
 
 #include "metrics.h"
 #include "safetext.h"
+#include "store_datasets.h"
+#include "store_runs.h"
 
 const rpt_def rpt_defs[] = {
     {"pairs", "pairs", "Preference pairs of the dataset kept in the workspace at ingest."},
@@ -243,33 +245,9 @@ const rpt_def rpt_defs[] = {
 };
 const size_t rpt_defs_count = sizeof rpt_defs / sizeof rpt_defs[0];
 
-static const char *sql_datasets =
-    "SELECT d.id, d.name,"
-    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
-    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND p.image_id IS NULL),"
-    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id)"
-    " FROM datasets d ORDER BY d.id";
-
-static const char *sql_latest =
-    "SELECT rd.run_id, rd.metrics FROM run_datasets rd JOIN runs r ON r.id = rd.run_id"
-    " WHERE rd.dataset_id = ?1 AND r.kind = 'score' AND r.status = 'done'"
-    " ORDER BY r.id DESC LIMIT 1";
-
-static const char *sql_crossdist = "SELECT id, metrics FROM runs WHERE kind = 'crossdist' AND"
-                                   " status = 'done' ORDER BY id DESC LIMIT 1";
-
-static const char *sql_run = "SELECT id, kind, seed, options, versions, command, started_at,"
-                             " finished_at, seconds FROM runs WHERE id = ?1";
-
-static char *dup_col(sqlite3_stmt *st, int i)
+/* A JSON object parsed from text; NULL for NULL text, bad JSON or a non-object. */
+static json_t *parse_object(const char *s)
 {
-	const char *s = (const char *)sqlite3_column_text(st, i);
-	return s ? strdup(s) : NULL;
-}
-
-static json_t *parse_json_col(sqlite3_stmt *st, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(st, i);
 	if (!s)
 		return NULL;
 	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
@@ -284,34 +262,72 @@ static int add_run(rpt_state *st, int64_t id, eng_err *err)
 {
 	if (!id || rpt_state_run(st, id))
 		return 0;
-	sqlite3_stmt *q = eng_ws_prepare(st->ws, sql_run, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, id);
-	int rc = sqlite3_step(q);
-	if (rc != SQLITE_ROW) {
-		rc = eng_ws_fail(st->ws, err, "read run");
-		sqlite3_finalize(q);
+	eng_run_info ri;
+	int rc = eng_run_get(st->ws, id, &ri, err);
+	if (rc)
 		return rc;
-	}
 	rpt_run *nr = realloc(st->runs, (st->n_runs + 1) * sizeof *nr);
 	if (!nr) {
-		sqlite3_finalize(q);
+		eng_run_info_clear(&ri);
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
 	st->runs = nr;
-	rpt_run *r = &st->runs[st->n_runs++];
-	memset(r, 0, sizeof *r);
-	r->id = sqlite3_column_int64(q, 0);
-	r->kind = dup_col(q, 1);
-	r->seed = sqlite3_column_int64(q, 2);
-	r->options = dup_col(q, 3);
-	r->versions = dup_col(q, 4);
-	r->command = dup_col(q, 5);
-	r->started_at = dup_col(q, 6);
-	r->finished_at = dup_col(q, 7);
-	r->seconds = sqlite3_column_type(q, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(q, 8);
-	sqlite3_finalize(q);
+	st->runs[st->n_runs++] = (rpt_run){
+	    .id = ri.id,
+	    .kind = ri.kind,
+	    .options = ri.options,
+	    .versions = ri.versions,
+	    .command = ri.command,
+	    .started_at = ri.started_at,
+	    .finished_at = ri.finished_at,
+	    .seed = ri.seed,
+	    .seconds = ri.seconds,
+	}; /* the strings now belong to the state */
+	return 0;
+}
+
+typedef struct load_ctx {
+	rpt_state *st;
+	eng_err *err;
+} load_ctx;
+
+/* One dataset row: appended to st->ds with its newest done score run and that run's metrics. */
+static int add_dataset(void *ctx, const eng_dataset_row *row)
+{
+	rpt_state *st = ((load_ctx *)ctx)->st;
+	eng_err *err = ((load_ctx *)ctx)->err;
+	rpt_dataset *nd = realloc(st->ds, (st->n_ds + 1) * sizeof *nd);
+	if (!nd)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	st->ds = nd;
+	rpt_dataset *d = &st->ds[st->n_ds++];
+	memset(d, 0, sizeof *d);
+	d->id = row->id;
+	d->name = row->name ? strdup(row->name) : NULL;
+	if (d->name && !eng_text_is_clean(d->name)) { /* a workspace from before clean names */
+		size_t need = eng_text_escape(d->name, (size_t)-1, NULL, 0) + 1;
+		char *c = malloc(need);
+		if (c)
+			eng_text_escape(d->name, (size_t)-1, c, need);
+		free(d->name);
+		d->name = c;
+	}
+	d->pairs = row->pairs;
+	d->pairs_without_image = row->pairs_without_image;
+	d->errors = row->errors;
+	if (!d->name)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	int rc = eng_run_latest(st->ws, ENG_RUN_SCORE, d->id, &d->run_id, err);
+	if (rc || !d->run_id)
+		return rc;
+	char *metrics = NULL;
+	if ((rc = eng_run_dataset_metrics(st->ws, d->run_id, d->id, &metrics, err)))
+		return rc;
+	d->metrics = parse_object(metrics);
+	free(metrics);
+	if (!d->metrics)
+		d->metrics = json_object(); /* a done run with unreadable metrics: all NAN */
+	st->n_scored++;
 	return 0;
 }
 
@@ -322,78 +338,17 @@ int rpt_state_load(eng_ws *ws, rpt_state **out, eng_err *err)
 	if (!st)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	st->ws = ws;
-	sqlite3_stmt *qd = NULL, *ql = NULL, *qc = NULL;
-	int rc = ENG_EINTERNAL, s;
-	if (!(qd = eng_ws_prepare(ws, sql_datasets, err)) ||
-	    !(ql = eng_ws_prepare(ws, sql_latest, err)) ||
-	    !(qc = eng_ws_prepare(ws, sql_crossdist, err))) {
-		rc = err ? err->code : ENG_EINTERNAL;
-		goto out;
-	}
-	while ((s = sqlite3_step(qd)) == SQLITE_ROW) {
-		rpt_dataset *nd = realloc(st->ds, (st->n_ds + 1) * sizeof *nd);
-		if (!nd) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-		st->ds = nd;
-		rpt_dataset *d = &st->ds[st->n_ds++];
-		memset(d, 0, sizeof *d);
-		d->id = sqlite3_column_int64(qd, 0);
-		d->name = dup_col(qd, 1);
-		if (d->name &&
-		    !eng_text_is_clean(d->name)) { /* a workspace from before clean names */
-			size_t need = eng_text_escape(d->name, (size_t)-1, NULL, 0) + 1;
-			char *c = malloc(need);
-			if (c)
-				eng_text_escape(d->name, (size_t)-1, c, need);
-			free(d->name);
-			d->name = c;
-		}
-		d->pairs = sqlite3_column_int64(qd, 2);
-		d->pairs_without_image = sqlite3_column_int64(qd, 3);
-		d->errors = sqlite3_column_int64(qd, 4);
-		if (!d->name) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-			goto out;
-		}
-		sqlite3_reset(ql);
-		sqlite3_bind_int64(ql, 1, d->id);
-		int t = sqlite3_step(ql);
-		if (t == SQLITE_ROW) {
-			d->run_id = sqlite3_column_int64(ql, 0);
-			d->metrics = parse_json_col(ql, 1);
-			if (!d->metrics)
-				d->metrics =
-				    json_object(); /* a done run with unreadable metrics: all NAN */
-			st->n_scored++;
-		} else if (t != SQLITE_DONE) {
-			rc = eng_ws_fail(ws, err, "read score runs");
-			goto out;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, err, "list datasets");
-		goto out;
-	}
-	s = sqlite3_step(qc);
-	if (s == SQLITE_ROW) {
-		st->crossdist_run = sqlite3_column_int64(qc, 0);
-		st->crossdist = parse_json_col(qc, 1);
-	} else if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, err, "read crossdist run");
-		goto out;
-	}
-	for (size_t i = 0; i < st->n_ds; i++)
-		if ((rc = add_run(st, st->ds[i].run_id, err)))
-			goto out;
-	if ((rc = add_run(st, st->crossdist_run, err)))
-		goto out;
-	rc = 0;
-out:
-	sqlite3_finalize(qd);
-	sqlite3_finalize(ql);
-	sqlite3_finalize(qc);
+	char *xd = NULL;
+	int rc = eng_datasets_each(ws, add_dataset, &(load_ctx){st, err}, err);
+	if (!rc)
+		rc = eng_run_latest(ws, ENG_RUN_CROSSDIST, 0, &st->crossdist_run, err);
+	if (!rc && st->crossdist_run && !(rc = eng_run_metrics(ws, st->crossdist_run, &xd, err)))
+		st->crossdist = parse_object(xd);
+	free(xd);
+	for (size_t i = 0; i < st->n_ds && !rc; i++)
+		rc = add_run(st, st->ds[i].run_id, err);
+	if (!rc)
+		rc = add_run(st, st->crossdist_run, err);
 	if (rc) {
 		rpt_state_free(st);
 		return rc;

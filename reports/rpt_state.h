@@ -2,8 +2,9 @@
  *
  * For each dataset: its counts (pairs, pairs without an image, ingest errors) and the metrics of
  * the newest done score run that contains it; the newest done crossdist run; the runs involved (for
- * metadata). Per-pair rows are NOT loaded here: the CSV and HTML writers stream them from SQLite.
- * This module only reads; it never writes to the workspace. */
+ * metadata). Per-pair rows are NOT loaded here: the CSV and HTML writers stream them from the
+ * store (engine/store). This module only reads, through the store; it never writes to the
+ * workspace and runs no SQL itself. */
 #ifndef RPT_STATE_H
 #define RPT_STATE_H
 

@@ -9,33 +9,23 @@
 
 #include "arena.h"
 #include "safetext.h"
+#include "store_datasets.h"
+#include "store_files.h"
+#include "store_runs.h"
+#include "store_scores.h"
 #include "reports/rpt_csv.h"
 
 /* The newest finished score run of dataset ds and the dataset's name. */
 static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, char **name, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(
-	    ws,
-	    "SELECT r.id, (SELECT name FROM datasets WHERE id = ?1) FROM runs r JOIN run_datasets"
-	    " rd ON rd.run_id = r.id WHERE r.kind = 'score' AND r.status = 'done' AND"
-	    " rd.dataset_id = ?1 ORDER BY r.id DESC LIMIT 1",
-	    err);
-	if (!st)
-		return err->code;
-	sqlite3_bind_int64(st, 1, ds);
-	int rc = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*run = sqlite3_column_int64(st, 0);
-		const char *nm = (const char *)sqlite3_column_text(st, 1);
-		if (!(*name = strdup(nm ? nm : "")))
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-	} else {
+	int rc = eng_run_latest(ws, ENG_RUN_SCORE, ds, run, err);
+	if (!rc && !*run)
 		rc = eng_err_set(
 		    err, ENG_EINPUT,
 		    "dataset id %lld has no finished score run; run `mmaudit score` first",
 		    (long long)ds);
-	}
-	sqlite3_finalize(st);
+	if (!rc)
+		rc = eng_dataset_name(ws, ds, name, err);
 	return rc;
 }
 
@@ -43,29 +33,20 @@ static int latest_run(eng_ws *ws, int64_t ds, int64_t *run, char **name, eng_err
  * weights.auto_reason); runs made before score chose one get sfc, as weights were then. */
 static int resolve_auto(eng_ws *ws, int64_t run, int64_t ds, rpt_weights_choice *c, eng_err *err)
 {
-	sqlite3_stmt *st =
-	    eng_ws_prepare(ws,
-	                   "SELECT json_extract(metrics, '$.weights.auto'),"
-	                   " json_extract(metrics, '$.weights.auto_reason') FROM run_datasets"
-	                   " WHERE run_id = ?1 AND dataset_id = ?2",
-	                   err);
-	if (!st)
-		return err->code;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_int64(st, 2, ds);
+	char *m = NULL, *why = NULL;
+	int rc = eng_run_weights_auto(ws, run, ds, &m, &why, err);
+	if (rc)
+		return rc;
 	c->used = ENG_WM_SFC;
 	snprintf(c->reason, sizeof c->reason,
 	         "the score run predates the weighting methods: sfc, as weights were then");
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *m = (const char *)sqlite3_column_text(st, 0),
-		           *why = (const char *)sqlite3_column_text(st, 1);
-		eng_wmethod x;
-		if (m && !eng_wmethod_parse(m, &x) && x != ENG_WM_AUTO) {
-			c->used = x;
-			snprintf(c->reason, sizeof c->reason, "%s", why ? why : "");
-		}
+	eng_wmethod x;
+	if (m && !eng_wmethod_parse(m, &x) && x != ENG_WM_AUTO) {
+		c->used = x;
+		snprintf(c->reason, sizeof c->reason, "%s", why ? why : "");
 	}
-	sqlite3_finalize(st);
+	free(m);
+	free(why);
 	return 0;
 }
 
@@ -83,38 +64,38 @@ typedef struct files {
 	size_t n;
 } files;
 
+typedef struct files_ctx {
+	eng_arena *a;
+	files *fl;
+	eng_err *err;
+} files_ctx;
+
+static int add_file(void *ctx, const eng_source_file_row *row)
+{
+	files_ctx *c = ctx;
+	files *fl = c->fl;
+	int64_t *ni = realloc(fl->id, (fl->n + 1) * sizeof *ni);
+	if (ni)
+		fl->id = ni;
+	size_t *no = ni ? realloc(fl->off, (fl->n + 1) * sizeof *no) : NULL;
+	if (no)
+		fl->off = no;
+	const char *path = row->path;
+	char clean[4096]; /* valid printable UTF-8 (engine/base/safetext.h) */
+	if (path && !eng_text_is_clean(path)) {
+		eng_text_escape(path, (size_t)-1, clean, sizeof clean);
+		path = clean;
+	}
+	if (!ni || !no || eng_arena_put(c->a, path ? path : "", &fl->off[fl->n]))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory (weights)");
+	fl->id[fl->n++] = row->id;
+	return 0;
+}
+
 static int load_files(eng_ws *ws, int64_t ds, eng_arena *a, files *fl, eng_err *err)
 {
 	fl->n = 0;
-	sqlite3_stmt *q =
-	    eng_ws_prepare(ws, "SELECT id, path FROM source_files WHERE dataset_id = ?1", err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, ds);
-	int rc = 0, s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t *ni = realloc(fl->id, (fl->n + 1) * sizeof *ni);
-		if (ni)
-			fl->id = ni;
-		size_t *no = ni ? realloc(fl->off, (fl->n + 1) * sizeof *no) : NULL;
-		if (no)
-			fl->off = no;
-		const char *path = (const char *)sqlite3_column_text(q, 1);
-		char clean[4096]; /* valid printable UTF-8 (engine/base/safetext.h) */
-		if (path && !eng_text_is_clean(path)) {
-			eng_text_escape(path, (size_t)-1, clean, sizeof clean);
-			path = clean;
-		}
-		if (!ni || !no || eng_arena_put(a, path ? path : "", &fl->off[fl->n])) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
-			break;
-		}
-		fl->id[fl->n++] = sqlite3_column_int64(q, 0);
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "read source files");
-	sqlite3_finalize(q);
-	return rc;
+	return eng_source_files_each(ws, ds, add_file, &(files_ctx){a, fl, err}, err);
 }
 
 static const char *file_of(const files *fl, const eng_arena *a, int64_t id)
@@ -125,17 +106,47 @@ static const char *file_of(const files *fl, const eng_arena *a, int64_t id)
 	return "";
 }
 
-/* ",x" with six decimals, or "," for NAN (NULL in the workspace: a text-only dataset). */
-static void cell6(FILE *f, double x)
-{
-	fputc(',', f);
-	if (!isnan(x))
-		rpt_csv_fixed6(f, x);
-}
-
 static json_t *num_or_null(double x)
 {
 	return isnan(x) ? json_null() : json_real(x);
+}
+
+/* A dataset's rows in pair id order, collected before printing: the normaliser (mean or max) is
+ * known only after the scan. */
+typedef struct collect {
+	wrow *r;
+	size_t m, cap;
+	size_t n_right, n_sfc_null;
+	eng_arena *arena;
+	eng_err *err;
+} collect;
+
+static int collect_row(void *ctx, const eng_score_row *row)
+{
+	collect *c = ctx;
+	if (c->m == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 4096;
+		wrow *nr = realloc(c->r, nc * sizeof *nr);
+		if (!nr)
+			return eng_err_set(c->err, ENG_ENOMEM, "out of memory (weights)");
+		c->r = nr;
+		c->cap = nc;
+	}
+	wrow *x = &c->r[c->m];
+	x->sfc = row->sfc;
+	x->pt = row->p_text;
+	x->pm = row->p_mm;
+	c->n_right += x->pt > 0.5;
+	c->n_sfc_null += isnan(row->sfc);
+	x->conflict = row->conflict;
+	x->file_id = row->file_id;
+	x->line = row->line;
+	if (eng_arena_put(c->arena, row->ext_id, &x->ext) ||
+	    eng_arena_put(c->arena, row->category, &x->cat) ||
+	    eng_arena_put(c->arena, row->dup_group, &x->group))
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory (weights)");
+	c->m++;
+	return 0;
 }
 
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod method,
@@ -144,16 +155,6 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 {
 	int64_t count = 0;
 	int rc = 0;
-	/* pair_scores first (CROSS JOIN): its primary key walks pair ids in order, no sort */
-	sqlite3_stmt *st = eng_ws_prepare(
-	    ws,
-	    "SELECT p.ext_id, s.sfc, s.p_text, s.p_mm, s.category, p.dup_group, p.conflict,"
-	    " p.file_id, p.line FROM pair_scores s CROSS JOIN"
-	    " pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
-	    " ORDER BY s.pair_id",
-	    err);
-	if (!st)
-		return err->code;
 	if (fmt == RPT_WEIGHTS_CSV)
 		fputs("dataset,id,weight,sfc,p_text,p_mm,category,method,dup_group,conflict,"
 		      "source_file,line\n",
@@ -178,56 +179,17 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 			         eng_wmethod_name(method));
 		if (choice)
 			choice[k] = ch;
-		/* one scan into memory: the normaliser (mean or max) is known before printing */
-		sqlite3_bind_int64(st, 1, run);
-		sqlite3_bind_int64(st, 2, ids[k]);
-		size_t m = 0;
 		arena.len = 0;
 		if ((rc = load_files(ws, ids[k], &arena, &fl, err)))
 			break;
-		double sum = 0, max = 0;
-		size_t n_right = 0, n_sfc_null = 0;
-		int s;
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-			if (m == cap) {
-				size_t nc = cap ? cap * 2 : 4096;
-				wrow *nr = realloc(r, nc * sizeof *nr);
-				if (!nr) {
-					rc =
-					    eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
-					break;
-				}
-				r = nr;
-				cap = nc;
-			}
-			wrow *x = &r[m];
-			int null_mm = sqlite3_column_type(st, 1) == SQLITE_NULL;
-			x->sfc = null_mm ? NAN : sqlite3_column_double(st, 1);
-			x->pt = sqlite3_column_double(st, 2);
-			x->pm = sqlite3_column_type(st, 3) == SQLITE_NULL
-			            ? NAN
-			            : sqlite3_column_double(st, 3);
-			n_right += x->pt > 0.5;
-			n_sfc_null += null_mm;
-			x->conflict = sqlite3_column_int(st, 6) != 0;
-			x->file_id = sqlite3_column_int64(st, 7);
-			x->line = sqlite3_column_int64(st, 8);
-			if (eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 0),
-			                  &x->ext) ||
-			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 4),
-			                  &x->cat) ||
-			    eng_arena_put(&arena, (const char *)sqlite3_column_text(st, 5),
-			                  &x->group)) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory (weights)");
-				break;
-			}
-			m++;
-		}
-		if (!rc && s != SQLITE_DONE)
-			rc = eng_ws_fail(ws, err, "read scores");
-		sqlite3_reset(st);
+		collect c = {.r = r, .cap = cap, .arena = &arena, .err = err};
+		rc = eng_scores_each(ws, run, ids[k], ENG_SCORES_BY_PAIR, collect_row, &c, err);
+		r = c.r;
+		cap = c.cap;
 		if (rc)
 			break;
+		size_t m = c.m, n_right = c.n_right, n_sfc_null = c.n_sfc_null;
+		double sum = 0, max = 0;
 		if (ch.used == ENG_WM_SFC && n_sfc_null) {
 			rc = eng_err_set(
 			    err, ENG_EINPUT,
@@ -266,15 +228,12 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 				rpt_csv_cell(f, ds);
 				fputc(',', f);
 				rpt_csv_cell(f, id);
-				cell6(f, w);
-				cell6(f, x->sfc);
-				cell6(f, x->pt);
-				cell6(f, x->pm);
+				rpt_csv_num6(f, w);
+				rpt_csv_num6(f, x->sfc);
+				rpt_csv_num6(f, x->pt);
+				rpt_csv_num6(f, x->pm);
 				fprintf(f, ",%s,%s,", cat, mname);
-				rpt_csv_cell(f, grp);
-				fprintf(f, ",%d,", x->conflict);
-				rpt_csv_cell(f, src);
-				fprintf(f, ",%lld\n", (long long)x->line);
+				rpt_csv_origin(f, grp, x->conflict, src, x->line, "\n");
 			} else {
 				json_t *o = json_pack(
 				    "{s:s, s:s, s:f, s:o, s:f, s:o, s:s, s:s, s:o, s:b, s:s, s:I}",
@@ -298,7 +257,6 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 			count++;
 		}
 	}
-	sqlite3_finalize(st);
 	free(r);
 	free(fl.id);
 	free(fl.off);

@@ -1,0 +1,84 @@
+/* store_examples.c - the capped, group-deduplicated SELECT behind the report's example cards and
+ * the category counts beside it. Read-only. */
+#include "store_examples.h"
+
+/* One card per duplicate group (engine/ingest/dedup.h): the group's best-ranked member of the
+ * category (?4) stands for it, so "top N" (?3) are N distinct pairs. */
+#define CARD_SQL(DIR)                                                                              \
+	"WITH r AS (SELECT s.pair_id AS id, s.p_text AS pt, row_number() OVER (PARTITION BY"       \
+	" coalesce(p.dup_group, p.id) ORDER BY s.p_text " DIR ", p.id) AS rn FROM pair_scores s"   \
+	" JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND"          \
+	" s.category = ?4)"                                                                        \
+	" SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"                     \
+	" substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"               \
+	" length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256,"     \
+	" p.dup_group FROM r JOIN pair_scores s ON s.run_id = ?1 AND s.pair_id = r.id"             \
+	" JOIN pairs p ON p.id = r.id LEFT JOIN images i ON i.id = p.image_id WHERE r.rn = 1"      \
+	" ORDER BY r.pt " DIR ", p.id LIMIT ?3"
+static const char *sql_desc = CARD_SQL("DESC");
+static const char *sql_asc = CARD_SQL("ASC");
+
+static const char *sql_count =
+    "SELECT count(*), count(DISTINCT coalesce(p.dup_group, p.id)) FROM pair_scores s"
+    " JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
+    " AND s.category = ?3";
+
+int eng_examples_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,
+                      int descending, int limit, eng_example_cb cb, void *ctx, eng_err *err)
+{
+	sqlite3_stmt *q = eng_ws_prepare(ws, descending ? sql_desc : sql_asc, err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, run_id);
+	sqlite3_bind_int64(q, 2, dataset_id);
+	sqlite3_bind_int(q, 3, limit);
+	sqlite3_bind_text(q, 4, eng_category_name(cat), -1, SQLITE_STATIC);
+	int rc = 0, s;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		eng_example_row r = {0};
+		r.pair_id = sqlite3_column_int64(q, 0);
+		r.ext_id = (const char *)sqlite3_column_text(q, 1);
+		for (int k = 0; k < 3; k++) {
+			r.text[k] = (const char *)sqlite3_column_text(q, 2 + 2 * k);
+			r.text_len[k] = r.text[k] ? (size_t)sqlite3_column_bytes(q, 2 + 2 * k) : 0;
+			r.chars[k] = sqlite3_column_int64(q, 3 + 2 * k);
+		}
+		r.p_text = sqlite3_column_double(q, 8);
+		r.p_mm = sqlite3_column_double(q, 9);
+		r.p_sa = sqlite3_column_double(q, 10);
+		r.sfc = sqlite3_column_double(q, 11);
+		r.has_image = sqlite3_column_type(q, 12) != SQLITE_NULL;
+		int tl = sqlite3_column_bytes(q, 13);
+		r.thumb = sqlite3_column_blob(q, 13);
+		r.thumb_len = r.thumb && tl > 0 ? (size_t)tl : 0;
+		r.sha256 = (const char *)sqlite3_column_text(q, 14);
+		r.dup_group = (const char *)sqlite3_column_text(q, 15);
+		if ((rc = cb(ctx, &r)))
+			break;
+	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "read examples");
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int eng_examples_count(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,
+                       int64_t *total, int64_t *distinct, eng_err *err)
+{
+	*total = *distinct = 0;
+	sqlite3_stmt *q = eng_ws_prepare(ws, sql_count, err);
+	if (!q)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_bind_int64(q, 1, run_id);
+	sqlite3_bind_int64(q, 2, dataset_id);
+	sqlite3_bind_text(q, 3, eng_category_name(cat), -1, SQLITE_STATIC);
+	int rc = 0;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*total = sqlite3_column_int64(q, 0);
+		*distinct = sqlite3_column_int64(q, 1);
+	} else {
+		rc = eng_ws_fail(ws, err, "count examples");
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
