@@ -3,7 +3,6 @@
 #include "reports/rpt_report.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "reports/rpt_html.h"
 #include "reports/rpt_json.h"
 #include "outfile.h"
+#include "pool.h"
 
 typedef struct job {
 	const rpt_state *st;
@@ -80,11 +80,11 @@ typedef struct csv_task {
 	int rc;
 } csv_task;
 
-static void *csv_main(void *arg)
+static int csv_main(void *arg)
 {
 	csv_task *t = arg;
 	t->rc = w_csv(&t->j, t->f, &t->err);
-	return NULL;
+	return t->rc;
 }
 
 int rpt_report_write(eng_ws *ws, const rpt_options *o, const char *dir, const eng_progress *prog,
@@ -148,12 +148,15 @@ int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
 	}
 	if (rc)
 		goto out;
-	/* samples.csv on a second connection while this thread writes the other two; on one
-	 * connection (an in-memory workspace) the three are written in turn */
+	/* samples.csv on a second connection, as a background task (pool.h), while this thread
+	 * writes the other three; on one connection (an in-memory workspace), or when no thread
+	 * starts, the four are written in turn. Determinism: the task writes only samples.csv,
+	 * info->csv_rows and its own rc and err, reading the same finished state through its own
+	 * connection; the first failure is reported in file order after the join. */
 	static const eng_progress silent = {0};
 	csv_task *t = calloc(1, sizeof *t);
 	eng_ws *ws2 = NULL;
-	pthread_t th;
+	eng_bg *bg = NULL;
 	int threaded = 0;
 	if (t && eng_ws_reopen(ws, &ws2, NULL) == 0) {
 		t->st = *st;
@@ -162,7 +165,7 @@ int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
 		t->j.st = &t->st;
 		t->j.prog = &silent;
 		t->f = fs[1];
-		threaded = pthread_create(&th, NULL, csv_main, t) == 0;
+		threaded = eng_bg_start(&bg, csv_main, t) == 0;
 	}
 	int failed_at = NFILES;
 	for (int k = 0; k < NFILES && !rc; k++) {
@@ -179,7 +182,7 @@ int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
 	}
 	if (threaded) {
 		eng_trace("report: wait for samples.csv");
-		pthread_join(th, NULL);
+		eng_bg_join(bg); /* its outcome is in t->rc */
 		eng_trace("report: samples.csv written");
 		if (t->rc && failed_at > 1) { /* report the first failure in file order */
 			rc = t->rc;

@@ -359,6 +359,39 @@ static void test_synth_deterministic(void **state)
 	free(d3);
 }
 
+/* Images that cannot be written (a folder in their place): the error names the first one in image
+ * order whatever the thread count, and the images before it are written. */
+static void test_synth_image_failure_in_order(void **state)
+{
+	(void)state;
+	for (int threads = 1; threads <= 4; threads += 3) {
+		char *d = make_tmpdir();
+		char p[4200];
+		snprintf(p, sizeof p, "%s/images", d);
+		assert_int_equal(mkdir(p, 0777), 0);
+		const int blocked[2] = {13, 5};
+		for (int k = 0; k < 2; k++) {
+			snprintf(p, sizeof p, "%s/images/%05d.png", d, blocked[k]);
+			assert_int_equal(mkdir(p, 0777), 0);
+		}
+		eng_synth_opts o;
+		opts_small(&o, 24, 0.8, 77);
+		o.width = o.height = 40;
+		o.threads = threads;
+		eng_err err = {0};
+		assert_int_equal(eng_synth_write(&o, d, NULL, &err), ENG_EIO);
+		assert_non_null(strstr(err.msg, "images/00005.png"));
+		for (int j = 0; j < 5; j++) {
+			struct stat st;
+			snprintf(p, sizeof p, "%s/images/%05d.png", d, j);
+			assert_int_equal(stat(p, &st), 0);
+			assert_true(S_ISREG(st.st_mode));
+		}
+		rm_rf(d);
+		free(d);
+	}
+}
+
 static void test_synth_text_only_has_no_image(void **state)
 {
 	(void)state;
@@ -629,6 +662,7 @@ int main(void)
 	    cmocka_unit_test(test_synth_colours_balanced),
 	    cmocka_unit_test(test_synth_images_decode_with_size),
 	    cmocka_unit_test(test_synth_deterministic),
+	    cmocka_unit_test(test_synth_image_failure_in_order),
 	    cmocka_unit_test(test_synth_text_only_has_no_image),
 	    cmocka_unit_test(test_synth_rejects_bad_options),
 	    cmocka_unit_test(test_synth_imgfeat_recovers_colour),

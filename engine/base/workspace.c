@@ -12,14 +12,19 @@
 
 #include "migrations.h"
 #include "outfile.h"
+#include "pool.h"
 
 /* Checkpoints (copying committed WAL pages into the database file, with its fsync) run on a
  * background thread with its own connection, so a large commit returns without waiting for them;
  * SQLite keeps that crash-safe. Workspaces without a file, or when the thread cannot start, keep
- * SQLite's automatic checkpoints on the committing connection. */
+ * SQLite's automatic checkpoints on the committing connection.
+ * The thread is the pool's one background task (pool.h, eng_bg); it lives as long as the
+ * workspace and is woken by every commit, which the pool's tasks-with-results do not model, so
+ * the wake-up (want, coalescing the commits made during a checkpoint, and stop) stays here.
+ * Checkpoints change no content, so output never depends on their timing. */
 typedef struct checkpointer {
 	sqlite3 *db;
-	pthread_t th;
+	eng_bg *bg;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int want, stop;
@@ -32,7 +37,7 @@ struct eng_ws {
 	checkpointer *ck; /* NULL: automatic checkpoints */
 };
 
-static void *ck_main(void *arg)
+static int ck_main(void *arg)
 {
 	checkpointer *k = arg;
 	pthread_mutex_lock(&k->mu);
@@ -49,7 +54,7 @@ static void *ck_main(void *arg)
 		pthread_mutex_lock(&k->mu);
 	}
 	pthread_mutex_unlock(&k->mu);
-	return NULL;
+	return 0;
 }
 
 static void ck_stop(eng_ws *ws)
@@ -61,7 +66,7 @@ static void ck_stop(eng_ws *ws)
 	k->stop = 1;
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
-	pthread_join(k->th, NULL);
+	eng_bg_join(k->bg);
 	sqlite3_close_v2(k->db);
 	pthread_mutex_destroy(&k->mu);
 	pthread_cond_destroy(&k->cv);
@@ -90,7 +95,7 @@ static void ck_start(eng_ws *ws)
 	}
 	pthread_mutex_init(&k->mu, NULL);
 	pthread_cond_init(&k->cv, NULL);
-	if (pthread_create(&k->th, NULL, ck_main, k) != 0) {
+	if (eng_bg_start(&k->bg, ck_main, k) != 0) {
 		sqlite3_close_v2(k->db);
 		pthread_mutex_destroy(&k->mu);
 		pthread_cond_destroy(&k->cv);

@@ -8,6 +8,7 @@
 
 #include "metrics.h"
 #include "modelfile.h"
+#include "pool.h"
 #include "records.h"
 #include "textfeat_internal.h"
 
@@ -162,9 +163,7 @@ out:
 	return rc;
 }
 
-/* ---- two lanes ------------------------------------------------------------------------------ */
-
-#include <pthread.h>
+/* ---- lanes on the pool ----------------------------------------------------------------------- */
 
 typedef struct lane {
 	const eng_modelfile *mf;
@@ -173,25 +172,25 @@ typedef struct lane {
 	size_t n;
 	uint64_t base;
 	double confident;
-	char *buf;
+	char *buf; /* out: this lane's scores, in its lines' order */
 	size_t len;
 	int rc;
 	eng_err err;
 } lane;
 
-static void *lane_main(void *arg)
+static int lane_main(void *arg)
 {
 	lane *l = arg;
 	FILE *f = open_memstream(&l->buf, &l->len);
 	if (!f) {
 		l->rc = eng_err_set(&l->err, ENG_ENOMEM, "out of memory");
-		return NULL;
+		return l->rc;
 	}
 	l->rc = eng_modelfile_score_lines(l->mf, l->lines, l->lens, l->n, l->base, l->confident, f,
 	                                  &l->err);
 	if (fclose(f) != 0 && !l->rc)
 		l->rc = eng_err_set(&l->err, ENG_ENOMEM, "out of memory");
-	return NULL;
+	return l->rc;
 }
 
 int eng_modelfile_score_lines_mt(const eng_modelfile *mf, char *const *lines, const size_t *lens,
@@ -203,24 +202,23 @@ int eng_modelfile_score_lines_mt(const eng_modelfile *mf, char *const *lines, co
 	if ((size_t)nl > n / 256 + 1)
 		nl = (int)(n / 256 + 1); /* small batches: one lane */
 	lane L[MAXL];
-	pthread_t th[MAXL];
-	int started[MAXL] = {0};
 	size_t per = (n + (size_t)nl - 1) / (size_t)nl;
+	eng_pool *pool = eng_pool_new(nl);
+	if (!pool)
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
+	/* Determinism: lane i scores lines [i * per, (i + 1) * per) into its own buffer, reading
+	 * only the shared model and lines; the buffers are written out in lane order below, so the
+	 * output is that of a single lane, whatever the threads. */
+	int rc = 0;
 	for (int i = 0; i < nl; i++) {
 		size_t b = (size_t)i * per, e = b + per > n ? n : b + per;
 		L[i] = (lane){mf, lines + b, lens + b, e > b ? e - b : 0, base + b, confident, NULL,
 		              0,  0,         {0}};
-		if (i > 0)
-			started[i] = pthread_create(&th[i], NULL, lane_main, &L[i]) == 0;
+		if (!rc && eng_pool_submit(pool, lane_main, &L[i]))
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
-	lane_main(&L[0]);
-	for (int i = 1; i < nl; i++) {
-		if (started[i])
-			pthread_join(th[i], NULL);
-		else
-			lane_main(&L[i]); /* no thread: inline */
-	}
-	int rc = 0;
+	eng_pool_wait(pool); /* each lane's outcome is in L[i].rc */
+	eng_pool_free(pool);
 	for (int i = 0; i < nl && !rc; i++) /* 1 (an image: the workspace path) wins over 0 */
 		if (L[i].rc) {
 			rc = L[i].rc;

@@ -2,12 +2,12 @@
  * updates pairs only; knows nothing of files or record shapes. */
 #include "dedup.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
+#include "pool.h"
 #include "sha256.h"
 
 typedef struct entry {
@@ -108,17 +108,17 @@ typedef struct hbatch {
 
 typedef struct hjob {
 	const hbatch *b;
-	entry *e;
-	size_t from, to;
-	int oom;
+	entry *e; /* (b->n) out: a task fills only the keys of its own rows [from, to) */
 } hjob;
 
-static void *hash_rows(void *arg)
+/* Hashes rows [from, to) of the batch into e[from, to). 0, or -1 when out of memory. */
+static int hash_rows(void *arg, size_t from, size_t to)
 {
-	hjob *j = arg;
+	const hjob *j = arg;
 	char *nb[3] = {NULL, NULL, NULL}; /* normalised prompt, chosen, rejected (reused) */
 	size_t ncap[3] = {0, 0, 0};
-	for (size_t r = j->from; r < j->to && !j->oom; r++) {
+	int rc = 0;
+	for (size_t r = from; r < to; r++) {
 		const char *t[4];
 		for (int i = 0; i < 4; i++)
 			t[i] = j->b->text.p + j->b->off[4 * r + (size_t)i];
@@ -126,7 +126,7 @@ static void *hash_rows(void *arg)
 		char *nc = normalize(t[1], &nb[1], &ncap[1]);
 		char *nr = normalize(t[2], &nb[2], &ncap[2]);
 		if (!np || !nc || !nr) {
-			j->oom = 1;
+			rc = -1;
 			break;
 		}
 		key_of(np, t[3], nc, nr, j->e[r].key, &j->e[r].dir);
@@ -134,22 +134,18 @@ static void *hash_rows(void *arg)
 	}
 	for (int i = 0; i < 3; i++)
 		free(nb[i]);
-	return NULL;
+	return rc;
 }
 
-/* Fills the keys of e[0..b->n) from the batch: the second half on a helper thread (when one
- * starts). -1 when out of memory. */
-static int hash_batch(const hbatch *b, entry *e)
+/* Fills the keys of e[0..b->n) from the batch, in two halves on the pool (one chunk below 64
+ * rows). Determinism: each row's keys depend on that row's texts alone and each half writes
+ * only its own rows, so the keys do not depend on the split or the threads. -1 when out of
+ * memory. */
+static int hash_batch(eng_pool *pool, const hbatch *b, entry *e)
 {
-	hjob j[2] = {{b, e, 0, b->n / 2, 0}, {b, e, b->n / 2, b->n, 0}};
-	pthread_t th;
-	int threaded = b->n >= 64 && pthread_create(&th, NULL, hash_rows, &j[1]) == 0;
-	if (!threaded)
-		j[0].to = b->n;
-	hash_rows(&j[0]);
-	if (threaded)
-		pthread_join(th, NULL);
-	return j[0].oom || (threaded && j[1].oom) ? -1 : 0;
+	hjob j = {b, e};
+	size_t chunk = b->n >= 64 ? b->n - b->n / 2 : b->n;
+	return b->n && eng_pool_for(pool, b->n, chunk, hash_rows, &j) ? -1 : 0;
 }
 
 int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err)
@@ -160,6 +156,11 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	sref *r = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
+	eng_pool *pool = eng_pool_new(2); /* the batches' hashing */
+	if (!pool) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (!(sel = eng_ws_prepare(
 	          ws,
 	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
@@ -176,7 +177,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	}
 	sqlite3_bind_int64(sel, 1, dataset_id);
 	int s = SQLITE_DONE;
-	/* rows are read in batches; each batch is hashed on two threads (halves) */
+	/* rows are read in batches; each batch is hashed on the pool's two threads (halves) */
 	hbatch hb = {0};
 	while (!rc) {
 		hb.n = 0;
@@ -202,7 +203,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		}
 		if (rc || hb.n == 0)
 			break;
-		if (hash_batch(&hb, e + n))
+		if (hash_batch(pool, &hb, e + n))
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		n += hb.n;
 		if (hb.n < HB_ROWS)
@@ -271,5 +272,6 @@ out:
 	sqlite3_finalize(upd);
 	free(e);
 	free(r);
+	eng_pool_free(pool);
 	return rc;
 }

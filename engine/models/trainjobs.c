@@ -1,28 +1,20 @@
-/* trainjobs.c - a tiny pthread pool over independent model trainings. */
+/* trainjobs.c - independent model trainings as tasks of the worker pool (pool.h), taken back in
+ * job order. */
 #include "trainjobs.h"
 
 #include <cblas.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef struct pool {
+#include "pool.h"
+
+typedef struct jobset {
 	const eng_pairset *ps;
-	eng_trainjob *jobs;
-	size_t n, next, done;
-	pthread_mutex_t mu;
-	const eng_trainjobs_hook *hook; /* NULL: none */
-	uint8_t *state;                 /* (n) 1: trained ok, waiting for the hook; 2: taken */
-	pthread_mutex_t hook_mu;        /* serializes hook calls */
-	int hook_rc;
-	eng_err hook_err;
-	eng_err *errs; /* (n) per-job messages */
-	const eng_progress *prog;
-	int report; /* progress is reported by worker 0's thread only (callbacks are not
-	               thread-safe) */
-} pool;
+	eng_trainjob *jobs; /* (n) */
+	eng_err *errs;      /* (n) per-job messages */
+} jobset;
 
 /* The standard MM-RM's margins of the eval rows with swapped and with blank images. */
 static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjob *jb, eng_err *err)
@@ -44,7 +36,7 @@ static int counterfactual(const eng_pairset *ps, const eng_model *m, eng_trainjo
 	return rc;
 }
 
-static void run_one(pool *p, size_t j)
+static void run_one(const jobset *p, size_t j)
 {
 	eng_trainjob *jb = &p->jobs[j];
 	eng_model *m[ENG_METHOD_COUNT] = {NULL};
@@ -77,53 +69,13 @@ static void run_one(pool *p, size_t j)
 	}
 }
 
-/* Marks job j finished (its result ready for the hook when it succeeded). */
-static void finish(pool *p, size_t j)
+/* Task j of the pool: trains job j (to is j + 1). */
+static int train_task(void *arg, size_t j, size_t to)
 {
-	pthread_mutex_lock(&p->mu);
-	p->done++;
-	if (p->hook && !p->jobs[j].rc)
-		p->state[j] = 1;
-	pthread_mutex_unlock(&p->mu);
-}
-
-/* Hands every finished, not yet taken job to the hook. */
-static void drain_hook(pool *p)
-{
-	if (!p->hook)
-		return;
-	for (;;) {
-		size_t j = p->n;
-		pthread_mutex_lock(&p->mu);
-		for (size_t k = 0; k < p->n && j == p->n; k++)
-			if (p->state[k] == 1)
-				j = k;
-		if (j < p->n)
-			p->state[j] = 2;
-		pthread_mutex_unlock(&p->mu);
-		if (j == p->n)
-			return;
-		pthread_mutex_lock(&p->hook_mu);
-		if (!p->hook_rc)
-			p->hook_rc = p->hook->fn(p->hook->ctx, j, &p->hook_err);
-		pthread_mutex_unlock(&p->hook_mu);
-	}
-}
-
-static void *worker(void *arg)
-{
-	pool *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		size_t j = p->next < p->n ? p->next++ : p->n;
-		pthread_mutex_unlock(&p->mu);
-		if (j >= p->n)
-			break;
-		run_one(p, j);
-		finish(p, j);
-	}
-	drain_hook(p); /* no job left: hand over what is finished while the others train */
-	return NULL;
+	(void)to;
+	const jobset *p = arg;
+	run_one(p, j);
+	return p->jobs[j].rc;
 }
 
 void eng_blas_single_thread(void)
@@ -146,64 +98,49 @@ int eng_trainjobs_run_hooked(const eng_pairset *ps, eng_trainjob *jobs, size_t n
 	}
 	if ((size_t)threads > n)
 		threads = n ? (int)n : 1;
-	pool p = {.ps = ps, .jobs = jobs, .n = n, .prog = prog, .hook = hook};
+	jobset p = {.ps = ps, .jobs = jobs};
 	p.errs = calloc(n ? n : 1, sizeof *p.errs);
-	p.state = calloc(n ? n : 1, 1);
-	if (!p.errs || !p.state) {
+	eng_pool *pool = p.errs ? eng_pool_new(threads) : NULL;
+	if (!pool) {
 		free(p.errs);
-		free(p.state);
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_mutex_init(&p.hook_mu, NULL);
 	/* one BLAS thread per job, also with one worker: results never depend on the thread count
 	 * (a multi-threaded sgemm may sum in another order) */
 	int blas_threads = openblas_get_num_threads();
 	openblas_set_num_threads(1);
-	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-	int started = 0;
-	for (int t = 1; tid && t < threads; t++) {
-		if (pthread_create(&tid[t], NULL, worker, &p) == 0)
-			started++;
-		else
-			break;
+	/* Determinism: job j writes only jobs[j]'s outputs and errs[j], reads the shared pairset,
+	 * and has its own seed; this thread takes the jobs back in job order, reporting progress
+	 * and handing each to the hook while the later ones still train. */
+	size_t queued = 0;
+	while (queued < n && !eng_pool_submit_range(pool, train_task, &p, queued, queued + 1))
+		queued++;
+	int hook_rc = 0;
+	eng_err hook_err = {0};
+	eng_progress_tick(prog, "train", 0, n);
+	for (size_t j = 0; j < queued; j++) {
+		eng_pool_collect(pool); /* job j's outcome is in jobs[j].rc */
+		eng_progress_tick(prog, "train", j + 1, n);
+		if (hook && !hook_rc && !jobs[j].rc)
+			hook_rc = hook->fn(hook->ctx, j, &hook_err);
 	}
-	/* The calling thread works too and reports progress between its jobs. */
-	for (;;) {
-		pthread_mutex_lock(&p.mu);
-		size_t j = p.next < p.n ? p.next++ : p.n;
-		size_t done = p.done;
-		pthread_mutex_unlock(&p.mu);
-		eng_progress_tick(prog, "train", done, n);
-		if (j >= p.n)
-			break;
-		run_one(&p, j);
-		finish(&p, j);
-	}
-	drain_hook(&p);
-	for (int t = 1; t <= started; t++)
-		pthread_join(tid[t], NULL);
-	drain_hook(&p); /* jobs the workers finished after this thread's drain */
-	eng_progress_tick(prog, "train", n, n);
-	free(tid);
+	eng_pool_free(pool);
 	openblas_set_num_threads(blas_threads);
-	pthread_mutex_destroy(&p.mu);
-	pthread_mutex_destroy(&p.hook_mu);
 	int rc = 0;
-	for (size_t j = 0; j < n; j++) {
+	if (queued < n)
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (queue the training jobs)");
+	for (size_t j = 0; j < queued && !rc; j++) {
 		if (jobs[j].rc) {
 			rc = jobs[j].rc;
 			if (err)
 				*err = p.errs[j];
-			break;
 		}
 	}
-	if (!rc && p.hook_rc) {
-		rc = p.hook_rc;
+	if (!rc && hook_rc) {
+		rc = hook_rc;
 		if (err)
-			*err = p.hook_err;
+			*err = hook_err;
 	}
 	free(p.errs);
-	free(p.state);
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* trainjobs.h - runs independent (method, train rows, eval rows) trainings on a few threads.
+/* trainjobs.h - runs independent (method, train rows, eval rows) trainings on the worker pool.
  *
  * Each job trains one or more methods together on its training rows (one pass over the data, see
  * eng_model_train_multi) and writes each one's inference margins for its eval rows.
@@ -51,9 +51,9 @@ int eng_trainjobs_run(const eng_pairset *ps, eng_trainjob *jobs, size_t n, int t
                       const eng_progress *prog, eng_err *err);
 
 /* Called once per successful job, after it finished, with its index: the results of finished jobs
- * are handed over while the last ones still train (a worker with no job left takes them). Calls
- * are serialized (never two at once) but come from any thread, in any order. Returns 0 or an
- * ENG_E* code with its message in err; the first failure is returned by the run. */
+ * are handed over while the later ones still train. Calls come from the thread that called the
+ * run, in job order (never two at once). Returns 0 or an ENG_E* code with its message in err; the
+ * first failure is returned by the run and stops the later calls (every job still trains). */
 typedef struct eng_trainjobs_hook {
 	int (*fn)(void *ctx, size_t job, eng_err *err);
 	void *ctx;

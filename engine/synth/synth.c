@@ -3,14 +3,14 @@
  * Every random choice comes from a counter-based stream: scene j draws from (seed, IMG, j), pair i
  * from (seed, PAIR, i), pixel noise from the scene's own stream. So output does not depend on the
  * thread count or on the order images are written in, and the text pass can recompute a scene's
- * colour and shape without drawing it. Images are written by worker threads (each owns a pixel
- * buffer); text is written by the calling thread. Does not index, score or decode anything. */
+ * colour and shape without drawing it. Images are written in chunks on the worker pool (each task
+ * owns a pixel buffer); text is written by the calling thread. Does not index, score or decode
+ * anything. */
 #include "synth.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 #include <stb_image_write.h>
 
 #include "outfile.h"
+#include "pool.h"
 
 /* ---- random numbers: splitmix64 (Steele et al., "Fast splittable pseudorandom number
  * generators", OOPSLA 2014) ---- */
@@ -611,31 +612,24 @@ static int mkdir_p(const char *path, eng_err *err)
 	return 0;
 }
 
+/* Images are written in chunks of IMG_CHUNK, each a task of the worker pool (pool.h). */
+enum { IMG_CHUNK = 8 };
+
 typedef struct img_job {
 	const eng_synth_opts *o;
 	const char *dir;
-	size_t nimg;
-	atomic_size_t next, done;
-	atomic_int stop;
-	pthread_mutex_t lock;
-	int rc; /* first failure, under lock */
-	eng_err err;
+	atomic_int stop; /* set by the caller after a chunk failed: the later ones stop early */
 } img_job;
+
+typedef struct img_chunk {
+	img_job *jb;
+	size_t from, to; /* images [from, to) */
+	eng_err err;     /* out: the chunk's failure */
+} img_chunk;
 
 static void image_name(const eng_synth_opts *o, size_t j, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "images/%05zu.%s", j, o->format == ENG_SYNTH_JPG ? "jpg" : "png");
-}
-
-static void job_fail(img_job *jb, int rc, const char *fmt, const char *path)
-{
-	pthread_mutex_lock(&jb->lock);
-	if (!jb->rc) {
-		jb->rc = rc;
-		eng_err_set(&jb->err, rc, fmt, path);
-	}
-	pthread_mutex_unlock(&jb->lock);
-	atomic_store(&jb->stop, 1);
 }
 
 /* A growing byte buffer for stb's write callbacks (stb writes JPEG byte by byte: one fwrite per
@@ -667,27 +661,25 @@ static void mem_write(void *ctx, void *data, int size)
 	m->n += (size_t)size;
 }
 
-/* Claims and writes images until none are left; progress only from the caller's thread. */
-static void image_loop(img_job *jb, const eng_progress *prog)
+/* Writes the chunk's images, each to its own file, until the first failure: 0 or its code, with
+ * its message in c->err. */
+static int image_chunk(void *arg)
 {
-	const eng_synth_opts *o = jb->o;
+	img_chunk *c = arg;
+	const eng_synth_opts *o = c->jb->o;
 	size_t bytes = (size_t)o->width * o->height * 3;
 	uint8_t *px = malloc(bytes);
-	if (!px) {
-		job_fail(jb, ENG_ENOMEM, "out of memory for an image buffer%s", "");
-		return;
-	}
+	if (!px)
+		return eng_err_set(&c->err, ENG_ENOMEM, "out of memory for an image buffer");
 	char path[4200], name[64];
 	membuf out = {NULL, 0, 0, 0};
-	for (;;) {
-		if (atomic_load(&jb->stop))
-			break;
-		size_t j = atomic_fetch_add(&jb->next, 1);
-		if (j >= jb->nimg)
+	int rc = 0;
+	for (size_t j = c->from; j < c->to && !rc; j++) {
+		if (atomic_load(&c->jb->stop))
 			break;
 		eng_synth_draw(o, j, px);
 		image_name(o, j, name, sizeof name);
-		snprintf(path, sizeof path, "%s/%s", jb->dir, name);
+		snprintf(path, sizeof path, "%s/%s", c->jb->dir, name);
 		out.n = 0;
 		out.failed = 0;
 		int ok = o->format == ENG_SYNTH_JPG
@@ -696,66 +688,73 @@ static void image_loop(img_job *jb, const eng_progress *prog)
 		             : stbi_write_png_to_func(mem_write, &out, o->width, o->height, 3, px,
 		                                      o->width * 3);
 		if (!ok || out.failed) {
-			job_fail(jb, ENG_ENOMEM, "encode image '%s': out of memory", path);
+			rc = eng_err_set(&c->err, ENG_ENOMEM, "encode image '%s': out of memory",
+			                 path);
 			break;
 		}
 		FILE *f = fopen(path, "wb");
 		int werr = !f || fwrite(out.p, 1, out.n, f) != out.n;
 		if (f && fclose(f))
 			werr = 1;
-		if (werr) {
-			job_fail(jb, ENG_EIO,
-			         "write image '%s' failed: is the directory writable and the disk "
-			         "not full?",
-			         path);
-			break;
-		}
-		size_t d = atomic_fetch_add(&jb->done, 1) + 1;
-		if (prog)
-			eng_progress_tick(prog, "images", d, jb->nimg);
+		if (werr)
+			rc = eng_err_set(
+			    &c->err, ENG_EIO,
+			    "write image '%s' failed: is the directory writable and the "
+			    "disk not full?",
+			    path);
 	}
 	free(out.p);
 	free(px);
-}
-
-static void *image_thread(void *arg)
-{
-	image_loop(arg, NULL);
-	return NULL;
+	return rc;
 }
 
 static int write_images(const eng_synth_opts *o, const char *dir, size_t nimg,
                         const eng_progress *prog, eng_err *err)
 {
-	img_job jb;
-	memset(&jb, 0, sizeof jb);
-	jb.o = o;
-	jb.dir = dir;
-	jb.nimg = nimg;
-	atomic_init(&jb.next, 0);
-	atomic_init(&jb.done, 0);
-	atomic_init(&jb.stop, 0);
-	pthread_mutex_init(&jb.lock, NULL);
 	int nt = o->threads ? o->threads : 2;
 	if ((size_t)nt > nimg)
 		nt = (int)nimg;
-	pthread_t th[64];
-	int started = 0;
-	for (int t = 1; t < nt; t++) {
-		if (pthread_create(&th[started], NULL, image_thread, &jb))
-			break; /* fewer threads is fine: the caller's loop takes the rest */
-		started++;
+	size_t win = 4 * (size_t)(nt > 1 ? nt : 1); /* chunks in flight */
+	img_job jb = {.o = o, .dir = dir};
+	atomic_init(&jb.stop, 0);
+	img_chunk *ring = calloc(win, sizeof *ring); /* chunk c in ring[c % win] */
+	eng_pool *pool = ring ? eng_pool_new(nt) : NULL;
+	if (!pool) {
+		free(ring);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
-	image_loop(&jb, prog);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	pthread_mutex_destroy(&jb.lock);
-	if (jb.rc) {
-		if (err)
-			*err = jb.err;
-		return jb.rc;
+	/* Determinism: image j is drawn from its own stream into its own file, so the files do not
+	 * depend on the threads. This thread takes the chunks back in order, reporting progress
+	 * (callbacks are not thread-safe) and the first failure in image order: every chunk before
+	 * the failing one has completed, so the message is the one a single thread would give. */
+	size_t nch = nimg / IMG_CHUNK + (nimg % IMG_CHUNK != 0), queued = 0;
+	int rc = 0;
+	for (size_t c = 0; c < nch; c++) {
+		for (; !rc && queued < nch && queued < c + win; queued++) {
+			img_chunk *k = &ring[queued % win];
+			size_t from = queued * IMG_CHUNK;
+			*k = (img_chunk){
+			    &jb, from, nimg - from > IMG_CHUNK ? from + IMG_CHUNK : nimg, {0}};
+			if (eng_pool_submit(pool, image_chunk, k)) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		if (c == queued)
+			break;
+		int r = eng_pool_collect(pool);
+		if (r && !rc) {
+			rc = r;
+			if (err)
+				*err = ring[c % win].err;
+			atomic_store(&jb.stop, 1);
+		}
+		if (!rc)
+			eng_progress_tick(prog, "images", ring[c % win].to, nimg);
 	}
-	return 0;
+	eng_pool_free(pool);
+	free(ring);
+	return rc;
 }
 
 int eng_synth_write(const eng_synth_opts *o, const char *dir, const eng_progress *prog,
