@@ -13,6 +13,7 @@
 
 #include "embeddings.h"
 #include "err.h"
+#include "hash.h"
 #include "pairset.h"
 #include "progress.h"
 #include "textfeat.h"
@@ -97,15 +98,5 @@ uint64_t eng_answer_pair_key(const char *chosen, const char *rejected);
 size_t eng_utf8_chars(const char *s);
 /* Counts markdown/list formatting markers (bullets, numbered items, headers, bold, code fences). */
 int eng_format_markers(const char *s);
-
-/* splitmix64's finalizer of x + golden gamma: a well-mixed 64-bit hash of a key. Folds, splits
- * and per-job seeds are derived with it, so they depend only on keys and the seed. */
-static inline uint64_t eng_mix64(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
 
 #endif

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "metrics.h"
 #include "model_internal.h"
 
@@ -164,10 +165,7 @@ int eng_train_epochs_auto(size_t ntrain)
 
 static uint64_t splitmix64(uint64_t *x)
 {
-	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
+	return eng_splitmix64_mix(*x += ENG_GOLDEN_GAMMA);
 }
 
 void eng_rng_seed(eng_rng *r, uint64_t seed)

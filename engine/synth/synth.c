@@ -20,6 +20,7 @@
 
 #include <stb_image_write.h>
 
+#include "hash.h"
 #include "outfile.h"
 #include "pool.h"
 
@@ -30,16 +31,9 @@ typedef struct rng {
 	uint64_t s;
 } rng;
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
 static uint64_t rng_next(rng *r)
 {
-	return mix64(r->s += 0x9E3779B97F4A7C15ull);
+	return eng_splitmix64_mix(r->s += ENG_GOLDEN_GAMMA);
 }
 
 static double rng_unit(rng *r)
@@ -57,8 +51,8 @@ enum { STREAM_IMG = 1, STREAM_PAIR = 2, STREAM_REF = 3, STREAM_DIST = 4 };
 
 static rng rng_for(uint64_t seed, uint64_t stream, uint64_t idx)
 {
-	rng r = {
-	    mix64(mix64(seed ^ (stream * 0xD1B54A32D192ED03ull)) + idx * 0x9E3779B97F4A7C15ull)};
+	rng r = {eng_splitmix64_mix(eng_splitmix64_mix(seed ^ (stream * 0xD1B54A32D192ED03ull)) +
+	                            idx * 0x9E3779B97F4A7C15ull)};
 	return r;
 }
 
