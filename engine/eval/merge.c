@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dedup.h"
 #include "outfile.h"
 #include "runs.h"
 #include "score.h"
@@ -135,7 +136,13 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 		                      err)) ||
 		    (rc = eng_ws_exec(
 		         ws,
-		         "INSERT INTO main.source_files(dataset_id, path, sha256, bytes,"
+		         /* a file indexed in shards (index --shard I/N) arrives once per shard:
+		          * its counts are the sum of the shards' */
+		         "UPDATE main.source_files AS g SET records = g.records + f.records,"
+		         " pairs = g.pairs + f.pairs, errors = g.errors + f.errors FROM"
+		         " s.source_files f JOIN dmap dm ON dm.old = f.dataset_id WHERE"
+		         " g.dataset_id = dm.new AND g.sha256 = f.sha256;"
+		         " INSERT INTO main.source_files(dataset_id, path, sha256, bytes,"
 		         " records, pairs, errors, images_root) SELECT dm.new, f.path,"
 		         " f.sha256, f.bytes, f.records, f.pairs, f.errors, f.images_root"
 		         " FROM s.source_files f JOIN dmap dm ON dm.old = f.dataset_id"
@@ -225,6 +232,20 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 	if ((rc = eng_ws_begin(ws, err)))
 		goto out;
 	began = 1;
+	/* duplicates and label conflicts across the shards: each shard saw only its own pairs (the
+	 * columns were not copied), so they are recomputed on the merged datasets */
+	sqlite3_stmt *dd = eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err);
+	if (!dd) {
+		rc = err ? err->code : ENG_EINTERNAL;
+		goto out;
+	}
+	while (!rc && sqlite3_step(dd) == SQLITE_ROW) {
+		eng_dedup_result dr;
+		rc = eng_dedup_dataset(ws, sqlite3_column_int64(dd, 0), &dr, err);
+	}
+	sqlite3_finalize(dd);
+	if (rc)
+		goto out;
 	/* the dataset metrics, restated from the merged scores */
 	sqlite3_stmt *dq = eng_ws_prepare(
 	    ws, "SELECT dataset_id FROM run_datasets WHERE run_id = ?1 ORDER BY dataset_id", err);
