@@ -2,6 +2,7 @@
 #include "audit/cli.h"
 
 #include "safetext.h"
+#include "store_info.h"
 
 #include <errno.h>
 #include <math.h>
@@ -191,33 +192,18 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 {
 	*ids = NULL;
 	*n = 0;
+	if (!spec || !*spec) {
+		int rc = eng_info_dataset_ids(ws, ids, n, err);
+		if (!rc && !*n)
+			rc =
+			    eng_err_set(err, ENG_EINPUT,
+			                "the workspace has no datasets; run `mmaudit index` first");
+		return rc;
+	}
 	size_t cap = 8;
 	int64_t *v = malloc(cap * sizeof *v);
 	if (!v)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	if (!spec || !*spec) {
-		sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err);
-		if (!st) {
-			free(v);
-			return err->code;
-		}
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (push_id(&v, n, &cap, sqlite3_column_int64(st, 0))) {
-				sqlite3_finalize(st);
-				free(v);
-				return eng_err_set(err, ENG_ENOMEM, "out of memory");
-			}
-		}
-		sqlite3_finalize(st);
-		if (!*n) {
-			free(v);
-			return eng_err_set(
-			    err, ENG_EINPUT,
-			    "the workspace has no datasets; run `mmaudit index` first");
-		}
-		*ids = v;
-		return 0;
-	}
 	char *copy = strdup(spec), *save = NULL;
 	if (!copy) {
 		free(v);

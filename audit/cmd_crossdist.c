@@ -8,6 +8,7 @@
 
 #include "audit/cli.h"
 #include "crossdist.h"
+#include "store_cli_runs.h"
 
 static const char *usage_text =
     "usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
@@ -272,16 +273,11 @@ int aud_cmd_crossdist(int argc, char **argv)
 		e = eng_crossdist_run(ws, ids, n, &co, &prog, &run_id, &err);
 	aud_progress_done(&ap);
 	if (!e) {
-		sqlite3_stmt *st =
-		    eng_ws_prepare(ws, "SELECT metrics FROM runs WHERE id = ?1", &err);
+		char *text = NULL;
 		json_t *root = NULL;
-		if (st) {
-			sqlite3_bind_int64(st, 1, run_id);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				root =
-				    json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-			sqlite3_finalize(st);
-		}
+		if (!eng_cli_run_metrics(ws, run_id, &text, &err) && text)
+			root = json_loads(text, 0, NULL);
+		free(text);
 		if (!root) {
 			e = eng_err_set(&err, ENG_EINTERNAL, "crossdist run %lld has no metrics",
 			                (long long)run_id);

@@ -12,6 +12,8 @@
 #include "modelfile.h"
 #include "score.h"
 #include "reports/rpt_csv.h"
+#include "store_cli_runs.h"
+#include "store_cli_scores.h"
 
 static const char *usage_text =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
@@ -56,42 +58,38 @@ static const char *usage_text =
     "  --json           print dataset metrics as JSON on stdout\n"
     "  --quiet          no progress on stderr\n";
 
+/* A NULL score (p_mm, sfc, p_sa of a text-only dataset) is an empty cell. */
+static void csv_num(FILE *f, double v)
+{
+	if (isnan(v))
+		fputc(',', f);
+	else
+		fprintf(f, ",%.6f", v);
+}
+
+static int csv_row(void *ctx, const eng_cli_score *r)
+{
+	FILE *f = ctx;
+	rpt_csv_cell(f, r->dataset);
+	fputc(',', f);
+	rpt_csv_cell(f, r->id);
+	csv_num(f, r->p_text);
+	csv_num(f, r->p_mm);
+	csv_num(f, r->sfc);
+	fprintf(f, ",%s", r->category);
+	csv_num(f, r->p_sa);
+	fprintf(f, ",%d\n", r->fold);
+	return 0;
+}
+
 static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_err *err)
 {
 	eng_outset outs = {0};
 	FILE *f;
 	if (eng_out_open(&outs, path, &f, err))
 		return err->code;
-	sqlite3_stmt *st =
-	    eng_ws_prepare(ws,
-	                   "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
-	                   "s.p_sa, s.fold FROM pair_scores s JOIN pairs p ON p.id = "
-	                   "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
-	                   "= ?1 ORDER BY p.dataset_id, p.id",
-	                   err);
-	int rc = st ? 0 : err->code, s;
-	if (st) {
-		sqlite3_bind_int64(st, 1, run_id);
-		fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 0));
-			fputc(',', f);
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 1));
-			/* p_mm, sfc, p_sa are NULL for a text-only dataset: empty cells */
-			for (int c = 2; c <= 6; c++) {
-				if (c == 5)
-					fprintf(f, ",%s", (const char *)sqlite3_column_text(st, 5));
-				else if (sqlite3_column_type(st, c) == SQLITE_NULL)
-					fputc(',', f);
-				else
-					fprintf(f, ",%.6f", sqlite3_column_double(st, c));
-			}
-			fprintf(f, ",%d\n", sqlite3_column_int(st, 7));
-		}
-		if (s != SQLITE_DONE)
-			rc = eng_ws_fail(ws, err, "read scores");
-	}
-	sqlite3_finalize(st);
+	fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
+	int rc = eng_cli_scores_each(ws, run_id, csv_row, f, err);
 	if (!rc)
 		return eng_out_commit(&outs, err);
 	eng_out_abort(&outs);
@@ -112,66 +110,70 @@ static void pct(const char *label, double v)
 		printf("  %-34s    n/a\n", label);
 }
 
+static json_t *real_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+static int top_feature_row(void *ctx, const eng_cli_top_feature *f)
+{
+	json_t *share = real_or_null(f->present);
+	json_array_append_new(ctx, json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
+	                                     (json_int_t)f->rank, "feature", f->feature, "weight",
+	                                     f->weight, "present", share, "present_share", share,
+	                                     "acc_present", real_or_null(f->acc_present)));
+	return 0;
+}
+
 /* The run's top features of dataset ds_id as JSON objects, as summary.json has them: {rank,
  * feature, weight, present, present_share (the same share: pairs where the feature differs
- * between the answers), acc_present}. */
+ * between the answers), acc_present}. NULL when they cannot be read. */
 static json_t *top_features_json(eng_ws *ws, int64_t run_id, int64_t ds_id, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws,
-	                                  "SELECT rank, feature, weight, present, acc_present FROM "
-	                                  "top_features WHERE run_id = ?1 AND dataset_id = ?2 "
-	                                  "ORDER BY rank",
-	                                  err);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, ds_id);
 	json_t *arr = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *share = sqlite3_column_type(st, 3) == SQLITE_NULL
-		                    ? json_null()
-		                    : json_real(sqlite3_column_double(st, 3));
-		json_array_append_new(arr,
-		                      json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
-		                                (json_int_t)sqlite3_column_int64(st, 0), "feature",
-		                                (const char *)sqlite3_column_text(st, 1), "weight",
-		                                sqlite3_column_double(st, 2), "present", share,
-		                                "present_share", share, "acc_present",
-		                                sqlite3_column_type(st, 4) == SQLITE_NULL
-		                                    ? json_null()
-		                                    : json_real(sqlite3_column_double(st, 4))));
+	if (eng_cli_top_features_each(ws, run_id, ds_id, top_feature_row, arr, err) &&
+	    !json_array_size(arr)) {
+		json_decref(arr);
+		return NULL;
 	}
-	sqlite3_finalize(st);
 	return arr;
+}
+
+typedef struct metrics_ctx {
+	eng_ws *ws;
+	int64_t run_id;
+	int json;
+	json_t *arr;
+	eng_err *err;
+} metrics_ctx;
+
+static int metrics_row(void *ctx, const eng_cli_run_dataset *d)
+{
+	metrics_ctx *mc = ctx;
+	json_t *m = json_loads(d->metrics, 0, NULL);
+	if (!m)
+		return 0;
+	json_t *o = json_pack("{s:s}", "name", d->name);
+	json_object_update(o, m);
+	json_decref(m);
+	if (mc->json) {
+		json_t *tf = top_features_json(mc->ws, mc->run_id, d->dataset_id, mc->err);
+		if (tf)
+			json_object_set_new(o, "top_features", tf);
+	}
+	json_array_append_new(mc->arr, o);
+	return 0;
 }
 
 static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 {
-	sqlite3_stmt *st =
-	    eng_ws_prepare(ws,
-	                   "SELECT d.name, rd.metrics, d.id FROM run_datasets rd JOIN datasets d "
-	                   "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
-	                   err);
-	if (!st)
-		return err->code;
-	sqlite3_bind_int64(st, 1, run_id);
-	json_t *arr = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *m = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		if (!m)
-			continue;
-		json_t *o = json_pack("{s:s}", "name", (const char *)sqlite3_column_text(st, 0));
-		json_object_update(o, m);
-		json_decref(m);
-		if (json) {
-			json_t *tf =
-			    top_features_json(ws, run_id, sqlite3_column_int64(st, 2), err);
-			if (tf)
-				json_object_set_new(o, "top_features", tf);
-		}
-		json_array_append_new(arr, o);
+	metrics_ctx mc = {ws, run_id, json, json_array(), err};
+	int rc = eng_cli_run_datasets_each(ws, run_id, metrics_row, &mc, err);
+	json_t *arr = mc.arr;
+	if (rc && !json_array_size(arr)) {
+		json_decref(arr);
+		return rc;
 	}
-	sqlite3_finalize(st);
 	if (json) {
 		json_t *root =
 		    json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "datasets", arr);
