@@ -89,6 +89,10 @@ void aud_index_summary(const char *db, const char *path, const struct eng_index_
  * load report to `to` unless NULL. Returns 0 or the engine's error code (err filled). */
 #include <stdio.h>
 int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to, eng_err *err);
+/* The load report of an embeddings file (kind: eng_emb_kind) on `to`, as aud_embed_load prints it.
+ */
+struct eng_emb_report;
+void aud_embed_print(FILE *to, int kind, const char *file, const struct eng_emb_report *r);
 /* --format NAME / --map SPEC / --missing-images POLICY / --duplicate-ids POLICY of index and
  * audit: `which` is 'f', 'm', 'M' or 'D'; fills o->shape, *map (--map replaces only the roles),
  * o->missing_text_only or o->rename_dup_ids. Returns 0 or the usage exit status (message printed).

@@ -1,23 +1,16 @@
 /* cmd_audit.c - `mmaudit audit`: index + score + crossdist (two or more datasets) + report +
  * weights in one command; the gate's exit code when rules are given. */
-#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "audit/cli.h"
-#include "crossdist.h"
 #include "index.h"
-#include "neardup.h"
-#include "runs.h"
 #include "safetext.h"
 #include "score.h"
-#include "reports/rpt_report.h"
-#include "reports/rpt_weights.h"
+#include "reports/rpt_audit.h"
 
 static const char *usage_text =
     "usage: mmaudit audit --out DIR [--db PATH] [--images DIR|ARCHIVE] [--name NAME]\n"
@@ -57,30 +50,6 @@ static const char *usage_text =
     "  --no-crossdist     skip the cross-distribution evaluation\n"
     "  --quiet            no progress on stderr\n" AUD_INTEGRITY_USAGE "\n"
     "exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
-
-static int mkdir_p(const char *dir, eng_err *err)
-{
-	char path[4096];
-	if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-		return eng_err_set(err, ENG_EINPUT, "--out path too long");
-	for (char *p = path + 1;; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-			*p = '\0';
-			struct stat sb;
-			if (mkdir(path, 0777) && errno != EEXIST)
-				return eng_err_set(err, errno == ENOTDIR ? ENG_EINPUT : ENG_EIO,
-				                   "create '%s': %s", path, strerror(errno));
-			if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
-				return eng_err_set(err, ENG_EINPUT,
-				                   "--out: '%s' exists and is not a folder", path);
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
 
 static void copy_str(char *out, size_t cap, const char *s)
 {
@@ -179,30 +148,32 @@ static int unique_names(char **files, char **names, const char *given, int n, in
 	return 0;
 }
 
-/* weights.csv of the datasets ids[0..nids) from the newest score runs. */
-typedef struct weights_task {
-	eng_ws *ws;
-	const int64_t *ids;
-	size_t nids;
-	eng_wmethod method;
-	rpt_weights_choice *choice; /* (nids) */
-	FILE *f;                    /* weights.csv's temporary file (engine/base/outfile.h) */
-	eng_err err;
-	int rc;
-} weights_task;
-
-static void *weights_main(void *arg)
-{
-	weights_task *t = arg;
-	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
-	                          t->f, NULL, t->choice, &t->err);
-	return NULL;
-}
-
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
 	aud_eprintf("mmaudit audit: %s\n", msg);
+}
+
+typedef struct hook_ctx {
+	aud_progress *ap;
+	int quiet;
+} hook_ctx;
+
+static void stage_done(void *ctx)
+{
+	aud_progress_done(((hook_ctx *)ctx)->ap);
+}
+
+static void indexed(void *ctx, const char *db, const char *file, const eng_index_result *r)
+{
+	if (!((hook_ctx *)ctx)->quiet)
+		aud_index_summary(db, file, r);
+}
+
+static void embedded(void *ctx, int kind, const char *file, const eng_emb_report *r)
+{
+	if (!((hook_ctx *)ctx)->quiet)
+		aud_embed_print(stderr, kind, file, r);
 }
 
 static int audit_main(int argc, char **argv, eng_rec_map *map)
@@ -367,16 +338,11 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	so.note = note_stderr;
 
 	eng_err err = {0};
-	eng_ws *ws = NULL;
 	char **files = calloc((size_t)nfiles, sizeof *files),
 	     **names = calloc((size_t)nfiles, sizeof *names);
-	int64_t *ids = calloc((size_t)nfiles, sizeof *ids), run_id = 0;
-	size_t nids = 0;
-	char dbpath[4096];
 	aud_progress ap;
 	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int e = files && names && ids ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
+	int e = files && names ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
 	for (int i = 0; !e && i < nfiles; i++) {
 		char *arg = argv[optind + i], *eq = strchr(arg, '=');
 		struct stat sb;
@@ -408,121 +374,46 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	if (!e)
 		e = unique_names(files, names, given, nfiles, quiet, &err);
 	free(given);
-	if (!e)
-		e = mkdir_p(out, &err);
+	rpt_audit_result res = {0};
 	if (!e) {
-		if (!db) {
-			snprintf(dbpath, sizeof dbpath, "%s/workspace.db", out);
-			db = dbpath;
-		}
-		e = eng_ws_open(db, &ws, &err);
+		rpt_audit_opts ao = {
+		    .out = out,
+		    .db = db,
+		    .files = files,
+		    .names = names,
+		    .nfiles = nfiles,
+		    .index = io,
+		    .score = so,
+		    .crossdist = crossdist,
+		    .emb_file = {emb_file[0], emb_file[1]},
+		    .emb_ids = {emb_ids[0], emb_ids[1]},
+		    .wmethod = wmethod,
+		    .report = {.top_n = top, .policy = policy, .integrity = integ}};
+		hook_ctx hc = {&ap, quiet};
+		rpt_audit_hooks hooks = {aud_progress_hook(&ap), &hc, stage_done, indexed,
+		                         embedded};
+		e = rpt_audit_run(&ao, &hooks, &res, &err);
 	}
-	/* 1. index */
-	io.progress = prog;
-	for (int i = 0; !e && i < nfiles; i++) {
-		eng_index_result res;
-		e = eng_index_file(ws, names[i], files[i], &io, &res, &err);
-		aud_progress_done(&ap);
-		if (!e && !quiet)
-			aud_index_summary(db, files[i], &res);
-		int64_t id = 0;
-		if (!e)
-			e = eng_ws_dataset_id(ws, names[i], &id, &err);
-		int dup = 0;
-		for (size_t k = 0; k < nids; k++)
-			dup |= ids[k] == id;
-		if (!e && !dup)
-			ids[nids++] = id;
-	}
-	/* 1a. perceptual hashes of the new images' thumbnails (near-duplicate images) */
-	if (!e)
-		e = eng_neardup_fill(ws, NULL, &err);
-	/* 1b. external embeddings (replace the workspace's sets of those kinds) */
-	for (int k = 0; k < 2 && !e; k++)
-		if (emb_file[k])
-			e = aud_embed_load(ws, k, emb_file[k], emb_ids[k], quiet ? NULL : stderr,
-			                   &err);
-	/* 2. score */
-	if (!e) {
-		e = eng_score_run(ws, ids, nids, &so, &prog, &run_id, &err);
-		aud_progress_done(&ap);
-	}
-	/* 3. crossdist */
-	if (!e && crossdist && nids >= 2) {
-		eng_crossdist_opts co;
-		eng_crossdist_opts_default(&co);
-		co.methods = ENG_METHODS_ALL; /* the report ranks every method */
-		co.train = so.train;
-		co.threads = so.threads;
-		co.text = so.text;
-		co.features = so.features;
-		co.command = aud_command_line;
-		e = eng_crossdist_run(ws, ids, nids, &co, &prog, &run_id, &err);
-		aud_progress_done(&ap);
-	}
-	/* 4. report + weights: weights.csv on its own connection and thread meanwhile */
-	rpt_report_info info = {0};
-	weights_task wt = {.ids = ids, .nids = nids, .method = wmethod};
-	if (!e && !(wt.choice = calloc(nids ? nids : 1, sizeof *wt.choice)))
-		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
-	pthread_t wth;
-	int threaded = 0;
-	/* the four outputs are replaced together or not at all (engine/base/outfile.h) */
-	eng_outset outs = {0};
-	if (!e) {
-		char wpath[4200];
-		snprintf(wpath, sizeof wpath, "%s/weights.csv", out);
-		e = eng_out_open(&outs, wpath, &wt.f, &err);
-	}
-	if (!e) {
-		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
-			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
-		rpt_options ro = {.top_n = top, .policy = policy, .integrity = integ};
-		e = rpt_report_write_set(ws, &ro, out, &prog, &info, &outs, &err);
-		aud_progress_done(&ap);
-	}
-	if (threaded) {
-		eng_trace("audit: wait for weights.csv");
-		pthread_join(wth, NULL);
-		eng_trace("audit: weights.csv written");
-		if (!e && (e = wt.rc))
-			err = wt.err;
-	} else if (!e) {
-		wt.ws = ws;
-		weights_main(&wt);
-		if ((e = wt.rc))
-			err = wt.err;
-	}
-	if (wt.ws != ws)
-		eng_ws_close(wt.ws);
-	if (!e)
-		e = eng_out_commit(&outs, &err);
-	else
-		eng_out_abort(&outs);
 	if (e) {
 		rc = aud_fail("audit", &err);
 	} else {
 		rc = AUD_EXIT_OK;
-		for (size_t i = 0; !quiet && i < nids; i++)
+		for (size_t i = 0; !quiet && i < res.nids; i++)
 			aud_eprintf("mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
-			            wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
-			            eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
+			            res.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
+			            eng_wmethod_name(res.choice[i].used), res.choice[i].reason);
 		if (rpt_policy_count(&policy))
-			rc = aud_gate_run("audit", ws, &policy);
+			rc = aud_gate_run("audit", res.ws, &policy);
 		aud_eprintf(
 		    "mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
 		    "(%lld rows), weights.csv\n",
-		    out, info.html_bytes, (long long)info.csv_rows);
+		    out, res.info.html_bytes, (long long)res.info.csv_rows);
 	}
-	free(wt.choice);
 	for (int i = 0; names && i < nfiles; i++)
 		free(names[i]);
 	free(names);
 	free(files);
-	free(ids);
-	eng_trace("audit: close the workspace");
-	eng_ws_close(ws);
-	eng_trace("audit: closed");
+	rpt_audit_result_free(&res);
 	return rc;
 }
 

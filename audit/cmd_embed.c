@@ -48,7 +48,7 @@ static json_t *report_json(eng_emb_kind kind, const char *file, const eng_emb_re
 	    (json_int_t)r->pairs_missing, "first_unmatched", um, "first_pairs_missing", mi);
 }
 
-static void report_text(FILE *to, eng_emb_kind kind, const char *file, const eng_emb_report *r)
+void aud_embed_print(FILE *to, int kind, const char *file, const struct eng_emb_report *r)
 {
 	const char *what = kind == ENG_EMB_IMAGE ? "images" : "responses";
 	fprintf(to, "%s embeddings from %s: %zu rows x %zu, %zu stored", eng_emb_kind_name(kind),
@@ -96,7 +96,7 @@ int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE
 		e = eng_emb_store(ws, (eng_emb_kind)kind, &t, source, &r, err);
 	eng_emb_table_free(&t);
 	if (!e && to)
-		report_text(to, (eng_emb_kind)kind, file, &r);
+		aud_embed_print(to, kind, file, &r);
 	return e;
 }
 
