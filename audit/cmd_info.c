@@ -8,7 +8,7 @@
 #include "audit/cli.h"
 #include "store_info.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
     "Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
     "errors, duplicate pairs, groups with conflicting labels), the ingest errors with file:line\n"
@@ -19,6 +19,9 @@ static const char *usage_text =
     "  --max-errors N   list at most N errors in the text output (default 50; --json lists all)\n"
     "  --check          only run SQLite's integrity check: prints \"ok\" (exit 0) or the problems\n"
     "                   (exit 3)\n";
+
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db json max-errors=m check:c help";
 
 static int check_row(void *ctx, const char *row)
 {
@@ -113,75 +116,52 @@ static int error_row(void *ctx, const eng_info_error *e)
 	return 0;
 }
 
-int aud_cmd_info(int argc, char **argv)
-{
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"json", no_argument, 0, 'j'},
-	                                     {"max-errors", required_argument, 0, 'm'},
-	                                     {"check", no_argument, 0, 'c'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL;
-	int json = 0, check = 0, c;
-	long long max_errors = 50;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'm':
-			if (aud_parse_int("info", "--max-errors", optarg, 0, 1LL << 40,
-			                  &max_errors))
-				return AUD_EXIT_USAGE;
-			break;
-		case 'c':
-			check = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("info", "unknown option");
-		}
-	}
-	if (!db)
-		return aud_usage_error("info", "--db PATH is required");
-	if (optind < argc)
-		return aud_usage_error("info", "unexpected argument '%s'", argv[optind]);
+typedef struct info_cmd {
+	long long max_errors;
+	int check;
+} info_cmd;
 
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	json_t *root = NULL;
-	int rc = eng_ws_open_readonly(db, &ws, &err);
-	if (rc)
-		return aud_fail("info", &err);
-	if (check) {
-		rc = integrity(ws, &err);
-		eng_ws_close(ws);
-		return rc < 0 ? aud_fail("info", &err) : rc ? AUD_EXIT_SYSTEM : AUD_EXIT_OK;
+static int info_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	info_cmd *ic = self;
+	if (c == 'm')
+		return aud_parse_int("info", "--max-errors", arg, 0, 1LL << 40, &ic->max_errors)
+		           ? AUD_EXIT_USAGE
+		           : 0;
+	if (c != 'c')
+		return AUD_NOT_MINE;
+	ic->check = 1;
+	return 0;
+}
+
+static int info_run(void *self, aud_args *a)
+{
+	info_cmd *ic = self;
+	if (ic->check) {
+		int rc = integrity(a->ws, &a->err);
+		return rc < 0 ? rc : rc ? AUD_EXIT_SYSTEM : AUD_EXIT_OK;
 	}
+	int rc;
+	json_t *root = NULL;
 	json_t *jd = json_array(), *je = json_array();
 	root = json_pack("{s:o, s:o}", "datasets", jd, "errors", je);
-	if (!json)
+	if (!a->json)
 		printf("%-24s %10s %8s %12s %7s %6s %6s %9s\n", "dataset", "pairs", "images",
 		       "no-image", "errors", "files", "dups", "conflicts");
-	listing ld = {jd, json, 0, 0, 0}, le = {je, json, max_errors, 0, 0};
-	if ((rc = eng_info_datasets_each(ws, dataset_row, &ld, &err)) ||
-	    (rc = eng_info_errors_each(ws, error_row, &le, &err)))
+	listing ld = {jd, a->json, 0, 0, 0}, le = {je, a->json, ic->max_errors, 0, 0};
+	if ((rc = eng_info_datasets_each(a->ws, dataset_row, &ld, &a->err)) ||
+	    (rc = eng_info_errors_each(a->ws, error_row, &le, &a->err)))
 		goto out;
-	if (!json && le.total > le.shown)
+	if (!a->json && le.total > le.shown)
 		printf("  ... %lld more (use --max-errors or --json)\n", le.total - le.shown);
-	if ((rc = list_conflicts(ws, json ? root : NULL, max_errors, &err)))
+	if ((rc = list_conflicts(a->ws, a->json ? root : NULL, ic->max_errors, &a->err)))
 		goto out;
 	rc = ENG_EINTERNAL;
-	if (json) {
+	if (a->json) {
 		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text) {
-			rc = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+			rc = eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 			goto out;
 		}
 		puts(text);
@@ -190,6 +170,15 @@ int aud_cmd_info(int argc, char **argv)
 	rc = 0;
 out:
 	json_decref(root);
-	eng_ws_close(ws);
-	return rc ? aud_fail("info", &err) : AUD_EXIT_OK;
+	return rc;
+}
+
+int aud_cmd_info(int argc, char **argv)
+{
+	info_cmd ic = {50, 0};
+	aud_args a = {0};
+	return aud_command_main(
+	    &(const aud_command){"info", usage_text, NULL, options, AUD_F_DB | AUD_F_READONLY,
+	                         "--db PATH is required", info_option, NULL, NULL, info_run},
+	    &ic, &a, argc, argv);
 }
