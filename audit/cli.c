@@ -1,4 +1,6 @@
-/* cli.c - exit codes, error printing, number parsing and the stderr progress display. */
+/* cli.c - exit codes, error printing, number parsing, the stderr progress display, the dataset
+ * list and the command skeleton (aud_command_main: the shared options, the usage checks, the
+ * workspace, failure printing). What a command does is in its cmd_*.c. */
 #include "audit/cli.h"
 
 #include "outfile.h"
@@ -288,8 +290,21 @@ int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **i
 /* The shared options, by name; kind says who handles one: here (by id), aud_gate_option,
  * aud_format_option or aud_integrity_option (with the getopt code they know, in id). */
 enum { K_HERE, K_GATE, K_FORMAT, K_INTEGRITY };
-enum { O_DB, O_OUT, O_DATASET, O_JSON, O_QUIET, O_SEED, O_THREADS, O_EPOCHS, O_FOLDS, O_BITS };
-enum { O_FEATURES = O_BITS + 1, O_TOP, O_HELP };
+enum {
+	O_DB,
+	O_OUT,
+	O_DATASET,
+	O_JSON,
+	O_QUIET,
+	O_SEED,
+	O_THREADS,
+	O_EPOCHS,
+	O_FOLDS,
+	O_BITS,
+	O_FEATURES,
+	O_TOP,
+	O_HELP
+};
 static const struct shared {
 	const char *name;
 	int has_arg, kind, id;

@@ -1,5 +1,6 @@
 /* cli.h - what every mmaudit command shares: exit codes, error printing, progress on stderr,
- * small option parsers. Only audit/ prints and chooses exit codes. */
+ * small option parsers and the command skeleton (aud_command, at the end). Only audit/ prints and
+ * chooses exit codes. */
 #ifndef AUD_CLI_H
 #define AUD_CLI_H
 
