@@ -3,17 +3,27 @@
  * the SQL. */
 #include "store_cli_scores.h"
 
-#include <math.h>
+#include "store_cli_step.h"
+
 #include <stdlib.h>
 
-static double real_or_nan(sqlite3_stmt *st, int col)
-{
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
-}
+typedef struct score_cb {
+	int (*fn)(void *ctx, const eng_cli_score *s);
+	void *ctx;
+} score_cb;
 
-static const char *text(sqlite3_stmt *st, int col)
+static int score_row(sqlite3_stmt *st, void *c)
 {
-	return (const char *)sqlite3_column_text(st, col);
+	score_cb *cb = c;
+	eng_cli_score r = {.dataset = eng_cli_col_text(st, 0),
+	                   .id = eng_cli_col_text(st, 1),
+	                   .category = eng_cli_col_text(st, 5),
+	                   .p_text = eng_cli_col_real(st, 2),
+	                   .p_mm = eng_cli_col_real(st, 3),
+	                   .sfc = eng_cli_col_real(st, 4),
+	                   .p_sa = eng_cli_col_real(st, 6),
+	                   .fold = sqlite3_column_int(st, 7)};
+	return cb->fn(cb->ctx, &r);
 }
 
 int eng_cli_scores_each(eng_ws *ws, int64_t run_id, int (*fn)(void *ctx, const eng_cli_score *s),
@@ -26,25 +36,10 @@ int eng_cli_scores_each(eng_ws *ws, int64_t run_id, int (*fn)(void *ctx, const e
 	                   "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
 	                   "= ?1 ORDER BY p.dataset_id, p.id",
 	                   err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(st, 1, run_id);
-	int s = SQLITE_DONE, rc = 0;
-	while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-		eng_cli_score r = {.dataset = text(st, 0),
-		                   .id = text(st, 1),
-		                   .category = text(st, 5),
-		                   .p_text = real_or_nan(st, 2),
-		                   .p_mm = real_or_nan(st, 3),
-		                   .sfc = real_or_nan(st, 4),
-		                   .p_sa = real_or_nan(st, 6),
-		                   .fold = sqlite3_column_int(st, 7)};
-		rc = fn(ctx, &r);
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "read scores");
-	sqlite3_finalize(st);
-	return rc;
+	if (st)
+		sqlite3_bind_int64(st, 1, run_id);
+	score_cb cb = {fn, ctx};
+	return eng_cli_step_each(ws, st, score_row, &cb, "read scores", err);
 }
 
 struct eng_cli_batch {
@@ -93,12 +88,12 @@ int eng_cli_batch_pair(const eng_cli_batch *b, eng_cli_score *row)
 		return 0;
 	sqlite3_stmt *st = b->st;
 	*row = (eng_cli_score){.line = sqlite3_column_int64(st, 0),
-	                       .id = text(st, 1),
-	                       .p_text = real_or_nan(st, 2),
-	                       .p_mm = real_or_nan(st, 3),
-	                       .p_sa = real_or_nan(st, 4),
-	                       .sfc = real_or_nan(st, 5),
-	                       .category = text(st, 6)};
+	                       .id = eng_cli_col_text(st, 1),
+	                       .p_text = eng_cli_col_real(st, 2),
+	                       .p_mm = eng_cli_col_real(st, 3),
+	                       .p_sa = eng_cli_col_real(st, 4),
+	                       .sfc = eng_cli_col_real(st, 5),
+	                       .category = eng_cli_col_text(st, 6)};
 	return 1;
 }
 
@@ -106,8 +101,8 @@ int eng_cli_batch_error_row(const eng_cli_batch *b, eng_cli_batch_error *row)
 {
 	if (!b || !b->row || b->pairs)
 		return 0;
-	*row =
-	    (eng_cli_batch_error){sqlite3_column_int64(b->st, 0), text(b->st, 1), text(b->st, 2)};
+	*row = (eng_cli_batch_error){sqlite3_column_int64(b->st, 0), eng_cli_col_text(b->st, 1),
+	                             eng_cli_col_text(b->st, 2)};
 	return 1;
 }
 

@@ -3,6 +3,8 @@
  * take a value bind it. It does not interpret what it reads. */
 #include "store_info.h"
 
+#include "store_cli_step.h"
+
 #include <stdlib.h>
 
 static const char *sql_datasets =
@@ -31,126 +33,125 @@ static const char *sql_errors =
     "SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
     " JOIN datasets d ON d.id = e.dataset_id ORDER BY e.dataset_id, e.file_id, e.line, e.id";
 
-static const char *text(sqlite3_stmt *st, int col)
-{
-	return (const char *)sqlite3_column_text(st, col);
-}
+typedef struct dataset_cb {
+	int (*fn)(void *ctx, const eng_info_dataset *d);
+	void *ctx;
+} dataset_cb;
 
-/* Steps st to its end, calling row(st, ...) per row; finalizes st. Returns 0, fn's stop value or
- * the failure's code (err filled with what). */
-typedef void (*any_fn)(void); /* the caller's fn, cast back to its type by row */
-typedef int (*row_fn)(sqlite3_stmt *st, any_fn fn, void *ctx);
-static int each_row(eng_ws *ws, sqlite3_stmt *st, row_fn row, any_fn fn, void *ctx,
-                    const char *what, eng_err *err)
+static int dataset_row(sqlite3_stmt *st, void *c)
 {
-	int s, rc = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		if ((rc = row(st, fn, ctx)))
-			break;
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, what);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int dataset_row(sqlite3_stmt *st, any_fn fn, void *ctx)
-{
-	eng_info_dataset d = {text(st, 0),
-	                      sqlite3_column_int64(st, 1),
-	                      sqlite3_column_int64(st, 2),
-	                      sqlite3_column_int64(st, 3),
-	                      sqlite3_column_int64(st, 4),
-	                      sqlite3_column_int64(st, 5),
-	                      sqlite3_column_int64(st, 6),
-	                      sqlite3_column_int64(st, 7)};
-	return ((int (*)(void *, const eng_info_dataset *))fn)(ctx, &d);
+	dataset_cb *cb = c;
+	eng_info_dataset d = {eng_cli_col_text(st, 0),     sqlite3_column_int64(st, 1),
+	                      sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+	                      sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
+	                      sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7)};
+	return cb->fn(cb->ctx, &d);
 }
 
 int eng_info_datasets_each(eng_ws *ws, int (*fn)(void *ctx, const eng_info_dataset *d), void *ctx,
                            eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, sql_datasets, err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	return each_row(ws, st, dataset_row, (any_fn)fn, ctx, "list datasets", err);
+	dataset_cb cb = {fn, ctx};
+	return eng_cli_step_each(ws, eng_ws_prepare(ws, sql_datasets, err), dataset_row, &cb,
+	                         "list datasets", err);
 }
 
-static int error_row(sqlite3_stmt *st, any_fn fn, void *ctx)
+typedef struct error_cb {
+	int (*fn)(void *ctx, const eng_info_error *e);
+	void *ctx;
+} error_cb;
+
+static int error_row(sqlite3_stmt *st, void *c)
 {
-	eng_info_error e = {text(st, 0), text(st, 1), text(st, 3), text(st, 4),
+	error_cb *cb = c;
+	eng_info_error e = {eng_cli_col_text(st, 0), eng_cli_col_text(st, 1),
+	                    eng_cli_col_text(st, 3), eng_cli_col_text(st, 4),
 	                    sqlite3_column_int64(st, 2)};
-	return ((int (*)(void *, const eng_info_error *))fn)(ctx, &e);
+	return cb->fn(cb->ctx, &e);
 }
 
 int eng_info_errors_each(eng_ws *ws, int (*fn)(void *ctx, const eng_info_error *e), void *ctx,
                          eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, sql_errors, err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	return each_row(ws, st, error_row, (any_fn)fn, ctx, "list errors", err);
+	error_cb cb = {fn, ctx};
+	return eng_cli_step_each(ws, eng_ws_prepare(ws, sql_errors, err), error_row, &cb,
+	                         "list errors", err);
 }
 
-static int conflict_row(sqlite3_stmt *st, any_fn fn, void *ctx)
+typedef struct conflict_cb {
+	int (*fn)(void *ctx, const eng_info_conflict *c);
+	void *ctx;
+} conflict_cb;
+
+static int conflict_row(sqlite3_stmt *st, void *c)
 {
-	eng_info_conflict c = {text(st, 0), text(st, 1), text(st, 2),
-	                       text(st, 3), text(st, 5), sqlite3_column_int64(st, 4)};
-	return ((int (*)(void *, const eng_info_conflict *))fn)(ctx, &c);
+	conflict_cb *cb = c;
+	eng_info_conflict r = {eng_cli_col_text(st, 0), eng_cli_col_text(st, 1),
+	                       eng_cli_col_text(st, 2), eng_cli_col_text(st, 3),
+	                       eng_cli_col_text(st, 5), sqlite3_column_int64(st, 4)};
+	return cb->fn(cb->ctx, &r);
 }
 
 int eng_info_conflicts_each(eng_ws *ws, int (*fn)(void *ctx, const eng_info_conflict *c), void *ctx,
                             eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, sql_conflicts, err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	return each_row(ws, st, conflict_row, (any_fn)fn, ctx, "list conflicts", err);
+	conflict_cb cb = {fn, ctx};
+	return eng_cli_step_each(ws, eng_ws_prepare(ws, sql_conflicts, err), conflict_row, &cb,
+	                         "list conflicts", err);
 }
 
-static int check_row(sqlite3_stmt *st, any_fn fn, void *ctx)
+typedef struct check_cb {
+	int (*fn)(void *ctx, const char *row);
+	void *ctx;
+} check_cb;
+
+static int check_row(sqlite3_stmt *st, void *c)
 {
-	return ((int (*)(void *, const char *))fn)(ctx, text(st, 0));
+	check_cb *cb = c;
+	return cb->fn(cb->ctx, eng_cli_col_text(st, 0));
 }
 
 int eng_info_check_each(eng_ws *ws, int (*fn)(void *ctx, const char *row), void *ctx, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, "PRAGMA integrity_check", err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	return each_row(ws, st, check_row, (any_fn)fn, ctx, "integrity check", err);
+	check_cb cb = {fn, ctx};
+	return eng_cli_step_each(ws, eng_ws_prepare(ws, "PRAGMA integrity_check", err), check_row,
+	                         &cb, "integrity check", err);
+}
+
+/* The growing id list of eng_info_dataset_ids. */
+typedef struct id_list {
+	int64_t *v;
+	size_t n, cap;
+	eng_err *err;
+} id_list;
+
+static int id_row(sqlite3_stmt *st, void *c)
+{
+	id_list *l = c;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 8;
+		int64_t *nv = realloc(l->v, nc * sizeof *nv);
+		if (!nv)
+			return eng_err_set(l->err, ENG_ENOMEM, "out of memory");
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = sqlite3_column_int64(st, 0);
+	return 0;
 }
 
 int eng_info_dataset_ids(eng_ws *ws, int64_t **ids, size_t *n, eng_err *err)
 {
-	*ids = NULL;
-	*n = 0;
-	sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err);
-	if (!st)
-		return err ? err->code : ENG_EINTERNAL;
-	size_t cap = 0;
-	int64_t *v = NULL;
-	int s, rc = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? 2 * cap : 8;
-			int64_t *nv = realloc(v, nc * sizeof *nv);
-			if (!nv) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
-		v[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "list datasets");
-	sqlite3_finalize(st);
+	id_list l = {NULL, 0, 0, err};
+	int rc =
+	    eng_cli_step_each(ws, eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err),
+	                      id_row, &l, "list datasets", err);
 	if (rc) {
-		free(v);
-		*n = 0;
-		return rc;
+		free(l.v);
+		l.v = NULL;
+		l.n = 0;
 	}
-	*ids = v;
-	return 0;
+	*ids = l.v;
+	*n = l.n;
+	return rc;
 }
