@@ -1,9 +1,15 @@
-/* cli.c - exit codes, error printing, number parsing and the stderr progress display. */
+/* cli.c - exit codes, error printing, number parsing, the stderr progress display, the dataset
+ * list and the command skeleton (aud_command_main: the shared options, the usage checks, the
+ * workspace, failure printing). What a command does is in its cmd_*.c. */
 #include "audit/cli.h"
 
+#include "outfile.h"
 #include "safetext.h"
+#include "store_info.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -191,33 +197,18 @@ int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_
 {
 	*ids = NULL;
 	*n = 0;
+	if (!spec || !*spec) {
+		int rc = eng_info_dataset_ids(ws, ids, n, err);
+		if (!rc && !*n)
+			rc =
+			    eng_err_set(err, ENG_EINPUT,
+			                "the workspace has no datasets; run `mmaudit index` first");
+		return rc;
+	}
 	size_t cap = 8;
 	int64_t *v = malloc(cap * sizeof *v);
 	if (!v)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	if (!spec || !*spec) {
-		sqlite3_stmt *st = eng_ws_prepare(ws, "SELECT id FROM datasets ORDER BY id", err);
-		if (!st) {
-			free(v);
-			return err->code;
-		}
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (push_id(&v, n, &cap, sqlite3_column_int64(st, 0))) {
-				sqlite3_finalize(st);
-				free(v);
-				return eng_err_set(err, ENG_ENOMEM, "out of memory");
-			}
-		}
-		sqlite3_finalize(st);
-		if (!*n) {
-			free(v);
-			return eng_err_set(
-			    err, ENG_EINPUT,
-			    "the workspace has no datasets; run `mmaudit index` first");
-		}
-		*ids = v;
-		return 0;
-	}
 	char *copy = strdup(spec), *save = NULL;
 	if (!copy) {
 		free(v);
@@ -294,4 +285,227 @@ int aud_open_datasets(const char *db, const char *spec, eng_ws **ws, int64_t **i
 		*ws = NULL;
 	}
 	return e;
+}
+
+/* The shared options, by name; kind says who handles one: here (by id), aud_gate_option,
+ * aud_format_option or aud_integrity_option (with the getopt code they know, in id). */
+enum { K_HERE, K_GATE, K_FORMAT, K_INTEGRITY };
+enum {
+	O_DB,
+	O_OUT,
+	O_DATASET,
+	O_JSON,
+	O_QUIET,
+	O_SEED,
+	O_THREADS,
+	O_EPOCHS,
+	O_FOLDS,
+	O_BITS,
+	O_FEATURES,
+	O_TOP,
+	O_HELP
+};
+static const struct shared {
+	const char *name;
+	int has_arg, kind, id;
+} shared[] = {
+    {"db", 1, K_HERE, O_DB},
+    {"out", 1, K_HERE, O_OUT},
+    {"dataset", 1, K_HERE, O_DATASET},
+    {"json", 0, K_HERE, O_JSON},
+    {"quiet", 0, K_HERE, O_QUIET},
+    {"seed", 1, K_HERE, O_SEED},
+    {"threads", 1, K_HERE, O_THREADS},
+    {"epochs", 1, K_HERE, O_EPOCHS},
+    {"folds", 1, K_HERE, O_FOLDS},
+    {"hash-bits", 1, K_HERE, O_BITS},
+    {"features", 1, K_HERE, O_FEATURES},
+    {"top", 1, K_HERE, O_TOP},
+    {"help", 0, K_HERE, O_HELP},
+    {"policy", 1, K_GATE, 'P'},
+    {"max-shortcut-rate", 1, K_GATE, 'S'},
+    {"max-text-accuracy", 1, K_GATE, 'T'},
+    {"max-sfd", 1, K_GATE, 'F'},
+    {"max-ood-gap", 1, K_GATE, 'O'},
+    {"format", 1, K_FORMAT, 'f'},
+    {"map", 1, K_FORMAT, 'm'},
+    {"missing-images", 1, K_FORMAT, 'M'},
+    {"duplicate-ids", 1, K_FORMAT, 'D'},
+    {"verdict-map", 1, K_FORMAT, AUD_OPT_VERDICT_MAP},
+    {"verdict-field", 1, K_FORMAT, AUD_OPT_VERDICT_FIELD},
+    {"prompt-text", 1, K_FORMAT, AUD_OPT_PROMPT_TEXT},
+    {"answers", 1, K_FORMAT, AUD_OPT_ANSWERS},
+    {"join", 1, K_FORMAT, AUD_OPT_JOIN},
+    {"allow-image-paths-outside", 0, K_FORMAT, 'A'},
+    {"by", 1, K_INTEGRITY, AUD_OPT_BY},
+    {"position-field", 1, K_INTEGRITY, AUD_OPT_POSITION_FIELD},
+    {"near-dup-distance", 1, K_INTEGRITY, AUD_OPT_NEAR_DUP},
+};
+enum { N_SHARED = sizeof shared / sizeof shared[0], SHARED_CODE = 3000, HELP_SHOWN = -2 };
+
+/* A whole-number shared option: its name, range and where the command wants it. */
+static int int_option(const char *cmd, const char *opt, const char *arg, long long lo, long long hi,
+                      int *dst)
+{
+	long long v;
+	if (aud_parse_int(cmd, opt, arg, lo, hi, &v))
+		return AUD_EXIT_USAGE;
+	*dst = (int)v;
+	return 0;
+}
+
+/* A shared option handled here: 0, an exit status or HELP_SHOWN. */
+static int here_option(const char *n, aud_args *a, int id, const char *arg)
+{
+	long long v;
+	switch (id) {
+	case O_DB:
+		a->db = arg;
+		return 0;
+	case O_OUT:
+		a->out = arg;
+		return 0;
+	case O_DATASET:
+		return aud_list_append(&a->datasets, arg) ? AUD_EXIT_USAGE : 0;
+	case O_JSON:
+		a->json = 1;
+		return 0;
+	case O_QUIET:
+		a->quiet = 1;
+		return 0;
+	case O_SEED:
+		if (aud_parse_int(n, "--seed", arg, 0, INT64_MAX, &v))
+			return AUD_EXIT_USAGE;
+		*a->to.seed = (uint64_t)v;
+		return 0;
+	case O_THREADS:
+		return int_option(n, "--threads", arg, 1, 64, a->to.threads);
+	case O_EPOCHS:
+		return int_option(n, "--epochs", arg, 1, 1000, a->to.epochs);
+	case O_FOLDS:
+		return int_option(n, "--folds", arg, 2, 100, a->to.folds);
+	case O_BITS:
+		return int_option(n, "--hash-bits", arg, 12, 24, a->to.hash_bits);
+	case O_TOP:
+		return int_option(n, "--top", arg, 1, 100, a->to.top);
+	case O_FEATURES:
+		if (eng_features_parse(arg, a->to.features))
+			return aud_usage_error(
+			    n, "--features must be auto, builtin, embeddings or both");
+		return 0;
+	}
+	return HELP_SHOWN;
+}
+
+/* One option: a shared one by its kind, the command's own by cmd->option, anything else to the
+ * gate flags (cmd->gate) or refused. Returns 0, an exit status or HELP_SHOWN. */
+static int one_option(const aud_command *cmd, void *self, aud_args *a, int c, const char *arg)
+{
+	const char *n = cmd->name;
+	if (c >= SHARED_CODE && c < SHARED_CODE + N_SHARED) {
+		const struct shared *o = &shared[c - SHARED_CODE];
+		if (o->kind == K_FORMAT)
+			return aud_format_option(n, o->id, arg, a->index, a->map);
+		if (o->kind == K_INTEGRITY)
+			return aud_integrity_option(n, o->id, arg, a->integrity, a->by);
+		if (o->kind == K_GATE)
+			return aud_gate_option(n, o->id, arg, &a->gate, &a->policy);
+		return here_option(n, a, o->id, arg);
+	}
+	int rc = cmd->option ? cmd->option(self, a, c, arg) : AUD_NOT_MINE;
+	if (rc != AUD_NOT_MINE)
+		return rc;
+	if (cmd->flags & AUD_F_GATE)
+		return aud_gate_option(n, c, arg, &a->gate, &a->policy);
+	return aud_usage_error(n, "unknown option");
+}
+
+static int shared_code(const char *name)
+{
+	for (int i = 0; i < N_SHARED; i++)
+		if (!strcmp(shared[i].name, name))
+			return SHARED_CODE + i;
+	assert(!"no such shared option");
+	return 0;
+}
+
+/* The getopt table of a spec (aud_command.opts), in its order; names point into buf. */
+static void option_table(const char *spec, char *buf, size_t bufcap, struct option *t, size_t cap)
+{
+	size_t n = 0, len = strlen(spec);
+	assert(len < bufcap);
+	memcpy(buf, spec, len + 1);
+	for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		assert(n + 1 < cap);
+		char *mark = tok + strcspn(tok, "=:>");
+		char kind = *mark;
+		*mark = '\0';
+		if (!kind) { /* a shared option */
+			int code = shared_code(tok);
+			t[n++] = (struct option){tok, shared[code - SHARED_CODE].has_arg, 0, code};
+		} else if (kind == '>') { /* another name of a shared option */
+			int code = shared_code(mark + 1);
+			t[n++] = (struct option){tok, shared[code - SHARED_CODE].has_arg, 0, code};
+		} else {
+			t[n++] = (struct option){tok, kind == '=' ? required_argument : no_argument,
+			                         0, (unsigned char)mark[1]};
+		}
+	}
+	t[n] = (struct option){0, 0, 0, 0};
+}
+
+/* Before the workspace: the usage checks every command makes. Returns 0 to go on. */
+static int usage_checks(const aud_command *cmd, void *self, aud_args *a)
+{
+	if (((cmd->flags & AUD_F_DB) && !a->db) || ((cmd->flags & AUD_F_OUT) && !a->out))
+		return aud_usage_error(cmd->name, "%s", cmd->required);
+	if (!(cmd->flags & AUD_F_ARGS) && a->optind < a->argc)
+		return aud_usage_error(cmd->name, "unexpected argument '%s'", a->argv[a->optind]);
+	return cmd->check ? cmd->check(self, a) : 0;
+}
+
+static int open_workspace(const aud_command *cmd, aud_args *a)
+{
+	if (cmd->flags & AUD_F_READONLY)
+		return eng_ws_open_readonly(a->db, &a->ws, &a->err);
+	if (cmd->flags & AUD_F_DATASETS)
+		return aud_open_datasets(a->db, a->datasets, &a->ws, &a->ids, &a->nids, &a->err);
+	return 0;
+}
+
+int aud_command_main(const aud_command *cmd, void *self, aud_args *a, int argc, char **argv)
+{
+	struct option table[64];
+	char names[1024];
+	option_table(cmd->opts, names, sizeof names, table, sizeof table / sizeof table[0]);
+	rpt_policy_init(&a->gate);
+	int c, rc = 0;
+	optind = 1;
+	while (!rc && (c = getopt_long(argc, argv, "", table, NULL)) != -1)
+		rc = one_option(cmd, self, a, c, optarg);
+	a->argc = argc;
+	a->optind = optind;
+	a->argv = argv;
+	if (rc == HELP_SHOWN) {
+		if (cmd->help)
+			cmd->help(self);
+		else
+			fputs(cmd->usage, stdout);
+		rc = AUD_EXIT_OK;
+	} else if (!rc && (!cmd->early || (rc = cmd->early(self, a)) == AUD_NOT_MINE) &&
+	           !(rc = usage_checks(cmd, self, a))) {
+		aud_progress_init(&a->ap, a->quiet);
+		a->prog = aud_progress_hook(&a->ap);
+		int e = cmd->flags & AUD_F_OUT_FILE ? eng_out_check(a->out, &a->err) : 0;
+		if (!e)
+			e = open_workspace(cmd, a);
+		if (!e)
+			e = cmd->run(self, a);
+		rc = e < 0 ? aud_fail(cmd->name, &a->err) : e;
+	}
+	free(a->datasets);
+	free(a->ids);
+	eng_ws_close(a->ws);
+	return rc;
 }

@@ -1,25 +1,18 @@
 /* cmd_audit.c - `mmaudit audit`: index + score + crossdist (two or more datasets) + report +
  * weights in one command; the gate's exit code when rules are given. */
-#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "audit/cli.h"
-#include "crossdist.h"
 #include "index.h"
-#include "neardup.h"
-#include "runs.h"
 #include "safetext.h"
 #include "score.h"
-#include "reports/rpt_report.h"
-#include "reports/rpt_weights.h"
+#include "reports/rpt_audit.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit audit --out DIR [--db PATH] [--images DIR|ARCHIVE] [--name NAME]\n"
     "                     [--folds K] [--epochs N] [--seed S] [--threads T] [--top N]\n"
     "                     [--policy FILE] [--max-shortcut-rate X] [--max-text-accuracy X]\n"
@@ -58,29 +51,14 @@ static const char *usage_text =
     "  --quiet            no progress on stderr\n" AUD_INTEGRITY_USAGE "\n"
     "exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
 
-static int mkdir_p(const char *dir, eng_err *err)
-{
-	char path[4096];
-	if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-		return eng_err_set(err, ENG_EINPUT, "--out path too long");
-	for (char *p = path + 1;; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-			*p = '\0';
-			struct stat sb;
-			if (mkdir(path, 0777) && errno != EEXIST)
-				return eng_err_set(err, errno == ENOTDIR ? ENG_EINPUT : ENG_EIO,
-				                   "create '%s': %s", path, strerror(errno));
-			if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
-				return eng_err_set(err, ENG_EINPUT,
-				                   "--out: '%s' exists and is not a folder", path);
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] =
+    "out db images=i name=n folds epochs seed threads top no-crossdist:C "
+    "quiet features image-embeddings=1 text-embeddings=2 image-ids=3 "
+    "text-ids=4 help policy max-shortcut-rate max-text-accuracy max-sfd "
+    "max-ood-gap format map missing-images duplicate-ids verdict-map "
+    "verdict-field prompt-text answers join allow-image-paths-outside "
+    "weights-method=W min-image-gain=G by position-field near-dup-distance";
 
 static void copy_str(char *out, size_t cap, const char *s)
 {
@@ -179,206 +157,109 @@ static int unique_names(char **files, char **names, const char *given, int n, in
 	return 0;
 }
 
-/* weights.csv of the datasets ids[0..nids) from the newest score runs. */
-typedef struct weights_task {
-	eng_ws *ws;
-	const int64_t *ids;
-	size_t nids;
-	eng_wmethod method;
-	rpt_weights_choice *choice; /* (nids) */
-	FILE *f;                    /* weights.csv's temporary file (engine/base/outfile.h) */
-	eng_err err;
-	int rc;
-} weights_task;
-
-static void *weights_main(void *arg)
-{
-	weights_task *t = arg;
-	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
-	                          t->f, NULL, t->choice, &t->err);
-	return NULL;
-}
-
 static void note_stderr(void *ctx, const char *msg)
 {
 	(void)ctx;
 	aud_eprintf("mmaudit audit: %s\n", msg);
 }
 
-static int audit_main(int argc, char **argv, eng_rec_map *map)
+typedef struct hook_ctx {
+	aud_progress *ap;
+	int quiet;
+} hook_ctx;
+
+static void stage_done(void *ctx)
 {
-	static const struct option opts[] = {{"out", required_argument, 0, 'o'},
-	                                     {"db", required_argument, 0, 'd'},
-	                                     {"images", required_argument, 0, 'i'},
-	                                     {"name", required_argument, 0, 'n'},
-	                                     {"folds", required_argument, 0, 'k'},
-	                                     {"epochs", required_argument, 0, 'e'},
-	                                     {"seed", required_argument, 0, 's'},
-	                                     {"threads", required_argument, 0, 't'},
-	                                     {"top", required_argument, 0, 'N'},
-	                                     {"no-crossdist", no_argument, 0, 'C'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"features", required_argument, 0, 'X'},
-	                                     {"image-embeddings", required_argument, 0, '1'},
-	                                     {"text-embeddings", required_argument, 0, '2'},
-	                                     {"image-ids", required_argument, 0, '3'},
-	                                     {"text-ids", required_argument, 0, '4'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {"policy", required_argument, 0, 'P'},
-	                                     {"max-shortcut-rate", required_argument, 0, 'S'},
-	                                     {"max-text-accuracy", required_argument, 0, 'T'},
-	                                     {"max-sfd", required_argument, 0, 'F'},
-	                                     {"max-ood-gap", required_argument, 0, 'O'},
-	                                     {"format", required_argument, 0, 'f'},
-	                                     {"map", required_argument, 0, 'm'},
-	                                     {"missing-images", required_argument, 0, 'M'},
-	                                     {"duplicate-ids", required_argument, 0, 'D'},
-	                                     AUD_FORMAT_LONG_OPTIONS,
-	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
-	                                     {"weights-method", required_argument, 0, 'W'},
-	                                     {"min-image-gain", required_argument, 0, 'G'},
-	                                     AUD_INTEGRITY_LONGOPTS,
-	                                     {0, 0, 0, 0}};
-	const char *out = NULL, *db = NULL, *name = NULL, *policy_path = NULL, *by[AUD_MAX_BY];
-	rpt_integrity_options integ = {.by = by, .near_dup_distance = -1};
-	const char *emb_file[2] = {NULL, NULL}, *emb_ids[2] = {NULL, NULL}; /* image, text */
-	eng_index_opts io = {0};
+	aud_progress_done(((hook_ctx *)ctx)->ap);
+}
+
+static void indexed(void *ctx, const char *db, const char *file, const eng_index_result *r)
+{
+	if (!((hook_ctx *)ctx)->quiet)
+		aud_index_summary(db, file, r);
+}
+
+static void embedded(void *ctx, int kind, const char *file, const eng_emb_report *r)
+{
+	if (!((hook_ctx *)ctx)->quiet)
+		aud_embed_print(stderr, kind, file, r);
+}
+
+typedef struct audit_cmd {
+	const char *name, *emb_file[2], *emb_ids[2]; /* by eng_emb_kind */
+	eng_index_opts io;
 	eng_score_opts so;
-	eng_score_opts_default(&so);
-	so.train.seed = 1;
-	rpt_policy flags, policy;
-	rpt_policy_init(&flags);
-	int quiet = 0, crossdist = 1, top = 0, c, rc;
-	eng_wmethod wmethod = ENG_WM_AUTO;
-	long long v;
+	rpt_policy policy;
+	int crossdist, top;
+	eng_wmethod wmethod;
+	eng_rec_map *map;
+	rpt_integrity_options integ;
+} audit_cmd;
+
+static int audit_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	audit_cmd *ac = self;
 	double x;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'd':
-			db = optarg;
-			break;
-		case 'i':
-			io.images = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'k':
-			if (aud_parse_int("audit", "--folds", optarg, 2, 100, &v))
-				return AUD_EXIT_USAGE;
-			so.folds = (int)v;
-			break;
-		case 'e':
-			if (aud_parse_int("audit", "--epochs", optarg, 1, 1000, &v))
-				return AUD_EXIT_USAGE;
-			so.train.epochs = (int)v;
-			break;
-		case 's':
-			if (aud_parse_int("audit", "--seed", optarg, 0, INT64_MAX, &v))
-				return AUD_EXIT_USAGE;
-			so.train.seed = (uint64_t)v;
-			break;
-		case 't':
-			if (aud_parse_int("audit", "--threads", optarg, 1, 64, &v))
-				return AUD_EXIT_USAGE;
-			so.threads = (int)v;
-			break;
-		case 'N':
-			if (aud_parse_int("audit", "--top", optarg, 1, 100, &v))
-				return AUD_EXIT_USAGE;
-			top = (int)v;
-			break;
-		case 'C':
-			crossdist = 0;
-			break;
-		case 'W':
-			if (eng_wmethod_parse(optarg, &wmethod))
-				return aud_usage_error(
-				    "audit",
-				    "--weights-method wants auto, debias, jtt, sfc or none");
-			break;
-		case 'G':
-			if (aud_parse_double("audit", "--min-image-gain", optarg, 0, 1, &x))
-				return AUD_EXIT_USAGE;
-			so.min_image_gain = x;
-			break;
-		case 'f':
-		case 'm':
-		case 'M':
-		case 'D':
-		case AUD_OPT_VERDICT_MAP:
-		case AUD_OPT_VERDICT_FIELD:
-		case AUD_OPT_PROMPT_TEXT:
-		case AUD_OPT_ANSWERS:
-		case AUD_OPT_JOIN:
-		case 'A':
-			if ((rc = aud_format_option("audit", c, optarg, &io, map)))
-				return rc;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case AUD_OPT_BY:
-		case AUD_OPT_POSITION_FIELD:
-		case AUD_OPT_NEAR_DUP:
-			if ((rc = aud_integrity_option("audit", c, optarg, &integ, by)))
-				return rc;
-			break;
-		case '1':
-		case '2':
-			emb_file[c - '1'] = optarg;
-			break;
-		case '3':
-		case '4':
-			emb_ids[c - '3'] = optarg;
-			break;
-		case 'X':
-			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error(
-				    "audit",
-				    "--features must be auto, builtin, embeddings or both");
-				return AUD_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			if ((rc = aud_gate_option("audit", c, optarg, &flags, &policy_path)))
-				return rc;
-		}
+	switch (c) {
+	case 'i':
+		ac->io.images = arg;
+		return 0;
+	case 'n':
+		ac->name = arg;
+		return 0;
+	case 'C':
+		ac->crossdist = 0;
+		return 0;
+	case 'W':
+		if (eng_wmethod_parse(arg, &ac->wmethod))
+			return aud_usage_error(
+			    "audit", "--weights-method wants auto, debias, jtt, sfc or none");
+		return 0;
+	case 'G':
+		if (aud_parse_double("audit", "--min-image-gain", arg, 0, 1, &x))
+			return AUD_EXIT_USAGE;
+		ac->so.min_image_gain = x;
+		return 0;
+	case '1':
+	case '2':
+		ac->emb_file[c - '1'] = arg;
+		return 0;
+	case '3':
+	case '4':
+		ac->emb_ids[c - '3'] = arg;
+		return 0;
 	}
-	if (!out)
-		return aud_usage_error("audit", "--out DIR is required");
-	int nfiles = argc - optind;
+	return AUD_NOT_MINE;
+}
+
+static int audit_check(void *self, aud_args *a)
+{
+	audit_cmd *ac = self;
+	int nfiles = a->argc - a->optind, rc;
 	if (nfiles < 1)
 		return aud_usage_error("audit", "give at least one FILE.jsonl");
-	if (name && nfiles > 1)
+	if (ac->name && nfiles > 1)
 		return aud_usage_error("audit",
 		                       "--name works with one file; use NAME=FILE for several");
-	if ((rc = aud_gate_policy("audit", &flags, policy_path, &policy)) ||
-	    (rc = aud_format_finish("audit", &io, map)))
+	if ((rc = aud_gate_policy("audit", &a->gate, a->policy, &ac->policy)) ||
+	    (rc = aud_format_finish("audit", &ac->io, ac->map)))
 		return rc;
-	so.command = aud_command_line;
-	so.note = note_stderr;
+	ac->so.command = aud_command_line;
+	ac->so.note = note_stderr;
+	return 0;
+}
 
-	eng_err err = {0};
-	eng_ws *ws = NULL;
+static int audit_run(void *self, aud_args *a)
+{
+	audit_cmd *ac = self;
+	const char *name = ac->name;
+	int nfiles = a->argc - a->optind, rc;
 	char **files = calloc((size_t)nfiles, sizeof *files),
 	     **names = calloc((size_t)nfiles, sizeof *names);
-	int64_t *ids = calloc((size_t)nfiles, sizeof *ids), run_id = 0;
-	size_t nids = 0;
-	char dbpath[4096];
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int e = files && names && ids ? 0 : eng_err_set(&err, ENG_ENOMEM, "out of memory");
+	int e = files && names ? 0 : eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 	for (int i = 0; !e && i < nfiles; i++) {
-		char *arg = argv[optind + i], *eq = strchr(arg, '=');
+		char *arg = a->argv[a->optind + i], *eq = strchr(arg, '=');
 		struct stat sb;
 		if (eq && eq != arg && stat(arg, &sb) != 0) {
 			names[i] = strndup(arg, (size_t)(eq - arg));
@@ -389,7 +270,7 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 	}
 	char *given = calloc((size_t)nfiles, 1); /* names[i] came from NAME= or --name */
 	if (!given)
-		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+		e = eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 	for (int i = 0; !e && i < nfiles; i++) {
 		char nm[1024];
 		given[i] = names[i] || name;
@@ -403,133 +284,75 @@ static int audit_main(int argc, char **argv, eng_rec_map *map)
 		if ((names[i] = malloc(need)))
 			eng_text_escape(nm, (size_t)-1, names[i], need);
 		else
-			e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+			e = eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 	}
 	if (!e)
-		e = unique_names(files, names, given, nfiles, quiet, &err);
+		e = unique_names(files, names, given, nfiles, a->quiet, &a->err);
 	free(given);
-	if (!e)
-		e = mkdir_p(out, &err);
+	rpt_audit_result res = {0};
 	if (!e) {
-		if (!db) {
-			snprintf(dbpath, sizeof dbpath, "%s/workspace.db", out);
-			db = dbpath;
-		}
-		e = eng_ws_open(db, &ws, &err);
+		rpt_audit_opts ao = {
+		    .out = a->out,
+		    .db = a->db,
+		    .files = files,
+		    .names = names,
+		    .nfiles = nfiles,
+		    .index = ac->io,
+		    .score = ac->so,
+		    .crossdist = ac->crossdist,
+		    .emb_file = {ac->emb_file[0], ac->emb_file[1]},
+		    .emb_ids = {ac->emb_ids[0], ac->emb_ids[1]},
+		    .wmethod = ac->wmethod,
+		    .report = {.top_n = ac->top, .policy = ac->policy, .integrity = ac->integ}};
+		hook_ctx hc = {&a->ap, a->quiet};
+		rpt_audit_hooks hooks = {a->prog, &hc, stage_done, indexed, embedded};
+		e = rpt_audit_run(&ao, &hooks, &res, &a->err);
 	}
-	/* 1. index */
-	io.progress = prog;
-	for (int i = 0; !e && i < nfiles; i++) {
-		eng_index_result res;
-		e = eng_index_file(ws, names[i], files[i], &io, &res, &err);
-		aud_progress_done(&ap);
-		if (!e && !quiet)
-			aud_index_summary(db, files[i], &res);
-		int64_t id = 0;
-		if (!e)
-			e = eng_ws_dataset_id(ws, names[i], &id, &err);
-		int dup = 0;
-		for (size_t k = 0; k < nids; k++)
-			dup |= ids[k] == id;
-		if (!e && !dup)
-			ids[nids++] = id;
-	}
-	/* 1a. perceptual hashes of the new images' thumbnails (near-duplicate images) */
-	if (!e)
-		e = eng_neardup_fill(ws, NULL, &err);
-	/* 1b. external embeddings (replace the workspace's sets of those kinds) */
-	for (int k = 0; k < 2 && !e; k++)
-		if (emb_file[k])
-			e = aud_embed_load(ws, k, emb_file[k], emb_ids[k], quiet ? NULL : stderr,
-			                   &err);
-	/* 2. score */
-	if (!e) {
-		e = eng_score_run(ws, ids, nids, &so, &prog, &run_id, &err);
-		aud_progress_done(&ap);
-	}
-	/* 3. crossdist */
-	if (!e && crossdist && nids >= 2) {
-		eng_crossdist_opts co;
-		eng_crossdist_opts_default(&co);
-		co.methods = ENG_METHODS_ALL; /* the report ranks every method */
-		co.train = so.train;
-		co.threads = so.threads;
-		co.text = so.text;
-		co.features = so.features;
-		co.command = aud_command_line;
-		e = eng_crossdist_run(ws, ids, nids, &co, &prog, &run_id, &err);
-		aud_progress_done(&ap);
-	}
-	/* 4. report + weights: weights.csv on its own connection and thread meanwhile */
-	rpt_report_info info = {0};
-	weights_task wt = {.ids = ids, .nids = nids, .method = wmethod};
-	if (!e && !(wt.choice = calloc(nids ? nids : 1, sizeof *wt.choice)))
-		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
-	pthread_t wth;
-	int threaded = 0;
-	/* the four outputs are replaced together or not at all (engine/base/outfile.h) */
-	eng_outset outs = {0};
-	if (!e) {
-		char wpath[4200];
-		snprintf(wpath, sizeof wpath, "%s/weights.csv", out);
-		e = eng_out_open(&outs, wpath, &wt.f, &err);
-	}
-	if (!e) {
-		if (eng_ws_reopen(ws, &wt.ws, NULL) == 0)
-			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
-		rpt_options ro = {.top_n = top, .policy = policy, .integrity = integ};
-		e = rpt_report_write_set(ws, &ro, out, &prog, &info, &outs, &err);
-		aud_progress_done(&ap);
-	}
-	if (threaded) {
-		eng_trace("audit: wait for weights.csv");
-		pthread_join(wth, NULL);
-		eng_trace("audit: weights.csv written");
-		if (!e && (e = wt.rc))
-			err = wt.err;
-	} else if (!e) {
-		wt.ws = ws;
-		weights_main(&wt);
-		if ((e = wt.rc))
-			err = wt.err;
-	}
-	if (wt.ws != ws)
-		eng_ws_close(wt.ws);
-	if (!e)
-		e = eng_out_commit(&outs, &err);
-	else
-		eng_out_abort(&outs);
 	if (e) {
-		rc = aud_fail("audit", &err);
+		rc = aud_fail("audit", &a->err);
 	} else {
 		rc = AUD_EXIT_OK;
-		for (size_t i = 0; !quiet && i < nids; i++)
+		for (size_t i = 0; !a->quiet && i < res.nids; i++)
 			aud_eprintf("mmaudit audit: weights.csv for '%s': method %s%s (%s)\n",
-			            wt.choice[i].dataset, wmethod == ENG_WM_AUTO ? "auto -> " : "",
-			            eng_wmethod_name(wt.choice[i].used), wt.choice[i].reason);
-		if (rpt_policy_count(&policy))
-			rc = aud_gate_run("audit", ws, &policy);
+			            res.choice[i].dataset,
+			            ac->wmethod == ENG_WM_AUTO ? "auto -> " : "",
+			            eng_wmethod_name(res.choice[i].used), res.choice[i].reason);
+		if (rpt_policy_count(&ac->policy))
+			rc = aud_gate_run("audit", res.ws, &ac->policy);
 		aud_eprintf(
 		    "mmaudit audit: wrote %s/report.html (%zu bytes), summary.json, samples.csv "
 		    "(%lld rows), weights.csv\n",
-		    out, info.html_bytes, (long long)info.csv_rows);
+		    a->out, res.info.html_bytes, (long long)res.info.csv_rows);
 	}
-	free(wt.choice);
 	for (int i = 0; names && i < nfiles; i++)
 		free(names[i]);
 	free(names);
 	free(files);
-	free(ids);
-	eng_trace("audit: close the workspace");
-	eng_ws_close(ws);
-	eng_trace("audit: closed");
+	rpt_audit_result_free(&res);
 	return rc;
 }
 
 int aud_cmd_audit(int argc, char **argv)
 {
 	eng_rec_map map = {0};
-	int rc = audit_main(argc, argv, &map);
+	const char *by[AUD_MAX_BY];
+	audit_cmd ac = {.crossdist = 1,
+	                .wmethod = ENG_WM_AUTO,
+	                .map = &map,
+	                .integ = {.by = by, .near_dup_distance = -1}};
+	eng_score_opts_default(&ac.so);
+	ac.so.train.seed = 1;
+	aud_args a = {.to = {&ac.so.train.seed, &ac.so.threads, &ac.so.train.epochs, &ac.so.folds,
+	                     NULL, &ac.so.features, &ac.top},
+	              .index = &ac.io,
+	              .map = &map,
+	              .integrity = &ac.integ,
+	              .by = by};
+	int rc = aud_command_main(&(const aud_command){"audit", usage_text, NULL, options,
+	                                               AUD_F_OUT | AUD_F_ARGS | AUD_F_GATE,
+	                                               "--out DIR is required", audit_option, NULL,
+	                                               audit_check, audit_run},
+	                          &ac, &a, argc, argv);
 	eng_rec_map_clear(&map);
 	aud_format_free();
 	return rc;

@@ -8,8 +8,9 @@
 
 #include "audit/cli.h"
 #include "crossdist.h"
+#include "store_cli_runs.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
     "                         [--test-fraction F] [--seed S] [--epochs N] [--threads T]\n"
     "                         [--features F] [--bootstrap B] [--jtt-lambda L] [--select]\n"
@@ -42,6 +43,11 @@ static const char *usage_text =
     "                   vectors replace the pixel features, text vectors join the word features\n"
     "  --json           print the matrices as JSON\n"
     "  --quiet          no progress on stderr\n";
+
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] =
+    "db datasets>dataset dataset methods=m bootstrap=B jtt-lambda=L "
+    "select:S test-fraction=f seed epochs threads json quiet features help";
 
 static void print_ci(json_t *c)
 {
@@ -145,160 +151,95 @@ static void print_text(json_t *root, int select_)
 	}
 }
 
+typedef struct crossdist_cmd {
+	eng_crossdist_opts co;
+	int select_;
+} crossdist_cmd;
+
+static int crossdist_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	crossdist_cmd *xc = self;
+	long long v;
+	double x;
+	switch (c) {
+	case 'm': {
+		unsigned mk;
+		if (eng_methods_parse(arg, &mk))
+			return aud_usage_error(
+			    "crossdist",
+			    "--methods '%s': use all, or a list of text, standard, "
+			    "shortcut-aware, poe, debias, jtt",
+			    arg);
+		xc->co.methods = (int)mk;
+		return 0;
+	}
+	case 'B':
+		if (aud_parse_int("crossdist", "--bootstrap", arg, 0, 100000, &v))
+			return AUD_EXIT_USAGE;
+		xc->co.bootstrap = (int)v;
+		return 0;
+	case 'L':
+		if (aud_parse_double("crossdist", "--jtt-lambda", arg, 0.01, 1e6, &x))
+			return AUD_EXIT_USAGE;
+		xc->co.train.jtt_lambda = (float)x;
+		return 0;
+	case 'S':
+		xc->select_ = 1;
+		return 0;
+	case 'f':
+		if (aud_parse_double("crossdist", "--test-fraction", arg, 0.01, 0.99,
+		                     &xc->co.test_fraction))
+			return AUD_EXIT_USAGE;
+		return 0;
+	}
+	return AUD_NOT_MINE;
+}
+
+static void crossdist_help(void *self)
+{
+	printf(usage_text, ((crossdist_cmd *)self)->co.train.epochs);
+}
+
+static int crossdist_run(void *self, aud_args *a)
+{
+	crossdist_cmd *xc = self;
+	xc->co.command = aud_command_line;
+	int64_t run_id = 0;
+	int e = eng_crossdist_run(a->ws, a->ids, a->nids, &xc->co, &a->prog, &run_id, &a->err);
+	aud_progress_done(&a->ap);
+	if (e)
+		return e;
+	char *text = NULL;
+	json_t *root = NULL;
+	if (!eng_cli_run_metrics(a->ws, run_id, &text, &a->err) && text)
+		root = json_loads(text, 0, NULL);
+	free(text);
+	if (!root) {
+		e = eng_err_set(&a->err, ENG_EINTERNAL, "crossdist run %lld has no metrics",
+		                (long long)run_id);
+	} else if (a->json) {
+		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		print_text(root, xc->select_);
+	}
+	json_decref(root);
+	return e;
+}
+
 int aud_cmd_crossdist(int argc, char **argv)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"datasets", required_argument, 0, 'D'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"methods", required_argument, 0, 'm'},
-	                                     {"bootstrap", required_argument, 0, 'B'},
-	                                     {"jtt-lambda", required_argument, 0, 'L'},
-	                                     {"select", no_argument, 0, 'S'},
-	                                     {"test-fraction", required_argument, 0, 'f'},
-	                                     {"seed", required_argument, 0, 's'},
-	                                     {"epochs", required_argument, 0, 'e'},
-	                                     {"threads", required_argument, 0, 't'},
-	                                     {"json", no_argument, 0, 'j'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"features", required_argument, 0, 'X'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	eng_crossdist_opts co;
-	eng_crossdist_opts_default(&co);
-	co.train.seed = 1;
-	const char *db = NULL;
-	char *datasets = NULL;
-	int json = 0, quiet = 0, select_ = 0, c, rc = AUD_EXIT_USAGE;
-	long long v;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'D':
-			if (aud_list_append(&datasets, optarg))
-				goto done;
-			break;
-		case 'm': {
-			unsigned mk;
-			if (eng_methods_parse(optarg, &mk)) {
-				aud_usage_error(
-				    "crossdist",
-				    "--methods '%s': use all, or a list of text, standard, "
-				    "shortcut-aware, poe, debias, jtt",
-				    optarg);
-				goto done;
-			}
-			co.methods = (int)mk;
-			break;
-		}
-		case 'B':
-			if (aud_parse_int("crossdist", "--bootstrap", optarg, 0, 100000, &v))
-				goto done;
-			co.bootstrap = (int)v;
-			break;
-		case 'L': {
-			double x;
-			if (aud_parse_double("crossdist", "--jtt-lambda", optarg, 0.01, 1e6, &x))
-				goto done;
-			co.train.jtt_lambda = (float)x;
-			break;
-		}
-		case 'S':
-			select_ = 1;
-			break;
-		case 'f':
-			if (aud_parse_double("crossdist", "--test-fraction", optarg, 0.01, 0.99,
-			                     &co.test_fraction))
-				goto done;
-			break;
-		case 's':
-			if (aud_parse_int("crossdist", "--seed", optarg, 0, INT64_MAX, &v))
-				goto done;
-			co.train.seed = (uint64_t)v;
-			break;
-		case 'e':
-			if (aud_parse_int("crossdist", "--epochs", optarg, 1, 1000, &v))
-				goto done;
-			co.train.epochs = (int)v;
-			break;
-		case 't':
-			if (aud_parse_int("crossdist", "--threads", optarg, 1, 64, &v))
-				goto done;
-			co.threads = (int)v;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'X':
-			if (eng_features_parse(optarg, &co.features)) {
-				aud_usage_error(
-				    "crossdist",
-				    "--features must be auto, builtin, embeddings or both");
-				goto done;
-			}
-			break;
-		case 'h':
-			printf(usage_text, co.train.epochs);
-			rc = AUD_EXIT_OK;
-			goto done;
-		default:
-			aud_usage_error("crossdist", "unknown option");
-			goto done;
-		}
-	}
-	if (!db) {
-		aud_usage_error("crossdist", "--db PATH is required");
-		goto done;
-	}
-	if (optind < argc) {
-		aud_usage_error("crossdist", "unexpected argument '%s'", argv[optind]);
-		goto done;
-	}
-	co.command = aud_command_line;
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	int64_t *ids = NULL, run_id = 0;
-	size_t n = 0;
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
-	if (!e)
-		e = eng_crossdist_run(ws, ids, n, &co, &prog, &run_id, &err);
-	aud_progress_done(&ap);
-	if (!e) {
-		sqlite3_stmt *st =
-		    eng_ws_prepare(ws, "SELECT metrics FROM runs WHERE id = ?1", &err);
-		json_t *root = NULL;
-		if (st) {
-			sqlite3_bind_int64(st, 1, run_id);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				root =
-				    json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-			sqlite3_finalize(st);
-		}
-		if (!root) {
-			e = eng_err_set(&err, ENG_EINTERNAL, "crossdist run %lld has no metrics",
-			                (long long)run_id);
-		} else if (json) {
-			char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-			if (s)
-				puts(s);
-			free(s);
-		} else {
-			print_text(root, select_);
-		}
-		json_decref(root);
-	}
-	rc = e ? aud_fail("crossdist", &err) : AUD_EXIT_OK;
-	free(ids);
-	eng_ws_close(ws);
-done:
-	free(datasets);
-	return rc;
+	crossdist_cmd xc = {0};
+	eng_crossdist_opts_default(&xc.co);
+	xc.co.train.seed = 1;
+	aud_args a = {.to = {&xc.co.train.seed, &xc.co.threads, &xc.co.train.epochs, NULL, NULL,
+	                     &xc.co.features}};
+	return aud_command_main(&(const aud_command){"crossdist", NULL, crossdist_help, options,
+	                                             AUD_F_DB | AUD_F_DATASETS,
+	                                             "--db PATH is required", crossdist_option,
+	                                             NULL, NULL, crossdist_run},
+	                        &xc, &a, argc, argv);
 }

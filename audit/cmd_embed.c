@@ -8,7 +8,7 @@
 #include "audit/cli.h"
 #include "embeddings.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit embed --db PATH [--image-embeddings FILE [--ids FILE]]\n"
     "                     [--text-embeddings FILE [--ids FILE]] [--json]\n\n"
     "Loads external embeddings (the encoder you train with) into the workspace; score, crossdist\n"
@@ -30,6 +30,11 @@ static const char *usage_text =
     "Reports keys that match nothing and pairs lacking a vector (counts + first few).\n"
     "exit: 0 ok, 2 bad usage or input (that set is not stored), 3 system error\n";
 
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] =
+    "db image-embeddings=I text-embeddings=T ids=i image-ids=a text-ids=b "
+    "json quiet help";
+
 static json_t *report_json(eng_emb_kind kind, const char *file, const eng_emb_report *r)
 {
 	json_t *um = json_array(), *mi = json_array();
@@ -48,7 +53,7 @@ static json_t *report_json(eng_emb_kind kind, const char *file, const eng_emb_re
 	    (json_int_t)r->pairs_missing, "first_unmatched", um, "first_pairs_missing", mi);
 }
 
-static void report_text(FILE *to, eng_emb_kind kind, const char *file, const eng_emb_report *r)
+void aud_embed_print(FILE *to, int kind, const char *file, const struct eng_emb_report *r)
 {
 	const char *what = kind == ENG_EMB_IMAGE ? "images" : "responses";
 	fprintf(to, "%s embeddings from %s: %zu rows x %zu, %zu stored", eng_emb_kind_name(kind),
@@ -85,116 +90,95 @@ static void report_text(FILE *to, eng_emb_kind kind, const char *file, const eng
 	}
 }
 
-int aud_embed_load(eng_ws *ws, int kind, const char *file, const char *ids, FILE *to, eng_err *err)
+/* Reads an embeddings file (kind: eng_emb_kind) and stores it in ws; *r is the load report. */
+static int embed_load(eng_ws *ws, int kind, const char *file, const char *ids, eng_emb_report *r,
+                      eng_err *err)
 {
 	eng_emb_table t;
-	eng_emb_report r;
 	char source[8192];
 	snprintf(source, sizeof source, "%s%s%s", file, ids ? " + " : "", ids ? ids : "");
 	int e = eng_emb_read(file, ids, &t, err);
 	if (!e)
-		e = eng_emb_store(ws, (eng_emb_kind)kind, &t, source, &r, err);
+		e = eng_emb_store(ws, (eng_emb_kind)kind, &t, source, r, err);
 	eng_emb_table_free(&t);
-	if (!e && to)
-		report_text(to, (eng_emb_kind)kind, file, &r);
 	return e;
 }
 
-int aud_cmd_embed(int argc, char **argv)
+typedef struct embed_cmd {
+	const char *file[2], *ids[2]; /* by eng_emb_kind */
+	int last;                     /* the kind of the last --*-embeddings, -1 = none yet */
+} embed_cmd;
+
+static int embed_option(void *self, aud_args *a, int c, const char *arg)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"image-embeddings", required_argument, 0, 'I'},
-	                                     {"text-embeddings", required_argument, 0, 'T'},
-	                                     {"ids", required_argument, 0, 'i'},
-	                                     {"image-ids", required_argument, 0, 'a'},
-	                                     {"text-ids", required_argument, 0, 'b'},
-	                                     {"json", no_argument, 0, 'j'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL, *file[2] = {NULL, NULL}, *ids[2] = {NULL, NULL};
-	int json = 0, c, last = -1;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'I':
-			file[ENG_EMB_IMAGE] = optarg;
-			last = ENG_EMB_IMAGE;
-			break;
-		case 'T':
-			file[ENG_EMB_TEXT] = optarg;
-			last = ENG_EMB_TEXT;
-			break;
-		case 'i':
-			if (last < 0)
-				return aud_usage_error("embed",
-				                       "--ids FILE goes after "
-				                       "--image-embeddings or --text-embeddings");
-			ids[last] = optarg;
-			break;
-		case 'a':
-			ids[ENG_EMB_IMAGE] = optarg;
-			break;
-		case 'b':
-			ids[ENG_EMB_TEXT] = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'q':
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("embed", "unknown option");
-		}
+	(void)a;
+	embed_cmd *ec = self;
+	switch (c) {
+	case 'I':
+	case 'T':
+		ec->last = c == 'I' ? ENG_EMB_IMAGE : ENG_EMB_TEXT;
+		ec->file[ec->last] = arg;
+		return 0;
+	case 'i':
+		if (ec->last < 0)
+			return aud_usage_error("embed", "--ids FILE goes after "
+			                                "--image-embeddings or --text-embeddings");
+		ec->ids[ec->last] = arg;
+		return 0;
+	case 'a':
+	case 'b':
+		ec->ids[c == 'a' ? ENG_EMB_IMAGE : ENG_EMB_TEXT] = arg;
+		return 0;
 	}
-	if (!db)
-		return aud_usage_error("embed", "--db PATH is required");
-	if (optind < argc)
-		return aud_usage_error("embed", "unexpected argument '%s'", argv[optind]);
-	if (!file[0] && !file[1])
+	return AUD_NOT_MINE;
+}
+
+static int embed_check(void *self, aud_args *a)
+{
+	(void)a;
+	embed_cmd *ec = self;
+	if (!ec->file[0] && !ec->file[1])
 		return aud_usage_error("embed", "give --image-embeddings FILE and/or "
 		                                "--text-embeddings FILE");
 	for (int k = 0; k < 2; k++)
-		if (ids[k] && !file[k])
+		if (ec->ids[k] && !ec->file[k])
 			return aud_usage_error("embed", "--%s-ids without --%s-embeddings",
 			                       eng_emb_kind_name((eng_emb_kind)k),
 			                       eng_emb_kind_name((eng_emb_kind)k));
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	int e = eng_ws_open_existing(db, &ws, &err);
+	return 0;
+}
+
+static int embed_run(void *self, aud_args *a)
+{
+	embed_cmd *ec = self;
+	int e = eng_ws_open_existing(a->db, &a->ws, &a->err);
 	json_t *out = json_array();
 	for (int k = 0; k < 2 && !e; k++) {
-		if (!file[k])
+		if (!ec->file[k])
 			continue;
-		if (!json) {
-			e = aud_embed_load(ws, k, file[k], ids[k], stdout, &err);
-			continue;
-		}
-		eng_emb_table t;
 		eng_emb_report r;
-		char source[8192];
-		snprintf(source, sizeof source, "%s%s%s", file[k], ids[k] ? " + " : "",
-		         ids[k] ? ids[k] : "");
-		e = eng_emb_read(file[k], ids[k], &t, &err);
-		if (!e)
-			e = eng_emb_store(ws, (eng_emb_kind)k, &t, source, &r, &err);
-		eng_emb_table_free(&t);
-		if (!e)
-			json_array_append_new(out, report_json((eng_emb_kind)k, file[k], &r));
+		e = embed_load(a->ws, k, ec->file[k], ec->ids[k], &r, &a->err);
+		if (!e && a->json)
+			json_array_append_new(out, report_json((eng_emb_kind)k, ec->file[k], &r));
+		else if (!e)
+			aud_embed_print(stdout, k, ec->file[k], &r);
 	}
-	if (!e && json) {
+	if (!e && a->json) {
 		char *s = json_dumps(out, JSON_INDENT(2));
 		if (s)
 			puts(s);
 		free(s);
 	}
 	json_decref(out);
-	eng_ws_close(ws);
-	return e ? aud_fail("embed", &err) : AUD_EXIT_OK;
+	return e;
+}
+
+int aud_cmd_embed(int argc, char **argv)
+{
+	embed_cmd ec = {{NULL, NULL}, {NULL, NULL}, -1};
+	aud_args a = {0};
+	return aud_command_main(&(const aud_command){"embed", usage_text, NULL, options, AUD_F_DB,
+	                                             "--db PATH is required", embed_option, NULL,
+	                                             embed_check, embed_run},
+	                        &ec, &a, argc, argv);
 }

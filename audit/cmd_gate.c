@@ -11,7 +11,7 @@
 #include "reports/rpt_gate.h"
 #include "reports/rpt_state.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit gate --db PATH [--policy FILE] [--max-shortcut-rate X]\n"
     "                    [--max-text-accuracy X] [--max-sfd X] [--max-ood-gap X]\n"
     "                    [--dataset NAME] [--strict]\n\n"
@@ -37,6 +37,10 @@ static const char *usage_text =
     "  --strict               WARN and NOT RUN (a rule that cannot be measured) fail the gate\n\n"
     "exit: 0 no rule fails (WARN and NOT RUN pass unless --strict), 1 a rule fails, 2 bad\n"
     "usage, no rules, or nothing scored (run mmaudit score first), 3 system error.\n";
+
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db policy max-shortcut-rate max-text-accuracy max-sfd max-ood-gap "
+                              "dataset=D strict:X help";
 
 /* Shared by gate and report: the gate options. Returns 0, or an exit status after printing. */
 int aud_gate_option(const char *cmd, int c, const char *arg, rpt_policy *flags, const char **policy)
@@ -89,50 +93,31 @@ int aud_gate_policy(const char *cmd, const rpt_policy *flags, const char *policy
 	return 0;
 }
 
+static int gate_check(void *self, aud_args *a)
+{
+	rpt_policy *policy = self;
+	int rc = aud_gate_policy("gate", &a->gate, a->policy, policy);
+	if (!rc && !rpt_policy_count(policy))
+		rc = aud_usage_error("gate", "no rules given: nothing to evaluate (pass "
+		                             "--max-shortcut-rate X, --max-text-accuracy X, "
+		                             "--max-sfd X, --max-ood-gap X or --policy FILE)");
+	return rc;
+}
+
+static int gate_run(void *self, aud_args *a)
+{
+	return aud_gate_run("gate", a->ws, self);
+}
+
 int aud_cmd_gate(int argc, char **argv)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"policy", required_argument, 0, 'P'},
-	                                     {"max-shortcut-rate", required_argument, 0, 'S'},
-	                                     {"max-text-accuracy", required_argument, 0, 'T'},
-	                                     {"max-sfd", required_argument, 0, 'F'},
-	                                     {"max-ood-gap", required_argument, 0, 'O'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"strict", no_argument, 0, 'X'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL, *policy_path = NULL;
-	rpt_policy flags, policy;
-	rpt_policy_init(&flags);
-	int c, rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'd')
-			db = optarg;
-		else if (c == 'h') {
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		} else if ((rc = aud_gate_option("gate", c, optarg, &flags, &policy_path)))
-			return rc;
-	}
-	if (!db)
-		return aud_usage_error("gate", "--db PATH is required");
-	if (optind < argc)
-		return aud_usage_error("gate", "unexpected argument '%s'", argv[optind]);
-	if ((rc = aud_gate_policy("gate", &flags, policy_path, &policy)))
-		return rc;
-	if (!rpt_policy_count(&policy))
-		return aud_usage_error("gate", "no rules given: nothing to evaluate (pass "
-		                               "--max-shortcut-rate X, --max-text-accuracy X, "
-		                               "--max-sfd X, --max-ood-gap X or --policy FILE)");
-
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	if ((rc = eng_ws_open_readonly(db, &ws, &err)))
-		return aud_fail("gate", &err);
-	rc = aud_gate_run("gate", ws, &policy);
-	eng_ws_close(ws);
-	return rc;
+	rpt_policy policy;
+	aud_args a = {0};
+	return aud_command_main(&(const aud_command){"gate", usage_text, NULL, options,
+	                                             AUD_F_DB | AUD_F_GATE | AUD_F_READONLY,
+	                                             "--db PATH is required", NULL, NULL,
+	                                             gate_check, gate_run},
+	                        &policy, &a, argc, argv);
 }
 
 int aud_gate_run(const char *cmd, eng_ws *ws, const rpt_policy *policy)

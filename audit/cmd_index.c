@@ -15,7 +15,7 @@
 #include "safetext.h"
 #include "workspace.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit index --db PATH [--name NAME] [--images DIR|ARCHIVE] [--strict]\n"
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
     "                     [--duplicate-ids POLICY] [--allow-image-paths-outside]\n"
@@ -62,6 +62,12 @@ static const char *usage_text =
     "  --quiet            no progress or summary on stderr\n\n"
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
+
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] =
+    "db name=n images=i strict:s max-pixels=p max-line=L quiet format map "
+    "missing-images duplicate-ids verdict-map verdict-field prompt-text "
+    "answers join allow-image-paths-outside help";
 
 void aud_index_summary(const char *db, const char *path, const eng_index_result *r)
 {
@@ -228,85 +234,56 @@ void aud_format_free(void)
 	nanswers = 0;
 }
 
-static int index_main(int argc, char **argv, eng_rec_map *map)
+typedef struct index_cmd {
+	eng_index_opts o;
+	const char *name;
+	long long maxpx;
+	eng_rec_map *map;
+} index_cmd;
+
+static int index_option(void *self, aud_args *a, int c, const char *arg)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"name", required_argument, 0, 'n'},
-	                                     {"images", required_argument, 0, 'i'},
-	                                     {"strict", no_argument, 0, 's'},
-	                                     {"max-pixels", required_argument, 0, 'p'},
-	                                     {"max-line", required_argument, 0, 'L'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"format", required_argument, 0, 'f'},
-	                                     {"map", required_argument, 0, 'm'},
-	                                     {"missing-images", required_argument, 0, 'M'},
-	                                     {"duplicate-ids", required_argument, 0, 'D'},
-	                                     AUD_FORMAT_LONG_OPTIONS,
-	                                     {"allow-image-paths-outside", no_argument, 0, 'A'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL, *name = NULL;
-	eng_index_opts o = {0};
-	int quiet = 0, c, rc;
-	long long maxpx = (long long)ENG_IMAGE_DEFAULT_MAX_PIXELS;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'i':
-			o.images = optarg;
-			break;
-		case 's':
-			o.strict = 1;
-			break;
-		case 'p':
-			if (aud_parse_int("index", "--max-pixels", optarg, 1, 1LL << 40, &maxpx))
-				return AUD_EXIT_USAGE;
-			break;
-		case 'L': {
-			long long ml;
-			if (aud_parse_int("index", "--max-line", optarg, 1024, 1LL << 30, &ml))
-				return AUD_EXIT_USAGE;
-			o.max_line = (size_t)ml;
-			break;
-		}
-		case 'q':
-			quiet = 1;
-			break;
-		case 'f':
-		case 'm':
-		case 'M':
-		case 'D':
-		case AUD_OPT_VERDICT_MAP:
-		case AUD_OPT_VERDICT_FIELD:
-		case AUD_OPT_PROMPT_TEXT:
-		case AUD_OPT_ANSWERS:
-		case AUD_OPT_JOIN:
-		case 'A':
-			if ((rc = aud_format_option("index", c, optarg, &o, map)))
-				return rc;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("index", "unknown option");
-		}
+	(void)a;
+	index_cmd *ic = self;
+	long long ml;
+	switch (c) {
+	case 'n':
+		ic->name = arg;
+		return 0;
+	case 'i':
+		ic->o.images = arg;
+		return 0;
+	case 's':
+		ic->o.strict = 1;
+		return 0;
+	case 'p':
+		return aud_parse_int("index", "--max-pixels", arg, 1, 1LL << 40, &ic->maxpx)
+		           ? AUD_EXIT_USAGE
+		           : 0;
+	case 'L':
+		if (aud_parse_int("index", "--max-line", arg, 1024, 1LL << 30, &ml))
+			return AUD_EXIT_USAGE;
+		ic->o.max_line = (size_t)ml;
+		return 0;
 	}
-	if (!db)
-		return aud_usage_error("index", "--db PATH is required");
-	if (optind >= argc)
+	return AUD_NOT_MINE;
+}
+
+static int index_check(void *self, aud_args *a)
+{
+	index_cmd *ic = self;
+	if (a->optind >= a->argc)
 		return aud_usage_error("index", "give at least one FILE.jsonl or FILE.parquet");
-	if (name && !*name)
+	if (ic->name && !*ic->name)
 		return aud_usage_error("index", "--name must not be empty");
-	o.max_pixels = (uint64_t)maxpx;
-	if ((rc = aud_format_finish("index", &o, map)))
-		return rc;
+	ic->o.max_pixels = (uint64_t)ic->maxpx;
+	return aud_format_finish("index", &ic->o, ic->map);
+}
+
+static int index_run(void *self, aud_args *a)
+{
+	index_cmd *ic = self;
+	const char *name = ic->name;
 	char stem[256], clean[1024];
 	if (name) { /* names are valid printable UTF-8 (engine/base/safetext.h) */
 		eng_text_escape(name, (size_t)-1, clean, sizeof clean);
@@ -314,7 +291,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	}
 	if (!name) { /* the first file's stem, or the folder's name */
 		char first[4096];
-		snprintf(first, sizeof first, "%s", argv[optind]);
+		snprintf(first, sizeof first, "%s", a->argv[a->optind]);
 		for (size_t l = strlen(first); l > 1 && first[l - 1] == '/'; l--)
 			first[l - 1] = '\0';
 		eng_index_stem(first, stem, sizeof stem);
@@ -323,17 +300,17 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 	/* a folder stands for the .parquet shards in it, in name order */
 	char **files = NULL;
 	size_t nfiles = 0, fcap = 0;
-	for (int i = optind; i < argc; i++) {
+	for (int i = a->optind; i < a->argc; i++) {
 		struct stat sb;
 		char **sh = NULL;
 		size_t nsh = 0;
 		eng_err derr = {0};
-		if (stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-			if (eng_pq_list_dir(argv[i], &sh, &nsh, &derr)) {
+		if (stat(a->argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (eng_pq_list_dir(a->argv[i], &sh, &nsh, &derr)) {
 				aud_free_list(files, nfiles);
 				return aud_fail("index", &derr);
 			}
-		} else if (!(sh = malloc(sizeof *sh)) || !(sh[0] = strdup(argv[i]))) {
+		} else if (!(sh = malloc(sizeof *sh)) || !(sh[0] = strdup(a->argv[i]))) {
 			free(sh);
 			aud_free_list(files, nfiles);
 			return aud_fail("index", &(eng_err){ENG_ENOMEM, "out of memory"});
@@ -355,7 +332,7 @@ static int index_main(int argc, char **argv, eng_rec_map *map)
 		nfiles += nsh;
 		free(sh);
 	}
-	rc = index_files(db, name, files, nfiles, &o, quiet);
+	int rc = index_files(a->db, name, files, nfiles, &ic->o, a->quiet);
 	aud_free_list(files, nfiles);
 	return rc;
 }
@@ -406,7 +383,13 @@ static int index_files(const char *db, const char *name, char **argv, size_t arg
 int aud_cmd_index(int argc, char **argv)
 {
 	eng_rec_map map = {0};
-	int rc = index_main(argc, argv, &map);
+	index_cmd ic = {.maxpx = (long long)ENG_IMAGE_DEFAULT_MAX_PIXELS, .map = &map};
+	aud_args a = {.index = &ic.o, .map = &map};
+	int rc =
+	    aud_command_main(&(const aud_command){"index", usage_text, NULL, options,
+	                                          AUD_F_DB | AUD_F_ARGS, "--db PATH is required",
+	                                          index_option, NULL, index_check, index_run},
+	                     &ic, &a, argc, argv);
 	eng_rec_map_clear(&map);
 	aud_format_free();
 	return rc;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "audit/cli.h"
-#include "workspace.h"
+#include "store_info.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit info --db PATH [--json] [--max-errors N]\n\n"
     "Lists the workspace's datasets (pairs, distinct images, pairs without an image, ingest\n"
     "errors, duplicate pairs, groups with conflicting labels), the ingest errors with file:line\n"
@@ -20,210 +20,148 @@ static const char *usage_text =
     "  --check          only run SQLite's integrity check: prints \"ok\" (exit 0) or the problems\n"
     "                   (exit 3)\n";
 
-static const char *sql_datasets =
-    "SELECT d.name,"
-    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
-    " (SELECT count(DISTINCT image_id) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NOT "
-    "NULL),"
-    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
-    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
-    " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id),"
-    /* duplicates and conflicts as flagged by engine/ingest/dedup.h */
-    " (SELECT count(*) - count(DISTINCT p.dup_group) FROM pairs p"
-    "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL),"
-    " (SELECT count(DISTINCT p.dup_group) FROM pairs p"
-    "  WHERE p.dataset_id = d.id AND p.conflict = 1)"
-    " FROM datasets d ORDER BY d.id";
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db json max-errors=m check:c help";
 
-/* Members of conflicting duplicate groups (engine/ingest/dedup.h), group by group. */
-static const char *sql_conflicts =
-    "SELECT d.name, p.dup_group, p.ext_id, f.path, p.line,"
-    " substr(p.chosen, 1, 60) FROM pairs p JOIN datasets d ON d.id = p.dataset_id"
-    " JOIN source_files f ON f.id = p.file_id WHERE p.conflict = 1"
-    " ORDER BY p.dataset_id, 2, p.id";
-
-static const char *sql_errors =
-    "SELECT d.name, e.path, e.line, e.code, e.reason FROM ingest_errors e"
-    " JOIN datasets d ON d.id = e.dataset_id ORDER BY e.dataset_id, e.file_id, e.line, e.id";
+static int check_row(void *ctx, const char *row)
+{
+	int *bad = ctx;
+	*bad |= !row || strcmp(row, "ok") != 0;
+	puts(row ? row : "(null)");
+	return 0;
+}
 
 /* Prints PRAGMA integrity_check's rows; returns 0 when it says "ok", 1 when not, <0 on failure. */
 static int integrity(eng_ws *ws, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, "PRAGMA integrity_check", err);
-	if (!st)
-		return err->code;
-	int s, bad = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *row = (const char *)sqlite3_column_text(st, 0);
-		bad |= !row || strcmp(row, "ok") != 0;
-		puts(row ? row : "(null)");
+	int bad = 0, rc = eng_info_check_each(ws, check_row, &bad, err);
+	return rc ? rc : bad;
+}
+
+/* What a row callback needs: the JSON array, whether the output is JSON (else text, at most max
+ * rows shown), the counts. */
+typedef struct listing {
+	json_t *arr;
+	int json;
+	long long max, shown, total;
+} listing;
+
+static int conflict_row(void *ctx, const eng_info_conflict *c)
+{
+	listing *l = ctx;
+	l->total++;
+	if (l->arr) {
+		json_array_append_new(l->arr,
+		                      json_pack("{s:s, s:s, s:s, s:s, s:I}", "dataset", c->dataset,
+		                                "group", c->group, "id", c->id, "file", c->path,
+		                                "line", (json_int_t)c->line));
+	} else if (l->shown < l->max) {
+		if (!l->shown)
+			printf("\nconflicting labels (same prompt, image and answers, "
+			       "opposite preference):\n");
+		printf("  group %s: %s:%lld id %s prefers \"%s...\" (dataset %s)\n", c->group,
+		       c->path, (long long)c->line, c->id, c->chosen, c->dataset);
+		l->shown++;
 	}
-	sqlite3_finalize(st);
-	if (s != SQLITE_DONE)
-		return eng_ws_fail(ws, err, "integrity check");
-	return bad;
+	return 0;
 }
 
 /* Conflicting duplicate groups: into root["conflicting_pairs"] (all) or printed (at most max). */
 static int list_conflicts(eng_ws *ws, json_t *root, long long max, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws, sql_conflicts, err);
-	if (!st)
-		return err->code;
-	json_t *arr = root ? json_array() : NULL;
+	listing l = {root ? json_array() : NULL, root != NULL, max, 0, 0};
 	if (root)
-		json_object_set_new(root, "conflicting_pairs", arr);
-	long long shown = 0, total = 0;
-	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ds = (const char *)sqlite3_column_text(st, 0);
-		const char *group = (const char *)sqlite3_column_text(st, 1);
-		const char *id = (const char *)sqlite3_column_text(st, 2);
-		const char *path = (const char *)sqlite3_column_text(st, 3);
-		long long line = sqlite3_column_int64(st, 4);
-		const char *chosen = (const char *)sqlite3_column_text(st, 5);
-		total++;
-		if (arr) {
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "dataset",
-			                                     ds, "group", group, "id", id, "file",
-			                                     path, "line", (json_int_t)line));
-		} else if (shown < max) {
-			if (!shown)
-				printf("\nconflicting labels (same prompt, image and answers, "
-				       "opposite preference):\n");
-			printf("  group %s: %s:%lld id %s prefers \"%s...\" (dataset %s)\n", group,
-			       path, line, id, chosen, ds);
-			shown++;
-		}
-	}
-	sqlite3_finalize(st);
-	if (s != SQLITE_DONE)
-		return eng_ws_fail(ws, err, "list conflicts");
-	if (!arr && total > shown)
-		printf("  ... %lld more (use --max-errors or --json)\n", total - shown);
+		json_object_set_new(root, "conflicting_pairs", l.arr);
+	int rc = eng_info_conflicts_each(ws, conflict_row, &l, err);
+	if (rc)
+		return rc;
+	if (!l.arr && l.total > l.shown)
+		printf("  ... %lld more (use --max-errors or --json)\n", l.total - l.shown);
 	return 0;
 }
 
-int aud_cmd_info(int argc, char **argv)
+static int dataset_row(void *ctx, const eng_info_dataset *d)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"json", no_argument, 0, 'j'},
-	                                     {"max-errors", required_argument, 0, 'm'},
-	                                     {"check", no_argument, 0, 'c'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL;
-	int json = 0, check = 0, c;
-	long long max_errors = 50;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'm':
-			if (aud_parse_int("info", "--max-errors", optarg, 0, 1LL << 40,
-			                  &max_errors))
-				return AUD_EXIT_USAGE;
-			break;
-		case 'c':
-			check = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("info", "unknown option");
-		}
-	}
-	if (!db)
-		return aud_usage_error("info", "--db PATH is required");
-	if (optind < argc)
-		return aud_usage_error("info", "unexpected argument '%s'", argv[optind]);
+	listing *l = ctx;
+	json_array_append_new(
+	    l->arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", d->name, "pairs",
+	                      (json_int_t)d->pairs, "images", (json_int_t)d->images,
+	                      "pairs_without_image", (json_int_t)d->without_image, "errors",
+	                      (json_int_t)d->errors, "files", (json_int_t)d->files, "duplicates",
+	                      (json_int_t)d->duplicates, "conflicts", (json_int_t)d->conflicts));
+	if (!l->json)
+		printf("%-24s %10lld %8lld %12lld %7lld %6lld %6lld %9lld\n", d->name,
+		       (long long)d->pairs, (long long)d->images, (long long)d->without_image,
+		       (long long)d->errors, (long long)d->files, (long long)d->duplicates,
+		       (long long)d->conflicts);
+	return 0;
+}
 
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	sqlite3_stmt *sd = NULL, *se = NULL;
-	json_t *root = NULL;
-	int rc = eng_ws_open_readonly(db, &ws, &err);
-	if (rc)
-		return aud_fail("info", &err);
-	if (check) {
-		rc = integrity(ws, &err);
-		eng_ws_close(ws);
-		return rc < 0 ? aud_fail("info", &err) : rc ? AUD_EXIT_SYSTEM : AUD_EXIT_OK;
+static int error_row(void *ctx, const eng_info_error *e)
+{
+	listing *l = ctx;
+	l->total++;
+	if (l->json)
+		json_array_append_new(l->arr,
+		                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "dataset", e->dataset,
+		                                "file", e->path, "line", (json_int_t)e->line,
+		                                "code", e->code, "reason", e->reason));
+	else if (l->shown < l->max) {
+		if (!l->shown)
+			printf("\ningest errors:\n");
+		printf("  %s:%lld: [%s] %s (dataset %s)\n", e->path, (long long)e->line, e->code,
+		       e->reason, e->dataset);
+		l->shown++;
 	}
-	rc = ENG_EINTERNAL;
-	if (!(sd = eng_ws_prepare(ws, sql_datasets, &err)) ||
-	    !(se = eng_ws_prepare(ws, sql_errors, &err)))
-		goto out;
+	return 0;
+}
+
+typedef struct info_cmd {
+	long long max_errors;
+	int check;
+} info_cmd;
+
+static int info_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	info_cmd *ic = self;
+	if (c == 'm')
+		return aud_parse_int("info", "--max-errors", arg, 0, 1LL << 40, &ic->max_errors)
+		           ? AUD_EXIT_USAGE
+		           : 0;
+	if (c != 'c')
+		return AUD_NOT_MINE;
+	ic->check = 1;
+	return 0;
+}
+
+static int info_run(void *self, aud_args *a)
+{
+	info_cmd *ic = self;
+	if (ic->check) {
+		int rc = integrity(a->ws, &a->err);
+		return rc < 0 ? rc : rc ? AUD_EXIT_SYSTEM : AUD_EXIT_OK;
+	}
+	int rc;
+	json_t *root = NULL;
 	json_t *jd = json_array(), *je = json_array();
 	root = json_pack("{s:o, s:o}", "datasets", jd, "errors", je);
-	if (!json)
+	if (!a->json)
 		printf("%-24s %10s %8s %12s %7s %6s %6s %9s\n", "dataset", "pairs", "images",
 		       "no-image", "errors", "files", "dups", "conflicts");
-	int s;
-	while ((s = sqlite3_step(sd)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(sd, 0);
-		json_array_append_new(
-		    jd, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", name, "pairs",
-		                  (json_int_t)sqlite3_column_int64(sd, 1), "images",
-		                  (json_int_t)sqlite3_column_int64(sd, 2), "pairs_without_image",
-		                  (json_int_t)sqlite3_column_int64(sd, 3), "errors",
-		                  (json_int_t)sqlite3_column_int64(sd, 4), "files",
-		                  (json_int_t)sqlite3_column_int64(sd, 5), "duplicates",
-		                  (json_int_t)sqlite3_column_int64(sd, 6), "conflicts",
-		                  (json_int_t)sqlite3_column_int64(sd, 7)));
-		if (!json)
-			printf("%-24s %10lld %8lld %12lld %7lld %6lld %6lld %9lld\n", name,
-			       (long long)sqlite3_column_int64(sd, 1),
-			       (long long)sqlite3_column_int64(sd, 2),
-			       (long long)sqlite3_column_int64(sd, 3),
-			       (long long)sqlite3_column_int64(sd, 4),
-			       (long long)sqlite3_column_int64(sd, 5),
-			       (long long)sqlite3_column_int64(sd, 6),
-			       (long long)sqlite3_column_int64(sd, 7));
-	}
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, &err, "list datasets");
+	listing ld = {jd, a->json, 0, 0, 0}, le = {je, a->json, ic->max_errors, 0, 0};
+	if ((rc = eng_info_datasets_each(a->ws, dataset_row, &ld, &a->err)) ||
+	    (rc = eng_info_errors_each(a->ws, error_row, &le, &a->err)))
 		goto out;
-	}
-	long long shown = 0, total = 0;
-	while ((s = sqlite3_step(se)) == SQLITE_ROW) {
-		const char *ds = (const char *)sqlite3_column_text(se, 0);
-		const char *path = (const char *)sqlite3_column_text(se, 1);
-		long long line = sqlite3_column_int64(se, 2);
-		const char *code = (const char *)sqlite3_column_text(se, 3);
-		const char *reason = (const char *)sqlite3_column_text(se, 4);
-		total++;
-		if (json)
-			json_array_append_new(je,
-			                      json_pack("{s:s, s:s, s:I, s:s, s:s}", "dataset", ds,
-			                                "file", path, "line", (json_int_t)line,
-			                                "code", code, "reason", reason));
-		else if (shown < max_errors) {
-			if (!shown)
-				printf("\ningest errors:\n");
-			printf("  %s:%lld: [%s] %s (dataset %s)\n", path, line, code, reason, ds);
-			shown++;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, &err, "list errors");
-		goto out;
-	}
-	if (!json && total > shown)
-		printf("  ... %lld more (use --max-errors or --json)\n", total - shown);
-	if ((rc = list_conflicts(ws, json ? root : NULL, max_errors, &err)))
+	if (!a->json && le.total > le.shown)
+		printf("  ... %lld more (use --max-errors or --json)\n", le.total - le.shown);
+	if ((rc = list_conflicts(a->ws, a->json ? root : NULL, ic->max_errors, &a->err)))
 		goto out;
 	rc = ENG_EINTERNAL;
-	if (json) {
+	if (a->json) {
 		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text) {
-			rc = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+			rc = eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 			goto out;
 		}
 		puts(text);
@@ -232,8 +170,15 @@ int aud_cmd_info(int argc, char **argv)
 	rc = 0;
 out:
 	json_decref(root);
-	sqlite3_finalize(sd);
-	sqlite3_finalize(se);
-	eng_ws_close(ws);
-	return rc ? aud_fail("info", &err) : AUD_EXIT_OK;
+	return rc;
+}
+
+int aud_cmd_info(int argc, char **argv)
+{
+	info_cmd ic = {50, 0};
+	aud_args a = {0};
+	return aud_command_main(
+	    &(const aud_command){"info", usage_text, NULL, options, AUD_F_DB | AUD_F_READONLY,
+	                         "--db PATH is required", info_option, NULL, NULL, info_run},
+	    &ic, &a, argc, argv);
 }

@@ -1,12 +1,11 @@
 /* cmd_merge.c - `mmaudit merge`: shard workspaces scored with one model into one workspace. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "audit/cli.h"
 #include "merge.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit merge --db OUT.db SHARD.db...\n\n"
     "Merges shard workspaces, each indexed from a shard of the data and scored with the same\n"
     "`mmaudit score --model MODEL.mma`, into OUT.db: datasets (joined by name), source files,\n"
@@ -18,46 +17,35 @@ static const char *usage_text =
     "  --quiet       no progress, no summary line\n\n"
     "exit: 0 ok, 2 bad usage or input, 3 system error\n";
 
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db quiet help";
+
+static int merge_check(void *self, aud_args *a)
+{
+	(void)self;
+	if (a->optind >= a->argc)
+		return aud_usage_error("merge", "give the shard workspaces to merge");
+	return 0;
+}
+
+static int merge_run(void *self, aud_args *a)
+{
+	(void)self;
+	size_t pairs = 0, n = (size_t)(a->argc - a->optind);
+	int e = eng_merge(a->db, (const char *const *)a->argv + a->optind, n, aud_command_line,
+	                  &a->prog, &pairs, &a->err);
+	aud_progress_done(&a->ap);
+	if (!e && !a->quiet)
+		aud_eprintf("mmaudit merge: %zu shard(s), %zu scored pairs into %s\n", n, pairs,
+		            a->db);
+	return e;
+}
+
 int aud_cmd_merge(int argc, char **argv)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL;
-	int quiet = 0, c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("merge", "unknown option");
-		}
-	}
-	if (!db)
-		return aud_usage_error("merge", "--db OUT.db is required");
-	if (optind >= argc)
-		return aud_usage_error("merge", "give the shard workspaces to merge");
-	eng_err err = {0};
-	size_t pairs = 0;
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int e = eng_merge(db, (const char *const *)argv + optind, (size_t)(argc - optind),
-	                  aud_command_line, &prog, &pairs, &err);
-	aud_progress_done(&ap);
-	if (e)
-		return aud_fail("merge", &err);
-	if (!quiet)
-		aud_eprintf("mmaudit merge: %d shard(s), %zu scored pairs into %s\n", argc - optind,
-		            pairs, db);
-	return AUD_EXIT_OK;
+	aud_args a = {0};
+	return aud_command_main(
+	    &(const aud_command){"merge", usage_text, NULL, options, AUD_F_DB | AUD_F_ARGS,
+	                         "--db OUT.db is required", NULL, NULL, merge_check, merge_run},
+	    NULL, &a, argc, argv);
 }

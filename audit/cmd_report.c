@@ -8,7 +8,7 @@
 #include "audit/cli.h"
 #include "reports/rpt_report.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit report --db PATH --out DIR [--top N] [--policy FILE]\n"
     "                      [--max-shortcut-rate X] [--max-text-accuracy X] [--max-sfd X]\n"
     "                      [--max-ood-gap X] [--dataset NAME] [--strict] [--quiet]\n"
@@ -25,6 +25,11 @@ static const char *usage_text =
     "  --top N       example cards per list in report.html (1..100, default 25)\n"
     "  --quiet       no progress on stderr\n" AUD_INTEGRITY_USAGE
     "  gate options as in `mmaudit gate --help`: they set the report's verdict and Gates table.\n";
+
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db out top quiet policy max-shortcut-rate max-text-accuracy max-sfd "
+                              "max-ood-gap dataset=D strict:X help by position-field "
+                              "near-dup-distance";
 
 int aud_integrity_option(const char *cmd, int c, const char *arg, rpt_integrity_options *o,
                          const char **by)
@@ -55,85 +60,38 @@ int aud_integrity_option(const char *cmd, int c, const char *arg, rpt_integrity_
 	}
 }
 
-int aud_cmd_report(int argc, char **argv)
+static int report_check(void *self, aud_args *a)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"out", required_argument, 0, 'o'},
-	                                     {"top", required_argument, 0, 'n'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"policy", required_argument, 0, 'P'},
-	                                     {"max-shortcut-rate", required_argument, 0, 'S'},
-	                                     {"max-text-accuracy", required_argument, 0, 'T'},
-	                                     {"max-sfd", required_argument, 0, 'F'},
-	                                     {"max-ood-gap", required_argument, 0, 'O'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"strict", no_argument, 0, 'X'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     AUD_INTEGRITY_LONGOPTS,
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL, *out = NULL, *policy_path = NULL, *by[AUD_MAX_BY];
-	rpt_integrity_options io = {.by = by, .near_dup_distance = -1};
-	long long top = 25;
-	int quiet = 0, c, rc;
-	rpt_policy flags;
-	rpt_policy_init(&flags);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'n':
-			if (aud_parse_int("report", "--top", optarg, 1, 100, &top))
-				return AUD_EXIT_USAGE;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		case AUD_OPT_BY:
-		case AUD_OPT_POSITION_FIELD:
-		case AUD_OPT_NEAR_DUP:
-			if ((rc = aud_integrity_option("report", c, optarg, &io, by)))
-				return rc;
-			break;
-		default:
-			if ((rc = aud_gate_option("report", c, optarg, &flags, &policy_path)))
-				return rc;
-		}
-	}
-	if (!db || !out)
-		return aud_usage_error("report", "--db PATH and --out DIR are required");
-	if (optind < argc)
-		return aud_usage_error("report", "unexpected argument '%s'", argv[optind]);
-	rpt_options o = {.top_n = (int)top, .integrity = io};
-	if ((rc = aud_gate_policy("report", &flags, policy_path, &o.policy)))
-		return rc;
+	return aud_gate_policy("report", &a->gate, a->policy, &((rpt_options *)self)->policy);
+}
 
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	if (eng_ws_open_readonly(db, &ws, &err))
-		return aud_fail("report", &err);
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
+static int report_run(void *self, aud_args *a)
+{
+	rpt_options *o = self;
 	rpt_report_info info;
-	rc = rpt_report_write(ws, &o, out, &prog, &info, &err);
-	aud_progress_done(&ap);
-	eng_ws_close(ws);
+	int rc = rpt_report_write(a->ws, o, a->out, &a->prog, &info, &a->err);
+	aud_progress_done(&a->ap);
 	if (rc)
-		return aud_fail("report", &err);
-	if (!quiet)
+		return rc;
+	if (!a->quiet)
 		aud_eprintf(
 		    "report: wrote %s/summary.json, %s/samples.csv (%lld rows), %s/report.html "
 		    "(%zu bytes), %s/near_duplicates.csv (%lld rows); gate %s\n",
-		    out, out, (long long)info.csv_rows, out, info.html_bytes, out,
+		    a->out, a->out, (long long)info.csv_rows, a->out, info.html_bytes, a->out,
 		    (long long)info.near_dup_rows,
 		    info.n_rules ? (info.gate_failed ? "FAIL" : "PASS") : "not configured");
 	return AUD_EXIT_OK;
+}
+
+int aud_cmd_report(int argc, char **argv)
+{
+	const char *by[AUD_MAX_BY];
+	rpt_options o = {.top_n = 25, .integrity = {.by = by, .near_dup_distance = -1}};
+	aud_args a = {.to = {.top = &o.top_n}, .integrity = &o.integrity, .by = by};
+	return aud_command_main(
+	    &(const aud_command){"report", usage_text, NULL, options,
+	                         AUD_F_DB | AUD_F_OUT | AUD_F_GATE | AUD_F_READONLY,
+	                         "--db PATH and --out DIR are required", NULL, NULL, report_check,
+	                         report_run},
+	    &o, &a, argc, argv);
 }

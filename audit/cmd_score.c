@@ -12,8 +12,10 @@
 #include "modelfile.h"
 #include "score.h"
 #include "reports/rpt_csv.h"
+#include "store_cli_runs.h"
+#include "store_cli_scores.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
     "                     [--confident C] [--threads T] [--hash-bits B] [--out FILE.csv]\n"
     "                     [--features F] [--min-image-gain G] [--methods M,...] [--json]\n"
@@ -56,42 +58,43 @@ static const char *usage_text =
     "  --json           print dataset metrics as JSON on stdout\n"
     "  --quiet          no progress on stderr\n";
 
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db dataset folds epochs seed confident=c threads hash-bits out json "
+                              "quiet features min-image-gain=G methods=M model=L stdin:I images=P "
+                              "help";
+
+/* A NULL score (p_mm, sfc, p_sa of a text-only dataset) is an empty cell. */
+static void csv_num(FILE *f, double v)
+{
+	if (isnan(v))
+		fputc(',', f);
+	else
+		fprintf(f, ",%.6f", v);
+}
+
+static int csv_row(void *ctx, const eng_cli_score *r)
+{
+	FILE *f = ctx;
+	rpt_csv_cell(f, r->dataset);
+	fputc(',', f);
+	rpt_csv_cell(f, r->id);
+	csv_num(f, r->p_text);
+	csv_num(f, r->p_mm);
+	csv_num(f, r->sfc);
+	fprintf(f, ",%s", r->category);
+	csv_num(f, r->p_sa);
+	fprintf(f, ",%d\n", r->fold);
+	return 0;
+}
+
 static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_err *err)
 {
 	eng_outset outs = {0};
 	FILE *f;
 	if (eng_out_open(&outs, path, &f, err))
 		return err->code;
-	sqlite3_stmt *st =
-	    eng_ws_prepare(ws,
-	                   "SELECT d.name, p.ext_id, s.p_text, s.p_mm, s.sfc, s.category, "
-	                   "s.p_sa, s.fold FROM pair_scores s JOIN pairs p ON p.id = "
-	                   "s.pair_id JOIN datasets d ON d.id = p.dataset_id WHERE s.run_id "
-	                   "= ?1 ORDER BY p.dataset_id, p.id",
-	                   err);
-	int rc = st ? 0 : err->code, s;
-	if (st) {
-		sqlite3_bind_int64(st, 1, run_id);
-		fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 0));
-			fputc(',', f);
-			rpt_csv_cell(f, (const char *)sqlite3_column_text(st, 1));
-			/* p_mm, sfc, p_sa are NULL for a text-only dataset: empty cells */
-			for (int c = 2; c <= 6; c++) {
-				if (c == 5)
-					fprintf(f, ",%s", (const char *)sqlite3_column_text(st, 5));
-				else if (sqlite3_column_type(st, c) == SQLITE_NULL)
-					fputc(',', f);
-				else
-					fprintf(f, ",%.6f", sqlite3_column_double(st, c));
-			}
-			fprintf(f, ",%d\n", sqlite3_column_int(st, 7));
-		}
-		if (s != SQLITE_DONE)
-			rc = eng_ws_fail(ws, err, "read scores");
-	}
-	sqlite3_finalize(st);
+	fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
+	int rc = eng_cli_scores_each(ws, run_id, csv_row, f, err);
 	if (!rc)
 		return eng_out_commit(&outs, err);
 	eng_out_abort(&outs);
@@ -112,66 +115,70 @@ static void pct(const char *label, double v)
 		printf("  %-34s    n/a\n", label);
 }
 
+static json_t *real_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+static int top_feature_row(void *ctx, const eng_cli_top_feature *f)
+{
+	json_t *share = real_or_null(f->present);
+	json_array_append_new(ctx, json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
+	                                     (json_int_t)f->rank, "feature", f->feature, "weight",
+	                                     f->weight, "present", share, "present_share", share,
+	                                     "acc_present", real_or_null(f->acc_present)));
+	return 0;
+}
+
 /* The run's top features of dataset ds_id as JSON objects, as summary.json has them: {rank,
  * feature, weight, present, present_share (the same share: pairs where the feature differs
- * between the answers), acc_present}. */
+ * between the answers), acc_present}. NULL when they cannot be read. */
 static json_t *top_features_json(eng_ws *ws, int64_t run_id, int64_t ds_id, eng_err *err)
 {
-	sqlite3_stmt *st = eng_ws_prepare(ws,
-	                                  "SELECT rank, feature, weight, present, acc_present FROM "
-	                                  "top_features WHERE run_id = ?1 AND dataset_id = ?2 "
-	                                  "ORDER BY rank",
-	                                  err);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, ds_id);
 	json_t *arr = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *share = sqlite3_column_type(st, 3) == SQLITE_NULL
-		                    ? json_null()
-		                    : json_real(sqlite3_column_double(st, 3));
-		json_array_append_new(arr,
-		                      json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
-		                                (json_int_t)sqlite3_column_int64(st, 0), "feature",
-		                                (const char *)sqlite3_column_text(st, 1), "weight",
-		                                sqlite3_column_double(st, 2), "present", share,
-		                                "present_share", share, "acc_present",
-		                                sqlite3_column_type(st, 4) == SQLITE_NULL
-		                                    ? json_null()
-		                                    : json_real(sqlite3_column_double(st, 4))));
+	if (eng_cli_top_features_each(ws, run_id, ds_id, top_feature_row, arr, err) &&
+	    !json_array_size(arr)) {
+		json_decref(arr);
+		return NULL;
 	}
-	sqlite3_finalize(st);
 	return arr;
+}
+
+typedef struct metrics_ctx {
+	eng_ws *ws;
+	int64_t run_id;
+	int json;
+	json_t *arr;
+	eng_err *err;
+} metrics_ctx;
+
+static int metrics_row(void *ctx, const eng_cli_run_dataset *d)
+{
+	metrics_ctx *mc = ctx;
+	json_t *m = json_loads(d->metrics, 0, NULL);
+	if (!m)
+		return 0;
+	json_t *o = json_pack("{s:s}", "name", d->name);
+	json_object_update(o, m);
+	json_decref(m);
+	if (mc->json) {
+		json_t *tf = top_features_json(mc->ws, mc->run_id, d->dataset_id, mc->err);
+		if (tf)
+			json_object_set_new(o, "top_features", tf);
+	}
+	json_array_append_new(mc->arr, o);
+	return 0;
 }
 
 static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 {
-	sqlite3_stmt *st =
-	    eng_ws_prepare(ws,
-	                   "SELECT d.name, rd.metrics, d.id FROM run_datasets rd JOIN datasets d "
-	                   "ON d.id = rd.dataset_id WHERE rd.run_id = ?1 ORDER BY d.id",
-	                   err);
-	if (!st)
-		return err->code;
-	sqlite3_bind_int64(st, 1, run_id);
-	json_t *arr = json_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *m = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-		if (!m)
-			continue;
-		json_t *o = json_pack("{s:s}", "name", (const char *)sqlite3_column_text(st, 0));
-		json_object_update(o, m);
-		json_decref(m);
-		if (json) {
-			json_t *tf =
-			    top_features_json(ws, run_id, sqlite3_column_int64(st, 2), err);
-			if (tf)
-				json_object_set_new(o, "top_features", tf);
-		}
-		json_array_append_new(arr, o);
+	metrics_ctx mc = {ws, run_id, json, json_array(), err};
+	int rc = eng_cli_run_datasets_each(ws, run_id, metrics_row, &mc, err);
+	json_t *arr = mc.arr;
+	if (rc && !json_array_size(arr)) {
+		json_decref(arr);
+		return rc;
 	}
-	sqlite3_finalize(st);
 	if (json) {
 		json_t *root =
 		    json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "datasets", arr);
@@ -211,181 +218,105 @@ static void note_stderr(void *ctx, const char *msg)
 	aud_eprintf("mmaudit score: %s\n", msg);
 }
 
+typedef struct score_cmd {
+	eng_score_opts so;
+	const char *model, *images;
+	int from_stdin;
+} score_cmd;
+
+static int score_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	score_cmd *sc = self;
+	double x;
+	switch (c) {
+	case 'c':
+		if (aud_parse_double("score", "--confident", arg, 0.5000001, 0.9999999, &x))
+			return AUD_EXIT_USAGE;
+		sc->so.confident = x;
+		return 0;
+	case 'L':
+		sc->model = arg;
+		return 0;
+	case 'I':
+		sc->from_stdin = 1;
+		return 0;
+	case 'P':
+		sc->images = arg;
+		return 0;
+	case 'M': {
+		unsigned mk;
+		if (eng_methods_parse(arg, &mk))
+			return aud_usage_error(
+			    "score", "--methods '%s': use all, or a list of poe, debias, jtt", arg);
+		sc->so.extra_methods = mk & ((1u << ENG_METHOD_POE) | (1u << ENG_METHOD_DEBIAS) |
+		                             (1u << ENG_METHOD_JTT));
+		return 0;
+	}
+	case 'G':
+		if (aud_parse_double("score", "--min-image-gain", arg, 0, 1, &x))
+			return AUD_EXIT_USAGE;
+		sc->so.min_image_gain = x;
+		return 0;
+	}
+	return AUD_NOT_MINE;
+}
+
+static void score_help(void *self)
+{
+	score_cmd *sc = self;
+	printf(usage_text, sc->so.train.epochs, sc->so.text.hash_bits);
+}
+
+/* --stdin: a filter with the model, no workspace */
+static int score_early(void *self, aud_args *a)
+{
+	score_cmd *sc = self;
+	if (!sc->from_stdin)
+		return AUD_NOT_MINE;
+	if (!sc->model || a->db)
+		return aud_usage_error("score", "--stdin needs --model MODEL.mma and no --db");
+	eng_modelfile *m2 = NULL;
+	int r2 = eng_modelfile_read(sc->model, &m2, &a->err);
+	if (!r2)
+		r2 = aud_score_stdin(m2, sc->images, sc->so.threads, &a->err);
+	eng_modelfile_free(m2);
+	return r2 ? aud_fail("score", &a->err) : AUD_EXIT_OK;
+}
+
+static int score_run(void *self, aud_args *a)
+{
+	score_cmd *sc = self;
+	sc->so.command = aud_command_line;
+	sc->so.note = note_stderr;
+	eng_modelfile *mf = NULL;
+	int64_t run_id = 0;
+	int e = a->out ? eng_out_check(a->out, &a->err) : 0;
+	if (!e && sc->model)
+		e = eng_modelfile_read(sc->model, &mf, &a->err);
+	sc->so.model = mf;
+	if (!e)
+		e = aud_open_datasets(a->db, a->datasets, &a->ws, &a->ids, &a->nids, &a->err);
+	if (!e)
+		e = eng_score_run(a->ws, a->ids, a->nids, &sc->so, &a->prog, &run_id, &a->err);
+	eng_modelfile_free(mf);
+	aud_progress_done(&a->ap);
+	if (!e && a->out)
+		e = write_scores_csv(a->ws, run_id, a->out, &a->err);
+	if (!e)
+		e = print_metrics(a->ws, run_id, a->json, &a->err);
+	return e;
+}
+
 int aud_cmd_score(int argc, char **argv)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"folds", required_argument, 0, 'k'},
-	                                     {"epochs", required_argument, 0, 'e'},
-	                                     {"seed", required_argument, 0, 's'},
-	                                     {"confident", required_argument, 0, 'c'},
-	                                     {"threads", required_argument, 0, 't'},
-	                                     {"hash-bits", required_argument, 0, 'b'},
-	                                     {"out", required_argument, 0, 'o'},
-	                                     {"json", no_argument, 0, 'j'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"features", required_argument, 0, 'X'},
-	                                     {"min-image-gain", required_argument, 0, 'G'},
-	                                     {"methods", required_argument, 0, 'M'},
-	                                     {"model", required_argument, 0, 'L'},
-	                                     {"stdin", no_argument, 0, 'I'},
-	                                     {"images", required_argument, 0, 'P'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	eng_score_opts so;
-	eng_score_opts_default(&so);
-	so.train.seed = 1;
-	const char *db = NULL, *out = NULL, *model = NULL, *images = NULL;
-	int from_stdin = 0;
-	char *datasets = NULL;
-	int json = 0, quiet = 0, c, rc = AUD_EXIT_USAGE;
-	long long v;
-	double x;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'D':
-			if (aud_list_append(&datasets, optarg))
-				goto done;
-			break;
-		case 'k':
-			if (aud_parse_int("score", "--folds", optarg, 2, 100, &v))
-				goto done;
-			so.folds = (int)v;
-			break;
-		case 'e':
-			if (aud_parse_int("score", "--epochs", optarg, 1, 1000, &v))
-				goto done;
-			so.train.epochs = (int)v;
-			break;
-		case 's':
-			if (aud_parse_int("score", "--seed", optarg, 0, INT64_MAX, &v))
-				goto done;
-			so.train.seed = (uint64_t)v;
-			break;
-		case 'c':
-			if (aud_parse_double("score", "--confident", optarg, 0.5000001, 0.9999999,
-			                     &x))
-				goto done;
-			so.confident = x;
-			break;
-		case 'L':
-			model = optarg;
-			break;
-		case 'I':
-			from_stdin = 1;
-			break;
-		case 'P':
-			images = optarg;
-			break;
-		case 'M': {
-			unsigned mk;
-			if (eng_methods_parse(optarg, &mk)) {
-				aud_usage_error(
-				    "score",
-				    "--methods '%s': use all, or a list of poe, debias, jtt",
-				    optarg);
-				goto done;
-			}
-			so.extra_methods =
-			    mk & ((1u << ENG_METHOD_POE) | (1u << ENG_METHOD_DEBIAS) |
-			          (1u << ENG_METHOD_JTT));
-			break;
-		}
-		case 'G':
-			if (aud_parse_double("score", "--min-image-gain", optarg, 0, 1, &x))
-				goto done;
-			so.min_image_gain = x;
-			break;
-		case 't':
-			if (aud_parse_int("score", "--threads", optarg, 1, 64, &v))
-				goto done;
-			so.threads = (int)v;
-			break;
-		case 'b':
-			if (aud_parse_int("score", "--hash-bits", optarg, 12, 24, &v))
-				goto done;
-			so.text.hash_bits = (int)v;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'X':
-			if (eng_features_parse(optarg, &so.features)) {
-				aud_usage_error(
-				    "score",
-				    "--features must be auto, builtin, embeddings or both");
-				goto done;
-			}
-			break;
-		case 'h':
-			printf(usage_text, so.train.epochs, so.text.hash_bits);
-			rc = AUD_EXIT_OK;
-			goto done;
-		default:
-			aud_usage_error("score", "unknown option");
-			goto done;
-		}
-	}
-	if (from_stdin) {
-		if (!model || db) {
-			aud_usage_error("score", "--stdin needs --model MODEL.mma and no --db");
-			goto done;
-		}
-		eng_err e2 = {0};
-		eng_modelfile *m2 = NULL;
-		int r2 = eng_modelfile_read(model, &m2, &e2);
-		if (!r2)
-			r2 = aud_score_stdin(m2, images, so.threads, &e2);
-		eng_modelfile_free(m2);
-		rc = r2 ? aud_fail("score", &e2) : AUD_EXIT_OK;
-		goto done;
-	}
-	if (!db) {
-		aud_usage_error("score", "--db PATH is required");
-		goto done;
-	}
-	if (optind < argc) {
-		aud_usage_error("score", "unexpected argument '%s'", argv[optind]);
-		goto done;
-	}
-	so.command = aud_command_line;
-	so.note = note_stderr;
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	int64_t *ids = NULL, run_id = 0;
-	size_t n = 0;
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	eng_modelfile *mf = NULL;
-	int e = out ? eng_out_check(out, &err) : 0;
-	if (!e && model)
-		e = eng_modelfile_read(model, &mf, &err);
-	so.model = mf;
-	if (!e)
-		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
-	if (!e)
-		e = eng_score_run(ws, ids, n, &so, &prog, &run_id, &err);
-	eng_modelfile_free(mf);
-	aud_progress_done(&ap);
-	if (!e && out)
-		e = write_scores_csv(ws, run_id, out, &err);
-	if (!e)
-		e = print_metrics(ws, run_id, json, &err);
-	rc = e ? aud_fail("score", &err) : AUD_EXIT_OK;
-	free(ids);
-	eng_ws_close(ws);
-done:
-	free(datasets);
-	return rc;
+	score_cmd sc = {0};
+	eng_score_opts_default(&sc.so);
+	sc.so.train.seed = 1;
+	aud_args a = {.to = {&sc.so.train.seed, &sc.so.threads, &sc.so.train.epochs, &sc.so.folds,
+	                     &sc.so.text.hash_bits, &sc.so.features}};
+	return aud_command_main(&(const aud_command){"score", NULL, score_help, options, AUD_F_DB,
+	                                             "--db PATH is required", score_option,
+	                                             score_early, NULL, score_run},
+	                        &sc, &a, argc, argv);
 }

@@ -6,6 +6,7 @@
  * memory is bounded by the model plus one batch. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,84 +16,89 @@
 #include "index.h"
 #include "modelfile.h"
 #include "score.h"
+#include "store_cli_scores.h"
 
 enum { BATCH_LINES = 20000 };
+
+/* Prints the batch's results in line order: a record's pairs (one object, or {"line", "pairs"}
+ * for a record that gave several) or its errors. */
+static json_t *real_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+/* The object of one scored pair: {id, p_text, p_mm, p_sa, sfc, category}. */
+static json_t *pair_json(const eng_cli_score *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "p_text", json_real(r->p_text));
+	json_object_set_new(o, "p_mm", real_or_null(r->p_mm));
+	json_object_set_new(o, "p_sa", real_or_null(r->p_sa));
+	json_object_set_new(o, "sfc", real_or_null(r->sfc));
+	json_object_set_new(o, "category", json_string(r->category));
+	return o;
+}
+
+/* The output object of input line `line` (base + line in the output), NULL for a blank line:
+ * the line's pairs and errors are taken off the cursors. */
+static json_t *line_json(eng_cli_batch *qp, eng_cli_batch *qe, uint64_t base, uint64_t line)
+{
+	json_t *pairs = json_array(), *errs = json_array();
+	eng_cli_score r;
+	eng_cli_batch_error e;
+	while (eng_cli_batch_pair(qp, &r) && (uint64_t)r.line == line) {
+		json_array_append_new(pairs, pair_json(&r));
+		eng_cli_batch_next(qp);
+	}
+	while (eng_cli_batch_error_row(qe, &e) && (uint64_t)e.line == line) {
+		json_array_append_new(errs,
+		                      json_pack("{s:s, s:s}", "code", e.code, "reason", e.reason));
+		eng_cli_batch_next(qe);
+	}
+	json_t *o = NULL;
+	size_t np = json_array_size(pairs), ne = json_array_size(errs);
+	if (np == 1 && ne == 0) {
+		o = json_incref(json_array_get(pairs, 0));
+		json_object_set_new(o, "line", json_integer((json_int_t)(base + line)));
+	} else if (np || ne) {
+		o = json_pack("{s:I, s:O}", "line", (json_int_t)(base + line), "pairs", pairs);
+		if (ne)
+			json_object_set(o, "errors", errs);
+	}
+	json_decref(pairs);
+	json_decref(errs);
+	return o;
+}
 
 /* Prints the batch's results in line order: a record's pairs (one object, or {"line", "pairs"}
  * for a record that gave several) or its errors. */
 static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, FILE *out,
                        eng_err *err)
 {
-	sqlite3_stmt *qp = eng_ws_prepare(
-	    ws,
-	    "SELECT p.line, p.ext_id, s.p_text, s.p_mm, s.p_sa, s.sfc, s.category FROM pairs p"
-	    " JOIN pair_scores s ON s.pair_id = p.id AND s.run_id = ?1 ORDER BY p.line, p.id",
-	    err);
-	sqlite3_stmt *qe = eng_ws_prepare(
-	    ws, "SELECT line, code, reason FROM ingest_errors ORDER BY line, id", err);
-	if (!qp || !qe) {
-		sqlite3_finalize(qp);
-		sqlite3_finalize(qe);
-		return err ? err->code : ENG_EINTERNAL;
-	}
-	sqlite3_bind_int64(qp, 1, run);
-	int sp = sqlite3_step(qp), se = sqlite3_step(qe);
-	for (uint64_t line = 1; line <= nlines; line++) {
-		json_t *pairs = json_array(), *errs = json_array();
-		while (sp == SQLITE_ROW && (uint64_t)sqlite3_column_int64(qp, 0) == line) {
-			json_t *o = json_object();
-			json_object_set_new(o, "id",
-			                    json_string((const char *)sqlite3_column_text(qp, 1)));
-			json_object_set_new(o, "p_text", json_real(sqlite3_column_double(qp, 2)));
-			for (int c = 3; c <= 5; c++)
-				json_object_set_new(o,
-				                    c == 3   ? "p_mm"
-				                    : c == 4 ? "p_sa"
-				                             : "sfc",
-				                    sqlite3_column_type(qp, c) == SQLITE_NULL
-				                        ? json_null()
-				                        : json_real(sqlite3_column_double(qp, c)));
-			json_object_set_new(o, "category",
-			                    json_string((const char *)sqlite3_column_text(qp, 6)));
-			json_array_append_new(pairs, o);
-			sp = sqlite3_step(qp);
-		}
-		while (se == SQLITE_ROW && (uint64_t)sqlite3_column_int64(qe, 0) == line) {
-			json_array_append_new(
-			    errs, json_pack("{s:s, s:s}", "code",
-			                    (const char *)sqlite3_column_text(qe, 1), "reason",
-			                    (const char *)sqlite3_column_text(qe, 2)));
-			se = sqlite3_step(qe);
-		}
-		json_t *o = NULL;
-		size_t np = json_array_size(pairs), ne = json_array_size(errs);
-		if (np == 1 && ne == 0) {
-			o = json_incref(json_array_get(pairs, 0));
-			json_object_set_new(o, "line", json_integer((json_int_t)(base + line)));
-		} else if (np || ne) {
-			o = json_pack("{s:I, s:O}", "line", (json_int_t)(base + line), "pairs",
-			              pairs);
-			if (ne)
-				json_object_set(o, "errors", errs);
-		}
-		json_decref(pairs);
-		json_decref(errs);
+	eng_cli_batch *qp = NULL, *qe = NULL;
+	int rc = eng_cli_batch_pairs_open(ws, run, &qp, err);
+	if (!rc)
+		rc = eng_cli_batch_errors_open(ws, &qe, err);
+	for (uint64_t line = 1; !rc && line <= nlines; line++) {
+		json_t *o = line_json(qp, qe, base, line);
 		if (!o)
 			continue; /* a blank line is no record */
 		char *s =
 		    json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
 		json_decref(o);
 		if (!s) {
-			sqlite3_finalize(qp);
-			sqlite3_finalize(qe);
-			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+			break;
 		}
 		fputs(s, out);
 		fputc('\n', out);
 		free(s);
 	}
-	sqlite3_finalize(qp);
-	sqlite3_finalize(qe);
+	eng_cli_batch_close(qp);
+	eng_cli_batch_close(qe);
+	if (rc)
+		return rc;
 	return ferror(out) ? eng_err_set(err, ENG_EIO, "write stdout: %s", strerror(errno)) : 0;
 }
 

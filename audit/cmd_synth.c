@@ -7,7 +7,7 @@
 #include "audit/cli.h"
 #include "synth.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit synth --out DIR --pairs N --shortcut P [--seed S] [--kind KIND]\n"
     "                     [--images M] [--size WxH] [--format png|jpg] [--variant V]\n"
     "                     [--env NAME] [--threads T] [--text-only] [--main-scale S]\n"
@@ -43,6 +43,12 @@ static const char *usage_text =
     "                    the same in every environment of the same --variant\n"
     "  --quiet           no progress on stderr\n";
 
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] =
+    "out pairs=n shortcut=p seed kind=k images=m size=z format=f variant=v "
+    "env=e threads text-only:T main-scale=S distractor:D generic-prompts:G "
+    "quiet help";
+
 static int parse_size(const char *s, int *w, int *h)
 {
 	char *end = NULL;
@@ -58,149 +64,123 @@ static int parse_size(const char *s, int *w, int *h)
 	return 0;
 }
 
-int aud_cmd_synth(int argc, char **argv)
-{
-	static const struct option opts[] = {{"out", required_argument, 0, 'o'},
-	                                     {"pairs", required_argument, 0, 'n'},
-	                                     {"shortcut", required_argument, 0, 'p'},
-	                                     {"seed", required_argument, 0, 's'},
-	                                     {"kind", required_argument, 0, 'k'},
-	                                     {"images", required_argument, 0, 'm'},
-	                                     {"size", required_argument, 0, 'z'},
-	                                     {"format", required_argument, 0, 'f'},
-	                                     {"variant", required_argument, 0, 'v'},
-	                                     {"env", required_argument, 0, 'e'},
-	                                     {"threads", required_argument, 0, 't'},
-	                                     {"text-only", no_argument, 0, 'T'},
-	                                     {"main-scale", required_argument, 0, 'S'},
-	                                     {"distractor", no_argument, 0, 'D'},
-	                                     {"generic-prompts", no_argument, 0, 'G'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
+typedef struct synth_cmd {
 	eng_synth_opts o;
-	eng_synth_opts_default(&o);
-	const char *out = NULL;
-	int have_pairs = 0, have_p = 0, quiet = 0, c;
+	int have_pairs, have_p;
+} synth_cmd;
+
+static int synth_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	synth_cmd *sc = self;
+	eng_synth_opts *o = &sc->o;
 	long long n;
 	double d;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'n':
-			if (aud_parse_int("synth", "--pairs", optarg, 1, 1000000000, &n))
-				return AUD_EXIT_USAGE;
-			o.pairs = (size_t)n;
-			have_pairs = 1;
-			break;
-		case 'p':
-			if (aud_parse_double("synth", "--shortcut", optarg, 0.0, 1.0, &d))
-				return AUD_EXIT_USAGE;
-			o.shortcut = d;
-			have_p = 1;
-			break;
-		case 's':
-			if (aud_parse_int("synth", "--seed", optarg, 0, (long long)(~0ull >> 1),
-			                  &n))
-				return AUD_EXIT_USAGE;
-			o.seed = (uint64_t)n;
-			break;
-		case 'k':
-			if ((o.kind = eng_synth_kind_parse(optarg)) < 0)
-				return aud_usage_error(
-				    "synth",
-				    "--kind wants phrase, length, markdown or mixed, got '%s'",
-				    optarg);
-			break;
-		case 'm':
-			if (aud_parse_int("synth", "--images", optarg, 1, 1000000000, &n))
-				return AUD_EXIT_USAGE;
-			o.images = (size_t)n;
-			break;
-		case 'z':
-			if (parse_size(optarg, &o.width, &o.height))
-				return aud_usage_error(
-				    "synth", "--size wants WxH with 16..8192 per side, got '%s'",
-				    optarg);
-			break;
-		case 'f':
-			if (!strcmp(optarg, "png"))
-				o.format = ENG_SYNTH_PNG;
-			else if (!strcmp(optarg, "jpg") || !strcmp(optarg, "jpeg"))
-				o.format = ENG_SYNTH_JPG;
-			else
-				return aud_usage_error(
-				    "synth", "--format wants png or jpg, got '%s'", optarg);
-			break;
-		case 'v':
-			if (aud_parse_int("synth", "--variant", optarg, 0, ENG_SYNTH_VARIANTS - 1,
-			                  &n))
-				return AUD_EXIT_USAGE;
-			o.variant = (int)n;
-			break;
-		case 'e':
-			o.env = optarg;
-			break;
-		case 'S': {
-			double x;
-			if (aud_parse_double("synth", "--main-scale", optarg, 0.2, 1.0, &x))
-				return AUD_EXIT_USAGE;
-			o.main_scale = (float)x;
-			break;
-		}
-		case 'D':
-			o.distractor = 1;
-			break;
-		case 'G':
-			o.generic_prompts = 1;
-			break;
-		case 't':
-			if (aud_parse_int("synth", "--threads", optarg, 1, 64, &n))
-				return AUD_EXIT_USAGE;
-			o.threads = (int)n;
-			break;
-		case 'T':
-			o.text_only = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return AUD_EXIT_OK;
-		default:
-			return aud_usage_error("synth", "unknown option");
-		}
+	switch (c) {
+	case 'n':
+		if (aud_parse_int("synth", "--pairs", arg, 1, 1000000000, &n))
+			return AUD_EXIT_USAGE;
+		o->pairs = (size_t)n;
+		sc->have_pairs = 1;
+		return 0;
+	case 'p':
+		if (aud_parse_double("synth", "--shortcut", arg, 0.0, 1.0, &d))
+			return AUD_EXIT_USAGE;
+		o->shortcut = d;
+		sc->have_p = 1;
+		return 0;
+	case 'k':
+		if ((o->kind = eng_synth_kind_parse(arg)) < 0)
+			return aud_usage_error(
+			    "synth", "--kind wants phrase, length, markdown or mixed, got '%s'",
+			    arg);
+		return 0;
+	case 'm':
+		if (aud_parse_int("synth", "--images", arg, 1, 1000000000, &n))
+			return AUD_EXIT_USAGE;
+		o->images = (size_t)n;
+		return 0;
+	case 'z':
+		if (parse_size(arg, &o->width, &o->height))
+			return aud_usage_error(
+			    "synth", "--size wants WxH with 16..8192 per side, got '%s'", arg);
+		return 0;
+	case 'f':
+		if (!strcmp(arg, "png"))
+			o->format = ENG_SYNTH_PNG;
+		else if (!strcmp(arg, "jpg") || !strcmp(arg, "jpeg"))
+			o->format = ENG_SYNTH_JPG;
+		else
+			return aud_usage_error("synth", "--format wants png or jpg, got '%s'", arg);
+		return 0;
+	case 'v':
+		if (aud_parse_int("synth", "--variant", arg, 0, ENG_SYNTH_VARIANTS - 1, &n))
+			return AUD_EXIT_USAGE;
+		o->variant = (int)n;
+		return 0;
+	case 'e':
+		o->env = arg;
+		return 0;
+	case 'S':
+		if (aud_parse_double("synth", "--main-scale", arg, 0.2, 1.0, &d))
+			return AUD_EXIT_USAGE;
+		o->main_scale = (float)d;
+		return 0;
+	case 'D':
+		o->distractor = 1;
+		return 0;
+	case 'G':
+		o->generic_prompts = 1;
+		return 0;
+	case 'T':
+		o->text_only = 1;
+		return 0;
 	}
-	if (optind < argc)
-		return aud_usage_error("synth", "unexpected argument '%s'", argv[optind]);
-	if (!out)
-		return aud_usage_error("synth", "--out DIR is required");
-	if (!have_pairs)
-		return aud_usage_error("synth", "--pairs N is required");
-	if (!have_p)
-		return aud_usage_error("synth", "--shortcut P is required");
-	if (o.images > o.pairs)
-		return aud_usage_error("synth", "--images (%zu) must not exceed --pairs (%zu)",
-		                       o.images, o.pairs);
+	return AUD_NOT_MINE;
+}
 
+static int synth_check(void *self, aud_args *a)
+{
+	synth_cmd *sc = self;
+	if (a->optind < a->argc)
+		return aud_usage_error("synth", "unexpected argument '%s'", a->argv[a->optind]);
+	if (!a->out)
+		return aud_usage_error("synth", "--out DIR is required");
+	if (!sc->have_pairs)
+		return aud_usage_error("synth", "--pairs N is required");
+	if (!sc->have_p)
+		return aud_usage_error("synth", "--shortcut P is required");
+	if (sc->o.images > sc->o.pairs)
+		return aud_usage_error("synth", "--images (%zu) must not exceed --pairs (%zu)",
+		                       sc->o.images, sc->o.pairs);
 	eng_err err = {0};
-	if (eng_synth_check(&o, &err))
+	if (eng_synth_check(&sc->o, &err))
 		return aud_usage_error("synth", "%s", err.msg);
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int rc = eng_synth_write(&o, out, &prog, &err);
-	aud_progress_done(&ap);
+	return 0;
+}
+
+static int synth_run(void *self, aud_args *a)
+{
+	eng_synth_opts *o = &((synth_cmd *)self)->o;
+	int rc = eng_synth_write(o, a->out, &a->prog, &a->err);
+	aud_progress_done(&a->ap);
 	if (rc)
-		return aud_fail("synth", &err);
-	if (!quiet)
+		return rc;
+	if (!a->quiet)
 		fprintf(stderr,
 		        "synth: wrote %zu pairs%s to %s (shortcut %g, kind %s, seed %llu)\n",
-		        o.pairs, o.text_only ? " (text only)" : "", out, o.shortcut,
-		        eng_synth_kind_name(o.kind), (unsigned long long)o.seed);
+		        o->pairs, o->text_only ? " (text only)" : "", a->out, o->shortcut,
+		        eng_synth_kind_name(o->kind), (unsigned long long)o->seed);
 	return AUD_EXIT_OK;
+}
+
+int aud_cmd_synth(int argc, char **argv)
+{
+	synth_cmd sc = {0};
+	eng_synth_opts_default(&sc.o);
+	aud_args a = {.to = {&sc.o.seed, &sc.o.threads}};
+	return aud_command_main(&(const aud_command){"synth", usage_text, NULL, options, AUD_F_ARGS,
+	                                             NULL, synth_option, NULL, synth_check,
+	                                             synth_run},
+	                        &sc, &a, argc, argv);
 }

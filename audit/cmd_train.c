@@ -8,7 +8,7 @@
 #include "outfile.h"
 #include "modelfile.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit train --db PATH --out MODEL.mma [--dataset NAME]... [--train-sample N]\n"
     "                     [--folds K] [--seed S] [--epochs N] [--threads T] [--hash-bits B]\n"
     "                     [--features F] [--quiet]\n\n"
@@ -32,126 +32,52 @@ static const char *usage_text =
     "  --quiet            no progress on stderr\n\n"
     "exit: 0 ok, 2 bad usage or input, 3 system error\n";
 
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db out dataset train-sample=n folds seed epochs threads hash-bits "
+                              "features quiet help";
+
+static int train_option(void *self, aud_args *a, int c, const char *arg)
+{
+	(void)a;
+	eng_train_export_opts *to = self;
+	long long v;
+	if (c != 'n')
+		return AUD_NOT_MINE;
+	if (aud_parse_int("train", "--train-sample", arg, 2, INT64_MAX, &v))
+		return AUD_EXIT_USAGE;
+	to->train_sample = (size_t)v;
+	return 0;
+}
+
+static int train_run(void *self, aud_args *a)
+{
+	eng_train_export_opts *to = self;
+	to->command = aud_command_line;
+	size_t pairs = 0;
+	int e = eng_train_export(a->ws, a->ids, a->nids, to, a->out, &a->prog, &pairs, &a->err);
+	aud_progress_done(&a->ap);
+	if (e)
+		return e;
+	eng_modelfile *mf = NULL;
+	e = eng_modelfile_read(a->out, &mf, &a->err); /* what we wrote reads back */
+	if (!e)
+		aud_eprintf("mmaudit train: wrote %s: %d fold models trained on %zu pairs "
+		            "(sha256 %.16s...)\n",
+		            a->out, mf->folds, pairs, mf->sha256);
+	eng_modelfile_free(mf);
+	return e;
+}
+
 int aud_cmd_train(int argc, char **argv)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"out", required_argument, 0, 'o'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"train-sample", required_argument, 0, 'n'},
-	                                     {"folds", required_argument, 0, 'k'},
-	                                     {"seed", required_argument, 0, 's'},
-	                                     {"epochs", required_argument, 0, 'e'},
-	                                     {"threads", required_argument, 0, 't'},
-	                                     {"hash-bits", required_argument, 0, 'b'},
-	                                     {"features", required_argument, 0, 'X'},
-	                                     {"quiet", no_argument, 0, 'q'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
 	eng_train_export_opts to;
 	eng_train_export_opts_default(&to);
-	const char *db = NULL, *out = NULL;
-	char *datasets = NULL;
-	int quiet = 0, c, rc = AUD_EXIT_USAGE;
-	long long v;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'D':
-			if (aud_list_append(&datasets, optarg))
-				goto done;
-			break;
-		case 'n':
-			if (aud_parse_int("train", "--train-sample", optarg, 2, INT64_MAX, &v))
-				goto done;
-			to.train_sample = (size_t)v;
-			break;
-		case 'k':
-			if (aud_parse_int("train", "--folds", optarg, 2, ENG_MODELFILE_MAX_FOLDS,
-			                  &v))
-				goto done;
-			to.folds = (int)v;
-			break;
-		case 's':
-			if (aud_parse_int("train", "--seed", optarg, 0, INT64_MAX, &v))
-				goto done;
-			to.train.seed = (uint64_t)v;
-			break;
-		case 'e':
-			if (aud_parse_int("train", "--epochs", optarg, 1, 1000, &v))
-				goto done;
-			to.train.epochs = (int)v;
-			break;
-		case 't':
-			if (aud_parse_int("train", "--threads", optarg, 1, 64, &v))
-				goto done;
-			to.threads = (int)v;
-			break;
-		case 'b':
-			if (aud_parse_int("train", "--hash-bits", optarg, 12, 24, &v))
-				goto done;
-			to.text.hash_bits = (int)v;
-			break;
-		case 'X':
-			if (eng_features_parse(optarg, &to.features)) {
-				aud_usage_error(
-				    "train",
-				    "--features must be auto, builtin, embeddings or both");
-				goto done;
-			}
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			rc = AUD_EXIT_OK;
-			goto done;
-		default:
-			aud_usage_error("train", "unknown option");
-			goto done;
-		}
-	}
-	if (!db || !out) {
-		aud_usage_error("train", "--db PATH and --out MODEL.mma are required");
-		goto done;
-	}
-	if (optind < argc) {
-		aud_usage_error("train", "unexpected argument '%s'", argv[optind]);
-		goto done;
-	}
-	to.command = aud_command_line;
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	int64_t *ids = NULL;
-	size_t n = 0, pairs = 0;
-	aud_progress ap;
-	aud_progress_init(&ap, quiet);
-	eng_progress prog = aud_progress_hook(&ap);
-	int e = eng_out_check(out, &err);
-	if (!e)
-		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
-	if (!e)
-		e = eng_train_export(ws, ids, n, &to, out, &prog, &pairs, &err);
-	aud_progress_done(&ap);
-	if (!e) {
-		eng_modelfile *mf = NULL;
-		e = eng_modelfile_read(out, &mf, &err); /* what we wrote reads back */
-		if (!e)
-			aud_eprintf("mmaudit train: wrote %s: %d fold models trained on %zu pairs "
-			            "(sha256 %.16s...)\n",
-			            out, mf->folds, pairs, mf->sha256);
-		eng_modelfile_free(mf);
-	}
-	rc = e ? aud_fail("train", &err) : AUD_EXIT_OK;
-	free(ids);
-	eng_ws_close(ws);
-done:
-	free(datasets);
-	return rc;
+	aud_args a = {.to = {&to.train.seed, &to.threads, &to.train.epochs, &to.folds,
+	                     &to.text.hash_bits, &to.features}};
+	return aud_command_main(
+	    &(const aud_command){"train", usage_text, NULL, options,
+	                         AUD_F_DB | AUD_F_OUT_FILE | AUD_F_OUT | AUD_F_DATASETS,
+	                         "--db PATH and --out MODEL.mma are required", train_option, NULL,
+	                         NULL, train_run},
+	    &to, &a, argc, argv);
 }

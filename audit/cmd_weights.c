@@ -9,7 +9,7 @@
 #include "outfile.h"
 #include "reports/rpt_weights.h"
 
-static const char *usage_text =
+static const char usage_text[] =
     "usage: mmaudit weights --db PATH --out FILE.csv|FILE.jsonl [--dataset NAME]...\n"
     "                       [--method auto|debias|jtt|sfc|none] [--normalize mean|max|none]\n\n"
     "Writes one weight per pair, keyed by the pair's id from the input file, for your own\n"
@@ -29,107 +29,78 @@ static const char *usage_text =
     "  --normalize MODE   mean: weights average 1 per dataset (default); max: largest is 1;\n"
     "                     none: raw sfc in (0, 1)\n";
 
-int aud_cmd_weights(int argc, char **argv)
+/* the options of aud_command.opts (audit/cli.h), in getopt order */
+static const char options[] = "db out dataset normalize=n method=m help";
+
+typedef struct weights_cmd {
+	rpt_weights_norm norm;
+	eng_wmethod method;
+} weights_cmd;
+
+static int weights_option(void *self, aud_args *a, int c, const char *arg)
 {
-	static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-	                                     {"out", required_argument, 0, 'o'},
-	                                     {"dataset", required_argument, 0, 'D'},
-	                                     {"normalize", required_argument, 0, 'n'},
-	                                     {"method", required_argument, 0, 'm'},
-	                                     {"help", no_argument, 0, 'h'},
-	                                     {0, 0, 0, 0}};
-	const char *db = NULL, *out = NULL;
-	char *datasets = NULL;
-	rpt_weights_norm norm = RPT_NORM_MEAN;
-	eng_wmethod method = ENG_WM_AUTO;
-	int c, rc = AUD_EXIT_USAGE;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			db = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'D':
-			if (aud_list_append(&datasets, optarg))
-				goto done;
-			break;
-		case 'n':
-			if (!strcmp(optarg, "mean"))
-				norm = RPT_NORM_MEAN;
-			else if (!strcmp(optarg, "max"))
-				norm = RPT_NORM_MAX;
-			else if (!strcmp(optarg, "none"))
-				norm = RPT_NORM_NONE;
-			else {
-				aud_usage_error("weights",
-				                "--normalize wants mean, max or none, got '%s'",
-				                optarg);
-				goto done;
-			}
-			break;
-		case 'm':
-			if (eng_wmethod_parse(optarg, &method)) {
-				aud_usage_error(
-				    "weights",
-				    "--method wants auto, debias, jtt, sfc or none, got '%s'",
-				    optarg);
-				goto done;
-			}
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			rc = AUD_EXIT_OK;
-			goto done;
-		default:
-			aud_usage_error("weights", "unknown option");
-			goto done;
-		}
+	(void)a;
+	weights_cmd *wc = self;
+	if (c == 'n') {
+		if (!strcmp(arg, "mean"))
+			wc->norm = RPT_NORM_MEAN;
+		else if (!strcmp(arg, "max"))
+			wc->norm = RPT_NORM_MAX;
+		else if (!strcmp(arg, "none"))
+			wc->norm = RPT_NORM_NONE;
+		else
+			return aud_usage_error(
+			    "weights", "--normalize wants mean, max or none, got '%s'", arg);
+		return 0;
 	}
-	if (!db || !out) {
-		aud_usage_error("weights", "--db PATH and --out FILE are required");
-		goto done;
-	}
-	if (optind < argc) {
-		aud_usage_error("weights", "unexpected argument '%s'", argv[optind]);
-		goto done;
-	}
-	size_t len = strlen(out);
+	if (c != 'm')
+		return AUD_NOT_MINE;
+	if (eng_wmethod_parse(arg, &wc->method))
+		return aud_usage_error(
+		    "weights", "--method wants auto, debias, jtt, sfc or none, got '%s'", arg);
+	return 0;
+}
+
+static int weights_run(void *self, aud_args *a)
+{
+	weights_cmd *wc = self;
+	size_t len = strlen(a->out), n = a->nids;
 	rpt_weights_format fmt =
-	    len >= 6 && !strcmp(out + len - 6, ".jsonl") ? RPT_WEIGHTS_JSONL : RPT_WEIGHTS_CSV;
-	eng_err err = {0};
-	eng_ws *ws = NULL;
-	int64_t *ids = NULL, rows = 0;
-	size_t n = 0;
-	rpt_weights_choice *ch = NULL;
+	    len >= 6 && !strcmp(a->out + len - 6, ".jsonl") ? RPT_WEIGHTS_JSONL : RPT_WEIGHTS_CSV;
+	int64_t rows = 0;
 	FILE *f = NULL;
 	eng_outset outs = {0};
-	int e = eng_out_check(out, &err);
+	int e = 0;
+	rpt_weights_choice *ch = calloc(n ? n : 1, sizeof *ch);
+	if (!ch)
+		e = eng_err_set(&a->err, ENG_ENOMEM, "out of memory");
 	if (!e)
-		e = aud_open_datasets(db, datasets, &ws, &ids, &n, &err);
-	if (!e && !(ch = calloc(n ? n : 1, sizeof *ch)))
-		e = eng_err_set(&err, ENG_ENOMEM, "out of memory");
+		e = eng_out_open(&outs, a->out, &f, &a->err);
 	if (!e)
-		e = eng_out_open(&outs, out, &f, &err);
+		e = rpt_weights_write(a->ws, a->ids, n, wc->method, fmt, wc->norm, f, &rows, ch,
+		                      &a->err);
 	if (!e)
-		e = rpt_weights_write(ws, ids, n, method, fmt, norm, f, &rows, ch, &err);
-	if (!e)
-		e = eng_out_commit(&outs, &err);
+		e = eng_out_commit(&outs, &a->err);
 	else
 		eng_out_abort(&outs);
 	for (size_t i = 0; !e && i < n; i++)
 		aud_eprintf("mmaudit weights: dataset '%s': method %s%s (%s)\n", ch[i].dataset,
-		            method == ENG_WM_AUTO ? "auto -> " : "", eng_wmethod_name(ch[i].used),
-		            ch[i].reason);
+		            wc->method == ENG_WM_AUTO ? "auto -> " : "",
+		            eng_wmethod_name(ch[i].used), ch[i].reason);
 	if (!e)
-		aud_eprintf("mmaudit weights: wrote %lld weights to %s\n", (long long)rows, out);
+		aud_eprintf("mmaudit weights: wrote %lld weights to %s\n", (long long)rows, a->out);
 	free(ch);
-	rc = e ? aud_fail("weights", &err) : AUD_EXIT_OK;
-	free(ids);
-	eng_ws_close(ws);
-done:
-	free(datasets);
-	return rc;
+	return e;
+}
+
+int aud_cmd_weights(int argc, char **argv)
+{
+	weights_cmd wc = {RPT_NORM_MEAN, ENG_WM_AUTO};
+	aud_args a = {0};
+	return aud_command_main(
+	    &(const aud_command){"weights", usage_text, NULL, options,
+	                         AUD_F_DB | AUD_F_OUT_FILE | AUD_F_OUT | AUD_F_DATASETS,
+	                         "--db PATH and --out FILE are required", weights_option, NULL,
+	                         NULL, weights_run},
+	    &wc, &a, argc, argv);
 }
