@@ -4,7 +4,6 @@
 #include "reports/rpt_audit.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "crossdist.h"
 #include "neardup.h"
 #include "outfile.h"
+#include "pool.h"
 #include "runs.h"
 
 static int mkdir_p(const char *dir, eng_err *err)
@@ -128,12 +128,12 @@ typedef struct weights_task {
 	int rc;
 } weights_task;
 
-static void *weights_main(void *arg)
+static int weights_main(void *arg)
 {
 	weights_task *t = arg;
 	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
 	                          t->f, NULL, t->choice, &t->err);
-	return NULL;
+	return t->rc;
 }
 
 /* 4. the report set and weights.csv (on its own connection and thread meanwhile), replaced
@@ -144,7 +144,7 @@ static int write_outputs(const rpt_audit_opts *o, const rpt_audit_hooks *h, rpt_
 	weights_task wt = {.ids = r->ids, .nids = r->nids, .method = o->wmethod};
 	if (!(wt.choice = calloc(r->nids ? r->nids : 1, sizeof *wt.choice)))
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	pthread_t wth;
+	eng_bg *wbg = NULL;
 	int threaded = 0;
 	eng_outset outs = {0};
 	char wpath[4200];
@@ -152,18 +152,20 @@ static int write_outputs(const rpt_audit_opts *o, const rpt_audit_hooks *h, rpt_
 	int e = eng_out_open(&outs, wpath, &wt.f, err);
 	if (!e) {
 		if (eng_ws_reopen(r->ws, &wt.ws, NULL) == 0)
-			threaded = pthread_create(&wth, NULL, weights_main, &wt) == 0;
+			threaded = eng_bg_start(&wbg, weights_main, &wt) == 0;
 		e = rpt_report_write_set(r->ws, &o->report, o->out, &h->progress, &r->info, &outs,
 		                         err);
 		stage_done(h);
 	}
 	if (threaded) {
 		eng_trace("audit: wait for weights.csv");
-		pthread_join(wth, NULL);
+		eng_bg_join(wbg); /* its outcome is in wt.rc */
 		eng_trace("audit: weights.csv written");
 		if (!e && (e = wt.rc))
 			*err = wt.err;
 	} else if (!e) {
+		if (wt.ws && wt.ws != r->ws) /* reopened, but no thread: write on this connection */
+			eng_ws_close(wt.ws);
 		wt.ws = r->ws;
 		weights_main(&wt);
 		if ((e = wt.rc))
