@@ -504,8 +504,9 @@ typedef struct best_method {
 } best_method;
 
 /* Each method's 95% intervals and o.o.d. gain over standard, and the ranking of the MM methods
- * by o.o.d. mean (best first; stable: method order on ties). tmp is B doubles of scratch. */
-static void rank_methods(cdrun *x, json_t *methods, double std_ood, double *tmp, best_method *bm)
+ * by o.o.d. mean (best first; stable: method order on ties); returns the ranking's size. tmp is
+ * B doubles of scratch. */
+static size_t rank_methods(cdrun *x, json_t *methods, double std_ood, double *tmp, best_method *bm)
 {
 	size_t nds = x->nds, B = x->B;
 	const int has_std = (x->mask >> ENG_METHOD_STANDARD) & 1;
@@ -563,6 +564,7 @@ static void rank_methods(cdrun *x, json_t *methods, double std_ood, double *tmp,
 			json_array_set_new(ranking, j, t1);
 		}
 	json_object_set_new(x->root, "ranking", ranking);
+	return nr;
 }
 
 /* The recommendation: the best method, and whether it reliably beats standard. */
@@ -657,8 +659,7 @@ static int evaluate(cdrun *x)
 	const double std_ood =
 	    has_std ? ood_of(x->acc + (size_t)ENG_METHOD_STANDARD * nds * nds, nds) : NAN;
 	best_method bm;
-	rank_methods(x, methods, std_ood, tmp, &bm);
-	size_t nr = json_array_size(json_object_get(x->root, "ranking"));
+	size_t nr = rank_methods(x, methods, std_ood, tmp, &bm);
 	if (bm.m >= 0)
 		recommend(x, &bm, std_ood);
 	if (nds >= 3 && nr >= 1)
