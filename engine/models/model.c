@@ -358,13 +358,11 @@ static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, 
 	return tv->img ? tv->img[i] : ps->img_of[r];
 }
 
-/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
- * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
- * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
- * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
- * mean(w_i L_i) (its total adds obj[0]). */
-static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
-                  double obj[1 + MAXH])
+/* The margins of the batch's rows (s->mt: text branch, s->mm[h]: each MM head's text terms) and
+ * the rows of G (n, B) = fold(D) and V (n, dv) for the interaction. Returns 1 when some row has an
+ * image. */
+static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                         const tview *tv)
 {
 	const eng_model *g = tv->geo;
 	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0, idim = g ? g->img_dim : 0;
@@ -446,6 +444,15 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			memset(s->V + i * dv, 0, sizeof(float) * dv);
 		}
 	}
+	return any_img;
+}
+
+/* Adds the interaction fold(d)^T W_h v to each MM head's margins (when any_img). */
+static void batch_interaction(size_t n, scratch *s, const tview *tv, int any_img)
+{
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0;
+	const int nh = tv->nh;
 	for (int h = 0; h < nh && any_img; h++) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
 		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
@@ -461,6 +468,16 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			mh[i] += acc;
 		}
 	}
+}
+
+/* Each branch's objective (obj[0] text, obj[1 + h] head h: means over the batch, row weights
+ * applied) and d objective / d margin of each row (s->ct, s->c[h]). */
+static void batch_losses(const size_t *rows, size_t n, scratch *s, const tview *tv,
+                         double obj[1 + MAXH])
+{
+	const int nh = tv->nh;
+	const float *restrict wt = tv->wt;
+	double *restrict mt = s->mt;
 	double inv = 1.0 / (double)n;
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] = 0;
@@ -500,12 +517,24 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	}
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] *= inv;
+}
+
+/* Accumulates the sparse gradients of the text weights (tv->gt, tv->gw[h]) and the list of touched
+ * columns. Returns 0 when no text gradient is asked (then no dense one either). */
+static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                              const tview *tv)
+{
+	const size_t S = tv->stride;
+	const int nh = tv->nh;
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint32_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
 	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
 	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL,
 	                *restrict g2 = nh > 2 ? tv->gw[2] : NULL,
 	                *restrict g3 = nh > 3 ? tv->gw[3] : NULL;
 	if (!gt && !g0 && !g1)
-		return;
+		return 0; /* no sparse gradient asked: nor a dense one */
 	float *pg = gt ? gt : g0 ? g0 : g1;
 	uint8_t *restrict mark = s->mark;
 	uint32_t *restrict touched = s->touched;
@@ -535,6 +564,15 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		}
 	}
 	s->ntouched = nt;
+	return 1;
+}
+
+/* The dense gradient dW_h of each head that has one (zero when no row has an image). */
+static void batch_interaction_grads(size_t n, scratch *s, const tview *tv, int any_img)
+{
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0;
+	const int nh = tv->nh;
 	for (int h = 0; h < nh; h++) {
 		float *gW = tv->gW[h];
 		if (!gW)
@@ -555,6 +593,22 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, 1.0f,
 		            s->G, (int)B, s->CV, (int)dv, 0.0f, gW, (int)dv);
 	}
+}
+
+/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
+ * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
+ * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
+ * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
+ * mean(w_i L_i) (its total adds obj[0]). In five steps: the sparse forward pass, the
+ * interaction, the losses, the sparse backward pass, the interaction's gradient. */
+static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
+                  double obj[1 + MAXH])
+{
+	int any_img = batch_forward(ps, rows, n, s, tv);
+	batch_interaction(n, s, tv, any_img);
+	batch_losses(rows, n, s, tv, obj);
+	if (batch_sparse_grads(ps, rows, n, s, tv))
+		batch_interaction_grads(n, s, tv, any_img);
 }
 
 /* The params-block view of one model (stride 1); g (parameter layout) receives gradients if
@@ -594,6 +648,77 @@ static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, f
 
 /* One training pass of the methods in `methods` (see eng_model_train_multi); the L2 of method q's
  * interaction W is o->l2 * w_l2_mult[q]. */
+/* The Adam step after batch t (1-based): lazy on the text columns the batch touched (their
+ * records {w, g, m, v} in rec, S floats per column, nbr branches; gradients and marks cleared),
+ * dense on each head's W when the training rows have images. */
+static void adam_step(scratch *s, float *rec, size_t S, size_t nbr, eng_model *const *head_m,
+                      int nh, int rows_img, const tview *tv, size_t nW,
+                      const double w_l2_mult[ENG_METHOD_COUNT], const eng_train_opts *o, uint64_t t)
+{
+	const float l2 = o->l2;
+	double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
+	float alpha = (float)(o->lr * sqrt(bc2) / bc1);
+	float eh = (float)(ADAM_EPS * sqrt(bc2));
+	for (size_t q = 0; q < s->ntouched; q++) { /* lazy Adam on text columns */
+		uint32_t c = s->touched[q];
+		float *r = rec + (size_t)c * S;
+		if (q + PF < s->ntouched)
+			PREFETCH(rec + (size_t)s->touched[q + PF] * S);
+		for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
+			adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
+			r[1] = 0;
+		}
+		s->mark[c] = 0;
+	}
+	for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
+		float *W = head_m[h]->W, *gW = tv->gW[h], *mW = gW + nW, *vW = gW + 2 * nW;
+		const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
+		for (size_t k = 0; k < nW; k++)
+			adam(&W[k], gW[k] + l2W * W[k], &mW[k], &vW[k], alpha, eh);
+	}
+}
+
+/* Copies the trained text weights from the per-column records back into the models' params: the
+ * text branch into every model with one (and the standard model when it aliases the text
+ * branch), each head's into its model. */
+static void weights_back(const float *rec, size_t S, uint32_t text_dim, int text_branch,
+                         int std_alias, eng_model *const *md, eng_model *mst,
+                         eng_model *const *head_m, int nh)
+{
+	for (uint32_t c = 0; c < text_dim; c++) {
+		const float *r = rec + (size_t)c * S;
+		if (text_branch) {
+			for (int q = 0; q < ENG_METHOD_COUNT; q++)
+				if (md[q] && md[q]->wt)
+					md[q]->wt[c] = r[0];
+			if (std_alias)
+				mst->w[c] = r[0];
+			r += 4;
+		}
+		for (int h = 0; h < nh; h++, r += 4)
+			head_m[h]->w[c] = r[0];
+	}
+}
+
+/* ENG_EINTERNAL when a trained model has a non-finite weight (it diverged), else 0. */
+static int check_finite(eng_model *const *md, eng_err *err)
+{
+	int rc = 0;
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
+		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
+			if (!isfinite(md[q]->params[k])) {
+				rc = eng_err_set(
+				    err, ENG_EINTERNAL,
+				    "train: %s model diverged (non-finite weight); try a "
+				    "smaller learning rate",
+				    eng_method_name((eng_method)q));
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
 static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
                       const eng_train_opts *o, unsigned methods,
                       const double w_l2_mult[ENG_METHOD_COUNT], eng_model *out[ENG_METHOD_COUNT],
@@ -689,7 +814,6 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		tv.gW[h] = wstate + (size_t)h * 3 * nW;
 		tv.kind[h] = head_kind(head_m[h]->o.method);
 	}
-	const float l2 = o->l2;
 	eng_rng rng;
 	eng_rng_seed(&rng, o->seed);
 	uint64_t t = 0;
@@ -706,54 +830,11 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 			s.ntouched = 0;
 			batch(ps, order + b0, n, &s, &tv, obj);
 			t++;
-			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
-			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
-			float eh = (float)(ADAM_EPS * sqrt(bc2));
-			for (size_t q = 0; q < s.ntouched; q++) { /* lazy Adam on text columns */
-				uint32_t c = s.touched[q];
-				float *r = rec + (size_t)c * S;
-				if (q + PF < s.ntouched)
-					PREFETCH(rec + (size_t)s.touched[q + PF] * S);
-				for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
-					adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
-					r[1] = 0;
-				}
-				s.mark[c] = 0;
-			}
-			for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
-				float *W = head_m[h]->W, *gW = tv.gW[h], *mW = gW + nW,
-				      *vW = gW + 2 * nW;
-				const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
-				for (size_t k = 0; k < nW; k++)
-					adam(&W[k], gW[k] + l2W * W[k], &mW[k], &vW[k], alpha, eh);
-			}
+			adam_step(&s, rec, S, nbr, head_m, nh, rows_img, &tv, nW, w_l2_mult, o, t);
 		}
 	}
-	for (uint32_t c = 0; c < text_dim; c++) {
-		const float *r = rec + (size_t)c * S;
-		if (text_branch) {
-			for (int q = 0; q < ENG_METHOD_COUNT; q++)
-				if (md[q] && md[q]->wt)
-					md[q]->wt[c] = r[0];
-			if (std_alias)
-				mst->w[c] = r[0];
-			r += 4;
-		}
-		for (int h = 0; h < nh; h++, r += 4)
-			head_m[h]->w[c] = r[0];
-	}
-	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
-		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
-			if (!isfinite(md[q]->params[k])) {
-				rc = eng_err_set(
-				    err, ENG_EINTERNAL,
-				    "train: %s model diverged (non-finite weight); try a "
-				    "smaller learning rate",
-				    eng_method_name((eng_method)q));
-				break;
-			}
-		}
-	}
+	weights_back(rec, S, text_dim, text_branch, std_alias, md, mst, head_m, nh);
+	rc = check_finite(md, err);
 done:
 	scratch_free(&s);
 	free(rec);
