@@ -1,6 +1,6 @@
 /* test_limits.c - hostile-input limits of the engine: completions per record and the metadata
- * budget (records.c), archive members that may not be read (links, devices, absolute and ".."
- * names), the member count and total size limits (images.c). Archives are built in memory with
+ * budget (recshapes.c), archive members that may not be read (links, devices, absolute and ".."
+ * names), the member count and total size limits (archive.c). Archives are built in memory with
  * libarchive's writer. */
 #include <setjmp.h>
 #include <stdarg.h>

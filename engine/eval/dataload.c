@@ -1,4 +1,6 @@
-/* dataload.c - workspace pairs -> one eng_pairset + per-row split keys and blind-baseline facts. */
+/* dataload.c - workspace pairs -> one eng_pairset + per-row split keys and blind-baseline facts,
+ * loaded in named steps (feature mode, tables, SQL streaming with the image cache, two featurizing
+ * lanes, text embeddings, imputation). Column names and the namer: datacols.c. */
 #include "dataload.h"
 #include "textfeat_internal.h"
 
@@ -244,138 +246,6 @@ static int set_info(eng_ws *ws, const char *kind, uint32_t *dim, char sha[65], e
 	return rc;
 }
 
-json_t *eng_data_features_json(const eng_data *d)
-{
-	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:s?, s:s?, s:I, s:I}", "mode",
-	                 eng_features_name(d->features), "image_builtin_dim",
-	                 (int)d->img_builtin_dim, "text_builtin_dim", (int)d->text_builtin_dim,
-	                 "image_embedding_dim", (int)d->img_emb_dim, "text_embedding_dim",
-	                 (int)d->text_emb_dim, "image_embeddings_sha256",
-	                 d->img_emb_sha[0] ? d->img_emb_sha : NULL, "text_embeddings_sha256",
-	                 d->text_emb_sha[0] ? d->text_emb_sha : NULL, "images_without_embedding",
-	                 (json_int_t)d->n_img_emb_missing, "pairs_without_text_embedding",
-	                 (json_int_t)d->n_text_emb_missing);
-}
-
-const char *eng_data_column_name(const eng_data *d, uint32_t c, char *buf, size_t cap)
-{
-	if (c >= d->text_builtin_dim && c - d->text_builtin_dim < d->text_emb_dim) {
-		snprintf(buf, cap, "text-embedding[%u]", (unsigned)(c - d->text_builtin_dim));
-		return buf;
-	}
-	return eng_textfeat_name(d->tf, c, buf, cap);
-}
-
-int eng_data_column_hashed(const eng_data *d, uint32_t c)
-{
-	return d->text_builtin_dim &&
-	       (uint64_t)c + (uint64_t)eng_textfeat_named_count() < (uint64_t)d->text_builtin_dim;
-}
-
-/* The namer's pass: rows are read in batches of NM_ROWS; the first half of each batch is counted
- * on a helper thread into its own namer while this thread counts the second half, and the two
- * are summed at the end (exact counts: the split changes nothing). */
-enum { NM_ROWS = 4096 };
-
-typedef struct nm_half {
-	eng_textfeat_namer *nm;
-	const eng_arena *text;
-	const size_t *off; /* (3 * rows) prompt, chosen, rejected of each row; SIZE_MAX = NULL */
-	size_t b, e;       /* rows [b, e) of the batch */
-	int rc;
-	eng_err err;
-} nm_half;
-
-static void *nm_count(void *arg)
-{
-	nm_half *h = arg;
-	for (size_t i = h->b; i < h->e && !h->rc; i++) {
-		const char *t[3];
-		for (int f = 0; f < 3; f++)
-			t[f] = h->off[3 * i + (size_t)f] == SIZE_MAX
-			           ? NULL
-			           : h->text->p + h->off[3 * i + (size_t)f];
-		h->rc = eng_textfeat_namer_add_pair(h->nm, t[0], t[1], t[2], &h->err);
-	}
-	return NULL;
-}
-
-int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols, size_t n,
-                   eng_textfeat_namer **out, eng_err *err)
-{
-	assert(k < d->nds);
-	*out = NULL;
-	eng_textfeat_namer *nm[2] = {NULL, NULL};
-	eng_arena text = {0};
-	size_t *off = malloc(3 * NM_ROWS * sizeof *off);
-	sqlite3_stmt *st = NULL;
-	int rc = 0;
-	if (!off) {
-		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (names)");
-		goto out;
-	}
-	if ((rc = eng_textfeat_namer_new(d->tf, cols, n, &nm[0], err)) ||
-	    (rc = eng_textfeat_namer_new(d->tf, cols, n, &nm[1], err)))
-		goto out;
-	/* the rows eng_data_load read for dataset k (order does not matter: counts are sums) */
-	st = eng_ws_prepare(ws, "SELECT prompt, chosen, rejected FROM pairs WHERE dataset_id = ?1",
-	                    err);
-	if (!st) {
-		rc = err ? err->code : ENG_EINTERNAL;
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, d->ds_id[k]);
-	int crosses = eng_textfeat_opts_of(d->tf).crosses, s = SQLITE_ROW;
-	while (!rc && s == SQLITE_ROW) {
-		size_t rows = 0;
-		text.len = 0;
-		while (rows < NM_ROWS && (s = sqlite3_step(st)) == SQLITE_ROW) {
-			for (int f = 0; f < 3; f++) {
-				const char *t = f == 0 && !crosses
-				                    ? NULL
-				                    : (const char *)sqlite3_column_text(st, f);
-				size_t *o = &off[3 * rows + (size_t)f];
-				if (!t)
-					*o = SIZE_MAX;
-				else if (eng_arena_put(&text, t, o)) {
-					rc = eng_err_set(err, ENG_ENOMEM, "out of memory (names)");
-					goto out;
-				}
-			}
-			rows++;
-		}
-		if (s != SQLITE_ROW && s != SQLITE_DONE) {
-			rc = eng_ws_fail(ws, err, "read answers for names");
-			goto out;
-		}
-		nm_half h[2] = {{nm[1], &text, off, 0, rows / 2, 0, {0}},
-		                {nm[0], &text, off, rows / 2, rows, 0, {0}}};
-		pthread_t th;
-		int threaded = rows >= 64 && pthread_create(&th, NULL, nm_count, &h[0]) == 0;
-		if (!threaded)
-			nm_count(&h[0]);
-		nm_count(&h[1]);
-		if (threaded)
-			pthread_join(th, NULL);
-		for (int i = 0; i < 2 && !rc; i++)
-			if ((rc = h[i].rc) && err)
-				*err = h[i].err;
-	}
-	if (!rc)
-		rc = eng_textfeat_namer_merge(nm[0], nm[1], err);
-	if (!rc) {
-		*out = nm[0];
-		nm[0] = NULL;
-	}
-out:
-	sqlite3_finalize(st);
-	eng_textfeat_namer_free(nm[0]);
-	eng_textfeat_namer_free(nm[1]);
-	eng_arena_free(&text);
-	free(off);
-	return rc;
-}
-
 /* Unit-L2-normalized vector x (dim) into out; zeros stay zeros. */
 static void unit(const float *x, uint32_t dim, float *out)
 {
@@ -588,39 +458,53 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
 	return eng_data_load_range(ws, ids, nds, tfo, features, INT64_MIN, INT64_MAX, prog, d, err);
 }
 
-int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
-                        eng_data *d, eng_err *err)
+/* What eng_data_load_range holds while it loads: the statements, the image table, the lanes and
+ * the scratch of the row being assembled. */
+typedef struct loader {
+	eng_ws *ws;
+	eng_data *d;
+	eng_err *err;
+	const int64_t *ids;
+	size_t nds;
+	int64_t lo, hi;
+	imgmap im;
+	lanes L;
+	sqlite3_stmt *sp, *sn, *sei, *set;
+	size_t cap, total, rcap;
+	uint8_t *img_lacks;       /* (fcap) image row has no embedding */
+	float *ebuf;              /* (2 * text_emb_dim + img_emb_dim) scratch */
+	float *ec, *er, *uc, *ur; /* in ebuf: the answers' text vectors, as read and unit length */
+	uint32_t *rcol;           /* assembled row */
+	float *rval;
+	uint64_t expect; /* pairs of the datasets (progress) */
+	size_t k, read;  /* reading: the current dataset, rows read */
+	int bound;       /* sp is bound to dataset k */
+} loader;
+
+static int load_oom(loader *ld)
 {
-	memset(d, 0, sizeof *d);
-	eng_textfeat_opts defaults;
-	if (!tfo) {
-		eng_textfeat_opts_default(&defaults);
-		tfo = &defaults;
-	}
-	imgmap im = {0};
-	lanes L = {0};
-	sqlite3_stmt *sp = NULL, *sn = NULL, *sei = NULL, *set = NULL;
-	size_t cap = 0, total = 0, rcap = 0;
-	uint8_t *img_lacks = NULL; /* (fcap) image row has no embedding */
-	float *ebuf = NULL;        /* (2 * text_emb_dim + img_emb_dim) scratch */
-	uint32_t *rcol = NULL;     /* assembled row */
-	float *rval = NULL;
+	return eng_err_set(ld->err, ENG_ENOMEM, "out of memory loading pairs");
+}
+
+/* The feature mode: which of the built-in features and the workspace's embeddings make the
+ * columns; sets d's dimensions and makes its text featurizer. */
+static int choose_features(loader *ld, eng_features features, const eng_textfeat_opts *tfo)
+{
+	eng_data *d = ld->d;
+	eng_err *err = ld->err;
 	uint32_t edim_img, edim_text;
-	int rc = set_info(ws, "image", &edim_img, d->img_emb_sha, err);
+	int rc = set_info(ld->ws, "image", &edim_img, d->img_emb_sha, err);
 	if (!rc)
-		rc = set_info(ws, "text", &edim_text, d->text_emb_sha, err);
+		rc = set_info(ld->ws, "text", &edim_text, d->text_emb_sha, err);
 	if (rc)
-		goto fail;
+		return rc;
 	if (features == ENG_FEATURES_AUTO && !edim_img && !edim_text)
 		features = ENG_FEATURES_BUILTIN;
-	if (features != ENG_FEATURES_BUILTIN && !edim_img && !edim_text) {
-		rc = eng_err_set(err, ENG_EINPUT,
-		                 "--features %s: the workspace has no embeddings; load them with "
-		                 "`mmaudit embed` or use --features builtin",
-		                 eng_features_name(features));
-		goto fail;
-	}
+	if (features != ENG_FEATURES_BUILTIN && !edim_img && !edim_text)
+		return eng_err_set(err, ENG_EINPUT,
+		                   "--features %s: the workspace has no embeddings; load them with "
+		                   "`mmaudit embed` or use --features builtin",
+		                   eng_features_name(features));
 	d->features = features;
 	int use = features != ENG_FEATURES_BUILTIN, only = features == ENG_FEATURES_EMBEDDINGS;
 	d->img_emb_dim = use ? edim_img : 0;
@@ -632,305 +516,381 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
 		d->img_emb_sha[0] = '\0';
 	if (!d->text_emb_dim)
 		d->text_emb_sha[0] = '\0';
-	im.dim = d->img_builtin_dim + d->img_emb_dim;
+	ld->im.dim = d->img_builtin_dim + d->img_emb_dim;
 	if ((rc = eng_textfeat_new(tfo, &d->tf, err)))
-		goto fail;
+		return rc;
 	d->text_builtin_dim = only && edim_text ? 0 : eng_textfeat_dim(d->tf);
-	if ((uint64_t)d->text_builtin_dim + d->text_emb_dim > UINT32_MAX / 2) {
-		rc = eng_err_set(err, ENG_EINPUT, "too many text columns");
-		goto fail;
-	}
-	if ((rc = eng_pairset_init(&d->ps, d->text_builtin_dim + d->text_emb_dim, im.dim, err)))
-		goto fail;
+	if ((uint64_t)d->text_builtin_dim + d->text_emb_dim > UINT32_MAX / 2)
+		return eng_err_set(err, ENG_EINPUT, "too many text columns");
+	return 0;
+}
+
+/* The pairset, the per-dataset arrays, the image table and the embedding scratch. */
+static int alloc_tables(loader *ld)
+{
+	eng_data *d = ld->d;
+	int rc =
+	    eng_pairset_init(&d->ps, d->text_builtin_dim + d->text_emb_dim, ld->im.dim, ld->err);
+	if (rc)
+		return rc;
 	d->ps.dense_dim = d->text_emb_dim;
-	ebuf = malloc(((size_t)2 * d->text_emb_dim + d->img_emb_dim + 1) * sizeof(float) * 2);
+	ld->ebuf = malloc(((size_t)2 * d->text_emb_dim + d->img_emb_dim + 1) * sizeof(float) * 2);
+	size_t nds = ld->nds;
 	d->nds = nds;
 	d->ds_id = calloc(nds ? nds : 1, sizeof *d->ds_id);
 	d->ds_name = calloc(nds ? nds : 1, sizeof *d->ds_name);
 	d->ds_begin = calloc(nds + 1, sizeof *d->ds_begin);
-	if (!ebuf || !d->ds_id || !d->ds_name || !d->ds_begin || imgmap_rehash(&im, err)) {
-		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-		goto fail;
-	}
-	float *ec = ebuf, *er = ec + d->text_emb_dim, *ei = er + d->text_emb_dim;
-	float *uc = ei + d->img_emb_dim + 1, *ur = uc + d->text_emb_dim;
-	sn = eng_ws_prepare(
+	if (!ld->ebuf || !d->ds_id || !d->ds_name || !d->ds_begin ||
+	    imgmap_rehash(&ld->im, ld->err))
+		return eng_err_set(ld->err, ENG_ENOMEM, "out of memory");
+	float *ei;
+	ld->ec = ld->ebuf;
+	ld->er = ld->ec + d->text_emb_dim;
+	ei = ld->er + d->text_emb_dim;
+	ld->uc = ei + d->img_emb_dim + 1;
+	ld->ur = ld->uc + d->text_emb_dim;
+	return 0;
+}
+
+/* The statements that stream the datasets' pairs (and their embeddings), and the pair count. */
+static int prepare_reads(loader *ld)
+{
+	eng_ws *ws = ld->ws;
+	eng_err *err = ld->err;
+	eng_data *d = ld->d;
+	ld->sn = eng_ws_prepare(
 	    ws,
 	    "SELECT name, (SELECT count(*) FROM pairs WHERE dataset_id = ?1) FROM datasets "
 	    "WHERE id = ?1",
 	    err);
-	sp = eng_ws_prepare(
+	ld->sp = eng_ws_prepare(
 	    ws,
 	    "SELECT p.id, p.prompt, p.chosen, p.rejected, p.image_id, i.sha256, i.feat, "
 	    "i.feat_dim, i.feat_version FROM pairs p LEFT JOIN images i ON i.id = p.image_id "
 	    "WHERE p.dataset_id = ?1 AND p.id >= ?2 AND p.id < ?3 ORDER BY p.id",
 	    err);
 	if (d->img_emb_dim)
-		sei = eng_ws_prepare(
+		ld->sei = eng_ws_prepare(
 		    ws, "SELECT vec FROM embeddings WHERE kind = 'image' AND key = ?1", err);
 	if (d->text_emb_dim)
-		set = eng_ws_prepare(
+		ld->set = eng_ws_prepare(
 		    ws, "SELECT vec FROM embeddings WHERE kind = 'text' AND key = ?1", err);
-	if (!sn || !sp || (d->img_emb_dim && !sei) || (d->text_emb_dim && !set)) {
-		rc = err ? err->code : ENG_EINTERNAL;
-		goto fail;
-	}
-	uint64_t expect = 0;
-	for (size_t k = 0; k < nds; k++) {
-		sqlite3_bind_int64(sn, 1, ids[k]);
-		if (sqlite3_step(sn) != SQLITE_ROW) {
-			rc = eng_err_set(err, ENG_EINPUT, "dataset id %lld not found",
-			                 (long long)ids[k]);
-			goto fail;
-		}
-		expect += (uint64_t)sqlite3_column_int64(sn, 1);
+	if (!ld->sn || !ld->sp || (d->img_emb_dim && !ld->sei) || (d->text_emb_dim && !ld->set))
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_stmt *sn = ld->sn;
+	for (size_t k = 0; k < ld->nds; k++) {
+		sqlite3_bind_int64(sn, 1, ld->ids[k]);
+		if (sqlite3_step(sn) != SQLITE_ROW)
+			return eng_err_set(err, ENG_EINPUT, "dataset id %lld not found",
+			                   (long long)ld->ids[k]);
+		ld->expect += (uint64_t)sqlite3_column_int64(sn, 1);
 		sqlite3_reset(sn);
 	}
+	return 0;
+}
+
+/* The image cache: the feature-table row of the current pair's image (sp's columns 4 to 8),
+ * loading its features and embedding on first use; -1 when its features are missing. */
+static int image_row(loader *ld, int32_t *img_row, uint64_t *ikey)
+{
+	eng_data *d = ld->d;
+	imgmap *im = &ld->im;
+	sqlite3_stmt *sp = ld->sp;
+	int rc;
+	int64_t iid = sqlite3_column_int64(sp, 4);
+	const char *sha = (const char *)sqlite3_column_text(sp, 5);
+	*ikey = hex_key(sha);
+	if (2 * (im->rows + 1) > im->cap && (rc = imgmap_rehash(im, ld->err)))
+		return rc;
+	int found;
+	int32_t *slot = imgmap_slot(im, iid, &found);
+	if (!found) {
+		*slot = -1;
+		const void *blob = sqlite3_column_blob(sp, 6);
+		int bytes = sqlite3_column_bytes(sp, 6);
+		uint32_t bd = d->img_builtin_dim;
+		int have_builtin = blob && sqlite3_column_int(sp, 7) == (int)bd &&
+		                   sqlite3_column_int(sp, 8) == ENG_IMGFEAT_VERSION &&
+		                   bytes == (int)(bd * sizeof(float));
+		if (have_builtin || bd == 0) {
+			if (im->rows == im->fcap) {
+				size_t nc = im->fcap ? im->fcap * 2 : 256;
+				float *nf = realloc(im->feat, nc * im->dim * sizeof(float));
+				uint8_t *nl = realloc(ld->img_lacks, nc);
+				if (nf)
+					im->feat = nf;
+				if (nl)
+					ld->img_lacks = nl;
+				if (!nf || !nl)
+					return load_oom(ld);
+				im->fcap = nc;
+			}
+			float *row = im->feat + im->rows * im->dim;
+			if (bd)
+				memcpy(row, blob, (size_t)bytes);
+			ld->img_lacks[im->rows] = 0;
+			if (d->img_emb_dim) {
+				int f = emb_lookup(ld->ws, ld->sei, sha, d->img_emb_dim, row + bd,
+				                   ld->err);
+				if (f < 0)
+					return f;
+				ld->img_lacks[im->rows] = !f;
+				d->n_img_emb_missing += !f;
+			}
+			*slot = (int32_t)im->rows++;
+		} else {
+			d->n_missing_feat++;
+		}
+	}
+	*img_row = *slot;
+	return 0;
+}
+
+/* SQL streaming: reads the next rows (at most LB_ROWS; the datasets one after another) into
+ * batch bt for the lanes, and their ids and image keys into d. bt->n 0: no rows left. */
+static int read_rows(loader *ld, lbatch *bt)
+{
+	eng_data *d = ld->d;
+	eng_err *err = ld->err;
+	sqlite3_stmt *sn = ld->sn, *sp = ld->sp;
+	int rc;
+	bt->n = 0;
+	bt->text.len = 0;
+	while (bt->n < LB_ROWS && ld->k < ld->nds) {
+		size_t k = ld->k;
+		if (!ld->bound) {
+			d->ds_id[k] = ld->ids[k];
+			d->ds_begin[k] = ld->read;
+			sqlite3_bind_int64(sn, 1, ld->ids[k]);
+			if (sqlite3_step(sn) != SQLITE_ROW)
+				return eng_ws_fail(ld->ws, err, "read dataset");
+			d->ds_name[k] = strdup((const char *)sqlite3_column_text(sn, 0));
+			sqlite3_reset(sn);
+			if (!d->ds_name[k])
+				return load_oom(ld);
+			sqlite3_bind_int64(sp, 1, ld->ids[k]);
+			sqlite3_bind_int64(sp, 2, ld->lo);
+			sqlite3_bind_int64(sp, 3, ld->hi);
+			ld->bound = 1;
+		}
+		int st = sqlite3_step(sp);
+		if (st == SQLITE_DONE) {
+			sqlite3_reset(sp);
+			ld->bound = 0;
+			ld->k++;
+			continue;
+		}
+		if (st != SQLITE_ROW)
+			return eng_ws_fail(ld->ws, err, "read pairs");
+		if ((rc = grow(d, ld->read + 1, &ld->cap, err)))
+			return rc;
+		size_t i = bt->n;
+		for (int f = 0; f < 3; f++) {
+			const char *t = (const char *)sqlite3_column_text(sp, 1 + f);
+			if (eng_arena_put(&bt->text, t, &bt->off[3 * i + (size_t)f]))
+				return load_oom(ld);
+		}
+		int32_t img_row = -1;
+		uint64_t ikey = 0;
+		if (sqlite3_column_type(sp, 4) != SQLITE_NULL &&
+		    (rc = image_row(ld, &img_row, &ikey)))
+			return rc;
+		bt->img_row[i] = img_row;
+		d->pair_id[ld->read] = sqlite3_column_int64(sp, 0);
+		d->img_key[ld->read] = img_row >= 0 ? ikey : 0;
+		bt->n++;
+		ld->read++;
+	}
+	return 0;
+}
+
+/* Embeddings: row i of bt (nent entries at *col, *val) with the difference of its answers' unit
+ * text vectors appended as dense columns; *col, *val then point at the assembled row. A pair
+ * whose answers lack a vector keeps its row as is and is counted. */
+static int add_text_embedding(loader *ld, const lbatch *bt, size_t i, const uint32_t **col,
+                              const float **val, size_t *nentp)
+{
+	eng_data *d = ld->d;
+	size_t nent = *nentp;
+	size_t need = nent + d->text_emb_dim;
+	if (need > ld->rcap) {
+		uint32_t *nc = realloc(ld->rcol, need * sizeof *nc);
+		float *nv = nc ? realloc(ld->rval, need * sizeof *nv) : NULL;
+		if (nc)
+			ld->rcol = nc;
+		if (nv)
+			ld->rval = nv;
+		if (!nc || !nv)
+			return load_oom(ld);
+		ld->rcap = need;
+	}
+	uint32_t *rcol = ld->rcol;
+	float *rval = ld->rval;
+	if (nent) {
+		memcpy(rcol, *col, nent * sizeof **col);
+		memcpy(rval, *val, nent * sizeof **val);
+	}
+	char kc[65], kr[65];
+	eng_emb_text_key(bt->text.p + bt->off[3 * i + 1], kc);
+	eng_emb_text_key(bt->text.p + bt->off[3 * i + 2], kr);
+	int fc = emb_lookup(ld->ws, ld->set, kc, d->text_emb_dim, ld->ec, ld->err);
+	int fr = fc < 0 ? 0 : emb_lookup(ld->ws, ld->set, kr, d->text_emb_dim, ld->er, ld->err);
+	if (fc < 0 || fr < 0)
+		return fc < 0 ? fc : fr;
+	if (fc && fr) {
+		unit(ld->ec, d->text_emb_dim, ld->uc);
+		unit(ld->er, d->text_emb_dim, ld->ur);
+		for (uint32_t q = 0; q < d->text_emb_dim; q++) {
+			rcol[nent] = d->text_builtin_dim + q;
+			rval[nent++] = ld->uc[q] - ld->ur[q];
+		}
+	} else if (!d->n_text_emb_missing++) {
+		d->first_text_emb_missing = d->pair_id[ld->total];
+	}
+	*col = rcol;
+	*val = rval;
+	*nentp = nent;
+	return 0;
+}
+
+/* Appends the rows of the featurized batch bt to the pairset and their blind-baseline facts to d,
+ * in order. */
+static int append_rows(loader *ld, const lbatch *bt)
+{
+	eng_data *d = ld->d;
+	int rc;
+	for (size_t i = 0; i < bt->n; i++, ld->total++) {
+		size_t total = ld->total;
+		const uint32_t *col = bt->col + bt->ebeg[i];
+		const float *val = bt->val + bt->ebeg[i];
+		size_t nent = bt->ebeg[i + 1] - bt->ebeg[i];
+		if (d->text_emb_dim && (rc = add_text_embedding(ld, bt, i, &col, &val, &nent)))
+			return rc;
+		if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], ld->err)))
+			return rc;
+		d->prompt_key[total] = bt->pkey[i];
+		d->answer_key[total] = bt->akey[i];
+		d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
+		d->longer[total] = bt->longer[i];
+		d->chosen_chars[total] = bt->cc[i];
+		d->rejected_chars[total] = bt->rc_[i];
+		d->formatted[total] = bt->fmt[i];
+	}
+	return 0;
+}
+
+/* Imputation: images without a vector get the mean vector of those with one. */
+static int impute_image_embeddings(loader *ld)
+{
+	eng_data *d = ld->d;
+	imgmap *im = &ld->im;
+	uint32_t bd = d->img_builtin_dim, E = d->img_emb_dim;
+	double *mean = calloc(E, sizeof *mean);
+	size_t have = 0;
+	if (!mean)
+		return eng_err_set(ld->err, ENG_ENOMEM, "out of memory");
+	for (size_t r = 0; r < im->rows; r++) {
+		if (ld->img_lacks[r])
+			continue;
+		have++;
+		for (uint32_t q = 0; q < E; q++)
+			mean[q] += im->feat[r * im->dim + bd + q];
+	}
+	for (size_t r = 0; r < im->rows; r++)
+		if (ld->img_lacks[r])
+			for (uint32_t q = 0; q < E; q++)
+				im->feat[r * im->dim + bd + q] =
+				    have ? (float)(mean[q] / (double)have) : 0.0f;
+	free(mean);
+	return 0;
+}
+
+static void loader_free(loader *ld)
+{
+	lanes_free(&ld->L);
+	free(ld->im.id);
+	free(ld->im.row);
+	free(ld->im.feat);
+	free(ld->img_lacks);
+	free(ld->ebuf);
+	free(ld->rcol);
+	free(ld->rval);
+	sqlite3_finalize(ld->sp);
+	sqlite3_finalize(ld->sn);
+	sqlite3_finalize(ld->sei);
+	sqlite3_finalize(ld->set);
+}
+
+int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
+                        eng_data *d, eng_err *err)
+{
+	memset(d, 0, sizeof *d);
+	eng_textfeat_opts defaults;
+	if (!tfo) {
+		eng_textfeat_opts_default(&defaults);
+		tfo = &defaults;
+	}
+	loader ld = {.ws = ws, .d = d, .err = err, .ids = ids, .nds = nds, .lo = lo, .hi = hi};
+	int rc;
+	if ((rc = choose_features(&ld, features, tfo)) || (rc = alloc_tables(&ld)) ||
+	    (rc = prepare_reads(&ld)))
+		goto fail;
 	/* Rows are read here in batches; the two lanes featurize them (lane = batch number mod 2,
 	 * each with its own featurizer and in batch order, so the outcome does not depend on
 	 * timing); rows are appended to the pairset in order as their batch comes back. */
-	if (d->text_builtin_dim && (rc = eng_textfeat_new(tfo, &L.tf[1], err)))
+	lanes *L = &ld.L;
+	if (d->text_builtin_dim && (rc = eng_textfeat_new(tfo, &L->tf[1], err)))
 		goto fail;
-	L.tf[0] = d->tf;
-	L.text_builtin_dim = d->text_builtin_dim;
-	if (lanes_start(&L))
-		goto fail_oom;
-	size_t filled = 0, appended = 0, k = 0, read = 0;
-	int reading = 1, bound = 0;
+	L->tf[0] = d->tf;
+	L->text_builtin_dim = d->text_builtin_dim;
+	if (lanes_start(L)) {
+		rc = load_oom(&ld);
+		goto fail;
+	}
+	size_t filled = 0, appended = 0;
+	int reading = 1;
 	while (reading || appended < filled) {
 		if (reading && filled - appended < LB_SLOTS) {
-			/* read the next batch of rows (datasets one after another) */
-			lbatch *bt = &L.slot[filled % LB_SLOTS];
-			bt->n = 0;
-			bt->text.len = 0;
-			while (bt->n < LB_ROWS && k < nds) {
-				if (!bound) {
-					d->ds_id[k] = ids[k];
-					d->ds_begin[k] = read;
-					sqlite3_bind_int64(sn, 1, ids[k]);
-					if (sqlite3_step(sn) != SQLITE_ROW) {
-						rc = eng_ws_fail(ws, err, "read dataset");
-						goto fail;
-					}
-					d->ds_name[k] =
-					    strdup((const char *)sqlite3_column_text(sn, 0));
-					sqlite3_reset(sn);
-					if (!d->ds_name[k])
-						goto fail_oom;
-					sqlite3_bind_int64(sp, 1, ids[k]);
-					sqlite3_bind_int64(sp, 2, lo);
-					sqlite3_bind_int64(sp, 3, hi);
-					bound = 1;
-				}
-				int st = sqlite3_step(sp);
-				if (st == SQLITE_DONE) {
-					sqlite3_reset(sp);
-					bound = 0;
-					k++;
-					continue;
-				}
-				if (st != SQLITE_ROW) {
-					rc = eng_ws_fail(ws, err, "read pairs");
-					goto fail;
-				}
-				if ((rc = grow(d, read + 1, &cap, err)))
-					goto fail;
-				size_t i = bt->n;
-				for (int f = 0; f < 3; f++) {
-					const char *t =
-					    (const char *)sqlite3_column_text(sp, 1 + f);
-					if (eng_arena_put(&bt->text, t,
-					                  &bt->off[3 * i + (size_t)f]))
-						goto fail_oom;
-				}
-				int32_t img_row = -1;
-				uint64_t ikey = 0;
-				if (sqlite3_column_type(sp, 4) != SQLITE_NULL) {
-					int64_t iid = sqlite3_column_int64(sp, 4);
-					const char *sha = (const char *)sqlite3_column_text(sp, 5);
-					ikey = hex_key(sha);
-					if (2 * (im.rows + 1) > im.cap &&
-					    (rc = imgmap_rehash(&im, err)))
-						goto fail;
-					int found;
-					int32_t *slot = imgmap_slot(&im, iid, &found);
-					if (!found) {
-						*slot = -1;
-						const void *blob = sqlite3_column_blob(sp, 6);
-						int bytes = sqlite3_column_bytes(sp, 6);
-						uint32_t bd = d->img_builtin_dim;
-						int have_builtin =
-						    blob && sqlite3_column_int(sp, 7) == (int)bd &&
-						    sqlite3_column_int(sp, 8) ==
-						        ENG_IMGFEAT_VERSION &&
-						    bytes == (int)(bd * sizeof(float));
-						if (have_builtin || bd == 0) {
-							if (im.rows == im.fcap) {
-								size_t nc =
-								    im.fcap ? im.fcap * 2 : 256;
-								float *nf = realloc(
-								    im.feat,
-								    nc * im.dim * sizeof(float));
-								uint8_t *nl =
-								    realloc(img_lacks, nc);
-								if (nf)
-									im.feat = nf;
-								if (nl)
-									img_lacks = nl;
-								if (!nf || !nl)
-									goto fail_oom;
-								im.fcap = nc;
-							}
-							float *row = im.feat + im.rows * im.dim;
-							if (bd)
-								memcpy(row, blob, (size_t)bytes);
-							img_lacks[im.rows] = 0;
-							if (d->img_emb_dim) {
-								int f = emb_lookup(ws, sei, sha,
-								                   d->img_emb_dim,
-								                   row + bd, err);
-								if (f < 0) {
-									rc = f;
-									goto fail;
-								}
-								img_lacks[im.rows] = !f;
-								d->n_img_emb_missing += !f;
-							}
-							*slot = (int32_t)im.rows++;
-						} else {
-							d->n_missing_feat++;
-						}
-					}
-					img_row = *slot;
-				}
-				bt->img_row[i] = img_row;
-				d->pair_id[read] = sqlite3_column_int64(sp, 0);
-				d->img_key[read] = img_row >= 0 ? ikey : 0;
-				bt->n++;
-				read++;
-			}
+			lbatch *bt = &L->slot[filled % LB_SLOTS];
+			if ((rc = read_rows(&ld, bt)))
+				goto fail;
 			if (bt->n == 0) {
 				reading = 0;
 				continue;
 			}
-			lanes_submit(&L, filled++);
+			lanes_submit(L, filled++);
 			continue;
 		}
 		/* append the oldest batch once featurized */
-		lbatch *bt = &L.slot[appended % LB_SLOTS];
-		lanes_wait(&L, bt);
+		lbatch *bt = &L->slot[appended % LB_SLOTS];
+		lanes_wait(L, bt);
 		if (bt->rc) {
 			rc = bt->rc;
 			if (err)
 				*err = bt->err;
 			goto fail;
 		}
-		for (size_t i = 0; i < bt->n; i++, total++) {
-			const uint32_t *col = bt->col + bt->ebeg[i];
-			const float *val = bt->val + bt->ebeg[i];
-			size_t nent = bt->ebeg[i + 1] - bt->ebeg[i];
-			if (d->text_emb_dim) {
-				size_t need = nent + d->text_emb_dim;
-				if (need > rcap) {
-					uint32_t *nc = realloc(rcol, need * sizeof *nc);
-					float *nv = nc ? realloc(rval, need * sizeof *nv) : NULL;
-					if (nc)
-						rcol = nc;
-					if (nv)
-						rval = nv;
-					if (!nc || !nv)
-						goto fail_oom;
-					rcap = need;
-				}
-				if (nent) {
-					memcpy(rcol, col, nent * sizeof *col);
-					memcpy(rval, val, nent * sizeof *val);
-				}
-				char kc[65], kr[65];
-				eng_emb_text_key(bt->text.p + bt->off[3 * i + 1], kc);
-				eng_emb_text_key(bt->text.p + bt->off[3 * i + 2], kr);
-				int fc = emb_lookup(ws, set, kc, d->text_emb_dim, ec, err);
-				int fr =
-				    fc < 0 ? 0 : emb_lookup(ws, set, kr, d->text_emb_dim, er, err);
-				if (fc < 0 || fr < 0) {
-					rc = fc < 0 ? fc : fr;
-					goto fail;
-				}
-				if (fc && fr) {
-					unit(ec, d->text_emb_dim, uc);
-					unit(er, d->text_emb_dim, ur);
-					for (uint32_t q = 0; q < d->text_emb_dim; q++) {
-						rcol[nent] = d->text_builtin_dim + q;
-						rval[nent++] = uc[q] - ur[q];
-					}
-				} else if (!d->n_text_emb_missing++) {
-					d->first_text_emb_missing = d->pair_id[total];
-				}
-				col = rcol;
-				val = rval;
-			}
-			if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], err)))
-				goto fail;
-			d->prompt_key[total] = bt->pkey[i];
-			d->answer_key[total] = bt->akey[i];
-			d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
-			d->longer[total] = bt->longer[i];
-			d->chosen_chars[total] = bt->cc[i];
-			d->rejected_chars[total] = bt->rc_[i];
-			d->formatted[total] = bt->fmt[i];
-		}
-		appended++;
-		eng_progress_tick(prog, "load", total, expect);
-	}
-	lanes_stop(&L);
-	if (L.tf[1])
-		eng_textfeat_merge_names(d->tf, L.tf[1]);
-	d->ds_begin[nds] = total;
-	eng_progress_tick(prog, "load", total, expect);
-	if (d->img_emb_dim && d->n_img_emb_missing) {
-		/* images without a vector get the mean vector of those with one */
-		uint32_t bd = d->img_builtin_dim, E = d->img_emb_dim;
-		double *mean = calloc(E, sizeof *mean);
-		size_t have = 0;
-		if (!mean) {
-			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		if ((rc = append_rows(&ld, bt)))
 			goto fail;
-		}
-		for (size_t r = 0; r < im.rows; r++) {
-			if (img_lacks[r])
-				continue;
-			have++;
-			for (uint32_t q = 0; q < E; q++)
-				mean[q] += im.feat[r * im.dim + bd + q];
-		}
-		for (size_t r = 0; r < im.rows; r++)
-			if (img_lacks[r])
-				for (uint32_t q = 0; q < E; q++)
-					im.feat[r * im.dim + bd + q] =
-					    have ? (float)(mean[q] / (double)have) : 0.0f;
-		free(mean);
+		appended++;
+		eng_progress_tick(prog, "load", ld.total, ld.expect);
 	}
-	if ((rc = eng_pairset_set_images(&d->ps, im.feat, im.rows, err)))
+	lanes_stop(L);
+	if (L->tf[1])
+		eng_textfeat_merge_names(d->tf, L->tf[1]);
+	d->ds_begin[nds] = ld.total;
+	eng_progress_tick(prog, "load", ld.total, ld.expect);
+	if (d->img_emb_dim && d->n_img_emb_missing && (rc = impute_image_embeddings(&ld)))
+		goto fail;
+	if ((rc = eng_pairset_set_images(&d->ps, ld.im.feat, ld.im.rows, err)))
 		goto fail;
 	rc = 0;
 	goto out;
-fail_oom:
-	rc = eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
 fail:
-	lanes_free(&L);
+	lanes_free(&ld.L);
 	eng_data_free(d);
 out:
-	lanes_free(&L);
-	free(im.id);
-	free(im.row);
-	free(im.feat);
-	free(img_lacks);
-	free(ebuf);
-	free(rcol);
-	free(rval);
-	sqlite3_finalize(sp);
-	sqlite3_finalize(sn);
-	sqlite3_finalize(sei);
-	sqlite3_finalize(set);
+	loader_free(&ld);
 	return rc;
 }

@@ -4,7 +4,7 @@
  *
  * Position: a pair's "chosen position" is 1 when its chosen answer was shown first and 2 when it
  * was shown second. Judged records (answer_1/answer_2 + verdict) keep it in their metadata as
- * `chosen_position` (engine/ingest/records.c); for other shapes the caller names a metadata field
+ * `chosen_position` (engine/ingest/recshapes.c); for other shapes the caller names a metadata field
  * whose value says it: 1 / "1" / "a" / "first" / "left" / "chosen" (case-insensitive) = shown
  * first; 2 / "2" / "b" / "second" / "right" / "rejected" = shown second; anything else = unknown.
  *

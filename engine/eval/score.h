@@ -4,9 +4,13 @@
  * hash for text-only pairs), so no image is on both sides. For each fold, the text-only proxy, the
  * standard MM-RM and the shortcut-aware MM-RM are trained on the other folds and score the fold.
  * Each pair gets p_text, p_mm, p_sa = sigmoid(held-out margin), sfc and a category (metrics.h). The
- * text features that drive a proxy trained on the whole dataset are kept for the report. Everything
- * is written to the workspace as one run (runs, run_datasets, pair_scores, top_features) in one
- * transaction at the end: an interrupted score leaves no partial results. */
+ * text features that drive a proxy trained on the whole dataset are kept for the report. The run
+ * row is inserted first, as 'running', in its own transaction (runs.h); then one transaction is
+ * opened before training, each fold's pair_scores rows are written into it as soon as that fold is
+ * trained (from the training threads, one at a time; with a model file, chunk by chunk), and
+ * run_datasets, top_features and the run's 'done' mark follow at the end, when it commits. An
+ * interrupted score therefore leaves no scores, only its run row: marked 'failed' when the error
+ * was seen, still 'running' when the process was killed; readers use 'done' runs only. */
 #ifndef ENG_SCORE_H
 #define ENG_SCORE_H
 

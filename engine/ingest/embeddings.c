@@ -666,22 +666,25 @@ static int count_query(eng_ws *ws, const char *sql, size_t *out, eng_err *err)
 	return rc;
 }
 
-int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const char *source,
-                  eng_emb_report *rep, eng_err *err)
+/* One eng_emb_store call: the set being stored, its statements and its report. */
+typedef struct embstore {
+	eng_ws *ws;
+	eng_emb_kind kind;
+	const char *kn; /* kind name */
+	const eng_emb_table *t;
+	eng_emb_report *r;
+	eng_err *err;
+	sqlite3_stmt *sref, *sins, *sget, *smatch, *sset;
+} embstore;
+
+/* What the keys may name: image references (temp.emb_refs, every name an image was given) or the
+ * workspace's answers (temp.emb_resp), and the statements that store the set. */
+static int prepare_targets(embstore *x)
 {
-	eng_emb_report local;
-	eng_emb_report *r = rep ? rep : &local;
-	memset(r, 0, sizeof *r);
-	r->rows = t->rows;
-	r->dim = t->dim;
-	const char *kn = eng_emb_kind_name(kind);
-	sqlite3_stmt *sref = NULL, *sins = NULL, *sget = NULL, *smatch = NULL, *sset = NULL;
-	eng_ws_exec(ws, "DROP TABLE IF EXISTS temp.emb_refs; DROP TABLE IF EXISTS temp.emb_resp",
-	            NULL);
-	int rc = eng_ws_begin(ws, err);
-	if (rc)
-		return rc;
-	if (kind == ENG_EMB_IMAGE) {
+	eng_ws *ws = x->ws;
+	eng_err *err = x->err;
+	int rc;
+	if (x->kind == ENG_EMB_IMAGE) {
 		rc = eng_ws_exec(
 		    ws,
 		    "CREATE TEMP TABLE emb_refs(ref TEXT PRIMARY KEY, sha TEXT, n INTEGER) WITHOUT "
@@ -693,115 +696,141 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 		    "GROUP BY ref",
 		    err);
 		if (rc)
-			goto out;
-		sref = eng_ws_prepare(ws, "SELECT sha, n FROM temp.emb_refs WHERE ref = ?1", err);
-		smatch = eng_ws_prepare(ws,
-		                        "SELECT 1 FROM images i WHERE i.sha256 = ?1 AND EXISTS "
-		                        "(SELECT 1 FROM pairs p WHERE p.image_id = i.id)",
-		                        err);
+			return rc;
+		x->sref =
+		    eng_ws_prepare(ws, "SELECT sha, n FROM temp.emb_refs WHERE ref = ?1", err);
+		x->smatch = eng_ws_prepare(ws,
+		                           "SELECT 1 FROM images i WHERE i.sha256 = ?1 AND EXISTS "
+		                           "(SELECT 1 FROM pairs p WHERE p.image_id = i.id)",
+		                           err);
 	} else {
-		if ((rc = text_coverage(ws, 0, r, err)))
-			goto out;
-		smatch = eng_ws_prepare(ws, "SELECT 1 FROM temp.emb_resp WHERE key = ?1", err);
+		if ((rc = text_coverage(ws, 0, x->r, err)))
+			return rc;
+		x->smatch = eng_ws_prepare(ws, "SELECT 1 FROM temp.emb_resp WHERE key = ?1", err);
 	}
-	sset = eng_ws_prepare(ws,
-	                      "INSERT INTO embedding_sets(kind, dim, rows, source, sha256) VALUES "
-	                      "(?1, ?2, 0, ?3, ?4)",
-	                      err);
-	sins = eng_ws_prepare(
+	x->sset =
+	    eng_ws_prepare(ws,
+	                   "INSERT INTO embedding_sets(kind, dim, rows, source, sha256) VALUES "
+	                   "(?1, ?2, 0, ?3, ?4)",
+	                   err);
+	x->sins = eng_ws_prepare(
 	    ws, "INSERT OR IGNORE INTO embeddings(kind, key, vec) VALUES (?1, ?2, ?3)", err);
-	sget = eng_ws_prepare(ws, "SELECT vec FROM embeddings WHERE kind = ?1 AND key = ?2", err);
-	if (!sset || !sins || !sget || !smatch || (kind == ENG_EMB_IMAGE && !sref)) {
-		rc = err ? err->code : ENG_EINTERNAL;
-		goto out;
-	}
-	sqlite3_stmt *sdel = eng_ws_prepare(ws, "DELETE FROM embedding_sets WHERE kind = ?1", err);
-	if (!sdel) {
-		rc = err ? err->code : ENG_EINTERNAL;
-		goto out;
-	}
-	sqlite3_bind_text(sdel, 1, kn, -1, SQLITE_STATIC);
+	x->sget =
+	    eng_ws_prepare(ws, "SELECT vec FROM embeddings WHERE kind = ?1 AND key = ?2", err);
+	if (!x->sset || !x->sins || !x->sget || !x->smatch ||
+	    (x->kind == ENG_EMB_IMAGE && !x->sref))
+		return err ? err->code : ENG_EINTERNAL;
+	return 0;
+}
+
+/* Replaces the kind's embedding_sets row (its vectors stay: keys are content hashes). */
+static int replace_set(embstore *x, const char *source)
+{
+	sqlite3_stmt *sdel =
+	    eng_ws_prepare(x->ws, "DELETE FROM embedding_sets WHERE kind = ?1", x->err);
+	if (!sdel)
+		return x->err ? x->err->code : ENG_EINTERNAL;
+	sqlite3_bind_text(sdel, 1, x->kn, -1, SQLITE_STATIC);
 	int s = sqlite3_step(sdel);
 	sqlite3_finalize(sdel);
-	if (s != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, err, "replace the embedding set");
-		goto out;
+	if (s != SQLITE_DONE)
+		return eng_ws_fail(x->ws, x->err, "replace the embedding set");
+	sqlite3_bind_text(x->sset, 1, x->kn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(x->sset, 2, x->t->dim);
+	sqlite3_bind_text(x->sset, 3, source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(x->sset, 4, x->t->sha256, -1, SQLITE_STATIC);
+	if (sqlite3_step(x->sset) != SQLITE_DONE)
+		return eng_ws_fail(x->ws, x->err, "write embedding_sets");
+	return 0;
+}
+
+/* The stored key (64 hex digits) of row i: a text's hash, a content hash as given, or the hash of
+ * the one image an image reference names. 0 with hex, 1 when the row is skipped (an ambiguous or
+ * unresolved reference, counted), or a negative code. */
+static int row_key(embstore *x, size_t i, char hex[65])
+{
+	const eng_emb_table *t = x->t;
+	const char *key = t->key[i];
+	if (t->is_text && t->is_text[i]) {
+		if (x->kind == ENG_EMB_IMAGE)
+			return eng_err_set(x->err, ENG_EINPUT,
+			                   "row %zu: a \"text\" key in an image embedding set; key "
+			                   "images by \"key\" (path or content hash)",
+			                   i + 1);
+		eng_emb_text_key(key, hex);
+	} else if (is_hex64(key)) {
+		for (int c = 0; c < 64; c++)
+			hex[c] = (char)tolower((unsigned char)key[c]);
+		hex[64] = '\0';
+	} else if (x->kind == ENG_EMB_TEXT) {
+		eng_emb_text_key(key, hex);
+	} else {
+		sqlite3_stmt *sref = x->sref;
+		sqlite3_bind_text(sref, 1, key, -1, SQLITE_STATIC);
+		int q = sqlite3_step(sref);
+		if (q == SQLITE_ROW && sqlite3_column_int(sref, 1) > 1) {
+			x->r->ambiguous++;
+			key_add(x->r, key);
+		} else if (q == SQLITE_ROW) {
+			memcpy(hex, sqlite3_column_text(sref, 0), 64);
+			hex[64] = '\0';
+		} else {
+			x->r->unresolved++;
+			key_add(x->r, key);
+		}
+		int ok = q == SQLITE_ROW && sqlite3_column_int(sref, 1) == 1;
+		sqlite3_reset(sref);
+		if (!ok)
+			return 1;
 	}
-	sqlite3_bind_text(sset, 1, kn, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(sset, 2, t->dim);
-	sqlite3_bind_text(sset, 3, source, -1, SQLITE_STATIC);
-	sqlite3_bind_text(sset, 4, t->sha256, -1, SQLITE_STATIC);
-	if (sqlite3_step(sset) != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, err, "write embedding_sets");
-		goto out;
-	}
+	return 0;
+}
+
+/* Stores every row's vector (little-endian) under its key: a key given twice must have the same
+ * vector; counts stored, duplicate and unmatched rows. */
+static int store_rows(embstore *x)
+{
+	const eng_emb_table *t = x->t;
+	eng_emb_report *r = x->r;
+	sqlite3_stmt *sins = x->sins, *sget = x->sget, *smatch = x->smatch;
+	int rc = 0;
 	const size_t vbytes = (size_t)t->dim * sizeof(float);
 	float *le = malloc(vbytes);
-	if (!le) {
-		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!le)
+		return eng_err_set(x->err, ENG_ENOMEM, "out of memory");
 	for (size_t i = 0; i < t->rows; i++) {
 		const char *key = t->key[i];
 		char hex[65];
-		if (t->is_text && t->is_text[i]) {
-			if (kind == ENG_EMB_IMAGE) {
-				rc = eng_err_set(
-				    err, ENG_EINPUT,
-				    "row %zu: a \"text\" key in an image embedding set; key "
-				    "images by \"key\" (path or content hash)",
-				    i + 1);
-				break;
-			}
-			eng_emb_text_key(key, hex);
-		} else if (is_hex64(key)) {
-			for (int c = 0; c < 64; c++)
-				hex[c] = (char)tolower((unsigned char)key[c]);
-			hex[64] = '\0';
-		} else if (kind == ENG_EMB_TEXT) {
-			eng_emb_text_key(key, hex);
-		} else {
-			sqlite3_bind_text(sref, 1, key, -1, SQLITE_STATIC);
-			int q = sqlite3_step(sref);
-			if (q == SQLITE_ROW && sqlite3_column_int(sref, 1) > 1) {
-				r->ambiguous++;
-				key_add(r, key);
-			} else if (q == SQLITE_ROW) {
-				memcpy(hex, sqlite3_column_text(sref, 0), 64);
-				hex[64] = '\0';
-			} else {
-				r->unresolved++;
-				key_add(r, key);
-			}
-			int ok = q == SQLITE_ROW && sqlite3_column_int(sref, 1) == 1;
-			sqlite3_reset(sref);
-			if (!ok)
-				continue;
+		int k = row_key(x, i, hex);
+		if (k < 0) {
+			rc = k;
+			break;
 		}
+		if (k)
+			continue;
 		memcpy(le, t->vec + i * t->dim, vbytes);
 		if (!host_little_endian())
 			swap32(le, t->dim);
-		sqlite3_bind_text(sins, 1, kn, -1, SQLITE_STATIC);
+		sqlite3_bind_text(sins, 1, x->kn, -1, SQLITE_STATIC);
 		sqlite3_bind_text(sins, 2, hex, 64, SQLITE_TRANSIENT);
 		sqlite3_bind_blob(sins, 3, le, (int)vbytes, SQLITE_TRANSIENT);
 		if (sqlite3_step(sins) != SQLITE_DONE) {
-			rc = eng_ws_fail(ws, err, "write embeddings");
+			rc = eng_ws_fail(x->ws, x->err, "write embeddings");
 			break;
 		}
 		sqlite3_reset(sins);
-		if (sqlite3_changes(eng_ws_db(ws)) == 0) {
-			sqlite3_bind_text(sget, 1, kn, -1, SQLITE_STATIC);
+		if (sqlite3_changes(eng_ws_db(x->ws)) == 0) {
+			sqlite3_bind_text(sget, 1, x->kn, -1, SQLITE_STATIC);
 			sqlite3_bind_text(sget, 2, hex, 64, SQLITE_TRANSIENT);
 			int same = sqlite3_step(sget) == SQLITE_ROW &&
 			           sqlite3_column_bytes(sget, 0) == (int)vbytes &&
 			           !memcmp(sqlite3_column_blob(sget, 0), le, vbytes);
 			sqlite3_reset(sget);
 			if (!same) {
-				rc = eng_err_set(
-				    err, ENG_EINPUT,
-				    "row %zu: key '%.120s' was given before with a different "
-				    "vector",
-				    i + 1, key);
+				rc = eng_err_set(x->err, ENG_EINPUT,
+				                 "row %zu: key '%.120s' was given before with a "
+				                 "different vector",
+				                 i + 1, key);
 				break;
 			}
 			r->duplicates++;
@@ -817,74 +846,102 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 		}
 	}
 	free(le);
-	if (rc)
-		goto out;
-	sqlite3_finalize(sset);
-	sset = eng_ws_prepare(ws, "UPDATE embedding_sets SET rows = ?2 WHERE kind = ?1", err);
-	if (!sset) {
+	return rc;
+}
+
+/* The set's row count, now that the rows are stored. */
+static int finish_set(embstore *x)
+{
+	sqlite3_finalize(x->sset);
+	x->sset =
+	    eng_ws_prepare(x->ws, "UPDATE embedding_sets SET rows = ?2 WHERE kind = ?1", x->err);
+	if (!x->sset)
+		return x->err ? x->err->code : ENG_EINTERNAL;
+	sqlite3_bind_text(x->sset, 1, x->kn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(x->sset, 2, (sqlite3_int64)x->r->stored);
+	if (sqlite3_step(x->sset) != SQLITE_DONE)
+		return eng_ws_fail(x->ws, x->err, "write embedding_sets");
+	return 0;
+}
+
+/* Coverage of an image set: images of pairs with and without a vector, and the first pairs whose
+ * image has none. */
+static int image_coverage(embstore *x)
+{
+	eng_ws *ws = x->ws;
+	eng_emb_report *r = x->r;
+	eng_err *err = x->err;
+	int s = SQLITE_DONE;
+	int rc = count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs", &r->targets, err);
+	if (!rc)
+		rc = count_query(ws,
+		                 "SELECT count(*) FROM images i WHERE EXISTS (SELECT 1 FROM "
+		                 "pairs p WHERE p.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM "
+		                 "embeddings e WHERE e.kind = 'image' AND e.key = i.sha256)",
+		                 &r->targets_missing, err);
+	if (!rc)
+		rc = count_query(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL",
+		                 &r->pairs, err);
+	sqlite3_stmt *sm = rc ? NULL
+	                      : eng_ws_prepare(ws,
+	                                       "SELECT d.name, p.ext_id FROM pairs p JOIN "
+	                                       "datasets d ON d.id = p.dataset_id JOIN images "
+	                                       "i ON i.id = p.image_id WHERE NOT EXISTS "
+	                                       "(SELECT 1 FROM embeddings e WHERE e.kind = "
+	                                       "'image' AND e.key = i.sha256) ORDER BY p.id",
+	                                       err);
+	if (!rc && !sm)
 		rc = err ? err->code : ENG_EINTERNAL;
-		goto out;
+	while (!rc && (s = sqlite3_step(sm)) == SQLITE_ROW) {
+		r->pairs_missing++;
+		first_add(r->first_missing, &r->nfirst_missing, ENG_EMB_FIRST,
+		          (const char *)sqlite3_column_text(sm, 0),
+		          (const char *)sqlite3_column_text(sm, 1));
 	}
-	sqlite3_bind_text(sset, 1, kn, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(sset, 2, (sqlite3_int64)r->stored);
-	if (sqlite3_step(sset) != SQLITE_DONE) {
-		rc = eng_ws_fail(ws, err, "write embedding_sets");
-		goto out;
-	}
-	if (kind == ENG_EMB_IMAGE) {
-		rc =
-		    count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs", &r->targets, err);
-		if (!rc)
-			rc = count_query(
-			    ws,
-			    "SELECT count(*) FROM images i WHERE EXISTS (SELECT 1 FROM "
-			    "pairs p WHERE p.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM "
-			    "embeddings e WHERE e.kind = 'image' AND e.key = i.sha256)",
-			    &r->targets_missing, err);
-		if (!rc)
-			rc =
-			    count_query(ws, "SELECT count(*) FROM pairs WHERE image_id IS NOT NULL",
-			                &r->pairs, err);
-		sqlite3_stmt *sm =
-		    rc ? NULL
-		       : eng_ws_prepare(ws,
-		                        "SELECT d.name, p.ext_id FROM pairs p JOIN "
-		                        "datasets d ON d.id = p.dataset_id JOIN images "
-		                        "i ON i.id = p.image_id WHERE NOT EXISTS "
-		                        "(SELECT 1 FROM embeddings e WHERE e.kind = "
-		                        "'image' AND e.key = i.sha256) ORDER BY p.id",
-		                        err);
-		if (!rc && !sm)
-			rc = err ? err->code : ENG_EINTERNAL;
-		while (!rc && (s = sqlite3_step(sm)) == SQLITE_ROW) {
-			r->pairs_missing++;
-			first_add(r->first_missing, &r->nfirst_missing, ENG_EMB_FIRST,
-			          (const char *)sqlite3_column_text(sm, 0),
-			          (const char *)sqlite3_column_text(sm, 1));
-		}
-		if (!rc && s != SQLITE_DONE)
-			rc = eng_ws_fail(ws, err, "coverage");
-		sqlite3_finalize(sm);
-	} else {
-		rc = count_query(ws, "SELECT count(*) FROM temp.emb_resp", &r->targets, err);
-		if (!rc)
-			rc = count_query(
-			    ws,
-			    "SELECT count(*) FROM temp.emb_resp r WHERE NOT EXISTS (SELECT "
-			    "1 FROM embeddings e WHERE e.kind = 'text' AND e.key = r.key)",
-			    &r->targets_missing, err);
-		if (!rc)
-			rc = text_coverage(ws, 1, r, err);
-	}
+	if (!rc && s != SQLITE_DONE)
+		rc = eng_ws_fail(ws, err, "coverage");
+	sqlite3_finalize(sm);
+	return rc;
+}
+
+/* Coverage of a text set: answers with and without a vector, and the pairs that lack one. */
+static int answer_coverage(embstore *x)
+{
+	int rc = count_query(x->ws, "SELECT count(*) FROM temp.emb_resp", &x->r->targets, x->err);
+	if (!rc)
+		rc = count_query(x->ws,
+		                 "SELECT count(*) FROM temp.emb_resp r WHERE NOT EXISTS (SELECT "
+		                 "1 FROM embeddings e WHERE e.kind = 'text' AND e.key = r.key)",
+		                 &x->r->targets_missing, x->err);
+	if (!rc)
+		rc = text_coverage(x->ws, 1, x->r, x->err);
+	return rc;
+}
+
+int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const char *source,
+                  eng_emb_report *rep, eng_err *err)
+{
+	eng_emb_report local;
+	eng_emb_report *r = rep ? rep : &local;
+	memset(r, 0, sizeof *r);
+	r->rows = t->rows;
+	r->dim = t->dim;
+	embstore x = {
+	    .ws = ws, .kind = kind, .kn = eng_emb_kind_name(kind), .t = t, .r = r, .err = err};
+	eng_ws_exec(ws, "DROP TABLE IF EXISTS temp.emb_refs; DROP TABLE IF EXISTS temp.emb_resp",
+	            NULL);
+	int rc = eng_ws_begin(ws, err);
 	if (rc)
-		goto out;
-	rc = eng_ws_commit(ws, err);
-out:
-	sqlite3_finalize(sref);
-	sqlite3_finalize(sins);
-	sqlite3_finalize(sget);
-	sqlite3_finalize(smatch);
-	sqlite3_finalize(sset);
+		return rc;
+	if (!(rc = prepare_targets(&x)) && !(rc = replace_set(&x, source)) &&
+	    !(rc = store_rows(&x)) && !(rc = finish_set(&x)) &&
+	    !(rc = kind == ENG_EMB_IMAGE ? image_coverage(&x) : answer_coverage(&x)))
+		rc = eng_ws_commit(ws, err);
+	sqlite3_finalize(x.sref);
+	sqlite3_finalize(x.sins);
+	sqlite3_finalize(x.sget);
+	sqlite3_finalize(x.smatch);
+	sqlite3_finalize(x.sset);
 	if (rc)
 		eng_ws_rollback(ws);
 	eng_ws_exec(ws, "DROP TABLE IF EXISTS temp.emb_refs; DROP TABLE IF EXISTS temp.emb_resp",

@@ -1,4 +1,4 @@
-/* images.h - image sources and the per-workspace image store.
+/* images.h - image sources, image archives and the per-workspace image store.
  *
  * Sources: a file path, a `data:image/...;base64,` URI, or members of a tar/tar.gz/zip/... archive
  * read in place with libarchive (streamed once, never extracted). The store keys images by the
@@ -8,8 +8,14 @@
  * header size and the pixel limit before decoding; JPEG at a DCT scale, WEBP, stb_image), and
  * stored with its dimensions, a <= 160 px JPEG thumbnail (area-average downscale)
  * and the eng_imgfeat feature vector. Rejections are eng_rec_error values (missing-image,
- * corrupt-image, image-too-large, unsupported-image), not failures. Not thread-safe (stb keeps a
- * global failure reason). */
+ * corrupt-image, image-too-large, unsupported-image), not failures.
+ *
+ * Threads: the source and archive functions keep no state between calls and may run on any
+ * thread. An eng_imgstore belongs to the one thread that calls it: it runs two worker threads of
+ * its own, which decode the images read ahead (eng_imgstore_prefetch) and make every thumbnail and
+ * feature vector, but every database row is read and written on the calling thread, in the order
+ * of its calls, so the rows are those of a serial run. Files: imgsource.c (files, data URIs,
+ * sniffing), archive.c, imgstore.c (the store, its threads, read-ahead), imgthumb.c. */
 #ifndef ENG_IMAGES_H
 #define ENG_IMAGES_H
 

@@ -6,7 +6,7 @@
  * header values stb_image would mishandle, and measured from their header: an image over the pixel
  * limit is refused before a single pixel is allocated. Refusals are eng_rec_error values
  * (corrupt-image, image-too-large, unsupported-image), never failures. Thread-safe (each call
- * owns its decoder state). Does not hash, store or make thumbnails (images.c does). */
+ * owns its decoder state). Does not hash, store or make thumbnails (imgstore.c, imgthumb.c do). */
 #ifndef ENG_IMGDECODE_H
 #define ENG_IMGDECODE_H
 

@@ -1,4 +1,4 @@
-/* index.h - ingest one JSONL file into a dataset of the workspace.
+/* index.h - ingest one JSONL, JSON array, Parquet or bundle file into a dataset of the workspace.
  *
  * One transaction per input file: a process killed mid-file leaves that file wholly absent.
  * Idempotent: a file whose content SHA-256 was already ingested into the dataset with the same
@@ -11,13 +11,13 @@
  * strict the first problem rolls the whole file back. Images are resolved through images.h: a
  * relative reference against the images root (a directory, or an archive streamed once after the
  * records are read), an absolute path, or a data: URI. Input may be plain or compressed JSONL
- * (.gz/.bz2/.xz/.zst, read through libarchive), a JSON array file (detected by its leading '[',
- * streamed element by element; a pair's line is where its element starts), a Parquet file
- * (detected by its PAR1 magic, read row by row through parquet.h: a pair's line is its 1-based row,
- * error reasons start with "row group G, row R", embedded image bytes are stored like any image;
- * a .parquet name without the magic is ENG_EINPUT), or a bundle archive
- * holding record files and images (eng_index_is_bundle). The record shape is detected from the
- * first object record of each file unless opts->shape/opts->map say otherwise. After each file,
+ * (.gz through zlib, which checks every member's trailer; .bz2/.xz/.zst through libarchive), a JSON
+ * array file (detected by its leading '[', streamed element by element; a pair's line is where its
+ * element starts), a Parquet file (detected by its PAR1 magic, read row by row through parquet.h: a
+ * pair's line is its 1-based row, error reasons start with "row group G, row R", embedded image
+ * bytes are stored like any image; a .parquet name without the magic is ENG_EINPUT), or a bundle
+ * archive holding record files and images (eng_index_is_bundle). The record shape is detected from
+ * the first object record of each file unless opts->shape/opts->map say otherwise. After each file,
  * duplicates and label conflicts of the dataset are recomputed (engine/ingest/dedup.h). Does not
  * print; progress goes through the hook. */
 #ifndef ENG_INDEX_H

@@ -76,7 +76,7 @@ typedef struct eng_rec_error {
 } eng_rec_error;
 
 /* Fills e with code and the printf-style reason; returns 1, the "refused" result of the checks
- * that use it (images.c, imgdecode.c). */
+ * that use it (imgsource.c, archive.c, imgdecode.c). */
 int eng_rec_reject(eng_rec_error *e, eng_rec_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

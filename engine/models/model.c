@@ -49,7 +49,8 @@
  * given seed as long as OpenBLAS runs with the same thread count (OpenBLAS splits sgemm over M/N,
  * never over K, so in practice results also match across thread counts; callers that need a hard
  * guarantee pin it with openblas_set_num_threads). This file never changes the thread count.
- * Not here: reading the database, folds and cross-fitting (score.c), metrics. */
+ * Not here: reading the database, folds and cross-fitting (score.c), metrics; method names,
+ * options and the RNG (modelopts.c); model bytes (modelser.c). */
 #include "model.h"
 
 #include <assert.h>
@@ -58,7 +59,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
 #include "metrics.h"
 #include "model_internal.h"
 
@@ -77,135 +77,6 @@ enum { PF = 8 };
 #endif
 
 /* ---- small things ---------------------------------------------------------------------------- */
-
-const char *eng_method_name(eng_method m)
-{
-	switch (m) {
-	case ENG_METHOD_TEXT:
-		return "text";
-	case ENG_METHOD_STANDARD:
-		return "standard";
-	case ENG_METHOD_SHORTCUT_AWARE:
-		return "shortcut-aware";
-	case ENG_METHOD_POE:
-		return "poe";
-	case ENG_METHOD_DEBIAS:
-		return "debias";
-	case ENG_METHOD_JTT:
-		return "jtt";
-	case ENG_METHOD_COUNT:
-		break;
-	}
-	return "?";
-}
-
-int eng_method_parse(const char *s, eng_method *out)
-{
-	for (int i = 0; s && i < ENG_METHOD_COUNT; i++) {
-		if (strcmp(s, eng_method_name((eng_method)i)) == 0) {
-			*out = (eng_method)i;
-			return 0;
-		}
-	}
-	return ENG_EINPUT;
-}
-
-int eng_methods_parse(const char *list, unsigned *mask)
-{
-	*mask = 0;
-	if (!list || !*list)
-		return ENG_EINPUT;
-	if (strcmp(list, "all") == 0) {
-		*mask = ENG_METHODS_ALL;
-		return 0;
-	}
-	char buf[32];
-	for (const char *p = list; *p;) {
-		size_t n = strcspn(p, ",");
-		if (n == 0 || n >= sizeof buf)
-			return ENG_EINPUT;
-		memcpy(buf, p, n);
-		buf[n] = '\0';
-		eng_method m;
-		if (eng_method_parse(buf, &m))
-			return ENG_EINPUT;
-		*mask |= 1u << m;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
-/* Methods with a text branch trained next to the MM branch (detached), and with an MM branch. */
-static int has_text_branch(eng_method m)
-{
-	return m == ENG_METHOD_TEXT || m == ENG_METHOD_SHORTCUT_AWARE || m == ENG_METHOD_POE ||
-	       m == ENG_METHOD_DEBIAS;
-}
-
-void eng_train_opts_default(eng_train_opts *o)
-{
-	o->method = ENG_METHOD_TEXT;
-	o->epochs = 8;
-	o->batch = 256;
-	o->lr = 0.05f;
-	o->l2 = 1e-3f;
-	o->fold_buckets = 256;
-	o->seed = 1;
-	o->row_weight = NULL;
-	o->jtt_lambda = 0;
-}
-
-int eng_train_epochs_auto(size_t ntrain)
-{
-	size_t e = ntrain ? (ENG_TRAIN_SAMPLE_BUDGET + ntrain - 1) / ntrain : 8;
-	return e < 2 ? 2 : e > 8 ? 8 : (int)e;
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	return eng_splitmix64_mix(*x += ENG_GOLDEN_GAMMA);
-}
-
-void eng_rng_seed(eng_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-uint64_t eng_rng_next(eng_rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
-}
-
-uint64_t eng_rng_below(eng_rng *r, uint64_t n)
-{
-	assert(n >= 1);
-	uint64_t lim = UINT64_MAX - UINT64_MAX % n, x;
-	do
-		x = eng_rng_next(r);
-	while (x >= lim);
-	return x % n;
-}
-
-double eng_rng_uniform(eng_rng *r)
-{
-	return (double)(eng_rng_next(r) >> 11) * 0x1.0p-53;
-}
 
 static int mul_ok(size_t a, size_t b, size_t *out)
 {
@@ -286,7 +157,7 @@ int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const e
 	m->B_fold = mm ? (uint32_t)o->fold_buckets : 0;
 	m->B = mm ? m->B_fold + ps->dense_dim : 0;
 	m->dense_begin = ps->text_dim - ps->dense_dim;
-	size_t ntext = mm && has_text_branch(o->method) ? 2 : 1, a, b;
+	size_t ntext = mm && eng_method_has_text_branch(o->method) ? 2 : 1, a, b;
 	if (mul_ok(ntext, m->text_dim, &a) || mul_ok(m->B, m->dv, &b) || a > SIZE_MAX - b ||
 	    mul_ok(a + b, sizeof(float), &(size_t){0})) {
 		eng_model_free(m);
@@ -301,7 +172,7 @@ int eng_model_alloc(const eng_pairset *ps, const size_t *rows, size_t n, const e
 		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (%zu parameters)", a + b);
 	}
 	float *p = m->params;
-	if (has_text_branch(o->method)) {
+	if (eng_method_has_text_branch(o->method)) {
 		m->wt = p;
 		p += m->text_dim;
 	}
@@ -462,13 +333,11 @@ static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, 
 	return tv->img ? tv->img[i] : ps->img_of[r];
 }
 
-/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
- * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
- * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
- * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
- * mean(w_i L_i) (its total adds obj[0]). */
-static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
-                  double obj[1 + MAXH])
+/* The margins of the batch's rows (s->mt: text branch, s->mm[h]: each MM head's text terms) and
+ * the rows of G (n, B) = fold(D) and V (n, dv) for the interaction. Returns 1 when some row has an
+ * image. */
+static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                         const tview *tv)
 {
 	const eng_model *g = tv->geo;
 	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0, idim = g ? g->img_dim : 0;
@@ -550,6 +419,15 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			memset(s->V + i * dv, 0, sizeof(float) * dv);
 		}
 	}
+	return any_img;
+}
+
+/* Adds the interaction fold(d)^T W_h v to each MM head's margins (when any_img). */
+static void batch_interaction(size_t n, scratch *s, const tview *tv, int any_img)
+{
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0;
+	const int nh = tv->nh;
 	for (int h = 0; h < nh && any_img; h++) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
 		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
@@ -565,6 +443,16 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 			mh[i] += acc;
 		}
 	}
+}
+
+/* Each branch's objective (obj[0] text, obj[1 + h] head h: means over the batch, row weights
+ * applied) and d objective / d margin of each row (s->ct, s->c[h]). */
+static void batch_losses(const size_t *rows, size_t n, scratch *s, const tview *tv,
+                         double obj[1 + MAXH])
+{
+	const int nh = tv->nh;
+	const float *restrict wt = tv->wt;
+	double *restrict mt = s->mt;
 	double inv = 1.0 / (double)n;
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] = 0;
@@ -604,12 +492,24 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 	}
 	for (int q = 0; q <= MAXH; q++)
 		obj[q] *= inv;
+}
+
+/* Accumulates the sparse gradients of the text weights (tv->gt, tv->gw[h]) and the list of touched
+ * columns. Returns 0 when no text gradient is asked (then no dense one either). */
+static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                              const tview *tv)
+{
+	const size_t S = tv->stride;
+	const int nh = tv->nh;
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint32_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
 	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
 	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL,
 	                *restrict g2 = nh > 2 ? tv->gw[2] : NULL,
 	                *restrict g3 = nh > 3 ? tv->gw[3] : NULL;
 	if (!gt && !g0 && !g1)
-		return;
+		return 0; /* no sparse gradient asked: nor a dense one */
 	float *pg = gt ? gt : g0 ? g0 : g1;
 	uint8_t *restrict mark = s->mark;
 	uint32_t *restrict touched = s->touched;
@@ -639,6 +539,15 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		}
 	}
 	s->ntouched = nt;
+	return 1;
+}
+
+/* The dense gradient dW_h of each head that has one (zero when no row has an image). */
+static void batch_interaction_grads(size_t n, scratch *s, const tview *tv, int any_img)
+{
+	const eng_model *g = tv->geo;
+	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0;
+	const int nh = tv->nh;
 	for (int h = 0; h < nh; h++) {
 		float *gW = tv->gW[h];
 		if (!gW)
@@ -659,6 +568,22 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, 1.0f,
 		            s->G, (int)B, s->CV, (int)dv, 0.0f, gW, (int)dv);
 	}
+}
+
+/* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
+ * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
+ * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
+ * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
+ * mean(w_i L_i) (its total adds obj[0]). In five steps: the sparse forward pass, the
+ * interaction, the losses, the sparse backward pass, the interaction's gradient. */
+static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
+                  double obj[1 + MAXH])
+{
+	int any_img = batch_forward(ps, rows, n, s, tv);
+	batch_interaction(n, s, tv, any_img);
+	batch_losses(rows, n, s, tv, obj);
+	if (batch_sparse_grads(ps, rows, n, s, tv))
+		batch_interaction_grads(n, s, tv, any_img);
 }
 
 /* The params-block view of one model (stride 1); g (parameter layout) receives gradients if
@@ -698,6 +623,77 @@ static inline void adam(float *p, float gr, float *mo, float *ve, float alpha, f
 
 /* One training pass of the methods in `methods` (see eng_model_train_multi); the L2 of method q's
  * interaction W is o->l2 * w_l2_mult[q]. */
+/* The Adam step after batch t (1-based): lazy on the text columns the batch touched (their
+ * records {w, g, m, v} in rec, S floats per column, nbr branches; gradients and marks cleared),
+ * dense on each head's W when the training rows have images. */
+static void adam_step(scratch *s, float *rec, size_t S, size_t nbr, eng_model *const *head_m,
+                      int nh, int rows_img, const tview *tv, size_t nW,
+                      const double w_l2_mult[ENG_METHOD_COUNT], const eng_train_opts *o, uint64_t t)
+{
+	const float l2 = o->l2;
+	double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
+	float alpha = (float)(o->lr * sqrt(bc2) / bc1);
+	float eh = (float)(ADAM_EPS * sqrt(bc2));
+	for (size_t q = 0; q < s->ntouched; q++) { /* lazy Adam on text columns */
+		uint32_t c = s->touched[q];
+		float *r = rec + (size_t)c * S;
+		if (q + PF < s->ntouched)
+			PREFETCH(rec + (size_t)s->touched[q + PF] * S);
+		for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
+			adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
+			r[1] = 0;
+		}
+		s->mark[c] = 0;
+	}
+	for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
+		float *W = head_m[h]->W, *gW = tv->gW[h], *mW = gW + nW, *vW = gW + 2 * nW;
+		const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
+		for (size_t k = 0; k < nW; k++)
+			adam(&W[k], gW[k] + l2W * W[k], &mW[k], &vW[k], alpha, eh);
+	}
+}
+
+/* Copies the trained text weights from the per-column records back into the models' params: the
+ * text branch into every model with one (and the standard model when it aliases the text
+ * branch), each head's into its model. */
+static void weights_back(const float *rec, size_t S, uint32_t text_dim, int text_branch,
+                         int std_alias, eng_model *const *md, eng_model *mst,
+                         eng_model *const *head_m, int nh)
+{
+	for (uint32_t c = 0; c < text_dim; c++) {
+		const float *r = rec + (size_t)c * S;
+		if (text_branch) {
+			for (int q = 0; q < ENG_METHOD_COUNT; q++)
+				if (md[q] && md[q]->wt)
+					md[q]->wt[c] = r[0];
+			if (std_alias)
+				mst->w[c] = r[0];
+			r += 4;
+		}
+		for (int h = 0; h < nh; h++, r += 4)
+			head_m[h]->w[c] = r[0];
+	}
+}
+
+/* ENG_EINTERNAL when a trained model has a non-finite weight (it diverged), else 0. */
+static int check_finite(eng_model *const *md, eng_err *err)
+{
+	int rc = 0;
+	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
+		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
+			if (!isfinite(md[q]->params[k])) {
+				rc = eng_err_set(
+				    err, ENG_EINTERNAL,
+				    "train: %s model diverged (non-finite weight); try a "
+				    "smaller learning rate",
+				    eng_method_name((eng_method)q));
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
 static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
                       const eng_train_opts *o, unsigned methods,
                       const double w_l2_mult[ENG_METHOD_COUNT], eng_model *out[ENG_METHOD_COUNT],
@@ -725,7 +721,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	eng_model *mst = md[ENG_METHOD_STANDARD];
 	int text_branch = 0;
 	for (int q = 0; q < ENG_METHOD_COUNT; q++)
-		text_branch |= md[q] && has_text_branch((eng_method)q);
+		text_branch |= md[q] && eng_method_has_text_branch((eng_method)q);
 	/* Without any image among the training rows the standard MM-RM is the text-only model: v =
 	 * 0 for every row, so W's gradient is 0 and W stays 0, and w follows exactly the text
 	 * branch's updates (same batches, same loss). It then reuses the text branch bit for bit.
@@ -793,7 +789,6 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		tv.gW[h] = wstate + (size_t)h * 3 * nW;
 		tv.kind[h] = head_kind(head_m[h]->o.method);
 	}
-	const float l2 = o->l2;
 	eng_rng rng;
 	eng_rng_seed(&rng, o->seed);
 	uint64_t t = 0;
@@ -810,54 +805,11 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 			s.ntouched = 0;
 			batch(ps, order + b0, n, &s, &tv, obj);
 			t++;
-			double bc1 = 1 - pow(ADAM_B1, (double)t), bc2 = 1 - pow(ADAM_B2, (double)t);
-			float alpha = (float)(o->lr * sqrt(bc2) / bc1);
-			float eh = (float)(ADAM_EPS * sqrt(bc2));
-			for (size_t q = 0; q < s.ntouched; q++) { /* lazy Adam on text columns */
-				uint32_t c = s.touched[q];
-				float *r = rec + (size_t)c * S;
-				if (q + PF < s.ntouched)
-					PREFETCH(rec + (size_t)s.touched[q + PF] * S);
-				for (size_t br = 0; br < nbr; br++, r += 4) { /* r: {w, g, m, v} */
-					adam(&r[0], r[1] + l2 * r[0], &r[2], &r[3], alpha, eh);
-					r[1] = 0;
-				}
-				s.mark[c] = 0;
-			}
-			for (int h = 0; h < nh && rows_img; h++) { /* dense Adam on W */
-				float *W = head_m[h]->W, *gW = tv.gW[h], *mW = gW + nW,
-				      *vW = gW + 2 * nW;
-				const float l2W = (float)(l2 * w_l2_mult[head_m[h]->o.method]);
-				for (size_t k = 0; k < nW; k++)
-					adam(&W[k], gW[k] + l2W * W[k], &mW[k], &vW[k], alpha, eh);
-			}
+			adam_step(&s, rec, S, nbr, head_m, nh, rows_img, &tv, nW, w_l2_mult, o, t);
 		}
 	}
-	for (uint32_t c = 0; c < text_dim; c++) {
-		const float *r = rec + (size_t)c * S;
-		if (text_branch) {
-			for (int q = 0; q < ENG_METHOD_COUNT; q++)
-				if (md[q] && md[q]->wt)
-					md[q]->wt[c] = r[0];
-			if (std_alias)
-				mst->w[c] = r[0];
-			r += 4;
-		}
-		for (int h = 0; h < nh; h++, r += 4)
-			head_m[h]->w[c] = r[0];
-	}
-	for (int q = 0; q < ENG_METHOD_COUNT && !rc; q++) {
-		for (size_t k = 0; md[q] && k < md[q]->n_params; k++) {
-			if (!isfinite(md[q]->params[k])) {
-				rc = eng_err_set(
-				    err, ENG_EINTERNAL,
-				    "train: %s model diverged (non-finite weight); try a "
-				    "smaller learning rate",
-				    eng_method_name((eng_method)q));
-				break;
-			}
-		}
-	}
+	weights_back(rec, S, text_dim, text_branch, std_alias, md, mst, head_m, nh);
+	rc = check_finite(md, err);
 done:
 	scratch_free(&s);
 	free(rec);
@@ -1128,130 +1080,4 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 	*obj = m->o.method == ENG_METHOD_TEXT ? o3[0] : m->wt ? o3[1] + o3[0] : o3[1];
 	scratch_free(&s);
 	return 0;
-}
-
-/* ---- serialization (model files, modelfile.h) ------------------------------------------------ */
-
-/* Little-endian fixed layout: u32 method, batch, fold_buckets, text_dim, img_dim, dv, B, B_fold,
- * dense_begin; u64 n_params; f32 params[n_params]; f32 img_mean[img_dim], img_istd[img_dim]. The
- * host is little-endian (checked at build time by the reader's round trip test). */
-enum { SER_HEAD = 9 * 4 + 8 };
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-int eng_model_serialize(const eng_model *m, uint8_t **out, size_t *len)
-{
-	size_t nimg = m->img_mean ? 2 * (size_t)m->img_dim : 0;
-	size_t n = SER_HEAD + sizeof(float) * (m->n_params + nimg);
-	uint8_t *p = malloc(n);
-	if (!p)
-		return ENG_ENOMEM;
-	uint32_t h[9] = {(uint32_t)m->o.method,
-	                 (uint32_t)m->o.batch,
-	                 (uint32_t)m->o.fold_buckets,
-	                 m->text_dim,
-	                 m->img_dim,
-	                 m->dv,
-	                 m->B,
-	                 m->B_fold,
-	                 m->dense_begin};
-	for (int i = 0; i < 9; i++)
-		put_u32(p + 4 * i, h[i]);
-	put_u32(p + 36, (uint32_t)(m->n_params & 0xFFFFFFFFu));
-	put_u32(p + 40, (uint32_t)((uint64_t)m->n_params >> 32));
-	memcpy(p + SER_HEAD, m->params, sizeof(float) * m->n_params);
-	if (nimg)
-		memcpy(p + SER_HEAD + sizeof(float) * m->n_params, m->img_mean,
-		       sizeof(float) * nimg);
-	*out = p;
-	*len = n;
-	return 0;
-}
-
-int eng_model_deserialize(const uint8_t *p, size_t len, eng_model **out, eng_err *err)
-{
-	*out = NULL;
-	if (len < SER_HEAD)
-		return eng_err_set(err, ENG_EINPUT, "model record too short (%zu bytes)", len);
-	uint32_t h[9];
-	for (int i = 0; i < 9; i++)
-		h[i] = get_u32(p + 4 * i);
-	uint64_t np = (uint64_t)get_u32(p + 36) | (uint64_t)get_u32(p + 40) << 32;
-	eng_train_opts o;
-	eng_train_opts_default(&o);
-	o.method = (eng_method)h[0];
-	o.batch = (int)h[1];
-	o.fold_buckets = (int)h[2];
-	const uint32_t text_dim = h[3], img_dim = h[4], dv = h[5], B = h[6], B_fold = h[7],
-	               dense_begin = h[8];
-	int mm = h[0] != ENG_METHOD_TEXT;
-	if (h[0] >= ENG_METHOD_COUNT || o.batch < 1 || o.batch > (1 << 20) || text_dim < 1 ||
-	    text_dim > (1u << 26) || img_dim > 65536 || dense_begin > text_dim ||
-	    (mm && (B_fold != (uint32_t)o.fold_buckets || B_fold < 1 || B_fold > 65536 ||
-	            B != B_fold + (text_dim - dense_begin) || dv != img_dim + 1)) ||
-	    (!mm && (B || dv || img_dim)))
-		return eng_err_set(err, ENG_EINPUT, "model record has an inconsistent shape");
-	size_t ntext = mm && has_text_branch(o.method) ? 2 : 1;
-	uint64_t want = (uint64_t)ntext * text_dim + (uint64_t)B * dv;
-	size_t nimg = mm && img_dim ? 2 * (size_t)img_dim : 0;
-	if (np != want || len != SER_HEAD + sizeof(float) * ((size_t)np + nimg))
-		return eng_err_set(err, ENG_EINPUT,
-		                   "model record has %llu parameters or %zu bytes "
-		                   "where its shape needs %llu",
-		                   (unsigned long long)np, len, (unsigned long long)want);
-	eng_model *m = calloc(1, sizeof *m);
-	if (!m)
-		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	m->o = o;
-	m->text_dim = text_dim;
-	m->img_dim = img_dim;
-	m->dv = dv;
-	m->B = B;
-	m->B_fold = B_fold;
-	m->dense_begin = dense_begin;
-	m->n_params = (size_t)np;
-	m->params = malloc(sizeof(float) * (m->n_params ? m->n_params : 1));
-	if (nimg)
-		m->img_mean = malloc(sizeof(float) * nimg);
-	if (!m->params || (nimg && !m->img_mean)) {
-		eng_model_free(m);
-		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	}
-	memcpy(m->params, p + SER_HEAD, sizeof(float) * m->n_params);
-	for (size_t k = 0; k < m->n_params; k++)
-		if (!isfinite(m->params[k])) {
-			eng_model_free(m);
-			return eng_err_set(err, ENG_EINPUT, "model record has a non-finite weight");
-		}
-	float *q = m->params;
-	if (has_text_branch(o.method)) {
-		m->wt = q;
-		q += text_dim;
-	}
-	if (mm) {
-		m->w = q;
-		q += text_dim;
-		m->W = q;
-	}
-	if (nimg) {
-		memcpy(m->img_mean, p + SER_HEAD + sizeof(float) * m->n_params,
-		       sizeof(float) * nimg);
-		m->img_istd = m->img_mean + img_dim;
-	}
-	*out = m;
-	return 0;
-}
-
-eng_method eng_model_method(const eng_model *m)
-{
-	return m->o.method;
 }

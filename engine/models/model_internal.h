@@ -1,4 +1,5 @@
-/* model_internal.h - internals of model.c exposed for tests and benchmarks only (not for audit/).
+/* model_internal.h - internals of the models layer (model.c, modelopts.c, modelser.c) shared
+ * between its files and exposed for tests and benchmarks (not for audit/).
  *
  * Parameter layout (one block, n_params floats; eng_model_objective's gradient uses the same
  * layout; training keeps the text columns' weight, gradient and Adam moments in one block of
@@ -59,6 +60,10 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 /* The text-branch margin w_t . d (SA and text) of rows; for tests of the SA text branch. */
 int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
                            float *out);
+
+/* 1 for the methods with a text branch trained next to the MM branch (detached), and with an MM
+ * branch: text, shortcut-aware, poe, debias (modelopts.c). */
+int eng_method_has_text_branch(eng_method m);
 
 /* xoshiro256** seeded by splitmix64 (seed -> state): the only randomness in training. */
 typedef struct eng_rng {
