@@ -22,7 +22,7 @@ static const char usage_text[] =
     "                     [--verdict-map VALUE=SIDE,...|@FILE]\n"
     "                     [--verdict-field METRIC] [--prompt-text TEXT]\n"
     "                     [--answers FILE|DIR... --join KEY,MODEL]\n"
-    "                     [--max-pixels N] [--max-line BYTES] [--quiet]\n"
+    "                     [--max-pixels N] [--max-line BYTES] [--shard I/N] [--quiet]\n"
     "                     FILE.jsonl|FILE.json|BUNDLE.tar.gz|FILE.parquet|SHARDS-FOLDER...\n\n"
     "Ingests preference records into the dataset NAME of the workspace: JSONL (optionally\n"
     ".gz/.bz2/.xz/.zst), a JSON array file, or a .tar/.tar.gz/.zip bundle holding .jsonl/.json\n"
@@ -59,6 +59,10 @@ static const char usage_text[] =
     "  --strict           the first bad record fails the file: nothing from it is stored, exit 2\n"
     "  --max-pixels N     refuse images over N pixels before decoding (default 40000000)\n"
     "  --max-line BYTES   longer lines are stored as line-too-long errors (default 16777216)\n"
+    "  --shard I/N        keep only the records of shard I of N (0 <= I < N), by a hash of\n"
+    "                     each record's image reference, else its prompt, else its line: N\n"
+    "                     machines index the same big file, each into its own workspace, then\n"
+    "                     `mmaudit merge` joins them (every record is in exactly one shard)\n"
     "  --quiet            no progress or summary on stderr\n\n"
     "exit: 0 ingested (even with record errors), 2 bad usage, unreadable input or --strict\n"
     "failure, 3 system error\n";
@@ -67,7 +71,7 @@ static const char usage_text[] =
 static const char options[] =
     "db name=n images=i strict:s max-pixels=p max-line=L quiet format map "
     "missing-images duplicate-ids verdict-map verdict-field prompt-text "
-    "answers join allow-image-paths-outside help";
+    "answers join allow-image-paths-outside shard=S help";
 
 void aud_index_summary(const char *db, const char *path, const eng_index_result *r)
 {
@@ -86,6 +90,12 @@ void aud_index_summary(const char *db, const char *path, const eng_index_result 
 	            path, eng_rec_shape_name(r->shape), (unsigned long long)r->records,
 	            (unsigned long long)r->pairs, (unsigned long long)r->errors,
 	            (unsigned long long)r->images_new, (unsigned long long)r->images_reused);
+	if (r->other_shard)
+		fprintf(
+		    stderr,
+		    "  %llu of the %llu records belong to other shards (--shard): left to their "
+		    "own runs\n",
+		    (unsigned long long)r->other_shard, (unsigned long long)r->records);
 	if (r->duplicates || r->conflicts)
 		fprintf(stderr,
 		        "  dataset now has %llu duplicate pairs (same prompt, image and answers in "
@@ -260,6 +270,12 @@ static int index_option(void *self, aud_args *a, int c, const char *arg)
 		return aud_parse_int("index", "--max-pixels", arg, 1, 1LL << 40, &ic->maxpx)
 		           ? AUD_EXIT_USAGE
 		           : 0;
+	case 'S': {
+		eng_err err = {0};
+		if (eng_shard_parse(arg, &ic->o.shard, &err))
+			return aud_usage_error("index", "%s", err.msg);
+		return 0;
+	}
 	case 'L':
 		if (aud_parse_int("index", "--max-line", arg, 1024, 1LL << 30, &ml))
 			return AUD_EXIT_USAGE;

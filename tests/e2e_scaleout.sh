@@ -145,3 +145,64 @@ for o in out:
     assert o["p_mm"] is None and r["p_mm"] == ""
 print("score --stdin in-process path = workspace path on 3,000 text-only records")
 PY
+# index --shard I/N of one big file: three shard workspaces scored with one model and merged equal
+# the whole file indexed and scored on one machine (pairs, errors, per-file counts, per-pair
+# scores and categories, and the duplicate groups and label conflicts, found across shards)
+"$MM" synth --out "$T/b" --pairs 600 --shortcut 0.9 --images 200 --size 32x32 --seed 5 --quiet
+python3 - "$T" <<'PY'
+import json, sys
+t = sys.argv[1]
+rows = [json.loads(l) for l in open(t + "/b/data.jsonl")]
+extra = []
+for k, src in enumerate([rows[3], rows[10], rows[57]]):  # copies under new ids: duplicates
+    d = dict(src); d["id"] = "dup-%d" % k; d["prompt"] = src["prompt"]; extra.append(d)
+c = dict(rows[20]); c["id"] = "conf-0"  # the same pair, the other answer preferred
+c["chosen"], c["rejected"] = rows[20]["rejected"], rows[20]["chosen"]
+extra.append(c)
+# a text-only copy whose image reference differs from the original's: it may land elsewhere
+d = dict(rows[30]); d["id"] = "textdup"; d.pop("image", None); extra.append(d)
+with open(t + "/b/all.jsonl", "w") as f:
+    for r in rows[:300] + extra + rows[300:]:
+        f.write(json.dumps(r) + "\n")
+    f.write("not json at all\n")
+PY
+"$MM" index --db "$T/bfull.db" --name b --quiet "$T/b/all.jsonl"
+for s in 0 1 2; do
+	"$MM" index --db "$T/b$s.db" --name b --shard $s/3 "$T/b/all.jsonl" 2>"$T/b$s.err"
+	grep -q "belong to other shards" "$T/b$s.err"
+done
+rc=0; "$MM" index --db "$T/bx.db" --shard 3/3 "$T/b/all.jsonl" 2>"$T/bx.err" || rc=$?
+[ $rc -eq 2 ] && grep -q -- "--shard '3/3'" "$T/bx.err" || { echo "--shard 3/3: $rc"; cat "$T/bx.err"; exit 1; }
+"$MM" train --db "$T/bfull.db" --out "$T/bm.mma" --train-sample 400 --seed 2 --quiet 2>/dev/null
+for w in bfull b0 b1 b2; do "$MM" score --db "$T/$w.db" --model "$T/bm.mma" --quiet >/dev/null; done
+"$MM" merge --db "$T/bm.db" "$T/b0.db" "$T/b1.db" "$T/b2.db" 2>/dev/null
+python3 - "$T" <<'PY'
+import sqlite3, sys
+t = sys.argv[1]
+def load(db):
+    c = sqlite3.connect(db)
+    run = c.execute("SELECT id FROM runs WHERE kind = 'score' AND status = 'done' ORDER BY id DESC"
+                    " LIMIT 1").fetchone()[0]
+    scores = {r[0]: r[1:] for r in c.execute(
+        "SELECT p.ext_id, s.p_text, s.p_mm, s.category FROM pair_scores s JOIN pairs p"
+        " ON p.id = s.pair_id WHERE s.run_id = ?", (run,))}
+    dup = c.execute("SELECT count(*), count(DISTINCT dup_group), sum(conflict) FROM pairs"
+                    " WHERE dup_group IS NOT NULL").fetchone()
+    errs = sorted(c.execute("SELECT line, reason FROM ingest_errors"))
+    files = c.execute("SELECT sum(records), sum(pairs), sum(errors) FROM source_files").fetchone()
+    return scores, dup, errs, files
+full, fdup, ferr, ff = load(t + "/bfull.db")
+parts = [load(t + "/b%d.db" % s) for s in range(3)]
+merged, mdup, merr, mf = load(t + "/bm.db")
+sizes = [len(p[0]) for p in parts]
+assert sum(sizes) == len(full) == len(merged) == 605 and min(sizes) > 120, sizes
+assert set(merged) == set(full)
+worst = max(abs(a - b) for k in full for a, b in zip(full[k][:2], merged[k][:2]) if a is not None)
+assert worst < 1e-6 and all(full[k][2] == merged[k][2] for k in full), worst
+assert fdup[0] >= 8 and fdup[2] == 2, fdup   # 4 groups: 3 copies + the conflicting pair
+assert mdup == fdup, (mdup, fdup)
+assert merr == ferr and len(ferr) == 1, (merr, ferr)
+assert mf == ff == (606, 605, 1), (mf, ff)
+print("index --shard 0..2/3: %s pairs per shard, merged = one machine (worst %.2g), "
+      "duplicates %s and errors as one machine" % (sizes, worst, fdup))
+PY

@@ -119,7 +119,7 @@ static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n
 	if (!rc && !c->res->skipped) {
 		memsrc m = {data, n, 0};
 		eng_jsonl *r = NULL;
-		uint64_t before = c->res->records;
+		uint64_t before = c->res->records, before_other = c->res->other_shard;
 		eng_rec_shape shape = c->ropts.shape;
 		eng_index_stem(name, stem, sizeof stem);
 		rc = eng_idx_unique_stem(c, stem, sizeof stem, c->err);
@@ -132,7 +132,8 @@ static int bundle_got(void *ctx, const char *name, const uint8_t *data, size_t n
 		eng_jsonl_close(r);
 		c->ropts.shape = shape; /* each member detects its own shape */
 		c->files[c->nfiles].id = c->file_id;
-		c->files[c->nfiles].records = c->res->records - before;
+		c->files[c->nfiles].records =
+		    (c->res->records - before) - (c->res->other_shard - before_other);
 	}
 	c->nfiles++; /* also for a member ingested before (files[].id 0): the label is kept */
 	c->res->skipped = 0;

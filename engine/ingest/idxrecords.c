@@ -178,6 +178,10 @@ static int drain(ictx *c, qline *q, size_t nq)
 {
 	int rc = 0;
 	for (size_t i = 0; i < nq; i++) {
+		if (!rc && !eng_shard_keeps(&c->shard, q[i].too_long ? NULL : &q[i].rec, q[i].no)) {
+			c->res->other_shard++; /* another shard's record (index --shard) */
+			continue;
+		}
 		if (!rc && q[i].too_long) {
 			char why[160];
 			snprintf(
@@ -363,6 +367,7 @@ static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *
 				break;
 			}
 			if (!ql->too_long && ql->rec.npairs && ql->rec.image &&
+			    eng_shard_keeps(&c->shard, &ql->rec, ql->no) &&
 			    (rc = eng_idx_read_ahead(c, ql->rec.image)))
 				break;
 		}
@@ -507,8 +512,12 @@ int eng_idx_read_parquet(ictx *c, const char *stem, const eng_progress *prog)
 		c->loc = loc;
 		c->blobs = blobs;
 		c->nblobs = nb;
-		rc = problem[0] ? eng_idx_record_error(c, line, ENG_REC_INVALID_UTF8, problem)
-		                : ingest_record(c, &rec, line);
+		if (!eng_shard_keeps(&c->shard, &rec, line)) /* another shard's row */
+			c->res->other_shard++, rc = 0;
+		else
+			rc = problem[0]
+			         ? eng_idx_record_error(c, line, ENG_REC_INVALID_UTF8, problem)
+			         : ingest_record(c, &rec, line);
 		c->loc = NULL;
 		c->blobs = NULL;
 		c->nblobs = 0;

@@ -59,6 +59,8 @@ static char *options_key(const eng_index_opts *o, const char *root, int root_giv
 		    (unsigned long long)(o->max_line ? o->max_line : ENG_JSONL_DEFAULT_MAX_LINE),
 		    *ans ? ans : "-", ENG_IMGFEAT_VERSION);
 	free(m);
+	if (k && o->shard.n) /* a shard keeps other records than the whole file */
+		snprintf(k + strlen(k), n - strlen(k), "; shard=%u/%u", o->shard.i, o->shard.n);
 	return k;
 }
 
@@ -308,7 +310,7 @@ static int store_contents(ictx *c, int bundle, int parquet, eng_jsonl *reader, c
 	eng_trace("index: images");
 	if ((rc = eng_idx_archive_pass(c, prog)) || (rc = eng_imgstore_flush(c->imgs, err)))
 		return rc;
-	return eng_idx_finish_file(c, c->file_id, c->res->records, err);
+	return eng_idx_finish_file(c, c->file_id, c->res->records - c->res->other_shard, err);
 }
 
 /* Recomputes the dataset's duplicates and conflicts, then commits the file's transaction. */
@@ -363,6 +365,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .path = path,
 	    .strict = opts->strict,
 	    .max_line = opts->max_line,
+	    .shard = opts->shard,
 	    .missing_text_only = opts->missing_text_only,
 	    .rename_dup_ids = opts->rename_dup_ids,
 	    .images_outside = opts->images_outside,

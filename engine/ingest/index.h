@@ -28,6 +28,7 @@
 #include "err.h"
 #include "progress.h"
 #include "records.h"
+#include "shard.h"
 #include "workspace.h"
 
 typedef struct eng_index_opts {
@@ -41,9 +42,10 @@ typedef struct eng_index_opts {
 	                           pairs (image_ref kept, image_id NULL) instead of rejecting them */
 	int rename_dup_ids;     /* an id already used in the dataset is kept as "<id>@L<line>"
 	                           (counted in ids_renamed) instead of rejected as duplicate-id */
-	int images_outside;     /* a relative image path whose ".." segments climb out of the
-	                         * images folder is read (--allow-image-paths-outside); by default
-	                         * it is refused (unsafe-member), as archive members are */
+	eng_shard shard; /* --shard I/N: only the records of shard I of N (shard.h); n = 0: all */
+	int images_outside; /* a relative image path whose ".." segments climb out of the
+	                     * images folder is read (--allow-image-paths-outside); by default
+	                     * it is refused (unsafe-member), as archive members are */
 	eng_progress progress;
 } eng_index_opts;
 
@@ -53,6 +55,8 @@ typedef struct eng_index_result {
 	int skipped;     /* the same content was already ingested into this dataset, same options */
 	char sha256[65]; /* content hash of the input file */
 	uint64_t records;       /* non-blank lines read */
+	uint64_t other_shard;   /* of those, records of other shards (opts.shard): not kept, not
+	                           errors   here (their own shard's run reports them) */
 	uint64_t pairs;         /* pairs kept */
 	uint64_t errors;        /* rows written to ingest_errors */
 	uint64_t images_new;    /* distinct images decoded and stored by this file */

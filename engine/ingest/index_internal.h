@@ -58,6 +58,7 @@ typedef struct ictx {
 	    *src; /* the file read: path, or the private copy of a stream (eng_idx_read_stream) */
 	int root_is_archive, strict, missing_text_only, rename_dup_ids, images_outside;
 	size_t max_line; /* 0 = ENG_JSONL_DEFAULT_MAX_LINE */
+	eng_shard shard; /* the records kept (opts.shard) */
 	eng_rec_opts ropts;
 	const char *dataset;
 	const eng_progress *prog;
