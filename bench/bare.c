@@ -16,6 +16,7 @@
 #include <stb_image_write.h>
 
 #include "workspace.h"
+#include "workspace_sql.h"
 
 static double now(void)
 {

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dataload.h"
+#include "workspace_sql.h"
 #include "index.h"
 #include "pairset.h"
 #include "textfeat.h"

@@ -18,6 +18,7 @@
 #include <stb_image_write.h>
 
 #include "embeddings.h"
+#include "workspace_sql.h"
 #include "index.h"
 #include "model_internal.h"
 #include "score.h"

@@ -19,6 +19,7 @@
 #include <stb_image_write.h>
 
 #include "dedup.h"
+#include "workspace_sql.h"
 #include "imgfeat.h"
 #include "images.h"
 #include "index.h"

@@ -17,6 +17,7 @@
 #include <stb_image_write.h>
 
 #include "dedup.h"
+#include "workspace_sql.h"
 #include "index.h"
 #include "integrity.h"
 #include "neardup.h"

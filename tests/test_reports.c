@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "workspace.h"
+#include "workspace_sql.h"
 #include "reports/rpt_csv.h"
 #include "reports/rpt_gate.h"
 #include "reports/rpt_html.h"

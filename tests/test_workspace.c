@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "migrations.h"
+#include "workspace_sql.h"
 #include "workspace.h"
 
 static void test_workspace_migrates_memory(void **state)

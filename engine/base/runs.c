@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "mmaudit_config.h"
+#include "workspace_sql.h"
 
 double eng_now(void)
 {

@@ -13,6 +13,7 @@
 #include "migrations.h"
 #include "outfile.h"
 #include "pool.h"
+#include "workspace_sql.h"
 
 /* Checkpoints (copying committed WAL pages into the database file, with its fsync) run on a
  * background thread with its own connection, so a large commit returns without waiting for them;

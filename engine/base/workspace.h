@@ -2,11 +2,11 @@
  *
  * The workspace is the hub every stage reads from and writes to. This module opens it, applies the
  * embedded migrations (schema version in PRAGMA user_version) and offers transaction helpers. It
- * knows nothing of records, models or reports. */
+ * knows nothing of records, models or reports. Its SQL side (the connection, prepared statements)
+ * is in workspace_sql.h, for the engine's own modules only. */
 #ifndef ENG_WORKSPACE_H
 #define ENG_WORKSPACE_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -42,9 +42,6 @@ int eng_ws_reopen(eng_ws *ws, eng_ws **out, eng_err *err);
 /* Closes; accepts NULL. */
 void eng_ws_close(eng_ws *ws);
 
-/* The underlying connection, owned by ws. */
-sqlite3 *eng_ws_db(eng_ws *ws);
-
 /* Schema version after open. */
 int eng_ws_schema_version(eng_ws *ws);
 
@@ -56,9 +53,6 @@ int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err);
 int eng_ws_begin(eng_ws *ws, eng_err *err);
 int eng_ws_commit(eng_ws *ws, eng_err *err);
 void eng_ws_rollback(eng_ws *ws);
-
-/* Prepares sql; on failure fills err ("prepare: <sqlite message>") and returns NULL. */
-sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err);
 
 /* Maps the connection's last error to an eng code (SQLITE_FULL/IOERR/READONLY -> ENG_EIO ...) and
  * fills err with "what: sqlite message". Returns the code. */

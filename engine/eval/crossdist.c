@@ -13,6 +13,7 @@
 #include "model_internal.h"
 #include "runs.h"
 #include "trainjobs.h"
+#include "workspace_sql.h"
 
 void eng_crossdist_opts_default(eng_crossdist_opts *o)
 {

@@ -2,6 +2,7 @@
  * "text-embedding[i]"), exact names of hashed text columns by recounting a dataset's answers on two
  * threads, and the feature mode as JSON for the run record. Does not load pairs (dataload.c). */
 #include "dataload.h"
+#include "workspace_sql.h"
 #include "textfeat_internal.h"
 
 #include <assert.h>

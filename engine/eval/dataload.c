@@ -2,6 +2,7 @@
  * loaded in named steps (feature mode, tables, SQL streaming with the image cache, two featurizing
  * lanes, text embeddings, imputation). Column names and the namer: datacols.c. */
 #include "dataload.h"
+#include "workspace_sql.h"
 #include "textfeat_internal.h"
 
 #include <assert.h>

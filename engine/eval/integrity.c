@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "dedup.h"
+#include "workspace_sql.h"
 
 static const char *sql_codes = "SELECT code, count(*) FROM ingest_errors WHERE dataset_id = ?1"
                                " GROUP BY code ORDER BY count(*) DESC, code";

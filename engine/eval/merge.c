@@ -14,6 +14,7 @@
 #include "outfile.h"
 #include "runs.h"
 #include "score.h"
+#include "workspace_sql.h"
 
 /* The newest done score run of the attached shard "s" and the model it was scored with. */
 static int shard_run(eng_ws *ws, const char *path, int64_t *run, char *sha, size_t cap,

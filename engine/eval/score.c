@@ -18,6 +18,7 @@
 #include "modelfile.h"
 #include "trainjobs.h"
 #include "weights.h"
+#include "workspace_sql.h"
 
 void eng_score_opts_default(eng_score_opts *o)
 {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dataload.h"
+#include "workspace_sql.h"
 #include "metrics.h"
 #include "modelfile.h"
 #include "score.h"

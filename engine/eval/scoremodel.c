@@ -16,6 +16,7 @@
 #include "modelfile.h"
 #include "trainjobs.h"
 #include "weights.h"
+#include "workspace_sql.h"
 
 /* score --model: the margins of dataset work w from the model's fold models. A pair in the
  * model's training sample gets the model of its own fold (trained without it: held out, as in

@@ -15,6 +15,7 @@
 #include "modelfile.h"
 #include "trainjobs.h"
 #include "weights.h"
+#include "workspace_sql.h"
 
 static int8_t sgn3(long long a, long long b)
 {

@@ -9,6 +9,7 @@
 #include "arena.h"
 #include "pool.h"
 #include "sha256.h"
+#include "workspace_sql.h"
 
 typedef struct entry {
 	int64_t id;

@@ -20,6 +20,7 @@
 
 #include "jsonl.h"
 #include "sha256.h"
+#include "workspace_sql.h"
 
 const char *eng_emb_kind_name(eng_emb_kind k)
 {

@@ -4,6 +4,7 @@
  * for each member. Does not parse records (idxrecords.c) nor decode or store images itself
  * (imgstore.c). */
 #include "index_internal.h"
+#include "workspace_sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>

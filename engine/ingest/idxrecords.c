@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "arena.h"
+#include "workspace_sql.h"
 
 /* Stores one record problem (strict: fails the file instead). */
 int eng_idx_record_error(ictx *c, uint64_t line, eng_rec_code code, const char *reason)

@@ -12,6 +12,7 @@
 #include "imgdecode.h"
 #include "imgfeat.h"
 #include "sha256.h"
+#include "workspace_sql.h"
 
 /* ---- the store ---------------------------------------------------------------------------- */
 

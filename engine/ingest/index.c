@@ -17,6 +17,7 @@
 #include "imgfeat.h"
 #include "runs.h"
 #include "safetext.h"
+#include "workspace_sql.h"
 
 void eng_index_stem(const char *path, char *stem, size_t n)
 {

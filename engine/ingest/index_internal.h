@@ -12,6 +12,7 @@
 #include <archive.h>
 
 #include "index.h"
+#include "workspace_sql.h"
 #include "images.h"
 #include "jsonl.h"
 #include "parquet.h"

@@ -4,6 +4,7 @@
 #include "neardup.h"
 
 #include "imgfeat.h"
+#include "workspace_sql.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
 #include "store_cli_runs.h"
 
 #include "store_cli_step.h"
+#include "workspace_sql.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,6 +4,7 @@
 #include "store_cli_scores.h"
 
 #include "store_cli_step.h"
+#include "workspace_sql.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,6 @@
 /* store_cli_step.c - the shared step loop and column reads of store_cli_step.h. */
 #include "store_cli_step.h"
+#include "workspace_sql.h"
 
 #include <math.h>
 

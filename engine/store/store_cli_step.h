@@ -5,6 +5,7 @@
 #define ENG_STORE_CLI_STEP_H
 
 #include "err.h"
+#include "workspace_sql.h"
 #include "workspace.h"
 
 /* Turns the current row of st into the caller's struct and hands it on: 0 to go on, another

@@ -1,5 +1,6 @@
 /* store_crossdist.c - the SELECT on crossdist_cells behind the gate's o.o.d. rule. Read-only. */
 #include "store_crossdist.h"
+#include "workspace_sql.h"
 
 static const char *sql_cells = "SELECT test_ds, n, accuracy FROM crossdist_cells WHERE run_id = ?1"
                                " AND method = ?2 AND train_ds = ?3 ORDER BY test_ds";

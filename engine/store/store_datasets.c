@@ -1,6 +1,7 @@
 /* store_datasets.c - the SELECTs on datasets (with per-dataset counts) that reports/ need.
  * Read-only. */
 #include "store_datasets.h"
+#include "workspace_sql.h"
 
 #include <stdlib.h>
 #include <string.h>

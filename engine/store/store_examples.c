@@ -1,6 +1,7 @@
 /* store_examples.c - the capped, group-deduplicated SELECT behind the report's example cards and
  * the category counts beside it. Read-only. */
 #include "store_examples.h"
+#include "workspace_sql.h"
 
 /* One card per duplicate group (engine/ingest/dedup.h): the group's best-ranked member of the
  * category (?4) stands for it, so "top N" (?3) are N distinct pairs. */

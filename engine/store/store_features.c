@@ -1,5 +1,6 @@
 /* store_features.c - the SELECT on top_features behind summary.json and report.html. Read-only. */
 #include "store_features.h"
+#include "workspace_sql.h"
 
 #include <math.h>
 

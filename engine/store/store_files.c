@@ -1,6 +1,7 @@
 /* store_files.c - the SELECT on source_files behind the reports' input-file tables and the
  * weights' source_file column. Read-only. */
 #include "store_files.h"
+#include "workspace_sql.h"
 
 #define FILE_SQL                                                                                   \
 	"SELECT f.id, f.dataset_id, d.name, f.path, f.sha256, f.bytes, f.records, f.pairs,"        \

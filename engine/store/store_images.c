@@ -1,5 +1,6 @@
 /* store_images.c - the SELECT on images behind near_duplicates.csv. Read-only. */
 #include "store_images.h"
+#include "workspace_sql.h"
 
 #include <stdlib.h>
 #include <string.h>

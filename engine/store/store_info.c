@@ -4,6 +4,7 @@
 #include "store_info.h"
 
 #include "store_cli_step.h"
+#include "workspace_sql.h"
 
 #include <stdlib.h>
 

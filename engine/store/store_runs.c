@@ -1,6 +1,7 @@
 /* store_runs.c - the SELECTs on runs and run_datasets that reports/ need: newest done run, a run's
  * metadata, the stored metrics text. Read-only; runs are written by engine/base/runs.c. */
 #include "store_runs.h"
+#include "workspace_sql.h"
 
 #include <math.h>
 #include <stdlib.h>

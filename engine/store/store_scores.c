@@ -1,6 +1,7 @@
 /* store_scores.c - the scans of pair_scores JOIN pairs behind samples.csv, weights and the
  * histograms. Read-only; one prepared statement per call, finalized before returning. */
 #include "store_scores.h"
+#include "workspace_sql.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "workspace_sql.h"
 
 /* One GROUP BY over the scored pairs of a dataset: per metadata value n, text-right, shortcut and
  * pick-longer successes. */
