@@ -155,8 +155,3 @@ size_t rpt_utf8_prefix(const char *s, size_t n, size_t max_cp)
 	}
 	return i;
 }
-
-size_t rpt_utf8_count(const char *s, size_t n)
-{
-	return eng_text_chars(s, n);
-}

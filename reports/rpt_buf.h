@@ -30,7 +30,4 @@ void rpt_buf_free(rpt_buf *b);
 /* Byte length of the first max_cp UTF-8 code points of s[0..n) (whole sequences only). */
 size_t rpt_utf8_prefix(const char *s, size_t n, size_t max_cp);
 
-/* Number of code points in s[0..n). */
-size_t rpt_utf8_count(const char *s, size_t n);
-
 #endif

@@ -20,6 +20,7 @@
 #include "store_files.h"
 #include "store_runs.h"
 #include "store_scores.h"
+#include "safetext.h"
 
 #define N_FEATURES  15
 #define SHOWN_CHARS 400
@@ -612,12 +613,12 @@ static void text_block(rpt_buf *b, const char *cls, const char *s, int64_t chars
 	rpt_buf_printf(b, "<div class=\"%s\">", cls);
 	rpt_buf_esc(b, s, head);
 	if (head < n) {
-		size_t rest = rpt_utf8_count(s + head, n - head);
+		size_t rest = eng_text_chars(s + head, n - head);
 		rpt_buf_printf(b, "<details><summary>%zu more characters</summary>", rest);
 		rpt_buf_esc(b, s + head, n - head);
 		rpt_buf_puts(b, "</details>");
 	}
-	int64_t loaded = (int64_t)rpt_utf8_count(s, n);
+	int64_t loaded = (int64_t)eng_text_chars(s, n);
 	if (chars > loaded)
 		rpt_buf_printf(b,
 		               "<small> [%lld more characters not shown: 4 KB cap; the full text "

@@ -1,5 +1,6 @@
 /* rpt_svg.c - SVG drawing for report.html. Geometry only; the numbers come from the caller. */
 #include "reports/rpt_svg.h"
+#include "safetext.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -208,7 +209,7 @@ static size_t longest_line(const char *s, size_t w)
 {
 	size_t off[MAX_LINES], len[MAX_LINES], m = 0, k = wrap(s, w, off, len);
 	for (size_t i = 0; i < k; i++) {
-		size_t c = rpt_utf8_count(s + off[i], len[i]);
+		size_t c = eng_text_chars(s + off[i], len[i]);
 		if (c > m)
 			m = c;
 	}

@@ -21,6 +21,7 @@
 #include "textfeat.h"
 #include "textfeat_internal.h"
 #include "workspace.h"
+#include "safetext.h"
 
 enum { NA = 2000, NB = 1500 }; /* pairs of datasets a and b */
 
@@ -164,7 +165,8 @@ static void test_dataload_rows_match_single_featurizer(void **state)
 		assert_memory_equal(d.ps.val + b, val, k * sizeof *val);
 		nonempty += k > 0;
 		assert_int_equal(d.ps.img_of[r], -1);
-		int lg = sgn((long long)eng_utf8_chars(c), (long long)eng_utf8_chars(j));
+		int lg = sgn((long long)eng_text_chars(c, strlen(c)),
+		             (long long)eng_text_chars(j, strlen(j)));
 		int fm = sgn(eng_format_markers(c), eng_format_markers(j));
 		assert_int_equal(d.longer[r], lg);
 		assert_int_equal(d.formatted[r], fm);

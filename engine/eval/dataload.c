@@ -15,14 +15,7 @@
 
 #include "arena.h"
 #include "imgfeat.h"
-
-size_t eng_utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
+#include "safetext.h"
 
 int eng_format_markers(const char *s)
 {
@@ -343,7 +336,7 @@ static void featurize(lanes *L, int lane, lbatch *b)
 		b->ebeg[i + 1] = nent;
 		b->pkey[i] = eng_fnv1a64(p, strlen(p));
 		b->akey[i] = eng_answer_pair_key(ch, rj);
-		size_t nc = eng_utf8_chars(ch), nr = eng_utf8_chars(rj);
+		size_t nc = eng_text_chars(ch, strlen(ch)), nr = eng_text_chars(rj, strlen(rj));
 		b->cc[i] = nc > UINT32_MAX ? UINT32_MAX : (uint32_t)nc;
 		b->rc_[i] = nr > UINT32_MAX ? UINT32_MAX : (uint32_t)nr;
 		b->longer[i] = (int8_t)sgn((long long)nc, (long long)nr);

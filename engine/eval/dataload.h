@@ -94,8 +94,6 @@ int eng_data_column_hashed(const eng_data *d, uint32_t c);
  * key; never 0. What leaks between text-only datasets (crossdist). */
 uint64_t eng_answer_pair_key(const char *chosen, const char *rejected);
 
-/* Counts characters (UTF-8 code points) of s. */
-size_t eng_utf8_chars(const char *s);
 /* Counts markdown/list formatting markers (bullets, numbered items, headers, bold, code fences). */
 int eng_format_markers(const char *s);
 
