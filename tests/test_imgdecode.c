@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include <cmocka.h>
+#include <stb_image.h>
 #include <stb_image_write.h>
 #include <webp/encode.h>
 
@@ -235,7 +236,7 @@ static membuf read_corpus(const char *name)
 }
 
 /* Real encoder output (python3-pil, in the fuzz corpus): a progressive JPEG decodes at its DCT
- * scale, a CMYK JPEG (TurboJPEG does not convert CMYK to RGB) through stb_image at full size,
+ * scale, a CMYK JPEG at full size (TurboJPEG's CMYK, converted here),
  * lossy and lossless WEBP at their size, a WEBP cut short is refused as truncated. */
 static void test_imgdecode_corpus_files(void **state)
 {
@@ -352,6 +353,43 @@ static void test_imgdecode_psd_gif_short_data(void **state)
 	assert_non_null(strstr(rej.reason, "truncated"));
 }
 
+/* A CMYK JPEG (python3-pil's, Adobe marker) decodes through TurboJPEG, with the pixels stb_image
+ * gives for it (the reference: it decoded these before, but reads out of bounds on crafted files),
+ * within the two decoders' rounding; the fuzz finding that made stb_image read out of bounds is
+ * decoded or refused without it. */
+static void test_imgdecode_cmyk_jpeg_without_stb(void **state)
+{
+	(void)state;
+	membuf m = read_corpus("cmyk.jpg");
+	eng_image_pixels p;
+	eng_rec_error rej;
+	assert_int_equal(eng_image_decode(m.p, m.n, "cmyk.jpg", 40000000ULL, 1, &p, &rej), 0);
+	int w, h, comp;
+	uint8_t *ref = stbi_load_from_memory(m.p, (int)m.n, &w, &h, &comp, 3);
+	assert_non_null(ref);
+	assert_int_equal(p.w, w);
+	assert_int_equal(p.h, h);
+	double err = 0;
+	int worst = 0;
+	for (int i = 0; i < w * h * 3; i++) {
+		int e = abs((int)p.rgb[i] - (int)ref[i]);
+		err += e;
+		worst = e > worst ? e : worst;
+	}
+	err /= (double)w * h * 3;
+	print_message("CMYK JPEG: TurboJPEG vs stb_image mean |diff| %.2f, worst %d / 255\n", err,
+	              worst);
+	assert_true(err < 2.0 && worst < 40);
+	stbi_image_free(ref);
+	eng_image_pixels_free(&p);
+	free(m.p);
+	m = read_corpus("crash-stb-huffman-cmyk.jpg");
+	int rc = eng_image_decode(m.p, m.n, "x.jpg", 40000000ULL, 0, &p, &rej);
+	assert_true(rc == 0 || (rc == 1 && rej.code == ENG_REC_CORRUPT_IMAGE));
+	eng_image_pixels_free(&p);
+	free(m.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +399,7 @@ int main(void)
 	    cmocka_unit_test(test_imgdecode_jpeg_checks_before_decode),
 	    cmocka_unit_test(test_imgdecode_corpus_files),
 	    cmocka_unit_test(test_imgdecode_psd_gif_short_data),
+	    cmocka_unit_test(test_imgdecode_cmyk_jpeg_without_stb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

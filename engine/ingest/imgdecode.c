@@ -321,8 +321,8 @@ static int too_many_pixels(eng_rec_error *rerr, const char *source, uint64_t w, 
 	    (double)max_pixels / 1e6);
 }
 
-/* libjpeg-turbo: header -> limit -> decode at 1/scale. 0 ok, 1 refused, 2 = let stb_image try (a
- * colour space TurboJPEG does not convert to RGB, e.g. CMYK), ENG_ENOMEM. */
+/* libjpeg-turbo: header -> limit -> decode at 1/scale (CMYK and YCCK files too). 0 ok, 1 refused,
+ * ENG_ENOMEM. */
 static int decode_jpeg(const uint8_t *data, size_t n, const char *source, uint64_t max_pixels,
                        int full, eng_image_pixels *px, eng_rec_error *rerr)
 {
@@ -345,27 +345,46 @@ static int decode_jpeg(const uint8_t *data, size_t n, const char *source, uint64
 		rc = too_many_pixels(rerr, source, (uint64_t)w, (uint64_t)h, max_pixels);
 		goto out;
 	}
-	if (cs == TJCS_CMYK || cs == TJCS_YCCK) {
-		rc = 2;
-		goto out;
-	}
+	int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
 	int d = full ? 1 : eng_image_jpeg_scale(w, h);
 	tjscalingfactor sf = {1, d};
 	int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
 	uint8_t *rgb = rgb_alloc(sw, sh);
-	if (!rgb) {
+	/* TurboJPEG gives CMYK (a YCCK file converted) but not RGB from it: the four channels go to
+	 * a buffer of their own (stb_image's JPEG decoder, which did this before, reads out of its
+	 * Huffman tables on crafted files: found by fuzz_image) */
+	uint8_t *dst = rgb;
+	if (rgb && cmyk)
+		dst = (size_t)sw * 4 <= SIZE_MAX / (size_t)sh ? malloc((size_t)sw * (size_t)sh * 4)
+		                                              : NULL;
+	if (!rgb || !dst) {
+		free(rgb);
 		rc = ENG_ENOMEM;
 		goto out;
 	}
 	/* warnings (e.g. extraneous bytes) still give the whole image; errors do not */
-	if (tjDecompress2(tj, data, (unsigned long)n, rgb, sw, sw * 3, sh, TJPF_RGB,
+	if (tjDecompress2(tj, data, (unsigned long)n, dst, sw, sw * (cmyk ? 4 : 3), sh,
+	                  cmyk ? TJPF_CMYK : TJPF_RGB,
 	                  TJFLAG_FASTUPSAMPLE | TJFLAG_LIMITSCANS) != 0 &&
 	    tjGetErrorCode(tj) != TJERR_WARNING) {
+		if (dst != rgb)
+			free(dst);
 		free(rgb);
 		rc = eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		                    "image '%s' (jpeg) cannot be decoded (%s); re-export it",
 		                    source, tjGetErrorStr2(tj));
 		goto out;
+	}
+	if (cmyk) { /* Adobe's inverted CMYK, as JPEG files store it: R = C K / 255, G = M K / 255,
+		     * B = Y K / 255, rounded as stb_image did (x y + 128, plus its >> 8, >> 8) */
+		for (size_t i = 0, np = (size_t)sw * (size_t)sh; i < np; i++) {
+			unsigned k = dst[4 * i + 3];
+			for (int c = 0; c < 3; c++) {
+				unsigned t = dst[4 * i + c] * k + 128u;
+				rgb[3 * i + c] = (uint8_t)((t + (t >> 8)) >> 8);
+			}
+		}
+		free(dst);
 	}
 	*px = (eng_image_pixels){rgb, sw, sh, w, h, d, "jpeg"};
 	rc = 0;
@@ -415,7 +434,7 @@ static int decode_webp(const uint8_t *data, size_t n, const char *source, uint64
 	return 0;
 }
 
-/* stb_image (PNG, GIF, BMP, PNM, PSD; CMYK JPEGs). 0 ok, 1 refused. */
+/* stb_image (PNG, GIF, BMP, PNM, PSD). 0 ok, 1 refused. */
 static int decode_stb(const uint8_t *data, size_t n, const char *fmt, const char *source,
                       uint64_t max_pixels, eng_image_pixels *px, eng_rec_error *rerr)
 {
@@ -499,9 +518,7 @@ int eng_image_decode(const uint8_t *data, size_t n, const char *source, uint64_t
 	if (!strcmp(fmt, "webp"))
 		return decode_webp(data, n, source, max_pixels, px, rerr);
 	if (!strcmp(fmt, "jpeg")) {
-		int rc = decode_jpeg(data, n, source, max_pixels, full, px, rerr);
-		if (rc != 2)
-			return rc;
+		return decode_jpeg(data, n, source, max_pixels, full, px, rerr);
 	}
 	return decode_stb(data, n, fmt, source, max_pixels, px, rerr);
 }
