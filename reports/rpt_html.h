@@ -1,5 +1,5 @@
 /* rpt_html.h - report.html: one self-contained page (inline CSS and SVG, a CSP that forbids any
- * load or script, no JavaScript), laid out as /work/shared/REPORT.md describes: verdict, gates,
+ * load or script, no JavaScript), laid out as the best data-quality reports are: verdict, gates,
  * key metrics with definitions and 95% intervals, shortcut-score histograms, SFD slope chart,
  * cross-distribution heat maps, top text features, example cards with inlined thumbnails, run
  * metadata. Every string from the workspace is escaped.

@@ -2,7 +2,7 @@
  * weights do (issue 12): "Does the MM-RM use the image?" (the counterfactual image test per
  * dataset) and "What the weights do" (before/after per weighting method), plus the markers the
  * other sections use for text-only and not-informative datasets. They show what the score run
- * stored in its metrics JSON (keys in /work/notes/contract.md); they compute nothing but
+ * stored in its metrics JSON (keys: README, "Report files"); they compute nothing but
  * differences and intervals. Every workspace string is escaped. */
 #ifndef RPT_HTML_MM_H
 #define RPT_HTML_MM_H

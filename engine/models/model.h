@@ -1,7 +1,7 @@
 /* model.h - Bradley-Terry reward models over an eng_pairset, trained with minibatch Adam + L2.
  *
  * P(chosen > rejected) = sigmoid(m), m = r(x, y_c) - r(x, y_r); loss L = -log sigmoid(m).
- * Methods (see ../shared/DESIGN.md):
+ * Methods (the shortcut-aware MM-RM of arXiv 2503.03122 and the baselines it is compared with):
  *  - ENG_METHOD_TEXT: text-only proxy r_t; m_t = w_t . d (d = sparse text difference).
  *  - ENG_METHOD_STANDARD: MM-RM; m = w . d + fold(d)^T W v, fold() sums d into B buckets and v is
  *    the pair's standardized image vector (pairs without image: text terms only). Batched GEMMs.
