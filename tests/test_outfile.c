@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "outfile.h"
+#include "outfile_internal.h"
 #include "safetext.h"
 
 static char dir[64];
@@ -196,12 +198,68 @@ static void test_safetext_escape(void **state)
 	assert_string_equal(small, "ab");
 }
 
+static int renames_left; /* the rename that fails: after this many succeed */
+static int failing_rename(const char *from, const char *to)
+{
+	if (renames_left-- == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+/* A rename that fails in the middle of a set: the outputs already replaced get their old files
+ * back (a file, a symlink) or go away (none before), whichever rename fails; no temp is left. */
+static void test_outfile_rename_fails_midway(void **state)
+{
+	(void)state;
+	for (int fail_at = 1; fail_at <= 3; fail_at++) {
+		char a[256], b[256], c[256], v[256];
+		path(a, "a.txt");
+		path(b, "b.txt");
+		path(c, "c.txt");
+		path(v, "victim");
+		unlink(a), unlink(b), unlink(c), unlink(v);
+		put("a.txt", "oldA");
+		put("victim", "keep");
+		assert_int_equal(symlink(v, c), 0);
+		eng_outset s = {0};
+		eng_err err = {0};
+		FILE *f[3];
+		assert_int_equal(eng_out_open(&s, a, &f[0], &err), 0);
+		assert_int_equal(eng_out_open(&s, b, &f[1], &err), 0);
+		assert_int_equal(eng_out_open(&s, c, &f[2], &err), 0);
+		for (int i = 0; i < 3; i++)
+			fputs("new", f[i]);
+		renames_left = fail_at;
+		eng_out_rename_hook = failing_rename;
+		int rc = eng_out_commit(&s, &err);
+		eng_out_rename_hook = rename;
+		if (fail_at == 3) { /* every rename succeeded */
+			assert_int_equal(rc, 0);
+			assert_string_equal(get("a.txt"), "new");
+			assert_string_equal(get("c.txt"), "new");
+		} else {
+			assert_int_equal(rc, ENG_EIO);
+			assert_non_null(strstr(err.msg, "rename"));
+			assert_string_equal(get("a.txt"), "oldA");
+			assert_null(get("b.txt"));
+			struct stat sb;
+			assert_int_equal(lstat(c, &sb), 0);
+			assert_true(S_ISLNK(sb.st_mode)); /* the symlink itself is back */
+		}
+		assert_string_equal(get("victim"), "keep");
+		assert_int_equal(temps(), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_outfile_set_and_symlink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outfile_all_or_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outfile_stale_temps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outfile_rename_fails_midway, setup, teardown),
 	    cmocka_unit_test(test_safetext_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* outfile.c - temporary file next to the target, fsync, rename; sets replaced together. */
 #include "outfile.h"
 
+#include <stdio.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "outfile_internal.h"
 
 static char *dir_of(const char *path)
 {
@@ -184,28 +188,85 @@ static int sync_close(eng_out_item *it, eng_err *err)
 	return 0;
 }
 
+/* rename(2), or the test's fault (outfile_internal.h) */
+int (*eng_out_rename_hook)(const char *from, const char *to) = rename;
+
+static void sync_dir_of(const char *path)
+{
+	char *dir = dir_of(path);
+	int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+}
+
+/* A hard link to target's current file (regular file or symlink: link(2) does not follow it) under
+ * a temporary name of this process, so a failed set can put it back; *bak = NULL when there is
+ * no target. 0 or ENG_EIO. */
+static int keep_old(const char *path, char **bak, eng_err *err)
+{
+	*bak = NULL;
+	struct stat sb;
+	if (lstat(path, &sb) != 0)
+		return 0;
+	char *dir = dir_of(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = (dir ? strlen(dir) : 0) + strlen(base) + 64;
+	char *b = dir ? malloc(n) : NULL;
+	for (int tries = 0; b && tries < 100; tries++) {
+		snprintf(b, n, "%s/%s%ld-old-%d-%s", dir, ENG_OUT_TMP_PREFIX, (long)getpid(), tries,
+		         base);
+		if (link(path, b) == 0) {
+			free(dir);
+			*bak = b;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	int e = b ? errno : ENOMEM;
+	free(b);
+	free(dir);
+	return eng_err_set(err, ENG_EIO, "keep '%s' until its set is replaced: %s", path,
+	                   strerror(e));
+}
+
 int eng_out_commit(eng_outset *s, eng_err *err)
 {
-	int rc = 0;
+	int rc = 0, done = 0;
+	char *bak[ENG_OUT_MAX] = {0};
 	for (int i = 0; i < s->n && !rc; i++)
 		rc = sync_close(&s->it[i], err);
 	for (int i = 0; i < s->n && !rc; i++)
 		rc = eng_out_check(s->it[i].path, err); /* not turned into a directory meanwhile */
-	for (int i = 0; i < s->n && !rc; i++) {
-		if (rename(s->it[i].tmp, s->it[i].path) != 0) {
-			rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", s->it[i].tmp,
-			                 s->it[i].path, strerror(errno));
+	for (int i = 0; i < s->n && !rc && s->n > 1; i++) /* a set: the old files, to put back */
+		rc = keep_old(s->it[i].path, &bak[i], err);
+	for (; done < s->n && !rc; done++) {
+		eng_out_item *it = &s->it[done];
+		if (eng_out_rename_hook(it->tmp, it->path) != 0) {
+			rc = eng_err_set(err, ENG_EIO, "rename '%s' to '%s': %s", it->tmp, it->path,
+			                 strerror(errno));
 			break;
 		}
-		free(s->it[i].tmp);
-		s->it[i].tmp = NULL;
-		char *dir = dir_of(s->it[i].path);
-		int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
+		free(it->tmp);
+		it->tmp = NULL;
+	}
+	if (rc) /* the outputs already replaced go back to what they were: none of the set is new */
+		for (int i = 0; i < done; i++) {
+			if (bak[i] ? rename(bak[i], s->it[i].path) == 0
+			           : unlink(s->it[i].path) == 0) {
+				free(bak[i]);
+				bak[i] = NULL;
+			}
 		}
-		free(dir);
+	for (int i = 0; i < s->n; i++) {
+		if (bak[i])
+			unlink(bak[i]);
+		free(bak[i]);
+		if (i < done)
+			sync_dir_of(s->it[i].path);
 	}
 	eng_out_abort(s);
 	return rc;

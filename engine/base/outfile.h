@@ -44,8 +44,10 @@ int eng_out_open(eng_outset *s, const char *path, FILE **f, eng_err *err);
 int eng_out_reserve(eng_outset *s, const char *path, const char **tmp, eng_err *err);
 
 /* Flushes, fsyncs and closes every temporary file, then renames each over its target and fsyncs
- * the folders. On an error before the renames nothing is replaced and every temporary file is
- * removed. The set is empty afterwards either way. */
+ * the folders. On an error nothing is replaced and every temporary file is removed: for a set of
+ * two or more, each existing target is first hard-linked under a temporary name, and when a
+ * rename fails the targets already replaced get their old files back (or are removed when they
+ * did not exist). The set is empty afterwards either way. */
 int eng_out_commit(eng_outset *s, eng_err *err);
 
 /* Removes every temporary file of the set; the targets stay as they were. Accepts an empty set. */
