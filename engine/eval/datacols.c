@@ -7,12 +7,12 @@
 
 #include <assert.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "arena.h"
+#include "pool.h"
 
 json_t *eng_data_features_json(const eng_data *d)
 {
@@ -42,9 +42,9 @@ int eng_data_column_hashed(const eng_data *d, uint32_t c)
 	       (uint64_t)c + (uint64_t)eng_textfeat_named_count() < (uint64_t)d->text_builtin_dim;
 }
 
-/* The namer's pass: rows are read in batches of NM_ROWS; the first half of each batch is counted
- * on a helper thread into its own namer while this thread counts the second half, and the two
- * are summed at the end (exact counts: the split changes nothing). */
+/* The namer's pass: rows are read in batches of NM_ROWS; the two halves of each batch are counted
+ * as two tasks of a two-thread pool, each into its own namer, and the two are summed at the end
+ * (exact counts: the split changes nothing). */
 enum { NM_ROWS = 4096 };
 
 typedef struct nm_half {
@@ -56,7 +56,7 @@ typedef struct nm_half {
 	eng_err err;
 } nm_half;
 
-static void *nm_count(void *arg)
+static int nm_count(void *arg)
 {
 	nm_half *h = arg;
 	for (size_t i = h->b; i < h->e && !h->rc; i++) {
@@ -67,7 +67,7 @@ static void *nm_count(void *arg)
 			           : h->text->p + h->off[3 * i + (size_t)f];
 		h->rc = eng_textfeat_namer_add_pair(h->nm, t[0], t[1], t[2], &h->err);
 	}
-	return NULL;
+	return h->rc;
 }
 
 int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols, size_t n,
@@ -78,9 +78,10 @@ int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols
 	eng_textfeat_namer *nm[2] = {NULL, NULL};
 	eng_arena text = {0};
 	size_t *off = malloc(3 * NM_ROWS * sizeof *off);
+	eng_pool *pool = eng_pool_new(2);
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
-	if (!off) {
+	if (!off || !pool) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (names)");
 		goto out;
 	}
@@ -120,13 +121,17 @@ int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols
 		}
 		nm_half h[2] = {{nm[1], &text, off, 0, rows / 2, 0, {0}},
 		                {nm[0], &text, off, rows / 2, rows, 0, {0}}};
-		pthread_t th;
-		int threaded = rows >= 64 && pthread_create(&th, NULL, nm_count, &h[0]) == 0;
-		if (!threaded)
-			nm_count(&h[0]);
-		nm_count(&h[1]);
-		if (threaded)
-			pthread_join(th, NULL);
+		/* Determinism: task i writes only h[i] and its namer and reads the batch, which no
+		 * task writes; the namers are summed in a fixed order below. A short batch, or a
+		 * half that cannot be queued, is counted here. */
+		int queued = 0;
+		for (int i = 0; i < 2; i++)
+			if (rows >= 64 && !eng_pool_submit(pool, nm_count, &h[i]))
+				queued++;
+			else
+				nm_count(&h[i]);
+		if (queued)
+			eng_pool_wait(pool); /* each half's outcome is in h[i].rc */
 		for (int i = 0; i < 2 && !rc; i++)
 			if ((rc = h[i].rc) && err)
 				*err = h[i].err;
@@ -138,6 +143,7 @@ int eng_data_namer(eng_ws *ws, const eng_data *d, size_t k, const uint32_t *cols
 		nm[0] = NULL;
 	}
 out:
+	eng_pool_free(pool);
 	sqlite3_finalize(st);
 	eng_textfeat_namer_free(nm[0]);
 	eng_textfeat_namer_free(nm[1]);

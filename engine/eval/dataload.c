@@ -8,13 +8,13 @@
 #include <assert.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
 #include "imgfeat.h"
+#include "pool.h"
 #include "safetext.h"
 
 int eng_format_markers(const char *s)
@@ -252,10 +252,11 @@ static void unit(const float *x, uint32_t dim, float *out)
 }
 
 /* ---- featurizing lanes ----------------------------------------------------------------------
- * The text of a batch of rows goes to one of NLANES featurizer threads (batch b to lane b mod
- * NLANES); each lane has its own eng_textfeat and takes its batches in order, so every row gets
- * the same features whatever the timing, and the lanes' bucket names are merged at the end in a
- * fixed order. Without threads the same lanes run inline. */
+ * The text of a batch of rows is featurized as a task of an NLANES-thread pool, batch b by lane
+ * b mod NLANES (that lane's own eng_textfeat); at most NLANES batches are in the pool at once, so
+ * a lane's featurizer runs one batch at a time and takes its batches in order, every row gets the
+ * same features whatever the timing, and the lanes' bucket names are merged at the end in a fixed
+ * order. Without threads the pool runs the same tasks inline. */
 enum { LB_ROWS = 1024, LB_SLOTS = 4, NLANES = 2 };
 
 typedef struct lbatch {
@@ -271,27 +272,26 @@ typedef struct lbatch {
 	uint64_t pkey[LB_ROWS], akey[LB_ROWS];
 	int8_t longer[LB_ROWS], fmt[LB_ROWS];
 	uint32_t cc[LB_ROWS], rc_[LB_ROWS]; /* answers' code points */
-	int ready, rc;
+	int rc;
 	eng_err err;
 } lbatch;
 
 typedef struct lanes lanes;
-typedef struct lane_arg {
+typedef struct lane_task {
 	lanes *L;
 	int lane;
-} lane_arg;
+	lbatch *b;
+} lane_task;
 
 struct lanes {
 	lbatch *slot;              /* LB_SLOTS batches, a ring */
 	eng_textfeat *tf[NLANES];  /* tf[0] borrowed (the eng_data's), the others owned */
 	uint32_t text_builtin_dim; /* 0: no textfeat columns */
-	size_t filled;             /* batches handed out */
-	size_t next[NLANES];       /* the next batch each lane featurizes */
-	int stop, nthreads, sync_init;
-	pthread_t th[NLANES];
-	lane_arg arg[NLANES];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	size_t filled;             /* batches read and handed to lanes_submit */
+	size_t queued;             /* batches submitted to the pool (filled ones wait their turn) */
+	size_t collected;          /* batches collected from the pool */
+	eng_pool *pool;
+	lane_task task[LB_SLOTS]; /* the task of slot k % LB_SLOTS */
 };
 
 static void featurize(lanes *L, int lane, lbatch *b)
@@ -344,88 +344,62 @@ static void featurize(lanes *L, int lane, lbatch *b)
 	}
 }
 
-static void *lane_main(void *arg)
+/* The task of one batch: featurizes it with its lane's featurizer. */
+static int lane_main(void *arg)
 {
-	lane_arg *a = arg;
-	lanes *L = a->L;
-	pthread_mutex_lock(&L->mu);
-	for (;;) {
-		while (!L->stop && L->filled <= L->next[a->lane])
-			pthread_cond_wait(&L->cv, &L->mu);
-		if (L->stop)
-			break;
-		size_t k = L->next[a->lane];
-		lbatch *b = &L->slot[k % LB_SLOTS];
-		pthread_mutex_unlock(&L->mu);
-		featurize(L, a->lane, b);
-		pthread_mutex_lock(&L->mu);
-		b->ready = 1;
-		L->next[a->lane] = k + NLANES;
-		pthread_cond_broadcast(&L->cv);
-	}
-	pthread_mutex_unlock(&L->mu);
-	return NULL;
+	lane_task *t = arg;
+	featurize(t->L, t->lane, t->b);
+	return t->b->rc;
 }
 
+/* Runs what is still in the pool and stops its threads. */
 static void lanes_stop(lanes *L)
 {
-	if (!L->nthreads)
-		return;
-	pthread_mutex_lock(&L->mu);
-	L->stop = 1;
-	pthread_cond_broadcast(&L->cv);
-	pthread_mutex_unlock(&L->mu);
-	for (int i = 0; i < L->nthreads; i++)
-		pthread_join(L->th[i], NULL);
-	L->nthreads = 0;
+	eng_pool_free(L->pool);
+	L->pool = NULL;
 }
 
-/* Allocates the batches and starts the lane threads (none: the lanes run inline). 0 or -1. */
+/* Allocates the batches and the pool (no threads: the lanes run inline). 0 or -1. */
 static int lanes_start(lanes *L)
 {
-	if (!(L->slot = calloc(LB_SLOTS, sizeof *L->slot)))
+	if (!(L->slot = calloc(LB_SLOTS, sizeof *L->slot)) || !(L->pool = eng_pool_new(NLANES)))
 		return -1;
-	for (int i = 0; i < NLANES; i++)
-		L->next[i] = (size_t)i;
-	pthread_mutex_init(&L->mu, NULL);
-	pthread_cond_init(&L->cv, NULL);
-	L->sync_init = 1;
-	for (int i = 0; i < NLANES; i++) {
-		L->arg[i] = (lane_arg){L, i};
-		if (pthread_create(&L->th[i], NULL, lane_main, &L->arg[i]) != 0) {
-			lanes_stop(L); /* all lanes or none */
-			break;
-		}
-		L->nthreads++;
+	return 0;
+}
+
+/* Submits the filled batches whose turn it is. Determinism: the task of batch k writes only
+ * batch k and uses only tf[k % NLANES]; at most NLANES consecutive batches are in the pool, so no
+ * two tasks share a featurizer and each featurizer gets its batches in batch order; the caller
+ * takes the batches back in order (lanes_wait). 0, or ENG_ENOMEM when the pool cannot queue. */
+static int lanes_queue(lanes *L)
+{
+	while (L->queued < L->filled && L->queued - L->collected < NLANES) {
+		size_t k = L->queued;
+		lane_task *t = &L->task[k % LB_SLOTS];
+		*t = (lane_task){L, (int)(k % NLANES), &L->slot[k % LB_SLOTS]};
+		if (eng_pool_submit(L->pool, lane_main, t))
+			return ENG_ENOMEM;
+		L->queued++;
 	}
 	return 0;
 }
 
-/* Hands batch k (filled) to its lane. */
-static void lanes_submit(lanes *L, size_t k)
+/* Hands batch k (filled) to its lane. 0 or ENG_ENOMEM. */
+static int lanes_submit(lanes *L, size_t k)
 {
-	lbatch *b = &L->slot[k % LB_SLOTS];
-	if (!L->nthreads) {
-		featurize(L, (int)(k % NLANES), b);
-		b->ready = 1;
-		L->filled = k + 1;
-		return;
-	}
-	pthread_mutex_lock(&L->mu);
-	b->ready = 0;
+	assert(k == L->filled);
 	L->filled = k + 1;
-	pthread_cond_broadcast(&L->cv);
-	pthread_mutex_unlock(&L->mu);
+	return lanes_queue(L);
 }
 
-static void lanes_wait(lanes *L, lbatch *b)
+/* Waits for the oldest batch not yet taken back (b) to be featurized (its outcome in b->rc) and
+ * queues the next one. 0 or ENG_ENOMEM. */
+static int lanes_wait(lanes *L, lbatch *b)
 {
-	if (!L->nthreads)
-		return;
-	pthread_mutex_lock(&L->mu);
-	while (!b->ready)
-		pthread_cond_wait(&L->cv, &L->mu);
-	pthread_mutex_unlock(&L->mu);
+	assert(b == &L->slot[L->collected % LB_SLOTS] && L->collected < L->queued);
+	eng_pool_collect(L->pool);
+	L->collected++;
+	return lanes_queue(L);
 }
 
 static void lanes_free(lanes *L)
@@ -439,10 +413,6 @@ static void lanes_free(lanes *L)
 	free(L->slot);
 	for (int i = 1; i < NLANES; i++)
 		eng_textfeat_free(L->tf[i]);
-	if (L->sync_init) {
-		pthread_mutex_destroy(&L->mu);
-		pthread_cond_destroy(&L->cv);
-	}
 	memset(L, 0, sizeof *L);
 }
 
@@ -853,12 +823,18 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
 				reading = 0;
 				continue;
 			}
-			lanes_submit(L, filled++);
+			if (lanes_submit(L, filled++)) {
+				rc = load_oom(&ld);
+				goto fail;
+			}
 			continue;
 		}
 		/* append the oldest batch once featurized */
 		lbatch *bt = &L->slot[appended % LB_SLOTS];
-		lanes_wait(L, bt);
+		if (lanes_wait(L, bt)) {
+			rc = load_oom(&ld);
+			goto fail;
+		}
 		if (bt->rc) {
 			rc = bt->rc;
 			if (err)

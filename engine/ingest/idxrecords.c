@@ -1,16 +1,16 @@
 /* idxrecords.c - records to rows: a record's pairs and problems stored in the file's transaction,
- * JSONL lines read by a reader thread and parsed ahead in batches (stored in file order, so rows
- * are those of a single sequential pass), Parquet rows read as records. Does not open the input
- * (idxinput.c) nor resolve images (idximages.c). */
+ * JSONL lines read and parsed ahead in batches as tasks of the worker pool (stored in file order,
+ * so rows are those of a single sequential pass), Parquet rows read as records. Does not open the
+ * input (idxinput.c) nor resolve images (idximages.c). */
 #include "index_internal.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "arena.h"
+#include "pool.h"
 #include "workspace_sql.h"
 
 /* Stores one record problem (strict: fails the file instead). */
@@ -172,7 +172,7 @@ typedef struct qline {
 	eng_rec_shape shape_in; /* the shape option it was parsed with */
 } qline;
 
-enum { QLINES = 256, NBATCH = 4, QCHUNK = 16 }; /* lines per batch, batches, lines per claim */
+enum { QLINES = 256, NBATCH = 4, QCHUNK = 16 }; /* lines per batch, batches, lines per task */
 
 /* Stores the lines read ahead, in order. (The lines are freed when their batch is reused.) */
 static int drain(ictx *c, qline *q, size_t nq)
@@ -198,38 +198,38 @@ static int drain(ictx *c, qline *q, size_t nq)
 	return rc;
 }
 
-/* Lines are read by a reader thread into batches and parsed (JSON, record shape) by whichever
- * thread is free: the reader between reads, the storing thread while its next batch is not
- * ready. The storing thread stores the batches in file order.
+/* Lines are read into batches and parsed (JSON, record shape) as tasks of a two-thread worker
+ * pool while the calling thread stores the batch before: while batch k is stored, the chunks of
+ * batch k + 1 are parsed and batch k + 2 is read (one read in the pool at a time, so the lines are
+ * read in file order). The calling thread stores the batches in file order.
  *
  * The shape option is sequential state (the file's first non-pairwise/multi record fixes the shape
  * of all later records), and it changes at most once (from auto). A line is parsed with the state
- * known when it was claimed; the storing thread replays the state in file order and parses a line
- * again when its guess was wrong, so every record is what a single sequential pass would give. */
+ * known when its chunk was submitted; the storing thread replays the state in file order and parses
+ * a line again when its guess was wrong, so every record is what a single sequential pass would
+ * give. */
+typedef struct parser parser;
+
 typedef struct qbatch {
+	parser *p;
 	qline q[QLINES];
-	size_t n;        /* lines read */
-	size_t claimed;  /* lines [0, claimed) taken by a parser */
-	size_t parsed;   /* lines parsed */
-	eng_arena buf;   /* the lines' bytes */
-	uint64_t offset; /* reader offset after the batch (progress) */
-	int rc, eof;     /* rc: the failure that ended reading after these lines (err says it) */
+	size_t n;            /* lines read */
+	eng_rec_shape shape; /* the shape its chunks are parsed with */
+	eng_arena buf;       /* the lines' bytes */
+	uint64_t offset;     /* reader offset after the batch (progress) */
+	int rc, eof; /* rc: the failure that ended reading after these lines (err says it) */
 	eng_err err;
 } qbatch;
 
-typedef struct parser {
+struct parser {
 	ictx *c;
 	eng_jsonl *r;
 	const char *stem;
-	eng_rec_opts ropts;  /* .map for every parse; .shape: see spec */
-	eng_rec_shape spec;  /* the shape option as last known, for new parses */
-	uint64_t records;    /* lines read */
-	qbatch *b;           /* NBATCH slots, a ring */
-	size_t made, used;   /* batches read / stored */
-	int stop, done_read; /* stop: the storing thread gave up; done_read: no more lines */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-} parser;
+	eng_rec_opts ropts; /* .map for every parse; .shape: the batch's */
+	uint64_t records;   /* lines read */
+	qbatch *b;          /* NBATCH slots, a ring */
+	eng_pool *pool;
+};
 
 static void parse_line(parser *p, qline *ql, const char *bytes, eng_rec_shape shape)
 {
@@ -249,7 +249,7 @@ static void read_batch(parser *p, qbatch *b)
 	uint64_t no = 0;
 	for (size_t i = 0; i < b->n; i++) /* the records of its previous use, stored by now */
 		eng_record_clear(&b->q[i].rec);
-	b->n = b->claimed = b->parsed = 0;
+	b->n = 0;
 	b->buf.len = 0;
 	b->rc = b->eof = 0;
 	while (b->n < QLINES) {
@@ -280,51 +280,40 @@ static void read_batch(parser *p, qbatch *b)
 	b->offset = eng_jsonl_offset(p->r);
 }
 
-/* Claims and parses one chunk of batch b; called and returns with p->mu held. 0 when b had no
- * unclaimed line. */
-static int parse_chunk(parser *p, qbatch *b)
+/* The task that reads batch b (its previous lines are stored by then). */
+static int read_task(void *arg)
 {
-	if (b->claimed >= b->n)
-		return 0;
-	size_t i = b->claimed, e = i + QCHUNK < b->n ? i + QCHUNK : b->n;
-	b->claimed = e;
-	eng_rec_shape shape = p->spec;
-	pthread_mutex_unlock(&p->mu);
-	for (size_t k = i; k < e; k++)
-		if (!b->q[k].too_long)
-			parse_line(p, &b->q[k], b->buf.p, shape);
-	pthread_mutex_lock(&p->mu);
-	b->parsed += e - i;
-	pthread_cond_broadcast(&p->cv);
-	return 1;
+	qbatch *b = arg;
+	read_batch(b->p, b);
+	return 0;
 }
 
-static void *parser_main(void *arg)
+/* The task that parses lines [from, to) of batch b with b->shape. */
+static int parse_task(void *arg, size_t from, size_t to)
 {
-	parser *p = arg;
-	pthread_mutex_lock(&p->mu);
-	while (!p->stop) {
-		if (!p->done_read && p->made - p->used < NBATCH) { /* read ahead first */
-			qbatch *b = &p->b[p->made % NBATCH];
-			pthread_mutex_unlock(&p->mu);
-			read_batch(p, b);
-			pthread_mutex_lock(&p->mu);
-			p->done_read = b->eof || b->rc;
-			p->made++;
-			pthread_cond_broadcast(&p->cv);
-			continue;
-		}
-		int worked = 0; /* then parse, oldest batch first */
-		for (size_t k = p->used; k < p->made && !worked; k++)
-			worked = parse_chunk(p, &p->b[k % NBATCH]);
-		if (worked)
-			continue;
-		if (p->done_read)
-			break;
-		pthread_cond_wait(&p->cv, &p->mu);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
+	qbatch *b = arg;
+	for (size_t k = from; k < to; k++)
+		if (!b->q[k].too_long)
+			parse_line(b->p, &b->q[k], b->buf.p, b->shape);
+	return 0;
+}
+
+/* Determinism: a read task writes only its batch and the reader (p->r, p->records), and only one
+ * is in the pool at a time, submitted in file order after the one before was collected; a parse
+ * task writes only its own lines' records and reads its batch's bytes and shape, which no task
+ * writes while it runs. The caller collects the tasks in submission order and stores the batches
+ * in file order, replaying the shape. So the records are those of a sequential pass. */
+
+/* Queues the parse tasks of batch b (read and collected), parsed with shape; returns how many. */
+static size_t submit_parse(parser *p, qbatch *b, eng_rec_shape shape, int *rc)
+{
+	size_t n = 0;
+	b->shape = shape;
+	for (size_t i = 0; i < b->n && !*rc; i += QCHUNK, n++)
+		if (eng_pool_submit_range(p->pool, parse_task, b, i,
+		                          i + QCHUNK < b->n ? i + QCHUNK : b->n))
+			*rc = eng_err_set(p->c->err, ENG_ENOMEM, "out of memory");
+	return *rc ? n - 1 : n;
 }
 
 /* Stores the lines of one parsed batch in order, replaying the shape state (parsing a line again
@@ -349,12 +338,8 @@ static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *
 		if (!ql->oom && rec->root && json_is_object(rec->root) && *cur == ENG_SHAPE_AUTO) {
 			if (*file_shape == ENG_SHAPE_AUTO)
 				*file_shape = rec->shape;
-			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI) {
+			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI)
 				*cur = rec->shape;
-				pthread_mutex_lock(&p->mu);
-				p->spec = *cur;
-				pthread_mutex_unlock(&p->mu);
-			}
 		}
 	}
 	int rc = 0;
@@ -385,36 +370,50 @@ static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *
 	return rc;
 }
 
-/* Reads records: see parser above (one thread does everything when the reader cannot start). */
+/* Collects the read task of batch b and queues its parse tasks and the read of the batch after
+ * it (when b did not end the input); *parsing is set to the parse tasks queued. */
+static int next_batch(parser *p, size_t k, eng_rec_shape shape, size_t *parsing, int *reading)
+{
+	qbatch *b = &p->b[k % NBATCH];
+	int rc = 0;
+	eng_pool_collect(p->pool); /* the read of batch k */
+	*parsing = submit_parse(p, b, shape, &rc);
+	*reading = !rc && !b->eof && !b->rc;
+	if (*reading && eng_pool_submit(p->pool, read_task, &p->b[(k + 1) % NBATCH])) {
+		*reading = 0;
+		rc = eng_err_set(p->c->err, ENG_ENOMEM, "out of memory");
+	}
+	return rc;
+}
+
+/* Reads records: see parser above (the pool runs its tasks on this thread when it has none). */
 int eng_idx_read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total,
                          const eng_progress *prog)
 {
-	parser p = {.c = c, .r = r, .stem = stem, .ropts = c->ropts, .spec = c->ropts.shape};
+	parser p = {.c = c, .r = r, .stem = stem, .ropts = c->ropts};
 	eng_rec_shape cur = c->ropts.shape, file_shape = c->res->shape;
 	p.b = calloc(NBATCH, sizeof *p.b);
-	if (!p.b)
+	p.pool = p.b ? eng_pool_new(2) : NULL;
+	if (!p.pool) {
+		free(p.b);
 		return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.cv, NULL);
-	pthread_t th;
-	int threaded = pthread_create(&th, NULL, parser_main, &p) == 0;
-	int rc = 0;
-	for (;;) {
-		qbatch *b = &p.b[p.used % NBATCH];
-		pthread_mutex_lock(&p.mu);
-		if (!threaded) {
-			pthread_mutex_unlock(&p.mu);
-			read_batch(&p, b);
-			pthread_mutex_lock(&p.mu);
-			p.made++;
-		}
-		while (p.made == p.used)
-			pthread_cond_wait(&p.cv, &p.mu);
-		while (parse_chunk(&p, b)) /* help with the batch needed next */
-			;
-		while (b->parsed < b->n)
-			pthread_cond_wait(&p.cv, &p.mu);
-		pthread_mutex_unlock(&p.mu);
+	}
+	for (size_t k = 0; k < NBATCH; k++)
+		p.b[k].p = &p;
+	size_t parsing = 0;
+	int reading = 0, rc = eng_pool_submit(p.pool, read_task, &p.b[0]);
+	if (rc)
+		rc = eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+	else
+		rc = next_batch(&p, 0, cur, &parsing, &reading);
+	/* batch `used` is read and its `parsing` parse tasks are queued, then the read of the next
+	 * one when `reading`; the batches [used, used + 3) are in use, NBATCH = 4 */
+	for (size_t used = 0; !rc; used++) {
+		qbatch *b = &p.b[used % NBATCH];
+		for (; parsing; parsing--)
+			eng_pool_collect(p.pool);
+		if (reading && (rc = next_batch(&p, used + 1, cur, &parsing, &reading)))
+			break;
 		eng_progress_tick(prog, "index", b->offset, total);
 		rc = store_batch(&p, b, &cur, &file_shape);
 		int end = b->eof || b->rc;
@@ -423,22 +422,10 @@ int eng_idx_read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total
 			if (c->err)
 				*c->err = b->err;
 		}
-		pthread_mutex_lock(&p.mu);
-		p.used++;
-		if (rc)
-			p.stop = 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-		if (rc || end)
+		if (end)
 			break;
 	}
-	if (threaded) {
-		pthread_mutex_lock(&p.mu);
-		p.stop = 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-		pthread_join(th, NULL);
-	}
+	eng_pool_free(p.pool); /* after a failure: runs the tasks still queued */
 	for (size_t k = 0; k < NBATCH; k++) {
 		for (size_t i = 0; i < p.b[k].n; i++)
 			eng_record_clear(&p.b[k].q[i].rec);
@@ -447,8 +434,6 @@ int eng_idx_read_records(ictx *c, eng_jsonl *r, const char *stem, uint64_t total
 	c->res->records += p.records;
 	c->res->shape = file_shape;
 	c->ropts.shape = cur;
-	pthread_mutex_destroy(&p.mu);
-	pthread_cond_destroy(&p.cv);
 	free(p.b);
 	return rc;
 }

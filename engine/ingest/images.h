@@ -11,11 +11,12 @@
  * corrupt-image, image-too-large, unsupported-image), not failures.
  *
  * Threads: the source and archive functions keep no state between calls and may run on any
- * thread. An eng_imgstore belongs to the one thread that calls it: it runs two worker threads of
- * its own, which decode the images read ahead (eng_imgstore_prefetch) and make every thumbnail and
- * feature vector, but every database row is read and written on the calling thread, in the order
- * of its calls, so the rows are those of a serial run. Files: imgsource.c (files, data URIs,
- * sniffing), archive.c, imgstore.c (the store, its threads, read-ahead), imgthumb.c. */
+ * thread. An eng_imgstore belongs to the one thread that calls it: it has a two-thread worker
+ * pool of its own (pool.h), whose tasks decode the images read ahead (eng_imgstore_prefetch) and
+ * make every thumbnail and feature vector, but every database row is read and written on the
+ * calling thread, in the order of its calls, so the rows are those of a serial run. Files:
+ * imgsource.c (files, data URIs, sniffing), archive.c, imgstore.c (the store, its pool,
+ * read-ahead), imgthumb.c. */
 #ifndef ENG_IMAGES_H
 #define ENG_IMAGES_H
 

@@ -1,32 +1,35 @@
 /* imgstore.c - the per-workspace, content-addressed image store: finds an image by the SHA-256 of
- * its bytes, decodes a new one once, inserts its row, and has its thumbnail and features made on
- * two worker threads (with a read-ahead of encoded images decoded there too), writing every row
- * from the calling thread in the order the records ask. Does not read files, URIs or archives
- * (imgsource.c, archive.c) nor make thumbnails itself (imgthumb.c). */
+ * its bytes, decodes a new one once, inserts its row, and has its thumbnail and features made as
+ * tasks of a two-thread worker pool (with a read-ahead of encoded images decoded there too),
+ * writing every row from the calling thread in the order the records ask. Does not read files, URIs
+ * or archives (imgsource.c, archive.c) nor make thumbnails itself (imgthumb.c). */
 #include "images_internal.h"
 
-#include <pthread.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "imgdecode.h"
 #include "imgfeat.h"
+#include "pool.h"
 #include "sha256.h"
 #include "workspace_sql.h"
 
 /* ---- the store ---------------------------------------------------------------------------- */
 
-/* Work for the pool of worker threads. A THUMB job gets pixels decoded by the main thread and makes
+/* Tasks for the worker pool (pool.h). A THUMB job gets pixels decoded by the main thread and makes
  * the thumbnail (JPEG) and features; a FULL job gets encoded bytes read ahead by the main thread
- * (eng_imgstore_prefetch) and checks and decodes them too. Results are written to the database by
- * the main thread only, in the order the records ask for them (SQLite stays single-threaded and the
- * rows are those of a serial run). */
+ * (eng_imgstore_prefetch) and checks and decodes them too. The main thread collects the jobs in
+ * submission order, writing each THUMB job's thumbnail as it comes back and keeping a FULL job's
+ * result until eng_imgstore_put_source asks for it; rows are written by the main thread only, in
+ * the order the records ask for them (SQLite stays single-threaded and the rows are those of a
+ * serial run). */
 enum { JOB_THUMB, JOB_FULL };
-enum { S_FREE, S_QUEUED, S_RUNNING, S_DONE };
+enum { S_FREE, S_QUEUED, S_DONE }; /* queued: in the pool; done: collected */
 
 typedef struct tjob {
 	int kind, state;
-	uint64_t seq;        /* submission order: workers take the oldest queued job */
+	eng_imgstore *s;
 	int64_t id;          /* THUMB: its images row */
 	eng_image_pixels px; /* decoded pixels, owned until made into a thumbnail */
 	const uint8_t *data; /* FULL: the encoded bytes (owned by its prefetch entry) */
@@ -51,16 +54,13 @@ typedef struct pref {
 struct eng_imgstore {
 	eng_ws *ws;
 	sqlite3_stmt *find, *insert, *finish;
-	uint64_t max_pixels, decoded, refreshed, seq;
-	pthread_t workers[NWORKERS];
-	int nstarted, stop;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	tjob jobs[NJ]; /* [0, NT) thumbnail jobs, [NT, NJ) read-ahead jobs */
+	uint64_t max_pixels, decoded, refreshed;
+	eng_pool *pool;
+	int fifo[NJ];        /* the jobs in the pool, oldest first: a ring */
+	size_t fhead, ftail; /* fifo[fhead % NJ .. ftail % NJ) */
+	tjob jobs[NJ];       /* [0, NT) thumbnail jobs, [NT, NJ) read-ahead jobs */
 	pref pre[NP];
 };
-
-static void *worker_main(void *arg);
 
 int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_err *err)
 {
@@ -70,8 +70,8 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	s->ws = ws;
 	s->max_pixels = max_pixels ? max_pixels : ENG_IMAGE_DEFAULT_MAX_PIXELS;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
+	for (int i = 0; i < NJ; i++)
+		s->jobs[i].s = s;
 	for (int i = 0; i < NJ; i++)
 		if (!(s->jobs[i].th.feat = malloc((size_t)eng_imgfeat_dim() * sizeof(float)))) {
 			eng_imgstore_free(s);
@@ -91,12 +91,10 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 		eng_imgstore_free(s);
 		return err ? err->code : ENG_EINTERNAL;
 	}
-	for (int i = 0; i < NWORKERS; i++) {
-		if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
-			eng_imgstore_free(s);
-			return eng_err_set(err, ENG_EINTERNAL, "cannot start the image threads");
-		}
-		s->nstarted++;
+	/* no threads: the pool runs the jobs here as they are collected */
+	if (!(s->pool = eng_pool_new(NWORKERS))) {
+		eng_imgstore_free(s);
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
 	*out = s;
 	return 0;
@@ -106,12 +104,7 @@ void eng_imgstore_free(eng_imgstore *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nstarted; i++)
-		pthread_join(s->workers[i], NULL);
+	eng_pool_free(s->pool); /* runs the jobs still queued: they use the buffers freed below */
 	for (int i = 0; i < NJ; i++) {
 		eng_image_pixels_free(&s->jobs[i].px);
 		free(s->jobs[i].th.jpg);
@@ -124,8 +117,6 @@ void eng_imgstore_free(eng_imgstore *s)
 	sqlite3_finalize(s->find);
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->finish);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
 	free(s);
 }
 
@@ -138,82 +129,63 @@ uint64_t eng_imgstore_refreshed(const eng_imgstore *s)
 {
 	return s->refreshed;
 }
-/* Runs job j (on a worker, or on the main thread while it waits for j). */
-static void run_job(eng_imgstore *s, tjob *j)
+/* The task of job j (on a worker, or on the main thread when the pool has no threads). It writes
+ * only j (its pixels, thumbnail, features and rejection) and reads its bytes and s->max_pixels,
+ * which no task writes. */
+static int run_job(void *arg)
 {
+	tjob *j = arg;
 	if (j->kind == JOB_FULL) {
-		j->rejected =
-		    eng_image_decode(j->data, j->n, j->source, s->max_pixels, 0, &j->px, &j->rej);
+		j->rejected = eng_image_decode(j->data, j->n, j->source, j->s->max_pixels, 0,
+		                               &j->px, &j->rej);
 		if (j->rejected)
-			return;
+			return 0;
 	}
 	eng_thumb_make(&j->px, &j->th);
+	return 0;
 }
 
-/* The oldest queued job, or NULL; called with mu held. */
-static tjob *oldest_queued(eng_imgstore *s)
+/* Queues j. Determinism: each job writes only its own slot (run_job) and the main thread takes
+ * the jobs back in submission order (collect_one), writing every row itself; the rows do not
+ * depend on the threads nor on their timing. 0 or a negative code. */
+static int submit(eng_imgstore *s, tjob *j, eng_err *err)
 {
-	tjob *best = NULL;
-	for (int i = 0; i < NJ; i++)
-		if (s->jobs[i].state == S_QUEUED && (!best || s->jobs[i].seq < best->seq))
-			best = &s->jobs[i];
-	return best;
-}
-
-static void *worker_main(void *arg)
-{
-	eng_imgstore *s = arg;
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		tjob *j;
-		while (!(j = oldest_queued(s)) && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->stop)
-			break;
-		j->state = S_RUNNING;
-		pthread_mutex_unlock(&s->mu);
-		run_job(s, j);
-		pthread_mutex_lock(&s->mu);
-		j->state = S_DONE;
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
-/* Waits until j is done, running it here when no worker has taken it yet. */
-static void wait_job(eng_imgstore *s, tjob *j)
-{
-	pthread_mutex_lock(&s->mu);
-	while (j->state != S_DONE) {
-		if (j->state == S_QUEUED) {
-			j->state = S_RUNNING;
-			pthread_mutex_unlock(&s->mu);
-			run_job(s, j);
-			pthread_mutex_lock(&s->mu);
-			j->state = S_DONE;
-			pthread_cond_broadcast(&s->cv);
-		} else {
-			pthread_cond_wait(&s->cv, &s->mu);
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void release(eng_imgstore *s, tjob *j)
-{
-	pthread_mutex_lock(&s->mu);
-	j->state = S_FREE;
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void submit(eng_imgstore *s, tjob *j)
-{
-	pthread_mutex_lock(&s->mu);
-	j->seq = s->seq++;
+	assert(s->ftail - s->fhead < NJ);
+	if (eng_pool_submit(s->pool, run_job, j))
+		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	j->state = S_QUEUED;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	s->fifo[s->ftail++ % NJ] = (int)(j - s->jobs);
+	return 0;
+}
+
+static int store_thumb(eng_imgstore *s, int64_t id, tjob *j, eng_err *err);
+
+/* Takes back the oldest job in the pool: a THUMB job's thumbnail is written and its slot freed,
+ * a FULL job is kept (done) for eng_imgstore_put_source. 0 or a negative code. */
+static int collect_one(eng_imgstore *s, eng_err *err)
+{
+	assert(s->fhead < s->ftail);
+	tjob *j = &s->jobs[s->fifo[s->fhead++ % NJ]];
+	eng_pool_collect(s->pool);
+	j->state = S_DONE;
+	if (j->kind != JOB_THUMB)
+		return 0;
+	j->state = S_FREE;
+	return store_thumb(s, j->id, j, err);
+}
+
+/* Collects until j is done. 0 or a negative code. */
+static int wait_job(eng_imgstore *s, tjob *j, eng_err *err)
+{
+	int rc = 0;
+	while (!rc && j->state == S_QUEUED)
+		rc = collect_one(s, err);
+	return rc;
+}
+
+static void release(tjob *j)
+{
+	j->state = S_FREE;
 }
 
 /* Writes j's thumbnail and features to images row id. */
@@ -232,28 +204,12 @@ static int store_thumb(eng_imgstore *s, int64_t id, tjob *j, eng_err *err)
 	return rc == SQLITE_DONE ? 0 : eng_ws_fail(s->ws, err, "store thumbnail");
 }
 
-/* Writes back the finished thumbnail jobs: all of them when wait, else those already done. */
-static int collect(eng_imgstore *s, int wait, eng_err *err)
-{
-	for (int i = 0; i < NT; i++) {
-		tjob *j = &s->jobs[i];
-		pthread_mutex_lock(&s->mu);
-		int st = j->state;
-		pthread_mutex_unlock(&s->mu);
-		if (st == S_FREE || (!wait && st != S_DONE))
-			continue;
-		wait_job(s, j);
-		release(s, j);
-		int rc = store_thumb(s, j->id, j, err);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 int eng_imgstore_flush(eng_imgstore *s, eng_err *err)
 {
-	return collect(s, 1, err);
+	int rc = 0;
+	for (int i = 0; i < NT && !rc; i++)
+		rc = wait_job(s, &s->jobs[i], err);
+	return rc;
 }
 
 /* Inserts the images row of a new image; 0 with *id or a negative code. */
@@ -317,30 +273,26 @@ static int put_hashed(eng_imgstore *s, const uint8_t *data, size_t n, const char
 		eng_image_pixels_free(&px);
 		return rc;
 	}
-	/* hand the pixels to a worker: a free thumbnail slot, writing back what is finished */
+	/* hand the pixels to the pool: a free thumbnail slot, taking back the oldest jobs (and
+	 * writing their thumbnails) until one is */
 	tjob *j = NULL;
 	while (!j) {
-		if ((rc = collect(s, 0, err))) {
-			eng_image_pixels_free(&px);
-			return rc;
-		}
-		pthread_mutex_lock(&s->mu);
 		for (int i = 0; i < NT && !j; i++)
 			if (s->jobs[i].state == S_FREE)
 				j = &s->jobs[i];
-		if (!j) {
-			int done = 0;
-			for (int i = 0; i < NT; i++)
-				done |= s->jobs[i].state == S_DONE;
-			if (!done)
-				pthread_cond_wait(&s->cv, &s->mu);
+		if (!j && (rc = collect_one(s, err))) {
+			eng_image_pixels_free(&px);
+			return rc;
 		}
-		pthread_mutex_unlock(&s->mu);
 	}
 	j->kind = JOB_THUMB;
 	j->id = *id;
 	j->px = px;
-	submit(s, j);
+	if ((rc = submit(s, j, err))) {
+		j->px = (eng_image_pixels){0};
+		eng_image_pixels_free(&px);
+		return rc;
+	}
 	*is_new = found != 3;
 	return 0;
 }
@@ -410,8 +362,9 @@ int eng_imgstore_prefetch(eng_imgstore *s, const char *source, uint8_t *data, si
 	j->n = n;
 	j->source = e->source;
 	j->rejected = 0;
+	if ((rc = submit(s, j, err)))
+		return rc; /* e stays, without a job: decoded when it is stored */
 	e->job = NT + k;
-	submit(s, j);
 	return 0;
 }
 
@@ -424,8 +377,8 @@ int eng_imgstore_put_source(eng_imgstore *s, const char *source, int64_t *id, in
 	int rc = 0;
 	*is_new = 0;
 	tjob *j = e->job >= 0 ? &s->jobs[e->job] : NULL;
-	if (j)
-		wait_job(s, j);
+	if (j && (rc = wait_job(s, j, err)))
+		return rc; /* e stays until eng_imgstore_free */
 	int found = find_hex(s, e->hex, id, err);
 	if (found < 0) {
 		rc = found;
@@ -450,7 +403,7 @@ int eng_imgstore_put_source(eng_imgstore *s, const char *source, int64_t *id, in
 		*is_new = rc == 0 && found != 3;
 	}
 	if (j)
-		release(s, j);
+		release(j);
 	free(e->source);
 	free(e->data);
 	memset(e, 0, sizeof *e);
