@@ -67,7 +67,7 @@ int eng_dataset_name(eng_ws *ws, int64_t id, char **name, eng_err *err)
 	sqlite3_bind_int64(q, 1, id);
 	int rc = 0, s = sqlite3_step(q);
 	if (s == SQLITE_ROW) {
-		const char *nm = (const char *)sqlite3_column_text(q, 0);
+		const char *nm = eng_stmt_text(q, 0);
 		if (!(*name = strdup(nm ? nm : "")))
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 	} else if (s == SQLITE_DONE) {

@@ -35,9 +35,9 @@ static int example_row(sqlite3_stmt *q, void *c)
 	example_cb *cb = c;
 	eng_example_row r = {0};
 	r.pair_id = sqlite3_column_int64(q, 0);
-	r.ext_id = (const char *)sqlite3_column_text(q, 1);
+	r.ext_id = eng_stmt_text(q, 1);
 	for (int k = 0; k < 3; k++) {
-		r.text[k] = (const char *)sqlite3_column_text(q, 2 + 2 * k);
+		r.text[k] = eng_stmt_text(q, 2 + 2 * k);
 		r.text_len[k] = r.text[k] ? (size_t)sqlite3_column_bytes(q, 2 + 2 * k) : 0;
 		r.chars[k] = sqlite3_column_int64(q, 3 + 2 * k);
 	}
@@ -49,8 +49,8 @@ static int example_row(sqlite3_stmt *q, void *c)
 	int tl = sqlite3_column_bytes(q, 13);
 	r.thumb = sqlite3_column_blob(q, 13);
 	r.thumb_len = r.thumb && tl > 0 ? (size_t)tl : 0;
-	r.sha256 = (const char *)sqlite3_column_text(q, 14);
-	r.dup_group = (const char *)sqlite3_column_text(q, 15);
+	r.sha256 = eng_stmt_text(q, 14);
+	r.dup_group = eng_stmt_text(q, 15);
 	return cb->fn(cb->ctx, &r);
 }
 

@@ -32,7 +32,7 @@ static const char *sql_auto = "SELECT json_extract(metrics, '$.weights.auto'),"
 /* A malloc'd copy of text column i, NULL for NULL; *oom set when the copy fails. */
 static char *dup_col(sqlite3_stmt *q, int i, int *oom)
 {
-	const char *s = (const char *)sqlite3_column_text(q, i);
+	const char *s = eng_stmt_text(q, i);
 	char *c = s ? strdup(s) : NULL;
 	if (s && !c)
 		*oom = 1;

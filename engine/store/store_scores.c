@@ -38,21 +38,21 @@ static const char *sql_brief = "SELECT s.pair_id, s.p_text, s.category FROM pair
 static void read_full(sqlite3_stmt *q, eng_score_row *r)
 {
 	r->pair_id = sqlite3_column_int64(q, 0);
-	r->ext_id = (const char *)sqlite3_column_text(q, 1);
+	r->ext_id = eng_stmt_text(q, 1);
 	r->p_text = sqlite3_column_double(q, 2);
 	r->p_mm = eng_stmt_real(q, 3);
 	r->p_sa = eng_stmt_real(q, 4);
 	r->sfc = eng_stmt_real(q, 5);
-	r->category = (const char *)sqlite3_column_text(q, 6);
+	r->category = eng_stmt_text(q, 6);
 	r->chosen_chars = sqlite3_column_int64(q, 7);
 	r->rejected_chars = sqlite3_column_int64(q, 8);
 	r->image_effect = eng_stmt_real(q, 9);
 	r->swap_flip = sqlite3_column_type(q, 10) == SQLITE_NULL ? -1 : sqlite3_column_int(q, 10);
-	r->dup_group = (const char *)sqlite3_column_text(q, 11);
+	r->dup_group = eng_stmt_text(q, 11);
 	r->conflict = sqlite3_column_int(q, 12) != 0;
 	r->file_id = sqlite3_column_int64(q, 13);
 	r->line = sqlite3_column_int64(q, 14);
-	r->source_path = (const char *)sqlite3_column_text(q, 15);
+	r->source_path = eng_stmt_text(q, 15);
 	r->dataset = eng_stmt_text(q, 16);
 	r->fold = sqlite3_column_int(q, 17);
 }
@@ -61,7 +61,7 @@ static void read_brief(sqlite3_stmt *q, eng_score_row *r)
 {
 	r->pair_id = sqlite3_column_int64(q, 0);
 	r->p_text = sqlite3_column_double(q, 1);
-	r->category = (const char *)sqlite3_column_text(q, 2);
+	r->category = eng_stmt_text(q, 2);
 }
 
 typedef struct scan_cb {
