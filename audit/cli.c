@@ -5,7 +5,7 @@
 
 #include "outfile.h"
 #include "safetext.h"
-#include "store_info.h"
+#include "store_datasets.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -193,18 +193,45 @@ static int push_id(int64_t **v, size_t *n, size_t *cap, int64_t id)
 	return 0;
 }
 
+/* The growing id list of every dataset, as push_id grows it (cap > 0). */
+typedef struct id_list {
+	int64_t *v;
+	size_t n, cap;
+	eng_err *err;
+} id_list;
+
+static int every_id(void *ctx, const eng_dataset_row *row)
+{
+	id_list *l = ctx;
+	if (push_id(&l->v, &l->n, &l->cap, row->id))
+		return eng_err_set(l->err, ENG_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The ids of every dataset in creation order: *ids malloc'd, *n > 0, or an error. */
+static int all_dataset_ids(eng_ws *ws, int64_t **ids, size_t *n, eng_err *err)
+{
+	id_list l = {malloc(8 * sizeof *l.v), 0, 8, err};
+	int rc = l.v ? eng_datasets_each(ws, ENG_DATASETS_NAMES, every_id, &l, err)
+	             : eng_err_set(err, ENG_ENOMEM, "out of memory");
+	if (!rc && !l.n)
+		rc = eng_err_set(err, ENG_EINPUT,
+		                 "the workspace has no datasets; run `mmaudit index` first");
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	*ids = l.v;
+	*n = l.n;
+	return 0;
+}
+
 int aud_dataset_ids(eng_ws *ws, const char *spec, int64_t **ids, size_t *n, eng_err *err)
 {
 	*ids = NULL;
 	*n = 0;
-	if (!spec || !*spec) {
-		int rc = eng_info_dataset_ids(ws, ids, n, err);
-		if (!rc && !*n)
-			rc =
-			    eng_err_set(err, ENG_EINPUT,
-			                "the workspace has no datasets; run `mmaudit index` first");
-		return rc;
-	}
+	if (!spec || !*spec)
+		return all_dataset_ids(ws, ids, n, err);
 	size_t cap = 8;
 	int64_t *v = malloc(cap * sizeof *v);
 	if (!v)

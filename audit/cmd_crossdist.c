@@ -8,7 +8,7 @@
 
 #include "audit/cli.h"
 #include "crossdist.h"
-#include "store_cli_runs.h"
+#include "store_runs.h"
 
 static const char usage_text[] =
     "usage: mmaudit crossdist --db PATH [--datasets A,B,...] [--methods M,...]\n"
@@ -212,7 +212,7 @@ static int crossdist_run(void *self, aud_args *a)
 		return e;
 	char *text = NULL;
 	json_t *root = NULL;
-	if (!eng_cli_run_metrics(a->ws, run_id, &text, &a->err) && text)
+	if (!eng_run_metrics(a->ws, run_id, &text, &a->err) && text)
 		root = json_loads(text, 0, NULL);
 	free(text);
 	if (!root) {

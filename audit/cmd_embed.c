@@ -90,20 +90,6 @@ void aud_embed_print(FILE *to, int kind, const char *file, const struct eng_emb_
 	}
 }
 
-/* Reads an embeddings file (kind: eng_emb_kind) and stores it in ws; *r is the load report. */
-static int embed_load(eng_ws *ws, int kind, const char *file, const char *ids, eng_emb_report *r,
-                      eng_err *err)
-{
-	eng_emb_table t;
-	char source[8192];
-	snprintf(source, sizeof source, "%s%s%s", file, ids ? " + " : "", ids ? ids : "");
-	int e = eng_emb_read(file, ids, &t, err);
-	if (!e)
-		e = eng_emb_store(ws, (eng_emb_kind)kind, &t, source, r, err);
-	eng_emb_table_free(&t);
-	return e;
-}
-
 typedef struct embed_cmd {
 	const char *file[2], *ids[2]; /* by eng_emb_kind */
 	int last;                     /* the kind of the last --*-embeddings, -1 = none yet */
@@ -157,7 +143,7 @@ static int embed_run(void *self, aud_args *a)
 		if (!ec->file[k])
 			continue;
 		eng_emb_report r;
-		e = embed_load(a->ws, k, ec->file[k], ec->ids[k], &r, &a->err);
+		e = eng_emb_load(a->ws, (eng_emb_kind)k, ec->file[k], ec->ids[k], &r, &a->err);
 		if (!e && a->json)
 			json_array_append_new(out, report_json((eng_emb_kind)k, ec->file[k], &r));
 		else if (!e)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/cli.h"
+#include "store_datasets.h"
 #include "store_info.h"
 
 static const char usage_text[] =
@@ -80,18 +81,18 @@ static int list_conflicts(eng_ws *ws, json_t *root, long long max, eng_err *err)
 	return 0;
 }
 
-static int dataset_row(void *ctx, const eng_info_dataset *d)
+static int dataset_row(void *ctx, const eng_dataset_row *d)
 {
 	listing *l = ctx;
 	json_array_append_new(
 	    l->arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", d->name, "pairs",
 	                      (json_int_t)d->pairs, "images", (json_int_t)d->images,
-	                      "pairs_without_image", (json_int_t)d->without_image, "errors",
+	                      "pairs_without_image", (json_int_t)d->pairs_without_image, "errors",
 	                      (json_int_t)d->errors, "files", (json_int_t)d->files, "duplicates",
 	                      (json_int_t)d->duplicates, "conflicts", (json_int_t)d->conflicts));
 	if (!l->json)
 		printf("%-24s %10lld %8lld %12lld %7lld %6lld %6lld %9lld\n", d->name,
-		       (long long)d->pairs, (long long)d->images, (long long)d->without_image,
+		       (long long)d->pairs, (long long)d->images, (long long)d->pairs_without_image,
 		       (long long)d->errors, (long long)d->files, (long long)d->duplicates,
 		       (long long)d->conflicts);
 	return 0;
@@ -150,7 +151,7 @@ static int info_run(void *self, aud_args *a)
 		printf("%-24s %10s %8s %12s %7s %6s %6s %9s\n", "dataset", "pairs", "images",
 		       "no-image", "errors", "files", "dups", "conflicts");
 	listing ld = {jd, a->json, 0, 0, 0}, le = {je, a->json, ic->max_errors, 0, 0};
-	if ((rc = eng_info_datasets_each(a->ws, dataset_row, &ld, &a->err)) ||
+	if ((rc = eng_datasets_each(a->ws, ENG_DATASETS_COUNTS, dataset_row, &ld, &a->err)) ||
 	    (rc = eng_info_errors_each(a->ws, error_row, &le, &a->err)))
 		goto out;
 	if (!a->json && le.total > le.shown)

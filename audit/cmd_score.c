@@ -12,8 +12,9 @@
 #include "modelfile.h"
 #include "score.h"
 #include "reports/rpt_csv.h"
-#include "store_cli_runs.h"
-#include "store_cli_scores.h"
+#include "store_features.h"
+#include "store_runs.h"
+#include "store_scores.h"
 
 static const char usage_text[] =
     "usage: mmaudit score --db PATH [--dataset NAME]... [--folds K] [--epochs N] [--seed S]\n"
@@ -72,12 +73,12 @@ static void csv_num(FILE *f, double v)
 		fprintf(f, ",%.6f", v);
 }
 
-static int csv_row(void *ctx, const eng_cli_score *r)
+static int csv_row(void *ctx, const eng_score_row *r)
 {
 	FILE *f = ctx;
 	rpt_csv_cell(f, r->dataset);
 	fputc(',', f);
-	rpt_csv_cell(f, r->id);
+	rpt_csv_cell(f, r->ext_id);
 	csv_num(f, r->p_text);
 	csv_num(f, r->p_mm);
 	csv_num(f, r->sfc);
@@ -94,7 +95,7 @@ static int write_scores_csv(eng_ws *ws, int64_t run_id, const char *path, eng_er
 	if (eng_out_open(&outs, path, &f, err))
 		return err->code;
 	fputs("dataset,id,p_text,p_mm,sfc,category,p_sa,fold\n", f);
-	int rc = eng_cli_scores_each(ws, run_id, csv_row, f, err);
+	int rc = eng_scores_each(ws, run_id, 0, ENG_SCORES_BY_PAIR, csv_row, f, err);
 	if (!rc)
 		return eng_out_commit(&outs, err);
 	eng_out_abort(&outs);
@@ -120,7 +121,7 @@ static json_t *real_or_null(double v)
 	return isnan(v) ? json_null() : json_real(v);
 }
 
-static int top_feature_row(void *ctx, const eng_cli_top_feature *f)
+static int top_feature_row(void *ctx, const eng_feature_row *f)
 {
 	json_t *share = real_or_null(f->present);
 	json_array_append_new(ctx, json_pack("{s:I, s:s, s:f, s:O, s:o, s:o}", "rank",
@@ -136,7 +137,7 @@ static int top_feature_row(void *ctx, const eng_cli_top_feature *f)
 static json_t *top_features_json(eng_ws *ws, int64_t run_id, int64_t ds_id, eng_err *err)
 {
 	json_t *arr = json_array();
-	if (eng_cli_top_features_each(ws, run_id, ds_id, top_feature_row, arr, err) &&
+	if (eng_features_each(ws, run_id, ds_id, -1, top_feature_row, arr, err) &&
 	    !json_array_size(arr)) {
 		json_decref(arr);
 		return NULL;
@@ -152,7 +153,7 @@ typedef struct metrics_ctx {
 	eng_err *err;
 } metrics_ctx;
 
-static int metrics_row(void *ctx, const eng_cli_run_dataset *d)
+static int metrics_row(void *ctx, const eng_run_dataset *d)
 {
 	metrics_ctx *mc = ctx;
 	json_t *m = json_loads(d->metrics, 0, NULL);
@@ -173,7 +174,7 @@ static int metrics_row(void *ctx, const eng_cli_run_dataset *d)
 static int print_metrics(eng_ws *ws, int64_t run_id, int json, eng_err *err)
 {
 	metrics_ctx mc = {ws, run_id, json, json_array(), err};
-	int rc = eng_cli_run_datasets_each(ws, run_id, metrics_row, &mc, err);
+	int rc = eng_run_datasets_each(ws, run_id, 0, metrics_row, &mc, err);
 	json_t *arr = mc.arr;
 	if (rc && !json_array_size(arr)) {
 		json_decref(arr);

@@ -16,7 +16,7 @@
 #include "index.h"
 #include "modelfile.h"
 #include "score.h"
-#include "store_cli_scores.h"
+#include "store_batch.h"
 
 enum { BATCH_LINES = 20000 };
 
@@ -28,10 +28,10 @@ static json_t *real_or_null(double v)
 }
 
 /* The object of one scored pair: {id, p_text, p_mm, p_sa, sfc, category}. */
-static json_t *pair_json(const eng_cli_score *r)
+static json_t *pair_json(const eng_score_row *r)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "id", json_string(r->ext_id));
 	json_object_set_new(o, "p_text", json_real(r->p_text));
 	json_object_set_new(o, "p_mm", real_or_null(r->p_mm));
 	json_object_set_new(o, "p_sa", real_or_null(r->p_sa));
@@ -42,19 +42,19 @@ static json_t *pair_json(const eng_cli_score *r)
 
 /* The output object of input line `line` (base + line in the output), NULL for a blank line:
  * the line's pairs and errors are taken off the cursors. */
-static json_t *line_json(eng_cli_batch *qp, eng_cli_batch *qe, uint64_t base, uint64_t line)
+static json_t *line_json(eng_batch *qp, eng_batch *qe, uint64_t base, uint64_t line)
 {
 	json_t *pairs = json_array(), *errs = json_array();
-	eng_cli_score r;
-	eng_cli_batch_error e;
-	while (eng_cli_batch_pair(qp, &r) && (uint64_t)r.line == line) {
+	eng_score_row r;
+	eng_batch_error e;
+	while (eng_batch_pair(qp, &r) && (uint64_t)r.line == line) {
 		json_array_append_new(pairs, pair_json(&r));
-		eng_cli_batch_next(qp);
+		eng_batch_next(qp);
 	}
-	while (eng_cli_batch_error_row(qe, &e) && (uint64_t)e.line == line) {
+	while (eng_batch_error_row(qe, &e) && (uint64_t)e.line == line) {
 		json_array_append_new(errs,
 		                      json_pack("{s:s, s:s}", "code", e.code, "reason", e.reason));
-		eng_cli_batch_next(qe);
+		eng_batch_next(qe);
 	}
 	json_t *o = NULL;
 	size_t np = json_array_size(pairs), ne = json_array_size(errs);
@@ -76,10 +76,10 @@ static json_t *line_json(eng_cli_batch *qp, eng_cli_batch *qe, uint64_t base, ui
 static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, FILE *out,
                        eng_err *err)
 {
-	eng_cli_batch *qp = NULL, *qe = NULL;
-	int rc = eng_cli_batch_pairs_open(ws, run, &qp, err);
+	eng_batch *qp = NULL, *qe = NULL;
+	int rc = eng_batch_pairs_open(ws, run, &qp, err);
 	if (!rc)
-		rc = eng_cli_batch_errors_open(ws, &qe, err);
+		rc = eng_batch_errors_open(ws, &qe, err);
 	for (uint64_t line = 1; !rc && line <= nlines; line++) {
 		json_t *o = line_json(qp, qe, base, line);
 		if (!o)
@@ -95,8 +95,8 @@ static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, 
 		fputc('\n', out);
 		free(s);
 	}
-	eng_cli_batch_close(qp);
-	eng_cli_batch_close(qe);
+	eng_batch_close(qp);
+	eng_batch_close(qe);
 	if (rc)
 		return rc;
 	return ferror(out) ? eng_err_set(err, ENG_EIO, "write stdout: %s", strerror(errno)) : 0;

@@ -45,18 +45,12 @@ static void stage_done(const rpt_audit_hooks *h)
 		h->stage_done(h->ctx);
 }
 
-/* Loads an embeddings file into ws, as `mmaudit embed` does. */
+/* Loads an embeddings file into ws, as `mmaudit embed` does, and tells the hooks. */
 static int load_embeddings(eng_ws *ws, int kind, const char *file, const char *ids,
                            const rpt_audit_hooks *h, eng_err *err)
 {
-	eng_emb_table t;
 	eng_emb_report r;
-	char source[8192];
-	snprintf(source, sizeof source, "%s%s%s", file, ids ? " + " : "", ids ? ids : "");
-	int e = eng_emb_read(file, ids, &t, err);
-	if (!e)
-		e = eng_emb_store(ws, (eng_emb_kind)kind, &t, source, &r, err);
-	eng_emb_table_free(&t);
+	int e = eng_emb_load(ws, (eng_emb_kind)kind, file, ids, &r, err);
 	if (!e && h->embedded)
 		h->embedded(h->ctx, kind, file, &r);
 	return e;

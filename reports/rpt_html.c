@@ -757,8 +757,8 @@ static int metadata(page *pg, rpt_buf *b, const rpt_buf *cuts, eng_err *err)
 	for (size_t i = 0; i < st->n_runs; i++) {
 		const rpt_run *r = &st->runs[i];
 		rpt_buf_printf(b, "<table class=\"meta\"><caption>%s run %lld</caption><tbody>",
-		               r->kind && !strcmp(r->kind, ENG_RUN_CROSSDIST) ? "crossdist"
-		                                                              : "score",
+		               r->kind && !strcmp(r->kind, ENG_RUN_CROSSDIST) ? ENG_RUN_CROSSDIST
+		                                                              : ENG_RUN_SCORE,
 		               (long long)r->id);
 		snprintf(s, sizeof s, "%lld", (long long)r->seed);
 		kv(b, "seed", s);

@@ -292,6 +292,21 @@ typedef struct load_ctx {
 } load_ctx;
 
 /* One dataset row: appended to st->ds with its newest done score run and that run's metrics. */
+/* A dataset's metrics text as eng_run_datasets_each hands it over: a malloc'd copy, NULL for NULL.
+ */
+typedef struct metrics_copy {
+	char *text;
+	eng_err *err;
+} metrics_copy;
+
+static int copy_metrics(void *ctx, const eng_run_dataset *d)
+{
+	metrics_copy *m = ctx;
+	if (d->metrics && !(m->text = strdup(d->metrics)))
+		return eng_err_set(m->err, ENG_ENOMEM, "out of memory");
+	return 0;
+}
+
 static int add_dataset(void *ctx, const eng_dataset_row *row)
 {
 	rpt_state *st = ((load_ctx *)ctx)->st;
@@ -320,11 +335,13 @@ static int add_dataset(void *ctx, const eng_dataset_row *row)
 	int rc = eng_run_latest(st->ws, ENG_RUN_SCORE, d->id, &d->run_id, err);
 	if (rc || !d->run_id)
 		return rc;
-	char *metrics = NULL;
-	if ((rc = eng_run_dataset_metrics(st->ws, d->run_id, d->id, &metrics, err)))
+	metrics_copy m = {NULL, err};
+	if ((rc = eng_run_datasets_each(st->ws, d->run_id, d->id, copy_metrics, &m, err))) {
+		free(m.text);
 		return rc;
-	d->metrics = parse_object(metrics);
-	free(metrics);
+	}
+	d->metrics = parse_object(m.text);
+	free(m.text);
 	if (!d->metrics)
 		d->metrics = json_object(); /* a done run with unreadable metrics: all NAN */
 	st->n_scored++;
@@ -339,7 +356,7 @@ int rpt_state_load(eng_ws *ws, rpt_state **out, eng_err *err)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	st->ws = ws;
 	char *xd = NULL;
-	int rc = eng_datasets_each(ws, add_dataset, &(load_ctx){st, err}, err);
+	int rc = eng_datasets_each(ws, ENG_DATASETS_COUNTS, add_dataset, &(load_ctx){st, err}, err);
 	if (!rc)
 		rc = eng_run_latest(ws, ENG_RUN_CROSSDIST, 0, &st->crossdist_run, err);
 	if (!rc && st->crossdist_run && !(rc = eng_run_metrics(ws, st->crossdist_run, &xd, err)))

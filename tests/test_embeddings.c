@@ -333,13 +333,9 @@ static eng_ws *indexed_ws(void)
 static void load(eng_ws *ws, eng_emb_kind kind, const char *file, const char *ids,
                  eng_emb_report *rep)
 {
-	eng_emb_table t;
 	eng_err err = {0};
-	if (eng_emb_read(path_of(file), ids ? path_of(ids) : NULL, &t, &err))
-		fail_msg("read: %s", err.msg);
-	if (eng_emb_store(ws, kind, &t, file, rep, &err))
-		fail_msg("store: %s", err.msg);
-	eng_emb_table_free(&t);
+	if (eng_emb_load(ws, kind, path_of(file), ids ? path_of(ids) : NULL, rep, &err))
+		fail_msg("load: %s", err.msg);
 }
 
 static int64_t count(eng_ws *ws, const char *sql)
@@ -362,6 +358,10 @@ static void test_embeddings_store_reports_missing_and_unmatched(void **state)
 	assert_int_equal(rep.stored, 6);
 	assert_int_equal(rep.unmatched + rep.unresolved + rep.pairs_missing, 0);
 	assert_int_equal(rep.targets, 6);
+	/* eng_emb_load records "vectors + ids" as the set's source */
+	assert_int_equal(count(ws, "SELECT count(*) FROM embedding_sets WHERE kind = 'image' AND"
+	                           " source LIKE '%img.npy + %img.ids'"),
+	                 1);
 	uint32_t dim;
 	assert_int_equal(eng_emb_set_dim(ws, ENG_EMB_IMAGE, &dim, NULL), 0);
 	assert_int_equal(dim, PE);

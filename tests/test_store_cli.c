@@ -1,5 +1,6 @@
-/* test_store_cli.c - the store's reads for audit/ (store_info, store_cli_runs, store_cli_scores)
- * on a :memory: workspace: row order, NULL scores as NaN, the batch cursors, empty results. */
+/* test_store_cli.c - the store's reads as audit/ uses them (store_datasets, store_info, store_runs,
+ * store_features, store_scores over a whole run, store_batch) on a :memory: workspace: row order,
+ * NULL scores as NaN, the batch cursors, empty results. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,9 +12,12 @@
 
 #include <cmocka.h>
 
-#include "store_cli_runs.h"
-#include "store_cli_scores.h"
+#include "store_batch.h"
+#include "store_datasets.h"
+#include "store_features.h"
 #include "store_info.h"
+#include "store_runs.h"
+#include "store_scores.h"
 
 /* Two datasets: a (two pairs, one conflicting duplicate group, one ingest error) and b (one
  * text-only pair); run 1 scored all three and finished with metrics. */
@@ -55,13 +59,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int count_dataset(void *ctx, const eng_info_dataset *d)
+static int count_dataset(void *ctx, const eng_dataset_row *d)
 {
 	int *n = ctx;
+	assert_int_equal(d->id, *n + 1);
 	if ((*n)++ == 0) {
 		assert_string_equal(d->name, "a");
 		assert_int_equal(d->pairs, 2);
-		assert_int_equal(d->without_image, 2);
+		assert_int_equal(d->images, 0);
+		assert_int_equal(d->pairs_without_image, 2);
 		assert_int_equal(d->errors, 1);
 		assert_int_equal(d->files, 1);
 		assert_int_equal(d->duplicates, 1);
@@ -73,19 +79,29 @@ static int count_dataset(void *ctx, const eng_info_dataset *d)
 	return 0;
 }
 
+/* ENG_DATASETS_NAMES: ids and names in id order, the counts left 0. */
+static int name_only(void *ctx, const eng_dataset_row *d)
+{
+	int64_t *ids = ctx;
+	assert_int_equal(d->pairs, 0);
+	assert_int_equal(d->errors, 0);
+	assert_int_equal(d->files, 0);
+	ids[ids[0]++ + 1] = d->id;
+	return 0;
+}
+
 static void test_store_cli_info_datasets(void **state)
 {
 	eng_err err = {0};
 	int n = 0;
-	assert_int_equal(eng_info_datasets_each(*state, count_dataset, &n, &err), 0);
+	assert_int_equal(eng_datasets_each(*state, ENG_DATASETS_COUNTS, count_dataset, &n, &err),
+	                 0);
 	assert_int_equal(n, 2);
-	int64_t *ids = NULL;
-	size_t nids = 0;
-	assert_int_equal(eng_info_dataset_ids(*state, &ids, &nids, &err), 0);
-	assert_int_equal(nids, 2);
-	assert_int_equal(ids[0], 1);
-	assert_int_equal(ids[1], 2);
-	free(ids);
+	int64_t ids[3] = {0};
+	assert_int_equal(eng_datasets_each(*state, ENG_DATASETS_NAMES, name_only, ids, &err), 0);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 1);
+	assert_int_equal(ids[2], 2);
 }
 
 static int conflict_line(void *ctx, const eng_info_conflict *c)
@@ -116,9 +132,9 @@ static void test_store_cli_info_conflicts_errors(void **state)
 	assert_int_equal(eng_info_errors_each(*state, stop_at_first, NULL, &err), 7);
 }
 
-static int first_feature(void *ctx, const eng_cli_top_feature *f)
+static int first_feature(void *ctx, const eng_feature_row *f)
 {
-	eng_cli_top_feature *out = ctx;
+	eng_feature_row *out = ctx;
 	if (!out->feature) {
 		*out = *f;
 		out->feature = "seen";
@@ -127,7 +143,7 @@ static int first_feature(void *ctx, const eng_cli_top_feature *f)
 	return 0;
 }
 
-static int dataset_order(void *ctx, const eng_cli_run_dataset *d)
+static int dataset_order(void *ctx, const eng_run_dataset *d)
 {
 	int64_t *prev = ctx;
 	assert_true(d->dataset_id > *prev);
@@ -139,26 +155,27 @@ static void test_store_cli_runs(void **state)
 {
 	eng_err err = {0};
 	char *m = NULL;
-	assert_int_equal(eng_cli_run_metrics(*state, 1, &m, &err), 0);
+	assert_int_equal(eng_run_metrics(*state, 1, &m, &err), 0);
 	assert_string_equal(m, "{\"m\": 1}");
 	free(m);
-	assert_int_equal(eng_cli_run_metrics(*state, 99, &m, &err), 0);
+	assert_int_equal(eng_run_metrics(*state, 99, &m, &err), 0);
 	assert_null(m);
 	int64_t prev = 0;
-	assert_int_equal(eng_cli_run_datasets_each(*state, 1, dataset_order, &prev, &err), 0);
+	assert_int_equal(eng_run_datasets_each(*state, 1, 0, dataset_order, &prev, &err), 0);
 	assert_int_equal(prev, 2);
-	eng_cli_top_feature f = {0};
-	assert_int_equal(eng_cli_top_features_each(*state, 1, 1, first_feature, &f, &err), 0);
+	eng_feature_row f = {0};
+	assert_int_equal(eng_features_each(*state, 1, 1, -1, first_feature, &f, &err), 0);
 	assert_int_equal(f.rank, 1);
 	assert_true(isnan(f.acc_present));
 	assert_true(f.present == 0.5);
 }
 
-static int score_row(void *ctx, const eng_cli_score *s)
+static int score_row(void *ctx, const eng_score_row *s)
 {
 	int *n = ctx;
 	static const char *ids[] = {"p2", "p1", "b1"}; /* by dataset, then pair id */
-	assert_string_equal(s->id, ids[*n]);
+	assert_string_equal(s->ext_id, ids[*n]);
+	assert_int_equal(s->pair_id, *n + 1);
 	assert_int_equal(s->fold, *n);
 	if (*n == 2) {
 		assert_string_equal(s->dataset, "b");
@@ -168,41 +185,42 @@ static int score_row(void *ctx, const eng_cli_score *s)
 	return 0;
 }
 
-static void test_store_cli_scores_each(void **state)
+static void test_store_cli_scores_whole_run(void **state)
 {
 	eng_err err = {0};
 	int n = 0;
-	assert_int_equal(eng_cli_scores_each(*state, 1, score_row, &n, &err), 0);
+	/* dataset_id 0: every dataset of the run */
+	assert_int_equal(eng_scores_each(*state, 1, 0, ENG_SCORES_BY_PAIR, score_row, &n, &err), 0);
 	assert_int_equal(n, 3);
 	n = 0;
-	assert_int_equal(eng_cli_scores_each(*state, 2, score_row, &n, &err), 0);
+	assert_int_equal(eng_scores_each(*state, 2, 0, ENG_SCORES_BY_PAIR, score_row, &n, &err), 0);
 	assert_int_equal(n, 0);
 }
 
 static void test_store_cli_batch_cursors(void **state)
 {
 	eng_err err = {0};
-	eng_cli_batch *qp = NULL, *qe = NULL;
-	assert_int_equal(eng_cli_batch_pairs_open(*state, 1, &qp, &err), 0);
-	assert_int_equal(eng_cli_batch_errors_open(*state, &qe, &err), 0);
-	eng_cli_score r;
-	eng_cli_batch_error e;
+	eng_batch *qp = NULL, *qe = NULL;
+	assert_int_equal(eng_batch_pairs_open(*state, 1, &qp, &err), 0);
+	assert_int_equal(eng_batch_errors_open(*state, &qe, &err), 0);
+	eng_score_row r;
+	eng_batch_error e;
 	int64_t want[] = {1, 1, 2}; /* by line, then pair id: p1 (line 1), b1 (line 1), p2 */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(eng_cli_batch_pair(qp, &r), 1);
+		assert_int_equal(eng_batch_pair(qp, &r), 1);
 		assert_int_equal(r.line, want[i]);
-		eng_cli_batch_next(qp);
+		eng_batch_next(qp);
 	}
-	assert_int_equal(eng_cli_batch_pair(qp, &r), 0);
-	eng_cli_batch_next(qp); /* past the end: stays there */
-	assert_int_equal(eng_cli_batch_pair(qp, &r), 0);
-	assert_int_equal(eng_cli_batch_error_row(qp, &e), 0); /* not an errors cursor */
-	assert_int_equal(eng_cli_batch_error_row(qe, &e), 1);
+	assert_int_equal(eng_batch_pair(qp, &r), 0);
+	eng_batch_next(qp); /* past the end: stays there */
+	assert_int_equal(eng_batch_pair(qp, &r), 0);
+	assert_int_equal(eng_batch_error_row(qp, &e), 0); /* not an errors cursor */
+	assert_int_equal(eng_batch_error_row(qe, &e), 1);
 	assert_string_equal(e.reason, "fix it");
-	eng_cli_batch_close(qp);
-	eng_cli_batch_close(qe);
-	eng_cli_batch_close(NULL);
-	assert_int_equal(eng_cli_batch_pair(NULL, &r), 0);
+	eng_batch_close(qp);
+	eng_batch_close(qe);
+	eng_batch_close(NULL);
+	assert_int_equal(eng_batch_pair(NULL, &r), 0);
 }
 
 int main(void)
@@ -211,7 +229,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_store_cli_info_datasets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_cli_info_conflicts_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_cli_runs, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_store_cli_scores_each, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_cli_scores_whole_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_cli_batch_cursors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

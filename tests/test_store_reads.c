@@ -95,6 +95,15 @@ static void test_store_reads_run_latest(void **state)
 	eng_ws_close(ws);
 }
 
+/* Keeps a copy of the one dataset's metrics text; a second call is a bug of the filter. */
+static int keep_metrics(void *ctx, const eng_run_dataset *d)
+{
+	char **j = ctx;
+	assert_null(*j);
+	*j = strdup(d->metrics ? d->metrics : "(null)");
+	return 0;
+}
+
 static void test_store_reads_run_info_and_metrics(void **state)
 {
 	(void)state;
@@ -122,11 +131,12 @@ static void test_store_reads_run_info_and_metrics(void **state)
 	free(j);
 	assert_int_equal(eng_run_metrics(ws, 1, &j, &err), 0);
 	assert_null(j);
-	assert_int_equal(eng_run_dataset_metrics(ws, 1, 2, &j, &err), 0);
+	assert_int_equal(eng_run_datasets_each(ws, 1, 2, keep_metrics, &j, &err), 0);
 	assert_string_equal(j, "not json");
 	free(j);
-	assert_int_equal(eng_run_dataset_metrics(ws, 1, 99, &j, &err), 0);
-	assert_null(j);
+	j = NULL;
+	assert_int_equal(eng_run_datasets_each(ws, 1, 99, keep_metrics, &j, &err), 0);
+	assert_null(j); /* the run does not hold dataset 99: no call */
 
 	char *m = NULL, *why = NULL;
 	assert_int_equal(eng_run_weights_auto(ws, 1, 1, &m, &why, &err), 0);
@@ -285,7 +295,7 @@ static void test_store_reads_datasets_files_features_cells(void **state)
 	eng_ws *ws = fixture();
 	eng_err err = {0};
 	int64_t ds[4] = {0};
-	assert_int_equal(eng_datasets_each(ws, count_ds, ds, &err), 0);
+	assert_int_equal(eng_datasets_each(ws, ENG_DATASETS_COUNTS, count_ds, ds, &err), 0);
 	assert_int_equal(ds[0], 2);
 	assert_int_equal(ds[1], 4);
 	assert_int_equal(ds[2], 2);

@@ -9,7 +9,12 @@
 #include "err.h"
 #include "workspace.h"
 
-/* Inserts a 'running' run (own transaction). options_json must be a JSON object text. */
+/* The kinds of run (runs.kind): engine/eval writes them, the store's readers look for them. */
+#define ENG_RUN_SCORE     "score"
+#define ENG_RUN_CROSSDIST "crossdist"
+
+/* Inserts a 'running' run of kind (ENG_RUN_SCORE, ENG_RUN_CROSSDIST) (own transaction).
+ * options_json must be a JSON object text. */
 int eng_run_begin(eng_ws *ws, const char *kind, uint64_t seed, const char *options_json,
                   const char *command, int64_t *run_id, eng_err *err);
 

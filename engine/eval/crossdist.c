@@ -738,7 +738,8 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 		goto out;
 	}
 	if ((rc = describe_run(&x, overlap)) ||
-	    (rc = eng_run_begin(ws, "crossdist", o->train.seed, x.opts, o->command, run_id, err)))
+	    (rc = eng_run_begin(ws, ENG_RUN_CROSSDIST, o->train.seed, x.opts, o->command, run_id,
+	                        err)))
 		goto out;
 	x.run_id = *run_id;
 	if ((rc = train_all(&x, prog)) || (rc = eng_ws_begin(ws, err)))

@@ -23,7 +23,7 @@ static int shard_run(eng_ws *ws, const char *path, int64_t *run, char *sha, size
 	sqlite3_stmt *q = eng_ws_prepare(
 	    ws,
 	    "SELECT id, json_extract(options, '$.model_sha256'), json_extract(options,"
-	    " '$.confident') FROM s.runs WHERE kind = 'score' AND status = 'done'"
+	    " '$.confident') FROM s.runs WHERE kind = '" ENG_RUN_SCORE "' AND status = 'done'"
 	    " ORDER BY id DESC LIMIT 1",
 	    err);
 	if (!q)
@@ -118,7 +118,7 @@ static int merge_into(eng_ws *ws, const char *const *paths, size_t n, const char
 			char opts[256];
 			snprintf(opts, sizeof opts, "{\"merged\":true,\"model_sha256\":\"%s\"}",
 			         sha0);
-			if ((rc = eng_run_begin(ws, "score", 0, opts, command, run_id, err)))
+			if ((rc = eng_run_begin(ws, ENG_RUN_SCORE, 0, opts, command, run_id, err)))
 				goto out;
 			merged = *run_id;
 		}

@@ -783,7 +783,8 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = eng_run_begin(ws, "score", o->train.seed, sr.opts, o->command, run_id, err)))
+	if ((rc =
+	         eng_run_begin(ws, ENG_RUN_SCORE, o->train.seed, sr.opts, o->command, run_id, err)))
 		goto out;
 	sr.w = calloc(nds, sizeof *sr.w);
 	/* Per fold ONE job trains the three methods on the same minibatches (one seed per fold):

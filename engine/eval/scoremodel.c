@@ -178,7 +178,8 @@ static int begin_run(chunkrun *x, const eng_data *d)
 	x->opts = eng_score_options_json(o, d);
 	if (!x->opts)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
-	if ((rc = eng_run_begin(ws, "score", o->train.seed, x->opts, o->command, x->run_id, err)) ||
+	if ((rc = eng_run_begin(ws, ENG_RUN_SCORE, o->train.seed, x->opts, o->command, x->run_id,
+	                        err)) ||
 	    (rc = eng_ws_begin(ws, err)))
 		return rc;
 	x->began = 1;

@@ -949,3 +949,16 @@ int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const c
 	            NULL);
 	return rc;
 }
+
+int eng_emb_load(eng_ws *ws, eng_emb_kind kind, const char *file, const char *ids,
+                 eng_emb_report *rep, eng_err *err)
+{
+	eng_emb_table t;
+	char source[8192];
+	snprintf(source, sizeof source, "%s%s%s", file, ids ? " + " : "", ids ? ids : "");
+	int e = eng_emb_read(file, ids, &t, err);
+	if (!e)
+		e = eng_emb_store(ws, kind, &t, source, rep, err);
+	eng_emb_table_free(&t);
+	return e;
+}

@@ -87,6 +87,13 @@ typedef struct eng_emb_report {
 int eng_emb_store(eng_ws *ws, eng_emb_kind kind, const eng_emb_table *t, const char *source,
                   eng_emb_report *rep, eng_err *err);
 
+/* Reads file (and ids, as eng_emb_read) and stores it as the set of kind (eng_emb_store, source
+ * "file + ids", or "file" when ids is NULL): what `mmaudit embed` and the audit pipeline do. Fills
+ * rep (may be NULL). Returns 0 or eng_emb_read's / eng_emb_store's error; on error the workspace
+ * is unchanged. */
+int eng_emb_load(eng_ws *ws, eng_emb_kind kind, const char *file, const char *ids,
+                 eng_emb_report *rep, eng_err *err);
+
 /* Dimension of the workspace's set of a kind, 0 when none is loaded. Returns 0 or an error code. */
 int eng_emb_set_dim(eng_ws *ws, eng_emb_kind kind, uint32_t *dim, eng_err *err);
 

@@ -1,41 +1,62 @@
-/* store_datasets.c - the SELECTs on datasets (with per-dataset counts) that reports/ need.
+/* store_datasets.c - the SELECTs on datasets (with per-dataset counts) that reports/ and audit/
+ * need.
  * Read-only. */
 #include "store_datasets.h"
 #include "workspace_sql.h"
 
+#include "store_step.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-static const char *sql_datasets =
+static const char *sql_names = "SELECT id, name FROM datasets ORDER BY id";
+
+static const char *sql_counts =
     "SELECT d.id, d.name,"
     " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id),"
-    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND p.image_id IS NULL),"
-    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id)"
+    " (SELECT count(DISTINCT image_id) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NOT "
+    "NULL),"
+    " (SELECT count(*) FROM pairs p WHERE p.dataset_id = d.id AND image_id IS NULL),"
+    " (SELECT count(*) FROM ingest_errors e WHERE e.dataset_id = d.id),"
+    " (SELECT count(*) FROM source_files f WHERE f.dataset_id = d.id),"
+    /* duplicates and conflicts as flagged by engine/ingest/dedup.h */
+    " (SELECT count(*) - count(DISTINCT p.dup_group) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL),"
+    " (SELECT count(DISTINCT p.dup_group) FROM pairs p"
+    "  WHERE p.dataset_id = d.id AND p.conflict = 1)"
     " FROM datasets d ORDER BY d.id";
 
 static const char *sql_name = "SELECT name FROM datasets WHERE id = ?1";
 
-int eng_datasets_each(eng_ws *ws, eng_dataset_cb cb, void *ctx, eng_err *err)
+typedef struct dataset_cb {
+	eng_dataset_cb fn;
+	void *ctx;
+	int counts; /* 1: the statement has the count columns */
+} dataset_cb;
+
+static int dataset_row(sqlite3_stmt *q, void *c)
 {
-	sqlite3_stmt *q = eng_ws_prepare(ws, sql_datasets, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	int rc = 0, s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		eng_dataset_row r = {
-		    .id = sqlite3_column_int64(q, 0),
-		    .name = (const char *)sqlite3_column_text(q, 1),
-		    .pairs = sqlite3_column_int64(q, 2),
-		    .pairs_without_image = sqlite3_column_int64(q, 3),
-		    .errors = sqlite3_column_int64(q, 4),
-		};
-		if ((rc = cb(ctx, &r)))
-			break;
+	dataset_cb *cb = c;
+	eng_dataset_row r = {.id = sqlite3_column_int64(q, 0), .name = eng_stmt_text(q, 1)};
+	if (cb->counts) {
+		r.pairs = sqlite3_column_int64(q, 2);
+		r.images = sqlite3_column_int64(q, 3);
+		r.pairs_without_image = sqlite3_column_int64(q, 4);
+		r.errors = sqlite3_column_int64(q, 5);
+		r.files = sqlite3_column_int64(q, 6);
+		r.duplicates = sqlite3_column_int64(q, 7);
+		r.conflicts = sqlite3_column_int64(q, 8);
 	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "list datasets");
-	sqlite3_finalize(q);
-	return rc;
+	return cb->fn(cb->ctx, &r);
+}
+
+int eng_datasets_each(eng_ws *ws, eng_datasets_detail detail, eng_dataset_cb cb, void *ctx,
+                      eng_err *err)
+{
+	int counts = detail == ENG_DATASETS_COUNTS;
+	dataset_cb c = {cb, ctx, counts};
+	return eng_stmt_each(ws, eng_ws_prepare(ws, counts ? sql_counts : sql_names, err),
+	                     dataset_row, &c, "list datasets", err);
 }
 
 int eng_dataset_name(eng_ws *ws, int64_t id, char **name, eng_err *err)
@@ -47,7 +68,7 @@ int eng_dataset_name(eng_ws *ws, int64_t id, char **name, eng_err *err)
 	sqlite3_bind_int64(q, 1, id);
 	int rc = 0, s = sqlite3_step(q);
 	if (s == SQLITE_ROW) {
-		const char *nm = (const char *)sqlite3_column_text(q, 0);
+		const char *nm = eng_stmt_text(q, 0);
 		if (!(*name = strdup(nm ? nm : "")))
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 	} else if (s == SQLITE_DONE) {

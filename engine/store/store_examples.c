@@ -3,6 +3,8 @@
 #include "store_examples.h"
 #include "workspace_sql.h"
 
+#include "store_step.h"
+
 /* One card per duplicate group (engine/ingest/dedup.h): the group's best-ranked member of the
  * category (?4) stands for it, so "top N" (?3) are N distinct pairs. */
 #define CARD_SQL(DIR)                                                                              \
@@ -24,43 +26,47 @@ static const char *sql_count =
     " JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
     " AND s.category = ?3";
 
+typedef struct example_cb {
+	eng_example_cb fn;
+	void *ctx;
+} example_cb;
+
+static int example_row(sqlite3_stmt *q, void *c)
+{
+	example_cb *cb = c;
+	eng_example_row r = {0};
+	r.pair_id = sqlite3_column_int64(q, 0);
+	r.ext_id = eng_stmt_text(q, 1);
+	for (int k = 0; k < 3; k++) {
+		r.text[k] = eng_stmt_text(q, 2 + 2 * k);
+		r.text_len[k] = r.text[k] ? (size_t)sqlite3_column_bytes(q, 2 + 2 * k) : 0;
+		r.chars[k] = sqlite3_column_int64(q, 3 + 2 * k);
+	}
+	r.p_text = sqlite3_column_double(q, 8);
+	r.p_mm = sqlite3_column_double(q, 9);
+	r.p_sa = sqlite3_column_double(q, 10);
+	r.sfc = sqlite3_column_double(q, 11);
+	r.has_image = sqlite3_column_type(q, 12) != SQLITE_NULL;
+	int tl = sqlite3_column_bytes(q, 13);
+	r.thumb = sqlite3_column_blob(q, 13);
+	r.thumb_len = r.thumb && tl > 0 ? (size_t)tl : 0;
+	r.sha256 = eng_stmt_text(q, 14);
+	r.dup_group = eng_stmt_text(q, 15);
+	return cb->fn(cb->ctx, &r);
+}
+
 int eng_examples_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,
                       int descending, int limit, eng_example_cb cb, void *ctx, eng_err *err)
 {
 	sqlite3_stmt *q = eng_ws_prepare(ws, descending ? sql_desc : sql_asc, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, run_id);
-	sqlite3_bind_int64(q, 2, dataset_id);
-	sqlite3_bind_int(q, 3, limit);
-	sqlite3_bind_text(q, 4, eng_category_name(cat), -1, SQLITE_STATIC);
-	int rc = 0, s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		eng_example_row r = {0};
-		r.pair_id = sqlite3_column_int64(q, 0);
-		r.ext_id = (const char *)sqlite3_column_text(q, 1);
-		for (int k = 0; k < 3; k++) {
-			r.text[k] = (const char *)sqlite3_column_text(q, 2 + 2 * k);
-			r.text_len[k] = r.text[k] ? (size_t)sqlite3_column_bytes(q, 2 + 2 * k) : 0;
-			r.chars[k] = sqlite3_column_int64(q, 3 + 2 * k);
-		}
-		r.p_text = sqlite3_column_double(q, 8);
-		r.p_mm = sqlite3_column_double(q, 9);
-		r.p_sa = sqlite3_column_double(q, 10);
-		r.sfc = sqlite3_column_double(q, 11);
-		r.has_image = sqlite3_column_type(q, 12) != SQLITE_NULL;
-		int tl = sqlite3_column_bytes(q, 13);
-		r.thumb = sqlite3_column_blob(q, 13);
-		r.thumb_len = r.thumb && tl > 0 ? (size_t)tl : 0;
-		r.sha256 = (const char *)sqlite3_column_text(q, 14);
-		r.dup_group = (const char *)sqlite3_column_text(q, 15);
-		if ((rc = cb(ctx, &r)))
-			break;
+	if (q) {
+		sqlite3_bind_int64(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, dataset_id);
+		sqlite3_bind_int(q, 3, limit);
+		sqlite3_bind_text(q, 4, eng_category_name(cat), -1, SQLITE_STATIC);
 	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "read examples");
-	sqlite3_finalize(q);
-	return rc;
+	example_cb c = {cb, ctx};
+	return eng_stmt_each(ws, q, example_row, &c, "read examples", err);
 }
 
 int eng_examples_count(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,

@@ -2,6 +2,8 @@
 #include "store_images.h"
 #include "workspace_sql.h"
 
+#include "store_step.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +17,8 @@ int eng_image_names(eng_ws *ws, int64_t id, char **sha256, char **source, eng_er
 	sqlite3_bind_int64(q, 1, id);
 	int rc = 0;
 	if (sqlite3_step(q) == SQLITE_ROW) {
-		const char *sha = (const char *)sqlite3_column_text(q, 0);
-		const char *src = (const char *)sqlite3_column_text(q, 1);
+		const char *sha = eng_stmt_text(q, 0);
+		const char *src = eng_stmt_text(q, 1);
 		*sha256 = strdup(sha ? sha : "");
 		*source = strdup(src ? src : "");
 		if (!*sha256 || !*source) {

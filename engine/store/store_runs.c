@@ -1,7 +1,10 @@
-/* store_runs.c - the SELECTs on runs and run_datasets that reports/ need: newest done run, a run's
- * metadata, the stored metrics text. Read-only; runs are written by engine/base/runs.c. */
+/* store_runs.c - the SELECTs on runs and run_datasets that reports/ and audit/ need: newest done
+ * run, a run's metadata, the stored metrics text of the run and of its datasets. Read-only; runs
+ * are written by engine/base/runs.c. */
 #include "store_runs.h"
 #include "workspace_sql.h"
+
+#include "store_step.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,8 +22,9 @@ static const char *sql_run = "SELECT id, kind, seed, options, versions, command,
 
 static const char *sql_run_metrics = "SELECT metrics FROM runs WHERE id = ?1";
 
-static const char *sql_ds_metrics =
-    "SELECT metrics FROM run_datasets WHERE run_id = ?1 AND dataset_id = ?2";
+static const char *sql_run_datasets =
+    "SELECT d.id, d.name, rd.metrics FROM run_datasets rd JOIN datasets d ON d.id = rd.dataset_id"
+    " WHERE rd.run_id = ?1 AND (?2 <= 0 OR rd.dataset_id = ?2) ORDER BY d.id";
 
 static const char *sql_auto = "SELECT json_extract(metrics, '$.weights.auto'),"
                               " json_extract(metrics, '$.weights.auto_reason') FROM run_datasets"
@@ -29,7 +33,7 @@ static const char *sql_auto = "SELECT json_extract(metrics, '$.weights.auto'),"
 /* A malloc'd copy of text column i, NULL for NULL; *oom set when the copy fails. */
 static char *dup_col(sqlite3_stmt *q, int i, int *oom)
 {
-	const char *s = (const char *)sqlite3_column_text(q, i);
+	const char *s = eng_stmt_text(q, i);
 	char *c = s ? strdup(s) : NULL;
 	if (s && !c)
 		*oom = 1;
@@ -97,20 +101,16 @@ int eng_run_get(eng_ws *ws, int64_t run_id, eng_run_info *out, eng_err *err)
 	return 0;
 }
 
-/* The one text column of q's first row, bound to run_id (?1) and, when > 0, dataset_id (?2). */
-static int one_text(eng_ws *ws, const char *sql, int64_t run_id, int64_t dataset_id, char **out,
-                    eng_err *err)
+int eng_run_metrics(eng_ws *ws, int64_t run_id, char **json, eng_err *err)
 {
-	*out = NULL;
-	sqlite3_stmt *q = eng_ws_prepare(ws, sql, err);
+	*json = NULL;
+	sqlite3_stmt *q = eng_ws_prepare(ws, sql_run_metrics, err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, run_id);
-	if (dataset_id > 0)
-		sqlite3_bind_int64(q, 2, dataset_id);
 	int rc = 0, oom = 0, s = sqlite3_step(q);
 	if (s == SQLITE_ROW)
-		*out = dup_col(q, 0, &oom);
+		*json = dup_col(q, 0, &oom);
 	else if (s != SQLITE_DONE)
 		rc = eng_ws_fail(ws, err, "read run metrics");
 	sqlite3_finalize(q);
@@ -119,15 +119,28 @@ static int one_text(eng_ws *ws, const char *sql, int64_t run_id, int64_t dataset
 	return rc;
 }
 
-int eng_run_metrics(eng_ws *ws, int64_t run_id, char **json, eng_err *err)
+typedef struct run_dataset_cb {
+	eng_run_dataset_cb fn;
+	void *ctx;
+} run_dataset_cb;
+
+static int run_dataset_row(sqlite3_stmt *q, void *c)
 {
-	return one_text(ws, sql_run_metrics, run_id, 0, json, err);
+	run_dataset_cb *cb = c;
+	eng_run_dataset d = {sqlite3_column_int64(q, 0), eng_stmt_text(q, 1), eng_stmt_text(q, 2)};
+	return cb->fn(cb->ctx, &d);
 }
 
-int eng_run_dataset_metrics(eng_ws *ws, int64_t run_id, int64_t dataset_id, char **json,
-                            eng_err *err)
+int eng_run_datasets_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_run_dataset_cb cb,
+                          void *ctx, eng_err *err)
 {
-	return one_text(ws, sql_ds_metrics, run_id, dataset_id, json, err);
+	sqlite3_stmt *q = eng_ws_prepare(ws, sql_run_datasets, err);
+	if (q) {
+		sqlite3_bind_int64(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, dataset_id);
+	}
+	run_dataset_cb c = {cb, ctx};
+	return eng_stmt_each(ws, q, run_dataset_row, &c, "read run datasets", err);
 }
 
 int eng_run_weights_auto(eng_ws *ws, int64_t run_id, int64_t dataset_id, char **method,

@@ -1,5 +1,6 @@
-/* store_runs.h - reads of the runs table for reports/: the newest finished run of a kind, a run's
- * metadata, and the metrics JSON text a run stored (for the run as a whole or for one dataset).
+/* store_runs.h - reads of the runs table for reports/ and audit/: the newest finished run of a
+ * kind, a run's metadata, the metrics JSON text it stored for the run as a whole, and its datasets
+ * with the metrics JSON text it stored for each.
  *
  * Does not write runs (engine/base/runs.h records them) and does not interpret the metrics beyond
  * the one choice a reader needs without parsing them (eng_run_weights_auto). Reports parse the
@@ -10,11 +11,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "runs.h" /* ENG_RUN_SCORE, ENG_RUN_CROSSDIST */
 #include "workspace.h"
-
-/* The kinds of run readers look for (runs.kind, as engine/eval writes them). */
-#define ENG_RUN_SCORE     "score"
-#define ENG_RUN_CROSSDIST "crossdist"
 
 /* A run's metadata as recorded by eng_run_begin / eng_run_finish. */
 typedef struct eng_run_info {
@@ -43,9 +41,21 @@ void eng_run_info_clear(eng_run_info *r);
  * when the run has none or does not exist. Returns 0 or a negative ENG_E* code (*json = NULL). */
 int eng_run_metrics(eng_ws *ws, int64_t run_id, char **json, eng_err *err);
 
-/* The metrics JSON text of dataset_id in run run_id (run_datasets.metrics), as eng_run_metrics. */
-int eng_run_dataset_metrics(eng_ws *ws, int64_t run_id, int64_t dataset_id, char **json,
-                            eng_err *err);
+/* One dataset of a run: its id, its name and the metrics JSON text the run stored for it
+ * (run_datasets.metrics). Strings are borrowed: valid only during the callback; NULL = NULL. */
+typedef struct eng_run_dataset {
+	int64_t dataset_id;
+	const char *name, *metrics;
+} eng_run_dataset;
+
+/* Called once per row; 0 continues, anything else stops the iteration and is returned by it. */
+typedef int (*eng_run_dataset_cb)(void *ctx, const eng_run_dataset *d);
+
+/* Calls cb for the datasets of run run_id in dataset id order: every one with dataset_id <= 0,
+ * only dataset_id otherwise (no call when the run does not hold it). Returns 0, cb's nonzero
+ * return (err left to cb), or a negative ENG_E* code with err filled ("read run datasets: ..."). */
+int eng_run_datasets_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_run_dataset_cb cb,
+                          void *ctx, eng_err *err);
 
 /* The weighting method score chose for dataset_id in run run_id and why (the metrics' weights.auto
  * and weights.auto_reason): *method and *reason malloc'd (the caller frees them), each NULL when

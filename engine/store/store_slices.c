@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "store_step.h"
 #include "workspace_sql.h"
 
 /* One GROUP BY over the scored pairs of a dataset: per metadata value n, text-right, shortcut and
@@ -45,27 +46,28 @@ static const char *sql_candidates =
     " WHERE j.type NOT IN ('object', 'array') GROUP BY j.key"
     " HAVING count(DISTINCT j.value) BETWEEN 2 AND 30 ORDER BY j.key LIMIT 24";
 
-/* Steps q to the end, handing each row (key from column kcol, or `key` when kcol < 0; value, n,
- * and the three sums from the columns after it) to cb. */
-static int slice_rows(eng_ws *ws, sqlite3_stmt *q, int kcol, const char *key, eng_slice_cb cb,
-                      void *ctx, eng_err *err)
+/* A row of a slice statement: key from column kcol, or `key` when kcol < 0; value, n, and the
+ * three sums from the columns after it. */
+typedef struct slice_cb {
+	eng_slice_cb fn;
+	void *ctx;
+	int kcol;
+	const char *key;
+} slice_cb;
+
+static int slice_row(sqlite3_stmt *q, void *c)
 {
-	int rc = 0, s, c = kcol + 1;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		eng_slice_row r = {
-		    .key = kcol < 0 ? key : (const char *)sqlite3_column_text(q, kcol),
-		    .value = (const char *)sqlite3_column_text(q, c),
-		    .n = sqlite3_column_int64(q, c + 1),
-		    .text_right = sqlite3_column_double(q, c + 2),
-		    .shortcut = sqlite3_column_double(q, c + 3),
-		    .longer_wins = sqlite3_column_double(q, c + 4),
-		};
-		if ((rc = cb(ctx, &r)))
-			break;
-	}
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "read slices");
-	return rc;
+	slice_cb *cb = c;
+	int v = cb->kcol + 1;
+	eng_slice_row r = {
+	    .key = cb->kcol < 0 ? cb->key : eng_stmt_text(q, cb->kcol),
+	    .value = eng_stmt_text(q, v),
+	    .n = sqlite3_column_int64(q, v + 1),
+	    .text_right = sqlite3_column_double(q, v + 2),
+	    .shortcut = sqlite3_column_double(q, v + 3),
+	    .longer_wins = sqlite3_column_double(q, v + 4),
+	};
+	return cb->fn(cb->ctx, &r);
 }
 
 int eng_slices_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, const char *field,
@@ -77,15 +79,15 @@ int eng_slices_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, const char *
 		                   "metadata field '%s': without '\"', at most 200 bytes", field);
 	snprintf(path, sizeof path, "$.\"%s\"", field);
 	sqlite3_stmt *q = eng_ws_prepare(ws, sql_slice, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, run_id);
-	sqlite3_bind_int64(q, 2, dataset_id);
-	sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 4, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1, SQLITE_STATIC);
-	int rc = slice_rows(ws, q, -1, field, cb, ctx, err);
-	sqlite3_finalize(q);
-	return rc;
+	if (q) {
+		sqlite3_bind_int64(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, dataset_id);
+		sqlite3_bind_text(q, 3, path, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 4, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1,
+		                  SQLITE_STATIC);
+	}
+	slice_cb c = {cb, ctx, -1, field};
+	return eng_stmt_each(ws, q, slice_row, &c, "read slices", err);
 }
 
 int eng_slices_each_key(eng_ws *ws, int64_t run_id, int64_t dataset_id, const char *const *keys,
@@ -99,18 +101,15 @@ int eng_slices_each_key(eng_ws *ws, int64_t run_id, int64_t dataset_id, const ch
 	if (!list)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	sqlite3_stmt *q = eng_ws_prepare(ws, sql_slice_all, err);
-	int rc;
-	if (!q) {
-		rc = err ? err->code : ENG_EINTERNAL;
-	} else {
+	if (q) {
 		sqlite3_bind_int64(q, 1, run_id);
 		sqlite3_bind_int64(q, 2, dataset_id);
 		sqlite3_bind_text(q, 3, eng_category_name(ENG_CAT_TEXT_SHORTCUT), -1,
 		                  SQLITE_STATIC);
 		sqlite3_bind_text(q, 4, list, -1, SQLITE_STATIC);
-		rc = slice_rows(ws, q, 0, NULL, cb, ctx, err);
 	}
-	sqlite3_finalize(q);
+	slice_cb c = {cb, ctx, 0, NULL};
+	int rc = eng_stmt_each(ws, q, slice_row, &c, "read slices", err); /* finalizes q */
 	free(list);
 	return rc;
 }
@@ -138,19 +137,23 @@ int eng_slices_total(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_slice_r
 	return rc;
 }
 
+typedef struct field_cb {
+	int (*fn)(void *ctx, const char *key);
+	void *ctx;
+} field_cb;
+
+static int field_row(sqlite3_stmt *q, void *c)
+{
+	field_cb *cb = c;
+	return cb->fn(cb->ctx, eng_stmt_text(q, 0));
+}
+
 int eng_slice_fields_each(eng_ws *ws, int64_t dataset_id, int (*cb)(void *ctx, const char *key),
                           void *ctx, eng_err *err)
 {
 	sqlite3_stmt *q = eng_ws_prepare(ws, sql_candidates, err);
-	if (!q)
-		return err ? err->code : ENG_EINTERNAL;
-	sqlite3_bind_int64(q, 1, dataset_id);
-	int rc = 0, s;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW)
-		if ((rc = cb(ctx, (const char *)sqlite3_column_text(q, 0))))
-			break;
-	if (!rc && s != SQLITE_DONE)
-		rc = eng_ws_fail(ws, err, "read metadata fields");
-	sqlite3_finalize(q);
-	return rc;
+	if (q)
+		sqlite3_bind_int64(q, 1, dataset_id);
+	field_cb c = {cb, ctx};
+	return eng_stmt_each(ws, q, field_row, &c, "read metadata fields", err);
 }

@@ -1,11 +1,11 @@
-/* store_cli_step.c - the shared step loop and column reads of store_cli_step.h. */
-#include "store_cli_step.h"
+/* store_step.c - the shared step loop and column reads of store_step.h. */
+#include "store_step.h"
 #include "workspace_sql.h"
 
 #include <math.h>
 
-int eng_cli_step_each(eng_ws *ws, sqlite3_stmt *st, eng_cli_row_fn row, void *ctx, const char *what,
-                      eng_err *err)
+int eng_stmt_each(eng_ws *ws, sqlite3_stmt *st, eng_stmt_row_fn row, void *ctx, const char *what,
+                  eng_err *err)
 {
 	if (!st)
 		return err && err->code ? err->code : ENG_EINTERNAL;
@@ -19,12 +19,12 @@ int eng_cli_step_each(eng_ws *ws, sqlite3_stmt *st, eng_cli_row_fn row, void *ct
 	return rc;
 }
 
-const char *eng_cli_col_text(sqlite3_stmt *st, int col)
+const char *eng_stmt_text(sqlite3_stmt *st, int col)
 {
 	return (const char *)sqlite3_column_text(st, col);
 }
 
-double eng_cli_col_real(sqlite3_stmt *st, int col)
+double eng_stmt_real(sqlite3_stmt *st, int col)
 {
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
