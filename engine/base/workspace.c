@@ -255,10 +255,25 @@ static int legacy_workspace(eng_ws *ws)
 static int check_header(eng_ws *ws, int *fresh, int *v, int *marked, eng_err *err)
 {
 	int app = 0, objects = 0, rc;
-	if ((rc = pragma_int(ws, "PRAGMA application_id", &app, err)) ||
-	    (rc = pragma_int(ws, "PRAGMA user_version", v, err)) ||
-	    (rc = pragma_int(ws, "SELECT count(*) FROM sqlite_master", &objects, err)))
+	/* one statement, so one read snapshot: read one by one, another process's first migration
+	 * could commit between them (an unmarked header with tables: refused as foreign) */
+	sqlite3_stmt *st =
+	    eng_ws_prepare(ws,
+	                   "SELECT (SELECT application_id FROM pragma_application_id),"
+	                   " (SELECT user_version FROM pragma_user_version),"
+	                   " (SELECT count(*) FROM sqlite_master)",
+	                   err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = eng_ws_fail(ws, err, "read the workspace header");
+		sqlite3_finalize(st);
 		return rc;
+	}
+	app = sqlite3_column_int(st, 0);
+	*v = sqlite3_column_int(st, 1);
+	objects = sqlite3_column_int(st, 2);
+	sqlite3_finalize(st);
 	*fresh = app == 0 && *v == 0 && objects == 0;
 	if (marked)
 		*marked = app == ENG_WS_APPLICATION_ID;
