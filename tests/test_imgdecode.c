@@ -390,6 +390,34 @@ static void test_imgdecode_cmyk_jpeg_without_stb(void **state)
 	free(m.p);
 }
 
+/* 16-bit PNM (P5 and P6) is refused as unsupported: stb_image 2.27 reads past its own buffer
+ * converting a grayscale one to RGB and takes the low byte of a colour one's big-endian samples.
+ * An 8-bit one still decodes. */
+static void test_imgdecode_pnm16(void **state)
+{
+	(void)state;
+	uint8_t b[64];
+	eng_image_pixels p = {0};
+	eng_rec_error rej;
+	for (int colour = 0; colour <= 1; colour++) {
+		int h = snprintf((char *)b, sizeof b, "P%c\n3 2\n65535\n", colour ? '6' : '5');
+		memset(b + h, 0x80, colour ? 36 : 12);
+		assert_int_equal(eng_image_decode(b, (size_t)h + (colour ? 36 : 12), "x.pnm",
+		                                  40000000ULL, 0, &p, &rej),
+		                 1);
+		assert_int_equal(rej.code, ENG_REC_UNSUPPORTED_IMAGE);
+		assert_non_null(strstr(rej.reason, "16-bit"));
+		assert_null(p.rgb);
+	}
+	int h = snprintf((char *)b, sizeof b, "P6\n3 2\n255\n");
+	for (int i = 0; i < 18; i++)
+		b[h + i] = (uint8_t)(40 + i);
+	assert_int_equal(eng_image_decode(b, (size_t)h + 18, "c.ppm", 40000000ULL, 0, &p, &rej), 0);
+	assert_int_equal(p.w, 3);
+	assert_int_equal(p.rgb[0], 40);
+	eng_image_pixels_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +428,7 @@ int main(void)
 	    cmocka_unit_test(test_imgdecode_corpus_files),
 	    cmocka_unit_test(test_imgdecode_psd_gif_short_data),
 	    cmocka_unit_test(test_imgdecode_cmyk_jpeg_without_stb),
+	    cmocka_unit_test(test_imgdecode_pnm16),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

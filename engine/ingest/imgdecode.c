@@ -228,6 +228,39 @@ static int gif_short(const uint8_t *p, size_t n)
 	}
 }
 
+/* The width, height and maxval of a binary PNM (P5/P6) header into v; returns the offset of its
+ * first sample (after the one whitespace byte that ends the header), which may be past n. */
+static size_t pnm_header(const uint8_t *p, size_t n, uint64_t v[3])
+{
+	size_t i = 2;
+	v[0] = v[1] = v[2] = 0;
+	for (int k = 0; k < 3; k++) {
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
+			if (p[i] == '#')
+				while (i < n && p[i] != '\n' && p[i] != '\r')
+					i++;
+			else
+				i++;
+		}
+		for (int d = 0; i < n && p[i] >= '0' && p[i] <= '9' && d < 10; i++, d++)
+			v[k] = v[k] * 10 + (uint64_t)(p[i] - '0');
+	}
+	return i + 1;
+}
+
+/* 1 for a 16-bit PNM (maxval > 255). stb_image 2.27 gets them wrong: it converts a grayscale
+ * one's samples to RGB as if they were 8-bit and then reads twice the buffer it made (found by
+ * fuzz_image), and takes the low byte of every big-endian colour sample as its top half. */
+static int pnm_16bit(const uint8_t *p, size_t n)
+{
+	uint64_t v[3];
+	if (n < 3 || p[0] != 'P' || (p[1] != '5' && p[1] != '6'))
+		return 0;
+	pnm_header(p, n, v);
+	return v[2] > 255;
+}
+
 /* 1 when a binary PNM (P5/P6), an uncompressed BMP or a PSD holds fewer pixel bytes than its
  * header declares, or a GIF's blocks run past its end: stb_image would fill the rest (from
  * uninitialized memory for PNM) instead of failing.
@@ -236,22 +269,8 @@ static int gif_short(const uint8_t *p, size_t n)
 static int short_data(const char *fmt, const uint8_t *p, size_t n)
 {
 	if (!strcmp(fmt, "pnm") && n >= 3 && p[0] == 'P' && (p[1] == '5' || p[1] == '6')) {
-		uint64_t v[3] = {0, 0, 0};
-		size_t i = 2;
-		for (int k = 0; k < 3; k++) {
-			while (i < n &&
-			       (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
-			        p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
-				if (p[i] == '#')
-					while (i < n && p[i] != '\n' && p[i] != '\r')
-						i++;
-				else
-					i++;
-			}
-			for (int d = 0; i < n && p[i] >= '0' && p[i] <= '9' && d < 10; i++, d++)
-				v[k] = v[k] * 10 + (uint64_t)(p[i] - '0');
-		}
-		i++; /* the one whitespace byte before the samples */
+		uint64_t v[3];
+		size_t i = pnm_header(p, n, v);
 		uint64_t need = v[0] * v[1] * (p[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
 		return i > n || need > n - i;
 	}
@@ -501,6 +520,10 @@ int eng_image_decode(const uint8_t *data, size_t n, const char *source, uint64_t
 	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
 		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		                      "image '%s' (pnm) has a header number out of range", source);
+	if (!strcmp(fmt, "pnm") && pnm_16bit(data, n))
+		return eng_rec_reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "image '%s' is a 16-bit PNM: not supported; convert it to PNG", source);
 	if (short_data(fmt, data, n))
 		return eng_rec_reject(
 		    rerr, ENG_REC_CORRUPT_IMAGE,
