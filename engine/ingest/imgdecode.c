@@ -520,16 +520,16 @@ int eng_image_decode(const uint8_t *data, size_t n, const char *source, uint64_t
 	if (!strcmp(fmt, "pnm") && !pnm_numbers_ok(data, n))
 		return eng_rec_reject(rerr, ENG_REC_CORRUPT_IMAGE,
 		                      "image '%s' (pnm) has a header number out of range", source);
-	if (!strcmp(fmt, "pnm") && pnm_16bit(data, n))
-		return eng_rec_reject(
-		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
-		    "image '%s' is a 16-bit PNM: not supported; convert it to PNG", source);
 	if (short_data(fmt, data, n))
 		return eng_rec_reject(
 		    rerr, ENG_REC_CORRUPT_IMAGE,
 		    "image '%s' (%s) is truncated: it holds fewer pixel bytes than its "
 		    "header declares; re-export or re-download it",
 		    source, fmt);
+	if (!strcmp(fmt, "pnm") && pnm_16bit(data, n)) /* whole, but 16-bit */
+		return eng_rec_reject(
+		    rerr, ENG_REC_UNSUPPORTED_IMAGE,
+		    "image '%s' is a 16-bit PNM: not supported; convert it to PNG", source);
 	uint64_t dw, dh;
 	if (header_dims(fmt, data, n, &dw, &dh) && dw * dh > max_pixels)
 		return eng_rec_reject(
