@@ -110,20 +110,27 @@ static int jpeg_tables_ok(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* The offset of the first byte from i on that is neither PNM whitespace nor in a '#' comment. */
+static size_t pnm_skip_space(const uint8_t *p, size_t n, size_t i)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
+	                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
+		if (p[i] == '#')
+			while (i < n && p[i] != '\n' && p[i] != '\r')
+				i++;
+		else
+			i++;
+	}
+	return i;
+}
+
 /* 0 when one of a PNM header's three numbers (width, height, maxval) has more than 9 digits:
  * stb_image 2.27 parses them into an int without an overflow check (found by fuzz_image). */
 static int pnm_numbers_ok(const uint8_t *p, size_t n)
 {
 	size_t i = 2;
 	for (int k = 0; k < 3; k++) {
-		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
-		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
-			if (p[i] == '#')
-				while (i < n && p[i] != '\n' && p[i] != '\r')
-					i++;
-			else
-				i++;
-		}
+		i = pnm_skip_space(p, n, i);
 		size_t digits = 0;
 		while (i < n && p[i] >= '0' && p[i] <= '9')
 			i++, digits++;
@@ -235,14 +242,7 @@ static size_t pnm_header(const uint8_t *p, size_t n, uint64_t v[3])
 	size_t i = 2;
 	v[0] = v[1] = v[2] = 0;
 	for (int k = 0; k < 3; k++) {
-		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' ||
-		                 p[i] == '\v' || p[i] == '\f' || p[i] == '#')) {
-			if (p[i] == '#')
-				while (i < n && p[i] != '\n' && p[i] != '\r')
-					i++;
-			else
-				i++;
-		}
+		i = pnm_skip_space(p, n, i);
 		for (int d = 0; i < n && p[i] >= '0' && p[i] <= '9' && d < 10; i++, d++)
 			v[k] = v[k] * 10 + (uint64_t)(p[i] - '0');
 	}
