@@ -124,6 +124,59 @@ static void mem_write(void *ctx, void *data, int size)
 }
 
 /* Issue 6: features of a 640x480 image must cost far less than decoding its JPEG. */
+/* The orientation bin as the features defined it before the boundary tests: atan2, plus pi when
+ * negative, times 8 / pi, floored. */
+static int bin_by_atan2(float gx, float gy)
+{
+	double a = atan2((double)gy, (double)gx);
+	if (a < 0)
+		a += M_PI;
+	int bin = (int)(a / M_PI * 8);
+	return bin >= 8 ? 7 : bin;
+}
+
+/* The boundary tests give atan2's bin for every gradient: random ones, the differences of
+ * luminances the features see (sums of k / 255 weights), the axes, and directions on and next to
+ * each bin boundary j pi / 8, where atan2's rounding decides. */
+static void test_imgfeat_orientation_bin_is_atan2s(void **state)
+{
+	(void)state;
+	uint64_t st = 12345;
+	long n = 0;
+	for (int i = 0; i < 2000000; i++, n++) {
+		st = st * 6364136223846793005ull + 1442695040888963407ull;
+		float gx = (float)((int)(st >> 40 & 0xffff) - 32768) / 32768.0f;
+		float gy = (float)((int)(st >> 20 & 0xffff) - 32768) / 32768.0f;
+		if (i % 2) { /* luminance-like: 0.299 r + 0.587 g + 0.114 b differences of 1/255
+			        steps */
+			int k = (int)(st >> 8 & 0xff), m = (int)(st >> 16 & 0xff);
+			gx = (0.299f * (float)(k % 7) + 0.587f * (float)(k / 7 % 5) -
+			      0.114f * (float)(k % 3)) /
+			     255.0f;
+			gy = (0.587f * (float)(m % 9) - 0.299f * (float)(m / 9 % 4)) / 255.0f;
+		}
+		if (gx == 0 && gy == 0)
+			continue;
+		assert_int_equal(eng_imgfeat_orientation_bin(gx, gy), bin_by_atan2(gx, gy));
+	}
+	static const float axes[][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1e-30f, 0}, {0, 3}};
+	for (size_t i = 0; i < sizeof axes / sizeof axes[0]; i++, n++)
+		assert_int_equal(eng_imgfeat_orientation_bin(axes[i][0], axes[i][1]),
+		                 bin_by_atan2(axes[i][0], axes[i][1]));
+	for (int j = 0; j < 16; j++) /* on and around every boundary, both half-planes */
+		for (int e = -40; e <= 40; e++, n++) {
+			double a = j * M_PI / 8 + e * 1e-8;
+			float gx = (float)cos(a), gy = (float)sin(a);
+			float gx2 = nextafterf(gx, 2.0f), gy2 = nextafterf(gy, -2.0f);
+			assert_int_equal(eng_imgfeat_orientation_bin(gx, gy), bin_by_atan2(gx, gy));
+			assert_int_equal(eng_imgfeat_orientation_bin(gx2, gy2),
+			                 bin_by_atan2(gx2, gy2));
+			assert_int_equal(eng_imgfeat_orientation_bin(3 * gx, 3 * gy),
+			                 bin_by_atan2(3 * gx, 3 * gy));
+		}
+	print_message("# %ld gradients, every bin as atan2 gives it\n", n);
+}
+
 static void test_imgfeat_cost_next_to_decode(void **state)
 {
 	(void)state;
@@ -164,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_imgfeat_fast_thumbnail_matches_naive),
 	    cmocka_unit_test(test_imgfeat_colour_histogram_sees_main_colour),
 	    cmocka_unit_test(test_imgfeat_cost_next_to_decode),
+	    cmocka_unit_test(test_imgfeat_orientation_bin_is_atan2s),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,6 +124,42 @@ static void thumbnail(const uint8_t *rgb, int w, int h, float *t)
 	}
 }
 
+/* The bin of a gradient's orientation mod pi: floor(a / pi * NORI) of a = atan2(gy, gx), plus pi
+ * when negative, as atan2 gives it. The bin boundaries j pi / NORI are tested by the sign of the
+ * cross product with their direction (sin(a - j pi / NORI) > 0: a above the boundary), a few
+ * multiplications where atan2 cost a third of the features; a gradient within 1e-9 of a boundary,
+ * or on an axis, takes atan2's own rounding, so the bin is the one atan2 gives, always. */
+int eng_imgfeat_orientation_bin(float gx, float gy)
+{
+	static const double bc[NORI - 1] = {0.92387953251128674,  0.70710678118654757,
+	                                    0.38268343236508984,  0.0,
+	                                    -0.38268343236508973, -0.70710678118654746,
+	                                    -0.92387953251128674}; /* cos(j pi / 8), j = 1..7 */
+	static const double bs[NORI - 1] = {
+	    0.38268343236508978, 0.70710678118654746, 0.92387953251128674, 1.0,
+	    0.92387953251128674, 0.70710678118654757, 0.38268343236508989}; /* sin(j pi / 8) */
+	_Static_assert(NORI == 8, "the boundary tables are for 8 bins");
+	double x = gx, y = gy;
+	if (x != 0 && y != 0) {
+		if (y < 0) /* a + pi: the same direction mod pi */
+			x = -x, y = -y;
+		double tol = 1e-9 * (fabs(x) + fabs(y));
+		int bin = 0, sure = 1;
+		for (int j = 0; j < NORI - 1; j++) {
+			double d = y * bc[j] - x * bs[j];
+			sure &= fabs(d) > tol;
+			bin += d > 0;
+		}
+		if (sure)
+			return bin;
+	}
+	double a = atan2((double)gy, (double)gx); /* (-pi, pi] */
+	if (a < 0)
+		a += M_PI;
+	int bin = (int)(a / M_PI * NORI);
+	return bin >= NORI ? NORI - 1 : bin;
+}
+
 void eng_imgfeat_compute(const uint8_t *rgb, int w, int h, float *out)
 {
 	assert(rgb && w > 0 && h > 0);
@@ -160,14 +196,7 @@ void eng_imgfeat_compute(const uint8_t *rgb, int w, int h, float *out)
 			float mag = sqrtf(gx * gx + gy * gy);
 			if (mag <= 0)
 				continue;
-			double a =
-			    atan2((double)gy, (double)gx); /* (-pi, pi]; orientation mod pi */
-			if (a < 0)
-				a += M_PI;
-			int bin = (int)(a / M_PI * NORI);
-			if (bin >= NORI)
-				bin = NORI - 1;
-			ori[bin] += mag;
+			ori[eng_imgfeat_orientation_bin(gx, gy)] += mag;
 			gsum += mag;
 		}
 	}

@@ -27,6 +27,10 @@ int eng_imgfeat_dim(void);
 /* rgb is (h, w, 3) row-major uint8; w, h >= 1. Writes eng_imgfeat_dim() floats to out. */
 void eng_imgfeat_compute(const uint8_t *rgb, int w, int h, float *out);
 
+/* The gradient-orientation bin (0 .. 7) of gradient (gx, gy), not both 0: floor(a / pi * 8) of
+ * its angle a mod pi as atan2 gives it. Exposed for its test. */
+int eng_imgfeat_orientation_bin(float gx, float gy);
+
 /* Human-readable name of feature i (static storage), e.g. "grid r[1,2]". */
 const char *eng_imgfeat_name(int i);
 

@@ -86,7 +86,8 @@ int eng_imgstore_new(eng_ws *ws, uint64_t max_pixels, eng_imgstore **out, eng_er
 	                         err)) ||
 	    !(s->finish = eng_ws_prepare(ws,
 	                                 "UPDATE images SET thumb = ?2, feat = ?3, feat_dim = ?4,"
-	                                 " feat_version = ?5 WHERE id = ?1",
+	                                 " feat_version = ?5, phash = ?6, mean_rgb = ?7"
+	                                 " WHERE id = ?1",
 	                                 err))) {
 		eng_imgstore_free(s);
 		return err ? err->code : ENG_EINTERNAL;
@@ -199,6 +200,8 @@ static int store_thumb(eng_imgstore *s, int64_t id, tjob *j, eng_err *err)
 	sqlite3_bind_blob(st, 3, j->th.feat, eng_imgfeat_dim() * (int)sizeof(float), SQLITE_STATIC);
 	sqlite3_bind_int(st, 4, eng_imgfeat_dim());
 	sqlite3_bind_int(st, 5, ENG_IMGFEAT_VERSION);
+	sqlite3_bind_int64(st, 6, (int64_t)j->th.phash);
+	sqlite3_bind_int64(st, 7, j->th.mean_rgb);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : eng_ws_fail(s->ws, err, "store thumbnail");

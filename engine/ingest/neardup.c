@@ -7,6 +7,7 @@
 #include "workspace_sql.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,40 +17,90 @@
 enum { SIDE = 32, LOW = 8 };
 
 /* Luminance of rgb (w, h) box-resampled into g (SIDE, SIDE); cells no source pixel falls into
- * (sources narrower than SIDE) take the nearest pixel. Mean colour into *mean. */
+ * (sources narrower than SIDE) take the nearest pixel. Mean colour into *mean. Pixel (x, y) falls
+ * into cell (x SIDE / w, y SIDE / h), floored; the cell indices advance with x and y instead of
+ * being divided out per pixel. A cell's luminance is that of its integer channel sums (the mean
+ * of the pixels' luminances, up to rounding), so a pixel costs three integer additions. */
 static void resample(const uint8_t *rgb, int w, int h, double *g, uint32_t *mean)
 {
-	double sum[SIDE * SIDE] = {0}, cnt[SIDE * SIDE] = {0}, c[3] = {0, 0, 0};
-	for (int y = 0; y < h; y++) {
-		int ty = (int)((int64_t)y * SIDE / h);
-		for (int x = 0; x < w; x++) {
-			const uint8_t *p = rgb + ((size_t)y * (size_t)w + (size_t)x) * 3;
-			int tx = (int)((int64_t)x * SIDE / w);
-			sum[ty * SIDE + tx] += 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
-			cnt[ty * SIDE + tx] += 1;
-			for (int k = 0; k < 3; k++)
-				c[k] += p[k];
-		}
+	int xb[SIDE + 1]; /* cell tx holds the columns [xb[tx], xb[tx + 1]) */
+	xb[0] = 0;
+	for (int tx = 0; tx < SIDE; tx++) {
+		int64_t e = ((int64_t)(tx + 1) * w + SIDE - 1) / SIDE;
+		xb[tx + 1] = e < w ? (int)e : w;
 	}
-	for (int ty = 0; ty < SIDE; ty++)
-		for (int tx = 0; tx < SIDE; tx++) {
-			int i = ty * SIDE + tx;
-			if (cnt[i] > 0) {
-				g[i] = sum[i] / cnt[i];
-				continue;
+	uint8_t has[SIDE * SIDE] = {0};
+	uint64_t c[3] = {0, 0, 0};
+	enum { CHUNK = 512 };
+	uint32_t cs[CHUNK * 3]; /* column sums of one band's rows: < 2^32 while a band has < 2^24 */
+	for (int ty = 0, y0 = 0; ty < SIDE && y0 < h; ty++) {
+		/* the rows y0 .. y1 - 1 fall into band ty */
+		int64_t e = ((int64_t)(ty + 1) * h + SIDE - 1) / SIDE;
+		int y1 = e < h ? (int)e : h;
+		if (y1 <= y0)
+			continue;
+		uint64_t acc[SIDE][3];
+		memset(acc, 0, sizeof acc);
+		for (int c0 = 0; c0 < w; c0 += CHUNK) {
+			int cw = w - c0 < CHUNK ? w - c0 : CHUNK, nb = cw * 3;
+			memset(cs, 0, sizeof(uint32_t) * (size_t)nb);
+			for (int y = y0; y < y1; y++) { /* contiguous bytes: vectorized */
+				const uint8_t *p = rgb + ((size_t)y * (size_t)w + (size_t)c0) * 3;
+				for (int i = 0; i < nb; i++)
+					cs[i] += p[i];
 			}
-			const uint8_t *p =
-			    rgb +
-			    ((size_t)(ty * h / SIDE) * (size_t)w + (size_t)(tx * w / SIDE)) * 3;
+			for (int tx = 0; tx < SIDE; tx++) { /* each cell's columns in this chunk */
+				int x0 = xb[tx] > c0 ? xb[tx] : c0;
+				int x1 = xb[tx + 1] < c0 + cw ? xb[tx + 1] : c0 + cw;
+				uint64_t r = 0, gg = 0, bb = 0;
+				for (int x = x0 - c0; x < x1 - c0; x++) {
+					r += cs[3 * x];
+					gg += cs[3 * x + 1];
+					bb += cs[3 * x + 2];
+				}
+				acc[tx][0] += r;
+				acc[tx][1] += gg;
+				acc[tx][2] += bb;
+			}
+		}
+		for (int tx = 0; tx < SIDE; tx++) {
+			if (xb[tx + 1] <= xb[tx])
+				continue;
+			int i = ty * SIDE + tx;
+			double n = (double)(y1 - y0) * (double)(xb[tx + 1] - xb[tx]);
+			g[i] = (0.299 * (double)acc[tx][0] + 0.587 * (double)acc[tx][1] +
+			        0.114 * (double)acc[tx][2]) /
+			       n;
+			has[i] = 1;
+			for (int k = 0; k < 3; k++)
+				c[k] += acc[tx][k];
+		}
+		y0 = y1;
+	}
+	for (int i = 0; i < SIDE * SIDE; i++)
+		if (!has[i]) { /* no pixel falls into this cell: the nearest one */
+			const uint8_t *p = rgb + ((size_t)(i / SIDE * h / SIDE) * (size_t)w +
+			                          (size_t)(i % SIDE * w / SIDE)) *
+			                             3;
 			g[i] = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
 		}
 	double np = (double)w * (double)h;
 	uint32_t m = 0;
 	for (int k = 0; k < 3; k++) {
-		long v = lround(c[k] / np);
+		long v = lround((double)c[k] / np);
 		m = m << 8 | (uint32_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 	}
 	*mean = m;
+}
+
+/* cos(pi (2x + 1) u / (2 SIDE)), the DCT-II basis, computed once. */
+static double dct_cos[LOW][SIDE];
+static pthread_once_t dct_once = PTHREAD_ONCE_INIT;
+static void dct_init(void)
+{
+	for (int u = 0; u < LOW; u++)
+		for (int x = 0; x < SIDE; x++)
+			dct_cos[u][x] = cos(M_PI * (2 * x + 1) * u / (2.0 * SIDE));
 }
 
 static int by_double(const void *a, const void *b)
@@ -73,17 +124,17 @@ void eng_phash_rgb(const uint8_t *rgb, int w, int h, uint64_t *hash, uint32_t *m
 		return;
 	/* DCT-II, lowest LOW x LOW coefficients: C[u][v] = sum_y sum_x g[y][x] cos[u][y] cos[v][x]
 	 */
-	double cs[LOW][SIDE], row[LOW][SIDE], coef[LOW * LOW], sorted[LOW * LOW - 1];
-	for (int u = 0; u < LOW; u++)
+	double row[LOW][SIDE], coef[LOW * LOW], sorted[LOW * LOW - 1];
+	pthread_once(&dct_once, dct_init);
+	const double(*cs)[SIDE] = dct_cos;
+	for (int y = 0; y < SIDE; y++) { /* row[v][y] = sum_x g[y][x] cos[v][x], x ascending */
+		double acc[LOW] = {0};
 		for (int x = 0; x < SIDE; x++)
-			cs[u][x] = cos(M_PI * (2 * x + 1) * u / (2.0 * SIDE));
-	for (int v = 0; v < LOW; v++) /* row[v][y] = sum_x g[y][x] cos[v][x] */
-		for (int y = 0; y < SIDE; y++) {
-			double s = 0;
-			for (int x = 0; x < SIDE; x++)
-				s += g[y * SIDE + x] * cs[v][x];
-			row[v][y] = s;
-		}
+			for (int v = 0; v < LOW; v++) /* eight independent sums: vectorized */
+				acc[v] += g[y * SIDE + x] * cs[v][x];
+		for (int v = 0; v < LOW; v++)
+			row[v][y] = acc[v];
+	}
 	for (int u = 0; u < LOW; u++)
 		for (int v = 0; v < LOW; v++) {
 			double s = 0;

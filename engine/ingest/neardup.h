@@ -1,4 +1,4 @@
-/* neardup.h - near-duplicate images by a perceptual hash of the stored thumbnail.
+/* neardup.h - near-duplicate images by a perceptual hash of the thumbnail.
  *
  * Hash (pHash, Zauner 2010 "Implementation and Benchmarking of Perceptual Image Hash Functions"):
  * the thumbnail's luminance (Rec. 601) box-resampled to 32x32, its 2-D DCT-II, the 8x8
@@ -10,9 +10,12 @@
  * flat blue picture, whose luminance hashes agree, are not). Re-encoding and resizing keep the
  * hash within a few bits; a different picture differs in ~32.
  *
- * Hashes are cached in images.phash / images.mean_rgb (schemas/0005_integrity.sql):
- * eng_neardup_fill stores them for images that have none; eng_neardup_find computes in memory the
- * ones still missing (read-only callers such as reports). Does not print. */
+ * Hashes are cached in images.phash / images.mean_rgb (schemas/0005_integrity.sql). The index
+ * stores them with the thumbnail, hashed from the thumbnail's pixels before JPEG encoding
+ * (imgthumb.c, on the image workers); eng_neardup_fill hashes the stored JPEG thumbnail of images
+ * that have none (workspaces indexed before this); eng_neardup_find computes in memory the ones
+ * still missing (read-only callers such as reports). The two hashes of one thumbnail differ by
+ * its JPEG noise, a bit or two, well inside the default distance. Does not print. */
 #ifndef ENG_NEARDUP_H
 #define ENG_NEARDUP_H
 
