@@ -210,9 +210,21 @@ static void gradcheck_w(eng_method method, int weighted)
 	eng_pairset_free(&ps);
 }
 
+/* Each check in every form of the interaction (model.c: sparse batches over G's nonzero buckets,
+ * with the AVX2 or the portable kernels, dense ones by sgemm): the same objective and gradient. */
+static void gradcheck_both(eng_method method, int weighted)
+{
+	for (int form = ENG_MODEL_INTERACTION_SPARSE; form <= ENG_MODEL_INTERACTION_SPARSE_PORTABLE;
+	     form++) {
+		eng_model_interaction_form = form;
+		gradcheck_w(method, weighted);
+	}
+	eng_model_interaction_form = ENG_MODEL_INTERACTION_AUTO;
+}
+
 static void gradcheck(eng_method method)
 {
-	gradcheck_w(method, 0);
+	gradcheck_both(method, 0);
 }
 
 /* Per-pair loss weights (eng_train_opts.row_weight): the objective and gradient of every method
@@ -221,7 +233,7 @@ static void test_model_gradient_weighted(void **state)
 {
 	(void)state;
 	for (int m = 0; m < ENG_METHOD_COUNT; m++)
-		gradcheck_w((eng_method)m, 1);
+		gradcheck_both((eng_method)m, 1);
 }
 
 /* The debiasing methods (product of experts, debias reweighting; JTT's pass is a standard MM

@@ -55,6 +55,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,9 @@ typedef struct scratch {
 	float *Z[MAXH];        /* (cap, B) per head */
 	float *c[MAXH], *ct;   /* (cap) d objective / d m per head, / d m_t (text branch) */
 	double *mm[MAXH], *mt; /* (cap) margins; one block */
+	uint32_t *nzb;         /* (cap, B) each row's nonzero buckets of G, in bucket order */
+	uint32_t *nzn;         /* (cap) how many */
+	int sparse;            /* this batch's interaction runs on nzb (batch_nonzeros) */
 	uint32_t *touched; /* (text_dim + 1) distinct text columns of the batch, first-seen order */
 	uint8_t *mark;     /* (text_dim) 1 while a column is in touched */
 	size_t ntouched;
@@ -263,6 +267,8 @@ static void scratch_free(scratch *s)
 {
 	free(s->G);
 	free(s->mt);
+	free(s->nzb);
+	free(s->nzn);
 	free(s->touched);
 	free(s->mark);
 	memset(s, 0, sizeof *s);
@@ -282,12 +288,14 @@ static int scratch_alloc(scratch *s, uint32_t B, uint32_t dv, uint32_t text_dim,
 		return eng_err_set(err, ENG_ENOMEM, "train: batch too large");
 	s->G = malloc(b ? b : 1);
 	s->mt = malloc(cap * (MAXH + 1) * sizeof(double));
+	s->nzb = malloc(cap * (size_t)B * sizeof(uint32_t) + 1); /* cap B < cap per: fits */
+	s->nzn = malloc(cap * sizeof(uint32_t) + 1);
 	if (grads) {
 		s->touched =
 		    malloc(sizeof(uint32_t) * ((size_t)text_dim + 1)); /* +1: branch-free */
 		s->mark = calloc(text_dim, 1);
 	}
-	if (!s->G || !s->mt || (grads && (!s->touched || !s->mark))) {
+	if (!s->G || !s->mt || !s->nzb || !s->nzn || (grads && (!s->touched || !s->mark))) {
 		scratch_free(s);
 		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (batch of %zu)", cap);
 	}
@@ -422,13 +430,148 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 	return any_img;
 }
 
-/* Adds the interaction fold(d)^T W_h v to each MM head's margins (when any_img). */
+/* The interaction's sparse form pays when G (n, B) has at most one nonzero in
+ * ENG_MODEL_SPARSE_FRACTION of its cells: fold(d) of a short answer pair touches few of the B
+ * buckets (synth's pairs: ~10%), a long one nearly all (MLLM-Bench's), and a dense product costs
+ * B dv per row where the sparse one costs dv per nonzero bucket, at a lower rate than sgemm's. */
+#define ENG_MODEL_SPARSE_FRACTION 4
+int eng_model_interaction_form = ENG_MODEL_INTERACTION_AUTO;
+
+/* Lists each row's nonzero buckets of G into s->nzb / s->nzn and sets s->sparse when the batch's
+ * interaction should run on them. */
+static void batch_nonzeros(size_t n, scratch *s, uint32_t B)
+{
+	size_t tot = 0;
+	for (size_t i = 0; i < n; i++) {
+		const float *gi = s->G + i * B;
+		uint32_t *nz = s->nzb + i * B, k = 0;
+		for (uint32_t b = 0; b < B; b++) {
+			nz[k] = b;
+			k += gi[b] != 0.0f;
+		}
+		s->nzn[i] = k;
+		tot += k;
+	}
+	s->sparse = eng_model_interaction_form == ENG_MODEL_INTERACTION_SPARSE ||
+	            eng_model_interaction_form == ENG_MODEL_INTERACTION_SPARSE_PORTABLE ||
+	            (eng_model_interaction_form == ENG_MODEL_INTERACTION_AUTO &&
+	             tot * ENG_MODEL_SPARSE_FRACTION <= n * (size_t)B);
+}
+
+/* The sparse interaction's two kernels, over row i's nonzero buckets nz[0..nn) of G row gi and its
+ * image vector vi (dv floats): the margin term sum_q gi[b_q] (W_b_q . vi), and the gradient
+ * gW_b_q += (gi[b_q] c) vi. Written for AVX2 + FMA (four 8-float accumulators: a dot product of
+ * dv = 124 is otherwise bound by one register's add latency), with a portable version for other
+ * CPUs; one of them is chosen per process, so results are reproducible on one machine (as sgemm's,
+ * whose kernel OpenBLAS also picks by CPU). */
+__attribute__((target("avx2,fma"))) static double sp_margin_avx2(const float *gi,
+                                                                 const uint32_t *nz, uint32_t nn,
+                                                                 const float *W, const float *vi,
+                                                                 uint32_t dv)
+{
+	double acc = 0;
+	for (uint32_t q = 0; q < nn; q++) {
+		const float *w = W + (size_t)nz[q] * dv;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		uint32_t k = 0;
+		for (; k + 32 <= dv; k += 32) {
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(vi + k), a0);
+			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8),
+			                     _mm256_loadu_ps(vi + k + 8), a1);
+			a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16),
+			                     _mm256_loadu_ps(vi + k + 16), a2);
+			a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24),
+			                     _mm256_loadu_ps(vi + k + 24), a3);
+		}
+		for (; k + 8 <= dv; k += 8)
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(vi + k), a0);
+		__m256 t8 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+		__m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+		t4 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+		t4 = _mm_add_ss(t4, _mm_shuffle_ps(t4, t4, 1));
+		float z = _mm_cvtss_f32(t4);
+		for (; k < dv; k++)
+			z += w[k] * vi[k];
+		acc += (double)gi[nz[q]] * z;
+	}
+	return acc;
+}
+
+__attribute__((target("avx2,fma"))) static void sp_grad_avx2(const float *gi, const uint32_t *nz,
+                                                             uint32_t nn, float c, float *gW,
+                                                             const float *vi, uint32_t dv)
+{
+	for (uint32_t q = 0; q < nn; q++) {
+		float a = gi[nz[q]] * c, *gb = gW + (size_t)nz[q] * dv;
+		__m256 av = _mm256_set1_ps(a);
+		uint32_t k = 0;
+		for (; k + 8 <= dv; k += 8)
+			_mm256_storeu_ps(gb + k, _mm256_fmadd_ps(av, _mm256_loadu_ps(vi + k),
+			                                         _mm256_loadu_ps(gb + k)));
+		for (; k < dv; k++)
+			gb[k] += a * vi[k];
+	}
+}
+
+static double sp_margin_c(const float *gi, const uint32_t *nz, uint32_t nn, const float *W,
+                          const float *vi, uint32_t dv)
+{
+	double acc = 0;
+	for (uint32_t q = 0; q < nn; q++) {
+		const float *w = W + (size_t)nz[q] * dv;
+		float p[8] = {0, 0, 0, 0, 0, 0, 0, 0}, z = 0;
+		uint32_t k = 0;
+		for (; k + 8 <= dv; k += 8)
+			for (int j = 0; j < 8; j++)
+				p[j] += w[k + j] * vi[k + j];
+		for (; k < dv; k++)
+			z += w[k] * vi[k];
+		z += ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+		acc += (double)gi[nz[q]] * z;
+	}
+	return acc;
+}
+
+static void sp_grad_c(const float *gi, const uint32_t *nz, uint32_t nn, float c, float *gW,
+                      const float *vi, uint32_t dv)
+{
+	for (uint32_t q = 0; q < nn; q++) {
+		float a = gi[nz[q]] * c, *restrict gb = gW + (size_t)nz[q] * dv;
+		for (uint32_t k = 0; k < dv; k++)
+			gb[k] += a * vi[k];
+	}
+}
+
+/* 1 when this CPU runs the AVX2 + FMA kernels. */
+static int sp_avx2(void)
+{
+	static int have = -1; /* a benign race: every thread computes the same value */
+	if (have < 0)
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	return have && eng_model_interaction_form != ENG_MODEL_INTERACTION_SPARSE_PORTABLE;
+}
+
+/* Adds the interaction fold(d)^T W_h v to each MM head's margins (when any_img): one GEMM, or
+ * over the nonzero buckets of a sparse batch (the same sums in another order). */
 static void batch_interaction(size_t n, scratch *s, const tview *tv, int any_img)
 {
 	const eng_model *g = tv->geo;
 	const uint32_t B = g ? g->B : 0, dv = g ? g->dv : 0;
 	const int nh = tv->nh;
-	for (int h = 0; h < nh && any_img; h++) {
+	if (nh && any_img)
+		batch_nonzeros(n, s, B);
+	for (int h = 0; h < nh && any_img && s->sparse; h++) {
+		const float *W = tv->W[h];
+		double *mh = s->mm[h];
+		int avx = sp_avx2();
+		for (size_t i = 0; i < n; i++) {
+			const float *gi = s->G + i * B, *vi = s->V + i * dv;
+			const uint32_t *nz = s->nzb + i * B;
+			mh[i] += avx ? sp_margin_avx2(gi, nz, s->nzn[i], W, vi, dv)
+			             : sp_margin_c(gi, nz, s->nzn[i], W, vi, dv);
+		}
+	}
+	for (int h = 0; h < nh && any_img && !s->sparse; h++) {
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
 		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
 		 * B */
@@ -552,8 +695,19 @@ static void batch_interaction_grads(size_t n, scratch *s, const tview *tv, int a
 		float *gW = tv->gW[h];
 		if (!gW)
 			continue;
-		if (!any_img) {
+		if (!any_img || s->sparse) {
 			memset(gW, 0, sizeof(float) * B * dv);
+			if (!any_img)
+				continue;
+			int avx = sp_avx2();
+			for (size_t i = 0; i < n; i++) { /* gW_b += (G_ib c_i) v_i, nonzero b */
+				const float *gi = s->G + i * B, *vi = s->V + i * dv;
+				const uint32_t *nz = s->nzb + i * B;
+				if (avx)
+					sp_grad_avx2(gi, nz, s->nzn[i], s->c[h][i], gW, vi, dv);
+				else
+					sp_grad_c(gi, nz, s->nzn[i], s->c[h][i], gW, vi, dv);
+			}
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) { /* CV (n, dv) = diag(c_h) V */

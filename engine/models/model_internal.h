@@ -61,6 +61,18 @@ int eng_model_objective(const eng_model *m, const eng_pairset *ps, const size_t 
 int eng_model_text_margins(const eng_model *m, const eng_pairset *ps, const size_t *rows, size_t n,
                            float *out);
 
+/* How batch() forms the interaction and its gradient: ENG_MODEL_INTERACTION_AUTO (by the batch's
+ * density of G, model.c), _SPARSE or _DENSE always, _SPARSE_PORTABLE sparse without the AVX2
+ * kernels. For tests, which check every form; set it before any training starts, never while one
+ * runs. */
+enum {
+	ENG_MODEL_INTERACTION_AUTO,
+	ENG_MODEL_INTERACTION_SPARSE,
+	ENG_MODEL_INTERACTION_DENSE,
+	ENG_MODEL_INTERACTION_SPARSE_PORTABLE
+};
+extern int eng_model_interaction_form;
+
 /* 1 for the methods with a text branch trained next to the MM branch (detached), and with an MM
  * branch: text, shortcut-aware, poe, debias (modelopts.c). */
 int eng_method_has_text_branch(eng_method m);
