@@ -8,7 +8,7 @@ ROOT=$(pwd)
 
 PKGS="gcc pkg-config meson ninja-build python3 libsqlite3-dev libarchive-dev libstb-dev
       libturbojpeg0-dev libwebp-dev libopenblas-dev libcmocka-dev libjansson-dev libsnappy-dev
-      libzstd-dev zlib1g-dev clang-format"
+      libzstd-dev zlib1g-dev clang-format libopenblas0-serial"
 # test-only: tests/e2e_slurm.sh starts a one-node Slurm cluster (tests/slurm_cluster.sh)
 TEST_PKGS="slurm-wlm munge"
 
