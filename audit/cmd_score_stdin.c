@@ -1,9 +1,11 @@
 /* cmd_score_stdin.c - `mmaudit score --model MODEL --stdin`: a filter for Spark RDD.pipe, Ray or
  * GNU parallel. Records (any shape `index` accepts; images by path, relative to --images or the
  * current folder, or as data: URIs) come in on stdin, one JSON line of scores per record goes out
- * on stdout, in input order. Works in batches: each batch is indexed into a temporary workspace
- * (so every shape, check and error of `index` applies) and scored with the model, then removed;
- * memory is bounded by the model plus one batch. */
+ * on stdout, in input order. Works in batches of BATCH_LINES lines: a batch of text-only records
+ * is scored in-process (modelscore.c) on the worker pool, in lanes, while the next batch is read;
+ * a batch with an image is indexed into a temporary workspace (so every shape, check and error of
+ * `index` applies) and scored with the model, then removed. Memory is bounded by the model plus
+ * two batches. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 #include "audit/cli.h"
 #include "index.h"
 #include "modelfile.h"
+#include "pool.h"
 #include "score.h"
 #include "store_batch.h"
 
@@ -102,107 +105,254 @@ static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, 
 	return ferror(out) ? eng_err_set(err, ENG_EIO, "write stdout: %s", strerror(errno)) : 0;
 }
 
+/* ---- the in-process path: batches through the pool ------------------------------------------- */
+
+enum { MAXLANES = 8 };
+
+/* One lane of a batch: a contiguous part of its lines, scored on the pool by the lane's own
+ * scorer. */
+typedef struct lane {
+	eng_line_scorer *sc;
+	char *const *lines;
+	const size_t *lens;
+	size_t n;
+	uint64_t base;
+	int rc;
+	eng_err err;
+} lane;
+
+/* One batch of BATCH_LINES lines (the last one shorter), read with getline. */
+typedef struct batch {
+	char **lines;
+	size_t *lens, *caps;
+	size_t n;
+	uint64_t base;
+	int eof; /* the input ended in this batch */
+	int nl;  /* lanes submitted (0: none) */
+	lane L[MAXLANES];
+} batch;
+
+static int lane_main(void *arg)
+{
+	lane *l = arg;
+	l->rc = eng_line_scorer_run(l->sc, l->lines, l->lens, l->n, l->base, &l->err);
+	return l->rc;
+}
+
+static void batch_free(batch *b)
+{
+	for (size_t i = 0; b->lines && i < BATCH_LINES; i++)
+		free(b->lines[i]);
+	free(b->lines), free(b->lens), free(b->caps);
+	for (int i = 0; i < MAXLANES; i++)
+		eng_line_scorer_free(b->L[i].sc);
+}
+
+/* Reads the next batch from stdin (up to BATCH_LINES lines, the newline cut off). */
+static void batch_read(batch *b, uint64_t base)
+{
+	size_t n = 0;
+	ssize_t len;
+	while (n < BATCH_LINES && (len = getline(&b->lines[n], &b->caps[n], stdin)) >= 0) {
+		if (len > 0 && b->lines[n][len - 1] == '\n')
+			b->lines[n][--len] = '\0';
+		b->lens[n++] = (size_t)len;
+	}
+	b->n = n;
+	b->base = base;
+	b->eof = n < BATCH_LINES;
+	b->nl = 0;
+}
+
+/* Queues the batch's lanes: lane i scores lines [i * per, (i + 1) * per) with its own scorer.
+ * Determinism: a lane writes only its own scorer's output and rc, reading only the shared model
+ * and its lines; the outputs are written in lane order (batch_finish), and a line's output
+ * depends on that line alone, so the output is that of one lane whatever the threads. */
+static int batch_submit(batch *b, eng_pool *pool, int lanes, eng_err *err)
+{
+	int nl = lanes;
+	if ((size_t)nl > b->n / 256 + 1)
+		nl = (int)(b->n / 256 + 1); /* small batches: one lane */
+	size_t per = (b->n + (size_t)nl - 1) / (size_t)nl;
+	for (int i = 0; i < nl; i++) {
+		size_t s = (size_t)i * per, e = s + per > b->n ? b->n : s + per;
+		lane *l = &b->L[i];
+		l->lines = b->lines + s;
+		l->lens = b->lens + s;
+		l->n = e > s ? e - s : 0;
+		l->base = b->base + s;
+		l->rc = 0;
+		if (eng_pool_submit(pool, lane_main, l))
+			return eng_err_set(err, ENG_ENOMEM, "out of memory");
+		b->nl = i + 1;
+	}
+	return 0;
+}
+
+/* Collects the batch's lanes: 0 when the batch is scored (its text in the lanes' scorers), 1 when
+ * it goes through a workspace (a record has an image), or the first lane's error. */
+static int batch_collect(batch *b, eng_pool *pool, eng_err *err)
+{
+	for (int i = 0; i < b->nl; i++)
+		eng_pool_collect(pool); /* each lane's outcome is in L[i].rc */
+	for (int i = 0; i < b->nl; i++) /* 1 (an image: the workspace path) wins over 0 */
+		if (b->L[i].rc) {
+			if (b->L[i].rc != 1 && err)
+				*err = b->L[i].err;
+			return b->L[i].rc;
+		}
+	return 0;
+}
+
+static int batch_write(const batch *b, FILE *out, eng_err *err)
+{
+	for (int i = 0; i < b->nl; i++) {
+		size_t len;
+		const char *t = eng_line_scorer_output(b->L[i].sc, &len);
+		if (len && fwrite(t, 1, len, out) != len)
+			return eng_err_set(err, ENG_EIO, "write the scores");
+	}
+	return 0;
+}
+
+/* ---- the workspace path ---------------------------------------------------------------------- */
+
+typedef struct wspath {
+	char dir[4096], jpath[4200], wpath[4200];
+	const char *images;
+	eng_score_opts so;
+} wspath;
+
+/* The batch indexed into a temporary workspace (every check of `index`, images too), scored with
+ * the model and printed; the workspace is removed. */
+static int batch_workspace(const batch *b, const wspath *w, eng_err *err)
+{
+	FILE *f = fopen(w->jpath, "w");
+	if (!f)
+		return eng_err_set(err, ENG_EIO, "write '%s': %s", w->jpath, strerror(errno));
+	for (uint64_t i = 0; i < b->n; i++) {
+		fwrite(b->lines[i], 1, b->lens[i], f);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0)
+		return eng_err_set(err, ENG_EIO, "write '%s': %s", w->jpath, strerror(errno));
+	eng_ws *ws = NULL;
+	eng_index_opts io = {.images = w->images};
+	eng_index_result res;
+	int64_t ds = 0, run = 0;
+	int rc;
+	char side[4300];
+	if (!(rc = eng_ws_open(w->wpath, &ws, err)) &&
+	    !(rc = eng_index_file(ws, "stdin", w->jpath, &io, &res, err)) &&
+	    !(rc = eng_ws_dataset_id(ws, "stdin", &ds, err))) {
+		if (res.pairs) /* a batch of nothing but errors is printed as such */
+			rc = eng_score_run(ws, &ds, 1, &w->so, NULL, &run, err);
+		if (!rc)
+			rc = print_batch(ws, run, b->base, b->n, stdout, err);
+	}
+	eng_ws_close(ws);
+	unlink(w->wpath);
+	snprintf(side, sizeof side, "%s-wal", w->wpath);
+	unlink(side);
+	snprintf(side, sizeof side, "%s-shm", w->wpath);
+	unlink(side);
+	return rc;
+}
+
+/* A temporary folder in $TMPDIR or /tmp for the workspace path. */
+static int make_tmpdir(char *dbuf, size_t n, eng_err *err)
+{
+	const char *tmpd = getenv("TMPDIR");
+	if (tmpd && *tmpd && snprintf(dbuf, n, "%s/mmaudit-stdin-XXXXXX", tmpd) < (int)n) {
+		if (!mkdtemp(dbuf))
+			return eng_err_set(err, ENG_EIO, "make a temporary folder in %s: %s", tmpd,
+			                   strerror(errno));
+		return 0;
+	}
+	snprintf(dbuf, n, "/tmp/mmaudit-stdin-XXXXXX");
+	if (!mkdtemp(dbuf))
+		return eng_err_set(err, ENG_EIO, "make a temporary folder in /tmp: %s",
+		                   strerror(errno));
+	return 0;
+}
+
+/* Pipeline: while the pool scores batch k, the caller reads batch k + 1 and queues it, then
+ * collects batch k and writes it (or sends it through a workspace), in input order. */
 int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, eng_err *err)
 {
 	if (threads <= 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c < 1 ? 1 : c > 8 ? 8 : (int)c;
 	}
-	char dir[] = "/tmp/mmaudit-stdin-XXXXXX";
-	const char *tmpd = getenv("TMPDIR");
-	char dbuf[4096];
-	if (tmpd && *tmpd &&
-	    snprintf(dbuf, sizeof dbuf, "%s/mmaudit-stdin-XXXXXX", tmpd) < (int)sizeof dbuf) {
-		if (!mkdtemp(dbuf))
-			return eng_err_set(err, ENG_EIO, "make a temporary folder in %s: %s", tmpd,
-			                   strerror(errno));
-	} else if (!mkdtemp(dir)) {
-		return eng_err_set(err, ENG_EIO, "make a temporary folder in /tmp: %s",
-		                   strerror(errno));
-	} else {
-		snprintf(dbuf, sizeof dbuf, "%s", dir);
-	}
-	char cwd[4096], jpath[4200], wpath[4200], side[4300];
+	int lanes = threads < 1 ? 1 : threads > MAXLANES ? MAXLANES : threads;
+	wspath w;
+	memset(&w, 0, sizeof w);
+	int rc = make_tmpdir(w.dir, sizeof w.dir, err);
+	if (rc)
+		return rc;
+	char cwd[4096];
 	if (!images && getcwd(cwd, sizeof cwd))
 		images = cwd;
-	snprintf(jpath, sizeof jpath, "%s/stdin.jsonl", dbuf);
-	snprintf(wpath, sizeof wpath, "%s/batch.db", dbuf);
-	char **lines = calloc(BATCH_LINES, sizeof *lines);
-	size_t *lens = calloc(BATCH_LINES, sizeof *lens), *caps = calloc(BATCH_LINES, sizeof *caps);
-	uint64_t base = 0;
-	int rc = 0, eof = 0;
+	w.images = images;
+	snprintf(w.jpath, sizeof w.jpath, "%s/stdin.jsonl", w.dir);
+	snprintf(w.wpath, sizeof w.wpath, "%s/batch.db", w.dir);
 	double confident = 0.8;
 	json_t *cj = json_object_get(mf->config, "confident");
 	if (json_is_number(cj))
 		confident = json_number_value(cj);
-	if (!lines || !lens || !caps)
+	eng_score_opts_default(&w.so);
+	w.so.model = mf;
+	w.so.threads = 0;
+
+	batch B[2];
+	memset(B, 0, sizeof B);
+	eng_pool *pool = eng_pool_new(lanes);
+	if (!pool)
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-	eng_score_opts so;
-	eng_score_opts_default(&so);
-	so.model = mf;
-	so.threads = 0;
-	while (!rc && !eof) {
-		uint64_t n = 0;
-		ssize_t len;
-		while (n < BATCH_LINES && (len = getline(&lines[n], &caps[n], stdin)) >= 0) {
-			if (len > 0 && lines[n][len - 1] == '\n')
-				lines[n][--len] = '\0';
-			lens[n++] = (size_t)len;
-		}
-		if (n < BATCH_LINES)
-			eof = 1;
-		if (n == 0)
-			break;
-		/* text-only records: scored in-process; a batch with an image goes through a
-		 * workspace, where every check of `index` applies to the images too */
-		int fast = eng_modelfile_score_lines_mt(mf, lines, lens, n, base, confident,
-		                                        threads, stdout, err);
-		if (fast == 0) {
-			base += n;
-			continue;
-		}
-		if (fast != 1) {
-			rc = fast;
-			break;
-		}
-		FILE *f = fopen(jpath, "w");
-		if (!f) {
-			rc = eng_err_set(err, ENG_EIO, "write '%s': %s", jpath, strerror(errno));
-			break;
-		}
-		for (uint64_t i = 0; i < n; i++) {
-			fwrite(lines[i], 1, lens[i], f);
-			fputc('\n', f);
-		}
-		if (fclose(f) != 0) {
-			rc = eng_err_set(err, ENG_EIO, "write '%s': %s", jpath, strerror(errno));
-			break;
-		}
-		eng_ws *ws = NULL;
-		eng_index_opts io = {.images = images};
-		eng_index_result res;
-		int64_t ds = 0, run = 0;
-		if (!(rc = eng_ws_open(wpath, &ws, err)) &&
-		    !(rc = eng_index_file(ws, "stdin", jpath, &io, &res, err)) &&
-		    !(rc = eng_ws_dataset_id(ws, "stdin", &ds, err))) {
-			if (res.pairs) /* a batch of nothing but errors is printed as such */
-				rc = eng_score_run(ws, &ds, 1, &so, NULL, &run, err);
-			if (!rc)
-				rc = print_batch(ws, run, base, n, stdout, err);
-		}
-		eng_ws_close(ws);
-		unlink(wpath);
-		snprintf(side, sizeof side, "%s-wal", wpath);
-		unlink(side);
-		snprintf(side, sizeof side, "%s-shm", wpath);
-		unlink(side);
-		base += n;
+	for (int k = 0; k < 2 && !rc; k++) {
+		B[k].lines = calloc(BATCH_LINES, sizeof *B[k].lines);
+		B[k].lens = calloc(BATCH_LINES, sizeof *B[k].lens);
+		B[k].caps = calloc(BATCH_LINES, sizeof *B[k].caps);
+		if (!B[k].lines || !B[k].lens || !B[k].caps)
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+		for (int i = 0; i < lanes && !rc; i++)
+			rc = eng_line_scorer_new(mf, confident, &B[k].L[i].sc, err);
 	}
+	uint64_t base = 0;
+	batch *cur = &B[0], *next = &B[1];
+	if (!rc) {
+		batch_read(cur, base);
+		base += cur->n;
+		if (cur->n)
+			rc = batch_submit(cur, pool, lanes, err);
+	}
+	while (!rc && cur->n) {
+		next->n = 0;
+		next->nl = 0;
+		if (!cur->eof) {
+			batch_read(next, base);
+			base += next->n;
+			if (next->n)
+				rc = batch_submit(next, pool, lanes, err);
+		}
+		if (rc)
+			break;
+		int fast = batch_collect(cur, pool, err);
+		if (fast == 0)
+			rc = batch_write(cur, stdout, err);
+		else if (fast == 1)
+			rc = batch_workspace(cur, &w, err);
+		else
+			rc = fast;
+		batch *t = cur;
+		cur = next;
+		next = t;
+	}
+	eng_pool_free(pool); /* runs what is still queued after an error */
 	fflush(stdout);
-	for (size_t i = 0; lines && i < BATCH_LINES; i++)
-		free(lines[i]);
-	free(lines), free(lens), free(caps);
-	unlink(jpath);
-	rmdir(dbuf);
+	for (int k = 0; k < 2; k++)
+		batch_free(&B[k]);
+	unlink(w.jpath);
+	rmdir(w.dir);
 	return rc;
 }

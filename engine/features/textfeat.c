@@ -134,6 +134,11 @@ int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *er
 	return 0;
 }
 
+void eng_textfeat_set_votes(eng_textfeat *tf, int on)
+{
+	tf->novote = !on;
+}
+
 void eng_textfeat_free(eng_textfeat *tf)
 {
 	if (!tf)
@@ -294,7 +299,8 @@ static int hash_tokens(eng_textfeat *tf)
 		uint32_t b;
 		int sg;
 		eng_textfeat_bucket_of(tf, h, &b, &sg);
-		vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
+		if (!tf->novote)
+			vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
 		if (tf->o.bigrams && t + 1 < tf->ntok) {
 			const char *w2 = l + tf->tok_off[t + 1];
 			size_t n2 = tf->tok_len[t + 1];
@@ -303,7 +309,8 @@ static int hash_tokens(eng_textfeat *tf)
 			if (acc_add(tf, h2))
 				return -1;
 			eng_textfeat_bucket_of(tf, h2, &b, &sg);
-			vote(tf, b, sg, KIND_BIGRAM, w, nw, ' ', w2, n2);
+			if (!tf->novote)
+				vote(tf, b, sg, KIND_BIGRAM, w, nw, ' ', w2, n2);
 		}
 		if (tf->o.crosses && t < CROSS_RESP_MAX) {
 			for (size_t p = 0; p < tf->nptok; p++) {
@@ -315,7 +322,8 @@ static int hash_tokens(eng_textfeat *tf)
 				if (acc_add(tf, hc))
 					return -1;
 				eng_textfeat_bucket_of(tf, hc, &b, &sg);
-				vote(tf, b, sg, KIND_CROSS, pw, pn, '|', w, nw);
+				if (!tf->novote)
+					vote(tf, b, sg, KIND_CROSS, pw, pn, '|', w, nw);
 			}
 		}
 	}

@@ -50,6 +50,7 @@ struct eng_textfeat {
 	eng_textfeat_opts o;
 	uint32_t nbuckets; /* 2^hash_bits */
 	slot *slots;       /* (nbuckets) */
+	int novote;        /* 1: no provisional names are voted (eng_textfeat_set_votes) */
 	/* scratch, reused across calls */
 	float *acc; /* (nbuckets) signed counts of the current response, zero between calls */
 	uint32_t *touched; /* buckets with acc != 0 in the current response */
