@@ -195,7 +195,11 @@ static int parse_lines(eng_line_scorer *s, char *const *lines, const size_t *len
 {
 	*npairs = 0;
 	for (size_t i = 0; i < n; i++) {
-		int rc = eng_record_parse(&s->rec[i], lines[i], lens[i], "stdin", base + i + 1);
+		/* the flat fast path, else (1) the full parser with its every shape and error */
+		int rc =
+		    eng_record_parse_flat(&s->rec[i], lines[i], lens[i], "stdin", base + i + 1);
+		if (rc == 1)
+			rc = eng_record_parse(&s->rec[i], lines[i], lens[i], "stdin", base + i + 1);
 		if (rc)
 			return rc;
 		if (s->rec[i].image && s->rec[i].npairs)
