@@ -152,6 +152,9 @@ void eng_textfeat_free(eng_textfeat *tf)
 	free(tf->plow);
 	free(tf->ecol);
 	free(tf->eval);
+	free(tf->dv);
+	free(tf->used0);
+	free(tf->used1);
 	free(tf);
 }
 
@@ -620,6 +623,76 @@ int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt,
 	return rc ? rc : eng_pairset_add_row(ps, col, val, k, img_row, err);
 }
 
+/* Adds the accumulated response with factor f (+1 chosen, -1 rejected) into the pair row's
+ * per-bucket values, each value as emit() computes it; a bucket the chosen answer already holds
+ * gets chosen + rejected (float), the sum eng_pairset_canon_row would make of the two entries.
+ * Leaves acc zeroed. */
+static void stage(eng_textfeat *tf, float f)
+{
+	double ss = 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		double v = log1p_count(tf->acc[tf->touched[i]]);
+		ss += v * v;
+	}
+	double scale = ss > 0 ? 1.0 / sqrt(ss) : 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		uint32_t b = tf->touched[i];
+		float s = tf->acc[b];
+		tf->acc[b] = 0;
+		if (s == 0)
+			continue;
+		double v = log1p_count(s) * scale * (s < 0 ? -1 : 1);
+		float e = (float)(f * v);
+		uint64_t bit = (uint64_t)1 << (b & 63);
+		if (tf->used0[b >> 6] & bit) {
+			tf->dv[b] += e;
+		} else {
+			tf->dv[b] = e;
+			tf->used0[b >> 6] |= bit;
+			tf->used1[b >> 12] |= (uint64_t)1 << ((b >> 6) & 63);
+		}
+	}
+	tf->ntouched = 0;
+}
+
+/* The staged values as entries in column order, zeros (chosen + rejected = 0) dropped, as
+ * eng_pairset_canon_row leaves them; clears the stage. */
+static int unstage(eng_textfeat *tf)
+{
+	int rc = 0;
+	size_t n1 = ((size_t)tf->nbuckets + 4095) / 4096;
+	for (size_t i = 0; i < n1; i++) {
+		uint64_t w1 = tf->used1[i];
+		tf->used1[i] = 0;
+		while (w1) {
+			size_t j = i * 64 + (size_t)__builtin_ctzll(w1);
+			w1 &= w1 - 1;
+			uint64_t w0 = tf->used0[j];
+			tf->used0[j] = 0;
+			while (w0) {
+				uint32_t b = (uint32_t)(j * 64 + (size_t)__builtin_ctzll(w0));
+				w0 &= w0 - 1;
+				float v = tf->dv[b];
+				tf->dv[b] = 0;
+				if (v != 0 && !rc)
+					rc = push_entry(tf, b, v);
+			}
+		}
+	}
+	return rc;
+}
+
+/* Tokenizes and hashes one response into acc and writes its named features. */
+static int response_acc(eng_textfeat *tf, const char *text, float *named)
+{
+	size_t n = text ? strlen(text) : 0;
+	if (eng_textfeat_tokenize(tf, text ? text : "", n, &tf->low, &tf->low_cap) ||
+	    hash_tokens(tf))
+		return -1;
+	named_features(tf, text ? text : "", n, named);
+	return 0;
+}
+
 int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chosen,
                           const char *rejected, uint32_t **col, float **val, size_t *k,
                           eng_err *err)
@@ -627,8 +700,25 @@ int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chos
 	assert(tf && col && val && k);
 	float nc[NNAMED], nr[NNAMED];
 	tf->nent = 0;
-	if (eng_textfeat_prompt_tokens(tf, prompt) || response(tf, chosen, 1.0f, nc) ||
-	    response(tf, rejected, -1.0f, nr)) {
+	if (!tf->dv) {
+		size_t n0 = ((size_t)tf->nbuckets + 63) / 64, n1 = (n0 + 63) / 64;
+		tf->dv = calloc(tf->nbuckets, sizeof *tf->dv);
+		tf->used0 = calloc(n0, sizeof *tf->used0);
+		tf->used1 = calloc(n1, sizeof *tf->used1);
+		if (!tf->dv || !tf->used0 || !tf->used1) {
+			free(tf->dv), free(tf->used0), free(tf->used1);
+			tf->dv = NULL, tf->used0 = tf->used1 = NULL;
+			return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+		}
+	}
+	int rc = eng_textfeat_prompt_tokens(tf, prompt) || response_acc(tf, chosen, nc);
+	if (!rc)
+		stage(tf, 1.0f);
+	rc = rc || response_acc(tf, rejected, nr);
+	if (!rc)
+		stage(tf, -1.0f);
+	rc = unstage(tf) || rc; /* also clears the stage after a failure */
+	if (rc) {
 		tf->ntouched = 0;
 		memset(tf->acc, 0, sizeof(float) * tf->nbuckets);
 		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");

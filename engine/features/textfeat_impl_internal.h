@@ -66,6 +66,12 @@ struct eng_textfeat {
 	uint32_t *ecol; /* entries of the pair row being built */
 	float *eval;
 	size_t nent, ent_cap;
+	/* the pair row's hashed part, made in column order (eng_textfeat_pair_row): per bucket the
+	 * chosen value, then plus the rejected one; bit b of used0 says bucket b holds one, bit w
+	 * of used1 that word w of used0 is not zero. All zero between calls; made on first use. */
+	float *dv;       /* (nbuckets) */
+	uint64_t *used0; /* (nbuckets / 64, at least 1) */
+	uint64_t *used1; /* (used0 words / 64, at least 1) */
 };
 
 /* Grows *p (elements of sz bytes, capacity *cap) to hold need elements. 0 ok, -1 no memory. */
