@@ -64,16 +64,33 @@ static void ob_puts(obuf *b, const char *s)
 static void ob_printf(obuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ob_printf(obuf *b, const char *fmt, ...)
 {
+	if (ob_reserve(b, 64))
+		return;
 	va_list ap;
 	va_start(ap, fmt);
-	int k = vsnprintf(NULL, 0, fmt, ap);
+	int k = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
-	if (k < 0 || ob_reserve(b, (size_t)k + 1))
+	if (k < 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)k + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)k >= b->cap - b->len) { /* longer than the room: again, with room for it */
+		if (ob_reserve(b, (size_t)k + 1))
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, (size_t)k + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)k;
+}
+
+/* A line number in decimal (as %llu). */
+static void ob_u64(obuf *b, uint64_t v)
+{
+	char t[24];
+	size_t i = sizeof t;
+	do
+		t[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	ob_put(b, t + i, sizeof t - i);
 }
 
 /* One JSON string, as jansson's json_dumps writes it ("" for a string that is not UTF-8, such as
@@ -104,7 +121,8 @@ static void put_scores(obuf *b, const char *id, double pt)
 {
 	ob_puts(b, "{\"id\":");
 	put_json_string(b, id);
-	ob_printf(b, ",\"p_text\":%.9g,\"p_mm\":null,\"p_sa\":null,\"sfc\":null,\"category\":", pt);
+	ob_printf(b, ",\"p_text\":%.9g", pt);
+	ob_puts(b, ",\"p_mm\":null,\"p_sa\":null,\"sfc\":null,\"category\":");
 }
 
 /* ---- the scorer ------------------------------------------------------------------------------ */
@@ -282,10 +300,13 @@ static void print_records(eng_line_scorer *s, size_t n, uint64_t base)
 			if (k)
 				ob_put(out, ",", 1);
 			put_scores(out, rec->pairs[k].id, eng_sigmoid(s->mg[r]));
-			ob_printf(out, "\"%s\"", cat);
-			if (single)
-				ob_printf(out, ",\"line\":%llu",
-				          (unsigned long long)(base + i + 1));
+			ob_put(out, "\"", 1);
+			ob_puts(out, cat);
+			ob_put(out, "\"", 1);
+			if (single) {
+				ob_puts(out, ",\"line\":");
+				ob_u64(out, base + i + 1);
+			}
 			ob_put(out, "}", 1);
 		}
 		if (!single) {
