@@ -154,6 +154,7 @@ void eng_textfeat_free(eng_textfeat *tf)
 	free(tf->eval);
 	free(tf->used0);
 	free(tf->used1);
+	free(tf->th);
 	free(tf);
 }
 
@@ -308,14 +309,34 @@ static inline uint64_t fnv_update(uint64_t h, const char *p, size_t n)
 	return h;
 }
 
-/* Hashes the tokens of the current response into tf->acc; votes names. */
+/* Hashes the tokens of the current response into tf->acc; votes names. The unigram and bigram
+ * hashes are computed first, their buckets prefetched, then added in the order of the tokens (the
+ * order the buckets are touched in is that of one pass: the norm sums them in it). */
 static int hash_tokens(eng_textfeat *tf)
 {
 	const char *l = tf->low;
+	const int bi = tf->o.bigrams;
+	void *hp = tf->th;
+	if (tf->ntok > SIZE_MAX / 4 ||
+	    eng_textfeat_grow(&hp, sizeof(uint64_t), &tf->th_cap, 2 * tf->ntok + 1))
+		return -1;
+	tf->th = hp;
+	uint64_t *th = tf->th; /* (ntok, 2): unigram, bigram hash of token t */
+	for (size_t t = 0; t < tf->ntok; t++) {
+		uint64_t h = fnv_update(ENG_FNV64_OFFSET, l + tf->tok_off[t], tf->tok_len[t]);
+		th[2 * t] = h;
+		__builtin_prefetch(&tf->acc[2 * (size_t)(h & (tf->nbuckets - 1))], 1);
+		if (bi && t + 1 < tf->ntok) {
+			uint64_t h2 = fnv_update(h, " ", 1);
+			h2 = fnv_update(h2, l + tf->tok_off[t + 1], tf->tok_len[t + 1]);
+			th[2 * t + 1] = h2;
+			__builtin_prefetch(&tf->acc[2 * (size_t)(h2 & (tf->nbuckets - 1))], 1);
+		}
+	}
 	for (size_t t = 0; t < tf->ntok; t++) {
 		const char *w = l + tf->tok_off[t];
 		size_t nw = tf->tok_len[t];
-		uint64_t h = fnv_update(ENG_FNV64_OFFSET, w, nw);
+		uint64_t h = th[2 * t];
 		if (acc_add(tf, h))
 			return -1;
 		uint32_t b;
@@ -323,11 +344,10 @@ static int hash_tokens(eng_textfeat *tf)
 		eng_textfeat_bucket_of(tf, h, &b, &sg);
 		if (!tf->novote)
 			vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
-		if (tf->o.bigrams && t + 1 < tf->ntok) {
+		if (bi && t + 1 < tf->ntok) {
 			const char *w2 = l + tf->tok_off[t + 1];
 			size_t n2 = tf->tok_len[t + 1];
-			uint64_t h2 = fnv_update(h, " ", 1);
-			h2 = fnv_update(h2, w2, n2);
+			uint64_t h2 = th[2 * t + 1];
 			if (acc_add(tf, h2))
 				return -1;
 			eng_textfeat_bucket_of(tf, h2, &b, &sg);
@@ -421,6 +441,7 @@ enum { WL_MAX = 64 };
 static wl_entry wl_entries[WL_MAX];
 static uint8_t
     wl_first[257]; /* entries of first byte c: wl_entries[wl_first[c] .. wl_first[c+1]) */
+static uint32_t wl_lens[256]; /* bit L: a word of L bytes (L < 32) starts with byte c */
 
 static void wordlists_init(void)
 {
@@ -440,6 +461,8 @@ static void wordlists_init(void)
 					         bits */
 					assert(n < WL_MAX);
 					wl_entries[n++] = (wl_entry){*w, (uint8_t)len, 0};
+					assert(len < 32);
+					wl_lens[c] |= (uint32_t)1 << len;
 				}
 				wl_entries[k].mask |= (uint8_t)(1u << l);
 			}
@@ -452,6 +475,8 @@ static unsigned wl_lists(const char *w, size_t n)
 {
 	unsigned char c = (unsigned char)w[0];
 	unsigned m = 0;
+	if (n >= 32 || !(wl_lens[c] >> n & 1))
+		return 0; /* most tokens: no listed word has that first byte and length */
 	for (size_t k = wl_first[c]; k < wl_first[c + 1]; k++)
 		if (wl_entries[k].len == n && memcmp(wl_entries[k].w, w, n) == 0)
 			m |= wl_entries[k].mask;

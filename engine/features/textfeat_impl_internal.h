@@ -62,6 +62,8 @@ struct eng_textfeat {
 	size_t low_cap;
 	size_t *tok_off, *tok_len; /* tokens of the current text */
 	size_t ntok, tok_cap;
+	uint64_t *th; /* (ntok, 2) hashes of the current text's unigrams and bigrams */
+	size_t th_cap;
 	size_t ptok[CROSS_PROMPT_MAX * 2]; /* distinct prompt tokens (off, len) into plow */
 	size_t nptok;
 	char *plow; /* lower-cased prompt */
