@@ -121,10 +121,14 @@ typedef struct lane {
 	eng_err err;
 } lane;
 
-/* One batch of BATCH_LINES lines (the last one shorter), read with getline. */
+/* One batch of BATCH_LINES lines (the last one shorter): the lines back to back in one buffer
+ * (each NUL-terminated, its newline cut off), so memory follows the batch, not the longest line
+ * each of BATCH_LINES buffers ever held. */
 typedef struct batch {
-	char **lines;
-	size_t *lens, *caps;
+	char **lines; /* (BATCH_LINES) into buf */
+	size_t *lens, *offs;
+	char *buf;
+	size_t cap;
 	size_t n;
 	uint64_t base;
 	int eof; /* the input ended in this batch */
@@ -141,27 +145,45 @@ static int lane_main(void *arg)
 
 static void batch_free(batch *b)
 {
-	for (size_t i = 0; b->lines && i < BATCH_LINES; i++)
-		free(b->lines[i]);
-	free(b->lines), free(b->lens), free(b->caps);
+	free(b->lines), free(b->lens), free(b->offs), free(b->buf);
 	for (int i = 0; i < MAXLANES; i++)
 		eng_line_scorer_free(b->L[i].sc);
 }
 
-/* Reads the next batch from stdin (up to BATCH_LINES lines, the newline cut off). */
-static void batch_read(batch *b, uint64_t base)
+/* Reads the next batch from stdin (up to BATCH_LINES lines, the newline cut off) through the
+ * line buffer *line (*cap bytes, getline's). 0 or ENG_ENOMEM. */
+static int batch_read(batch *b, uint64_t base, char **line, size_t *cap, eng_err *err)
 {
-	size_t n = 0;
+	size_t n = 0, used = 0;
 	ssize_t len;
-	while (n < BATCH_LINES && (len = getline(&b->lines[n], &b->caps[n], stdin)) >= 0) {
-		if (len > 0 && b->lines[n][len - 1] == '\n')
-			b->lines[n][--len] = '\0';
+	while (n < BATCH_LINES && (len = getline(line, cap, stdin)) >= 0) {
+		if (len > 0 && (*line)[len - 1] == '\n')
+			len--;
+		size_t need = used + (size_t)len + 1;
+		if (need > b->cap) {
+			size_t nc = b->cap ? b->cap : 1 << 20;
+			while (nc < need)
+				nc *= 2;
+			char *q = realloc(b->buf, nc);
+			if (!q)
+				return eng_err_set(err, ENG_ENOMEM,
+				                   "out of memory (a batch of lines)");
+			b->buf = q;
+			b->cap = nc;
+		}
+		memcpy(b->buf + used, *line, (size_t)len);
+		b->buf[used + (size_t)len] = '\0';
+		b->offs[n] = used;
 		b->lens[n++] = (size_t)len;
+		used = need;
 	}
+	for (size_t i = 0; i < n; i++)
+		b->lines[i] = b->buf + b->offs[i];
 	b->n = n;
 	b->base = base;
 	b->eof = n < BATCH_LINES;
 	b->nl = 0;
+	return 0;
 }
 
 /* Queues the batch's lanes: lane i scores lines [i * per, (i + 1) * per) with its own scorer.
@@ -312,16 +334,19 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 	for (int k = 0; k < 2 && !rc; k++) {
 		B[k].lines = calloc(BATCH_LINES, sizeof *B[k].lines);
 		B[k].lens = calloc(BATCH_LINES, sizeof *B[k].lens);
-		B[k].caps = calloc(BATCH_LINES, sizeof *B[k].caps);
-		if (!B[k].lines || !B[k].lens || !B[k].caps)
+		B[k].offs = calloc(BATCH_LINES, sizeof *B[k].offs);
+		if (!B[k].lines || !B[k].lens || !B[k].offs)
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		for (int i = 0; i < lanes && !rc; i++)
 			rc = eng_line_scorer_new(mf, confident, &B[k].L[i].sc, err);
 	}
 	uint64_t base = 0;
 	batch *cur = &B[0], *next = &B[1];
+	char *line = NULL; /* getline's buffer */
+	size_t line_cap = 0;
+	if (!rc)
+		rc = batch_read(cur, base, &line, &line_cap, err);
 	if (!rc) {
-		batch_read(cur, base);
 		base += cur->n;
 		if (cur->n)
 			rc = batch_submit(cur, pool, lanes, err);
@@ -329,8 +354,7 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 	while (!rc && cur->n) {
 		next->n = 0;
 		next->nl = 0;
-		if (!cur->eof) {
-			batch_read(next, base);
+		if (!cur->eof && !(rc = batch_read(next, base, &line, &line_cap, err))) {
 			base += next->n;
 			if (next->n)
 				rc = batch_submit(next, pool, lanes, err);
@@ -349,6 +373,7 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 		next = t;
 	}
 	eng_pool_free(pool); /* runs what is still queued after an error */
+	free(line);
 	fflush(stdout);
 	for (int k = 0; k < 2; k++)
 		batch_free(&B[k]);
