@@ -209,6 +209,19 @@ int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **l
 	}
 	l[n] = '\0';
 	tf->ntok = 0;
+	/* room for every token up front: at most one per two bytes (a word byte, a separator) */
+	size_t most = n / 2 + 1;
+	if (most > tf->tok_cap) {
+		size_t c1 = tf->tok_cap, c2 = tf->tok_cap;
+		void *a = tf->tok_off, *b = tf->tok_len;
+		if (eng_textfeat_grow(&a, sizeof(size_t), &c1, most))
+			return -1;
+		tf->tok_off = a;
+		if (eng_textfeat_grow(&b, sizeof(size_t), &c2, most))
+			return -1;
+		tf->tok_len = b;
+		tf->tok_cap = c1 < c2 ? c1 : c2;
+	}
 	size_t i = 0;
 	while (i < n) {
 		if (!is_word_byte((unsigned char)l[i])) {
@@ -220,17 +233,7 @@ int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **l
 		       (is_word_byte((unsigned char)l[i]) ||
 		        (l[i] == '\'' && i + 1 < n && is_word_byte((unsigned char)l[i + 1]))))
 			i++;
-		if (tf->ntok == tf->tok_cap) {
-			size_t c1 = tf->tok_cap, c2 = tf->tok_cap;
-			void *a = tf->tok_off, *b = tf->tok_len;
-			if (eng_textfeat_grow(&a, sizeof(size_t), &c1, tf->ntok + 1))
-				return -1;
-			tf->tok_off = a;
-			if (eng_textfeat_grow(&b, sizeof(size_t), &c2, tf->ntok + 1))
-				return -1;
-			tf->tok_len = b;
-			tf->tok_cap = c1 < c2 ? c1 : c2;
-		}
+		assert(tf->ntok < tf->tok_cap);
 		tf->tok_off[tf->ntok] = s;
 		tf->tok_len[tf->ntok] = i - s;
 		tf->ntok++;
