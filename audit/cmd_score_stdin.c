@@ -6,9 +6,11 @@
  * a batch with an image is indexed into a temporary workspace (so every shape, check and error of
  * `index` applies) and scored with the model, then removed. Memory is bounded by the model plus
  * two batches. */
+#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +111,22 @@ static int print_batch(eng_ws *ws, int64_t run, uint64_t base, uint64_t nlines, 
 
 enum { MAXLANES = 8 };
 
-/* One lane of a batch: a contiguous part of its lines, scored on the pool by the lane's own
- * scorer. */
+/* The scorers, one per thread that can run a lane at once, lent to the lanes: a lane takes the
+ * one on top and gives it back, so a thread mostly finds the scorer (its featurizer's 2 MiB of
+ * buckets) it used last still in its cache. Which scorer runs a lane does not change its output
+ * (modelfile.h). */
+typedef struct scorers {
+	pthread_mutex_t mu;
+	eng_line_scorer *s[MAXLANES];
+	int n;
+} scorers;
+
+/* One lane of a batch: a contiguous part of its lines, scored on the pool by a lent scorer into
+ * the lane's own output buffer. */
 typedef struct lane {
-	eng_line_scorer *sc;
+	scorers *pool;
+	char *out; /* this lane's output: len bytes of cap */
+	size_t len, cap;
 	char *const *lines;
 	const size_t *lens;
 	size_t n;
@@ -139,7 +153,18 @@ typedef struct batch {
 static int lane_main(void *arg)
 {
 	lane *l = arg;
-	l->rc = eng_line_scorer_run(l->sc, l->lines, l->lens, l->n, l->base, &l->err);
+	scorers *sp = l->pool;
+	pthread_mutex_lock(&sp->mu);
+	assert(sp->n > 0); /* no more lanes run at once than there are threads, and scorers */
+	eng_line_scorer *sc = sp->s[--sp->n];
+	pthread_mutex_unlock(&sp->mu);
+	l->rc = eng_line_scorer_run(sc, l->lines, l->lens, l->n, l->base, &l->err);
+	l->len = 0;
+	if (!l->rc)
+		eng_line_scorer_swap_output(sc, &l->out, &l->len, &l->cap);
+	pthread_mutex_lock(&sp->mu);
+	sp->s[sp->n++] = sc;
+	pthread_mutex_unlock(&sp->mu);
 	return l->rc;
 }
 
@@ -147,7 +172,7 @@ static void batch_free(batch *b)
 {
 	free(b->lines), free(b->lens), free(b->offs), free(b->buf);
 	for (int i = 0; i < MAXLANES; i++)
-		eng_line_scorer_free(b->L[i].sc);
+		free(b->L[i].out);
 }
 
 /* Reads the next batch from stdin (up to BATCH_LINES lines, the newline cut off) through the
@@ -190,7 +215,7 @@ static int batch_read(batch *b, uint64_t base, char **line, size_t *cap, eng_err
  * Determinism: a lane writes only its own scorer's output and rc, reading only the shared model
  * and its lines; the outputs are written in lane order (batch_finish), and a line's output
  * depends on that line alone, so the output is that of one lane whatever the threads. */
-static int batch_submit(batch *b, eng_pool *pool, int lanes, eng_err *err)
+static int batch_submit(batch *b, eng_pool *pool, scorers *sp, int lanes, eng_err *err)
 {
 	int nl = lanes;
 	if ((size_t)nl > b->n / 256 + 1)
@@ -204,6 +229,7 @@ static int batch_submit(batch *b, eng_pool *pool, int lanes, eng_err *err)
 		l->n = e > s ? e - s : 0;
 		l->base = b->base + s;
 		l->rc = 0;
+		l->pool = sp;
 		if (eng_pool_submit(pool, lane_main, l))
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
 		b->nl = i + 1;
@@ -229,9 +255,8 @@ static int batch_collect(batch *b, eng_pool *pool, eng_err *err)
 static int batch_write(const batch *b, FILE *out, eng_err *err)
 {
 	for (int i = 0; i < b->nl; i++) {
-		size_t len;
-		const char *t = eng_line_scorer_output(b->L[i].sc, &len);
-		if (len && fwrite(t, 1, len, out) != len)
+		size_t len = b->L[i].len;
+		if (len && fwrite(b->L[i].out, 1, len, out) != len)
 			return eng_err_set(err, ENG_EIO, "write the scores");
 	}
 	return 0;
@@ -328,17 +353,21 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 
 	batch B[2];
 	memset(B, 0, sizeof B);
+	scorers sp = {.n = 0};
+	pthread_mutex_init(&sp.mu, NULL);
 	eng_pool *pool = eng_pool_new(lanes);
 	if (!pool)
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+	/* a pool of T threads runs at most T lanes at once (none: one at a time, on the caller) */
+	for (int i = 0; i < lanes && !rc; i++)
+		if (!(rc = eng_line_scorer_new(mf, confident, &sp.s[i], err)))
+			sp.n++;
 	for (int k = 0; k < 2 && !rc; k++) {
 		B[k].lines = calloc(BATCH_LINES, sizeof *B[k].lines);
 		B[k].lens = calloc(BATCH_LINES, sizeof *B[k].lens);
 		B[k].offs = calloc(BATCH_LINES, sizeof *B[k].offs);
 		if (!B[k].lines || !B[k].lens || !B[k].offs)
 			rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-		for (int i = 0; i < lanes && !rc; i++)
-			rc = eng_line_scorer_new(mf, confident, &B[k].L[i].sc, err);
 	}
 	uint64_t base = 0;
 	batch *cur = &B[0], *next = &B[1];
@@ -349,7 +378,7 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 	if (!rc) {
 		base += cur->n;
 		if (cur->n)
-			rc = batch_submit(cur, pool, lanes, err);
+			rc = batch_submit(cur, pool, &sp, lanes, err);
 	}
 	while (!rc && cur->n) {
 		next->n = 0;
@@ -357,7 +386,7 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 		if (!cur->eof && !(rc = batch_read(next, base, &line, &line_cap, err))) {
 			base += next->n;
 			if (next->n)
-				rc = batch_submit(next, pool, lanes, err);
+				rc = batch_submit(next, pool, &sp, lanes, err);
 		}
 		if (rc)
 			break;
@@ -377,6 +406,9 @@ int aud_score_stdin(const eng_modelfile *mf, const char *images, int threads, en
 	fflush(stdout);
 	for (int k = 0; k < 2; k++)
 		batch_free(&B[k]);
+	for (int i = 0; i < sp.n; i++)
+		eng_line_scorer_free(sp.s[i]);
+	pthread_mutex_destroy(&sp.mu);
 	unlink(w.jpath);
 	rmdir(w.dir);
 	return rc;

@@ -97,8 +97,9 @@ int eng_modelfile_score_lines(const eng_modelfile *mf, char *const *lines, const
 
 /* The state eng_modelfile_score_lines needs (a featurizer that votes no names, the pair matrix,
  * the records, the output text), kept from one batch of lines to the next: a stream scores batch
- * after batch without allocating it again. One scorer is used by one thread at a time; mf must
- * outlive it. */
+ * after batch without allocating it again. Nothing of one run changes the next one's output, so
+ * any scorer may run any batch. One scorer is used by one thread at a time; mf must outlive
+ * it. */
 typedef struct eng_line_scorer eng_line_scorer;
 /* Returns 0 or ENG_ENOMEM (the featurizer is made by the first run, which reports its errors). */
 int eng_line_scorer_new(const eng_modelfile *mf, double confident, eng_line_scorer **out,
@@ -109,6 +110,10 @@ int eng_line_scorer_run(eng_line_scorer *s, char *const *lines, const size_t *le
                         uint64_t base, eng_err *err);
 /* The output of the last run (*len bytes, valid until the next run or the free). */
 const char *eng_line_scorer_output(const eng_line_scorer *s, size_t *len);
+/* Exchanges the last run's output (into *buf, *len bytes of a malloc'd block of *cap) with the
+ * caller's block *buf of *cap bytes (NULL: none), which the scorer writes its next run into. The
+ * output then outlives the scorer's next run; the caller frees the block it holds. */
+void eng_line_scorer_swap_output(eng_line_scorer *s, char **buf, size_t *len, size_t *cap);
 void eng_line_scorer_free(eng_line_scorer *s); /* accepts NULL */
 
 #endif

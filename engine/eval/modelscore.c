@@ -382,6 +382,16 @@ const char *eng_line_scorer_output(const eng_line_scorer *s, size_t *len)
 	return s->out.p;
 }
 
+void eng_line_scorer_swap_output(eng_line_scorer *s, char **buf, size_t *len, size_t *cap)
+{
+	char *p = s->out.p;
+	size_t n = s->out.len, c = s->out.cap;
+	s->out = (obuf){*buf, 0, *buf ? *cap : 0, 0};
+	*buf = p;
+	*len = n;
+	*cap = c;
+}
+
 int eng_modelfile_score_lines(const eng_modelfile *mf, char *const *lines, const size_t *lens,
                               size_t n, uint64_t base, double confident, FILE *out, eng_err *err)
 {
