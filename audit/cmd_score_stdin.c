@@ -211,10 +211,11 @@ static int batch_read(batch *b, uint64_t base, char **line, size_t *cap, eng_err
 	return 0;
 }
 
-/* Queues the batch's lanes: lane i scores lines [i * per, (i + 1) * per) with its own scorer.
- * Determinism: a lane writes only its own scorer's output and rc, reading only the shared model
- * and its lines; the outputs are written in lane order (batch_write), and a line's output
- * depends on that line alone, so the output is that of one lane whatever the threads. */
+/* Queues the batch's lanes: lane i scores lines [i * per, (i + 1) * per) with a lent scorer.
+ * Determinism: a lane writes only its own output buffer and rc (and the scorer it holds alone),
+ * reading only the shared model and its lines; the outputs are written in lane order
+ * (batch_write), and a line's output depends on that line alone, whichever scorer made it, so
+ * the output is that of one lane whatever the threads. */
 static int batch_submit(batch *b, eng_pool *pool, scorers *sp, int lanes, eng_err *err)
 {
 	int nl = lanes;
