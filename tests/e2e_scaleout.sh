@@ -145,6 +145,28 @@ for o in out:
     assert o["p_mm"] is None and r["p_mm"] == ""
 print("score --stdin in-process path = workspace path on 3,000 text-only records")
 PY
+# --stdin's pipeline (batches of 20,000 lines on the pool, the flat record scanner): the same bytes
+# whatever the threads, across batch boundaries, with odd records (escapes, bad lines) between
+"$MM" synth --out "$T/big" --pairs 45000 --shortcut 0.8 --seed 9 --text-only --quiet
+python3 - "$T" <<'PY'
+import sys
+t = sys.argv[1]
+odd = ['{"prompt":"p\\u00e9","chosen":"a \\"q\\" \\ud83d\\ude00","rejected":"b","id":7,"n":1.5}',
+       '{"prompt":"p","chosen":"a","rejected":"a"}', '', 'not json', '{"prompt":"p","chosen":"a\\u0000"}',
+       '{"prompt":"p","chosen":"x","rejected":"y","meta":{"k":[1,2]}}', '{"prompt":"p","chosen":"x\xff"}']
+with open(t + "/big/data.jsonl", "rb") as f, open(t + "/mix.jsonl", "wb") as o:
+    for i, line in enumerate(f):
+        o.write(line)
+        if i % 997 == 0:
+            o.write(odd[(i // 997) % len(odd)].encode("utf-8", "surrogateescape") + b"\n")
+PY
+for th in 1 2 3; do
+	"$MM" score --model "$T/m.mma" --stdin --threads $th <"$T/mix.jsonl" >"$T/mix$th.out"
+done
+cmp "$T/mix1.out" "$T/mix2.out" && cmp "$T/mix1.out" "$T/mix3.out"
+n=$(wc -l <"$T/mix.jsonl")
+[ "$(wc -l <"$T/mix1.out")" = "$n" ] || { echo "one output line per input line expected"; exit 1; }
+echo "score --stdin: the same bytes with 1, 2 and 3 threads ($n lines)"
 # index --shard I/N of one big file: three shard workspaces scored with one model and merged equal
 # the whole file indexed and scored on one machine (pairs, errors, per-file counts, per-pair
 # scores and categories, and the duplicate groups and label conflicts, found across shards)

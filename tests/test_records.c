@@ -628,6 +628,199 @@ static void test_records_shape_names(void **state)
 	assert_string_equal(eng_rec_code_name(ENG_REC_UNDECIDED_VERDICT), "undecided-verdict");
 }
 
+/* ---- the flat fast path (recflat.c) against the full parser ---------------------------------- */
+
+/* Parses line both ways. Returns what eng_record_parse_flat returned; when 0, the full parser
+ * must give the same one pair (prompt, id, answers, no image, no error). When 1, the record must
+ * be left zeroed. */
+static int flat_vs_full(const char *line, size_t len)
+{
+	eng_record f, r;
+	memset(&f, 0, sizeof f);
+	memset(&r, 0, sizeof r);
+	int rc = eng_record_parse_flat(&f, line, len, "data", 7);
+	assert_true(rc == 0 || rc == 1);
+	if (rc == 1) {
+		static const eng_record zero;
+		assert_memory_equal(&f, &zero, sizeof f);
+		return 1;
+	}
+	assert_int_equal(eng_record_parse(&r, line, len, "data", 7), 0);
+	if (r.nerrors != 0 || r.npairs != 1)
+		fail_msg("flat took %.*s, the full parser gives %zu pairs, %zu errors (%s)",
+		         (int)len, line, r.npairs, r.nerrors, r.nerrors ? r.errors[0].reason : "");
+	assert_int_equal(f.npairs, 1);
+	assert_int_equal(f.nerrors, 0);
+	assert_null(f.image);
+	assert_null(r.image);
+	assert_int_equal(f.shape, r.shape);
+	assert_string_equal(f.prompt, r.prompt);
+	assert_string_equal(f.pairs[0].id, r.pairs[0].id);
+	assert_string_equal(f.pairs[0].chosen, r.pairs[0].chosen);
+	assert_string_equal(f.pairs[0].rejected, r.pairs[0].rejected);
+	assert_null(f.pairs[0].meta);
+	eng_record_clear(&f);
+	eng_record_clear(&r);
+	return 0;
+}
+
+static void test_records_flat_takes_common_records(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+	    "{\"id\":\"s0-1\",\"prompt\":\"What "
+	    "colour?\",\"chosen\":\"Red.\",\"rejected\":\"Blue.\","
+	    "\"env\":\"s0\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "  { \"prompt\" : \"p\" ,\t\"chosen\" : \"a\" ,\r\"rejected\" : \"b\" }  \r\n",
+	    "{\"question\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"question\":\"q\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":7}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":-123456789012345678}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":0}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":null}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":\" x \"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":\"q\\\"u\\\\o\\/"
+	    "\\u00e9\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"l1\\nl2\\r\\t\\b\\f\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\u00c9t\\u00E9 \\u2022 \\ud83d\\ude00 "
+	    "\\uD83D\\uDE00\","
+	    "\"rejected\":\"b\"}",
+	    "{\"prompt\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\","
+	    "\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":-1.5E+3,\"m\":0.25,"
+	    "\"e\":1e-300,\"t\":true,\"f\":false,\"z\":null,\"i\":42,\"s\":\"\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"image\":null,\"img_path\":"
+	    "\"\","
+	    "\"images\":null}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"\xc3\xa9\":1,\"del\":"
+	    "\"\x7f\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"Chosen\":\"c\"}",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		if (flat_vs_full(lines[i], strlen(lines[i])) != 0)
+			fail_msg("the flat path declined %s", lines[i]);
+}
+
+static void test_records_flat_declines_the_rest(void **state)
+{
+	(void)state;
+	/* each is either an error of the full parser, another shape, an image, or JSON this
+	 * scanner leaves to jansson */
+	static const char *const lines[] = {
+	    "",
+	    " ",
+	    "[]",
+	    "\"s\"",
+	    "42",
+	    "{",
+	    "{}",
+	    "{\"prompt\":\"p\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"a\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\" a\\n\",\"rejected\":\"a\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":-0}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":012}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":1234567890123456789}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":1.5}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":\" \"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":true}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"id\":\"x\",\"id\":\"y\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"ch\\u006fsen\":\"c\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\\u0000b\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\x01\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\tb\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\ud800\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\udc00\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\ud800\\u0041\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\x41\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"\\u12\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\xff\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\xc0\xaf\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\xed\xa0\x80\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\xf4\x90\x80\x80\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\xe2\x82\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"} x",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}{}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",}",
+	    "{\"prompt\":\"p\" \"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":1.}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":.5}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":1e400}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":1e-400}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":tru}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":truex}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"n\":NaN}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"meta\":{\"a\":1}}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"tags\":[]}",
+	    "{\"prompt\":\"\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":null,\"question\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":5,\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":[\"a\"],\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"\\n\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"image\":\"x.png\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"image\":5}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"images\":\"x.png\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"video\":null}",
+	    "{\"chosen\":\"\\n\\nHuman: hi\\n\\nAssistant: a\",\"rejected\":\"\\n\\nHuman: "
+	    "hi\\n\\nAssistant: b\"}",
+	    "{\"messages\":\"x\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"prompt\":\"p\",\"answer_a\":\"x\",\"answer_b\":\"y\",\"winner\":\"model_a\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"completions\":null}",
+	    "\xef\xbb\xbf{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+		if (flat_vs_full(lines[i], strlen(lines[i])) != 1)
+			fail_msg("the flat path took %s", lines[i]);
+	/* a NUL byte inside or after the object */
+	static const char nul1[] = "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\"}\0";
+	static const char nul2[] = "{\"prompt\":\"p\",\"chosen\":\"a\0\",\"rejected\":\"b\"}";
+	assert_int_equal(flat_vs_full(nul1, sizeof nul1 - 1), 1);
+	assert_int_equal(flat_vs_full(nul2, sizeof nul2 - 1), 1);
+}
+
+/* Random byte edits of a few records (JSON punctuation, escapes, UTF-8 pieces, digits): whatever
+ * the flat path takes, the full parser gives the same pair. */
+static void test_records_flat_mutations_agree(void **state)
+{
+	(void)state;
+	static const char *const base[] = {
+	    "{\"id\":\"a\\u00e9\",\"prompt\":\"P \\\"q\\\"\",\"chosen\":\"x\\ny \xc3\xa9\","
+	    "\"rejected\":\"z \\ud83d\\ude00\",\"n\":-1.5e3,\"t\":true,\"z\":null}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a b\",\"rejected\":\"b a\",\"id\":12,\"image\":null}",
+	};
+	static const char *const bits[] = {
+	    "\"",   "\\",   ",",    ":", "{", "}", " ", "\\u", "00", "d8", "dc", "\xc3", "\xa9",
+	    "\xed", "\x80", "\x01", "0", "-", ".", "e", "1",   "n",  "t",  "[",  "\\n"};
+	uint64_t x = 88172645463325252ULL;
+	size_t took = 0, total = 0;
+	char buf[512];
+	for (size_t b = 0; b < sizeof base / sizeof base[0]; b++) {
+		for (int it = 0; it < 20000; it++) {
+			size_t n = strlen(base[b]);
+			memcpy(buf, base[b], n);
+			int edits = 1 + (int)(x % 3);
+			for (int e = 0; e < edits; e++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				size_t at = (size_t)(x % (n + 1));
+				const char *ins = bits[(x >> 20) % (sizeof bits / sizeof bits[0])];
+				size_t k = strlen(ins), del = (x >> 40) % 3;
+				if (at + del > n)
+					del = n - at;
+				if (n - del + k >= sizeof buf)
+					continue;
+				memmove(buf + at + k, buf + at + del, n - at - del);
+				memcpy(buf + at, ins, k);
+				n = n - del + k;
+			}
+			took += flat_vs_full(buf, n) == 0;
+			total++;
+		}
+	}
+	/* the edits must leave some records the flat path takes and some it declines */
+	assert_true(took > 100 && took < total - 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +841,9 @@ int main(void)
 	    cmocka_unit_test(test_records_map_verdict_object_file_position),
 	    cmocka_unit_test(test_records_join_answers),
 	    cmocka_unit_test(test_records_shape_names),
+	    cmocka_unit_test(test_records_flat_takes_common_records),
+	    cmocka_unit_test(test_records_flat_declines_the_rest),
+	    cmocka_unit_test(test_records_flat_mutations_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -891,6 +891,84 @@ static void test_textfeat_rows_ignore_names(void **state)
 	eng_textfeat_free(other);
 }
 
+/* The pair row made in column order equals the naive one: phi(chosen) and -phi(rejected) entry
+ * by entry, the named differences, through eng_pairset_canon_row (bit for bit), for texts with
+ * shared and cancelling n-grams, and several bucket counts (collisions at 2^4). */
+static void test_textfeat_pair_row_canonical(void **state)
+{
+	(void)state;
+	static const char *const words[] = {
+	    "a",     "b", "the", "red", "Certainly", "sorry", "I", "don't",      "caf\xc3\xa9",
+	    "**x**", "-", "1.",  "\n",  "might",     "x",     "?", "http://a.b", "``"};
+	enum { NW = sizeof words / sizeof words[0], CAP = 8192 };
+	static uint32_t rc[CAP];
+	static float rv[CAP];
+	eng_err err = {0};
+	uint64_t x = 12345;
+	int bits[] = {4, 10, 18};
+	for (int bi = 0; bi < 3; bi++) {
+		eng_textfeat_opts o;
+		eng_textfeat_opts_default(&o);
+		o.hash_bits = bits[bi];
+		o.crosses = bi == 1;
+		eng_textfeat *tf = NULL;
+		assert_int_equal(eng_textfeat_new(&o, &tf, &err), 0);
+		uint32_t nb = 1u << bits[bi];
+		for (int it = 0; it < 300; it++) {
+			char t[2][512];
+			for (int a = 0; a < 2; a++) {
+				size_t n = 0;
+				t[a][0] = '\0';
+				int nw = (int)((x >> 7) % 40);
+				for (int w = 0; w < nw; w++) {
+					x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+					const char *wd = words[x % NW];
+					n += (size_t)snprintf(t[a] + n, sizeof t[a] - n, "%s ", wd);
+				}
+			}
+			if (it % 7 == 0) /* the same text both sides: everything cancels */
+				memcpy(t[1], t[0], sizeof t[0]);
+			/* naive: phi of each answer, the rejected one negated, then canon_row */
+			size_t k = 0;
+			float named[64] = {0};
+			for (int a = 0; a < 2; a++) {
+				uint32_t *c;
+				float *v;
+				size_t m;
+				assert_int_equal(
+				    eng_textfeat_phi(tf, "the prompt", t[a], &c, &v, &m, &err), 0);
+				for (size_t j = 0; j < m; j++) {
+					if (c[j] >= nb) {
+						named[c[j] - nb] =
+						    a ? named[c[j] - nb] - v[j] : v[j];
+						continue;
+					}
+					assert_true(k < CAP);
+					rc[k] = c[j];
+					rv[k++] = a ? -v[j] : v[j];
+				}
+			}
+			k = eng_pairset_canon_row(rc, rv, k);
+			for (int j = 0; j < eng_textfeat_named_count(); j++)
+				if (named[j] != 0) {
+					rc[k] = nb + (uint32_t)j;
+					rv[k++] = named[j];
+				}
+			uint32_t *c;
+			float *v;
+			size_t m;
+			assert_int_equal(
+			    eng_textfeat_pair_row(tf, "the prompt", t[0], t[1], &c, &v, &m, &err),
+			    0);
+			assert_int_equal(m, k);
+			assert_memory_equal(c, rc, k * sizeof *c);
+			assert_memory_equal(v, rv, k * sizeof *v);
+			assert_int_equal(eng_pairset_canon_row(c, v, m), m);
+		}
+		eng_textfeat_free(tf);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -910,6 +988,7 @@ int main(void)
 	    cmocka_unit_test(test_textfeat_rows_ignore_names),
 	    cmocka_unit_test(test_textfeat_namer_exact_beats_vote),
 	    cmocka_unit_test(test_textfeat_namer_ties),
+	    cmocka_unit_test(test_textfeat_pair_row_canonical),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

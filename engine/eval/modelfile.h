@@ -90,13 +90,30 @@ int eng_modelfile_check_data(const eng_modelfile *mf, const eng_data *d, eng_err
  * documents; p_mm, p_sa and sfc null, as for a text-only dataset; no duplicate or conflict check
  * across records). Returns 1 without printing anything when a record has an image or the model
  * needs external embeddings (the caller then goes through a workspace), 0 when printed, or an
- * ENG_E* code. */
+ * ENG_E* code. The output of a line depends on that line (and base) alone. */
 #include <stdio.h>
 int eng_modelfile_score_lines(const eng_modelfile *mf, char *const *lines, const size_t *lens,
                               size_t n, uint64_t base, double confident, FILE *out, eng_err *err);
-/* The same split over `threads` lanes (contiguous parts of the batch), printed in order. */
-int eng_modelfile_score_lines_mt(const eng_modelfile *mf, char *const *lines, const size_t *lens,
-                                 size_t n, uint64_t base, double confident, int threads, FILE *out,
-                                 eng_err *err);
+
+/* The state eng_modelfile_score_lines needs (a featurizer that votes no names, the pair matrix,
+ * the records, the output text), kept from one batch of lines to the next: a stream scores batch
+ * after batch without allocating it again. Nothing of one run changes the next one's output, so
+ * any scorer may run any batch. One scorer is used by one thread at a time; mf must outlive
+ * it. */
+typedef struct eng_line_scorer eng_line_scorer;
+/* Returns 0 or ENG_ENOMEM (the featurizer is made by the first run, which reports its errors). */
+int eng_line_scorer_new(const eng_modelfile *mf, double confident, eng_line_scorer **out,
+                        eng_err *err);
+/* eng_modelfile_score_lines into the scorer's own buffer (replacing the previous run's output):
+ * the same return values; eng_line_scorer_output gives the text after a 0. */
+int eng_line_scorer_run(eng_line_scorer *s, char *const *lines, const size_t *lens, size_t n,
+                        uint64_t base, eng_err *err);
+/* The output of the last run (*len bytes, valid until the next run or the free). */
+const char *eng_line_scorer_output(const eng_line_scorer *s, size_t *len);
+/* Exchanges the last run's output (into *buf, *len bytes of a malloc'd block of *cap) with the
+ * caller's block *buf of *cap bytes (NULL: none), which the scorer writes its next run into. The
+ * output then outlives the scorer's next run; the caller frees the block it holds. */
+void eng_line_scorer_swap_output(eng_line_scorer *s, char **buf, size_t *len, size_t *cap);
+void eng_line_scorer_free(eng_line_scorer *s); /* accepts NULL */
 
 #endif

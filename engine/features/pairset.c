@@ -259,6 +259,17 @@ int eng_pairset_set_images(eng_pairset *ps, const float *img, size_t n_img, eng_
 	return 0;
 }
 
+void eng_pairset_reset(eng_pairset *ps)
+{
+	assert(ps && ps->rowptr);
+	ps->n = 0;
+	ps->nnz = 0;
+	ps->rowptr[0] = 0;
+	free(ps->img);
+	ps->img = NULL;
+	ps->n_img = 0;
+}
+
 void eng_pairset_free(eng_pairset *ps)
 {
 	if (!ps)

@@ -47,6 +47,9 @@ int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, 
 /* Copies n_img x img_dim floats as the image table (replacing any previous one). Returns 0,
  * ENG_EINPUT (img NULL with n_img > 0, or img_dim 0) or ENG_ENOMEM. */
 int eng_pairset_set_images(eng_pairset *ps, const float *img, size_t n_img, eng_err *err);
+/* Drops every row and the image table, keeping the storage for the next rows (a scorer that
+ * fills a set batch after batch). */
+void eng_pairset_reset(eng_pairset *ps);
 void eng_pairset_free(eng_pairset *ps); /* frees members; accepts a zeroed or NULL set */
 
 #endif

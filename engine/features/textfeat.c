@@ -124,7 +124,7 @@ int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *er
 	tf->o = *o;
 	tf->nbuckets = (uint32_t)1 << o->hash_bits;
 	tf->slots = calloc(tf->nbuckets, sizeof *tf->slots);
-	tf->acc = calloc(tf->nbuckets, sizeof *tf->acc);
+	tf->acc = calloc((size_t)tf->nbuckets * 2, sizeof *tf->acc);
 	if (!tf->slots || !tf->acc) {
 		eng_textfeat_free(tf);
 		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory (2^%d buckets)",
@@ -132,6 +132,11 @@ int eng_textfeat_new(const eng_textfeat_opts *o, eng_textfeat **out, eng_err *er
 	}
 	*out = tf;
 	return 0;
+}
+
+void eng_textfeat_set_votes(eng_textfeat *tf, int on)
+{
+	tf->novote = !on;
 }
 
 void eng_textfeat_free(eng_textfeat *tf)
@@ -147,6 +152,9 @@ void eng_textfeat_free(eng_textfeat *tf)
 	free(tf->plow);
 	free(tf->ecol);
 	free(tf->eval);
+	free(tf->used0);
+	free(tf->used1);
+	free(tf->th);
 	free(tf);
 }
 
@@ -171,10 +179,20 @@ int eng_textfeat_grow(void **p, size_t sz, size_t *cap, size_t need)
 
 /* ---- tokenizer ------------------------------------------------------------------------------- */
 
+/* Word bytes (see the top): ASCII letters and digits, every byte >= 0x80. */
+static const uint8_t word_byte[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,          ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,          ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,          ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,          ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,          ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,          ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,          ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, [0x80 ... 0xFF] = 1};
+
 static int is_word_byte(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c >= 0x80;
+	return word_byte[c];
 }
 
 /* Lower-cases text into *low (grown) and splits it into tokens (tf->tok_off/tok_len). */
@@ -191,6 +209,19 @@ int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **l
 	}
 	l[n] = '\0';
 	tf->ntok = 0;
+	/* room for every token up front: at most one per two bytes (a word byte, a separator) */
+	size_t most = n / 2 + 1;
+	if (most > tf->tok_cap) {
+		size_t c1 = tf->tok_cap, c2 = tf->tok_cap;
+		void *a = tf->tok_off, *b = tf->tok_len;
+		if (eng_textfeat_grow(&a, sizeof(size_t), &c1, most))
+			return -1;
+		tf->tok_off = a;
+		if (eng_textfeat_grow(&b, sizeof(size_t), &c2, most))
+			return -1;
+		tf->tok_len = b;
+		tf->tok_cap = c1 < c2 ? c1 : c2;
+	}
 	size_t i = 0;
 	while (i < n) {
 		if (!is_word_byte((unsigned char)l[i])) {
@@ -202,17 +233,7 @@ int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **l
 		       (is_word_byte((unsigned char)l[i]) ||
 		        (l[i] == '\'' && i + 1 < n && is_word_byte((unsigned char)l[i + 1]))))
 			i++;
-		if (tf->ntok == tf->tok_cap) {
-			size_t c1 = tf->tok_cap, c2 = tf->tok_cap;
-			void *a = tf->tok_off, *b = tf->tok_len;
-			if (eng_textfeat_grow(&a, sizeof(size_t), &c1, tf->ntok + 1))
-				return -1;
-			tf->tok_off = a;
-			if (eng_textfeat_grow(&b, sizeof(size_t), &c2, tf->ntok + 1))
-				return -1;
-			tf->tok_len = b;
-			tf->tok_cap = c1 < c2 ? c1 : c2;
-		}
+		assert(tf->ntok < tf->tok_cap);
 		tf->tok_off[tf->ntok] = s;
 		tf->tok_len[tf->ntok] = i - s;
 		tf->ntok++;
@@ -269,41 +290,72 @@ static int acc_add(eng_textfeat *tf, uint64_t h)
 	uint32_t b;
 	int sg;
 	eng_textfeat_bucket_of(tf, h, &b, &sg);
-	if (tf->acc[b] == 0) {
+	if (tf->acc[2 * (size_t)b] == 0) {
 		void *p = tf->touched;
 		if (eng_textfeat_grow(&p, sizeof(uint32_t), &tf->touched_cap, tf->ntouched + 1))
 			return -1;
 		tf->touched = p;
 		tf->touched[tf->ntouched++] = b;
 	}
-	tf->acc[b] += (float)sg;
+	tf->acc[2 * (size_t)b] += (float)sg;
 	/* a bucket whose signed count returns to 0 stays in touched; emit() skips it */
 	return 0;
 }
 
-/* Hashes the tokens of the current response into tf->acc; votes names. */
+/* FNV-1a, as hash.h's, inlined in the per-token loop below. */
+static inline uint64_t fnv_update(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= ENG_FNV64_PRIME;
+	}
+	return h;
+}
+
+/* Hashes the tokens of the current response into tf->acc; votes names. The unigram and bigram
+ * hashes are computed first, their buckets prefetched, then added in the order of the tokens (the
+ * order the buckets are touched in is that of one pass: the norm sums them in it). */
 static int hash_tokens(eng_textfeat *tf)
 {
 	const char *l = tf->low;
+	const int bi = tf->o.bigrams;
+	void *hp = tf->th;
+	if (tf->ntok > SIZE_MAX / 4 ||
+	    eng_textfeat_grow(&hp, sizeof(uint64_t), &tf->th_cap, 2 * tf->ntok + 1))
+		return -1;
+	tf->th = hp;
+	uint64_t *th = tf->th; /* (ntok, 2): unigram, bigram hash of token t */
+	for (size_t t = 0; t < tf->ntok; t++) {
+		uint64_t h = fnv_update(ENG_FNV64_OFFSET, l + tf->tok_off[t], tf->tok_len[t]);
+		th[2 * t] = h;
+		__builtin_prefetch(&tf->acc[2 * (size_t)(h & (tf->nbuckets - 1))], 1);
+		if (bi && t + 1 < tf->ntok) {
+			uint64_t h2 = fnv_update(h, " ", 1);
+			h2 = fnv_update(h2, l + tf->tok_off[t + 1], tf->tok_len[t + 1]);
+			th[2 * t + 1] = h2;
+			__builtin_prefetch(&tf->acc[2 * (size_t)(h2 & (tf->nbuckets - 1))], 1);
+		}
+	}
 	for (size_t t = 0; t < tf->ntok; t++) {
 		const char *w = l + tf->tok_off[t];
 		size_t nw = tf->tok_len[t];
-		uint64_t h = eng_fnv1a64(w, nw);
+		uint64_t h = th[2 * t];
 		if (acc_add(tf, h))
 			return -1;
 		uint32_t b;
 		int sg;
 		eng_textfeat_bucket_of(tf, h, &b, &sg);
-		vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
-		if (tf->o.bigrams && t + 1 < tf->ntok) {
+		if (!tf->novote)
+			vote(tf, b, sg, KIND_WORD, w, nw, 0, NULL, 0);
+		if (bi && t + 1 < tf->ntok) {
 			const char *w2 = l + tf->tok_off[t + 1];
 			size_t n2 = tf->tok_len[t + 1];
-			uint64_t h2 = eng_fnv1a64_update(h, " ", 1);
-			h2 = eng_fnv1a64_update(h2, w2, n2);
+			uint64_t h2 = th[2 * t + 1];
 			if (acc_add(tf, h2))
 				return -1;
 			eng_textfeat_bucket_of(tf, h2, &b, &sg);
-			vote(tf, b, sg, KIND_BIGRAM, w, nw, ' ', w2, n2);
+			if (!tf->novote)
+				vote(tf, b, sg, KIND_BIGRAM, w, nw, ' ', w2, n2);
 		}
 		if (tf->o.crosses && t < CROSS_RESP_MAX) {
 			for (size_t p = 0; p < tf->nptok; p++) {
@@ -315,7 +367,8 @@ static int hash_tokens(eng_textfeat *tf)
 				if (acc_add(tf, hc))
 					return -1;
 				eng_textfeat_bucket_of(tf, hc, &b, &sg);
-				vote(tf, b, sg, KIND_CROSS, pw, pn, '|', w, nw);
+				if (!tf->novote)
+					vote(tf, b, sg, KIND_CROSS, pw, pn, '|', w, nw);
 			}
 		}
 	}
@@ -347,15 +400,15 @@ static int emit(eng_textfeat *tf, float f)
 {
 	double ss = 0;
 	for (size_t i = 0; i < tf->ntouched; i++) {
-		double v = log1p_count(tf->acc[tf->touched[i]]);
+		double v = log1p_count(tf->acc[2 * (size_t)tf->touched[i]]);
 		ss += v * v;
 	}
 	double scale = ss > 0 ? 1.0 / sqrt(ss) : 0;
 	int rc = 0;
 	for (size_t i = 0; i < tf->ntouched; i++) {
 		uint32_t b = tf->touched[i];
-		float s = tf->acc[b];
-		tf->acc[b] = 0;
+		float s = tf->acc[2 * (size_t)b];
+		tf->acc[2 * (size_t)b] = 0;
 		if (s == 0 || rc)
 			continue;
 		double v = log1p_count(s) * scale * (s < 0 ? -1 : 1);
@@ -391,6 +444,7 @@ enum { WL_MAX = 64 };
 static wl_entry wl_entries[WL_MAX];
 static uint8_t
     wl_first[257]; /* entries of first byte c: wl_entries[wl_first[c] .. wl_first[c+1]) */
+static uint32_t wl_lens[256]; /* bit L: a word of L bytes (L < 32) starts with byte c */
 
 static void wordlists_init(void)
 {
@@ -410,6 +464,8 @@ static void wordlists_init(void)
 					         bits */
 					assert(n < WL_MAX);
 					wl_entries[n++] = (wl_entry){*w, (uint8_t)len, 0};
+					assert(len < 32);
+					wl_lens[c] |= (uint32_t)1 << len;
 				}
 				wl_entries[k].mask |= (uint8_t)(1u << l);
 			}
@@ -422,6 +478,8 @@ static unsigned wl_lists(const char *w, size_t n)
 {
 	unsigned char c = (unsigned char)w[0];
 	unsigned m = 0;
+	if (n >= 32 || !(wl_lens[c] >> n & 1))
+		return 0; /* most tokens: no listed word has that first byte and length */
 	for (size_t k = wl_first[c]; k < wl_first[c + 1]; k++)
 		if (wl_entries[k].len == n && memcmp(wl_entries[k].w, w, n) == 0)
 			m |= wl_entries[k].mask;
@@ -453,9 +511,8 @@ static void named_features(const eng_textfeat *tf, const char *t, size_t n, floa
 	       letters = 0, qm = 0, em = 0, urls = 0, code = 0;
 	size_t i = 0;
 	while (i < n) { /* per line */
-		size_t e = i;
-		while (e < n && t[e] != '\n')
-			e++;
+		const char *nl = memchr(t + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - t) : n;
 		size_t s = i;
 		while (s < e && (t[s] == ' ' || t[s] == '\t' || t[s] == '\r'))
 			s++;
@@ -479,30 +536,34 @@ static void named_features(const eng_textfeat *tf, const char *t, size_t n, floa
 		}
 		i = e + 1;
 	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)t[i];
-		if (c >= '0' && c <= '9')
-			digits++;
-		else if (c >= 'A' && c <= 'Z')
-			upper++, letters++;
-		else if (c >= 'a' && c <= 'z')
-			letters++;
-		else if (c == '?')
-			qm++;
-		else if (c == '!')
-			em++;
-		else if (c == '`' && (i == 0 || t[i - 1] != '`'))
+	/* the character counts: one simple loop each (vectorized); the markers, rare, in one
+	 * loop; URLs where "http://", "https://" or "www." starts */
+	const unsigned char *u = (const unsigned char *)t;
+	for (i = 0; i < n; i++)
+		digits += (unsigned)(u[i] - '0') < 10u;
+	for (i = 0; i < n; i++)
+		upper += (unsigned)(u[i] - 'A') < 26u;
+	for (i = 0; i < n; i++)
+		letters += (unsigned)(u[i] - 'a') < 26u;
+	letters += upper;
+	for (i = 0; i < n; i++)
+		qm += u[i] == '?';
+	for (i = 0; i < n; i++)
+		em += u[i] == '!';
+	for (i = strcspn(t, "`*_"); i < n; i += 1 + strcspn(t + i + 1, "`*_")) {
+		unsigned char c = u[i];
+		if (c == '`' && (i == 0 || t[i - 1] != '`'))
 			code++; /* one per run of backticks */
 		else if ((c == '*' || c == '_') && i + 1 < n && t[i + 1] == (char)c) {
 			bold++;
 			i++;
 		}
-		if (((c == 'h' && i + 1 < n && t[i + 1] == 't') ||
-		     (c == 'w' && i + 1 < n && t[i + 1] == 'w')) &&
-		    (starts(t + i, n - i, "http://") || starts(t + i, n - i, "https://") ||
-		     starts(t + i, n - i, "www.")))
-			urls++;
 	}
+	for (const char *p = t, *end = t + n; (p = memchr(p, 'h', (size_t)(end - p))); p++)
+		urls += starts(p, (size_t)(end - p), "http://") ||
+		        starts(p, (size_t)(end - p), "https://");
+	for (const char *p = t, *end = t + n; (p = memchr(p, 'w', (size_t)(end - p))); p++)
+		urls += starts(p, (size_t)(end - p), "www.");
 	size_t hedge = 0, apol = 0, refu = 0, fp = 0, conf = 0, wbytes = 0;
 	const char *l = tf->low;
 	for (size_t k = 0; k < tf->ntok; k++) {
@@ -593,7 +654,7 @@ int eng_textfeat_phi(eng_textfeat *tf, const char *prompt, const char *text, uin
 	return 0;
 oom:
 	tf->ntouched = 0;
-	memset(tf->acc, 0, sizeof(float) * tf->nbuckets);
+	memset(tf->acc, 0, sizeof(float) * 2 * tf->nbuckets);
 	return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
 }
 
@@ -612,6 +673,76 @@ int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt,
 	return rc ? rc : eng_pairset_add_row(ps, col, val, k, img_row, err);
 }
 
+/* Adds the accumulated response with factor f (+1 chosen, -1 rejected) into the pair row's
+ * per-bucket values, each value as emit() computes it; a bucket the chosen answer already holds
+ * gets chosen + rejected (float), the sum eng_pairset_canon_row would make of the two entries.
+ * Leaves acc zeroed. */
+static void stage(eng_textfeat *tf, float f)
+{
+	double ss = 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		double v = log1p_count(tf->acc[2 * (size_t)tf->touched[i]]);
+		ss += v * v;
+	}
+	double scale = ss > 0 ? 1.0 / sqrt(ss) : 0;
+	for (size_t i = 0; i < tf->ntouched; i++) {
+		uint32_t b = tf->touched[i];
+		float s = tf->acc[2 * (size_t)b];
+		tf->acc[2 * (size_t)b] = 0;
+		if (s == 0)
+			continue;
+		double v = log1p_count(s) * scale * (s < 0 ? -1 : 1);
+		float e = (float)(f * v);
+		uint64_t bit = (uint64_t)1 << (b & 63);
+		if (tf->used0[b >> 6] & bit) {
+			tf->acc[2 * (size_t)b + 1] += e;
+		} else {
+			tf->acc[2 * (size_t)b + 1] = e;
+			tf->used0[b >> 6] |= bit;
+			tf->used1[b >> 12] |= (uint64_t)1 << ((b >> 6) & 63);
+		}
+	}
+	tf->ntouched = 0;
+}
+
+/* The staged values as entries in column order, zeros (chosen + rejected = 0) dropped, as
+ * eng_pairset_canon_row leaves them; clears the stage. */
+static int unstage(eng_textfeat *tf)
+{
+	int rc = 0;
+	size_t n1 = ((size_t)tf->nbuckets + 4095) / 4096;
+	for (size_t i = 0; i < n1; i++) {
+		uint64_t w1 = tf->used1[i];
+		tf->used1[i] = 0;
+		while (w1) {
+			size_t j = i * 64 + (size_t)__builtin_ctzll(w1);
+			w1 &= w1 - 1;
+			uint64_t w0 = tf->used0[j];
+			tf->used0[j] = 0;
+			while (w0) {
+				uint32_t b = (uint32_t)(j * 64 + (size_t)__builtin_ctzll(w0));
+				w0 &= w0 - 1;
+				float v = tf->acc[2 * (size_t)b + 1];
+				tf->acc[2 * (size_t)b + 1] = 0;
+				if (v != 0 && !rc)
+					rc = push_entry(tf, b, v);
+			}
+		}
+	}
+	return rc;
+}
+
+/* Tokenizes and hashes one response into acc and writes its named features. */
+static int response_acc(eng_textfeat *tf, const char *text, float *named)
+{
+	size_t n = text ? strlen(text) : 0;
+	if (eng_textfeat_tokenize(tf, text ? text : "", n, &tf->low, &tf->low_cap) ||
+	    hash_tokens(tf))
+		return -1;
+	named_features(tf, text ? text : "", n, named);
+	return 0;
+}
+
 int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chosen,
                           const char *rejected, uint32_t **col, float **val, size_t *k,
                           eng_err *err)
@@ -619,10 +750,26 @@ int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chos
 	assert(tf && col && val && k);
 	float nc[NNAMED], nr[NNAMED];
 	tf->nent = 0;
-	if (eng_textfeat_prompt_tokens(tf, prompt) || response(tf, chosen, 1.0f, nc) ||
-	    response(tf, rejected, -1.0f, nr)) {
+	if (!tf->used0) {
+		size_t n0 = ((size_t)tf->nbuckets + 63) / 64, n1 = (n0 + 63) / 64;
+		tf->used0 = calloc(n0, sizeof *tf->used0);
+		tf->used1 = calloc(n1, sizeof *tf->used1);
+		if (!tf->used0 || !tf->used1) {
+			free(tf->used0), free(tf->used1);
+			tf->used0 = tf->used1 = NULL;
+			return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
+		}
+	}
+	int rc = eng_textfeat_prompt_tokens(tf, prompt) || response_acc(tf, chosen, nc);
+	if (!rc)
+		stage(tf, 1.0f);
+	rc = rc || response_acc(tf, rejected, nr);
+	if (!rc)
+		stage(tf, -1.0f);
+	rc = unstage(tf) || rc; /* also clears the stage after a failure */
+	if (rc) {
 		tf->ntouched = 0;
-		memset(tf->acc, 0, sizeof(float) * tf->nbuckets);
+		memset(tf->acc, 0, sizeof(float) * 2 * tf->nbuckets);
 		return eng_err_set(err, ENG_ENOMEM, "textfeat: out of memory");
 	}
 	for (int j = 0; j < NNAMED; j++) {

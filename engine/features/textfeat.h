@@ -48,8 +48,10 @@ int eng_textfeat_add_pair(eng_textfeat *tf, eng_pairset *ps, const char *prompt,
                           const char *rejected, int32_t img_row, eng_err *err);
 
 /* The same difference row d as eng_textfeat_add_pair, returned instead of appended: *col, *val
- * (unsorted, k entries, columns < eng_textfeat_dim) point into tf's scratch, valid until the next
- * call on tf. Returns 0 or ENG_ENOMEM. */
+ * (k entries, columns < eng_textfeat_dim) point into tf's scratch, valid until the next call on
+ * tf. The entries are already in the form eng_pairset_canon_row gives (sorted by column, a column
+ * in both answers summed chosen + rejected, zeros dropped), so canon_row only checks them. Returns
+ * 0 or ENG_ENOMEM. */
 int eng_textfeat_pair_row(eng_textfeat *tf, const char *prompt, const char *chosen,
                           const char *rejected, uint32_t **col, float **val, size_t *k,
                           eng_err *err);

@@ -50,14 +50,20 @@ struct eng_textfeat {
 	eng_textfeat_opts o;
 	uint32_t nbuckets; /* 2^hash_bits */
 	slot *slots;       /* (nbuckets) */
+	int novote;        /* 1: no provisional names are voted (eng_textfeat_set_votes) */
 	/* scratch, reused across calls */
-	float *acc; /* (nbuckets) signed counts of the current response, zero between calls */
+	/* (nbuckets, 2): per bucket the signed count of the current response, then the pair row's
+	 * staged value (eng_textfeat_pair_row), side by side (one cache line for both); zero
+	 * between calls */
+	float *acc;
 	uint32_t *touched; /* buckets with acc != 0 in the current response */
 	size_t ntouched, touched_cap;
 	char *low; /* lower-cased copy of the current text */
 	size_t low_cap;
 	size_t *tok_off, *tok_len; /* tokens of the current text */
 	size_t ntok, tok_cap;
+	uint64_t *th; /* (ntok, 2) hashes of the current text's unigrams and bigrams */
+	size_t th_cap;
 	size_t ptok[CROSS_PROMPT_MAX * 2]; /* distinct prompt tokens (off, len) into plow */
 	size_t nptok;
 	char *plow; /* lower-cased prompt */
@@ -65,6 +71,12 @@ struct eng_textfeat {
 	uint32_t *ecol; /* entries of the pair row being built */
 	float *eval;
 	size_t nent, ent_cap;
+	/* the pair row's hashed part, made in column order (eng_textfeat_pair_row): per bucket the
+	 * chosen value, then plus the rejected one (in acc); bit b of used0 says bucket b holds
+	 * one, bit w of used1 that word w of used0 is not zero. Zero between calls; made on first
+	 * use. */
+	uint64_t *used0; /* (nbuckets / 64, at least 1) */
+	uint64_t *used1; /* (used0 words / 64, at least 1) */
 };
 
 /* Grows *p (elements of sz bytes, capacity *cap) to hold need elements. 0 ok, -1 no memory. */

@@ -17,4 +17,10 @@ void eng_textfeat_bucket_of(const eng_textfeat *tf, uint64_t h, uint32_t *bucket
 int eng_textfeat_phi(eng_textfeat *tf, const char *prompt, const char *text, uint32_t **col,
                      float **val, size_t *k, eng_err *err);
 
+/* on = 0: tf votes no provisional bucket names from then on (the features are the same; names and
+ * signs are then those of the texts seen before). For a scorer, which never names a bucket: the
+ * vote is a tenth of the featurizing time, and the name slots (2^bits x 32 bytes) are never
+ * touched. */
+void eng_textfeat_set_votes(eng_textfeat *tf, int on);
+
 #endif

@@ -194,6 +194,14 @@ int eng_record_parse(eng_record *rec, const char *line, size_t len, const char *
 int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const char *stem,
                         uint64_t lineno, const eng_rec_opts *opts);
 
+/* A fast path of eng_record_parse (recflat.c) for a scorer: the common flat pairwise record,
+ * parsed without a JSON tree. Returns 0 with rec (zeroed or cleared before) holding exactly the
+ * one pair eng_record_parse would give (prompt, id, chosen, rejected, no image, no error), except
+ * that the pair's meta is NULL and rec->root is NULL; 1 when the line is anything else (rec left
+ * as it was: give the line to eng_record_parse, whose result and errors stand); ENG_ENOMEM. */
+int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const char *stem,
+                          uint64_t lineno);
+
 /* eng_record_parse_ex of a record already parsed: rec->root is an object the caller has set (rec
  * owns it from then on; e.g. a Parquet row). Returns 0 or ENG_ENOMEM, as eng_record_parse_ex. */
 int eng_record_from_json(eng_record *rec, const char *stem, uint64_t lineno,

@@ -24,7 +24,14 @@ json_t *eng_rec_leftover(json_t *root, const char *const *used);
 json_t *eng_rec_path_get(json_t *root, const char *path);
 void eng_rec_path_top(const char *path, json_t *root, char *out, size_t n);
 
-/* ---- recshapes.c: the shapes (each returns 0, or ENG_ENOMEM; problems are record errors) ---- */
+/* ---- recshapes.c: the shapes ---- */
+
+/* 1 when a and b are equal after trimming surrounding spaces, tabs and line breaks (the
+ * identical-answers rule). */
+int eng_rec_same_text(const char *a, const char *b);
+
+/* ---- recshapes.c: the shape parsers (each returns 0, or ENG_ENOMEM; problems are record errors)
+ * ---- */
 
 /* Adds one pair chosen/rejected with the leftover fields (not in used) plus extra as meta. */
 int eng_rec_emit_pair(eng_record *rec, const char *id, const char *chosen, const char *rejected,

@@ -16,7 +16,7 @@
 #include <strings.h>
 
 /* Equal after trimming surrounding whitespace. */
-static int same_text(const char *a, const char *b)
+int eng_rec_same_text(const char *a, const char *b)
 {
 	const char *ws = " \t\r\n";
 	a += strspn(a, ws);
@@ -202,7 +202,7 @@ static int parse_multi(eng_record *rec, json_t *comp, const char *id, json_t *ba
 			size_t c = score[i] > score[j] ? i : j, r = c == i ? j : i;
 			const char *tc = json_string_value(json_array_get(resp, c));
 			const char *tr = json_string_value(json_array_get(resp, r));
-			if (same_text(tc, tr)) {
+			if (eng_rec_same_text(tc, tr)) {
 				rc = eng_record_add_error(
 				    rec, ENG_REC_IDENTICAL,
 				    "completions %zu and %zu have the same text but "
@@ -293,7 +293,7 @@ eng_rec_shape eng_record_detect(json_t *o)
 int eng_rec_emit_pair(eng_record *rec, const char *id, const char *chosen, const char *rejected,
                       const char *const *used, json_t *extra)
 {
-	if (same_text(chosen, rejected))
+	if (eng_rec_same_text(chosen, rejected))
 		return eng_record_add_error(rec, ENG_REC_IDENTICAL,
 		                            "chosen and rejected are the same text, so the pair "
 		                            "states no preference; drop or fix it");

@@ -2,7 +2,9 @@
  *
  * The input is split into lines exactly as `mmaudit index` reads a file (jsonl.c, with a 1 MiB line
  * cap so long lines take the too-long path quickly), and each line goes through
- * eng_record_parse. Checks the parser's output invariants; does not touch images or SQLite. */
+ * eng_record_parse. Checks the parser's output invariants, and that whatever the flat fast path
+ * (eng_record_parse_flat) takes, the full parser gives as the same one pair; does not touch images
+ * or SQLite. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(strlen(line) <= len); /* NUL bytes may end it early, never late */
 		eng_record rec;
 		memset(&rec, 0, sizeof rec);
-		if (eng_record_parse(&rec, line, len, "fuzz", no) == 0) {
+		eng_record flat;
+		memset(&flat, 0, sizeof flat);
+		int frc = eng_record_parse_flat(&flat, line, len, "fuzz", no);
+		check(frc == 0 || frc == 1 || frc == ENG_ENOMEM);
+		int prc = eng_record_parse(&rec, line, len, "fuzz", no);
+		if (frc == 0 && prc == 0) {
+			check(rec.npairs == 1 && rec.nerrors == 0 && !rec.image && !flat.image);
+			check(!strcmp(flat.prompt, rec.prompt));
+			check(!strcmp(flat.pairs[0].id, rec.pairs[0].id));
+			check(!strcmp(flat.pairs[0].chosen, rec.pairs[0].chosen));
+			check(!strcmp(flat.pairs[0].rejected, rec.pairs[0].rejected));
+		}
+		eng_record_clear(&flat);
+		if (prc == 0) {
 			/* npairs == nerrors == 0 is valid: a multi-completion record of ties */
 			for (size_t i = 0; i < rec.npairs; i++) {
 				const eng_rec_pair *p = &rec.pairs[i];
