@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "safetext.h"
@@ -126,18 +127,48 @@ void rpt_csv_cell(FILE *f, const char *s)
 		fputc('"', f);
 }
 
-/* A dataset's rows, collected in one unordered scan to be ranked in memory. */
+/* A sorted run of a dataset's rows in a temporary file: records of {double p_text, int64 pair id,
+ * uint32 prefix bytes, uint32 bytes} then the row's CSV bytes without its rank (the prefix is
+ * "dataset,id", the rest starts with the shortcut score). */
+typedef struct run {
+	FILE *f;
+	double pt; /* the head record (when live) */
+	int64_t id;
+	uint32_t plen, len;
+	char *buf;
+	size_t cap;
+	int live;
+} run;
+
+/* A dataset's rows, collected in one unordered scan to be ranked in memory; past chunk_rows rows
+ * each chunk is sorted into a run (a temporary file) and the runs are merged, so memory stays
+ * bounded by one chunk whatever the dataset's size (10M pairs: 1.4 GB in memory before). */
 typedef struct collect {
 	crow *r;
 	size_t m, cap;
 	eng_arena arena;
 	fcache fc;
 	eng_err *err;
+	const char *ds; /* the dataset's name */
+	run *runs;
+	size_t n_runs;
+	char *row; /* one row's bytes (spill_chunk), row_cap of them, written through mem */
+	size_t row_cap;
+	FILE *mem;
 } collect;
+
+size_t rpt_csv_chunk_rows = (size_t)1 << 19;
+
+static int spill_chunk(collect *c);
 
 static int collect_row(void *ctx, const eng_score_row *row)
 {
 	collect *c = ctx;
+	if (c->m == rpt_csv_chunk_rows) {
+		int rc = spill_chunk(c);
+		if (rc)
+			return rc;
+	}
 	if (c->m == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 4096;
 		crow *nr = realloc(c->r, nc * sizeof *nr);
@@ -175,6 +206,192 @@ void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *so
 	fprintf(f, ",%lld%s", (long long)line, eol);
 }
 
+/* A row's cells before its rank: dataset,id */
+static void row_prefix(FILE *f, const char *ds, const crow *x, const eng_arena *a)
+{
+	rpt_csv_cell(f, ds);
+	fputc(',', f);
+	rpt_csv_cell(f, a->p + x->ext);
+}
+
+/* A row's cells after its rank, from shortcut_score to the line end. */
+static void row_rest(FILE *f, const crow *x, const eng_arena *a)
+{
+	rpt_csv_fixed6(f, x->pt);
+	fputc(',', f);
+	rpt_csv_fixed6(f, x->pt);
+	rpt_csv_num6(f, x->pm);
+	rpt_csv_num6(f, x->sfc);
+	fputc(',', f);
+	rpt_csv_cell(f, a->p + x->cat);
+	fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
+	rpt_csv_num6(f, x->eff);
+	if (x->flip >= 0)
+		fprintf(f, ",%d,", x->flip);
+	else
+		fputs(",,", f);
+	rpt_csv_origin(f, a->p + x->group, x->conflict, a->p + x->file, x->line, "\r\n");
+}
+
+/* A new temporary file for a run, already unlinked (TMPDIR, else /tmp). NULL on failure. */
+static FILE *run_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	if (!dir || !*dir ||
+	    snprintf(path, sizeof path, "%s/mmaudit-samples-XXXXXX", dir) >= (int)sizeof path)
+		snprintf(path, sizeof path, "/tmp/mmaudit-samples-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *f = fdopen(fd, "w+b");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+/* Row x's bytes (prefix, then the rest) into c->row through the stream c->mem (opened on it
+ * here when needed); *plen, *len their sizes. 0 or -1 (out of memory). */
+static int row_bytes(collect *c, const crow *x, uint32_t *plen, uint32_t *len)
+{
+	for (;;) {
+		if (!c->mem) {
+			if (!c->row) {
+				c->row_cap = c->row_cap ? c->row_cap * 2 : (size_t)1 << 16;
+				if (c->row_cap > (size_t)1 << 30 || !(c->row = malloc(c->row_cap)))
+					return -1;
+			}
+			if (!(c->mem = fmemopen(c->row, c->row_cap, "w")))
+				return -1;
+			setvbuf(c->mem, NULL, _IONBF, 0);
+		}
+		rewind(c->mem);
+		row_prefix(c->mem, c->ds, x, &c->arena);
+		long p = ftell(c->mem);
+		row_rest(c->mem, x, &c->arena);
+		long n = ftell(c->mem);
+		if (!ferror(c->mem) && n >= 0 && (size_t)n < c->row_cap - 1) {
+			*plen = (uint32_t)p;
+			*len = (uint32_t)n;
+			return 0;
+		}
+		fclose(c->mem); /* did not fit: twice the room */
+		c->mem = NULL;
+		free(c->row);
+		c->row = NULL;
+	}
+}
+
+/* Sorts the collected rows and writes them as a new run; the collection starts again. */
+static int spill_chunk(collect *c)
+{
+	run *nr = realloc(c->runs, (c->n_runs + 1) * sizeof *nr);
+	if (!nr)
+		return eng_err_set(c->err, ENG_ENOMEM, "out of memory (samples.csv)");
+	c->runs = nr;
+	run *r = &c->runs[c->n_runs];
+	memset(r, 0, sizeof *r);
+	if (!(r->f = run_file()))
+		return eng_err_set(
+		    c->err, ENG_EIO,
+		    "samples.csv: cannot make a temporary file in %s (%s); set TMPDIR to "
+		    "a folder with room",
+		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+	c->n_runs++;
+	qsort(c->r, c->m, sizeof *c->r, by_rank);
+	for (size_t k = 0; k < c->m; k++) {
+		uint32_t hl[2];
+		if (row_bytes(c, &c->r[k], &hl[0], &hl[1]))
+			return eng_err_set(c->err, ENG_ENOMEM, "out of memory (samples.csv)");
+		if (fwrite(&c->r[k].pt, sizeof(double), 1, r->f) != 1 ||
+		    fwrite(&c->r[k].id, sizeof(int64_t), 1, r->f) != 1 ||
+		    fwrite(hl, sizeof hl, 1, r->f) != 1 || fwrite(c->row, 1, hl[1], r->f) != hl[1])
+			return eng_err_set(
+			    c->err, ENG_EIO,
+			    "samples.csv: writing a temporary file: %s; set TMPDIR to a "
+			    "folder with room",
+			    strerror(errno));
+	}
+	c->m = 0;
+	c->arena.len = 0;
+	c->fc.n = 0;
+	return 0;
+}
+
+/* Reads run r's next record into its head; r->live = 0 at its end. 0 or an error code. */
+static int run_next(run *r, eng_err *err)
+{
+	uint32_t hl[2];
+	if (fread(&r->pt, sizeof(double), 1, r->f) != 1) {
+		r->live = 0;
+		return ferror(r->f) ? eng_err_set(err, ENG_EIO,
+		                                  "samples.csv: reading a temporary "
+		                                  "file: %s",
+		                                  strerror(errno))
+		                    : 0;
+	}
+	if (fread(&r->id, sizeof(int64_t), 1, r->f) != 1 || fread(hl, sizeof hl, 1, r->f) != 1)
+		return eng_err_set(err, ENG_EIO, "samples.csv: a temporary file is cut short");
+	if (hl[1] > r->cap) {
+		char *nb = realloc(r->buf, hl[1]);
+		if (!nb)
+			return eng_err_set(err, ENG_ENOMEM, "out of memory (samples.csv)");
+		r->buf = nb;
+		r->cap = hl[1];
+	}
+	if (fread(r->buf, 1, hl[1], r->f) != hl[1])
+		return eng_err_set(err, ENG_EIO, "samples.csv: a temporary file is cut short");
+	r->plen = hl[0];
+	r->len = hl[1];
+	r->live = 1;
+	return 0;
+}
+
+/* Merges the runs into f in rank order (ranks from 1), *n counting the rows written overall. */
+static int merge_runs(collect *c, FILE *f, const eng_progress *prog, int64_t *n, int64_t total,
+                      eng_err *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->n_runs && !rc; i++) {
+		rewind(c->runs[i].f);
+		rc = run_next(&c->runs[i], err);
+	}
+	for (size_t k = 1; !rc; k++) {
+		run *best = NULL;
+		for (size_t i = 0; i < c->n_runs; i++) { /* a few dozen runs: a linear pick */
+			run *r = &c->runs[i];
+			if (r->live &&
+			    (!best || r->pt > best->pt || (r->pt == best->pt && r->id < best->id)))
+				best = r;
+		}
+		if (!best)
+			break;
+		fwrite(best->buf, 1, best->plen, f);
+		fprintf(f, ",%zu,", k);
+		fwrite(best->buf + best->plen, 1, best->len - best->plen, f);
+		if ((++*n & 0xffff) == 0) {
+			eng_progress_tick(prog, "report: samples.csv", (uint64_t)*n,
+			                  (uint64_t)total);
+			if (ferror(f))
+				break;
+		}
+		rc = run_next(best, err);
+	}
+	return rc;
+}
+
+static void runs_free(collect *c)
+{
+	for (size_t i = 0; i < c->n_runs; i++) {
+		fclose(c->runs[i].f);
+		free(c->runs[i].buf);
+	}
+	free(c->runs);
+	c->runs = NULL;
+	c->n_runs = 0;
+}
+
 int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_t *rows,
                   eng_err *err)
 {
@@ -197,34 +414,29 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		c.m = 0;
 		c.arena.len = 0;
 		c.fc.n = 0;
+		c.ds = d->name;
 		if ((rc = eng_scores_each(st->ws, d->run_id, d->id, ENG_SCORES_ANY_ORDER,
 		                          collect_row, &c, err)))
 			break;
+		if (c.n_runs) { /* larger than one chunk: the last one too, then merge */
+			if ((rc = spill_chunk(&c)) ||
+			    (rc = merge_runs(&c, f, prog, &n, total, err)))
+				break;
+			runs_free(&c);
+			if (ferror(f))
+				rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s",
+				                 strerror(errno));
+			continue;
+		}
 		crow *r = c.r;
 		size_t m = c.m;
 		const eng_arena arena = c.arena;
 		qsort(r, m, sizeof *r, by_rank);
 		for (size_t k = 0; k < m; k++) {
 			const crow *x = &r[k];
-			rpt_csv_cell(f, d->name);
-			fputc(',', f);
-			rpt_csv_cell(f, arena.p + x->ext);
+			row_prefix(f, d->name, x, &arena);
 			fprintf(f, ",%zu,", k + 1);
-			rpt_csv_fixed6(f, x->pt);
-			fputc(',', f);
-			rpt_csv_fixed6(f, x->pt);
-			rpt_csv_num6(f, x->pm);
-			rpt_csv_num6(f, x->sfc);
-			fputc(',', f);
-			rpt_csv_cell(f, arena.p + x->cat);
-			fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
-			rpt_csv_num6(f, x->eff);
-			if (x->flip >= 0)
-				fprintf(f, ",%d,", x->flip);
-			else
-				fputs(",,", f);
-			rpt_csv_origin(f, arena.p + x->group, x->conflict, arena.p + x->file,
-			               x->line, "\r\n");
+			row_rest(f, x, &arena);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,
 				                  (uint64_t)total);
@@ -235,7 +447,11 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		if (ferror(f))
 			rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
 	}
+	runs_free(&c);
+	if (c.mem)
+		fclose(c.mem);
 	free(c.r);
+	free(c.row);
 	eng_arena_free(&c.arena);
 	if (!rc && ferror(f))
 		rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));

@@ -5,7 +5,10 @@
  * *_chars = UTF-8 code points. RFC 4180: CRLF line ends, fields with , " CR LF quoted with ""
  * doubled. Spreadsheet formula injection: a text cell starting with = + - @ TAB or CR gets a
  * leading single quote. A dataset's rows are read in one unordered scan and ranked in memory
- * (about 60 bytes per pair plus its id), which is much faster than SQLite's sorter. */
+ * (about 130 bytes per pair with its strings), which is much faster than SQLite's sorter (and
+ * the workspace's temp_store is memory). A dataset of more than rpt_csv_chunk_rows pairs is
+ * ranked in chunks, each sorted into an unlinked temporary file ($TMPDIR, else /tmp; about 100
+ * bytes per pair) and merged: memory stays at one chunk's (~70 MB), the bytes are the same. */
 #ifndef RPT_CSV_H
 #define RPT_CSV_H
 
@@ -14,6 +17,9 @@
 
 #include "progress.h"
 #include "reports/rpt_state.h"
+
+/* Rows per in-memory chunk (default 2^19); tests lower it to exercise the merge. */
+extern size_t rpt_csv_chunk_rows;
 
 /* Writes samples.csv for every scored dataset of st to f. *rows (may be NULL) = data rows written.
  * Write errors are ENG_EIO. */
