@@ -11,11 +11,14 @@
 #include "sha256.h"
 #include "workspace_sql.h"
 
+/* A pair as the grouping sees it: 32 bytes, so 10M pairs take 320 MB (the whole SHA-256s took 80
+ * bytes, plus 16 of sort references). The normalised (prompt, image, {answers}) hash keeps its
+ * first 128 bits (a chance collision among 10^8 pairs: ~10^-23); the raw-text hash, which only
+ * tells exact repeats apart among them, its first 64. */
 typedef struct entry {
-	int64_t id;
-	uint8_t key[ENG_SHA256_LEN];   /* normalised (prompt, image, {answers}) */
-	uint8_t exact[ENG_SHA256_LEN]; /* the same over the raw texts */
-	int dir;                       /* 1 when chosen sorts before rejected (normalised) */
+	uint64_t k0, k1; /* normalised key, big-endian bytes 0-7 and 8-15 */
+	uint64_t exact;  /* the same over the raw texts, bytes 0-7 */
+	int64_t iddir;   /* pair id << 1 | 1 when chosen sorts before rejected (normalised) */
 } entry;
 
 /* Normalised copy of s into *buf (grown as needed): ASCII lower case, whitespace runs -> one
@@ -67,14 +70,7 @@ static void key_of(const char *p, const char *img, const char *c, const char *r,
 		*dir = d;
 }
 
-/* Sorting moves 16-byte references (the first 8 hash bytes, big-endian, and the entry), not the
- * 80-byte entries; equal prefixes fall back to the whole hash. */
-typedef struct sref {
-	uint64_t pre;
-	const entry *e;
-} sref;
-
-static uint64_t prefix(const uint8_t *h)
+static uint64_t be64(const uint8_t *h)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < 8; i++)
@@ -82,21 +78,26 @@ static uint64_t prefix(const uint8_t *h)
 	return v;
 }
 
+/* groups: by normalised key, then pair id */
 static int by_key(const void *a, const void *b)
 {
-	const sref *x = a, *y = b;
-	if (x->pre != y->pre)
-		return x->pre < y->pre ? -1 : 1;
-	int d = memcmp(x->e->key, y->e->key, ENG_SHA256_LEN);
-	return d ? d : (x->e->id > y->e->id) - (x->e->id < y->e->id);
+	const entry *x = a, *y = b;
+	if (x->k0 != y->k0)
+		return x->k0 < y->k0 ? -1 : 1;
+	if (x->k1 != y->k1)
+		return x->k1 < y->k1 ? -1 : 1;
+	return (x->iddir > y->iddir) - (x->iddir < y->iddir);
 }
 
 static int by_exact(const void *a, const void *b)
 {
-	const sref *x = a, *y = b;
-	if (x->pre != y->pre)
-		return x->pre < y->pre ? -1 : 1;
-	return memcmp(x->e->exact, y->e->exact, ENG_SHA256_LEN);
+	const entry *x = a, *y = b;
+	return (x->exact > y->exact) - (x->exact < y->exact);
+}
+
+static int same_key(const entry *x, const entry *y)
+{
+	return x->k0 == y->k0 && x->k1 == y->k1;
 }
 
 /* A batch of rows' texts (prompt, chosen, rejected, image ident), hashed on two threads. */
@@ -130,8 +131,14 @@ static int hash_rows(void *arg, size_t from, size_t to)
 			rc = -1;
 			break;
 		}
-		key_of(np, t[3], nc, nr, j->e[r].key, &j->e[r].dir);
-		key_of(t[0], t[3], t[1], t[2], j->e[r].exact, NULL);
+		uint8_t key[ENG_SHA256_LEN], exact[ENG_SHA256_LEN];
+		int dir;
+		key_of(np, t[3], nc, nr, key, &dir);
+		key_of(t[0], t[3], t[1], t[2], exact, NULL);
+		j->e[r].k0 = be64(key);
+		j->e[r].k1 = be64(key + 8);
+		j->e[r].exact = be64(exact);
+		j->e[r].iddir |= dir;
 	}
 	for (int i = 0; i < 3; i++)
 		free(nb[i]);
@@ -152,9 +159,8 @@ static int hash_batch(eng_pool *pool, const hbatch *b, entry *e)
 int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err)
 {
 	memset(res, 0, sizeof *res);
-	sqlite3_stmt *sel = NULL, *clr = NULL, *upd = NULL;
+	sqlite3_stmt *cnt = NULL, *sel = NULL, *clr = NULL, *upd = NULL;
 	entry *e = NULL;
-	sref *r = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 	eng_pool *pool = eng_pool_new(2); /* the batches' hashing */
@@ -162,7 +168,8 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(sel = eng_ws_prepare(
+	if (!(cnt = eng_ws_prepare(ws, "SELECT count(*) FROM pairs WHERE dataset_id = ?1", err)) ||
+	    !(sel = eng_ws_prepare(
 	          ws,
 	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
 	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1",
@@ -174,6 +181,18 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	    !(upd = eng_ws_prepare(
 	          ws, "UPDATE pairs SET dup_group = ?2, conflict = ?3 WHERE id = ?1", err))) {
 		rc = err->code;
+		goto out;
+	}
+	/* the entries are allocated once at the count (growing by doubling would hold up to twice
+	 * the memory at its peak) */
+	sqlite3_bind_int64(cnt, 1, dataset_id);
+	if (sqlite3_step(cnt) != SQLITE_ROW) {
+		rc = eng_ws_fail(ws, err, "count pairs for duplicates");
+		goto out;
+	}
+	cap = (size_t)sqlite3_column_int64(cnt, 0) + HB_ROWS;
+	if (!(e = malloc(cap * sizeof *e))) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (%zu pairs)", cap - HB_ROWS);
 		goto out;
 	}
 	sqlite3_bind_int64(sel, 1, dataset_id);
@@ -194,7 +213,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 				e = ne;
 				cap = nc;
 			}
-			e[n + hb.n].id = sqlite3_column_int64(sel, 0);
+			e[n + hb.n].iddir = sqlite3_column_int64(sel, 0) * 2; /* dir: hash_rows */
 			for (int i = 0; i < 4 && !rc; i++)
 				if (eng_arena_put(&hb.text,
 				                  (const char *)sqlite3_column_text(sel, i + 1),
@@ -223,30 +242,21 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		rc = eng_ws_fail(ws, err, "clear duplicate flags");
 		goto out;
 	}
-	if (!(r = malloc((n ? n : 1) * sizeof *r))) {
-		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-		goto out;
-	}
 	/* exact repeats: sorted by the raw-text hash */
-	for (size_t i = 0; i < n; i++)
-		r[i] = (sref){prefix(e[i].exact), &e[i]};
-	qsort(r, n, sizeof *r, by_exact);
+	qsort(e, n, sizeof *e, by_exact);
 	for (size_t i = 1; i < n; i++)
-		res->exact += !memcmp(r[i].e->exact, r[i - 1].e->exact, ENG_SHA256_LEN);
+		res->exact += e[i].exact == e[i - 1].exact;
 	/* groups: sorted by the normalised hash, then pair id */
-	for (size_t i = 0; i < n; i++)
-		r[i] = (sref){prefix(e[i].key), &e[i]};
-	qsort(r, n, sizeof *r, by_key);
+	qsort(e, n, sizeof *e, by_key);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		int dirs = 1 << r[i].e->dir;
-		while (j < n && !memcmp(r[j].e->key, r[i].e->key, ENG_SHA256_LEN))
-			dirs |= 1 << r[j++].e->dir;
+		int dirs = 1 << (e[i].iddir & 1);
+		while (j < n && same_key(&e[j], &e[i]))
+			dirs |= 1 << (e[j++].iddir & 1);
 		if (j - i > 1) {
 			int conflict = dirs == 3;
 			char group[17];
-			for (int k = 0; k < 8; k++)
-				snprintf(group + 2 * k, 3, "%02x", r[i].e->key[k]);
+			snprintf(group, sizeof group, "%016llx", (unsigned long long)e[i].k0);
 			res->groups++;
 			res->duplicates += j - i - 1;
 			if (conflict) {
@@ -254,7 +264,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 				res->conflict_pairs += j - i;
 			}
 			for (size_t k = i; k < j; k++) {
-				sqlite3_bind_int64(upd, 1, r[k].e->id);
+				sqlite3_bind_int64(upd, 1, e[k].iddir >> 1);
 				sqlite3_bind_text(upd, 2, group, 16, SQLITE_TRANSIENT);
 				sqlite3_bind_int(upd, 3, conflict);
 				int u = sqlite3_step(upd);
@@ -268,11 +278,11 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		i = j;
 	}
 out:
+	sqlite3_finalize(cnt);
 	sqlite3_finalize(sel);
 	sqlite3_finalize(clr);
 	sqlite3_finalize(upd);
 	free(e);
-	free(r);
 	eng_pool_free(pool);
 	return rc;
 }
