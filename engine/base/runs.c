@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "mmaudit_config.h"
@@ -27,8 +28,13 @@ void eng_trace(const char *what)
 		on = e && *e && strcmp(e, "0") != 0;
 		t0 = eng_now();
 	}
-	if (on)
-		fprintf(stderr, "trace: %7.3f s  %s\n", eng_now() - t0, what);
+	if (on) { /* wall time since the first trace; CPU of the process (user + sys, threads) */
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		             1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+		fprintf(stderr, "trace: %7.3f s %7.3f cpu-s  %s\n", eng_now() - t0, cpu, what);
+	}
 }
 
 char *eng_versions_json(void)

@@ -82,7 +82,9 @@ static void ck_start(eng_ws *ws)
 	checkpointer *k = path && *path ? calloc(1, sizeof *k) : NULL;
 	if (!k)
 		return;
-	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	/* opened here, then used by the checkpointer's thread alone: NOMUTEX as in open_impl */
+	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
 		sqlite3_close_v2(k->db);
 		free(k);
 		return;
@@ -407,7 +409,12 @@ static int open_impl(const char *path, int mode, int bg, eng_ws **out, eng_err *
 	 * so that closing last folds the WAL in and removes it as any reader would (a read-only
 	 * handle would leave -wal and -shm behind); SQLite itself opens a write-protected file
 	 * read-only */
-	int flags = SQLITE_OPEN_READWRITE | (mode & OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
+	/* NOMUTEX: a connection is used by one thread at a time (the workers of the pools compute,
+	 * the thread that owns the handle reads and writes; a background writer gets its own
+	 * handle, eng_ws_reopen), so SQLite's per-connection mutex, taken on every column read and
+	 * bind, is left out: it was 2.5% of an audit's CPU */
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	            (mode & OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &ws->db, flags, NULL) != SQLITE_OK) {
 		rc = ws->db ? eng_ws_fail(ws, err, "open")
 		            : eng_err_set(err, ENG_ENOMEM, "open: out of memory");

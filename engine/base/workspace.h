@@ -3,7 +3,11 @@
  * The workspace is the hub every stage reads from and writes to. This module opens it, applies the
  * embedded migrations (schema version in PRAGMA user_version) and offers transaction helpers. It
  * knows nothing of records, models or reports. Its SQL side (the connection, prepared statements)
- * is in workspace_sql.h, for the engine's own modules only. */
+ * is in workspace_sql.h, for the engine's own modules only.
+ *
+ * Threads: a handle (and every statement prepared on it) is used by one thread at a time; its
+ * connection is opened without SQLite's per-connection mutex (SQLITE_OPEN_NOMUTEX). A reader on
+ * another thread takes its own handle (eng_ws_reopen). */
 #ifndef ENG_WORKSPACE_H
 #define ENG_WORKSPACE_H
 

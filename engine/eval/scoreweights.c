@@ -97,21 +97,42 @@ void eng_score_image_reliance_json(json_t *o, const dswork *w, const dsextra *x,
 	json_object_set_new(o, "image_reliance", j);
 }
 
-/* Weighted share of the pairs where cue column c is present whose chosen answer has more of it
- * (the difference, signed back to the named n-gram for hashed columns, is > 0). */
-static double cue_chosen_share(const eng_data *d, const dswork *w, uint32_t c, int sign,
-                               const float *wt)
+/* Where cue column c stands in row r: 0 absent, 1 present with the chosen answer having less of it
+ * (the difference, signed back to the named n-gram for hashed columns, is <= 0), 2 present with
+ * the chosen answer having more (> 0). */
+static uint8_t cue_state(const eng_data *d, size_t r, uint32_t c, int sign)
+{
+	for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++)
+		if (d->ps.col[q] == c)
+			return (double)d->ps.val[q] * sign > 0 ? 2 : 1;
+	return 0;
+}
+
+/* The cue states of dataset w's rows (n, ncue) row-major, in one pass over the rows for all the
+ * cues (the weights of every method are then summed over them); NULL without memory. */
+static uint8_t *cue_states(const eng_data *d, const dswork *w, const dsextra *x)
+{
+	size_t n = w->e - w->b, nc = (size_t)x->ncue;
+	uint8_t *st = malloc(n && nc ? n * nc : 1);
+	for (size_t r = w->b; st && r < w->e; r++)
+		for (size_t i = 0; i < nc; i++)
+			st[(r - w->b) * nc + i] = cue_state(d, r, x->cue[i], x->cue_sign[i]);
+	return st;
+}
+
+/* Weighted share of the pairs where cue i is present whose chosen answer has more of it, from the
+ * cue states st (cue_states; NULL: each row is looked at again). */
+static double cue_chosen_share(const eng_data *d, const dswork *w, const dsextra *x, int i,
+                               const uint8_t *st, const float *wt)
 {
 	double sw = 0, sc = 0;
 	for (size_t r = w->b; r < w->e; r++) {
-		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			if (d->ps.col[q] != c)
-				continue;
-			double v = (double)d->ps.val[q] * sign;
-			sw += wt[r];
-			sc += v > 0 ? wt[r] : 0;
-			break;
-		}
+		uint8_t s = st ? st[(r - w->b) * (size_t)x->ncue + (size_t)i]
+		               : cue_state(d, r, x->cue[i], x->cue_sign[i]);
+		if (!s)
+			continue;
+		sw += wt[r];
+		sc += s == 2 ? wt[r] : 0;
 	}
 	return sw > 0 ? sc / sw : NAN;
 }
@@ -303,6 +324,7 @@ json_t *eng_score_weights_json(const eng_data *d, const dswork *w, const dsextra
 	json_object_set_new(o, "auto", json_string(eng_wmethod_name(au)));
 	json_object_set_new(o, "refit_pairs", json_integer((json_int_t)x->refit_pairs));
 	json_object_set_new(o, "auto_reason", json_string(why));
+	uint8_t *cst = d && x->ncue ? cue_states(d, w, x) : NULL;
 	for (int wm = 0; wm < ENG_WM_COUNT; wm++) {
 		json_t *m = json_object();
 		json_object_set_new(m, "available", json_boolean(x->avail[wm]));
@@ -345,10 +367,11 @@ json_t *eng_score_weights_json(const eng_data *d, const dswork *w, const dsextra
 			    cues,
 			    json_pack("{s:s, s:o, s:o}", "feature", x->cue_name[i], "present_share",
 			              eng_score_num_or_null(x->cue_present[i]), "chosen_share",
-			              eng_score_num_or_null(cue_chosen_share(
-			                  d, w, x->cue[i], x->cue_sign[i], wrow[wm]))));
+			              eng_score_num_or_null(
+			                  cue_chosen_share(d, w, x, i, cst, wrow[wm]))));
 		json_object_set_new(m, "cues", cues);
 		json_object_set_new(o, eng_wmethod_name((eng_wmethod)wm), m);
 	}
+	free(cst);
 	return o;
 }

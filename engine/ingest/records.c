@@ -6,6 +6,7 @@
 
 #include "answers.h"
 #include "err.h"
+#include "fastjson.h"
 
 #include <errno.h>
 #include <math.h>
@@ -210,7 +211,11 @@ int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const cha
                         uint64_t lineno, const eng_rec_opts *opts)
 {
 	json_error_t je;
-	rec->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+	/* the fast path builds json_loadb's tree for the lines it accepts; jansson parses (and
+	 * explains) the others */
+	rec->root = eng_fastjson_load(line, len);
+	if (!rec->root)
+		rec->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
 	if (!rec->root) {
 		switch (json_error_code(&je)) {
 		case json_error_out_of_memory:

@@ -341,6 +341,27 @@ static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, 
 	return tv->img ? tv->img[i] : ps->img_of[r];
 }
 
+/* Rows of a minibatch are random rows of the pairset, so the hardware cannot guess where the next
+ * one's entries are: row rows[i + PFR]'s offsets and row rows[i + PFR / 2]'s entries (its
+ * offsets fetched PFR / 2 rows earlier) are prefetched while row rows[i] is read. */
+enum { PFR = 4 };
+static inline void prefetch_row(const eng_pairset *ps, const size_t *rows, size_t n, size_t i)
+{
+	if (i + PFR < n)
+		PREFETCH(&ps->rowptr[rows[i + PFR]]);
+	if (i + PFR / 2 < n) {
+		size_t r = rows[i + PFR / 2], a = ps->rowptr[r], e = ps->rowptr[r + 1];
+		for (size_t k = a; k < e; k += 16) { /* 16 entries: one 64-byte line of each */
+			PREFETCH(&ps->col[k]);
+			PREFETCH(&ps->val[k]);
+		}
+		if (e > a) {
+			PREFETCH(&ps->col[e - 1]);
+			PREFETCH(&ps->val[e - 1]);
+		}
+	}
+}
+
 /* The margins of the batch's rows (s->mt: text branch, s->mm[h]: each MM head's text terms) and
  * the rows of G (n, B) = fold(D) and V (n, dv) for the interaction. Returns 1 when some row has an
  * image. */
@@ -365,6 +386,7 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 		double st = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+		prefetch_row(ps, rows, n, i);
 		if (nh) {
 			/* G's and V's rows only matter with an image (V's row, so Z's and CV's, is
 			 * 0 without); rows without one are zeroed below if the batch has any image
@@ -657,6 +679,24 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 	uint8_t *restrict mark = s->mark;
 	uint32_t *restrict touched = s->touched;
 	size_t nt = s->ntouched;
+	if (gt && !g0 && !g1 && !g2 && !g3) { /* the text branch alone (nh == 0): the same
+		                               * updates, fewer live pointers in the loop */
+		for (size_t i = 0; i < n; i++) {
+			size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+			const float cti = s->ct[i];
+			for (size_t k = a; k < e; k++) {
+				uint32_t c = colv[k];
+				if (k + PF < e)
+					PREFETCH(&gt[colv[k + PF] * S]);
+				touched[nt] = c;
+				nt += (size_t)(mark[c] ^ 1);
+				mark[c] = 1;
+				gt[c * S] += cti * valv[k];
+			}
+		}
+		s->ntouched = nt;
+		return 1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0,

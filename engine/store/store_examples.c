@@ -21,10 +21,46 @@
 static const char *sql_desc = CARD_SQL("DESC");
 static const char *sql_asc = CARD_SQL("ASC");
 
+/* The same cards when the dataset has no duplicate group: every pair is its own group, so each is
+ * its group's best (rn = 1) and the window's sort of every pair of the category is left out; the
+ * rows and their order are those of CARD_SQL. */
+#define CARD_SQL_NOGROUP(DIR)                                                                      \
+	"SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"                      \
+	" substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"               \
+	" length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256,"     \
+	" p.dup_group FROM pair_scores s JOIN pairs p ON p.id = s.pair_id LEFT JOIN images i ON"   \
+	" i.id = p.image_id WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND s.category = ?4"         \
+	" ORDER BY s.p_text " DIR ", p.id LIMIT ?3"
+static const char *sql_desc_nogroup = CARD_SQL_NOGROUP("DESC");
+static const char *sql_asc_nogroup = CARD_SQL_NOGROUP("ASC");
+
 static const char *sql_count =
     "SELECT count(*), count(DISTINCT coalesce(p.dup_group, p.id)) FROM pair_scores s"
     " JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
     " AND s.category = ?3";
+
+/* Without a duplicate group the distinct count is the count. */
+static const char *sql_count_nogroup =
+    "SELECT count(*), count(*) FROM pair_scores s JOIN pairs p ON p.id = s.pair_id"
+    " WHERE s.run_id = ?1 AND p.dataset_id = ?2 AND s.category = ?3";
+
+/* 1 when some pair of the dataset has a duplicate group (the partial index pairs_dup_group), 0
+ * when none, -1 on a read error (err set). */
+static int has_groups(eng_ws *ws, int64_t dataset_id, eng_err *err)
+{
+	sqlite3_stmt *q = eng_ws_prepare(
+	    ws,
+	    "SELECT EXISTS (SELECT 1 FROM pairs WHERE dataset_id = ?1 AND dup_group IS NOT NULL)",
+	    err);
+	if (!q)
+		return -1;
+	sqlite3_bind_int64(q, 1, dataset_id);
+	int r = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) != 0 : -1;
+	if (r < 0)
+		eng_ws_fail(ws, err, "read duplicate groups");
+	sqlite3_finalize(q);
+	return r;
+}
 
 typedef struct example_cb {
 	eng_example_cb fn;
@@ -58,7 +94,13 @@ static int example_row(sqlite3_stmt *q, void *c)
 int eng_examples_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,
                       int descending, int limit, eng_example_cb cb, void *ctx, eng_err *err)
 {
-	sqlite3_stmt *q = eng_ws_prepare(ws, descending ? sql_desc : sql_asc, err);
+	int g = has_groups(ws, dataset_id, err);
+	if (g < 0)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_stmt *q = eng_ws_prepare(ws,
+	                                 g ? (descending ? sql_desc : sql_asc)
+	                                   : (descending ? sql_desc_nogroup : sql_asc_nogroup),
+	                                 err);
 	if (q) {
 		sqlite3_bind_int64(q, 1, run_id);
 		sqlite3_bind_int64(q, 2, dataset_id);
@@ -73,7 +115,10 @@ int eng_examples_count(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_categ
                        int64_t *total, int64_t *distinct, eng_err *err)
 {
 	*total = *distinct = 0;
-	sqlite3_stmt *q = eng_ws_prepare(ws, sql_count, err);
+	int g = has_groups(ws, dataset_id, err);
+	if (g < 0)
+		return err ? err->code : ENG_EINTERNAL;
+	sqlite3_stmt *q = eng_ws_prepare(ws, g ? sql_count : sql_count_nogroup, err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, run_id);

@@ -39,10 +39,12 @@ static const char *sql_slice_total =
     " length(p.rejected)) THEN 0.5 ELSE 0.0 END) FROM pair_scores s JOIN pairs p"
     " ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2";
 
-/* Candidate fields: scalar metadata keys with 2..30 distinct values in a sample of the pairs. */
+/* Candidate fields: scalar metadata keys with 2..30 distinct values in a sample of the pairs. Each
+ * distinct metadata text of the sample is taken apart once (the keys and their distinct values
+ * are the same; on data whose pairs share a few metadata texts it is a few json_each calls). */
 static const char *sql_candidates =
-    "SELECT j.key FROM (SELECT meta FROM pairs WHERE dataset_id = ?1 AND meta IS NOT NULL AND"
-    " json_valid(meta) LIMIT 200000) p, json_each(p.meta) j"
+    "SELECT j.key FROM (SELECT DISTINCT meta FROM (SELECT meta FROM pairs WHERE dataset_id = ?1"
+    " AND meta IS NOT NULL AND json_valid(meta) LIMIT 200000)) p, json_each(p.meta) j"
     " WHERE j.type NOT IN ('object', 'array') GROUP BY j.key"
     " HAVING count(DISTINCT j.value) BETWEEN 2 AND 30 ORDER BY j.key LIMIT 24";
 
