@@ -1012,6 +1012,64 @@ static void test_index_duplicates_conflicts(void **state)
 	eng_ws_close(ws);
 }
 
+/* Enough pairs for the grouping's sort to partition (and recurse) rather than insertion-sort:
+ * 4,000 text pairs, prompt k % 1,500 with answers k % 1,500 in either order (k's order by k / 1,500
+ * parity), so every prompt p < 1,000 appears 3 times and the others twice, and a group conflicts
+ * when its members' orders differ. The expected counts are worked out here from the same rule. */
+static void test_index_duplicates_many(void **state)
+{
+	(void)state;
+	enum { N = 4000, P = 1500 };
+	FILE *f = fopen(path_of("dm.jsonl"), "w");
+	assert_non_null(f);
+	int count[P] = {0}, ord[P][2] = {{0}};
+	for (int k = 0; k < N; k++) {
+		int p = k % P, flip = (k / P) % 2;
+		count[p]++;
+		ord[p][flip] = 1;
+		fprintf(f,
+		        "{\"id\":\"m%d\",\"prompt\":\"question %d\",\"chosen\":\"%s %d\","
+		        "\"rejected\":\"%s %d\"}\n",
+		        k, p, flip ? "worse" : "better", p, flip ? "better" : "worse", p);
+	}
+	fclose(f);
+	size_t groups = 0, dups = 0, conflicts = 0, conflict_pairs = 0;
+	for (int p = 0; p < P; p++)
+		if (count[p] > 1) {
+			groups++;
+			dups += (size_t)count[p] - 1;
+			if (ord[p][0] && ord[p][1]) {
+				conflicts++;
+				conflict_pairs += (size_t)count[p];
+			}
+		}
+	eng_ws *ws = open_ws();
+	eng_index_result res;
+	eng_err err = {0};
+	assert_int_equal(run(ws, "dm", "dm.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.pairs, N);
+	assert_int_equal(res.duplicates, dups);
+	assert_int_equal(res.conflicts, conflicts);
+	eng_dedup_result dr;
+	assert_int_equal(
+	    eng_dedup_dataset(ws, q(ws, "SELECT id FROM datasets WHERE name = 'dm'"), &dr, &err),
+	    0);
+	assert_int_equal(dr.groups, groups);
+	assert_int_equal(dr.duplicates, dups);
+	assert_int_equal(dr.conflict_pairs, conflict_pairs);
+	/* the raw texts repeat too (the exact hash, like the key, takes the answers in either
+	 * order) */
+	assert_int_equal(dr.exact, dups);
+	/* every group's members share one group id, and each id names one prompt */
+	assert_int_equal(q(ws, "SELECT count(DISTINCT dup_group) FROM pairs"), groups);
+	assert_int_equal(q(ws,
+	                   "SELECT count(*) FROM (SELECT dup_group FROM pairs WHERE dup_group IS"
+	                   " NOT NULL GROUP BY dup_group HAVING count(DISTINCT prompt) > 1)"),
+	                 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE conflict = 1"), conflict_pairs);
+	eng_ws_close(ws);
+}
+
 /* --missing-images text-only keeps records whose image file is absent, as text-only pairs. */
 static void test_index_missing_images_text_only(void **state)
 {
@@ -1326,6 +1384,7 @@ int main(void)
 	    cmocka_unit_test(test_index_judged_ties_undecided),
 	    cmocka_unit_test(test_index_formats_by_bytes),
 	    cmocka_unit_test(test_index_duplicates_conflicts),
+	    cmocka_unit_test(test_index_duplicates_many),
 	    cmocka_unit_test(test_index_missing_images_text_only),
 	    cmocka_unit_test(test_index_bundle_records_and_images),
 	    cmocka_unit_test(test_index_duplicate_ids_rename),
