@@ -19,6 +19,7 @@
 #include "audit/cli.h"
 #include "index.h"
 #include "modelfile.h"
+#include "outfile.h"
 #include "pool.h"
 #include "score.h"
 #include "store_batch.h"
@@ -307,19 +308,17 @@ static int batch_workspace(const batch *b, const wspath *w, eng_err *err)
 	return rc;
 }
 
-/* A temporary folder in $TMPDIR or /tmp for the workspace path. */
+/* A temporary folder in eng_tmp_dir() (or /tmp when that path is too long) for the workspace
+ * path. */
 static int make_tmpdir(char *dbuf, size_t n, eng_err *err)
 {
-	const char *tmpd = getenv("TMPDIR");
-	if (tmpd && *tmpd && snprintf(dbuf, n, "%s/mmaudit-stdin-XXXXXX", tmpd) < (int)n) {
-		if (!mkdtemp(dbuf))
-			return eng_err_set(err, ENG_EIO, "make a temporary folder in %s: %s", tmpd,
-			                   strerror(errno));
-		return 0;
+	const char *tmpd = eng_tmp_dir();
+	if (snprintf(dbuf, n, "%s/mmaudit-stdin-XXXXXX", tmpd) >= (int)n) {
+		tmpd = "/tmp";
+		snprintf(dbuf, n, "/tmp/mmaudit-stdin-XXXXXX");
 	}
-	snprintf(dbuf, n, "/tmp/mmaudit-stdin-XXXXXX");
 	if (!mkdtemp(dbuf))
-		return eng_err_set(err, ENG_EIO, "make a temporary folder in /tmp: %s",
+		return eng_err_set(err, ENG_EIO, "make a temporary folder in %s: %s", tmpd,
 		                   strerror(errno));
 	return 0;
 }

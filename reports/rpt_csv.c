@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "outfile.h"
 #include "safetext.h"
 #include "store_scores.h"
 
@@ -233,13 +234,13 @@ static void row_rest(FILE *f, const crow *x, const eng_arena *a)
 	rpt_csv_origin(f, a->p + x->group, x->conflict, a->p + x->file, x->line, "\r\n");
 }
 
-/* A new temporary file for a run, already unlinked (TMPDIR, else /tmp). NULL on failure. */
+/* A new temporary file for a run, already unlinked (in eng_tmp_dir(), or /tmp when that path
+ * is too long). NULL on failure. */
 static FILE *run_file(void)
 {
-	const char *dir = getenv("TMPDIR");
 	char path[4096];
-	if (!dir || !*dir ||
-	    snprintf(path, sizeof path, "%s/mmaudit-samples-XXXXXX", dir) >= (int)sizeof path)
+	if (snprintf(path, sizeof path, "%s/mmaudit-samples-XXXXXX", eng_tmp_dir()) >=
+	    (int)sizeof path)
 		snprintf(path, sizeof path, "/tmp/mmaudit-samples-XXXXXX");
 	int fd = mkstemp(path);
 	if (fd < 0)
@@ -297,7 +298,7 @@ static int spill_chunk(collect *c)
 		    c->err, ENG_EIO,
 		    "samples.csv: cannot make a temporary file in %s (%s); set TMPDIR to "
 		    "a folder with room",
-		    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+		    eng_tmp_dir(), strerror(errno));
 	c->n_runs++;
 	qsort(c->r, c->m, sizeof *c->r, by_rank);
 	for (size_t k = 0; k < c->m; k++) {

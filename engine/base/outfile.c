@@ -287,3 +287,9 @@ int eng_out_write(const char *path, int (*fn)(FILE *f, void *ctx, eng_err *err),
 	eng_out_abort(&s);
 	return rc;
 }
+
+const char *eng_tmp_dir(void)
+{
+	const char *d = getenv("TMPDIR");
+	return d && *d ? d : "/tmp";
+}

@@ -18,7 +18,11 @@
 #include "err.h"
 
 #define ENG_OUT_TMP_PREFIX ".mmaudit-tmp-"
-#define ENG_OUT_MAX        8 /* outputs in one set */
+
+/* The folder for scratch files that are not outputs (a piped stream's copy, samples.csv's
+ * sorted runs, score --stdin's workspaces): $TMPDIR when set and not empty, else /tmp. */
+const char *eng_tmp_dir(void);
+#define ENG_OUT_MAX 8 /* outputs in one set */
 
 typedef struct eng_out_item {
 	char *path; /* target */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "outfile.h"
 #include "sha256.h"
 
 int eng_idx_hash_file(const char *path, uint64_t *bytes, char hex[65], eng_err *err)
@@ -241,19 +242,19 @@ int eng_idx_read_stream(const char *path, int bundle, char **spool, eng_err *err
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	const char *tdir = getenv("TMPDIR");
+	const char *tdir = eng_tmp_dir();
 	const char *base = strrchr(path, '/'), *dot;
 	base = base ? base + 1 : path;
 	dot = strrchr(base, '.');
 	if (!dot || strlen(dot) > 16)
 		dot = "";
-	size_t n = strlen(tdir && *tdir ? tdir : "/tmp") + 64;
+	size_t n = strlen(tdir) + 64;
 	char *tmp = malloc(n);
 	if (!tmp) {
 		close(fd);
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	}
-	snprintf(tmp, n, "%s/mmaudit-stream-XXXXXX%s", tdir && *tdir ? tdir : "/tmp", dot);
+	snprintf(tmp, n, "%s/mmaudit-stream-XXXXXX%s", tdir, dot);
 	int tfd = mkstemps(tmp, (int)strlen(dot));
 	if (tfd < 0) {
 		int e = errno;
