@@ -144,7 +144,7 @@ static void near_table(rpt_buf *b, const rpt_state *st)
 	const rpt_integrity *x = st->integ;
 	const eng_neardup *nd = &x->nd;
 	rpt_buf_printf(b,
-	               "<h3>Near-duplicate images</h3><p>Perceptual hash of each stored thumbnail "
+	               "<h3>Near-duplicate images</h3><p>Perceptual hash of each image's thumbnail "
 	               "(64-bit DCT hash of the luminance): two images are near duplicates when at "
 	               "most %d bits differ and their mean colours and colour layouts agree (the "
 	               "hash alone matches different pictures of similar structure); an image "
