@@ -159,10 +159,13 @@ static void test_dataload_rows_match_single_featurizer(void **state)
 		size_t k;
 		assert_int_equal(eng_textfeat_pair_row(tf, p, c, j, &col, &val, &k, &err), 0);
 		k = eng_pairset_canon_row(col, val, k);
-		size_t b = d.ps.rowptr[r], e = d.ps.rowptr[r + 1];
-		assert_int_equal(e - b, k);
-		assert_memory_equal(d.ps.col + b, col, k * sizeof *col);
-		assert_memory_equal(d.ps.val + b, val, k * sizeof *val);
+		assert_int_equal(eng_pairset_row_len(&d.ps, r), k);
+		size_t q = 0;
+		for (eng_pairset_iter it = eng_pairset_row(&d.ps, r); eng_pairset_next(&it); q++) {
+			assert_int_equal(it.c, col[q]);
+			assert_memory_equal(&it.v, &val[q], sizeof it.v);
+		}
+		assert_int_equal(q, k);
 		nonempty += k > 0;
 		assert_int_equal(d.ps.img_of[r], -1);
 		int lg = sgn((long long)eng_text_chars(c, strlen(c)),
@@ -217,8 +220,9 @@ static void test_dataload_deterministic_and_named(void **state)
 	uint32_t dim = d1.ps.text_dim, nb = dim - (uint32_t)eng_textfeat_named_count();
 	uint32_t *count = calloc(dim, sizeof *count);
 	assert_non_null(count);
-	for (size_t k = 0; k < d1.ps.nnz; k++)
-		count[d1.ps.col[k]]++;
+	for (size_t r = 0; r < d1.ps.n; r++)
+		for (eng_pairset_iter it = eng_pairset_row(&d1.ps, r); eng_pairset_next(&it);)
+			count[it.c]++;
 	char n1[128], n2[128];
 	size_t used = 0;
 	for (uint32_t c = 0; c < dim; c++) {
@@ -277,14 +281,14 @@ static void test_dataload_order_and_subsets(void **state)
 		size_t b = d.ps.rowptr[r], k = d.ps.rowptr[r + 1] - b;
 		size_t b2 = rev.ps.rowptr[rr];
 		assert_int_equal(rev.ps.rowptr[rr + 1] - b2, k);
-		assert_memory_equal(d.ps.col + b, rev.ps.col + b2, k * sizeof(uint32_t));
+		assert_memory_equal(d.ps.col + b, rev.ps.col + b2, k * sizeof *d.ps.col);
 		assert_memory_equal(d.ps.val + b, rev.ps.val + b2, k * sizeof(float));
 		assert_int_equal(rev.longer[rr], d.longer[r]);
 		assert_true(rev.prompt_key[rr] == d.prompt_key[r]);
 		if (r >= NA) {
 			size_t b3 = one.ps.rowptr[r - NA];
 			assert_int_equal(one.ps.rowptr[r - NA + 1] - b3, k);
-			assert_memory_equal(d.ps.col + b, one.ps.col + b3, k * sizeof(uint32_t));
+			assert_memory_equal(d.ps.col + b, one.ps.col + b3, k * sizeof *d.ps.col);
 			assert_memory_equal(d.ps.val + b, one.ps.val + b3, k * sizeof(float));
 		}
 	}

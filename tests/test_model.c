@@ -75,9 +75,9 @@ static double ref_objective(const eng_model *m, const double *p, const eng_pairs
 			}
 			v[m->img_dim] = 1;
 		}
-		for (size_t k = ps->rowptr[r]; k < ps->rowptr[r + 1]; k++) {
-			uint32_t c = ps->col[k];
-			double d = ps->val[k];
+		for (eng_pairset_iter it = eng_pairset_row(ps, r); eng_pairset_next(&it);) {
+			uint32_t c = it.c;
+			double d = it.v;
 			if (wt)
 				mt += wt[c] * d;
 			if (w) {
@@ -894,6 +894,10 @@ static void test_model_trainjobs_hook(void **state)
 	enum { J = 5 };
 	float *out[2][J][3];
 	size_t per = n / J;
+	int *fold = malloc(sizeof(int) * n); /* 0: the first per rows, 1: the last per, else 2 */
+	assert_non_null(fold);
+	for (size_t i = 0; i < n; i++)
+		fold[i] = i < per ? 0 : i >= n - per ? 1 : 2;
 	for (int run = 0; run < 4; run++) {
 		eng_trainjob jobs[J];
 		memset(jobs, 0, sizeof jobs);
@@ -904,6 +908,13 @@ static void test_model_trainjobs_hook(void **state)
 			jobs[j].methods = 7;
 			jobs[j].train = rows + (j == 0 ? per : 0); /* any training rows will do */
 			jobs[j].ntrain = n - per;
+			if (run == 2) { /* the same rows, listed by the job (src, src_fold) */
+				jobs[j].train = NULL;
+				jobs[j].src = rows;
+				jobs[j].src_fold = fold;
+				jobs[j].nsrc = n;
+				jobs[j].skip_fold = j == 0 ? 0 : 1;
+			}
 			jobs[j].eval = rows + (size_t)j * per;
 			jobs[j].neval = per;
 			for (int q = 0; q < 3; q++) {
@@ -948,9 +959,154 @@ static void test_model_trainjobs_hook(void **state)
 		for (int j = 0; j < J; j++)
 			for (int q = 0; q < 3; q++)
 				free(out[r][j][q]);
+	free(fold);
 	free(rows);
 	eng_pairset_free(&ps);
 	eng_textfeat_free(tf);
+}
+
+/* Columns past 2^16 (the pairset keeps each column's low 16 bits and an escape entry where the
+ * high bits change, pairset.h): margins and gradients of the text-only and the standard MM-RM on
+ * rows spanning six 2^16-column segments (boundaries 65535 | 65536, skipped segments, rows that
+ * start past the first segment, empty rows) equal a double computation from the rows' plain
+ * columns, kept by the test, in every interaction form. */
+enum { WIDE_ROWS = 48, WIDE_K = 14 };
+static void test_model_wide_columns(void **state)
+{
+	(void)state;
+	const uint32_t dim = 5u * 65536u + 3u, idim = 3;
+	static const uint32_t edge[] = {0,      1,      65535,  65536,  65537,
+	                                131071, 131072, 196608, 327680, 327682};
+	uint32_t col[WIDE_ROWS][WIDE_K];
+	float val[WIDE_ROWS][WIDE_K];
+	size_t k[WIDE_ROWS], rows[WIDE_ROWS];
+	eng_err err = {0};
+	eng_rng r;
+	eng_rng_seed(&r, 29);
+	eng_pairset ps;
+	assert_int_equal(eng_pairset_init(&ps, dim, idim, &err), 0);
+	size_t escapes = 0;
+	for (size_t i = 0; i < WIDE_ROWS; i++) {
+		rows[i] = i;
+		k[i] = i % 7 == 3 ? 0 : 1 + (size_t)eng_rng_below(&r, WIDE_K);
+		/* distinct sorted columns: edges and random ones; row 5 only past 2^17 */
+		uint32_t lo = i == 5 ? 131072 : 0;
+		size_t n = 0;
+		while (n < k[i]) {
+			uint32_t c = eng_rng_below(&r, 3) == 0
+			                 ? edge[eng_rng_below(&r, sizeof edge / sizeof *edge)]
+			                 : lo + (uint32_t)eng_rng_below(&r, dim - lo);
+			if (c < lo)
+				continue;
+			size_t j = 0;
+			while (j < n && col[i][j] < c)
+				j++;
+			if (j < n && col[i][j] == c)
+				continue;
+			memmove(&col[i][j + 1], &col[i][j], (n - j) * sizeof col[i][0]);
+			col[i][j] = c;
+			n++;
+		}
+		for (size_t j = 0; j < k[i]; j++) {
+			val[i][j] = (float)(2 * eng_rng_uniform(&r) - 1);
+			if (val[i][j] == 0)
+				val[i][j] = 0.5f;
+			escapes += (col[i][j] >> 16) != (j ? col[i][j - 1] >> 16 : 0);
+		}
+		int32_t im = i % 4 == 0 ? -1 : (int32_t)(i % 6);
+		assert_int_equal(eng_pairset_add_row(&ps, col[i], val[i], k[i], im, &err), 0);
+	}
+	size_t total = 0;
+	for (size_t i = 0; i < WIDE_ROWS; i++)
+		total += k[i];
+	assert_int_equal(ps.nnz, total + escapes); /* 6 bytes an entry, one escape a change */
+	assert_true(escapes > WIDE_ROWS);
+	for (size_t i = 0; i < WIDE_ROWS; i++) { /* the rows read back as given */
+		size_t j = 0;
+		for (eng_pairset_iter it = eng_pairset_row(&ps, i); eng_pairset_next(&it); j++) {
+			assert_true(j < k[i]);
+			assert_int_equal(it.c, col[i][j]);
+			assert_true(it.v == val[i][j]);
+		}
+		assert_int_equal(j, k[i]);
+		assert_int_equal(eng_pairset_row_len(&ps, i), k[i]);
+	}
+	float img[6 * 3];
+	for (size_t q = 0; q < sizeof img / sizeof *img; q++)
+		img[q] = (float)(4 * eng_rng_uniform(&r) - 2);
+	assert_int_equal(eng_pairset_set_images(&ps, img, 6, &err), 0);
+	for (int form = ENG_MODEL_INTERACTION_SPARSE; form <= ENG_MODEL_INTERACTION_SPARSE_PORTABLE;
+	     form++) {
+		eng_model_interaction_form = form;
+		for (int meth = ENG_METHOD_TEXT; meth <= ENG_METHOD_STANDARD; meth++) {
+			eng_train_opts o;
+			eng_train_opts_default(&o);
+			o.method = (eng_method)meth;
+			o.fold_buckets = 5;
+			eng_model *m = NULL;
+			assert_int_equal(eng_model_alloc(&ps, rows, WIDE_ROWS, &o, &m, &err), 0);
+			for (size_t q = 0; q < m->n_params; q++)
+				m->params[q] = (float)(eng_rng_uniform(&r) - 0.5);
+			const float *tw = meth == ENG_METHOD_TEXT ? m->wt : m->w;
+			float mg[WIDE_ROWS], *g = calloc(m->n_params, sizeof *g);
+			double *gref = calloc(m->n_params, sizeof *gref), obj = 0, oref = 0;
+			assert_non_null(g);
+			assert_non_null(gref);
+			assert_int_equal(eng_model_margins(m, &ps, rows, WIDE_ROWS, mg), 0);
+			assert_int_equal(
+			    eng_model_objective(m, &ps, rows, WIDE_ROWS, &obj, g, &err), 0);
+			for (size_t i = 0; i < WIDE_ROWS; i++) {
+				double v[4] = {0}, zb[8] = {0}, fold[8] = {0}, mref = 0;
+				int32_t im = ps.img_of[i];
+				if (meth == ENG_METHOD_STANDARD && im >= 0) {
+					for (uint32_t q = 0; q < idim; q++) {
+						double z = ((double)img[(size_t)im * idim + q] -
+						            m->img_mean[q]) *
+						           m->img_istd[q];
+						v[q] = fmax(-ENG_MODEL_IMG_CLIP,
+						            fmin(ENG_MODEL_IMG_CLIP, z));
+					}
+					v[idim] = 1;
+				}
+				for (uint32_t b = 0; b < m->B && meth == ENG_METHOD_STANDARD; b++)
+					for (uint32_t q = 0; q < m->dv; q++)
+						zb[b] += (double)m->W[(size_t)b * m->dv + q] * v[q];
+				for (size_t j = 0; j < k[i]; j++) {
+					uint32_t b = meth == ENG_METHOD_STANDARD
+					                 ? eng_model_bucket(m, col[i][j])
+					                 : 0;
+					mref +=
+					    (double)tw[col[i][j]] * val[i][j] + zb[b] * val[i][j];
+					fold[b] += val[i][j];
+				}
+				assert_true(fabs(mg[i] - mref) <= 1e-5 * fmax(1, fabs(mref)));
+				/* L = log(1 + e^-m); dL/dm = -1 / (1 + e^m), objective = mean */
+				oref += log1p(exp(-mref)) / WIDE_ROWS;
+				double c = -1 / (1 + exp(mref)) / WIDE_ROWS;
+				for (size_t j = 0; j < k[i]; j++)
+					gref[(size_t)(tw - m->params) + col[i][j]] += c * val[i][j];
+				for (uint32_t b = 0; b < m->B && meth == ENG_METHOD_STANDARD; b++)
+					for (uint32_t q = 0; q < m->dv; q++)
+						gref[(size_t)(m->W - m->params) +
+						     (size_t)b * m->dv + q] += c * fold[b] * v[q];
+			}
+			assert_true(fabs(obj - oref) <= 1e-5 * fmax(1, fabs(oref)));
+			size_t nz = 0;
+			for (size_t q = 0; q < m->n_params; q++) {
+				if (fabs(g[q] - gref[q]) > 1e-5 + 1e-4 * fabs(gref[q]))
+					fail_msg("%s form %d: param %zu got %.8g want %.8g",
+					         eng_method_name(o.method), form, q, (double)g[q],
+					         gref[q]);
+				nz += gref[q] != 0;
+			}
+			assert_true(nz > total / 2); /* not vacuous */
+			free(g);
+			free(gref);
+			eng_model_free(m);
+		}
+	}
+	eng_model_interaction_form = ENG_MODEL_INTERACTION_AUTO;
+	eng_pairset_free(&ps);
 }
 
 static void test_model_rejects_bad_input(void **state)
@@ -1010,6 +1166,7 @@ int main(void)
 	    cmocka_unit_test(test_model_deterministic),
 	    cmocka_unit_test(test_model_multi_matches_separate),
 	    cmocka_unit_test(test_model_rejects_bad_input),
+	    cmocka_unit_test(test_model_wide_columns),
 	    cmocka_unit_test(test_model_trainjobs_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,9 +17,9 @@
 /* Value of column c in row r of ps, 0 if absent. */
 static float row_get(const eng_pairset *ps, size_t r, uint32_t c)
 {
-	for (size_t k = ps->rowptr[r]; k < ps->rowptr[r + 1]; k++)
-		if (ps->col[k] == c)
-			return ps->val[k];
+	for (eng_pairset_iter it = eng_pairset_row(ps, r); eng_pairset_next(&it);)
+		if (it.c == c)
+			return it.v;
 	return 0;
 }
 

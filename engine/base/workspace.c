@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,25 @@ static int pragma_int(eng_ws *ws, const char *sql, int *v, eng_err *err)
 	*v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int eng_ws_cache_kib(eng_ws *ws, int kib, int *prev_kib, eng_err *err)
+{
+	if (prev_kib) {
+		int v = 0, page = 0;
+		int rc = pragma_int(ws, "PRAGMA cache_size", &v, err);
+		if (!rc && v > 0) /* a positive setting counts pages */
+			rc = pragma_int(ws, "PRAGMA page_size", &page, err);
+		if (rc)
+			return rc;
+		*prev_kib = v < 0 ? -v : (int)((int64_t)v * page / 1024);
+	}
+	char sql[48];
+	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", kib > 0 ? kib : 1);
+	int rc = eng_ws_exec(ws, sql, err);
+	if (!rc)
+		sqlite3_db_release_memory(ws->db);
+	return rc;
 }
 
 /* A workspace made before application_id marked them: the tables and columns of migration 1

@@ -53,6 +53,12 @@ int eng_ws_schema_version(eng_ws *ws);
  * message. */
 int eng_ws_exec(eng_ws *ws, const char *sql, eng_err *err);
 
+/* Sets the connection's page cache limit to kib KiB (PRAGMA cache_size = -kib) and frees the
+ * cached pages beyond it; *prev_kib (when not NULL) receives the limit it replaced, in KiB. A scan
+ * that reads each page once needs little cache, and a process that goes on to train gets the
+ * memory back. Returns 0 or the sqlite error (err filled). */
+int eng_ws_cache_kib(eng_ws *ws, int kib, int *prev_kib, eng_err *err);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. rollback never fails loudly. */
 int eng_ws_begin(eng_ws *ws, eng_err *err);
 int eng_ws_commit(eng_ws *ws, eng_err *err);

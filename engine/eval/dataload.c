@@ -61,6 +61,18 @@ static int sgn(long long a, long long b)
 	return a > b ? 1 : a < b ? -1 : 0;
 }
 
+void eng_data_drop_pair_keys(eng_data *d)
+{
+	void **keys[] = {
+	    (void **)&d->pair_id,      (void **)&d->group,          (void **)&d->img_key,
+	    (void **)&d->prompt_key,   (void **)&d->answer_key,     (void **)&d->longer,
+	    (void **)&d->chosen_chars, (void **)&d->rejected_chars, (void **)&d->formatted};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		free(*keys[i]);
+		*keys[i] = NULL;
+	}
+}
+
 void eng_data_free(eng_data *d)
 {
 	if (!d)
@@ -258,6 +270,8 @@ static void unit(const float *x, uint32_t dim, float *out)
  * same features whatever the timing, and the lanes' bucket names are merged at the end in a fixed
  * order. Without threads the pool runs the same tasks inline. */
 enum { LB_ROWS = 1024, LB_SLOTS = 4, NLANES = 2 };
+/* page cache while the pairs are scanned (KiB): interior b-tree pages and the image rows' pages */
+enum { LOAD_CACHE_KIB = 4096 };
 
 typedef struct lbatch {
 	size_t n;                /* rows */
@@ -796,7 +810,11 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
 		tfo = &defaults;
 	}
 	loader ld = {.ws = ws, .d = d, .err = err, .ids = ids, .nds = nds, .lo = lo, .hi = hi};
-	int rc;
+	int rc, cache_kib = 0;
+	/* the scan reads each page about once: a small page cache while it runs, and the pages it
+	 * held are freed for the training that follows (the usual limit is restored at the end) */
+	if ((rc = eng_ws_cache_kib(ws, LOAD_CACHE_KIB, &cache_kib, err)))
+		return rc;
 	if ((rc = choose_features(&ld, features, tfo)) || (rc = alloc_tables(&ld)) ||
 	    (rc = prepare_reads(&ld)))
 		goto fail;
@@ -862,5 +880,13 @@ fail:
 	eng_data_free(d);
 out:
 	loader_free(&ld);
+	if (cache_kib > 0 && cache_kib != LOAD_CACHE_KIB) {
+		eng_err e2;
+		int rc2 = eng_ws_cache_kib(ws, cache_kib, NULL, rc ? &e2 : err);
+		if (!rc && rc2) {
+			eng_data_free(d);
+			rc = rc2;
+		}
+	}
 	return rc;
 }

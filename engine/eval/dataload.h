@@ -48,6 +48,12 @@ typedef struct eng_data {
 	int64_t first_text_emb_missing; /* pairs.id of the first such pair, 0 when none */
 } eng_data;
 
+/* Frees the per-pair keys and answer statistics (pair_id, group, img_key, prompt_key,
+ * answer_key, longer, chosen_chars, rejected_chars, formatted; they become NULL), keeping the
+ * pairset, the featurizer and the feature layout: for a caller that only trains once it has
+ * split the rows (the keys are 50 bytes a pair). eng_data_free stays safe. */
+void eng_data_drop_pair_keys(eng_data *d);
+
 /* Loads datasets ids[0..nds) (in that order). tfo may be NULL for defaults. features chooses the
  * image and text features (embeddings.h): with a loaded image set, each image row gets the set's
  * vector (after the built-in features for BOTH, instead of them for EMBEDDINGS); images without a

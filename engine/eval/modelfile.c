@@ -137,12 +137,11 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 		return rc;
 	eng_modelfile *mf = calloc(1, sizeof *mf);
 	size_t n = d.ps.n, *in = malloc((n ? n : 1) * sizeof *in), nin = 0;
-	size_t *train = malloc((size_t)o->folds * (n ? n : 1) * sizeof *train);
 	int *fold = malloc((n ? n : 1) * sizeof *fold);
 	eng_trainjob *jobs = calloc((size_t)o->folds, sizeof *jobs);
 	obuf b = {0};
 	json_t *cfg = NULL;
-	if (!mf || !in || !train || !fold || !jobs) {
+	if (!mf || !in || !fold || !jobs) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -173,6 +172,7 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 			fold[nin++] = eng_modelfile_fold(mf, k);
 		}
 	}
+	eng_data_drop_pair_keys(&d); /* split done: training needs the pairset alone */
 	if (nin < 2) {
 		rc = eng_err_set(err, ENG_EINPUT,
 		                 "the training sample has %zu pair(s); index more data or raise "
@@ -185,10 +185,9 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 	    (any_img ? (1u << ENG_METHOD_STANDARD) | (1u << ENG_METHOD_SHORTCUT_AWARE) : 0);
 	for (int f = 0; f < o->folds; f++) {
 		eng_trainjob *jb = &jobs[f];
-		size_t *t = train + (size_t)f * nin, j = 0;
+		size_t j = 0; /* the job lists its rows when it starts: in[i] with fold[i] != f */
 		for (size_t i = 0; i < nin; i++)
-			if (fold[i] != f)
-				t[j++] = in[i];
+			j += fold[i] != f;
 		if (j == 0) {
 			rc = eng_err_set(
 			    err, ENG_EINPUT,
@@ -201,7 +200,10 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 		jb->opts.epochs = o->train.epochs > 0 ? o->train.epochs : eng_train_epochs_auto(j);
 		jb->opts.seed = eng_mix64(o->train.seed ^ eng_mix64((size_t)f * 101u + 0x7E));
 		jb->methods = mf->methods;
-		jb->train = t;
+		jb->src = in;
+		jb->src_fold = fold;
+		jb->nsrc = nin;
+		jb->skip_fold = f;
 		jb->ntrain = j;
 		jb->keep = mf->m[f];
 	}
@@ -278,7 +280,6 @@ out:
 	free(b.p);
 	eng_modelfile_free(mf);
 	free(in);
-	free(train);
 	free(fold);
 	free(jobs);
 	eng_data_free(&d);

@@ -101,9 +101,9 @@ void eng_score_count_presence(const eng_data *d, size_t b, size_t e, const uint8
                               uint32_t *present, uint32_t *right)
 {
 	for (size_t r = b; r < e; r++) {
-		for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++) {
-			present[d->ps.col[q]]++;
-			right[d->ps.col[q]] += text_right[r - b];
+		for (eng_pairset_iter it = eng_pairset_row(&d->ps, r); eng_pairset_next(&it);) {
+			present[it.c]++;
+			right[it.c] += text_right[r - b];
 		}
 	}
 }

@@ -102,9 +102,9 @@ void eng_score_image_reliance_json(json_t *o, const dswork *w, const dsextra *x,
  * the chosen answer having more (> 0). */
 static uint8_t cue_state(const eng_data *d, size_t r, uint32_t c, int sign)
 {
-	for (size_t q = d->ps.rowptr[r]; q < d->ps.rowptr[r + 1]; q++)
-		if (d->ps.col[q] == c)
-			return (double)d->ps.val[q] * sign > 0 ? 2 : 1;
+	for (eng_pairset_iter it = eng_pairset_row(&d->ps, r); eng_pairset_next(&it);)
+		if (it.c >= c) /* columns are sorted */
+			return it.c > c ? 0 : (double)it.v * sign > 0 ? 2 : 1;
 	return 0;
 }
 

@@ -175,6 +175,15 @@ size_t eng_pairset_canon_row(uint32_t *c, float *v, size_t k)
 	return out;
 }
 
+/* 1 when (c, v) is already in canonical form: columns strictly increasing, no zero value. */
+static int is_canon(const uint32_t *c, const float *v, size_t k)
+{
+	for (size_t j = 0; j < k; j++)
+		if (v[j] == 0 || (j > 0 && c[j - 1] >= c[j]))
+			return 0;
+	return 1;
+}
+
 int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, size_t k,
                         int32_t img_row, eng_err *err)
 {
@@ -209,30 +218,77 @@ int eng_pairset_add_row(eng_pairset *ps, const uint32_t *col, const float *val, 
 		ps->img_of = io;
 		ps->row_cap = nc;
 	}
-	if (k > SIZE_MAX - ps->nnz)
-		return eng_err_set(err, ENG_ENOMEM, "pairset: too many entries");
-	size_t need = ps->nnz + k, cc = ps->cap, cv = ps->cap;
+	/* the row in canonical form: the input itself when it already is (textfeat's rows are),
+	 * else a sorted copy */
+	uint32_t *tc = NULL;
+	float *tv = NULL;
+	if (!is_canon(col, val, k)) {
+		size_t bc, bv;
+		if (mul_ok(k, sizeof *tc, &bc) || mul_ok(k, sizeof *tv, &bv) ||
+		    !(tc = malloc(bc)) || !(tv = malloc(bv))) {
+			free(tc);
+			return eng_err_set(err, ENG_ENOMEM, "pairset: out of memory (%zu entries)",
+			                   k);
+		}
+		memcpy(tc, col, bc);
+		memcpy(tv, val, bv);
+		k = eng_pairset_canon_row(tc, tv, k);
+		col = tc;
+		val = tv;
+	}
+	size_t esc = 0; /* escapes: one where a column's high 16 bits differ from the last's */
+	for (uint32_t j = 0, hi = 0; j < k; j++)
+		if (col[j] >> 16 != hi) {
+			hi = col[j] >> 16;
+			esc++;
+		}
+	int rc = 0;
+	size_t need = 0, cc = ps->cap, cv = ps->cap;
 	void *pc = ps->col, *pv = ps->val;
-	if (grow(&pc, sizeof(uint32_t), &cc, need))
-		return eng_err_set(err, ENG_ENOMEM, "pairset: out of memory (%zu entries)", need);
+	if (k + esc > SIZE_MAX - ps->nnz) {
+		rc = eng_err_set(err, ENG_ENOMEM, "pairset: too many entries");
+		goto done;
+	}
+	need = ps->nnz + k + esc;
+	if (grow(&pc, sizeof(uint16_t), &cc, need)) {
+		rc = eng_err_set(err, ENG_ENOMEM, "pairset: out of memory (%zu entries)", need);
+		goto done;
+	}
 	ps->col = pc;
-	if (grow(&pv, sizeof(float), &cv, need)) /* col may have grown: cap stays the smaller */
-		return eng_err_set(err, ENG_ENOMEM, "pairset: out of memory (%zu entries)", need);
+	if (grow(&pv, sizeof(float), &cv, need)) { /* col may have grown: cap stays the smaller */
+		rc = eng_err_set(err, ENG_ENOMEM, "pairset: out of memory (%zu entries)", need);
+		goto done;
+	}
 	ps->val = pv;
 	assert(cc == cv);
 	ps->cap = cc;
-
-	uint32_t *c = ps->col + ps->nnz;
+	uint16_t *c = ps->col + ps->nnz;
 	float *v = ps->val + ps->nnz;
-	if (k) {
-		memcpy(c, col, sizeof(uint32_t) * k);
-		memcpy(v, val, sizeof(float) * k);
+	for (uint32_t j = 0, hi = 0; j < k; j++) {
+		if (col[j] >> 16 != hi) {
+			hi = col[j] >> 16;
+			*c++ = (uint16_t)hi;
+			*v++ = eng_pairset_esc_value();
+		}
+		*c++ = (uint16_t)(col[j] & 0xffff);
+		*v++ = val[j];
 	}
-	ps->nnz += eng_pairset_canon_row(c, v, k);
+	ps->nnz = need;
 	ps->img_of[ps->n] = img_row;
 	ps->n++;
 	ps->rowptr[ps->n] = ps->nnz;
-	return 0;
+done:
+	free(tc);
+	free(tv);
+	return rc;
+}
+
+size_t eng_pairset_row_len(const eng_pairset *ps, size_t r)
+{
+	size_t n = 0;
+	for (eng_pairset_iter it = eng_pairset_row(ps, r); eng_pairset_next(&it);)
+		n++;
+	return n;
 }
 
 int eng_pairset_set_images(eng_pairset *ps, const float *img, size_t n_img, eng_err *err)

@@ -345,14 +345,23 @@ static inline int32_t img_row(const eng_pairset *ps, const tview *tv, size_t i, 
  * one's entries are: row rows[i + PFR]'s offsets and row rows[i + PFR / 2]'s entries (its
  * offsets fetched PFR / 2 rows earlier) are prefetched while row rows[i] is read. */
 enum { PFR = 4 };
+
+/* The column to prefetch PF entries ahead: the high bits of the current one (an escape between
+ * makes it a wrong guess, never an address outside the weights). */
+static inline size_t pf_col(size_t hi, uint16_t lo, uint32_t tdim)
+{
+	size_t c = hi | lo;
+	return c < tdim ? c : 0;
+}
 static inline void prefetch_row(const eng_pairset *ps, const size_t *rows, size_t n, size_t i)
 {
 	if (i + PFR < n)
 		PREFETCH(&ps->rowptr[rows[i + PFR]]);
 	if (i + PFR / 2 < n) {
 		size_t r = rows[i + PFR / 2], a = ps->rowptr[r], e = ps->rowptr[r + 1];
-		for (size_t k = a; k < e; k += 16) { /* 16 entries: one 64-byte line of each */
-			PREFETCH(&ps->col[k]);
+		for (size_t k = a; k < e; k += 16) { /* 16 values, 32 columns: a 64-byte line */
+			if (((k - a) & 16) == 0)
+				PREFETCH(&ps->col[k]);
 			PREFETCH(&ps->val[k]);
 		}
 		if (e > a) {
@@ -378,8 +387,9 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 	                      *restrict w3 = nh > 3 ? tv->w[3] : NULL;
 	const float *pf = wt ? wt : w0; /* prefetch target: the column's record */
 	const size_t *restrict rowptr = ps->rowptr;
-	const uint32_t *restrict colv = ps->col;
+	const uint16_t *restrict colv = ps->col;
 	const float *restrict valv = ps->val;
+	const uint32_t tdim = ps->text_dim;
 	double *restrict mt = s->mt, *restrict m0 = s->mm[0], *restrict m1 = s->mm[1],
 	                 *restrict m2 = s->mm[2], *restrict m3 = s->mm[3];
 	int any_img = 0;
@@ -395,14 +405,19 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 			int32_t im = img_row(ps, tv, i, r);
 			if (im >= 0 || im == ENG_MODEL_IMG_MEAN) {
 				memset(gi, 0, sizeof(float) * B);
-				for (size_t k = a; k < e; k++)
-					gi[eng_model_bucket(g, colv[k])] += valv[k];
+				for (eng_pairset_iter it = eng_pairset_row(ps, r);
+				     eng_pairset_next(&it);)
+					gi[eng_model_bucket(g, it.c)] += it.v;
 			}
-			for (size_t k = a; k < e; k++) {
-				uint32_t c = colv[k];
+			for (size_t k = a, hi = 0; k < e; k++) {
 				float v = valv[k];
+				if (eng_pairset_is_esc(v)) { /* the columns' high bits change */
+					hi = (size_t)colv[k] << 16;
+					continue;
+				}
+				uint32_t c = (uint32_t)(hi | colv[k]);
 				if (k + PF < e)
-					PREFETCH(&pf[colv[k + PF] * S]);
+					PREFETCH(&pf[pf_col(hi, colv[k + PF], tdim) * S]);
 				s0 += (double)w0[c * S] * v;
 				if (w1)
 					s1 += (double)w1[c * S] * v;
@@ -430,10 +445,15 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 				any_img = 1;
 			}
 		} else {
-			for (size_t k = a; k < e; k++) {
+			for (size_t k = a, hi = 0; k < e; k++) {
+				float v = valv[k];
+				if (eng_pairset_is_esc(v)) {
+					hi = (size_t)colv[k] << 16;
+					continue;
+				}
 				if (k + PF < e)
-					PREFETCH(&wt[colv[k + PF] * S]);
-				st += (double)wt[colv[k] * S] * valv[k];
+					PREFETCH(&wt[pf_col(hi, colv[k + PF], tdim) * S]);
+				st += (double)wt[(hi | colv[k]) * S] * v;
 			}
 		}
 		mt[i] = st;
@@ -667,8 +687,9 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 	const size_t S = tv->stride;
 	const int nh = tv->nh;
 	const size_t *restrict rowptr = ps->rowptr;
-	const uint32_t *restrict colv = ps->col;
+	const uint16_t *restrict colv = ps->col;
 	const float *restrict valv = ps->val;
+	const uint32_t tdim = ps->text_dim;
 	float *restrict gt = tv->gt, *restrict g0 = nh > 0 ? tv->gw[0] : NULL,
 	                *restrict g1 = nh > 1 ? tv->gw[1] : NULL,
 	                *restrict g2 = nh > 2 ? tv->gw[2] : NULL,
@@ -684,14 +705,19 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 		for (size_t i = 0; i < n; i++) {
 			size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 			const float cti = s->ct[i];
-			for (size_t k = a; k < e; k++) {
-				uint32_t c = colv[k];
+			for (size_t k = a, hi = 0; k < e; k++) {
+				float v = valv[k];
+				if (eng_pairset_is_esc(v)) {
+					hi = (size_t)colv[k] << 16;
+					continue;
+				}
+				uint32_t c = (uint32_t)(hi | colv[k]);
 				if (k + PF < e)
-					PREFETCH(&gt[colv[k + PF] * S]);
+					PREFETCH(&gt[pf_col(hi, colv[k + PF], tdim) * S]);
 				touched[nt] = c;
 				nt += (size_t)(mark[c] ^ 1);
 				mark[c] = 1;
-				gt[c * S] += cti * valv[k];
+				gt[c * S] += cti * v;
 			}
 		}
 		s->ntouched = nt;
@@ -701,11 +727,15 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
 		float cti = gt ? s->ct[i] : 0, c0 = g0 ? s->c[0][i] : 0, c1 = g1 ? s->c[1][i] : 0,
 		      c2 = g2 ? s->c[2][i] : 0, c3 = g3 ? s->c[3][i] : 0;
-		for (size_t k = a; k < e; k++) {
-			uint32_t c = colv[k];
+		for (size_t k = a, hi = 0; k < e; k++) {
 			float v = valv[k];
+			if (eng_pairset_is_esc(v)) {
+				hi = (size_t)colv[k] << 16;
+				continue;
+			}
+			uint32_t c = (uint32_t)(hi | colv[k]);
 			if (k + PF < e)
-				PREFETCH(&pg[colv[k + PF] * S]);
+				PREFETCH(&pg[pf_col(hi, colv[k + PF], tdim) * S]);
 			touched[nt] = c; /* branch-free: kept only if c is new */
 			nt += (size_t)(mark[c] ^ 1);
 			mark[c] = 1;

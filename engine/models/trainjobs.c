@@ -40,8 +40,31 @@ static void run_one(const jobset *p, size_t j)
 {
 	eng_trainjob *jb = &p->jobs[j];
 	eng_model *m[ENG_METHOD_COUNT] = {NULL};
-	jb->rc = eng_model_train_multi(p->ps, jb->train, jb->ntrain, &jb->opts, jb->methods, m,
-	                               &p->errs[j]);
+	const size_t *train = jb->train;
+	size_t *listed = NULL;
+	if (!train) {
+		listed = malloc((jb->ntrain ? jb->ntrain : 1) * sizeof *listed);
+		if (!listed) {
+			jb->rc =
+			    eng_err_set(&p->errs[j], ENG_ENOMEM, "out of memory (training rows)");
+			return;
+		}
+		size_t k = 0;
+		for (size_t i = 0; i < jb->nsrc; i++)
+			if (jb->src_fold[i] != jb->skip_fold && k < jb->ntrain)
+				listed[k++] = jb->src[i];
+		if (k != jb->ntrain) {
+			free(listed);
+			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
+			                     "training job %zu: %zu rows listed, %zu expected", j,
+			                     k, jb->ntrain);
+			return;
+		}
+		train = listed;
+	}
+	jb->rc =
+	    eng_model_train_multi(p->ps, train, jb->ntrain, &jb->opts, jb->methods, m, &p->errs[j]);
+	free(listed);
 	if (jb->rc)
 		return;
 	for (int q = 0; q < ENG_METHOD_COUNT && !jb->rc; q++) {

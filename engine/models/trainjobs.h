@@ -21,6 +21,14 @@ typedef struct eng_trainjob {
 	                        (eng_model_train_multi) */
 	const size_t *train; /* (ntrain) rows of the pairset */
 	size_t ntrain;
+	/* Or, with train NULL: the training rows are src[i] for i ascending where src_fold[i] !=
+	 * skip_fold (nsrc entries; ntrain must be their count), listed by the worker when the job
+	 * starts and freed when it ends. K cross-fitting jobs then hold one row list each while
+	 * they run, instead of K lists for the whole run (8 bytes a row each). */
+	const size_t *src;
+	const int *src_fold;
+	size_t nsrc;
+	int skip_fold;
 	const size_t *eval; /* (neval) rows to score */
 	size_t neval;
 	float *margins[ENG_METHOD_COUNT]; /* (neval) out per trained method: margins of eval rows,
