@@ -8,6 +8,7 @@
 
 #include "audit/cli.h"
 #include "index.h"
+#include "modelfile.h"
 #include "safetext.h"
 #include "score.h"
 #include "reports/rpt_audit.h"
@@ -21,6 +22,7 @@ static const char usage_text[] =
     "                     [--format SHAPE] [--map ROLE=FIELD,...] [--missing-images POLICY]\n"
     "                     [--duplicate-ids POLICY] [--weights-method M] [--min-image-gain G]\n"
     "                     [--by FIELD]... [--position-field FIELD] [--near-dup-distance N]\n"
+    "                     [--model MODEL.mma]\n"
     "                     [NAME=]FILE.jsonl...\n\n"
     "Everything in one command: indexes each file as a dataset (named NAME, or after the file;\n"
     "files named alike are told apart by their folder), scores every pair held out, runs the\n"
@@ -48,12 +50,15 @@ static const char usage_text[] =
     "  --image-embeddings FILE, --text-embeddings FILE (+ --image-ids FILE, --text-ids FILE\n"
     "                     for .npy): load them first, as `mmaudit embed` does\n"
     "  --no-crossdist     skip the cross-distribution evaluation\n"
+    "  --model FILE       score with the fold models of `mmaudit train` (trained elsewhere, on a\n"
+    "                     sample of the data) instead of training here, as `score --model`:\n"
+    "                     folds, seed, features and thresholds come from the model\n"
     "  --quiet            no progress on stderr\n" AUD_INTEGRITY_USAGE "\n"
     "exit: 0 ok, 1 a gate rule failed, 2 bad usage or input, 3 system error\n";
 
 /* the options of aud_command.opts (audit/cli.h), in getopt order */
 static const char options[] =
-    "out db images=i name=n folds epochs seed threads top no-crossdist:C "
+    "out db images=i name=n model=L folds epochs seed threads top no-crossdist:C "
     "quiet features image-embeddings=1 text-embeddings=2 image-ids=3 "
     "text-ids=4 help policy max-shortcut-rate max-text-accuracy max-sfd "
     "max-ood-gap format map missing-images duplicate-ids verdict-map "
@@ -187,6 +192,7 @@ static void embedded(void *ctx, int kind, const char *file, const eng_emb_report
 
 typedef struct audit_cmd {
 	const char *name, *emb_file[2], *emb_ids[2]; /* by eng_emb_kind */
+	const char *model;                           /* --model FILE, or NULL */
 	eng_index_opts io;
 	eng_score_opts so;
 	rpt_policy policy;
@@ -207,6 +213,9 @@ static int audit_option(void *self, aud_args *a, int c, const char *arg)
 		return 0;
 	case 'n':
 		ac->name = arg;
+		return 0;
+	case 'L':
+		ac->model = arg;
 		return 0;
 	case 'C':
 		ac->crossdist = 0;
@@ -290,6 +299,10 @@ static int audit_run(void *self, aud_args *a)
 		e = unique_names(files, names, given, nfiles, a->quiet, &a->err);
 	free(given);
 	rpt_audit_result res = {0};
+	eng_modelfile *mf = NULL;
+	if (!e && ac->model)
+		e = eng_modelfile_read(ac->model, &mf, &a->err);
+	ac->so.model = mf;
 	if (!e) {
 		rpt_audit_opts ao = {
 		    .out = a->out,
@@ -329,6 +342,7 @@ static int audit_run(void *self, aud_args *a)
 	free(names);
 	free(files);
 	rpt_audit_result_free(&res);
+	eng_modelfile_free(mf);
 	return rc;
 }
 

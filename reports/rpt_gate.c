@@ -795,10 +795,25 @@ void rpt_next_steps_make(const rpt_state *st, rpt_next_steps *ns)
 			char key[64];
 			snprintf(key, sizeof key, "weights.%s", m);
 			const json_t *w = rpt_metric_json(d, key);
-			double refit = json_number_value(json_object_get(w, "refit_text_accuracy"));
+			const json_t *rj = json_object_get(w, "refit_text_accuracy");
+			double refit = json_is_number(rj) ? json_number_value(rj) : NAN;
 			double ess = json_number_value(json_object_get(w, "ess_share"));
 			double ta = rpt_metric(d, "text_accuracy");
-			if (json_is_object(w) && !isnan(ta))
+			if (json_is_object(w) && !isnan(ta) && isnan(refit))
+				/* scored with a model file: no proxy was re-fitted on the weights
+				 */
+				step(
+				    ns, "weights",
+				    "%sTrain with the %s weights (weights.csv), %.0f%% of the "
+				    "effective "
+				    "sample kept. Their effect on a re-fitted text-only proxy (now "
+				    "%.1f%%) is not measured here: the scores come from a model "
+				    "file "
+				    "(--model), so nothing was trained on the weighted data; an "
+				    "audit "
+				    "without --model of a sample measures it.",
+				    pre, m, 100 * ess, 100 * ta);
+			else if (json_is_object(w) && !isnan(ta))
 				step(
 				    ns, "weights",
 				    "%sTrain with the %s weights (weights.csv): on the weighted "
