@@ -353,6 +353,18 @@ static inline size_t pf_col(size_t hi, uint16_t lo, uint32_t tdim)
 	size_t c = hi | lo;
 	return c < tdim ? c : 0;
 }
+
+/* Entry k (value v) of the pairset in a hot loop: an escape sets *hi to its high bits (pairset.h)
+ * and gives 0; a real entry gives 1 and its column in *c. */
+static inline int entry_col(const uint16_t *colv, float v, size_t k, size_t *hi, uint32_t *c)
+{
+	if (eng_pairset_is_esc(v)) {
+		*hi = (size_t)colv[k] << 16;
+		return 0;
+	}
+	*c = (uint32_t)(*hi | colv[k]);
+	return 1;
+}
 static inline void prefetch_row(const eng_pairset *ps, const size_t *rows, size_t n, size_t i)
 {
 	if (i + PFR < n)
@@ -411,11 +423,9 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 			}
 			for (size_t k = a, hi = 0; k < e; k++) {
 				float v = valv[k];
-				if (eng_pairset_is_esc(v)) { /* the columns' high bits change */
-					hi = (size_t)colv[k] << 16;
+				uint32_t c;
+				if (!entry_col(colv, v, k, &hi, &c))
 					continue;
-				}
-				uint32_t c = (uint32_t)(hi | colv[k]);
 				if (k + PF < e)
 					PREFETCH(&pf[pf_col(hi, colv[k + PF], tdim) * S]);
 				s0 += (double)w0[c * S] * v;
@@ -447,13 +457,12 @@ static int batch_forward(const eng_pairset *ps, const size_t *rows, size_t n, sc
 		} else {
 			for (size_t k = a, hi = 0; k < e; k++) {
 				float v = valv[k];
-				if (eng_pairset_is_esc(v)) {
-					hi = (size_t)colv[k] << 16;
+				uint32_t c;
+				if (!entry_col(colv, v, k, &hi, &c))
 					continue;
-				}
 				if (k + PF < e)
 					PREFETCH(&wt[pf_col(hi, colv[k + PF], tdim) * S]);
-				st += (double)wt[(hi | colv[k]) * S] * v;
+				st += (double)wt[c * S] * v;
 			}
 		}
 		mt[i] = st;
@@ -707,11 +716,9 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 			const float cti = s->ct[i];
 			for (size_t k = a, hi = 0; k < e; k++) {
 				float v = valv[k];
-				if (eng_pairset_is_esc(v)) {
-					hi = (size_t)colv[k] << 16;
+				uint32_t c;
+				if (!entry_col(colv, v, k, &hi, &c))
 					continue;
-				}
-				uint32_t c = (uint32_t)(hi | colv[k]);
 				if (k + PF < e)
 					PREFETCH(&gt[pf_col(hi, colv[k + PF], tdim) * S]);
 				touched[nt] = c;
@@ -729,11 +736,9 @@ static int batch_sparse_grads(const eng_pairset *ps, const size_t *rows, size_t 
 		      c2 = g2 ? s->c[2][i] : 0, c3 = g3 ? s->c[3][i] : 0;
 		for (size_t k = a, hi = 0; k < e; k++) {
 			float v = valv[k];
-			if (eng_pairset_is_esc(v)) {
-				hi = (size_t)colv[k] << 16;
+			uint32_t c;
+			if (!entry_col(colv, v, k, &hi, &c))
 				continue;
-			}
-			uint32_t c = (uint32_t)(hi | colv[k]);
 			if (k + PF < e)
 				PREFETCH(&pg[pf_col(hi, colv[k + PF], tdim) * S]);
 			touched[nt] = c; /* branch-free: kept only if c is new */
