@@ -82,6 +82,20 @@ void rpt_csv_fixed6(FILE *f, double x)
 	fwrite(p, 1, (size_t)(e - p), f);
 }
 
+void rpt_csv_int(FILE *f, long long v)
+{
+	char buf[24], *e = buf + sizeof buf, *p = e;
+	/* the magnitude as unsigned: -LLONG_MIN does not fit a long long */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	fwrite(p, 1, (size_t)(e - p), f);
+}
+
 void rpt_csv_num6(FILE *f, double x)
 {
 	fputc(',', f);
@@ -202,9 +216,13 @@ void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *so
                     const char *eol)
 {
 	rpt_csv_cell(f, dup_group);
-	fprintf(f, ",%d,", conflict);
+	fputc(',', f);
+	rpt_csv_int(f, conflict);
+	fputc(',', f);
 	rpt_csv_cell(f, source);
-	fprintf(f, ",%lld%s", (long long)line, eol);
+	fputc(',', f);
+	rpt_csv_int(f, (long long)line);
+	fputs(eol, f);
 }
 
 /* A row's cells before its rank: dataset,id */
@@ -225,11 +243,16 @@ static void row_rest(FILE *f, const crow *x, const eng_arena *a)
 	rpt_csv_num6(f, x->sfc);
 	fputc(',', f);
 	rpt_csv_cell(f, a->p + x->cat);
-	fprintf(f, ",%lld,%lld", (long long)x->lc, (long long)x->lr);
+	fputc(',', f);
+	rpt_csv_int(f, (long long)x->lc);
+	fputc(',', f);
+	rpt_csv_int(f, (long long)x->lr);
 	rpt_csv_num6(f, x->eff);
-	if (x->flip >= 0)
-		fprintf(f, ",%d,", x->flip);
-	else
+	if (x->flip >= 0) {
+		fputc(',', f);
+		rpt_csv_int(f, x->flip);
+		fputc(',', f);
+	} else
 		fputs(",,", f);
 	rpt_csv_origin(f, a->p + x->group, x->conflict, a->p + x->file, x->line, "\r\n");
 }
@@ -369,7 +392,9 @@ static int merge_runs(collect *c, FILE *f, const eng_progress *prog, int64_t *n,
 		if (!best)
 			break;
 		fwrite(best->buf, 1, best->plen, f);
-		fprintf(f, ",%zu,", k);
+		fputc(',', f);
+		rpt_csv_int(f, (long long)k);
+		fputc(',', f);
 		fwrite(best->buf + best->plen, 1, best->len - best->plen, f);
 		if ((++*n & 0xffff) == 0) {
 			eng_progress_tick(prog, "report: samples.csv", (uint64_t)*n,
@@ -436,7 +461,9 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		for (size_t k = 0; k < m; k++) {
 			const crow *x = &r[k];
 			row_prefix(f, d->name, x, &arena);
-			fprintf(f, ",%zu,", k + 1);
+			fputc(',', f);
+			rpt_csv_int(f, (long long)(k + 1));
+			fputc(',', f);
 			row_rest(f, x, &arena);
 			if ((++n & 0xffff) == 0) {
 				eng_progress_tick(prog, "report: samples.csv", (uint64_t)n,

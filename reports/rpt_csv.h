@@ -38,6 +38,9 @@ void rpt_csv_num6(FILE *f, double x);
 void rpt_csv_origin(FILE *f, const char *dup_group, int conflict, const char *source, int64_t line,
                     const char *eol);
 
+/* Writes v as printf("%lld") would, without printf's format parsing (a few per row). */
+void rpt_csv_int(FILE *f, long long v);
+
 /* Writes x as printf("%.6f") would (the same digits), faster; falls back to printf for values it
  * cannot do exactly (non-finite, |x| >= 1e9, near a rounding tie). */
 void rpt_csv_fixed6(FILE *f, double x);

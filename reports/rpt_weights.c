@@ -232,7 +232,11 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 				rpt_csv_num6(f, x->sfc);
 				rpt_csv_num6(f, x->pt);
 				rpt_csv_num6(f, x->pm);
-				fprintf(f, ",%s,%s,", cat, mname);
+				fputc(',', f);
+				fputs(cat, f);
+				fputc(',', f);
+				fputs(mname, f);
+				fputc(',', f);
 				rpt_csv_origin(f, grp, x->conflict, src, x->line, "\n");
 			} else {
 				json_t *o = json_pack(

@@ -1,8 +1,9 @@
 /* test_dataload.c - eng_data_load featurizes rows on two lanes (batches of 1024 rows, batch b on
  * lane b mod 2, names merged at the end): every row must equal what one fresh featurizer gives
  * for the same pair read back from SQLite, per-row facts must match their definitions, and two
- * loads must agree on everything, names included. Fixtures are generated here (two datasets,
- * 3500 text-only pairs: four batches, one of them spanning both datasets). */
+ * loads must agree on everything, names included; the load without votes gives the same rows.
+ * Fixtures are generated here (two datasets, 3500 text-only pairs: four batches, one of them
+ * spanning both datasets). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -463,6 +464,64 @@ static void test_dataload_exact_names_any_order(void **state)
 	eng_data_free(&one);
 }
 
+/* The load without votes (score, crossdist, train) gives the voted load's rows, keys and facts
+ * bit for bit and the same exact names; only the provisional names are absent. */
+static void test_dataload_unvoted_same_rows(void **state)
+{
+	(void)state;
+	eng_data v, u;
+	eng_err err = {0};
+	assert_int_equal(eng_data_load(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &v, &err), 0);
+	assert_int_equal(
+	    eng_data_load_unvoted(ws, ids, 2, NULL, ENG_FEATURES_BUILTIN, NULL, &u, &err), 0);
+	size_t n = v.ps.n;
+	assert_int_equal(u.ps.n, n);
+	assert_int_equal(u.ps.nnz, v.ps.nnz);
+	assert_int_equal(u.ps.text_dim, v.ps.text_dim);
+	assert_memory_equal(u.ps.rowptr, v.ps.rowptr, (n + 1) * sizeof *v.ps.rowptr);
+	assert_memory_equal(u.ps.col, v.ps.col, v.ps.nnz * sizeof *v.ps.col);
+	assert_memory_equal(u.ps.val, v.ps.val, v.ps.nnz * sizeof *v.ps.val);
+	assert_memory_equal(u.ps.img_of, v.ps.img_of, n * sizeof *v.ps.img_of);
+	assert_memory_equal(u.pair_id, v.pair_id, n * sizeof *v.pair_id);
+	assert_memory_equal(u.group, v.group, n * sizeof *v.group);
+	assert_memory_equal(u.prompt_key, v.prompt_key, n * sizeof *v.prompt_key);
+	assert_memory_equal(u.answer_key, v.answer_key, n * sizeof *v.answer_key);
+	assert_memory_equal(u.longer, v.longer, n);
+	assert_memory_equal(u.formatted, v.formatted, n);
+	assert_memory_equal(u.chosen_chars, v.chosen_chars, n * sizeof *v.chosen_chars);
+	assert_memory_equal(u.rejected_chars, v.rejected_chars, n * sizeof *v.rejected_chars);
+	assert_memory_equal(u.ds_begin, v.ds_begin, 3 * sizeof *v.ds_begin);
+	/* exact names agree; the provisional ones are absent without votes */
+	enum { NC = 64 };
+	uint32_t cols[NC];
+	size_t nnz_a = v.ps.rowptr[v.ds_begin[1]]; /* columns of dataset a's rows */
+	for (uint32_t i = 0; i < NC; i++)
+		cols[i] = v.ps.col[(size_t)i * (nnz_a / NC)];
+	eng_textfeat_namer *nv = NULL, *nu = NULL;
+	assert_int_equal(eng_data_namer(ws, &v, 0, cols, NC, &nv, &err), 0);
+	assert_int_equal(eng_data_namer(ws, &u, 0, cols, NC, &nu, &err), 0);
+	char a[128], b[128];
+	size_t hashed = 0;
+	for (uint32_t i = 0; i < NC; i++) {
+		if (!eng_data_column_hashed(&v, cols[i]))
+			continue;
+		hashed++;
+		uint64_t kv, ku;
+		eng_textfeat_namer_name(nv, cols[i], a, sizeof a, &kv, NULL);
+		eng_textfeat_namer_name(nu, cols[i], b, sizeof b, &ku, NULL);
+		assert_string_equal(a, b);
+		assert_true(kv == ku && kv > 0);
+		assert_non_null(
+		    strstr(eng_data_column_name(&u, cols[i], b, sizeof b), "no n-gram"));
+		assert_null(strstr(eng_data_column_name(&v, cols[i], a, sizeof a), "no n-gram"));
+	}
+	assert_true(hashed > NC / 2);
+	eng_textfeat_namer_free(nv);
+	eng_textfeat_namer_free(nu);
+	eng_data_free(&v);
+	eng_data_free(&u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +529,7 @@ int main(void)
 	    cmocka_unit_test(test_dataload_deterministic_and_named),
 	    cmocka_unit_test(test_dataload_order_and_subsets),
 	    cmocka_unit_test(test_dataload_exact_names_any_order),
+	    cmocka_unit_test(test_dataload_unvoted_same_rows),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

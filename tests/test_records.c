@@ -633,6 +633,8 @@ static void test_records_shape_names(void **state)
 /* Parses line both ways. Returns what eng_record_parse_flat returned; when 0, the full parser
  * must give the same one pair (prompt, id, answers, no image, no error). When 1, the record must
  * be left zeroed. */
+static size_t flat_meta_took; /* lines eng_record_parse_flat_meta took in flat_vs_full */
+
 static int flat_vs_full(const char *line, size_t len)
 {
 	eng_record f, r;
@@ -659,6 +661,33 @@ static int flat_vs_full(const char *line, size_t len)
 	assert_string_equal(f.pairs[0].chosen, r.pairs[0].chosen);
 	assert_string_equal(f.pairs[0].rejected, r.pairs[0].rejected);
 	assert_null(f.pairs[0].meta);
+	/* the indexer's variant: the same pair and the full parser's meta, or 1 (an unused real or
+	 * escaped string) with the record left zeroed */
+	eng_record g;
+	memset(&g, 0, sizeof g);
+	int mrc = eng_record_parse_flat_meta(&g, line, len, "data", 7);
+	assert_true(mrc == 0 || mrc == 1);
+	if (mrc == 0) {
+		flat_meta_took++;
+		assert_int_equal(g.npairs, 1);
+		assert_int_equal(g.nerrors, 0);
+		assert_null(g.image);
+		assert_null(g.root);
+		assert_int_equal(g.shape, r.shape);
+		assert_string_equal(g.prompt, r.prompt);
+		assert_string_equal(g.pairs[0].id, r.pairs[0].id);
+		assert_string_equal(g.pairs[0].chosen, r.pairs[0].chosen);
+		assert_string_equal(g.pairs[0].rejected, r.pairs[0].rejected);
+		if (!r.pairs[0].meta)
+			assert_null(g.pairs[0].meta);
+		else if (!g.pairs[0].meta || strcmp(g.pairs[0].meta, r.pairs[0].meta))
+			fail_msg("meta of %.*s: flat %s, full %s", (int)len, line,
+			         g.pairs[0].meta ? g.pairs[0].meta : "NULL", r.pairs[0].meta);
+	} else {
+		static const eng_record zero;
+		assert_memory_equal(&g, &zero, sizeof g);
+	}
+	eng_record_clear(&g);
 	eng_record_clear(&f);
 	eng_record_clear(&r);
 	return 0;
@@ -696,10 +725,44 @@ static void test_records_flat_takes_common_records(void **state)
 	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"\xc3\xa9\":1,\"del\":"
 	    "\"\x7f\"}",
 	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"Chosen\":\"c\"}",
+	    /* metadata: fields in the line's order, whatever the used fields' places */
+	    "{\"z\":\"last?\",\"prompt\":\"p\",\"b\":1,\"chosen\":\"a\",\"a\":true,"
+	    "\"id\":\"x\",\"rejected\":\"b\",\"m\":false,\"k\":null,\"n\":-42}",
+	    "{\"prompt\":\"p\",\"question\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}",
+	    "{\"img_path\":null,\"image\":\"\",\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":"
+	    "\"b\",\"image_path\":null,\"images\":null}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"src\":\"caf\xc3\xa9 / "
+	    "\xf0\x9f\x98\x80 \x7f\",\"\xc3\xa9\":\"\"}",
 	};
+	size_t took0 = flat_meta_took;
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
 		if (flat_vs_full(lines[i], strlen(lines[i])) != 0)
 			fail_msg("the flat path declined %s", lines[i]);
+	/* the indexer's variant takes all but the one with unused reals */
+	assert_int_equal(flat_meta_took - took0, sizeof lines / sizeof lines[0] - 1);
+}
+
+/* The indexer's variant declines what it could not write as jansson dumps it, and only that. */
+static void test_records_flat_meta_declines_reals_and_escapes(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"r\":0.5}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"r\":1e2}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"s\":\"\\u00e9\"}",
+	    "{\"prompt\":\"p\",\"chosen\":\"a\",\"rejected\":\"b\",\"s\":\"\\/\"}",
+	};
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		size_t took0 = flat_meta_took;
+		assert_int_equal(flat_vs_full(lines[i], strlen(lines[i])), 0);
+		assert_int_equal(flat_meta_took, took0);
+	}
+	/* escapes and reals in the used fields are the pair's, not the meta's: taken */
+	const char *used = "{\"prompt\":\"\\u00e9\",\"chosen\":\"a\\n\",\"rejected\":\"b\","
+	                   "\"id\":\"\\/x\",\"env\":\"s\"}";
+	size_t took0 = flat_meta_took;
+	assert_int_equal(flat_vs_full(used, strlen(used)), 0);
+	assert_int_equal(flat_meta_took, took0 + 1);
 }
 
 static void test_records_flat_declines_the_rest(void **state)
@@ -843,6 +906,7 @@ int main(void)
 	    cmocka_unit_test(test_records_shape_names),
 	    cmocka_unit_test(test_records_flat_takes_common_records),
 	    cmocka_unit_test(test_records_flat_declines_the_rest),
+	    cmocka_unit_test(test_records_flat_meta_declines_reals_and_escapes),
 	    cmocka_unit_test(test_records_flat_mutations_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,6 +638,34 @@ static void test_reports_fixed6_matches_printf(void **state)
 		fclose(m);
 		if (strcmp(got, want) != 0)
 			fail_msg("fixed6(%.17g) = %s, printf gives %s", v, got, want);
+		free(got);
+	}
+}
+
+/* rpt_csv_int prints exactly what printf("%lld") prints */
+static void test_reports_csv_int_matches_printf(void **state)
+{
+	(void)state;
+	static const long long edge[] = {
+	    0,         1,         -1,           9, 10, -10, 99, 100, 2147483647, -2147483648LL,
+	    LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+	uint64_t x = 88172645463325252ULL;
+	for (size_t i = 0; i < 100000 + sizeof edge / sizeof edge[0]; i++) {
+		long long v;
+		if (i < sizeof edge / sizeof edge[0]) {
+			v = edge[i];
+		} else { /* xorshift, shifted to every magnitude */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			v = (long long)(x >> (i % 64));
+		}
+		char want[32], *got = NULL;
+		size_t len = 0;
+		snprintf(want, sizeof want, "%lld", v);
+		FILE *m = open_memstream(&got, &len);
+		rpt_csv_int(m, v);
+		fclose(m);
+		if (strcmp(got, want) != 0)
+			fail_msg("rpt_csv_int(%lld) = %s", v, got);
 		free(got);
 	}
 }
@@ -1276,6 +1305,7 @@ int main(void)
 	    cmocka_unit_test(test_reports_csv_chunked_same_bytes),
 	    cmocka_unit_test(test_reports_csv_cell_rules),
 	    cmocka_unit_test(test_reports_fixed6_matches_printf),
+	    cmocka_unit_test(test_reports_csv_int_matches_printf),
 	    cmocka_unit_test(test_reports_html_escaped_and_offline),
 	    cmocka_unit_test(test_reports_heat_labels_and_ink),
 	    cmocka_unit_test(test_reports_crossdist_old_run),

@@ -716,7 +716,7 @@ int eng_crossdist_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_cros
 	cdrun x = {.ws = ws, .o = o, .err = err, .nds = nds, .mask = mask};
 	int rc;
 	*run_id = 0;
-	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &x.d, err)))
+	if ((rc = eng_data_load_unvoted(ws, ids, nds, &o->text, o->features, prog, &x.d, err)))
 		return rc;
 	size_t n = x.n = x.d.ps.n;
 	x.is_test = calloc(n ? n : 1, 1);

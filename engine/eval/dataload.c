@@ -799,9 +799,11 @@ static void loader_free(loader *ld)
 	sqlite3_finalize(ld->set);
 }
 
-int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
-                        eng_data *d, eng_err *err)
+/* eng_data_load_range; votes 0: the featurizers vote no provisional bucket names (dataload.h,
+ * eng_data_load_unvoted). */
+static int load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                      eng_features features, int64_t lo, int64_t hi, int votes,
+                      const eng_progress *prog, eng_data *d, eng_err *err)
 {
 	memset(d, 0, sizeof *d);
 	eng_textfeat_opts defaults;
@@ -825,6 +827,9 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
 	if (d->text_builtin_dim && (rc = eng_textfeat_new(tfo, &L->tf[1], err)))
 		goto fail;
 	L->tf[0] = d->tf;
+	for (int i = 0; i < NLANES; i++)
+		if (L->tf[i])
+			eng_textfeat_set_votes(L->tf[i], votes);
 	L->text_builtin_dim = d->text_builtin_dim;
 	if (lanes_start(L)) {
 		rc = load_oom(&ld);
@@ -865,7 +870,7 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
 		eng_progress_tick(prog, "load", ld.total, ld.expect);
 	}
 	lanes_stop(L);
-	if (L->tf[1])
+	if (L->tf[1] && votes)
 		eng_textfeat_merge_names(d->tf, L->tf[1]);
 	d->ds_begin[nds] = ld.total;
 	eng_progress_tick(prog, "load", ld.total, ld.expect);
@@ -889,4 +894,18 @@ out:
 		}
 	}
 	return rc;
+}
+
+int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                        eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
+                        eng_data *d, eng_err *err)
+{
+	return load_range(ws, ids, nds, tfo, features, lo, hi, 1, prog, d, err);
+}
+
+int eng_data_load_unvoted(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                          eng_features features, const eng_progress *prog, eng_data *d,
+                          eng_err *err)
+{
+	return load_range(ws, ids, nds, tfo, features, INT64_MIN, INT64_MAX, 0, prog, d, err);
 }

@@ -66,6 +66,15 @@ void eng_data_drop_pair_keys(eng_data *d);
 int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                   eng_features features, const eng_progress *prog, eng_data *out, eng_err *err);
 
+/* eng_data_load without the streaming vote's provisional bucket names (textfeat.h): the same
+ * rows, keys and facts, but eng_data_column_name says "no n-gram seen" for every hashed column
+ * (and eng_textfeat_sign is 0 there). For the runs that name the columns they report exactly
+ * (eng_data_namer): score, crossdist, train; the vote was a random write per n-gram into 8 MiB
+ * of slots per featurizer, for names they never show. */
+int eng_data_load_unvoted(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                          eng_features features, const eng_progress *prog, eng_data *out,
+                          eng_err *err);
+
 /* eng_data_load of the pairs with lo <= pairs.id < hi only (a chunk of a big dataset: score
  * --model streams a shard through in chunks). */
 int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,

@@ -132,7 +132,7 @@ int eng_train_export(eng_ws *ws, const int64_t *ids, size_t nds, const eng_train
 		return eng_err_set(err, ENG_EINPUT,
 		                   "the workspace has no datasets; run `mmaudit index` first");
 	eng_data d;
-	int rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &d, err);
+	int rc = eng_data_load_unvoted(ws, ids, nds, &o->text, o->features, prog, &d, err);
 	if (rc)
 		return rc;
 	eng_modelfile *mf = calloc(1, sizeof *mf);

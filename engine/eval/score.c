@@ -771,7 +771,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	int K = sr.K, rc;
 	*run_id = 0;
 	eng_trace("score: load");
-	if ((rc = eng_data_load(ws, ids, nds, &o->text, o->features, prog, &sr.d, err)))
+	if ((rc = eng_data_load_unvoted(ws, ids, nds, &o->text, o->features, prog, &sr.d, err)))
 		return rc;
 	if (mf && (rc = eng_modelfile_check_data(mf, &sr.d, err))) {
 		eng_data_free(&sr.d);

@@ -236,7 +236,15 @@ static void parse_line(parser *p, qline *ql, const char *bytes, eng_rec_shape sh
 	eng_rec_opts o = p->ropts;
 	o.shape = shape;
 	ql->shape_in = shape;
-	ql->oom = eng_record_parse_ex(&ql->rec, bytes + ql->off, ql->len, p->stem, ql->no, &o) != 0;
+	/* the common flat pairwise record without a JSON tree (recflat.c: the same record, meta
+	 * included, or 1 and the full parser takes the line) */
+	int rc = 1;
+	if (shape == ENG_SHAPE_AUTO && (!o.map || !eng_rec_map_used(o.map)))
+		rc =
+		    eng_record_parse_flat_meta(&ql->rec, bytes + ql->off, ql->len, p->stem, ql->no);
+	if (rc == 1)
+		rc = eng_record_parse_ex(&ql->rec, bytes + ql->off, ql->len, p->stem, ql->no, &o);
+	ql->oom = rc != 0;
 	if (ql->oom)
 		eng_record_clear(&ql->rec);
 }
@@ -335,7 +343,9 @@ static int store_batch(parser *p, qbatch *b, eng_rec_shape *cur, eng_rec_shape *
 		/* The file's first record decides its shape, except that pairwise and
 		 * multi-completion records may be mixed in one file (each is detected on its own).
 		 */
-		if (!ql->oom && rec->root && json_is_object(rec->root) && *cur == ENG_SHAPE_AUTO) {
+		/* a record read without a tree (eng_record_parse_flat_meta) is a pairwise object */
+		int object = rec->root ? json_is_object(rec->root) : rec->npairs > 0;
+		if (!ql->oom && object && *cur == ENG_SHAPE_AUTO) {
 			if (*file_shape == ENG_SHAPE_AUTO)
 				*file_shape = rec->shape;
 			if (rec->shape != ENG_SHAPE_PAIRWISE && rec->shape != ENG_SHAPE_MULTI)

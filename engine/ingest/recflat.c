@@ -17,8 +17,13 @@
  * non-blank string or an integer other than -0. Anything else, including what jansson would
  * accept but this scanner does not know (a 19-digit integer, "-0", a nested object), is 1.
  *
- * Deliberately not here: the pair's metadata (the fields not used are checked, not copied: meta
- * is NULL), other shapes, field maps. tests/test_records.c compares it with eng_record_parse. */
+ * eng_record_parse_flat leaves the pair's metadata out (the fields not used are checked, not
+ * copied: meta is NULL); eng_record_parse_flat_meta (for the indexer) also writes it, as the full
+ * parser's json_dumps(JSON_COMPACT) of the unused fields would: in their order, each key and value
+ * as its bytes in the line, which is exact only for what jansson dumps as it reads it (a string
+ * without escapes, an integer of the grammar above, true, false, null), so a line with an unused
+ * real or escaped string is 1 there. Deliberately not here: other shapes, field maps.
+ * tests/test_records.c compares both with eng_record_parse. */
 #include "records_internal.h"
 
 #include <errno.h>
@@ -397,8 +402,75 @@ static int other_shape(const kv *kvs, size_t n)
 	return 0;
 }
 
-int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const char *stem,
-                          uint64_t lineno)
+/* The pair's metadata as eng_rec_emit_pair makes it (json_dumps(JSON_COMPACT) of the fields the
+ * pairwise shape does not use, in the line's order) into *meta (malloc'd; NULL when there is
+ * none). 0, 1 when a field's dumped form may differ from its bytes (a real, an escaped string),
+ * ENG_ENOMEM. */
+static int flat_meta(const kv *kvs, size_t nkv, const kv *pv, char **meta)
+{
+	static const char *const image[] = {"image", "img_path", "image_path", NULL};
+	const kv *iv = NULL; /* the image field the record's image is read from (locate_fields) */
+	for (const char *const *o = image; *o && !iv; o++)
+		iv = find(kvs, nkv, *o);
+	const kv *skip[5] = {pv, iv, find(kvs, nkv, "id"), find(kvs, nkv, "chosen"),
+	                     find(kvs, nkv, "rejected")};
+	size_t need = 3, used = 0;
+	for (size_t i = 0; i < nkv; i++) {
+		const kv *e = &kvs[i];
+		int skipped = 0;
+		for (int j = 0; j < 5 && !skipped; j++)
+			skipped = skip[j] == e;
+		if (skipped)
+			continue;
+		if (e->type == V_REAL || (e->type == V_STR && e->v.esc))
+			return 1;
+		need += e->k.n + (e->type == V_STR || e->type == V_INT ? e->v.n : 5) + 6;
+		used++;
+	}
+	*meta = NULL;
+	if (!used)
+		return 0;
+	char *m = malloc(need), *o = m;
+	if (!m)
+		return ENG_ENOMEM;
+	*o++ = '{';
+	for (size_t i = 0, n = 0; i < nkv; i++) {
+		const kv *e = &kvs[i];
+		int skipped = 0;
+		for (int j = 0; j < 5 && !skipped; j++)
+			skipped = skip[j] == e;
+		if (skipped)
+			continue;
+		static const char *const lit[3] = {"true", "false", "null"};
+		if (n++)
+			*o++ = ',';
+		*o++ = '"';
+		memcpy(o, e->k.p, e->k.n);
+		o += e->k.n;
+		*o++ = '"';
+		*o++ = ':';
+		if (e->type == V_STR)
+			*o++ = '"';
+		if (e->type == V_STR || e->type == V_INT) {
+			memcpy(o, e->v.p, e->v.n);
+			o += e->v.n;
+		} else {
+			const char *l = lit[e->type == V_TRUE ? 0 : e->type == V_FALSE ? 1 : 2];
+			memcpy(o, l, strlen(l));
+			o += strlen(l);
+		}
+		if (e->type == V_STR)
+			*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	*meta = m;
+	return 0;
+}
+
+/* Both entry points: with want_meta, the pair's metadata too (flat_meta). */
+static int parse_flat(eng_record *rec, const char *line, size_t len, const char *stem,
+                      uint64_t lineno, int want_meta)
 {
 	kv kvs[MAX_KEYS];
 	size_t nkv;
@@ -412,12 +484,18 @@ int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const c
 	if (!pv || !cv || !rv || pv->type != V_STR || cv->type != V_STR || rv->type != V_STR ||
 	    (idv && idv->type != V_STR && idv->type != V_INT && idv->type != V_NULL))
 		return 1;
+	char *meta = NULL;
+	if (want_meta) {
+		int mrc = flat_meta(kvs, nkv, pv, &meta);
+		if (mrc)
+			return mrc;
+	}
 	size_t idn = idv && idv->type != V_NULL ? idv->v.n + 1 : 320;
 	char *buf = malloc(pv->v.n + cv->v.n + rv->v.n + 3);
 	char *id = malloc(idn);
 	eng_rec_pair *pair = malloc(sizeof *pair);
 	if (!buf || !id || !pair) {
-		free(buf), free(id), free(pair);
+		free(buf), free(id), free(pair), free(meta);
 		return ENG_ENOMEM;
 	}
 	char *p = buf, *c = p + pv->v.n + 1, *r = c + cv->v.n + 1;
@@ -433,10 +511,10 @@ int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const c
 		ok = decode(&idv->v, id) >= 0 && !eng_rec_is_blank(id);
 	}
 	if (!ok) {
-		free(buf), free(id), free(pair);
+		free(buf), free(id), free(pair), free(meta);
 		return 1;
 	}
-	*pair = (eng_rec_pair){id, c, r, NULL};
+	*pair = (eng_rec_pair){id, c, r, meta};
 	rec->root = NULL;
 	rec->shape = ENG_SHAPE_PAIRWISE;
 	rec->prompt_buf = buf;
@@ -445,4 +523,16 @@ int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const c
 	rec->pairs = pair;
 	rec->npairs = rec->cap = 1;
 	return 0;
+}
+
+int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const char *stem,
+                          uint64_t lineno)
+{
+	return parse_flat(rec, line, len, stem, lineno, 0);
+}
+
+int eng_record_parse_flat_meta(eng_record *rec, const char *line, size_t len, const char *stem,
+                               uint64_t lineno)
+{
+	return parse_flat(rec, line, len, stem, lineno, 1);
 }

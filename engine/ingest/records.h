@@ -201,6 +201,12 @@ int eng_record_parse_ex(eng_record *rec, const char *line, size_t len, const cha
  * as it was: give the line to eng_record_parse, whose result and errors stand); ENG_ENOMEM. */
 int eng_record_parse_flat(eng_record *rec, const char *line, size_t len, const char *stem,
                           uint64_t lineno);
+/* eng_record_parse_flat for the indexer: the same records, and the pair's meta exactly as
+ * eng_record_parse writes it (the unused fields, compact JSON; NULL when there are none); also 1
+ * for a line with an unused real or escaped string (their dumped form may differ from their bytes:
+ * eng_record_parse takes those). rec->root stays NULL. */
+int eng_record_parse_flat_meta(eng_record *rec, const char *line, size_t len, const char *stem,
+                               uint64_t lineno);
 
 /* eng_record_parse_ex of a record already parsed: rec->root is an object the caller has set (rec
  * owns it from then on; e.g. a Parquet row). Returns 0 or ENG_ENOMEM, as eng_record_parse_ex. */

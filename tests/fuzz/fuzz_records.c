@@ -3,7 +3,8 @@
  * The input is split into lines exactly as `mmaudit index` reads a file (jsonl.c, with a 1 MiB line
  * cap so long lines take the too-long path quickly), and each line goes through
  * eng_record_parse. Checks the parser's output invariants, and that whatever the flat fast path
- * (eng_record_parse_flat) takes, the full parser gives as the same one pair; does not touch images
+ * (eng_record_parse_flat) takes, the full parser gives as the same one pair (and the indexer's
+ * variant, eng_record_parse_flat_meta, the same meta too); does not touch images
  * or SQLite. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(!strcmp(flat.pairs[0].id, rec.pairs[0].id));
 			check(!strcmp(flat.pairs[0].chosen, rec.pairs[0].chosen));
 			check(!strcmp(flat.pairs[0].rejected, rec.pairs[0].rejected));
+		}
+		eng_record_clear(&flat);
+		/* the indexer's variant: when it takes the line, the same pair and meta */
+		int mrc = eng_record_parse_flat_meta(&flat, line, len, "fuzz", no);
+		check(mrc == 0 || mrc == 1 || mrc == ENG_ENOMEM);
+		check(mrc != 0 || frc == 0);
+		if (mrc == 0 && prc == 0) {
+			check(rec.npairs == 1 && rec.nerrors == 0);
+			check(!strcmp(flat.prompt, rec.prompt));
+			check(!strcmp(flat.pairs[0].id, rec.pairs[0].id));
+			check(!strcmp(flat.pairs[0].chosen, rec.pairs[0].chosen));
+			check(!strcmp(flat.pairs[0].rejected, rec.pairs[0].rejected));
+			check(!flat.pairs[0].meta == !rec.pairs[0].meta);
+			check(!flat.pairs[0].meta ||
+			      !strcmp(flat.pairs[0].meta, rec.pairs[0].meta));
 		}
 		eng_record_clear(&flat);
 		if (prc == 0) {
