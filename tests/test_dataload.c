@@ -494,9 +494,15 @@ static void test_dataload_unvoted_same_rows(void **state)
 	/* exact names agree; the provisional ones are absent without votes */
 	enum { NC = 64 };
 	uint32_t cols[NC];
-	size_t nnz_a = v.ps.rowptr[v.ds_begin[1]]; /* columns of dataset a's rows */
-	for (uint32_t i = 0; i < NC; i++)
-		cols[i] = v.ps.col[(size_t)i * (nnz_a / NC)];
+	size_t nnz_a = 0, q = 0, got = 0; /* columns of dataset a's rows, evenly spaced */
+	for (size_t r = 0; r < v.ds_begin[1]; r++)
+		nnz_a += eng_pairset_row_len(&v.ps, r);
+	for (size_t r = 0; r < v.ds_begin[1] && got < NC; r++)
+		for (eng_pairset_iter it = eng_pairset_row(&v.ps, r);
+		     got < NC && eng_pairset_next(&it); q++)
+			if (q == got * (nnz_a / NC))
+				cols[got++] = it.c;
+	assert_int_equal(got, NC);
 	eng_textfeat_namer *nv = NULL, *nu = NULL;
 	assert_int_equal(eng_data_namer(ws, &v, 0, cols, NC, &nv, &err), 0);
 	assert_int_equal(eng_data_namer(ws, &u, 0, cols, NC, &nu, &err), 0);
