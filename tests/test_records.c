@@ -630,6 +630,19 @@ static void test_records_shape_names(void **state)
 
 /* ---- the flat fast path (recflat.c) against the full parser ---------------------------------- */
 
+/* A flat-parsed record f holds one pair and no image, as the full parser's r does. */
+static void assert_same_flat_pair(const eng_record *f, const eng_record *r)
+{
+	assert_int_equal(f->npairs, 1);
+	assert_int_equal(f->nerrors, 0);
+	assert_null(f->image);
+	assert_int_equal(f->shape, r->shape);
+	assert_string_equal(f->prompt, r->prompt);
+	assert_string_equal(f->pairs[0].id, r->pairs[0].id);
+	assert_string_equal(f->pairs[0].chosen, r->pairs[0].chosen);
+	assert_string_equal(f->pairs[0].rejected, r->pairs[0].rejected);
+}
+
 /* Parses line both ways. Returns what eng_record_parse_flat returned; when 0, the full parser
  * must give the same one pair (prompt, id, answers, no image, no error). When 1, the record must
  * be left zeroed. */
@@ -651,15 +664,8 @@ static int flat_vs_full(const char *line, size_t len)
 	if (r.nerrors != 0 || r.npairs != 1)
 		fail_msg("flat took %.*s, the full parser gives %zu pairs, %zu errors (%s)",
 		         (int)len, line, r.npairs, r.nerrors, r.nerrors ? r.errors[0].reason : "");
-	assert_int_equal(f.npairs, 1);
-	assert_int_equal(f.nerrors, 0);
-	assert_null(f.image);
 	assert_null(r.image);
-	assert_int_equal(f.shape, r.shape);
-	assert_string_equal(f.prompt, r.prompt);
-	assert_string_equal(f.pairs[0].id, r.pairs[0].id);
-	assert_string_equal(f.pairs[0].chosen, r.pairs[0].chosen);
-	assert_string_equal(f.pairs[0].rejected, r.pairs[0].rejected);
+	assert_same_flat_pair(&f, &r);
 	assert_null(f.pairs[0].meta);
 	/* the indexer's variant: the same pair and the full parser's meta, or 1 (an unused real or
 	 * escaped string) with the record left zeroed */
@@ -669,15 +675,8 @@ static int flat_vs_full(const char *line, size_t len)
 	assert_true(mrc == 0 || mrc == 1);
 	if (mrc == 0) {
 		flat_meta_took++;
-		assert_int_equal(g.npairs, 1);
-		assert_int_equal(g.nerrors, 0);
-		assert_null(g.image);
 		assert_null(g.root);
-		assert_int_equal(g.shape, r.shape);
-		assert_string_equal(g.prompt, r.prompt);
-		assert_string_equal(g.pairs[0].id, r.pairs[0].id);
-		assert_string_equal(g.pairs[0].chosen, r.pairs[0].chosen);
-		assert_string_equal(g.pairs[0].rejected, r.pairs[0].rejected);
+		assert_same_flat_pair(&g, &r);
 		if (!r.pairs[0].meta)
 			assert_null(g.pairs[0].meta);
 		else if (!g.pairs[0].meta || strcmp(g.pairs[0].meta, r.pairs[0].meta))

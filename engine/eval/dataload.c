@@ -84,15 +84,7 @@ void eng_data_free(eng_data *d)
 	free(d->ds_name);
 	free(d->ds_id);
 	free(d->ds_begin);
-	free(d->pair_id);
-	free(d->group);
-	free(d->img_key);
-	free(d->prompt_key);
-	free(d->answer_key);
-	free(d->longer);
-	free(d->chosen_chars);
-	free(d->rejected_chars);
-	free(d->formatted);
+	eng_data_drop_pair_keys(d);
 	memset(d, 0, sizeof *d);
 }
 

@@ -402,6 +402,15 @@ static int other_shape(const kv *kvs, size_t n)
 	return 0;
 }
 
+/* 1 when e is one of list[0..n) */
+static int in_list(const kv *const *list, int n, const kv *e)
+{
+	for (int j = 0; j < n; j++)
+		if (list[j] == e)
+			return 1;
+	return 0;
+}
+
 /* The pair's metadata as eng_rec_emit_pair makes it (json_dumps(JSON_COMPACT) of the fields the
  * pairwise shape does not use, in the line's order) into *meta (malloc'd; NULL when there is
  * none). 0, 1 when a field's dumped form may differ from its bytes (a real, an escaped string),
@@ -417,10 +426,7 @@ static int flat_meta(const kv *kvs, size_t nkv, const kv *pv, char **meta)
 	size_t need = 3, used = 0;
 	for (size_t i = 0; i < nkv; i++) {
 		const kv *e = &kvs[i];
-		int skipped = 0;
-		for (int j = 0; j < 5 && !skipped; j++)
-			skipped = skip[j] == e;
-		if (skipped)
+		if (in_list(skip, 5, e))
 			continue;
 		if (e->type == V_REAL || (e->type == V_STR && e->v.esc))
 			return 1;
@@ -436,10 +442,7 @@ static int flat_meta(const kv *kvs, size_t nkv, const kv *pv, char **meta)
 	*o++ = '{';
 	for (size_t i = 0, n = 0; i < nkv; i++) {
 		const kv *e = &kvs[i];
-		int skipped = 0;
-		for (int j = 0; j < 5 && !skipped; j++)
-			skipped = skip[j] == e;
-		if (skipped)
+		if (in_list(skip, 5, e))
 			continue;
 		static const char *const lit[3] = {"true", "false", "null"};
 		if (n++)
