@@ -1,11 +1,15 @@
-/* bare_decode.c - the bare stb_image baseline of bench/run: read + decode (to RGB, as the indexer
- * asks) every regular file of DIR, in name order, on one thread; nothing else (no hashing, no
- * features, no database).
+/* bare_decode.c - the bare decoder baselines of bench/run and bench/decode: read + decode (to RGB,
+ * as the indexer asks) every regular file of DIR, in name order, on one thread; nothing else (no
+ * hashing, no features, no database).
  *
- *   cc -O2 bare_decode.c -o bare_decode $(pkg-config --cflags --libs stb)
- * links the same libstb (libstb-dev) the engine decodes with, so both run the same decoder code.
- *   bare_decode DIR   ->  "<images> <seconds>"
- * Built by bench/run itself (not part of the meson build, so it needs no bench/meson.build). */
+ *   cc -O2 bare_decode.c -o bare_decode $(pkg-config --cflags --libs stb) -lturbojpeg
+ * links the same libstb (libstb-dev) and libturbojpeg (libturbojpeg0-dev) the engine decodes with.
+ *   bare_decode DIR          ->  "<images> <seconds>"  stb_image at full size
+ *   bare_decode DIR scaled   ->  the same with libjpeg-turbo at the DCT scale the indexer picks
+ *                                (the largest 1/2, 1/4, 1/8 keeping the long side >= 160 px and
+ *                                the short side >= 32 px, engine/ingest/imgdecode.h): the floor
+ *                                of what indexing a JPEG can cost
+ * Built by the benches themselves (not part of the meson build). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include <time.h>
 
 #include <stb_image.h>
+#include <turbojpeg.h>
 
 static double now(void)
 {
@@ -27,12 +32,42 @@ static int cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The indexer's rule (eng_image_jpeg_scale), restated: the largest d whose ceil(side / d) keeps
+ * the long side >= 160 and the short side >= 32 (or the image's own side when smaller). */
+static int index_scale(int w, int h)
+{
+	int lng = w > h ? w : h, sht = w > h ? h : w;
+	int need_long = lng < 160 ? lng : 160, need_short = sht < 32 ? sht : 32;
+	for (int d = 8; d > 1; d /= 2)
+		if ((lng + d - 1) / d >= need_long && (sht + d - 1) / d >= need_short)
+			return d;
+	return 1;
+}
+
+/* libjpeg-turbo at the indexer's scale, as engine/ingest/imgdecode.c calls it. 0 or -1. */
+static int turbo_scaled(tjhandle tj, const unsigned char *b, long sz)
+{
+	int w, h, sub, cs;
+	if (tjDecompressHeader3(tj, b, (unsigned long)sz, &w, &h, &sub, &cs) != 0)
+		return -1;
+	tjscalingfactor sf = {1, index_scale(w, h)};
+	int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
+	unsigned char *px = malloc((size_t)sw * (size_t)sh * 3);
+	int rc = px && tjDecompress2(tj, b, (unsigned long)sz, px, sw, sw * 3, sh, TJPF_RGB,
+	                             TJFLAG_FASTUPSAMPLE | TJFLAG_LIMITSCANS) == 0
+	             ? 0
+	             : -1;
+	free(px);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: bare_decode DIR\n");
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "scaled"))) {
+		fprintf(stderr, "usage: bare_decode DIR [scaled]\n");
 		return 2;
 	}
+	tjhandle tj = argc == 3 ? tjInitDecompress() : NULL;
 	DIR *d = opendir(argv[1]);
 	if (!d) {
 		perror(argv[1]);
@@ -75,17 +110,26 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		fclose(f);
-		int w, h, c;
-		unsigned char *px = stbi_load_from_memory(b, (int)sz, &w, &h, &c, 3);
-		if (!px) {
-			fprintf(stderr, "decode %s failed: %s\n", path, stbi_failure_reason());
-			return 2;
+		if (tj) {
+			if (turbo_scaled(tj, b, sz)) {
+				fprintf(stderr, "decode %s failed: %s\n", path, tjGetErrorStr2(tj));
+				return 2;
+			}
+		} else {
+			int w, h, c;
+			unsigned char *px = stbi_load_from_memory(b, (int)sz, &w, &h, &c, 3);
+			if (!px) {
+				fprintf(stderr, "decode %s failed: %s\n", path, stbi_failure_reason());
+				return 2;
+			}
+			stbi_image_free(px);
 		}
-		stbi_image_free(px);
 		free(b);
 		free(names[i]);
 	}
 	printf("%zu %.3f\n", n, now() - t0);
+	if (tj)
+		tjDestroy(tj);
 	free(names);
 	return 0;
 }
