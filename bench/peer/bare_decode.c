@@ -119,7 +119,8 @@ int main(int argc, char **argv)
 			int w, h, c;
 			unsigned char *px = stbi_load_from_memory(b, (int)sz, &w, &h, &c, 3);
 			if (!px) {
-				fprintf(stderr, "decode %s failed: %s\n", path, stbi_failure_reason());
+				fprintf(stderr, "decode %s failed: %s\n", path,
+				        stbi_failure_reason());
 				return 2;
 			}
 			stbi_image_free(px);
