@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -965,6 +966,69 @@ static void test_model_trainjobs_hook(void **state)
 	eng_textfeat_free(tf);
 }
 
+/* eng_model_sgemm called from two threads at once gives the products it gives called alone.
+ * Debian's sequential OpenBLAS (the one the binaries load) is not safe for concurrent calls: two
+ * threads can take the same work buffer, and before eng_model_sgemm serialized them the MM-RM's
+ * training jobs got wrong, timing-dependent products (one MLLM-Bench audit in three wrote other
+ * scores). Unserialized, this test failed in 5 of 6 runs (8 rounds of 1,500 overlapping calls a
+ * thread; a bare test had 130-500 of 3,000 products wrong in 5 runs of 6). */
+enum { SG_M = 256, SG_N = 64, SG_K = 300, SG_CALLS = 1500, SG_ROUNDS = 8 };
+typedef struct sg_job {
+	const float *a, *b, *ref;
+	float *c; /* the thread's product (no cmocka assertion runs off the test's thread) */
+	int wrong;
+} sg_job;
+
+static void *sg_thread(void *arg)
+{
+	sg_job *j = arg;
+	for (int i = 0; i < SG_CALLS; i++) {
+		eng_model_sgemm(CblasNoTrans, CblasTrans, SG_M, SG_N, SG_K, j->a, SG_K, j->b, SG_K,
+		                j->c, SG_N);
+		if (memcmp(j->c, j->ref, sizeof(float) * SG_M * SG_N))
+			j->wrong++;
+	}
+	return NULL;
+}
+
+static void test_model_sgemm_concurrent(void **state)
+{
+	(void)state;
+	eng_rng r;
+	eng_rng_seed(&r, 5);
+	float *a[2], *b[2], *ref[2], *c[2];
+	for (int t = 0; t < 2; t++) {
+		a[t] = malloc(sizeof(float) * SG_M * SG_K);
+		b[t] = malloc(sizeof(float) * SG_N * SG_K);
+		ref[t] = malloc(sizeof(float) * SG_M * SG_N);
+		c[t] = malloc(sizeof(float) * SG_M * SG_N);
+		assert_true(a[t] && b[t] && ref[t] && c[t]);
+		for (int i = 0; i < SG_M * SG_K; i++)
+			a[t][i] = (float)eng_rng_below(&r, 1000) / 1000.0f - 0.5f;
+		for (int i = 0; i < SG_N * SG_K; i++)
+			b[t][i] = (float)eng_rng_below(&r, 1000) / 1000.0f - 0.5f;
+		eng_model_sgemm(CblasNoTrans, CblasTrans, SG_M, SG_N, SG_K, a[t], SG_K, b[t], SG_K,
+		                ref[t], SG_N);
+	}
+	int wrong = 0;
+	for (int round = 0; round < SG_ROUNDS; round++) {
+		sg_job jobs[2] = {{a[0], b[0], ref[0], c[0], 0}, {a[1], b[1], ref[1], c[1], 0}};
+		pthread_t th[2];
+		for (int t = 0; t < 2; t++)
+			assert_int_equal(pthread_create(&th[t], NULL, sg_thread, &jobs[t]), 0);
+		for (int t = 0; t < 2; t++)
+			pthread_join(th[t], NULL);
+		wrong += jobs[0].wrong + jobs[1].wrong;
+	}
+	assert_int_equal(wrong, 0);
+	for (int t = 0; t < 2; t++) {
+		free(a[t]);
+		free(b[t]);
+		free(ref[t]);
+		free(c[t]);
+	}
+}
+
 /* Columns past 2^16 (the pairset keeps each column's low 16 bits and an escape entry where the
  * high bits change, pairset.h): margins and gradients of the text-only and the standard MM-RM on
  * rows spanning six 2^16-column segments (boundaries 65535 | 65536, skipped segments, rows that
@@ -1168,6 +1232,7 @@ int main(void)
 	    cmocka_unit_test(test_model_rejects_bad_input),
 	    cmocka_unit_test(test_model_wide_columns),
 	    cmocka_unit_test(test_model_trainjobs_hook),
+	    cmocka_unit_test(test_model_sgemm_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

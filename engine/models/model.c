@@ -49,14 +49,17 @@
  * given seed as long as OpenBLAS runs with the same thread count (OpenBLAS splits sgemm over M/N,
  * never over K, so in practice results also match across thread counts; callers that need a hard
  * guarantee pin it with openblas_set_num_threads). This file never changes the thread count.
- * Not here: reading the database, folds and cross-fitting (score.c), metrics; method names,
- * options and the RNG (modelopts.c); model bytes (modelser.c). */
+ * Thread safety: every sgemm goes through eng_model_sgemm, which serializes the calls when the
+ * library is a sequential build (see there). Not here: reading the database, folds and
+ * cross-fitting (score.c), metrics; method names, options and the RNG (modelopts.c); model bytes
+ * (modelser.c). */
 #include "model.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -602,6 +605,25 @@ static int sp_avx2(void)
 	return have && eng_model_interaction_form != ENG_MODEL_INTERACTION_SPARSE_PORTABLE;
 }
 
+/* Row-major C = A op(B) (alpha 1, beta 0) through cblas_sgemm. Debian's sequential OpenBLAS
+ * (libopenblas0-serial, which the run path loads first: meson.build) is built without
+ * USE_LOCKING, so two threads inside it at once share its work buffers: concurrent calls from
+ * the training jobs gave timing-dependent, wrong products (42 of 400 concurrent 256x64x300 calls
+ * differed from the same call made alone). When the library reports itself sequential, the calls
+ * are therefore made one at a time; the threaded builds lock themselves. */
+static pthread_mutex_t sgemm_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void eng_model_sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                     const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+{
+	int lock = openblas_get_parallel() == 0;
+	if (lock)
+		pthread_mutex_lock(&sgemm_mu);
+	cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+	if (lock)
+		pthread_mutex_unlock(&sgemm_mu);
+}
+
 /* Adds the interaction fold(d)^T W_h v to each MM head's margins (when any_img): one GEMM, or
  * over the nonzero buckets of a sparse batch (the same sums in another order). */
 static void batch_interaction(size_t n, scratch *s, const tview *tv, int any_img)
@@ -626,8 +648,8 @@ static void batch_interaction(size_t n, scratch *s, const tview *tv, int any_img
 		/* Z (n, B) = V (n, dv) * W^T; W is (B, dv) row-major.
 		 * cblas: RowMajor, NoTrans, Trans, M = n, N = B, K = dv, lda = dv, ldb = dv, ldc =
 		 * B */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)B, (int)dv, 1.0f,
-		            s->V, (int)dv, tv->W[h], (int)dv, 0.0f, s->Z[h], (int)B);
+		eng_model_sgemm(CblasNoTrans, CblasTrans, (int)n, (int)B, (int)dv, s->V, (int)dv,
+		                tv->W[h], (int)dv, s->Z[h], (int)B);
 		double *mh = s->mm[h];
 		for (size_t i = 0; i < n; i++) {
 			const float *gi = s->G + i * B, *zi = s->Z[h] + i * B;
@@ -794,8 +816,8 @@ static void batch_interaction_grads(size_t n, scratch *s, const tview *tv, int a
 		/* dW (B, dv) = G^T (B, n) * CV (n, dv); G is (n, B) row-major.
 		 * cblas: RowMajor, Trans, NoTrans, M = B, N = dv, K = n, lda = B, ldb = dv, ldc =
 		 * dv */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, 1.0f,
-		            s->G, (int)B, s->CV, (int)dv, 0.0f, gW, (int)dv);
+		eng_model_sgemm(CblasTrans, CblasNoTrans, (int)B, (int)dv, (int)n, s->G, (int)B,
+		                s->CV, (int)dv, gW, (int)dv);
 	}
 }
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cblas.h>
+
 #include "model.h"
 
 struct eng_model {
@@ -72,6 +74,11 @@ enum {
 	ENG_MODEL_INTERACTION_SPARSE_PORTABLE
 };
 extern int eng_model_interaction_form;
+
+/* Row-major C (m, n) = op(A) op(B) with cblas_sgemm (alpha 1, beta 0), safe to call from several
+ * threads at once whatever OpenBLAS build is loaded (model.c says why). */
+void eng_model_sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                     const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 
 /* 1 for the methods with a text branch trained next to the MM branch (detached), and with an MM
  * branch: text, shortcut-aware, poe, debias (modelopts.c). */
