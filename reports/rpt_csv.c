@@ -428,6 +428,9 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	}
 	if (rows)
 		*rows = 0;
+	/* f is this thread's alone; held once here, each of the row's many small writes below
+	 * finds the lock already taken by its owner instead of taking it again (no atomic) */
+	flockfile(f);
 	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars,"
 	      "image_effect,swap_flip,dup_group,conflict,source_file,line\r\n",
 	      f);
@@ -483,6 +486,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	eng_arena_free(&c.arena);
 	if (!rc && ferror(f))
 		rc = eng_err_set(err, ENG_EIO, "write samples.csv: %s", strerror(errno));
+	funlockfile(f);
 	eng_progress_tick(prog, "report: samples.csv", (uint64_t)n, (uint64_t)n);
 	if (rows)
 		*rows = n;

@@ -155,6 +155,7 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 {
 	int64_t count = 0;
 	int rc = 0;
+	flockfile(f); /* held across the rows' small writes, as in rpt_csv_write */
 	if (fmt == RPT_WEIGHTS_CSV)
 		fputs("dataset,id,weight,sfc,p_text,p_mm,category,method,dup_group,conflict,"
 		      "source_file,line\n",
@@ -266,6 +267,7 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 	free(fl.off);
 	eng_arena_free(&arena);
 	free(ds);
+	funlockfile(f);
 	if (rows)
 		*rows = count;
 	return rc;

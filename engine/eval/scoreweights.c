@@ -109,14 +109,34 @@ static uint8_t cue_state(const eng_data *d, size_t r, uint32_t c, int sign)
 }
 
 /* The cue states of dataset w's rows (n, ncue) row-major, in one pass over the rows for all the
- * cues (the weights of every method are then summed over them); NULL without memory. */
+ * cues (the weights of every method are then summed over them); NULL without memory. Each row is
+ * walked once for all the cues, taken in column order: a cue's state comes from the first entry
+ * whose column is not below the cue's, as in cue_state(). */
 static uint8_t *cue_states(const eng_data *d, const dswork *w, const dsextra *x)
 {
 	size_t n = w->e - w->b, nc = (size_t)x->ncue;
 	uint8_t *st = malloc(n && nc ? n * nc : 1);
-	for (size_t r = w->b; st && r < w->e; r++)
-		for (size_t i = 0; i < nc; i++)
-			st[(r - w->b) * nc + i] = cue_state(d, r, x->cue[i], x->cue_sign[i]);
+	int ord[NCUES]; /* cue indices by ascending column */
+	for (size_t i = 0; i < nc; i++) {
+		size_t j = i;
+		for (; j > 0 && x->cue[ord[j - 1]] > x->cue[i]; j--)
+			ord[j] = ord[j - 1];
+		ord[j] = (int)i;
+	}
+	for (size_t r = w->b; st && r < w->e; r++) {
+		uint8_t *sr = st + (r - w->b) * nc;
+		size_t q = 0;
+		for (eng_pairset_iter it = eng_pairset_row(&d->ps, r);
+		     q < nc && eng_pairset_next(&it);)
+			for (; q < nc && x->cue[ord[q]] <= it.c; q++) {
+				int i = ord[q];
+				sr[i] = it.c > x->cue[i]                    ? 0
+				        : (double)it.v * x->cue_sign[i] > 0 ? 2
+				                                            : 1;
+			}
+		for (; q < nc; q++)
+			sr[ord[q]] = 0;
+	}
 	return st;
 }
 

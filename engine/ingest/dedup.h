@@ -15,7 +15,9 @@
  *   pairs.conflict = 1                   on every member of a conflicting group.
  * Conflicting pairs (for the scorer's suspect-label category) are therefore:
  *   SELECT id FROM pairs WHERE dataset_id = ?1 AND conflict = 1
- * (ENG_DEDUP_CONFLICT_SQL). Does not print. */
+ * and, as conflict = 1 is only ever set together with a dup_group, the same rows come from the
+ * partial index pairs_dup_group with dup_group IS NOT NULL added (ENG_DEDUP_CONFLICT_SQL: a look-up
+ * of the grouped pairs instead of one of every pair of the dataset). Does not print. */
 #ifndef ENG_DEDUP_H
 #define ENG_DEDUP_H
 
@@ -25,7 +27,8 @@
 #include "err.h"
 #include "workspace.h"
 
-#define ENG_DEDUP_CONFLICT_SQL "SELECT id FROM pairs WHERE dataset_id = ?1 AND conflict = 1"
+#define ENG_DEDUP_CONFLICT_SQL                                                                     \
+	"SELECT id FROM pairs WHERE dataset_id = ?1 AND dup_group IS NOT NULL AND conflict = 1"
 
 typedef struct eng_dedup_result {
 	uint64_t pairs;      /* pairs of the dataset */

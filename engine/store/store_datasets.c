@@ -22,8 +22,10 @@ static const char *sql_counts =
     /* duplicates and conflicts as flagged by engine/ingest/dedup.h */
     " (SELECT count(*) - count(DISTINCT p.dup_group) FROM pairs p"
     "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL),"
+    /* dup_group IS NOT NULL: the same count (count(DISTINCT) skips NULL), from the partial
+     * index pairs_dup_group instead of a look-up of every pair */
     " (SELECT count(DISTINCT p.dup_group) FROM pairs p"
-    "  WHERE p.dataset_id = d.id AND p.conflict = 1)"
+    "  WHERE p.dataset_id = d.id AND p.dup_group IS NOT NULL AND p.conflict = 1)"
     " FROM datasets d ORDER BY d.id";
 
 static const char *sql_name = "SELECT name FROM datasets WHERE id = ?1";
