@@ -59,98 +59,87 @@ static void read_full(sqlite3_stmt *q, eng_score_row *r)
 	r->fold = sqlite3_column_int(q, 16);
 }
 
-/* The source files' paths by id for one scan, each read once (SELECT path FROM source_files)
- * instead of by a correlated subquery on every row: an open-addressing table of the ids seen,
- * grown at half full, and the last hit (rows of a file come together). */
+/* The source files' paths for one scan, read once when the first row asks (SELECT id, path FROM
+ * source_files ORDER BY id) instead of by a correlated subquery on every row; looked up by binary
+ * search, the last hit first (rows of a file come together). */
 typedef struct paths {
 	eng_ws *ws;
-	sqlite3_stmt *q; /* prepared on the first look-up */
-	int64_t *id;
-	char **path; /* NULL: no such file (the subquery's NULL) */
-	unsigned char *used;
-	size_t cap, n; /* cap: 0 or a power of two */
-	int64_t last_id;
-	const char *last;
-	int have_last;
+	int loaded;
+	int64_t *id; /* ascending */
+	char **path; /* NULL: a NULL path */
+	size_t n, last;
 } paths;
 
 static void paths_free(paths *p)
 {
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->used[i])
-			free(p->path[i]);
+	for (size_t i = 0; i < p->n; i++)
+		free(p->path[i]);
 	free(p->id);
 	free(p->path);
-	free(p->used);
-	sqlite3_finalize(p->q);
 }
 
-static size_t paths_slot(const paths *p, int64_t id)
+/* Reads every source file's id and path. 0 or a negative ENG_E* code. */
+static int paths_load(paths *p, eng_err *err)
 {
-	size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ULL) >> 32) & (p->cap - 1);
-	while (p->used[i] && p->id[i] != id)
-		i = (i + 1) & (p->cap - 1);
-	return i;
-}
-
-static int paths_grow(paths *p, eng_err *err)
-{
-	paths o = *p;
-	size_t nc = o.cap ? 2 * o.cap : 16;
-	p->id = malloc(nc * sizeof *p->id);
-	p->path = malloc(nc * sizeof *p->path);
-	p->used = calloc(nc, 1);
-	if (!p->id || !p->path || !p->used) {
-		free(p->id), free(p->path), free(p->used);
-		p->id = o.id, p->path = o.path, p->used = o.used;
-		return eng_err_set(err, ENG_ENOMEM, "read pair scores: out of memory");
+	sqlite3_stmt *q =
+	    eng_ws_prepare(p->ws, "SELECT id, path FROM source_files ORDER BY id", err);
+	if (!q)
+		return err && err->code ? err->code : ENG_EINTERNAL;
+	size_t cap = 0;
+	int s;
+	p->loaded = 1;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (p->n == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			int64_t *ni = realloc(p->id, nc * sizeof *ni);
+			if (ni)
+				p->id = ni;
+			char **np = ni ? realloc(p->path, nc * sizeof *np) : NULL;
+			if (np)
+				p->path = np;
+			if (!ni || !np) {
+				sqlite3_finalize(q);
+				return eng_err_set(err, ENG_ENOMEM,
+				                   "read pair scores: out of memory");
+			}
+			cap = nc;
+		}
+		const char *t = eng_stmt_text(q, 1);
+		char *c = t ? strdup(t) : NULL;
+		if (t && !c) {
+			sqlite3_finalize(q);
+			return eng_err_set(err, ENG_ENOMEM, "read pair scores: out of memory");
+		}
+		p->id[p->n] = sqlite3_column_int64(q, 0);
+		p->path[p->n++] = c;
 	}
-	p->cap = nc;
-	for (size_t i = 0; i < o.cap; i++) {
-		if (!o.used[i])
-			continue;
-		size_t j = paths_slot(p, o.id[i]);
-		p->used[j] = 1;
-		p->id[j] = o.id[i];
-		p->path[j] = o.path[i];
-	}
-	free(o.id), free(o.path), free(o.used);
-	return 0;
+	sqlite3_finalize(q);
+	return s == SQLITE_DONE ? 0 : eng_ws_fail(p->ws, err, "read pair scores");
 }
 
 /* *out: the path of source file id (NULL when there is none). 0 or a negative ENG_E* code. */
 static int paths_get(paths *p, int64_t id, const char **out, eng_err *err)
 {
-	if (p->have_last && p->last_id == id) {
-		*out = p->last;
+	int rc;
+	if (!p->loaded && (rc = paths_load(p, err)))
+		return rc;
+	*out = NULL;
+	if (p->last < p->n && p->id[p->last] == id) {
+		*out = p->path[p->last];
 		return 0;
 	}
-	int rc;
-	if (2 * (p->n + 1) > p->cap && (rc = paths_grow(p, err)))
-		return rc;
-	size_t i = paths_slot(p, id);
-	if (!p->used[i]) {
-		if (!p->q && !(p->q = eng_ws_prepare(
-		                   p->ws, "SELECT path FROM source_files WHERE id = ?1", err)))
-			return err && err->code ? err->code : ENG_EINTERNAL;
-		sqlite3_bind_int64(p->q, 1, id);
-		int s = sqlite3_step(p->q);
-		const char *t = s == SQLITE_ROW ? eng_stmt_text(p->q, 0) : NULL;
-		char *c = t ? strdup(t) : NULL;
-		sqlite3_reset(p->q);
-		if (s != SQLITE_ROW && s != SQLITE_DONE)
-			return eng_ws_fail(p->ws, err, "read pair scores");
-		if (t && !c)
-			return eng_err_set(err, ENG_ENOMEM, "read pair scores: out of memory");
-		p->used[i] = 1;
-		p->id[i] = id;
-		p->path[i] = c;
-		p->n++;
+	size_t lo = 0, hi = p->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->id[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	p->last_id = id;
-	p->last = p->path[i];
-	p->have_last = 1;
-	*out = p->last;
+	if (lo < p->n && p->id[lo] == id) {
+		p->last = lo;
+		*out = p->path[lo];
+	}
 	return 0;
 }
 
