@@ -970,7 +970,7 @@ static void test_model_trainjobs_hook(void **state)
  * Debian's sequential OpenBLAS (the one the binaries load) is not safe for concurrent calls: two
  * threads can take the same work buffer, and before eng_model_sgemm serialized them the MM-RM's
  * training jobs got wrong, timing-dependent products (one MLLM-Bench audit in three wrote other
- * scores). Unserialized, this test failed in 5 of 6 runs (8 rounds of 1,500 overlapping calls a
+ * scores). Unserialized, this test failed in 6 of 6 runs (8 rounds of 1,500 overlapping calls a
  * thread; a bare test had 130-500 of 3,000 products wrong in 5 runs of 6). */
 enum { SG_M = 256, SG_N = 64, SG_K = 300, SG_CALLS = 1500, SG_ROUNDS = 8 };
 typedef struct sg_job {
