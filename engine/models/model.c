@@ -821,15 +821,81 @@ static void batch_interaction_grads(size_t n, scratch *s, const tview *tv, int a
 	}
 }
 
+/* batch() for the text branch alone with its gradient (nh == 0, tv->gt set; the text-only proxy
+ * and its weighted re-fits): the forward pass, the loss and the backward pass of each row in one
+ * visit of its entries, while they and their columns' records ({w, g, ...}: one cache line) are
+ * still in L1. The same operations in the same order as the three separate steps (the weights do
+ * not change within a batch; a row's gradient needs only its own margin), so the same bits. The
+ * loss is summed only when obj is non-NULL (training reads no objective). */
+static void batch_text(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                       const tview *tv, double obj[1 + MAXH])
+{
+	const size_t S = tv->stride;
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint16_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
+	const uint32_t tdim = ps->text_dim;
+	const float *restrict wt = tv->wt;
+	float *restrict gt = tv->gt;
+	uint8_t *restrict mark = s->mark;
+	uint32_t *restrict touched = s->touched;
+	size_t nt = s->ntouched;
+	double inv = 1.0 / (double)n, o0 = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+		double st = 0;
+		prefetch_row(ps, rows, n, i);
+		for (size_t k = a, hi = 0; k < e; k++) {
+			float v = valv[k];
+			uint32_t c;
+			if (!entry_col(colv, v, k, &hi, &c))
+				continue;
+			if (k + PF < e)
+				PREFETCH(&wt[pf_col(hi, colv[k + PF], tdim) * S]);
+			st += (double)wt[c * S] * v;
+		}
+		s->mt[i] = st;
+		double rw = tv->roww ? (double)tv->roww[r] : 1.0, ri = rw * inv;
+		if (obj)
+			o0 += rw * eng_bt_loss(st);
+		const float cti = (float)(eng_bt_dloss(st) * ri);
+		s->ct[i] = cti;
+		for (size_t k = a, hi = 0; k < e; k++) {
+			float v = valv[k];
+			uint32_t c;
+			if (!entry_col(colv, v, k, &hi, &c))
+				continue;
+			touched[nt] = c;
+			nt += (size_t)(mark[c] ^ 1);
+			mark[c] = 1;
+			gt[c * S] += cti * v;
+		}
+	}
+	s->ntouched = nt;
+	if (obj) {
+		for (int q = 0; q <= MAXH; q++)
+			obj[q] = 0;
+		obj[0] = o0 * inv;
+	}
+}
+
 /* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
  * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
  * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
  * obj[0] = mean L_t (text branch), obj[1 + h] = head h's term: standard mean L, shortcut-aware
- * mean(w_i L_i) (its total adds obj[0]). In five steps: the sparse forward pass, the
- * interaction, the losses, the sparse backward pass, the interaction's gradient. */
+ * mean(w_i L_i) (its total adds obj[0]); obj NULL when no caller reads them. In five steps: the
+ * sparse forward pass, the interaction, the losses, the sparse backward pass, the interaction's
+ * gradient (the text branch alone: batch_text). */
 static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s, const tview *tv,
                   double obj[1 + MAXH])
 {
+	if (tv->nh == 0 && tv->wt && tv->gt) {
+		batch_text(ps, rows, n, s, tv, obj);
+		return;
+	}
+	double unused[1 + MAXH];
+	if (!obj)
+		obj = unused;
 	int any_img = batch_forward(ps, rows, n, s, tv);
 	batch_interaction(n, s, tv, any_img);
 	batch_losses(rows, n, s, tv, obj);
@@ -1043,7 +1109,6 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	eng_rng rng;
 	eng_rng_seed(&rng, o->seed);
 	uint64_t t = 0;
-	double obj[1 + MAXH];
 	for (int ep = 0; ep < o->epochs; ep++) {
 		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
 			size_t j = (size_t)eng_rng_below(&rng, i);
@@ -1054,7 +1119,7 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
 			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
 			s.ntouched = 0;
-			batch(ps, order + b0, n, &s, &tv, obj);
+			batch(ps, order + b0, n, &s, &tv, NULL);
 			t++;
 			adam_step(&s, rec, S, nbr, head_m, nh, rows_img, &tv, nW, w_l2_mult, o, t);
 		}
