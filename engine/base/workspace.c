@@ -191,6 +191,46 @@ void eng_ws_rollback(eng_ws *ws)
 		sqlite3_exec(ws->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int eng_ws_data_version(eng_ws *ws, int64_t *out, eng_err *err)
+{
+	sqlite3_stmt *st = eng_ws_prepare(ws, "PRAGMA data_version", err);
+	if (!st)
+		return err ? err->code : ENG_EINTERNAL;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : eng_ws_fail(ws, err, "read data_version");
+	if (!rc)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int eng_ws_begin_unchecked(eng_ws *ws, int64_t since, int *unchecked, eng_err *err)
+{
+	*unchecked = 0;
+	/* PRAGMA foreign_keys is a no-op inside a transaction: only switched off outside one */
+	if (!sqlite3_get_autocommit(ws->db))
+		return eng_ws_begin(ws, err);
+	int rc = eng_ws_exec(ws, "PRAGMA foreign_keys=OFF", err);
+	if (!rc)
+		rc = eng_ws_begin(ws, err);
+	int64_t now = 0;
+	if (!rc)
+		rc = eng_ws_data_version(ws, &now, err);
+	if (!rc && now == since) {
+		*unchecked = 1;
+		return 0;
+	}
+	/* another connection committed in between (or a step failed): the checked path */
+	eng_ws_rollback(ws);
+	eng_ws_checks_on(ws);
+	return rc ? rc : eng_ws_begin(ws, err);
+}
+
+void eng_ws_checks_on(eng_ws *ws)
+{
+	if (ws && !ws->readonly && sqlite3_get_autocommit(ws->db))
+		sqlite3_exec(ws->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+}
+
 sqlite3_stmt *eng_ws_prepare(eng_ws *ws, const char *sql, eng_err *err)
 {
 	sqlite3_stmt *st = NULL;

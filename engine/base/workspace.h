@@ -64,6 +64,18 @@ int eng_ws_begin(eng_ws *ws, eng_err *err);
 int eng_ws_commit(eng_ws *ws, eng_err *err);
 void eng_ws_rollback(eng_ws *ws);
 
+/* BEGIN IMMEDIATE without foreign-key enforcement when nothing has been committed to the workspace
+ * by any other connection since *since (a PRAGMA data_version value this connection read earlier,
+ * eng_ws_data_version): then the caller, holding the write lock from here to its commit, knows
+ * that the rows it read since then still exist, and the per-row look-ups of the keys it inserts
+ * that refer to them are redundant. Otherwise (or when ws is in a transaction already) the
+ * transaction begins with the checks on. *unchecked says which; after the COMMIT or ROLLBACK the
+ * caller calls eng_ws_checks_on. Nothing that needs ON DELETE CASCADE may run in an unchecked
+ * transaction. */
+int eng_ws_data_version(eng_ws *ws, int64_t *out, eng_err *err);
+int eng_ws_begin_unchecked(eng_ws *ws, int64_t since, int *unchecked, eng_err *err);
+void eng_ws_checks_on(eng_ws *ws);
+
 /* Maps the connection's last error to an eng code (SQLITE_FULL/IOERR/READONLY -> ENG_EIO ...) and
  * fills err with "what: sqlite message". Returns the code. */
 int eng_ws_fail(eng_ws *ws, eng_err *err, const char *what);
