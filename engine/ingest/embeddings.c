@@ -873,7 +873,9 @@ static int image_coverage(embstore *x)
 	eng_emb_report *r = x->r;
 	eng_err *err = x->err;
 	int s = SQLITE_DONE;
-	int rc = count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs", &r->targets, err);
+	int rc =
+	    count_query(ws, "SELECT count(DISTINCT image_id) FROM pairs WHERE image_id IS NOT NULL",
+	                &r->targets, err);
 	if (!rc)
 		rc = count_query(ws,
 		                 "SELECT count(*) FROM images i WHERE EXISTS (SELECT 1 FROM "
