@@ -866,6 +866,71 @@ static void test_model_multi_matches_separate(void **state)
 	eng_textfeat_free(tf);
 }
 
+/* Two text-only proxies with different row weights trained on the same minibatches (one pass)
+ * are each bit-identical to its own training with that seed; also with no weights on one side. */
+static void test_model_text_pair_matches_separate(void **state)
+{
+	(void)state;
+	eng_err err = {0};
+	eng_textfeat *tf = NULL;
+	assert_int_equal(eng_textfeat_new(NULL, &tf, &err), 0);
+	eng_pairset ps;
+	const size_t n = 3000;
+	size_t *rows = malloc(sizeof(size_t) * n);
+	float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+	float *w1 = malloc(sizeof(float) * n), *w2 = malloc(sizeof(float) * n);
+	size_t ntr = colour_set(&ps, tf, n, 300, rows);
+	eng_rng r;
+	eng_rng_seed(&r, 11);
+	for (size_t i = 0; i < n; i++) {
+		w1[i] = (float)(0.1 + 2 * eng_rng_uniform(&r));
+		w2[i] = eng_rng_below(&r, 3) ? 0.5f : 3.0f;
+	}
+	eng_train_opts o;
+	eng_train_opts_default(&o);
+	o.method = ENG_METHOD_TEXT;
+	o.seed = 9;
+	o.epochs = 3;
+	const float *pairs[3][2] = {{w1, w2}, {NULL, w2}, {w1, NULL}};
+	for (int k = 0; k < 3; k++) {
+		eng_model *two[2];
+		eng_train_opts op = o;
+		op.row_weight = pairs[k][0];
+		assert_int_equal(
+		    eng_model_train_text_pair(&ps, rows, ntr, &op, pairs[k][1], two, &err), 0);
+		for (int q = 0; q < 2; q++) {
+			eng_train_opts oq = o;
+			oq.row_weight = pairs[k][q];
+			eng_model *m = NULL;
+			assert_int_equal(eng_model_train(&ps, rows, ntr, &oq, &m, &err), 0);
+			assert_int_equal(eng_model_margins(m, &ps, rows, n, a), 0);
+			assert_int_equal(eng_model_margins(two[q], &ps, rows, n, b), 0);
+			assert_memory_equal(a, b, sizeof(float) * n);
+			assert_memory_equal(eng_model_text_weights(m),
+			                    eng_model_text_weights(two[q]),
+			                    sizeof(float) * ps.text_dim);
+			eng_model_free(m);
+			eng_model_free(two[q]);
+		}
+	}
+	/* the two models differ where their weights do */
+	eng_model *two[2];
+	o.row_weight = w1;
+	assert_int_equal(eng_model_train_text_pair(&ps, rows, ntr, &o, w2, two, &err), 0);
+	assert_int_equal(eng_model_margins(two[0], &ps, rows, n, a), 0);
+	assert_int_equal(eng_model_margins(two[1], &ps, rows, n, b), 0);
+	assert_memory_not_equal(a, b, sizeof(float) * n);
+	eng_model_free(two[0]);
+	eng_model_free(two[1]);
+	free(rows);
+	free(a);
+	free(b);
+	free(w1);
+	free(w2);
+	eng_pairset_free(&ps);
+	eng_textfeat_free(tf);
+}
+
 typedef struct hook_log {
 	int calls[8];
 	int fail_at; /* job index whose hook fails, -1 none */
@@ -1229,6 +1294,7 @@ int main(void)
 	    cmocka_unit_test(test_model_interaction_guard_few_images),
 	    cmocka_unit_test(test_model_deterministic),
 	    cmocka_unit_test(test_model_multi_matches_separate),
+	    cmocka_unit_test(test_model_text_pair_matches_separate),
 	    cmocka_unit_test(test_model_rejects_bad_input),
 	    cmocka_unit_test(test_model_wide_columns),
 	    cmocka_unit_test(test_model_trainjobs_hook),

@@ -157,6 +157,13 @@ static double cue_chosen_share(const eng_data *d, const dswork *w, const dsextra
 	return sw > 0 ? sc / sw : NAN;
 }
 
+/* The JTT re-fit of a fold trains with the debiasing one, on its minibatches (its seed), in one
+ * pass: both are text-only proxies on the same rows, only their row weights differ. */
+static int refit_paired(const dsextra *x, int wm)
+{
+	return wm == ENG_WM_JTT && x->avail[ENG_WM_JTT] && x->avail[ENG_WM_DEBIAS];
+}
+
 /* Cross-fits a weighted text-only proxy per (dataset, available method other than none) on new
  * folds and fills x->refit* with its weighted held-out accuracy and a Wilson interval at n = the
  * effective sample size. */
@@ -208,7 +215,7 @@ int eng_score_refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nd
 		    !(x[k].refit_mm = malloc(x[k].refit_w.n * sizeof(float))))
 			return eng_err_set(err, ENG_ENOMEM, "out of memory");
 		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++)
-			njobs += x[k].avail[wm] ? (size_t)K : 0;
+			njobs += x[k].avail[wm] && !refit_paired(&x[k], wm) ? (size_t)K : 0;
 		x[k].refit[ENG_WM_NONE] = x[k].text_acc;
 		eng_wilson95(x[k].text_acc * (double)w[k].n, (double)w[k].n,
 		             &x[k].refit_lo[ENG_WM_NONE], &x[k].refit_hi[ENG_WM_NONE]);
@@ -221,7 +228,7 @@ int eng_score_refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nd
 	for (size_t k = 0; k < nds; k++) {
 		dswork *rw = &x[k].refit_w;
 		for (int wm = ENG_WM_DEBIAS; wm < ENG_WM_COUNT; wm++) {
-			if (!x[k].avail[wm])
+			if (!x[k].avail[wm] || refit_paired(&x[k], wm))
 				continue;
 			for (int f = 0; f < K; f++) {
 				eng_trainjob *jb = &jobs[j++];
@@ -244,6 +251,10 @@ int eng_score_refit_weighted(const eng_data *d, dswork *w, dsextra *x, size_t nd
 				jb->eval = rw->rows + rw->fb[f];
 				jb->neval = rw->fb[f + 1] - rw->fb[f];
 				jb->margins[ENG_METHOD_TEXT] = rw->margin[wm - 1] + rw->fb[f];
+				if (wm == ENG_WM_DEBIAS && refit_paired(&x[k], ENG_WM_JTT)) {
+					jb->row_weight2 = wrow[ENG_WM_JTT];
+					jb->margins2 = rw->margin[ENG_WM_JTT - 1] + rw->fb[f];
+				}
 			}
 		}
 	}

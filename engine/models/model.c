@@ -333,9 +333,13 @@ typedef struct tview {
 	int kind[MAXH];       /* HEAD_*: how head h's loss is formed (all but PLAIN need wt) */
 	const eng_model *geo; /* B, dv, img_dim and image standardization (any MM model) */
 	const float *roww;    /* (ps->n) per-row loss weights, indexed by pairset row; NULL = 1 */
-	const int32_t *img;   /* (batch) image row per batch position instead of ps->img_of:
-	                         >= 0 a row of ps->img, -1 none, ENG_MODEL_IMG_MEAN the training
-	                         mean (v = [0, 1]); NULL = ps->img_of */
+	const float *wt2;     /* a second text-only model on the same batches (its own row
+	                         weights roww2), or NULL: train_pass with roww2 */
+	float *gt2;
+	const float *roww2;
+	const int32_t *img; /* (batch) image row per batch position instead of ps->img_of:
+	                       >= 0 a row of ps->img, -1 none, ENG_MODEL_IMG_MEAN the training
+	                       mean (v = [0, 1]); NULL = ps->img_of */
 } tview;
 
 /* The image row batch() uses for batch position i, row r. */
@@ -879,6 +883,56 @@ static void batch_text(const eng_pairset *ps, const size_t *rows, size_t n, scra
 	}
 }
 
+/* batch_text for two text-only models at once (tv->wt, tv->wt2, each with its own row weights):
+ * one visit of the entries serves both, and their two margin sums, independent, overlap. Each
+ * model's operations are batch_text's, in its order, so each gets the bits it would alone. */
+static void batch_text2(const eng_pairset *ps, const size_t *rows, size_t n, scratch *s,
+                        const tview *tv)
+{
+	const size_t S = tv->stride;
+	const size_t *restrict rowptr = ps->rowptr;
+	const uint16_t *restrict colv = ps->col;
+	const float *restrict valv = ps->val;
+	const uint32_t tdim = ps->text_dim;
+	const float *restrict wt = tv->wt, *restrict wu = tv->wt2;
+	float *restrict gt = tv->gt, *restrict gu = tv->gt2;
+	uint8_t *restrict mark = s->mark;
+	uint32_t *restrict touched = s->touched;
+	size_t nt = s->ntouched;
+	double inv = 1.0 / (double)n;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = rows[i], a = rowptr[r], e = rowptr[r + 1];
+		double st = 0, su = 0;
+		prefetch_row(ps, rows, n, i);
+		for (size_t k = a, hi = 0; k < e; k++) {
+			float v = valv[k];
+			uint32_t c;
+			if (!entry_col(colv, v, k, &hi, &c))
+				continue;
+			if (k + PF < e)
+				PREFETCH(&wt[pf_col(hi, colv[k + PF], tdim) * S]);
+			st += (double)wt[c * S] * v;
+			su += (double)wu[c * S] * v;
+		}
+		double rw = tv->roww ? (double)tv->roww[r] : 1.0, ri = rw * inv;
+		double ru = tv->roww2 ? (double)tv->roww2[r] : 1.0, rv = ru * inv;
+		const float cti = (float)(eng_bt_dloss(st) * ri),
+		            cui = (float)(eng_bt_dloss(su) * rv);
+		for (size_t k = a, hi = 0; k < e; k++) {
+			float v = valv[k];
+			uint32_t c;
+			if (!entry_col(colv, v, k, &hi, &c))
+				continue;
+			touched[nt] = c;
+			nt += (size_t)(mark[c] ^ 1);
+			mark[c] = 1;
+			gt[c * S] += cti * v;
+			gu[c * S] += cui * v;
+		}
+	}
+	s->ntouched = nt;
+}
+
 /* Forward (margins into s->mm[h] / s->mt) and, when gradients are set, backward of
  * rows[0..n), n <= s->cap. Text gradients are ACCUMULATED (+=) at the batch's columns, which are
  * appended to s->touched; W gradients are OVERWRITTEN. Objectives (means over the batch, no L2):
@@ -890,7 +944,10 @@ static void batch(const eng_pairset *ps, const size_t *rows, size_t n, scratch *
                   double obj[1 + MAXH])
 {
 	if (tv->nh == 0 && tv->wt && tv->gt) {
-		batch_text(ps, rows, n, s, tv, obj);
+		if (tv->wt2)
+			batch_text2(ps, rows, n, s, tv); /* training only: no objective */
+		else
+			batch_text(ps, rows, n, s, tv, obj);
 		return;
 	}
 	double unused[1 + MAXH];
@@ -1132,6 +1189,92 @@ done:
 	free(wstate);
 	free(order);
 	for (int q = 0; q < ENG_METHOD_COUNT; q++) {
+		if (rc)
+			eng_model_free(md[q]);
+		else
+			out[q] = md[q];
+	}
+	return rc;
+}
+
+int eng_model_train_text_pair(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                              const eng_train_opts *o, const float *row_weight2, eng_model *out[2],
+                              eng_err *err)
+{
+	assert(ps && o && out);
+	out[0] = out[1] = NULL;
+	eng_model *md[2] = {NULL, NULL};
+	eng_train_opts oq = *o;
+	oq.method = ENG_METHOD_TEXT;
+	int rc = eng_model_alloc(ps, rows, nrows, &oq, &md[0], err);
+	oq.row_weight = row_weight2;
+	if (!rc)
+		rc = eng_model_alloc(ps, rows, nrows, &oq, &md[1], err);
+	/* the loop of train_pass with two text branches: records {w, g, m, v} of model 0 then of
+	 * model 1 per column (32 bytes, half a cache line), the minibatches of o->seed */
+	const size_t S = 8, nbr = 2;
+	const uint32_t text_dim = ps->text_dim;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows, recb = 0;
+	scratch s;
+	memset(&s, 0, sizeof s);
+	float *rec = NULL;
+	size_t *order = NULL;
+	if (!rc)
+		rc = scratch_alloc(&s, 0, 0, text_dim, bs, 1, err);
+	if (!rc && (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64))
+		rc = eng_err_set(err, ENG_ENOMEM, "train: model too large");
+	if (!rc) {
+		rec = aligned_alloc(64, (recb + 63) / 64 * 64);
+		order = malloc(sizeof(size_t) * nrows);
+		if (!rec || !order)
+			rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
+			                 text_dim);
+	}
+	if (!rc) {
+		memset(rec, 0, recb);
+		memcpy(order, rows, sizeof(size_t) * nrows);
+		tview tv = {.stride = S,
+		            .wt = rec,
+		            .gt = rec + 1,
+		            .wt2 = rec + 4,
+		            .gt2 = rec + 5,
+		            .roww = o->row_weight,
+		            .roww2 = row_weight2};
+		const double one[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
+		eng_rng rng;
+		eng_rng_seed(&rng, o->seed);
+		uint64_t t = 0;
+		for (int ep = 0; ep < o->epochs; ep++) {
+			for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates, as train_pass */
+				size_t j = (size_t)eng_rng_below(&rng, i);
+				size_t tmp = order[i - 1];
+				order[i - 1] = order[j];
+				order[j] = tmp;
+			}
+			for (size_t b0 = 0; b0 < nrows; b0 += bs) {
+				size_t n = nrows - b0 < bs ? nrows - b0 : bs;
+				s.ntouched = 0;
+				batch(ps, order + b0, n, &s, &tv, NULL);
+				t++;
+				adam_step(&s, rec, S, nbr, NULL, 0, 0, &tv, 0, one, o, t);
+			}
+		}
+		for (uint32_t c = 0; c < text_dim; c++) {
+			md[0]->wt[c] = rec[(size_t)c * S];
+			md[1]->wt[c] = rec[(size_t)c * S + 4];
+		}
+		for (int q = 0; q < 2 && !rc; q++)
+			for (size_t k = 0; k < md[q]->n_params && !rc; k++)
+				if (!isfinite(md[q]->params[k]))
+					rc = eng_err_set(
+					    err, ENG_EINTERNAL,
+					    "train: text-only model diverged (non-finite "
+					    "weight); try a smaller learning rate");
+	}
+	scratch_free(&s);
+	free(rec);
+	free(order);
+	for (int q = 0; q < 2; q++) {
 		if (rc)
 			eng_model_free(md[q]);
 		else

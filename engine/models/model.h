@@ -106,6 +106,14 @@ int eng_model_train_multi(const eng_pairset *ps, const size_t *rows, size_t nrow
                           const eng_train_opts *o, unsigned methods,
                           eng_model *out[ENG_METHOD_COUNT], eng_err *err);
 
+/* Two text-only proxies (o->method ignored) on the SAME minibatches (o->seed), with row weights
+ * o->row_weight and row_weight2 (NULL: 1): out[0] and out[1] are bit-identical to eng_model_train
+ * of the text-only method with those weights and that seed (they share the passes over the rows,
+ * no parameter). Returns like eng_model_train; on error both are NULL. */
+int eng_model_train_text_pair(const eng_pairset *ps, const size_t *rows, size_t nrows,
+                              const eng_train_opts *o, const float *row_weight2, eng_model *out[2],
+                              eng_err *err);
+
 /* Inference margins for rows[0..n): out[i] = r(chosen) - r(rejected) (MM branch for SA). rows must
  * be valid rows of ps and ps must have the training set's text_dim/img_dim (asserted). Processes
  * o.batch rows at a time with the training kernels. Returns 0, or ENG_ENOMEM (scratch buffers). */

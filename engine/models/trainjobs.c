@@ -62,6 +62,27 @@ static void run_one(const jobset *p, size_t j)
 		}
 		train = listed;
 	}
+	if (jb->row_weight2) {
+		eng_model *two[2] = {NULL, NULL};
+		if (jb->methods != 1u << ENG_METHOD_TEXT || jb->text_weights || jb->keep ||
+		    !jb->margins2)
+			jb->rc = eng_err_set(&p->errs[j], ENG_EINTERNAL,
+			                     "training job %zu: a pair of text proxies with other "
+			                     "outputs",
+			                     j);
+		else
+			jb->rc = eng_model_train_text_pair(p->ps, train, jb->ntrain, &jb->opts,
+			                                   jb->row_weight2, two, &p->errs[j]);
+		free(listed);
+		float *out[2] = {jb->margins[ENG_METHOD_TEXT], jb->margins2};
+		for (int q = 0; q < 2 && !jb->rc; q++)
+			if (out[q] && (jb->rc = eng_model_margins(two[q], p->ps, jb->eval,
+			                                          jb->neval, out[q])))
+				eng_err_set(&p->errs[j], jb->rc, "out of memory computing margins");
+		eng_model_free(two[0]);
+		eng_model_free(two[1]);
+		return;
+	}
 	jb->rc =
 	    eng_model_train_multi(p->ps, train, jb->ntrain, &jb->opts, jb->methods, m, &p->errs[j]);
 	free(listed);

@@ -43,6 +43,12 @@ typedef struct eng_trainjob {
 	 * without). Both NULL unless swap_img is set. */
 	const int32_t *swap_img;
 	float *margins_swap, *margins_blank;
+	/* Optional, with methods = the text-only proxy alone: a second text-only proxy trained on
+	 * the same minibatches with these row weights (opts.row_weight: the first's), in one pass
+	 * (eng_model_train_text_pair); margins2 (neval) receives its margins of the eval rows. Not
+	 * with text_weights nor keep. */
+	const float *row_weight2;
+	float *margins2;
 	eng_model **keep; /* optional (ENG_METHOD_COUNT) out: the trained models, kept for the
 	                     caller (who frees them) instead of freed after their margins */
 	int rc;           /* out: 0 or the training's error code */
