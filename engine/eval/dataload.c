@@ -117,7 +117,7 @@ uint64_t eng_answer_pair_key(const char *chosen, const char *rejected)
 	return k ? k : 1;
 }
 
-static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
+static int grow(eng_data *d, size_t need, size_t *cap, int answer_keys, eng_err *err)
 {
 	if (need <= *cap)
 		return 0;
@@ -150,8 +150,8 @@ static int grow(eng_data *d, size_t need, size_t *cap, eng_err *err)
 	void *i = realloc(d->rejected_chars, nc * sizeof *d->rejected_chars);
 	if (i)
 		d->rejected_chars = i;
-	void *j = realloc(d->answer_key, nc * sizeof *d->answer_key);
-	if (j)
+	void *j = answer_keys ? realloc(d->answer_key, nc * sizeof *d->answer_key) : d;
+	if (j && answer_keys)
 		d->answer_key = j;
 	if (!a || !b || !c || !e || !f || !g || !h || !i || !j)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
@@ -293,6 +293,7 @@ struct lanes {
 	lbatch *slot;              /* LB_SLOTS batches, a ring */
 	eng_textfeat *tf[NLANES];  /* tf[0] borrowed (the eng_data's), the others owned */
 	uint32_t text_builtin_dim; /* 0: no textfeat columns */
+	int answer_keys;           /* compute each pair's eng_answer_pair_key */
 	size_t filled;             /* batches read and handed to lanes_submit */
 	size_t queued;             /* batches submitted to the pool (filled ones wait their turn) */
 	size_t collected;          /* batches collected from the pool */
@@ -341,7 +342,7 @@ static void featurize(lanes *L, int lane, lbatch *b)
 		nent += k;
 		b->ebeg[i + 1] = nent;
 		b->pkey[i] = eng_fnv1a64(p, strlen(p));
-		b->akey[i] = eng_answer_pair_key(ch, rj);
+		b->akey[i] = L->answer_keys ? eng_answer_pair_key(ch, rj) : 0;
 		size_t nc = eng_text_chars(ch, strlen(ch)), nr = eng_text_chars(rj, strlen(rj));
 		b->cc[i] = nc > UINT32_MAX ? UINT32_MAX : (uint32_t)nc;
 		b->rc_[i] = nr > UINT32_MAX ? UINT32_MAX : (uint32_t)nr;
@@ -652,7 +653,7 @@ static int read_rows(loader *ld, lbatch *bt)
 		}
 		if (st != SQLITE_ROW)
 			return eng_ws_fail(ld->ws, err, "read pairs");
-		if ((rc = grow(d, ld->read + 1, &ld->cap, err)))
+		if ((rc = grow(d, ld->read + 1, &ld->cap, ld->L.answer_keys, err)))
 			return rc;
 		size_t i = bt->n;
 		for (int f = 0; f < 3; f++) {
@@ -739,7 +740,8 @@ static int append_rows(loader *ld, const lbatch *bt)
 		if ((rc = eng_pairset_add_row(&d->ps, col, val, nent, bt->img_row[i], ld->err)))
 			return rc;
 		d->prompt_key[total] = bt->pkey[i];
-		d->answer_key[total] = bt->akey[i];
+		if (d->answer_key)
+			d->answer_key[total] = bt->akey[i];
 		d->group[total] = bt->img_row[i] >= 0 ? d->img_key[total] : bt->pkey[i];
 		d->longer[total] = bt->longer[i];
 		d->chosen_chars[total] = bt->cc[i];
@@ -791,12 +793,16 @@ static void loader_free(loader *ld)
 	sqlite3_finalize(ld->set);
 }
 
-/* eng_data_load_range; votes 0: the featurizers vote no provisional bucket names (dataload.h,
- * eng_data_load_unvoted). */
+/* What load_range computes besides the rows: the provisional bucket names (eng_data_load_unvoted
+ * leaves them out) and each pair's answer key (eng_data_load_scoring). */
+enum { LOAD_VOTES = 1, LOAD_ANSWER_KEYS = 2 };
+
+/* eng_data_load_range with the LOAD_* parts in what (dataload.h). */
 static int load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
-                      eng_features features, int64_t lo, int64_t hi, int votes,
+                      eng_features features, int64_t lo, int64_t hi, unsigned what,
                       const eng_progress *prog, eng_data *d, eng_err *err)
 {
+	const int votes = !!(what & LOAD_VOTES);
 	memset(d, 0, sizeof *d);
 	eng_textfeat_opts defaults;
 	if (!tfo) {
@@ -804,6 +810,7 @@ static int load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_text
 		tfo = &defaults;
 	}
 	loader ld = {.ws = ws, .d = d, .err = err, .ids = ids, .nds = nds, .lo = lo, .hi = hi};
+	ld.L.answer_keys = !!(what & LOAD_ANSWER_KEYS);
 	int rc, cache_kib = 0;
 	/* the scan reads each page about once: a small page cache while it runs, and the pages it
 	 * held are freed for the training that follows (the usual limit is restored at the end) */
@@ -892,10 +899,19 @@ int eng_data_load_range(eng_ws *ws, const int64_t *ids, size_t nds, const eng_te
                         eng_features features, int64_t lo, int64_t hi, const eng_progress *prog,
                         eng_data *d, eng_err *err)
 {
-	return load_range(ws, ids, nds, tfo, features, lo, hi, 1, prog, d, err);
+	return load_range(ws, ids, nds, tfo, features, lo, hi, LOAD_VOTES | LOAD_ANSWER_KEYS, prog,
+	                  d, err);
 }
 
 int eng_data_load_unvoted(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                          eng_features features, const eng_progress *prog, eng_data *d,
+                          eng_err *err)
+{
+	return load_range(ws, ids, nds, tfo, features, INT64_MIN, INT64_MAX, LOAD_ANSWER_KEYS, prog,
+	                  d, err);
+}
+
+int eng_data_load_scoring(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                           eng_features features, const eng_progress *prog, eng_data *d,
                           eng_err *err)
 {

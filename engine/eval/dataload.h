@@ -31,7 +31,8 @@ typedef struct eng_data {
 	    *group; /* (n) split key: image content hash prefix, or prompt hash when no image */
 	uint64_t *img_key;    /* (n) image content hash prefix, 0 when no image */
 	uint64_t *prompt_key; /* (n) hash of the prompt text */
-	uint64_t *answer_key; /* (n) eng_answer_pair_key of the two answers (never 0) */
+	uint64_t *answer_key; /* (n) eng_answer_pair_key of the two answers (never 0); NULL when
+	                         loaded by eng_data_load_scoring */
 	int8_t *longer;       /* (n) +1 chosen has more characters, -1 fewer, 0 equal */
 	uint32_t *chosen_chars, *rejected_chars; /* (n) UTF-8 code points of the answers */
 	int8_t *formatted;     /* (n) +1 chosen has more markdown/list markers, -1 fewer, 0 equal */
@@ -72,6 +73,13 @@ int eng_data_load(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat
  * (eng_data_namer): score, crossdist, train; the vote was a random write per n-gram into 8 MiB
  * of slots per featurizer, for names they never show. */
 int eng_data_load_unvoted(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
+                          eng_features features, const eng_progress *prog, eng_data *out,
+                          eng_err *err);
+
+/* eng_data_load_unvoted without the answer keys (answer_key stays NULL): for a cross-fitted score
+ * run, which splits by group and never by content (the keys serve model files' content splits
+ * and crossdist's overlap check); the normalised hash of both answers was 2% of an audit. */
+int eng_data_load_scoring(eng_ws *ws, const int64_t *ids, size_t nds, const eng_textfeat_opts *tfo,
                           eng_features features, const eng_progress *prog, eng_data *out,
                           eng_err *err);
 

@@ -1,6 +1,7 @@
 /* modelfile.c - train the fold models on a deterministic sample, write and read model files. */
 #include "modelfile.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -35,6 +36,7 @@ void eng_train_export_opts_default(eng_train_export_opts *o)
 
 uint64_t eng_modelfile_key(const eng_modelfile *mf, const eng_data *d, size_t r)
 {
+	assert(!mf->content_key || d->answer_key); /* not loaded by eng_data_load_scoring */
 	return mf->content_key ? d->answer_key[r] ^ eng_mix64(d->prompt_key[r]) : d->group[r];
 }
 

@@ -778,7 +778,7 @@ int eng_score_run(eng_ws *ws, const int64_t *ids, size_t nds, const eng_score_op
 	eng_trace("score: load");
 	if ((rc = eng_ws_data_version(ws, &sr.data_version, err)))
 		return rc;
-	if ((rc = eng_data_load_unvoted(ws, ids, nds, &o->text, o->features, prog, &sr.d, err)))
+	if ((rc = eng_data_load_scoring(ws, ids, nds, &o->text, o->features, prog, &sr.d, err)))
 		return rc;
 	if (mf && (rc = eng_modelfile_check_data(mf, &sr.d, err))) {
 		eng_data_free(&sr.d);
