@@ -621,9 +621,62 @@ static void test_neardup_find_within_and_across(void **state)
 	free(a), free(a2), free(b), free(c), free(d);
 }
 
+/* ---- normalisation ---- */
+
+/* The definition, byte by byte: ASCII lower case, whitespace runs -> one space, ends trimmed. */
+static void ref_normalize(const char *s, char *out)
+{
+	size_t o = 0;
+	int space = 0;
+	for (; *s; s++) {
+		char c = *s;
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			space = o > 0;
+			continue;
+		}
+		if (space)
+			out[o++] = ' ';
+		space = 0;
+		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[o] = '\0';
+}
+
+/* eng_dedup_normalize (16-byte blocks where it can) equals the definition on texts of every
+ * length up to 99 bytes from an alphabet heavy in spaces, control whitespace, capitals and
+ * bytes >= 0x80, and on blocks that change path mid-text. */
+static void test_dedup_normalize_matches_definition(void **state)
+{
+	(void)state;
+	static const char alpha[] = {' ', ' ',    ' ',    '\t',   '\n',   '\r',   '\f', '\v',
+	                             'A', 'Z',    'a',    'z',    '@',    '[',    '`',  '{',
+	                             '0', '\x80', '\xc3', '\xff', '\x08', '\x0e', 'Q',  'm'};
+	uint64_t x = 12345;
+	char *buf = NULL;
+	size_t cap = 0;
+	char text[128], want[128];
+	for (int round = 0; round < 20000; round++) {
+		size_t n = (size_t)(round % 100);
+		int spaces_only = round % 7 == 0; /* long runs of plain words and single spaces */
+		for (size_t i = 0; i < n; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			unsigned r = (unsigned)(x >> 33);
+			text[i] = spaces_only ? (r % 5 ? "abcDEFghiJ"[r % 10] : ' ')
+			                      : alpha[r % sizeof alpha];
+		}
+		text[n] = '\0';
+		ref_normalize(text, want);
+		char *got = eng_dedup_normalize(text, &buf, &cap);
+		assert_non_null(got);
+		assert_string_equal(got, want);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dedup_normalize_matches_definition),
 	    cmocka_unit_test(test_integrity_binom_p_exact),
 	    cmocka_unit_test(test_integrity_position_values),
 	    cmocka_unit_test(test_integrity_counts),

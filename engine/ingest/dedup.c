@@ -2,6 +2,9 @@
  * updates pairs only; knows nothing of files or record shapes. */
 #include "dedup.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +25,25 @@ typedef struct entry {
 } entry;
 
 /* Normalised copy of s into *buf (grown as needed): ASCII lower case, whitespace runs -> one
- * space, ends trimmed. NULL when out of memory. */
+ * space, ends trimmed. NULL when out of memory. A whitespace byte writes a space unless the output
+ * is empty or already ends with one, and a trailing space is dropped at the end: the same as
+ * writing a run's space only before the next other byte. With SSE2, a block of 16 bytes without
+ * \t \n \v \f \r and without a space next to another (or first in the output) is only
+ * lower-cased and copied; other blocks take the byte loop. */
+static inline size_t put_byte(char *out, size_t o, char c)
+{
+	if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+		if (o > 0 && out[o - 1] != ' ')
+			out[o++] = ' ';
+		return o;
+	}
+	out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	return o;
+}
+
 static char *normalize(const char *s, char **buf, size_t *cap)
 {
-	size_t n = strlen(s) + 1, o = 0;
+	size_t len = strlen(s), n = len + 1, o = 0, i = 0;
 	if (n > *cap) {
 		char *nb = realloc(*buf, n);
 		if (!nb)
@@ -34,18 +52,30 @@ static char *normalize(const char *s, char **buf, size_t *cap)
 		*cap = n;
 	}
 	char *out = *buf;
-	int space = 0;
-	for (; *s; s++) {
-		char c = *s;
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-			space = o > 0;
+#if defined(__SSE2__)
+	const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t' - 1),
+	              cr = _mm_set1_epi8('\r' + 1), au = _mm_set1_epi8('A' - 1),
+	              zu = _mm_set1_epi8('Z' + 1), up = _mm_set1_epi8('a' - 'A');
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		/* bytes 0x09-0x0D (signed compares: bytes >= 0x80 are negative, never in range) */
+		__m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(v, tab), _mm_cmplt_epi8(v, cr));
+		int msp = _mm_movemask_epi8(_mm_cmpeq_epi8(v, sp));
+		int first = o == 0 || out[o - 1] == ' '; /* a space here would not be written */
+		if (_mm_movemask_epi8(ctl) || (msp & (msp >> 1)) || ((msp & 1) && first)) {
+			for (size_t j = i; j < i + 16; j++)
+				o = put_byte(out, o, s[j]);
 			continue;
 		}
-		if (space)
-			out[o++] = ' ';
-		space = 0;
-		out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+		__m128i isu = _mm_and_si128(_mm_cmpgt_epi8(v, au), _mm_cmplt_epi8(v, zu));
+		_mm_storeu_si128((__m128i *)(out + o), _mm_add_epi8(v, _mm_and_si128(isu, up)));
+		o += 16;
 	}
+#endif
+	for (; i < len; i++)
+		o = put_byte(out, o, s[i]);
+	if (o > 0 && out[o - 1] == ' ')
+		o--;
 	out[o] = '\0';
 	return out;
 }
