@@ -697,9 +697,22 @@ static void test_index_rerun_with_fixing_flag(void **state)
 	assert_int_equal(run(ws, "rr", "rr/f.jsonl", NULL, &res, &err), 0);
 	assert_true(res.skipped);
 	assert_int_equal(q(ws, "SELECT count(*) FROM pairs"), 1);
+	/* a scored run of the pair, which the replacement must take away with it */
+	assert_int_equal(eng_ws_exec(ws,
+	                             "INSERT INTO runs(id, kind, seed, options, versions) VALUES "
+	                             "(7, 'score', 1, '{}', '{}'); INSERT INTO pair_scores(run_id, "
+	                             "pair_id, fold, p_text, category) SELECT 7, id, 0, 0.5, "
+	                             "'ambiguous' FROM pairs",
+	                             &err),
+	                 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pair_scores"), 1);
 	/* the fixing flags: the file's rows are replaced, every pair kept */
 	eng_index_opts o = {.missing_text_only = 1, .rename_dup_ids = 1};
 	assert_int_equal(run(ws, "rr", "rr/f.jsonl", &o, &res, &err), 0);
+	/* nothing left pointing at the replaced rows, and the checks are on again */
+	assert_int_equal(q(ws, "SELECT count(*) FROM pair_scores"), 0);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(q(ws, "PRAGMA foreign_keys"), 1);
 	assert_false(res.skipped);
 	assert_int_equal(res.replaced, 1);
 	assert_int_equal(res.replaced_pairs, 1);

@@ -66,8 +66,10 @@ static char *options_key(const eng_index_opts *o, const char *root, int root_giv
 }
 
 /* Same content already in the dataset: skipped when ingested with the same options key, else its
- * source_files row (and with it, by ON DELETE CASCADE, its pairs, errors and scores) is deleted
- * here, in the file's transaction, so that it is ingested again with the new options. */
+ * source_files row, its pairs, their scores and its errors are deleted here, in the file's
+ * transaction, so that it is ingested again with the new options. Deleted explicitly, children
+ * first, as ON DELETE CASCADE would: the file's transaction may run without foreign-key
+ * enforcement (eng_index_file). */
 static int replace_or_skip(ictx *c, eng_err *err)
 {
 	sqlite3_stmt *a = eng_ws_prepare(
@@ -91,11 +93,21 @@ static int replace_or_skip(ictx *c, eng_err *err)
 			         was ? was : "(unknown: ingested by an older mmaudit)");
 			int64_t old = sqlite3_column_int64(a, 0);
 			sqlite3_finalize(a);
-			if (!(a = eng_ws_prepare(c->ws, "DELETE FROM source_files WHERE id = ?1",
-			                         err)))
-				return err->code;
-			sqlite3_bind_int64(a, 1, old);
-			s = sqlite3_step(a) == SQLITE_DONE ? SQLITE_DONE : SQLITE_ERROR;
+			static const char *const del[] = {
+			    "DELETE FROM pair_scores WHERE pair_id IN (SELECT id FROM pairs WHERE "
+			    "file_id = ?1)",
+			    "DELETE FROM pairs WHERE file_id = ?1",
+			    "DELETE FROM ingest_errors WHERE file_id = ?1",
+			    "DELETE FROM source_files WHERE id = ?1"};
+			s = SQLITE_DONE;
+			for (size_t q = 0; q < sizeof del / sizeof *del && s == SQLITE_DONE; q++) {
+				if (!(a = eng_ws_prepare(c->ws, del[q], err)))
+					return err->code;
+				sqlite3_bind_int64(a, 1, old);
+				s = sqlite3_step(a) == SQLITE_DONE ? SQLITE_DONE : SQLITE_ERROR;
+				if (s == SQLITE_DONE && q + 1 < sizeof del / sizeof *del)
+					sqlite3_finalize(a);
+			}
 		}
 	}
 	if (s != SQLITE_ROW && s != SQLITE_DONE)
@@ -388,7 +400,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	gz_in *gz = NULL;
 	eng_jsonl *reader = NULL;
 	char *dir = NULL;
-	int began = 0;
+	int began = 0, unchecked = 0;
 	uint64_t bytes = 0;
 	char stem[1024], *okey = NULL;
 	eng_index_stem(path, stem, sizeof stem);
@@ -408,7 +420,14 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	if (!bundle && !parquet &&
 	    (rc = eng_idx_open_input(path, c.src, &fp, &ap, &gz, &reader, opts->max_line, err)))
 		goto out;
-	if ((rc = eng_ws_begin(ws, err)))
+	/* Every row the file's transaction inserts refers to rows it inserts or looks up itself
+	 * while holding the write lock (the dataset, the source file, the images), so the per-row
+	 * foreign-key look-ups (a sixth of the cost of storing a pair) are left out; what it
+	 * deletes it deletes with its children (replace_or_skip, del_pair: pairs of this file,
+	 * unscored). */
+	int64_t dv = 0;
+	if ((rc = eng_ws_data_version(ws, &dv, err)) ||
+	    (rc = eng_ws_begin_unchecked(ws, dv, &unchecked, err)))
 		goto out;
 	began = 1;
 	if (!bundle && ((rc = eng_idx_lookup_or_create(&c, dataset, bytes, err)) || res->skipped))
@@ -426,6 +445,8 @@ out:
 	close_writers(&c);
 	if (began && (rc || res->skipped))
 		eng_ws_rollback(ws);
+	if (unchecked)
+		eng_ws_checks_on(ws);
 	eng_jsonl_close(reader);
 	if (fp)
 		fclose(fp);
