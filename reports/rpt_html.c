@@ -140,10 +140,35 @@ static void count(rpt_buf *b, int64_t n)
 
 /* ---- data gathering (capped) ---- */
 
-static int cmp_double(const void *a, const void *b)
+/* Rearranges v[lo..hi] so that v[k] is the value a sort would put there, every value before it
+ * <= it and every one after >= it (Hoare's selection, median of three pivots): the quantiles
+ * need three order statistics, not the whole sorted array. */
+static void select_kth(double *v, size_t lo, size_t hi, size_t k)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		double a = v[lo], b = v[mid], c = v[hi];
+		double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		size_t i = lo, j = hi;
+		for (;;) {
+			while (v[i] < pivot)
+				i++;
+			while (pivot < v[j])
+				j--;
+			if (i >= j)
+				break;
+			double t = v[i];
+			v[i] = v[j];
+			v[j] = t;
+			i++;
+			j--;
+		}
+		/* v[lo..j] <= pivot <= v[j+1..hi] */
+		if (k <= j)
+			hi = j;
+		else
+			lo = j + 1;
+	}
 }
 
 typedef struct hist_ctx {
@@ -187,8 +212,9 @@ static int hist_row(void *ctx, const eng_score_row *row)
 }
 
 /* Histogram (50 bins), share over the threshold and nearest-rank quantiles of p_text, from one
- * unordered scan sorted in memory (8 bytes per pair); in the same scan, the pairs of the two
- * example lists' categories and their first top_n (seen[2], for rpt_examples_load). */
+ * unordered scan kept in memory (8 bytes per pair) and three selections; in the same scan, the
+ * pairs of the two example lists' categories and their first top_n (seen[2], for
+ * rpt_examples_load). */
 static int load_hist(const rpt_state *st, const rpt_dataset *d, int top_n, hist *h,
                      rpt_examples_seen *seen[2], eng_err *err)
 {
@@ -206,11 +232,14 @@ static int load_hist(const rpt_state *st, const rpt_dataset *d, int top_n, hist 
 	double *v = c.v;
 	h->n = (int64_t)n;
 	if (!rc && n) {
-		qsort(v, n, sizeof *v, cmp_double);
 		static const double qs[3] = {0.1, 0.5, 0.9};
+		size_t from = 0; /* ascending ranks: each selection leaves v[0..w] <= v[w] */
 		for (int k = 0; k < 3; k++) {
 			int64_t w = (int64_t)ceil(qs[k] * (double)n) - 1;
-			h->q[k] = v[w < 0 ? 0 : w];
+			size_t at = (size_t)(w < 0 ? 0 : w);
+			select_kth(v, from, n - 1, at);
+			h->q[k] = v[at];
+			from = at;
 		}
 	}
 	free(v);
