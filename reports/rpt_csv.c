@@ -60,6 +60,92 @@ static int by_rank(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* A row's rank key: k orders as p_text descending (the double's bits mapped to an unsigned
+ * integer in the reverse of the numeric order, 0 and -0 made one); ties go by pair id. */
+typedef struct rkey {
+	uint64_t k;
+	size_t i; /* the row's index */
+} rkey;
+
+static uint64_t desc_key(double x)
+{
+	uint64_t u;
+	if (x == 0)
+		x = 0; /* -0 == 0: the same key */
+	memcpy(&u, &x, sizeof u);
+	u = u >> 63 ? ~u : u | (uint64_t)1 << 63; /* ascending as unsigned */
+	return ~u;
+}
+
+/* One stable counting pass of a from into b by byte `shift` of k (by_id: of the row's pair id,
+ * as unsigned with the sign bit flipped). 0 when every key has the same byte there (nothing
+ * moved: a stays as it is). */
+static int radix_pass(const rkey *a, rkey *b, size_t m, const crow *r, int by_id, int shift)
+{
+	size_t cnt[257] = {0};
+	for (size_t i = 0; i < m; i++) {
+		uint64_t v = by_id ? (uint64_t)r[a[i].i].id ^ (uint64_t)1 << 63 : a[i].k;
+		cnt[((v >> shift) & 255) + 1]++;
+	}
+	for (int d = 0; d < 256; d++)
+		if (cnt[d + 1] == m)
+			return 0;
+	for (int d = 0; d < 256; d++)
+		cnt[d + 1] += cnt[d];
+	for (size_t i = 0; i < m; i++) {
+		uint64_t v = by_id ? (uint64_t)r[a[i].i].id ^ (uint64_t)1 << 63 : a[i].k;
+		b[cnt[(v >> shift) & 255]++] = a[i];
+	}
+	return 1;
+}
+
+/* Sorts r[0..m) into rank order (by_rank's): a least-significant-digit radix sort of compact keys
+ * (first by pair id unless the rows already come in id order, as a scan by primary key gives
+ * them, then by k; bytes all keys share are skipped), then the rows moved once along the
+ * permutation's cycles, instead of qsort's indirect sort calling by_rank through a pointer. Falls
+ * back to qsort when the keys do not fit in memory. */
+static void sort_rows(crow *r, size_t m)
+{
+	rkey *a = m > 1 ? malloc(m * sizeof *a) : NULL, *b = a ? malloc(m * sizeof *b) : NULL;
+	if (!b) {
+		free(a);
+		if (m > 1)
+			qsort(r, m, sizeof *r, by_rank);
+		return;
+	}
+	int id_order = 1;
+	for (size_t i = 0; i < m; i++) {
+		a[i] = (rkey){desc_key(r[i].pt), i};
+		id_order &= i == 0 || r[i - 1].id < r[i].id;
+	}
+	for (int by_id = !id_order; by_id >= 0; by_id--)
+		for (int shift = 0; shift < 64; shift += 8)
+			if (radix_pass(a, b, m, r, by_id, shift)) {
+				rkey *t = a;
+				a = b;
+				b = t;
+			}
+	/* a[k].i: the row that belongs at k; each cycle moved through one spare row */
+	for (size_t s = 0; s < m; s++) {
+		if (a[s].i == s)
+			continue;
+		crow spare = r[s];
+		size_t j = s;
+		for (;;) {
+			size_t from = a[j].i;
+			a[j].i = j;
+			if (from == s) {
+				r[j] = spare;
+				break;
+			}
+			r[j] = r[from];
+			j = from;
+		}
+	}
+	free(a);
+	free(b);
+}
+
 void rpt_csv_fixed6(FILE *f, double x)
 {
 	double a = fabs(x), z = a * 1e6, fl = floor(z), fr = z - fl;
@@ -323,7 +409,7 @@ static int spill_chunk(collect *c)
 		    "a folder with room",
 		    eng_tmp_dir(), strerror(errno));
 	c->n_runs++;
-	qsort(c->r, c->m, sizeof *c->r, by_rank);
+	sort_rows(c->r, c->m);
 	for (size_t k = 0; k < c->m; k++) {
 		uint32_t hl[2];
 		if (row_bytes(c, &c->r[k], &hl[0], &hl[1]))
@@ -460,7 +546,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		crow *r = c.r;
 		size_t m = c.m;
 		const eng_arena arena = c.arena;
-		qsort(r, m, sizeof *r, by_rank);
+		sort_rows(r, m);
 		for (size_t k = 0; k < m; k++) {
 			const crow *x = &r[k];
 			row_prefix(f, d->name, x, &arena);

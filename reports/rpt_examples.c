@@ -116,7 +116,38 @@ static int add_card(void *ctx, const eng_example_row *row)
 	return 0;
 }
 
-int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *out, eng_err *err)
+/* x ranks before (p_text, id) in list `which`: p_text descending for shortcuts, ascending for
+ * needs-image, ties by pair id (as eng_examples_each orders them). */
+static int ranks_before(int which, double xp, int64_t xid, double p_text, int64_t id)
+{
+	if (xp != p_text)
+		return which ? xp < p_text : xp > p_text;
+	return xid < id;
+}
+
+void rpt_examples_see(rpt_examples_seen *seen, int which, int top_n, int64_t pair_id, double p_text)
+{
+	size_t cap = top_n < 1 ? 1 : top_n > RPT_EX_MAX ? RPT_EX_MAX : (size_t)top_n;
+	seen->count++;
+	size_t k = seen->n;
+	if (k == cap && !ranks_before(which, p_text, pair_id, seen->p_text[k - 1], seen->id[k - 1]))
+		return; /* not among the first cap */
+	if (k == cap)
+		k--; /* the last one drops out */
+	while (k > 0 &&
+	       ranks_before(which, p_text, pair_id, seen->p_text[k - 1], seen->id[k - 1])) {
+		seen->p_text[k] = seen->p_text[k - 1];
+		seen->id[k] = seen->id[k - 1];
+		k--;
+	}
+	seen->p_text[k] = p_text;
+	seen->id[k] = pair_id;
+	if (seen->n < cap)
+		seen->n++;
+}
+
+int rpt_examples_load(const rpt_state *st, int which, int top_n, const rpt_examples_seen *seen,
+                      rpt_examples *out, eng_err *err)
 {
 	memset(out, 0, sizeof *out);
 	eng_category cat = which ? ENG_CAT_NEEDS_IMAGE : ENG_CAT_TEXT_SHORTCUT;
@@ -125,6 +156,23 @@ int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *o
 		const rpt_dataset *d = &st->ds[i];
 		if (!d->run_id)
 			continue;
+		card_ctx cc = {st, d, out, err};
+		const rpt_examples_seen *sn = seen && seen[i].valid ? &seen[i] : NULL;
+		int grouped = sn ? eng_examples_grouped(st->ws, d->id, err) : 1;
+		if (grouped < 0) {
+			rc = grouped;
+			break;
+		}
+		if (!grouped && top_n >= 1 && top_n <= RPT_EX_MAX) {
+			/* every pair its own group: the scan's count and first pairs are the list's
+			 */
+			out->total += sn->count;
+			out->distinct += sn->count;
+			for (size_t k = 0; k < sn->n && !rc; k++)
+				rc = eng_example_get(st->ws, d->run_id, sn->id[k], add_card, &cc,
+				                     err);
+			continue;
+		}
 		int64_t total, distinct;
 		if ((rc =
 		         eng_examples_count(st->ws, d->run_id, d->id, cat, &total, &distinct, err)))
@@ -132,8 +180,8 @@ int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *o
 		out->total += total;
 		out->distinct += distinct;
 		/* the most text-solvable first for shortcuts, the least for needs-image */
-		rc = eng_examples_each(st->ws, d->run_id, d->id, cat, !which, top_n, add_card,
-		                       &(card_ctx){st, d, out, err}, err);
+		rc = eng_examples_each(st->ws, d->run_id, d->id, cat, !which, top_n, add_card, &cc,
+		                       err);
 	}
 	if (!rc && out->n) {
 		qsort(out->cards, out->n, sizeof *out->cards, which ? sort_asc : sort_desc);

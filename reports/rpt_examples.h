@@ -40,8 +40,29 @@ typedef struct rpt_examples {
 	int64_t distinct; /* of those, distinct pairs (a duplicate group counts once) */
 } rpt_examples;
 
-/* Loads at most top_n cards of list `which`. out is zeroed first. */
-int rpt_examples_load(const rpt_state *st, int which, int top_n, rpt_examples *out, eng_err *err);
+#define RPT_EX_MAX 100 /* the most cards per list */
+
+/* What a caller's own scan of one dataset's scores found for a list: the pairs of its category
+ * and the first ones of the list (at most RPT_EX_MAX), ranked as the list ranks them when every
+ * pair is its own group. */
+typedef struct rpt_examples_seen {
+	int valid; /* 0: not scanned (the loader reads everything itself) */
+	int64_t count;
+	size_t n;
+	int64_t id[RPT_EX_MAX];
+	double p_text[RPT_EX_MAX];
+} rpt_examples_seen;
+
+/* Folds one scored pair into seen (list `which`, keeping top_n <= RPT_EX_MAX); pairs come in any
+ * order. */
+void rpt_examples_see(rpt_examples_seen *seen, int which, int top_n, int64_t pair_id,
+                      double p_text);
+
+/* Loads at most top_n cards of list `which`. out is zeroed first. seen: NULL, or per dataset of
+ * st what a scan of its scores found for this list; for a dataset without duplicate groups the
+ * counts and the cards' pairs are taken from it instead of read again. */
+int rpt_examples_load(const rpt_state *st, int which, int top_n, const rpt_examples_seen *seen,
+                      rpt_examples *out, eng_err *err);
 void rpt_examples_clear(rpt_examples *ex);
 
 #endif

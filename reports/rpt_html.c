@@ -46,7 +46,8 @@ typedef struct page {
 	hist *h;  /* per dataset */
 	feats *f; /* per dataset */
 	rpt_examples ex[2];
-	rpt_buf cuts; /* <li> items */
+	rpt_examples_seen *seen[2]; /* per dataset, what load_hist saw of each example list */
+	rpt_buf cuts;               /* <li> items */
 	size_t thumb_cap;
 } page;
 
@@ -139,16 +140,43 @@ static void count(rpt_buf *b, int64_t n)
 
 /* ---- data gathering (capped) ---- */
 
-static int cmp_double(const void *a, const void *b)
+/* Rearranges v[lo..hi] so that v[k] is the value a sort would put there, every value before it
+ * <= it and every one after >= it (Hoare's selection, median of three pivots): the quantiles
+ * need three order statistics, not the whole sorted array. */
+static void select_kth(double *v, size_t lo, size_t hi, size_t k)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		double a = v[lo], b = v[mid], c = v[hi];
+		double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		size_t i = lo, j = hi;
+		for (;;) {
+			while (v[i] < pivot)
+				i++;
+			while (pivot < v[j])
+				j--;
+			if (i >= j)
+				break;
+			double t = v[i];
+			v[i] = v[j];
+			v[j] = t;
+			i++;
+			j--;
+		}
+		/* v[lo..j] <= pivot <= v[j+1..hi] */
+		if (k <= j)
+			hi = j;
+		else
+			lo = j + 1;
+	}
 }
 
 typedef struct hist_ctx {
 	hist *h;
 	double *v; /* (n) the p_text values, sorted after the scan */
 	size_t n, cap;
+	rpt_examples_seen *seen[2]; /* the example lists' counts and first pairs, same scan */
+	int top_n;
 	eng_err *err;
 } hist_ctx;
 
@@ -170,31 +198,48 @@ static int hist_row(void *ctx, const eng_score_row *row)
 	int bin = !(z > 0) ? 0 : z >= RPT_HIST_BINS - 1 ? RPT_HIST_BINS - 1 : (int)z;
 	h->bins[bin]++;
 	h->above += x >= h->thr;
-	h->shortcut +=
-	    row->category && !strcmp(row->category, eng_category_name(ENG_CAT_TEXT_SHORTCUT));
+	if (!row->category)
+		return 0;
+	if (!strcmp(row->category, eng_category_name(ENG_CAT_TEXT_SHORTCUT))) {
+		h->shortcut++;
+		rpt_examples_see(c->seen[RPT_EX_SHORTCUT], RPT_EX_SHORTCUT, c->top_n, row->pair_id,
+		                 x);
+	} else if (!strcmp(row->category, eng_category_name(ENG_CAT_NEEDS_IMAGE))) {
+		rpt_examples_see(c->seen[RPT_EX_NEEDS_IMAGE], RPT_EX_NEEDS_IMAGE, c->top_n,
+		                 row->pair_id, x);
+	}
 	return 0;
 }
 
 /* Histogram (50 bins), share over the threshold and nearest-rank quantiles of p_text, from one
- * unordered scan sorted in memory (8 bytes per pair). */
-static int load_hist(const rpt_state *st, const rpt_dataset *d, hist *h, eng_err *err)
+ * unordered scan kept in memory (8 bytes per pair) and three selections; in the same scan, the
+ * pairs of the two example lists' categories and their first top_n (seen[2], for
+ * rpt_examples_load). */
+static int load_hist(const rpt_state *st, const rpt_dataset *d, int top_n, hist *h,
+                     rpt_examples_seen *seen[2], eng_err *err)
 {
 	memset(h, 0, sizeof *h);
 	json_t *th = json_object_get(d->metrics, "thresholds");
 	json_t *sc = json_object_get(th, "shortcut");
 	h->thr = json_is_number(sc) ? json_number_value(sc) : 0.8;
 	h->q[0] = h->q[1] = h->q[2] = NAN;
-	hist_ctx c = {.h = h, .err = err};
+	memset(seen[0], 0, sizeof *seen[0]);
+	memset(seen[1], 0, sizeof *seen[1]);
+	hist_ctx c = {.h = h, .seen = {seen[0], seen[1]}, .top_n = top_n, .err = err};
 	int rc = eng_scores_each_brief(st->ws, d->run_id, d->id, hist_row, &c, err);
+	seen[0]->valid = seen[1]->valid = !rc;
 	size_t n = c.n;
 	double *v = c.v;
 	h->n = (int64_t)n;
 	if (!rc && n) {
-		qsort(v, n, sizeof *v, cmp_double);
 		static const double qs[3] = {0.1, 0.5, 0.9};
+		size_t from = 0; /* ascending ranks: each selection leaves v[0..w] <= v[w] */
 		for (int k = 0; k < 3; k++) {
 			int64_t w = (int64_t)ceil(qs[k] * (double)n) - 1;
-			h->q[k] = v[w < 0 ? 0 : w];
+			size_t at = (size_t)(w < 0 ? 0 : w);
+			select_kth(v, from, n - 1, at);
+			h->q[k] = v[at];
+			from = at;
 		}
 	}
 	free(v);
@@ -830,15 +875,20 @@ int rpt_html_write(const rpt_state *st, const rpt_policy *p, const rpt_gate_eval
 	int rc = 0;
 	pg.h = calloc(st->n_ds + 1, sizeof *pg.h);
 	pg.f = calloc(st->n_ds + 1, sizeof *pg.f);
-	if (!pg.h || !pg.f) {
+	pg.seen[0] = calloc(st->n_ds + 1, sizeof *pg.seen[0]);
+	pg.seen[1] = calloc(st->n_ds + 1, sizeof *pg.seen[1]);
+	if (!pg.h || !pg.f || !pg.seen[0] || !pg.seen[1]) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < st->n_ds && !rc; i++)
-		if (st->ds[i].run_id && !(rc = load_hist(st, &st->ds[i], &pg.h[i], err)))
+		if (st->ds[i].run_id &&
+		    !(rc =
+		          load_hist(st, &st->ds[i], top_n, &pg.h[i],
+		                    (rpt_examples_seen *[2]){&pg.seen[0][i], &pg.seen[1][i]}, err)))
 			rc = load_feats(st, &st->ds[i], &pg.f[i], err);
 	for (int l = 0; l < 2 && !rc; l++)
-		rc = rpt_examples_load(st, l, top_n, &pg.ex[l], err);
+		rc = rpt_examples_load(st, l, top_n, pg.seen[l], &pg.ex[l], err);
 	if (rc)
 		goto out;
 	size_t n_cards = (size_t)top_n, omitted = 0;
@@ -902,6 +952,8 @@ out:
 			free(pg.f[i].name[k]);
 	free(pg.h);
 	free(pg.f);
+	free(pg.seen[0]);
+	free(pg.seen[1]);
 	rpt_examples_clear(&pg.ex[0]);
 	rpt_examples_clear(&pg.ex[1]);
 	rpt_buf_free(&b);

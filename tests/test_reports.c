@@ -19,6 +19,7 @@
 #include "workspace.h"
 #include "workspace_sql.h"
 #include "reports/rpt_csv.h"
+#include "reports/rpt_examples.h"
 #include "reports/rpt_gate.h"
 #include "reports/rpt_html.h"
 #include "reports/rpt_report.h"
@@ -605,6 +606,35 @@ static void test_reports_csv_cell_rules(void **state)
 		assert_string_equal(buf, want[i]);
 		free(buf);
 	}
+}
+
+/* rpt_examples_see keeps the first top_n of a list as eng_examples_each ranks them (p_text
+ * descending for shortcuts, ascending for needs-image, ties by pair id), whatever the order the
+ * pairs come in, and counts them all */
+static void test_reports_examples_see_ranks(void **state)
+{
+	(void)state;
+	static const double pt[8] = {0.5, 0.9, 0.7, 0.9, 0.1, 0.7, 0.3, 0.9};
+	static const int64_t id[8] = {4, 8, 2, 3, 7, 1, 6, 5};
+	rpt_examples_seen d = {0}, a = {0};
+	for (int k = 0; k < 8; k++) {
+		rpt_examples_see(&d, RPT_EX_SHORTCUT, 4, id[k], pt[k]);
+		rpt_examples_see(&a, RPT_EX_NEEDS_IMAGE, 3, id[k], pt[k]);
+	}
+	assert_int_equal(d.count, 8);
+	assert_int_equal(d.n, 4);
+	static const int64_t want_d[4] = {3, 5, 8, 1}; /* 0.9 x3 by id, then 0.7: 1 before 2 */
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(d.id[k], want_d[k]);
+	assert_int_equal(a.n, 3);
+	static const int64_t want_a[3] = {7, 6, 4};
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(a.id[k], want_a[k]);
+	rpt_examples_seen one = {0};
+	rpt_examples_see(&one, RPT_EX_SHORTCUT, 0, 9, 0.2); /* top_n below 1 keeps one */
+	rpt_examples_see(&one, RPT_EX_SHORTCUT, 0, 2, 0.2);
+	assert_int_equal(one.n, 1);
+	assert_int_equal(one.id[0], 2);
 }
 
 /* rpt_csv_fixed6 prints exactly the digits of printf("%.6f") */
@@ -1300,6 +1330,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reports_summary_values),
+	    cmocka_unit_test(test_reports_examples_see_ranks),
 	    cmocka_unit_test(test_reports_no_crossdist_key_absent),
 	    cmocka_unit_test(test_reports_csv_ranked_and_defused),
 	    cmocka_unit_test(test_reports_csv_chunked_same_bytes),

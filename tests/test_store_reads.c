@@ -252,6 +252,19 @@ static void test_store_reads_examples_one_per_group(void **state)
 	    eng_examples_count(ws, 1, 1, ENG_CAT_TEXT_SHORTCUT, &total, &distinct, &err), 0);
 	assert_int_equal(total, 3);
 	assert_int_equal(distinct, 2);
+	/* dataset 1 has a duplicate group, dataset 2 none */
+	assert_int_equal(eng_examples_grouped(ws, 1, &err), 1);
+	assert_int_equal(eng_examples_grouped(ws, 2, &err), 0);
+	/* one pair's card: the row eng_examples_each gives; nothing for a pair not in the run */
+	cards one = {0};
+	assert_int_equal(eng_example_get(ws, 1, 1, keep_card, &one, &err), 0);
+	assert_int_equal(one.n, 1);
+	assert_int_equal(one.id[0], c.id[0]);
+	assert_int_equal(one.thumb_len[0], c.thumb_len[0]);
+	assert_int_equal(one.has_image[0], c.has_image[0]);
+	cards none = {0};
+	assert_int_equal(eng_example_get(ws, 2, 3, keep_card, &none, &err), 0);
+	assert_int_equal(none.n, 0);
 	eng_ws_close(ws);
 }
 

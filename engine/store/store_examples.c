@@ -34,6 +34,14 @@ static const char *sql_asc = CARD_SQL("ASC");
 static const char *sql_desc_nogroup = CARD_SQL_NOGROUP("DESC");
 static const char *sql_asc_nogroup = CARD_SQL_NOGROUP("ASC");
 
+/* One pair's card row, the columns of CARD_SQL_NOGROUP. */
+static const char *sql_one =
+    "SELECT p.id, p.ext_id, substr(p.prompt, 1, 4096), length(p.prompt),"
+    " substr(p.chosen, 1, 4096), length(p.chosen), substr(p.rejected, 1, 4096),"
+    " length(p.rejected), s.p_text, s.p_mm, s.p_sa, s.sfc, p.image_id, i.thumb, i.sha256,"
+    " p.dup_group FROM pair_scores s JOIN pairs p ON p.id = s.pair_id LEFT JOIN images i ON"
+    " i.id = p.image_id WHERE s.run_id = ?1 AND s.pair_id = ?2";
+
 static const char *sql_count =
     "SELECT count(*), count(DISTINCT coalesce(p.dup_group, p.id)) FROM pair_scores s"
     " JOIN pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND p.dataset_id = ?2"
@@ -133,4 +141,22 @@ int eng_examples_count(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_categ
 	}
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int eng_examples_grouped(eng_ws *ws, int64_t dataset_id, eng_err *err)
+{
+	int g = has_groups(ws, dataset_id, err);
+	return g < 0 ? (err && err->code ? err->code : ENG_EINTERNAL) : g;
+}
+
+int eng_example_get(eng_ws *ws, int64_t run_id, int64_t pair_id, eng_example_cb cb, void *ctx,
+                    eng_err *err)
+{
+	sqlite3_stmt *q = eng_ws_prepare(ws, sql_one, err);
+	if (q) {
+		sqlite3_bind_int64(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, pair_id);
+	}
+	example_cb c = {cb, ctx};
+	return eng_stmt_each(ws, q, example_row, &c, "read examples", err);
 }

@@ -45,4 +45,15 @@ int eng_examples_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_catego
 int eng_examples_count(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_category cat,
                        int64_t *total, int64_t *distinct, eng_err *err);
 
+/* 1 when some pair of dataset_id has a duplicate group, 0 when none (then eng_examples_each
+ * ranks every pair of the category and *distinct == *total), or a negative ENG_E* code with err
+ * filled. */
+int eng_examples_grouped(eng_ws *ws, int64_t dataset_id, eng_err *err);
+
+/* Calls cb once with the row eng_examples_each gives for pair_id scored in run run_id (nothing
+ * when it is not scored there): for a caller that ranked the category itself. Returns as
+ * eng_examples_each. */
+int eng_example_get(eng_ws *ws, int64_t run_id, int64_t pair_id, eng_example_cb cb, void *ctx,
+                    eng_err *err);
+
 #endif

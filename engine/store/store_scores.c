@@ -34,9 +34,12 @@ static const char *sql_all_by_pair =
     SCORE_COLUMNS " FROM pair_scores s JOIN pairs p ON p.id = s.pair_id JOIN datasets d ON d.id ="
                   " p.dataset_id WHERE s.run_id = ?1 ORDER BY p.dataset_id, p.id";
 
-static const char *sql_brief = "SELECT s.pair_id, s.p_text, s.category FROM pair_scores s JOIN"
-                               " pairs p ON p.id = s.pair_id WHERE s.run_id = ?1 AND"
-                               " p.dataset_id = ?2";
+/* The brief scan as a merge of two ascending streams of pair ids instead of a JOIN: the run's
+ * scores in primary-key order and the dataset's pair ids from the covering index pairs_dataset;
+ * a JOIN looked every scored pair up in that index (three quarters of the scan's time). */
+static const char *sql_brief_scores = "SELECT pair_id, p_text, category FROM pair_scores"
+                                      " WHERE run_id = ?1 ORDER BY pair_id";
+static const char *sql_brief_ids = "SELECT id FROM pairs WHERE dataset_id = ?1 ORDER BY id";
 
 static void read_full(sqlite3_stmt *q, eng_score_row *r)
 {
@@ -197,5 +200,32 @@ int eng_scores_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_scores_o
 int eng_scores_each_brief(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_score_cb cb,
                           void *ctx, eng_err *err)
 {
-	return scan(ws, sql_brief, read_brief, run_id, dataset_id, cb, ctx, err);
+	sqlite3_stmt *q = eng_ws_prepare(ws, sql_brief_scores, err), *ids = NULL;
+	if (!q || !(ids = eng_ws_prepare(ws, sql_brief_ids, err))) {
+		sqlite3_finalize(q);
+		return err && err->code ? err->code : ENG_EINTERNAL;
+	}
+	sqlite3_bind_int64(q, 1, run_id);
+	if (dataset_id > 0) /* otherwise NULL: no pair */
+		sqlite3_bind_int64(ids, 1, dataset_id);
+	int rc = 0, si = sqlite3_step(ids), sq = SQLITE_ROW;
+	int64_t id = si == SQLITE_ROW ? sqlite3_column_int64(ids, 0) : 0;
+	/* both ascending: each score row is kept when its pair id is the dataset's next one */
+	while (!rc && si == SQLITE_ROW && (sq = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t pid = sqlite3_column_int64(q, 0);
+		while (si == SQLITE_ROW && id < pid)
+			if ((si = sqlite3_step(ids)) == SQLITE_ROW)
+				id = sqlite3_column_int64(ids, 0);
+		if (si == SQLITE_ROW && id == pid) {
+			eng_score_row r = {0};
+			read_brief(q, &r);
+			rc = cb(ctx, &r);
+		}
+	}
+	if (!rc &&
+	    ((si != SQLITE_ROW && si != SQLITE_DONE) || (sq != SQLITE_ROW && sq != SQLITE_DONE)))
+		rc = eng_ws_fail(ws, err, "read pair scores");
+	sqlite3_finalize(q);
+	sqlite3_finalize(ids);
+	return rc;
 }

@@ -44,8 +44,9 @@ typedef enum eng_scores_order { ENG_SCORES_ANY_ORDER, ENG_SCORES_BY_PAIR } eng_s
 int eng_scores_each(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_scores_order order,
                     eng_score_cb cb, void *ctx, eng_err *err);
 
-/* As eng_scores_each for one dataset (dataset_id > 0) in any order, filling only pair_id, p_text
- * and category (the other fields are 0 / NULL): a cheaper scan. */
+/* As eng_scores_each for one dataset (dataset_id > 0) in any order (now ascending pair id),
+ * filling only pair_id, p_text and category (the other fields are 0 / NULL): a cheaper scan, the
+ * run's scores merged with the dataset's pair ids instead of joined to pairs. */
 int eng_scores_each_brief(eng_ws *ws, int64_t run_id, int64_t dataset_id, eng_score_cb cb,
                           void *ctx, eng_err *err);
 
