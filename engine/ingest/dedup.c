@@ -285,9 +285,12 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
 	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1",
 	          err)) ||
+	    /* conflict is only ever set together with a dup_group (below, and by merge), so the
+	     * flagged rows are the ones the partial index pairs_dup_group holds: no scan of the
+	     * dataset's pairs */
 	    !(clr = eng_ws_prepare(ws,
 	                           "UPDATE pairs SET dup_group = NULL, conflict = 0"
-	                           " WHERE dataset_id = ?1 AND (dup_group IS NOT NULL OR conflict)",
+	                           " WHERE dataset_id = ?1 AND dup_group IS NOT NULL",
 	                           err)) ||
 	    !(upd = eng_ws_prepare(
 	          ws, "UPDATE pairs SET dup_group = ?2, conflict = ?3 WHERE id = ?1", err))) {
