@@ -146,6 +146,17 @@ static char *base64(const uint8_t *p, size_t n)
 	return s;
 }
 
+/* The text of the first column of sql's first row into out ("" for NULL). */
+static void qstr(eng_ws *ws, const char *sql, char *out, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(eng_ws_db(ws), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const unsigned char *t = sqlite3_column_text(st, 0);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+	sqlite3_finalize(st);
+}
+
 static long long q(eng_ws *ws, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
@@ -1014,13 +1025,28 @@ static void test_index_duplicates_conflicts(void **state)
 	assert_int_equal(n, 3);
 	assert_int_equal(
 	    q(ws, "SELECT count(*) FROM pairs WHERE conflict = 0 AND dup_group IS NOT NULL"), 2);
+	/* a second file of the dataset: its pairs' keys are made as they are stored, the first
+	 * file's pairs are read back; one of them repeats pair 5 in the other order */
+	write_text("dd/e.jsonl", "{\"id\":\"e1\",\"prompt\":\"T\",\"chosen\":\"y\","
+	                         "\"rejected\":\"x\"}\n"
+	                         "{\"id\":\"e2\",\"prompt\":\"new\",\"chosen\":\"a\","
+	                         "\"rejected\":\"b\"}\n");
+	assert_int_equal(run(ws, "dd", "dd/e.jsonl", NULL, &res, &err), 0);
+	assert_int_equal(res.duplicates, 4);
+	assert_int_equal(res.conflicts, 2);
+	char before[512], after[512];
+	const char *flags = "SELECT group_concat(id || ':' || coalesce(dup_group, '-') || ':' ||"
+	                    " conflict, ' ') FROM (SELECT * FROM pairs ORDER BY id)";
+	qstr(ws, flags, before, sizeof before);
 	eng_dedup_result dr;
-	assert_int_equal(eng_dedup_dataset(ws, 1, &dr, &err), 0);
+	assert_int_equal(eng_dedup_dataset(ws, 1, &dr, &err), 0); /* every pair read back */
+	qstr(ws, flags, after, sizeof after);
+	assert_string_equal(before, after);
 	assert_int_equal(dr.groups, 2);
-	assert_int_equal(dr.exact, 1); /* 3 repeats 1 byte for byte */
-	assert_int_equal(dr.conflict_pairs, 3);
+	assert_int_equal(dr.exact, 2); /* 3 repeats 1, e1 repeats 5 (swapped), byte for byte */
+	assert_int_equal(dr.conflict_pairs, 6);
 	/* recomputing gives the same flags, and none lands in the user's metadata */
-	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE conflict = 1"), 3);
+	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE conflict = 1"), 6);
 	assert_int_equal(q(ws, "SELECT count(*) FROM pairs WHERE meta LIKE '%dup_group%'"), 0);
 	eng_ws_close(ws);
 }

@@ -224,6 +224,27 @@ typedef struct hjob {
 	entry *e; /* (b->n) out: a task fills only the keys of its own rows [from, to) */
 } hjob;
 
+/* The keys of one pair (t: prompt, chosen, rejected, image ident) into *e, whose iddir holds id * 2
+ * (the direction bit is added); nb / ncap: the three normalised texts' buffers (reused). 0, or
+ * -1 when out of memory. */
+static int key_row(const char *const t[4], entry *e, char *nb[3], size_t ncap[3])
+{
+	char *np = normalize(t[0], &nb[0], &ncap[0]);
+	char *nc = normalize(t[1], &nb[1], &ncap[1]);
+	char *nr = normalize(t[2], &nb[2], &ncap[2]);
+	if (!np || !nc || !nr)
+		return -1;
+	uint8_t key[ENG_SHA256_LEN], exact[ENG_SHA256_LEN];
+	int dir;
+	key_of(np, t[3], nc, nr, key, &dir);
+	key_of(t[0], t[3], t[1], t[2], exact, NULL);
+	e->k0 = be64(key);
+	e->k1 = be64(key + 8);
+	e->exact = be64(exact);
+	e->iddir |= dir;
+	return 0;
+}
+
 /* Hashes rows [from, to) of the batch into e[from, to). 0, or -1 when out of memory. */
 static int hash_rows(void *arg, size_t from, size_t to)
 {
@@ -231,29 +252,77 @@ static int hash_rows(void *arg, size_t from, size_t to)
 	char *nb[3] = {NULL, NULL, NULL}; /* normalised prompt, chosen, rejected (reused) */
 	size_t ncap[3] = {0, 0, 0};
 	int rc = 0;
-	for (size_t r = from; r < to; r++) {
+	for (size_t r = from; r < to && !rc; r++) {
 		const char *t[4];
 		for (int i = 0; i < 4; i++)
 			t[i] = j->b->text.p + j->b->off[4 * r + (size_t)i];
-		char *np = normalize(t[0], &nb[0], &ncap[0]);
-		char *nc = normalize(t[1], &nb[1], &ncap[1]);
-		char *nr = normalize(t[2], &nb[2], &ncap[2]);
-		if (!np || !nc || !nr) {
-			rc = -1;
-			break;
-		}
-		uint8_t key[ENG_SHA256_LEN], exact[ENG_SHA256_LEN];
-		int dir;
-		key_of(np, t[3], nc, nr, key, &dir);
-		key_of(t[0], t[3], t[1], t[2], exact, NULL);
-		j->e[r].k0 = be64(key);
-		j->e[r].k1 = be64(key + 8);
-		j->e[r].exact = be64(exact);
-		j->e[r].iddir |= dir;
+		rc = key_row(t, &j->e[r], nb, ncap);
 	}
 	for (int i = 0; i < 3; i++)
 		free(nb[i]);
 	return rc;
+}
+
+/* ---- keys made while the pairs are stored ------------------------------------------------- */
+
+struct eng_dedup_keys {
+	entry *e;
+	size_t n, cap;
+	int64_t min_id; /* the lowest pair id added */
+	int ok;         /* 0: unusable (a pair whose key may change, out of memory) */
+	char *nb[3];
+	size_t ncap[3];
+};
+
+eng_dedup_keys *eng_dedup_keys_new(void)
+{
+	eng_dedup_keys *k = calloc(1, sizeof *k);
+	if (k)
+		k->ok = 1;
+	return k;
+}
+
+void eng_dedup_keys_free(eng_dedup_keys *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < 3; i++)
+		free(k->nb[i]);
+	free(k->e);
+	free(k);
+}
+
+void eng_dedup_keys_invalidate(eng_dedup_keys *k)
+{
+	if (k)
+		k->ok = 0;
+}
+
+void eng_dedup_keys_add(eng_dedup_keys *k, int64_t pair_id, const char *prompt, const char *image,
+                        const char *chosen, const char *rejected)
+{
+	if (!k || !k->ok)
+		return;
+	if (k->n == k->cap) {
+		size_t nc = k->cap ? k->cap * 2 : 4096;
+		entry *ne = realloc(k->e, nc * sizeof *ne);
+		if (!ne) {
+			k->ok = 0; /* the dataset's pairs are read back instead */
+			return;
+		}
+		k->e = ne;
+		k->cap = nc;
+	}
+	const char *t[4] = {prompt, chosen, rejected, image}; /* as key_row reads them */
+	entry *e = &k->e[k->n];
+	e->iddir = pair_id * 2;
+	if (key_row(t, e, k->nb, k->ncap)) {
+		k->ok = 0;
+		return;
+	}
+	if (k->n == 0 || pair_id < k->min_id)
+		k->min_id = pair_id;
+	k->n++;
 }
 
 /* Fills the keys of e[0..b->n) from the batch, in two halves on the pool (one chunk below 64
@@ -269,6 +338,12 @@ static int hash_batch(eng_pool *pool, const hbatch *b, entry *e)
 
 int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err)
 {
+	return eng_dedup_dataset_keys(ws, dataset_id, NULL, res, err);
+}
+
+int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys *keys,
+                           eng_dedup_result *res, eng_err *err)
+{
 	memset(res, 0, sizeof *res);
 	sqlite3_stmt *cnt = NULL, *sel = NULL, *clr = NULL, *upd = NULL;
 	entry *e = NULL;
@@ -279,11 +354,12 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(cnt = eng_ws_prepare(ws, "SELECT count(*) FROM pairs WHERE dataset_id = ?1", err)) ||
+	if (!(cnt = eng_ws_prepare(
+	          ws, "SELECT count(*) FROM pairs WHERE dataset_id = ?1 AND id < ?2", err)) ||
 	    !(sel = eng_ws_prepare(
 	          ws,
 	          "SELECT id, prompt, chosen, rejected, coalesce(CAST(image_id AS TEXT),"
-	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1",
+	          " 'ref:' || image_ref, '') FROM pairs WHERE dataset_id = ?1 AND id < ?2",
 	          err)) ||
 	    /* conflict is only ever set together with a dup_group (below, and by merge), so the
 	     * flagged rows are the ones the partial index pairs_dup_group holds: no scan of the
@@ -300,16 +376,33 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	/* the entries are allocated once at the count (growing by doubling would hold up to twice
 	 * the memory at its peak) */
 	sqlite3_bind_int64(cnt, 1, dataset_id);
+	sqlite3_bind_int64(cnt, 2, INT64_MAX);
 	if (sqlite3_step(cnt) != SQLITE_ROW) {
 		rc = eng_ws_fail(ws, err, "count pairs for duplicates");
 		goto out;
 	}
 	cap = (size_t)sqlite3_column_int64(cnt, 0) + HB_ROWS;
+	/* keys made as the pairs were stored (eng_dedup_keys_add) stand for the pairs from their
+	 * lowest id on when those are exactly the pairs of the dataset from there (new rows get
+	 * higher ids than every row before them): only the earlier pairs are read back */
+	int64_t below = INT64_MAX;
+	if (keys && keys->ok && keys->n) {
+		int64_t total = sqlite3_column_int64(cnt, 0);
+		sqlite3_reset(cnt);
+		sqlite3_bind_int64(cnt, 2, keys->min_id);
+		if (sqlite3_step(cnt) != SQLITE_ROW) {
+			rc = eng_ws_fail(ws, err, "count pairs for duplicates");
+			goto out;
+		}
+		if (sqlite3_column_int64(cnt, 0) + (int64_t)keys->n == total)
+			below = keys->min_id;
+	}
 	if (!(e = malloc(cap * sizeof *e))) {
 		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (%zu pairs)", cap - HB_ROWS);
 		goto out;
 	}
 	sqlite3_bind_int64(sel, 1, dataset_id);
+	sqlite3_bind_int64(sel, 2, below);
 	int s = SQLITE_DONE;
 	/* rows are read in batches; each batch is hashed on the pool's two threads (halves) */
 	hbatch hb = {0};
@@ -349,6 +442,18 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	if (s != SQLITE_DONE) {
 		rc = eng_ws_fail(ws, err, "read pairs for duplicates");
 		goto out;
+	}
+	if (below != INT64_MAX) {
+		if (n + keys->n > cap) {
+			entry *ne = realloc(e, (n + keys->n) * sizeof *ne);
+			if (!ne) {
+				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
+				goto out;
+			}
+			e = ne;
+		}
+		memcpy(e + n, keys->e, keys->n * sizeof *e);
+		n += keys->n;
 	}
 	res->pairs = n;
 	sqlite3_bind_int64(clr, 1, dataset_id);

@@ -43,6 +43,25 @@ typedef struct eng_dedup_result {
  * caller's transaction, if any. Returns 0 (res filled), ENG_ENOMEM or a database error code. */
 int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng_err *err);
 
+/* Keys of pairs made while they are stored (texts at hand), so that eng_dedup_dataset_keys need
+ * not read them back. add: the pair's id, prompt, image ident (its stored image id as text; else
+ * "ref:" and its image reference; else ""), chosen and rejected answers. A pair whose ident can
+ * still change (its image resolved later) makes the set unusable: invalidate. Out of memory
+ * makes it unusable too (the pairs are then read back). */
+typedef struct eng_dedup_keys eng_dedup_keys;
+eng_dedup_keys *eng_dedup_keys_new(void); /* NULL when out of memory */
+void eng_dedup_keys_add(eng_dedup_keys *k, int64_t pair_id, const char *prompt, const char *image,
+                        const char *chosen, const char *rejected);
+void eng_dedup_keys_invalidate(eng_dedup_keys *k);
+void eng_dedup_keys_free(eng_dedup_keys *k);
+
+/* eng_dedup_dataset with the keys of the dataset's newest pairs made beforehand (NULL or unusable:
+ * every pair is read). They are used when the dataset's pairs from their lowest id on are exactly
+ * as many as the keys (new rows get higher ids than every earlier row); the earlier pairs are
+ * read. The same groups and flags as eng_dedup_dataset. */
+int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys *keys,
+                           eng_dedup_result *res, eng_err *err);
+
 /* The normalised form of s duplicates are compared by (ASCII case folded, whitespace runs -> one
  * space, ends trimmed), written into *buf (caller-owned, grown with realloc as needed; start with
  * NULL and 0, free when done). Returns *buf, or NULL when out of memory. */

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "arena.h"
+#include "dedup.h"
 #include "pool.h"
 #include "workspace_sql.h"
 
@@ -78,6 +79,23 @@ static void image_ref_text(const char *ref, char *out, size_t n)
 }
 
 /* Inserts the pairs of one parsed record. */
+/* The stored pair's duplicate key (eng_dedup_keys_add), its image ident as dedup reads it back:
+ * the stored image id, else "ref:" and the image reference, else "". */
+static void add_key(ictx *c, int64_t rowid, const eng_record *rec, const eng_rec_pair *p,
+                    int64_t img, const char *refbuf)
+{
+	if (!c->keys)
+		return;
+	char ident[4100];
+	if (img)
+		snprintf(ident, sizeof ident, "%lld", (long long)img);
+	else if (rec->image)
+		snprintf(ident, sizeof ident, "ref:%s", refbuf);
+	else
+		ident[0] = '\0';
+	eng_dedup_keys_add(c->keys, rowid, rec->prompt, ident, p->chosen, p->rejected);
+}
+
 static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 {
 	int rc;
@@ -144,8 +162,13 @@ static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 		if (rc == SQLITE_DONE) {
 			c->res->pairs++;
 			kept++;
-			if (deferred && push_rowid(c, sqlite3_last_insert_rowid(c->db)))
+			int64_t rowid = sqlite3_last_insert_rowid(c->db);
+			if (deferred && push_rowid(c, rowid))
 				return eng_err_set(c->err, ENG_ENOMEM, "out of memory");
+			if (deferred) /* its image, so its duplicate key, is known later */
+				eng_dedup_keys_invalidate(c->keys);
+			else
+				add_key(c, rowid, rec, p, img, refbuf);
 			continue;
 		}
 		if (sqlite3_extended_errcode(c->db) != SQLITE_CONSTRAINT_UNIQUE)

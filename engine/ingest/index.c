@@ -331,7 +331,7 @@ static int dedup_and_commit(ictx *c, uint64_t total, const eng_progress *prog, e
 {
 	eng_dedup_result dd;
 	eng_trace("index: dedup");
-	int rc = eng_dedup_dataset(c->ws, c->ds_id, &dd, err);
+	int rc = eng_dedup_dataset_keys(c->ws, c->ds_id, c->keys, &dd, err);
 	if (rc)
 		return rc;
 	c->res->duplicates = dd.duplicates;
@@ -358,6 +358,7 @@ static void release_state(ictx *c)
 		free(c->labels[i]);
 	free(c->pend);
 	free(c->rowids);
+	eng_dedup_keys_free(c->keys);
 }
 
 int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_index_opts *opts,
@@ -388,6 +389,7 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .dataset = dataset,
 	    .prog = &opts->progress,
 	    .sha = res->sha256,
+	    .keys = eng_dedup_keys_new(), /* NULL: dedup reads the pairs back */
 	    .err = err};
 	int bundle = eng_index_is_bundle(path), parquet = 0;
 	char *spool = NULL;

@@ -87,6 +87,8 @@ typedef struct ictx {
 	size_t npend, pend_cap;
 	int64_t *rowids;
 	size_t nrow, row_cap;
+	struct eng_dedup_keys *keys; /* the file's pairs' duplicate keys, made as they are stored
+	                                (NULL: none; dedup then reads every pair back) */
 } ictx;
 
 /* ---- index.c: the file transaction ---- */
