@@ -341,7 +341,7 @@ int eng_dedup_dataset(eng_ws *ws, int64_t dataset_id, eng_dedup_result *res, eng
 	return eng_dedup_dataset_keys(ws, dataset_id, NULL, res, err);
 }
 
-int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys *keys,
+int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, eng_dedup_keys *keys,
                            eng_dedup_result *res, eng_err *err)
 {
 	memset(res, 0, sizeof *res);
@@ -381,13 +381,13 @@ int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys 
 		rc = eng_ws_fail(ws, err, "count pairs for duplicates");
 		goto out;
 	}
-	cap = (size_t)sqlite3_column_int64(cnt, 0) + HB_ROWS;
+	size_t total_pairs = (size_t)sqlite3_column_int64(cnt, 0);
 	/* keys made as the pairs were stored (eng_dedup_keys_add) stand for the pairs from their
 	 * lowest id on when those are exactly the pairs of the dataset from there (new rows get
 	 * higher ids than every row before them): only the earlier pairs are read back */
 	int64_t below = INT64_MAX;
 	if (keys && keys->ok && keys->n) {
-		int64_t total = sqlite3_column_int64(cnt, 0);
+		int64_t total = (int64_t)total_pairs;
 		sqlite3_reset(cnt);
 		sqlite3_bind_int64(cnt, 2, keys->min_id);
 		if (sqlite3_step(cnt) != SQLITE_ROW) {
@@ -397,8 +397,20 @@ int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys 
 		if (sqlite3_column_int64(cnt, 0) + (int64_t)keys->n == total)
 			below = keys->min_id;
 	}
-	if (!(e = malloc(cap * sizeof *e))) {
-		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (%zu pairs)", cap - HB_ROWS);
+	cap = total_pairs + HB_ROWS;
+	if (below != INT64_MAX) { /* the keys' entries come first, in their own array (taken) */
+		entry *ke = realloc(keys->e, cap * sizeof *ke);
+		if (!ke) {
+			rc = eng_err_set(err, ENG_ENOMEM, "out of memory (%zu pairs)", total_pairs);
+			goto out;
+		}
+		e = ke;
+		n = keys->n;
+		keys->e = NULL;
+		keys->n = keys->cap = 0;
+		keys->ok = 0;
+	} else if (!(e = malloc(cap * sizeof *e))) {
+		rc = eng_err_set(err, ENG_ENOMEM, "out of memory (%zu pairs)", total_pairs);
 		goto out;
 	}
 	sqlite3_bind_int64(sel, 1, dataset_id);
@@ -442,18 +454,6 @@ int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys 
 	if (s != SQLITE_DONE) {
 		rc = eng_ws_fail(ws, err, "read pairs for duplicates");
 		goto out;
-	}
-	if (below != INT64_MAX) {
-		if (n + keys->n > cap) {
-			entry *ne = realloc(e, (n + keys->n) * sizeof *ne);
-			if (!ne) {
-				rc = eng_err_set(err, ENG_ENOMEM, "out of memory");
-				goto out;
-			}
-			e = ne;
-		}
-		memcpy(e + n, keys->e, keys->n * sizeof *e);
-		n += keys->n;
 	}
 	res->pairs = n;
 	sqlite3_bind_int64(clr, 1, dataset_id);

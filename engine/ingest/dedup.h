@@ -58,8 +58,10 @@ void eng_dedup_keys_free(eng_dedup_keys *k);
 /* eng_dedup_dataset with the keys of the dataset's newest pairs made beforehand (NULL or unusable:
  * every pair is read). They are used when the dataset's pairs from their lowest id on are exactly
  * as many as the keys (new rows get higher ids than every earlier row); the earlier pairs are
- * read. The same groups and flags as eng_dedup_dataset. */
-int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, const eng_dedup_keys *keys,
+ * read, their entries put after the keys' in the keys' own array (taken: the set is then empty
+ * and unusable), so the keys cost no second copy. The same groups and flags as
+ * eng_dedup_dataset. */
+int eng_dedup_dataset_keys(eng_ws *ws, int64_t dataset_id, eng_dedup_keys *keys,
                            eng_dedup_result *res, eng_err *err);
 
 /* The normalised form of s duplicates are compared by (ASCII case folded, whitespace runs -> one
