@@ -180,6 +180,17 @@ static void test_integrity_counts(void **state)
 	assert_int_equal(x.swap_pairs, 2);
 	eng_integrity_clear(&x);
 
+	/* a field name that is not plain ASCII takes the scan without the text prefilter */
+	assert_int_equal(eng_ws_exec(ws,
+	                             "UPDATE pairs SET meta = json_set(coalesce(meta, '{}'),"
+	                             " '$.\"pos\xc3\xa9\"', 'first') WHERE id IN (1, 2)",
+	                             &err),
+	                 0);
+	assert_int_equal(eng_integrity_dataset(ws, 1, "pos\xc3\xa9", &x, &err), 0);
+	assert_int_equal(x.position_n, 2);
+	assert_int_equal(x.position_first, 2);
+	eng_integrity_clear(&x);
+
 	/* one group as the report's cards ask for it */
 	eng_integrity_group g;
 	assert_int_equal(eng_integrity_group_of(ws, 1, "g1", NULL, &g, &err), 0);

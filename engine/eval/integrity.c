@@ -20,6 +20,13 @@ static const char *sql_examples =
 static const char *sql_positions =
     "SELECT json_extract(meta, ?2), json_type(meta, ?2) FROM pairs"
     " WHERE dataset_id = ?1 AND meta IS NOT NULL AND json_valid(meta)";
+/* The same rows, skipping without a JSON parse those whose meta does not hold ?3 = the key in
+ * quotes: meta is written by the indexer (jansson's compact dump, or the line's own bytes for a
+ * key written without escapes), where a key of printable ASCII other than '"' and '\\' appears
+ * as its plain bytes, so a row without them has no such key */
+static const char *sql_positions_pre =
+    "SELECT json_extract(meta, ?2), json_type(meta, ?2) FROM pairs"
+    " WHERE dataset_id = ?1 AND meta IS NOT NULL AND instr(meta, ?3) AND json_valid(meta)";
 static const char *sql_groups =
     "SELECT dup_group, conflict, chosen, CASE WHEN json_valid(meta) THEN json_extract(meta, ?2)"
     " END, CASE WHEN json_valid(meta) THEN json_type(meta, ?2) END FROM pairs"
@@ -147,14 +154,21 @@ out:
 	return rc;
 }
 
-static int count_positions(eng_ws *ws, int64_t ds, const char *path, eng_integrity *out,
-                           eng_err *err)
+static int count_positions(eng_ws *ws, int64_t ds, const char *path, const char *field,
+                           eng_integrity *out, eng_err *err)
 {
-	sqlite3_stmt *q = eng_ws_prepare(ws, sql_positions, err);
+	int plain = 1; /* written as its bytes in meta (sql_positions_pre) */
+	for (const char *c = field; *c && plain; c++)
+		plain = *c >= 0x20 && *c <= 0x7e && *c != '"' && *c != '\\';
+	char needle[160];
+	snprintf(needle, sizeof needle, "\"%s\"", field);
+	sqlite3_stmt *q = eng_ws_prepare(ws, plain ? sql_positions_pre : sql_positions, err);
 	if (!q)
 		return err ? err->code : ENG_EINTERNAL;
 	sqlite3_bind_int64(q, 1, ds);
 	sqlite3_bind_text(q, 2, path, -1, SQLITE_STATIC);
+	if (plain)
+		sqlite3_bind_text(q, 3, needle, -1, SQLITE_STATIC);
 	int s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		int pos = col_position(q, 0);
@@ -308,7 +322,7 @@ int eng_integrity_dataset(eng_ws *ws, int64_t dataset_id, const char *position_f
 	out->pairs = rc ? 0 : sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	if (rc || (rc = load_codes(ws, dataset_id, out, err)) ||
-	    (rc = count_positions(ws, dataset_id, path, out, err)) ||
+	    (rc = count_positions(ws, dataset_id, path, field, out, err)) ||
 	    (rc = count_groups(ws, dataset_id, path, NULL, out, err))) {
 		eng_integrity_clear(out);
 		return rc;
