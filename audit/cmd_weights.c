@@ -78,7 +78,7 @@ static int weights_run(void *self, aud_args *a)
 		e = eng_out_open(&outs, a->out, &f, &a->err);
 	if (!e)
 		e = rpt_weights_write(a->ws, a->ids, n, wc->method, fmt, wc->norm, f, &rows, ch,
-		                      &a->err);
+		                      NULL, &a->err);
 	if (!e)
 		e = eng_out_commit(&outs, &a->err);
 	else

@@ -251,6 +251,9 @@ typedef struct collect {
 	fcache fc;
 	eng_err *err;
 	const char *ds; /* the dataset's name */
+	int64_t ds_id, run_id;
+	int (*tee)(void *, int64_t, int64_t, const eng_score_row *); /* rpt_state.score_tee */
+	void *tee_ctx;
 	run *runs;
 	size_t n_runs;
 	char *row; /* one row's bytes (spill_chunk), row_cap of them, written through mem */
@@ -265,6 +268,9 @@ static int spill_chunk(collect *c);
 static int collect_row(void *ctx, const eng_score_row *row)
 {
 	collect *c = ctx;
+	int trc;
+	if (c->tee && (trc = c->tee(c->tee_ctx, c->ds_id, c->run_id, row)))
+		return trc;
 	if (c->m == rpt_csv_chunk_rows) {
 		int rc = spill_chunk(c);
 		if (rc)
@@ -520,7 +526,7 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 	fputs("dataset,id,rank,shortcut_score,p_text,p_mm,sfc,category,chosen_chars,rejected_chars,"
 	      "image_effect,swap_flip,dup_group,conflict,source_file,line\r\n",
 	      f);
-	collect c = {.err = err};
+	collect c = {.err = err, .tee = st->score_tee, .tee_ctx = st->score_tee_ctx};
 	int rc = 0;
 	for (size_t i = 0; i < st->n_ds && !rc; i++) {
 		const rpt_dataset *d = &st->ds[i];
@@ -530,6 +536,8 @@ int rpt_csv_write(const rpt_state *st, FILE *f, const eng_progress *prog, int64_
 		c.arena.len = 0;
 		c.fc.n = 0;
 		c.ds = d->name;
+		c.ds_id = d->id;
+		c.run_id = d->run_id;
 		if ((rc = eng_scores_each(st->ws, d->run_id, d->id, ENG_SCORES_ANY_ORDER,
 		                          collect_row, &c, err)))
 			break;

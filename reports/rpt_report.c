@@ -113,6 +113,8 @@ int rpt_report_write_set(eng_ws *ws, const rpt_options *o, const char *dir,
 	int rc = rpt_state_load(ws, &st, err);
 	if (rc)
 		return rc;
+	st->score_tee = o->score_tee;
+	st->score_tee_ctx = o->score_tee_ctx;
 	if (!st->n_scored) {
 		rc =
 		    eng_err_set(err, ENG_EINPUT,

@@ -13,6 +13,7 @@
 
 #include "outfile.h"
 #include "progress.h"
+#include "store_scores.h"
 #include "workspace.h"
 #include "reports/rpt_gate.h"
 #include "reports/rpt_integrity.h"
@@ -21,6 +22,12 @@ typedef struct rpt_options {
 	int top_n;                       /* example cards per list, 1..100 (0 = default 25) */
 	rpt_policy policy;               /* gate rules shown in the report and summary.json */
 	rpt_integrity_options integrity; /* --by, --position-field, --near-dup-distance */
+	/* Optional: also handed every score row samples.csv's scan reads (dataset, run, row),
+	 * from the thread that writes samples.csv, before rpt_report_write returns; a non-zero
+	 * return fails the report. audit collects weights.csv's rows this way instead of
+	 * scanning them again. */
+	int (*score_tee)(void *ctx, int64_t dataset_id, int64_t run_id, const eng_score_row *row);
+	void *score_tee_ctx;
 } rpt_options;
 
 typedef struct rpt_report_info {

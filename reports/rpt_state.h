@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "store_scores.h"
 #include "workspace.h"
 
 typedef struct rpt_dataset {
@@ -42,6 +43,9 @@ typedef struct rpt_state {
 	json_t *crossdist;           /* its metrics JSON (owned), NULL when none */
 	int64_t n_scored;            /* datasets with a score run */
 	struct rpt_integrity *integ; /* owned; NULL until rpt_integrity_load (rpt_integrity.h) */
+	/* rpt_options.score_tee, for rpt_csv_write (NULL: none) */
+	int (*score_tee)(void *ctx, int64_t dataset_id, int64_t run_id, const eng_score_row *row);
+	void *score_tee_ctx;
 } rpt_state;
 
 /* Loads the state from ws (borrowed; must outlive the state). Returns 0 and *out, or a negative

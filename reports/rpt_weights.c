@@ -51,6 +51,7 @@ static int resolve_auto(eng_ws *ws, int64_t run, int64_t ds, rpt_weights_choice 
 }
 
 typedef struct wrow {
+	int64_t pair_id;
 	double sfc, pt, pm, w;  /* sfc, pm NAN when NULL; w the raw weight */
 	size_t ext, cat, group; /* offsets into the string arena (group "" when none) */
 	int64_t file_id, line;  /* pairs.file_id, pairs.line */
@@ -119,11 +120,15 @@ typedef struct collect {
 	size_t n_right, n_sfc_null;
 	eng_arena *arena;
 	eng_err *err;
+	int unsorted; /* a row came after one with a higher pair id */
+	int bad;      /* (collected for later, rpt_weights_rows) out of memory: not used */
 } collect;
 
 static int collect_row(void *ctx, const eng_score_row *row)
 {
 	collect *c = ctx;
+	if (c->bad)
+		return 0;
 	if (c->m == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 4096;
 		wrow *nr = realloc(c->r, nc * sizeof *nr);
@@ -133,6 +138,8 @@ static int collect_row(void *ctx, const eng_score_row *row)
 		c->cap = nc;
 	}
 	wrow *x = &c->r[c->m];
+	x->pair_id = row->pair_id;
+	c->unsorted |= c->m && row->pair_id <= c->r[c->m - 1].pair_id;
 	x->sfc = row->sfc;
 	x->pt = row->p_text;
 	x->pm = row->p_mm;
@@ -149,9 +156,94 @@ static int collect_row(void *ctx, const eng_score_row *row)
 	return 0;
 }
 
+/* ---- rows collected by another scan -------------------------------------------------------- */
+
+typedef struct pre_ds {
+	int64_t ds, run;
+	collect c;
+	eng_arena arena;
+	eng_err err;
+} pre_ds;
+
+struct rpt_weights_rows {
+	pre_ds *d;
+	size_t n;
+	int oom;
+};
+
+rpt_weights_rows *rpt_weights_rows_new(void)
+{
+	return calloc(1, sizeof(rpt_weights_rows));
+}
+
+void rpt_weights_rows_free(rpt_weights_rows *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->d[i].c.r);
+		eng_arena_free(&w->d[i].arena);
+	}
+	free(w->d);
+	free(w);
+}
+
+int rpt_weights_rows_add(void *ctx, int64_t dataset_id, int64_t run_id, const eng_score_row *row)
+{
+	rpt_weights_rows *w = ctx;
+	if (w->oom)
+		return 0;
+	pre_ds *p = w->n ? &w->d[w->n - 1] : NULL;
+	if (!p || p->ds != dataset_id || p->run != run_id) {
+		pre_ds *nd = realloc(w->d, (w->n + 1) * sizeof *nd);
+		if (!nd) {
+			w->oom = 1; /* the writer scans for itself */
+			return 0;
+		}
+		w->d = nd;
+		p = &w->d[w->n++];
+		memset(p, 0, sizeof *p);
+		p->ds = dataset_id;
+		p->run = run_id;
+	}
+	p->c.arena = &p->arena; /* (w->d may have moved) */
+	p->c.err = &p->err;
+	if (collect_row(&p->c, row))
+		p->c.bad = 1;
+	return 0;
+}
+
+static int by_pair_id(const void *a, const void *b)
+{
+	const wrow *x = a, *y = b;
+	return (x->pair_id > y->pair_id) - (x->pair_id < y->pair_id);
+}
+
+/* The rows collected for dataset ds's run `run`, in pair id order (*arena: their strings), or
+ * NULL when there are none usable. */
+static pre_ds *pre_rows(rpt_weights_rows *w, int64_t ds, int64_t run)
+{
+	if (!w || w->oom)
+		return NULL;
+	for (size_t i = 0; i < w->n; i++) {
+		pre_ds *p = &w->d[i];
+		if (p->ds != ds || p->run != run)
+			continue;
+		for (size_t j = i + 1; j < w->n; j++)
+			if (w->d[j].ds == ds) /* the dataset's rows came in two runs of rows */
+				return NULL;
+		if (p->c.bad)
+			return NULL;
+		if (p->c.unsorted)
+			qsort(p->c.r, p->c.m, sizeof *p->c.r, by_pair_id);
+		return p;
+	}
+	return NULL;
+}
+
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod method,
                       rpt_weights_format fmt, rpt_weights_norm norm, FILE *f, int64_t *rows,
-                      rpt_weights_choice *choice, eng_err *err)
+                      rpt_weights_choice *choice, rpt_weights_rows *pre, eng_err *err)
 {
 	int64_t count = 0;
 	int rc = 0;
@@ -183,13 +275,20 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 		arena.len = 0;
 		if ((rc = load_files(ws, ids[k], &arena, &fl, err)))
 			break;
+		pre_ds *pd = pre_rows(pre, ids[k], run);
 		collect c = {.r = r, .cap = cap, .arena = &arena, .err = err};
-		rc = eng_scores_each(ws, run, ids[k], ENG_SCORES_BY_PAIR, collect_row, &c, err);
+		if (!pd)
+			rc = eng_scores_each(ws, run, ids[k], ENG_SCORES_BY_PAIR, collect_row, &c,
+			                     err);
 		r = c.r;
 		cap = c.cap;
 		if (rc)
 			break;
-		size_t m = c.m, n_right = c.n_right, n_sfc_null = c.n_sfc_null;
+		/* the rows and their strings: this scan's, or those collected for it */
+		const collect *cs = pd ? &pd->c : &c;
+		const eng_arena *ra = pd ? &pd->arena : &arena;
+		wrow *rr = pd ? pd->c.r : r;
+		size_t m = cs->m, n_right = cs->n_right, n_sfc_null = cs->n_sfc_null;
 		double sum = 0, max = 0;
 		if (ch.used == ENG_WM_SFC && n_sfc_null) {
 			rc = eng_err_set(
@@ -209,8 +308,8 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 			break;
 		}
 		for (size_t i = 0; i < m; i++) { /* raw weights, in place of nothing: keep sfc */
-			double w = eng_weight_raw(ch.used, r[i].pt, r[i].sfc, lambda);
-			r[i].w = w;
+			double w = eng_weight_raw(ch.used, rr[i].pt, rr[i].sfc, lambda);
+			rr[i].w = w;
 			sum += w;
 			max = i == 0 || w > max ? w : max;
 		}
@@ -219,12 +318,11 @@ int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod meth
 		if (!(div > 0))
 			div = 1.0;
 		for (size_t i = 0; i < m && !rc; i++) {
-			const wrow *x = &r[i];
-			const char *id = arena.p + x->ext, *cat = arena.p + x->cat;
+			const wrow *x = &rr[i];
+			const char *id = ra->p + x->ext, *cat = ra->p + x->cat;
 			double w = x->w / div;
 			const char *mname = eng_wmethod_name(ch.used);
-			const char *grp = arena.p + x->group,
-			           *src = file_of(&fl, &arena, x->file_id);
+			const char *grp = ra->p + x->group, *src = file_of(&fl, &arena, x->file_id);
 			if (fmt == RPT_WEIGHTS_CSV) {
 				rpt_csv_cell(f, ds);
 				fputc(',', f);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "store_scores.h"
 #include "weights.h"
 #include "workspace.h"
 
@@ -29,12 +30,23 @@ typedef struct rpt_weights_choice {
 	char reason[512];
 } rpt_weights_choice;
 
+/* A dataset's score rows collected by another scan of them (rpt_weights_rows_add as
+ * rpt_options.score_tee: samples.csv's), so that rpt_weights_write need not scan them again. A
+ * dataset whose rows are missing, incomplete (out of memory) or of another run than the newest
+ * is scanned as usual. */
+typedef struct rpt_weights_rows rpt_weights_rows;
+rpt_weights_rows *rpt_weights_rows_new(void); /* NULL when out of memory */
+int rpt_weights_rows_add(void *ctx, int64_t dataset_id, int64_t run_id,
+                         const eng_score_row *row); /* always 0 */
+void rpt_weights_rows_free(rpt_weights_rows *w);
+
 /* Writes weights of datasets ids[0..n) by method to f. *rows (may be NULL) = pairs written;
- * choice (n, may be NULL) receives each dataset's method and why. ENG_EINPUT when a dataset has
- * no finished score run ("run mmaudit score first"), or the method cannot weigh it (sfc on a
- * text-only dataset, jtt when the text proxy makes no held-out error), naming the option to use. */
+ * choice (n, may be NULL) receives each dataset's method and why; pre (may be NULL): rows
+ * collected beforehand (above). ENG_EINPUT when a dataset has no finished score run ("run
+ * mmaudit score first"), or the method cannot weigh it (sfc on a text-only dataset, jtt when the
+ * text proxy makes no held-out error), naming the option to use. */
 int rpt_weights_write(eng_ws *ws, const int64_t *ids, size_t n, eng_wmethod method,
                       rpt_weights_format fmt, rpt_weights_norm norm, FILE *f, int64_t *rows,
-                      rpt_weights_choice *choice, eng_err *err);
+                      rpt_weights_choice *choice, rpt_weights_rows *pre, eng_err *err);
 
 #endif

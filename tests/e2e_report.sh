@@ -261,6 +261,10 @@ rc=0; "$MM" gate --db "$T/out/workspace.db" --dataset heavy --max-shortcut-rate 
 [ "$rc" -eq 1 ] && grep -q "^FAIL" "$T/g1" || { echo "gate heavy: exit $rc"; cat "$T/g1"; exit 1; }
 rc=0; "$MM" gate --db "$T/out/workspace.db" --dataset clean --max-shortcut-rate 0.2 >"$T/g2" || rc=$?
 [ "$rc" -eq 0 ] && grep -q "^PASS" "$T/g2" || { echo "gate clean: exit $rc"; cat "$T/g2"; exit 1; }
+# audit's weights.csv comes from the rows samples.csv's scan collected: the same bytes as
+# `mmaudit weights`, which scans them itself (two datasets)
+"$MM" weights --db "$T/out/workspace.db" --out "$T/w2.csv" 2>/dev/null
+cmp -s "$T/out/weights.csv" "$T/w2.csv" || { echo "audit's weights.csv differs from mmaudit weights"; exit 1; }
 cp "$T/out/report.html" "$T/r1.html"; cp "$T/out/samples.csv" "$T/s1.csv"; cp "$T/out/summary.json" "$T/j1.json"
 "$MM" report --db "$T/out/workspace.db" --out "$T/out" --max-shortcut-rate 0.2 --quiet
 cmp -s "$T/r1.html" "$T/out/report.html" && cmp -s "$T/s1.csv" "$T/out/samples.csv" &&
