@@ -389,7 +389,6 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	    .dataset = dataset,
 	    .prog = &opts->progress,
 	    .sha = res->sha256,
-	    .keys = eng_dedup_keys_new(), /* NULL: dedup reads the pairs back */
 	    .err = err};
 	int bundle = eng_index_is_bundle(path), parquet = 0;
 	char *spool = NULL;
@@ -397,6 +396,9 @@ int eng_index_file(eng_ws *ws, const char *dataset, const char *path, const eng_
 	if (rc)
 		return rc;
 	c.src = spool ? spool : path;
+	/* the pairs' duplicate keys, made as they are stored (NULL: dedup reads the pairs back);
+	 * freed by release_state on every path from here */
+	c.keys = eng_dedup_keys_new();
 	FILE *fp = NULL;
 	struct archive *ap = NULL;
 	gz_in *gz = NULL;
