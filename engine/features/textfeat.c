@@ -35,6 +35,16 @@
 #include "textfeat_impl_internal.h"
 #include "textfeat_internal.h"
 
+/* The byte loops of the tokenizer and the named features, compiled twice on x86-64 with GCC:
+ * for AVX2 and for the baseline, the loader picking one by CPU (an ifunc). They count and
+ * lower-case bytes, so both give the same results; AVX2 doubles the width of the vectorized
+ * loops (about 4% of a text audit's featurizing and naming). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BYTE_LOOPS __attribute__((target_clones("avx2", "default")))
+#else
+#define BYTE_LOOPS
+#endif
+
 static const char *const named_names[NNAMED] = {
     [N_LEN_CHARS] = "length (log chars)",
     [N_WORDS] = "words (log count)",
@@ -196,7 +206,8 @@ static int is_word_byte(unsigned char c)
 }
 
 /* Lower-cases text into *low (grown) and splits it into tokens (tf->tok_off/tok_len). */
-int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **low, size_t *low_cap)
+BYTE_LOOPS int eng_textfeat_tokenize(eng_textfeat *tf, const char *text, size_t n, char **low,
+                                     size_t *low_cap)
 {
 	void *p = *low;
 	if (n == SIZE_MAX || eng_textfeat_grow(&p, 1, low_cap, n + 1))
@@ -504,7 +515,7 @@ static float clip01(double v)
 }
 
 /* Named features of the current response (original text t of n bytes, tokens in tf). */
-static void named_features(const eng_textfeat *tf, const char *t, size_t n, float *out)
+BYTE_LOOPS static void named_features(const eng_textfeat *tf, const char *t, size_t n, float *out)
 {
 	memset(out, 0, sizeof(float) * NNAMED);
 	size_t lines = 0, bullets = 0, numbered = 0, headers = 0, bold = 0, digits = 0, upper = 0,
