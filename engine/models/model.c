@@ -1068,6 +1068,60 @@ static int check_finite(eng_model *const *md, eng_err *err)
 	return rc;
 }
 
+/* The training state of train_pass and eng_model_train_text_pair: the per-column records (S
+ * floats a column, zeroed, 64-byte aligned) and the minibatch order (a copy of rows). 0, or
+ * ENG_ENOMEM with both NULL. */
+static int train_records(uint32_t text_dim, size_t S, const size_t *rows, size_t nrows, float **rec,
+                         size_t **order, eng_err *err)
+{
+	size_t recb;
+	*rec = NULL;
+	*order = NULL;
+	if (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64)
+		return eng_err_set(err, ENG_ENOMEM, "train: model too large");
+	*rec = aligned_alloc(64, (recb + 63) / 64 * 64);
+	*order = malloc(sizeof(size_t) * (nrows ? nrows : 1));
+	if (!*rec || !*order) {
+		free(*rec);
+		free(*order);
+		*rec = NULL;
+		*order = NULL;
+		return eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
+		                   text_dim);
+	}
+	memset(*rec, 0, recb);
+	memcpy(*order, rows, sizeof(size_t) * nrows);
+	return 0;
+}
+
+/* o->epochs passes over order[0..nrows) in minibatches of bs rows, the order shuffled before
+ * each pass (Fisher-Yates on o->seed's stream), an Adam step after each batch (adam_step, with
+ * its arguments). */
+static void train_epochs(const eng_pairset *ps, size_t *order, size_t nrows, size_t bs, scratch *s,
+                         const tview *tv, float *rec, size_t S, size_t nbr,
+                         eng_model *const *head_m, int nh, int rows_img, size_t nW,
+                         const double w_l2_mult[ENG_METHOD_COUNT], const eng_train_opts *o)
+{
+	eng_rng rng;
+	eng_rng_seed(&rng, o->seed);
+	uint64_t t = 0;
+	for (int ep = 0; ep < o->epochs; ep++) {
+		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
+			size_t j = (size_t)eng_rng_below(&rng, i);
+			size_t tmp = order[i - 1];
+			order[i - 1] = order[j];
+			order[j] = tmp;
+		}
+		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
+			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
+			s->ntouched = 0;
+			batch(ps, order + b0, n, s, tv, NULL);
+			t++;
+			adam_step(s, rec, S, nbr, head_m, nh, rows_img, tv, nW, w_l2_mult, o, t);
+		}
+	}
+}
+
 static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
                       const eng_train_opts *o, unsigned methods,
                       const double w_l2_mult[ENG_METHOD_COUNT], eng_model *out[ENG_METHOD_COUNT],
@@ -1126,29 +1180,18 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 	const eng_model *geo = nh ? head_m[0] : NULL;
 	const uint32_t text_dim = ps->text_dim, B = geo ? geo->B : 0, dv = geo ? geo->dv : 0;
 	const size_t nW = (size_t)B * dv;
-	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows, recb;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows;
 	scratch s;
 	float *rec = NULL, *wstate = NULL;
 	size_t *order = NULL;
 	rc = scratch_alloc(&s, B, dv, text_dim, bs, 1, err);
-	if (rc)
+	if (rc || (rc = train_records(text_dim, S, rows, nrows, &rec, &order, err)))
 		goto done;
-	if (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64) {
-		rc = eng_err_set(err, ENG_ENOMEM, "train: model too large");
-		goto done;
-	}
-	rec = aligned_alloc(64, (recb + 63) / 64 * 64);
-	if (rec)
-		memset(rec, 0, recb);
-	if (nW)
-		wstate = calloc(nW * (size_t)nh, 3 * sizeof(float));
-	order = malloc(sizeof(size_t) * nrows);
-	if (!rec || (nW && !wstate) || !order) {
+	if (nW && !(wstate = calloc(nW * (size_t)nh, 3 * sizeof(float)))) {
 		rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
 		                 text_dim);
 		goto done;
 	}
-	memcpy(order, rows, sizeof(size_t) * nrows);
 	tview tv = {.stride = S, .nh = nh, .geo = geo, .roww = o->row_weight};
 	float *rb = rec;
 	if (text_branch) {
@@ -1163,24 +1206,8 @@ static int train_pass(const eng_pairset *ps, const size_t *rows, size_t nrows,
 		tv.gW[h] = wstate + (size_t)h * 3 * nW;
 		tv.kind[h] = head_kind(head_m[h]->o.method);
 	}
-	eng_rng rng;
-	eng_rng_seed(&rng, o->seed);
-	uint64_t t = 0;
-	for (int ep = 0; ep < o->epochs; ep++) {
-		for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates */
-			size_t j = (size_t)eng_rng_below(&rng, i);
-			size_t tmp = order[i - 1];
-			order[i - 1] = order[j];
-			order[j] = tmp;
-		}
-		for (size_t b0 = 0; b0 < nrows; b0 += bs) {
-			size_t n = nrows - b0 < bs ? nrows - b0 : bs;
-			s.ntouched = 0;
-			batch(ps, order + b0, n, &s, &tv, NULL);
-			t++;
-			adam_step(&s, rec, S, nbr, head_m, nh, rows_img, &tv, nW, w_l2_mult, o, t);
-		}
-	}
+	train_epochs(ps, order, nrows, bs, &s, &tv, rec, S, nbr, head_m, nh, rows_img, nW,
+	             w_l2_mult, o);
 	weights_back(rec, S, text_dim, text_branch, std_alias, md, mst, head_m, nh);
 	rc = check_finite(md, err);
 done:
@@ -1212,27 +1239,18 @@ int eng_model_train_text_pair(const eng_pairset *ps, const size_t *rows, size_t 
 		rc = eng_model_alloc(ps, rows, nrows, &oq, &md[1], err);
 	/* the loop of train_pass with two text branches: records {w, g, m, v} of model 0 then of
 	 * model 1 per column (32 bytes, half a cache line), the minibatches of o->seed */
-	const size_t S = 8, nbr = 2;
+	const size_t S = 8;
 	const uint32_t text_dim = ps->text_dim;
-	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows, recb = 0;
+	size_t bs = (size_t)o->batch < nrows ? (size_t)o->batch : nrows;
 	scratch s;
 	memset(&s, 0, sizeof s);
 	float *rec = NULL;
 	size_t *order = NULL;
 	if (!rc)
 		rc = scratch_alloc(&s, 0, 0, text_dim, bs, 1, err);
-	if (!rc && (mul_ok((size_t)text_dim, S * sizeof(float), &recb) || recb > SIZE_MAX - 64))
-		rc = eng_err_set(err, ENG_ENOMEM, "train: model too large");
+	if (!rc)
+		rc = train_records(text_dim, S, rows, nrows, &rec, &order, err);
 	if (!rc) {
-		rec = aligned_alloc(64, (recb + 63) / 64 * 64);
-		order = malloc(sizeof(size_t) * nrows);
-		if (!rec || !order)
-			rc = eng_err_set(err, ENG_ENOMEM, "train: out of memory (%u text columns)",
-			                 text_dim);
-	}
-	if (!rc) {
-		memset(rec, 0, recb);
-		memcpy(order, rows, sizeof(size_t) * nrows);
 		tview tv = {.stride = S,
 		            .wt = rec,
 		            .gt = rec + 1,
@@ -1241,35 +1259,14 @@ int eng_model_train_text_pair(const eng_pairset *ps, const size_t *rows, size_t 
 		            .roww = o->row_weight,
 		            .roww2 = row_weight2};
 		const double one[ENG_METHOD_COUNT] = {1, 1, 1, 1, 1, 1};
-		eng_rng rng;
-		eng_rng_seed(&rng, o->seed);
-		uint64_t t = 0;
-		for (int ep = 0; ep < o->epochs; ep++) {
-			for (size_t i = nrows; i > 1; i--) { /* Fisher-Yates, as train_pass */
-				size_t j = (size_t)eng_rng_below(&rng, i);
-				size_t tmp = order[i - 1];
-				order[i - 1] = order[j];
-				order[j] = tmp;
-			}
-			for (size_t b0 = 0; b0 < nrows; b0 += bs) {
-				size_t n = nrows - b0 < bs ? nrows - b0 : bs;
-				s.ntouched = 0;
-				batch(ps, order + b0, n, &s, &tv, NULL);
-				t++;
-				adam_step(&s, rec, S, nbr, NULL, 0, 0, &tv, 0, one, o, t);
-			}
+		train_epochs(ps, order, nrows, bs, &s, &tv, rec, S, 2, NULL, 0, 0, 0, one, o);
+		eng_model *chk[ENG_METHOD_COUNT] = {NULL}; /* check_finite, one model at a time */
+		for (int q = 0; q < 2 && !rc; q++) {
+			for (uint32_t c = 0; c < text_dim; c++)
+				md[q]->wt[c] = rec[(size_t)c * S + 4 * (size_t)q];
+			chk[ENG_METHOD_TEXT] = md[q];
+			rc = check_finite(chk, err);
 		}
-		for (uint32_t c = 0; c < text_dim; c++) {
-			md[0]->wt[c] = rec[(size_t)c * S];
-			md[1]->wt[c] = rec[(size_t)c * S + 4];
-		}
-		for (int q = 0; q < 2 && !rc; q++)
-			for (size_t k = 0; k < md[q]->n_params && !rc; k++)
-				if (!isfinite(md[q]->params[k]))
-					rc = eng_err_set(
-					    err, ENG_EINTERNAL,
-					    "train: text-only model diverged (non-finite "
-					    "weight); try a smaller learning rate");
 	}
 	scratch_free(&s);
 	free(rec);
