@@ -12,7 +12,6 @@
 #include "crossdist.h"
 #include "neardup.h"
 #include "outfile.h"
-#include "pool.h"
 #include "runs.h"
 
 static int mkdir_p(const char *dir, eng_err *err)
@@ -110,27 +109,6 @@ static int evaluate(const rpt_audit_opts *o, const rpt_audit_hooks *h, rpt_audit
 	return e;
 }
 
-/* weights.csv of the datasets ids[0..nids) from the newest score runs. */
-typedef struct weights_task {
-	eng_ws *ws;
-	const int64_t *ids;
-	size_t nids;
-	eng_wmethod method;
-	rpt_weights_choice *choice; /* (nids) */
-	FILE *f;                    /* weights.csv's temporary file (engine/base/outfile.h) */
-	rpt_weights_rows *pre;      /* the rows samples.csv's scan collected (NULL: scan) */
-	eng_err err;
-	int rc;
-} weights_task;
-
-static int weights_main(void *arg)
-{
-	weights_task *t = arg;
-	t->rc = rpt_weights_write(t->ws, t->ids, t->nids, t->method, RPT_WEIGHTS_CSV, RPT_NORM_MEAN,
-	                          t->f, NULL, t->choice, t->pre, &t->err);
-	return t->rc;
-}
-
 /* 4. the report set, then weights.csv, replaced together or not at all. weights.csv's rows are
  * those samples.csv's scan reads (pair_scores JOIN pairs, the same run): collected by that scan
  * (rpt_options.score_tee) instead of a second scan of their own (0.07 CPU-s at 100k pairs);
@@ -138,38 +116,39 @@ static int weights_main(void *arg)
 static int write_outputs(const rpt_audit_opts *o, const rpt_audit_hooks *h, rpt_audit_result *r,
                          eng_err *err)
 {
-	weights_task wt = {.ws = r->ws, .ids = r->ids, .nids = r->nids, .method = o->wmethod};
-	if (!(wt.choice = calloc(r->nids ? r->nids : 1, sizeof *wt.choice)))
+	rpt_weights_choice *choice = calloc(r->nids ? r->nids : 1, sizeof *choice); /* (nids) */
+	if (!choice)
 		return eng_err_set(err, ENG_ENOMEM, "out of memory");
 	rpt_options ro = o->report;
-	if ((wt.pre = rpt_weights_rows_new())) { /* else weights.csv scans for itself */
+	rpt_weights_rows *pre = rpt_weights_rows_new(); /* NULL: weights.csv scans for itself */
+	if (pre) {
 		ro.score_tee = rpt_weights_rows_add;
-		ro.score_tee_ctx = wt.pre;
+		ro.score_tee_ctx = pre;
 	}
 	eng_outset outs = {0};
+	FILE *wf = NULL; /* weights.csv's temporary file (engine/base/outfile.h) */
 	char wpath[4200];
 	snprintf(wpath, sizeof wpath, "%s/weights.csv", o->out);
-	int e = eng_out_open(&outs, wpath, &wt.f, err);
+	int e = eng_out_open(&outs, wpath, &wf, err);
 	if (!e) {
 		e = rpt_report_write_set(r->ws, &ro, o->out, &h->progress, &r->info, &outs, err);
 		stage_done(h);
 	}
 	if (!e) {
 		eng_trace("audit: weights.csv");
-		weights_main(&wt);
+		e = rpt_weights_write(r->ws, r->ids, r->nids, o->wmethod, RPT_WEIGHTS_CSV,
+		                      RPT_NORM_MEAN, wf, NULL, choice, pre, err);
 		eng_trace("audit: weights.csv written");
-		if ((e = wt.rc))
-			*err = wt.err;
 	}
-	rpt_weights_rows_free(wt.pre);
+	rpt_weights_rows_free(pre);
 	if (!e)
 		e = eng_out_commit(&outs, err);
 	else
 		eng_out_abort(&outs);
 	if (e)
-		free(wt.choice);
+		free(choice);
 	else
-		r->choice = wt.choice;
+		r->choice = choice;
 	return e;
 }
 
