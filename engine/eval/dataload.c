@@ -150,10 +150,10 @@ static int grow(eng_data *d, size_t need, size_t *cap, int answer_keys, eng_err 
 	void *i = realloc(d->rejected_chars, nc * sizeof *d->rejected_chars);
 	if (i)
 		d->rejected_chars = i;
-	void *j = answer_keys ? realloc(d->answer_key, nc * sizeof *d->answer_key) : d;
-	if (j && answer_keys)
+	void *j = NULL; /* answer keys only when asked (eng_data_load_scoring leaves them out) */
+	if (answer_keys && (j = realloc(d->answer_key, nc * sizeof *d->answer_key)))
 		d->answer_key = j;
-	if (!a || !b || !c || !e || !f || !g || !h || !i || !j)
+	if (!a || !b || !c || !e || !f || !g || !h || !i || (answer_keys && !j))
 		return eng_err_set(err, ENG_ENOMEM, "out of memory loading pairs");
 	*cap = nc;
 	return 0;

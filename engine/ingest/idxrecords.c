@@ -78,7 +78,6 @@ static void image_ref_text(const char *ref, char *out, size_t n)
 	snprintf(out, n, "%.*s...(%zu chars)", head, ref, strlen(ref));
 }
 
-/* Inserts the pairs of one parsed record. */
 /* The stored pair's duplicate key (eng_dedup_keys_add), its image ident as dedup reads it back:
  * the stored image id, else "ref:" and the image reference, else "". */
 static void add_key(ictx *c, int64_t rowid, const eng_record *rec, const eng_rec_pair *p,
@@ -96,6 +95,7 @@ static void add_key(ictx *c, int64_t rowid, const eng_record *rec, const eng_rec
 	eng_dedup_keys_add(c->keys, rowid, rec->prompt, ident, p->chosen, p->rejected);
 }
 
+/* Inserts the pairs of one parsed record. */
 static int ingest_record(ictx *c, eng_record *rec, uint64_t line)
 {
 	int rc;
